@@ -1,0 +1,70 @@
+using System.Text.Json.Nodes;
+
+namespace IoTMastery.Sdk;
+
+/// <summary>Handles a command on the device and returns the reply.</summary>
+public delegate ValueTask<CommandResponse> CommandHandler(DeviceCommand command, CancellationToken cancellationToken);
+
+/// <summary>Called on the device when the desired state changes; receives the whole desired document.</summary>
+public delegate ValueTask DesiredStateHandler(DesiredStateChange change, CancellationToken cancellationToken);
+
+/// <summary>The desired state a device was sent.</summary>
+/// <param name="Desired">The complete desired document after the change.</param>
+/// <param name="Version">Its version; a handler may see versions skip but never go back.</param>
+public sealed record DesiredStateChange(JsonObject Desired, long Version);
+
+/// <summary>
+/// The device side: one device's connection to the provider. It sends telemetry through the
+/// batching core, answers commands, receives desired state and reports state. Thread-safe.
+/// </summary>
+public interface IDeviceConnection : IAsyncDisposable
+{
+    /// <summary>The connected device's id.</summary>
+    string DeviceId { get; }
+
+    /// <summary>Whether the transport is connected now.</summary>
+    bool IsConnected { get; }
+
+    /// <summary>Connects (and, after a drop, keeps reconnecting with backoff until disposed).</summary>
+    /// <exception cref="IoTAuthenticationException">The credential was refused (revoked, disabled device, wrong CA).</exception>
+    Task ConnectAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Queues a record for sending. Completes when the record is <em>accepted</em> (queued), not when it
+    /// is delivered; call <see cref="FlushAsync"/> to wait for acknowledgement.
+    /// </summary>
+    /// <exception cref="ArgumentException">The record is not this device's or is not initialized.</exception>
+    ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default);
+
+    /// <summary>Waits until every record accepted so far is acknowledged by the broker or service.</summary>
+    Task FlushAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the handler that answers commands. Without one, commands are answered with status 501.</summary>
+    void SetCommandHandler(CommandHandler handler);
+
+    /// <summary>Sets the handler for desired-state changes. It also receives the current desired state on connect.</summary>
+    void SetDesiredStateHandler(DesiredStateHandler handler);
+
+    /// <summary>Merges <paramref name="patch"/> into the reported state (JSON merge patch).</summary>
+    Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Options for one device connection.</summary>
+public sealed record DeviceConnectionOptions
+{
+    /// <summary>The device id.</summary>
+    public required string DeviceId { get; init; }
+
+    /// <summary>The device's credential (certificate and key, symmetric key or signing key).</summary>
+    public required IssuedCredential Credential { get; init; }
+
+    /// <summary>Batching and backpressure for this device's telemetry; provider limits are applied on top.</summary>
+    public TelemetryPipelineOptions Telemetry { get; init; } = new();
+}
+
+/// <summary>Creates device-side connections for a provider.</summary>
+public interface IDeviceConnectionFactory
+{
+    /// <summary>Creates a connection; call <see cref="IDeviceConnection.ConnectAsync"/> to connect it.</summary>
+    IDeviceConnection Create(DeviceConnectionOptions options);
+}

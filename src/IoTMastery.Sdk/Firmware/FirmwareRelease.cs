@@ -1,0 +1,35 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>A firmware image that can be rolled out: its version, where to get it and how to check it.</summary>
+public sealed record FirmwareRelease
+{
+    /// <summary>The version, for example <c>1.1.0</c>: 1-64 characters of <c>A-Z a-z 0-9 . _ + -</c>.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>Where devices download the image (<c>https</c>, <c>http</c> or <c>file</c>).</summary>
+    public required Uri Uri { get; init; }
+
+    /// <summary>The image's SHA-256 digest as 64 lowercase hex characters.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>The image size in bytes.</summary>
+    public required long SizeBytes { get; init; }
+
+    /// <summary>When the release was created in the registry.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the rule.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrEmpty(Version) || Version.Length > 64 ||
+            !Version.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '+' or '-'))
+            throw new ArgumentException($"Firmware version '{Version}' must be 1-64 characters of A-Z a-z 0-9 . _ + -.", nameof(Version));
+        ArgumentNullException.ThrowIfNull(Uri);
+        if (!Uri.IsAbsoluteUri || Uri.Scheme is not ("https" or "http" or "file"))
+            throw new ArgumentException($"Firmware URI '{Uri}' must be an absolute https, http or file URI.", nameof(Uri));
+        if (Sha256 is null || Sha256.Length != 64 || !Sha256.All(char.IsAsciiHexDigitLower))
+            throw new ArgumentException("Sha256 must be 64 lowercase hex characters.", nameof(Sha256));
+        if (SizeBytes <= 0)
+            throw new ArgumentOutOfRangeException(nameof(SizeBytes), SizeBytes, "SizeBytes must be positive.");
+    }
+}

@@ -1,0 +1,28 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>Fleet side: firmware releases and staged rollouts that advance, stop and roll back by rule.</summary>
+public interface IFirmwareService
+{
+    /// <summary>Registers a release.</summary>
+    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists.</exception>
+    Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a release.</summary>
+    /// <exception cref="ResourceNotFoundException">No such release.</exception>
+    Task<FirmwareRelease> GetReleaseAsync(string version, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists releases, newest first.</summary>
+    IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Starts a rollout: the first wave is offered the release at once.</summary>
+    Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads a rollout after applying its rules to the latest device reports and the current time
+    /// (advancing, timing out, stopping or completing it as due).
+    /// </summary>
+    Task<Rollout> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a rollout: no further devices are offered the release.</summary>
+    Task<Rollout> CancelRolloutAsync(string rolloutId, CancellationToken cancellationToken = default);
+}

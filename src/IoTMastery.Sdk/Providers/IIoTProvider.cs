@@ -1,0 +1,60 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// One provider's implementation of the whole neutral API. Application code depends on this (or
+/// on the individual interfaces) and switches providers by configuration alone.
+/// </summary>
+public interface IIoTProvider : IAsyncDisposable
+{
+    /// <summary>The provider's name: <c>Local</c>, <c>Aws</c>, <c>Azure</c> or <c>Gcp</c>.</summary>
+    string Name { get; }
+
+    /// <summary>What this provider can do; check before relying on an optional feature.</summary>
+    ProviderCapabilities Capabilities { get; }
+
+    /// <summary>The device-id rules every call checks.</summary>
+    DeviceIdRules DeviceIdRules { get; }
+
+    /// <summary>Devices and credentials.</summary>
+    IDeviceRegistry Registry { get; }
+
+    /// <summary>Desired and reported state.</summary>
+    IDeviceStateService State { get; }
+
+    /// <summary>Commands with replies.</summary>
+    IDeviceCommandService Commands { get; }
+
+    /// <summary>Telemetry consumption.</summary>
+    ITelemetryChannel Telemetry { get; }
+
+    /// <summary>Firmware releases and rollouts.</summary>
+    IFirmwareService Firmware { get; }
+
+    /// <summary>Device-side connections.</summary>
+    IDeviceConnectionFactory Devices { get; }
+}
+
+/// <summary>What a provider supports. A missing feature is reported here, never silently ignored.</summary>
+public sealed record ProviderCapabilities
+{
+    /// <summary>Credential kinds the registry can issue.</summary>
+    public IReadOnlySet<CredentialKind> CredentialKinds { get; init; } = new HashSet<CredentialKind>();
+
+    /// <summary>Commands with replies are supported.</summary>
+    public bool Commands { get; init; }
+
+    /// <summary>Desired/reported state is supported.</summary>
+    public bool DeviceState { get; init; }
+
+    /// <summary>Staged firmware rollouts are supported.</summary>
+    public bool FirmwareRollouts { get; init; }
+
+    /// <summary>Fleet-side telemetry consumption is supported.</summary>
+    public bool TelemetryConsumption { get; init; }
+
+    /// <summary>The largest telemetry message the transport accepts, in bytes.</summary>
+    public int MaxTelemetryMessageBytes { get; init; }
+
+    /// <summary>The metering unit telemetry is billed in, in bytes; 0 when not metered.</summary>
+    public int TelemetryBillingUnitBytes { get; init; }
+}

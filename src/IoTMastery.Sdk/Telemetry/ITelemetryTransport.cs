@@ -1,0 +1,56 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// Where a <see cref="TelemetryPipeline"/> sends encoded batches: an MQTT publish, an HTTP publish,
+/// a Pub/Sub request. Each provider supplies one, with its limits and its fault classification.
+/// </summary>
+public interface ITelemetryTransport
+{
+    /// <summary>The transport's limits; batches are sized and paced to stay inside them.</summary>
+    TelemetryTransportLimits Limits { get; }
+
+    /// <summary>Sends one batch; completes when the broker or service acknowledged it.</summary>
+    ValueTask SendAsync(TelemetryBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>Whether <paramref name="exception"/> from <see cref="SendAsync"/> may go away if the batch is sent again.</summary>
+    bool IsTransient(Exception exception);
+}
+
+/// <summary>Limits a transport declares. Zero means "no limit" for the rate fields.</summary>
+public sealed record TelemetryTransportLimits
+{
+    /// <summary>The largest message the transport accepts, in bytes. Default 128 KiB.</summary>
+    public int MaxMessageBytes { get; init; } = 128 * 1024;
+
+    /// <summary>
+    /// The metering unit in bytes (AWS 5 KB, Azure 4 KB); batches are packed to fill whole units
+    /// instead of crossing into a new one by a few bytes. 0 when not metered.
+    /// </summary>
+    public int BillingUnitBytes { get; init; }
+
+    /// <summary>The most records one message may carry. Default 1000.</summary>
+    public int MaxRecordsPerMessage { get; init; } = 1000;
+
+    /// <summary>The most messages per second on one connection; 0 for no limit.</summary>
+    public double MaxMessagesPerSecond { get; init; }
+
+    /// <summary>The most bytes per second on one connection; 0 for no limit.</summary>
+    public long MaxBytesPerSecond { get; init; }
+}
+
+/// <summary>One encoded batch of records, ready for the transport. Valid only during <see cref="ITelemetryTransport.SendAsync"/>.</summary>
+public readonly struct TelemetryBatch
+{
+    /// <summary>Creates a batch.</summary>
+    public TelemetryBatch(ReadOnlyMemory<byte> payload, int recordCount)
+    {
+        Payload = payload;
+        RecordCount = recordCount;
+    }
+
+    /// <summary>The encoded records (a JSON array by default). The buffer is reused after the send completes.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>How many records the payload holds.</summary>
+    public int RecordCount { get; }
+}

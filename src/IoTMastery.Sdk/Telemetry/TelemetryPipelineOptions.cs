@@ -1,0 +1,71 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>What a full intake queue does with a new record.</summary>
+public enum BackpressureMode
+{
+    /// <summary><see cref="TelemetryPipeline.WriteAsync"/> waits for room; <see cref="TelemetryPipeline.TryWrite"/> returns false.</summary>
+    Wait,
+
+    /// <summary>The oldest queued record is dropped and counted in <see cref="TelemetryPipeline.DroppedRecords"/>.</summary>
+    DropOldest,
+
+    /// <summary>The write fails at once with <see cref="TelemetryQueueFullException"/>.</summary>
+    FailFast,
+}
+
+/// <summary>Batching, backpressure and retry settings of a <see cref="TelemetryPipeline"/>.</summary>
+public sealed record TelemetryPipelineOptions
+{
+    /// <summary>Records the intake queue holds before backpressure applies. Default 100,000.</summary>
+    public int Capacity { get; init; } = 100_000;
+
+    /// <summary>What a full queue does. Default <see cref="BackpressureMode.Wait"/>.</summary>
+    public BackpressureMode Backpressure { get; init; } = BackpressureMode.Wait;
+
+    /// <summary>Most records in one batch; also capped by the transport. Default 512.</summary>
+    public int MaxBatchRecords { get; init; } = 512;
+
+    /// <summary>Most bytes in one batch; <see langword="null"/> takes the transport's maximum message size.</summary>
+    public int? MaxBatchBytes { get; init; }
+
+    /// <summary>How long a partly filled batch waits for more records before it is sent. Default 10 ms.</summary>
+    public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Most send attempts per batch, including the first. Default 6.</summary>
+    public int MaxAttempts { get; init; } = 6;
+
+    /// <summary>First retry delay; doubles per attempt with full jitter. Default 200 ms.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest delay between attempts. Default 30 s.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one send attempt may take. Default 30 s.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long disposal waits for queued records to be delivered. Default 10 s.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Checks the settings; throws <see cref="ArgumentOutOfRangeException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (Capacity < 1) throw new ArgumentOutOfRangeException(nameof(Capacity), Capacity, "Capacity must be positive.");
+        if (!Enum.IsDefined(Backpressure)) throw new ArgumentOutOfRangeException(nameof(Backpressure), Backpressure, "Unknown backpressure mode.");
+        if (MaxBatchRecords < 1) throw new ArgumentOutOfRangeException(nameof(MaxBatchRecords), MaxBatchRecords, "MaxBatchRecords must be positive.");
+        if (MaxBatchBytes is < 256) throw new ArgumentOutOfRangeException(nameof(MaxBatchBytes), MaxBatchBytes, "MaxBatchBytes must be at least 256.");
+        if (Linger < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(Linger), Linger, "Linger must not be negative.");
+        if (MaxAttempts is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(MaxAttempts), MaxAttempts, "MaxAttempts must be between 1 and 100.");
+        if (RetryBaseDelay <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RetryBaseDelay), RetryBaseDelay, "RetryBaseDelay must be positive.");
+        if (RetryMaxDelay < RetryBaseDelay) throw new ArgumentOutOfRangeException(nameof(RetryMaxDelay), RetryMaxDelay, "RetryMaxDelay must be at least RetryBaseDelay.");
+        if (AttemptTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(AttemptTimeout), AttemptTimeout, "AttemptTimeout must be positive.");
+        if (DrainTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DrainTimeout), DrainTimeout, "DrainTimeout must not be negative.");
+    }
+}
+
+/// <summary>The intake queue is full and the pipeline is in <see cref="BackpressureMode.FailFast"/> mode.</summary>
+public sealed class TelemetryQueueFullException : InvalidOperationException
+{
+    /// <summary>Creates the error.</summary>
+    public TelemetryQueueFullException(int capacity)
+        : base($"The telemetry queue is full ({capacity} records) and the pipeline fails fast.") { }
+}

@@ -1,0 +1,42 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// One telemetry reading: a named numeric metric of one device at one instant. A value type so
+/// the intake path does not allocate per record.
+/// </summary>
+public readonly record struct TelemetryRecord
+{
+    /// <summary>The longest metric name accepted, 128 characters.</summary>
+    public const int MaxMetricLength = 128;
+
+    /// <summary>Creates a record, rejecting NaN, infinities and empty or oversize names.</summary>
+    /// <exception cref="ArgumentException">A field breaks a rule; the message names it.</exception>
+    public TelemetryRecord(string deviceId, string metric, double value, DateTimeOffset timestamp)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(deviceId);
+        ArgumentException.ThrowIfNullOrEmpty(metric);
+        if (metric.Length > MaxMetricLength)
+            throw new ArgumentException($"Metric names are at most {MaxMetricLength} characters; got {metric.Length}.", nameof(metric));
+        if (!double.IsFinite(value))
+            throw new ArgumentException($"Telemetry values must be finite numbers; got {value} for metric '{metric}'.", nameof(value));
+        DeviceId = deviceId;
+        Metric = metric;
+        Value = value;
+        Timestamp = timestamp;
+    }
+
+    /// <summary>The device that produced the reading.</summary>
+    public string DeviceId { get; }
+
+    /// <summary>The metric name, for example <c>temperature</c>.</summary>
+    public string Metric { get; }
+
+    /// <summary>The reading; always finite.</summary>
+    public double Value { get; }
+
+    /// <summary>When the reading was taken.</summary>
+    public DateTimeOffset Timestamp { get; }
+
+    /// <summary>False for <c>default(TelemetryRecord)</c>, which no constructor produced.</summary>
+    public bool IsInitialized => DeviceId is not null;
+}
