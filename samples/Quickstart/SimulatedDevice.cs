@@ -1,0 +1,40 @@
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk;
+
+namespace Quickstart;
+
+/// <summary>
+/// A simulated device: answers <c>reboot</c>, follows desired firmware with the SDK's update agent,
+/// and (when told to) fails its post-install health check like a bad update would.
+/// </summary>
+internal sealed class SimulatedDevice : IAsyncDisposable
+{
+    private readonly FirmwareUpdateAgent _firmware;
+
+    public SimulatedDevice(IDeviceConnection connection, bool failsUpdate, TimeProvider time)
+    {
+        Connection = connection;
+        FailsUpdate = failsUpdate;
+        _firmware = new FirmwareUpdateAgent(connection, new FirmwareUpdateAgentOptions
+        {
+            CurrentVersion = "1.0.0",
+            InstallAsync = (release, image, ct) => ValueTask.FromResult(!FailsUpdate || release.Version == "1.0.0"),
+        });
+        connection.SetCommandHandler((command, ct) => ValueTask.FromResult(command.Name switch
+        {
+            "reboot" => new CommandResponse(200, new JsonObject { ["rebootedAt"] = time.GetUtcNow().ToString("O") }),
+            _ => new CommandResponse(404, new JsonObject { ["error"] = $"unknown command '{command.Name}'" }),
+        }));
+        connection.SetDesiredStateHandler(_firmware.HandleDesiredStateAsync);
+    }
+
+    public IDeviceConnection Connection { get; }
+
+    public string Id => Connection.DeviceId;
+
+    public bool FailsUpdate { get; }
+
+    public string RunningVersion => _firmware.RunningVersion;
+
+    public ValueTask DisposeAsync() => Connection.DisposeAsync();
+}
