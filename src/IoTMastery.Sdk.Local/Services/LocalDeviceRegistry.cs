@@ -1,0 +1,438 @@
+using System.Buffers.Text;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>
+/// The Local provider's device registry on <see cref="LocalStore"/>, issuing X.509 credentials from
+/// the local CA. It is also the broker's <see cref="IDeviceAccessPolicy"/>. Every input is checked
+/// before the database is touched. Thread-safe.
+/// </summary>
+internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
+{
+    /// <summary>Most attributes a device may have.</summary>
+    public const int MaxAttributes = 64;
+
+    /// <summary>Longest attribute name.</summary>
+    public const int MaxAttributeNameLength = 128;
+
+    /// <summary>Longest attribute value.</summary>
+    public const int MaxAttributeValueLength = 1024;
+
+    private const string Provider = "Local";
+    private const string TokenPrefix = "v1.";
+    private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
+
+    private readonly LocalStore _store;
+    private readonly LocalCertificateAuthority _ca;
+    private readonly IDeviceMessageBus _bus;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the registry.</summary>
+    /// <param name="store">The database.</param>
+    /// <param name="certificateAuthority">Issues device certificates; load it with <see cref="LocalStore.LoadOrCreateCertificateAuthorityAsync"/> so it survives restarts.</param>
+    /// <param name="bus">Closes live sessions after revocation, disabling or deletion.</param>
+    /// <param name="timeProvider">The clock; defaults to the system clock.</param>
+    public LocalDeviceRegistry(LocalStore store, LocalCertificateAuthority certificateAuthority, IDeviceMessageBus bus, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(certificateAuthority);
+        ArgumentNullException.ThrowIfNull(bus);
+        _store = store;
+        _ca = certificateAuthority;
+        _bus = bus;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        Rules.Validate(registration.Id, nameof(registration.Id));
+        ValidateAttributes(registration.Attributes, nameof(registration.Attributes));
+        if (registration.Credential is { } request)
+            ValidateCredentialRequest(request);
+
+        // Key generation is slow CPU work: keep it outside the write lock.
+        var issued = registration.Credential is { } credentialRequest ? _ca.IssueDeviceCertificate(registration.Id, credentialRequest) : null;
+        var now = _time.GetUtcNow();
+        var device = await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            await using (var exists = LocalStore.Command(c, tx, "SELECT 1 FROM devices WHERE id = $id", ("$id", registration.Id)))
+            {
+                if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
+                    throw new ResourceAlreadyExistsException($"Device '{registration.Id}' already exists.", Provider, "DeviceAlreadyExists");
+            }
+            await LocalStore.ExecuteAsync(c, tx,
+                "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now)", ct,
+                ("$id", registration.Id), ("$status", DeviceStatus.Enabled.ToString()),
+                ("$attributes", SerializeAttributes(registration.Attributes)), ("$now", LocalStore.ToDb(now))).ConfigureAwait(false);
+            await LocalStore.ExecuteAsync(c, tx,
+                "INSERT INTO device_state (device_id, desired, desired_version, reported, reported_version) VALUES ($id, '{}', 0, '{}', 0)", ct,
+                ("$id", registration.Id)).ConfigureAwait(false);
+            if (issued is not null)
+                await InsertCredentialAsync(c, tx, registration.Id, issued.Info, ct).ConfigureAwait(false);
+            return await ReadDeviceAsync(c, tx, registration.Id, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return new DeviceRegistrationResult(device, issued);
+    }
+
+    /// <inheritdoc />
+    public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        return _store.ReadAsync((c, ct) => ReadDeviceAsync(c, null, deviceId, ct), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    {
+        query ??= new DeviceQuery();
+        query.Validate();
+        if (query.AttributeName is not null)
+            ValidateAttributeName(query.AttributeName, nameof(query.AttributeName));
+        var after = continuationToken is null ? null : DecodeToken(continuationToken);
+        return _store.ReadAsync((c, ct) => ReadPageAsync(c, query, after, ct), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        query ??= new DeviceQuery();
+        query.Validate();
+        string? token = null;
+        do
+        {
+            var page = await ListPageAsync(query, token, cancellationToken).ConfigureAwait(false);
+            foreach (var device in page.Items)
+                yield return device;
+            token = page.ContinuationToken;
+        }
+        while (token is not null);
+    }
+
+    /// <inheritdoc />
+    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(update);
+        ArgumentNullException.ThrowIfNull(update.Attributes, nameof(update.Attributes));
+        if (update.Attributes.Count > MaxAttributes)
+            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update names {update.Attributes.Count}.", nameof(update));
+        foreach (var (name, value) in update.Attributes)
+            ValidateAttribute(name, value, nameof(update));
+
+        return _store.WriteAsync(async (c, tx, ct) =>
+        {
+            var current = await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            if (update.ExpectedVersion is { } expected && expected != current.Version)
+                throw new PreconditionFailedException(
+                    $"Device '{deviceId}' is at version {current.Version}, not the expected {expected}.", Provider, "VersionMismatch", expected, current.Version);
+            var merged = new Dictionary<string, string>(current.Attributes, StringComparer.Ordinal);
+            foreach (var (name, value) in update.Attributes)
+            {
+                if (value is null) merged.Remove(name);
+                else merged[name] = value;
+            }
+            if (merged.Count > MaxAttributes)
+                throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update would leave {merged.Count}.", nameof(update));
+            await LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET attributes = $attributes, version = version + 1 WHERE id = $id", ct,
+                ("$attributes", SerializeAttributes(merged)), ("$id", deviceId)).ConfigureAwait(false);
+            return await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        if (!Enum.IsDefined(status))
+            throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
+        var device = await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            // Setting the status it already has is not a change, so the version stays.
+            await LocalStore.ExecuteAsync(c, tx,
+                "UPDATE devices SET status = $status, version = version + 1 WHERE id = $id AND status <> $status", ct,
+                ("$status", status.ToString()), ("$id", deviceId)).ConfigureAwait(false);
+            return await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        if (status == DeviceStatus.Disabled)
+            await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        return device;
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            await LocalStore.ExecuteAsync(c, tx, "DELETE FROM credentials WHERE device_id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
+            await LocalStore.ExecuteAsync(c, tx, "DELETE FROM device_state WHERE device_id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
+            return await LocalStore.ExecuteAsync(c, tx, "DELETE FROM devices WHERE id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IssuedCredential> IssueCredentialAsync(string deviceId, CredentialRequest request, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateCredentialRequest(request);
+        var issued = _ca.IssueDeviceCertificate(deviceId, request);
+        await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            await InsertCredentialAsync(c, tx, deviceId, issued.Info, ct).ConfigureAwait(false);
+            return await BumpVersionAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return issued;
+    }
+
+    /// <inheritdoc />
+    public async Task<IssuedCredential> RotateCredentialAsync(string deviceId, string credentialId, CredentialRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        var oldId = NormalizeCredentialId(credentialId);
+        request ??= CredentialRequest.X509;
+        ValidateCredentialRequest(request);
+        var issued = _ca.IssueDeviceCertificate(deviceId, request);
+        await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            await EnsureCredentialExistsAsync(c, tx, deviceId, oldId, ct).ConfigureAwait(false);
+            // New first, then revoke: the device is never left without an active credential.
+            await InsertCredentialAsync(c, tx, deviceId, issued.Info, ct).ConfigureAwait(false);
+            await LocalStore.ExecuteAsync(c, tx, "UPDATE credentials SET status = $revoked WHERE id = $cid AND device_id = $id", ct,
+                ("$revoked", CredentialStatus.Revoked.ToString()), ("$cid", oldId), ("$id", deviceId)).ConfigureAwait(false);
+            return await BumpVersionAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        return issued;
+    }
+
+    /// <inheritdoc />
+    public async Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        var id = NormalizeCredentialId(credentialId);
+        await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            await EnsureCredentialExistsAsync(c, tx, deviceId, id, ct).ConfigureAwait(false);
+            await LocalStore.ExecuteAsync(c, tx, "UPDATE credentials SET status = $revoked WHERE id = $cid AND device_id = $id", ct,
+                ("$revoked", CredentialStatus.Revoked.ToString()), ("$cid", id), ("$id", deviceId)).ConfigureAwait(false);
+            return await BumpVersionAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        // The bus closes every session of the device; one with another active credential simply reconnects.
+        await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> CanConnectAsync(string deviceId, string certificateThumbprintSha256, CancellationToken cancellationToken)
+    {
+        // A CONNECT with garbage is refused, not an error: the broker must not crash on hostile input.
+        if (!Rules.IsValid(deviceId) || certificateThumbprintSha256 is not { Length: 64 } || !certificateThumbprintSha256.All(char.IsAsciiHexDigit))
+            return false;
+        var thumbprint = certificateThumbprintSha256.ToUpperInvariant();
+        var now = LocalStore.ToDb(_time.GetUtcNow());
+        return await _store.ReadAsync(async (c, ct) =>
+        {
+            await using var command = LocalStore.Command(c, null,
+                """
+                SELECT 1 FROM devices d JOIN credentials k ON k.device_id = d.id
+                WHERE d.id = $id AND d.status = $enabled AND k.id = $thumbprint AND k.status = $active
+                  AND k.not_before <= $now AND k.not_after > $now
+                """,
+                ("$id", deviceId), ("$enabled", DeviceStatus.Enabled.ToString()), ("$thumbprint", thumbprint),
+                ("$active", CredentialStatus.Active.ToString()), ("$now", now));
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<DevicePage> ReadPageAsync(SqliteConnection c, DeviceQuery query, string? after, CancellationToken ct)
+    {
+        var devices = new List<Device>(Math.Min(query.PageSize, 1000) + 1);
+        await using (var command = LocalStore.Command(c, null,
+            """
+            SELECT id, status, attributes, version, created_at FROM devices
+            WHERE ($after IS NULL OR id > $after)
+              AND ($status IS NULL OR status = $status)
+              AND ($name IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.attributes) a WHERE a.key = $name AND ($value IS NULL OR a.value = $value)))
+            ORDER BY id LIMIT $limit
+            """,
+            ("$after", after), ("$status", query.Status?.ToString()), ("$name", query.AttributeName), ("$value", query.AttributeValue),
+            ("$limit", query.PageSize + 1)))
+        await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                devices.Add(ReadDeviceRow(reader));
+        }
+        // One extra row tells whether another page exists without a COUNT.
+        var more = devices.Count > query.PageSize;
+        if (more) devices.RemoveAt(devices.Count - 1);
+        if (devices.Count > 0)
+        {
+            var credentials = await ReadCredentialsAsync(c, null, devices[0].Id, devices[^1].Id, ct).ConfigureAwait(false);
+            for (var i = 0; i < devices.Count; i++)
+            {
+                if (credentials.TryGetValue(devices[i].Id, out var list))
+                    devices[i] = devices[i] with { Credentials = list };
+            }
+        }
+        return new DevicePage(devices, more ? EncodeToken(devices[^1].Id) : null);
+    }
+
+    private static async Task<Device> ReadDeviceAsync(SqliteConnection c, SqliteTransaction? tx, string deviceId, CancellationToken ct)
+    {
+        Device device;
+        await using (var command = LocalStore.Command(c, tx, "SELECT id, status, attributes, version, created_at FROM devices WHERE id = $id", ("$id", deviceId)))
+        await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+                throw new DeviceNotFoundException(deviceId, Provider);
+            device = ReadDeviceRow(reader);
+        }
+        var credentials = await ReadCredentialsAsync(c, tx, deviceId, deviceId, ct).ConfigureAwait(false);
+        return credentials.TryGetValue(deviceId, out var list) ? device with { Credentials = list } : device;
+    }
+
+    private static Device ReadDeviceRow(SqliteDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        Status = Enum.Parse<DeviceStatus>(reader.GetString(1)),
+        Attributes = DeserializeAttributes(reader.GetString(2)),
+        Version = reader.GetInt64(3),
+        CreatedAt = LocalStore.FromDb(reader.GetInt64(4)),
+    };
+
+    private static async Task<Dictionary<string, List<CredentialInfo>>> ReadCredentialsAsync(SqliteConnection c, SqliteTransaction? tx, string firstDeviceId, string lastDeviceId, CancellationToken ct)
+    {
+        var result = new Dictionary<string, List<CredentialInfo>>(StringComparer.Ordinal);
+        await using var command = LocalStore.Command(c, tx,
+            "SELECT device_id, id, kind, status, not_before, not_after FROM credentials WHERE device_id >= $first AND device_id <= $last ORDER BY device_id, not_before, rowid",
+            ("$first", firstDeviceId), ("$last", lastDeviceId));
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var deviceId = reader.GetString(0);
+            if (!result.TryGetValue(deviceId, out var list))
+                result[deviceId] = list = [];
+            list.Add(new CredentialInfo
+            {
+                Id = reader.GetString(1),
+                Kind = Enum.Parse<CredentialKind>(reader.GetString(2)),
+                Status = Enum.Parse<CredentialStatus>(reader.GetString(3)),
+                NotBefore = LocalStore.FromDb(reader.GetInt64(4)),
+                NotAfter = LocalStore.FromDb(reader.GetInt64(5)),
+            });
+        }
+        return result;
+    }
+
+    private static Task<int> InsertCredentialAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CredentialInfo info, CancellationToken ct) =>
+        LocalStore.ExecuteAsync(c, tx,
+            "INSERT INTO credentials (id, device_id, kind, status, not_before, not_after) VALUES ($cid, $id, $kind, $status, $nb, $na)", ct,
+            ("$cid", info.Id), ("$id", deviceId), ("$kind", info.Kind.ToString()), ("$status", info.Status.ToString()),
+            ("$nb", LocalStore.ToDb(info.NotBefore)), ("$na", LocalStore.ToDb(info.NotAfter)));
+
+    private static async Task EnsureCredentialExistsAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, string credentialId, CancellationToken ct)
+    {
+        await using var command = LocalStore.Command(c, tx, "SELECT 1 FROM credentials WHERE id = $cid AND device_id = $id", ("$cid", credentialId), ("$id", deviceId));
+        if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", Provider, "CredentialNotFound");
+    }
+
+    private static Task<int> BumpVersionAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CancellationToken ct) =>
+        LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET version = version + 1 WHERE id = $id", ct, ("$id", deviceId));
+
+    private static void ValidateCredentialRequest(CredentialRequest request)
+    {
+        request.Validate();
+        if (request.Kind != CredentialKind.X509Certificate)
+            throw new NotSupportedException(
+                $"The Local provider issues only X.509 certificate credentials (see ProviderCapabilities.CredentialKinds); {request.Kind} is not supported.");
+    }
+
+    private static string NormalizeCredentialId(string credentialId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(credentialId);
+        if (credentialId.Length != 64 || !credentialId.All(char.IsAsciiHexDigit))
+            throw new ArgumentException("A Local credential id is a certificate's SHA-256 thumbprint: 64 hex characters.", nameof(credentialId));
+        return credentialId.ToUpperInvariant();
+    }
+
+    private static void ValidateAttributes(IReadOnlyDictionary<string, string> attributes, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(attributes, parameterName);
+        if (attributes.Count > MaxAttributes)
+            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; got {attributes.Count}.", parameterName);
+        foreach (var (name, value) in attributes)
+        {
+            ArgumentNullException.ThrowIfNull(value, parameterName);
+            ValidateAttribute(name, value, parameterName);
+        }
+    }
+
+    private static void ValidateAttribute(string name, string? value, string parameterName)
+    {
+        ValidateAttributeName(name, parameterName);
+        if (value is not null && value.Length > MaxAttributeValueLength)
+            throw new ArgumentException($"Attribute '{name}' is {value.Length} characters; values are at most {MaxAttributeValueLength}.", parameterName);
+    }
+
+    private static void ValidateAttributeName(string name, string parameterName)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > MaxAttributeNameLength || name.Any(char.IsControl))
+            throw new ArgumentException($"Attribute names are 1-{MaxAttributeNameLength} characters without control characters.", parameterName);
+    }
+
+    private static string SerializeAttributes(IEnumerable<KeyValuePair<string, string>> attributes)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (var (name, value) in attributes.OrderBy(a => a.Key, StringComparer.Ordinal))
+                writer.WriteString(name, value);
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static Dictionary<string, string> DeserializeAttributes(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in document.RootElement.EnumerateObject())
+            result[property.Name] = property.Value.GetString() ?? "";
+        return result;
+    }
+
+    // The token is the last id on the page; opaque to callers, and checked so a forged one fails as bad input.
+    private static string EncodeToken(string lastId) => TokenPrefix + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(lastId));
+
+    private static string DecodeToken(string token)
+    {
+        const string message = "The continuation token was not issued by this registry.";
+        if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal) || token.Length > 256)
+            throw new ArgumentException(message, "continuationToken");
+        string id;
+        try
+        {
+            id = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token.AsSpan(TokenPrefix.Length)));
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException(message, "continuationToken", ex);
+        }
+        if (!Rules.IsValid(id))
+            throw new ArgumentException(message, "continuationToken");
+        return id;
+    }
+}

@@ -1,0 +1,164 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>Called after a device's reported state changed and was committed.</summary>
+/// <param name="deviceId">The device.</param>
+/// <param name="patch">The patch the device sent.</param>
+/// <param name="state">The device's state after the patch.</param>
+/// <param name="cancellationToken">Cancels the reaction.</param>
+internal delegate Task ReportedStateListener(string deviceId, JsonObject patch, DeviceState state, CancellationToken cancellationToken);
+
+/// <summary>
+/// Desired and reported state on <see cref="LocalStore"/>. Desired changes are JSON merge patches with
+/// an optional version check and are published to the device as the retained message
+/// <c>{"version":n,"desired":{…}}</c> on <see cref="LocalTopics.DesiredState"/>. Reported patches come
+/// from the broker through <see cref="IReportedStateSink"/> and are passed on to listeners (the
+/// firmware service). Thread-safe.
+/// </summary>
+internal sealed class LocalStateService : IDeviceStateService, IReportedStateSink
+{
+    /// <summary>The largest desired or reported document, and the largest patch, in UTF-8 bytes.</summary>
+    public const int MaxDocumentBytes = 32 * 1024;
+
+    private const string Provider = "Local";
+    private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
+
+    private readonly LocalStore _store;
+    private readonly IDeviceMessageBus _bus;
+    private readonly SemaphoreSlim _publishLock = new(1, 1);
+    private ImmutableArray<ReportedStateListener> _listeners = [];
+
+    /// <summary>Creates the service.</summary>
+    /// <param name="store">The database.</param>
+    /// <param name="bus">Publishes desired state to devices.</param>
+    public LocalStateService(LocalStore store, IDeviceMessageBus bus)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(bus);
+        _store = store;
+        _bus = bus;
+    }
+
+    /// <summary>Adds a listener for committed reported-state changes; listeners run in order, after the commit.</summary>
+    public void AddReportedListener(ReportedStateListener listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ImmutableInterlocked.Update(ref _listeners, static (list, l) => list.Add(l), listener);
+    }
+
+    /// <inheritdoc />
+    public Task<DeviceState> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        return _store.ReadAsync((c, ct) => ReadStateAsync(c, null, deviceId, ct), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<DeviceState> UpdateDesiredAsync(string deviceId, JsonObject patch, long? expectedVersion = null, CancellationToken cancellationToken = default)
+    {
+        Rules.Validate(deviceId);
+        ValidatePatch(patch);
+        if (expectedVersion is < 0)
+            throw new ArgumentOutOfRangeException(nameof(expectedVersion), expectedVersion, "Versions are never negative.");
+
+        var state = await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            var current = await ReadStateAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            if (expectedVersion is { } expected && expected != current.DesiredVersion)
+                throw new PreconditionFailedException(
+                    $"The desired state of device '{deviceId}' is at version {current.DesiredVersion}, not the expected {expected}.",
+                    Provider, "VersionMismatch", expected, current.DesiredVersion);
+            var desired = JsonMergePatch.Apply(current.Desired, patch);
+            var json = CheckSize(desired, deviceId, "desired");
+            await LocalStore.ExecuteAsync(c, tx, "UPDATE device_state SET desired = $doc, desired_version = desired_version + 1 WHERE device_id = $id", ct,
+                ("$doc", json), ("$id", deviceId)).ConfigureAwait(false);
+            return current with { Desired = desired, DesiredVersion = current.DesiredVersion + 1 };
+        }, cancellationToken).ConfigureAwait(false);
+
+        await PublishLatestDesiredAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        return state;
+    }
+
+    /// <inheritdoc />
+    public async Task ApplyReportedAsync(string deviceId, JsonObject patch, CancellationToken cancellationToken)
+    {
+        Rules.Validate(deviceId);
+        ValidatePatch(patch);
+        var state = await _store.WriteAsync(async (c, tx, ct) =>
+        {
+            var current = await ReadStateAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+            var reported = JsonMergePatch.Apply(current.Reported, patch);
+            var json = CheckSize(reported, deviceId, "reported");
+            await LocalStore.ExecuteAsync(c, tx, "UPDATE device_state SET reported = $doc, reported_version = reported_version + 1 WHERE device_id = $id", ct,
+                ("$doc", json), ("$id", deviceId)).ConfigureAwait(false);
+            return current with { Reported = reported, ReportedVersion = current.ReportedVersion + 1 };
+        }, cancellationToken).ConfigureAwait(false);
+
+        foreach (var listener in _listeners)
+            await listener(deviceId, patch, state, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Publishes whatever is current under a lock, so the retained message never goes back to an older version
+    // even when two updates commit and publish in a different order.
+    private async Task PublishLatestDesiredAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        await _publishLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            DeviceState latest;
+            try
+            {
+                latest = await _store.ReadAsync((c, ct) => ReadStateAsync(c, null, deviceId, ct), cancellationToken).ConfigureAwait(false);
+            }
+            catch (DeviceNotFoundException)
+            {
+                return; // Deleted meanwhile: nothing to deliver.
+            }
+            var message = new JsonObject { ["version"] = latest.DesiredVersion, ["desired"] = latest.Desired.DeepClone() };
+            await _bus.PublishAsync(LocalTopics.DesiredState(deviceId), Encoding.UTF8.GetBytes(message.ToJsonString()), retain: true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _publishLock.Release();
+        }
+    }
+
+    private static async Task<DeviceState> ReadStateAsync(SqliteConnection c, SqliteTransaction? tx, string deviceId, CancellationToken ct)
+    {
+        await using var command = LocalStore.Command(c, tx,
+            "SELECT desired, desired_version, reported, reported_version FROM device_state WHERE device_id = $id", ("$id", deviceId));
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            throw new DeviceNotFoundException(deviceId, Provider);
+        return new DeviceState
+        {
+            DeviceId = deviceId,
+            Desired = JsonNode.Parse(reader.GetString(0))!.AsObject(),
+            DesiredVersion = reader.GetInt64(1),
+            Reported = JsonNode.Parse(reader.GetString(2))!.AsObject(),
+            ReportedVersion = reader.GetInt64(3),
+        };
+    }
+
+    private static void ValidatePatch(JsonObject patch)
+    {
+        ArgumentNullException.ThrowIfNull(patch);
+        var size = Encoding.UTF8.GetByteCount(patch.ToJsonString());
+        if (size > MaxDocumentBytes)
+            throw new ArgumentException($"A state patch is at most {MaxDocumentBytes} bytes of JSON; got {size}.", nameof(patch));
+    }
+
+    private static string CheckSize(JsonObject document, string deviceId, string which)
+    {
+        var json = document.ToJsonString();
+        var size = Encoding.UTF8.GetByteCount(json);
+        if (size > MaxDocumentBytes)
+            throw new PayloadTooLargeException(
+                $"The {which} state of device '{deviceId}' would be {size} bytes; the Local provider keeps at most {MaxDocumentBytes}.", Provider, size, MaxDocumentBytes);
+        return json;
+    }
+}

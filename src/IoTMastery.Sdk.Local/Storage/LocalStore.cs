@@ -1,0 +1,294 @@
+using Microsoft.Data.Sqlite;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>
+/// The Local provider's SQLite database: devices, credentials, device state, firmware releases,
+/// rollouts and the certificate authority. Either a file (WAL journal; data survives a restart) or a
+/// named shared-cache in-memory database kept alive by one connection held for the store's lifetime.
+/// Each operation opens a pooled connection; writes are serialised by one lock and run in an
+/// immediate transaction, so read-modify-write steps (version checks) are atomic.
+/// </summary>
+/// <remarks>
+/// Security: the CA's private key is stored <b>unencrypted</b> in the database file, so that a restart
+/// with the same file keeps the CA and previously issued device certificates keep working. Protect
+/// the file (and its <c>-wal</c>/<c>-shm</c> companions) like a private key: owner-only permissions,
+/// no backups to shared locations.
+/// </remarks>
+internal sealed class LocalStore : IDisposable
+{
+    private const string Provider = "Local";
+
+    // One entry per schema version; never edit a shipped entry, append a new one.
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE devices (
+            id          TEXT    NOT NULL PRIMARY KEY,
+            status      TEXT    NOT NULL,
+            attributes  TEXT    NOT NULL,
+            version     INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        CREATE TABLE credentials (
+            id          TEXT    NOT NULL PRIMARY KEY,
+            device_id   TEXT    NOT NULL,
+            kind        TEXT    NOT NULL,
+            status      TEXT    NOT NULL,
+            not_before  INTEGER NOT NULL,
+            not_after   INTEGER NOT NULL
+        );
+        CREATE INDEX credentials_device ON credentials (device_id);
+        CREATE TABLE device_state (
+            device_id        TEXT    NOT NULL PRIMARY KEY,
+            desired          TEXT    NOT NULL,
+            desired_version  INTEGER NOT NULL,
+            reported         TEXT    NOT NULL,
+            reported_version INTEGER NOT NULL
+        );
+        CREATE TABLE firmware_releases (
+            version     TEXT    NOT NULL PRIMARY KEY,
+            uri         TEXT    NOT NULL,
+            sha256      TEXT    NOT NULL,
+            size        INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        CREATE TABLE rollouts (
+            id            TEXT    NOT NULL PRIMARY KEY,
+            plan          TEXT    NOT NULL,
+            status        TEXT    NOT NULL,
+            current_wave  INTEGER NOT NULL,
+            wave_count    INTEGER NOT NULL,
+            created_at    INTEGER NOT NULL,
+            updated_at    INTEGER NOT NULL,
+            reason        TEXT
+        );
+        CREATE TABLE rollout_devices (
+            rollout_id        TEXT    NOT NULL,
+            position          INTEGER NOT NULL,
+            device_id         TEXT    NOT NULL,
+            wave              INTEGER NOT NULL,
+            status            TEXT    NOT NULL,
+            previous_version  TEXT,
+            started_at        INTEGER,
+            updated_at        INTEGER NOT NULL,
+            error             TEXT,
+            PRIMARY KEY (rollout_id, position)
+        );
+        CREATE INDEX rollout_devices_device ON rollout_devices (device_id, status);
+        CREATE TABLE certificate_authority (
+            id               INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+            certificate_pem  TEXT    NOT NULL,
+            private_key_pem  TEXT    NOT NULL
+        );
+        """,
+    ];
+
+    private readonly string _connectionString;
+    private readonly SqliteConnection? _keepAlive;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private volatile bool _disposed;
+
+    private LocalStore(string connectionString, SqliteConnection? keepAlive, string? filePath)
+    {
+        _connectionString = connectionString;
+        _keepAlive = keepAlive;
+        FilePath = filePath;
+    }
+
+    /// <summary>The database file, or <see langword="null"/> for an in-memory store.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>The schema version this code writes.</summary>
+    public static int SchemaVersion => Migrations.Length;
+
+    /// <summary>Opens (creating if needed) a database file in WAL mode and brings its schema up to date.</summary>
+    public static LocalStore OpenFile(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        var store = new LocalStore(connectionString, null, full);
+        try
+        {
+            using var connection = store.Open();
+            // WAL lets readers run while a writer commits, and is persistent in the file.
+            Execute(connection, null, "PRAGMA journal_mode=WAL;");
+            Migrate(connection);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return store;
+    }
+
+    /// <summary>Opens a private in-memory database; it lives until the store is disposed.</summary>
+    /// <param name="name">The shared-cache name; defaults to a fresh unique name so stores never share data by accident.</param>
+    public static LocalStore OpenInMemory(string? name = null)
+    {
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = "iotmastery-" + (name ?? Guid.NewGuid().ToString("N")),
+            Mode = SqliteOpenMode.Memory,
+            Cache = SqliteCacheMode.Shared,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        // The database exists only while a connection to it is open; this one keeps it alive.
+        var keepAlive = new SqliteConnection(connectionString);
+        keepAlive.Open();
+        var store = new LocalStore(connectionString, keepAlive, null);
+        try
+        {
+            Migrate(keepAlive);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return store;
+    }
+
+    /// <summary>Runs a read on its own connection.</summary>
+    public async Task<T> ReadAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        await using var connection = Open();
+        return await read(connection, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a read-modify-write in an immediate transaction, one writer at a time; commits when <paramref name="write"/> returns.</summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> write, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var connection = Open();
+            await using var transaction = connection.BeginTransaction(deferred: false);
+            var result = await write(connection, transaction, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Loads the CA saved in the database, or creates one and saves it (certificate and private key,
+    /// unencrypted — see the remarks on <see cref="LocalStore"/>).
+    /// </summary>
+    public Task<LocalCertificateAuthority> LoadOrCreateCertificateAuthorityAsync(TimeProvider? timeProvider = null, CancellationToken cancellationToken = default) =>
+        WriteAsync(async (connection, transaction, ct) =>
+        {
+            await using (var select = Command(connection, transaction, "SELECT certificate_pem, private_key_pem FROM certificate_authority WHERE id = 1"))
+            await using (var reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                if (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    return LocalCertificateAuthority.FromPem(reader.GetString(0), reader.GetString(1), timeProvider);
+            }
+            var ca = LocalCertificateAuthority.Create(timeProvider: timeProvider);
+            var (certificatePem, privateKeyPem) = ca.ExportCertificateAndKeyPem();
+            await using var insert = Command(connection, transaction,
+                "INSERT INTO certificate_authority (id, certificate_pem, private_key_pem) VALUES (1, $cert, $key)",
+                ("$cert", certificatePem), ("$key", privateKeyPem));
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return ca;
+        }, cancellationToken);
+
+    /// <summary>Creates a parameterised command.</summary>
+    public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    /// <summary>Runs a parameterised statement and returns the rows changed.</summary>
+    public static Task<int> ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        var command = Command(connection, transaction, sql, parameters);
+        return ExecuteAndDispose(command, cancellationToken);
+
+        static async Task<int> ExecuteAndDispose(SqliteCommand command, CancellationToken ct)
+        {
+            await using (command)
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Times are stored as UTC ticks, which round-trip exactly and sort correctly.</summary>
+    public static long ToDb(DateTimeOffset value) => value.UtcTicks;
+
+    /// <summary>Reads a time stored by <see cref="ToDb"/>.</summary>
+    public static DateTimeOffset FromDb(long ticks) => new(ticks, TimeSpan.Zero);
+
+    /// <summary>Throws <see cref="DeviceNotFoundException"/> unless the device exists.</summary>
+    public static async Task EnsureDeviceExistsAsync(SqliteConnection connection, SqliteTransaction? transaction, string deviceId, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, transaction, "SELECT 1 FROM devices WHERE id = $id", ("$id", deviceId));
+        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+            throw new DeviceNotFoundException(deviceId, Provider);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _keepAlive?.Dispose();
+        // Release pooled handles so the file can be reopened or deleted at once.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+
+    private SqliteConnection Open()
+    {
+        ThrowIfDisposed();
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private static void Migrate(SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction(deferred: false);
+        Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        using var read = Command(connection, transaction, "SELECT MAX(version) FROM schema_version");
+        var current = read.ExecuteScalar() is long v ? (int)v : 0;
+        if (current > Migrations.Length)
+            throw new InvalidOperationException($"The database has schema version {current}, newer than this library's {Migrations.Length}; upgrade the library.");
+        for (var version = current + 1; version <= Migrations.Length; version++)
+        {
+            Execute(connection, transaction, Migrations[version - 1]);
+            Execute(connection, transaction, "INSERT INTO schema_version (version) VALUES ($v)", ("$v", version));
+        }
+        transaction.Commit();
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(connection, transaction, sql, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Describes the store without its contents.</summary>
+    public override string ToString() => FilePath is null ? "LocalStore { in-memory }" : $"LocalStore {{ File = {FilePath} }}";
+}

@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
+
+namespace IoTMastery.Sdk.Local.Tests.Services;
+
+/// <summary>
+/// Bad input fails with <see cref="ArgumentException"/> before any I/O: the services run on a store that is
+/// already disposed, so touching it would throw <see cref="ObjectDisposedException"/> instead.
+/// </summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create();
+    private readonly LocalDeviceRegistry _registry;
+    private readonly LocalStateService _state;
+    private readonly LocalFirmwareService _firmware;
+
+    public BadInputTests()
+    {
+        var store = LocalStore.OpenInMemory();
+        store.Dispose();
+        var bus = new RecordingMessageBus();
+        var time = new FakeTimeProvider(LocalFixture.Start);
+        _registry = new LocalDeviceRegistry(store, _ca, bus, time);
+        _state = new LocalStateService(store, bus);
+        _firmware = new LocalFirmwareService(store, _state, time);
+    }
+
+    public void Dispose() => _ca.Dispose();
+
+    public static TheoryData<string> BadIds => ["", "dev/1", "dev+1", "dev#", "a b", new string('a', 129), "dév"];
+
+    [Theory]
+    [MemberData(nameof(BadIds))]
+    public async Task Device_ids_breaking_the_local_rule_are_rejected(string id)
+    {
+        await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = id }));
+        await AssertBadInput(() => _registry.GetAsync(id));
+        await AssertBadInput(() => _registry.UpdateAsync(id, new DeviceUpdate()));
+        await AssertBadInput(() => _registry.SetStatusAsync(id, DeviceStatus.Disabled));
+        await AssertBadInput(() => _registry.DeleteAsync(id));
+        await AssertBadInput(() => _registry.IssueCredentialAsync(id, CredentialRequest.X509));
+        await AssertBadInput(() => _state.GetAsync(id));
+        await AssertBadInput(() => _state.UpdateDesiredAsync(id, []));
+        await AssertBadInput(() => _state.ApplyReportedAsync(id, [], default));
+        await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = [id] }));
+    }
+
+    [Fact]
+    public async Task Oversize_or_malformed_attributes_are_rejected()
+    {
+        var tooMany = Enumerable.Range(0, LocalDeviceRegistry.MaxAttributes + 1).ToDictionary(i => $"k{i}", i => "v");
+        await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = tooMany }));
+        await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = new Dictionary<string, string> { ["k"] = new string('v', 1025) } }));
+        await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = new Dictionary<string, string> { [new string('k', 129)] = "v" } }));
+        await AssertBadInput(() => _registry.UpdateAsync("d1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["bad\nname"] = "v" } }));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    public async Task Page_sizes_outside_1_to_1000_are_rejected(int pageSize) =>
+        await AssertBadInput(() => _registry.ListPageAsync(new DeviceQuery { PageSize = pageSize }));
+
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("v1.!!!")]
+    [InlineData("v1.ZGV2LzE")]   // "dev/1": decodes, but not an id this registry could have issued
+    public async Task Forged_continuation_tokens_are_rejected(string token) =>
+        await AssertBadInput(() => _registry.ListPageAsync(null, token));
+
+    [Fact]
+    public async Task Bad_credentials_patches_and_plans_are_rejected()
+    {
+        await AssertBadInput(() => _registry.RevokeCredentialAsync("d1", "not-a-thumbprint"));
+        await AssertBadInput(() => _registry.RotateCredentialAsync("d1", new string('Z', 64)));
+        await AssertBadInput(() => _registry.IssueCredentialAsync("d1", CredentialRequest.X509 with { Validity = TimeSpan.Zero }));
+        await Assert.ThrowsAsync<NotSupportedException>(() => _registry.IssueCredentialAsync("d1", new CredentialRequest { Kind = CredentialKind.SymmetricKey }));
+        await AssertBadInput(() => _state.UpdateDesiredAsync("d1", new JsonObject { ["x"] = new string('x', LocalStateService.MaxDocumentBytes) }));
+        await AssertBadInput(() => _state.UpdateDesiredAsync("d1", [], expectedVersion: -1));
+        await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1"], SuccessThreshold = double.NaN }));
+        await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = [] }));
+        await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1", "d1"] }));
+        await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1 0", Uri = new Uri("https://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
+        await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1.0", Uri = new Uri("ftp://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
+    }
+
+    [Fact]
+    public async Task Valid_input_does_reach_the_store()
+    {
+        // Guards the tests above: a valid call on the disposed store fails with ObjectDisposedException.
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => _registry.GetAsync("d1"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => _registry.ListPageAsync(new DeviceQuery { PageSize = 1000 }));
+    }
+
+    private static async Task AssertBadInput(Func<Task> call)
+    {
+        var ex = await Record.ExceptionAsync(call);
+        Assert.True(ex is ArgumentException, $"expected an ArgumentException, got {ex?.GetType().Name ?? "none"}: {ex?.Message}");
+    }
+}

@@ -1,0 +1,148 @@
+namespace IoTMastery.Sdk.Local.Tests.Services;
+
+public sealed class LocalDeviceRegistryTests
+{
+    [Fact]
+    public async Task Register_get_update_status_and_delete()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        var result = await f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1", Attributes = new Dictionary<string, string> { ["site"] = "north" } });
+        Assert.Null(result.Credential);
+        Assert.Equal((1L, LocalFixture.Start, DeviceStatus.Enabled), (result.Device.Version, result.Device.CreatedAt, result.Device.Status));
+
+        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
+
+        var updated = await f.Registry.UpdateAsync("pump-1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, ExpectedVersion = 1 });
+        Assert.Equal(2, updated.Version);
+        Assert.Equal(new Dictionary<string, string> { ["fw"] = "a" }, updated.Attributes);
+        var conflict = await Assert.ThrowsAsync<PreconditionFailedException>(() => f.Registry.UpdateAsync("pump-1", new DeviceUpdate { ExpectedVersion = 1 }));
+        Assert.Equal((1L, 2L), (conflict.ExpectedVersion!.Value, conflict.CurrentVersion!.Value));
+
+        var disabled = await f.Registry.SetStatusAsync("pump-1", DeviceStatus.Disabled);
+        Assert.Equal((DeviceStatus.Disabled, 3L), (disabled.Status, disabled.Version));
+        Assert.Equal(["pump-1"], f.Bus.Disconnected);
+        var read = await f.Registry.GetAsync("pump-1");
+        Assert.Equal((disabled.Status, disabled.Version), (read.Status, read.Version));
+        Assert.Equal(disabled.Attributes, read.Attributes);
+
+        await f.Registry.DeleteAsync("pump-1");
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.GetAsync("pump-1"));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.DeleteAsync("pump-1"));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.State.GetAsync("pump-1"));
+        Assert.Equal(["pump-1", "pump-1"], f.Bus.Disconnected);
+    }
+
+    [Fact]
+    public async Task Paging_250_devices_by_100_gives_three_pages_without_duplicates_or_gaps()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        var ids = Enumerable.Range(0, 250).Select(i => $"dev-{i:0000}").ToList();
+        foreach (var id in ids.AsEnumerable().Reverse())
+            await f.Registry.RegisterAsync(new DeviceRegistration { Id = id });
+
+        var pages = new List<DevicePage>();
+        string? token = null;
+        do
+        {
+            var page = await f.Registry.ListPageAsync(new DeviceQuery { PageSize = 100 }, token);
+            pages.Add(page);
+            token = page.ContinuationToken;
+        }
+        while (token is not null);
+
+        Assert.Equal([100, 100, 50], pages.Select(p => p.Items.Count));
+        Assert.Equal(ids, pages.SelectMany(p => p.Items).Select(d => d.Id));
+        var all = new List<string>();
+        await foreach (var device in f.Registry.ListAsync(new DeviceQuery { PageSize = 7 }))
+            all.Add(device.Id);
+        Assert.Equal(ids, all);
+    }
+
+    [Fact]
+    public async Task Filters_by_status_attribute_and_value()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "a", Attributes = new Dictionary<string, string> { ["site"] = "north" } });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "b", Attributes = new Dictionary<string, string> { ["site"] = "south" } });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "c" });
+        await f.Registry.SetStatusAsync("b", DeviceStatus.Disabled);
+
+        async Task<string[]> Ids(DeviceQuery q) => (await f.Registry.ListPageAsync(q)).Items.Select(d => d.Id).ToArray();
+        Assert.Equal(["a", "c"], await Ids(new DeviceQuery { Status = DeviceStatus.Enabled }));
+        Assert.Equal(["a", "b"], await Ids(new DeviceQuery { AttributeName = "site" }));
+        Assert.Equal(["b"], await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south" }));
+        Assert.Empty(await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south", Status = DeviceStatus.Enabled }));
+        Assert.Empty(await Ids(new DeviceQuery { AttributeName = "site' OR 1=1 --" }));
+    }
+
+    [Fact]
+    public async Task Credentials_issue_rotate_revoke_and_the_access_policy_follows()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        var registered = await f.Registry.RegisterAsync(new DeviceRegistration { Id = "cam-7", Credential = CredentialRequest.X509 });
+        var first = registered.Credential!;
+        Assert.True(f.Ca.ValidateClientCertificate(first.ToCertificate()));
+        Assert.True(await f.Registry.CanConnectAsync("cam-7", first.Id, default));
+        Assert.True(await f.Registry.CanConnectAsync("cam-7", first.Id.ToLowerInvariant(), default));
+        Assert.False(await f.Registry.CanConnectAsync("other", first.Id, default));
+
+        var second = await f.Registry.IssueCredentialAsync("cam-7", CredentialRequest.X509);
+        var rotated = await f.Registry.RotateCredentialAsync("cam-7", first.Id);
+        Assert.False(await f.Registry.CanConnectAsync("cam-7", first.Id, default));
+        Assert.True(await f.Registry.CanConnectAsync("cam-7", rotated.Id, default));
+        Assert.Equal(["cam-7"], f.Bus.Disconnected);
+
+        await f.Registry.RevokeCredentialAsync("cam-7", second.Id);
+        Assert.False(await f.Registry.CanConnectAsync("cam-7", second.Id, default));
+        Assert.Equal(["cam-7", "cam-7"], f.Bus.Disconnected);
+
+        var device = await f.Registry.GetAsync("cam-7");
+        var statuses = device.Credentials.ToDictionary(c => c.Id, c => c.Status);
+        Assert.Equal(new Dictionary<string, CredentialStatus>
+        {
+            [first.Id] = CredentialStatus.Revoked,
+            [second.Id] = CredentialStatus.Revoked,
+            [rotated.Id] = CredentialStatus.Active,
+        }, statuses);
+        Assert.Equal(4, device.Version); // register, issue, rotate, revoke
+        await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Registry.RevokeCredentialAsync("cam-7", new string('A', 64)));
+    }
+
+    [Fact]
+    public async Task Disabled_devices_and_expired_certificates_are_refused()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        var credential = (await f.Registry.RegisterAsync(new DeviceRegistration
+        {
+            Id = "d1",
+            Credential = CredentialRequest.X509 with { Validity = TimeSpan.FromDays(1) },
+        })).Credential!;
+        await f.Registry.SetStatusAsync("d1", DeviceStatus.Disabled);
+        Assert.False(await f.Registry.CanConnectAsync("d1", credential.Id, default));
+        await f.Registry.SetStatusAsync("d1", DeviceStatus.Enabled);
+        Assert.True(await f.Registry.CanConnectAsync("d1", credential.Id, default));
+        f.Time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1));
+        Assert.False(await f.Registry.CanConnectAsync("d1", credential.Id, default));
+    }
+
+    [Theory]
+    [InlineData(CredentialKind.SymmetricKey)]
+    [InlineData(CredentialKind.PublicKey)]
+    public async Task Credential_kinds_other_than_x509_are_not_supported(CredentialKind kind)
+    {
+        using var f = await LocalFixture.CreateAsync();
+        var request = new CredentialRequest { Kind = kind };
+        var ex = await Assert.ThrowsAsync<NotSupportedException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "x", Credential = request }));
+        Assert.Contains("X.509", ex.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.GetAsync("x"));
+    }
+
+    [Fact]
+    public async Task Hostile_connect_attempts_are_refused_without_throwing()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        Assert.False(await f.Registry.CanConnectAsync("bad/id", new string('A', 64), default));
+        Assert.False(await f.Registry.CanConnectAsync("d1", "' OR 1=1 --", default));
+        Assert.False(await f.Registry.CanConnectAsync("d1", new string('A', 64), default));
+    }
+}

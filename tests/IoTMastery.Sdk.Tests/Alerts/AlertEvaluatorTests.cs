@@ -1,0 +1,58 @@
+namespace IoTMastery.Sdk.Tests.Alerts;
+
+public class AlertEvaluatorTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private static TelemetryRecord R(string device, double value, int second = 0, string metric = "temp") =>
+        new(device, metric, value, T0.AddSeconds(second));
+
+    [Fact]
+    public void Raises_above_and_clears_only_below_the_lower_threshold()
+    {
+        var evaluator = new AlertEvaluator([new ThresholdAlertRule("temp", raiseAbove: 80, clearBelow: 70)]);
+
+        Assert.Null(evaluator.Process(R("d1", 80)));                 // at the threshold is not above
+        var raised = evaluator.Process(R("d1", 81, 1));
+        Assert.NotNull(raised);
+        Assert.Equal(AlertEventKind.Raised, raised.Kind);
+        Assert.Equal(("d1", "temp", 81d, T0.AddSeconds(1)), (raised.DeviceId, raised.Metric, raised.Value, raised.Timestamp));
+
+        // Wobbling between the thresholds never flaps.
+        foreach (var v in new[] { 79d, 85, 71, 70, 90, 75 })
+            Assert.Null(evaluator.Process(R("d1", v, 2)));
+        Assert.True(evaluator.IsRaised("d1", "temp"));
+
+        var cleared = evaluator.Process(R("d1", 69.9, 3));
+        Assert.Equal(AlertEventKind.Cleared, cleared?.Kind);
+        Assert.Null(evaluator.Process(R("d1", 75, 4)));              // between thresholds: stays clear
+        Assert.Equal(AlertEventKind.Raised, evaluator.Process(R("d1", 100, 5))?.Kind);
+    }
+
+    [Fact]
+    public void State_is_per_device_and_metric_and_other_metrics_are_ignored()
+    {
+        var evaluator = new AlertEvaluator([new ThresholdAlertRule("temp", 80, 70)]);
+        Assert.NotNull(evaluator.Process(R("d1", 90)));
+        Assert.NotNull(evaluator.Process(R("d2", 90)));
+        Assert.Null(evaluator.Process(R("d1", 95)));
+        Assert.Null(evaluator.Process(R("d1", 1000, metric: "humidity")));
+        Assert.False(evaluator.IsRaised("d1", "humidity"));
+    }
+
+    [Theory]
+    [InlineData(70, 80)]
+    [InlineData(double.NaN, 1)]
+    [InlineData(1, double.NaN)]
+    [InlineData(double.PositiveInfinity, 1)]
+    public void Invalid_rules_are_rejected(double raiseAbove, double clearBelow) =>
+        Assert.ThrowsAny<ArgumentException>(() => new ThresholdAlertRule("temp", raiseAbove, clearBelow));
+
+    [Fact]
+    public void Equal_thresholds_are_allowed_and_two_rules_for_one_metric_are_not()
+    {
+        var rule = new ThresholdAlertRule("temp", 50, 50);
+        Assert.Throws<ArgumentException>(() => new AlertEvaluator([rule, new ThresholdAlertRule("temp", 60, 40)]));
+        Assert.Throws<ArgumentException>(() => new AlertEvaluator([rule]).Process(default));
+    }
+}
