@@ -1,0 +1,345 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>
+/// The embedded MQTT broker: TLS 1.2+ on 127.0.0.1 with client certificates required. A device may
+/// connect only with a certificate from the local CA whose CN is its client id and which the registry
+/// still accepts; it may publish and subscribe only on its own <c>devices/{id}/…</c> topics
+/// (see <see cref="LocalTopics"/>). Device publishes are routed to telemetry readers, the reported-state
+/// sink and waiting command calls. Start with <see cref="StartAsync"/>; restarts keep the bound port.
+/// </summary>
+internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
+{
+    /// <summary>The sender id of fleet-side messages; '$' cannot occur in a Local device id, so no device can pose as it.</summary>
+    internal const string FleetSenderId = "$fleet";
+
+    private const string Provider = "Local";
+    private readonly LocalBrokerOptions _options;
+    private readonly LocalCertificateAuthority _ca;
+    private readonly IDeviceAccessPolicy _policy;
+    private readonly LocalTelemetryChannel _telemetry;
+    private readonly IReportedStateSink _reportedState;
+    private readonly CommandReplyTable _replies;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, int> _sessions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private List<MqttApplicationMessage> _retained = [];
+    private MqttServer? _server;
+    private X509Certificate2? _serverCertificate;
+    private int _boundPort;
+
+    /// <summary>Creates a stopped broker.</summary>
+    /// <param name="options">Port and limits; validated here.</param>
+    /// <param name="ca">Issues the server certificate and is the only trusted issuer of client certificates.</param>
+    /// <param name="policy">The registry's say on whether a device and certificate may connect.</param>
+    /// <param name="telemetry">Receives the telemetry devices publish.</param>
+    /// <param name="reportedState">Receives reported-state patches.</param>
+    /// <param name="replies">Pending command calls, completed by device replies.</param>
+    /// <param name="logger">Connection refusals and routing failures; never secrets.</param>
+    public LocalBroker(LocalBrokerOptions options, LocalCertificateAuthority ca, IDeviceAccessPolicy policy,
+        LocalTelemetryChannel telemetry, IReportedStateSink reportedState, CommandReplyTable replies, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(ca);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(telemetry);
+        ArgumentNullException.ThrowIfNull(reportedState);
+        ArgumentNullException.ThrowIfNull(replies);
+        options.Validate();
+        _options = options;
+        _ca = ca;
+        _policy = policy;
+        _telemetry = telemetry;
+        _reportedState = reportedState;
+        _replies = replies;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The bound TLS port; 0 before the first start.</summary>
+    public int Port => Volatile.Read(ref _boundPort);
+
+    /// <summary>Whether the broker is accepting connections.</summary>
+    public bool IsRunning => _server?.IsStarted == true;
+
+    /// <summary>Binds 127.0.0.1 and starts accepting devices. After a stop, binds the same port again.</summary>
+    /// <exception cref="IoTException">The port could not be bound.</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_server is not null) return;
+            var port = _boundPort != 0 ? _boundPort : _options.Port;
+            _serverCertificate?.Dispose();
+            _serverCertificate = _ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback], _options.ServerCertificateValidity);
+            var serverOptions = new MqttServerOptionsBuilder()
+                .WithoutDefaultEndpoint()
+                .WithEncryptedEndpoint()
+                .WithEncryptedEndpointBoundIPAddress(IPAddress.Loopback)
+                // No IPv6 listener: with port 0 it would bind a second, different port.
+                .WithEncryptedEndpointBoundIPV6Address(IPAddress.None)
+                .WithEncryptedEndpointPort(port)
+                .WithTlsEndpointReuseAddress()
+                .WithEncryptionCertificate(_serverCertificate)
+                .WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13)
+                .WithClientCertificate(RequireClientCertificate)
+                .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient)
+                .Build();
+            var server = new MqttServerFactory().CreateMqttServer(serverOptions);
+            server.ValidatingConnectionAsync += ValidateConnectionAsync;
+            server.ClientConnectedAsync += OnClientConnectedAsync;
+            server.ClientDisconnectedAsync += OnClientDisconnectedAsync;
+            server.InterceptingPublishAsync += InterceptPublishAsync;
+            server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+            server.RetainedMessageChangedAsync += e =>
+            {
+                Volatile.Write(ref _retained, e.StoredRetainedMessages.ToList());
+                return Task.CompletedTask;
+            };
+            server.LoadingRetainedMessageAsync += e =>
+            {
+                // Keeps desired state (retained) across a stop and start of the broker.
+                e.LoadedRetainedMessages = Volatile.Read(ref _retained).ToList();
+                return Task.CompletedTask;
+            };
+            try
+            {
+                await server.StartAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or InvalidOperationException)
+            {
+                server.Dispose();
+                throw new IoTException($"The local broker could not listen on 127.0.0.1:{port}: {ex.Message}", Provider, "BindFailed", isTransient: true, innerException: ex);
+            }
+            Volatile.Write(ref _boundPort, serverOptions.TlsEndpointOptions.Port);
+            _server = server;
+            _logger.LogInformation("Local broker listening on 127.0.0.1:{Port} (TLS, client certificates required).", Port);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>Closes every connection and stops listening; <see cref="StartAsync"/> may be called again.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_server is not { } server) return;
+            _server = null;
+            try
+            {
+                await server.StopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                server.Dispose();
+                _sessions.Clear();
+            }
+            _logger.LogInformation("Local broker on port {Port} stopped.", Port);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public bool IsConnected(string deviceId) => _sessions.TryGetValue(deviceId, out var count) && count > 0;
+
+    /// <inheritdoc />
+    public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, bool retain, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        if (!topic.StartsWith(LocalTopics.Prefix, StringComparison.Ordinal) || topic.AsSpan().IndexOfAny("#+") >= 0)
+            throw new ArgumentException($"Fleet messages go to '{LocalTopics.Prefix}…' topics without wildcards; got '{topic}'.", nameof(topic));
+        var server = _server ?? throw NotRunning();
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload.ToArray())
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithRetainFlag(retain)
+            .Build();
+        await server.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = FleetSenderId }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DisconnectAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(deviceId);
+        if (_server is not { } server) return;
+        var clients = await server.GetClientsAsync().ConfigureAwait(false);
+        foreach (var client in clients.Where(c => string.Equals(c.Id, deviceId, StringComparison.Ordinal)))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized }).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogDebug("Closing the session of {DeviceId} failed: {Message}", deviceId, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Stops the broker.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _serverCertificate?.Dispose();
+        _lifecycle.Dispose();
+    }
+
+    // TLS only insists that a certificate is present; who it belongs to is checked on CONNECT so the device gets a clear NotAuthorized.
+    private static bool RequireClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
+        certificate is not null && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable);
+
+    private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
+    {
+        var reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate).ConfigureAwait(false);
+        if (reason is null) return;
+        e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+        _logger.LogWarning("Local broker refused client '{ClientId}': {Reason}.", Truncate(e.ClientId), reason);
+    }
+
+    private async Task<string?> CheckConnectionAsync(string? clientId, X509Certificate2? certificate)
+    {
+        if (!DeviceIdRules.Local.IsValid(clientId)) return "the client id is not a valid device id";
+        if (certificate is null) return "no client certificate";
+        if (!_ca.ValidateClientCertificate(certificate)) return "the certificate is not a valid client certificate of the local CA";
+        if (!string.Equals(LocalCertificateAuthority.GetCommonName(certificate), clientId, StringComparison.Ordinal))
+            return "the certificate's CN is not the client id";
+        var thumbprint = certificate.GetCertHashString(HashAlgorithmName.SHA256).ToUpperInvariant();
+        try
+        {
+            if (!await _policy.CanConnectAsync(clientId!, thumbprint, CancellationToken.None).ConfigureAwait(false))
+                return "the registry does not accept this device and certificate (unknown, disabled or revoked)";
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "The access policy failed for '{ClientId}'.", clientId);
+            return "the access policy failed";
+        }
+        return null;
+    }
+
+    private Task OnClientConnectedAsync(ClientConnectedEventArgs e)
+    {
+        _sessions.AddOrUpdate(e.ClientId, 1, (_, n) => n + 1);
+        return Task.CompletedTask;
+    }
+
+    private Task OnClientDisconnectedAsync(ClientDisconnectedEventArgs e)
+    {
+        if (_sessions.AddOrUpdate(e.ClientId, 0, (_, n) => Math.Max(0, n - 1)) == 0)
+            _sessions.TryRemove(new KeyValuePair<string, int>(e.ClientId, 0));
+        return Task.CompletedTask;
+    }
+
+    private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        if (e.ClientId == FleetSenderId) return;
+        var topic = e.ApplicationMessage.Topic;
+        var route = DeviceTopicAcl.ClassifyPublish(e.ClientId, topic, out var requestId);
+        // Device topics are consumed here; nobody else may subscribe to them, so they are never forwarded.
+        e.ProcessPublish = false;
+        switch (route)
+        {
+            case DevicePublishRoute.Telemetry:
+                RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray());
+                break;
+            case DevicePublishRoute.ReportedState:
+                if (!await RouteReportedStateAsync(e.ClientId, e.ApplicationMessage.Payload.ToArray(), e.CancellationToken).ConfigureAwait(false))
+                    e.Response.ReasonCode = MqttPubAckReasonCode.PayloadFormatInvalid;
+                break;
+            case DevicePublishRoute.Reply:
+                if (!_replies.TryComplete(e.ClientId, requestId!, e.ApplicationMessage.Payload.ToArray()))
+                    _logger.LogDebug("Reply {RequestId} from {DeviceId} matched no waiting command.", requestId, e.ClientId);
+                break;
+            default:
+                e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+                _logger.LogWarning("Local broker refused a publish of '{ClientId}' to '{Topic}'.", e.ClientId, Truncate(topic));
+                break;
+        }
+    }
+
+    private void RouteTelemetry(string deviceId, byte[] payload)
+    {
+        List<TelemetryRecord> records;
+        try
+        {
+            records = TelemetryJson.ReadBatch(payload);
+        }
+        catch (FormatException ex)
+        {
+            _telemetry.CountRejected(1);
+            _logger.LogWarning("Dropped a malformed telemetry batch from {DeviceId}: {Message}", deviceId, ex.Message);
+            return;
+        }
+        var foreign = records.RemoveAll(r => !string.Equals(r.DeviceId, deviceId, StringComparison.Ordinal));
+        if (foreign > 0)
+        {
+            _telemetry.CountRejected(foreign);
+            _logger.LogWarning("Dropped {Count} telemetry records from {DeviceId} that named another device.", foreign, deviceId);
+        }
+        if (records.Count > 0) _telemetry.Publish(records);
+    }
+
+    private async Task<bool> RouteReportedStateAsync(string deviceId, byte[] payload, CancellationToken cancellationToken)
+    {
+        JsonObject? patch;
+        try
+        {
+            patch = JsonNode.Parse(payload) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            patch = null;
+        }
+        if (patch is null)
+        {
+            _logger.LogWarning("Dropped a reported-state payload from {DeviceId}: not a JSON object.", deviceId);
+            return false;
+        }
+        try
+        {
+            await _reportedState.ApplyReportedAsync(deviceId, patch, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError(ex, "Applying reported state of {DeviceId} failed.", deviceId);
+            return false;
+        }
+    }
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
+    {
+        if (DeviceTopicAcl.MaySubscribe(e.ClientId, e.TopicFilter.Topic)) return Task.CompletedTask;
+        e.ProcessSubscription = false;
+        e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        _logger.LogWarning("Local broker refused a subscription of '{ClientId}' to '{Filter}'.", e.ClientId, Truncate(e.TopicFilter.Topic));
+        return Task.CompletedTask;
+    }
+
+    private static IoTException NotRunning() => new("The local broker is not running.", Provider, "BrokerNotRunning", isTransient: true);
+
+    private static string Truncate(string? value) => value is null ? "" : value.Length <= 128 ? value : string.Concat(value.AsSpan(0, 128), "…");
+}

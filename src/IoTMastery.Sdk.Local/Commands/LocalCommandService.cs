@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>
+/// Invokes commands on devices through the embedded broker: publishes to
+/// <c>devices/{id}/commands/{name}/{requestId}</c> and waits for <c>devices/{id}/replies/{requestId}</c>.
+/// </summary>
+internal sealed class LocalCommandService : IDeviceCommandService
+{
+    private const string Provider = "Local";
+    private readonly IDeviceMessageBus _bus;
+    private readonly IDeviceRegistry _registry;
+    private readonly CommandReplyTable _replies;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the service.</summary>
+    /// <param name="bus">The broker, for publishing and the online check.</param>
+    /// <param name="registry">Answers whether the device exists.</param>
+    /// <param name="replies">The table the broker completes with device replies; share it with the <see cref="LocalBroker"/>.</param>
+    /// <param name="timeProvider">The clock for reply timeouts.</param>
+    public LocalCommandService(IDeviceMessageBus bus, IDeviceRegistry registry, CommandReplyTable replies, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(replies);
+        _bus = bus;
+        _registry = registry;
+        _replies = replies;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    public async Task<CommandResponse> InvokeAsync(string deviceId, DeviceCommand command, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Local.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(command);
+        command.Validate();
+
+        await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        if (!_bus.IsConnected(deviceId)) throw new DeviceOfflineException(deviceId, Provider);
+
+        var requestId = Guid.NewGuid().ToString("N");
+        var payload = command.Payload is null ? ReadOnlyMemory<byte>.Empty : JsonSerializer.SerializeToUtf8Bytes(command.Payload);
+        using var pending = _replies.Register(deviceId, requestId);
+        await _bus.PublishAsync(LocalTopics.Command(deviceId, command.Name, requestId), payload, retain: false, cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte> reply;
+        try
+        {
+            reply = await pending.Reply.WaitAsync(command.Timeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, Provider);
+        }
+        return ParseReply(deviceId, command.Name, reply.Span);
+    }
+
+    private static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
+    {
+        try
+        {
+            if (JsonNode.Parse(reply) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
+                return new CommandResponse(code, obj["payload"]?.DeepClone());
+        }
+        catch (JsonException)
+        {
+        }
+        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
+    }
+}

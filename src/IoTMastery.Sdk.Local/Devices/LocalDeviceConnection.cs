@@ -1,0 +1,250 @@
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Mqtt;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>Where and how Local devices connect: the broker address, the CA to trust and reconnect pacing.</summary>
+internal sealed record LocalDeviceEndpoint
+{
+    /// <summary>The broker host; the server certificate carries <c>localhost</c> and <c>127.0.0.1</c>. Default 127.0.0.1.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>The broker's TLS port.</summary>
+    public required int Port { get; init; }
+
+    /// <summary>The local CA certificate, the only trusted root for the broker's certificate.</summary>
+    public required X509Certificate2 CaCertificate { get; init; }
+
+    /// <summary>First reconnect delay cap. Default 1 s.</summary>
+    public TimeSpan ReconnectBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Largest reconnect delay. Default 30 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A device's connection to the embedded broker: mutual TLS with the device certificate, telemetry through
+/// the shared pipeline, command replies, desired state (retained, never going back in version) and
+/// reported state.
+/// </summary>
+internal sealed class LocalDeviceConnection : IDeviceConnection
+{
+    private const string Provider = "Local";
+    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
+    private readonly MqttDeviceClient _client;
+    private readonly TelemetryPipeline _pipeline;
+    private readonly X509Certificate2 _certificate;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Lock _desiredLock = new();
+    private CommandHandler? _commandHandler;
+    private DesiredStateHandler? _desiredHandler;
+    private DesiredStateChange? _latestDesired;
+    private long _deliveredDesiredVersion = -1;
+    private bool _subscribed;
+    private int _disposedFlag;
+
+    /// <summary>Creates a disconnected connection.</summary>
+    /// <exception cref="ArgumentException">The device id breaks the Local rules or the credential is not a certificate with its key.</exception>
+    public LocalDeviceConnection(DeviceConnectionOptions options, LocalDeviceEndpoint endpoint, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        DeviceIdRules.Local.Validate(options.DeviceId, nameof(options));
+        ArgumentNullException.ThrowIfNull(options.Credential);
+        if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
+            throw new ArgumentException($"Local devices connect with an X.509 certificate and its private key; credential '{options.Credential.Id}' is a {options.Credential.Info.Kind} credential without one.", nameof(options));
+        options.Telemetry.Validate();
+        DeviceId = options.DeviceId;
+        var time = timeProvider ?? TimeProvider.System;
+        loggerFactory ??= NullLoggerFactory.Instance;
+        _logger = loggerFactory.CreateLogger<LocalDeviceConnection>();
+        _certificate = options.Credential.ToCertificate();
+        _client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = endpoint.Host,
+            Port = endpoint.Port,
+            ClientId = DeviceId,
+            ClientCertificate = _certificate,
+            TrustedRoots = [endpoint.CaCertificate],
+            ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
+            ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+        }, Provider, time, loggerFactory.CreateLogger<MqttDeviceClient>());
+        _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, LocalTopics.Telemetry(DeviceId)), options.Telemetry, time, loggerFactory.CreateLogger<TelemetryPipeline>());
+    }
+
+    /// <inheritdoc />
+    public string DeviceId { get; }
+
+    /// <inheritdoc />
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>The MQTT connection, for its Connected/Disconnected signals.</summary>
+    internal MqttDeviceClient Client => _client;
+
+    /// <inheritdoc />
+    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
+        if (!_subscribed)
+        {
+            // Registered before connecting, so they are sent on this and every later connect.
+            await _client.SubscribeAsync(LocalTopics.CommandFilter(DeviceId), OnCommandAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(LocalTopics.DesiredState(DeviceId), OnDesiredStateAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _subscribed = true;
+        }
+        await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
+    {
+        if (!record.IsInitialized)
+            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
+        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
+            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        return _pipeline.WriteAsync(record, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public void SetCommandHandler(CommandHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        Volatile.Write(ref _commandHandler, handler);
+    }
+
+    /// <inheritdoc />
+    public void SetDesiredStateHandler(DesiredStateHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        DesiredStateChange? pending;
+        lock (_desiredLock)
+        {
+            _desiredHandler = handler;
+            pending = _latestDesired;
+        }
+        // A document that arrived before the handler was set is still "the current desired state on connect".
+        if (pending is not null) _ = DeliverDesiredAsync(pending, _disposed.Token);
+    }
+
+    /// <inheritdoc />
+    public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(patch);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(patch);
+        await _client.PublishAsync(LocalTopics.ReportedState(DeviceId), payload, MqttQualityOfService.AtLeastOnce, retain: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
+        // The pipeline drains first (bounded by its DrainTimeout) while the connection is still up.
+        await _pipeline.DisposeAsync().ConfigureAwait(false);
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        await _client.DisposeAsync().ConfigureAwait(false);
+        _certificate.Dispose();
+        _disposed.Dispose();
+    }
+
+    private ValueTask OnCommandAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
+    {
+        // devices/{id}/commands/{name}/{requestId}
+        var levels = message.Topic.Split('/');
+        if (levels.Length != 5)
+        {
+            _logger.LogWarning("Ignored a command on unexpected topic '{Topic}'.", message.Topic);
+            return ValueTask.CompletedTask;
+        }
+        // Each command runs on its own so a slow handler does not hold up desired state or other commands.
+        _ = HandleCommandAsync(levels[3], levels[4], message.Payload, cancellationToken);
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        CommandResponse response;
+        try
+        {
+            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
+            var handler = Volatile.Read(ref _commandHandler);
+            response = handler is null ? NotImplemented : await handler(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            response = new CommandResponse(400, new JsonObject { ["error"] = "the command payload is not JSON" });
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "The command handler failed for '{Command}'.", name);
+            response = new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
+        }
+        var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
+        try
+        {
+            await _client.PublishAsync(LocalTopics.Reply(DeviceId, requestId), JsonSerializer.SerializeToUtf8Bytes(reply), MqttQualityOfService.AtLeastOnce, retain: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IoTException or OperationCanceledException)
+        {
+            _logger.LogWarning("The reply to command '{Command}' ({RequestId}) was not delivered: {Message}", name, requestId, ex.Message);
+        }
+    }
+
+    private async ValueTask OnDesiredStateAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
+    {
+        DesiredStateChange change;
+        try
+        {
+            if (JsonNode.Parse(message.Payload.Span) is not JsonObject doc
+                || doc["version"] is not JsonValue v || !v.TryGetValue(out long version)
+                || doc["desired"] is not JsonObject desired)
+            {
+                _logger.LogWarning("Ignored a desired-state document without a numeric version and a desired object.");
+                return;
+            }
+            change = new DesiredStateChange((JsonObject)desired.DeepClone(), version);
+        }
+        catch (JsonException)
+        {
+            _logger.LogWarning("Ignored a desired-state document that is not JSON.");
+            return;
+        }
+        lock (_desiredLock)
+        {
+            // Retained redelivery on reconnect and out-of-order publishes must never move the device backwards.
+            if (_latestDesired is not null && change.Version <= _latestDesired.Version) return;
+            _latestDesired = change;
+        }
+        await DeliverDesiredAsync(change, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DeliverDesiredAsync(DesiredStateChange change, CancellationToken cancellationToken)
+    {
+        DesiredStateHandler? handler;
+        lock (_desiredLock)
+        {
+            handler = _desiredHandler;
+            if (handler is null || change.Version <= _deliveredDesiredVersion) return;
+            _deliveredDesiredVersion = change.Version;
+        }
+        try
+        {
+            await handler(change, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogError(ex, "The desired-state handler failed for version {Version}.", change.Version);
+        }
+    }
+}

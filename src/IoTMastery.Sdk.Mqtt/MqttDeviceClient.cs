@@ -1,0 +1,564 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Exceptions;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace IoTMastery.Sdk.Mqtt;
+
+/// <summary>
+/// A device's MQTT connection over TLS 1.2+ (mutual TLS when a client certificate is set), shared by
+/// every provider. After a connection drops it reconnects with full-jitter exponential backoff and
+/// restores its subscriptions; it stops for good when the broker refuses the credentials.
+/// Errors surface as <see cref="IoTException"/>, never as MQTTnet exceptions. Thread-safe.
+/// </summary>
+public sealed class MqttDeviceClient : IAsyncDisposable
+{
+    private readonly MqttDeviceClientOptions _options;
+    private readonly string _provider;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IMqttClient _client;
+    private readonly SemaphoreSlim _connectGate = new(1, 1);
+    private readonly ConcurrentDictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly Channel<MqttIncomingMessage> _inbox = Channel.CreateUnbounded<MqttIncomingMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Task _dispatchLoop;
+    private readonly Lock _stateLock = new();
+    private Task? _reconnectLoop;
+    private ITimer? _renewalTimer;
+    private bool _started;
+    private bool _expectingDisconnect;
+    private string? _serverCertificateProblem;
+
+    /// <summary>Creates a client; call <see cref="ConnectAsync"/> to connect.</summary>
+    /// <param name="options">The connection settings; validated here.</param>
+    /// <param name="provider">The provider name put on errors, for example <c>Local</c>.</param>
+    /// <param name="timeProvider">The clock for backoff delays and credential renewal; the system clock by default.</param>
+    /// <param name="logger">Where connection events are logged; never receives secrets.</param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public MqttDeviceClient(MqttDeviceClientOptions options, string provider = "Mqtt", TimeProvider? timeProvider = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(provider);
+        options.Validate();
+        _options = options;
+        _provider = provider;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
+        _dispatchLoop = Task.Run(DispatchLoopAsync);
+    }
+
+    /// <summary>Raised after every successful connect and reconnect, once subscriptions are restored.</summary>
+    public event EventHandler? Connected;
+
+    /// <summary>Raised when a connection is lost, and when the client stops reconnecting (then <see cref="MqttDisconnectedEventArgs.WillReconnect"/> is false).</summary>
+    public event EventHandler<MqttDisconnectedEventArgs>? Disconnected;
+
+    /// <summary>The client id.</summary>
+    public string ClientId => _options.ClientId;
+
+    /// <summary>Whether the client is connected now.</summary>
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>The error that made the client stop reconnecting (for example an authentication refusal), if any.</summary>
+    public IoTException? TerminalError { get; private set; }
+
+    /// <summary>
+    /// Connects and subscribes to every filter registered so far. After a later drop the client reconnects
+    /// on its own until disposed. Returns at once when already connected.
+    /// </summary>
+    /// <exception cref="IoTAuthenticationException">The broker refused the credentials; the client will not retry.</exception>
+    /// <exception cref="IoTAuthorizationException">The broker refused a subscription.</exception>
+    /// <exception cref="IoTException">The broker is unreachable (<see cref="IoTException.IsTransient"/>) or its certificate is not trusted.</exception>
+    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        lock (_stateLock)
+        {
+            _started = true;
+            TerminalError = null;
+        }
+        await ConnectCoreAsync(throwOnSubscriptionRefusal: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes a message. For QoS 1 it completes when the broker acknowledged it.</summary>
+    /// <exception cref="ArgumentException">The topic is empty, too long or contains wildcards.</exception>
+    /// <exception cref="IoTException">Not connected or no acknowledgement in time (transient), or the broker rejected the message.</exception>
+    /// <exception cref="IoTAuthorizationException">The broker refused the topic (MQTT 5 only; MQTT 3.1.1 brokers drop silently).</exception>
+    public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, MqttQualityOfService qos = MqttQualityOfService.AtLeastOnce,
+        bool retain = false, CancellationToken cancellationToken = default)
+    {
+        ValidateTopic(topic);
+        if (!Enum.IsDefined(qos)) throw new ArgumentOutOfRangeException(nameof(qos), qos, "QoS must be AtMostOnce or AtLeastOnce.");
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        if (!_client.IsConnected) throw NotConnected();
+
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            // A copy: callers (the telemetry pipeline) reuse their buffer once this call returns, even on timeout.
+            .WithPayload(payload.ToArray())
+            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)qos)
+            .WithRetainFlag(retain)
+            .Build();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        timeout.CancelAfter(_options.OperationTimeout);
+        MqttClientPublishResult result;
+        try
+        {
+            result = await _client.PublishAsync(message, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new IoTException($"Publish to '{topic}' was not acknowledged within {_options.OperationTimeout.TotalSeconds:0.###} s.", _provider, "PublishTimeout", isTransient: true, innerException: ex);
+        }
+        catch (Exception ex) when (ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or ObjectDisposedException or IOException)
+        {
+            throw new IoTException($"Publish to '{topic}' failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
+        }
+        if (result.IsSuccess) return;
+        if (result.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
+            throw new IoTAuthorizationException($"The broker refused publishing to '{topic}'.", _provider, result.ReasonCode.ToString());
+        var transient = result.ReasonCode is MqttClientPublishReasonCode.QuotaExceeded or MqttClientPublishReasonCode.UnspecifiedError or MqttClientPublishReasonCode.ImplementationSpecificError;
+        throw new IoTException($"The broker rejected the publish to '{topic}': {result.ReasonCode}.", _provider, result.ReasonCode.ToString(), transient);
+    }
+
+    /// <summary>
+    /// Subscribes <paramref name="handler"/> to <paramref name="topicFilter"/>, now if connected and again after
+    /// every reconnect. Handlers run one at a time, in arrival order, off the network loop; an exception
+    /// from a handler is logged and does not stop delivery.
+    /// </summary>
+    /// <exception cref="ArgumentException">The filter is malformed or already subscribed.</exception>
+    /// <exception cref="IoTAuthorizationException">The broker refused the subscription.</exception>
+    public async Task SubscribeAsync(string topicFilter, MqttMessageHandler handler, MqttQualityOfService qos = MqttQualityOfService.AtLeastOnce,
+        CancellationToken cancellationToken = default)
+    {
+        ValidateFilter(topicFilter);
+        ArgumentNullException.ThrowIfNull(handler);
+        if (!Enum.IsDefined(qos)) throw new ArgumentOutOfRangeException(nameof(qos), qos, "QoS must be AtMostOnce or AtLeastOnce.");
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        var subscription = new Subscription(topicFilter, handler, qos);
+        if (!_subscriptions.TryAdd(topicFilter, subscription))
+            throw new ArgumentException($"'{topicFilter}' is already subscribed.", nameof(topicFilter));
+        if (!_client.IsConnected) return;
+        try
+        {
+            await SendSubscribeAsync([subscription], cancellationToken).ConfigureAwait(false);
+        }
+        catch (IoTAuthorizationException)
+        {
+            _subscriptions.TryRemove(topicFilter, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Disconnects cleanly and stops reconnecting; <see cref="ConnectAsync"/> may be called again.</summary>
+    public async Task DisconnectAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stateLock) _started = false;
+        _renewalTimer?.Dispose();
+        await _connectGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await DisconnectClientAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _connectGate.Release();
+        }
+    }
+
+    /// <summary>Disconnects, stops reconnecting and releases the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested) return;
+        lock (_stateLock) _started = false;
+        _renewalTimer?.Dispose();
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        _inbox.Writer.TryComplete();
+        await _connectGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await DisconnectClientAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _connectGate.Release();
+        }
+        try { await _dispatchLoop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        if (_reconnectLoop is { } loop)
+        {
+            try { await loop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        }
+        _client.Dispose();
+        _disposed.Dispose();
+    }
+
+    private async Task ConnectCoreAsync(bool throwOnSubscriptionRefusal, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        await _connectGate.WaitAsync(linked.Token).ConfigureAwait(false);
+        try
+        {
+            if (_client.IsConnected) return;
+            var credentials = _options.CredentialProvider is { } provide ? await provide(linked.Token).ConfigureAwait(false) : null;
+            var options = BuildOptions(credentials);
+            linked.CancelAfter(_options.ConnectTimeout);
+            _serverCertificateProblem = null;
+            MqttClientConnectResult result;
+            try
+            {
+                result = await _client.ConnectAsync(options, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not IoTException)
+            {
+                if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
+                throw MapConnectFailure(ex);
+            }
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+                throw MapRefusal(result.ResultCode);
+            _logger.LogInformation("MQTT client {ClientId} connected to {Host}:{Port}.", _options.ClientId, _options.Host, _options.Port);
+            try
+            {
+                await SendSubscribeAsync(_subscriptions.Values.ToList(), linked.Token).ConfigureAwait(false);
+            }
+            catch (IoTAuthorizationException ex) when (!throwOnSubscriptionRefusal)
+            {
+                _logger.LogWarning("MQTT client {ClientId}: a subscription was refused after reconnecting: {Message}", _options.ClientId, ex.Message);
+            }
+            ScheduleRenewal(credentials);
+        }
+        finally
+        {
+            _connectGate.Release();
+        }
+        RaiseConnected();
+    }
+
+    private MqttClientOptions BuildOptions(MqttCredentials? credentials)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(_options.Host, _options.Port)
+            .WithClientId(_options.ClientId)
+            .WithProtocolVersion(_options.Version == MqttVersion.Mqtt5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(_options.ConnectTimeout)
+            .WithCleanSession(true)
+            .WithTlsOptions(tls =>
+            {
+                tls.UseTls()
+                    .WithSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13)
+                    .WithTargetHost(_options.Host)
+                    .WithCertificateValidationHandler(ValidateServerCertificate);
+                if (_options.ClientCertificate is { } certificate)
+                    tls.WithClientCertificates([certificate]);
+            });
+        if (credentials is not null)
+            builder.WithCredentials(credentials.UserName, credentials.Password);
+        return builder.Build();
+    }
+
+    // Custom-root chain check plus the host-name check SslStream already did; validation cannot be turned off.
+    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args)
+    {
+        if (args.Certificate is null || args.SslPolicyErrors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+            return Reject("the server sent no certificate");
+        if (args.SslPolicyErrors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch))
+            return Reject($"it is not issued for '{_options.Host}'");
+        if (_options.TrustedRoots is not { Count: > 0 } roots)
+            return args.SslPolicyErrors == SslPolicyErrors.None || Reject($"chain errors ({args.SslPolicyErrors})");
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
+        if (args.Chain is not null)
+        {
+            foreach (var element in args.Chain.ChainElements)
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+        }
+        var certificate = args.Certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(args.Certificate.GetRawCertData());
+        if (!chain.Build(certificate))
+            return Reject("it does not chain to a trusted root: " + string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
+        return true;
+
+        bool Reject(string reason)
+        {
+            _serverCertificateProblem = reason;
+            return false;
+        }
+    }
+
+    private IoTException MapConnectFailure(Exception ex)
+    {
+        if (_serverCertificateProblem is { } problem)
+            return new IoTException($"The server certificate of {_options.Host}:{_options.Port} was rejected: {problem}.", _provider, "ServerCertificateUntrusted", isTransient: false, innerException: ex);
+        if (ex is OperationCanceledException or MqttCommunicationTimedOutException)
+            return new IoTException($"Connecting to {_options.Host}:{_options.Port} timed out.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
+        return new IoTException($"Could not connect to {_options.Host}:{_options.Port}: {Describe(ex)}.", _provider, "ConnectFailed", isTransient: true, innerException: ex);
+    }
+
+    private IoTException MapRefusal(MqttClientConnectResultCode code)
+    {
+        if (code is MqttClientConnectResultCode.NotAuthorized or MqttClientConnectResultCode.BadUserNameOrPassword
+            or MqttClientConnectResultCode.Banned or MqttClientConnectResultCode.BadAuthenticationMethod or MqttClientConnectResultCode.ClientIdentifierNotValid)
+            return new IoTAuthenticationException($"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString());
+        var transient = code is MqttClientConnectResultCode.ServerUnavailable or MqttClientConnectResultCode.ServerBusy or MqttClientConnectResultCode.UnspecifiedError
+            or MqttClientConnectResultCode.QuotaExceeded or MqttClientConnectResultCode.ConnectionRateExceeded or MqttClientConnectResultCode.UseAnotherServer or MqttClientConnectResultCode.ServerMoved;
+        return new IoTException($"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString(), transient);
+    }
+
+    // Only exception types and socket messages: TLS exceptions can quote certificate subjects but never keys.
+    private static string Describe(Exception ex)
+    {
+        var innermost = ex;
+        while (innermost.InnerException is not null) innermost = innermost.InnerException;
+        return innermost.GetType().Name + ": " + innermost.Message;
+    }
+
+    private async Task SendSubscribeAsync(IReadOnlyList<Subscription> subscriptions, CancellationToken cancellationToken)
+    {
+        if (subscriptions.Count == 0) return;
+        var builder = new MqttClientSubscribeOptionsBuilder();
+        foreach (var s in subscriptions)
+            builder.WithTopicFilter(s.Filter, (MqttQualityOfServiceLevel)s.Qos);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        timeout.CancelAfter(_options.OperationTimeout);
+        MqttClientSubscribeResult result;
+        try
+        {
+            result = await _client.SubscribeAsync(builder.Build(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new IoTException("The broker did not acknowledge the subscription in time.", _provider, "SubscribeTimeout", isTransient: true, innerException: ex);
+        }
+        catch (Exception ex) when (ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or IOException)
+        {
+            throw new IoTException("Subscribing failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
+        }
+        foreach (var item in result.Items)
+        {
+            if (item.ResultCode is MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2)
+                continue;
+            throw new IoTAuthorizationException($"The broker refused the subscription to '{item.TopicFilter.Topic}': {item.ResultCode}.", _provider, item.ResultCode.ToString());
+        }
+    }
+
+    private Task OnMessageReceivedAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        _inbox.Writer.TryWrite(new MqttIncomingMessage(message.Topic, message.Payload.ToArray(), message.Retain));
+        return Task.CompletedTask;
+    }
+
+    private async Task DispatchLoopAsync()
+    {
+        var token = _disposed.Token;
+        try
+        {
+            await foreach (var message in _inbox.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                foreach (var subscription in _subscriptions.Values)
+                {
+                    if (MqttTopicFilterComparer.Compare(message.Topic, subscription.Filter) != MqttTopicFilterCompareResult.IsMatch) continue;
+                    try
+                    {
+                        await subscription.Handler(message, token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+                    {
+                        _logger.LogError(ex, "MQTT client {ClientId}: the handler for '{Filter}' failed.", _options.ClientId, subscription.Filter);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
+    {
+        if (!e.ClientWasConnected) return Task.CompletedTask;
+        bool reconnect;
+        lock (_stateLock)
+        {
+            reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
+            if (reconnect && _reconnectLoop is { IsCompleted: false }) return Task.CompletedTask;
+            if (reconnect) _reconnectLoop = Task.Run(ReconnectLoopAsync);
+        }
+        _logger.LogWarning("MQTT client {ClientId} disconnected ({Reason}); reconnecting: {Reconnect}.", _options.ClientId, e.Reason, reconnect);
+        RaiseDisconnected(new MqttDisconnectedEventArgs(e.Exception, reconnect));
+        return Task.CompletedTask;
+    }
+
+    private async Task ReconnectLoopAsync()
+    {
+        var token = _disposed.Token;
+        for (var attempt = 0; !token.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await Task.Delay(BackoffDelay(attempt), _time, token).ConfigureAwait(false);
+                lock (_stateLock)
+                {
+                    if (!_started) return;
+                }
+                await ConnectCoreAsync(throwOnSubscriptionRefusal: false, token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (IoTException ex) when (!ex.IsTransient)
+            {
+                // An authentication refusal or an untrusted server will not fix itself: stop and surface it.
+                lock (_stateLock)
+                {
+                    TerminalError = ex;
+                    _started = false;
+                }
+                _logger.LogError("MQTT client {ClientId} stopped reconnecting: {Message}", _options.ClientId, ex.Message);
+                RaiseDisconnected(new MqttDisconnectedEventArgs(ex, willReconnect: false));
+                return;
+            }
+            catch (Exception ex)
+            {
+                _logger.LogDebug("MQTT client {ClientId} reconnect attempt {Attempt} failed: {Message}", _options.ClientId, attempt + 1, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Full jitter: a uniform delay below min(max, base·2^attempt), so a fleet does not reconnect in lockstep.</summary>
+    internal TimeSpan BackoffDelay(int attempt)
+    {
+        var cap = _options.ReconnectBaseDelay.Ticks * Math.Pow(2, Math.Min(attempt, 30));
+        var bounded = Math.Min(cap, _options.ReconnectMaxDelay.Ticks);
+        return TimeSpan.FromTicks((long)(Random.Shared.NextDouble() * bounded));
+    }
+
+    private void ScheduleRenewal(MqttCredentials? credentials)
+    {
+        _renewalTimer?.Dispose();
+        _renewalTimer = null;
+        if (credentials?.ExpiresAt is not { } expiresAt) return;
+        var due = expiresAt - _options.CredentialRenewalMargin - _time.GetUtcNow();
+        if (due < TimeSpan.Zero) due = TimeSpan.Zero;
+        _renewalTimer = _time.CreateTimer(_ => _ = RenewAsync(), null, due, Timeout.InfiniteTimeSpan);
+    }
+
+    // Renewal is a reconnect: MQTT has no way to swap credentials on a live connection.
+    private async Task RenewAsync()
+    {
+        try
+        {
+            await _connectGate.WaitAsync(_disposed.Token).ConfigureAwait(false);
+            try
+            {
+                await DisconnectClientAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _connectGate.Release();
+            }
+            RaiseDisconnected(new MqttDisconnectedEventArgs(null, willReconnect: true));
+            await ConnectCoreAsync(throwOnSubscriptionRefusal: false, _disposed.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning("MQTT client {ClientId} could not reconnect with renewed credentials: {Message}", _options.ClientId, ex.Message);
+            lock (_stateLock)
+            {
+                if (_started && _reconnectLoop is not { IsCompleted: false })
+                    _reconnectLoop = Task.Run(ReconnectLoopAsync);
+            }
+        }
+    }
+
+    private async Task DisconnectClientAsync()
+    {
+        if (!_client.IsConnected) return;
+        lock (_stateLock) _expectingDisconnect = true;
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.ConnectTimeout);
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is MqttCommunicationException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            _logger.LogDebug("MQTT client {ClientId}: disconnect was not clean: {Message}", _options.ClientId, ex.Message);
+        }
+        finally
+        {
+            lock (_stateLock) _expectingDisconnect = false;
+        }
+    }
+
+    private IoTException NotConnected() =>
+        TerminalError is { } terminal
+            ? new IoTException($"MQTT client '{_options.ClientId}' stopped reconnecting: {terminal.Message}", _provider, "NotConnected", isTransient: false, innerException: terminal)
+            : new IoTException($"MQTT client '{_options.ClientId}' is not connected.", _provider, "NotConnected", isTransient: true);
+
+    private void RaiseConnected()
+    {
+        try { Connected?.Invoke(this, EventArgs.Empty); }
+        catch (Exception ex) { _logger.LogError(ex, "A Connected handler failed."); }
+    }
+
+    private void RaiseDisconnected(MqttDisconnectedEventArgs args)
+    {
+        try { Disconnected?.Invoke(this, args); }
+        catch (Exception ex) { _logger.LogError(ex, "A Disconnected handler failed."); }
+    }
+
+    private static void ValidateTopic(string topic)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        if (topic.AsSpan().IndexOfAny("#+\0") >= 0)
+            throw new ArgumentException($"Topic '{topic}' must not contain '#', '+' or NUL.", nameof(topic));
+        if (System.Text.Encoding.UTF8.GetByteCount(topic) > 65535)
+            throw new ArgumentException("Topics are at most 65535 UTF-8 bytes.", nameof(topic));
+    }
+
+    private static void ValidateFilter(string filter)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(filter);
+        var levels = filter.Split('/');
+        for (var i = 0; i < levels.Length; i++)
+        {
+            var level = levels[i];
+            if (level.Contains('\0', StringComparison.Ordinal)
+                || (level.Contains('#', StringComparison.Ordinal) && (level != "#" || i != levels.Length - 1))
+                || (level.Contains('+', StringComparison.Ordinal) && level != "+"))
+                throw new ArgumentException($"Topic filter '{filter}' is malformed: '#' must be a whole last level and '+' a whole level.", nameof(filter));
+        }
+        if (System.Text.Encoding.UTF8.GetByteCount(filter) > 65535)
+            throw new ArgumentException("Topic filters are at most 65535 UTF-8 bytes.", nameof(filter));
+    }
+
+    private sealed record Subscription(string Filter, MqttMessageHandler Handler, MqttQualityOfService Qos);
+}

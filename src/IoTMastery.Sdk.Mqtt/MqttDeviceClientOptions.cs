@@ -1,0 +1,143 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace IoTMastery.Sdk.Mqtt;
+
+/// <summary>The MQTT protocol version a <see cref="MqttDeviceClient"/> speaks.</summary>
+public enum MqttVersion
+{
+    /// <summary>MQTT 5.0: reason codes on every acknowledgement. The default.</summary>
+    Mqtt5,
+
+    /// <summary>MQTT 3.1.1, for brokers that lack MQTT 5 (the broker cannot report a refused publish).</summary>
+    Mqtt311,
+}
+
+/// <summary>The delivery guarantees <see cref="MqttDeviceClient"/> offers. QoS 2 is deliberately absent: no provider needs it.</summary>
+public enum MqttQualityOfService
+{
+    /// <summary>QoS 0: fire and forget.</summary>
+    AtMostOnce = 0,
+
+    /// <summary>QoS 1: the publish completes when the broker acknowledged it (PUBACK).</summary>
+    AtLeastOnce = 1,
+}
+
+/// <summary>A user name and password for the MQTT CONNECT, for SAS-token or JWT providers. <see cref="ToString"/> hides the password.</summary>
+/// <param name="UserName">The user name.</param>
+/// <param name="Password">The password or token; secret.</param>
+/// <param name="ExpiresAt">
+/// When the password stops being valid; the client reconnects with fresh credentials
+/// <see cref="MqttDeviceClientOptions.CredentialRenewalMargin"/> before that. <see langword="null"/> when it does not expire.
+/// </param>
+public sealed record MqttCredentials(string UserName, string? Password, DateTimeOffset? ExpiresAt = null)
+{
+    /// <summary>Describes the credentials without the password.</summary>
+    public override string ToString() => $"MqttCredentials {{ UserName = {UserName}, ExpiresAt = {ExpiresAt:O}, password redacted }}";
+}
+
+/// <summary>Supplies the user name and password for each CONNECT (called again on every reconnect).</summary>
+public delegate ValueTask<MqttCredentials> MqttCredentialProvider(CancellationToken cancellationToken);
+
+/// <summary>
+/// Settings of a <see cref="MqttDeviceClient"/>. The connection is always TLS 1.2 or newer, the server
+/// certificate is always validated (chain and host name), and <see cref="Validate"/> runs when the client is created.
+/// </summary>
+public sealed record MqttDeviceClientOptions
+{
+    /// <summary>The broker host name or IP address; also the name the server certificate must carry. Required.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>The broker's TLS port. Default 8883.</summary>
+    public int Port { get; init; } = 8883;
+
+    /// <summary>The MQTT client id (for most providers, the device id). Required; 1-65535 UTF-8 bytes, no wildcards.</summary>
+    public required string ClientId { get; init; }
+
+    /// <summary>The client certificate with its private key, for mutual TLS. <see langword="null"/> for password-only providers.</summary>
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>
+    /// Root certificates the server certificate must chain to. <see langword="null"/> or empty uses the
+    /// operating system's trust store. There is no way to switch validation off.
+    /// </summary>
+    public X509Certificate2Collection? TrustedRoots { get; init; }
+
+    /// <summary>Supplies user name and password for each connect (SAS, JWT). <see langword="null"/> sends none.</summary>
+    public MqttCredentialProvider? CredentialProvider { get; init; }
+
+    /// <summary>How long before <see cref="MqttCredentials.ExpiresAt"/> the client reconnects with fresh credentials. Default 60 s.</summary>
+    public TimeSpan CredentialRenewalMargin { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The protocol version. Default <see cref="MqttVersion.Mqtt5"/>.</summary>
+    public MqttVersion Version { get; init; } = MqttVersion.Mqtt5;
+
+    /// <summary>The MQTT keep-alive period. Default 30 s; 0 (off) to 18 h.</summary>
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one connect attempt (TCP, TLS and CONNACK) may take. Default 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a QoS 1 publish or a subscribe waits for the broker's acknowledgement. Default 30 s.</summary>
+    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The first reconnect delay cap; the cap doubles per failed attempt and each delay is random below it (full jitter). Default 1 s.</summary>
+    public TimeSpan ReconnectBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The largest reconnect delay. Default 60 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Checks every setting; throws an <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Host))
+            throw new ArgumentException("Host is required.", nameof(Host));
+        if (Port is < 1 or > 65535)
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be between 1 and 65535.");
+        if (string.IsNullOrEmpty(ClientId))
+            throw new ArgumentException("ClientId is required.", nameof(ClientId));
+        if (System.Text.Encoding.UTF8.GetByteCount(ClientId) > 65535 || ClientId.AsSpan().IndexOfAny("#+\0") >= 0)
+            throw new ArgumentException("ClientId must be at most 65535 UTF-8 bytes without '#', '+' or NUL.", nameof(ClientId));
+        if (ClientCertificate is { HasPrivateKey: false })
+            throw new ArgumentException("ClientCertificate must include its private key.", nameof(ClientCertificate));
+        if (!Enum.IsDefined(Version))
+            throw new ArgumentOutOfRangeException(nameof(Version), Version, "Unknown MQTT version.");
+        if (KeepAlive < TimeSpan.Zero || KeepAlive > TimeSpan.FromSeconds(ushort.MaxValue))
+            throw new ArgumentOutOfRangeException(nameof(KeepAlive), KeepAlive, "KeepAlive must be between 0 and 65535 s.");
+        if (ConnectTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "ConnectTimeout must be positive.");
+        if (OperationTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(OperationTimeout), OperationTimeout, "OperationTimeout must be positive.");
+        if (ReconnectBaseDelay <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ReconnectBaseDelay), ReconnectBaseDelay, "ReconnectBaseDelay must be positive.");
+        if (ReconnectMaxDelay < ReconnectBaseDelay)
+            throw new ArgumentOutOfRangeException(nameof(ReconnectMaxDelay), ReconnectMaxDelay, "ReconnectMaxDelay must be at least ReconnectBaseDelay.");
+        if (CredentialRenewalMargin < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(CredentialRenewalMargin), CredentialRenewalMargin, "CredentialRenewalMargin must not be negative.");
+    }
+}
+
+/// <summary>A message the broker delivered to a subscription.</summary>
+/// <param name="Topic">The topic it was published to.</param>
+/// <param name="Payload">The payload; valid after the handler returns (it is a copy).</param>
+/// <param name="Retain">Whether it is a retained message delivered on subscribe.</param>
+public sealed record MqttIncomingMessage(string Topic, ReadOnlyMemory<byte> Payload, bool Retain);
+
+/// <summary>Handles one message delivered to a subscription.</summary>
+public delegate ValueTask MqttMessageHandler(MqttIncomingMessage message, CancellationToken cancellationToken);
+
+/// <summary>Describes a lost connection.</summary>
+public sealed class MqttDisconnectedEventArgs : EventArgs
+{
+    /// <summary>Creates the arguments.</summary>
+    public MqttDisconnectedEventArgs(Exception? error, bool willReconnect)
+    {
+        Error = error;
+        WillReconnect = willReconnect;
+    }
+
+    /// <summary>Why the connection ended or why reconnecting stopped (an <see cref="IoTAuthenticationException"/> when the broker refused the credentials); <see langword="null"/> for a requested disconnect.</summary>
+    public Exception? Error { get; }
+
+    /// <summary>False when the client gave up (authentication refusal, disposal); true while it keeps reconnecting.</summary>
+    public bool WillReconnect { get; }
+}

@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using MQTTnet;
+using MQTTnet.Formatter;
+
+namespace IoTMastery.Sdk.Local.Tests;
+
+/// <summary>Stands in for the SQLite registry: a device may connect with any certificate thumbprint it was allowed.</summary>
+internal sealed class InMemoryAccessPolicy : IDeviceAccessPolicy
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, bool>> _allowed = new();
+    private int _calls;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public void Allow(string deviceId, string thumbprint) => _allowed.GetOrAdd(deviceId, _ => new())[thumbprint] = true;
+
+    public void Revoke(string deviceId, string thumbprint) => _allowed.GetOrAdd(deviceId, _ => new())[thumbprint] = false;
+
+    public ValueTask<bool> CanConnectAsync(string deviceId, string certificateThumbprintSha256, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _calls);
+        return ValueTask.FromResult(_allowed.TryGetValue(deviceId, out var certs) && certs.TryGetValue(certificateThumbprintSha256, out var ok) && ok);
+    }
+}
+
+internal sealed class RecordingReportedStateSink : IReportedStateSink
+{
+    public Channel<(string DeviceId, JsonObject Patch)> Received { get; } = Channel.CreateUnbounded<(string, JsonObject)>();
+
+    public Task ApplyReportedAsync(string deviceId, JsonObject patch, CancellationToken cancellationToken)
+    {
+        Received.Writer.TryWrite((deviceId, patch));
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Only <see cref="GetAsync"/> is needed by the command service.</summary>
+internal sealed class InMemoryRegistry : IDeviceRegistry
+{
+    private readonly ConcurrentDictionary<string, Device> _devices = new();
+    private int _gets;
+
+    public int Gets => Volatile.Read(ref _gets);
+
+    public void Add(string id) => _devices[id] = new Device { Id = id };
+
+    public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _gets);
+        return _devices.TryGetValue(deviceId, out var d) ? Task.FromResult(d) : throw new DeviceNotFoundException(deviceId, "Local");
+    }
+
+    public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<IssuedCredential> IssueCredentialAsync(string deviceId, CredentialRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<IssuedCredential> RotateCredentialAsync(string deviceId, string credentialId, CredentialRequest? request = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+}
+
+/// <summary>A started broker on 127.0.0.1 (free port) with in-memory registry stand-ins.</summary>
+internal sealed class BrokerTestHost : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    private BrokerTestHost(TimeProvider? commandTime)
+    {
+        Broker = new LocalBroker(new LocalBrokerOptions(), Ca, Policy, Telemetry, ReportedState, Replies);
+        Commands = new LocalCommandService(Broker, Registry, Replies, commandTime);
+    }
+
+    public LocalCertificateAuthority Ca { get; } = LocalCertificateAuthority.Create("Test CA");
+    public InMemoryAccessPolicy Policy { get; } = new();
+    public InMemoryRegistry Registry { get; } = new();
+    public RecordingReportedStateSink ReportedState { get; } = new();
+    public LocalTelemetryChannel Telemetry { get; } = new();
+    public CommandReplyTable Replies { get; } = new();
+    public LocalBroker Broker { get; }
+    public LocalCommandService Commands { get; }
+
+    public static async Task<BrokerTestHost> StartAsync(TimeProvider? commandTime = null)
+    {
+        var host = new BrokerTestHost(commandTime);
+        await host.Broker.StartAsync().WaitAsync(Timeout);
+        return host;
+    }
+
+    /// <summary>Registers a device, allows its certificate and returns the credential.</summary>
+    public IssuedCredential AddDevice(string id)
+    {
+        var credential = Ca.IssueDeviceCertificate(id);
+        Policy.Allow(id, credential.Id);
+        Registry.Add(id);
+        return credential;
+    }
+
+    public LocalDeviceConnection CreateDevice(string id, IssuedCredential credential, TimeProvider? time = null)
+    {
+        var connection = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = id, Credential = credential, Telemetry = new TelemetryPipelineOptions { Linger = TimeSpan.FromMilliseconds(5), DrainTimeout = TimeSpan.FromSeconds(2) } },
+            new LocalDeviceEndpoint { Port = Broker.Port, CaCertificate = Ca.Certificate, ReconnectBaseDelay = TimeSpan.FromMilliseconds(50), ReconnectMaxDelay = TimeSpan.FromMilliseconds(500) },
+            time);
+        _owned.Add(connection);
+        return connection;
+    }
+
+    /// <summary>A plain MQTTnet client that trusts only the test CA.</summary>
+    public IMqttClient CreateRawClient()
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        _owned.Add(new DisposeAction(() => client.Dispose()));
+        return client;
+    }
+
+    public MqttClientOptions RawOptions(string clientId, X509Certificate2? certificate, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
+        new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", Broker.Port)
+            .WithClientId(clientId)
+            .WithProtocolVersion(version)
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithCertificateValidationHandler(e => TrustsTestCa(e.Certificate));
+                if (certificate is not null) tls.WithClientCertificates([certificate]);
+            })
+            .Build();
+
+    private bool TrustsTestCa(X509Certificate? certificate)
+    {
+        if (certificate is null) return false;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Ca.Certificate);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var owned in Enumerable.Reverse(_owned))
+        {
+            try { await owned.DisposeAsync().AsTask().WaitAsync(Timeout); } catch (Exception) { /* best effort in teardown */ }
+        }
+        await Broker.DisposeAsync();
+        Ca.Dispose();
+    }
+
+    private sealed class DisposeAction(Action action) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            action();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+internal static class TestWaits
+{
+    /// <summary>Reads <paramref name="count"/> items from a started enumerator, failing after the host timeout.</summary>
+    public static async Task<List<T>> TakeAsync<T>(this IAsyncEnumerator<T> e, int count)
+    {
+        var items = new List<T>();
+        while (items.Count < count)
+        {
+            Assert.True(await e.MoveNextAsync().AsTask().WaitAsync(BrokerTestHost.Timeout), "the stream ended early");
+            items.Add(e.Current);
+        }
+        return items;
+    }
+
+    /// <summary>A task that completes with the next value of an event subscription.</summary>
+    public static TaskCompletionSource<T> NewSignal<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static ConfiguredTaskAwaitable<T> Bounded<T>(this Task<T> task) => task.WaitAsync(BrokerTestHost.Timeout).ConfigureAwait(false);
+}

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace IoTMastery.Sdk.Local.Tests;
+
+/// <summary>
+/// An Eclipse Mosquitto instance with mutual TLS on a free loopback port (config as in test-oracles.md §3),
+/// with a PKI from <see cref="LocalCertificateAuthority"/>. Killed by PID on dispose. Missing mosquitto is a failure, not a skip.
+/// </summary>
+internal sealed class MosquittoBroker : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
+    private readonly string _executable;
+    private readonly string _config;
+    private Process? _process;
+
+    private MosquittoBroker(string executable, string directory, int port)
+    {
+        _executable = executable;
+        Directory = directory;
+        Port = port;
+        _config = Path.Combine(directory, "mosquitto-mtls.conf");
+    }
+
+    public LocalCertificateAuthority Ca { get; } = LocalCertificateAuthority.Create("mosquitto test CA");
+
+    public string Directory { get; }
+
+    public int Port { get; }
+
+    public string LogPath => Path.Combine(Directory, "mosquitto.log");
+
+    public static async Task<MosquittoBroker> StartAsync()
+    {
+        var executable = FindMosquitto() ?? throw new InvalidOperationException(
+            "Eclipse Mosquitto was not found on PATH or in /usr/sbin. Install it (apt-get install -y mosquitto); these tests must not be skipped.");
+        var directory = System.IO.Directory.CreateTempSubdirectory("iotm-mosquitto-").FullName;
+        var broker = new MosquittoBroker(executable, directory, FreeLoopbackPort());
+        broker.WriteConfiguration();
+        await broker.StartProcessAsync();
+        return broker;
+    }
+
+    /// <summary>Kills the broker by PID (no clean shutdown: clients see a dropped connection).</summary>
+    public async Task KillAsync()
+    {
+        if (_process is not { } process) return;
+        _process = null;
+        if (!process.HasExited) process.Kill();
+        await process.WaitForExitAsync().WaitAsync(StartTimeout);
+        process.Dispose();
+    }
+
+    public Task RestartAsync() => StartProcessAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync();
+        }
+        finally
+        {
+            Ca.Dispose();
+            try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { /* leave it for the OS temp cleaner */ }
+        }
+    }
+
+    private void WriteConfiguration()
+    {
+        using var server = Ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
+        using var serverKey = server.GetECDsaPrivateKey() ?? throw new InvalidOperationException("The server certificate has no ECDSA key.");
+        File.WriteAllText(Path.Combine(Directory, "ca.pem"), Ca.CertificatePem);
+        File.WriteAllText(Path.Combine(Directory, "server.pem"), server.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(Directory, "server.key"), serverKey.ExportPkcs8PrivateKeyPem());
+        // Started as root, mosquitto would drop to user 'mosquitto' and could not read the 0600 key in our 0700 temp dir.
+        var user = Environment.UserName == "root" ? "user root\n" : "";
+        File.WriteAllText(_config, $"""
+            {user}per_listener_settings true
+            persistence false
+            log_dest file {LogPath}
+            log_type all
+            listener {Port} 127.0.0.1
+            cafile {Path.Combine(Directory, "ca.pem")}
+            certfile {Path.Combine(Directory, "server.pem")}
+            keyfile {Path.Combine(Directory, "server.key")}
+            tls_version tlsv1.2
+            require_certificate true
+            use_identity_as_username true
+            allow_anonymous false
+
+            """);
+    }
+
+    private async Task StartProcessAsync()
+    {
+        var process = Process.Start(new ProcessStartInfo(_executable, ["-c", _config]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException("mosquitto did not start.");
+        _process = process;
+        using var deadline = new CancellationTokenSource(StartTimeout);
+        // Readiness has no event to await: mosquitto is ready when its port accepts a TCP connection.
+        while (true)
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}; see {LogPath}: {TryReadLog()}");
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, Port, deadline.Token);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"mosquitto did not listen on 127.0.0.1:{Port} within {StartTimeout.TotalSeconds} s.");
+            }
+        }
+    }
+
+    private string TryReadLog()
+    {
+        try { return File.Exists(LogPath) ? File.ReadAllText(LogPath) : "(no log)"; }
+        catch (IOException) { return "(log unreadable)"; }
+    }
+
+    private static string? FindMosquitto()
+    {
+        var paths = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Append("/usr/sbin").Append("/usr/local/sbin");
+        return paths.Select(p => Path.Combine(p, "mosquitto")).FirstOrDefault(File.Exists);
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
