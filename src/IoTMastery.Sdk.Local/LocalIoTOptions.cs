@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace IoTMastery.Sdk.Local;
 
 /// <summary>Settings of the embedded Local provider. Every default suits a laptop.</summary>
@@ -12,11 +10,11 @@ public sealed class LocalIoTOptions
     /// </summary>
     public string? DatabasePath { get; set; }
 
-    /// <summary>The broker's TLS port. Default 0: a free port is chosen; read it from <see cref="LocalIoTProvider.Port"/>.</summary>
+    /// <summary>
+    /// The broker's TLS port on 127.0.0.1. Default 0: a free port is chosen; read it from
+    /// <see cref="LocalIoTProvider.Port"/>. The broker binds loopback only, so nothing outside the machine can connect.
+    /// </summary>
     public int Port { get; set; }
-
-    /// <summary>The address the broker listens on. Default <see cref="IPAddress.Loopback"/>, so nothing outside the machine can connect.</summary>
-    public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
 
     /// <summary>How many telemetry records each fleet-side reader may fall behind before the oldest are dropped (and counted). Default 100,000.</summary>
     public int TelemetryReaderCapacity { get; set; } = 100_000;
@@ -26,7 +24,6 @@ public sealed class LocalIoTOptions
     {
         if (Port is < 0 or > 65535)
             throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be 0 (pick a free port) or 1-65535.");
-        ArgumentNullException.ThrowIfNull(BindAddress);
         if (DatabasePath is not null && string.IsNullOrWhiteSpace(DatabasePath))
             throw new ArgumentException("DatabasePath must be a file path or null for in-memory.", nameof(DatabasePath));
         if (TelemetryReaderCapacity < 1)

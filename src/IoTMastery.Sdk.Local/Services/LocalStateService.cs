@@ -102,6 +102,24 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
             await listener(deviceId, patch, state, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Publishes the retained desired document of every device that has one. The broker keeps retained
+    /// messages in memory only, so a provider opened on an existing database calls this once at start.
+    /// </summary>
+    public async Task RepublishDesiredAsync(CancellationToken cancellationToken)
+    {
+        var ids = await _store.ReadAsync(async (c, ct) =>
+        {
+            var list = new List<string>();
+            await using var command = LocalStore.Command(c, null, "SELECT device_id FROM device_state WHERE desired_version > 0 ORDER BY device_id");
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false)) list.Add(reader.GetString(0));
+            return list;
+        }, cancellationToken).ConfigureAwait(false);
+        foreach (var id in ids)
+            await PublishLatestDesiredAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
     // Publishes whatever is current under a lock, so the retained message never goes back to an older version
     // even when two updates commit and publish in a different order.
     private async Task PublishLatestDesiredAsync(string deviceId, CancellationToken cancellationToken)

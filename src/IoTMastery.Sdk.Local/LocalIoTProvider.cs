@@ -1,0 +1,151 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Local;
+
+/// <summary>
+/// The embedded provider: an MQTT broker with mutual TLS on 127.0.0.1, a SQLite registry and a
+/// local certificate authority, all in this process. Everything the neutral API offers works
+/// with no cloud account. Start it with <see cref="StartAsync"/>; dispose it to stop.
+/// </summary>
+public sealed class LocalIoTProvider : IIoTProvider
+{
+    private static readonly ProviderCapabilities LocalCapabilities = new()
+    {
+        CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
+        Commands = true,
+        DeviceState = true,
+        FirmwareRollouts = true,
+        TelemetryConsumption = true,
+        MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,
+        TelemetryBillingUnitBytes = 0,
+    };
+
+    private readonly LocalStore _store;
+    private readonly LocalCertificateAuthority _ca;
+    private readonly LocalBroker _broker;
+    private int _disposed;
+
+    private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
+        LocalStateService state, LocalCommandService commands, LocalTelemetryChannel telemetry, LocalFirmwareService firmware,
+        LocalDeviceConnectionFactory devices)
+    {
+        _store = store;
+        _ca = ca;
+        _broker = broker;
+        Registry = registry;
+        State = state;
+        Commands = commands;
+        Telemetry = telemetry;
+        Firmware = firmware;
+        Devices = devices;
+    }
+
+    /// <inheritdoc />
+    public string Name => "Local";
+
+    /// <inheritdoc />
+    public ProviderCapabilities Capabilities => LocalCapabilities;
+
+    /// <inheritdoc />
+    public DeviceIdRules DeviceIdRules => DeviceIdRules.Local;
+
+    /// <inheritdoc />
+    public IDeviceRegistry Registry { get; }
+
+    /// <inheritdoc />
+    public IDeviceStateService State { get; }
+
+    /// <inheritdoc />
+    public IDeviceCommandService Commands { get; }
+
+    /// <inheritdoc />
+    public ITelemetryChannel Telemetry { get; }
+
+    /// <inheritdoc />
+    public IFirmwareService Firmware { get; }
+
+    /// <inheritdoc />
+    public IDeviceConnectionFactory Devices { get; }
+
+    /// <summary>The broker's TLS port on 127.0.0.1.</summary>
+    public int Port => _broker.Port;
+
+    /// <summary>The local CA's certificate: the trust root for device certificates and the broker's server certificate.</summary>
+    public X509Certificate2 CertificateAuthority => _ca.Certificate;
+
+    /// <summary>
+    /// Opens (or creates) the registry, loads (or creates) the CA, and starts the broker.
+    /// </summary>
+    /// <param name="options">Settings; defaults to an in-memory registry on a free port.</param>
+    /// <param name="timeProvider">The clock for certificates, timeouts and rollouts; defaults to the system clock.</param>
+    /// <param name="loggerFactory">Logging; defaults to none. Secrets are never logged.</param>
+    /// <param name="cancellationToken">Cancels start-up.</param>
+    public static async Task<LocalIoTProvider> StartAsync(LocalIoTOptions? options = null, TimeProvider? timeProvider = null,
+        ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new LocalIoTOptions();
+        options.Validate();
+        var time = timeProvider ?? TimeProvider.System;
+        var logs = loggerFactory ?? NullLoggerFactory.Instance;
+
+        var store = options.DatabasePath is { } path ? LocalStore.OpenFile(path) : LocalStore.OpenInMemory();
+        LocalCertificateAuthority? ca = null;
+        LocalBroker? broker = null;
+        try
+        {
+            ca = await store.LoadOrCreateCertificateAuthorityAsync(time, cancellationToken).ConfigureAwait(false);
+            // The registry and state service publish through the broker, and the broker asks them who may
+            // connect and where reports go: the bus is bound once the broker exists.
+            var bus = new DeferredMessageBus();
+            var registry = new LocalDeviceRegistry(store, ca, bus, time);
+            var state = new LocalStateService(store, bus);
+            var firmware = new LocalFirmwareService(store, state, time, logs.CreateLogger<LocalFirmwareService>());
+            var telemetry = new LocalTelemetryChannel(options.TelemetryReaderCapacity);
+            var replies = new CommandReplyTable();
+            broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, telemetry, state, replies,
+                logs.CreateLogger<LocalBroker>());
+            bus.Bind(broker);
+            var commands = new LocalCommandService(broker, registry, replies, time);
+            var devices = new LocalDeviceConnectionFactory(broker, ca, time, logs);
+
+            await broker.StartAsync(cancellationToken).ConfigureAwait(false);
+            await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, telemetry, firmware, devices);
+        }
+        catch
+        {
+            if (broker is not null) await broker.DisposeAsync().ConfigureAwait(false);
+            ca?.Dispose();
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the broker (closing every device session) and closes the registry.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _broker.DisposeAsync().ConfigureAwait(false);
+        _ca.Dispose();
+        _store.Dispose();
+    }
+
+    /// <summary>Forwards to the broker once it is bound; the registry and state service are built before it.</summary>
+    private sealed class DeferredMessageBus : IDeviceMessageBus
+    {
+        private IDeviceMessageBus? _target;
+
+        public void Bind(IDeviceMessageBus target) => _target = target;
+
+        private IDeviceMessageBus Target => _target ?? throw new InvalidOperationException("The broker is not bound yet.");
+
+        public bool IsConnected(string deviceId) => Target.IsConnected(deviceId);
+
+        public Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, bool retain, CancellationToken cancellationToken) =>
+            Target.PublishAsync(topic, payload, retain, cancellationToken);
+
+        public Task DisconnectAsync(string deviceId, CancellationToken cancellationToken) => Target.DisconnectAsync(deviceId, cancellationToken);
+    }
+}
