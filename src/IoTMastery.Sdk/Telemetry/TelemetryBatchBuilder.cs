@@ -29,13 +29,14 @@ internal sealed class TelemetryBatchBuilder
     private readonly int _prefixLength;
     private readonly int _separatorLength;
     private readonly int _suffixLength;
+    private readonly int _overhead;
     private OutgoingBatch? _open;
     private OutgoingBatch? _ready;
     private int _cutCount;
     private int _cutLength;
     private int _nextBoundary;
 
-    public TelemetryBatchBuilder(ITelemetryEncoder encoder, int maxRecords, int maxBytes, int billingUnitBytes, Func<OutgoingBatch> rent)
+    public TelemetryBatchBuilder(ITelemetryEncoder encoder, int maxRecords, int maxBytes, int billingUnitBytes, Func<OutgoingBatch> rent, int billingOverheadBytes = 0)
     {
         _encoder = encoder;
         _rent = rent;
@@ -46,6 +47,7 @@ internal sealed class TelemetryBatchBuilder
         _suffixLength = encoder.BatchSuffix.Length;
         // A unit larger than a whole message cannot be filled, so packing by unit would only add cuts.
         _unit = billingUnitBytes > 0 && billingUnitBytes <= maxBytes ? billingUnitBytes : 0;
+        _overhead = Math.Max(0, billingOverheadBytes);
         _nextBoundary = int.MaxValue;
     }
 
@@ -63,7 +65,7 @@ internal sealed class TelemetryBatchBuilder
         int size = buffer.Length + _suffixLength;
         if (size <= _maxBytes)
         {
-            if (size > _nextBoundary) CrossBoundary(batch.Count, mark, size);
+            if (size + _overhead > _nextBoundary) CrossBoundary(batch.Count, mark, size);
             if (++batch.Count >= _maxRecords)
             {
                 Cut(0);
@@ -83,7 +85,7 @@ internal sealed class TelemetryBatchBuilder
         if (batch.Count > 0) buffer.Write(_encoder.RecordSeparator);
         _encoder.WriteRecord(buffer, record);
         size = buffer.Length + _suffixLength;
-        if (size > _nextBoundary) CrossBoundary(batch.Count, mark, size);
+        if (size + _overhead > _nextBoundary) CrossBoundary(batch.Count, mark, size);
         batch.Count++;
         if (batch.Count >= _maxRecords && _ready is null) Cut(0);
         return BatchAddResult.Ready;
@@ -120,7 +122,7 @@ internal sealed class TelemetryBatchBuilder
         var batch = _rent();
         batch.Buffer.Write(_encoder.BatchPrefix);
         _cutCount = 0;
-        _nextBoundary = _unit > 0 ? RoundUp(_prefixLength + _suffixLength) : int.MaxValue;
+        _nextBoundary = _unit > 0 ? RoundUp(_prefixLength + _suffixLength + _overhead) : int.MaxValue;
         return batch;
     }
 
@@ -132,7 +134,7 @@ internal sealed class TelemetryBatchBuilder
             _cutCount = countBefore;
             _cutLength = lengthBefore;
         }
-        _nextBoundary = RoundUp(size);
+        _nextBoundary = RoundUp(size + _overhead);
     }
 
     private void Cut(int pendingRecordBytes)
@@ -143,8 +145,9 @@ internal sealed class TelemetryBatchBuilder
         int cutCount = _cutCount, cutLength = _cutLength;
         if (cutCount > 0)
         {
-            long size = buffer.Length + _suffixLength;
-            long cutSize = cutLength + _suffixLength;
+            // Units are counted on the metered size: payload plus the per-message overhead.
+            long size = buffer.Length + _suffixLength + _overhead;
+            long cutSize = cutLength + _suffixLength + _overhead;
             long unitsAll = Units(size), unitsCut = Units(cutSize);
             int carryStart = cutLength + _separatorLength;
             int carryBytes = buffer.Length - carryStart;
@@ -158,7 +161,7 @@ internal sealed class TelemetryBatchBuilder
                 next.Count = carryCount;
                 buffer.Truncate(cutLength);
                 batch.Count = cutCount;
-                _nextBoundary = RoundUp(next.Buffer.Length + _suffixLength);
+                _nextBoundary = RoundUp(next.Buffer.Length + _suffixLength + _overhead);
             }
         }
         buffer.Write(_encoder.BatchSuffix);

@@ -83,7 +83,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
         var limits = transport.Limits ?? throw new ArgumentException("The transport declared no limits.", nameof(transport));
         if (limits.MaxMessageBytes < 16) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxMessageBytes, "Transport MaxMessageBytes must be at least 16.");
         if (limits.MaxRecordsPerMessage < 1) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxRecordsPerMessage, "Transport MaxRecordsPerMessage must be positive.");
-        if (limits.BillingUnitBytes < 0 || limits.MaxMessagesPerSecond < 0 || limits.MaxBytesPerSecond < 0 || double.IsNaN(limits.MaxMessagesPerSecond))
+        if (limits.BillingUnitBytes < 0 || limits.BillingOverheadBytes < 0 || limits.MaxMessagesPerSecond < 0 || limits.MaxBytesPerSecond < 0 || double.IsNaN(limits.MaxMessagesPerSecond))
             throw new ArgumentOutOfRangeException(nameof(transport), "Transport billing unit and rate limits must not be negative.");
         int maxRecords = Math.Min(_options.MaxBatchRecords, limits.MaxRecordsPerMessage);
         int maxBytes = Math.Min(_options.MaxBatchBytes ?? limits.MaxMessageBytes, limits.MaxMessageBytes);
@@ -94,7 +94,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
         if (limits.MaxBytesPerSecond > 0)
             _byteBucket = new TokenBucket(limits.MaxBytesPerSecond, Math.Max(limits.MaxBytesPerSecond, maxBytes), _time);
 
-        _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch);
+        _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch, limits.BillingOverheadBytes);
         _resilience = TelemetryResilience.Build(_options, transport, _time, _options.JitterSource ?? Random.Shared.NextDouble);
         _ring = new TelemetryRecord[_options.Capacity];
         _lingerTimer = _time.CreateTimer(static state => ((TelemetryPipeline)state!)._intakeSignal.Set(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);

@@ -107,6 +107,18 @@ public sealed class TelemetryPipelineTests
     }
 
     [Fact]
+    public void Builder_counts_per_message_overhead_such_as_the_topic_in_billed_units()
+    {
+        var builder = new TelemetryBatchBuilder(new FixedSizeEncoder(99), 512, 128 * 1024, 5120, () => new OutgoingBatch(1024), billingOverheadBytes: 60);
+        OutgoingBatch? ready = null;
+        for (int i = 0; i < 512 && ready is null; i++)
+        {
+            if (builder.Add(Records.Make(i)) == BatchAddResult.Ready) ready = builder.TakeReady();
+        }
+        Assert.InRange(ready!.Buffer.Length + 60, 10 * 5120 - 100, 10 * 5120);
+    }
+
+    [Fact]
     public void Builder_refuses_a_record_larger_than_a_message()
     {
         var builder = new TelemetryBatchBuilder(new FixedSizeEncoder(500), 10, 256, 0, () => new OutgoingBatch(256));
