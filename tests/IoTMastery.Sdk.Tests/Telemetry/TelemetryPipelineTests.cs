@@ -414,20 +414,25 @@ public sealed class TelemetryPipelineTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new TelemetryPipeline(transport, new() { MaxPendingBatches = 0 }));
     }
 
-    [Fact]
-    public void Json_encoder_writes_what_TelemetryJson_reads()
+    [Theory]
+    [InlineData("dev-1", "temperature", 23.456)]
+    [InlineData("dév-ü", "temp", -0.1)]          // escaped path
+    [InlineData("a+b<c>", "x'y", 1e21)]           // characters the default encoder escapes
+    [InlineData("plant-7/line 3", "coolant.temperature", 12345678.9)]
+    public void Json_encoder_writes_what_TelemetryJson_writes(string device, string metric, double value)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        var record = new TelemetryRecord(device, metric, value, Records.Epoch.AddTicks(123456789));
+        var buffer = new ArrayBufferWriter<byte>();
         var encoder = TelemetryJsonEncoder.Instance;
         buffer.Write(encoder.BatchPrefix);
-        encoder.WriteRecord(buffer, Records.Make(1, "dév-ü"));
+        encoder.WriteRecord(buffer, record);
         buffer.Write(encoder.RecordSeparator);
         encoder.WriteRecord(buffer, Records.Make(2));
         buffer.Write(encoder.BatchSuffix);
 
-        var reference = new System.Buffers.ArrayBufferWriter<byte>();
-        TelemetryJson.WriteBatch(reference, [Records.Make(1, "dév-ü"), Records.Make(2)]);
-        Assert.Equal(reference.WrittenSpan.ToArray(), buffer.WrittenSpan.ToArray());
+        var reference = new ArrayBufferWriter<byte>();
+        TelemetryJson.WriteBatch(reference, [record, Records.Make(2)]);
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(reference.WrittenSpan), System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
         Assert.Equal(2, TelemetryJson.ReadBatch(buffer.WrittenSpan).Count);
     }
 }
