@@ -28,6 +28,12 @@ public sealed record TelemetryTransportLimits
     /// </summary>
     public int BillingUnitBytes { get; init; }
 
+    /// <summary>
+    /// Bytes metered with every message besides the payload (AWS: the topic name; Azure: property
+    /// names and values), so packing fills billing units with the whole metered size. Default 0.
+    /// </summary>
+    public int BillingOverheadBytes { get; init; }
+
     /// <summary>The most records one message may carry. Default 1000.</summary>
     public int MaxRecordsPerMessage { get; init; } = 1000;
 

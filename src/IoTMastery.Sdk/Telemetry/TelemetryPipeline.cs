@@ -1,15 +1,17 @@
-using System.Buffers;
-using System.Threading.Channels;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
 
 namespace IoTMastery.Sdk;
 
 /// <summary>
-/// The shared telemetry engine: bounded intake, batching by count, bytes and linger time,
-/// encoding, and bounded retries per batch, in front of an <see cref="ITelemetryTransport"/>.
-/// Records are <em>accepted</em> when queued and <em>acknowledged</em> when the transport confirms
-/// their batch; <see cref="FlushAsync"/> waits for the second.
+/// The shared telemetry engine: bounded intake with backpressure, batching by count, bytes, linger
+/// time and billing units, encoding into pooled buffers, pacing to the transport's rate limits, and
+/// one resilience pipeline (retry, circuit breaker, timeouts) per batch, in front of an
+/// <see cref="ITelemetryTransport"/>. Records are <em>accepted</em> when queued and
+/// <em>acknowledged</em> when the transport confirms their batch; <see cref="FlushAsync"/> waits for the second.
+/// Records of one device are delivered in the order they were accepted. Thread-safe.
 /// </summary>
 public sealed class TelemetryPipeline : IAsyncDisposable
 {
@@ -17,20 +19,56 @@ public sealed class TelemetryPipeline : IAsyncDisposable
     private readonly TelemetryPipelineOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Channel<TelemetryRecord> _intake;
-    private readonly Task _loop;
+    private readonly BackpressureMode _mode;
+    private readonly ResiliencePipeline _resilience;
+    private readonly TokenBucket? _messageBucket;
+    private readonly TokenBucket? _byteBucket;
+    private readonly TelemetryBatchBuilder _builder;
+    private readonly int _initialBufferBytes;
     private readonly CancellationTokenSource _stop = new();
-    private readonly int _maxRecords;
-    private readonly int _maxBytes;
-    private readonly Lock _progressLock = new();
-    private readonly List<(long Sequence, TaskCompletionSource Done)> _flushWaiters = [];
+
+    // Intake: a ring the producers fill under _gate; the batcher swaps the whole ring out, so records cross threads in bulk.
+    private readonly Lock _gate = new();
+    private TelemetryRecord[] _ring;
+    private TelemetryRecord[]? _spareRing;
+    private int _head;
+    private int _count;
     private long _accepted;
-    private long _completed;
     private long _dropped;
+    private bool _closed;
+    private bool _batcherExited;
+    private bool _batcherIdle;
+    private List<TaskCompletionSource<long>>? _flushRequests;
+    private TaskCompletionSource? _roomWaiter;
+    private readonly AsyncSignal _intakeSignal = new();
+    private readonly ITimer _lingerTimer;
+
+    // Hand-off of encoded batches from the batcher to the sender, and the pool they return to.
+    private readonly Lock _sendGate = new();
+    private readonly Queue<OutgoingBatch> _sendQueue = new();
+    private readonly Stack<OutgoingBatch> _batchPool = new();
+    private bool _sendCompleted;
+    private bool _senderIdle;
+    private bool _batcherWaitsForRoom;
+    private readonly AsyncSignal _sendReady = new();
+    private readonly AsyncSignal _sendRoom = new();
+
+    private long _acknowledged;
     private long _failed;
+    private long _failedAtLastFlush;
+    private long _openSince;
+    private int _rejectedSinceLastBatch;
     private Exception? _lastFailure;
+    private readonly Task _batcher;
+    private readonly Task _sender;
+    private Task? _disposal;
 
     /// <summary>Creates and starts a pipeline.</summary>
+    /// <param name="transport">Where batches go; its <see cref="ITelemetryTransport.Limits"/> size and pace them.</param>
+    /// <param name="options">Batching, backpressure and retry settings; validated here. Defaults when <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock for linger, pacing, backoff and timeouts; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="logger">Where delivery failures are logged; nothing when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option or a transport limit is out of range.</exception>
     public TelemetryPipeline(ITelemetryTransport transport, TelemetryPipelineOptions? options = null,
         TimeProvider? timeProvider = null, ILogger? logger = null)
     {
@@ -40,192 +78,486 @@ public sealed class TelemetryPipeline : IAsyncDisposable
         _options.Validate();
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        var limits = transport.Limits;
-        _maxRecords = Math.Min(_options.MaxBatchRecords, limits.MaxRecordsPerMessage);
-        _maxBytes = Math.Min(_options.MaxBatchBytes ?? limits.MaxMessageBytes, limits.MaxMessageBytes);
-        _intake = Channel.CreateBounded<TelemetryRecord>(new BoundedChannelOptions(_options.Capacity)
-        {
-            SingleReader = true,
-            FullMode = _options.Backpressure == BackpressureMode.DropOldest ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.Wait,
-        }, _ => Interlocked.Increment(ref _dropped));
-        _loop = Task.Run(RunAsync);
+        _mode = _options.Backpressure;
+
+        var limits = transport.Limits ?? throw new ArgumentException("The transport declared no limits.", nameof(transport));
+        if (limits.MaxMessageBytes < 16) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxMessageBytes, "Transport MaxMessageBytes must be at least 16.");
+        if (limits.MaxRecordsPerMessage < 1) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxRecordsPerMessage, "Transport MaxRecordsPerMessage must be positive.");
+        if (limits.BillingUnitBytes < 0 || limits.BillingOverheadBytes < 0 || limits.MaxMessagesPerSecond < 0 || limits.MaxBytesPerSecond < 0 || double.IsNaN(limits.MaxMessagesPerSecond))
+            throw new ArgumentOutOfRangeException(nameof(transport), "Transport billing unit and rate limits must not be negative.");
+        int maxRecords = Math.Min(_options.MaxBatchRecords, limits.MaxRecordsPerMessage);
+        int maxBytes = Math.Min(_options.MaxBatchBytes ?? limits.MaxMessageBytes, limits.MaxMessageBytes);
+        _initialBufferBytes = Math.Min(maxBytes + 1024, 64 * 1024);
+        // A second's worth of burst, but always room for one whole message.
+        if (limits.MaxMessagesPerSecond > 0)
+            _messageBucket = new TokenBucket(limits.MaxMessagesPerSecond, Math.Max(1, limits.MaxMessagesPerSecond), _time);
+        if (limits.MaxBytesPerSecond > 0)
+            _byteBucket = new TokenBucket(limits.MaxBytesPerSecond, Math.Max(limits.MaxBytesPerSecond, maxBytes), _time);
+
+        _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch, limits.BillingOverheadBytes);
+        _resilience = TelemetryResilience.Build(_options, transport, _time, _options.JitterSource ?? Random.Shared.NextDouble);
+        _ring = new TelemetryRecord[_options.Capacity];
+        _lingerTimer = _time.CreateTimer(static state => ((TelemetryPipeline)state!)._intakeSignal.Set(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        TelemetryMetrics.Register(this);
+        _batcher = Task.Run(RunBatcherAsync);
+        _sender = Task.Run(RunSenderAsync);
     }
 
     /// <summary>Records dropped by <see cref="BackpressureMode.DropOldest"/>.</summary>
-    public long DroppedRecords => Interlocked.Read(ref _dropped);
+    public long DroppedRecords => Volatile.Read(ref _dropped);
 
-    /// <summary>Records whose batch failed for good after its retries.</summary>
+    /// <summary>Records that failed for good: permanent errors, exhausted retries or time budget, too large to send, or abandoned when the drain timed out.</summary>
     public long FailedRecords => Interlocked.Read(ref _failed);
+
+    /// <summary>Records accepted and not yet acknowledged, failed or dropped (queued, batching or in flight).</summary>
+    public long PendingRecords =>
+        Math.Max(0, Volatile.Read(ref _accepted) - Volatile.Read(ref _dropped) - Interlocked.Read(ref _acknowledged) - Interlocked.Read(ref _failed));
 
     /// <summary>Queues a record without waiting. False when the queue is full (in <see cref="BackpressureMode.Wait"/> mode) or closed.</summary>
     /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
+    /// <exception cref="ArgumentException">The record is <c>default</c>, not built by its constructor.</exception>
     public bool TryWrite(in TelemetryRecord record)
     {
-        if (!record.IsInitialized) throw new ArgumentException("The record was not created by a constructor.", nameof(record));
-        if (_intake.Writer.TryWrite(record))
+        if (!record.IsInitialized) ThrowUninitialized();
+        bool wake;
+        lock (_gate)
         {
-            Interlocked.Increment(ref _accepted);
-            return true;
+            if (_closed) return false;
+            var ring = _ring;
+            int count = _count;
+            if (count == ring.Length)
+            {
+                if (_mode == BackpressureMode.Wait) return false;
+                if (_mode == BackpressureMode.FailFast) ThrowQueueFull(ring.Length);
+                // DropOldest: the new record takes the oldest one's slot.
+                if (++_head == ring.Length) _head = 0;
+                count--;
+                _dropped++;
+            }
+            int tail = _head + count;
+            if (tail >= ring.Length) tail -= ring.Length;
+            ring[tail] = record;
+            _count = count + 1;
+            _accepted++;
+            wake = _batcherIdle;
+            _batcherIdle = false;
         }
-        if (_options.Backpressure == BackpressureMode.FailFast && !_stop.IsCancellationRequested)
-            throw new TelemetryQueueFullException(_options.Capacity);
-        return false;
+        if (wake) _intakeSignal.Set();
+        return true;
     }
 
     /// <summary>Queues a record, waiting for room in <see cref="BackpressureMode.Wait"/> mode. Completes when accepted.</summary>
-    public async ValueTask WriteAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
+    /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
+    public ValueTask WriteAsync(TelemetryRecord record, CancellationToken cancellationToken = default) =>
+        TryWrite(record) ? ValueTask.CompletedTask : WaitAndWriteAsync(record, cancellationToken);
+
+    private async ValueTask WaitAndWriteAsync(TelemetryRecord record, CancellationToken cancellationToken)
     {
-        if (TryWrite(record)) return;
-        while (await _intake.Writer.WaitToWriteAsync(cancellationToken).ConfigureAwait(false))
+        while (true)
         {
+            cancellationToken.ThrowIfCancellationRequested();
+            Task room;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                if (_count < _ring.Length) room = Task.CompletedTask;
+                else room = (_roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (TryWrite(record)) return;
         }
-        throw new ObjectDisposedException(nameof(TelemetryPipeline));
     }
 
     /// <summary>
-    /// Waits until every record accepted before the call has been acknowledged or has failed for good.
+    /// Waits until every record accepted before the call has been acknowledged, has failed for good,
+    /// or was dropped; a lingering batch is sent at once.
     /// </summary>
-    /// <exception cref="IoTException">Some of those records failed; the last failure is the inner exception.</exception>
-    public Task FlushAsync(CancellationToken cancellationToken = default)
+    /// <exception cref="IoTException">Records failed since the previous flush; the last failure is the inner exception.</exception>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
     {
-        long target = Interlocked.Read(ref _accepted);
-        long failedBefore = Interlocked.Read(ref _failed);
-        TaskCompletionSource done;
-        lock (_progressLock)
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool exited;
+        lock (_gate)
         {
-            if (_completed >= target) return CheckFailures(failedBefore);
-            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _flushWaiters.Add((target, done));
+            exited = _batcherExited;
+            if (!exited)
+            {
+                (_flushRequests ??= []).Add(done);
+                _batcherIdle = false;
+            }
         }
-        return WaitAsync(done.Task);
-
-        async Task WaitAsync(Task task)
+        long failed;
+        if (exited)
         {
-            await task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await CheckFailures(failedBefore).ConfigureAwait(false);
+            // Closed and drained: once the sender is done, report what failed since the last flush.
+            await _sender.WaitAsync(cancellationToken).ConfigureAwait(false);
+            failed = Interlocked.Read(ref _failed) - Interlocked.Exchange(ref _failedAtLastFlush, Interlocked.Read(ref _failed));
         }
+        else
+        {
+            _intakeSignal.Set();
+            failed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (failed > 0)
+            throw new IoTException($"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
+                "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
     }
 
-    private Task CheckFailures(long failedBefore) =>
-        Interlocked.Read(ref _failed) > failedBefore
-            ? Task.FromException(new IoTException("Some telemetry records could not be delivered.", "Telemetry", innerException: _lastFailure))
-            : Task.CompletedTask;
-
-    /// <summary>Stops intake and delivers what is queued, waiting at most <see cref="TelemetryPipelineOptions.DrainTimeout"/>.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Stops intake and delivers what is queued, waiting at most <see cref="TelemetryPipelineOptions.DrainTimeout"/>;
+    /// after that, sends in progress are cancelled and what is left counts as failed.
+    /// </summary>
+    public ValueTask DisposeAsync()
     {
-        _intake.Writer.TryComplete();
+        lock (_gate) _disposal ??= DisposeCoreAsync();
+        return new ValueTask(_disposal);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        TaskCompletionSource? room;
+        lock (_gate)
+        {
+            _closed = true;
+            room = _roomWaiter;
+            _roomWaiter = null;
+            _batcherIdle = false;
+        }
+        room?.TrySetResult();
+        _intakeSignal.Set();
+        var both = Task.WhenAll(_batcher, _sender);
         try
         {
-            await _loop.WaitAsync(_options.DrainTimeout, _time).ConfigureAwait(false);
+            await both.WaitAsync(_options.DrainTimeout, _time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            _logger.LogWarning("Telemetry drain timed out after {Timeout}; undelivered records are dropped.", _options.DrainTimeout);
+            _logger.LogWarning("Telemetry drain did not finish within {Timeout}; abandoning {Pending} undelivered records.", _options.DrainTimeout, PendingRecords);
+            await _stop.CancelAsync().ConfigureAwait(false);
         }
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try { await _loop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        catch (Exception)
+        {
+            // Logged below, where the fault is observed.
+        }
+        try
+        {
+            await both.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "The telemetry pipeline stopped with an unexpected error.");
+        }
+        _lingerTimer.Dispose();
+        TelemetryMetrics.Unregister(this);
+        lock (_sendGate)
+        {
+            // Only a faulted sender leaves items behind; release their flushes rather than leave callers hanging.
+            while (_sendQueue.TryDequeue(out var left))
+            {
+                if (left.Flushes is { } flushes) foreach (var flush in flushes) flush.TrySetResult(0);
+            }
+            while (_batchPool.TryPop(out var batch)) batch.Buffer.Dispose();
+        }
         _stop.Dispose();
     }
 
-    private async Task RunAsync()
+    // ---- batcher: intake ring ▸ encoded batches -------------------------------------------------
+
+    private async Task RunBatcherAsync()
     {
-        var batch = new List<TelemetryRecord>(_maxRecords);
-        var buffer = new ArrayBufferWriter<byte>(Math.Min(_maxBytes, 64 * 1024));
-        var reader = _intake.Reader;
-        var token = _stop.Token;
-        while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+        try
         {
-            var deadline = _time.GetTimestamp();
             while (true)
             {
-                while (batch.Count < _maxRecords && reader.TryRead(out var record))
-                    batch.Add(record);
-                if (batch.Count >= _maxRecords || _options.Linger == TimeSpan.Zero ||
-                    _time.GetElapsedTime(deadline) >= _options.Linger || reader.Completion.IsCompleted)
-                    break;
-                using var linger = new CancellationTokenSource(_options.Linger - _time.GetElapsedTime(deadline), _time);
-                using var both = CancellationTokenSource.CreateLinkedTokenSource(linger.Token, token);
-                try
+                TelemetryRecord[] chunk;
+                int head, count;
+                bool closed, idle = false;
+                List<TaskCompletionSource<long>>? flushes;
+                TaskCompletionSource? room = null;
+                lock (_gate)
                 {
-                    if (!await reader.WaitToReadAsync(both.Token).ConfigureAwait(false)) break;
+                    chunk = _ring;
+                    head = _head;
+                    count = _count;
+                    if (count > 0)
+                    {
+                        _ring = _spareRing ?? new TelemetryRecord[chunk.Length];
+                        _spareRing = null;
+                        _head = 0;
+                        _count = 0;
+                        room = _roomWaiter;
+                        _roomWaiter = null;
+                    }
+                    flushes = _flushRequests;
+                    _flushRequests = null;
+                    closed = _closed;
+                    if (count == 0 && flushes is null && !closed) idle = _batcherIdle = true;
+                    // Decided under the gate, so a flush that arrives later sees the batcher gone instead of waiting for it.
+                    if (closed && count == 0 && flushes is null) _batcherExited = true;
                 }
-                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                room?.TrySetResult();
+
+                if (count > 0)
                 {
-                    break;
+                    int done = 0;
+                    while (done < count)
+                    {
+                        done = Fill(chunk, head, count, done);
+                        if (_builder.TakeReady() is { } ready)
+                        {
+                            // The linger clock restarts with each batch, or a busy stream would cut every batch short.
+                            _openSince = 0;
+                            await EnqueueAsync(ready).ConfigureAwait(false);
+                        }
+                    }
+                    ClearRing(chunk, head, count);
+                    lock (_gate) _spareRing = chunk;
                 }
+
+                if (_builder.OpenCount > 0)
+                {
+                    if (_openSince == 0) _openSince = Math.Max(1, _time.GetTimestamp());
+                    if (flushes is not null || closed || _options.Linger == TimeSpan.Zero || _time.GetElapsedTime(_openSince) >= _options.Linger)
+                    {
+                        _builder.Complete();
+                        _openSince = 0;
+                        await EnqueueAsync(_builder.TakeReady()!).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    _openSince = 0;
+                }
+
+                if (flushes is not null)
+                {
+                    var marker = RentBatch();
+                    marker.Flushes = flushes;
+                    await EnqueueAsync(marker).ConfigureAwait(false);
+                }
+
+                if (closed && count == 0 && flushes is null) break;
+                if (!idle) continue;
+                if (_builder.OpenCount > 0)
+                {
+                    var left = _options.Linger - _time.GetElapsedTime(_openSince);
+                    _lingerTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                }
+                await _intakeSignal.WaitAsync().ConfigureAwait(false);
             }
-            await SendInPiecesAsync(batch, buffer, token).ConfigureAwait(false);
-            batch.Clear();
+        }
+        finally
+        {
+            if (_builder.TakeOpen() is { } open) ReturnBatch(open);
+            List<TaskCompletionSource<long>>? orphans;
+            lock (_gate)
+            {
+                _batcherExited = true;
+                orphans = _flushRequests;
+                _flushRequests = null;
+            }
+            // Only after an unexpected fault: nobody will carry these flushes to the sender any more.
+            if (orphans is not null) foreach (var flush in orphans) flush.TrySetResult(0);
+            bool wake;
+            lock (_sendGate)
+            {
+                _sendCompleted = true;
+                wake = _senderIdle;
+                _senderIdle = false;
+            }
+            if (wake) _sendReady.Set();
         }
     }
 
-    // Splits a collected batch so that every encoded message fits the byte limit.
-    private async Task SendInPiecesAsync(List<TelemetryRecord> records, ArrayBufferWriter<byte> buffer, CancellationToken token)
+    // Synchronous so the per-record loop keeps its locals in registers; returns when a batch is ready or the chunk is done.
+    private int Fill(TelemetryRecord[] chunk, int head, int count, int done)
     {
-        int start = 0;
-        while (start < records.Count)
+        int length = chunk.Length;
+        while (done < count)
         {
-            int count = records.Count - start;
-            while (true)
+            int index = head + done;
+            if (index >= length) index -= length;
+            done++;
+            var result = _builder.Add(in chunk[index]);
+            if (result == BatchAddResult.Ready)
             {
-                buffer.ResetWrittenCount();
-                TelemetryJson.WriteBatch(buffer, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records).Slice(start, count));
-                if (buffer.WrittenCount <= _maxBytes || count == 1) break;
-                count = Math.Max(1, count * _maxBytes / buffer.WrittenCount);
+                return done;
             }
-            await SendWithRetryAsync(new TelemetryBatch(buffer.WrittenMemory, count), token).ConfigureAwait(false);
-            start += count;
+            if (result == BatchAddResult.TooLarge)
+            {
+                _rejectedSinceLastBatch++;
+                _logger.LogError("A telemetry record of device '{DeviceId}' is larger than one message may be; it is not sent.", chunk[index].DeviceId);
+            }
+        }
+        return done;
+    }
+
+    private static void ClearRing(TelemetryRecord[] ring, int head, int count)
+    {
+        int first = Math.Min(count, ring.Length - head);
+        Array.Clear(ring, head, first);
+        if (first < count) Array.Clear(ring, 0, count - first);
+    }
+
+    private async ValueTask EnqueueAsync(OutgoingBatch batch)
+    {
+        batch.Rejected += _rejectedSinceLastBatch;
+        _rejectedSinceLastBatch = 0;
+        while (!TryEnqueue(batch)) await _sendRoom.WaitAsync().ConfigureAwait(false);
+    }
+
+    private bool TryEnqueue(OutgoingBatch batch)
+    {
+        bool wake;
+        lock (_sendGate)
+        {
+            if (_sendQueue.Count >= _options.MaxPendingBatches)
+            {
+                _batcherWaitsForRoom = true;
+                return false;
+            }
+            _sendQueue.Enqueue(batch);
+            wake = _senderIdle;
+            _senderIdle = false;
+        }
+        if (wake) _sendReady.Set();
+        return true;
+    }
+
+    private OutgoingBatch RentBatch()
+    {
+        lock (_sendGate)
+        {
+            if (_batchPool.TryPop(out var batch)) return batch;
+        }
+        return new OutgoingBatch(_initialBufferBytes);
+    }
+
+    private void ReturnBatch(OutgoingBatch batch)
+    {
+        batch.Reset();
+        lock (_sendGate) _batchPool.Push(batch);
+    }
+
+    // ---- sender: encoded batches ▸ transport ----------------------------------------------------
+
+    private async Task RunSenderAsync()
+    {
+        while (true)
+        {
+            OutgoingBatch? batch;
+            bool finished = false, wakeBatcher = false;
+            lock (_sendGate)
+            {
+                if (_sendQueue.TryDequeue(out batch))
+                {
+                    wakeBatcher = _batcherWaitsForRoom;
+                    _batcherWaitsForRoom = false;
+                }
+                else if (_sendCompleted)
+                {
+                    finished = true;
+                }
+                else
+                {
+                    _senderIdle = true;
+                }
+            }
+            if (wakeBatcher) _sendRoom.Set();
+            if (batch is null)
+            {
+                if (finished) break;
+                await _sendReady.WaitAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            if (batch.Rejected > 0)
+            {
+                Interlocked.Add(ref _failed, batch.Rejected);
+                TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
+            }
+            if (batch.Count > 0) await SendAsync(batch).ConfigureAwait(false);
+            if (batch.Flushes is { } flushes)
+            {
+                long failed = Interlocked.Read(ref _failed);
+                long sinceLast = failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
+                foreach (var flush in flushes) flush.TrySetResult(sinceLast);
+            }
+            ReturnBatch(batch);
         }
     }
 
-    private async Task SendWithRetryAsync(TelemetryBatch batch, CancellationToken token)
+    private async ValueTask SendAsync(OutgoingBatch batch)
     {
-        Exception? last = null;
-        for (int attempt = 1; attempt <= _options.MaxAttempts; attempt++)
+        long started = _time.GetTimestamp();
+        Exception? failure;
+        if (_stop.IsCancellationRequested)
         {
+            failure = new OperationCanceledException("The telemetry drain timed out before this batch was sent.");
+        }
+        else
+        {
+            var context = ResilienceContextPool.Shared.Get(_stop.Token);
             try
             {
-                using var timeout = new CancellationTokenSource(_options.AttemptTimeout, _time);
-                using var both = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, token);
-                await _transport.SendAsync(batch, both.Token).ConfigureAwait(false);
-                Complete(batch.RecordCount, failed: false);
-                return;
+                var outcome = await _resilience.ExecuteOutcomeAsync(static async (context, state) =>
+                {
+                    try
+                    {
+                        await state.Pipeline.SendOnceAsync(state.Batch, context.CancellationToken).ConfigureAwait(false);
+                        return Outcome.FromResult(true);
+                    }
+                    catch (Exception ex)
+                    {
+                        return Outcome.FromException<bool>(ex);
+                    }
+                }, context, (Pipeline: this, Batch: batch)).ConfigureAwait(false);
+                failure = outcome.Exception;
             }
-            catch (Exception ex) when (!token.IsCancellationRequested && (ex is OperationCanceledException || _transport.IsTransient(ex)))
+            finally
             {
-                last = ex;
-                if (attempt == _options.MaxAttempts) break;
-                var ceiling = Math.Min(_options.RetryMaxDelay.TotalMilliseconds, _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
-                var delay = (ex as IoTException)?.RetryAfter ?? TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * ceiling);
-                await Task.Delay(delay, _time, token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!token.IsCancellationRequested)
-            {
-                last = ex;
-                break;
+                ResilienceContextPool.Shared.Return(context);
             }
         }
-        _lastFailure = last;
-        _logger.LogError(last, "Telemetry batch of {Count} records failed for good.", batch.RecordCount);
-        Complete(batch.RecordCount, failed: true);
+        TelemetryMetrics.SendDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
+        if (failure is null)
+        {
+            Interlocked.Add(ref _acknowledged, batch.Count);
+            TelemetryMetrics.RecordsSent.Add(batch.Count);
+            TelemetryMetrics.BatchesSent.Add(1);
+            TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
+            return;
+        }
+        Volatile.Write(ref _lastFailure, failure);
+        Interlocked.Add(ref _failed, batch.Count);
+        TelemetryMetrics.RecordsFailed.Add(batch.Count);
+        _logger.LogError(failure, "A telemetry batch of {Count} records failed for good.", batch.Count);
     }
 
-    private void Complete(int count, bool failed)
+    // Each attempt is a publish, so each attempt is paced.
+    private ValueTask SendOnceAsync(OutgoingBatch batch, CancellationToken cancellationToken)
     {
-        if (failed) Interlocked.Add(ref _failed, count);
-        lock (_progressLock)
+        var wait = TimeSpan.Zero;
+        if (_messageBucket is not null) wait = _messageBucket.Take(1);
+        if (_byteBucket is not null)
         {
-            _completed += count;
-            for (int i = _flushWaiters.Count - 1; i >= 0; i--)
-            {
-                if (_flushWaiters[i].Sequence <= _completed)
-                {
-                    _flushWaiters[i].Done.TrySetResult();
-                    _flushWaiters.RemoveAt(i);
-                }
-            }
+            var byteWait = _byteBucket.Take(batch.Buffer.Length);
+            if (byteWait > wait) wait = byteWait;
         }
+        var message = new TelemetryBatch(batch.Buffer.WrittenMemory, batch.Count);
+        return wait == TimeSpan.Zero ? _transport.SendAsync(message, cancellationToken) : PacedSendAsync(wait, message, cancellationToken);
     }
+
+    private async ValueTask PacedSendAsync(TimeSpan wait, TelemetryBatch message, CancellationToken cancellationToken)
+    {
+        await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+        await _transport.SendAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+
+    [DoesNotReturn]
+    private static void ThrowUninitialized() => throw new ArgumentException("The record was not created by a constructor.", "record");
+
+    [DoesNotReturn]
+    private static void ThrowQueueFull(int capacity) => throw new TelemetryQueueFullException(capacity);
 }

@@ -16,7 +16,10 @@ public enum BackpressureMode
 /// <summary>Batching, backpressure and retry settings of a <see cref="TelemetryPipeline"/>.</summary>
 public sealed record TelemetryPipelineOptions
 {
-    /// <summary>Records the intake queue holds before backpressure applies. Default 100,000.</summary>
+    /// <summary>
+    /// Records the intake queue holds before backpressure applies. Default 100,000. The batcher may be
+    /// encoding one more queue-full taken earlier, so memory is about twice this many records.
+    /// </summary>
     public int Capacity { get; init; } = 100_000;
 
     /// <summary>What a full queue does. Default <see cref="BackpressureMode.Wait"/>.</summary>
@@ -31,7 +34,7 @@ public sealed record TelemetryPipelineOptions
     /// <summary>How long a partly filled batch waits for more records before it is sent. Default 10 ms.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>Most send attempts per batch, including the first. Default 6.</summary>
+    /// <summary>Most send attempts per batch, including the first; only transient failures are retried. Default 6.</summary>
     public int MaxAttempts { get; init; } = 6;
 
     /// <summary>First retry delay; doubles per attempt with full jitter. Default 200 ms.</summary>
@@ -40,11 +43,38 @@ public sealed record TelemetryPipelineOptions
     /// <summary>Longest delay between attempts. Default 30 s.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long one send attempt may take. Default 30 s.</summary>
+    /// <summary>How long one send attempt may take. Default 30 s; between 10 ms and 24 h.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long disposal waits for queued records to be delivered. Default 10 s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The total time one batch may spend in attempts and retry waits before its records are marked
+    /// failed, so nothing retries forever. Default 2 minutes.
+    /// </summary>
+    public TimeSpan BatchDeliveryTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Share of transient failures within <see cref="CircuitBreakerSamplingDuration"/> that opens the circuit. Default 0.5.</summary>
+    public double CircuitBreakerFailureRatio { get; init; } = 0.5;
+
+    /// <summary>Attempts needed within the sampling window before the circuit may open. Default 10; at least 2.</summary>
+    public int CircuitBreakerMinimumThroughput { get; init; } = 10;
+
+    /// <summary>The window over which the failure ratio is measured. Default 30 s.</summary>
+    public TimeSpan CircuitBreakerSamplingDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open circuit rejects attempts before one trial attempt (half-open). Default 5 s.</summary>
+    public TimeSpan CircuitBreakerBreakDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Encoded batches that may wait for the sender; the batcher pauses beyond that. Default 4.</summary>
+    public int MaxPendingBatches { get; init; } = 4;
+
+    /// <summary>How records become message bytes. <see langword="null"/> (default) uses <see cref="TelemetryJsonEncoder"/>.</summary>
+    public ITelemetryEncoder? Encoder { get; init; }
+
+    // Tests pin the jitter sample to make backoff deterministic; null uses Random.Shared.
+    internal Func<double>? JitterSource { get; init; }
 
     /// <summary>Checks the settings; throws <see cref="ArgumentOutOfRangeException"/> naming the bad one.</summary>
     public void Validate()
@@ -59,7 +89,19 @@ public sealed record TelemetryPipelineOptions
         if (RetryMaxDelay < RetryBaseDelay) throw new ArgumentOutOfRangeException(nameof(RetryMaxDelay), RetryMaxDelay, "RetryMaxDelay must be at least RetryBaseDelay.");
         if (AttemptTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(AttemptTimeout), AttemptTimeout, "AttemptTimeout must be positive.");
         if (DrainTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DrainTimeout), DrainTimeout, "DrainTimeout must not be negative.");
+        // Polly's own bounds: timeouts 10 ms..24 h, breaker durations at least 500 ms, throughput at least 2.
+        if (AttemptTimeout < MinTimeout || AttemptTimeout > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(AttemptTimeout), AttemptTimeout, "AttemptTimeout must be between 10 ms and 24 h.");
+        if (BatchDeliveryTimeout < AttemptTimeout || BatchDeliveryTimeout > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(BatchDeliveryTimeout), BatchDeliveryTimeout, "BatchDeliveryTimeout must be at least AttemptTimeout and at most 24 h.");
+        if (!(CircuitBreakerFailureRatio > 0 && CircuitBreakerFailureRatio <= 1)) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerFailureRatio), CircuitBreakerFailureRatio, "CircuitBreakerFailureRatio must be above 0 and at most 1.");
+        if (CircuitBreakerMinimumThroughput < 2) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerMinimumThroughput), CircuitBreakerMinimumThroughput, "CircuitBreakerMinimumThroughput must be at least 2.");
+        if (CircuitBreakerSamplingDuration < MinBreakerDuration || CircuitBreakerSamplingDuration > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerSamplingDuration), CircuitBreakerSamplingDuration, "CircuitBreakerSamplingDuration must be between 500 ms and 24 h.");
+        if (CircuitBreakerBreakDuration < MinBreakerDuration || CircuitBreakerBreakDuration > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerBreakDuration), CircuitBreakerBreakDuration, "CircuitBreakerBreakDuration must be between 500 ms and 24 h.");
+        if (MaxPendingBatches is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(MaxPendingBatches), MaxPendingBatches, "MaxPendingBatches must be between 1 and 1024.");
     }
+
+    private static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(24);
+    private static readonly TimeSpan MinBreakerDuration = TimeSpan.FromMilliseconds(500);
 }
 
 /// <summary>The intake queue is full and the pipeline is in <see cref="BackpressureMode.FailFast"/> mode.</summary>

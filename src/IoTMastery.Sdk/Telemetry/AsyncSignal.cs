@@ -1,0 +1,50 @@
+using System.Threading.Tasks.Sources;
+
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// An auto-reset event for one waiter that allocates nothing per wait, so the batcher and sender
+/// can park and wake without garbage. A <see cref="Set"/> with no waiter is remembered once.
+/// </summary>
+internal sealed class AsyncSignal : IValueTaskSource
+{
+    private const int Idle = 0, Signaled = 1, Waiting = 2;
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private int _state;
+
+    public void Set()
+    {
+        while (true)
+        {
+            int state = Volatile.Read(ref _state);
+            if (state == Signaled) return;
+            if (state == Idle)
+            {
+                if (Interlocked.CompareExchange(ref _state, Signaled, Idle) == Idle) return;
+            }
+            else if (Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
+            {
+                _core.SetResult(true);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits for the next <see cref="Set"/>; only one caller may wait at a time.</summary>
+    public ValueTask WaitAsync()
+    {
+        if (Interlocked.CompareExchange(ref _state, Idle, Signaled) == Signaled) return default;
+        _core.Reset();
+        if (Interlocked.CompareExchange(ref _state, Waiting, Idle) == Idle) return new ValueTask(this, _core.Version);
+        // A Set landed between the two exchanges; consume it instead of waiting.
+        Volatile.Write(ref _state, Idle);
+        return default;
+    }
+
+    void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}
