@@ -242,6 +242,36 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task A_concurrent_appender_and_reader_see_every_record_once_in_order()
+    {
+        const int total = 20_000;
+        using var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 16 * 1024));
+        var producer = Task.Run(() =>
+        {
+            for (int i = 1; i <= total; i++) outbox.Append(Record(i));
+        });
+        var seen = new List<long>(total);
+        var buffer = new TelemetryRecord[100];
+        var elapsed = System.Diagnostics.Stopwatch.StartNew(); // bounds the wait only; results do not depend on time
+        while (seen.Count < total && elapsed.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            int count = outbox.ReadPending(buffer, out long first);
+            for (int i = 0; i < count; i++)
+            {
+                Assert.Equal(Record(first + i), buffer[i]);
+                seen.Add(first + i);
+            }
+            if (count > 0) outbox.Acknowledge(first + count - 1);
+            else await Task.Yield();
+        }
+        await producer.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), seen);
+        Assert.Equal(0, outbox.PendingCount);
+        Assert.Single(_dir.Segments());
+    }
+
+    [Fact]
     public void Acknowledging_ahead_of_the_reader_skips_the_acknowledged_records()
     {
         using var outbox = TelemetryOutbox.Open(_dir.Options());

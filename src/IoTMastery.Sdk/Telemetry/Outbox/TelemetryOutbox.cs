@@ -36,6 +36,7 @@ namespace IoTMastery.Sdk;
 /// <para><b>Disk use.</b> Segment files together hold at most <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> bytes of
 /// content (file-system block rounding aside); <see cref="TelemetryOutboxOptions.Overflow"/> says what an append does
 /// when it would not fit. A segment is deleted once every record in it is acknowledged, except the segment being written.</para>
+/// <para>The on-disk format, the measured throughput per mode and how the pipeline drives the outbox are in <c>docs/OUTBOX.md</c>.</para>
 /// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock. One process at a time may
 /// open a directory (an exclusive lock file enforces it).</para>
 /// </remarks>
