@@ -245,7 +245,8 @@ public sealed class TelemetryOutboxTests : IDisposable
     public async Task A_concurrent_appender_and_reader_see_every_record_once_in_order()
     {
         const int total = 20_000;
-        using var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 16 * 1024));
+        // Room for every record: the producer may run far ahead of the reader, and RejectNew would then (rightly) throw.
+        using var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 16 * 1024, maxDiskBytes: 4 * 1024 * 1024));
         var producer = Task.Run(() =>
         {
             for (int i = 1; i <= total; i++) outbox.Append(Record(i));
@@ -253,7 +254,7 @@ public sealed class TelemetryOutboxTests : IDisposable
         var seen = new List<long>(total);
         var buffer = new TelemetryRecord[100];
         var elapsed = System.Diagnostics.Stopwatch.StartNew(); // bounds the wait only; results do not depend on time
-        while (seen.Count < total && elapsed.Elapsed < TimeSpan.FromSeconds(30))
+        while (seen.Count < total && !producer.IsFaulted && elapsed.Elapsed < TimeSpan.FromSeconds(30))
         {
             int count = outbox.ReadPending(buffer, out long first);
             for (int i = 0; i < count; i++)
