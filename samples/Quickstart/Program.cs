@@ -67,7 +67,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
     {
         var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
         var device = new SimulatedDevice(connection, failsUpdate: id == failing, time);
-        await connection.ConnectAsync(ct);
+        await device.ConnectAsync(ct);
         devices.Add(device);
         task.Increment(1);
     }
@@ -122,8 +122,8 @@ await consumer.WaitAsync(TimeSpan.FromSeconds(30), ct);
 AnsiConsole.MarkupLine($"[green]✓[/] {received}/{expected} telemetry records delivered and consumed.");
 var alertTable = new Table().AddColumns("Device", "Alert", "Value", "At reading");
 foreach (var alert in alertLog)
-    alertTable.AddRow(alert.DeviceId, alert.Kind == AlertKind.Raised ? "[red]raised[/]" : "[green]cleared[/]", $"{alert.Value:0.0} °C", $"t+{(alert.Timestamp - alertLog[0].Timestamp).TotalSeconds:0} s");
-AnsiConsole.Write(alertTable.Title($"Threshold alerts ({Markup.Escape(rule.ToString())})"));
+    alertTable.AddRow(alert.DeviceId, alert.Kind == AlertEventKind.Raised ? "[red]raised[/]" : "[green]cleared[/]", $"{alert.Value:0.0} °C", $"t+{(alert.Timestamp - alertLog[0].Timestamp).TotalSeconds:0} s");
+AnsiConsole.Write(alertTable.Title($"Threshold alerts: {rule.Metric} raises above {rule.RaiseAbove}, clears below {rule.ClearBelow}"));
 
 // 4. Commands: reboot every device and collect the replies.
 var replies = await Task.WhenAll(devices.Select(async d =>

@@ -15,11 +15,9 @@ internal sealed class SimulatedDevice : IAsyncDisposable
     {
         Connection = connection;
         FailsUpdate = failsUpdate;
-        _firmware = new FirmwareUpdateAgent(connection, new FirmwareUpdateAgentOptions
-        {
-            CurrentVersion = "1.0.0",
-            InstallAsync = (release, image, ct) => ValueTask.FromResult(!FailsUpdate || release.Version == "1.0.0"),
-        });
+        // The health check after install fails on the designated device, except for the known-good 1.0.0.
+        _firmware = new FirmwareUpdateAgent(connection, "1.0.0",
+            (release, image, ct) => ValueTask.FromResult(!FailsUpdate || release.Version == "1.0.0"));
         connection.SetCommandHandler((command, ct) => ValueTask.FromResult(command.Name switch
         {
             "reboot" => new CommandResponse(200, new JsonObject { ["rebootedAt"] = time.GetUtcNow().ToString("O") }),
@@ -35,6 +33,13 @@ internal sealed class SimulatedDevice : IAsyncDisposable
     public bool FailsUpdate { get; }
 
     public string RunningVersion => _firmware.RunningVersion;
+
+    /// <summary>Connects, then reports the running firmware so a rollout knows what to roll back to.</summary>
+    public async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        await Connection.ConnectAsync(cancellationToken);
+        await _firmware.ReportRunningVersionAsync(cancellationToken);
+    }
 
     public ValueTask DisposeAsync() => Connection.DisposeAsync();
 }

@@ -1,0 +1,93 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// When <see cref="TelemetryOutbox.Append"/> returns, i.e. what "accepted" means on disk.
+/// Every mode survives a process crash (<c>kill -9</c>); they differ on power loss or an OS crash.
+/// </summary>
+public enum OutboxDurability
+{
+    /// <summary>
+    /// The record is written into the operating system's page cache before the append returns; nothing is fsync'd.
+    /// Survives a process crash. On power loss or an OS crash, records accepted since the OS last wrote the
+    /// file back (typically up to ~30 s on Linux) may be lost. The fastest mode.
+    /// </summary>
+    OsBuffered,
+
+    /// <summary>
+    /// As <see cref="OsBuffered"/>, and a background timer fsyncs the active segment every
+    /// <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>; a full segment is fsync'd before the next one starts.
+    /// Survives a process crash. On power loss, at most the records accepted in the last interval may be lost.
+    /// The default: nearly the speed of <see cref="OsBuffered"/> with a bounded loss window.
+    /// </summary>
+    GroupCommit,
+
+    /// <summary>
+    /// Every <see cref="TelemetryOutbox.Append"/> / <see cref="TelemetryOutbox.AppendBatch"/> fsyncs before it returns.
+    /// Survives a process crash and power loss for every accepted record. Slowest: batch appends to amortize the fsync.
+    /// </summary>
+    FsyncPerAppend,
+}
+
+/// <summary>What an append does when the outbox would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/>.</summary>
+public enum OutboxOverflowPolicy
+{
+    /// <summary>The append throws <see cref="TelemetryOutboxFullException"/> and writes nothing; accepted records are never dropped.</summary>
+    RejectNew,
+
+    /// <summary>
+    /// The oldest segment is deleted, acknowledged or not, until the append fits; unacknowledged records it held are
+    /// counted in <see cref="TelemetryOutbox.DroppedRecords"/> and are never delivered.
+    /// </summary>
+    DropOldestSegment,
+}
+
+/// <summary>Where and how a <see cref="TelemetryOutbox"/> stores records.</summary>
+public sealed record TelemetryOutboxOptions
+{
+    /// <summary>The directory holding the outbox files; created if missing. One outbox per directory.</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>
+    /// Size at which a segment file is closed and a new one started; whole segments are the unit of compaction
+    /// and of <see cref="OutboxOverflowPolicy.DropOldestSegment"/>. Default 8 MiB; at least 4 KiB.
+    /// </summary>
+    public long SegmentBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Most bytes all segment files may hold together. Default 256 MiB; at least twice <see cref="SegmentBytes"/>.</summary>
+    public long MaxDiskBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>What happens when an append would exceed <see cref="MaxDiskBytes"/>. Default <see cref="OutboxOverflowPolicy.RejectNew"/>.</summary>
+    public OutboxOverflowPolicy Overflow { get; init; } = OutboxOverflowPolicy.RejectNew;
+
+    /// <summary>What "accepted" guarantees on disk. Default <see cref="OutboxDurability.GroupCommit"/>.</summary>
+    public OutboxDurability Durability { get; init; } = OutboxDurability.GroupCommit;
+
+    /// <summary>How often <see cref="OutboxDurability.GroupCommit"/> fsyncs. Default 100 ms.</summary>
+    public TimeSpan GroupCommitInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Checks the settings; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(Directory);
+        if (SegmentBytes is < 4096 or > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(SegmentBytes), SegmentBytes, "SegmentBytes must be between 4 KiB and 2 GiB.");
+        if (MaxDiskBytes < 2 * SegmentBytes)
+            throw new ArgumentOutOfRangeException(nameof(MaxDiskBytes), MaxDiskBytes, "MaxDiskBytes must be at least twice SegmentBytes.");
+        if (!Enum.IsDefined(Overflow)) throw new ArgumentOutOfRangeException(nameof(Overflow), Overflow, "Unknown overflow policy.");
+        if (!Enum.IsDefined(Durability)) throw new ArgumentOutOfRangeException(nameof(Durability), Durability, "Unknown durability mode.");
+        if (GroupCommitInterval <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(GroupCommitInterval), GroupCommitInterval, "GroupCommitInterval must be positive.");
+    }
+}
+
+/// <summary>An append would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> under <see cref="OutboxOverflowPolicy.RejectNew"/>; nothing was written.</summary>
+public sealed class TelemetryOutboxFullException : InvalidOperationException
+{
+    /// <summary>Creates the error.</summary>
+    public TelemetryOutboxFullException(long maxDiskBytes)
+        : base($"The telemetry outbox is full ({maxDiskBytes} bytes) and rejects new records until more are acknowledged.")
+        => MaxDiskBytes = maxDiskBytes;
+
+    /// <summary>The configured bound that was reached.</summary>
+    public long MaxDiskBytes { get; }
+}

@@ -1,0 +1,41 @@
+// Appends records to an outbox until killed, printing each sequence number once Append has returned
+// (i.e. once the record is accepted). Usage: <directory> [OsBuffered|GroupCommit|FsyncPerAppend]
+// Every record's value equals its sequence number, so the crash test can check content as well as presence.
+using IoTMastery.Sdk;
+
+if (args.Length is < 1 or > 2)
+{
+    Console.Error.WriteLine("usage: IoTMastery.Sdk.OutboxCrashProducer <directory> [durability]");
+    return 2;
+}
+
+var durability = args.Length > 1 ? Enum.Parse<OutboxDurability>(args[1]) : OutboxDurability.GroupCommit;
+using var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions
+{
+    Directory = args[0],
+    SegmentBytes = 64 * 1024, // small segments so kills also land around segment rolls
+    Durability = durability,
+});
+var stdout = Console.Out;
+var batch = new TelemetryRecord[5];
+long next = outbox.LastSequence + 1;
+for (long round = 0; ; round++)
+{
+    if (round % 3 == 0)
+    {
+        for (int i = 0; i < batch.Length; i++) batch[i] = Make(next + i);
+        long last = outbox.AppendBatch(batch);
+        for (long s = next; s <= last; s++) stdout.WriteLine(s);
+        next = last + 1;
+    }
+    else
+    {
+        long sequence = outbox.Append(Make(next));
+        stdout.WriteLine(sequence);
+        next = sequence + 1;
+    }
+    stdout.Flush();
+}
+
+static TelemetryRecord Make(long sequence)
+    => new($"crash-device-{sequence % 3}", "counter", sequence, DateTimeOffset.UnixEpoch.AddMilliseconds(sequence));

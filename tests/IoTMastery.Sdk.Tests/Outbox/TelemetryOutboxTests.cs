@@ -1,0 +1,333 @@
+using Microsoft.Extensions.Time.Testing;
+using static IoTMastery.Sdk.Tests.Outbox.OutboxTestDirectory;
+
+namespace IoTMastery.Sdk.Tests.Outbox;
+
+public sealed class TelemetryOutboxTests : IDisposable
+{
+    private readonly OutboxTestDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Records_round_trip_with_exact_fields()
+    {
+        var records = new[]
+        {
+            new TelemetryRecord("dévice-ü-1", "température", -12.5, new DateTimeOffset(2026, 3, 1, 10, 0, 0, TimeSpan.FromHours(5.5))),
+            new TelemetryRecord("d", new string('m', TelemetryRecord.MaxMetricLength), double.MaxValue, DateTimeOffset.MinValue),
+            new TelemetryRecord("d2", "x", double.Epsilon, DateTimeOffset.MaxValue),
+        };
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+
+        Assert.Equal(1, outbox.Append(records[0]));
+        Assert.Equal(3, outbox.AppendBatch(records.AsSpan(1)));
+
+        var read = ReadAll(outbox);
+        Assert.Equal([1L, 2L, 3L], read.Select(r => r.Sequence));
+        for (int i = 0; i < records.Length; i++)
+        {
+            Assert.Equal(records[i], read[i].Record);
+            Assert.Equal(records[i].Timestamp.Offset, read[i].Record.Timestamp.Offset);
+        }
+    }
+
+    [Fact]
+    public void Reads_return_every_record_in_order_across_segments()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        for (int i = 1; i <= 500; i++) outbox.Append(Record(i));
+        var batch = Enumerable.Range(501, 700).Select(i => Record(i)).ToArray();
+        Assert.Equal(1200, outbox.AppendBatch(batch));
+
+        var read = ReadAll(outbox, chunk: 37);
+
+        Assert.True(_dir.Segments().Length > 10, "the test needs many segments");
+        Assert.Equal(Enumerable.Range(1, 1200).Select(i => (long)i), read.Select(r => r.Sequence));
+        Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+        Assert.Equal(1200, outbox.PendingCount);
+    }
+
+    [Fact]
+    public void Acknowledge_compacts_fully_acknowledged_segments()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        for (int i = 1; i <= 1000; i++) outbox.Append(Record(i));
+        int segmentsBefore = _dir.Segments().Length;
+        long bytesBefore = outbox.DiskBytes;
+
+        outbox.Acknowledge(600);
+
+        Assert.True(_dir.Segments().Length < segmentsBefore);
+        Assert.True(outbox.DiskBytes < bytesBefore);
+        Assert.Equal(400, outbox.PendingCount);
+        Assert.Equal(601, ReadAll(outbox)[0].Sequence);
+
+        outbox.Acknowledge(1000);
+        Assert.Single(_dir.Segments());
+        Assert.Equal(0, outbox.PendingCount);
+        Assert.Empty(ReadAll(outbox));
+    }
+
+    [Fact]
+    public void Restart_resumes_after_the_acknowledged_mark_and_continues_the_sequence()
+    {
+        using (var outbox = TelemetryOutbox.Open(_dir.Options()))
+        {
+            for (int i = 1; i <= 300; i++) outbox.Append(Record(i));
+            var buffer = new TelemetryRecord[200];
+            Assert.Equal(200, outbox.ReadPending(buffer, out _));
+            outbox.Acknowledge(150);
+        }
+
+        using (var outbox = TelemetryOutbox.Open(_dir.Options()))
+        {
+            Assert.Equal(150, outbox.AcknowledgedSequence);
+            Assert.Equal(300, outbox.LastSequence);
+            Assert.Equal(301, outbox.Append(Record(301)));
+            var read = ReadAll(outbox);
+            Assert.Equal(Enumerable.Range(151, 151).Select(i => (long)i), read.Select(r => r.Sequence));
+            Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+            outbox.Acknowledge(301);
+        }
+
+        using (var outbox = TelemetryOutbox.Open(_dir.Options()))
+        {
+            Assert.Equal(0, outbox.PendingCount);
+            Assert.Equal(302, outbox.Append(Record(302)));
+        }
+    }
+
+    [Fact]
+    public void A_torn_tail_is_truncated_on_recovery()
+    {
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+            for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
+        string segment = _dir.Segments().Single();
+        long intactLength = new FileInfo(segment).Length;
+        var frame = new byte[64];
+        int frameLength = OutboxFrame.Write(frame, 11, Record(11));
+        using (var stream = new FileStream(segment, FileMode.Append))
+            stream.Write(frame, 0, frameLength - 3); // a crash mid-write leaves part of a frame
+
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+        {
+            Assert.Equal(intactLength, new FileInfo(segment).Length);
+            Assert.Equal(10, outbox.LastSequence);
+            Assert.Equal(11, outbox.Append(Record(11)));
+            var read = ReadAll(outbox);
+            Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), read.Select(r => r.Sequence));
+            Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+        }
+    }
+
+    [Fact]
+    public void A_frame_with_a_bad_crc_and_everything_after_it_are_truncated_on_recovery()
+    {
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+            for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
+        string segment = _dir.Segments().Single();
+        byte[] bytes = File.ReadAllBytes(segment);
+        int frameLength = OutboxFrame.Write(new byte[64], 1, Record(1));
+        int eighthFrame = OutboxSegment.HeaderBytes + 7 * frameLength;
+        bytes[eighthFrame + OutboxFrame.HeaderBytes + 3] ^= 0x40; // one flipped bit in the payload
+        File.WriteAllBytes(segment, bytes);
+
+        using var reopened = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024));
+
+        Assert.Equal(eighthFrame, new FileInfo(segment).Length);
+        Assert.Equal(7, reopened.LastSequence);
+        var read = ReadAll(reopened);
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => (long)i), read.Select(r => r.Sequence));
+        Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+    }
+
+    [Fact]
+    public void Corruption_in_an_older_segment_keeps_later_segments_and_counts_the_gap_as_dropped()
+    {
+        long lastOfFirst;
+        using (var outbox = TelemetryOutbox.Open(_dir.Options()))
+            for (int i = 1; i <= 200; i++) outbox.Append(Record(i));
+        string first = _dir.Segments()[0];
+        int frameLength = OutboxFrame.Write(new byte[64], 1, Record(1));
+        lastOfFirst = (new FileInfo(first).Length - OutboxSegment.HeaderBytes) / frameLength;
+        using (var stream = new FileStream(first, FileMode.Open))
+            stream.SetLength(stream.Length - 5); // the last frame of the first segment is damaged
+
+        using var reopened = TelemetryOutbox.Open(_dir.Options());
+
+        var read = ReadAll(reopened).Select(r => r.Sequence).ToList();
+        Assert.Equal(200, reopened.LastSequence);
+        Assert.Equal(1, reopened.DroppedRecords);
+        Assert.DoesNotContain(lastOfFirst, read);
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i).Where(s => s != lastOfFirst), read);
+    }
+
+    [Fact]
+    public void RejectNew_throws_when_full_keeps_the_bound_and_accepts_again_after_acknowledgement()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192));
+        long accepted = 0;
+        var ex = Assert.Throws<TelemetryOutboxFullException>(() =>
+        {
+            for (int i = 1; i <= 10_000; i++) accepted = outbox.Append(Record(i));
+        });
+
+        Assert.Equal(8192, ex.MaxDiskBytes);
+        Assert.True(accepted > 50);
+        Assert.True(outbox.DiskBytes <= 8192);
+        Assert.Equal(0, outbox.DroppedRecords);
+        Assert.Throws<TelemetryOutboxFullException>(() => outbox.AppendBatch([Record(1), Record(2)]));
+        Assert.Equal(accepted, outbox.LastSequence);
+        Assert.Equal(accepted, ReadAll(outbox).Count);
+
+        outbox.Acknowledge(accepted);
+        Assert.Equal(accepted + 1, outbox.Append(Record(accepted + 1)));
+    }
+
+    [Fact]
+    public void DropOldestSegment_keeps_the_bound_and_counts_what_it_drops()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: OutboxOverflowPolicy.DropOldestSegment));
+        for (int i = 1; i <= 2000; i++)
+        {
+            outbox.Append(Record(i));
+            Assert.True(outbox.DiskBytes <= 8192);
+        }
+
+        Assert.True(outbox.DroppedRecords > 0);
+        Assert.Equal(2000, outbox.PendingCount + outbox.DroppedRecords);
+        var read = ReadAll(outbox);
+        Assert.Equal(outbox.AcknowledgedSequence + 1, read[0].Sequence);
+        Assert.Equal(Enumerable.Range((int)read[0].Sequence, read.Count).Select(i => (long)i), read.Select(r => r.Sequence));
+        Assert.Equal(2000, read[^1].Sequence);
+        Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+    }
+
+    [Fact]
+    public void DropOldestSegment_moves_a_reader_that_was_inside_the_dropped_segment()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: OutboxOverflowPolicy.DropOldestSegment));
+        for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
+        var buffer = new TelemetryRecord[5];
+        Assert.Equal(5, outbox.ReadPending(buffer, out _));
+        for (int i = 11; i <= 600; i++) outbox.Append(Record(i));
+
+        var read = ReadAll(outbox);
+
+        Assert.True(read[0].Sequence > 10);
+        Assert.Equal(600, read[^1].Sequence);
+        Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+    }
+
+    [Fact]
+    public void Rewind_after_a_failed_send_replays_the_same_records()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        for (int i = 1; i <= 100; i++) outbox.Append(Record(i));
+        var first = new TelemetryRecord[40];
+        var again = new TelemetryRecord[40];
+
+        Assert.Equal(40, outbox.ReadPending(first, out long firstSequence));
+        outbox.Rewind(); // the send failed
+        Assert.Equal(40, outbox.ReadPending(again, out long againSequence));
+
+        Assert.Equal(firstSequence, againSequence);
+        Assert.Equal(first, again);
+
+        outbox.Acknowledge(firstSequence + 19); // half was confirmed before the connection dropped
+        outbox.Rewind();
+        var replay = ReadAll(outbox);
+        Assert.Equal(Enumerable.Range(21, 80).Select(i => (long)i), replay.Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public async Task A_concurrent_appender_and_reader_see_every_record_once_in_order()
+    {
+        const int total = 20_000;
+        // Room for every record: the producer may run far ahead of the reader, and RejectNew would then (rightly) throw.
+        using var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 16 * 1024, maxDiskBytes: 4 * 1024 * 1024));
+        var producer = Task.Run(() =>
+        {
+            for (int i = 1; i <= total; i++) outbox.Append(Record(i));
+        });
+        var seen = new List<long>(total);
+        var buffer = new TelemetryRecord[100];
+        var elapsed = System.Diagnostics.Stopwatch.StartNew(); // bounds the wait only; results do not depend on time
+        while (seen.Count < total && !producer.IsFaulted && elapsed.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            int count = outbox.ReadPending(buffer, out long first);
+            for (int i = 0; i < count; i++)
+            {
+                Assert.Equal(Record(first + i), buffer[i]);
+                seen.Add(first + i);
+            }
+            if (count > 0) outbox.Acknowledge(first + count - 1);
+            else await Task.Yield();
+        }
+        await producer.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), seen);
+        Assert.Equal(0, outbox.PendingCount);
+        Assert.Single(_dir.Segments());
+    }
+
+    [Fact]
+    public void Acknowledging_ahead_of_the_reader_skips_the_acknowledged_records()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        for (int i = 1; i <= 300; i++) outbox.Append(Record(i));
+
+        outbox.Acknowledge(250);
+
+        Assert.Equal(251, ReadAll(outbox)[0].Sequence);
+        Assert.Throws<ArgumentOutOfRangeException>(() => outbox.Acknowledge(301));
+    }
+
+    [Theory]
+    [InlineData(OutboxDurability.OsBuffered)]
+    [InlineData(OutboxDurability.GroupCommit)]
+    [InlineData(OutboxDurability.FsyncPerAppend)]
+    public void Every_durability_mode_stores_and_recovers_records(OutboxDurability durability)
+    {
+        var time = new FakeTimeProvider();
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(durability: durability), time))
+        {
+            for (int i = 1; i <= 150; i++)
+            {
+                outbox.Append(Record(i));
+                if (i % 50 == 0) time.Advance(TimeSpan.FromMilliseconds(100)); // fires the group-commit fsync
+            }
+        }
+
+        using var reopened = TelemetryOutbox.Open(_dir.Options(durability: durability), time);
+        var read = ReadAll(reopened);
+        Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i), read.Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public void A_directory_is_opened_by_one_outbox_at_a_time()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        Assert.Throws<IOException>(() => TelemetryOutbox.Open(_dir.Options()));
+    }
+
+    [Fact]
+    public void Invalid_input_is_rejected_before_anything_is_written()
+    {
+        using var outbox = TelemetryOutbox.Open(_dir.Options());
+        Assert.Throws<ArgumentException>(() => outbox.Append(default));
+        Assert.Throws<ArgumentException>(() => outbox.AppendBatch([Record(1), default]));
+        Assert.Equal(0, outbox.LastSequence);
+        Assert.Throws<ArgumentOutOfRangeException>(() => TelemetryOutbox.Open(_dir.Options(segmentBytes: 4096, maxDiskBytes: 4096)));
+    }
+
+    [Fact]
+    public void Disposed_outbox_refuses_calls()
+    {
+        var outbox = TelemetryOutbox.Open(_dir.Options());
+        outbox.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => outbox.Append(Record(1)));
+        outbox.Dispose();
+    }
+}
