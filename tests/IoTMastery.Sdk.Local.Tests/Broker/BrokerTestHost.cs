@@ -180,5 +180,16 @@ internal static class TestWaits
     /// <summary>A task that completes with the next value of an event subscription.</summary>
     public static TaskCompletionSource<T> NewSignal<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after <paramref name="timeout"/>.</summary>
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
+            await Task.Delay(20);
+        }
+    }
+
     public static ConfiguredTaskAwaitable<T> Bounded<T>(this Task<T> task) => task.WaitAsync(BrokerTestHost.Timeout).ConfigureAwait(false);
 }

@@ -138,6 +138,41 @@ public sealed class LocalBrokerTests
     }
 
     [Fact]
+    public async Task A_will_message_on_another_devices_topic_is_never_delivered()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        using var certA = host.AddDevice("dev-a").ToCertificate();
+        using var certB = host.AddDevice("dev-b").ToCertificate();
+        var a = host.CreateRawClient();
+        var b = host.CreateRawClient();
+        var firstAtB = TestWaits.NewSignal<string>();
+        b.ApplicationMessageReceivedAsync += e =>
+        {
+            firstAtB.TrySetResult(e.ApplicationMessage.Topic);
+            return Task.CompletedTask;
+        };
+        await b.ConnectAsync(host.RawOptions("dev-b", certB)).WaitAsync(Timeout);
+        await b.SubscribeAsync("devices/dev-b/commands/#", MqttQualityOfServiceLevel.AtLeastOnce).WaitAsync(Timeout);
+        var withWill = new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", host.Broker.Port)
+            .WithClientId("dev-a")
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithWillTopic("devices/dev-b/commands/unlock/1")
+            .WithWillPayload("{}"u8.ToArray())
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTlsOptions(host.RawOptions("dev-a", certA).ChannelOptions.TlsOptions)
+            .Build();
+        await a.ConnectAsync(withWill).WaitAsync(Timeout);
+
+        // Dropping the connection without DISCONNECT makes the broker publish the will.
+        a.Dispose();
+        await TestWaits.UntilAsync(() => !host.Broker.IsConnected("dev-a"), Timeout);
+        await host.Broker.PublishAsync("devices/dev-b/commands/ping/2", Encoding.UTF8.GetBytes("{}"), retain: false, CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal("devices/dev-b/commands/ping/2", await firstAtB.Task.WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task Telemetry_records_naming_another_device_are_dropped_and_counted()
     {
         await using var host = await BrokerTestHost.StartAsync();
