@@ -198,6 +198,23 @@ public sealed class DurablePipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task WriteBatchAsync_appends_in_one_go_and_interleaves_with_single_writes_in_order()
+    {
+        var transport = new RecordingTransport();
+        await using var pipeline = new TelemetryPipeline(transport, Options(TimeSpan.FromMilliseconds(5)));
+
+        await pipeline.WriteAsync(Records.Make(1));
+        await pipeline.WriteBatchAsync(Enumerable.Range(2, 100).Select(i => Records.Make(i)).ToArray());
+        await pipeline.WriteAsync(Records.Make(102));
+        await pipeline.FlushAsync().WaitAsync(Bound);
+
+        var delivered = transport.DecodeDelivered();
+        Assert.Equal(Enumerable.Range(1, 102).Select(i => (double)i), delivered.Select(r => r.Value));
+        Assert.Equal(Enumerable.Range(1, 102).Select(i => (long?)i), delivered.Select(r => r.Sequence));
+        await Assert.ThrowsAsync<ArgumentException>(() => pipeline.WriteBatchAsync(new TelemetryRecord[] { Records.Make(1), default }).AsTask());
+    }
+
+    [Fact]
     public void Json_writes_the_sequence_only_when_configured_and_reads_it_back()
     {
         var record = Records.Make(1) with { Sequence = 42 };
