@@ -1,8 +1,11 @@
 // Appends records to an outbox until killed, printing each sequence number once Append has returned
 // (i.e. once the record is accepted). Usage: <directory> [OsBuffered|GroupCommit|FsyncPerAppend]
 // Every record's value equals its sequence number, so the crash test can check content as well as presence.
+// Second mode, "pipeline": see PipelineMode.cs.
 using IoTMastery.Sdk;
+using IoTMastery.Sdk.OutboxCrashProducer;
 
+if (args.Length > 0 && args[0] == "pipeline") return await PipelineMode.RunAsync(args[1..]);
 if (args.Length is < 1 or > 2)
 {
     Console.Error.WriteLine("usage: IoTMastery.Sdk.OutboxCrashProducer <directory> [durability]");

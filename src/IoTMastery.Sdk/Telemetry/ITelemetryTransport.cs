@@ -54,9 +54,25 @@ public readonly struct TelemetryBatch
         RecordCount = recordCount;
     }
 
+    /// <summary>Creates a batch whose records carry consecutive outbox sequence numbers from <paramref name="firstSequence"/>.</summary>
+    public TelemetryBatch(ReadOnlyMemory<byte> payload, int recordCount, long? firstSequence)
+        : this(payload, recordCount)
+    {
+        if (firstSequence is <= 0) throw new ArgumentOutOfRangeException(nameof(firstSequence), firstSequence, "A sequence number must be positive.");
+        FirstSequence = firstSequence;
+    }
+
     /// <summary>The encoded records (a JSON array by default). The buffer is reused after the send completes.</summary>
     public ReadOnlyMemory<byte> Payload { get; }
 
     /// <summary>How many records the payload holds.</summary>
     public int RecordCount { get; }
+
+    /// <summary>
+    /// In durable mode (<see cref="TelemetryPipelineOptions.Outbox"/>), the outbox sequence number of the first record;
+    /// record <c>i</c> of the payload has sequence <c>FirstSequence + i</c> (a batch never spans a gap). Sequence numbers
+    /// are unique per outbox and survive restarts, so they are the deduplication key of the at-least-once delivery.
+    /// <see langword="null"/> in in-memory mode.
+    /// </summary>
+    public long? FirstSequence { get; }
 }

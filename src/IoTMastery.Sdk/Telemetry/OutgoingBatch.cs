@@ -16,8 +16,20 @@ internal sealed class OutgoingBatch
     /// <summary>Flushes that complete once this batch is resolved.</summary>
     public List<TaskCompletionSource<long>>? Flushes;
 
+    /// <summary>Durable mode: the outbox sequence of the first record; records are consecutive.</summary>
+    public long FirstSequence;
+
+    /// <summary>Durable mode: the outbox mark this item resolves (its last record, or a refused record).</summary>
+    public long AckSequence;
+
+    /// <summary>Durable mode: the rewind epoch it was read in; the sender discards items of an older epoch.</summary>
+    public int Epoch;
+
     public void Reset()
     {
+        FirstSequence = 0;
+        AckSequence = 0;
+        Epoch = 0;
         Buffer.Clear();
         Count = 0;
         Rejected = 0;

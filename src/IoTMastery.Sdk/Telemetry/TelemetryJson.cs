@@ -4,13 +4,16 @@ using System.Text.Json;
 namespace IoTMastery.Sdk;
 
 /// <summary>
-/// The default telemetry wire format: a JSON array of <c>{"d":deviceId,"m":metric,"v":value,"t":unixMilliseconds}</c>.
-/// Short keys because every byte counts against billing units.
+/// The default telemetry wire format: a JSON array of <c>{"d":deviceId,"m":metric,"v":value,"t":unixMilliseconds}</c>,
+/// plus <c>"s":sequence</c> when a record carries its outbox <see cref="TelemetryRecord.Sequence"/> and the encoder is
+/// configured to write it (<see cref="TelemetryJsonEncoder.WithSequence"/>). Short keys because every byte counts against billing units.
 /// </summary>
 public static class TelemetryJson
 {
-    /// <summary>Writes one record as a JSON object.</summary>
-    public static void WriteRecord(Utf8JsonWriter writer, in TelemetryRecord record)
+    /// <summary>Writes one record as a JSON object, with <c>"s"</c> when the record has a <see cref="TelemetryRecord.Sequence"/>.</summary>
+    public static void WriteRecord(Utf8JsonWriter writer, in TelemetryRecord record) => WriteRecord(writer, record, includeSequence: true);
+
+    internal static void WriteRecord(Utf8JsonWriter writer, in TelemetryRecord record, bool includeSequence)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStartObject();
@@ -18,6 +21,7 @@ public static class TelemetryJson
         writer.WriteString("m"u8, record.Metric);
         writer.WriteNumber("v"u8, record.Value);
         writer.WriteNumber("t"u8, record.Timestamp.ToUnixTimeMilliseconds());
+        if (includeSequence && record.Sequence is { } sequence) writer.WriteNumber("s"u8, sequence);
         writer.WriteEndObject();
     }
 
@@ -32,7 +36,8 @@ public static class TelemetryJson
     }
 
     /// <summary>
-    /// Decodes a batch written by <see cref="WriteBatch"/>.
+    /// Decodes a batch written by <see cref="WriteBatch"/> or <see cref="TelemetryJsonEncoder"/>; an <c>"s"</c> field
+    /// becomes the record's <see cref="TelemetryRecord.Sequence"/> (the deduplication key of durable mode).
     /// </summary>
     /// <exception cref="FormatException">The payload is not a well-formed telemetry batch.</exception>
     public static List<TelemetryRecord> ReadBatch(ReadOnlySpan<byte> utf8Json)
@@ -48,7 +53,7 @@ public static class TelemetryJson
                     throw new FormatException("Telemetry batch items must be objects.");
                 string? device = null, metric = null;
                 double? value = null;
-                long? time = null;
+                long? time = null, sequence = null;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
                 {
                     if (reader.TokenType != JsonTokenType.PropertyName)
@@ -57,11 +62,13 @@ public static class TelemetryJson
                     else if (reader.ValueTextEquals("m"u8)) { reader.Read(); metric = reader.GetString(); }
                     else if (reader.ValueTextEquals("v"u8)) { reader.Read(); value = reader.GetDouble(); }
                     else if (reader.ValueTextEquals("t"u8)) { reader.Read(); time = reader.GetInt64(); }
+                    else if (reader.ValueTextEquals("s"u8)) { reader.Read(); sequence = reader.GetInt64(); }
                     else { reader.Read(); reader.Skip(); }
                 }
                 if (device is null || metric is null || value is null || time is null)
                     throw new FormatException("A telemetry record lacks one of d, m, v, t.");
-                records.Add(new TelemetryRecord(device, metric, value.Value, DateTimeOffset.FromUnixTimeMilliseconds(time.Value)));
+                if (sequence is <= 0) throw new FormatException("A telemetry record's s (sequence) must be positive.");
+                records.Add(new TelemetryRecord(device, metric, value.Value, DateTimeOffset.FromUnixTimeMilliseconds(time.Value)) { Sequence = sequence });
             }
             if (reader.TokenType != JsonTokenType.EndArray)
                 throw new FormatException("Telemetry batch is truncated.");

@@ -13,7 +13,30 @@ namespace IoTMastery.Sdk;
 /// <em>acknowledged</em> when the transport confirms their batch; <see cref="FlushAsync"/> waits for the second.
 /// Records of one device are delivered in the order they were accepted. Thread-safe.
 /// </summary>
-public sealed class TelemetryPipeline : IAsyncDisposable
+/// <remarks>
+/// <para><b>In-memory mode</b> (default): a record is accepted once queued in memory; a crash loses what was not yet
+/// acknowledged, and a batch whose retries or time budget run out is counted in <see cref="FailedRecords"/>.</para>
+/// <para><b>Durable mode</b> (<see cref="TelemetryPipelineOptions.Outbox"/> set): a record is <em>accepted</em> only once
+/// it is appended to a <see cref="TelemetryOutbox"/> (concurrent writers share one <see cref="TelemetryOutbox.AppendBatch"/>);
+/// the pipeline reads pending records from the outbox in sequence order, sends them through the same batching, packing
+/// and resilience path, and calls <see cref="TelemetryOutbox.Acknowledge"/> only after the transport acknowledged them.
+/// Delivery is <b>at-least-once</b>: a record is never dropped for a transient outage. When a batch's attempt cycle
+/// (<see cref="TelemetryPipelineOptions.MaxAttempts"/> within <see cref="TelemetryPipelineOptions.BatchDeliveryTimeout"/>)
+/// ends in a transient failure, the outbox is rewound and the pipeline replays from the acknowledged mark after a
+/// bounded backoff, again and again until disposed. Only permanent (non-transient) errors and records too large for a
+/// message drop records; they are counted in <see cref="FailedRecords"/> and acknowledged so they are not replayed.
+/// A record may arrive more than once (after a rewind, or a restart before its acknowledgement was recorded); its
+/// outbox sequence number is the <b>deduplication key</b>: <see cref="TelemetryBatch.FirstSequence"/> for the transport,
+/// <see cref="TelemetryRecord.Sequence"/> per record, and the JSON <c>"s"</c> field with
+/// <see cref="TelemetryJsonEncoder.WithSequence"/>. On construction, records a previous process accepted and did not get
+/// acknowledged are replayed first, in order. Disposal delivers what it can within
+/// <see cref="TelemetryPipelineOptions.DrainTimeout"/>; the rest stays in the outbox for the next pipeline on the same directory.
+/// A full outbox maps to <see cref="TelemetryPipelineOptions.Backpressure"/>: <see cref="BackpressureMode.Wait"/> waits
+/// for acknowledgements to free space, <see cref="BackpressureMode.FailFast"/> throws
+/// <see cref="TelemetryQueueFullException"/>, <see cref="BackpressureMode.DropOldest"/> deletes the oldest segment
+/// (counted in <see cref="DroppedRecords"/>).</para>
+/// </remarks>
+public sealed partial class TelemetryPipeline : IAsyncDisposable
 {
     private readonly ITelemetryTransport _transport;
     private readonly TelemetryPipelineOptions _options;
@@ -25,6 +48,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
     private readonly TokenBucket? _byteBucket;
     private readonly TelemetryBatchBuilder _builder;
     private readonly int _initialBufferBytes;
+    private readonly Func<double> _jitter;
     private readonly CancellationTokenSource _stop = new();
 
     // Intake: a ring the producers fill under _gate; the batcher swaps the whole ring out, so records cross threads in bulk.
@@ -94,31 +118,53 @@ public sealed class TelemetryPipeline : IAsyncDisposable
         if (limits.MaxBytesPerSecond > 0)
             _byteBucket = new TokenBucket(limits.MaxBytesPerSecond, Math.Max(limits.MaxBytesPerSecond, maxBytes), _time);
 
+        if (_options.Outbox is { } outboxOptions)
+        {
+            var overflow = _mode == BackpressureMode.DropOldest ? OutboxOverflowPolicy.DropOldestSegment : OutboxOverflowPolicy.RejectNew;
+            _outbox = TelemetryOutbox.Open(outboxOptions with { Overflow = overflow }, _time);
+            _stage = new TelemetryRecord[Math.Min(_options.Capacity, StageCapacity)];
+            _stageSpare = new TelemetryRecord[_stage.Length];
+            _readChunk = new TelemetryRecord[Math.Min(_options.Capacity, ReadChunkCapacity)];
+            _ackedSequence = _outbox.AcknowledgedSequence;
+        }
         _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch, limits.BillingOverheadBytes);
-        _resilience = TelemetryResilience.Build(_options, transport, _time, _options.JitterSource ?? Random.Shared.NextDouble);
-        _ring = new TelemetryRecord[_options.Capacity];
+        _jitter = _options.JitterSource ?? Random.Shared.NextDouble;
+        _resilience = TelemetryResilience.Build(_options, transport, _time, _jitter);
+        _ring = _outbox is null ? new TelemetryRecord[_options.Capacity] : [];
         _lingerTimer = _time.CreateTimer(static state => ((TelemetryPipeline)state!)._intakeSignal.Set(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         TelemetryMetrics.Register(this);
-        _batcher = Task.Run(RunBatcherAsync);
+        if (_outbox is not null) _stop.Token.UnsafeRegister(static state => ((TelemetryPipeline)state!)._intakeSignal.Set(), this);
+        _batcher = Task.Run(_outbox is null ? RunBatcherAsync : RunDurableBatcherAsync);
         _sender = Task.Run(RunSenderAsync);
     }
 
-    /// <summary>Records dropped by <see cref="BackpressureMode.DropOldest"/>.</summary>
-    public long DroppedRecords => Volatile.Read(ref _dropped);
+    /// <summary>Records dropped by <see cref="BackpressureMode.DropOldest"/> (in durable mode: by the outbox, see <see cref="TelemetryOutbox.DroppedRecords"/>).</summary>
+    public long DroppedRecords => _outbox is { } outbox ? outbox.DroppedRecords : Volatile.Read(ref _dropped);
 
-    /// <summary>Records that failed for good: permanent errors, exhausted retries or time budget, too large to send, or abandoned when the drain timed out.</summary>
+    /// <summary>Whether this pipeline runs in durable mode (<see cref="TelemetryPipelineOptions.Outbox"/> was set).</summary>
+    public bool IsDurable => _outbox is not null;
+
+    /// <summary>
+    /// Records that failed for good: permanent errors, exhausted retries or time budget, too large to send, or abandoned
+    /// when the drain timed out. In durable mode only permanent errors and records too large to send; the rest stay in the outbox.
+    /// </summary>
     public long FailedRecords => Interlocked.Read(ref _failed);
 
-    /// <summary>Records accepted and not yet acknowledged, failed or dropped (queued, batching or in flight).</summary>
-    public long PendingRecords =>
+    /// <summary>Records accepted and not yet acknowledged, failed or dropped (queued, batching or in flight; in durable mode, in the outbox).</summary>
+    public long PendingRecords => _outbox is { } outbox ? outbox.PendingCount :
         Math.Max(0, Volatile.Read(ref _accepted) - Volatile.Read(ref _dropped) - Interlocked.Read(ref _acknowledged) - Interlocked.Read(ref _failed));
 
-    /// <summary>Queues a record without waiting. False when the queue is full (in <see cref="BackpressureMode.Wait"/> mode) or closed.</summary>
-    /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
-    /// <exception cref="ArgumentException">The record is <c>default</c>, not built by its constructor.</exception>
+    /// <summary>
+    /// Queues a record without waiting. False when the queue is full (in <see cref="BackpressureMode.Wait"/> mode) or closed.
+    /// In durable mode it returns once the record is in the outbox (it may wait for a concurrent writer's append).
+    /// </summary>
+    /// <exception cref="TelemetryQueueFullException">The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
+    /// <exception cref="ArgumentException">The record is <c>default</c>, not built by its constructor, or a name is too long for the outbox.</exception>
+    /// <exception cref="IOException">Durable mode: the outbox could not be written; the record is not accepted.</exception>
     public bool TryWrite(in TelemetryRecord record)
     {
         if (!record.IsInitialized) ThrowUninitialized();
+        if (_outbox is not null) return TryWriteDurable(record);
         bool wake;
         lock (_gate)
         {
@@ -150,7 +196,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
     /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
     /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
     public ValueTask WriteAsync(TelemetryRecord record, CancellationToken cancellationToken = default) =>
-        TryWrite(record) ? ValueTask.CompletedTask : WaitAndWriteAsync(record, cancellationToken);
+        TryWrite(record) ? ValueTask.CompletedTask : _outbox is null ? WaitAndWriteAsync(record, cancellationToken) : WaitForOutboxRoomAsync(record, cancellationToken);
 
     private async ValueTask WaitAndWriteAsync(TelemetryRecord record, CancellationToken cancellationToken)
     {
@@ -176,6 +222,11 @@ public sealed class TelemetryPipeline : IAsyncDisposable
     /// <exception cref="IoTException">Records failed since the previous flush; the last failure is the inner exception.</exception>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
     {
+        if (_outbox is not null)
+        {
+            await FlushDurableAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         bool exited;
         lock (_gate)
@@ -225,6 +276,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
             _batcherIdle = false;
         }
         room?.TrySetResult();
+        if (_outbox is not null) CloseDurableIntake();
         _intakeSignal.Set();
         var both = Task.WhenAll(_batcher, _sender);
         try
@@ -249,6 +301,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
             _logger.LogError(ex, "The telemetry pipeline stopped with an unexpected error.");
         }
         _lingerTimer.Dispose();
+        if (_outbox is not null) CloseOutbox();
         TelemetryMetrics.Unregister(this);
         lock (_sendGate)
         {
@@ -471,6 +524,11 @@ public sealed class TelemetryPipeline : IAsyncDisposable
                 await _sendReady.WaitAsync().ConfigureAwait(false);
                 continue;
             }
+            if (_outbox is not null)
+            {
+                await SendDurableAsync(batch).ConfigureAwait(false);
+                continue;
+            }
 
             if (batch.Rejected > 0)
             {
@@ -489,6 +547,29 @@ public sealed class TelemetryPipeline : IAsyncDisposable
     }
 
     private async ValueTask SendAsync(OutgoingBatch batch)
+    {
+        var failure = await SendThroughResilienceAsync(batch).ConfigureAwait(false);
+        if (failure is null)
+        {
+            CountSent(batch);
+            return;
+        }
+        Volatile.Write(ref _lastFailure, failure);
+        Interlocked.Add(ref _failed, batch.Count);
+        TelemetryMetrics.RecordsFailed.Add(batch.Count);
+        _logger.LogError(failure, "A telemetry batch of {Count} records failed for good.", batch.Count);
+    }
+
+    private void CountSent(OutgoingBatch batch)
+    {
+        Interlocked.Add(ref _acknowledged, batch.Count);
+        TelemetryMetrics.RecordsSent.Add(batch.Count);
+        TelemetryMetrics.BatchesSent.Add(1);
+        TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
+    }
+
+    /// <summary>One attempt cycle: retries, breaker and timeouts; returns the final failure, or null once acknowledged.</summary>
+    private async ValueTask<Exception?> SendThroughResilienceAsync(OutgoingBatch batch)
     {
         long started = _time.GetTimestamp();
         Exception? failure;
@@ -521,18 +602,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
             }
         }
         TelemetryMetrics.SendDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
-        if (failure is null)
-        {
-            Interlocked.Add(ref _acknowledged, batch.Count);
-            TelemetryMetrics.RecordsSent.Add(batch.Count);
-            TelemetryMetrics.BatchesSent.Add(1);
-            TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
-            return;
-        }
-        Volatile.Write(ref _lastFailure, failure);
-        Interlocked.Add(ref _failed, batch.Count);
-        TelemetryMetrics.RecordsFailed.Add(batch.Count);
-        _logger.LogError(failure, "A telemetry batch of {Count} records failed for good.", batch.Count);
+        return failure;
     }
 
     // Each attempt is a publish, so each attempt is paced.
@@ -545,7 +615,7 @@ public sealed class TelemetryPipeline : IAsyncDisposable
             var byteWait = _byteBucket.Take(batch.Buffer.Length);
             if (byteWait > wait) wait = byteWait;
         }
-        var message = new TelemetryBatch(batch.Buffer.WrittenMemory, batch.Count);
+        var message = new TelemetryBatch(batch.Buffer.WrittenMemory, batch.Count, batch.FirstSequence > 0 ? batch.FirstSequence : null);
         return wait == TimeSpan.Zero ? _transport.SendAsync(message, cancellationToken) : PacedSendAsync(wait, message, cancellationToken);
     }
 

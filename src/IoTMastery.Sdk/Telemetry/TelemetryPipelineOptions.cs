@@ -73,6 +73,15 @@ public sealed record TelemetryPipelineOptions
     /// <summary>How records become message bytes. <see langword="null"/> (default) uses <see cref="TelemetryJsonEncoder"/>.</summary>
     public ITelemetryEncoder? Encoder { get; init; }
 
+    /// <summary>
+    /// Turns on durable mode: records are stored in a <see cref="TelemetryOutbox"/> in this directory before a write
+    /// completes, and survive crashes and outages until acknowledged. <see langword="null"/> (default) keeps records in
+    /// memory only. <see cref="TelemetryOutboxOptions.Overflow"/> is set from <see cref="Backpressure"/>
+    /// (<see cref="BackpressureMode.DropOldest"/> ▸ <see cref="OutboxOverflowPolicy.DropOldestSegment"/>, otherwise
+    /// <see cref="OutboxOverflowPolicy.RejectNew"/>). See <see cref="TelemetryPipeline"/> for the semantics.
+    /// </summary>
+    public TelemetryOutboxOptions? Outbox { get; init; }
+
     // Tests pin the jitter sample to make backoff deterministic; null uses Random.Shared.
     internal Func<double>? JitterSource { get; init; }
 
@@ -96,6 +105,7 @@ public sealed record TelemetryPipelineOptions
         if (CircuitBreakerMinimumThroughput < 2) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerMinimumThroughput), CircuitBreakerMinimumThroughput, "CircuitBreakerMinimumThroughput must be at least 2.");
         if (CircuitBreakerSamplingDuration < MinBreakerDuration || CircuitBreakerSamplingDuration > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerSamplingDuration), CircuitBreakerSamplingDuration, "CircuitBreakerSamplingDuration must be between 500 ms and 24 h.");
         if (CircuitBreakerBreakDuration < MinBreakerDuration || CircuitBreakerBreakDuration > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerBreakDuration), CircuitBreakerBreakDuration, "CircuitBreakerBreakDuration must be between 500 ms and 24 h.");
+        Outbox?.Validate();
         if (MaxPendingBatches is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(MaxPendingBatches), MaxPendingBatches, "MaxPendingBatches must be between 1 and 1024.");
     }
 
@@ -110,4 +120,8 @@ public sealed class TelemetryQueueFullException : InvalidOperationException
     /// <summary>Creates the error.</summary>
     public TelemetryQueueFullException(int capacity)
         : base($"The telemetry queue is full ({capacity} records) and the pipeline fails fast.") { }
+
+    /// <summary>Creates the error with a message, for example when a durable pipeline's outbox is full.</summary>
+    public TelemetryQueueFullException(string message, Exception? innerException)
+        : base(message, innerException) { }
 }

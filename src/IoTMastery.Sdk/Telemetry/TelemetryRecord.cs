@@ -37,6 +37,25 @@ public readonly record struct TelemetryRecord
     /// <summary>When the reading was taken.</summary>
     public DateTimeOffset Timestamp { get; }
 
+    /// <summary>
+    /// The record's outbox sequence number, its deduplication key in durable mode: a durable
+    /// <see cref="TelemetryPipeline"/> sets it on records read back from its <see cref="TelemetryOutbox"/>, and
+    /// <see cref="TelemetryJson.ReadBatch"/> sets it from the <c>"s"</c> field. <see langword="null"/> otherwise.
+    /// Stored as a plain <see cref="long"/> (0 = none), so the record stays a small allocation-free value.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to zero or a negative number.</exception>
+    public long? Sequence
+    {
+        get => _sequence == 0 ? null : _sequence;
+        init
+        {
+            if (value is <= 0) throw new ArgumentOutOfRangeException(nameof(Sequence), value, "A sequence number must be positive.");
+            _sequence = value ?? 0;
+        }
+    }
+
+    private readonly long _sequence;
+
     /// <summary>False for <c>default(TelemetryRecord)</c>, which no constructor produced.</summary>
     public bool IsInitialized => DeviceId is not null;
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.Local.Tests;
 

@@ -79,7 +79,7 @@ public sealed class OutboxCrashTests : IDisposable
         return lines;
     }
 
-    private static string ProducerPath()
+    internal static string ProducerPath()
     {
         string path = typeof(OutboxCrashTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "OutboxCrashProducerPath").Value!;

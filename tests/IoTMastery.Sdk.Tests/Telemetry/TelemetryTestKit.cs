@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace IoTMastery.Sdk.Tests.Telemetry;
 
 /// <summary>One call the pipeline made to the transport.</summary>
-internal sealed record SentMessage(byte[] Payload, int RecordCount, DateTimeOffset At, bool Succeeded);
+internal sealed record SentMessage(byte[] Payload, int RecordCount, DateTimeOffset At, bool Succeeded, long? FirstSequence = null);
 
 /// <summary>
 /// An in-process transport that keeps every payload it is given. Each call asks <see cref="Behavior"/>
@@ -34,7 +34,7 @@ internal sealed class RecordingTransport(TelemetryTransportLimits? limits = null
         int attempt;
         lock (_lock) attempt = _calls.Count + 1;
         var error = Behavior(attempt);
-        Record(new SentMessage(payload, batch.RecordCount, (time ?? TimeProvider.System).GetUtcNow(), error is null));
+        Record(new SentMessage(payload, batch.RecordCount, (time ?? TimeProvider.System).GetUtcNow(), error is null, batch.FirstSequence));
         if (error is not null) throw error;
     }
 

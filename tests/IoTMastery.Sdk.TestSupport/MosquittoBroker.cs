@@ -4,13 +4,13 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace IoTMastery.Sdk.Local.Tests;
+namespace IoTMastery.Sdk.TestSupport;
 
 /// <summary>
 /// An Eclipse Mosquitto instance with mutual TLS on a free loopback port (config as in test-oracles.md §3),
 /// with a PKI from <see cref="LocalCertificateAuthority"/>. Killed by PID on dispose. Missing mosquitto is a failure, not a skip.
 /// </summary>
-internal sealed class MosquittoBroker : IAsyncDisposable
+public sealed class MosquittoBroker : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
     private readonly string _executable;
@@ -25,14 +25,19 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         _config = Path.Combine(directory, "mosquitto-mtls.conf");
     }
 
+    /// <summary>The test PKI: it issued the broker's certificate and issues clients' certificates.</summary>
     public LocalCertificateAuthority Ca { get; } = LocalCertificateAuthority.Create("mosquitto test CA");
 
+    /// <summary>The temp directory holding the configuration, keys and log; deleted on dispose.</summary>
     public string Directory { get; }
 
+    /// <summary>The loopback port of the mutual-TLS listener.</summary>
     public int Port { get; }
 
+    /// <summary>The broker's log file.</summary>
     public string LogPath => Path.Combine(Directory, "mosquitto.log");
 
+    /// <summary>Starts mosquitto on a free port and waits (bounded) until it listens; fails clearly if it is not installed.</summary>
     public static async Task<MosquittoBroker> StartAsync()
     {
         var executable = FindMosquitto() ?? throw new InvalidOperationException(
@@ -54,8 +59,10 @@ internal sealed class MosquittoBroker : IAsyncDisposable
         process.Dispose();
     }
 
+    /// <summary>Starts the broker again on the same port and configuration after <see cref="KillAsync"/>.</summary>
     public Task RestartAsync() => StartProcessAsync();
 
+    /// <summary>Kills the broker and deletes its directory.</summary>
     public async ValueTask DisposeAsync()
     {
         try

@@ -1,0 +1,490 @@
+using System.Runtime.ExceptionServices;
+using Microsoft.Extensions.Logging;
+
+namespace IoTMastery.Sdk;
+
+// Durable mode: intake appends to the outbox (group commit), the batcher reads the outbox, the sender acknowledges it.
+public sealed partial class TelemetryPipeline
+{
+    private const int StageCapacity = 4096;
+    private const int ReadChunkCapacity = 4096;
+
+    private readonly TelemetryOutbox? _outbox;
+
+    // Group commit: writers stage records under _stageGate; one of them (the leader) appends the whole stage with one
+    // AppendBatch while the others wait, so concurrent writers share a write syscall (and an fsync in FsyncPerAppend).
+    private readonly object _stageGate = new();
+    private TelemetryRecord[] _stage = [];
+    private TelemetryRecord[] _stageSpare = [];
+    private int _stageCount;
+    private long _stageTicket;
+    private long _committedTicket;
+    private bool _appending;
+    private Dictionary<long, Exception>? _stageFailures;
+
+    // Batcher side.
+    private readonly TelemetryRecord[] _readChunk = [];
+    private int _epoch;
+    private int _batcherEpoch;
+    private long _openFirst;
+    private long _nextExpected;
+    private long _closeTarget = long.MaxValue;
+
+    // Sender side (under _sendGate): flushes wait for the outbox's acknowledged mark to reach their target.
+    private readonly List<(long Target, TaskCompletionSource<long> Done)> _durableFlushes = [];
+    private int _durableFlushCount;
+    private bool _outboxClosed;
+    private long _ackedSequence;
+    private int _retryCycle;
+
+    private enum DurableWrite { Accepted, Closed, Full }
+
+    private bool TryWriteDurable(in TelemetryRecord record) => AppendDurable(record) == DurableWrite.Accepted;
+
+    private DurableWrite AppendDurable(in TelemetryRecord record)
+    {
+        TelemetryRecord[] group;
+        int count;
+        long ticket, lastTicket;
+        lock (_stageGate)
+        {
+            if (Volatile.Read(ref _closed)) return DurableWrite.Closed;
+            while (_stageCount == _stage.Length)
+            {
+                Monitor.Wait(_stageGate);
+                if (Volatile.Read(ref _closed)) return DurableWrite.Closed;
+            }
+            _stage[_stageCount++] = record;
+            ticket = ++_stageTicket;
+            while (_appending && _committedTicket < ticket) Monitor.Wait(_stageGate);
+            if (_committedTicket >= ticket) return ResolveLocked(ticket);
+            // Leader: take the whole stage, let the next writers stage into the spare while we write.
+            _appending = true;
+            group = _stage;
+            count = _stageCount;
+            lastTicket = _stageTicket;
+            _stage = _stageSpare;
+            _stageCount = 0;
+            Monitor.PulseAll(_stageGate);
+        }
+
+        Dictionary<long, Exception>? failures = null;
+        try
+        {
+            _outbox!.AppendBatch(group.AsSpan(0, count));
+        }
+        catch (Exception)
+        {
+            // Nothing (or, on an I/O error, a prefix) was written: settle each record alone so one bad record or a full outbox fails only its own writer.
+            failures = AppendOneByOne(group, count, lastTicket - count + 1);
+        }
+        Array.Clear(group, 0, count);
+        DurableWrite result;
+        lock (_stageGate)
+        {
+            if (failures is not null)
+            {
+                if (_stageFailures is null) _stageFailures = failures;
+                else foreach (var (key, value) in failures) _stageFailures[key] = value;
+            }
+            _committedTicket = lastTicket;
+            _stageSpare = group;
+            _appending = false;
+            Monitor.PulseAll(_stageGate);
+            result = ResolveLocked(ticket);
+        }
+        _intakeSignal.Set();
+        return result;
+    }
+
+    private Dictionary<long, Exception>? AppendOneByOne(TelemetryRecord[] group, int count, long firstTicket)
+    {
+        Dictionary<long, Exception>? failures = null;
+        for (int i = 0; i < count; i++)
+        {
+            try
+            {
+                _outbox!.Append(group[i]);
+            }
+            catch (Exception ex)
+            {
+                (failures ??= [])[firstTicket + i] = ex;
+            }
+        }
+        return failures;
+    }
+
+    private DurableWrite ResolveLocked(long ticket)
+    {
+        if (_stageFailures is null || !_stageFailures.Remove(ticket, out var error)) return DurableWrite.Accepted;
+        if (_stageFailures.Count == 0) _stageFailures = null;
+        if (error is TelemetryOutboxFullException full)
+        {
+            if (_mode == BackpressureMode.Wait) return DurableWrite.Full;
+            if (_mode == BackpressureMode.FailFast)
+                throw new TelemetryQueueFullException($"The telemetry outbox is full ({full.MaxDiskBytes} bytes) and the pipeline fails fast.", full);
+        }
+        ExceptionDispatchInfo.Throw(error);
+        return DurableWrite.Full;
+    }
+
+    /// <summary>
+    /// Writes records in order, as <see cref="WriteAsync"/> would one by one. In durable mode they are appended with one
+    /// <see cref="TelemetryOutbox.AppendBatch"/> (one write, one fsync in <see cref="OutboxDurability.FsyncPerAppend"/>) and
+    /// all are accepted together when this completes; the fastest way for one producer to feed a durable pipeline.
+    /// </summary>
+    /// <exception cref="TelemetryQueueFullException">The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode; in durable mode none was accepted.</exception>
+    /// <exception cref="ArgumentException">A record is <c>default</c>, or a name is too long for the outbox; in durable mode none was accepted.</exception>
+    /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
+    public async ValueTask WriteBatchAsync(ReadOnlyMemory<TelemetryRecord> records, CancellationToken cancellationToken = default)
+    {
+        if (_outbox is null)
+        {
+            for (int i = 0; i < records.Length; i++) await WriteAsync(records.Span[i], cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        foreach (ref readonly var record in records.Span) if (!record.IsInitialized) ThrowUninitialized();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Task room;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                room = (_roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            try
+            {
+                // Straight to the outbox: its lock orders this batch against the group commits of other writers.
+                _outbox.AppendBatch(records.Span);
+                _intakeSignal.Set();
+                return;
+            }
+            catch (TelemetryOutboxFullException full) when (_mode != BackpressureMode.DropOldest)
+            {
+                if (_mode == BackpressureMode.FailFast)
+                    throw new TelemetryQueueFullException($"The telemetry outbox is full ({full.MaxDiskBytes} bytes) and the pipeline fails fast.", full);
+            }
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask WaitForOutboxRoomAsync(TelemetryRecord record, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Task room;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                room = (_roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            // Registered before trying, so an acknowledgement between the try and the wait is not missed.
+            if (TryWriteDurable(record)) return;
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task FlushDurableAsync(CancellationToken cancellationToken)
+    {
+        var outbox = _outbox!;
+        long target = outbox.LastSequence;
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_sendGate)
+        {
+            if (outbox.AcknowledgedSequence >= target) done.TrySetResult(FailedSinceLastFlush());
+            else if (_outboxClosed) done.TrySetException(Undelivered());
+            else
+            {
+                _durableFlushes.Add((target, done));
+                Interlocked.Increment(ref _durableFlushCount);
+            }
+        }
+        _intakeSignal.Set();
+        long failed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (failed > 0)
+            throw new IoTException($"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
+                "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
+    }
+
+    private long FailedSinceLastFlush()
+    {
+        long failed = Interlocked.Read(ref _failed);
+        return failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
+    }
+
+    private static IoTException Undelivered() => new(
+        "The pipeline was disposed before these records were acknowledged; they remain in the outbox and are replayed by the next pipeline on it.",
+        "Telemetry", "TelemetryUndelivered", isTransient: true);
+
+    /// <summary>Waits for staged writes to land, then fixes what the drain must deliver: everything accepted so far.</summary>
+    private void CloseDurableIntake()
+    {
+        lock (_stageGate)
+        {
+            while (_appending || _stageCount > 0) Monitor.Wait(_stageGate);
+            Volatile.Write(ref _closeTarget, _outbox!.LastSequence);
+            Monitor.PulseAll(_stageGate);
+        }
+    }
+
+    private void CloseOutbox()
+    {
+        List<(long Target, TaskCompletionSource<long> Done)> left;
+        lock (_sendGate)
+        {
+            _outboxClosed = true;
+            left = [.. _durableFlushes];
+            _durableFlushes.Clear();
+        }
+        foreach (var (_, done) in left) done.TrySetException(Undelivered());
+        try
+        {
+            _outbox!.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning(ex, "The telemetry outbox could not be synced on close; unacknowledged records are replayed next time.");
+        }
+    }
+
+    // ---- durable batcher: outbox ▸ encoded batches ---------------------------------------------
+
+    private async Task RunDurableBatcherAsync()
+    {
+        var outbox = _outbox!;
+        var chunk = _readChunk;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                int epoch = Volatile.Read(ref _epoch);
+                if (epoch != _batcherEpoch)
+                {
+                    // The sender gave up on an attempt cycle: forget what was read and read again from the acknowledged mark.
+                    _batcherEpoch = epoch;
+                    if (_builder.TakeOpen() is { } open) ReturnBatch(open);
+                    _openSince = 0;
+                    _nextExpected = 0;
+                    outbox.Rewind();
+                }
+
+                int count = outbox.ReadPending(chunk, out long first);
+                if (count > 0)
+                {
+                    // A gap (records lost to corruption) ends the open batch, so a batch's sequences stay consecutive.
+                    if (_builder.OpenCount > 0 && first != _nextExpected) await CompleteOpenAsync().ConfigureAwait(false);
+                    for (int i = 0; i < count; i++) chunk[i] = chunk[i] with { Sequence = first + i };
+                    int done = 0;
+                    while (done < count && epoch == Volatile.Read(ref _epoch))
+                    {
+                        done = FillDurable(chunk, first, count, done, out bool rejected);
+                        if (_builder.TakeReady() is { } ready)
+                        {
+                            _openSince = 0;
+                            Stamp(ready);
+                            await EnqueueAsync(ready).ConfigureAwait(false);
+                        }
+                        if (rejected)
+                        {
+                            // Keep batches consecutive around the refused record, then let the sender count and acknowledge it.
+                            await CompleteOpenAsync().ConfigureAwait(false);
+                            var marker = RentBatch();
+                            marker.Rejected = 1;
+                            marker.AckSequence = first + done - 1;
+                            marker.Epoch = _batcherEpoch;
+                            await EnqueueAsync(marker).ConfigureAwait(false);
+                        }
+                    }
+                    Array.Clear(chunk, 0, count);
+                    _nextExpected = first + count;
+                }
+
+                bool closing = Volatile.Read(ref _closed);
+                if (_builder.OpenCount > 0)
+                {
+                    if (_openSince == 0) _openSince = Math.Max(1, _time.GetTimestamp());
+                    if (closing || Volatile.Read(ref _durableFlushCount) > 0 || _options.Linger == TimeSpan.Zero || _time.GetElapsedTime(_openSince) >= _options.Linger)
+                        await CompleteOpenAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    _openSince = 0;
+                }
+
+                if (count > 0) continue;
+                if (closing && _builder.OpenCount == 0 && outbox.AcknowledgedSequence >= Volatile.Read(ref _closeTarget)) break;
+                if (_builder.OpenCount > 0)
+                {
+                    var left = _options.Linger - _time.GetElapsedTime(_openSince);
+                    _lingerTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                }
+                await _intakeSignal.WaitAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (_builder.TakeOpen() is { } open) ReturnBatch(open);
+            lock (_gate) _batcherExited = true;
+            bool wake;
+            lock (_sendGate)
+            {
+                _sendCompleted = true;
+                wake = _senderIdle;
+                _senderIdle = false;
+            }
+            if (wake) _sendReady.Set();
+        }
+    }
+
+    private int FillDurable(TelemetryRecord[] chunk, long first, int count, int done, out bool rejected)
+    {
+        rejected = false;
+        while (done < count)
+        {
+            int index = done++;
+            if (_builder.OpenCount == 0) _openFirst = first + index;
+            var result = _builder.Add(in chunk[index]);
+            if (result == BatchAddResult.Ready) return done;
+            if (result == BatchAddResult.TooLarge)
+            {
+                _logger.LogError("A telemetry record of device '{DeviceId}' is larger than one message may be; it is not sent.", chunk[index].DeviceId);
+                rejected = true;
+                return done;
+            }
+        }
+        return done;
+    }
+
+    private async ValueTask CompleteOpenAsync()
+    {
+        _openSince = 0;
+        if (!_builder.Complete()) return;
+        var ready = _builder.TakeReady()!;
+        Stamp(ready);
+        await EnqueueAsync(ready).ConfigureAwait(false);
+    }
+
+    /// <summary>Gives a completed batch its sequence range: the builder keeps records in order, so it starts where the previous one ended.</summary>
+    private void Stamp(OutgoingBatch batch)
+    {
+        batch.FirstSequence = _openFirst;
+        batch.AckSequence = _openFirst + batch.Count - 1;
+        batch.Epoch = _batcherEpoch;
+        _openFirst += batch.Count;
+    }
+
+    // ---- durable sender -------------------------------------------------------------------------
+
+    private async ValueTask SendDurableAsync(OutgoingBatch batch)
+    {
+        try
+        {
+            // Stale (read before a rewind) or abandoned at the drain deadline: the records stay in the outbox.
+            if (batch.Epoch != Volatile.Read(ref _epoch) || _stop.IsCancellationRequested) return;
+            if (batch.Count > 0)
+            {
+                var failure = await SendThroughResilienceAsync(batch).ConfigureAwait(false);
+                if (failure is null)
+                {
+                    CountSent(batch);
+                    _retryCycle = 0;
+                }
+                else if (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                else if (TelemetryResilience.IsTransient(failure, _transport, _stop.Token))
+                {
+                    await RewindAfterOutageAsync(failure).ConfigureAwait(false);
+                    return;
+                }
+                else
+                {
+                    Volatile.Write(ref _lastFailure, failure);
+                    Interlocked.Add(ref _failed, batch.Count);
+                    TelemetryMetrics.RecordsFailed.Add(batch.Count);
+                    _logger.LogError(failure, "A telemetry batch of {Count} records failed permanently; they are removed from the outbox.", batch.Count);
+                }
+            }
+            if (batch.Rejected > 0)
+            {
+                Interlocked.Add(ref _failed, batch.Rejected);
+                TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
+            }
+            AcknowledgeDurable(batch.AckSequence);
+        }
+        finally
+        {
+            ReturnBatch(batch);
+        }
+    }
+
+    private void AcknowledgeDurable(long sequence)
+    {
+        var outbox = _outbox!;
+        try
+        {
+            outbox.Acknowledge(sequence);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not fatal: an unrecorded acknowledgement only means these records are sent again after a restart.
+            _logger.LogWarning(ex, "The telemetry outbox could not record an acknowledgement; records up to {Sequence} may be replayed.", sequence);
+        }
+        if (sequence > _ackedSequence) _ackedSequence = sequence;
+
+        List<(long Target, TaskCompletionSource<long> Done)>? reached = null;
+        lock (_sendGate)
+        {
+            if (_durableFlushes.Count > 0)
+            {
+                long acknowledged = outbox.AcknowledgedSequence;
+                for (int i = _durableFlushes.Count - 1; i >= 0; i--)
+                {
+                    if (_durableFlushes[i].Target > acknowledged) continue;
+                    (reached ??= []).Add(_durableFlushes[i]);
+                    _durableFlushes.RemoveAt(i);
+                }
+            }
+        }
+        if (reached is not null)
+        {
+            long failed = FailedSinceLastFlush();
+            foreach (var (_, done) in reached)
+            {
+                Interlocked.Decrement(ref _durableFlushCount);
+                done.TrySetResult(failed);
+            }
+        }
+
+        TaskCompletionSource? room;
+        lock (_gate)
+        {
+            room = _roomWaiter;
+            _roomWaiter = null;
+        }
+        room?.TrySetResult();
+        if (Volatile.Read(ref _closed)) _intakeSignal.Set();
+    }
+
+    /// <summary>An attempt cycle ended in a transient failure: drop what is in flight, rewind, and try again after a bounded backoff.</summary>
+    private async ValueTask RewindAfterOutageAsync(Exception failure)
+    {
+        int cycle = _retryCycle++;
+        var delay = TelemetryResilience.FullJitter(cycle, _options.RetryBaseDelay, _options.RetryMaxDelay, _jitter());
+        if (delay < _options.RetryBaseDelay) delay = _options.RetryBaseDelay;
+        _logger.LogWarning(failure, "Telemetry delivery failed transiently (cycle {Cycle}); replaying from the outbox in {Delay}.", cycle + 1, delay);
+        Interlocked.Increment(ref _epoch);
+        _intakeSignal.Set();
+        try
+        {
+            await Task.Delay(delay, _time, _stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposal gave up waiting; the records stay in the outbox.
+        }
+    }
+}
