@@ -97,6 +97,9 @@ public class EndToEndBenchmarks
         _pipeline = new TelemetryPipeline(transport);
     }
 
+    /// <summary>CPU time used by the Mosquitto process so far (zero for the in-process Local broker).</summary>
+    internal TimeSpan BrokerProcessCpu => _mosquitto?.CpuTime ?? TimeSpan.Zero;
+
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -105,10 +108,10 @@ public class EndToEndBenchmarks
         if (_local is not null)
         {
             // Sanity check that "acknowledged" meant delivered: the embedded broker parsed and kept every record.
-            var unread = ((LocalTelemetryChannel)_local.Telemetry).UnreadRecords;
+            var received = ((LocalTelemetryChannel)_local.Telemetry).UnreadRecords;
             var rejected = ((LocalTelemetryChannel)_local.Telemetry).RejectedRecords;
-            Console.WriteLine($"// Local broker received {unread:N0} records (sent {_sent:N0} outside the pipeline + pipeline), rejected {rejected:N0}.");
-            if (rejected > 0) throw new InvalidOperationException($"The Local broker rejected {rejected} records.");
+            Console.WriteLine($"// Local broker: {_sent:N0} records acknowledged, {received:N0} received, {rejected:N0} rejected.");
+            if (received != _sent || rejected > 0) throw new InvalidOperationException($"The Local broker received {received} of {_sent} acknowledged records and rejected {rejected}.");
             _local.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
         _mosquitto?.Dispose();
@@ -156,6 +159,7 @@ public class EndToEndBenchmarks
             if (!pipeline.TryWrite(record)) await pipeline.WriteAsync(record).ConfigureAwait(false);
         }
         await pipeline.FlushAsync().ConfigureAwait(false);
+        _sent += N;
     }
 
     internal TelemetryPipeline CreatePipeline(TelemetryPipelineOptions options, SendProbe? probe)
@@ -179,6 +183,8 @@ public class EndToEndBenchmarks
 /// <summary>`e2e-smoke`: runs each end-to-end method a few times with a stopwatch, to check the setup and profile quickly.</summary>
 public static class EndToEndSmoke
 {
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
     public static async Task RunAsync(string[] brokers, int rounds)
     {
         foreach (var broker in brokers)
@@ -186,32 +192,57 @@ public static class EndToEndSmoke
             var probe = new SendProbe();
             var bench = new EndToEndBenchmarks { Broker = broker, Probe = probe };
             bench.Setup();
+            // Option variants a user might try; none changed the picture (see README), kept for the next investigation.
             var variants = new (string, TelemetryPipelineOptions)[]
             {
                 ("pipe pending64", new TelemetryPipelineOptions { MaxPendingBatches = 64 }),
                 ("pipe linger0", new TelemetryPipelineOptions { Linger = TimeSpan.Zero }),
-                ("pipe pending1", new TelemetryPipelineOptions { MaxPendingBatches = 1 }),
             }.Select(v => (v.Item1, bench.CreatePipeline(v.Item2, probe))).ToArray();
             try
             {
                 var only = Environment.GetEnvironmentVariable("E2E_ONLY");
-                foreach (var (name, records, run) in new (string, int, Func<Task>)[]
+                var methods = new (string Name, int Records, Func<Task> Run)[]
                 {
                     ("per-record", EndToEndBenchmarks.PerRecordCount, bench.PerRecord),
                     ("hand-batched", EndToEndBenchmarks.RecordCount, bench.HandBatched),
                     ("pre-encoded", EndToEndBenchmarks.RecordCount, bench.HandBatchedPreEncoded),
                     ("pipeline", EndToEndBenchmarks.RecordCount, bench.Pipeline),
-                }.Concat(variants.Select(v => (v.Item1, EndToEndBenchmarks.RecordCount, (Func<Task>)(() => bench.RunAsync(v.Item2))))))
+                }.Concat(variants.Select(v => (v.Item1, EndToEndBenchmarks.RecordCount, (Func<Task>)(() => bench.RunAsync(v.Item2)))))
+                 .Where(m => only is null || m.Item1.StartsWith(only, StringComparison.Ordinal) || (only == "fast" && m.Item1 != "per-record"))
+                 .Select(m => (Name: m.Item1, Records: m.Item2, Run: m.Item3))
+                 .ToArray();
+                var samples = methods.Select(_ => new List<double>()).ToArray();
+                var cpuSamples = methods.Select(_ => new List<double>()).ToArray();
+                var brokerCpuSamples = methods.Select(_ => new List<double>()).ToArray();
+                // Round-robin, so load from other users of the machine hits every method alike.
+                for (int round = 0; round <= rounds; round++)
                 {
-                    if (only is not null && !name.StartsWith(only, StringComparison.Ordinal) && !(only == "fast" && name != "per-record")) continue;
-                    for (int i = 0; i < rounds; i++)
+                    for (int m = 0; m < methods.Length; m++)
                     {
                         probe.Reset();
+                        var self = System.Diagnostics.Process.GetCurrentProcess();
+                        var cpu0 = self.TotalProcessorTime;
+                        var brokerCpu0 = bench.BrokerProcessCpu;
                         var watch = System.Diagnostics.Stopwatch.StartNew();
-                        await run();
-                        var ns = watch.Elapsed.TotalNanoseconds / records;
-                        Console.WriteLine($"{broker,-10} {name,-14} {ns,10:N0} ns/record  {1e9 / ns,12:N0} records/s  {probe}");
+                        await methods[m].Run();
+                        var ns = watch.Elapsed.TotalNanoseconds / methods[m].Records;
+                        self.Refresh();
+                        var cpu = (self.TotalProcessorTime - cpu0).TotalNanoseconds / methods[m].Records;
+                        var brokerCpu = (bench.BrokerProcessCpu - brokerCpu0).TotalNanoseconds / methods[m].Records;
+                        if (round > 0)
+                        {
+                            samples[m].Add(ns); // round 0 warms up
+                            cpuSamples[m].Add(cpu);
+                            brokerCpuSamples[m].Add(brokerCpu);
+                        }
+                        Console.WriteLine($"{broker,-10} {methods[m].Name,-14} {ns,10:N0} ns/record  {1e9 / ns,12:N0} records/s  cpu {cpu,7:N0} ns/record here + {brokerCpu,7:N0} in mosquitto  {probe}");
                     }
+                }
+                for (int m = 0; m < methods.Length; m++)
+                {
+                    var sorted = samples[m].Order().ToArray();
+                    if (sorted.Length == 0) continue;
+                    Console.WriteLine($"SUMMARY {broker,-10} {methods[m].Name,-14} median {sorted[sorted.Length / 2],8:N0} ns/record  min {sorted[0],8:N0}  ({1e9 / sorted[sorted.Length / 2],10:N0} records/s)  mean cpu {cpuSamples[m].Average(),6:N0} ns/record here + {brokerCpuSamples[m].Average(),6:N0} in mosquitto");
                 }
             }
             finally

@@ -25,6 +25,16 @@ internal sealed class MosquittoProcess : IDisposable
 
     public int Port { get; }
 
+    /// <summary>CPU time the broker process used so far.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process!.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     public string LogPath => Path.Combine(_directory, "mosquitto.log");
 
     public static MosquittoProcess Start()
