@@ -7,4 +7,11 @@ if (args.Length > 0 && args[0] == "billing")
     await BillingReport.RunAsync();
     return;
 }
+// `e2e-smoke [Local|Mosquitto] [rounds]` times the end-to-end methods with a stopwatch, for a quick check or a profiler.
+if (args.Length > 0 && args[0] == "e2e-smoke")
+{
+    var brokers = args.Length > 1 ? [args[1]] : new[] { "Local", "Mosquitto" };
+    await EndToEndSmoke.RunAsync(brokers, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);
