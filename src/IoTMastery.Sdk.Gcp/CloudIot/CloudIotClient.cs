@@ -1,0 +1,206 @@
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>Where a device registry lives: <c>projects/{project}/locations/{location}/registries/{registry}</c>.</summary>
+/// <param name="ProjectId">The project (also the device JWT audience).</param>
+/// <param name="Location">The cloud region, for example <c>us-central1</c>.</param>
+/// <param name="RegistryId">The registry id.</param>
+public sealed record CloudIotRegistryPath(string ProjectId, string Location, string RegistryId)
+{
+    /// <summary>The registry's resource name.</summary>
+    public override string ToString() => $"projects/{ProjectId}/locations/{Location}/registries/{RegistryId}";
+
+    /// <summary>A device's resource name, which is also its MQTT client id.</summary>
+    public string Device(string deviceId) => $"{this}/devices/{deviceId}";
+
+    internal void Validate()
+    {
+        PubSubNames.ValidateProject(ProjectId, nameof(ProjectId));
+        if (string.IsNullOrEmpty(Location) || Location.Contains('/', StringComparison.Ordinal))
+            throw new ArgumentException("Location is required and must not contain '/'.", nameof(Location));
+        if (!DeviceIdRules.Gcp.IsValid(RegistryId))
+            throw new ArgumentException($"Registry id '{RegistryId}' breaks the rule: {DeviceIdRules.Gcp.Description}.", nameof(RegistryId));
+    }
+}
+
+/// <summary>
+/// The Cloud IoT Core v1 device-manager REST shape (served today by compatible vendors): devices, credentials,
+/// configs, states, commands and gateway bindings, with the official retry policy per method (creates, patches
+/// and binds are sent once; reads and deletes retry UNAVAILABLE/DEADLINE_EXCEEDED; config and command retry
+/// also RESOURCE_EXHAUSTED). Resources are JSON objects in the v1 schema (enums as names, int64 as strings).
+/// </summary>
+public sealed class CloudIotClient
+{
+    /// <summary>Google's historical endpoint (retired in 2023; use a vendor's URL).</summary>
+    public static readonly Uri DefaultBaseUrl = new("https://cloudiot.googleapis.com/");
+
+    private readonly GoogleRestClient _rest;
+
+    /// <summary>Creates a client for one registry.</summary>
+    public CloudIotClient(HttpClient httpClient, CloudIotRegistryPath registry, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        registry.Validate();
+        Registry = registry;
+        _rest = new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider);
+    }
+
+    /// <summary>The registry this client manages.</summary>
+    public CloudIotRegistryPath Registry { get; }
+
+    private string DevicePath(string deviceId)
+    {
+        DeviceIdRules.Gcp.Validate(deviceId);
+        return "v1/" + Registry.Device(deviceId);
+    }
+
+    /// <summary>Creates a device from a v1 <c>Device</c> object (at least <c>id</c>).</summary>
+    public async Task<JsonObject> CreateDeviceAsync(JsonObject device, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        DeviceIdRules.Gcp.Validate(device["id"]?.GetValue<string>(), "device.id");
+        ValidateCredentials(device["credentials"] as JsonArray);
+        return (await _rest.SendAsync("CreateDevice", HttpMethod.Post, $"v1/{Registry}/devices", device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
+    }
+
+    /// <summary>Reads a device; <paramref name="fieldMask"/> lists snake_case fields to return.</summary>
+    public async Task<JsonObject> GetDeviceAsync(string deviceId, string? fieldMask = null, CancellationToken cancellationToken = default)
+    {
+        var path = DevicePath(deviceId) + (fieldMask is null ? "" : "?fieldMask=" + GoogleRestClient.Escape(fieldMask));
+        return (await _rest.SendAsync("GetDevice", HttpMethod.Get, path, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false))!.AsObject();
+    }
+
+    /// <summary>Lists one page of devices (page size 1-500; 0 = server default).</summary>
+    public async Task<(IReadOnlyList<JsonObject> Devices, string? NextPageToken)> ListDevicesAsync(int pageSize = 0, string? pageToken = null,
+        IReadOnlyCollection<string>? deviceIds = null, string? gatewayType = null, string? associationsGatewayId = null, string? fieldMask = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (pageSize is < 0 or > 500) throw new ArgumentOutOfRangeException(nameof(pageSize), pageSize, "pageSize must be between 0 and 500.");
+        if (deviceIds is { Count: > 10_000 }) throw new ArgumentException("At most 10,000 device ids per list call.", nameof(deviceIds));
+        if (gatewayType is not (null or "GATEWAY" or "NON_GATEWAY")) throw new ArgumentException("gatewayType must be GATEWAY or NON_GATEWAY.", nameof(gatewayType));
+        var query = new List<string>();
+        foreach (var id in deviceIds ?? []) { DeviceIdRules.Gcp.Validate(id, nameof(deviceIds)); query.Add("deviceIds=" + GoogleRestClient.Escape(id)); }
+        if (fieldMask is not null) query.Add("fieldMask=" + GoogleRestClient.Escape(fieldMask));
+        if (gatewayType is not null) query.Add("gatewayListOptions.gatewayType=" + gatewayType);
+        if (associationsGatewayId is not null) { DeviceIdRules.Gcp.Validate(associationsGatewayId, nameof(associationsGatewayId)); query.Add("gatewayListOptions.associationsGatewayId=" + GoogleRestClient.Escape(associationsGatewayId)); }
+        if (pageSize > 0) query.Add("pageSize=" + pageSize);
+        if (!string.IsNullOrEmpty(pageToken)) query.Add("pageToken=" + GoogleRestClient.Escape(pageToken));
+        var path = $"v1/{Registry}/devices" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
+        var response = await _rest.SendAsync("ListDevices", HttpMethod.Get, path, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        var devices = (response?["devices"] as JsonArray)?.Select(d => d!.AsObject()).ToArray() ?? [];
+        var next = response?["nextPageToken"]?.GetValue<string>();
+        return (devices, string.IsNullOrEmpty(next) ? null : next);
+    }
+
+    /// <summary>Patches the fields named by <paramref name="updateMask"/> (snake_case: <c>credentials</c>, <c>blocked</c>, <c>metadata</c>, <c>log_level</c>).</summary>
+    public async Task<JsonObject> PatchDeviceAsync(string deviceId, JsonObject device, string updateMask, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentException.ThrowIfNullOrEmpty(updateMask);
+        foreach (var field in updateMask.Split(','))
+            if (field is not ("credentials" or "blocked" or "metadata" or "log_level" or "gateway_config.gateway_auth_method"))
+                throw new ArgumentException($"'{field}' is not a mutable device field (credentials, blocked, metadata, log_level, gateway_config.gateway_auth_method).", nameof(updateMask));
+        ValidateCredentials(device["credentials"] as JsonArray);
+        var path = DevicePath(deviceId) + "?updateMask=" + GoogleRestClient.Escape(updateMask);
+        return (await _rest.SendAsync("PatchDevice", HttpMethod.Patch, path, device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
+    }
+
+    /// <summary>Blocks or unblocks a device's connections.</summary>
+    public Task<JsonObject> SetBlockedAsync(string deviceId, bool blocked, CancellationToken cancellationToken = default) =>
+        PatchDeviceAsync(deviceId, new JsonObject { ["blocked"] = blocked }, "blocked", cancellationToken);
+
+    /// <summary>Deletes a device.</summary>
+    public async Task DeleteDeviceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        await _rest.SendAsync("DeleteDevice", HttpMethod.Delete, DevicePath(deviceId), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Writes a new config version (≤ 64 KB); <paramref name="versionToUpdate"/> 0 is unconditional, otherwise it must be current.</summary>
+    public async Task<JsonObject> ModifyCloudToDeviceConfigAsync(string deviceId, ReadOnlyMemory<byte> data, long versionToUpdate = 0, CancellationToken cancellationToken = default)
+    {
+        if (data.IsEmpty) throw new ArgumentException("Config data is required.", nameof(data));
+        if (data.Length > 64 * 1024) throw new ArgumentException($"Device configs are at most 65536 bytes; got {data.Length}.", nameof(data));
+        if (versionToUpdate < 0) throw new ArgumentOutOfRangeException(nameof(versionToUpdate), versionToUpdate, "versionToUpdate must not be negative.");
+        var body = new JsonObject { ["versionToUpdate"] = versionToUpdate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["binaryData"] = Convert.ToBase64String(data.Span) };
+        return (await _rest.SendAsync("ModifyCloudToDeviceConfig", HttpMethod.Post, DevicePath(deviceId) + ":modifyCloudToDeviceConfig", body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false))!.AsObject();
+    }
+
+    /// <summary>The last <paramref name="numVersions"/> configs, newest first (at most 10 are kept).</summary>
+    public async Task<IReadOnlyList<JsonObject>> ListConfigVersionsAsync(string deviceId, int numVersions = 0, CancellationToken cancellationToken = default)
+    {
+        if (numVersions is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numVersions), numVersions, "numVersions must be between 0 and 10.");
+        var response = await _rest.SendAsync("ListDeviceConfigVersions", HttpMethod.Get, DevicePath(deviceId) + "/configVersions" + (numVersions > 0 ? "?numVersions=" + numVersions : ""), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        return (response?["deviceConfigs"] as JsonArray)?.Select(c => c!.AsObject()).ToArray() ?? [];
+    }
+
+    /// <summary>The last <paramref name="numStates"/> reported states, newest first (at most 10 are kept).</summary>
+    public async Task<IReadOnlyList<JsonObject>> ListStatesAsync(string deviceId, int numStates = 0, CancellationToken cancellationToken = default)
+    {
+        if (numStates is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numStates), numStates, "numStates must be between 0 and 10.");
+        var response = await _rest.SendAsync("ListDeviceStates", HttpMethod.Get, DevicePath(deviceId) + "/states" + (numStates > 0 ? "?numStates=" + numStates : ""), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        return (response?["deviceStates"] as JsonArray)?.Select(c => c!.AsObject()).ToArray() ?? [];
+    }
+
+    /// <summary>Sends a command to a connected device, optionally under a subfolder (≤ 256 characters, no <c>+ # NUL</c>).</summary>
+    /// <exception cref="DeviceOfflineException">The device is not connected or not subscribed to commands (FAILED_PRECONDITION).</exception>
+    public async Task SendCommandToDeviceAsync(string deviceId, ReadOnlyMemory<byte> data, string? subfolder = null, CancellationToken cancellationToken = default)
+    {
+        if (data.IsEmpty) throw new ArgumentException("Command data is required.", nameof(data));
+        if (data.Length > 256 * 1024) throw new ArgumentException($"Commands are at most 262144 bytes; got {data.Length}.", nameof(data));
+        if (subfolder is not null && (subfolder.Length is 0 or > 256 || subfolder.AsSpan().IndexOfAny("+#\0") >= 0 || subfolder.StartsWith('/')))
+            throw new ArgumentException("A subfolder is 1-256 characters without '+', '#', NUL or a leading '/'.", nameof(subfolder));
+        var body = new JsonObject { ["binaryData"] = Convert.ToBase64String(data.Span) };
+        if (subfolder is not null) body["subfolder"] = subfolder;
+        try
+        {
+            await _rest.SendAsync("SendCommandToDevice", HttpMethod.Post, DevicePath(deviceId) + ":sendCommandToDevice", body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IoTException ex) when (ex.ErrorCode == "FAILED_PRECONDITION")
+        {
+            throw new DeviceOfflineException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode);
+        }
+    }
+
+    /// <summary>Binds a device to a gateway.</summary>
+    public Task BindDeviceToGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
+        GatewayAsync("bindDeviceToGateway", gatewayId, deviceId, cancellationToken);
+
+    /// <summary>Unbinds a device from a gateway.</summary>
+    public Task UnbindDeviceFromGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
+        GatewayAsync("unbindDeviceFromGateway", gatewayId, deviceId, cancellationToken);
+
+    private async Task GatewayAsync(string method, string gatewayId, string deviceId, CancellationToken cancellationToken)
+    {
+        DeviceIdRules.Gcp.Validate(gatewayId, nameof(gatewayId));
+        DeviceIdRules.Gcp.Validate(deviceId, nameof(deviceId));
+        await _rest.SendAsync(method, HttpMethod.Post, $"v1/{Registry}:{method}", new JsonObject { ["gatewayId"] = gatewayId, ["deviceId"] = deviceId }, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Builds a public-key credential entry (ES256_PEM or RSA_PEM) with an optional expiry.</summary>
+    public static JsonObject PublicKeyCredential(string publicKeyPem, string format, DateTimeOffset? expiresAt)
+    {
+        var credential = new JsonObject { ["publicKey"] = new JsonObject { ["format"] = format, ["key"] = publicKeyPem } };
+        if (expiresAt is { } e) credential["expirationTime"] = e.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        return credential;
+    }
+
+    private static void ValidateCredentials(JsonArray? credentials)
+    {
+        if (credentials is null) return;
+        if (credentials.Count > 3) throw new ArgumentException($"A device holds at most 3 credentials; got {credentials.Count}.", "credentials");
+        foreach (var c in credentials)
+        {
+            var format = c?["publicKey"]?["format"]?.GetValue<string>();
+            if (format is not ("ES256_PEM" or "RSA_PEM" or "ES256_X509_PEM" or "RSA_X509_PEM"))
+                throw new ArgumentException($"Credential format '{format}' is not one of ES256_PEM, RSA_PEM, ES256_X509_PEM, RSA_X509_PEM.", "credentials");
+            if (c?["publicKey"]?["key"]?.GetValue<string>() is not { Length: > 0 } key || !key.Contains("-----BEGIN", StringComparison.Ordinal))
+                throw new ArgumentException("A credential needs a PEM key.", "credentials");
+        }
+    }
+
+    /// <summary>Decodes a config's or state's <c>binaryData</c>.</summary>
+    public static byte[] BinaryData(JsonObject configOrState) =>
+        configOrState["binaryData"]?.GetValue<string>() is { Length: > 0 } b ? Convert.FromBase64String(b) : [];
+
+    internal static string Utf8(JsonObject configOrState) => Encoding.UTF8.GetString(BinaryData(configOrState));
+}

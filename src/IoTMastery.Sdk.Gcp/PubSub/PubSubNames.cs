@@ -1,0 +1,32 @@
+using System.Text.RegularExpressions;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>Checks project, topic and subscription ids before any call (pubsub.proto naming rules).</summary>
+internal static partial class PubSubNames
+{
+    public static void ValidateProject(string? projectId, string parameterName = "projectId")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(projectId, parameterName);
+        if (!ProjectPattern().IsMatch(projectId))
+            throw new ArgumentException($"Project id '{projectId}' must be 1-100 characters of a-z A-Z 0-9 - . : (no '/').", parameterName);
+    }
+
+    /// <summary>Topic and subscription ids: 3-255 characters, a letter first, then A-Z a-z 0-9 - _ . ~ + %, not starting with <c>goog</c>.</summary>
+    public static void ValidateResourceId(string? id, string kind, string parameterName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id, parameterName);
+        if (id.Length is < 3 or > 255 || !ResourcePattern().IsMatch(id) || id.StartsWith("goog", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{kind} id '{(id.Length > 64 ? id[..64] + "…" : id)}' must be 3-255 characters, start with a letter, use only A-Z a-z 0-9 - _ . ~ + % and not start with 'goog'.", parameterName);
+    }
+
+    public static string Topic(string project, string topic) => $"projects/{project}/topics/{topic}";
+
+    public static string Subscription(string project, string subscription) => $"projects/{project}/subscriptions/{subscription}";
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9.:-]{0,99}$")]
+    private static partial Regex ProjectPattern();
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9\\-_.~+%]*$")]
+    private static partial Regex ResourcePattern();
+}

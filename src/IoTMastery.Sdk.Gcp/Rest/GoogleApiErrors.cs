@@ -1,0 +1,72 @@
+using System.Net;
+using System.Text.Json;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>
+/// Maps a Google REST error (<c>{"error":{"code","message","status"}}</c>) to the SDK's typed errors.
+/// Classifies by <c>error.status</c> because HTTP 409 and 400 are ambiguous (ALREADY_EXISTS vs ABORTED).
+/// </summary>
+internal static class GoogleApiErrors
+{
+    public const string Provider = "Gcp";
+
+    /// <summary>The canonical status for an HTTP status when the body names none (google/rpc/code.proto mapping).</summary>
+    public static string StatusFromHttp(HttpStatusCode code) => (int)code switch
+    {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        412 => "FAILED_PRECONDITION",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        >= 500 => "INTERNAL",
+        _ => "UNKNOWN",
+    };
+
+    /// <summary>Reads status and message from an error body, falling back to the HTTP status.</summary>
+    public static (string Status, string Message) Parse(HttpStatusCode code, string? body)
+    {
+        string status = StatusFromHttp(code);
+        string message = $"HTTP {(int)code}";
+        if (string.IsNullOrEmpty(body)) return (status, message);
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
+            {
+                if (error.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(s.GetString())) status = s.GetString()!;
+                if (error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String) message = Truncate(m.GetString()!);
+            }
+        }
+        catch (JsonException)
+        {
+            // A proxy's HTML error page: keep the HTTP mapping.
+        }
+        return (status, message);
+    }
+
+    /// <summary>Builds the typed exception for a failed call.</summary>
+    public static IoTException ToException(string operation, string status, string message, TimeSpan? retryAfter)
+    {
+        string text = $"{operation} failed: {status}: {message}";
+        return status switch
+        {
+            "NOT_FOUND" => new ResourceNotFoundException(text, Provider, status),
+            "ALREADY_EXISTS" => new ResourceAlreadyExistsException(text, Provider, status),
+            "UNAUTHENTICATED" => new IoTAuthenticationException(text, Provider, status),
+            "PERMISSION_DENIED" => new IoTAuthorizationException(text, Provider, status),
+            "RESOURCE_EXHAUSTED" => new ThrottledException(text, Provider, status, retryAfter),
+            "UNAVAILABLE" or "DEADLINE_EXCEEDED" or "INTERNAL" or "UNKNOWN" or "ABORTED" or "CANCELLED"
+                => new IoTException(text, Provider, status, isTransient: true, retryAfter: retryAfter),
+            _ => new IoTException(text, Provider, status),
+        };
+    }
+
+    private static string Truncate(string s) => s.Length <= 500 ? s : s[..500] + "…";
+}

@@ -1,0 +1,112 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Polly;
+using Polly.Retry;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>
+/// JSON over HTTP for Google-style REST APIs: base URL, authentication, error mapping and per-RPC retry
+/// policies (Polly, bounded by attempts and a deadline). Thread-safe.
+/// </summary>
+internal sealed class GoogleRestClient
+{
+    private readonly HttpClient _http;
+    private readonly Uri _baseUri;
+    private readonly IGcpAuthenticator _auth;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<GoogleRetryPolicy, ResiliencePipeline> _pipelines = new();
+
+    public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(baseUri);
+        ArgumentNullException.ThrowIfNull(auth);
+        if (!baseUri.IsAbsoluteUri || (baseUri.Scheme != Uri.UriSchemeHttps && baseUri.Scheme != Uri.UriSchemeHttp))
+            throw new ArgumentException("The base URL must be an absolute http or https URL.", nameof(baseUri));
+        _http = http;
+        // A trailing slash makes relative paths append instead of replacing the last segment.
+        _baseUri = baseUri.AbsoluteUri.EndsWith('/') ? baseUri : new Uri(baseUri.AbsoluteUri + "/");
+        _auth = auth;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public Uri BaseUri => _baseUri;
+
+    /// <summary>Sends one call under <paramref name="policy"/> and returns the parsed response (null for an empty body).</summary>
+    public async Task<JsonNode?> SendAsync(string operation, HttpMethod method, string pathAndQuery, JsonNode? body, GoogleRetryPolicy policy, CancellationToken cancellationToken)
+    {
+        var pipeline = _pipelines.GetOrAdd(policy, BuildPipeline);
+        string? json = body?.ToJsonString();
+        return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a pre-encoded UTF-8 JSON body (large publish requests are not re-parsed).</summary>
+    public async Task<JsonNode?> SendRawAsync(string operation, HttpMethod method, string pathAndQuery, ReadOnlyMemory<byte> utf8Json, GoogleRetryPolicy policy, CancellationToken cancellationToken)
+    {
+        var pipeline = _pipelines.GetOrAdd(policy, BuildPipeline);
+        return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, utf8Json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+    }
+
+    private ValueTask<JsonNode?> SendOnceAsync(string operation, HttpMethod method, string pathAndQuery, string? json, CancellationToken cancellationToken) =>
+        SendOnceAsync(operation, method, pathAndQuery, json is null ? null : Encoding.UTF8.GetBytes(json), cancellationToken);
+
+    private async ValueTask<JsonNode?> SendOnceAsync(string operation, HttpMethod method, string pathAndQuery, ReadOnlyMemory<byte>? utf8Json, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(_baseUri, pathAndQuery));
+        if (utf8Json is { } bytes)
+        {
+            request.Content = new ReadOnlyMemoryContent(bytes);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        }
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        await _auth.AuthenticateAsync(request, cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new IoTException($"{operation} failed: UNAVAILABLE: {ex.Message}", GoogleApiErrors.Provider, "UNAVAILABLE", isTransient: true, innerException: ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IoTException($"{operation} failed: DEADLINE_EXCEEDED: the HTTP client timed out.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: ex);
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                var (status, message) = GoogleApiErrors.Parse(response.StatusCode, text);
+                TimeSpan? retryAfter = response.Headers.RetryAfter?.Delta;
+                throw GoogleApiErrors.ToException(operation, status, message, retryAfter);
+            }
+            return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+        }
+    }
+
+    private ResiliencePipeline BuildPipeline(GoogleRetryPolicy policy)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = _time, Name = "IoTMastery.Sdk.Gcp." + policy.Name };
+        builder.AddTimeout(policy.Timeout);
+        if (policy.MaxAttempts > 1 && policy.RetryableCodes.Count > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = policy.MaxAttempts - 1,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is IoTException { ErrorCode: { } code } && policy.RetryableCodes.Contains(code)),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(
+                    args.Outcome.Exception is IoTException { RetryAfter: { } after } ? after : policy.Backoff(args.AttemptNumber)),
+                UseJitter = false,
+            });
+        }
+        return builder.Build();
+    }
+
+    /// <summary>Escapes one path or query component.</summary>
+    public static string Escape(string value) => Uri.EscapeDataString(value);
+}
