@@ -27,7 +27,7 @@ internal static class SigV4Signer
     {
         var path = string.IsNullOrEmpty(wirePath) ? "/" : wirePath;
         if (normalize) path = NormalizePath(path);
-        return AWSSDKUtils.UrlEncode(path, true);
+        return Encode(path, keepSlash: true);
     }
 
     /// <summary>The canonical query: pairs decoded, re-encoded per RFC 3986, sorted by key then value (ordinal).</summary>
@@ -42,7 +42,7 @@ internal static class SigV4Signer
             .Select(p => p.Key + "=" + p.Value));
 
         static string Unescape(string s) => Uri.UnescapeDataString(s);
-        static string Encode(string s) => AWSSDKUtils.UrlEncode(s, false);
+        static string Encode(string s) => SigV4Signer.Encode(s, keepSlash: false);
     }
 
     /// <summary>
@@ -103,6 +103,19 @@ internal static class SigV4Signer
         var (canonicalHeaders, signedHeaders) = CanonicalHeaders(headers);
         var canonical = CanonicalRequest(request.Method.Method, CanonicalUri(uri.AbsolutePath), CanonicalQuery(uri.Query), canonicalHeaders, signedHeaders, payloadHash);
         request.Headers.TryAddWithoutValidation("Authorization", Authorization(credentials, region, service, signedAtUtc, signedHeaders, canonical));
+    }
+
+    /// <summary>SigV4 URI encoding: every UTF-8 byte except A-Z a-z 0-9 - _ . ~ (and '/' in paths) becomes %XX, uppercase hex.</summary>
+    public static string Encode(string value, bool keepSlash)
+    {
+        var builder = new StringBuilder(value.Length * 2);
+        foreach (var b in Encoding.UTF8.GetBytes(value))
+        {
+            var c = (char)b;
+            if (char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~' || (keepSlash && c == '/')) builder.Append(c);
+            else builder.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+        }
+        return builder.ToString();
     }
 
     /// <summary>RFC 3986 remove_dot_segments plus collapsing of empty segments, as non-S3 SigV4 requires.</summary>
