@@ -54,9 +54,9 @@ internal sealed class AwsFirmwareService : IFirmwareService
             await _iot.CreateJobTemplateAsync(TemplateId(release.Version), document, $"IoTMastery firmware {release.Version}", cancellationToken).ConfigureAwait(false);
             return stored;
         }
-        catch (ResourceAlreadyExistsException)
+        catch (IoTException ex) when (ex is ResourceAlreadyExistsException || ex.ErrorCode == "ConflictException")
         {
-            // A replay of the same release (a lost response) is success; a different release under the same version is not.
+            // CreateJobTemplate models a duplicate id as ConflictException (409). A replay of the same release (a lost response) is success; a different release under the same version is not.
             var existing = await GetReleaseAsync(release.Version, cancellationToken).ConfigureAwait(false);
             if (existing.Uri == release.Uri && existing.Sha256 == release.Sha256 && existing.SizeBytes == release.SizeBytes) return existing;
             throw new ResourceAlreadyExistsException($"Firmware {release.Version} already exists with a different image.", AwsIoTProvider.ProviderName, "ResourceAlreadyExistsException");
