@@ -169,7 +169,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Connect", ["Resource"] = $"arn:aws:iot:*:*:client/{thing}" },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = new JsonArray("iot:Publish", "iot:Receive"), ["Resource"] = Resources("topic") },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Subscribe", ["Resource"] = Resources("topicfilter") });
-        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString();
+        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString(Http.AwsRequest.WireJson);
     }
 
     private static async Task EnsurePolicyAsync(IotControlPlane iot, string name, CancellationToken ct)

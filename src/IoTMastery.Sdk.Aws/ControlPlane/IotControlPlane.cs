@@ -255,7 +255,7 @@ internal sealed class IotControlPlane(AwsHttpClient http)
     /// <summary>CreateJobTemplate: PUT /job-templates/{jobTemplateId} (a duplicate id is a 409).</summary>
     public Task<JsonObject> CreateJobTemplateAsync(string templateId, string document, string description, CancellationToken ct) =>
         CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/job-templates/{Label(templateId)}", "CreateJobTemplate"),
-            new JsonObject { ["document"] = document, ["description"] = description }), ct);
+            new JsonObject { ["description"] = description, ["document"] = document }), ct);
 
     /// <summary>DescribeJobTemplate: GET /job-templates/{jobTemplateId}.</summary>
     public Task<JsonObject> DescribeJobTemplateAsync(string templateId, CancellationToken ct) =>

@@ -35,7 +35,10 @@ internal sealed record AwsRequest(HttpMethod Method, string Path, string Operati
         "?" + string.Join("&", Query.Select(p => Uri.EscapeDataString(p.Key) + "=" + Uri.EscapeDataString(p.Value)));
 
     /// <summary>A JSON body request.</summary>
-    public static byte[] Json(System.Text.Json.Nodes.JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString());
+    public static byte[] Json(System.Text.Json.Nodes.JsonNode node) => Encoding.UTF8.GetBytes(node.ToJsonString(WireJson));
+
+    /// <summary>Escapes only what JSON requires (as JSON.stringify and the AWS SDKs do), so non-ASCII travels as UTF-8.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
 
 /// <summary>A successful response.</summary>
@@ -58,6 +61,7 @@ internal sealed class AwsHttpClient
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ResiliencePipeline<AwsResponse> _retry;
+    private readonly bool _retries;
     private TimeSpan _clockOffset;
 
     public AwsHttpClient(HttpClient http, Uri baseUri, string region, string service, AwsCredentialSource credentials,
@@ -70,10 +74,11 @@ internal sealed class AwsHttpClient
         _credentials = credentials;
         _time = time;
         _logger = logger;
+        _retries = retry.MaxRetries > 0;
         _retry = new ResiliencePipelineBuilder<AwsResponse> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<AwsResponse>
             {
-                MaxRetryAttempts = retry.MaxRetries,
+                MaxRetryAttempts = Math.Max(1, retry.MaxRetries),
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = retry.BaseDelay,
@@ -98,7 +103,7 @@ internal sealed class AwsHttpClient
     {
         try
         {
-            if (!request.Idempotent) return await SendOnceAsync(request, cancellationToken).ConfigureAwait(false);
+            if (!request.Idempotent || !_retries) return await SendOnceAsync(request, cancellationToken).ConfigureAwait(false);
             return await _retry.ExecuteAsync(static (state, ct) => new ValueTask<AwsResponse>(state.self.SendOnceAsync(state.request, ct)),
                 (self: this, request), cancellationToken).ConfigureAwait(false);
         }

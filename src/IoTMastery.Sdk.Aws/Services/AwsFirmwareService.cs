@@ -48,7 +48,7 @@ internal sealed class AwsFirmwareService : IFirmwareService
         ArgumentNullException.ThrowIfNull(release);
         release.Validate();
         var stored = release with { CreatedAt = _time.GetUtcNow() };
-        var document = new JsonObject { ["operation"] = Operation, ["firmware"] = FirmwareJson(stored) }.ToJsonString();
+        var document = new JsonObject { ["operation"] = Operation, ["firmware"] = FirmwareJson(stored) }.ToJsonString(Http.AwsRequest.WireJson);
         try
         {
             await _iot.CreateJobTemplateAsync(TemplateId(release.Version), document, $"IoTMastery firmware {release.Version}", cancellationToken).ConfigureAwait(false);
@@ -220,7 +220,7 @@ internal sealed class AwsFirmwareService : IFirmwareService
         var body = new JsonObject
         {
             ["targets"] = targets,
-            ["document"] = document.ToJsonString(),
+            ["document"] = document.ToJsonString(Http.AwsRequest.WireJson),
             ["description"] = $"IoTMastery firmware {release.Version} to {plan.DeviceIds.Count} device(s)",
             ["targetSelection"] = "SNAPSHOT",
             ["jobExecutionsRolloutConfig"] = new JsonObject
