@@ -266,6 +266,8 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                     .WithCertificateValidationHandler(ValidateServerCertificate);
                 if (_options.ClientCertificate is { } certificate)
                     tls.WithClientCertificates([certificate]);
+                if (_options.ApplicationProtocols is { Count: > 0 } alpn)
+                    tls.WithApplicationProtocols(alpn.ToList());
             });
         if (credentials is not null)
             builder.WithCredentials(credentials.UserName, credentials.Password);

@@ -62,6 +62,11 @@ public sealed record MqttDeviceClientOptions
     /// </summary>
     public X509Certificate2Collection? TrustedRoots { get; init; }
 
+    /// <summary>
+    /// ALPN protocol ids offered in the TLS handshake (for example <c>x-amzn-mqtt-ca</c> for AWS IoT on port 443); null offers none.
+    /// </summary>
+    public IReadOnlyList<System.Net.Security.SslApplicationProtocol>? ApplicationProtocols { get; init; }
+
     /// <summary>Supplies user name and password for each connect (SAS, JWT). <see langword="null"/> sends none.</summary>
     public MqttCredentialProvider? CredentialProvider { get; init; }
 

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Amazon.Runtime;
+using IoTMastery.Sdk;
+using IoTMastery.Sdk.Aws;
+using IoTMastery.Sdk.Local;
+
+namespace MultiCloud;
+
+/// <summary>Builds the chosen provider plus whatever local infrastructure it needs; disposing stops all of it.</summary>
+internal sealed class ProviderHost : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    public required IIoTProvider Provider { get; init; }
+
+    public required string Description { get; init; }
+
+    public static async Task<ProviderHost> StartAsync(string provider, CancellationToken ct) => provider switch
+    {
+        "local" => new ProviderHost { Provider = await LocalIoTProvider.StartAsync(cancellationToken: ct), Description = "embedded Local provider" },
+        "aws" => await StartAwsAsync(ct),
+        "azure" or "gcp" => throw new NotSupportedException($"The {provider} provider is not in this build yet."),
+        _ => throw new ArgumentException($"Unknown provider '{provider}': use local or aws."),
+    };
+
+    // AWS control/data plane: AWS_ENDPOINT_URL (a real account when unset and AWS_IOT_REAL=1), else a moto we start.
+    // Device MQTT: a mosquitto with mutual TLS we start, trusting a local CA whose certificates are registered with AWS.
+    private static async Task<ProviderHost> StartAwsAsync(CancellationToken ct)
+    {
+        var owned = new List<IAsyncDisposable>();
+        try
+        {
+            var options = new AwsIoTOptions { Region = Environment.GetEnvironmentVariable("AWS_REGION") is { Length: > 0 } r ? r : "us-east-1" };
+            string where;
+            if (Environment.GetEnvironmentVariable("AWS_IOT_REAL") == "1")
+            {
+                where = "a real AWS account (standard credential chain), devices on the account's iot:Data-ATS endpoint";
+                var real = await AwsIoTProvider.StartAsync(options, cancellationToken: ct);
+                return new ProviderHost { Provider = real, Description = where };
+            }
+            var endpoint = Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL");
+            if (string.IsNullOrEmpty(endpoint))
+            {
+                var moto = await LocalProcess.StartAsync("moto_server", port => ["-H", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+                    "Install it with: pip install \"moto[server]==5.2.1\".", ct);
+                owned.Add(moto);
+                endpoint = $"http://127.0.0.1:{moto.Port}/";
+                // moto accepts any signature; fixed dummy credentials keep the chain away from instance metadata.
+                options.Credentials = new BasicAWSCredentials("testing", "testing");
+            }
+            options.ControlPlaneEndpoint = new Uri(endpoint);
+            options.DataPlaneEndpoint = new Uri(endpoint);
+
+            var ca = LocalCertificateAuthority.Create("MultiCloud sample CA");
+            owned.Add(new Disposer(ca.Dispose));
+            var dir = Directory.CreateTempSubdirectory("multicloud-mosquitto-");
+            owned.Add(new Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
+            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
+            {
+                File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), ca.CertificatePem);
+                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
+                using var key = server.GetECDsaPrivateKey()!;
+                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
+            }
+            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
+            {
+                var config = Path.Combine(dir.FullName, "mosquitto.conf");
+                File.WriteAllText(config, $"""
+                    {(Environment.UserName == "root" ? "user root" : "")}
+                    per_listener_settings true
+                    persistence false
+                    log_dest none
+                    listener {port} 127.0.0.1
+                    cafile {dir.FullName}/ca.pem
+                    certfile {dir.FullName}/server.pem
+                    keyfile {dir.FullName}/server.key
+                    require_certificate true
+                    use_identity_as_username true
+                    allow_anonymous false
+
+                    """);
+                return ["-c", config];
+            }, "Install it with: apt-get install -y mosquitto.", ct);
+            owned.Add(mosquitto);
+
+            var service = ca.IssueDeviceCertificate("multicloud-service");
+            options.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
+            options.CertificateAuthority = ca;
+            options.DeviceEndpoint = "localhost";
+            options.DevicePort = mosquitto.Port;
+            options.DeviceTrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)];
+            options.ServiceMqtt = new AwsServiceMqttOptions
+            {
+                Host = "localhost",
+                Port = mosquitto.Port,
+                ClientId = "multicloud-service",
+                ClientCertificate = service.ToCertificate(),
+                TrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)],
+            };
+            var provider = await AwsIoTProvider.StartAsync(options, cancellationToken: ct);
+            var host = new ProviderHost { Provider = provider, Description = $"AWS provider: control/data plane {endpoint}, device MQTT on mosquitto mqtts://localhost:{mosquitto.Port}" };
+            host._owned.AddRange(owned);
+            return host;
+        }
+        catch
+        {
+            foreach (var o in Enumerable.Reverse(owned)) await o.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Provider.DisposeAsync();
+        foreach (var o in Enumerable.Reverse(_owned)) await o.DisposeAsync();
+    }
+
+    private sealed class Disposer(Action dispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Security.Cryptography.X509Certificates;
+using Amazon.Runtime;
+
+namespace IoTMastery.Sdk.Aws;
+
+/// <summary>How the registry obtains a device certificate.</summary>
+public enum AwsCertificateSource
+{
+    /// <summary>The key pair is generated here and AWS signs a CSR (CreateCertificateFromCsr); the private key never travels.</summary>
+    CreateFromCsr,
+
+    /// <summary>AWS generates an RSA-2048 key pair and certificate (CreateKeysAndCertificate); the only time the key is available.</summary>
+    CreateKeysAndCertificate,
+
+    /// <summary>
+    /// Certificates come from <see cref="AwsIoTOptions.CertificateAuthority"/> and are registered without a CA
+    /// (RegisterCertificateWithoutCA, for multi-account registration; devices must send SNI).
+    /// </summary>
+    RegisterWithoutCa,
+}
+
+/// <summary>A service-side MQTT connection, needed for commands (replies) and telemetry consumption.</summary>
+public sealed record AwsServiceMqttOptions
+{
+    /// <summary>Broker host; for AWS the iot:Data-ATS endpoint.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>8883, or 443 (then ALPN x-amzn-mqtt-ca is offered).</summary>
+    public int Port { get; init; } = 8883;
+
+    /// <summary>The client id; AWS policies usually bind it to a thing name.</summary>
+    public required string ClientId { get; init; }
+
+    /// <summary>The service's own client certificate with its private key.</summary>
+    public required X509Certificate2 ClientCertificate { get; init; }
+
+    /// <summary>Roots the broker certificate must chain to; null = the system store (Amazon Root CA).</summary>
+    public X509Certificate2Collection? TrustedRoots { get; init; }
+}
+
+/// <summary>Configuration of <see cref="AwsIoTProvider"/>.</summary>
+public sealed class AwsIoTOptions
+{
+    /// <summary>The AWS region, e.g. us-east-1. Null: AWS_REGION / AWS_DEFAULT_REGION.</summary>
+    public string? Region { get; set; }
+
+    /// <summary>Control-plane base URL; null = https://iot.{region}.amazonaws.com. Point at moto for tests.</summary>
+    public Uri? ControlPlaneEndpoint { get; set; }
+
+    /// <summary>Data-plane base URL; null = https:// + DescribeEndpoint(iot:Data-ATS).</summary>
+    public Uri? DataPlaneEndpoint { get; set; }
+
+    /// <summary>Explicit credentials; null = the standard chain (environment, profile, web identity, container, instance metadata).</summary>
+    public AWSCredentials? Credentials { get; set; }
+
+    /// <summary>Device MQTT host; null = the iot:Data-ATS endpoint.</summary>
+    public string? DeviceEndpoint { get; set; }
+
+    /// <summary>Device MQTT port: 8883, or 443 with ALPN x-amzn-mqtt-ca.</summary>
+    public int DevicePort { get; set; } = 8883;
+
+    /// <summary>Roots the device side trusts for the broker; null = the system store (Amazon Root CA 1 is there).</summary>
+    public X509Certificate2Collection? DeviceTrustedRoots { get; set; }
+
+    /// <summary>How device certificates are obtained.</summary>
+    public AwsCertificateSource CertificateSource { get; set; } = AwsCertificateSource.CreateFromCsr;
+
+    /// <summary>The issuing CA for <see cref="AwsCertificateSource.RegisterWithoutCa"/>.</summary>
+    public LocalCertificateAuthority? CertificateAuthority { get; set; }
+
+    /// <summary>The IoT policy attached to every device certificate.</summary>
+    public string DevicePolicyName { get; set; } = "iotmastery-device";
+
+    /// <summary>Create <see cref="DevicePolicyName"/> on start when it does not exist.</summary>
+    public bool EnsureDevicePolicy { get; set; } = true;
+
+    /// <summary>Things are created with this thing type (allows 50 attributes instead of 3). It must already exist.</summary>
+    public string? ThingTypeName { get; set; }
+
+    /// <summary>The service-side MQTT connection for commands and telemetry consumption; null = those are not supported.</summary>
+    public AwsServiceMqttOptions? ServiceMqtt { get; set; }
+
+    /// <summary>Bounds for retrying idempotent HTTP calls.</summary>
+    public AwsRetryOptions Retry { get; set; } = new();
+
+    /// <summary>IoT Jobs retry criteria for firmware: retries after FAILED (0-10).</summary>
+    public int FirmwareRetriesOnFailure { get; set; }
+
+    /// <summary>IoT Jobs retry criteria for firmware: retries after TIMED_OUT (0-10).</summary>
+    public int FirmwareRetriesOnTimeout { get; set; } = 1;
+
+    /// <summary>Per-request HTTP timeout.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Capacity of the telemetry consumer buffer.</summary>
+    public int TelemetryReaderCapacity { get; set; } = 100_000;
+
+    /// <summary>Checks every setting; throws <see cref="ArgumentException"/> naming the rule.</summary>
+    public void Validate()
+    {
+        var region = ResolveRegion();
+        if (region is null)
+            throw new ArgumentException("Region is required (set it, or AWS_REGION / AWS_DEFAULT_REGION).", nameof(Region));
+        if (!region.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+            throw new ArgumentException($"Region '{region}' must be lowercase letters, digits and '-'.", nameof(Region));
+        CheckEndpoint(ControlPlaneEndpoint, nameof(ControlPlaneEndpoint));
+        CheckEndpoint(DataPlaneEndpoint, nameof(DataPlaneEndpoint));
+        if (DevicePort is < 1 or > 65535)
+            throw new ArgumentOutOfRangeException(nameof(DevicePort), DevicePort, "DevicePort must be 1-65535 (8883, or 443 with ALPN).");
+        if (!Enum.IsDefined(CertificateSource))
+            throw new ArgumentOutOfRangeException(nameof(CertificateSource), CertificateSource, "Unknown certificate source.");
+        if (CertificateSource == AwsCertificateSource.RegisterWithoutCa && CertificateAuthority is null)
+            throw new ArgumentException("RegisterWithoutCa needs CertificateAuthority.", nameof(CertificateAuthority));
+        if (string.IsNullOrEmpty(DevicePolicyName) || DevicePolicyName.Length > 128 || !DevicePolicyName.All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '=' or ',' or '.' or '@' or '-' or '_'))
+            throw new ArgumentException("DevicePolicyName must be 1-128 characters of A-Z a-z 0-9 + = , . @ - _.", nameof(DevicePolicyName));
+        if (ThingTypeName is not null && (ThingTypeName.Length is 0 or > 128 || !ThingTypeName.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '_' or '-')))
+            throw new ArgumentException("ThingTypeName must be 1-128 characters of A-Z a-z 0-9 : _ -.", nameof(ThingTypeName));
+        if (FirmwareRetriesOnFailure is < 0 or > 10)
+            throw new ArgumentOutOfRangeException(nameof(FirmwareRetriesOnFailure), FirmwareRetriesOnFailure, "IoT Jobs allows 0-10 retries.");
+        if (FirmwareRetriesOnTimeout is < 0 or > 10)
+            throw new ArgumentOutOfRangeException(nameof(FirmwareRetriesOnTimeout), FirmwareRetriesOnTimeout, "IoT Jobs allows 0-10 retries.");
+        if (RequestTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
+        if (TelemetryReaderCapacity < 1)
+            throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
+        if (ServiceMqtt is { } mqtt)
+        {
+            if (string.IsNullOrWhiteSpace(mqtt.Host)) throw new ArgumentException("ServiceMqtt.Host is required.", nameof(ServiceMqtt));
+            if (mqtt.Port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(ServiceMqtt), mqtt.Port, "ServiceMqtt.Port must be 1-65535.");
+            if (string.IsNullOrEmpty(mqtt.ClientId)) throw new ArgumentException("ServiceMqtt.ClientId is required.", nameof(ServiceMqtt));
+            if (!mqtt.ClientCertificate.HasPrivateKey) throw new ArgumentException("ServiceMqtt.ClientCertificate must include its private key.", nameof(ServiceMqtt));
+        }
+        Retry.Validate();
+    }
+
+    internal string? ResolveRegion()
+    {
+        if (!string.IsNullOrEmpty(Region)) return Region;
+        var fromEnv = Environment.GetEnvironmentVariable("AWS_REGION");
+        return string.IsNullOrEmpty(fromEnv) ? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") is { Length: > 0 } d ? d : null : fromEnv;
+    }
+
+    private static void CheckEndpoint(Uri? endpoint, string name)
+    {
+        if (endpoint is null) return;
+        if (!endpoint.IsAbsoluteUri || endpoint.Scheme is not ("https" or "http"))
+            throw new ArgumentException($"{name} must be an absolute http(s) URL.", name);
+        if (endpoint.AbsolutePath != "/")
+            throw new ArgumentException($"{name} must not have a path (restJson1 routes start at '/').", name);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Aws.ControlPlane;
+
+namespace IoTMastery.Sdk.Aws.Credentials;
+
+/// <summary>A certificate registered with AWS: its id, ARN and the credential handed to the device.</summary>
+internal sealed record AwsDeviceCertificate(string CertificateId, string CertificateArn, IssuedCredential Credential);
+
+/// <summary>Obtains device certificates the configured way. Minting calls are never retried blindly.</summary>
+internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificateSource source, LocalCertificateAuthority? ca)
+{
+    /// <summary>Checks a credential request before any network call.</summary>
+    public void Validate(CredentialRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Kind != CredentialKind.X509Certificate)
+            throw new ArgumentException($"AWS IoT Core authenticates devices with X.509 certificates, not {request.Kind} credentials.", nameof(request));
+        if (!Enum.IsDefined(request.Algorithm))
+            throw new ArgumentOutOfRangeException(nameof(request), request.Algorithm, "Unknown key algorithm.");
+        if (request.Validity <= TimeSpan.Zero || request.Validity > TimeSpan.FromDays(3650))
+            throw new ArgumentOutOfRangeException(nameof(request), request.Validity, "Validity must be positive and at most 10 years.");
+        if (source == AwsCertificateSource.CreateKeysAndCertificate && request.Algorithm != KeyAlgorithm.Rsa2048)
+            throw new ArgumentException("CreateKeysAndCertificate always issues an RSA-2048 key; request KeyAlgorithm.Rsa2048 or use CreateFromCsr for ECDSA P-256.", nameof(request));
+    }
+
+    /// <summary>Creates (or registers) one ACTIVE certificate for the thing.</summary>
+    public async Task<AwsDeviceCertificate> IssueAsync(string thingName, CredentialRequest request, CancellationToken ct)
+    {
+        Validate(request);
+        switch (source)
+        {
+            case AwsCertificateSource.CreateKeysAndCertificate:
+            {
+                var created = await iot.CreateKeysAndCertificateAsync(setAsActive: true, ct).ConfigureAwait(false);
+                var keyPem = (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey");
+                return Build(created, keyPem);
+            }
+            case AwsCertificateSource.RegisterWithoutCa:
+            {
+                var issued = ca!.IssueDeviceCertificate(thingName, request);
+                var registered = await iot.RegisterCertificateWithoutCaAsync(issued.CertificatePem!, "ACTIVE", ct).ConfigureAwait(false);
+                registered["certificatePem"] = issued.CertificatePem;
+                return Build(registered, issued.PrivateKeyPem!);
+            }
+            default:
+            {
+                var (csrPem, keyPem) = CreateCsr(thingName, request.Algorithm);
+                var created = await iot.CreateCertificateFromCsrAsync(csrPem, setAsActive: true, ct).ConfigureAwait(false);
+                return Build(created, keyPem);
+            }
+        }
+    }
+
+    /// <summary>A PKCS#10 request with CN = thing name and a fresh key that never leaves this process.</summary>
+    internal static (string CsrPem, string PrivateKeyPem) CreateCsr(string thingName, KeyAlgorithm algorithm)
+    {
+        var subject = new X500DistinguishedName($"CN={thingName}");
+        if (algorithm == KeyAlgorithm.Rsa2048)
+        {
+            using var rsa = RSA.Create(2048);
+            var request = new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            return (request.CreateSigningRequestPem(), rsa.ExportPkcs8PrivateKeyPem());
+        }
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var ecRequest = new CertificateRequest(subject, ec, HashAlgorithmName.SHA256);
+        return (ecRequest.CreateSigningRequestPem(), ec.ExportPkcs8PrivateKeyPem());
+    }
+
+    private static AwsDeviceCertificate Build(JsonObject response, string privateKeyPem)
+    {
+        var id = (string?)response["certificateId"] ?? throw Malformed("certificateId");
+        var arn = (string?)response["certificateArn"] ?? throw Malformed("certificateArn");
+        var pem = (string?)response["certificatePem"] ?? throw Malformed("certificatePem");
+        using var cert = X509Certificate2.CreateFromPem(pem);
+        var info = new CredentialInfo
+        {
+            Id = id,
+            Kind = CredentialKind.X509Certificate,
+            Status = CredentialStatus.Active,
+            NotBefore = cert.NotBefore.ToUniversalTime(),
+            NotAfter = cert.NotAfter.ToUniversalTime(),
+        };
+        return new AwsDeviceCertificate(id, arn, new IssuedCredential(info, pem, privateKeyPem));
+    }
+
+    private static IoTException Malformed(string member) =>
+        new($"AWS IoT returned a certificate response without '{member}'.", AwsIoTProvider.ProviderName, "MalformedResponse");
+}

@@ -1,0 +1,313 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Aws.Services;
+using IoTMastery.Sdk.Mqtt;
+using Microsoft.Extensions.Logging;
+
+namespace IoTMastery.Sdk.Aws.Devices;
+
+/// <summary>Where and how devices connect.</summary>
+internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2Collection? TrustedRoots)
+{
+    public TimeSpan ReconnectBaseDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A device on AWS IoT Core over MQTT with X.509 mutual TLS: telemetry through the shared pipeline within AWS's
+/// per-connection limits, desired state from the classic shadow (get + delta), firmware from IoT Jobs
+/// (notify-next → desired <c>firmware</c>, reported <c>firmware</c> status → job execution update), commands on
+/// the SDK's request/response topics.
+/// </summary>
+internal sealed class AwsDeviceConnection : IDeviceConnection
+{
+    /// <summary>AWS IoT Core limits per connection (aws-iot.md §8): 128 KB, 100 publishes/s, 512 KiB/s, billed per 5 KB incl. topic.</summary>
+    internal static TelemetryTransportLimits Limits(string topic) => new()
+    {
+        MaxMessageBytes = 128 * 1024,
+        BillingUnitBytes = 5 * 1024,
+        BillingOverheadBytes = Encoding.UTF8.GetByteCount(topic),
+        MaxMessagesPerSecond = 100,
+        MaxBytesPerSecond = 512 * 1024,
+    };
+
+    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
+    private readonly MqttDeviceClient _client;
+    private readonly TelemetryPipeline _pipeline;
+    private readonly X509Certificate2 _certificate;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Lock _lock = new();
+    private CommandHandler? _commandHandler;
+    private DesiredStateHandler? _desiredHandler;
+    private JsonObject _shadowDesired = [];
+    private JsonObject? _jobFirmware;
+    private string? _jobId;
+    private string? _deliveredJson;
+    private long _sequence;
+    private bool _subscribed;
+    private int _disposedFlag;
+
+    public AwsDeviceConnection(DeviceConnectionOptions options, AwsDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        DeviceIdRules.Aws.Validate(options.DeviceId, nameof(options));
+        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
+        if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
+            throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{options.Credential.Id}' has none.", nameof(options));
+        options.Telemetry.Validate();
+        DeviceId = options.DeviceId;
+        _logger = loggers.CreateLogger<AwsDeviceConnection>();
+        _certificate = options.Credential.ToCertificate();
+        _client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = endpoint.Host,
+            Port = endpoint.Port,
+            // Thing policy variables require the client id to be the thing name.
+            ClientId = DeviceId,
+            ClientCertificate = _certificate,
+            TrustedRoots = endpoint.TrustedRoots,
+            ApplicationProtocols = endpoint.Port == 443 ? [new SslApplicationProtocol(AwsIoTProvider.MqttAlpn)] : null,
+            ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
+            ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+        }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
+        var topic = AwsTopics.Telemetry(DeviceId);
+        _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
+        _client.Connected += (_, _) => _ = RequestCurrentAsync();
+    }
+
+    public string DeviceId { get; }
+
+    public bool IsConnected => _client.IsConnected;
+
+    internal MqttDeviceClient Client => _client;
+
+    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
+        if (!_subscribed)
+        {
+            // AWS allows 8 filters per SUBSCRIBE and 50 per connection; these are 6.
+            await _client.SubscribeAsync(AwsTopics.CommandFilter(DeviceId), OnCommandAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(AwsTopics.ShadowGetAccepted(DeviceId), OnShadowDocumentAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(AwsTopics.ShadowDelta(DeviceId), OnShadowDeltaAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(AwsTopics.ShadowUpdateRejected(DeviceId), OnRejectedAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(AwsTopics.JobsNotifyNext(DeviceId), OnJobAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _client.SubscribeAsync(AwsTopics.JobGetNextAccepted(DeviceId), OnJobAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _subscribed = true;
+        }
+        await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
+    {
+        if (!record.IsInitialized)
+            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
+        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
+            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        return _pipeline.WriteAsync(record, cancellationToken);
+    }
+
+    public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
+
+    public void SetCommandHandler(CommandHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        Volatile.Write(ref _commandHandler, handler);
+    }
+
+    public void SetDesiredStateHandler(DesiredStateHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (_lock) _desiredHandler = handler;
+        _ = DeliverAsync(_disposed.Token);
+    }
+
+    public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(patch);
+        var update = new JsonObject { ["state"] = new JsonObject { ["reported"] = patch.DeepClone() } };
+        await _client.PublishAsync(AwsTopics.ShadowUpdate(DeviceId), JsonSerializer.SerializeToUtf8Bytes(update), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
+        if (patch[FirmwareStateContract.PropertyName] is JsonObject firmware && JobUpdateFor(firmware) is var (jobId, body))
+            await _client.PublishAsync(AwsTopics.JobUpdate(DeviceId, jobId), JsonSerializer.SerializeToUtf8Bytes(body), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The job execution update for a reported firmware status of a rollout (jobs MQTT API, aws-iot.md §7.4).</summary>
+    internal static (string JobId, JsonObject Body)? JobUpdateFor(JsonObject firmware)
+    {
+        if ((string?)firmware[FirmwareStateContract.RolloutIdProperty] is not { Length: > 0 } jobId) return null;
+        var status = (string?)firmware[FirmwareStateContract.StatusProperty] switch
+        {
+            FirmwareStateContract.StatusDownloading or FirmwareStateContract.StatusInstalling => "IN_PROGRESS",
+            FirmwareStateContract.StatusSucceeded => "SUCCEEDED",
+            FirmwareStateContract.StatusFailed => "FAILED",
+            _ => null,
+        };
+        if (status is null) return null;
+        // statusDetails is a map of strings only.
+        var details = new JsonObject();
+        foreach (var (key, value) in firmware)
+            if (key != FirmwareStateContract.RolloutIdProperty && value is JsonValue v)
+                details[key] = v.ToString();
+        return (jobId, new JsonObject { ["status"] = status, ["statusDetails"] = details });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
+        await _pipeline.DisposeAsync().ConfigureAwait(false);
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        await _client.DisposeAsync().ConfigureAwait(false);
+        _certificate.Dispose();
+        _disposed.Dispose();
+    }
+
+    // On every (re)connect: ask for the current shadow and the next pending job; answers arrive on the accepted topics.
+    private async Task RequestCurrentAsync()
+    {
+        try
+        {
+            await _client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, _disposed.Token).ConfigureAwait(false);
+            await _client.PublishAsync(AwsTopics.JobGetNext(DeviceId), "{}"u8.ToArray(), MqttQualityOfService.AtLeastOnce, false, _disposed.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IoTException or OperationCanceledException or ObjectDisposedException)
+        {
+            _logger.LogDebug("Could not request the current shadow and job: {Message}", ex.Message);
+        }
+    }
+
+    private ValueTask OnCommandAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        // iotmastery/{thing}/commands/{name}/{requestId}
+        var levels = message.Topic.Split('/');
+        if (levels.Length == 5) _ = HandleCommandAsync(levels[3], levels[4], message.Payload, ct);
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        CommandResponse response;
+        try
+        {
+            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
+            var handler = Volatile.Read(ref _commandHandler);
+            response = handler is null ? NotImplemented : await handler(command, ct).ConfigureAwait(false);
+        }
+        catch (JsonException)
+        {
+            response = new CommandResponse(400, new JsonObject { ["error"] = "the command payload is not JSON" });
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "The command handler failed for '{Command}'.", name);
+            response = new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
+        }
+        var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
+        try
+        {
+            await _client.PublishAsync(AwsTopics.Reply(DeviceId, requestId), JsonSerializer.SerializeToUtf8Bytes(reply), MqttQualityOfService.AtLeastOnce, false, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IoTException or OperationCanceledException)
+        {
+            _logger.LogWarning("The reply to command '{Command}' was not delivered: {Message}", name, ex.Message);
+        }
+    }
+
+    private async ValueTask OnShadowDocumentAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        if (Parse(message.Payload) is not { } doc) return;
+        lock (_lock) _shadowDesired = doc["state"]?["desired"]?.DeepClone() as JsonObject ?? [];
+        await DeliverAsync(ct).ConfigureAwait(false);
+    }
+
+    // A delta carries only the difference; the full desired document comes from a fresh get.
+    private async ValueTask OnShadowDeltaAsync(MqttIncomingMessage message, CancellationToken ct) =>
+        await _client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, ct).ConfigureAwait(false);
+
+    private ValueTask OnRejectedAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        var doc = Parse(message.Payload);
+        _logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", (int?)doc?["code"], (string?)doc?["message"]);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask OnJobAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        // notify-next and $next/get/accepted both carry {"execution": {jobId, jobDocument, status, …}}; no execution = nothing pending.
+        if (Parse(message.Payload) is not { } doc) return;
+        var execution = doc["execution"] as JsonObject;
+        var jobId = (string?)execution?["jobId"];
+        var document = execution?["jobDocument"] as JsonObject;
+        JsonObject? firmware = null;
+        if (jobId is not null && (string?)document?["operation"] == AwsFirmwareService.Operation && document?["firmware"] is JsonObject fw)
+        {
+            firmware = fw.DeepClone().AsObject();
+            firmware.Remove("createdAt");
+            firmware[FirmwareStateContract.RolloutIdProperty] = jobId;
+        }
+        lock (_lock)
+        {
+            _jobFirmware = firmware;
+            _jobId = firmware is null ? null : jobId;
+        }
+        await DeliverAsync(ct).ConfigureAwait(false);
+    }
+
+    // Desired state = the shadow's desired section, with a pending firmware job shown as the desired "firmware" object.
+    private async Task DeliverAsync(CancellationToken ct)
+    {
+        DesiredStateHandler? handler;
+        DesiredStateChange change;
+        lock (_lock)
+        {
+            handler = _desiredHandler;
+            if (handler is null) return;
+            var desired = _shadowDesired.DeepClone().AsObject();
+            if (_jobFirmware is not null) desired[FirmwareStateContract.PropertyName] = _jobFirmware.DeepClone();
+            var json = desired.ToJsonString();
+            if (json == _deliveredJson) return;
+            _deliveredJson = json;
+            // Two sources feed desired state, so the version is this connection's own sequence, not the shadow version.
+            change = new DesiredStateChange(desired, ++_sequence);
+        }
+        try
+        {
+            await handler(change, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            _logger.LogError(ex, "The desired-state handler failed.");
+        }
+    }
+
+    private static JsonObject? Parse(ReadOnlyMemory<byte> payload)
+    {
+        try
+        {
+            return payload.IsEmpty ? null : JsonNode.Parse(payload.Span) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    internal string? PendingJobId
+    {
+        get { lock (_lock) return _jobId; }
+    }
+}
+
+/// <summary>Creates device connections to the configured endpoint.</summary>
+internal sealed class AwsDeviceConnectionFactory(Func<AwsDeviceEndpoint> endpoint, TimeProvider time, ILoggerFactory loggers) : IDeviceConnectionFactory
+{
+    public IDeviceConnection Create(DeviceConnectionOptions options) => new AwsDeviceConnection(options, endpoint(), time, loggers);
+}

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Text.Json;
+
+namespace IoTMastery.Sdk.Aws.Http;
+
+/// <summary>An AWS error response reduced to what classification needs (never the request or its credentials).</summary>
+internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Message, string? RequestId, TimeSpan? RetryAfter)
+{
+    private static readonly HashSet<string> ThrottleCodes = new(StringComparer.Ordinal)
+    {
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+        "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+        "BandwidthLimitExceeded", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    };
+
+    private static readonly HashSet<string> TransientCodes = new(StringComparer.Ordinal)
+    {
+        "RequestTimeout", "RequestTimeoutException", "ServiceUnavailableException", "InternalFailureException",
+        "InternalServerException", "InternalException", "GatewayTimeoutException",
+    };
+
+    private static readonly HashSet<string> ClockSkewCodes = new(StringComparer.Ordinal)
+    {
+        "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture", "InvalidSignatureException", "SignatureDoesNotMatch",
+    };
+
+    /// <summary>
+    /// Parses an error response in botocore/Smithy order: the x-amzn-ErrorType header, then body "code"/"Code",
+    /// then body "__type"; the code is cut at the first ':' and keeps what follows the last '#'.
+    /// </summary>
+    public static AwsError Parse(HttpStatusCode status, Func<string, string?> header, ReadOnlySpan<byte> body)
+    {
+        string? code = header("x-amzn-ErrorType");
+        string? message = null;
+        if (body.Length > 0)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(body.ToArray());
+                if (doc.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    code ??= Str(doc.RootElement, "code") ?? Str(doc.RootElement, "Code") ?? Str(doc.RootElement, "__type");
+                    message = Str(doc.RootElement, "message") ?? Str(doc.RootElement, "Message");
+                }
+            }
+            catch (JsonException)
+            {
+                // A non-JSON error body (a proxy's HTML page) still has a status to classify by.
+            }
+        }
+        TimeSpan? retryAfter = int.TryParse(header("Retry-After"), out var seconds) && seconds >= 0 ? TimeSpan.FromSeconds(seconds) : null;
+        return new AwsError(status, Sanitize(code), message, header("x-amzn-RequestId"), retryAfter);
+
+        static string? Str(JsonElement e, string name) =>
+            e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+
+    /// <summary>Cuts "Code:http://internal…" at the colon and "ns#Code" at the hash.</summary>
+    public static string? Sanitize(string? code)
+    {
+        if (string.IsNullOrWhiteSpace(code)) return null;
+        var colon = code.IndexOf(':');
+        if (colon >= 0) code = code[..colon];
+        var hash = code.LastIndexOf('#');
+        if (hash >= 0) code = code[(hash + 1)..];
+        code = code.Trim();
+        return code.Length == 0 ? null : code;
+    }
+
+    /// <summary>Throttling by code (control-plane throttling is HTTP 400) or by a bare 429.</summary>
+    public bool IsThrottle => (Code is not null && ThrottleCodes.Contains(Code)) || Status == HttpStatusCode.TooManyRequests;
+
+    /// <summary>5xx and transient codes, retried for idempotent operations.</summary>
+    public bool IsTransient => (Code is not null && TransientCodes.Contains(Code)) || (int)Status is 500 or 502 or 503 or 504;
+
+    /// <summary>The request was signed with a clock the service disagrees with.</summary>
+    public bool IsClockSkew => Code is not null && ClockSkewCodes.Contains(Code);
+
+    /// <summary>Maps to the SDK's exception hierarchy; LimitExceeded is a quota, not a rate.</summary>
+    public IoTException ToException(string operation, string? deviceId = null)
+    {
+        var text = $"AWS IoT {operation} failed: {(int)Status} {Code ?? "(no error code)"}{(Message is null ? "" : ": " + Message)}{(RequestId is null ? "" : $" (request id {RequestId})")}";
+        const string provider = AwsIoTProvider.ProviderName;
+        if (IsThrottle) return new ThrottledException(text, provider, Code ?? "Throttling", RetryAfter);
+        return Code switch
+        {
+            "LimitExceededException" or "ServiceQuotaExceededException" => new QuotaExceededException(text, provider, Code, RetryAfter),
+            "ResourceNotFoundException" when deviceId is not null => new DeviceNotFoundException(deviceId, provider, Code),
+            "ResourceNotFoundException" => new ResourceNotFoundException(text, provider, Code),
+            "ResourceAlreadyExistsException" => new ResourceAlreadyExistsException(text, provider, Code),
+            "VersionConflictException" or "ConflictException" or "VersionMismatch" => new PreconditionFailedException(text, provider, Code),
+            "UnauthorizedException" or "InvalidSignatureException" or "SignatureDoesNotMatch" or "UnrecognizedClientException"
+                or "InvalidClientTokenId" or "ExpiredTokenException" or "CertificateValidationException" => new IoTAuthenticationException(text, provider, Code),
+            "ForbiddenException" or "AccessDeniedException" => new IoTAuthorizationException(text, provider, Code),
+            "RequestEntityTooLargeException" => new PayloadTooLargeException(text, provider, 0, 0, Code),
+            _ when Status == HttpStatusCode.NotFound && deviceId is not null => new DeviceNotFoundException(deviceId, provider, Code),
+            _ when Status == HttpStatusCode.Unauthorized => new IoTAuthenticationException(text, provider, Code),
+            _ when Status == HttpStatusCode.Forbidden => new IoTAuthorizationException(text, provider, Code),
+            _ when Status == HttpStatusCode.RequestEntityTooLarge => new PayloadTooLargeException(text, provider, 0, 0, Code),
+            _ => new IoTException(text, provider, Code ?? ((int)Status).ToString(System.Globalization.CultureInfo.InvariantCulture), IsTransient || IsClockSkew, RetryAfter),
+        };
+    }
+}

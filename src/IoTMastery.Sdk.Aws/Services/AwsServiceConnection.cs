@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using IoTMastery.Sdk.Aws.Devices;
+using IoTMastery.Sdk.Mqtt;
+using Microsoft.Extensions.Logging;
+
+namespace IoTMastery.Sdk.Aws.Services;
+
+/// <summary>
+/// The service's own MQTT connection: publishes commands and receives replies, telemetry and presence events.
+/// AWS has no HTTP subscribe, so without it commands and telemetry consumption are not available.
+/// </summary>
+internal sealed class AwsServiceConnection : IAsyncDisposable
+{
+    private readonly MqttDeviceClient _client;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<ReadOnlyMemory<byte>>> _pending = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly int _readerCapacity;
+    private readonly ILogger _logger;
+    private Channel<TelemetryRecord>[] _readers = [];
+
+    public AwsServiceConnection(AwsServiceMqttOptions options, int readerCapacity, TimeProvider time, ILoggerFactory loggers)
+    {
+        _readerCapacity = readerCapacity;
+        _logger = loggers.CreateLogger<AwsServiceConnection>();
+        _client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = options.Host,
+            Port = options.Port,
+            ClientId = options.ClientId,
+            ClientCertificate = options.ClientCertificate,
+            TrustedRoots = options.TrustedRoots,
+            ApplicationProtocols = options.Port == 443 ? [new SslApplicationProtocol(AwsIoTProvider.MqttAlpn)] : null,
+        }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
+    }
+
+    public MqttDeviceClient Client => _client;
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        await _client.SubscribeAsync(AwsTopics.ReplyFilter, OnReplyAsync, cancellationToken: ct).ConfigureAwait(false);
+        await _client.SubscribeAsync(AwsTopics.TelemetryFilter, OnTelemetryAsync, cancellationToken: ct).ConfigureAwait(false);
+        await _client.ConnectAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes a command and waits for the device's reply on its reply topic.</summary>
+    public async Task<ReadOnlyMemory<byte>> RequestAsync(string deviceId, string name, ReadOnlyMemory<byte> payload, TimeSpan timeout, TimeProvider time, CancellationToken ct)
+    {
+        var requestId = Guid.NewGuid().ToString("N");
+        var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[Key(deviceId, requestId)] = reply;
+        try
+        {
+            // QoS 1: a command is at-least-once; the request id lets the device drop a duplicate.
+            await _client.PublishAsync(AwsTopics.Command(deviceId, name, requestId), payload, MqttQualityOfService.AtLeastOnce, false, ct).ConfigureAwait(false);
+            return await reply.Task.WaitAsync(timeout, time, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _pending.TryRemove(Key(deviceId, requestId), out _);
+        }
+    }
+
+    public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var channel = Channel.CreateBounded<TelemetryRecord>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        lock (_lock) _readers = [.. _readers, channel];
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+                while (channel.Reader.TryRead(out var record)) yield return record;
+        }
+        finally
+        {
+            lock (_lock) _readers = _readers.Where(r => r != channel).ToArray();
+        }
+    }
+
+    public ValueTask DisposeAsync() => _client.DisposeAsync();
+
+    private ValueTask OnReplyAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        // iotmastery/{thing}/replies/{requestId}
+        var levels = message.Topic.Split('/');
+        if (levels.Length == 4 && _pending.TryGetValue(Key(levels[1], levels[3]), out var pending))
+            pending.TrySetResult(message.Payload.ToArray());
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask OnTelemetryAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        var levels = message.Topic.Split('/');
+        List<TelemetryRecord> records;
+        try
+        {
+            records = TelemetryJson.ReadBatch(message.Payload.Span);
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or ArgumentException)
+        {
+            _logger.LogWarning("Ignored a telemetry message on {Topic} that is not a telemetry batch.", message.Topic);
+            return ValueTask.CompletedTask;
+        }
+        var readers = Volatile.Read(ref _readers);
+        foreach (var record in records)
+        {
+            // A device may only speak for itself: the topic names the thing the policy let publish.
+            if (levels.Length != 3 || record.DeviceId != levels[1]) continue;
+            foreach (var reader in readers) reader.Writer.TryWrite(record);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private static string Key(string deviceId, string requestId) => deviceId + "/" + requestId;
+}
+
+/// <summary>Commands as MQTT request/response on iotmastery/{thing}/commands/{name}/{requestId} → …/replies/{requestId}.</summary>
+internal sealed class AwsCommandService(AwsServiceConnection? connection, IDeviceRegistry registry, TimeProvider time) : IDeviceCommandService
+{
+    public async Task<CommandResponse> InvokeAsync(string deviceId, DeviceCommand command, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Aws.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(command);
+        command.Validate();
+        if (connection is null)
+            throw new NotSupportedException("AWS IoT commands need AwsIoTOptions.ServiceMqtt: replies arrive over MQTT and AWS has no HTTP subscribe. For fleet-wide commands use an IoT job (see the README).");
+        await registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        var payload = command.Payload is null ? ReadOnlyMemory<byte>.Empty : JsonSerializer.SerializeToUtf8Bytes(command.Payload);
+        ReadOnlyMemory<byte> reply;
+        try
+        {
+            reply = await connection.RequestAsync(deviceId, command.Name, payload, command.Timeout, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, AwsIoTProvider.ProviderName);
+        }
+        try
+        {
+            if (JsonNode.Parse(reply.Span) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
+                return new CommandResponse(code, obj["payload"]?.DeepClone());
+        }
+        catch (JsonException)
+        {
+        }
+        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{command.Name}'.", AwsIoTProvider.ProviderName, "MalformedReply");
+    }
+}
+
+/// <summary>Telemetry consumption over the service MQTT connection.</summary>
+internal sealed class AwsTelemetryChannel(AwsServiceConnection? connection) : ITelemetryChannel
+{
+    public IAsyncEnumerable<TelemetryRecord> ReadAllAsync(CancellationToken cancellationToken = default) =>
+        connection?.ReadAllAsync(cancellationToken) ?? throw new NotSupportedException(
+            "Reading telemetry from AWS IoT needs AwsIoTOptions.ServiceMqtt (or route iotmastery/+/telemetry with an IoT rule to your own stream).");
+}

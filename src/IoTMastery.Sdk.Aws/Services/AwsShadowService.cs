@@ -1,0 +1,142 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Aws.ControlPlane;
+using IoTMastery.Sdk.Aws.DataPlane;
+
+namespace IoTMastery.Sdk.Aws.Services;
+
+/// <summary>
+/// Device shadows over the data plane, classic (name null) and named. A version mismatch is a
+/// <see cref="PreconditionFailedException"/>; an unknown thing or shadow is a <see cref="ResourceNotFoundException"/>.
+/// </summary>
+public sealed class AwsShadowService
+{
+    private const int MaxStateBytes = 8 * 1024;
+    private readonly IotDataPlane _data;
+
+    internal AwsShadowService(IotDataPlane data) => _data = data;
+
+    /// <summary>GetThingShadow: the whole shadow document (state, metadata, version, timestamp).</summary>
+    public async Task<JsonObject> GetAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
+    {
+        Validate(thingName, shadowName);
+        return Parse(await _data.GetThingShadowAsync(thingName, shadowName, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// UpdateThingShadow with a request document <c>{"state":{"desired":…,"reported":…},"version":N,"clientToken":…}</c>;
+    /// returns the accepted document. With a version the call is a compare-and-set and safe to retry.
+    /// </summary>
+    public async Task<JsonObject> UpdateAsync(string thingName, JsonObject request, string? shadowName = null, CancellationToken cancellationToken = default)
+    {
+        Validate(thingName, shadowName);
+        ArgumentNullException.ThrowIfNull(request);
+        if (request["state"] is not JsonObject state)
+            throw new ArgumentException("A shadow update needs a 'state' object.", nameof(request));
+        if (Encoding.UTF8.GetByteCount(state.ToJsonString(Http.AwsRequest.WireJson)) > MaxStateBytes)
+            throw new PayloadTooLargeException($"The shadow state exceeds AWS IoT's {MaxStateBytes} byte limit.", AwsIoTProvider.ProviderName,
+                Encoding.UTF8.GetByteCount(state.ToJsonString(Http.AwsRequest.WireJson)), MaxStateBytes, "RequestEntityTooLargeException");
+        if (Depth(state) > 7)
+            throw new ArgumentException("Shadow state objects nest at most 6 levels under desired/reported.", nameof(request));
+        if (request["clientToken"] is JsonValue token && Encoding.UTF8.GetByteCount((string?)token ?? "") > 64)
+            throw new ArgumentException("clientToken is at most 64 bytes.", nameof(request));
+        var versioned = request["version"] is JsonValue;
+        var body = Encoding.UTF8.GetBytes(request.ToJsonString(Http.AwsRequest.WireJson));
+        return Parse(await _data.UpdateThingShadowAsync(thingName, shadowName, body, versioned, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>DeleteThingShadow; returns <c>{"version":N,"timestamp":…}</c>.</summary>
+    public async Task<JsonObject> DeleteAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
+    {
+        Validate(thingName, shadowName);
+        return Parse(await _data.DeleteThingShadowAsync(thingName, shadowName, cancellationToken).ConfigureAwait(false));
+    }
+
+    internal static void Validate(string thingName, string? shadowName)
+    {
+        DeviceIdRules.Aws.Validate(thingName, nameof(thingName));
+        if (shadowName is not null && (shadowName.Length is 0 or > 64 || !shadowName.All(c => char.IsAsciiLetterOrDigit(c) || c is '$' or ':' or '_' or '-')))
+            throw new ArgumentException("A shadow name is 1-64 characters of A-Z a-z 0-9 $ : _ -.", nameof(shadowName));
+    }
+
+    private static JsonObject Parse(byte[] body)
+    {
+        try
+        {
+            return body.Length == 0 ? [] : JsonNode.Parse(body) as JsonObject ?? [];
+        }
+        catch (JsonException ex)
+        {
+            throw new IoTException("AWS IoT returned a shadow document that is not JSON.", AwsIoTProvider.ProviderName, "MalformedResponse", innerException: ex);
+        }
+    }
+
+    private static int Depth(JsonNode? node) => node switch
+    {
+        JsonObject o => 1 + (o.Count == 0 ? 0 : o.Max(kv => Depth(kv.Value))),
+        JsonArray a => 1 + (a.Count == 0 ? 0 : a.Max(Depth)),
+        _ => 0,
+    };
+}
+
+/// <summary>The neutral desired/reported state over the classic shadow. One shadow version covers both sections.</summary>
+internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane iot) : IDeviceStateService
+{
+    public async Task<DeviceState> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Aws.Validate(deviceId);
+        JsonObject shadow;
+        try
+        {
+            shadow = await shadows.GetAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ResourceNotFoundException)
+        {
+            // "No shadow exists" and "no such thing" share the 404: the registry decides which.
+            await iot.DescribeThingAsync(deviceId, cancellationToken).ConfigureAwait(false);
+            return new DeviceState { DeviceId = deviceId };
+        }
+        return ToState(deviceId, shadow);
+    }
+
+    public async Task<DeviceState> UpdateDesiredAsync(string deviceId, JsonObject patch, long? expectedVersion = null, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Aws.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(patch);
+        if (expectedVersion is < 0)
+            throw new ArgumentOutOfRangeException(nameof(expectedVersion), expectedVersion, "expectedVersion must not be negative.");
+        // The shadow's desired section merges like JSON merge patch: null removes a key.
+        var request = new JsonObject { ["state"] = new JsonObject { ["desired"] = patch.DeepClone() } };
+        if (expectedVersion is { } v) request["version"] = v;
+        try
+        {
+            await shadows.UpdateAsync(deviceId, request, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PreconditionFailedException ex)
+        {
+            var current = await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+            throw new PreconditionFailedException($"The shadow of '{deviceId}' is at version {current.DesiredVersion}, not {expectedVersion}.",
+                AwsIoTProvider.ProviderName, ex.ErrorCode, expectedVersion, current.DesiredVersion, ex);
+        }
+        catch (ResourceNotFoundException)
+        {
+            throw new DeviceNotFoundException(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException");
+        }
+        return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal static DeviceState ToState(string deviceId, JsonObject shadow)
+    {
+        var version = (long?)shadow["version"] ?? 0;
+        var state = shadow["state"] as JsonObject;
+        return new DeviceState
+        {
+            DeviceId = deviceId,
+            Desired = state?["desired"]?.DeepClone() as JsonObject ?? [],
+            Reported = state?["reported"]?.DeepClone() as JsonObject ?? [],
+            DesiredVersion = version,
+            ReportedVersion = version,
+        };
+    }
+}
