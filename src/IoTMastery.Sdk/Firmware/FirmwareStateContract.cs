@@ -46,7 +46,8 @@ public sealed record ReportedFirmware
 /// <summary>
 /// The provider-neutral firmware contract carried in desired and reported state, so the same device
 /// agent and rollout logic work on every provider.
-/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId"}</c>.
+/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId"}</c>, plus <c>"signature"</c>
+/// (base64, see <see cref="FirmwareSigner"/>) when the release is signed.
 /// Reported: <c>"firmware": {"version" (running),"targetVersion","status","rolloutId","error"}</c>
 /// with status one of <c>downloading</c>, <c>installing</c>, <c>succeeded</c>, <c>failed</c>.
 /// </summary>
@@ -66,6 +67,12 @@ public static class FirmwareStateContract
 
     /// <summary>Desired: the image size in bytes.</summary>
     public const string SizeProperty = "size";
+
+    /// <summary>
+    /// Desired: the operator's signature over the release manifest (base64 DER ECDSA P-256), written only
+    /// for signed releases. A stale value left by a merge patch never verifies against another manifest, so it fails safe.
+    /// </summary>
+    public const string SignatureProperty = "signature";
 
     /// <summary>Both: the rollout the update belongs to.</summary>
     public const string RolloutIdProperty = "rolloutId";
@@ -97,7 +104,7 @@ public static class FirmwareStateContract
     {
         ArgumentNullException.ThrowIfNull(release);
         release.Validate();
-        return new JsonObject
+        var desired = new JsonObject
         {
             [VersionProperty] = release.Version,
             [UriProperty] = release.Uri.AbsoluteUri,
@@ -105,6 +112,10 @@ public static class FirmwareStateContract
             [SizeProperty] = release.SizeBytes,
             [RolloutIdProperty] = rolloutId,
         };
+        // Only when signed, so unsigned releases keep the exact wire form they had before signatures existed.
+        if (release.Signature is not null)
+            desired[SignatureProperty] = release.Signature;
+        return desired;
     }
 
     /// <summary>Parses a desired <c>firmware</c> object.</summary>
@@ -120,6 +131,7 @@ public static class FirmwareStateContract
                 ? uri : throw new FormatException("The desired firmware 'uri' is not an absolute URI."),
             Sha256 = RequiredString(obj, Sha256Property),
             SizeBytes = RequiredInt64(obj, SizeProperty),
+            Signature = OptionalString(obj, SignatureProperty),
         };
         try
         {
