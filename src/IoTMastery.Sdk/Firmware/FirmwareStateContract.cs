@@ -46,8 +46,8 @@ public sealed record ReportedFirmware
 /// <summary>
 /// The provider-neutral firmware contract carried in desired and reported state, so the same device
 /// agent and rollout logic work on every provider.
-/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId"}</c>, plus <c>"signature"</c>
-/// (base64, see <see cref="FirmwareSigner"/>) when the release is signed.
+/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId","signature"}</c>; <c>signature</c>
+/// (base64, see <see cref="FirmwareSigner"/>) is JSON <c>null</c> for an unsigned release.
 /// Reported: <c>"firmware": {"version" (running),"targetVersion","status","rolloutId","error"}</c>
 /// with status one of <c>downloading</c>, <c>installing</c>, <c>succeeded</c>, <c>failed</c>.
 /// </summary>
@@ -69,8 +69,8 @@ public static class FirmwareStateContract
     public const string SizeProperty = "size";
 
     /// <summary>
-    /// Desired: the operator's signature over the release manifest (base64 DER ECDSA P-256), written only
-    /// for signed releases. A stale value left by a merge patch never verifies against another manifest, so it fails safe.
+    /// Desired: the operator's signature over the release manifest (base64 DER ECDSA P-256); JSON <c>null</c>
+    /// for an unsigned release, so that merged as a patch it clears the signature of the previous release.
     /// </summary>
     public const string SignatureProperty = "signature";
 
@@ -98,24 +98,22 @@ public static class FirmwareStateContract
     /// <summary>Reported status value for <see cref="FirmwareUpdateStatus.Failed"/>.</summary>
     public const string StatusFailed = "failed";
 
-    /// <summary>Builds the desired <c>firmware</c> object for a release.</summary>
+    /// <summary>Builds the desired <c>firmware</c> object for a release; absent optional fields are JSON <c>null</c> so a merge patch clears stale values.</summary>
     /// <exception cref="ArgumentException">The release breaks a <see cref="FirmwareRelease"/> rule.</exception>
     public static JsonObject BuildDesired(FirmwareRelease release, string? rolloutId)
     {
         ArgumentNullException.ThrowIfNull(release);
         release.Validate();
-        var desired = new JsonObject
+        return new JsonObject
         {
             [VersionProperty] = release.Version,
             [UriProperty] = release.Uri.AbsoluteUri,
             [Sha256Property] = release.Sha256,
             [SizeProperty] = release.SizeBytes,
             [RolloutIdProperty] = rolloutId,
+            // Null when unsigned: merged as a patch it must clear the previous release's signature.
+            [SignatureProperty] = release.Signature,
         };
-        // Only when signed, so unsigned releases keep the exact wire form they had before signatures existed.
-        if (release.Signature is not null)
-            desired[SignatureProperty] = release.Signature;
-        return desired;
     }
 
     /// <summary>Parses a desired <c>firmware</c> object.</summary>

@@ -94,7 +94,7 @@ public class FirmwareSigningTests
     }
 
     [Fact]
-    public void The_desired_firmware_object_carries_the_signature_only_when_signed()
+    public void The_desired_firmware_object_carries_the_signature_and_a_merge_to_an_unsigned_release_clears_it()
     {
         using var signer = FirmwareSigner.Create();
         var signed = signer.Sign(Release);
@@ -102,7 +102,10 @@ public class FirmwareSigningTests
         var desired = FirmwareStateContract.BuildDesired(signed, "r1");
         Assert.Equal(signed.Signature, desired["signature"]!.GetValue<string>());
         Assert.Equal(signed, FirmwareStateContract.ParseDesired(JsonNode.Parse(desired.ToJsonString())).Release);
-        Assert.False(FirmwareStateContract.BuildDesired(Release, "r1").ContainsKey("signature"));
+        var unsigned = Release with { Version = "1.2.4" };
+        var merged = JsonMergePatch.Apply(new JsonObject { ["firmware"] = desired.DeepClone() }, new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(unsigned, "r2") });
+        Assert.Equal(unsigned, FirmwareStateContract.ParseDesired(merged["firmware"]).Release);
+        Assert.False(merged["firmware"]!.AsObject().ContainsKey("signature"));
 
         desired["signature"] = "%%%";
         Assert.Throws<FormatException>(() => FirmwareStateContract.ParseDesired(desired));
