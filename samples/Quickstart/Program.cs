@@ -25,8 +25,16 @@ using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 var ct = cancel.Token;
 
 AnsiConsole.Write(new Rule("[bold]IoTMastery.Sdk quickstart[/] — embedded Local provider").LeftJustified());
+// SQLite creates the database file but not its folder.
+if (options.DatabasePath is { } dbPath)
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(dbPath))!);
 await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
 AnsiConsole.MarkupLine($"Broker listening on [green]mqtts://127.0.0.1:{provider.Port}[/] (mutual TLS), registry in [green]{Markup.Escape(options.DatabasePath ?? "memory")}[/].");
+
+// The fleet operator's firmware signing key. It stays on the operator side; devices get only the public half.
+// With --db it is kept beside the database (owner-only) so releases signed on the first run still verify on the next.
+using var signer = OperatorKey.LoadOrCreate(options.DatabasePath);
+AnsiConsole.MarkupLine($"Firmware releases are signed with the operator's ECDSA P-256 key{(options.DatabasePath is null ? "" : $" ([green]{Markup.Escape(OperatorKey.PathFor(options.DatabasePath))}[/])")}; devices verify before installing.");
 
 // 1. Provision: register each device with an X.509 certificate from the local CA. A device that
 // already exists (a second run with --db) gets its certificate rotated instead.
@@ -66,7 +74,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
     foreach (var id in ids)
     {
         var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
-        var device = new SimulatedDevice(connection, failsUpdate: id == failing, time);
+        var device = new SimulatedDevice(connection, failsUpdate: id == failing, time, signer.PublicKeyPem);
         await device.ConnectAsync(ct);
         devices.Add(device);
         task.Increment(1);
@@ -147,8 +155,8 @@ AnsiConsole.MarkupLine($"[green]✓[/] reboot: {ok}/{replies.Length} replied 200
 var firmwareDir = options.DatabasePath is { } db ? Directory.CreateDirectory(db + ".firmware") : Directory.CreateTempSubdirectory("iotmastery-firmware-");
 try
 {
-    var previous = await EnsureReleaseAsync(provider.Firmware, "1.0.0", firmwareDir, ct);
-    var release = await EnsureReleaseAsync(provider.Firmware, "1.1.0", firmwareDir, ct);
+    var previous = await EnsureReleaseAsync(provider.Firmware, signer, "1.0.0", firmwareDir, ct);
+    var release = await EnsureReleaseAsync(provider.Firmware, signer, "1.1.0", firmwareDir, ct);
     var plan = new RolloutPlan
     {
         ReleaseVersion = release.Version,
@@ -187,7 +195,7 @@ try
     summary.AddRow("Connected", $"{devices.Count(d => d.Connection.IsConnected)} over mutual TLS");
     summary.AddRow("Telemetry", $"{received}/{expected} records, {alertLog.Count} alert events");
     summary.AddRow("Commands", $"reboot answered by {ok}/{replies.Length}");
-    summary.AddRow("Firmware", $"{release.Version}: {rollout.Count(DeviceRolloutStatus.Succeeded)} succeeded, {rollout.Count(DeviceRolloutStatus.RolledBack) + rollout.Count(DeviceRolloutStatus.Failed)} rolled back, rollout {rollout.Status}");
+    summary.AddRow("Firmware", $"{release.Version} (signed, verified on every device): {rollout.Count(DeviceRolloutStatus.Succeeded)} succeeded, {rollout.Count(DeviceRolloutStatus.RolledBack) + rollout.Count(DeviceRolloutStatus.Failed)} rolled back, rollout {rollout.Status}");
     summary.AddRow("Time", $"{clock.Elapsed.TotalSeconds:0.0} s");
     AnsiConsole.Write(summary.Title("[bold]Summary[/]"));
 
@@ -210,7 +218,7 @@ static double HotProfile(int i) => i switch
     _ => 65,
 };
 
-static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware, string version, DirectoryInfo dir, CancellationToken ct)
+static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware, FirmwareSigner signer, string version, DirectoryInfo dir, CancellationToken ct)
 {
     try
     {
@@ -222,13 +230,13 @@ static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware,
         RandomNumberGenerator.Fill(image);
         var path = Path.Combine(dir.FullName, $"firmware-{version}.bin");
         await File.WriteAllBytesAsync(path, image, ct);
-        return await firmware.CreateReleaseAsync(new FirmwareRelease
+        return await firmware.CreateReleaseAsync(signer.Sign(new FirmwareRelease
         {
             Version = version,
             Uri = new Uri(path),
             Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)),
             SizeBytes = image.Length,
-        }, ct);
+        }), ct);
     }
 }
 

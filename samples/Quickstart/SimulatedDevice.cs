@@ -4,19 +4,21 @@ using IoTMastery.Sdk;
 namespace Quickstart;
 
 /// <summary>
-/// A simulated device: answers <c>reboot</c>, follows desired firmware with the SDK's update agent,
+/// A simulated device: answers <c>reboot</c>, follows desired firmware with the SDK's update agent
+/// (verifying the operator's signature),
 /// and (when told to) fails its post-install health check like a bad update would.
 /// </summary>
 internal sealed class SimulatedDevice : IAsyncDisposable
 {
     private readonly FirmwareUpdateAgent _firmware;
 
-    public SimulatedDevice(IDeviceConnection connection, bool failsUpdate, TimeProvider time)
+    public SimulatedDevice(IDeviceConnection connection, bool failsUpdate, TimeProvider time, string operatorPublicKeyPem)
     {
         Connection = connection;
         FailsUpdate = failsUpdate;
-        // The health check after install fails on the designated device, except for the known-good 1.0.0.
-        _firmware = new FirmwareUpdateAgent(connection, "1.0.0",
+        // Only releases signed by the operator's key are installed; the health check after install fails on the
+        // designated device, except for the known-good 1.0.0.
+        _firmware = new FirmwareUpdateAgent(connection, "1.0.0", new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = operatorPublicKeyPem },
             (release, image, ct) => ValueTask.FromResult(!FailsUpdate || release.Version == "1.0.0"));
         connection.SetCommandHandler((command, ct) => ValueTask.FromResult(command.Name switch
         {

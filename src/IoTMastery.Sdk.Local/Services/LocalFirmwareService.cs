@@ -10,7 +10,8 @@ namespace IoTMastery.Sdk.Local;
 /// Firmware releases and staged rollouts on <see cref="LocalStore"/>, driven by
 /// <see cref="RolloutOrchestrator"/>. A rollout is re-evaluated whenever one of its devices reports
 /// firmware state and whenever it is read; each evaluation is persisted before its actions run.
-/// An offer sets the device's desired <c>firmware</c> to the release; a rollback sets it to the
+/// Releases keep their operator signature, which goes out in the desired <c>firmware</c> object so
+/// devices can verify it. An offer sets the device's desired <c>firmware</c> to the release; a rollback sets it to the
 /// device's previous release, or, when that release is not registered here, records an error on
 /// the device instead. Thread-safe; evaluations run one at a time.
 /// </summary>
@@ -47,9 +48,9 @@ internal sealed class LocalFirmwareService : IFirmwareService
             if (await ReadReleaseAsync(c, tx, release.Version, ct).ConfigureAwait(false) is not null)
                 throw new ResourceAlreadyExistsException($"Firmware release '{release.Version}' already exists.", Provider, "ReleaseAlreadyExists");
             return await LocalStore.ExecuteAsync(c, tx,
-                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at) VALUES ($v, $uri, $sha, $size, $at)", ct,
+                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature) VALUES ($v, $uri, $sha, $size, $at, $sig)", ct,
                 ("$v", stored.Version), ("$uri", stored.Uri.AbsoluteUri), ("$sha", stored.Sha256), ("$size", stored.SizeBytes),
-                ("$at", LocalStore.ToDb(stored.CreatedAt))).ConfigureAwait(false);
+                ("$at", LocalStore.ToDb(stored.CreatedAt)), ("$sig", stored.Signature)).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         return stored;
     }
@@ -68,7 +69,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
         var releases = await _store.ReadAsync(async (c, ct) =>
         {
             var list = new List<FirmwareRelease>();
-            await using var command = LocalStore.Command(c, null, "SELECT version, uri, sha256, size, created_at FROM firmware_releases ORDER BY created_at DESC, rowid DESC");
+            await using var command = LocalStore.Command(c, null, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases ORDER BY created_at DESC, rowid DESC");
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 list.Add(ReadReleaseRow(reader));
@@ -245,7 +246,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
 
     private static async Task<FirmwareRelease?> ReadReleaseAsync(SqliteConnection c, SqliteTransaction? tx, string version, CancellationToken ct)
     {
-        await using var command = LocalStore.Command(c, tx, "SELECT version, uri, sha256, size, created_at FROM firmware_releases WHERE version = $v", ("$v", version));
+        await using var command = LocalStore.Command(c, tx, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases WHERE version = $v", ("$v", version));
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadReleaseRow(reader) : null;
     }
@@ -257,6 +258,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
         Sha256 = reader.GetString(2),
         SizeBytes = reader.GetInt64(3),
         CreatedAt = LocalStore.FromDb(reader.GetInt64(4)),
+        Signature = reader.IsDBNull(5) ? null : reader.GetString(5),
     };
 
     private static async Task<Rollout> ReadRolloutAsync(SqliteConnection c, SqliteTransaction? tx, string rolloutId, CancellationToken ct)

@@ -82,6 +82,10 @@ internal sealed class LocalStore : IDisposable
             private_key_pem  TEXT    NOT NULL
         );
         """,
+        // 2: the operator's signature over each release manifest (base64 DER ECDSA P-256); NULL for unsigned releases.
+        """
+        ALTER TABLE firmware_releases ADD COLUMN signature TEXT;
+        """,
     ];
 
     private readonly string _connectionString;

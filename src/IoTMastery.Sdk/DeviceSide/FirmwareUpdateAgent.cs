@@ -5,12 +5,14 @@ namespace IoTMastery.Sdk;
 
 /// <summary>
 /// The device-side firmware agent. Feed it desired-state changes; when the desired <c>firmware</c>
-/// (see <see cref="FirmwareStateContract"/>) names a version other than the running one it reports
-/// <c>downloading</c>, downloads the image to a temporary file, verifies its size and SHA-256
-/// (a mismatch is reported as failed and the image is never installed), reports <c>installing</c>,
-/// calls the install callback and reports <c>succeeded</c> (the new version now runs) or
-/// <c>failed</c>. Repeated deliveries of the same desired firmware are ignored. Updates run one
-/// at a time.
+/// (see <see cref="FirmwareStateContract"/>) names a version other than the running one it checks
+/// the release's signature against the trusted operator key (when one is configured, see
+/// <see cref="FirmwareUpdateAgentOptions.TrustedOperatorKeyPem"/>), reports <c>downloading</c>,
+/// downloads the image to a temporary file (resuming an interrupted download a bounded number of
+/// times within a bounded time), verifies its size and SHA-256 (any failure is reported as failed and
+/// the image is never installed), reports <c>installing</c>, calls the install callback and reports
+/// <c>succeeded</c> (the new version now runs) or <c>failed</c>. Repeated deliveries of the same
+/// desired firmware are ignored. Updates run one at a time.
 /// </summary>
 /// <example>
 /// Combine with your own handler:
@@ -21,26 +23,54 @@ public sealed class FirmwareUpdateAgent
 {
     private readonly IDeviceConnection _connection;
     private readonly Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> _install;
-    private readonly FirmwareDownloader _download;
+    private readonly FirmwareRangeDownloader _download;
+    private readonly FirmwareSignatureVerifier? _verifier;
+    private readonly FirmwareUpdateAgentOptions _options;
+    private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private string? _lastHandledKey;
 
-    /// <summary>Creates an agent for one device.</summary>
+    /// <summary>
+    /// Creates an agent for one device that requires <b>no signature</b>: for development only. Anyone who can
+    /// set the device's desired state can make it install any image whose digest they also supply. In production
+    /// use the constructor taking <see cref="FirmwareUpdateAgentOptions"/> with <see cref="FirmwareUpdateAgentOptions.TrustedOperatorKeyPem"/>.
+    /// Downloads are resumed and bounded by the <see cref="FirmwareUpdateAgentOptions"/> defaults.
+    /// </summary>
     /// <param name="connection">The device's connection, used to report progress.</param>
     /// <param name="runningVersion">The firmware version running now.</param>
     /// <param name="install">Installs a verified image and returns whether the post-install health check passed.</param>
-    /// <param name="downloader">Opens image streams; default <see cref="FirmwareDownloaders.Create"/> (file, http, https).</param>
+    /// <param name="downloader">Opens image streams (a resume reopens it and skips the bytes already read); default <see cref="FirmwareDownloaders.CreateResumable"/> (file, http, https).</param>
     public FirmwareUpdateAgent(IDeviceConnection connection, string runningVersion,
         Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install, FirmwareDownloader? downloader = null)
+        : this(connection, runningVersion, new FirmwareUpdateAgentOptions { Downloader = downloader is null ? null : FirmwareDownloaders.Resumable(downloader) }, install)
+    {
+    }
+
+    /// <summary>Creates an agent for one device with a trusted operator key and download bounds.</summary>
+    /// <param name="connection">The device's connection, used to report progress.</param>
+    /// <param name="runningVersion">The firmware version running now.</param>
+    /// <param name="options">The operator key and download bounds; validated here.</param>
+    /// <param name="install">Installs a verified image and returns whether the post-install health check passed.</param>
+    /// <exception cref="ArgumentException">An option is invalid, for example the key is not an ECDSA P-256 public key.</exception>
+    public FirmwareUpdateAgent(IDeviceConnection connection, string runningVersion, FirmwareUpdateAgentOptions options,
+        Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentException.ThrowIfNullOrEmpty(runningVersion);
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(install);
+        options.Validate();
         _connection = connection;
         RunningVersion = runningVersion;
         _install = install;
-        _download = downloader ?? FirmwareDownloaders.Create();
+        _options = options;
+        _time = options.TimeProvider ?? TimeProvider.System;
+        _download = options.Downloader ?? FirmwareDownloaders.CreateResumable();
+        _verifier = options.TrustedOperatorKeyPem is { } pem ? FirmwareSignatureVerifier.FromPublicKeyPem(pem) : null;
     }
+
+    /// <summary>Whether this agent installs only releases signed by a trusted operator key.</summary>
+    public bool RequiresSignature => _verifier is not null;
 
     /// <summary>The firmware version running now; changes after a successful install.</summary>
     public string RunningVersion { get; private set; }
@@ -107,6 +137,12 @@ public sealed class FirmwareUpdateAgent
     private async Task UpdateAsync(DesiredFirmware desired, CancellationToken cancellationToken)
     {
         var release = desired.Release;
+        // Checked before any download: an unsigned or forged release is not worth fetching.
+        if (_verifier?.Check(release) is { } forged)
+        {
+            await ReportAsync(Report(FirmwareUpdateStatus.Failed, desired, forged), cancellationToken).ConfigureAwait(false);
+            return;
+        }
         await ReportAsync(Report(FirmwareUpdateStatus.Downloading, desired), cancellationToken).ConfigureAwait(false);
 
         var path = Path.Combine(Path.GetTempPath(), "iotmastery-fw-" + Guid.NewGuid().ToString("N"));
@@ -151,23 +187,52 @@ public sealed class FirmwareUpdateAgent
     }
 
     // Returns null when the image is exactly SizeBytes long with the expected SHA-256, else why not.
+    // An interrupted transfer resumes at the byte it reached, at most MaxDownloadResumes times within DownloadTimeout.
     private async Task<string?> DownloadAndVerifyAsync(FirmwareRelease release, FileStream image, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var deadline = new CancellationTokenSource(_options.DownloadTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var token = linked.Token;
         var buffer = new byte[81920];
         long total = 0;
-        await using (var source = await _download(release.Uri, cancellationToken).ConfigureAwait(false))
+        for (var attempt = 1; ; attempt++)
         {
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            try
             {
-                total += read;
-                if (total > release.SizeBytes)
-                    return $"Firmware {release.Version} is larger than the expected {release.SizeBytes} bytes; not installed.";
-                hash.AppendData(buffer, 0, read);
-                await image.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await using (var source = await _download(release.Uri, total, token).ConfigureAwait(false))
+                {
+                    int read;
+                    while ((read = await source.ReadAsync(buffer, token).ConfigureAwait(false)) > 0)
+                    {
+                        total += read;
+                        if (total > release.SizeBytes)
+                            return $"Firmware {release.Version} is larger than the expected {release.SizeBytes} bytes; not installed.";
+                        hash.AppendData(buffer, 0, read);
+                        await image.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                    }
+                }
+                break;
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return TimedOut(release, total);
+            }
+            catch (Exception ex) when (IsResumable(ex, cancellationToken))
+            {
+                if (attempt > _options.MaxDownloadResumes)
+                    return $"Download of firmware {release.Version} failed after {attempt} attempts ({total} of {release.SizeBytes} bytes): {ex.GetType().Name}: {ex.Message}; not installed.";
+                try
+                {
+                    await Task.Delay(_options.ResumeDelay * Math.Pow(2, attempt - 1), _time, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    return TimedOut(release, total);
+                }
             }
         }
+        // A clean end of stream short of the size is a short image, not a dropped connection: resuming cannot help.
         if (total != release.SizeBytes)
             return $"Firmware {release.Version} is truncated: got {total} of {release.SizeBytes} bytes; not installed.";
         var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -176,6 +241,20 @@ public sealed class FirmwareUpdateAgent
         await image.FlushAsync(cancellationToken).ConfigureAwait(false);
         return null;
     }
+
+    private string TimedOut(FirmwareRelease release, long total) =>
+        $"Download of firmware {release.Version} did not finish within {_options.DownloadTimeout.TotalSeconds:0.###} s ({total} of {release.SizeBytes} bytes); not installed.";
+
+    // Dropped connections and server-side errors may pass; a missing file, a refused request or a bad scheme will not.
+    private static bool IsResumable(Exception ex, CancellationToken cancellationToken) => ex switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => false,
+        HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests,
+        HttpRequestException or IOException => true,
+        // HttpClient's own timeout surfaces as a cancellation the caller did not ask for.
+        OperationCanceledException => !cancellationToken.IsCancellationRequested,
+        _ => false,
+    };
 
     private ReportedFirmware Report(FirmwareUpdateStatus status, DesiredFirmware desired, string? error = null) => new()
     {

@@ -18,6 +18,13 @@ public sealed record FirmwareRelease
     /// <summary>When the release was created in the registry.</summary>
     public DateTimeOffset CreatedAt { get; init; }
 
+    /// <summary>
+    /// The fleet operator's signature over the release's <see cref="FirmwareManifest"/>: base64 of an
+    /// ECDSA P-256 / SHA-256 signature in DER form (see <see cref="FirmwareSigner"/>).
+    /// <see langword="null"/> for an unsigned release; agents configured with an operator key refuse those.
+    /// </summary>
+    public string? Signature { get; init; }
+
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()
     {
@@ -31,5 +38,7 @@ public sealed record FirmwareRelease
             throw new ArgumentException("Sha256 must be 64 lowercase hex characters.", nameof(Sha256));
         if (SizeBytes <= 0)
             throw new ArgumentOutOfRangeException(nameof(SizeBytes), SizeBytes, "SizeBytes must be positive.");
+        if (Signature is not null && !FirmwareManifest.IsWellFormedSignature(Signature))
+            throw new ArgumentException($"Signature must be 1-{FirmwareManifest.MaxSignatureLength} characters of standard base64 when present.", nameof(Signature));
     }
 }

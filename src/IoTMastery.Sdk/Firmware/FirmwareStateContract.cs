@@ -46,7 +46,8 @@ public sealed record ReportedFirmware
 /// <summary>
 /// The provider-neutral firmware contract carried in desired and reported state, so the same device
 /// agent and rollout logic work on every provider.
-/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId"}</c>.
+/// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId","signature"}</c>; <c>signature</c>
+/// (base64, see <see cref="FirmwareSigner"/>) is JSON <c>null</c> for an unsigned release.
 /// Reported: <c>"firmware": {"version" (running),"targetVersion","status","rolloutId","error"}</c>
 /// with status one of <c>downloading</c>, <c>installing</c>, <c>succeeded</c>, <c>failed</c>.
 /// </summary>
@@ -66,6 +67,12 @@ public static class FirmwareStateContract
 
     /// <summary>Desired: the image size in bytes.</summary>
     public const string SizeProperty = "size";
+
+    /// <summary>
+    /// Desired: the operator's signature over the release manifest (base64 DER ECDSA P-256); JSON <c>null</c>
+    /// for an unsigned release, so that merged as a patch it clears the signature of the previous release.
+    /// </summary>
+    public const string SignatureProperty = "signature";
 
     /// <summary>Both: the rollout the update belongs to.</summary>
     public const string RolloutIdProperty = "rolloutId";
@@ -91,7 +98,7 @@ public static class FirmwareStateContract
     /// <summary>Reported status value for <see cref="FirmwareUpdateStatus.Failed"/>.</summary>
     public const string StatusFailed = "failed";
 
-    /// <summary>Builds the desired <c>firmware</c> object for a release.</summary>
+    /// <summary>Builds the desired <c>firmware</c> object for a release; absent optional fields are JSON <c>null</c> so a merge patch clears stale values.</summary>
     /// <exception cref="ArgumentException">The release breaks a <see cref="FirmwareRelease"/> rule.</exception>
     public static JsonObject BuildDesired(FirmwareRelease release, string? rolloutId)
     {
@@ -104,6 +111,8 @@ public static class FirmwareStateContract
             [Sha256Property] = release.Sha256,
             [SizeProperty] = release.SizeBytes,
             [RolloutIdProperty] = rolloutId,
+            // Null when unsigned: merged as a patch it must clear the previous release's signature.
+            [SignatureProperty] = release.Signature,
         };
     }
 
@@ -120,6 +129,7 @@ public static class FirmwareStateContract
                 ? uri : throw new FormatException("The desired firmware 'uri' is not an absolute URI."),
             Sha256 = RequiredString(obj, Sha256Property),
             SizeBytes = RequiredInt64(obj, SizeProperty),
+            Signature = OptionalString(obj, SignatureProperty),
         };
         try
         {

@@ -16,7 +16,7 @@ public class FirmwareStateContractTests
     public void Desired_round_trips_through_json_text()
     {
         var json = FirmwareStateContract.BuildDesired(Release, "r1").ToJsonString();
-        Assert.Equal("""{"version":"2.0.0","uri":"https://example.test/fw/2.0.0.bin","sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1234,"rolloutId":"r1"}""", json);
+        Assert.Equal("""{"version":"2.0.0","uri":"https://example.test/fw/2.0.0.bin","sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1234,"rolloutId":"r1","signature":null}""", json);
         var parsed = FirmwareStateContract.ParseDesired(JsonNode.Parse(json));
         Assert.Equal(Release, parsed.Release);
         Assert.Equal("r1", parsed.RolloutId);

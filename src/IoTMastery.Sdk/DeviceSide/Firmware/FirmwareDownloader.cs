@@ -1,9 +1,21 @@
+using System.Net;
+using System.Net.Http.Headers;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>Opens a readable stream over a firmware image; the agent disposes it.</summary>
 /// <param name="uri">The image location from the desired state.</param>
 /// <param name="cancellationToken">Cancels the download.</param>
 public delegate ValueTask<Stream> FirmwareDownloader(Uri uri, CancellationToken cancellationToken);
+
+/// <summary>
+/// Opens a readable stream over a firmware image starting at byte <paramref name="offset"/>, so an
+/// interrupted download resumes where it stopped; the agent disposes it.
+/// </summary>
+/// <param name="uri">The image location from the desired state.</param>
+/// <param name="offset">The first byte wanted; 0 for a fresh download.</param>
+/// <param name="cancellationToken">Cancels the download.</param>
+public delegate ValueTask<Stream> FirmwareRangeDownloader(Uri uri, long offset, CancellationToken cancellationToken);
 
 /// <summary>The default downloaders for <c>file://</c>, <c>http://</c> and <c>https://</c> images.</summary>
 public static class FirmwareDownloaders
@@ -14,19 +26,51 @@ public static class FirmwareDownloaders
     /// </summary>
     public static FirmwareDownloader Create(HttpClient? httpClient = null)
     {
-        return async (uri, cancellationToken) =>
+        var ranged = CreateResumable(httpClient);
+        return (uri, cancellationToken) => ranged(uri, 0, cancellationToken);
+    }
+
+    /// <summary>
+    /// A resumable downloader: <c>file://</c> images are reopened and read from the offset;
+    /// <c>http(s)://</c> images are fetched with <c>Range: bytes={offset}-</c> (a server that ignores
+    /// the range and answers 200 is read from the start and the first bytes skipped). HTTP errors surface
+    /// as <see cref="HttpRequestException"/> carrying the status code.
+    /// </summary>
+    public static FirmwareRangeDownloader CreateResumable(HttpClient? httpClient = null)
+    {
+        return async (uri, offset, cancellationToken) =>
         {
             ArgumentNullException.ThrowIfNull(uri);
+            ArgumentOutOfRangeException.ThrowIfNegative(offset);
             if (uri.IsFile)
-                return new FileStream(uri.LocalPath, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+            {
+                var file = new FileStream(uri.LocalPath, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+                file.Seek(Math.Min(offset, file.Length), SeekOrigin.Begin);
+                return file;
+            }
             if (uri.Scheme is "http" or "https")
             {
                 var client = httpClient ?? SharedClient.Value;
-                var response = await client.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                if (offset > 0)
+                    request.Headers.Range = new RangeHeaderValue(offset, null);
+                var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     response.EnsureSuccessStatusCode();
-                    return new ResponseStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), response);
+                    var body = new ResponseStream(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), response);
+                    if (offset == 0)
+                        return body;
+                    if (response.StatusCode == HttpStatusCode.PartialContent)
+                    {
+                        if (response.Content.Headers.ContentRange?.From != offset)
+                        {
+                            await body.DisposeAsync().ConfigureAwait(false);
+                            throw new HttpRequestException($"The server answered a range request for byte {offset} with another range.", null, HttpStatusCode.PartialContent);
+                        }
+                        return body;
+                    }
+                    return await SkipAsync(body, offset, cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -36,6 +80,38 @@ public static class FirmwareDownloaders
             }
             throw new NotSupportedException($"Firmware URIs must be file, http or https; got scheme '{uri.Scheme}'.");
         };
+    }
+
+    /// <summary>Makes a plain downloader resumable by reopening the image and skipping the bytes already read.</summary>
+    internal static FirmwareRangeDownloader Resumable(FirmwareDownloader downloader)
+    {
+        ArgumentNullException.ThrowIfNull(downloader);
+        return async (uri, offset, cancellationToken) =>
+            await SkipAsync(await downloader(uri, cancellationToken).ConfigureAwait(false), offset, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Reads and discards the first bytes; a stream shorter than the offset is simply left at its end.
+    private static async Task<Stream> SkipAsync(Stream stream, long offset, CancellationToken cancellationToken)
+    {
+        if (offset == 0)
+            return stream;
+        try
+        {
+            var buffer = new byte[81920];
+            var left = offset;
+            while (left > 0)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), cancellationToken).ConfigureAwait(false);
+                if (read == 0) break;
+                left -= read;
+            }
+            return stream;
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     private static readonly Lazy<HttpClient> SharedClient = new(() => new HttpClient());
