@@ -17,7 +17,7 @@ public sealed class ReconnectStormTests(ITestOutputHelper output)
     private static readonly TimeSpan Base = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Max = TimeSpan.FromSeconds(8);
     private static readonly TimeSpan Downtime = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan Bucket = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan Bucket = TimeSpan.FromMilliseconds(500);
 
     // One CA and one certificate per device for the whole class: issuing is not what is under test.
     private static readonly LocalCertificateAuthority Ca = LocalCertificateAuthority.Create("Storm CA");
@@ -104,13 +104,14 @@ public sealed class ReconnectStormTests(ITestOutputHelper output)
             var perSecond = attempts.GroupBy(t => (int)t.TotalSeconds).Max(g => g.Count());
             var median = reconnectedAt.Values.Order().ElementAt(devices / 2);
             output.WriteLine($"{devices} devices: all back {lastBack.TotalSeconds:0.00} s after the restart (bound {bound.TotalSeconds:0.0} s), median {median.TotalSeconds:0.00} s; " +
-                $"{attempts.Length} CONNECTs validated; busiest 100 ms bucket {peak} ({peakShare:P1}); busiest second {perSecond} CONNECTs.");
-            output.WriteLine("histogram (100 ms buckets): " + string.Join(" ", Enumerable.Range(0, histogram.Keys.Max() + 1).Select(b => histogram.GetValueOrDefault(b))));
+                $"{attempts.Length} CONNECTs validated; busiest 500 ms bucket {peak} ({peakShare:P1}); busiest second {perSecond} CONNECTs.");
+            output.WriteLine("histogram (500 ms buckets): " + string.Join(" ", Enumerable.Range(0, histogram.Keys.Max() + 1).Select(b => histogram.GetValueOrDefault(b))));
 
             Assert.True(lastBack <= bound, $"the last device was back after {lastBack.TotalSeconds:0.00} s, over the {bound.TotalSeconds:0.0} s bound");
-            // Spread: the first retry of a device is uniform over Base, so no 100 ms bucket should hold more than 100 ms / Base = 5 %
-            // of them; 10 % leaves room for sampling noise and queueing. Without jitter the whole fleet lands in one or two buckets.
-            Assert.True(peakShare <= 0.10, $"the busiest 100 ms bucket held {peakShare:P1} of the reconnects: a spike, not a spread");
+            // Spread: the first retry of a device is uniform over Base, so a 500 ms bucket should hold about 500 ms / Base = 25 %
+            // of them. The broker sees CONNECTs after the TLS handshake, and on 2 busy cores handshakes queue and bunch (a CI run
+            // under load saw 100 ms buckets of 12 %), so the bound is 40 %. Without jitter the whole fleet lands in one bucket.
+            Assert.True(peakShare <= 0.40, $"the busiest 500 ms bucket held {peakShare:P1} of the reconnects: a spike, not a spread");
             // And the reconnects must really use the window rather than finish in its first tenth.
             Assert.True(median >= Base * 0.25, $"half the fleet was back within {median.TotalMilliseconds:0} ms: the backoff is not spreading them");
         }
