@@ -70,6 +70,7 @@ internal sealed class GcpCommandService : IDeviceCommandService, IAsyncDisposabl
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private Task? _loop;
+    private int _disposed;
 
     public GcpCommandService(CloudIotClient registry, PubSubClient pubsub, string? replySubscription, TimeProvider time, TimeSpan emptyPullDelay, ILogger logger)
     {
@@ -158,8 +159,10 @@ internal sealed class GcpCommandService : IDeviceCommandService, IAsyncDisposabl
         }
     }
 
+    // Idempotent: a DI container disposes this (resolved as IDeviceCommandService) and the provider disposes it too.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         Task? loop;
         lock (_gate) loop = _loop;
