@@ -4,7 +4,7 @@ using System.Net.Sockets;
 
 namespace MultiCloud;
 
-/// <summary>A helper process on loopback (moto_server or mosquitto) that this sample started and stops by PID.</summary>
+/// <summary>A helper process on loopback (moto_server, mosquitto or the Pub/Sub emulator) that this sample started and stops by PID.</summary>
 internal sealed class LocalProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -17,9 +17,13 @@ internal sealed class LocalProcess : IAsyncDisposable
 
     public int Port { get; }
 
-    public static async Task<LocalProcess> StartAsync(string executable, Func<int, string[]> arguments, string installHint, CancellationToken ct)
+    public static Task<LocalProcess> StartAsync(string executable, Func<int, string[]> arguments, string installHint, CancellationToken ct) =>
+        StartPathAsync(Find(executable) ?? throw new InvalidOperationException($"{executable} was not found on PATH. {installHint}"), arguments, TimeSpan.FromSeconds(30), ct);
+
+    /// <summary>Starts an executable given by path; ready once its port accepts connections within <paramref name="readyTimeout"/>.</summary>
+    public static async Task<LocalProcess> StartPathAsync(string path, Func<int, string[]> arguments, TimeSpan readyTimeout, CancellationToken ct)
     {
-        var path = Find(executable) ?? throw new InvalidOperationException($"{executable} was not found on PATH. {installHint}");
+        var executable = Path.GetFileName(path);
         var port = FreePort();
         var start = new ProcessStartInfo(path, arguments(port)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
@@ -30,7 +34,7 @@ internal sealed class LocalProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         var started = new LocalProcess(process, port);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(TimeSpan.FromSeconds(30));
+        deadline.CancelAfter(readyTimeout);
         // Ready = the port accepts connections.
         while (true)
         {
@@ -59,7 +63,7 @@ internal sealed class LocalProcess : IAsyncDisposable
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Append("/usr/sbin").Select(p => Path.Combine(p, name)).FirstOrDefault(File.Exists);
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

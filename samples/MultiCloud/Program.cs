@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 using IoTMastery.Sdk;
 using MultiCloud;
 
-// The quickstart loop written against IIoTProvider only: provision, connect over mutual TLS, stream telemetry,
-// command every device, set desired state and start a firmware rollout. `--provider local|aws` picks the cloud.
+// The quickstart loop written against IIoTProvider only: provision, connect, stream telemetry,
+// command every device, set desired state and start a firmware rollout. `--provider local|aws|gcp` picks the cloud.
 string provider = "local";
 int count = 3;
 for (var i = 0; i < args.Length; i++)
@@ -14,7 +14,7 @@ for (var i = 0; i < args.Length; i++)
         case "--provider" when i + 1 < args.Length: provider = args[++i]; break;
         case "--devices" when i + 1 < args.Length && int.TryParse(args[i + 1], out var n) && n is >= 1 and <= 100: count = n; i++; break;
         default:
-            Console.Error.WriteLine("usage: MultiCloud [--provider local|aws] [--devices 1-100]");
+            Console.Error.WriteLine("usage: MultiCloud [--provider local|aws|gcp] [--devices 1-100]");
             return 2;
     }
 }
@@ -28,13 +28,15 @@ var prefix = "mc-" + Guid.NewGuid().ToString("N")[..6];
 var ids = Enumerable.Range(1, count).Select(i => $"{prefix}-{i:00}").ToList();
 foreach (var id in ids) iot.DeviceIdRules.Validate(id);
 
-// 1. Provision with X.509 certificates.
+// 1. Provision with the credential kind the provider issues: X.509 certificates, or public keys for JWT-signing devices.
+var request = iot.Capabilities.CredentialKinds.Contains(CredentialKind.X509Certificate) ? CredentialRequest.X509
+    : new CredentialRequest { Kind = iot.Capabilities.CredentialKinds.Order().First() };
 var credentials = new Dictionary<string, IssuedCredential>();
 foreach (var id in ids)
-    credentials[id] = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }, ct)).Credential!;
-Console.WriteLine($"✓ registered {ids.Count} devices with certificates");
+    credentials[id] = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = request }, ct)).Credential!;
+Console.WriteLine($"✓ registered {ids.Count} devices with {request.Kind} credentials");
 
-// 2. Connect over mutual TLS; each device answers "reboot".
+// 2. Connect with those credentials; each device answers "reboot".
 var connections = new List<IDeviceConnection>();
 foreach (var id in ids)
 {

@@ -20,8 +20,9 @@ internal sealed class ProviderHost : IAsyncDisposable
     {
         "local" => new ProviderHost { Provider = await LocalIoTProvider.StartAsync(cancellationToken: ct), Description = "embedded Local provider" },
         "aws" => await StartAwsAsync(ct),
-        "azure" or "gcp" => throw new NotSupportedException($"The {provider} provider is not in this build yet."),
-        _ => throw new ArgumentException($"Unknown provider '{provider}': use local or aws."),
+        "gcp" => await GcpLocal.GcpLocalStack.StartAsync(ct),
+        "azure" => throw new NotSupportedException($"The {provider} provider is not in this build yet."),
+        _ => throw new ArgumentException($"Unknown provider '{provider}': use local, aws or gcp."),
     };
 
     // AWS control/data plane: AWS_ENDPOINT_URL (a real account when unset and AWS_IOT_REAL=1), else a moto we start.
@@ -110,13 +111,21 @@ internal sealed class ProviderHost : IAsyncDisposable
         }
     }
 
+    /// <summary>A host that stops <paramref name="owned"/> (in reverse) after the provider.</summary>
+    public static ProviderHost Create(IIoTProvider provider, string description, IEnumerable<IAsyncDisposable> owned)
+    {
+        var host = new ProviderHost { Provider = provider, Description = description };
+        host._owned.AddRange(owned);
+        return host;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Provider.DisposeAsync();
         foreach (var o in Enumerable.Reverse(_owned)) await o.DisposeAsync();
     }
 
-    private sealed class Disposer(Action dispose) : IAsyncDisposable
+    internal sealed class Disposer(Action dispose) : IAsyncDisposable
     {
         public ValueTask DisposeAsync()
         {

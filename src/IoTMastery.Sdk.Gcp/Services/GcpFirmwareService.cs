@@ -141,6 +141,8 @@ public sealed class GcpFirmwareService : IFirmwareService
         var document = latest is not null && CloudIotClient.BinaryData(latest) is { Length: > 0 } bytes && JsonNode.Parse(bytes) is JsonObject existing ? existing : new JsonObject();
         document[FirmwareStateContract.PropertyName] = firmware;
         long version = latest?["version"] is { } v ? long.Parse(v.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : 0;
+        // Devices read the version from the document: the bridge delivers config bytes without it.
+        document[GcpStateService.VersionProperty] = version + 1;
         await _registry.ModifyCloudToDeviceConfigAsync(deviceId, Encoding.UTF8.GetBytes(document.ToJsonString()), version, cancellationToken).ConfigureAwait(false);
     }
 

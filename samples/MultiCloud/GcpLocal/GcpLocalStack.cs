@@ -1,0 +1,146 @@
+using System.Security.Cryptography.X509Certificates;
+using System.Diagnostics;
+using System.Net;
+using IoTMastery.Sdk;
+using IoTMastery.Sdk.Gcp;
+using IoTMastery.Sdk.Mqtt;
+
+namespace MultiCloud.GcpLocal;
+
+/// <summary>
+/// Everything the GCP-style provider needs, on loopback: Google's Pub/Sub emulator (or the one PUBSUB_EMULATOR_HOST
+/// names), the registry double, mosquitto with server TLS as the bridge broker, and a relay doing the vendor bridge's
+/// routing: events → telemetry topic, events on the reply subfolder → reply topic, state → registry, configs and
+/// commands → device topics. No vendor bridge runs offline, so the relay stands in for it.
+/// </summary>
+internal static class GcpLocalStack
+{
+    private const string ProjectId = "multicloud-sample";
+
+    public static async Task<ProviderHost> StartAsync(CancellationToken ct)
+    {
+        var owned = new List<IAsyncDisposable>();
+        try
+        {
+            Uri pubsubUrl;
+            if (Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST") is { Length: > 0 } host)
+            {
+                pubsubUrl = new Uri($"http://{host}/");
+            }
+            else
+            {
+                var emulator = await LocalProcess.StartPathAsync(await FindEmulatorAsync(ct), port => ["--host=127.0.0.1", $"--port={port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"], TimeSpan.FromSeconds(90), ct);
+                owned.Add(emulator);
+                pubsubUrl = new Uri($"http://127.0.0.1:{emulator.Port}/");
+            }
+
+            var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            owned.Add(new ProviderHost.Disposer(http.Dispose));
+            var pubsub = new PubSubClient(http, ProjectId, pubsubUrl, NoAuthenticator.Instance);
+            var suffix = Guid.NewGuid().ToString("N")[..8];
+            string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
+            foreach (var topic in new[] { telemetry, replies })
+            {
+                await pubsub.CreateTopicAsync(topic, ct);
+                await pubsub.CreateSubscriptionAsync(topic + "-sub", topic, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 }, ct);
+            }
+
+            var registry = new CloudIotRegistryDouble();
+            owned.Add(registry);
+
+            var ca = LocalCertificateAuthority.Create("MultiCloud GCP bridge CA");
+            owned.Add(new ProviderHost.Disposer(ca.Dispose));
+            var dir = Directory.CreateTempSubdirectory("multicloud-gcp-bridge-");
+            owned.Add(new ProviderHost.Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
+            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
+            {
+                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
+                using var key = server.GetECDsaPrivateKey()!;
+                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
+            }
+            // Server-auth TLS only: the bridge's password is a device JWT, which mosquitto cannot check.
+            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
+            {
+                var config = Path.Combine(dir.FullName, "mosquitto.conf");
+                File.WriteAllText(config, $"""
+                    {(Environment.UserName == "root" ? "user root" : "")}
+                    per_listener_settings true
+                    persistence false
+                    log_dest none
+                    listener {port} 127.0.0.1
+                    certfile {dir.FullName}/server.pem
+                    keyfile {dir.FullName}/server.key
+                    allow_anonymous true
+
+                    """);
+                return ["-c", config];
+            }, "Install it with: apt-get install -y mosquitto.", ct);
+            owned.Add(mosquitto);
+            var roots = new X509Certificate2Collection(
+                X509CertificateLoader.LoadCertificate(ca.Certificate.RawData));
+
+            var options = new GcpIoTOptions
+            {
+                ProjectId = ProjectId,
+                RegistryId = "multicloud",
+                CloudIotBaseUrl = registry.Server.BaseUrl,
+                PubSubBaseUrl = pubsubUrl,
+                Authenticator = NoAuthenticator.Instance,
+                TelemetryTopicId = telemetry,
+                TelemetrySubscriptionId = telemetry + "-sub",
+                CommandReplySubscriptionId = replies + "-sub",
+                BridgeHost = "localhost",
+                BridgePort = mosquitto.Port,
+                BridgeTrustedRoots = roots,
+                EmptyPullDelay = TimeSpan.FromMilliseconds(50),
+            };
+
+            var relay = new MqttDeviceClient(new MqttDeviceClientOptions { Host = "localhost", Port = mosquitto.Port, TrustedRoots = roots, ClientId = "bridge-relay", Version = MqttVersion.Mqtt311 });
+            owned.Add(relay);
+            await relay.ConnectAsync(ct);
+            await relay.SubscribeAsync("/devices/+/events/#", async (m, token) =>
+            {
+                var parts = m.Topic.Split('/', 5);
+                var attributes = new Dictionary<string, string> { ["deviceId"] = parts[2], ["deviceRegistryId"] = options.RegistryId, ["projectId"] = ProjectId };
+                if (parts.Length == 5) attributes["subFolder"] = parts[4];
+                var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replies : telemetry;
+                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], token);
+            }, cancellationToken: ct);
+            await relay.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; }, cancellationToken: ct);
+            registry.ConfigSink = (id, _, data) => relay.PublishAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
+            registry.CommandSink = (id, sub, data) => { relay.PublishAsync($"/devices/{id}/commands" + (sub is null ? "" : "/" + sub), data).GetAwaiter().GetResult(); return true; };
+
+            var provider = await GcpIoTProvider.StartAsync(options, cancellationToken: ct);
+            return ProviderHost.Create(provider,
+                $"GCP-style provider: registry double {registry.Server.BaseUrl}, Pub/Sub {pubsubUrl}, bridge on mosquitto mqtts://localhost:{mosquitto.Port} with a routing relay",
+                owned);
+        }
+        catch
+        {
+            foreach (var o in Enumerable.Reverse(owned)) await o.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<string> FindEmulatorAsync(CancellationToken ct)
+    {
+        const string hint = "Install google-cloud-cli-pubsub-emulator and a Java 17 runtime (openjdk-17-jre-headless), or set PUBSUB_EMULATOR_HOST.";
+        string root;
+        try
+        {
+            var info = new ProcessStartInfo("gcloud", ["info", "--format=value(installation.sdk_root)"]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            info.Environment["CLOUDSDK_CORE_DISABLE_PROMPTS"] = "1";
+            using var gcloud = Process.Start(info)!;
+            var output = gcloud.StandardOutput.ReadToEndAsync(ct);
+            _ = gcloud.StandardError.ReadToEndAsync(ct);
+            await gcloud.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+            root = (await output).Trim();
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or TimeoutException)
+        {
+            throw new InvalidOperationException("gcloud was not found or did not answer. " + hint, ex);
+        }
+        var launcher = Path.Combine(root, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator");
+        return File.Exists(launcher) ? launcher : throw new InvalidOperationException($"The Pub/Sub emulator launcher is missing at {launcher}. " + hint);
+    }
+}

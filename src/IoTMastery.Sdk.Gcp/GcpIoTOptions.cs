@@ -1,0 +1,98 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>How a device's telemetry leaves it.</summary>
+public enum GcpDeviceTelemetryRoute
+{
+    /// <summary>As MQTT events on <c>/devices/{id}/events</c>; the vendor bridge forwards them to Pub/Sub. The default.</summary>
+    BridgeEvents,
+
+    /// <summary>Straight to the Pub/Sub telemetry topic over REST (the device needs Pub/Sub credentials).</summary>
+    PubSubDirect,
+}
+
+/// <summary>Settings of <see cref="GcpIoTProvider"/>.</summary>
+public sealed class GcpIoTOptions
+{
+    /// <summary>The project id (also the device JWT audience). Required.</summary>
+    public string ProjectId { get; set; } = "";
+
+    /// <summary>The registry's region. Default <c>us-central1</c>.</summary>
+    public string Location { get; set; } = "us-central1";
+
+    /// <summary>The device registry id. Required.</summary>
+    public string RegistryId { get; set; } = "";
+
+    /// <summary>The v1-shaped registry root of the vendor; <see langword="null"/> uses <see cref="CloudIotClient.DefaultBaseUrl"/> (retired by Google).</summary>
+    public Uri? CloudIotBaseUrl { get; set; }
+
+    /// <summary>The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs.</summary>
+    public Uri? PubSubBaseUrl { get; set; }
+
+    /// <summary>Credentials for the registry and Pub/Sub REST calls; <see langword="null"/> uses Google application default credentials.</summary>
+    public IGcpAuthenticator? Authenticator { get; set; }
+
+    /// <summary>The topic devices' telemetry reaches (needed for <see cref="GcpDeviceTelemetryRoute.PubSubDirect"/>).</summary>
+    public string? TelemetryTopicId { get; set; }
+
+    /// <summary>The subscription the fleet reads telemetry from; without it telemetry consumption is not available.</summary>
+    public string? TelemetrySubscriptionId { get; set; }
+
+    /// <summary>
+    /// The subscription on the topic the registry routes the <see cref="CommandReplySubfolder"/> events to
+    /// (an event notification config with that subfolder match). Without it commands with replies are not available.
+    /// </summary>
+    public string? CommandReplySubscriptionId { get; set; }
+
+    /// <summary>The events subfolder devices publish command replies on. Default <c>command-replies</c>.</summary>
+    public string CommandReplySubfolder { get; set; } = "command-replies";
+
+    /// <summary>The MQTT bridge host devices connect to. Required for device connections.</summary>
+    public string BridgeHost { get; set; } = "";
+
+    /// <summary>The bridge's TLS port. Default 8883.</summary>
+    public int BridgePort { get; set; } = 8883;
+
+    /// <summary>Roots the bridge certificate must chain to; <see langword="null"/> uses the system store.</summary>
+    public X509Certificate2Collection? BridgeTrustedRoots { get; set; }
+
+    /// <summary>How device telemetry is sent. Default <see cref="GcpDeviceTelemetryRoute.BridgeEvents"/>.</summary>
+    public GcpDeviceTelemetryRoute DeviceTelemetry { get; set; } = GcpDeviceTelemetryRoute.BridgeEvents;
+
+    /// <summary>Device JWT lifetime, 1 min to 24 h. Default 60 min.</summary>
+    public TimeSpan JwtLifetime { get; set; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>Per-request HTTP timeout. Default 30 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The wait after an empty Pub/Sub pull. Default 200 ms.</summary>
+    public TimeSpan EmptyPullDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The registry path these options name.</summary>
+    public CloudIotRegistryPath Registry => new(ProjectId, Location, RegistryId);
+
+    /// <summary>Checks every setting; throws <see cref="ArgumentException"/> naming the rule.</summary>
+    public void Validate()
+    {
+        PubSubNames.ValidateProject(ProjectId, nameof(ProjectId));
+        Registry.Validate();
+        foreach (var (id, kind, name) in new[] { (TelemetryTopicId, "Topic", nameof(TelemetryTopicId)), (TelemetrySubscriptionId, "Subscription", nameof(TelemetrySubscriptionId)), (CommandReplySubscriptionId, "Subscription", nameof(CommandReplySubscriptionId)) })
+            if (id is not null) PubSubNames.ValidateResourceId(id, kind, name);
+        if (string.IsNullOrEmpty(CommandReplySubfolder) || CommandReplySubfolder.Length > 256 || CommandReplySubfolder.AsSpan().IndexOfAny("+#\0") >= 0 || CommandReplySubfolder.StartsWith('/'))
+            throw new ArgumentException("CommandReplySubfolder is 1-256 characters without '+', '#', NUL or a leading '/'.", nameof(CommandReplySubfolder));
+        if (BridgePort is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(BridgePort), BridgePort, "BridgePort must be between 1 and 65535.");
+        if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
+        if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
+            throw new ArgumentException("PubSubDirect telemetry needs TelemetryTopicId.", nameof(TelemetryTopicId));
+        if (JwtLifetime < TimeSpan.FromMinutes(1) || JwtLifetime > DeviceJwt.MaxLifetime)
+            throw new ArgumentOutOfRangeException(nameof(JwtLifetime), JwtLifetime, "JwtLifetime must be between 1 minute and 24 hours.");
+        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
+        if (EmptyPullDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(EmptyPullDelay), EmptyPullDelay, "EmptyPullDelay must not be negative.");
+    }
+
+    /// <summary>Describes the settings; the authenticator is named by type only, so no token is printed.</summary>
+    public override string ToString() =>
+        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {CloudIotBaseUrl}, PubSub = {PubSubBaseUrl}, Bridge = {BridgeHost}:{BridgePort}, " +
+        $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authenticator = {Authenticator?.GetType().Name ?? "application default"} (credentials redacted) }}";
+}

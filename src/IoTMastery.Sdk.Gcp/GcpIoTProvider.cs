@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Gcp;
+
+/// <summary>
+/// The GCP-style provider: a registry over the Cloud IoT v1 REST shape (served by compatible vendors), device
+/// state as versioned configs and reported states, commands with replies routed back through Pub/Sub,
+/// telemetry consumed from a Pub/Sub subscription, firmware over configs, and devices on the MQTT bridge with
+/// JWT passwords. Start it with <see cref="StartAsync"/>; dispose it to stop.
+/// </summary>
+public sealed class GcpIoTProvider : IIoTProvider
+{
+    /// <summary>The provider name carried by every exception.</summary>
+    public const string ProviderName = GoogleApiErrors.Provider;
+
+    private readonly HttpClient _http;
+    private readonly GcpCommandService _commands;
+    private int _disposed;
+
+    private GcpIoTProvider(GcpIoTOptions options, HttpClient http, CloudIotClient cloudIot, PubSubClient pubsub, TimeProvider time, ILoggerFactory logs)
+    {
+        _http = http;
+        CloudIot = cloudIot;
+        PubSub = pubsub;
+        Registry = new GcpDeviceRegistry(cloudIot, time);
+        State = new GcpStateService(cloudIot);
+        _commands = new GcpCommandService(cloudIot, pubsub, options.CommandReplySubscriptionId, time, options.EmptyPullDelay, logs.CreateLogger<GcpCommandService>());
+        Telemetry = options.TelemetrySubscriptionId is { } subscription
+            ? new PubSubTelemetryChannel(pubsub, new PubSubTelemetryChannelOptions { SubscriptionId = subscription, EmptyPullDelay = options.EmptyPullDelay }, time, logs.CreateLogger<PubSubTelemetryChannel>())
+            : new UnavailableTelemetryChannel();
+        Firmware = new GcpFirmwareService(cloudIot, time);
+        Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
+        Capabilities = new ProviderCapabilities
+        {
+            CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
+            Commands = _commands.Available,
+            DeviceState = true,
+            FirmwareRollouts = true,
+            TelemetryConsumption = options.TelemetrySubscriptionId is not null,
+            MaxTelemetryMessageBytes = options.DeviceTelemetry == GcpDeviceTelemetryRoute.BridgeEvents ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
+            // Pub/Sub meters bytes with a 1000-byte minimum per request.
+            TelemetryBillingUnitBytes = 1000,
+        };
+    }
+
+    /// <inheritdoc />
+    public string Name => ProviderName;
+
+    /// <inheritdoc />
+    public ProviderCapabilities Capabilities { get; }
+
+    /// <inheritdoc />
+    public DeviceIdRules DeviceIdRules => DeviceIdRules.Gcp;
+
+    /// <inheritdoc />
+    public IDeviceRegistry Registry { get; }
+
+    /// <inheritdoc />
+    public IDeviceStateService State { get; }
+
+    /// <inheritdoc />
+    public IDeviceCommandService Commands => _commands;
+
+    /// <inheritdoc />
+    public ITelemetryChannel Telemetry { get; }
+
+    /// <inheritdoc />
+    public IFirmwareService Firmware { get; }
+
+    /// <inheritdoc />
+    public IDeviceConnectionFactory Devices { get; }
+
+    /// <summary>The typed registry client, for what the neutral API does not cover (gateways, log levels).</summary>
+    public CloudIotClient CloudIot { get; }
+
+    /// <summary>The typed Pub/Sub client.</summary>
+    public PubSubClient PubSub { get; }
+
+    /// <summary>Validates the options and builds the provider. No network call is made until the first operation.</summary>
+    /// <param name="options">Settings; validated here.</param>
+    /// <param name="timeProvider">The clock for JWTs, timeouts and rollouts; the system clock when <see langword="null"/>.</param>
+    /// <param name="loggerFactory">Logging; none when <see langword="null"/>. Keys and tokens are never logged.</param>
+    /// <param name="cancellationToken">Cancels start-up.</param>
+    public static Task<GcpIoTProvider> StartAsync(GcpIoTOptions options, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        cancellationToken.ThrowIfCancellationRequested();
+        var time = timeProvider ?? TimeProvider.System;
+        var logs = loggerFactory ?? NullLoggerFactory.Instance;
+        var auth = options.Authenticator ?? GoogleOAuthAuthenticator.FromApplicationDefault();
+        var http = new HttpClient { Timeout = options.RequestTimeout };
+        var cloudIot = new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time);
+        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time);
+        return Task.FromResult(new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs));
+    }
+
+    /// <summary>Stops the command-reply loop and releases the HTTP client.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _commands.DisposeAsync().ConfigureAwait(false);
+        _http.Dispose();
+    }
+
+    /// <summary>Telemetry consumption without a subscription: refused, never silently empty.</summary>
+    private sealed class UnavailableTelemetryChannel : ITelemetryChannel
+    {
+        public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            throw new NotSupportedException("Telemetry consumption needs GcpIoTOptions.TelemetrySubscriptionId.");
+#pragma warning disable CS0162 // An iterator needs a yield to be one.
+            yield break;
+#pragma warning restore CS0162
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using IoTMastery.Sdk.Mqtt;
+
+namespace IoTMastery.Sdk.Gcp.Tests;
+
+/// <summary>
+/// A whole GCP-style provider on loopback: the Pub/Sub emulator (telemetry and command-reply topics with
+/// subscriptions), the registry double, Mosquitto as the bridge broker, and a relay doing the vendor bridge's
+/// routing (events → telemetry topic, events on the reply subfolder → reply topic, state → registry,
+/// configs and commands → device topics). Disposing stops everything this stack started.
+/// </summary>
+public sealed class GcpProviderStack : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    public required GcpIoTProvider Provider { get; init; }
+
+    public required CloudIotRegistryDouble Registry { get; init; }
+
+    public required BridgeMosquitto Broker { get; init; }
+
+    public required GcpIoTOptions Options { get; init; }
+
+    public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents)
+    {
+        var owned = new List<IAsyncDisposable>();
+        try
+        {
+            var suffix = Guid.NewGuid().ToString("N")[..8];
+            var pubsub = emulator.CreateClient();
+            string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
+            await pubsub.CreateTopicAsync(telemetry);
+            await pubsub.CreateSubscriptionAsync(telemetry + "-sub", telemetry, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
+            await pubsub.CreateTopicAsync(replies);
+            await pubsub.CreateSubscriptionAsync(replies + "-sub", replies, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
+
+            var broker = await BridgeMosquitto.StartAsync();
+            owned.Add(broker);
+            var registry = new CloudIotRegistryDouble();
+            owned.Add(registry);
+            var options = new GcpIoTOptions
+            {
+                ProjectId = emulator.ProjectId,
+                RegistryId = "reg-" + suffix,
+                CloudIotBaseUrl = registry.Server.BaseUrl,
+                PubSubBaseUrl = emulator.BaseUrl,
+                Authenticator = NoAuthenticator.Instance,
+                TelemetryTopicId = telemetry,
+                TelemetrySubscriptionId = telemetry + "-sub",
+                CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,
+                BridgeHost = "localhost",
+                BridgePort = broker.Port,
+                BridgeTrustedRoots = broker.TrustedRoots,
+                DeviceTelemetry = route,
+                EmptyPullDelay = TimeSpan.FromMilliseconds(50),
+            };
+            var relay = new MqttDeviceClient(new MqttDeviceClientOptions { Host = "localhost", Port = broker.Port, TrustedRoots = broker.TrustedRoots, ClientId = "bridge-relay-" + suffix, Version = MqttVersion.Mqtt311 });
+            owned.Add(relay);
+            await relay.ConnectAsync();
+            await relay.SubscribeAsync("/devices/+/events/#", async (m, ct) =>
+            {
+                var parts = m.Topic.Split('/', 5);
+                var attributes = new Dictionary<string, string> { ["deviceId"] = parts[2], ["deviceRegistryId"] = options.RegistryId, ["projectId"] = options.ProjectId };
+                if (parts.Length == 5) attributes["subFolder"] = parts[4];
+                // The registry's event notification configs: the reply subfolder has its own topic, the rest is telemetry.
+                var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replies : telemetry;
+                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], ct);
+            });
+            await relay.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; });
+            registry.ConfigSink = (id, _, data) => relay.PublishAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
+            registry.CommandSink = (id, sub, data) => { relay.PublishAsync($"/devices/{id}/commands" + (sub is null ? "" : "/" + sub), data).GetAwaiter().GetResult(); return true; };
+
+            var provider = await GcpIoTProvider.StartAsync(options);
+            owned.Add(provider);
+            var stack = new GcpProviderStack { Provider = provider, Registry = registry, Broker = broker, Options = options };
+            stack._owned.AddRange(owned);
+            return stack;
+        }
+        catch
+        {
+            foreach (var o in Enumerable.Reverse(owned)) await o.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var o in Enumerable.Reverse(_owned)) await o.DisposeAsync();
+    }
+}
