@@ -67,6 +67,14 @@ async function shadowScenario() {
   // A stale version through the SDK's own connection: the SDK's versioning would never send one.
   shadows.publish(`$aws/things/${thing}/shadow/update`, JSON.stringify({ state: { reported: { color: 'green' } }, version: 1, clientToken: 'stale-1' }), { qos: 1 });
   await box.next((e) => e.event === 'message' && e.topic.endsWith('/update/rejected') && e.doc.clientToken === 'stale-1', 'version conflict');
+  // A named shadow: missing (404), created by an update, then deleted.
+  const named = `$aws/things/${thing}/shadow/name/config`;
+  shadows.publish(named + '/get', JSON.stringify({ clientToken: 'named-get' }), { qos: 1 });
+  await box.next((e) => e.event === 'message' && e.topic === named + '/get/rejected', 'named shadow 404');
+  shadows.publish(named + '/update', JSON.stringify({ state: { reported: { interval: 30 } }, clientToken: 'named-update' }), { qos: 1 });
+  await box.next((e) => e.event === 'message' && e.topic === named + '/update/accepted', 'named shadow update');
+  shadows.publish(named + '/delete', '', { qos: 1 });
+  await box.next((e) => e.event === 'message' && e.topic === named + '/delete/accepted', 'named shadow delete');
   await new Promise((r) => shadows.end(false, r));
   await new Promise((r) => observer.end(false, r));
 }
@@ -93,6 +101,12 @@ async function jobsScenario() {
   await box.next((e) => e.event === 'message' && e.topic.endsWith(`/${first.id}/update/accepted`), 'IN_PROGRESS accepted');
   job1.succeeded({ step: 'done' });
   await box.next((e) => e.event === 'message' && e.topic.endsWith(`/${first.id}/update/accepted`), 'SUCCEEDED accepted');
+
+  // The pending list and a described execution (raw requests on the SDK's connection; v1 has no helper for them).
+  jobs.publish(`$aws/things/${thing}/jobs/get`, JSON.stringify({ clientToken: 'list' }), { qos: 1 });
+  await box.next((e) => e.event === 'message' && e.topic.endsWith('/jobs/get/accepted') && e.doc.clientToken === 'list', 'pending jobs list');
+  jobs.publish(`$aws/things/${thing}/jobs/job-1/get`, JSON.stringify({ clientToken: 'describe', includeJobDocument: false }), { qos: 1 });
+  await box.next((e) => e.event === 'message' && e.topic.endsWith('/jobs/job-1/get/accepted') && e.doc.clientToken === 'describe', 'described execution');
 
   // notify-next offers the second job; update it with expectedVersion, first stale, then current.
   const second = await box.next((e) => e.event === 'job' && e.id !== first.id, 'second job from notify-next');
