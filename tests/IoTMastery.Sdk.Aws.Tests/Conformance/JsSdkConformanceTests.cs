@@ -148,34 +148,8 @@ public sealed class JsSdkConformanceTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
-    private static async Task RunNodeAsync(int port, JsonArray ops)
-    {
-        var dir = Path.Combine(SharedSpecs.RepoRoot, "tests", "conformance", "aws-node");
-        var node = MotoServer.Find("node") ?? throw new InvalidOperationException("Node.js 20 is required for the AWS conformance tests (apt-get install -y nodejs).");
-        if (!Directory.Exists(Path.Combine(dir, "node_modules", "@aws-sdk", "client-iot")))
-            await RunAsync(MotoServer.Find("npm") ?? throw new InvalidOperationException("npm is required (apt-get install -y npm)."), ["ci", "--no-audit", "--no-fund"], dir, TimeSpan.FromMinutes(5));
-        await RunAsync(node, ["capture.mjs", port.ToString(System.Globalization.CultureInfo.InvariantCulture), ops.ToJsonString()], dir, TimeSpan.FromSeconds(60));
-    }
-
-    private static async Task RunAsync(string exe, string[] args, string dir, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(exe, args) { WorkingDirectory = dir, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill();
-            throw new TimeoutException($"{exe} {args[0]} did not finish within {timeout}.");
-        }
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{exe} {args[0]} failed ({process.ExitCode}): {await stderr}{await stdout}");
-    }
+    private static Task RunNodeAsync(int port, JsonArray ops) =>
+        NodeScripts.RunAsync("capture.mjs", [port.ToString(System.Globalization.CultureInfo.InvariantCulture), ops.ToJsonString()], TimeSpan.FromSeconds(60));
 
     private sealed record Captured(string Method, string Path, string Query, List<KeyValuePair<string, string>> Headers, byte[] Body)
     {
