@@ -115,9 +115,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
         if (!_subscribed)
         {
-            // Registered once, sent on every (re)connect; the hub allows five subscriptions, these are four.
+            // Registered once, sent on every (re)connect; the hub allows five subscriptions. C2D is added by EnableCloudToDeviceAsync.
             await _client.SubscribeAsync(AzureTopics.MethodFilter, OnMethodAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AzureTopics.CloudToDeviceFilter(DeviceId), OnCloudToDeviceAsync, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
             await _client.SubscribeAsync(AzureTopics.TwinResponseFilter, OnTwinResponseAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
             await _client.SubscribeAsync(AzureTopics.DesiredFilter, OnDesiredPatchAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
             _subscribed = true;
@@ -159,11 +158,15 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         Volatile.Write(ref _commandHandler, handler);
     }
 
-    /// <summary>Sets the handler for cloud-to-device messages. Without one, messages are acknowledged and dropped with a warning.</summary>
-    public void SetCloudToDeviceHandler(CloudToDeviceHandler handler)
+    /// <summary>
+    /// Receives cloud-to-device messages with <paramref name="handler"/>: subscribes to <c>devices/{id}/messages/devicebound/#</c>
+    /// (QoS 1) now and after every reconnect. Like the official SDK, a device that never calls this does not subscribe.
+    /// </summary>
+    public async Task EnableCloudToDeviceAsync(CloudToDeviceHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _cloudToDeviceHandler, handler);
+        if (Interlocked.Exchange(ref _cloudToDeviceHandler, handler) is not null) return;
+        await _client.SubscribeAsync(AzureTopics.CloudToDeviceFilter(DeviceId), OnCloudToDeviceAsync, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -177,7 +180,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     /// <summary>Reads the whole twin (<c>$iothub/twin/GET</c>): <c>{"desired":{…,"$version":n},"reported":{…,"$version":m}}</c>.</summary>
     public async Task<JsonObject> GetTwinAsync(CancellationToken cancellationToken = default)
     {
-        var (_, _, body) = await RequestAsync(AzureTopics.TwinGet, ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        // A single space, as the official SDK sends.
+        var (_, _, body) = await RequestAsync(AzureTopics.TwinGet, " "u8.ToArray(), cancellationToken).ConfigureAwait(false);
         return JsonNode.Parse(body.Span) as JsonObject ?? throw new IoTException("IoT Hub sent a twin that is not a JSON object.", Provider, "InvalidTwin");
     }
 

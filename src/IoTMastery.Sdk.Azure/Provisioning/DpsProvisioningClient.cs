@@ -82,6 +82,7 @@ public static class DpsProvisioningClient
             TrustedRoots = options.TrustedRoots,
             Version = MqttVersion.Mqtt311,
             CleanSession = true,
+            KeepAlive = TimeSpan.FromSeconds(180),
             CredentialProvider = _ =>
             {
                 var expires = time.GetUtcNow().AddHours(1);

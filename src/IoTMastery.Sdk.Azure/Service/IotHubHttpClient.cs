@@ -109,7 +109,6 @@ internal sealed class IotHubHttpClient
         request.Headers.TryAddWithoutValidation("Authorization", await _authorization.GetAuthorizationAsync(cancellationToken).ConfigureAwait(false));
         request.Headers.TryAddWithoutValidation("Request-Id", Guid.NewGuid().ToString());
         request.Headers.TryAddWithoutValidation("User-Agent", AzureIoTProvider.UserAgent);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         request.Headers.ExpectContinue = false;
         if (headers is not null)
         {

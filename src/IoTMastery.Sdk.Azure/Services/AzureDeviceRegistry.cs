@@ -56,7 +56,8 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 throw new NotSupportedException("Azure IoT Hub devices authenticate with SAS keys or X.509 certificates; PublicKey (JWT) credentials are not supported.");
         }
 
-        var body = new JsonObject { ["deviceId"] = registration.Id, ["status"] = "enabled", ["authentication"] = authentication };
+        // No status: the hub enables new devices, and the official SDK sends none.
+        var body = new JsonObject { ["deviceId"] = registration.Id, ["authentication"] = authentication };
         var created = await _hub.CreateDeviceIdentityAsync(body, cancellationToken).ConfigureAwait(false);
         if (request?.Kind == CredentialKind.SymmetricKey)
         {

@@ -46,7 +46,7 @@ public sealed class IotHubDouble : IAsyncDisposable
     private long _etagCounter;
     private int _rid;
 
-    private IotHubDouble() => _serverCertificate = _ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
+    private IotHubDouble() => _serverCertificate = _ca.IssueServerCertificate(["localhost", HubHost], [IPAddress.Loopback]);
 
     public int HttpsPort { get; private set; }
     public int MqttPort { get; private set; }

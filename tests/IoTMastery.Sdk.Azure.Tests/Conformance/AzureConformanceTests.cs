@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Azure.Tests.Double;
+
+namespace IoTMastery.Sdk.Azure.Tests.Conformance;
+
+/// <summary>
+/// Request conformance: the official Node.js SDKs and this provider perform the same operations against a capturing
+/// double; the normalized HTTP requests and MQTT CONNECT fields, subscriptions and topics must be identical.
+/// </summary>
+[Collection(DoubleCollection.Name)]
+public sealed class AzureConformanceTests
+{
+    [Fact]
+    public async Task Provider_sends_what_the_official_node_sdks_send()
+    {
+        List<string> node;
+        await using (var hub = await IotHubDouble.StartAsync())
+        {
+            var (code, output) = await NodeOracle.RunScenarioAsync(hub);
+            Assert.True(code == 0, "The Node.js scenario failed:\n" + output);
+            node = CaptureNormalizer.Normalize(hub.Captured);
+        }
+        List<string> ours;
+        await using (var hub = await IotHubDouble.StartAsync())
+        {
+            await RunSameScenarioAsync(hub);
+            ours = CaptureNormalizer.Normalize(hub.Captured);
+        }
+        var report = "Node:\n  " + string.Join("\n  ", node) + "\nOurs:\n  " + string.Join("\n  ", ours);
+        // Subscriptions may be sent in one packet or several; compare them as a set, everything else in order.
+        Assert.True(node.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Distinct().Order().SequenceEqual(ours.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Distinct().Order()), "Subscriptions differ.\n" + report);
+        var nodeRest = node.Where(l => !l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).ToList();
+        var ourRest = ours.Where(l => !l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).ToList();
+        for (var i = 0; i < Math.Max(nodeRest.Count, ourRest.Count); i++)
+            Assert.True(i < nodeRest.Count && i < ourRest.Count && nodeRest[i] == ourRest[i],
+                $"First difference at {i}:\n node: {(i < nodeRest.Count ? nodeRest[i] : "<none>")}\n ours: {(i < ourRest.Count ? ourRest[i] : "<none>")}\n" + report);
+    }
+
+    /// <summary>The provider's calls for each step of tests/conformance/azure-node/scenario.js, in the same order.</summary>
+    private static async Task RunSameScenarioAsync(IotHubDouble hub)
+    {
+        await using var provider = AzureTestProviders.Create(hub);
+        var api = provider.Hub;
+        // 1-2. create, duplicate create
+        var created = await api.CreateDeviceIdentityAsync(new JsonObject
+        {
+            ["deviceId"] = "dev1",
+            ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } },
+        });
+        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => api.CreateDeviceIdentityAsync(new JsonObject
+        {
+            ["deviceId"] = "dev1",
+            ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } },
+        }));
+        // 3-4. twin update with ETag, then with the stale ETag
+        var twin = await api.GetTwinAsync("dev1");
+        var etag = twin["etag"]!.GetValue<string>();
+        await api.UpdateTwinAsync("dev1", new JsonObject { ["tags"] = new JsonObject { ["site"] = "a" }, ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["fw"] = "2.0" } } }, etag);
+        await Assert.ThrowsAsync<PreconditionFailedException>(() => api.UpdateTwinAsync("dev1", new JsonObject { ["tags"] = new JsonObject { ["site"] = "b" } }, etag));
+        // 5-6. query page of 50, missing device
+        Assert.Single((await api.QueryPageAsync("SELECT * FROM devices", 50)).Items);
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => api.GetDeviceIdentityAsync("missing"));
+        // 7-10. device: connect, twin, reported, desired push, telemetry with properties
+        var key = created["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>();
+        var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+        {
+            DeviceId = "dev1",
+            Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey }, symmetricKey: key),
+        });
+        await using (device)
+        {
+            var initial = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var desired = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.SetDesiredStateHandler((change, _) =>
+            {
+                if (change.Desired["fw"]?.GetValue<string>() == "2.0") initial.TrySetResult(change);
+                if (change.Desired["fw"]?.GetValue<string>() == "3.0") desired.TrySetResult(change);
+                return ValueTask.CompletedTask;
+            });
+            device.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["ok"] = true, ["got"] = command.Payload?.DeepClone() })));
+            await device.ConnectAsync();
+            // The connection reads the twin itself after connecting (the Node step is an explicit getTwin).
+            Assert.Equal(2, (await initial.Task.WaitAsync(TimeSpan.FromSeconds(15))).Version);
+            await device.ReportStateAsync(new JsonObject { ["firmware"] = new JsonObject { ["version"] = "1.0.0" } });
+            var twin2 = await api.GetTwinAsync("dev1");
+            await api.UpdateTwinAsync("dev1", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["fw"] = "3.0" } } }, twin2["etag"]!.GetValue<string>());
+            await desired.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            await device.SendMessageAsync(Encoding.UTF8.GetBytes("""[{"d":"dev1","m":"temp","v":21.5,"t":1700000000000}]"""),
+                [new("$.mid", "m1"), new("$.ct", "application/json"), new("$.ce", "utf-8"), new("alert", "hi there")]);
+            // 11. direct method
+            var result = await api.InvokeMethodAsync("dev1", "reboot", new JsonObject { ["a"] = 1 }, TimeSpan.FromSeconds(30), TimeSpan.Zero);
+            Assert.Equal(200, result.Status);
+        }
+        // 12. offline method
+        await Assert.ThrowsAsync<DeviceOfflineException>(() => api.InvokeMethodAsync("dev1", "reboot", new JsonObject(), TimeSpan.FromSeconds(5), TimeSpan.Zero));
+        // 13. DPS with a group-derived key
+        var registration = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
+        {
+            Host = "localhost", Port = hub.MqttPort, IdScope = IotHubDouble.IdScope, RegistrationId = "reg-001",
+            DeviceKey = SasToken.DeriveDeviceKey(IotHubDouble.GroupKey, "reg-001"), TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
+        });
+        Assert.Equal(IotHubDouble.HubHost, registration.AssignedHub);
+        // 14. delete
+        await api.DeleteDeviceIdentityAsync("dev1");
+    }
+}
