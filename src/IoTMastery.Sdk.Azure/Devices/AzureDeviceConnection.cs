@@ -34,6 +34,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private readonly TimeSpan _operationTimeout;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(int Status, string Query, ReadOnlyMemory<byte> Body)>> _pending = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _desiredGate = new(1, 1);
+    private readonly SemaphoreSlim _subscribeGate = new(1, 1);
+    private Subscription _subscriptions;
     private readonly CancellationTokenSource _disposed = new();
     private CommandHandler? _commandHandler;
     private DesiredStateHandler? _desiredHandler;
@@ -41,7 +43,6 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private JsonObject? _desired;
     private long _desiredVersion = -1;
     private long _deliveredVersion = -1;
-    private bool _subscribed;
     private int _disposedFlag;
 
     internal AzureDeviceConnection(DeviceConnectionOptions options, AzureDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory? loggerFactory)
@@ -113,13 +114,14 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
-        if (!_subscribed)
+        // Like the official SDK, a topic is subscribed only once something needs it; filters registered before connecting
+        // go out right after CONNECT and again after every reconnect (the hub allows five subscriptions).
+        // Methods always: without a handler the neutral contract answers 501 rather than letting the call time out.
+        await EnsureSubscribedAsync(Subscription.Methods, cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _desiredHandler) is not null)
         {
-            // Registered once, sent on every (re)connect; the hub allows five subscriptions. C2D is added by EnableCloudToDeviceAsync.
-            await _client.SubscribeAsync(AzureTopics.MethodFilter, OnMethodAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AzureTopics.TwinResponseFilter, OnTwinResponseAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AzureTopics.DesiredFilter, OnDesiredPatchAsync, MqttQualityOfService.AtMostOnce, cancellationToken).ConfigureAwait(false);
-            _subscribed = true;
+            await EnsureSubscribedAsync(Subscription.TwinResponses, cancellationToken).ConfigureAwait(false);
+            await EnsureSubscribedAsync(Subscription.Desired, cancellationToken).ConfigureAwait(false);
         }
         await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -165,8 +167,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     public async Task EnableCloudToDeviceAsync(CloudToDeviceHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        if (Interlocked.Exchange(ref _cloudToDeviceHandler, handler) is not null) return;
-        await _client.SubscribeAsync(AzureTopics.CloudToDeviceFilter(DeviceId), OnCloudToDeviceAsync, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _cloudToDeviceHandler, handler);
+        await EnsureSubscribedAsync(Subscription.CloudToDevice, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -175,6 +177,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         ArgumentNullException.ThrowIfNull(handler);
         Volatile.Write(ref _desiredHandler, handler);
         if (Volatile.Read(ref _desired) is not null) _ = DeliverCurrentAsync(_disposed.Token);
+        else if (_client.IsConnected) _ = RefreshDesiredAsync();
     }
 
     /// <summary>Reads the whole twin (<c>$iothub/twin/GET</c>): <c>{"desired":{…,"$version":n},"reported":{…,"$version":m}}</c>.</summary>
@@ -208,6 +211,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
 
     private async Task<(int Status, string Query, ReadOnlyMemory<byte> Body)> RequestAsync(Func<string, string> topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
+        await EnsureSubscribedAsync(Subscription.TwinResponses, cancellationToken).ConfigureAwait(false);
         var rid = Guid.NewGuid().ToString();
         var completion = new TaskCompletionSource<(int, string, ReadOnlyMemory<byte>)>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[rid] = completion;
@@ -236,6 +240,37 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         {
             _pending.TryRemove(rid, out _);
         }
+    }
+
+    private async Task EnsureSubscribedAsync(Subscription subscription, CancellationToken cancellationToken)
+    {
+        await _subscribeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if ((_subscriptions & subscription) != 0) return;
+            var (filter, handler, qos) = subscription switch
+            {
+                Subscription.Methods => (AzureTopics.MethodFilter, (MqttMessageHandler)OnMethodAsync, MqttQualityOfService.AtMostOnce),
+                Subscription.TwinResponses => (AzureTopics.TwinResponseFilter, OnTwinResponseAsync, MqttQualityOfService.AtMostOnce),
+                Subscription.Desired => (AzureTopics.DesiredFilter, OnDesiredPatchAsync, MqttQualityOfService.AtMostOnce),
+                _ => (AzureTopics.CloudToDeviceFilter(DeviceId), (MqttMessageHandler)OnCloudToDeviceAsync, MqttQualityOfService.AtLeastOnce),
+            };
+            await _client.SubscribeAsync(filter, handler, qos, cancellationToken).ConfigureAwait(false);
+            _subscriptions |= subscription;
+        }
+        finally
+        {
+            _subscribeGate.Release();
+        }
+    }
+
+    [Flags]
+    private enum Subscription
+    {
+        Methods = 1,
+        TwinResponses = 2,
+        Desired = 4,
+        CloudToDevice = 8,
     }
 
     private ValueTask OnTwinResponseAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
@@ -293,8 +328,10 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     // After every (re)connect and after a version gap: the hub does not queue desired patches for offline devices.
     private async Task RefreshDesiredAsync()
     {
+        if (Volatile.Read(ref _desiredHandler) is null) return;
         try
         {
+            await EnsureSubscribedAsync(Subscription.Desired, _disposed.Token).ConfigureAwait(false);
             var twin = await GetTwinAsync(_disposed.Token).ConfigureAwait(false);
             var (desired, version) = TwinMapping.Section(twin["desired"] as JsonObject);
             await _desiredGate.WaitAsync(_disposed.Token).ConfigureAwait(false);

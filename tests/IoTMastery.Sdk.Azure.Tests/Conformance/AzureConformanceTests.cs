@@ -29,8 +29,8 @@ public sealed class AzureConformanceTests
             ours = CaptureNormalizer.Normalize(hub.Captured);
         }
         var report = "Node:\n  " + string.Join("\n  ", node) + "\nOurs:\n  " + string.Join("\n  ", ours);
-        // Subscriptions may be sent in one packet or several; compare them as a set, everything else in order.
-        Assert.True(node.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Distinct().Order().SequenceEqual(ours.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Distinct().Order()), "Subscriptions differ.\n" + report);
+        // Subscriptions may be sent in one packet or several and at another moment; compare each client's set, everything else in order.
+        Assert.True(node.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Order().SequenceEqual(ours.Where(l => l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).Order()), "Subscriptions differ.\n" + report);
         var nodeRest = node.Where(l => !l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).ToList();
         var ourRest = ours.Where(l => !l.StartsWith("SUBSCRIBE", StringComparison.Ordinal)).ToList();
         for (var i = 0; i < Math.Max(nodeRest.Count, ourRest.Count); i++)
@@ -104,5 +104,21 @@ public sealed class AzureConformanceTests
         Assert.Equal(IotHubDouble.HubHost, registration.AssignedHub);
         // 14. delete
         await api.DeleteDeviceIdentityAsync("dev1");
+        // 15. self-signed X.509 device
+        var (certificatePem, keyPem, thumbprint) = NodeOracle.CameraCertificate.Value;
+        await api.CreateDeviceIdentityAsync(new JsonObject
+        {
+            ["deviceId"] = "cam1",
+            ["authentication"] = new JsonObject { ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = thumbprint }, ["type"] = "selfSigned" },
+        });
+        await using (var cam = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+        {
+            DeviceId = "cam1",
+            Credential = new IssuedCredential(new CredentialInfo { Id = thumbprint, Kind = CredentialKind.X509Certificate }, certificatePem, keyPem),
+        }))
+        {
+            await cam.ConnectAsync();
+            await cam.SendMessageAsync(Encoding.UTF8.GetBytes("""{"x":1}"""), [new("$.mid", "m2")]);
+        }
     }
 }

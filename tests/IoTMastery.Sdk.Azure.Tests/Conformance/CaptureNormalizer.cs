@@ -21,7 +21,7 @@ public static partial class CaptureNormalizer
         "http" => $"HTTP {c.Method} {c.Path}{c.Query} " + string.Join(" ", HttpHeaders.Where(c.Headers.ContainsKey).Select(h => $"{h}=[{NormalizeHeader(h, c.Headers[h])}]"))
             + $" auth=[{Sas(c.Headers.GetValueOrDefault("authorization"))}] body={Json(c.Body)}",
         "mqtt-connect" => $"CONNECT client={c.Path} user={ClientType().Replace(c.Headers["username"], "$1<client>")} clean={c.Headers["cleanSession"]} keepAlive={c.Headers["keepAlive"]} protocol={c.Headers["protocol"]} password=[{Sas(c.Headers["password"])}]",
-        "mqtt-subscribe" => $"SUBSCRIBE {c.Path} qos={c.Query}",
+        "mqtt-subscribe" => $"SUBSCRIBE {c.Headers["clientId"]} {c.Path} qos={c.Query}",
         "mqtt-publish" => $"PUBLISH {Rid().Replace(c.Path, "$1<rid>")} qos={c.Query} body={(c.Path.Contains("/messages/events/", StringComparison.Ordinal) || c.Path.StartsWith("$iothub/twin/PATCH", StringComparison.Ordinal) ? Json(c.Body) : "<" + c.Body.Length + ">")}",
         _ => c.Kind,
     };

@@ -39,12 +39,25 @@ public static class NodeOracle
         }
     }
 
+    /// <summary>The self-signed certificate the X.509 step uses (Node and our provider use the same one).</summary>
+    public static readonly Lazy<(string CertificatePem, string KeyPem, string Thumbprint)> CameraCertificate = new(() =>
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=cam1", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        return (certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem(), Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.RawData)));
+    });
+
     /// <summary>Runs scenario.js against <paramref name="hub"/>; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunScenarioAsync(IotHubDouble hub)
     {
         await EnsureInstalledAsync();
         var caFile = Path.Combine(Path.GetTempPath(), "iothub-double-ca-" + Guid.NewGuid().ToString("N") + ".pem");
+        var certFile = caFile + ".cert.pem";
+        var keyFile = caFile + ".key.pem";
         await File.WriteAllTextAsync(caFile, hub.CaPem);
+        await File.WriteAllTextAsync(certFile, CameraCertificate.Value.CertificatePem);
+        await File.WriteAllTextAsync(keyFile, CameraCertificate.Value.KeyPem);
         try
         {
             return await RunAsync("node", ["scenario.js"], new Dictionary<string, string>
@@ -56,11 +69,16 @@ public static class NodeOracle
                 ["SERVICE_CS"] = hub.ServiceConnectionString,
                 ["GROUP_KEY"] = IotHubDouble.GroupKey,
                 ["ID_SCOPE"] = IotHubDouble.IdScope,
+                ["X509_CERT_FILE"] = certFile,
+                ["X509_KEY_FILE"] = keyFile,
+                ["X509_THUMBPRINT"] = CameraCertificate.Value.Thumbprint,
             }, TimeSpan.FromMinutes(2));
         }
         finally
         {
             File.Delete(caFile);
+            File.Delete(certFile);
+            File.Delete(keyFile);
         }
     }
 

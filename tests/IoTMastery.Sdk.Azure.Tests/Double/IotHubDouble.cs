@@ -335,6 +335,8 @@ public sealed class IotHubDouble : IAsyncDisposable
             .WithTlsEndpointReuseAddress()
             .WithEncryptionCertificate(_serverCertificate)
             .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+            // Asks for a client certificate but accepts none: SAS devices send none, X.509 devices are checked on CONNECT by thumbprint.
+            .WithClientCertificate((_, _, _, _) => true)
             .Build();
         var server = new MqttServerFactory().CreateMqttServer(options);
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
@@ -387,6 +389,15 @@ public sealed class IotHubDouble : IAsyncDisposable
         if (!_devices.TryGetValue(e.ClientId, out var device) || device.Status != "enabled")
         {
             e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+            return Task.CompletedTask;
+        }
+        if (device.AuthType == "selfSigned")
+        {
+            // X.509: no password; the TLS client certificate's thumbprint (SHA-1 or SHA-256) must be registered.
+            var cert = e.ClientCertificate;
+            var thumbprints = cert is null ? [] : new[] { Convert.ToHexString(SHA1.HashData(cert.RawData)), Convert.ToHexString(SHA256.HashData(cert.RawData)) };
+            if (!string.IsNullOrEmpty(e.Password) || !thumbprints.Any(t => string.Equals(t, device.PrimaryThumbprint, StringComparison.OrdinalIgnoreCase) || string.Equals(t, device.SecondaryThumbprint, StringComparison.OrdinalIgnoreCase)))
+                e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
             return Task.CompletedTask;
         }
         var sr = WebUtility.UrlDecode(fields.GetValueOrDefault("sr") ?? "");
