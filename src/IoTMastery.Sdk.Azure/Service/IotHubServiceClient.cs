@@ -198,7 +198,7 @@ public sealed class IotHubServiceClient
     /// <summary>Schedules a direct method on every device matching <paramref name="queryCondition"/> (type scheduleDeviceMethod).</summary>
     public Task<JsonObject> ScheduleMethodAsync(string jobId, string queryCondition, string methodName, JsonNode? payload, TimeSpan responseTimeout,
         TimeSpan connectTimeout, DateTimeOffset startTime, TimeSpan maxExecutionTime, CancellationToken cancellationToken = default) =>
-        ScheduleJobAsync(jobId, queryCondition, "scheduleDeviceMethod", "cloudToDeviceMethod", BuildMethod(methodName, payload, responseTimeout, connectTimeout),
+        ScheduleJobAsync(jobId, queryCondition, "scheduleDeviceMethod", "cloudToDeviceMethod", BuildMethod(methodName, payload, responseTimeout, connectTimeout, omitZeroConnectTimeout: true),
             startTime, maxExecutionTime, cancellationToken);
 
     /// <summary>Reads a scheduled job (<c>GET /jobs/v2/{id}</c>).</summary>
@@ -249,7 +249,7 @@ public sealed class IotHubServiceClient
         return response.Body as JsonObject ?? [];
     }
 
-    internal static JsonObject BuildMethod(string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout)
+    internal static JsonObject BuildMethod(string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout, bool omitZeroConnectTimeout = false)
     {
         if (string.IsNullOrEmpty(methodName) || methodName.Length > 128 || methodName.Any(char.IsControl))
             throw new ArgumentException("The method name must be 1-128 printable characters.", nameof(methodName));
@@ -264,6 +264,8 @@ public sealed class IotHubServiceClient
             ["responseTimeoutInSeconds"] = (int)Math.Ceiling(responseTimeout.TotalSeconds),
             ["connectTimeoutInSeconds"] = (int)Math.Ceiling(connectTimeout.TotalSeconds),
         };
+        // In jobs the official SDK leaves the connect timeout out when it is the default 0.
+        if (omitZeroConnectTimeout && connectTimeout == TimeSpan.Zero) body.Remove("connectTimeoutInSeconds");
         if (System.Text.Encoding.UTF8.GetByteCount(body["payload"]?.ToJsonString() ?? "null") > 128 * 1024)
             throw new ArgumentException("Direct method payloads are at most 128 KB.", nameof(payload));
         return body;

@@ -41,6 +41,8 @@ public static partial class CaptureNormalizer
     private static string Json(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return "<empty>";
+        // Bulk importMode: Node sends "Delete", the swagger and the C# SDK "delete"; the hub accepts both.
+        body = System.Text.RegularExpressions.Regex.Replace(body, "\"importMode\":\"(\\w+)\"", m => "\"importMode\":\"" + m.Groups[1].Value.ToLowerInvariant() + "\"");
         try { return Canonical(JsonNode.Parse(body))?.ToJsonString() ?? "null"; }
         catch (System.Text.Json.JsonException) { return "<" + body.Length + " bytes>"; }
     }

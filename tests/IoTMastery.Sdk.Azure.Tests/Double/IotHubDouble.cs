@@ -271,7 +271,8 @@ public sealed class IotHubDouble : IAsyncDisposable
         foreach (var entry in entries.OfType<JsonObject>())
         {
             var id = entry["id"]?.GetValue<string>() ?? "";
-            var mode = entry["importMode"]?.GetValue<string>();
+            // The hub reads importMode case-insensitively: the Node SDK sends "Delete", the C# SDK "delete".
+            var mode = entry["importMode"]?.GetValue<string>()?.ToLowerInvariant();
             lock (_lock)
             {
                 if (mode == "create" && _devices.ContainsKey(id))

@@ -5,7 +5,7 @@
 const fs = require('fs');
 const https = require('https');
 const tls = require('tls');
-const { Registry, Client: ServiceClient } = require('azure-iothub');
+const { Registry, Client: ServiceClient, JobClient } = require('azure-iothub');
 const { Client: DeviceClient, Message } = require('azure-iot-device');
 const { Mqtt } = require('azure-iot-device-mqtt');
 const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
@@ -132,6 +132,22 @@ async function main() {
   await withTimeout(cam.sendEvent(camMessage), 15000, 'x509 sendEvent');
   await cam.close();
   step('x509', {});
+
+  // 16-20. Bulk create, statistics, scheduled jobs across a query, bulk delete.
+  const bulk = await registry.addDevices([{ deviceId: 'bulk1' }, { deviceId: 'bulk2' }]);
+  if (!bulk.responseBody.isSuccessful) fail('bulk ' + JSON.stringify(bulk.responseBody));
+  const stats = (await registry.getRegistryStatistics()).responseBody;
+  if (stats.totalDeviceCount !== 4) fail('stats ' + JSON.stringify(stats));
+  step('bulk-statistics', { total: stats.totalDeviceCount });
+  const jobs = JobClient.fromConnectionString(serviceCs);
+  jobs._restApiClient.setOptions({ http: { agent } });
+  const start = new Date('2026-01-02T03:04:05Z');
+  await jobs.scheduleTwinUpdate('job-1', "deviceId IN ['bulk1']", { etag: '*', tags: { x: '1' } }, start, 600);
+  await jobs.scheduleDeviceMethod('job-2', "deviceId IN ['bulk1']", { methodName: 'reboot', payload: {}, responseTimeoutInSeconds: 30 }, start, 600);
+  step('jobs', {});
+  const removed = await registry.removeDevices([{ deviceId: 'bulk1' }, { deviceId: 'bulk2' }], true);
+  if (!removed.responseBody.isSuccessful) fail('bulk delete ' + JSON.stringify(removed.responseBody));
+  step('bulk-delete', {});
 }
 
 main().then(() => process.exit(0), (e) => { console.error('FAIL: ' + (e && e.stack || e)); process.exit(1); });
