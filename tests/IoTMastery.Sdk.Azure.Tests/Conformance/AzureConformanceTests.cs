@@ -102,6 +102,13 @@ public sealed class AzureConformanceTests
             DeviceKey = SasToken.DeriveDeviceKey(IotHubDouble.GroupKey, "reg-001"), TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
         });
         Assert.Equal(IotHubDouble.HubHost, registration.AssignedHub);
+        // 13b. DPS with an individual enrollment's own key
+        var individual = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
+        {
+            Host = "localhost", Port = hub.MqttPort, IdScope = IotHubDouble.IdScope, RegistrationId = IotHubDouble.IndividualRegistrationId,
+            DeviceKey = IotHubDouble.IndividualKey, TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
+        });
+        Assert.Equal(IotHubDouble.IndividualRegistrationId, individual.DeviceId);
         // 14. delete
         await api.DeleteDeviceIdentityAsync("dev1");
         // 15. self-signed X.509 device
@@ -125,7 +132,7 @@ public sealed class AzureConformanceTests
         Assert.True((await api.BulkAsync([
             new JsonObject { ["id"] = "bulk1", ["importMode"] = "create", ["authentication"] = sas() },
             new JsonObject { ["id"] = "bulk2", ["importMode"] = "create", ["authentication"] = sas() }])).IsSuccessful);
-        Assert.Equal(4, (await api.GetDeviceStatisticsAsync()).Total);
+        Assert.Equal(5, (await api.GetDeviceStatisticsAsync()).Total);
         var start = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
         await api.ScheduleTwinUpdateAsync("job-1", "deviceId IN ['bulk1']", new JsonObject { ["tags"] = new JsonObject { ["x"] = "1" } }, start, TimeSpan.FromSeconds(600));
         await api.ScheduleMethodAsync("job-2", "deviceId IN ['bulk1']", "reboot", new JsonObject(), TimeSpan.FromSeconds(30), TimeSpan.Zero, start, TimeSpan.FromSeconds(600));

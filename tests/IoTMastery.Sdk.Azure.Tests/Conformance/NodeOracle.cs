@@ -68,6 +68,7 @@ public static class NodeOracle
                 ["NODE_EXTRA_CA_CERTS"] = caFile,
                 ["SERVICE_CS"] = hub.ServiceConnectionString,
                 ["GROUP_KEY"] = IotHubDouble.GroupKey,
+                ["INDIVIDUAL_KEY"] = IotHubDouble.IndividualKey,
                 ["ID_SCOPE"] = IotHubDouble.IdScope,
                 ["X509_CERT_FILE"] = certFile,
                 ["X509_KEY_FILE"] = keyFile,

@@ -33,6 +33,13 @@ public sealed class IotHubDouble : IAsyncDisposable
     public static readonly string PolicyKey = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray());
     public static readonly string GroupKey = Convert.ToBase64String(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
 
+    /// <summary>The one individual enrollment: registration id and its own key (every other id is in the group).</summary>
+    public const string IndividualRegistrationId = "reg-ind";
+    public static readonly string IndividualKey = Convert.ToBase64String(Enumerable.Range(200, 32).Select(i => (byte)i).ToArray());
+
+    private static string EnrollmentKey(string registrationId) =>
+        registrationId == IndividualRegistrationId ? IndividualKey : SasToken.DeriveDeviceKey(GroupKey, registrationId);
+
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("IoT Hub double CA");
     private readonly X509Certificate2 _serverCertificate;
     private readonly ConcurrentDictionary<string, DeviceRecord> _devices = new(StringComparer.Ordinal);
@@ -379,8 +386,8 @@ public sealed class IotHubDouble : IAsyncDisposable
         var fields = Fields((e.Password ?? "").StartsWith("SharedAccessSignature ", StringComparison.Ordinal) ? e.Password!["SharedAccessSignature ".Length..] : "");
         if ((e.UserName ?? "").StartsWith(IdScope + "/registrations/", StringComparison.Ordinal))
         {
-            // DPS: group enrollment; the device key is derived from the group key.
-            var key = SasToken.DeriveDeviceKey(GroupKey, e.ClientId);
+            // DPS: an individual enrollment's own key, or the key derived from the group key.
+            var key = EnrollmentKey(e.ClientId);
             var resource = WebUtility.UrlDecode(fields.GetValueOrDefault("sr") ?? "");
             if (fields.GetValueOrDefault("skn") != "registration" || resource != IdScope + "/registrations/" + e.ClientId || !ValidSignature(fields, key))
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
@@ -470,7 +477,7 @@ public sealed class IotHubDouble : IAsyncDisposable
             lock (_lock)
             {
                 if (!_devices.ContainsKey(id))
-                    _devices[id] = new DeviceRecord(id) { PrimaryKey = SasToken.DeriveDeviceKey(GroupKey, id), SecondaryKey = SasToken.DeriveDeviceKey(GroupKey, id), Etag = NextEtag() };
+                    _devices[id] = new DeviceRecord(id) { PrimaryKey = EnrollmentKey(id), SecondaryKey = EnrollmentKey(id), Etag = NextEtag() };
             }
             var body = new JsonObject
             {

@@ -117,6 +117,12 @@ async function main() {
   if (registration.assignedHub !== 'myhub.azure-devices.net' || registration.deviceId !== 'reg-001') fail('dps ' + JSON.stringify(registration));
   step('dps', { assignedHub: registration.assignedHub });
 
+  // 13b. DPS with an individual enrollment's own key.
+  const individual = ProvisioningDeviceClient.create(`localhost:${mqttPort}`, env('ID_SCOPE'), new ProvisioningMqtt(), new SymmetricKeySecurityClient('reg-ind', env('INDIVIDUAL_KEY')));
+  const individualResult = await withTimeout(individual.register(), 30000, 'dps individual');
+  if (individualResult.deviceId !== 'reg-ind') fail('dps individual ' + JSON.stringify(individualResult));
+  step('dps-individual', {});
+
   // 14. Delete.
   await registry.delete('dev1');
   step('delete', {});
@@ -137,7 +143,7 @@ async function main() {
   const bulk = await registry.addDevices([{ deviceId: 'bulk1' }, { deviceId: 'bulk2' }]);
   if (!bulk.responseBody.isSuccessful) fail('bulk ' + JSON.stringify(bulk.responseBody));
   const stats = (await registry.getRegistryStatistics()).responseBody;
-  if (stats.totalDeviceCount !== 4) fail('stats ' + JSON.stringify(stats));
+  if (stats.totalDeviceCount !== 5) fail('stats ' + JSON.stringify(stats));
   step('bulk-statistics', { total: stats.totalDeviceCount });
   const jobs = JobClient.fromConnectionString(serviceCs);
   jobs._restApiClient.setOptions({ http: { agent } });
