@@ -307,8 +307,10 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         await _desiredGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_desired is null || version <= _desiredVersion) return;
-            if (version == _desiredVersion + 1)
+            // Before the first twin read completes, or after a missed version, only a fresh read is trustworthy.
+            if (_desired is null) refresh = true;
+            else if (version <= _desiredVersion) return;
+            else if (version == _desiredVersion + 1)
             {
                 var (properties, _) = TwinMapping.Section(patch);
                 _desired = JsonMergePatch.Apply(_desired, properties);

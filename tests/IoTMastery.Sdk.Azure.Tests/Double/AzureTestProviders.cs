@@ -6,7 +6,8 @@ namespace IoTMastery.Sdk.Azure.Tests.Double;
 /// <summary>Providers pointed at a double: service calls to its HTTPS port, devices to its MQTT port, trusting only its CA.</summary>
 public static class AzureTestProviders
 {
-    public static AzureIoTProvider Create(IotHubDouble hub, Action<AzureIoTOptions>? configure = null, TimeProvider? time = null)
+    public static AzureIoTProvider Create(IotHubDouble hub, Action<AzureIoTOptions>? configure = null, TimeProvider? time = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var options = new AzureIoTOptions
         {
@@ -19,7 +20,7 @@ public static class AzureTestProviders
             Retry = new AzureRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
         };
         configure?.Invoke(options);
-        return AzureIoTProvider.Create(options, time);
+        return AzureIoTProvider.Create(options, time, loggerFactory);
     }
 
     public static SocketsHttpHandler TrustingHandler(X509Certificate2 ca) => new()

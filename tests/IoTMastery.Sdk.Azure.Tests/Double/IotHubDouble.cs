@@ -86,6 +86,10 @@ public sealed class IotHubDouble : IAsyncDisposable
         InjectAsync(deviceId, $"devices/{deviceId}/messages/devicebound/" + string.Join("&", properties.Select(p => Uri.EscapeDataString(p.Key) + (p.Value is null ? "" : "=" + Uri.EscapeDataString(p.Value)))),
             Encoding.UTF8.GetBytes(body), MqttQualityOfServiceLevel.AtLeastOnce);
 
+    /// <summary>Publishes a raw message to one device, for tests of out-of-order or duplicate hub messages.</summary>
+    public Task PublishToDeviceAsync(string deviceId, string topic, string payload) =>
+        InjectAsync(deviceId, topic, Encoding.UTF8.GetBytes(payload), MqttQualityOfServiceLevel.AtMostOnce);
+
     public async ValueTask DisposeAsync()
     {
         if (_mqtt is not null)

@@ -142,6 +142,42 @@ public sealed class ProviderAgainstDoubleTests
     }
 
     [Fact]
+    public async Task Stale_desired_patches_are_ignored_and_gaps_are_filled_from_the_hub()
+    {
+        await using var hub = await IotHubDouble.StartAsync();
+        await using var provider = AzureTestProviders.Create(hub);
+        var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<DesiredStateChange>();
+        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        device.SetDesiredStateHandler((change, _) => { seen.Enqueue(change); return ValueTask.CompletedTask; });
+        await device.ConnectAsync();
+        await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["a"] = 1 });
+        await WaitForAsync(() => seen.Any(c => c.Version == 2));
+        await hub.PublishToDeviceAsync("dev1", "$iothub/twin/PATCH/properties/desired/?$version=2", """{"a":"replayed","$version":2}""");
+        await hub.PublishToDeviceAsync("dev1", "$iothub/twin/PATCH/properties/desired/?$version=1", """{"a":"old","$version":1}""");
+        // A jump past the next version means a patch was missed: the connection re-reads the twin instead of applying it.
+        await hub.PublishToDeviceAsync("dev1", "$iothub/twin/PATCH/properties/desired/?$version=9", """{"c":"unseen","$version":9}""");
+        await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["b"] = 2 });
+        await WaitForAsync(() => seen.Any(c => c.Version == 3));
+        await Task.Delay(200);
+        Assert.Equal(seen.Select(c => c.Version).Order(), seen.Select(c => c.Version));
+        Assert.DoesNotContain(seen, c => c.Desired.ToJsonString().Contains("replayed", StringComparison.Ordinal) || c.Desired.ToJsonString().Contains("old", StringComparison.Ordinal) || c.Desired.ContainsKey("c"));
+        var last = seen.Last();
+        Assert.Equal(1, last.Desired["a"]!.GetValue<int>());
+        Assert.Equal(2, last.Desired["b"]!.GetValue<int>());
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task Commands_map_offline_and_missing_devices_and_unknown_handlers()
     {
         await using var hub = await IotHubDouble.StartAsync();
