@@ -66,6 +66,9 @@ public sealed class IotHubDouble : IAsyncDisposable
     /// <summary>When set, the next HTTP requests are answered with these statuses (and bodies) first: fault injection for retry tests.</summary>
     public ConcurrentQueue<(int Status, string Body)> InjectedFaults { get; } = new();
 
+    /// <summary>A Retry-After (seconds) sent with every injected fault, when set.</summary>
+    public int? FaultRetryAfterSeconds { get; set; }
+
     public bool IsConnected(string deviceId) => _connected.ContainsKey(deviceId);
 
     public static async Task<IotHubDouble> StartAsync(int mqttPort = 0)
@@ -128,6 +131,7 @@ public sealed class IotHubDouble : IAsyncDisposable
             if (InjectedFaults.TryDequeue(out var fault))
             {
                 context.Response.StatusCode = fault.Status;
+                if (FaultRetryAfterSeconds is { } after) context.Response.Headers.RetryAfter = after.ToString(CultureInfo.InvariantCulture);
                 await context.Response.WriteAsync(fault.Body).ConfigureAwait(false);
                 return;
             }

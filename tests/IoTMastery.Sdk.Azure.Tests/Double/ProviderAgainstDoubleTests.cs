@@ -226,6 +226,19 @@ public sealed class ProviderAgainstDoubleTests
     }
 
     [Fact]
+    public async Task Retry_after_from_the_hub_sets_the_backoff()
+    {
+        await using var hub = await IotHubDouble.StartAsync();
+        await using var provider = AzureTestProviders.Create(hub, o => o.Retry = new AzureRetryOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromSeconds(5) });
+        await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1" });
+        hub.FaultRetryAfterSeconds = 1;
+        hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled"}"""));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await provider.Registry.GetAsync("dev1");
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), $"retried after {clock.Elapsed}");
+    }
+
+    [Fact]
     public async Task Bulk_operations_go_in_chunks_of_100_and_report_each_device()
     {
         await using var hub = await IotHubDouble.StartAsync();
