@@ -127,12 +127,19 @@ public sealed class AzureConformanceTests
             await cam.ConnectAsync();
             await cam.SendMessageAsync(Encoding.UTF8.GetBytes("""{"x":1}"""), [new("$.mid", "m2")]);
         }
+        // 15b. CA-authenticated device: identity of type certificateAuthority, certificate from the verified CA
+        await api.CreateDeviceIdentityAsync(new JsonObject { ["deviceId"] = "cam2", ["authentication"] = new JsonObject { ["type"] = "certificateAuthority" } });
+        await using (var connection = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = hub.VerifiedCa.IssueDeviceCertificate("cam2") }))
+        {
+            await connection.ConnectAsync();
+            await connection.SendMessageAsync(Encoding.UTF8.GetBytes("""{"x":2}"""), [new("$.mid", "m3")]);
+        }
         // 16-20. bulk create, statistics, jobs, bulk delete
         var sas = () => new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } };
         Assert.True((await api.BulkAsync([
             new JsonObject { ["id"] = "bulk1", ["importMode"] = "create", ["authentication"] = sas() },
             new JsonObject { ["id"] = "bulk2", ["importMode"] = "create", ["authentication"] = sas() }])).IsSuccessful);
-        Assert.Equal(5, (await api.GetDeviceStatisticsAsync()).Total);
+        Assert.Equal(6, (await api.GetDeviceStatisticsAsync()).Total);
         var start = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
         await api.ScheduleTwinUpdateAsync("job-1", "deviceId IN ['bulk1']", new JsonObject { ["tags"] = new JsonObject { ["x"] = "1" } }, start, TimeSpan.FromSeconds(600));
         await api.ScheduleMethodAsync("job-2", "deviceId IN ['bulk1']", "reboot", new JsonObject(), TimeSpan.FromSeconds(30), TimeSpan.Zero, start, TimeSpan.FromSeconds(600));

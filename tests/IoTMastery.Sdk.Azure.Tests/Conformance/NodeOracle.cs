@@ -58,6 +58,9 @@ public static class NodeOracle
         await File.WriteAllTextAsync(caFile, hub.CaPem);
         await File.WriteAllTextAsync(certFile, CameraCertificate.Value.CertificatePem);
         await File.WriteAllTextAsync(keyFile, CameraCertificate.Value.KeyPem);
+        var caSigned = hub.VerifiedCa.IssueDeviceCertificate("cam2");
+        await File.WriteAllTextAsync(caFile + ".cam2.pem", caSigned.CertificatePem);
+        await File.WriteAllTextAsync(caFile + ".cam2.key", caSigned.PrivateKeyPem);
         try
         {
             return await RunAsync("node", ["scenario.js"], new Dictionary<string, string>
@@ -73,6 +76,8 @@ public static class NodeOracle
                 ["X509_CERT_FILE"] = certFile,
                 ["X509_KEY_FILE"] = keyFile,
                 ["X509_THUMBPRINT"] = CameraCertificate.Value.Thumbprint,
+                ["CA_SIGNED_CERT_FILE"] = caFile + ".cam2.pem",
+                ["CA_SIGNED_KEY_FILE"] = caFile + ".cam2.key",
             }, TimeSpan.FromMinutes(2));
         }
         finally
@@ -80,6 +85,8 @@ public static class NodeOracle
             File.Delete(caFile);
             File.Delete(certFile);
             File.Delete(keyFile);
+            File.Delete(caFile + ".cam2.pem");
+            File.Delete(caFile + ".cam2.key");
         }
     }
 

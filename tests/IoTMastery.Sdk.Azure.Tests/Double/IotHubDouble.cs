@@ -41,6 +41,9 @@ public sealed class IotHubDouble : IAsyncDisposable
         registrationId == IndividualRegistrationId ? IndividualKey : SasToken.DeriveDeviceKey(GroupKey, registrationId);
 
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("IoT Hub double CA");
+
+    /// <summary>The CA registered and verified in the hub: devices of type certificateAuthority present certificates it issued, CN = device id.</summary>
+    public LocalCertificateAuthority VerifiedCa { get; } = LocalCertificateAuthority.Create("IoT Hub double verified device CA");
     private readonly X509Certificate2 _serverCertificate;
     private readonly ConcurrentDictionary<string, DeviceRecord> _devices = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(int, JsonNode?)>> _methodCalls = new(StringComparer.Ordinal);
@@ -103,6 +106,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
         _serverCertificate.Dispose();
         _ca.Dispose();
+        VerifiedCa.Dispose();
     }
 
     // ---------------------------------------------------------------- HTTP
@@ -409,6 +413,13 @@ public sealed class IotHubDouble : IAsyncDisposable
         if (!_devices.TryGetValue(e.ClientId, out var device) || device.Status != "enabled")
         {
             e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+            return Task.CompletedTask;
+        }
+        if (device.AuthType == "certificateAuthority")
+        {
+            if (!string.IsNullOrEmpty(e.Password) || e.ClientCertificate is not { } caSigned || !VerifiedCa.ValidateClientCertificate(caSigned)
+                || LocalCertificateAuthority.GetCommonName(caSigned) != e.ClientId)
+                e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
             return Task.CompletedTask;
         }
         if (device.AuthType == "selfSigned")

@@ -13,7 +13,7 @@ public sealed class NodeDrivesDoubleTests
         var (code, output) = await NodeOracle.RunScenarioAsync(hub);
         Assert.True(code == 0, "The Node.js scenario failed against the double:\n" + output + "\nCaptured:\n"
             + string.Join("\n", hub.Captured.Where(c => c.Kind != "http").Select(c => $"{c.Kind} {c.Path} {c.Query} {c.Body}")));
-        foreach (var step in new[] { "create", "create-duplicate", "update-twin", "update-twin-stale", "query", "get-missing", "device-twin", "reported", "desired", "telemetry", "method", "method-offline", "dps", "dps-individual", "delete", "x509", "bulk-statistics", "jobs", "bulk-delete" })
+        foreach (var step in new[] { "create", "create-duplicate", "update-twin", "update-twin-stale", "query", "get-missing", "device-twin", "reported", "desired", "telemetry", "method", "method-offline", "dps", "dps-individual", "delete", "x509", "x509-ca", "bulk-statistics", "jobs", "bulk-delete" })
             Assert.Contains($"\"step\":\"{step}\"", output, StringComparison.Ordinal);
         Assert.Contains("DeviceAlreadyExistsError", output, StringComparison.Ordinal);
         Assert.Contains("DeviceNotFoundError", output, StringComparison.Ordinal);

@@ -108,6 +108,22 @@ public sealed class ProviderAgainstDoubleTests
     }
 
     [Fact]
+    public async Task Ca_mode_registers_certificate_authority_devices_that_connect_with_issued_certificates()
+    {
+        await using var hub = await IotHubDouble.StartAsync();
+        await using var provider = AzureTestProviders.Create(hub, o => o.CertificateAuthority = hub.VerifiedCa);
+        var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "cam2", Credential = CredentialRequest.X509 });
+        Assert.Equal("certificateAuthority", (await provider.Hub.GetDeviceIdentityAsync("cam2"))["authentication"]!["type"]!.GetValue<string>());
+        Assert.Equal(["certificate-authority"], registered.Device.Credentials.Select(c => c.Id));
+        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! }))
+            await device.ConnectAsync();
+        // A certificate from another CA is refused.
+        using var other = LocalCertificateAuthority.Create("not verified");
+        await using var impostor = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = other.IssueDeviceCertificate("cam2") });
+        await Assert.ThrowsAsync<IoTAuthenticationException>(() => impostor.ConnectAsync());
+    }
+
+    [Fact]
     public async Task Desired_state_with_versions_reaches_the_device_and_reports_come_back()
     {
         await using var hub = await IotHubDouble.StartAsync();

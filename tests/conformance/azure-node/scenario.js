@@ -139,11 +139,23 @@ async function main() {
   await cam.close();
   step('x509', {});
 
+  // 15b. A CA-authenticated device: registered with type certificateAuthority, connects with a certificate from the verified CA.
+  await registry.create({ deviceId: 'cam2', authentication: { type: 'certificateAuthority' } });
+  const cam2 = DeviceClient.fromConnectionString(`HostName=myhub.azure-devices.net;DeviceId=cam2;x509=true`, Mqtt);
+  await cam2.setOptions({ ca, cert: fs.readFileSync(env('CA_SIGNED_CERT_FILE'), 'utf8'), key: fs.readFileSync(env('CA_SIGNED_KEY_FILE'), 'utf8') });
+  cam2.onDeviceMethod('ping', (request, response) => response.send(200, null, () => {}));
+  await withTimeout(cam2.open(), 15000, 'ca open');
+  const cam2Message = new Message('{"x":2}');
+  cam2Message.messageId = 'm3';
+  await withTimeout(cam2.sendEvent(cam2Message), 15000, 'ca sendEvent');
+  await cam2.close();
+  step('x509-ca', {});
+
   // 16-20. Bulk create, statistics, scheduled jobs across a query, bulk delete.
   const bulk = await registry.addDevices([{ deviceId: 'bulk1' }, { deviceId: 'bulk2' }]);
   if (!bulk.responseBody.isSuccessful) fail('bulk ' + JSON.stringify(bulk.responseBody));
   const stats = (await registry.getRegistryStatistics()).responseBody;
-  if (stats.totalDeviceCount !== 5) fail('stats ' + JSON.stringify(stats));
+  if (stats.totalDeviceCount !== 6) fail('stats ' + JSON.stringify(stats));
   step('bulk-statistics', { total: stats.totalDeviceCount });
   const jobs = JobClient.fromConnectionString(serviceCs);
   jobs._restApiClient.setOptions({ http: { agent } });
