@@ -14,7 +14,8 @@ public static class AzureScenario
     /// <summary>What the scenario observed.</summary>
     public sealed record Outcome(int Registered, int Connected, int RecordsSent, int CommandsOk, Rollout Rollout, IReadOnlyDictionary<string, string> RunningVersions);
 
-    public static async Task<Outcome> RunAsync(IIoTProvider provider, int deviceCount, TextWriter log, CancellationToken cancellationToken)
+    public static async Task<Outcome> RunAsync(IIoTProvider provider, int deviceCount, TextWriter log, CancellationToken cancellationToken,
+        CredentialKind credentialKind = CredentialKind.SymmetricKey)
     {
         var ids = Enumerable.Range(1, deviceCount).Select(i => $"dev-{i:000}").ToList();
         var failing = ids[^1];
@@ -22,7 +23,7 @@ public static class AzureScenario
         var firmwareDir = Directory.CreateTempSubdirectory("azure-scenario-fw-");
         try
         {
-            // 1. Register with SAS keys issued by the hub.
+            // 1. Register with SAS keys issued by the hub, or self-signed X.509 certificates (as the Local quickstart does).
             var credentials = new Dictionary<string, IssuedCredential>();
             foreach (var id in ids)
             {
@@ -30,7 +31,7 @@ public static class AzureScenario
                 {
                     Id = id,
                     Attributes = new Dictionary<string, string> { ["site"] = "lab" },
-                    Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey },
+                    Credential = new CredentialRequest { Kind = credentialKind },
                 }, cancellationToken);
                 credentials[id] = result.Credential!;
             }

@@ -6,14 +6,16 @@ namespace IoTMastery.Sdk.Azure.Tests.Scenario;
 [Collection(DoubleCollection.Name)]
 public sealed class AzureScenarioTests
 {
-    [Fact]
-    public async Task Quickstart_scenario_runs_against_the_double()
+    [Theory]
+    [InlineData(CredentialKind.SymmetricKey)]
+    [InlineData(CredentialKind.X509Certificate)]
+    public async Task Quickstart_scenario_runs_against_the_double(CredentialKind kind)
     {
         await using var hub = await IotHubDouble.StartAsync();
         await using var provider = AzureTestProviders.Create(hub);
         using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var log = new StringWriter();
-        var outcome = await AzureScenario.RunAsync(provider, 5, log, cancel.Token);
+        var outcome = await AzureScenario.RunAsync(provider, 5, log, cancel.Token, kind);
 
         Assert.Equal(5, outcome.Registered);
         Assert.Equal(5, outcome.Connected);
