@@ -257,7 +257,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             .WithProtocolVersion(_options.Version == MqttVersion.Mqtt5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithTimeout(_options.ConnectTimeout)
-            .WithCleanSession(true)
+            .WithCleanSession(_options.CleanSession)
             .WithTlsOptions(tls =>
             {
                 tls.UseTls()

@@ -76,6 +76,12 @@ public sealed record MqttDeviceClientOptions
     /// <summary>The protocol version. Default <see cref="MqttVersion.Mqtt5"/>.</summary>
     public MqttVersion Version { get; init; } = MqttVersion.Mqtt5;
 
+    /// <summary>
+    /// Whether the broker discards the session on connect. Default <see langword="true"/>. Azure IoT Hub devices use
+    /// <see langword="false"/> so subscriptions and queued cloud-to-device messages survive a reconnect.
+    /// </summary>
+    public bool CleanSession { get; init; } = true;
+
     /// <summary>The MQTT keep-alive period. Default 30 s; 0 (off) to 18 h.</summary>
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
 

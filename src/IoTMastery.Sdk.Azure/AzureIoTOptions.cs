@@ -1,0 +1,95 @@
+using System.Security.Cryptography.X509Certificates;
+using Azure.Core;
+
+namespace IoTMastery.Sdk.Azure;
+
+/// <summary>
+/// Settings of the Azure IoT Hub provider. Set <see cref="ConnectionString"/> (a service policy such as <c>iothubowner</c>),
+/// or <see cref="HostName"/> with <see cref="Credential"/> for Microsoft Entra ID. <see cref="ToString"/> hides secrets.
+/// </summary>
+public sealed class AzureIoTOptions
+{
+    /// <summary>A service connection string: <c>HostName={hub}.azure-devices.net;SharedAccessKeyName=…;SharedAccessKey=…</c>. Secret.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The hub host (for example <c>myhub.azure-devices.net</c>) when authenticating with <see cref="Credential"/>.</summary>
+    public string? HostName { get; set; }
+
+    /// <summary>Any Azure.Identity credential (DefaultAzureCredential, managed identity …) for the service API; needs an IoT Hub data role.</summary>
+    public TokenCredential? Credential { get; set; }
+
+    /// <summary>Where service REST calls go instead of <c>https://{HostName}</c> (a gateway or a test double); the SAS audience and Host header stay <see cref="HostName"/>.</summary>
+    public Uri? ServiceEndpoint { get; set; }
+
+    /// <summary>The HTTP handler for service calls, for proxies or custom TLS trust; a pooled <see cref="SocketsHttpHandler"/> by default. Disposed with the provider.</summary>
+    public HttpMessageHandler? HttpHandler { get; set; }
+
+    /// <summary>Bounded retries of transient service failures.</summary>
+    public AzureRetryOptions Retry { get; set; } = new();
+
+    /// <summary>How long the hub waits for an offline device to connect before a direct method fails. Default 0 (fail at once with <see cref="DeviceOfflineException"/>).</summary>
+    public TimeSpan CommandConnectTimeout { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Lifetime of service and device SAS tokens. Default 1 hour; 5 minutes to 1 day.</summary>
+    public TimeSpan SasTimeToLive { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Where devices open their MQTT connection instead of the hub host (a gateway or a test double); the user name and SAS audience keep the hub host.</summary>
+    public string? DeviceGatewayHost { get; set; }
+
+    /// <summary>The devices' MQTT TLS port. Default 8883.</summary>
+    public int DevicePort { get; set; } = 8883;
+
+    /// <summary>Roots the MQTT server certificate must chain to; the system store when <see langword="null"/>.</summary>
+    public X509Certificate2Collection? DeviceTrustedRoots { get; set; }
+
+    /// <summary>The MQTT keep-alive. Default 180 s (the Node SDK's); at most 1177 s (the hub closes idle connections at 1.5 × keep-alive, capped at 1767 s).</summary>
+    public TimeSpan DeviceKeepAlive { get; set; } = TimeSpan.FromSeconds(180);
+
+    /// <summary>Application properties put on every telemetry message (for routing queries).</summary>
+    public IReadOnlyDictionary<string, string>? TelemetryProperties { get; set; }
+
+    /// <summary>How long a device waits for the hub to answer a twin request. Default 30 s.</summary>
+    public TimeSpan DeviceOperationTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Telemetry consumption from the built-in Event Hubs endpoint; without it, <see cref="IIoTProvider.Telemetry"/> throws <see cref="NotSupportedException"/>.</summary>
+    public AzureEventHubOptions? EventHub { get; set; }
+
+    /// <summary>A CA whose certificate is verified in the hub; X.509 credentials are then CA-signed (<c>certificateAuthority</c>) instead of self-signed.</summary>
+    public LocalCertificateAuthority? CertificateAuthority { get; set; }
+
+    /// <summary>Checks the settings; throws an <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (ConnectionString is null && (HostName is null || Credential is null))
+            throw new ArgumentException("Set ConnectionString, or HostName together with Credential.", nameof(ConnectionString));
+        if (ConnectionString is not null)
+        {
+            var parsed = IotHubConnectionString.Parse(ConnectionString);
+            if (parsed.DeviceId is not null)
+                throw new ArgumentException("ConnectionString must be a service (policy) connection string, not a device's.", nameof(ConnectionString));
+            if (parsed.SharedAccessKey is not null && parsed.SharedAccessKeyName is null)
+                throw new ArgumentException("ConnectionString needs SharedAccessKeyName with SharedAccessKey.", nameof(ConnectionString));
+        }
+        if (HostName is not null && Uri.CheckHostName(HostName) == UriHostNameType.Unknown)
+            throw new ArgumentException($"HostName '{HostName}' is not a host name.", nameof(HostName));
+        if (ServiceEndpoint is { IsAbsoluteUri: false } || ServiceEndpoint is { Scheme: not ("https" or "http") })
+            throw new ArgumentException("ServiceEndpoint must be an absolute https (or http) URI.", nameof(ServiceEndpoint));
+        Retry.Validate();
+        if (CommandConnectTimeout < TimeSpan.Zero || CommandConnectTimeout > TimeSpan.FromSeconds(300))
+            throw new ArgumentOutOfRangeException(nameof(CommandConnectTimeout), CommandConnectTimeout, "CommandConnectTimeout must be 0 to 300 s.");
+        if (SasTimeToLive < TimeSpan.FromMinutes(5) || SasTimeToLive > TimeSpan.FromDays(1))
+            throw new ArgumentOutOfRangeException(nameof(SasTimeToLive), SasTimeToLive, "SasTimeToLive must be 5 minutes to 1 day.");
+        if (DevicePort is < 1 or > 65535)
+            throw new ArgumentOutOfRangeException(nameof(DevicePort), DevicePort, "DevicePort must be 1 to 65535.");
+        if (DeviceKeepAlive < TimeSpan.FromSeconds(1) || DeviceKeepAlive > TimeSpan.FromSeconds(1177))
+            throw new ArgumentOutOfRangeException(nameof(DeviceKeepAlive), DeviceKeepAlive, "DeviceKeepAlive must be 1 to 1177 s.");
+        if (DeviceOperationTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
+    }
+
+    /// <summary>The hub host: from the connection string, or <see cref="HostName"/>.</summary>
+    internal string ResolveHostName() => ConnectionString is not null ? IotHubConnectionString.Parse(ConnectionString).HostName : HostName!;
+
+    /// <summary>Describes the options without secrets.</summary>
+    public override string ToString() => $"AzureIoTOptions {{ HostName = {(ConnectionString is null && HostName is null ? null : ResolveHostName())}, ServiceEndpoint = {ServiceEndpoint}, Credential = {Credential?.GetType().Name}, secrets redacted }}";
+}

@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Azure;
+
+/// <summary>
+/// The Azure IoT Hub provider: the neutral API over the hub's service REST API (SAS or Entra ID), device MQTT
+/// (SAS or X.509) and the built-in Event Hubs endpoint. Create it with <see cref="Create"/>; dispose it to release HTTP connections.
+/// </summary>
+public sealed class AzureIoTProvider : IIoTProvider
+{
+    internal const string UserAgent = "IoTMastery.Sdk.Azure/0.1.0";
+
+    private readonly HttpClient _http;
+
+    private AzureIoTProvider(HttpClient http, IotHubServiceClient hub, AzureIoTOptions options, TimeProvider time, ILoggerFactory logs)
+    {
+        _http = http;
+        Hub = hub;
+        Registry = new AzureDeviceRegistry(hub, options.CertificateAuthority, time);
+        State = new AzureStateService(hub);
+        Commands = new AzureCommandService(hub, options.CommandConnectTimeout);
+        Telemetry = new AzureTelemetryChannel(options.EventHub, logs.CreateLogger<AzureTelemetryChannel>());
+        Firmware = new AzureFirmwareService(hub, time, logs.CreateLogger<AzureFirmwareService>());
+        Devices = new AzureDeviceConnectionFactory(new AzureDeviceEndpoint
+        {
+            HostName = hub.Http.HostName,
+            GatewayHost = options.DeviceGatewayHost,
+            Port = options.DevicePort,
+            TrustedRoots = options.DeviceTrustedRoots,
+            SasTimeToLive = options.SasTimeToLive,
+            KeepAlive = options.DeviceKeepAlive,
+            OperationTimeout = options.DeviceOperationTimeout,
+            TelemetryProperties = options.TelemetryProperties,
+        }, time, logs);
+        Capabilities = new ProviderCapabilities
+        {
+            CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
+            Commands = true,
+            DeviceState = true,
+            FirmwareRollouts = true,
+            TelemetryConsumption = options.EventHub is not null,
+            MaxTelemetryMessageBytes = AzureTelemetryTransport.MaxMessageBytes,
+            TelemetryBillingUnitBytes = AzureTelemetryTransport.BillingUnitBytes,
+        };
+    }
+
+    /// <inheritdoc />
+    public string Name => "Azure";
+
+    /// <inheritdoc />
+    public ProviderCapabilities Capabilities { get; }
+
+    /// <inheritdoc />
+    public DeviceIdRules DeviceIdRules => DeviceIdRules.Azure;
+
+    /// <inheritdoc />
+    public IDeviceRegistry Registry { get; }
+
+    /// <inheritdoc />
+    public IDeviceStateService State { get; }
+
+    /// <inheritdoc />
+    public IDeviceCommandService Commands { get; }
+
+    /// <inheritdoc />
+    public ITelemetryChannel Telemetry { get; }
+
+    /// <inheritdoc />
+    public IFirmwareService Firmware { get; }
+
+    /// <inheritdoc />
+    public IDeviceConnectionFactory Devices { get; }
+
+    /// <summary>The IoT Hub service API beyond the neutral interfaces: ETags, queries, bulk operations, jobs, statistics.</summary>
+    public IotHubServiceClient Hub { get; }
+
+    /// <summary>Creates the provider; no network call is made until the first operation.</summary>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static AzureIoTProvider Create(AzureIoTOptions options, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var time = timeProvider ?? TimeProvider.System;
+        var logs = loggerFactory ?? NullLoggerFactory.Instance;
+        var host = options.ResolveHostName();
+        IServiceAuthorization authorization;
+        if (options.ConnectionString is not null)
+        {
+            var cs = IotHubConnectionString.Parse(options.ConnectionString);
+            authorization = cs.SharedAccessKey is not null
+                ? new SasServiceAuthorization(cs.HostName, cs.SharedAccessKeyName!, cs.SharedAccessKey, options.SasTimeToLive, time)
+                : new FixedSasAuthorization(cs.SharedAccessSignature!);
+        }
+        else
+            authorization = new EntraServiceAuthorization(options.Credential!, time);
+        var http = new HttpClient(options.HttpHandler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
+        {
+            // Per-attempt timeouts are applied by the client itself.
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        var client = new IotHubHttpClient(http, authorization, host, options.ServiceEndpoint, options.Retry, time, logs.CreateLogger<IotHubHttpClient>());
+        return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
+    }
+
+    /// <summary>Releases the HTTP connections.</summary>
+    public ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

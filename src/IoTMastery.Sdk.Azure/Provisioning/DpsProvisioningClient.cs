@@ -1,0 +1,164 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Mqtt;
+using Microsoft.Extensions.Logging;
+
+namespace IoTMastery.Sdk.Azure;
+
+/// <summary>Where DPS assigned a device.</summary>
+/// <param name="Status">The registration status, <c>assigned</c> on success.</param>
+/// <param name="AssignedHub">The hub host the device must connect to.</param>
+/// <param name="DeviceId">The device id in that hub.</param>
+/// <param name="RegistrationState">The whole <c>registrationState</c> document.</param>
+public sealed record DpsRegistrationResult(string Status, string? AssignedHub, string? DeviceId, JsonObject RegistrationState);
+
+/// <summary>Settings of a DPS registration with a symmetric key.</summary>
+public sealed record DpsRegistrationOptions
+{
+    /// <summary>The DPS global endpoint host. Default <c>global.azure-devices-provisioning.net</c>.</summary>
+    public string Host { get; init; } = "global.azure-devices-provisioning.net";
+
+    /// <summary>The TLS port. Default 8883.</summary>
+    public int Port { get; init; } = 8883;
+
+    /// <summary>The DPS instance's ID scope, for example <c>0ne00000A0A</c>. Required.</summary>
+    public required string IdScope { get; init; }
+
+    /// <summary>The registration id (usually the device id). Required.</summary>
+    public required string RegistrationId { get; init; }
+
+    /// <summary>The individual enrollment's key, or the key derived from a group key with <see cref="SasToken.DeriveDeviceKey"/>. Secret. Required.</summary>
+    public required string DeviceKey { get; init; }
+
+    /// <summary>An optional JSON payload for custom allocation.</summary>
+    public JsonNode? Payload { get; init; }
+
+    /// <summary>Roots the DPS server certificate must chain to; the system store when <see langword="null"/>.</summary>
+    public X509Certificate2Collection? TrustedRoots { get; init; }
+
+    /// <summary>The poll interval when DPS sends no <c>retry-after</c>; also the lower bound. Default 2 s.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the whole registration may take. Default 2 minutes.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Describes the options without the key.</summary>
+    public override string ToString() => $"DpsRegistrationOptions {{ Host = {Host}, IdScope = {IdScope}, RegistrationId = {RegistrationId}, key redacted }}";
+}
+
+/// <summary>
+/// Registers a device with the Device Provisioning Service over MQTT (api-version 2019-03-31) using symmetric-key
+/// attestation (individual, or group-derived with <see cref="SasToken.DeriveDeviceKey"/>).
+/// </summary>
+public static class DpsProvisioningClient
+{
+    /// <summary>The DPS device API version.</summary>
+    public const string ApiVersion = "2019-03-31";
+
+    /// <summary>Registers and polls until DPS assigns (or refuses) the device.</summary>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    /// <exception cref="IoTException">DPS refused the registration or did not finish in time.</exception>
+    public static async Task<DpsRegistrationResult> RegisterAsync(DpsRegistrationOptions options, TimeProvider? timeProvider = null, ILogger? logger = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.IdScope);
+        DeviceIdRules.Azure.Validate(options.RegistrationId, nameof(options));
+        SasToken.DecodeKey(options.DeviceKey, nameof(options));
+        if (options.PollInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), options.PollInterval, "PollInterval must be positive.");
+        var time = timeProvider ?? TimeProvider.System;
+        var userName = options.IdScope + "/registrations/" + options.RegistrationId + "/api-version=" + ApiVersion
+            + "&ClientVersion=" + Uri.EscapeDataString(AzureIoTProvider.UserAgent);
+        var responses = new ConcurrentDictionary<string, TaskCompletionSource<(int, Dictionary<string, string?>, JsonObject?)>>(StringComparer.Ordinal);
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = options.Host,
+            Port = options.Port,
+            ClientId = options.RegistrationId,
+            TrustedRoots = options.TrustedRoots,
+            Version = MqttVersion.Mqtt311,
+            CleanSession = true,
+            KeepAlive = TimeSpan.FromSeconds(180),
+            CredentialProvider = _ =>
+            {
+                var expires = time.GetUtcNow().AddHours(1);
+                var token = SasToken.Create(SasToken.ProvisioningResource(options.IdScope, options.RegistrationId), options.DeviceKey, expires, "registration");
+                return ValueTask.FromResult(new MqttCredentials(userName, token));
+            },
+        }, IotHubErrors.Provider, time, logger);
+        await client.SubscribeAsync("$dps/registrations/res/#", (message, _) =>
+        {
+            // $dps/registrations/res/{status}/?$rid={rid}&retry-after={s}
+            var rest = message.Topic["$dps/registrations/res/".Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            if (slash > 0 && int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var status))
+            {
+                var query = AzureTopics.DecodeBag(rest[(slash + 1)..]);
+                JsonObject? body = null;
+                try { body = message.Payload.IsEmpty ? null : JsonNode.Parse(message.Payload.Span) as JsonObject; }
+                catch (JsonException) { }
+                if (query.GetValueOrDefault("$rid") is { } rid && responses.TryGetValue(rid, out var pending))
+                    pending.TrySetResult((status, query, body));
+            }
+            return ValueTask.CompletedTask;
+        }, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(options.Timeout);
+        try
+        {
+            await client.ConnectAsync(deadline.Token).ConfigureAwait(false);
+            var register = new JsonObject { ["registrationId"] = options.RegistrationId };
+            if (options.Payload is not null) register["payload"] = options.Payload.DeepClone();
+            var (status, query, body) = await RequestAsync(rid => "$dps/registrations/PUT/iotdps-register/?$rid=" + rid, Encoding.UTF8.GetBytes(register.ToJsonString())).ConfigureAwait(false);
+            while (true)
+            {
+                if (status >= 300)
+                {
+                    var error = IotHubErrors.Parse(status, body?.ToJsonString() is { } json ? JsonSerializer.Serialize(new { Message = json }) : null, null);
+                    throw IotHubErrors.ToException(error, options.RegistrationId, null);
+                }
+                var state = TwinMapping.Text(body?["status"]);
+                if (status == 200 && state is not ("assigning" or "unassigned"))
+                {
+                    var registration = body?["registrationState"] as JsonObject ?? [];
+                    if (state != "assigned")
+                        throw new IoTException($"DPS did not assign '{options.RegistrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
+                    return new DpsRegistrationResult(state, TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration);
+                }
+                var operationId = TwinMapping.Text(body?["operationId"])
+                    ?? throw new IoTException("DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");
+                var wait = options.PollInterval;
+                if (query.GetValueOrDefault("retry-after") is { } after && int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+                    wait = TimeSpan.FromSeconds(Math.Max(seconds, 1));
+                await Task.Delay(wait, time, deadline.Token).ConfigureAwait(false);
+                (status, query, body) = await RequestAsync(rid => "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=" + rid + "&operationId=" + Uri.EscapeDataString(operationId),
+                    " "u8.ToArray()).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IoTException($"DPS did not finish registering '{options.RegistrationId}' within {options.Timeout.TotalSeconds:0} s.", IotHubErrors.Provider, "ProvisioningTimeout", isTransient: true, innerException: ex);
+        }
+
+        async Task<(int, Dictionary<string, string?>, JsonObject?)> RequestAsync(Func<string, string> topic, byte[] payload)
+        {
+            var rid = Guid.NewGuid().ToString();
+            var completion = new TaskCompletionSource<(int, Dictionary<string, string?>, JsonObject?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            responses[rid] = completion;
+            try
+            {
+                await client.PublishAsync(topic(rid), payload, MqttQualityOfService.AtLeastOnce, false, deadline.Token).ConfigureAwait(false);
+                return await completion.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                responses.TryRemove(rid, out _);
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+
+namespace IoTMastery.Sdk.Azure;
+
+/// <summary>
+/// The neutral registry over IoT Hub identities and twins. Attributes are twin tags; <see cref="Device.Version"/> is the
+/// twin version. Symmetric keys are the hub's SAS keys (slots <c>sas-primary</c>/<c>sas-secondary</c>); X.509 credentials
+/// are self-signed certificates registered by SHA-256 thumbprint, or, with a configured CA, CA-signed certificates.
+/// </summary>
+internal sealed class AzureDeviceRegistry : IDeviceRegistry
+{
+    private readonly IotHubServiceClient _hub;
+    private readonly LocalCertificateAuthority? _ca;
+    private readonly TimeProvider _time;
+
+    public AzureDeviceRegistry(IotHubServiceClient hub, LocalCertificateAuthority? ca, TimeProvider time)
+    {
+        _hub = hub;
+        _ca = ca;
+        _time = time;
+    }
+
+    public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        DeviceIdRules.Azure.Validate(registration.Id, nameof(registration));
+        foreach (var name in registration.Attributes.Keys) TwinMapping.ValidateAttributeName(name, nameof(registration));
+        var request = registration.Credential;
+        ValidateRequest(request);
+
+        IssuedCredential? issued = null;
+        JsonObject authentication;
+        X509Material? certificate = null;
+        switch (request?.Kind)
+        {
+            case null or CredentialKind.SymmetricKey:
+                // Empty keys: the hub generates them, exactly as the official SDK registers a SAS device.
+                authentication = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } };
+                break;
+            case CredentialKind.X509Certificate when _ca is not null:
+                issued = _ca.IssueDeviceCertificate(registration.Id, request);
+                authentication = new JsonObject { ["type"] = "certificateAuthority" };
+                break;
+            case CredentialKind.X509Certificate:
+                certificate = X509Material.CreateSelfSigned(registration.Id, request, _time);
+                authentication = new JsonObject
+                {
+                    ["type"] = "selfSigned",
+                    ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = certificate.Thumbprint, ["secondaryThumbprint"] = null },
+                };
+                break;
+            default:
+                throw new NotSupportedException("Azure IoT Hub devices authenticate with SAS keys or X.509 certificates; PublicKey (JWT) credentials are not supported.");
+        }
+
+        // No status: the hub enables new devices, and the official SDK sends none.
+        var body = new JsonObject { ["deviceId"] = registration.Id, ["authentication"] = authentication };
+        var created = await _hub.CreateDeviceIdentityAsync(body, cancellationToken).ConfigureAwait(false);
+        if (request?.Kind == CredentialKind.SymmetricKey)
+        {
+            var key = TwinMapping.Text(created["authentication"]?["symmetricKey"]?["primaryKey"])
+                ?? throw new IoTException($"IoT Hub created device '{registration.Id}' without returning its key.", IotHubErrors.Provider, "MissingKey");
+            issued = new IssuedCredential(new CredentialInfo { Id = TwinMapping.SasPrimary, Kind = CredentialKind.SymmetricKey }, symmetricKey: key);
+        }
+        else if (certificate is not null)
+            issued = certificate.ToIssued();
+
+        JsonObject twin;
+        if (registration.Attributes.Count > 0)
+        {
+            var tags = new JsonObject();
+            foreach (var (k, v) in registration.Attributes) tags[k] = v;
+            twin = await _hub.UpdateTwinAsync(registration.Id, new JsonObject { ["tags"] = tags }, null, cancellationToken).ConfigureAwait(false);
+        }
+        else
+            twin = await _hub.GetTwinAsync(registration.Id, cancellationToken).ConfigureAwait(false);
+        return new DeviceRegistrationResult(TwinMapping.ToDevice(twin), issued);
+    }
+
+    public async Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        return TwinMapping.ToDevice(await _hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false));
+    }
+
+    public async Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    {
+        query ??= new DeviceQuery();
+        var sql = BuildQuery(query);
+        var page = await _hub.QueryPageAsync(sql, query.PageSize, continuationToken, cancellationToken).ConfigureAwait(false);
+        return new DevicePage(page.Items.Select(TwinMapping.ToDevice).ToList(), page.ContinuationToken);
+    }
+
+    public async IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? token = null;
+        do
+        {
+            var page = await ListPageAsync(query, token, cancellationToken).ConfigureAwait(false);
+            foreach (var device in page.Items) yield return device;
+            token = page.ContinuationToken;
+        }
+        while (token is not null);
+    }
+
+    public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(update);
+        foreach (var name in update.Attributes.Keys) TwinMapping.ValidateAttributeName(name, nameof(update));
+        string? etag = null;
+        if (update.ExpectedVersion is { } expected)
+        {
+            var current = await _hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false);
+            var version = TwinMapping.Long(current["version"]);
+            if (version != expected)
+                throw new PreconditionFailedException($"Device '{deviceId}' is at version {version}, not {expected}.", IotHubErrors.Provider, "412001", expected, version);
+            // The twin ETag guards the gap between this read and the write.
+            etag = TwinMapping.Text(current["etag"]);
+        }
+        var tags = new JsonObject();
+        foreach (var (k, v) in update.Attributes) tags[k] = v;
+        var twin = await _hub.UpdateTwinAsync(deviceId, new JsonObject { ["tags"] = tags }, etag, cancellationToken).ConfigureAwait(false);
+        return TwinMapping.ToDevice(twin);
+    }
+
+    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        if (!Enum.IsDefined(status)) throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
+        var identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        identity["status"] = status == DeviceStatus.Enabled ? "enabled" : "disabled";
+        await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+        return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        await _hub.DeleteDeviceIdentityAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IssuedCredential> IssueCredentialAsync(string deviceId, CredentialRequest request, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateRequest(request);
+        var identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        var type = TwinMapping.Text(identity["authentication"]?["type"]);
+        switch (request.Kind)
+        {
+            case CredentialKind.SymmetricKey when type == "sas":
+                return await ReplaceKeyAsync(identity, TwinMapping.SasSecondary, returnKey: true, cancellationToken).ConfigureAwait(false);
+            case CredentialKind.X509Certificate when type == "selfSigned":
+                var thumbprints = identity["authentication"]!["x509Thumbprint"] as JsonObject ?? [];
+                var slot = string.IsNullOrEmpty(TwinMapping.Text(thumbprints["primaryThumbprint"])) ? "primaryThumbprint"
+                    : string.IsNullOrEmpty(TwinMapping.Text(thumbprints["secondaryThumbprint"])) ? "secondaryThumbprint"
+                    : throw new ResourceAlreadyExistsException($"Device '{deviceId}' already has two certificate thumbprints; rotate or revoke one first.", IotHubErrors.Provider, "ThumbprintSlotsFull");
+                return await ReplaceThumbprintAsync(identity, slot, request, cancellationToken).ConfigureAwait(false);
+            case CredentialKind.X509Certificate when type == "certificateAuthority" && _ca is not null:
+                // CA devices accept any certificate chaining to the verified CA: nothing to register.
+                return _ca.IssueDeviceCertificate(deviceId, request);
+            default:
+                throw new NotSupportedException($"Device '{deviceId}' authenticates with '{type}'; IoT Hub keeps keys and thumbprints mutually exclusive, so a {request.Kind} credential cannot be added.");
+        }
+    }
+
+    public async Task<IssuedCredential> RotateCredentialAsync(string deviceId, string credentialId, CredentialRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        ArgumentException.ThrowIfNullOrEmpty(credentialId);
+        var identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        if (credentialId is TwinMapping.SasPrimary or TwinMapping.SasSecondary)
+            return await ReplaceKeyAsync(identity, credentialId, returnKey: true, cancellationToken).ConfigureAwait(false);
+        var slot = FindThumbprintSlot(identity, credentialId, deviceId);
+        request ??= CredentialRequest.X509;
+        ValidateRequest(request);
+        return await ReplaceThumbprintAsync(identity, slot, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default)
+    {
+        DeviceIdRules.Azure.Validate(deviceId);
+        ArgumentException.ThrowIfNullOrEmpty(credentialId);
+        var identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        if (credentialId is TwinMapping.SasPrimary or TwinMapping.SasSecondary)
+        {
+            // A SAS slot cannot be empty: overwrite it with a key nobody ever sees.
+            await ReplaceKeyAsync(identity, credentialId, returnKey: false, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var slot = FindThumbprintSlot(identity, credentialId, deviceId);
+        var thumbprints = (JsonObject)identity["authentication"]!["x509Thumbprint"]!;
+        if (slot == "primaryThumbprint")
+        {
+            var secondary = TwinMapping.Text(thumbprints["secondaryThumbprint"]);
+            if (string.IsNullOrEmpty(secondary))
+                throw new InvalidOperationException($"'{credentialId}' is device '{deviceId}''s only certificate; rotate it instead, or delete the device.");
+            thumbprints["primaryThumbprint"] = secondary;
+        }
+        thumbprints["secondaryThumbprint"] = null;
+        await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+    }
+
+    internal static string BuildQuery(DeviceQuery query)
+    {
+        if (query.PageSize is < 1 or > 1000)
+            throw new ArgumentOutOfRangeException(nameof(query), query.PageSize, "PageSize must be between 1 and 1000.");
+        if (query.AttributeValue is not null && query.AttributeName is null)
+            throw new ArgumentException("AttributeValue needs AttributeName.", nameof(query));
+        var conditions = new List<string>();
+        if (query.Status is { } status) conditions.Add(status == DeviceStatus.Enabled ? "status = 'enabled'" : "status = 'disabled'");
+        if (query.AttributeName is { } name)
+        {
+            TwinMapping.ValidateAttributeName(name, nameof(query));
+            if (name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c == '_')))
+                throw new ArgumentException("Attribute names used in a query must be A-Z a-z 0-9 _.", nameof(query));
+            if (query.AttributeValue is { } value)
+            {
+                if (value.Contains('\'', StringComparison.Ordinal) || value.Any(char.IsControl))
+                    throw new ArgumentException("Attribute values used in a query must not contain quotes or control characters.", nameof(query));
+                conditions.Add($"tags.{name} = '{value}'");
+            }
+            else
+                conditions.Add($"is_defined(tags.{name})");
+        }
+        return "SELECT * FROM devices" + (conditions.Count == 0 ? "" : " WHERE " + string.Join(" AND ", conditions));
+    }
+
+    private async Task<IssuedCredential> ReplaceKeyAsync(JsonObject identity, string slot, bool returnKey, CancellationToken cancellationToken)
+    {
+        var deviceId = TwinMapping.Text(identity["deviceId"])!;
+        if (TwinMapping.Text(identity["authentication"]?["type"]) != "sas")
+            throw new NotSupportedException($"Device '{deviceId}' does not authenticate with SAS keys.");
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var symmetric = identity["authentication"]!["symmetricKey"] as JsonObject ?? [];
+        identity["authentication"]!["symmetricKey"] = symmetric;
+        symmetric[slot == TwinMapping.SasPrimary ? "primaryKey" : "secondaryKey"] = key;
+        await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+        return new IssuedCredential(new CredentialInfo { Id = slot, Kind = CredentialKind.SymmetricKey }, symmetricKey: returnKey ? key : null);
+    }
+
+    private async Task<IssuedCredential> ReplaceThumbprintAsync(JsonObject identity, string slot, CredentialRequest request, CancellationToken cancellationToken)
+    {
+        var deviceId = TwinMapping.Text(identity["deviceId"])!;
+        var material = X509Material.CreateSelfSigned(deviceId, request, _time);
+        var thumbprints = identity["authentication"]!["x509Thumbprint"] as JsonObject ?? [];
+        identity["authentication"]!["x509Thumbprint"] = thumbprints;
+        thumbprints[slot] = material.Thumbprint;
+        await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+        return material.ToIssued();
+    }
+
+    private static string FindThumbprintSlot(JsonObject identity, string credentialId, string deviceId)
+    {
+        var thumbprints = identity["authentication"]?["x509Thumbprint"] as JsonObject;
+        if (string.Equals(TwinMapping.Text(thumbprints?["primaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "primaryThumbprint";
+        if (string.Equals(TwinMapping.Text(thumbprints?["secondaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "secondaryThumbprint";
+        throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", IotHubErrors.Provider, "CredentialNotFound");
+    }
+
+    private static void ValidateRequest(CredentialRequest? request)
+    {
+        if (request is null) return;
+        if (!Enum.IsDefined(request.Kind)) throw new ArgumentOutOfRangeException(nameof(request), request.Kind, "Unknown credential kind.");
+        if (!Enum.IsDefined(request.Algorithm)) throw new ArgumentOutOfRangeException(nameof(request), request.Algorithm, "Unknown key algorithm.");
+        if (request.Validity <= TimeSpan.Zero || request.Validity > TimeSpan.FromDays(3650))
+            throw new ArgumentOutOfRangeException(nameof(request), request.Validity, "Validity must be positive and at most 10 years.");
+    }
+
+    /// <summary>A self-signed device certificate and its SHA-256 thumbprint (uppercase hex), as IoT Hub registers it.</summary>
+    private sealed class X509Material
+    {
+        private X509Material(string certificatePem, string keyPem, string thumbprint, DateTimeOffset notBefore, DateTimeOffset notAfter)
+        {
+            CertificatePem = certificatePem;
+            KeyPem = keyPem;
+            Thumbprint = thumbprint;
+            NotBefore = notBefore;
+            NotAfter = notAfter;
+        }
+
+        public string CertificatePem { get; }
+        public string KeyPem { get; }
+        public string Thumbprint { get; }
+        public DateTimeOffset NotBefore { get; }
+        public DateTimeOffset NotAfter { get; }
+
+        public static X509Material CreateSelfSigned(string deviceId, CredentialRequest? request, TimeProvider time)
+        {
+            request ??= CredentialRequest.X509;
+            var now = time.GetUtcNow();
+            var notBefore = now.AddMinutes(-5);
+            var notAfter = now + request.Validity;
+            var subject = new X500DistinguishedName("CN=" + deviceId.Replace(",", "\\,", StringComparison.Ordinal));
+            AsymmetricAlgorithm key;
+            CertificateRequest csr;
+            if (request.Algorithm == KeyAlgorithm.Rsa2048)
+            {
+                var rsa = RSA.Create(2048);
+                key = rsa;
+                csr = new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            }
+            else
+            {
+                var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                key = ec;
+                csr = new CertificateRequest(subject, ec, HashAlgorithmName.SHA256);
+            }
+            using (key)
+            {
+                csr.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+                using var certificate = csr.CreateSelfSigned(notBefore, notAfter);
+                var thumbprint = Convert.ToHexString(SHA256.HashData(certificate.RawData));
+                return new X509Material(certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem(), thumbprint, notBefore, notAfter);
+            }
+        }
+
+        public IssuedCredential ToIssued() =>
+            new(new CredentialInfo { Id = Thumbprint, Kind = CredentialKind.X509Certificate, NotBefore = NotBefore, NotAfter = NotAfter }, CertificatePem, KeyPem);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Azure.Messaging.EventHubs;
+using Azure.Messaging.EventHubs.Consumer;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Azure;
+
+/// <summary>
+/// Reads telemetry from the hub's built-in Event Hubs-compatible endpoint with <see cref="EventHubConsumerClient"/>,
+/// one reader per partition, resuming each partition after its stored checkpoint. A checkpoint is written once the
+/// caller has taken every record of an event (at-least-once delivery).
+/// </summary>
+internal sealed class AzureTelemetryChannel : ITelemetryChannel
+{
+    private readonly AzureEventHubOptions? _options;
+    private readonly ILogger _logger;
+
+    public AzureTelemetryChannel(AzureEventHubOptions? options, ILogger? logger = null)
+    {
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var options = _options ?? throw new NotSupportedException(
+            "Telemetry consumption needs AzureIoTOptions.EventHub: the built-in endpoint's Event Hubs connection string (see the README).");
+        var store = options.CheckpointStore ?? new InMemoryTelemetryCheckpointStore();
+        await using var consumer = new EventHubConsumerClient(options.ConsumerGroup, options.ConnectionString);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var events = Channel.CreateBounded<PartitionEvent>(new BoundedChannelOptions(256) { SingleReader = true });
+        var partitions = await consumer.GetPartitionIdsAsync(cancellationToken).ConfigureAwait(false);
+        var readers = partitions.Select(p => ReadPartitionAsync(consumer, p, store, options.StartFromEarliest, events.Writer, stop.Token)).ToArray();
+        _ = Task.WhenAll(readers).ContinueWith(t => events.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
+        try
+        {
+            await foreach (var item in events.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var records = EventDataMapping.ToRecords(item.Data, out var problem);
+                if (problem is not null)
+                    _logger.LogWarning("Skipped event {Sequence} of partition {Partition}: {Problem}.", item.Data.SequenceNumber, item.Partition.PartitionId, problem);
+                foreach (var record in records)
+                    yield return record;
+                await store.SetAsync(item.Partition.PartitionId, item.Data.SequenceNumber, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task ReadPartitionAsync(EventHubConsumerClient consumer, string partitionId, ITelemetryCheckpointStore store, bool earliest,
+        ChannelWriter<PartitionEvent> writer, CancellationToken cancellationToken)
+    {
+        var checkpoint = await store.GetAsync(partitionId, cancellationToken).ConfigureAwait(false);
+        var position = checkpoint is { } n ? EventPosition.FromSequenceNumber(n, isInclusive: false) : earliest ? EventPosition.Earliest : EventPosition.Latest;
+        try
+        {
+            await foreach (var item in consumer.ReadEventsFromPartitionAsync(partitionId, position, cancellationToken).ConfigureAwait(false))
+            {
+                if (item.Data is null) continue;
+                await writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+}
+
+/// <summary>Where to read device telemetry: the hub's built-in Event Hubs-compatible endpoint.</summary>
+public sealed record AzureEventHubOptions
+{
+    /// <summary>
+    /// <c>Endpoint=sb://…servicebus.windows.net/;SharedAccessKeyName=service;SharedAccessKey=…;EntityPath=…</c>
+    /// (portal: Built-in endpoints; or <c>az iot hub connection-string show --default-eventhub</c>). Secret. Required.
+    /// </summary>
+    public required string ConnectionString { get; init; }
+
+    /// <summary>The consumer group; use one per reader. Default <c>$Default</c>.</summary>
+    public string ConsumerGroup { get; init; } = EventHubConsumerClient.DefaultConsumerGroupName;
+
+    /// <summary>Where positions are kept; in memory when <see langword="null"/>. Use <see cref="FileTelemetryCheckpointStore"/> to resume after a restart.</summary>
+    public ITelemetryCheckpointStore? CheckpointStore { get; init; }
+
+    /// <summary>Without a checkpoint, start at the oldest retained event (true) or at new events only (false, the default).</summary>
+    public bool StartFromEarliest { get; init; }
+
+    /// <summary>Describes the options without the connection string.</summary>
+    public override string ToString() => $"AzureEventHubOptions {{ ConsumerGroup = {ConsumerGroup}, connection string redacted }}";
+}

@@ -1,0 +1,41 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace IoTMastery.Sdk.Azure.Tests.Double;
+
+/// <summary>Providers pointed at a double: service calls to its HTTPS port, devices to its MQTT port, trusting only its CA.</summary>
+public static class AzureTestProviders
+{
+    public static AzureIoTProvider Create(IotHubDouble hub, Action<AzureIoTOptions>? configure = null, TimeProvider? time = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    {
+        var options = new AzureIoTOptions
+        {
+            ConnectionString = hub.ServiceConnectionString,
+            ServiceEndpoint = new Uri($"https://localhost:{hub.HttpsPort}"),
+            HttpHandler = TrustingHandler(hub.CaCertificate),
+            DeviceGatewayHost = "localhost",
+            DevicePort = hub.MqttPort,
+            DeviceTrustedRoots = [hub.CaCertificate],
+            Retry = new AzureRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
+        };
+        configure?.Invoke(options);
+        return AzureIoTProvider.Create(options, time, loggerFactory);
+    }
+
+    public static SocketsHttpHandler TrustingHandler(X509Certificate2 ca) => new()
+    {
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch)) return false;
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+            },
+        },
+    };
+}
