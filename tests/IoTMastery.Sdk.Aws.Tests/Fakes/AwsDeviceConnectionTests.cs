@@ -107,6 +107,8 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
         await Eventually(() => (string?)_fake.DescribeJobExecution("dev-fw", "iotm-rollout-7")?["status"] == "SUCCEEDED", "the job execution to succeed");
         Assert.Equal(["2.0.0"], installed);
         Assert.Equal("2.0.0", agent.RunningVersion);
+        // Chain runs the agent first, so the job can finish before the next handler records the change.
+        await Eventually(() => seen.Any(d => d["firmware"] is not null), "the desired firmware to reach the chained handler");
         var desired = seen.First(d => d["firmware"] is not null)["firmware"]!;
         Assert.Equal("2.0.0", (string?)desired["version"]);
         Assert.Equal("iotm-rollout-7", (string?)desired["rolloutId"]);
