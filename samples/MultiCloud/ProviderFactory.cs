@@ -3,6 +3,8 @@ using System.Security.Cryptography.X509Certificates;
 using Amazon.Runtime;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Aws;
+using IoTMastery.Sdk.Azure;
+using IoTMastery.Sdk.CloudDoubles.IotHub;
 using IoTMastery.Sdk.Local;
 
 namespace MultiCloud;
@@ -21,8 +23,8 @@ internal sealed class ProviderHost : IAsyncDisposable
         "local" => new ProviderHost { Provider = await LocalIoTProvider.StartAsync(cancellationToken: ct), Description = "embedded Local provider" },
         "aws" => await StartAwsAsync(ct),
         "gcp" => await GcpLocal.GcpLocalStack.StartAsync(ct),
-        "azure" => throw new NotSupportedException($"The {provider} provider is not in this build yet."),
-        _ => throw new ArgumentException($"Unknown provider '{provider}': use local, aws or gcp."),
+        "azure" => await StartAzureAsync(),
+        _ => throw new ArgumentException($"Unknown provider '{provider}': use local, aws, azure or gcp."),
     };
 
     // AWS control/data plane: AWS_ENDPOINT_URL (a real account when unset and AWS_IOT_REAL=1), else a moto we start.
@@ -107,6 +109,34 @@ internal sealed class ProviderHost : IAsyncDisposable
         catch
         {
             foreach (var o in Enumerable.Reverse(owned)) await o.DisposeAsync();
+            throw;
+        }
+    }
+
+    // A real hub when IOTMASTERY_AZURE_IOTHUB_CONNECTION_STRING is set (telemetry consumption only with the Event Hubs
+    // endpoint in IOTMASTERY_AZURE_EVENTHUB_CONNECTION_STRING); otherwise the IoT Hub double the Azure tests use, on loopback.
+    private static async Task<ProviderHost> StartAzureAsync()
+    {
+        if (Environment.GetEnvironmentVariable("IOTMASTERY_AZURE_IOTHUB_CONNECTION_STRING") is { Length: > 0 } connectionString)
+        {
+            var eventHub = Environment.GetEnvironmentVariable("IOTMASTERY_AZURE_EVENTHUB_CONNECTION_STRING");
+            var real = AzureIoTProvider.Create(new AzureIoTOptions
+            {
+                ConnectionString = connectionString,
+                EventHub = eventHub is { Length: > 0 } ? new AzureEventHubOptions { ConnectionString = eventHub, StartFromEarliest = false } : null,
+            });
+            return new ProviderHost { Provider = real, Description = "a real IoT Hub" + (eventHub is { Length: > 0 } ? " with its Event Hubs-compatible endpoint" : " (no Event Hubs endpoint configured)") };
+        }
+        var hub = await IotHubDouble.StartAsync();
+        try
+        {
+            return Create(IotHubDoubleProviders.Create(hub),
+                $"Azure provider: IoT Hub double, service API https://localhost:{hub.HttpsPort}, device MQTT mqtts://localhost:{hub.MqttPort} (no Event Hubs endpoint offline)",
+                [hub]);
+        }
+        catch
+        {
+            await hub.DisposeAsync();
             throw;
         }
     }

@@ -3,15 +3,14 @@ using System.Diagnostics;
 using System.Net;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Gcp;
-using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 namespace MultiCloud.GcpLocal;
 
 /// <summary>
 /// Everything the GCP-style provider needs, on loopback: Google's Pub/Sub emulator (or the one PUBSUB_EMULATOR_HOST
-/// names), the registry double, mosquitto with server TLS as the bridge broker, and a relay doing the vendor bridge's
-/// routing: events → telemetry topic, events on the reply subfolder → reply topic, state → registry, configs and
-/// commands → device topics. No vendor bridge runs offline, so the relay stands in for it.
+/// names), the Cloud IoT registry double, mosquitto with server TLS as the bridge broker, and the bridge relay doing the
+/// vendor bridge's routing; the doubles are the ones tests/IoTMastery.Sdk.CloudDoubles shares with the GCP tests.
 /// </summary>
 internal static class GcpLocalStack
 {
@@ -95,20 +94,7 @@ internal static class GcpLocalStack
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
             };
 
-            var relay = new MqttDeviceClient(new MqttDeviceClientOptions { Host = "localhost", Port = mosquitto.Port, TrustedRoots = roots, ClientId = "bridge-relay", Version = MqttVersion.Mqtt311 });
-            owned.Add(relay);
-            await relay.ConnectAsync(ct);
-            await relay.SubscribeAsync("/devices/+/events/#", async (m, token) =>
-            {
-                var parts = m.Topic.Split('/', 5);
-                var attributes = new Dictionary<string, string> { ["deviceId"] = parts[2], ["deviceRegistryId"] = options.RegistryId, ["projectId"] = ProjectId };
-                if (parts.Length == 5) attributes["subFolder"] = parts[4];
-                var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replies : telemetry;
-                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], token);
-            }, cancellationToken: ct);
-            await relay.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; }, cancellationToken: ct);
-            registry.ConfigSink = (id, _, data) => relay.PublishAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
-            registry.CommandSink = (id, sub, data) => { relay.PublishAsync($"/devices/{id}/commands" + (sub is null ? "" : "/" + sub), data).GetAwaiter().GetResult(); return true; };
+            owned.Add(await GcpBridgeRelay.StartAsync(mosquitto.Port, roots, registry, pubsub, options, telemetry, replies, ct));
 
             var provider = await GcpIoTProvider.StartAsync(options, cancellationToken: ct);
             return ProviderHost.Create(provider,
