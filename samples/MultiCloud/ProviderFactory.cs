@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Amazon.Runtime;
 using IoTMastery.Sdk;
@@ -57,34 +56,7 @@ internal sealed class ProviderHost : IAsyncDisposable
 
             var ca = LocalCertificateAuthority.Create("MultiCloud sample CA");
             owned.Add(new Disposer(ca.Dispose));
-            var dir = Directory.CreateTempSubdirectory("multicloud-mosquitto-");
-            owned.Add(new Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
-            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
-            {
-                File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), ca.CertificatePem);
-                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
-                using var key = server.GetECDsaPrivateKey()!;
-                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
-            }
-            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
-            {
-                var config = Path.Combine(dir.FullName, "mosquitto.conf");
-                File.WriteAllText(config, $"""
-                    {(Environment.UserName == "root" ? "user root" : "")}
-                    per_listener_settings true
-                    persistence false
-                    log_dest none
-                    listener {port} 127.0.0.1
-                    cafile {dir.FullName}/ca.pem
-                    certfile {dir.FullName}/server.pem
-                    keyfile {dir.FullName}/server.key
-                    require_certificate true
-                    use_identity_as_username true
-                    allow_anonymous false
-
-                    """);
-                return ["-c", config];
-            }, "Install it with: apt-get install -y mosquitto.", ct);
+            var mosquitto = await LocalMosquitto.StartAsync(ca, requireClientCertificates: true, ct);
             owned.Add(mosquitto);
 
             var service = ca.IssueDeviceCertificate("multicloud-service");

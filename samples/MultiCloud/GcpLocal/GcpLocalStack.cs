@@ -1,6 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Diagnostics;
-using System.Net;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Gcp;
 using IoTMastery.Sdk.CloudDoubles.CloudIot;
@@ -49,31 +48,8 @@ internal static class GcpLocalStack
 
             var ca = LocalCertificateAuthority.Create("MultiCloud GCP bridge CA");
             owned.Add(new ProviderHost.Disposer(ca.Dispose));
-            var dir = Directory.CreateTempSubdirectory("multicloud-gcp-bridge-");
-            owned.Add(new ProviderHost.Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
-            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
-            {
-                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
-                using var key = server.GetECDsaPrivateKey()!;
-                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
-            }
             // Server-auth TLS only: the bridge's password is a device JWT, which mosquitto cannot check.
-            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
-            {
-                var config = Path.Combine(dir.FullName, "mosquitto.conf");
-                File.WriteAllText(config, $"""
-                    {(Environment.UserName == "root" ? "user root" : "")}
-                    per_listener_settings true
-                    persistence false
-                    log_dest none
-                    listener {port} 127.0.0.1
-                    certfile {dir.FullName}/server.pem
-                    keyfile {dir.FullName}/server.key
-                    allow_anonymous true
-
-                    """);
-                return ["-c", config];
-            }, "Install it with: apt-get install -y mosquitto.", ct);
+            var mosquitto = await LocalMosquitto.StartAsync(ca, requireClientCertificates: false, ct);
             owned.Add(mosquitto);
             var roots = new X509Certificate2Collection(
                 X509CertificateLoader.LoadCertificate(ca.Certificate.RawData));
