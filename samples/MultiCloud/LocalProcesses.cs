@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk;
 
 namespace MultiCloud;
 
@@ -68,5 +70,72 @@ internal sealed class LocalProcess : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>mosquitto on a free loopback TLS port with a server certificate from a local CA; disposing stops it and deletes its folder.</summary>
+internal sealed class LocalMosquitto : IAsyncDisposable
+{
+    private readonly DirectoryInfo _dir;
+    private readonly LocalProcess _process;
+
+    private LocalMosquitto(DirectoryInfo dir, LocalProcess process)
+    {
+        _dir = dir;
+        _process = process;
+    }
+
+    public int Port => _process.Port;
+
+    /// <summary>With <paramref name="requireClientCertificates"/>, clients authenticate by certificates <paramref name="ca"/> issued (mutual TLS); otherwise anyone may connect over server-auth TLS.</summary>
+    public static async Task<LocalMosquitto> StartAsync(LocalCertificateAuthority ca, bool requireClientCertificates, CancellationToken ct)
+    {
+        var dir = Directory.CreateTempSubdirectory("multicloud-mosquitto-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), ca.CertificatePem);
+            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
+            {
+                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
+                using var key = server.GetECDsaPrivateKey()!;
+                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
+            }
+            var clients = requireClientCertificates
+                ? $"cafile {dir.FullName}/ca.pem\nrequire_certificate true\nuse_identity_as_username true\nallow_anonymous false"
+                : "allow_anonymous true";
+            var process = await LocalProcess.StartAsync("mosquitto", port =>
+            {
+                var config = Path.Combine(dir.FullName, "mosquitto.conf");
+                File.WriteAllText(config, $"""
+                    {(Environment.UserName == "root" ? "user root" : "")}
+                    per_listener_settings true
+                    persistence false
+                    log_dest none
+                    listener {port} 127.0.0.1
+                    certfile {dir.FullName}/server.pem
+                    keyfile {dir.FullName}/server.key
+                    {clients}
+
+                    """);
+                return ["-c", config];
+            }, "Install it with: apt-get install -y mosquitto.", ct);
+            return new LocalMosquitto(dir, process);
+        }
+        catch
+        {
+            Delete(dir);
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _process.DisposeAsync();
+        Delete(_dir);
+    }
+
+    private static void Delete(DirectoryInfo dir)
+    {
+        try { dir.Delete(true); } catch (IOException) { /* temp cleaner */ }
     }
 }

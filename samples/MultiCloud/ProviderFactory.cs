@@ -1,8 +1,9 @@
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Amazon.Runtime;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Aws;
+using IoTMastery.Sdk.Azure;
+using IoTMastery.Sdk.CloudDoubles.IotHub;
 using IoTMastery.Sdk.Local;
 
 namespace MultiCloud;
@@ -21,8 +22,8 @@ internal sealed class ProviderHost : IAsyncDisposable
         "local" => new ProviderHost { Provider = await LocalIoTProvider.StartAsync(cancellationToken: ct), Description = "embedded Local provider" },
         "aws" => await StartAwsAsync(ct),
         "gcp" => await GcpLocal.GcpLocalStack.StartAsync(ct),
-        "azure" => throw new NotSupportedException($"The {provider} provider is not in this build yet."),
-        _ => throw new ArgumentException($"Unknown provider '{provider}': use local, aws or gcp."),
+        "azure" => await StartAzureAsync(),
+        _ => throw new ArgumentException($"Unknown provider '{provider}': use local, aws, azure or gcp."),
     };
 
     // AWS control/data plane: AWS_ENDPOINT_URL (a real account when unset and AWS_IOT_REAL=1), else a moto we start.
@@ -55,34 +56,7 @@ internal sealed class ProviderHost : IAsyncDisposable
 
             var ca = LocalCertificateAuthority.Create("MultiCloud sample CA");
             owned.Add(new Disposer(ca.Dispose));
-            var dir = Directory.CreateTempSubdirectory("multicloud-mosquitto-");
-            owned.Add(new Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
-            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
-            {
-                File.WriteAllText(Path.Combine(dir.FullName, "ca.pem"), ca.CertificatePem);
-                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
-                using var key = server.GetECDsaPrivateKey()!;
-                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
-            }
-            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
-            {
-                var config = Path.Combine(dir.FullName, "mosquitto.conf");
-                File.WriteAllText(config, $"""
-                    {(Environment.UserName == "root" ? "user root" : "")}
-                    per_listener_settings true
-                    persistence false
-                    log_dest none
-                    listener {port} 127.0.0.1
-                    cafile {dir.FullName}/ca.pem
-                    certfile {dir.FullName}/server.pem
-                    keyfile {dir.FullName}/server.key
-                    require_certificate true
-                    use_identity_as_username true
-                    allow_anonymous false
-
-                    """);
-                return ["-c", config];
-            }, "Install it with: apt-get install -y mosquitto.", ct);
+            var mosquitto = await LocalMosquitto.StartAsync(ca, requireClientCertificates: true, ct);
             owned.Add(mosquitto);
 
             var service = ca.IssueDeviceCertificate("multicloud-service");
@@ -107,6 +81,34 @@ internal sealed class ProviderHost : IAsyncDisposable
         catch
         {
             foreach (var o in Enumerable.Reverse(owned)) await o.DisposeAsync();
+            throw;
+        }
+    }
+
+    // A real hub when IOTMASTERY_AZURE_IOTHUB_CONNECTION_STRING is set (telemetry consumption only with the Event Hubs
+    // endpoint in IOTMASTERY_AZURE_EVENTHUB_CONNECTION_STRING); otherwise the IoT Hub double the Azure tests use, on loopback.
+    private static async Task<ProviderHost> StartAzureAsync()
+    {
+        if (Environment.GetEnvironmentVariable("IOTMASTERY_AZURE_IOTHUB_CONNECTION_STRING") is { Length: > 0 } connectionString)
+        {
+            var eventHub = Environment.GetEnvironmentVariable("IOTMASTERY_AZURE_EVENTHUB_CONNECTION_STRING");
+            var real = AzureIoTProvider.Create(new AzureIoTOptions
+            {
+                ConnectionString = connectionString,
+                EventHub = eventHub is { Length: > 0 } ? new AzureEventHubOptions { ConnectionString = eventHub, StartFromEarliest = false } : null,
+            });
+            return new ProviderHost { Provider = real, Description = "a real IoT Hub" + (eventHub is { Length: > 0 } ? " with its Event Hubs-compatible endpoint" : " (no Event Hubs endpoint configured)") };
+        }
+        var hub = await IotHubDouble.StartAsync();
+        try
+        {
+            return Create(IotHubDoubleProviders.Create(hub),
+                $"Azure provider: IoT Hub double, service API https://localhost:{hub.HttpsPort}, device MQTT mqtts://localhost:{hub.MqttPort} (no Event Hubs endpoint offline)",
+                [hub]);
+        }
+        catch
+        {
+            await hub.DisposeAsync();
             throw;
         }
     }

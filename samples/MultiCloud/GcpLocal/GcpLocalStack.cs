@@ -1,17 +1,15 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Diagnostics;
-using System.Net;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Gcp;
-using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 namespace MultiCloud.GcpLocal;
 
 /// <summary>
 /// Everything the GCP-style provider needs, on loopback: Google's Pub/Sub emulator (or the one PUBSUB_EMULATOR_HOST
-/// names), the registry double, mosquitto with server TLS as the bridge broker, and a relay doing the vendor bridge's
-/// routing: events → telemetry topic, events on the reply subfolder → reply topic, state → registry, configs and
-/// commands → device topics. No vendor bridge runs offline, so the relay stands in for it.
+/// names), the Cloud IoT registry double, mosquitto with server TLS as the bridge broker, and the bridge relay doing the
+/// vendor bridge's routing; the doubles are the ones tests/IoTMastery.Sdk.CloudDoubles shares with the GCP tests.
 /// </summary>
 internal static class GcpLocalStack
 {
@@ -50,31 +48,8 @@ internal static class GcpLocalStack
 
             var ca = LocalCertificateAuthority.Create("MultiCloud GCP bridge CA");
             owned.Add(new ProviderHost.Disposer(ca.Dispose));
-            var dir = Directory.CreateTempSubdirectory("multicloud-gcp-bridge-");
-            owned.Add(new ProviderHost.Disposer(() => { try { dir.Delete(true); } catch (IOException) { } }));
-            using (var server = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]))
-            {
-                File.WriteAllText(Path.Combine(dir.FullName, "server.pem"), server.ExportCertificatePem());
-                using var key = server.GetECDsaPrivateKey()!;
-                File.WriteAllText(Path.Combine(dir.FullName, "server.key"), key.ExportPkcs8PrivateKeyPem());
-            }
             // Server-auth TLS only: the bridge's password is a device JWT, which mosquitto cannot check.
-            var mosquitto = await LocalProcess.StartAsync("mosquitto", port =>
-            {
-                var config = Path.Combine(dir.FullName, "mosquitto.conf");
-                File.WriteAllText(config, $"""
-                    {(Environment.UserName == "root" ? "user root" : "")}
-                    per_listener_settings true
-                    persistence false
-                    log_dest none
-                    listener {port} 127.0.0.1
-                    certfile {dir.FullName}/server.pem
-                    keyfile {dir.FullName}/server.key
-                    allow_anonymous true
-
-                    """);
-                return ["-c", config];
-            }, "Install it with: apt-get install -y mosquitto.", ct);
+            var mosquitto = await LocalMosquitto.StartAsync(ca, requireClientCertificates: false, ct);
             owned.Add(mosquitto);
             var roots = new X509Certificate2Collection(
                 X509CertificateLoader.LoadCertificate(ca.Certificate.RawData));
@@ -95,20 +70,7 @@ internal static class GcpLocalStack
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
             };
 
-            var relay = new MqttDeviceClient(new MqttDeviceClientOptions { Host = "localhost", Port = mosquitto.Port, TrustedRoots = roots, ClientId = "bridge-relay", Version = MqttVersion.Mqtt311 });
-            owned.Add(relay);
-            await relay.ConnectAsync(ct);
-            await relay.SubscribeAsync("/devices/+/events/#", async (m, token) =>
-            {
-                var parts = m.Topic.Split('/', 5);
-                var attributes = new Dictionary<string, string> { ["deviceId"] = parts[2], ["deviceRegistryId"] = options.RegistryId, ["projectId"] = ProjectId };
-                if (parts.Length == 5) attributes["subFolder"] = parts[4];
-                var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replies : telemetry;
-                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], token);
-            }, cancellationToken: ct);
-            await relay.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; }, cancellationToken: ct);
-            registry.ConfigSink = (id, _, data) => relay.PublishAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
-            registry.CommandSink = (id, sub, data) => { relay.PublishAsync($"/devices/{id}/commands" + (sub is null ? "" : "/" + sub), data).GetAwaiter().GetResult(); return true; };
+            owned.Add(await GcpBridgeRelay.StartAsync(mosquitto.Port, roots, registry, pubsub, options, telemetry, replies, ct));
 
             var provider = await GcpIoTProvider.StartAsync(options, cancellationToken: ct);
             return ProviderHost.Create(provider,

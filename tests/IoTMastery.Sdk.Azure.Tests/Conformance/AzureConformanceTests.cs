@@ -41,7 +41,7 @@ public sealed class AzureConformanceTests
     /// <summary>The provider's calls for each step of tests/conformance/azure-node/scenario.js, in the same order.</summary>
     private static async Task RunSameScenarioAsync(IotHubDouble hub)
     {
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var api = provider.Hub;
         // 1-2. create, duplicate create
         var created = await api.CreateDeviceIdentityAsync(new JsonObject

@@ -13,7 +13,7 @@ public sealed class DependencyInjectionTests
         {
             o.ConnectionString = hub.ServiceConnectionString;
             o.ServiceEndpoint = new Uri($"https://localhost:{hub.HttpsPort}");
-            o.HttpHandler = AzureTestProviders.TrustingHandler(hub.CaCertificate);
+            o.HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate);
         });
         await using var sp = services.BuildServiceProvider();
         Assert.Equal("Azure", sp.GetRequiredService<IIoTProvider>().Name);

@@ -13,7 +13,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Registry_registers_reads_pages_updates_disables_and_deletes()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registry = provider.Registry;
         for (var i = 1; i <= 5; i++)
             await registry.RegisterAsync(new DeviceRegistration { Id = $"d{i}", Attributes = new Dictionary<string, string> { ["site"] = i % 2 == 0 ? "a" : "b" } });
@@ -49,7 +49,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Bad_input_fails_before_any_request()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         await Assert.ThrowsAsync<ArgumentException>(() => provider.Registry.GetAsync("bad#id"));
         await Assert.ThrowsAsync<ArgumentException>(() => provider.Registry.RegisterAsync(new DeviceRegistration { Id = "ok", Attributes = new Dictionary<string, string> { ["a.b"] = "x" } }));
         await Assert.ThrowsAsync<ArgumentException>(() => provider.State.UpdateDesiredAsync("ok", new JsonObject { ["$bad"] = 1 }));
@@ -63,7 +63,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Sas_device_connects_disabled_device_is_refused_and_rotated_key_replaces_the_old()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         Assert.Equal(CredentialKind.SymmetricKey, registered.Credential!.Info.Kind);
         Assert.DoesNotContain(registered.Credential.SymmetricKey!, registered.Credential.ToString(), StringComparison.Ordinal);
@@ -93,7 +93,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Self_signed_x509_registration_sends_the_sha256_thumbprint()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var result = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "cam1", Credential = CredentialRequest.X509 });
         using var certificate = result.Credential!.ToCertificate();
         var thumbprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.RawData));
@@ -111,7 +111,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Ca_mode_registers_certificate_authority_devices_that_connect_with_issued_certificates()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub, o => o.CertificateAuthority = hub.VerifiedCa);
+        await using var provider = IotHubDoubleProviders.Create(hub, o => o.CertificateAuthority = hub.VerifiedCa);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "cam2", Credential = CredentialRequest.X509 });
         Assert.Equal("certificateAuthority", (await provider.Hub.GetDeviceIdentityAsync("cam2"))["authentication"]!["type"]!.GetValue<string>());
         Assert.Equal(["certificate-authority"], registered.Device.Credentials.Select(c => c.Id));
@@ -127,7 +127,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Desired_state_with_versions_reaches_the_device_and_reports_come_back()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["mode"] = "eco" });
         var seen = new List<DesiredStateChange>();
@@ -161,7 +161,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Stale_desired_patches_are_ignored_and_gaps_are_filled_from_the_hub()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         var seen = new System.Collections.Concurrent.ConcurrentQueue<DesiredStateChange>();
         await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
@@ -197,7 +197,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Commands_map_offline_and_missing_devices_and_unknown_handlers()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Commands.InvokeAsync("nobody", new DeviceCommand { Name = "reboot" }));
         var offline = await Assert.ThrowsAsync<DeviceOfflineException>(() => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "reboot" }));
@@ -217,7 +217,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Transient_failures_are_retried_within_the_bound_and_then_surface()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub, o => o.Retry = new AzureRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) });
+        await using var provider = IotHubDoubleProviders.Create(hub, o => o.Retry = new AzureRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) });
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1" });
         hub.ClearCaptures();
         hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled","ExceptionMessage":""}"""));
@@ -245,7 +245,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Retry_after_from_the_hub_sets_the_backoff()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub, o => o.Retry = new AzureRetryOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromSeconds(5) });
+        await using var provider = IotHubDoubleProviders.Create(hub, o => o.Retry = new AzureRetryOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromSeconds(5) });
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1" });
         hub.FaultRetryAfterSeconds = 1;
         hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled"}"""));
@@ -258,7 +258,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Bulk_operations_go_in_chunks_of_100_and_report_each_device()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var ids = Enumerable.Range(0, 150).Select(i => $"b{i:000}").ToList();
         var created = await provider.Hub.BulkAsync(ids.Select(id => new JsonObject { ["id"] = id, ["importMode"] = "create" }));
         Assert.True(created.IsSuccessful);
@@ -279,7 +279,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Jobs_are_scheduled_with_forced_twin_etag_and_method_timeouts()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var start = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
         await provider.Hub.ScheduleTwinUpdateAsync("job-1", "tags.site = 'a'", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["x"] = 1 } } }, start, TimeSpan.FromMinutes(10));
         await provider.Hub.ScheduleMethodAsync("job-2", "tags.site = 'a'", "reboot", new JsonObject(), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), start, TimeSpan.FromMinutes(10));
@@ -297,7 +297,7 @@ public sealed class ProviderAgainstDoubleTests
     {
         await using var hub = await IotHubDouble.StartAsync();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var provider = AzureTestProviders.Create(hub, o => o.SasTimeToLive = TimeSpan.FromMinutes(20), time);
+        await using var provider = IotHubDoubleProviders.Create(hub, o => o.SasTimeToLive = TimeSpan.FromMinutes(20), time);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         await using var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -319,7 +319,7 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Cloud_to_device_messages_arrive_with_their_properties()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         await using var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         var received = new TaskCompletionSource<CloudToDeviceMessage>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -25,7 +25,7 @@ public sealed class SecretRedactionTests
     {
         await using var hub = await IotHubDouble.StartAsync();
         var logs = new CapturingLoggerFactory();
-        await using var provider = AzureTestProviders.Create(hub, loggerFactory: logs);
+        await using var provider = IotHubDoubleProviders.Create(hub, loggerFactory: logs);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
         var key = registered.Credential!.SymmetricKey!;
         var errors = new List<Exception>();

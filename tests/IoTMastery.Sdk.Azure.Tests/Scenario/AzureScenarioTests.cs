@@ -12,7 +12,7 @@ public sealed class AzureScenarioTests
     public async Task Quickstart_scenario_runs_against_the_double(CredentialKind kind)
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = AzureTestProviders.Create(hub);
+        await using var provider = IotHubDoubleProviders.Create(hub);
         using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var log = new StringWriter();
         var outcome = await AzureScenario.RunAsync(provider, 5, log, cancel.Token, kind);

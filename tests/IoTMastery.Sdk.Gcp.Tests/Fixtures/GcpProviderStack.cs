@@ -1,12 +1,9 @@
-using IoTMastery.Sdk.Mqtt;
-
 namespace IoTMastery.Sdk.Gcp.Tests;
 
 /// <summary>
 /// A whole GCP-style provider on loopback: the Pub/Sub emulator (telemetry and command-reply topics with
-/// subscriptions), the registry double, Mosquitto as the bridge broker, and a relay doing the vendor bridge's
-/// routing (events → telemetry topic, events on the reply subfolder → reply topic, state → registry,
-/// configs and commands → device topics). Disposing stops everything this stack started.
+/// subscriptions), the registry double, Mosquitto as the bridge broker, and the
+/// GcpBridgeRelay doing the vendor bridge's routing. Disposing stops everything this stack started.
 /// </summary>
 public sealed class GcpProviderStack : IAsyncDisposable
 {
@@ -53,21 +50,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 DeviceTelemetry = route,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
             };
-            var relay = new MqttDeviceClient(new MqttDeviceClientOptions { Host = "localhost", Port = broker.Port, TrustedRoots = broker.TrustedRoots, ClientId = "bridge-relay-" + suffix, Version = MqttVersion.Mqtt311 });
-            owned.Add(relay);
-            await relay.ConnectAsync();
-            await relay.SubscribeAsync("/devices/+/events/#", async (m, ct) =>
-            {
-                var parts = m.Topic.Split('/', 5);
-                var attributes = new Dictionary<string, string> { ["deviceId"] = parts[2], ["deviceRegistryId"] = options.RegistryId, ["projectId"] = options.ProjectId };
-                if (parts.Length == 5) attributes["subFolder"] = parts[4];
-                // The registry's event notification configs: the reply subfolder has its own topic, the rest is telemetry.
-                var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replies : telemetry;
-                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], ct);
-            });
-            await relay.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; });
-            registry.ConfigSink = (id, _, data) => relay.PublishAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
-            registry.CommandSink = (id, sub, data) => { relay.PublishAsync($"/devices/{id}/commands" + (sub is null ? "" : "/" + sub), data).GetAwaiter().GetResult(); return true; };
+            owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
 
             var provider = await GcpIoTProvider.StartAsync(options);
             owned.Add(provider);

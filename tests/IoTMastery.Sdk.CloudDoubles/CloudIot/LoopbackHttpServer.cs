@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
-namespace IoTMastery.Sdk.Gcp.Tests;
+namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 /// <summary>One request as the server saw it.</summary>
 public sealed record CapturedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers, string Body)
@@ -31,7 +32,7 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
         _handler = handler;
         for (var attempt = 0; ; attempt++)
         {
-            Port = PubSubEmulator.FreePort();
+            Port = FreePort();
             _listener.Prefixes.Clear();
             _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
             try
@@ -108,5 +109,12 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
         _listener.Stop();
         _listener.Close();
         await _loop.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

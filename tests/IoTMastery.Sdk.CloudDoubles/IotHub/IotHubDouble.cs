@@ -10,11 +10,12 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using IoTMastery.Sdk.Azure;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
-namespace IoTMastery.Sdk.Azure.Tests.Double;
+namespace IoTMastery.Sdk.CloudDoubles.IotHub;
 
 /// <summary>One recorded exchange: an HTTP request or an MQTT event, in the form the conformance comparison uses.</summary>
 public sealed record CapturedRequest(string Kind, string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, string Body);
@@ -30,6 +31,9 @@ public sealed class IotHubDouble : IAsyncDisposable
     public const string HubHost = "myhub.azure-devices.net";
     public const string PolicyName = "iothubowner";
     public const string IdScope = "0ne00000A0A";
+
+    /// <summary>The service REST api-version the hub accepts (azure-iot-hub.md); its own copy so provider drift fails here.</summary>
+    public const string ApiVersion = "2021-04-12";
     public static readonly string PolicyKey = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray());
     public static readonly string GroupKey = Convert.ToBase64String(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
 
@@ -139,7 +143,7 @@ public sealed class IotHubDouble : IAsyncDisposable
                 await context.Response.WriteAsync(fault.Body).ConfigureAwait(false);
                 return;
             }
-            if (request.Query["api-version"] != IotHubHttpClient.ApiVersion)
+            if (request.Query["api-version"] != ApiVersion)
                 result = Error(400, "InvalidProtocolVersion", 400001, "api-version must be 2021-04-12");
             else if (!ValidServiceAuthorization(headers.GetValueOrDefault("authorization")))
                 result = Error(401, "IotHubUnauthorizedAccess", 401002, "Unauthorized");
@@ -536,7 +540,8 @@ public sealed class IotHubDouble : IAsyncDisposable
     private static bool ValidSignature(Dictionary<string, string> fields, string? key)
     {
         if (key is null || !fields.TryGetValue("sr", out var sr) || !fields.TryGetValue("se", out var se) || !fields.TryGetValue("sig", out var sig)) return false;
-        var expected = SasToken.Sign(Convert.FromBase64String(key), sr + "\n" + se);
+        // Computed here, not with the provider's signer, so a signing bug in the provider cannot pass against the double.
+        var expected = Convert.ToBase64String(HMACSHA256.HashData(Convert.FromBase64String(key), Encoding.UTF8.GetBytes(sr + "\n" + se)));
         return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(expected), Encoding.UTF8.GetBytes(WebUtility.UrlDecode(sig)));
     }
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace IoTMastery.Sdk.Gcp.Tests;
+namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 /// <summary>
 /// An in-memory Cloud IoT Core v1 device-manager REST server on loopback: the test double for the

@@ -1,10 +1,11 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk.Azure;
 
-namespace IoTMastery.Sdk.Azure.Tests.Double;
+namespace IoTMastery.Sdk.CloudDoubles.IotHub;
 
 /// <summary>Providers pointed at a double: service calls to its HTTPS port, devices to its MQTT port, trusting only its CA.</summary>
-public static class AzureTestProviders
+public static class IotHubDoubleProviders
 {
     public static AzureIoTProvider Create(IotHubDouble hub, Action<AzureIoTOptions>? configure = null, TimeProvider? time = null,
         Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
