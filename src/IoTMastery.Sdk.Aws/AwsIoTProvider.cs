@@ -6,6 +6,7 @@ using IoTMastery.Sdk.Aws.Credentials;
 using IoTMastery.Sdk.Aws.DataPlane;
 using IoTMastery.Sdk.Aws.Devices;
 using IoTMastery.Sdk.Aws.Http;
+using IoTMastery.Sdk.Aws.Presence;
 using IoTMastery.Sdk.Aws.Services;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -44,6 +45,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         Devices = devices;
         Commands = new AwsCommandService(service, registry, time);
         Telemetry = new AwsTelemetryChannel(service);
+        LifecycleEvents = new AwsLifecycleEvents(service);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
@@ -85,6 +87,9 @@ public sealed class AwsIoTProvider : IIoTProvider
 
     /// <summary>Classic and named device shadows.</summary>
     public AwsShadowService Shadows { get; }
+
+    /// <summary>Device connect/disconnect events from <c>$aws/events/presence/+/+</c>; needs <see cref="AwsIoTOptions.ServiceMqtt"/>.</summary>
+    public AwsLifecycleEvents LifecycleEvents { get; }
 
     /// <summary>The iot:Data-ATS host (or the configured data-plane host).</summary>
     public string DataEndpoint { get; }

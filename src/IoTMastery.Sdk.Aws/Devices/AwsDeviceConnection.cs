@@ -51,6 +51,8 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     private long _sequence;
     private bool _subscribed;
     private int _disposedFlag;
+    private readonly TimeProvider _time;
+    private Task _requestCurrent = Task.CompletedTask;
 
     public AwsDeviceConnection(DeviceConnectionOptions options, AwsDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
     {
@@ -61,6 +63,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{options.Credential.Id}' has none.", nameof(options));
         options.Telemetry.Validate();
         DeviceId = options.DeviceId;
+        _time = time;
         _logger = loggers.CreateLogger<AwsDeviceConnection>();
         _certificate = options.Credential.ToCertificate();
         _client = new MqttDeviceClient(new MqttDeviceClientOptions
@@ -77,7 +80,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
         var topic = AwsTopics.Telemetry(DeviceId);
         _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
-        _client.Connected += (_, _) => _ = RequestCurrentAsync();
+        _client.Connected += (_, _) => Volatile.Write(ref _requestCurrent, RequestCurrentAsync());
     }
 
     public string DeviceId { get; }
@@ -160,6 +163,15 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     {
         if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
         await _pipeline.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            // Cancelling a publish mid-flight drops the connection uncleanly (AWS then reports CONNECTION_LOST, not
+            // CLIENT_INITIATED_DISCONNECT), so let the on-connect requests finish first, within a bound.
+            await Volatile.Read(ref _requestCurrent).WaitAsync(TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
         await _disposed.CancelAsync().ConfigureAwait(false);
         await _client.DisposeAsync().ConfigureAwait(false);
         _certificate.Dispose();

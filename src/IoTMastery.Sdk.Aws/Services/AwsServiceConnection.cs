@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using IoTMastery.Sdk.Aws.Devices;
+using IoTMastery.Sdk.Aws.Presence;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -22,6 +23,8 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
     private readonly int _readerCapacity;
     private readonly ILogger _logger;
     private Channel<TelemetryRecord>[] _readers = [];
+    private Channel<DeviceLifecycleEvent>[] _presenceReaders = [];
+    private long _malformedPresence;
 
     public AwsServiceConnection(AwsServiceMqttOptions options, int readerCapacity, TimeProvider time, ILoggerFactory loggers)
     {
@@ -45,7 +48,23 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
         await _client.SubscribeAsync(AwsTopics.ReplyFilter, OnReplyAsync, cancellationToken: ct).ConfigureAwait(false);
         await _client.SubscribeAsync(AwsTopics.TelemetryFilter, OnTelemetryAsync, cancellationToken: ct).ConfigureAwait(false);
         await _client.ConnectAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // After connecting, alone: a policy without presence rights must not cost commands and telemetry.
+            await _client.SubscribeAsync(AwsTopics.PresenceFilter, OnPresenceAsync, cancellationToken: ct).ConfigureAwait(false);
+            PresenceSubscribed = true;
+        }
+        catch (IoTAuthorizationException ex)
+        {
+            _logger.LogWarning("The service connection may not subscribe to {Filter}; lifecycle events are unavailable: {Message}", AwsTopics.PresenceFilter, ex.Message);
+        }
     }
+
+    /// <summary>True once the broker accepted the subscription to the presence topics.</summary>
+    public bool PresenceSubscribed { get; private set; }
+
+    /// <summary>Presence messages skipped because they were not a documented lifecycle event.</summary>
+    public long MalformedPresenceCount => Interlocked.Read(ref _malformedPresence);
 
     /// <summary>Publishes a command and waits for the device's reply on its reply topic.</summary>
     public async Task<ReadOnlyMemory<byte>> RequestAsync(string deviceId, string name, ReadOnlyMemory<byte> payload, TimeSpan timeout, TimeProvider time, CancellationToken ct)
@@ -80,7 +99,34 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
         }
     }
 
+    public async IAsyncEnumerable<DeviceLifecycleEvent> ReadPresenceAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var channel = Channel.CreateBounded<DeviceLifecycleEvent>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        lock (_lock) _presenceReaders = [.. _presenceReaders, channel];
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+                while (channel.Reader.TryRead(out var lifecycleEvent)) yield return lifecycleEvent;
+        }
+        finally
+        {
+            lock (_lock) _presenceReaders = _presenceReaders.Where(r => r != channel).ToArray();
+        }
+    }
+
     public ValueTask DisposeAsync() => _client.DisposeAsync();
+
+    private ValueTask OnPresenceAsync(MqttIncomingMessage message, CancellationToken ct)
+    {
+        if (!LifecycleEventJson.TryParse(message.Topic, message.Payload.Span, out var lifecycleEvent))
+        {
+            Interlocked.Increment(ref _malformedPresence);
+            _logger.LogWarning("Ignored a message on {Topic} that is not a documented lifecycle event.", message.Topic);
+            return ValueTask.CompletedTask;
+        }
+        foreach (var reader in Volatile.Read(ref _presenceReaders)) reader.Writer.TryWrite(lifecycleEvent!);
+        return ValueTask.CompletedTask;
+    }
 
     private ValueTask OnReplyAsync(MqttIncomingMessage message, CancellationToken ct)
     {

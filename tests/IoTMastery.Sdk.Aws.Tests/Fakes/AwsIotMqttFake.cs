@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
@@ -19,6 +20,9 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 /// in <c>AwsDeviceSdkConformanceTests</c> before our device connection is tested against it.
 /// </summary>
 /// <remarks>
+/// Lifecycle events: a connect publishes <c>$aws/events/presence/connected/{clientId}</c> and a disconnect
+/// <c>$aws/events/presence/disconnected/{clientId}</c> with exactly the fields of aws-iot.md §7.4 (see
+/// <see cref="ConnectedEvent"/>, <see cref="DisconnectedEvent"/>); the connect-failure and subscribe/unsubscribe events are not.
 /// Not modelled: policies beyond "a thing's reserved topics belong to the client whose id is the thing name",
 /// persistent sessions, the 10-in-flight shadow throttle, delivery of accepted/rejected to non-subscribers,
 /// job timeouts, rollouts and cancellation. Application topics are forwarded like any broker.
@@ -37,7 +41,10 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     private readonly Dictionary<string, List<JobExecution>> _jobs = [];
     private readonly Lock _lock = new();
     private readonly List<(string ClientId, string Topic, string Payload)> _received = [];
+    private readonly Dictionary<string, long> _presenceVersions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _sentDisconnect = new(StringComparer.Ordinal);
     private readonly Task _worker;
+    private const string PresenceKey = "iotm:presence";
 
     private AwsIotMqttFake(LocalCertificateAuthority ca, TimeProvider time, X509Certificate2 serverCertificate, MqttServer server)
     {
@@ -47,6 +54,9 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         _server = server;
         _server.ValidatingConnectionAsync += ValidateAsync;
         _server.InterceptingPublishAsync += InterceptAsync;
+        _server.ClientConnectedAsync += OnConnectedAsync;
+        _server.ClientDisconnectedAsync += OnDisconnectedAsync;
+        _server.InterceptingInboundPacketAsync += OnInboundPacketAsync;
         _worker = Task.Run(WorkAsync);
     }
 
@@ -142,7 +152,96 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         if (e.ClientCertificate is null || !_ca.ValidateClientCertificate(e.ClientCertificate)
             || string.IsNullOrEmpty(e.ClientId) || Encoding.UTF8.GetByteCount(e.ClientId) > 128 || e.ClientId.StartsWith('$'))
             e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+        else
+            // AWS names an X.509 principal by its certificate id: the SHA-256 of the DER certificate, lower-case hex.
+            e.SessionItems[PresenceKey] = new PresenceSession(Guid.NewGuid().ToString("N"), Convert.ToHexStringLower(SHA256.HashData(e.ClientCertificate!.RawData)));
         return Task.CompletedTask;
+    }
+
+    /// <summary>One connection's lifecycle identity: the connect and disconnect events of a session share it.</summary>
+    private sealed record PresenceSession(string SessionIdentifier, string PrincipalIdentifier);
+
+    /// <summary>The documented connect event payload (aws-iot.md §7.4): these fields and no others.</summary>
+    internal static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
+    {
+        ["clientId"] = clientId,
+        ["timestamp"] = timestampMs,
+        ["eventType"] = "connected",
+        ["sessionIdentifier"] = sessionIdentifier,
+        ["principalIdentifier"] = principalIdentifier,
+        ["ipAddress"] = ipAddress,
+        ["versionNumber"] = versionNumber,
+    };
+
+    /// <summary>The documented disconnect event payload (aws-iot.md §7.4): these fields and no others.</summary>
+    internal static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
+        string disconnectReason, long versionNumber) => new()
+    {
+        ["clientId"] = clientId,
+        ["timestamp"] = timestampMs,
+        ["eventType"] = "disconnected",
+        ["sessionIdentifier"] = sessionIdentifier,
+        ["principalIdentifier"] = principalIdentifier,
+        ["clientInitiatedDisconnect"] = clientInitiatedDisconnect,
+        ["disconnectReason"] = disconnectReason,
+        ["versionNumber"] = versionNumber,
+    };
+
+    /// <summary>Publishes any payload on any topic as the broker would (for feeding consumers what AWS should never send).</summary>
+    public Task InjectAsync(string topic, byte[] payload) =>
+        _server.InjectApplicationMessage(new InjectedMqttApplicationMessage(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build()) { SenderClientId = string.Empty });
+
+    private static PresenceSession? Presence(System.Collections.IDictionary? items) =>
+        items is not null && items.Contains(PresenceKey) ? items[PresenceKey] as PresenceSession : null;
+
+    private long NextPresenceVersion(string clientId)
+    {
+        // Per client id and growing with every event, so a subscriber can order duplicates and late arrivals.
+        lock (_lock)
+        {
+            var version = _presenceVersions.GetValueOrDefault(clientId);
+            _presenceVersions[clientId] = version + 1;
+            return version;
+        }
+    }
+
+    private async Task OnConnectedAsync(ClientConnectedEventArgs e)
+    {
+        if (Presence(e.SessionItems) is not { } session) return;
+        lock (_lock) _sentDisconnect.Remove(e.ClientId);
+        var ip = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "";
+        var payload = ConnectedEvent(e.ClientId, _time.GetUtcNow().ToUnixTimeMilliseconds(), session.SessionIdentifier, session.PrincipalIdentifier, ip, NextPresenceVersion(e.ClientId));
+        await PublishAllAsync([("$aws/events/presence/connected/" + e.ClientId, payload)]).ConfigureAwait(false);
+    }
+
+    // A DISCONNECT packet is what makes a disconnect client-initiated; noted as it arrives, before the socket closes.
+    private Task OnInboundPacketAsync(InterceptingPacketEventArgs e)
+    {
+        if (e.Packet is MQTTnet.Packets.MqttDisconnectPacket)
+            lock (_lock) _sentDisconnect.Add(e.ClientId);
+        return Task.CompletedTask;
+    }
+
+    private async Task OnDisconnectedAsync(ClientDisconnectedEventArgs e)
+    {
+        if (Presence(e.SessionItems) is not { } session) return;
+        // The disconnectReason values of IOTDOC life-cycle-events.md that a loopback broker can tell apart.
+        bool sentDisconnect;
+        lock (_lock) sentDisconnect = _sentDisconnect.Remove(e.ClientId);
+        var (clientInitiated, reason) = e.DisconnectType == MqttClientDisconnectType.Takeover ? (false, "DUPLICATE_CLIENTID")
+            : sentDisconnect || e.DisconnectType == MqttClientDisconnectType.Clean ? (true, "CLIENT_INITIATED_DISCONNECT")
+            : (false, "CONNECTION_LOST");
+        var payload = DisconnectedEvent(e.ClientId, _time.GetUtcNow().ToUnixTimeMilliseconds(), session.SessionIdentifier, session.PrincipalIdentifier, clientInitiated, reason,
+            NextPresenceVersion(e.ClientId));
+        try
+        {
+            await PublishAllAsync([("$aws/events/presence/disconnected/" + e.ClientId, payload)]).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // The broker is stopping: nobody is left to tell.
+        }
     }
 
     private Task InterceptAsync(InterceptingPublishEventArgs e)
