@@ -20,6 +20,9 @@ public sealed class AwsHttpFaultTests(MotoServer moto, ITestOutputHelper output)
     public async Task InitializeAsync()
     {
         await moto.ResetAsync();
+        // Set up directly against moto, so a cold start cannot hit the 1 s test timeout.
+        await using (var direct = await AwsIoTProvider.StartAsync(moto.Options()))
+            await direct.Registry.RegisterAsync(new DeviceRegistration { Id = "fault-dev" });
         _proxy = FaultProxy.Start(moto.Endpoint);
         _provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
         {
@@ -28,7 +31,8 @@ public sealed class AwsHttpFaultTests(MotoServer moto, ITestOutputHelper output)
             o.RequestTimeout = RequestTimeout;
             o.Retry = new AwsRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) };
         }));
-        await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "fault-dev" });
+        using (var warm = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+            (await warm.GetAsync(new Uri(_proxy.BaseUri, "things/fault-dev"))).Dispose();
         _proxy.Reset();
     }
 
