@@ -77,6 +77,22 @@ public sealed class PubSubHttpFaultTests(PubSubEmulator emulator, ITestOutputHel
         Assert.IsAssignableFrom<IoTException>(outcome.Error);
     }
 
+    [Fact]
+    public async Task An_rpc_deadline_that_runs_out_is_a_typed_deadline_exceeded()
+    {
+        _proxy.Default = HttpFault.Timeout;
+        var rest = new GoogleRestClient(_http, _proxy.BaseUri, NoAuthenticator.Instance);
+        // A total deadline shorter than the HTTP timeout: Polly's timeout fires first and must not escape as TimeoutRejectedException.
+        var policy = GoogleRetryPolicy.PubSubAdminRead with { Name = "short-deadline", Timeout = TimeSpan.FromMilliseconds(300) };
+        var outcome = await FaultCall.RunAsync(() => rest.SendAsync("GetTopic", HttpMethod.Get, $"v1/projects/{emulator.ProjectId}/topics/{_topic}", null, policy, default),
+            TimeSpan.FromSeconds(10));
+        output.WriteLine($"Pub/Sub GetTopic, deadline 300 ms, always Timeout: {outcome.Describe()} in {outcome.Elapsed.TotalMilliseconds:0} ms");
+        var error = Assert.IsAssignableFrom<IoTException>(outcome.Error);
+        Assert.Equal("DEADLINE_EXCEEDED", error.ErrorCode);
+        Assert.True(error.IsTransient);
+        Assert.True(outcome.Elapsed < TimeSpan.FromSeconds(3), $"took {outcome.Elapsed}");
+    }
+
     private bool IsGetTopic(string method, string path) => method == "GET" && path.EndsWith("/topics/" + _topic, StringComparison.Ordinal);
 
     private bool IsPublish(string method, string path) => method == "POST" && path.EndsWith("/topics/" + _topic + ":publish", StringComparison.Ordinal);
