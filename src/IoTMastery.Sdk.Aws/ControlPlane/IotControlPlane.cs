@@ -29,7 +29,15 @@ internal sealed class IotControlPlane(AwsHttpClient http)
     private async Task<JsonObject> CallAsync(AwsRequest request, CancellationToken ct)
     {
         var response = await http.SendAsync(request, ct).ConfigureAwait(false);
-        return response.Body.Length == 0 ? [] : JsonNode.Parse(response.Body) as JsonObject ?? [];
+        try
+        {
+            return response.Body.Length == 0 ? [] : JsonNode.Parse(response.Body) as JsonObject ?? [];
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            // A garbled answer is the service's (or a proxy's) fault, reported in the SDK's error hierarchy, never a raw parser exception.
+            throw new IoTException($"AWS IoT {request.Operation}: the response is not valid JSON.", AwsIoTProvider.ProviderName, "InvalidResponse", false, null, ex);
+        }
     }
 
     private static AwsRequest WithJson(AwsRequest request, JsonObject body) => request with { Body = AwsRequest.Json(body), ContentType = "application/json" };

@@ -35,6 +35,7 @@ internal sealed class IotHubHttpClient
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ResiliencePipeline _retry;
+    private readonly TimeSpan _requestTimeout;
 
     public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, AzureRetryOptions retry,
         TimeProvider time, ILogger? logger = null)
@@ -45,6 +46,7 @@ internal sealed class IotHubHttpClient
         _endpoint = endpoint ?? new Uri("https://" + hostName);
         _time = time;
         _logger = logger ?? NullLogger.Instance;
+        _requestTimeout = retry.RequestTimeout;
         _retry = retry.MaxRetries == 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
@@ -74,7 +76,7 @@ internal sealed class IotHubHttpClient
     /// <param name="headers">Extra headers (If-Match, x-ms-continuation …).</param>
     /// <param name="idempotent">Whether repeating the request after an uncertain failure is safe.</param>
     /// <param name="deviceId">The device the call is about, for error mapping.</param>
-    /// <param name="timeout">The per-attempt timeout; 100 s by default.</param>
+    /// <param name="timeout">The per-attempt timeout; <see cref="AzureRetryOptions.RequestTimeout"/> by default.</param>
     /// <param name="acceptErrorCode">An HTTP status whose body is a result, not an error (bulk registry 400).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     public async Task<IotHubResponse> SendAsync(HttpMethod method, string path, JsonNode? body = null, IEnumerable<KeyValuePair<string, string>>? headers = null,
@@ -86,7 +88,7 @@ internal sealed class IotHubHttpClient
             {
                 try
                 {
-                    return await SendOnceAsync(method, path, body, headers, deviceId, timeout ?? TimeSpan.FromSeconds(100), acceptErrorCode, ct).ConfigureAwait(false);
+                    return await SendOnceAsync(method, path, body, headers, deviceId, timeout ?? _requestTimeout, acceptErrorCode, ct).ConfigureAwait(false);
                 }
                 catch (IoTException ex) when (ex.IsTransient && ex is not DeviceOfflineException && (idempotent || IotHubErrors.WasNotProcessed(ex)))
                 {
@@ -189,10 +191,14 @@ public sealed record AzureRetryOptions
     /// <summary>The largest backoff delay. Default 10 s.</summary>
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long one attempt may wait for the hub's answer before it counts as a (transient) timeout. Default 100 s, as the official SDK.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(100);
+
     internal void Validate()
     {
         if (MaxRetries is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(MaxRetries), MaxRetries, "MaxRetries must be 0 to 10.");
         if (BaseDelay <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(BaseDelay), BaseDelay, "BaseDelay must be positive.");
+        if (RequestTimeout <= TimeSpan.Zero || RequestTimeout > TimeSpan.FromMinutes(10)) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive and at most 10 min.");
         if (MaxDelay < BaseDelay) throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, "MaxDelay must be at least BaseDelay.");
     }
 }

@@ -40,15 +40,33 @@ internal sealed class GoogleRestClient
     {
         var pipeline = _pipelines.GetOrAdd(policy, BuildPipeline);
         string? json = body?.ToJsonString();
-        return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Polly.Timeout.TimeoutRejectedException ex)
+        {
+            throw DeadlineExceeded(operation, policy, ex);
+        }
     }
 
     /// <summary>Sends a pre-encoded UTF-8 JSON body (large publish requests are not re-parsed).</summary>
     public async Task<JsonNode?> SendRawAsync(string operation, HttpMethod method, string pathAndQuery, ReadOnlyMemory<byte> utf8Json, GoogleRetryPolicy policy, CancellationToken cancellationToken)
     {
         var pipeline = _pipelines.GetOrAdd(policy, BuildPipeline);
-        return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, utf8Json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, utf8Json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Polly.Timeout.TimeoutRejectedException ex)
+        {
+            throw DeadlineExceeded(operation, policy, ex);
+        }
     }
+
+    // The RPC's total deadline ran out (Polly's timeout): a typed, transient error like any other DEADLINE_EXCEEDED.
+    private static IoTException DeadlineExceeded(string operation, GoogleRetryPolicy policy, Exception inner) =>
+        new($"{operation} failed: DEADLINE_EXCEEDED: no answer within the {policy.Timeout.TotalSeconds:0} s deadline.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: inner);
 
     private ValueTask<JsonNode?> SendOnceAsync(string operation, HttpMethod method, string pathAndQuery, string? json, CancellationToken cancellationToken) =>
         SendOnceAsync(operation, method, pathAndQuery, json is null ? null : Encoding.UTF8.GetBytes(json), cancellationToken);
@@ -85,7 +103,15 @@ internal sealed class GoogleRestClient
                 TimeSpan? retryAfter = response.Headers.RetryAfter?.Delta;
                 throw GoogleApiErrors.ToException(operation, status, message, retryAfter);
             }
-            return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+            try
+            {
+                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                // A garbled answer surfaces in the SDK's error hierarchy, never as a raw parser exception.
+                throw new IoTException($"{operation} failed: the response is not valid JSON.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
+            }
         }
     }
 
