@@ -23,10 +23,10 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
     {
         _hub = await IotHubDouble.StartAsync();
         // Set up directly against the double, so a cold start (JIT, first TLS handshake) cannot hit the 1 s test timeout.
-        await using (var direct = AzureTestProviders.Create(_hub))
+        await using (var direct = IotHubDoubleProviders.Create(_hub))
             await direct.Registry.RegisterAsync(new DeviceRegistration { Id = "fault-dev" });
-        _proxy = FaultProxy.Start(new Uri($"https://localhost:{_hub.HttpsPort}/"), AzureTestProviders.TrustingHandler(_hub.CaCertificate));
-        _provider = AzureTestProviders.Create(_hub, o =>
+        _proxy = FaultProxy.Start(new Uri($"https://localhost:{_hub.HttpsPort}/"), IotHubDoubleProviders.TrustingHandler(_hub.CaCertificate));
+        _provider = IotHubDoubleProviders.Create(_hub, o =>
         {
             o.ServiceEndpoint = _proxy.BaseUri;
             o.HttpHandler = new SocketsHttpHandler();
