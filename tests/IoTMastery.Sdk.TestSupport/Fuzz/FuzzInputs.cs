@@ -117,6 +117,7 @@ public static class FuzzInputs
         string token = random.Next(4) == 0
             ? string.Concat(Enumerable.Repeat("{\"a\":", 70)) + "1" + new string('}', 70)
             : Tokens[random.Next(Tokens.Length)];
+        end = Math.Min(end, text.Length);
         return Encoding.UTF8.GetBytes(text[..start] + token + text[end..]);
     }
 
