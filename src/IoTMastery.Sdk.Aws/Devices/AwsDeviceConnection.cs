@@ -300,7 +300,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         }
     }
 
-    private static JsonObject? Parse(ReadOnlyMemory<byte> payload)
+    internal static JsonObject? Parse(ReadOnlyMemory<byte> payload)
     {
         try
         {

@@ -43,7 +43,8 @@ internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Mes
                     message = Str(doc.RootElement, "message") ?? Str(doc.RootElement, "Message");
                 }
             }
-            catch (JsonException)
+            // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
             {
                 // A non-JSON error body (a proxy's HTML page) still has a status to classify by.
             }

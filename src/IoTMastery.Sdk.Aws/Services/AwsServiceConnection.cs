@@ -184,15 +184,23 @@ internal sealed class AwsCommandService(AwsServiceConnection? connection, IDevic
         {
             throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, AwsIoTProvider.ProviderName);
         }
+        return ParseReply(deviceId, command.Name, reply.Span);
+    }
+
+    /// <summary>Reads a device's <c>{"status":&lt;100-599&gt;,"payload":…}</c> reply.</summary>
+    /// <exception cref="IoTException">The reply is malformed (error code MalformedReply).</exception>
+    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
+    {
         try
         {
-            if (JsonNode.Parse(reply.Span) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
+            if (JsonNode.Parse(reply) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
                 return new CommandResponse(code, obj["payload"]?.DeepClone());
         }
-        catch (JsonException)
+        // JsonNode.Parse is lazy: duplicate keys (ArgumentException) and invalid UTF-8 or lone surrogates (InvalidOperationException) surface on first read.
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
         }
-        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{command.Name}'.", AwsIoTProvider.ProviderName, "MalformedReply");
+        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}'.", AwsIoTProvider.ProviderName, "MalformedReply");
     }
 }
 

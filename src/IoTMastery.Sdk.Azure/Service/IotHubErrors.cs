@@ -64,8 +64,11 @@ internal static class IotHubErrors
                         message = text;
                 }
             }
-            catch (JsonException)
+            // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+            catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
             {
+                code = null;
+                name = null;
                 message = body.Length > 200 ? body[..200] : body;
             }
         }

@@ -199,8 +199,19 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Decodes a config's or state's <c>binaryData</c>.</summary>
-    public static byte[] BinaryData(JsonObject configOrState) =>
-        configOrState["binaryData"]?.GetValue<string>() is { Length: > 0 } b ? Convert.FromBase64String(b) : [];
+    /// <exception cref="FormatException">binaryData is not a base64 string, or the object is malformed (duplicate keys, invalid UTF-8).</exception>
+    public static byte[] BinaryData(JsonObject configOrState)
+    {
+        try
+        {
+            return configOrState["binaryData"]?.GetValue<string>() is { Length: > 0 } b ? Convert.FromBase64String(b) : [];
+        }
+        // A wrong-typed binaryData (InvalidOperationException) or a duplicate key (ArgumentException) is a malformed response.
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            throw new FormatException("The Cloud IoT config/state has a malformed binaryData: " + ex.Message, ex);
+        }
+    }
 
     internal static string Utf8(JsonObject configOrState) => Encoding.UTF8.GetString(BinaryData(configOrState));
 }

@@ -44,7 +44,8 @@ internal static class GoogleApiErrors
                 if (error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String) message = Truncate(m.GetString()!);
             }
         }
-        catch (JsonException)
+        // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             // A proxy's HTML error page: keep the HTTP mapping.
         }

@@ -29,7 +29,8 @@ internal static class GcpCommandWire
             (requestId, name, payload) = (id, n, o["payload"]?.DeepClone());
             return true;
         }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
+        // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
         {
             return false;
         }
@@ -45,7 +46,8 @@ internal static class GcpCommandWire
             (requestId, response) = (id, new CommandResponse(status, o["payload"]?.DeepClone()));
             return true;
         }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             return false;
         }

@@ -57,14 +57,15 @@ internal sealed class LocalCommandService : IDeviceCommandService
         return ParseReply(deviceId, command.Name, reply.Span);
     }
 
-    private static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
+    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
     {
         try
         {
             if (JsonNode.Parse(reply) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
                 return new CommandResponse(code, obj["payload"]?.DeepClone());
         }
-        catch (JsonException)
+        // JsonNode.Parse is lazy: duplicate keys (ArgumentException) and invalid UTF-8 or lone surrogates (InvalidOperationException) surface on first read.
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
         }
         throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");

@@ -120,6 +120,19 @@ public static class FirmwareStateContract
     /// <exception cref="FormatException">A field is missing, of the wrong type or breaks a release rule.</exception>
     public static DesiredFirmware ParseDesired(JsonNode? node)
     {
+        try
+        {
+            return ParseDesiredCore(node);
+        }
+        // JsonNode.Parse is lazy: duplicate keys, invalid UTF-8 and lone surrogates surface only when a property is read.
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            throw new FormatException("The desired firmware is not well-formed JSON: " + ex.Message, ex);
+        }
+    }
+
+    private static DesiredFirmware ParseDesiredCore(JsonNode? node)
+    {
         if (node is not JsonObject obj)
             throw new FormatException("The desired firmware must be a JSON object.");
         var release = new FirmwareRelease
@@ -164,6 +177,19 @@ public static class FirmwareStateContract
     /// <exception cref="FormatException">A field is missing, of the wrong type, or the status is unknown.</exception>
     public static ReportedFirmware ParseReported(JsonNode? node)
     {
+        try
+        {
+            return ParseReportedCore(node);
+        }
+        // JsonNode.Parse is lazy: duplicate keys, invalid UTF-8 and lone surrogates surface only when a property is read.
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            throw new FormatException("The reported firmware is not well-formed JSON: " + ex.Message, ex);
+        }
+    }
+
+    private static ReportedFirmware ParseReportedCore(JsonNode? node)
+    {
         if (node is not JsonObject obj)
             throw new FormatException("The reported firmware must be a JSON object.");
         var statusText = OptionalString(obj, StatusProperty);
@@ -183,13 +209,14 @@ public static class FirmwareStateContract
     /// </summary>
     public static ReportedFirmware? TryGetReported(JsonObject? reportedDocument)
     {
-        if (reportedDocument is null || !reportedDocument.TryGetPropertyValue(PropertyName, out var node) || node is null)
-            return null;
         try
         {
+            if (reportedDocument is null || !reportedDocument.TryGetPropertyValue(PropertyName, out var node) || node is null)
+                return null;
             return ParseReported(node);
         }
-        catch (FormatException)
+        // A duplicate key in the document itself surfaces as ArgumentException on the first lookup.
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException)
         {
             return null;
         }

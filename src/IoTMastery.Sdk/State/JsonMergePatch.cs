@@ -13,6 +13,8 @@ public static class JsonMergePatch
     /// <param name="target">The document to patch; <see langword="null"/> means JSON <c>null</c>.</param>
     /// <param name="patch">The merge patch.</param>
     /// <returns>A new node; <see langword="null"/> when the result is JSON <c>null</c>.</returns>
+    /// <exception cref="ArgumentException">An object in <paramref name="target"/> or <paramref name="patch"/> has a duplicate key (JsonNode.Parse accepts them lazily).</exception>
+    /// <exception cref="InvalidOperationException">A property name is invalid UTF-8 or a lone surrogate (likewise surfaced lazily).</exception>
     public static JsonNode? Apply(JsonNode? target, JsonNode? patch)
     {
         if (patch is not JsonObject patchObject)
@@ -26,6 +28,8 @@ public static class JsonMergePatch
     /// <param name="target">The document to patch.</param>
     /// <param name="patch">The merge patch.</param>
     /// <returns>A new object.</returns>
+    /// <exception cref="ArgumentException">An object in <paramref name="target"/> or <paramref name="patch"/> has a duplicate key (JsonNode.Parse accepts them lazily).</exception>
+    /// <exception cref="InvalidOperationException">A property name is invalid UTF-8 or a lone surrogate (likewise surfaced lazily).</exception>
     public static JsonObject Apply(JsonObject target, JsonObject patch)
     {
         ArgumentNullException.ThrowIfNull(target);

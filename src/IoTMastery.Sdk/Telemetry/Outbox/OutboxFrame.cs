@@ -62,17 +62,27 @@ internal static class OutboxFrame
     }
 
     /// <summary>Decodes the record of a complete, intact frame.</summary>
+    /// <exception cref="InvalidDataException">The frame's CRC matches but its payload is inconsistent (a writer bug or a CRC collision).</exception>
     public static TelemetryRecord Decode(ReadOnlySpan<byte> frame)
     {
-        var payload = frame[HeaderBytes..^4];
-        int p = 0;
-        string deviceId = ReadString(payload, ref p);
-        string metric = ReadString(payload, ref p);
-        double value = BinaryPrimitives.ReadDoubleLittleEndian(payload[p..]);
-        long utcTicks = BinaryPrimitives.ReadInt64LittleEndian(payload[(p + 8)..]);
-        var offset = TimeSpan.FromMinutes(BinaryPrimitives.ReadInt16LittleEndian(payload[(p + 16)..]));
-        var timestamp = new DateTimeOffset(utcTicks + offset.Ticks, offset);
-        return new TelemetryRecord(deviceId, metric, value, timestamp);
+        try
+        {
+            var payload = frame[HeaderBytes..^4];
+            int p = 0;
+            string deviceId = ReadString(payload, ref p);
+            string metric = ReadString(payload, ref p);
+            if (payload.Length - p != 18) throw new InvalidDataException("An outbox frame's payload length disagrees with its fields.");
+            double value = BinaryPrimitives.ReadDoubleLittleEndian(payload[p..]);
+            long utcTicks = BinaryPrimitives.ReadInt64LittleEndian(payload[(p + 8)..]);
+            var offset = TimeSpan.FromMinutes(BinaryPrimitives.ReadInt16LittleEndian(payload[(p + 16)..]));
+            var timestamp = new DateTimeOffset(utcTicks + offset.Ticks, offset);
+            return new TelemetryRecord(deviceId, metric, value, timestamp);
+        }
+        // Only a frame that passed the CRC gets here, so a bad field is corruption, reported as such rather than as a caller error.
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"An outbox frame passed its CRC check but does not decode: {ex.Message}", ex);
+        }
     }
 
     private static int WriteString(Span<byte> destination, string value, string field)
@@ -87,6 +97,7 @@ internal static class OutboxFrame
     private static string ReadString(ReadOnlySpan<byte> payload, ref int position)
     {
         int length = BinaryPrimitives.ReadUInt16LittleEndian(payload[position..]);
+        if (position + 2 + length > payload.Length) throw new InvalidDataException("An outbox frame's string length runs past its payload.");
         string value = Encoding.UTF8.GetString(payload.Slice(position + 2, length));
         position += 2 + length;
         return value;
