@@ -35,15 +35,13 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         MaxBytesPerSecond = 512 * 1024,
     };
 
-    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
     private readonly MqttDeviceClient _client;
     private readonly TelemetryPipeline _pipeline;
     private readonly X509Certificate2 _certificate;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _disposed = new();
     private readonly Lock _lock = new();
-    private CommandHandler? _commandHandler;
-    private DesiredStateHandler? _desiredHandler;
+    private readonly DeviceHandlerSlots _slots = new();
     private JsonObject _shadowDesired = [];
     private JsonObject? _jobFirmware;
     private string? _jobId;
@@ -108,25 +106,18 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
 
     public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
     {
-        if (!record.IsInitialized)
-            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
-        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
-            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
         return _pipeline.WriteAsync(record, cancellationToken);
     }
 
     public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
 
-    public void SetCommandHandler(CommandHandler handler)
-    {
-        ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _commandHandler, handler);
-    }
+    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
 
     public void SetDesiredStateHandler(DesiredStateHandler handler)
     {
-        ArgumentNullException.ThrowIfNull(handler);
-        lock (_lock) _desiredHandler = handler;
+        // Aws derives desired state from the shadow and the pending job itself, so the slot's stored change is unused.
+        _slots.SetDesiredStateHandler(handler);
         _ = DeliverAsync(_disposed.Token);
     }
 
@@ -202,26 +193,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
 
     private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        CommandResponse response;
-        try
-        {
-            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
-            var handler = Volatile.Read(ref _commandHandler);
-            response = handler is null ? NotImplemented : await handler(command, ct).ConfigureAwait(false);
-        }
-        catch (JsonException)
-        {
-            response = new CommandResponse(400, new JsonObject { ["error"] = "the command payload is not JSON" });
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception ex)
-        {
-            _logger.LogError(ex, "The command handler failed for '{Command}'.", name);
-            response = new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
-        }
+        if (await _slots.RunCommandAsync(name, payload, "the command payload is not JSON", _logger, ct).ConfigureAwait(false) is not { } response) return;
         var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
         try
         {
@@ -280,7 +252,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         DesiredStateChange change;
         lock (_lock)
         {
-            handler = _desiredHandler;
+            handler = _slots.DesiredHandler;
             if (handler is null) return;
             var desired = _shadowDesired.DeepClone().AsObject();
             if (_jobFirmware is not null) desired[FirmwareStateContract.PropertyName] = _jobFirmware.DeepClone();

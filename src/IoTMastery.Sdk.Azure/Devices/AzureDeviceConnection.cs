@@ -26,7 +26,6 @@ public delegate ValueTask CloudToDeviceHandler(CloudToDeviceMessage message, Can
 public sealed class AzureDeviceConnection : IDeviceConnection
 {
     private const string Provider = IotHubErrors.Provider;
-    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
     private readonly MqttDeviceClient _client;
     private readonly TelemetryPipeline _pipeline;
     private readonly X509Certificate2? _certificate;
@@ -37,8 +36,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private readonly SemaphoreSlim _subscribeGate = new(1, 1);
     private Subscription _subscriptions;
     private readonly CancellationTokenSource _disposed = new();
-    private CommandHandler? _commandHandler;
-    private DesiredStateHandler? _desiredHandler;
+    private readonly DeviceHandlerSlots _slots = new();
     private CloudToDeviceHandler? _cloudToDeviceHandler;
     private JsonObject? _desired;
     private long _desiredVersion = -1;
@@ -118,7 +116,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         // go out right after CONNECT and again after every reconnect (the hub allows five subscriptions).
         // Methods always: without a handler the neutral contract answers 501 rather than letting the call time out.
         await EnsureSubscribedAsync(Subscription.Methods, cancellationToken).ConfigureAwait(false);
-        if (Volatile.Read(ref _desiredHandler) is not null)
+        if (_slots.DesiredHandler is not null)
         {
             await EnsureSubscribedAsync(Subscription.TwinResponses, cancellationToken).ConfigureAwait(false);
             await EnsureSubscribedAsync(Subscription.Desired, cancellationToken).ConfigureAwait(false);
@@ -129,10 +127,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     /// <inheritdoc />
     public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
     {
-        if (!record.IsInitialized)
-            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
-        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
-            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
         return _pipeline.WriteAsync(record, cancellationToken);
     }
 
@@ -154,11 +149,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
 
     /// <inheritdoc />
-    public void SetCommandHandler(CommandHandler handler)
-    {
-        ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _commandHandler, handler);
-    }
+    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
 
     /// <summary>
     /// Receives cloud-to-device messages with <paramref name="handler"/>: subscribes to <c>devices/{id}/messages/devicebound/#</c>
@@ -174,8 +165,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     /// <inheritdoc />
     public void SetDesiredStateHandler(DesiredStateHandler handler)
     {
-        ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _desiredHandler, handler);
+        // The twin (_desired/_desiredVersion) is the store here, so the slot's stored change is unused.
+        _slots.SetDesiredStateHandler(handler);
         if (Volatile.Read(ref _desired) is not null) _ = DeliverCurrentAsync(_disposed.Token);
         else if (_client.IsConnected) _ = RefreshDesiredAsync();
     }
@@ -330,7 +321,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     // After every (re)connect and after a version gap: the hub does not queue desired patches for offline devices.
     private async Task RefreshDesiredAsync()
     {
-        if (Volatile.Read(ref _desiredHandler) is null) return;
+        if (_slots.DesiredHandler is null) return;
         try
         {
             await EnsureSubscribedAsync(Subscription.Desired, _disposed.Token).ConfigureAwait(false);
@@ -363,7 +354,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         await _desiredGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            handler = Volatile.Read(ref _desiredHandler);
+            handler = _slots.DesiredHandler;
             if (handler is null || _desired is null || _desiredVersion <= _deliveredVersion) return;
             _deliveredVersion = _desiredVersion;
             change = new DesiredStateChange((JsonObject)_desired.DeepClone(), _desiredVersion);
@@ -398,26 +389,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
 
     private async Task HandleMethodAsync(string name, string rid, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        CommandResponse response;
-        try
-        {
-            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
-            var handler = Volatile.Read(ref _commandHandler);
-            response = handler is null ? NotImplemented : await handler(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonException)
-        {
-            response = new CommandResponse(400, new JsonObject { ["error"] = "the method payload is not JSON" });
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception ex)
-        {
-            _logger.LogError(ex, "The command handler failed for '{Command}'.", name);
-            response = new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
-        }
+        if (await _slots.RunCommandAsync(name, payload, "the method payload is not JSON", _logger, cancellationToken).ConfigureAwait(false) is not { } response) return;
         var body = response.Payload is null ? "null"u8.ToArray() : Encoding.UTF8.GetBytes(response.Payload.ToJsonString());
         try
         {

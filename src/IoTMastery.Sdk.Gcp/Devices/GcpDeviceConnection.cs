@@ -23,7 +23,6 @@ internal sealed class GcpDeviceConnectionFactory(GcpDeviceEndpoint endpoint, Tim
 /// </summary>
 internal sealed class GcpDeviceConnection : IDeviceConnection
 {
-    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
     private readonly GcpBridgeClient _bridge;
     private readonly TelemetryPipeline _pipeline;
     private readonly string _replySubfolder;
@@ -31,10 +30,7 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _reportGate = new(1, 1);
     private readonly CancellationTokenSource _disposed = new();
-    private CommandHandler? _commandHandler;
-    private DesiredStateHandler? _desiredHandler;
-    private (JsonObject Desired, long Version)? _lastDesired;
-    private long _deliveredVersion = -1;
+    private readonly DeviceHandlerSlots _slots = new();
     private long _configsSeen;
     private JsonObject _reported = [];
     private bool _subscribed;
@@ -96,25 +92,17 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
 
     public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
     {
-        if (!record.IsInitialized)
-            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
-        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
-            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
         return _pipeline.WriteAsync(record, cancellationToken);
     }
 
     public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
 
-    public void SetCommandHandler(CommandHandler handler)
-    {
-        ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _commandHandler, handler);
-    }
+    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
 
     public void SetDesiredStateHandler(DesiredStateHandler handler)
     {
-        ArgumentNullException.ThrowIfNull(handler);
-        lock (_lock) _desiredHandler = handler;
+        _slots.SetDesiredStateHandler(handler);
         _ = DeliverAsync(_disposed.Token);
     }
 
@@ -146,7 +134,8 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
             _configsSeen++;
             version = document[GcpStateService.VersionProperty] is JsonValue v && v.TryGetValue<long>(out var n) ? n : _configsSeen;
             document.Remove(GcpStateService.VersionProperty);
-            _lastDesired = (document, version);
+            // Unlike Local, the newest config replaces the stored one whatever its version; delivery still never goes back.
+            _slots.ReplaceDesired(new DesiredStateChange(document, version));
         }
         await DeliverAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -154,15 +143,7 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
     /// <summary>Hands the latest config to the handler once per version, never going back.</summary>
     private async Task DeliverAsync(CancellationToken cancellationToken)
     {
-        DesiredStateHandler? handler;
-        (JsonObject Desired, long Version) latest;
-        lock (_lock)
-        {
-            if (_desiredHandler is null || _lastDesired is not { } d || d.Version <= _deliveredVersion) return;
-            handler = _desiredHandler;
-            latest = d;
-            _deliveredVersion = d.Version;
-        }
+        if (!_slots.TryBeginLatestDelivery(out var handler, out var latest)) return;
         try
         {
             await handler(new DesiredStateChange((JsonObject)latest.Desired.DeepClone(), latest.Version), cancellationToken).ConfigureAwait(false);
@@ -181,10 +162,11 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
             return;
         }
         CommandResponse response;
-        var handler = Volatile.Read(ref _commandHandler);
+        // The payload is already parsed by GcpCommandWire, and a failure answers with the exception type, so only the slot and the 501 are shared.
+        var handler = _slots.CommandHandler;
         if (handler is null)
         {
-            response = NotImplemented;
+            response = DeviceHandlerSlots.NotImplemented;
         }
         else
         {

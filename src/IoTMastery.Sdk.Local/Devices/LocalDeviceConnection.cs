@@ -34,17 +34,12 @@ internal sealed record LocalDeviceEndpoint
 internal sealed class LocalDeviceConnection : IDeviceConnection
 {
     private const string Provider = "Local";
-    private static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
     private readonly MqttDeviceClient _client;
     private readonly TelemetryPipeline _pipeline;
     private readonly X509Certificate2 _certificate;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _disposed = new();
-    private readonly Lock _desiredLock = new();
-    private CommandHandler? _commandHandler;
-    private DesiredStateHandler? _desiredHandler;
-    private DesiredStateChange? _latestDesired;
-    private long _deliveredDesiredVersion = -1;
+    private readonly DeviceHandlerSlots _slots = new();
     private bool _subscribed;
     private int _disposedFlag;
 
@@ -103,10 +98,7 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
     /// <inheritdoc />
     public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
     {
-        if (!record.IsInitialized)
-            throw new ArgumentException("The record was not created by a constructor.", nameof(record));
-        if (!string.Equals(record.DeviceId, DeviceId, StringComparison.Ordinal))
-            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{DeviceId}'.", nameof(record));
+        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
         return _pipeline.WriteAsync(record, cancellationToken);
     }
 
@@ -114,22 +106,12 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
     public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
 
     /// <inheritdoc />
-    public void SetCommandHandler(CommandHandler handler)
-    {
-        ArgumentNullException.ThrowIfNull(handler);
-        Volatile.Write(ref _commandHandler, handler);
-    }
+    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
 
     /// <inheritdoc />
     public void SetDesiredStateHandler(DesiredStateHandler handler)
     {
-        ArgumentNullException.ThrowIfNull(handler);
-        DesiredStateChange? pending;
-        lock (_desiredLock)
-        {
-            _desiredHandler = handler;
-            pending = _latestDesired;
-        }
+        var pending = _slots.SetDesiredStateHandler(handler);
         // A document that arrived before the handler was set is still "the current desired state on connect".
         if (pending is not null) _ = DeliverDesiredAsync(pending, _disposed.Token);
     }
@@ -170,26 +152,7 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
 
     private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        CommandResponse response;
-        try
-        {
-            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
-            var handler = Volatile.Read(ref _commandHandler);
-            response = handler is null ? NotImplemented : await handler(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonException)
-        {
-            response = new CommandResponse(400, new JsonObject { ["error"] = "the command payload is not JSON" });
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception ex)
-        {
-            _logger.LogError(ex, "The command handler failed for '{Command}'.", name);
-            response = new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
-        }
+        if (await _slots.RunCommandAsync(name, payload, "the command payload is not JSON", _logger, cancellationToken).ConfigureAwait(false) is not { } response) return;
         var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
         try
         {
@@ -220,24 +183,14 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
             _logger.LogWarning("Ignored a desired-state document that is not JSON.");
             return;
         }
-        lock (_desiredLock)
-        {
-            // Retained redelivery on reconnect and out-of-order publishes must never move the device backwards.
-            if (_latestDesired is not null && change.Version <= _latestDesired.Version) return;
-            _latestDesired = change;
-        }
+        // Retained redelivery on reconnect and out-of-order publishes must never move the device backwards.
+        if (!_slots.OfferNewerDesired(change)) return;
         await DeliverDesiredAsync(change, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task DeliverDesiredAsync(DesiredStateChange change, CancellationToken cancellationToken)
     {
-        DesiredStateHandler? handler;
-        lock (_desiredLock)
-        {
-            handler = _desiredHandler;
-            if (handler is null || change.Version <= _deliveredDesiredVersion) return;
-            _deliveredDesiredVersion = change.Version;
-        }
+        if (!_slots.TryBeginDelivery(change, out var handler)) return;
         try
         {
             await handler(change, cancellationToken).ConfigureAwait(false);
