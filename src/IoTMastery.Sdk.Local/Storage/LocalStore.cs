@@ -106,11 +106,13 @@ internal sealed class LocalStore : IDisposable
     /// <summary>The schema version this code writes.</summary>
     public static int SchemaVersion => Migrations.Length;
 
-    /// <summary>Opens (creating if needed) a database file in WAL mode and brings its schema up to date.</summary>
+    /// <summary>Opens (creating it and its folder if needed) a database file in WAL mode and brings its schema up to date.</summary>
     public static LocalStore OpenFile(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
+        // SQLite creates the file but not its folder; without this a fresh path fails with the opaque "error 14".
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = full,

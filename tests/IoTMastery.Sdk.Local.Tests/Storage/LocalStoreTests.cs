@@ -55,6 +55,23 @@ public sealed class LocalStoreTests
     }
 
     [Fact]
+    public void A_file_in_a_folder_that_does_not_exist_yet_is_created_with_its_folder()
+    {
+        var root = Directory.CreateTempSubdirectory("iotm-store-");
+        try
+        {
+            var path = System.IO.Path.Combine(root.FullName, "new", "nested", "fleet.db");
+            using (LocalStore.OpenFile(path)) { }
+            Assert.True(File.Exists(path));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task In_memory_stores_are_isolated_and_refuse_use_after_dispose()
     {
         using var a = await LocalFixture.CreateAsync();
