@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Aws.ControlPlane;
 using IoTMastery.Sdk.Aws.Credentials;
@@ -90,17 +89,8 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         return new DevicePage(devices, page.NextToken);
     }
 
-    public async IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        string? token = null;
-        do
-        {
-            var page = await ListPageAsync(query, token, cancellationToken).ConfigureAwait(false);
-            foreach (var device in page.Items) yield return device;
-            token = page.ContinuationToken;
-        }
-        while (token is not null);
-    }
+    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
@@ -56,17 +55,8 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         return new DevicePage(items, next);
     }
 
-    public async IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        string? token = null;
-        do
-        {
-            var page = await ListPageAsync(query, token, cancellationToken).ConfigureAwait(false);
-            foreach (var d in page.Items) yield return d;
-            token = page.ContinuationToken;
-        }
-        while (token is not null);
-    }
+    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
     {

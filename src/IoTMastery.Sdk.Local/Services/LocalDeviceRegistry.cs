@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
@@ -99,20 +98,8 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        query ??= new DeviceQuery();
-        query.Validate();
-        string? token = null;
-        do
-        {
-            var page = await ListPageAsync(query, token, cancellationToken).ConfigureAwait(false);
-            foreach (var device in page.Items)
-                yield return device;
-            token = page.ContinuationToken;
-        }
-        while (token is not null);
-    }
+    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     /// <inheritdoc />
     public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
