@@ -304,15 +304,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
 
     private async Task<bool> RouteReportedStateAsync(string deviceId, byte[] payload, CancellationToken cancellationToken)
     {
-        JsonObject? patch;
-        try
-        {
-            patch = JsonNode.Parse(payload) as JsonObject;
-        }
-        catch (JsonException)
-        {
-            patch = null;
-        }
+        // Strict: JsonNode.Parse alone accepted invalid UTF-8 in strings (the publish acknowledged, the text stored altered) and left duplicate keys to fail later as an error log.
+        var patch = StrictJson.TryParseObject(payload);
         if (patch is null)
         {
             _logger.LogWarning("Dropped a reported-state payload from {DeviceId}: not a JSON object.", deviceId);

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// Parses JSON from a device or a service and forces every lazy check at once, so a payload is either refused up front
+/// or safe to read, merge and store.
+/// </summary>
+/// <remarks>
+/// <see cref="JsonNode.Parse(ReadOnlySpan{byte}, JsonNodeOptions?, JsonDocumentOptions)"/> accepts duplicate keys, invalid UTF-8
+/// inside strings and lone surrogate escapes, and throws ArgumentException / InvalidOperationException only when a property
+/// or string is first read — past every <c>catch (JsonException)</c>, or never, so the bad text is stored as-is.
+/// </remarks>
+internal static class StrictJson
+{
+    /// <summary>The payload as a JSON object, or <see langword="null"/> when it is not well-formed JSON (RFC 8259) or not an object.</summary>
+    public static JsonObject? TryParseObject(ReadOnlySpan<byte> utf8) => TryParse(utf8) as JsonObject;
+
+    /// <summary>The payload as a JSON node (JSON <c>null</c> included), or <see langword="null"/> when it is not well-formed.</summary>
+    public static JsonNode? TryParse(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            var node = JsonNode.Parse(utf8);
+            Touch(node);
+            return node;
+        }
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    // Reads every name and string once; depth is bounded by the parser's MaxDepth (64), so the recursion is too.
+    private static void Touch(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, value) in o) Touch(value);
+                break;
+            case JsonArray a:
+                foreach (var item in a) Touch(item);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                _ = v.GetValue<string>();
+                break;
+        }
+    }
+}
