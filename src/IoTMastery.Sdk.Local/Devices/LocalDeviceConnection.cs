@@ -166,26 +166,25 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
 
     private async ValueTask OnDesiredStateAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        DesiredStateChange change;
-        try
+        if (ParseDesired(message.Payload.Span) is not { } change)
         {
-            if (JsonNode.Parse(message.Payload.Span) is not JsonObject doc
-                || doc["version"] is not JsonValue v || !v.TryGetValue(out long version)
-                || doc["desired"] is not JsonObject desired)
-            {
-                _logger.LogWarning("Ignored a desired-state document without a numeric version and a desired object.");
-                return;
-            }
-            change = new DesiredStateChange((JsonObject)desired.DeepClone(), version);
-        }
-        catch (JsonException)
-        {
-            _logger.LogWarning("Ignored a desired-state document that is not JSON.");
+            _logger.LogWarning("Ignored a desired-state document that is not JSON with a numeric version and a desired object.");
             return;
         }
         // Retained redelivery on reconnect and out-of-order publishes must never move the device backwards.
         if (!_slots.OfferNewerDesired(change)) return;
         await DeliverDesiredAsync(change, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The <c>{"version":n,"desired":{…}}</c> document, or null when it is not that or not well-formed JSON.</summary>
+    internal static DesiredStateChange? ParseDesired(ReadOnlySpan<byte> payload)
+    {
+        // Strict: with JsonNode.Parse a duplicate "version" threw ArgumentException out of the handler, and bad strings reached the app.
+        if (StrictJson.TryParseObject(payload) is not { } doc
+            || doc["version"] is not JsonValue v || !v.TryGetValue(out long version)
+            || doc["desired"] is not JsonObject desired)
+            return null;
+        return new DesiredStateChange((JsonObject)desired.DeepClone(), version);
     }
 
     private async Task DeliverDesiredAsync(DesiredStateChange change, CancellationToken cancellationToken)

@@ -106,7 +106,11 @@ internal sealed class DeviceHandlerSlots
     {
         try
         {
-            var command = new DeviceCommand { Name = name, Payload = payload.IsEmpty ? null : JsonNode.Parse(payload.Span) };
+            JsonNode? json = null;
+            // Strict: a lazily accepted duplicate key or invalid UTF-8 used to reach the handler and fail there as a 500.
+            if (!payload.IsEmpty && !StrictJson.TryParse(payload.Span, out json))
+                return new CommandResponse(400, new JsonObject { ["error"] = notJsonError });
+            var command = new DeviceCommand { Name = name, Payload = json };
             var handler = CommandHandler;
             return handler is null ? NotImplemented : await handler(command, cancellationToken).ConfigureAwait(false);
         }

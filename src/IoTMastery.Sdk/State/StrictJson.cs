@@ -15,20 +15,21 @@ namespace IoTMastery.Sdk;
 internal static class StrictJson
 {
     /// <summary>The payload as a JSON object, or <see langword="null"/> when it is not well-formed JSON (RFC 8259) or not an object.</summary>
-    public static JsonObject? TryParseObject(ReadOnlySpan<byte> utf8) => TryParse(utf8) as JsonObject;
+    public static JsonObject? TryParseObject(ReadOnlySpan<byte> utf8) => TryParse(utf8, out var node) ? node as JsonObject : null;
 
-    /// <summary>The payload as a JSON node (JSON <c>null</c> included), or <see langword="null"/> when it is not well-formed.</summary>
-    public static JsonNode? TryParse(ReadOnlySpan<byte> utf8)
+    /// <summary>Parses well-formed JSON (JSON <c>null</c> gives a <see langword="null"/> node); false when it is not.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> utf8, out JsonNode? node)
     {
         try
         {
-            var node = JsonNode.Parse(utf8);
+            node = JsonNode.Parse(utf8);
             Touch(node);
-            return node;
+            return true;
         }
         catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
-            return null;
+            node = null;
+            return false;
         }
     }
 

@@ -22,4 +22,20 @@ public sealed class LocalParserFuzzTests
         }, ex => ex is IoTException { ErrorCode: "MalformedReply" });
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
+
+    private static readonly string[] DesiredSeeds =
+    [
+        "{\"version\":7,\"desired\":{\"interval\":5,\"firmware\":{\"version\":\"1.0\"}}}",
+        "{\"version\":1,\"desired\":{}}",
+    ];
+
+    [Fact]
+    public void Desired_document_parser_on_the_device_never_throws_and_returns_only_readable_state()
+    {
+        var failures = FuzzInputs.Run(FuzzInputs.For(12, 3000, DesiredSeeds), input =>
+        {
+            if (LocalDeviceConnection.ParseDesired(input) is { } change) _ = change.Desired.ToJsonString();
+        }, _ => false);
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
 }
