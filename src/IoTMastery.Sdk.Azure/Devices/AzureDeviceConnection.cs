@@ -176,8 +176,17 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     {
         // A single space, as the official SDK sends.
         var (_, _, body) = await RequestAsync(AzureTopics.TwinGet, " "u8.ToArray(), cancellationToken).ConfigureAwait(false);
-        return JsonNode.Parse(body.Span) as JsonObject ?? throw new IoTException("IoT Hub sent a twin that is not a JSON object.", Provider, "InvalidTwin");
+        return ParseTwin(body.Span);
     }
+
+    /// <summary>A twin document; IoTException <c>InvalidTwin</c> when it is not a well-formed JSON object.</summary>
+    internal static JsonObject ParseTwin(ReadOnlySpan<byte> body) =>
+        // Strict: JsonNode.Parse threw a bare JsonException here, and lazy errors (duplicate keys, bad strings) escaped later from RefreshDesiredAsync.
+        StrictJson.TryParseObject(body) ?? throw new IoTException("IoT Hub sent a twin that is not a well-formed JSON object.", Provider, "InvalidTwin");
+
+    /// <summary>A desired-properties patch with its <c>$version</c>, or null when the payload is not a well-formed JSON object.</summary>
+    internal static (JsonObject Properties, long Version)? ParseDesiredPatch(ReadOnlySpan<byte> payload) =>
+        StrictJson.TryParseObject(payload) is { } patch ? TwinMapping.Section(patch) : null;
 
     /// <inheritdoc />
     public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
@@ -267,21 +276,16 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private ValueTask OnTwinResponseAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
         // $iothub/twin/res/{status}/?$rid={rid}[&$version={n}]
-        var rest = message.Topic[AzureTopics.TwinResponsePrefix.Length..];
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var status)) return ValueTask.CompletedTask;
-        var query = AzureTopics.DecodeBag(rest[(slash + 1)..]);
+        if (!AzureTopics.TryParseResponse(message.Topic, AzureTopics.TwinResponsePrefix, out var status, out var query)) return ValueTask.CompletedTask;
         if (query.GetValueOrDefault("$rid") is { } rid && _pending.TryGetValue(rid, out var pending))
-            pending.TrySetResult((status, rest[(slash + 1)..], message.Payload));
+            pending.TrySetResult((status, message.Topic[(message.Topic.IndexOf('/', AzureTopics.TwinResponsePrefix.Length) + 1)..], message.Payload));
         return ValueTask.CompletedTask;
     }
 
     private ValueTask OnDesiredPatchAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        JsonObject? patch;
-        try { patch = JsonNode.Parse(message.Payload.Span) as JsonObject; }
-        catch (JsonException) { patch = null; }
-        if (patch is null)
+        // Strict: duplicate keys or bad strings used to throw out of ApplyDesiredPatchAsync, a fire-and-forget task.
+        if (ParseDesiredPatch(message.Payload.Span) is not { } patch)
         {
             _logger.LogWarning("Ignored a desired-properties patch that is not a JSON object.");
             return ValueTask.CompletedTask;
@@ -291,9 +295,9 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         return ValueTask.CompletedTask;
     }
 
-    private async Task ApplyDesiredPatchAsync(JsonObject patch, CancellationToken cancellationToken)
+    private async Task ApplyDesiredPatchAsync((JsonObject Properties, long Version) patch, CancellationToken cancellationToken)
     {
-        var version = TwinMapping.Long(patch["$version"]);
+        var (properties, version) = patch;
         var refresh = false;
         await _desiredGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -303,7 +307,6 @@ public sealed class AzureDeviceConnection : IDeviceConnection
             else if (version <= _desiredVersion) return;
             else if (version == _desiredVersion + 1)
             {
-                var (properties, _) = TwinMapping.Section(patch);
                 _desired = JsonMergePatch.Apply(_desired, properties);
                 _desiredVersion = version;
             }
@@ -376,14 +379,12 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private ValueTask OnMethodAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
         // $iothub/methods/POST/{method name}/?$rid={request id}
-        var rest = message.Topic[AzureTopics.MethodPrefix.Length..];
-        var slash = rest.IndexOf('/', StringComparison.Ordinal);
-        if (slash <= 0 || AzureTopics.DecodeBag(rest[(slash + 1)..]).GetValueOrDefault("$rid") is not { } rid)
+        if (!AzureTopics.TryParseMethodRequest(message.Topic, out var name, out var rid))
         {
             _logger.LogWarning("Ignored a method request on unexpected topic '{Topic}'.", message.Topic);
             return ValueTask.CompletedTask;
         }
-        _ = HandleMethodAsync(Uri.UnescapeDataString(rest[..slash]), rid, message.Payload, cancellationToken);
+        _ = HandleMethodAsync(name, rid, message.Payload, cancellationToken);
         return ValueTask.CompletedTask;
     }
 
@@ -403,8 +404,6 @@ public sealed class AzureDeviceConnection : IDeviceConnection
 
     private async ValueTask OnCloudToDeviceAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        var prefix = AzureTopics.CloudToDevicePrefix(DeviceId);
-        var bag = message.Topic.StartsWith(prefix, StringComparison.Ordinal) ? message.Topic[prefix.Length..] : "";
         var handler = Volatile.Read(ref _cloudToDeviceHandler);
         if (handler is null)
         {
@@ -413,7 +412,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
         }
         try
         {
-            await handler(new CloudToDeviceMessage(message.Payload, AzureTopics.DecodeBag(bag)), cancellationToken).ConfigureAwait(false);
+            await handler(new CloudToDeviceMessage(message.Payload, AzureTopics.CloudToDeviceProperties(message.Topic, DeviceId)), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace IoTMastery.Sdk.Azure;
@@ -35,6 +36,40 @@ internal static class AzureTopics
             if (value is not null) builder.Append('=').Append(Uri.EscapeDataString(value));
         }
         return builder.ToString();
+    }
+
+    /// <summary>Splits a response topic <c>{prefix}{status}/?{query}</c>; false when <paramref name="topic"/> is not that shape.</summary>
+    public static bool TryParseResponse(string topic, string prefix, out int status, out Dictionary<string, string?> query)
+    {
+        status = 0;
+        query = [];
+        // A '#' filter also matches the bare parent topic, which is shorter than the prefix.
+        if (!topic.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var rest = topic[prefix.Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out status)) return false;
+        query = DecodeBag(rest[(slash + 1)..]);
+        return true;
+    }
+
+    /// <summary>Splits a method request topic <c>$iothub/methods/POST/{name}/?$rid={rid}</c>; false when it is not that shape.</summary>
+    public static bool TryParseMethodRequest(string topic, out string name, out string rid)
+    {
+        name = rid = "";
+        if (!topic.StartsWith(MethodPrefix, StringComparison.Ordinal)) return false;
+        var rest = topic[MethodPrefix.Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || DecodeBag(rest[(slash + 1)..]).GetValueOrDefault("$rid") is not { } requestId) return false;
+        name = Uri.UnescapeDataString(rest[..slash]);
+        rid = requestId;
+        return true;
+    }
+
+    /// <summary>The property bag of a cloud-to-device topic <c>devices/{id}/messages/devicebound/{bag}</c>; empty for any other topic.</summary>
+    public static Dictionary<string, string?> CloudToDeviceProperties(string topic, string deviceId)
+    {
+        var prefix = CloudToDevicePrefix(deviceId);
+        return DecodeBag(topic.StartsWith(prefix, StringComparison.Ordinal) ? topic[prefix.Length..] : "");
     }
 
     /// <summary>Parses a property bag or query (<c>a=1&amp;b</c>); a key without <c>=</c> has a null value.</summary>

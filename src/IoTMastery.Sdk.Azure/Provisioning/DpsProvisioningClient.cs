@@ -93,17 +93,9 @@ public static class DpsProvisioningClient
         await client.SubscribeAsync("$dps/registrations/res/#", (message, _) =>
         {
             // $dps/registrations/res/{status}/?$rid={rid}&retry-after={s}
-            var rest = message.Topic["$dps/registrations/res/".Length..];
-            var slash = rest.IndexOf('/', StringComparison.Ordinal);
-            if (slash > 0 && int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var status))
-            {
-                var query = AzureTopics.DecodeBag(rest[(slash + 1)..]);
-                JsonObject? body = null;
-                try { body = message.Payload.IsEmpty ? null : JsonNode.Parse(message.Payload.Span) as JsonObject; }
-                catch (JsonException) { }
-                if (query.GetValueOrDefault("$rid") is { } rid && responses.TryGetValue(rid, out var pending))
-                    pending.TrySetResult((status, query, body));
-            }
+            if (AzureTopics.TryParseResponse(message.Topic, ResponsePrefix, out var status, out var query)
+                && query.GetValueOrDefault("$rid") is { } rid && responses.TryGetValue(rid, out var pending))
+                pending.TrySetResult((status, query, ParseBody(message.Payload.Span)));
             return ValueTask.CompletedTask;
         }, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
 
@@ -117,26 +109,10 @@ public static class DpsProvisioningClient
             var (status, query, body) = await RequestAsync(rid => "$dps/registrations/PUT/iotdps-register/?$rid=" + rid, Encoding.UTF8.GetBytes(register.ToJsonString())).ConfigureAwait(false);
             while (true)
             {
-                if (status >= 300)
-                {
-                    var error = IotHubErrors.Parse(status, body?.ToJsonString() is { } json ? JsonSerializer.Serialize(new { Message = json }) : null, null);
-                    throw IotHubErrors.ToException(error, options.RegistrationId, null);
-                }
-                var state = TwinMapping.Text(body?["status"]);
-                if (status == 200 && state is not ("assigning" or "unassigned"))
-                {
-                    var registration = body?["registrationState"] as JsonObject ?? [];
-                    if (state != "assigned")
-                        throw new IoTException($"DPS did not assign '{options.RegistrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
-                    return new DpsRegistrationResult(state, TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration);
-                }
-                var operationId = TwinMapping.Text(body?["operationId"])
-                    ?? throw new IoTException("DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");
-                var wait = options.PollInterval;
-                if (query.GetValueOrDefault("retry-after") is { } after && int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
-                    wait = TimeSpan.FromSeconds(Math.Max(seconds, 1));
-                await Task.Delay(wait, time, deadline.Token).ConfigureAwait(false);
-                (status, query, body) = await RequestAsync(rid => "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=" + rid + "&operationId=" + Uri.EscapeDataString(operationId),
+                var step = Interpret(options.RegistrationId, status, query, body, options.PollInterval, options.Timeout);
+                if (step.Result is { } result) return result;
+                await Task.Delay(step.Wait, time, deadline.Token).ConfigureAwait(false);
+                (status, query, body) = await RequestAsync(rid => "$dps/registrations/GET/iotdps-get-operationstatus/?$rid=" + rid + "&operationId=" + Uri.EscapeDataString(step.OperationId!),
                     " "u8.ToArray()).ConfigureAwait(false);
             }
         }
@@ -160,5 +136,39 @@ public static class DpsProvisioningClient
                 responses.TryRemove(rid, out _);
             }
         }
+    }
+
+    private const string ResponsePrefix = "$dps/registrations/res/";
+
+    /// <summary>A DPS response body; null when it is empty or not a well-formed JSON object.</summary>
+    internal static JsonObject? ParseBody(ReadOnlySpan<byte> payload) =>
+        // Strict: with JsonNode.Parse, duplicate keys or bad strings threw later from ToJsonString/Text, outside any typed error.
+        payload.IsEmpty ? null : StrictJson.TryParseObject(payload);
+
+    /// <summary>What one DPS answer means: the final result, or the operation to poll and how long to wait first.</summary>
+    /// <exception cref="IoTException">DPS refused the registration or answered something unusable.</exception>
+    internal static (DpsRegistrationResult? Result, string? OperationId, TimeSpan Wait) Interpret(string registrationId, int status,
+        IReadOnlyDictionary<string, string?> query, JsonObject? body, TimeSpan pollInterval, TimeSpan timeout)
+    {
+        if (status >= 300)
+        {
+            var error = IotHubErrors.Parse(status, body?.ToJsonString() is { } json ? JsonSerializer.Serialize(new { Message = json }) : null, null);
+            throw IotHubErrors.ToException(error, registrationId, null);
+        }
+        var state = TwinMapping.Text(body?["status"]);
+        if (status == 200 && state is not ("assigning" or "unassigned"))
+        {
+            var registration = body?["registrationState"] as JsonObject ?? [];
+            if (state != "assigned")
+                throw new IoTException($"DPS did not assign '{registrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
+            return (new DpsRegistrationResult(state, TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration), null, TimeSpan.Zero);
+        }
+        var operationId = TwinMapping.Text(body?["operationId"])
+            ?? throw new IoTException("DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");
+        var wait = pollInterval;
+        // Capped at the overall timeout: a huge retry-after (past Task.Delay's ~49-day limit) threw ArgumentOutOfRangeException.
+        if (query.GetValueOrDefault("retry-after") is { } after && int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+            wait = TimeSpan.FromSeconds(Math.Clamp(seconds, 1, Math.Clamp(timeout.TotalSeconds, 1, 86_400)));
+        return (null, operationId, wait);
     }
 }
