@@ -29,15 +29,18 @@ internal sealed class IotControlPlane(AwsHttpClient http)
     private async Task<JsonObject> CallAsync(AwsRequest request, CancellationToken ct)
     {
         var response = await http.SendAsync(request, ct).ConfigureAwait(false);
-        try
-        {
-            return response.Body.Length == 0 ? [] : JsonNode.Parse(response.Body) as JsonObject ?? [];
-        }
-        catch (System.Text.Json.JsonException ex)
-        {
-            // A garbled answer is the service's (or a proxy's) fault, reported in the SDK's error hierarchy, never a raw parser exception.
-            throw new IoTException($"AWS IoT {request.Operation}: the response is not valid JSON.", AwsIoTProvider.ProviderName, "InvalidResponse", false, null, ex);
-        }
+        return ParseResponse(request.Operation, response.Body);
+    }
+
+    /// <summary>A control-plane answer as an object; IoTException <c>InvalidResponse</c> when it is not well-formed JSON.</summary>
+    internal static JsonObject ParseResponse(string operation, ReadOnlySpan<byte> body)
+    {
+        if (body.Length == 0) return [];
+        // Strict, so duplicate keys and bad strings fail here, typed, rather than in whatever reads the field.
+        // A garbled answer is the service's (or a proxy's) fault, reported in the SDK's error hierarchy, never a raw parser exception.
+        if (!StrictJson.TryParse(body, out var node))
+            throw new IoTException($"AWS IoT {operation}: the response is not valid JSON.", AwsIoTProvider.ProviderName, "InvalidResponse", false, null);
+        return node as JsonObject ?? [];
     }
 
     private static AwsRequest WithJson(AwsRequest request, JsonObject body) => request with { Body = AwsRequest.Json(body), ContentType = "application/json" };

@@ -219,7 +219,8 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     private ValueTask OnRejectedAsync(MqttIncomingMessage message, CancellationToken ct)
     {
         var doc = Parse(message.Payload);
-        _logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", (int?)doc?["code"], (string?)doc?["message"]);
+        // Type-checked: the (int?) and (string?) casts threw on a string code or a numeric message.
+        _logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", doc?["code"] is JsonValue c && c.TryGetValue(out int code) ? code : null, Text(doc?["message"]));
         return ValueTask.CompletedTask;
     }
 
@@ -227,16 +228,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     {
         // notify-next and $next/get/accepted both carry {"execution": {jobId, jobDocument, status, …}}; no execution = nothing pending.
         if (Parse(message.Payload) is not { } doc) return;
-        var execution = doc["execution"] as JsonObject;
-        var jobId = (string?)execution?["jobId"];
-        var document = execution?["jobDocument"] as JsonObject;
-        JsonObject? firmware = null;
-        if (jobId is not null && (string?)document?["operation"] == AwsFirmwareService.Operation && document?["firmware"] is JsonObject fw)
-        {
-            firmware = fw.DeepClone().AsObject();
-            firmware.Remove("createdAt");
-            firmware[FirmwareStateContract.RolloutIdProperty] = jobId;
-        }
+        var (jobId, firmware) = ParseJob(doc);
         lock (_lock)
         {
             _jobFirmware = firmware;
@@ -272,17 +264,24 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         }
     }
 
-    internal static JsonObject? Parse(ReadOnlyMemory<byte> payload)
+    // Strict: with JsonNode.Parse, duplicate keys or bad strings threw later out of the shadow, job and rejected handlers.
+    internal static JsonObject? Parse(ReadOnlyMemory<byte> payload) => payload.IsEmpty ? null : StrictJson.TryParseObject(payload.Span);
+
+    /// <summary>The pending firmware job of a jobs notification: its id and the desired firmware object, or nulls.</summary>
+    internal static (string? JobId, JsonObject? Firmware) ParseJob(JsonObject doc)
     {
-        try
-        {
-            return payload.IsEmpty ? null : JsonNode.Parse(payload.Span) as JsonObject;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        // Type-checked reads: the (string?) casts threw InvalidOperationException on a number or object.
+        var execution = doc["execution"] as JsonObject;
+        var jobId = Text(execution?["jobId"]);
+        var document = execution?["jobDocument"] as JsonObject;
+        if (jobId is null || Text(document?["operation"]) != AwsFirmwareService.Operation || document?["firmware"] is not JsonObject fw) return (null, null);
+        var firmware = fw.DeepClone().AsObject();
+        firmware.Remove("createdAt");
+        firmware[FirmwareStateContract.RolloutIdProperty] = jobId;
+        return (jobId, firmware);
     }
+
+    private static string? Text(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
     internal string? PendingJobId
     {

@@ -46,7 +46,8 @@ internal static class LifecycleEventJson
             };
             return true;
         }
-        catch (JsonException)
+        // GetString throws InvalidOperationException on invalid UTF-8 or a lone surrogate, which JsonDocument.Parse does not check.
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return false;
         }

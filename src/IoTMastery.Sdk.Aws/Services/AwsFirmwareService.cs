@@ -270,6 +270,20 @@ internal sealed class AwsFirmwareService : IFirmwareService
     /// <summary>Reads a release from a job (template) document; null when it is not one of ours.</summary>
     internal static FirmwareRelease? ParseRelease(string? document)
     {
+        try
+        {
+            return ParseReleaseCore(document);
+        }
+        // Not ours, as documented: JsonException, wrong-typed casts (InvalidOperationException), a relative uri (UriFormatException),
+        // an out-of-range createdAt (ArgumentOutOfRangeException) or a duplicate key used to escape.
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static FirmwareRelease? ParseReleaseCore(string? document)
+    {
         if (document is null || JsonNode.Parse(document) is not JsonObject doc || (string?)doc["operation"] != Operation || doc["firmware"] is not JsonObject fw)
             return null;
         return new FirmwareRelease

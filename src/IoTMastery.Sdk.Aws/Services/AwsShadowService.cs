@@ -60,16 +60,13 @@ public sealed class AwsShadowService
             throw new ArgumentException("A shadow name is 1-64 characters of A-Z a-z 0-9 $ : _ -.", nameof(shadowName));
     }
 
-    private static JsonObject Parse(byte[] body)
+    internal static JsonObject Parse(byte[] body)
     {
-        try
-        {
-            return body.Length == 0 ? [] : JsonNode.Parse(body) as JsonObject ?? [];
-        }
-        catch (JsonException ex)
-        {
-            throw new IoTException("AWS IoT returned a shadow document that is not JSON.", AwsIoTProvider.ProviderName, "MalformedResponse", innerException: ex);
-        }
+        if (body.Length == 0) return [];
+        // Strict: JsonNode.Parse let duplicate keys and bad strings through, to throw untyped in whatever read them.
+        if (!StrictJson.TryParse(body, out var node))
+            throw new IoTException("AWS IoT returned a shadow document that is not JSON.", AwsIoTProvider.ProviderName, "MalformedResponse");
+        return node as JsonObject ?? [];
     }
 
     private static int Depth(JsonNode? node) => node switch

@@ -212,7 +212,22 @@ internal static class PubSubWire
             throw new ArgumentException($"Ordering keys are at most {PubSubLimits.MaxOrderingKeyBytes} bytes.", nameof(message));
     }
 
+    /// <summary>The messages of a <c>pull</c> answer.</summary>
+    /// <exception cref="IoTException"><c>INVALID_RESPONSE</c>: a field has the wrong type or <c>data</c> is not base64.</exception>
     public static IReadOnlyList<ReceivedPubSubMessage> ParsePullResponse(JsonNode? response)
+    {
+        try
+        {
+            return ParsePullResponseCore(response);
+        }
+        // Wrong-typed fields (InvalidOperationException, FormatException), bad base64 (FormatException), lazy duplicate keys (ArgumentException) used to escape as is.
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new IoTException("Pub/Sub pull failed: the response is malformed: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
+        }
+    }
+
+    private static IReadOnlyList<ReceivedPubSubMessage> ParsePullResponseCore(JsonNode? response)
     {
         // The service may answer {} when there is nothing to deliver.
         if (response?["receivedMessages"] is not JsonArray received) return [];

@@ -103,15 +103,11 @@ internal sealed class GoogleRestClient
                 TimeSpan? retryAfter = response.Headers.RetryAfter?.Delta;
                 throw GoogleApiErrors.ToException(operation, status, message, retryAfter);
             }
-            try
-            {
-                return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
-            }
-            catch (System.Text.Json.JsonException ex)
-            {
-                // A garbled answer surfaces in the SDK's error hierarchy, never as a raw parser exception.
-                throw new IoTException($"{operation} failed: the response is not valid JSON.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
-            }
+            if (string.IsNullOrWhiteSpace(text)) return null;
+            // Strict, so duplicate keys and lone surrogates fail here as INVALID_RESPONSE rather than later, untyped, in whatever reads the field.
+            if (StrictJson.TryParse(System.Text.Encoding.UTF8.GetBytes(text), out var json)) return json;
+            // A garbled answer surfaces in the SDK's error hierarchy, never as a raw parser exception.
+            throw new IoTException($"{operation} failed: the response is not valid JSON.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
         }
     }
 

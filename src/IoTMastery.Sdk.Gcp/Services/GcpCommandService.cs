@@ -25,11 +25,11 @@ internal static class GcpCommandWire
         payload = null;
         try
         {
-            if (JsonNode.Parse(data.Span) is not JsonObject o || o["id"]?.GetValue<string>() is not { Length: > 0 } id || o["name"]?.GetValue<string>() is not { Length: > 0 } n) return false;
+            if (StrictJson.TryParseObject(data.Span) is not { } o || o["id"]?.GetValue<string>() is not { Length: > 0 } id || o["name"]?.GetValue<string>() is not { Length: > 0 } n) return false;
             (requestId, name, payload) = (id, n, o["payload"]?.DeepClone());
             return true;
         }
-        // Invalid UTF-8 or lone surrogates in a string (and, for JsonNode, duplicate keys) surface only when read, not at parse.
+        // Strict parse above: a bad string inside "payload" used to reach the handler and fail there as a 500.
         catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
         {
             return false;
@@ -42,7 +42,7 @@ internal static class GcpCommandWire
         response = new CommandResponse(0);
         try
         {
-            if (JsonNode.Parse(data.Span) is not JsonObject o || o["id"]?.GetValue<string>() is not { Length: > 0 } id || o["status"]?.GetValue<int>() is not { } status) return false;
+            if (StrictJson.TryParseObject(data.Span) is not { } o || o["id"]?.GetValue<string>() is not { Length: > 0 } id || o["status"]?.GetValue<int>() is not { } status) return false;
             (requestId, response) = (id, new CommandResponse(status, o["payload"]?.DeepClone()));
             return true;
         }

@@ -164,7 +164,22 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         }
     }
 
+    /// <summary>The neutral device of a Cloud IoT device resource.</summary>
+    /// <exception cref="IoTException"><c>INVALID_RESPONSE</c>: a field is missing or of the wrong type, or a key is not PEM.</exception>
     internal static Device ToDevice(JsonObject d)
+    {
+        try
+        {
+            return ToDeviceCore(d);
+        }
+        // A wrong-typed field (InvalidOperationException), a non-PEM or non-base64 key (ArgumentException, FormatException) used to escape as is.
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new IoTException("Cloud IoT sent a malformed device resource: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
+        }
+    }
+
+    private static Device ToDeviceCore(JsonObject d)
     {
         var attributes = (d["metadata"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value?.GetValue<string>() ?? "", StringComparer.Ordinal) ?? [];
         var credentials = (d["credentials"] as JsonArray ?? []).Select(c => new CredentialInfo
@@ -176,7 +191,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         }).ToList();
         return new Device
         {
-            Id = d["id"]!.GetValue<string>(),
+            Id = d["id"]?.GetValue<string>() is { Length: > 0 } id ? id : throw new FormatException("The device resource has no id."),
             Status = d["blocked"]?.GetValue<bool>() == true ? DeviceStatus.Disabled : DeviceStatus.Enabled,
             Attributes = attributes,
             Credentials = credentials,

@@ -138,9 +138,12 @@ public sealed class GcpFirmwareService : IFirmwareService
     private async Task WriteDesiredFirmwareAsync(string deviceId, JsonObject firmware, CancellationToken cancellationToken)
     {
         var latest = (await _registry.ListConfigVersionsAsync(deviceId, 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
-        var document = latest is not null && CloudIotClient.BinaryData(latest) is { Length: > 0 } bytes && JsonNode.Parse(bytes) is JsonObject existing ? existing : new JsonObject();
+        var document = latest is null ? new JsonObject() : GcpStateService.ParseObject(CloudIotClient.BinaryData(latest));
         document[FirmwareStateContract.PropertyName] = firmware;
-        long version = latest?["version"] is { } v ? long.Parse(v.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) : 0;
+        // Never 0 for a garbled version: 0 would make the write unconditional. long.Parse threw FormatException/InvalidOperationException here.
+        long version = latest is null ? 0 : latest["version"] is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String
+            && long.TryParse(v.GetValue<string>(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 ? n
+            : throw new IoTException($"Cloud IoT sent a config of '{deviceId}' without a valid version.", GoogleApiErrors.Provider, "INVALID_RESPONSE");
         // Devices read the version from the document: the bridge delivers config bytes without it.
         document[GcpStateService.VersionProperty] = version + 1;
         await _registry.ModifyCloudToDeviceConfigAsync(deviceId, Encoding.UTF8.GetBytes(document.ToJsonString()), version, cancellationToken).ConfigureAwait(false);
@@ -152,7 +155,8 @@ public sealed class GcpFirmwareService : IFirmwareService
         {
             var states = await _registry.ListStatesAsync(deviceId, 1, cancellationToken).ConfigureAwait(false);
             if (states.Count == 0) return null;
-            return FirmwareStateContract.TryGetReported(JsonNode.Parse(CloudIotClient.BinaryData(states[0])) as JsonObject);
+            // ParseObject, not JsonNode.Parse: a state that is not JSON threw JsonException out of the rollout loop.
+            return FirmwareStateContract.TryGetReported(GcpStateService.ParseObject(CloudIotClient.BinaryData(states[0])));
         }
         catch (ResourceNotFoundException)
         {

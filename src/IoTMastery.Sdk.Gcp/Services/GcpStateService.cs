@@ -78,15 +78,8 @@ internal sealed class GcpStateService : IDeviceStateService
     /// <summary>A config or state as a JSON object; empty or non-object data (written by other tools) reads as empty.</summary>
     internal static JsonObject ParseObject(byte[] data)
     {
-        if (data.Length == 0) return [];
-        try
-        {
-            return JsonNode.Parse(data) as JsonObject ?? [];
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return [];
-        }
+        // Strict: with JsonNode.Parse, duplicate keys or bad strings were returned and threw later in whoever read them.
+        return data.Length == 0 ? [] : StrictJson.TryParseObject(data) ?? [];
     }
 
     private static async Task<T> NotFoundAsDevice<T>(string deviceId, Func<Task<T>> call)
