@@ -33,6 +33,9 @@ public sealed class AzureDeviceConnection : IDeviceConnection
     private readonly TimeSpan _operationTimeout;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<(int Status, string Query, ReadOnlyMemory<byte> Body)>> _pending = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _desiredGate = new(1, 1);
+    // Held across the handler call: deliveries start from several places (patch, reconnect, new handler), and two
+    // running at once could hand version 1 to the handler after version 2.
+    private readonly SemaphoreSlim _deliveryGate = new(1, 1);
     private readonly SemaphoreSlim _subscribeGate = new(1, 1);
     private Subscription _subscriptions;
     private readonly CancellationTokenSource _disposed = new();
@@ -352,27 +355,35 @@ public sealed class AzureDeviceConnection : IDeviceConnection
 
     private async Task DeliverCurrentAsync(CancellationToken cancellationToken)
     {
-        DesiredStateChange change;
-        DesiredStateHandler? handler;
-        await _desiredGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _deliveryGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            handler = _slots.DesiredHandler;
-            if (handler is null || _desired is null || _desiredVersion <= _deliveredVersion) return;
-            _deliveredVersion = _desiredVersion;
-            change = new DesiredStateChange((JsonObject)_desired.DeepClone(), _desiredVersion);
+            DesiredStateChange change;
+            DesiredStateHandler? handler;
+            await _desiredGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                handler = _slots.DesiredHandler;
+                if (handler is null || _desired is null || _desiredVersion <= _deliveredVersion) return;
+                _deliveredVersion = _desiredVersion;
+                change = new DesiredStateChange((JsonObject)_desired.DeepClone(), _desiredVersion);
+            }
+            finally
+            {
+                _desiredGate.Release();
+            }
+            try
+            {
+                await handler(change, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogError(ex, "The desired-state handler failed for version {Version}.", change.Version);
+            }
         }
         finally
         {
-            _desiredGate.Release();
-        }
-        try
-        {
-            await handler(change, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            _logger.LogError(ex, "The desired-state handler failed for version {Version}.", change.Version);
+            _deliveryGate.Release();
         }
     }
 
