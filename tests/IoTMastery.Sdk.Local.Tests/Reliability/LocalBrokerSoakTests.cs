@@ -139,6 +139,10 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
                 await Task.Delay(5);
             }
             var killed = _host!;
+            // Prefer a broker under load: an incarnation still waiting for its devices gets up to 1.5 s more to start streaming.
+            var grace = _clock.Elapsed + TimeSpan.FromMilliseconds(1500);
+            while (!HasPrinted(killed) && _clock.Elapsed < grace && Interlocked.Read(ref _distinct) < records)
+                await Task.Delay(5);
             killed.KilledAt = _clock.Elapsed;
             await killed.KillAsync();
             var restart = Stopwatch.StartNew();
@@ -157,6 +161,7 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
                 recoveries.Add(first - killedAt);
         recoveries.Sort();
         restartToReady.Sort();
+        int streamingKills = _incarnations.Count(i => i.KilledAt is { } at && i.FirstRecordAt is { } first && first < at);
 
         long lines, distinct;
         List<string> anomalies;
@@ -172,7 +177,8 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
         // Per kill: the reader's unpersisted acknowledgements (one read chunk) plus, per device, the one batch whose PUBACK the kill cut off.
         long bound = (long)kills * (LocalTelemetryJournal.ReadChunk + Devices * MaxBatchRecords);
         output.WriteLine($"records sent {expected:N0} by {Devices} devices; delivered lines {lines:N0}; distinct {distinct:N0}; lost {lost:N0}; " +
-            $"duplicates {duplicates:N0} (bound {bound:N0} = kills × ({LocalTelemetryJournal.ReadChunk} + {Devices} × {MaxBatchRecords})); kills {kills}; " +
+            $"duplicates {duplicates:N0} (bound {bound:N0} = kills × ({LocalTelemetryJournal.ReadChunk} + {Devices} × {MaxBatchRecords})); kills {kills} " +
+            $"({streamingKills} while the broker was delivering, {kills - streamingKills} before it had delivered anything since its restart); " +
             $"host incarnations {_incarnations.Count}; duration {duration.TotalSeconds:0.0} s ({expected / duration.TotalSeconds:N0} records/s).");
         output.WriteLine($"recovery (kill → first record of the next incarnation), {recoveries.Count} restarts that delivered: " +
             $"median {Median(recoveries).TotalMilliseconds:0} ms, max {(recoveries.Count > 0 ? recoveries[^1] : TimeSpan.Zero).TotalMilliseconds:0} ms; " +
@@ -266,6 +272,11 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
                 if (copies[sequence]++ == 0) Interlocked.Increment(ref _distinct);
             }
         }
+    }
+
+    private bool HasPrinted(Incarnation incarnation)
+    {
+        lock (_gate) return incarnation.FirstRecordAt is not null;
     }
 
     private static TimeSpan Median(List<TimeSpan> sorted) => sorted.Count == 0 ? TimeSpan.Zero : sorted[sorted.Count / 2];
