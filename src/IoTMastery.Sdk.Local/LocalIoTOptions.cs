@@ -34,7 +34,8 @@ public sealed class LocalIoTOptions
     /// written to disk at least every 256 records, so after a crash up to 256 already-processed records are delivered again, as
     /// are batches whose PUBACK the crash cut off (the device resends them). Records keep the device's
     /// <see cref="TelemetryRecord.Sequence"/> (sent when the device's durable pipeline uses
-    /// <see cref="TelemetryJsonEncoder.WithSequence"/>): one (device, sequence) is one record, so a consumer can count exactly once.</description></item>
+    /// <see cref="TelemetryJsonEncoder.WithSequence"/>): one (device, sequence) is one record, so a consumer can count exactly once. A resent copy can arrive after newer
+    /// records of the same device; order by the sequence.</description></item>
     /// <item><description>Disk bound: <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> (default 256 MiB) of records not yet
     /// acknowledged. When full, the broker refuses telemetry publishes instead of acknowledging them (MQTT 5: PUBACK
     /// <c>QuotaExceeded</c>, which device pipelines retry; MQTT 3.1.1: the connection is closed), so devices keep the records
