@@ -19,6 +19,37 @@ public sealed class LocalIoTOptions
     /// <summary>How many telemetry records each fleet-side reader may fall behind before the oldest are dropped (and counted). Default 100,000.</summary>
     public int TelemetryReaderCapacity { get; set; } = 100_000;
 
+    /// <summary>
+    /// Turns on durable telemetry: where and how the broker journals the telemetry devices publish. <see langword="null"/>
+    /// (the default) keeps <see cref="LocalIoTProvider.Telemetry"/> a live stream that drops records nobody reads.
+    /// </summary>
+    /// <remarks>
+    /// <para>With a journal the broker appends every telemetry batch to this <see cref="TelemetryOutbox"/> directory
+    /// <em>before</em> it sends the PUBACK, so once a device's pipeline counts a batch as delivered, a crash of this process
+    /// (<c>kill -9</c> included) no longer loses it: the next <see cref="IIoTProvider.Telemetry"/> reader on the same directory
+    /// gets every record not yet acknowledged, oldest first. <see cref="ITelemetryChannel.ReadAllAsync"/> then reads the journal:</para>
+    /// <list type="bullet">
+    /// <item><description>One reader at a time; a second concurrent enumeration throws <see cref="InvalidOperationException"/> when it starts.</description></item>
+    /// <item><description>At-least-once processing: a record is acknowledged when the reader asks for the next one. The mark is
+    /// written to disk at least every 256 records, so after a crash up to 256 already-processed records are delivered again, as
+    /// are batches whose PUBACK the crash cut off (the device resends them). Records keep the device's
+    /// <see cref="TelemetryRecord.Sequence"/> (sent when the device's durable pipeline uses
+    /// <see cref="TelemetryJsonEncoder.WithSequence"/>): one (device, sequence) is one record, so a consumer can count exactly once. A resent copy can arrive after newer
+    /// records of the same device; order by the sequence.</description></item>
+    /// <item><description>Disk bound: <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> (default 256 MiB) of records not yet
+    /// acknowledged. When full, the broker refuses telemetry publishes instead of acknowledging them (MQTT 5: PUBACK
+    /// <c>QuotaExceeded</c>, which device pipelines retry; MQTT 3.1.1: the connection is closed), so devices keep the records
+    /// until a reader catches up. Keep the bound far above one telemetry message (a batch that alone exceeds it is refused every
+    /// time). <see cref="TelemetryOutboxOptions.Overflow"/> must stay
+    /// <see cref="OutboxOverflowPolicy.RejectNew"/>.</description></item>
+    /// <item><description>Durability: every <see cref="OutboxDurability"/> survives a process crash, since a record written to the
+    /// page cache outlives the process; the default <see cref="OutboxDurability.GroupCommit"/> also bounds the loss on power
+    /// failure to the last <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>.</description></item>
+    /// </list>
+    /// <para>One process at a time may use a journal directory (its lock file enforces it).</para>
+    /// </remarks>
+    public TelemetryOutboxOptions? TelemetryJournal { get; set; }
+
     /// <summary>Checks the settings; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
@@ -28,5 +59,6 @@ public sealed class LocalIoTOptions
             throw new ArgumentException("DatabasePath must be a file path or null for in-memory.", nameof(DatabasePath));
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
+        if (TelemetryJournal is not null) LocalTelemetryJournal.Validate(TelemetryJournal, nameof(TelemetryJournal));
     }
 }

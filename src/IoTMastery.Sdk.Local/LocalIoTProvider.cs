@@ -25,12 +25,14 @@ public sealed class LocalIoTProvider : IIoTProvider
     private readonly LocalStore _store;
     private readonly LocalCertificateAuthority _ca;
     private readonly LocalBroker _broker;
+    private readonly LocalTelemetryJournal? _journal;
     private int _disposed;
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
-        LocalStateService state, LocalCommandService commands, LocalTelemetryChannel telemetry, LocalFirmwareService firmware,
-        LocalDeviceConnectionFactory devices)
+        LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmwareService firmware,
+        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal)
     {
+        _journal = journal;
         _store = store;
         _ca = ca;
         _broker = broker;
@@ -93,6 +95,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         var store = options.DatabasePath is { } path ? LocalStore.OpenFile(path) : LocalStore.OpenInMemory();
         LocalCertificateAuthority? ca = null;
         LocalBroker? broker = null;
+        LocalTelemetryJournal? journal = null;
         try
         {
             ca = await store.LoadOrCreateCertificateAuthorityAsync(time, cancellationToken).ConfigureAwait(false);
@@ -102,9 +105,13 @@ public sealed class LocalIoTProvider : IIoTProvider
             var registry = new LocalDeviceRegistry(store, ca, bus, time);
             var state = new LocalStateService(store, bus);
             var firmware = new LocalFirmwareService(store, state, time, logs.CreateLogger<LocalFirmwareService>());
-            var telemetry = new LocalTelemetryChannel(options.TelemetryReaderCapacity);
+            // Opened before the broker listens, so no publish is acknowledged before it can be journaled.
+            journal = options.TelemetryJournal is { } journalOptions
+                ? LocalTelemetryJournal.Open(journalOptions, time, logs.CreateLogger<LocalTelemetryJournal>())
+                : null;
+            ILocalTelemetrySink sink = journal ?? (ILocalTelemetrySink)new LocalTelemetryChannel(options.TelemetryReaderCapacity);
             var replies = new CommandReplyTable();
-            broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, telemetry, state, replies,
+            broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, sink, state, replies,
                 logs.CreateLogger<LocalBroker>());
             bus.Bind(broker);
             var commands = new LocalCommandService(broker, registry, replies, time);
@@ -112,22 +119,25 @@ public sealed class LocalIoTProvider : IIoTProvider
 
             await broker.StartAsync(cancellationToken).ConfigureAwait(false);
             await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalIoTProvider(store, ca, broker, registry, state, commands, telemetry, firmware, devices);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal);
         }
         catch
         {
             if (broker is not null) await broker.DisposeAsync().ConfigureAwait(false);
+            journal?.Dispose();
             ca?.Dispose();
             store.Dispose();
             throw;
         }
     }
 
-    /// <summary>Stops the broker (closing every device session) and closes the registry.</summary>
+    /// <summary>Stops the broker (closing every device session), ends telemetry readers, and closes the journal and the registry.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _broker.DisposeAsync().ConfigureAwait(false);
+        // After the broker: no publish can be acknowledged once the journal is closed.
+        _journal?.Dispose();
         _ca.Dispose();
         _store.Dispose();
     }

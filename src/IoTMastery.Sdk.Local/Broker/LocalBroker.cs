@@ -10,6 +10,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
+using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
@@ -28,10 +29,11 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     internal const string FleetSenderId = "$fleet";
 
     private const string Provider = "Local";
+    private const string ProtocolVersionItem = "iotmastery.protocol-version";
     private readonly LocalBrokerOptions _options;
     private readonly LocalCertificateAuthority _ca;
     private readonly IDeviceAccessPolicy _policy;
-    private readonly LocalTelemetryChannel _telemetry;
+    private readonly ILocalTelemetrySink _telemetry;
     private readonly IReportedStateSink _reportedState;
     private readonly CommandReplyTable _replies;
     private readonly ILogger _logger;
@@ -46,12 +48,12 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     /// <param name="options">Port and limits; validated here.</param>
     /// <param name="ca">Issues the server certificate and is the only trusted issuer of client certificates.</param>
     /// <param name="policy">The registry's say on whether a device and certificate may connect.</param>
-    /// <param name="telemetry">Receives the telemetry devices publish.</param>
+    /// <param name="telemetry">Receives the telemetry devices publish, before the broker acknowledges it.</param>
     /// <param name="reportedState">Receives reported-state patches.</param>
     /// <param name="replies">Pending command calls, completed by device replies.</param>
     /// <param name="logger">Connection refusals and routing failures; never secrets.</param>
     public LocalBroker(LocalBrokerOptions options, LocalCertificateAuthority ca, IDeviceAccessPolicy policy,
-        LocalTelemetryChannel telemetry, IReportedStateSink reportedState, CommandReplyTable replies, ILogger? logger = null)
+        ILocalTelemetrySink telemetry, IReportedStateSink reportedState, CommandReplyTable replies, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(ca);
@@ -242,6 +244,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
 
     private Task OnClientConnectedAsync(ClientConnectedEventArgs e)
     {
+        // Runs before the session's first publish is processed; decides how a refused publish is signalled.
+        e.SessionItems[ProtocolVersionItem] = e.ProtocolVersion;
         _sessions.AddOrUpdate(e.ClientId, 1, (_, n) => n + 1);
         return Task.CompletedTask;
     }
@@ -263,7 +267,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         switch (route)
         {
             case DevicePublishRoute.Telemetry:
-                RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray());
+                if (RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray()) is { } refusal) Refuse(e, refusal);
                 break;
             case DevicePublishRoute.ReportedState:
                 if (!await RouteReportedStateAsync(e.ClientId, e.ApplicationMessage.Payload.ToArray(), e.CancellationToken).ConfigureAwait(false))
@@ -280,7 +284,22 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         }
     }
 
-    private void RouteTelemetry(string deviceId, byte[] payload)
+    /// <summary>
+    /// Refuses a telemetry publish the journal did not take, so the device keeps the records: MQTT 5 gets a PUBACK with the
+    /// reason code (which the device treats as transient); MQTT 3.1.1 has no negative PUBACK, so its connection is closed unacknowledged.
+    /// </summary>
+    private void Refuse(InterceptingPublishEventArgs e, TelemetryIntake refusal)
+    {
+        var reason = refusal == TelemetryIntake.Full ? MqttPubAckReasonCode.QuotaExceeded : MqttPubAckReasonCode.ImplementationSpecificError;
+        if (e.SessionItems[ProtocolVersionItem] is MqttProtocolVersion.V500)
+            e.Response.ReasonCode = reason;
+        else
+            e.CloseConnection = true;
+        _logger.LogWarning("Local broker refused a telemetry publish of '{ClientId}' ({Reason}); the device keeps the records and retries.", e.ClientId, reason);
+    }
+
+    /// <summary>Routes a telemetry batch; returns why the sink refused it, or null when it was taken (or dropped as malformed).</summary>
+    private TelemetryIntake? RouteTelemetry(string deviceId, byte[] payload)
     {
         List<TelemetryRecord> records;
         try
@@ -291,7 +310,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         {
             _telemetry.CountRejected(1);
             _logger.LogWarning("Dropped a malformed telemetry batch from {DeviceId}: {Message}", deviceId, ex.Message);
-            return;
+            // Acknowledged anyway: a batch that can never parse must not be retried forever.
+            return null;
         }
         var foreign = records.RemoveAll(r => !string.Equals(r.DeviceId, deviceId, StringComparison.Ordinal));
         if (foreign > 0)
@@ -299,7 +319,9 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             _telemetry.CountRejected(foreign);
             _logger.LogWarning("Dropped {Count} telemetry records from {DeviceId} that named another device.", foreign, deviceId);
         }
-        if (records.Count > 0) _telemetry.Publish(records);
+        if (records.Count == 0) return null;
+        var intake = _telemetry.Accept(records);
+        return intake == TelemetryIntake.Accepted ? null : intake;
     }
 
     private async Task<bool> RouteReportedStateAsync(string deviceId, byte[] payload, CancellationToken cancellationToken)

@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Local;
 /// that arrive while nobody reads are discarded and counted in <see cref="UnreadRecords"/>: the channel is
 /// a live stream, not a store. Order per device is preserved for every reader.
 /// </remarks>
-internal sealed class LocalTelemetryChannel : ITelemetryChannel
+internal sealed class LocalTelemetryChannel : ITelemetryChannel, ILocalTelemetrySink
 {
     private readonly Lock _lock = new();
     private Channel<TelemetryRecord>[] _readers = [];
@@ -80,5 +80,13 @@ internal sealed class LocalTelemetryChannel : ITelemetryChannel
         }
     }
 
-    internal void CountRejected(int count) => Interlocked.Add(ref _rejected, count);
+    /// <inheritdoc />
+    public TelemetryIntake Accept(IReadOnlyList<TelemetryRecord> records)
+    {
+        Publish(records);
+        return TelemetryIntake.Accepted;
+    }
+
+    /// <inheritdoc />
+    public void CountRejected(int count) => Interlocked.Add(ref _rejected, count);
 }

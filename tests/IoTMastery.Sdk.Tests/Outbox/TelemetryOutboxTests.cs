@@ -33,6 +33,29 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
+    public void A_record_keeps_its_own_sequence_across_a_reopen_and_frames_without_one_are_unchanged()
+    {
+        var plain = Record(1);
+        var keyed = Record(2) with { Sequence = 9_000_000_001 };
+        long plainBytes;
+        using (var outbox = TelemetryOutbox.Open(_dir.Options()))
+        {
+            outbox.Append(plain);
+            plainBytes = outbox.DiskBytes;
+            outbox.Append(keyed);
+            // The device's key (8 bytes) is stored only for the record that has one.
+            Assert.Equal(8, outbox.DiskBytes - plainBytes - (plainBytes - 16));
+        }
+
+        using var reopened = TelemetryOutbox.Open(_dir.Options());
+        var read = ReadAll(reopened);
+        Assert.Equal([1L, 2L], read.Select(r => r.Sequence));
+        Assert.Null(read[0].Record.Sequence);
+        Assert.Equal(9_000_000_001, read[1].Record.Sequence);
+        Assert.Equal(keyed, read[1].Record);
+    }
+
+    [Fact]
     public void Reads_return_every_record_in_order_across_segments()
     {
         using var outbox = TelemetryOutbox.Open(_dir.Options());

@@ -7,7 +7,9 @@ namespace IoTMastery.Sdk;
 /// <summary>
 /// The on-disk framing of one record:
 /// <c>[u32 payloadLength][i64 sequence][payload][u32 crc32(length, sequence, payload)]</c>, little-endian.
-/// Payload: <c>[u16 n][deviceId UTF-8][u16 n][metric UTF-8][f64 value][i64 UTC ticks][i16 offset minutes]</c>.
+/// Payload: <c>[u16 n][deviceId UTF-8][u16 n][metric UTF-8][f64 value][i64 UTC ticks][i16 offset minutes]</c>, then
+/// <c>[i64 record sequence]</c> only when the record carries a <see cref="TelemetryRecord.Sequence"/> (a broker-side journal
+/// keeps the device's deduplication key); frames of records without one are unchanged.
 /// </summary>
 internal static class OutboxFrame
 {
@@ -20,12 +22,15 @@ internal static class OutboxFrame
     /// <summary>Fixed-size payload fields: two length prefixes, value, ticks, offset.</summary>
     private const int FixedPayloadBytes = 2 + 2 + 8 + 8 + 2;
 
+    /// <summary>The optional trailing field: the record's own <see cref="TelemetryRecord.Sequence"/>.</summary>
+    private const int RecordSequenceBytes = 8;
+
     /// <summary>Largest payload a valid frame can carry; anything above is a torn or corrupt length.</summary>
-    public const int MaxPayloadBytes = FixedPayloadBytes + ushort.MaxValue * 2;
+    public const int MaxPayloadBytes = FixedPayloadBytes + RecordSequenceBytes + ushort.MaxValue * 2;
 
     /// <summary>Upper bound of a record's frame size, for sizing the encode buffer before encoding.</summary>
     public static int MaxFrameBytes(in TelemetryRecord record)
-        => OverheadBytes + FixedPayloadBytes + Encoding.UTF8.GetMaxByteCount(record.DeviceId.Length) + Encoding.UTF8.GetMaxByteCount(record.Metric.Length);
+        => OverheadBytes + FixedPayloadBytes + RecordSequenceBytes + Encoding.UTF8.GetMaxByteCount(record.DeviceId.Length) + Encoding.UTF8.GetMaxByteCount(record.Metric.Length);
 
     /// <summary>Encodes <paramref name="record"/> with <paramref name="sequence"/> into <paramref name="destination"/>; returns the frame length.</summary>
     public static int Write(Span<byte> destination, long sequence, in TelemetryRecord record)
@@ -37,6 +42,11 @@ internal static class OutboxFrame
         BinaryPrimitives.WriteInt64LittleEndian(payload[(p + 8)..], record.Timestamp.UtcTicks);
         BinaryPrimitives.WriteInt16LittleEndian(payload[(p + 16)..], (short)record.Timestamp.TotalOffsetMinutes);
         int payloadLength = p + 18;
+        if (record.Sequence is { } recordSequence)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(payload[payloadLength..], recordSequence);
+            payloadLength += RecordSequenceBytes;
+        }
         BinaryPrimitives.WriteUInt32LittleEndian(destination, (uint)payloadLength);
         BinaryPrimitives.WriteInt64LittleEndian(destination[4..], sequence);
         int crcAt = HeaderBytes + payloadLength;
@@ -71,12 +81,14 @@ internal static class OutboxFrame
             int p = 0;
             string deviceId = ReadString(payload, ref p);
             string metric = ReadString(payload, ref p);
-            if (payload.Length - p != 18) throw new InvalidDataException("An outbox frame's payload length disagrees with its fields.");
+            int rest = payload.Length - p;
+            if (rest != 18 && rest != 18 + RecordSequenceBytes) throw new InvalidDataException("An outbox frame's payload length disagrees with its fields.");
             double value = BinaryPrimitives.ReadDoubleLittleEndian(payload[p..]);
             long utcTicks = BinaryPrimitives.ReadInt64LittleEndian(payload[(p + 8)..]);
             var offset = TimeSpan.FromMinutes(BinaryPrimitives.ReadInt16LittleEndian(payload[(p + 16)..]));
             var timestamp = new DateTimeOffset(utcTicks + offset.Ticks, offset);
-            return new TelemetryRecord(deviceId, metric, value, timestamp);
+            var record = new TelemetryRecord(deviceId, metric, value, timestamp);
+            return rest == 18 ? record : record with { Sequence = BinaryPrimitives.ReadInt64LittleEndian(payload[(p + 18)..]) };
         }
         // Only a frame that passed the CRC gets here, so a bad field is corruption, reported as such rather than as a caller error.
         catch (ArgumentException ex)
