@@ -16,7 +16,7 @@ public sealed class LocalIoTOptions
     /// </summary>
     public int Port { get; set; }
 
-    /// <summary>How many telemetry records each fleet-side reader may fall behind before the oldest are dropped (and counted). Default 100,000.</summary>
+    /// <summary>How many telemetry records each fleet-side reader may fall behind before newly arriving records are dropped for that reader (and counted). Default 100,000. Without <see cref="TelemetryJournal"/> only.</summary>
     public int TelemetryReaderCapacity { get; set; } = 100_000;
 
     /// <summary>
