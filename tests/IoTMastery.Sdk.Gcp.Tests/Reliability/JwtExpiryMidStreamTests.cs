@@ -5,11 +5,11 @@ using Xunit.Abstractions;
 namespace IoTMastery.Sdk.Gcp.Tests.Reliability;
 
 /// <summary>
-/// JWT expiry mid-stream: telemetry flows through a TelemetryPipeline over <see cref="GcpBridgeClient"/> (wired as
-/// GcpDeviceConnection wires it) while the device JWT expires several times. The bridge double verifies the JWT
+/// JWT expiry mid-stream: telemetry flows through the TelemetryPipeline of a <see cref="GcpDeviceConnection"/> (bridge
+/// events route) while the device JWT expires several times. The bridge double verifies the JWT
 /// signature with the device's registered public key and <c>aud</c>/<c>iat</c>/<c>exp</c> at CONNECT and cuts a session
 /// whose JWT expired. Device and bridge share a clock running 5× real time, so the SDK's shortest JWT lifetime (1 min)
-/// lasts 12 s.
+/// lasts 12 s. The pipeline runs on that clock too (linger, backoff, timeouts 5× shorter in real time).
 /// </summary>
 public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposable
 {
@@ -30,7 +30,7 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
         ? new TelemetryPipelineOptions { Outbox = new TelemetryOutboxOptions { Directory = _outboxDir }, Encoder = TelemetryJsonEncoder.WithSequence }
         : new TelemetryPipelineOptions();
 
-    // The bridge route of GcpDeviceConnection: events topic, 256 KB messages, 100 messages per second.
+    // The bridge route of GcpDeviceConnection (events topic, 256 KB messages, 100 per second), for the hand-built negative control.
     private static MqttTelemetryTransport Transport(MqttDeviceClient client, string deviceId) =>
         new(client, GcpBridgeClient.Topic(deviceId, "events"), new TelemetryTransportLimits { MaxMessageBytes = 256 * 1024, MaxMessagesPerSecond = 100 });
 
@@ -42,30 +42,33 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
         var clock = new AcceleratedClock(SpeedUp);
         var (publicPem, privatePem, format) = DeviceKeys.Generate(KeyAlgorithm.EcdsaP256);
         await using var bridge = await CloudIotBridgeDouble.StartAsync(Registry, id => id == "dev-jwt" ? [(format, publicPem)] : [], clock);
-        var client = new GcpBridgeClient(new GcpBridgeOptions
+        using var http = new HttpClient();
+        var endpoint = new GcpDeviceEndpoint(new GcpIoTOptions
         {
-            Host = "localhost", Port = bridge.Port, TrustedRoots = bridge.TrustedRoots, Registry = Registry, DeviceId = "dev-jwt", PrivateKeyPem = privatePem, JwtLifetime = Lifetime,
-        }, clock);
+            ProjectId = Registry.ProjectId, Location = Registry.Location, RegistryId = Registry.RegistryId,
+            BridgeHost = "localhost", BridgePort = bridge.Port, BridgeTrustedRoots = bridge.TrustedRoots, JwtLifetime = Lifetime,
+        }, new PubSubClient(http, Registry.ProjectId, null, NoAuthenticator.Instance)); // Pub/Sub is unused on the bridge-events route.
+        var credential = new IssuedCredential(new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey }, privateKeyPem: privatePem, publicKeyPem: publicPem);
         var clientId = Registry.Device("dev-jwt");
         int written;
+        // The connection's pipeline and MQTT client share the accelerated clock, as GcpDeviceConnection shares the provider's.
+        var device = new GcpDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-jwt", Credential = credential, Telemetry = Pipeline(durable) },
+            endpoint, clock, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         try
         {
-            // The pipeline keeps real time: only the credential clock is accelerated.
-            await using var pipeline = new TelemetryPipeline(Transport(client.Mqtt, "dev-jwt"), Pipeline(durable));
-            await client.ConnectAsync().WaitAsync(Bound);
+            await device.ConnectAsync().WaitAsync(Bound);
             int Renewals() => bridge.CredentialSessions.Connects.Count(c => c.ClientId == clientId && c.Accepted) - 1;
-            written = await MidStreamRun.StreamAsync("dev-jwt", r => pipeline.WriteAsync(r), n => n >= MinRecords && Renewals() >= MinRenewals, deadline: TimeSpan.FromSeconds(120));
-            await pipeline.FlushAsync().WaitAsync(Bound);
-            Assert.Equal(0, pipeline.FailedRecords);
+            written = await MidStreamRun.StreamAsync("dev-jwt", r => device.SendTelemetryAsync(r), n => n >= MinRecords && Renewals() >= MinRenewals, deadline: TimeSpan.FromSeconds(120));
+            await device.FlushAsync().WaitAsync(Bound);
         }
         finally
         {
-            await client.DisposeAsync();
+            await device.DisposeAsync();
         }
 
         var figures = MidStreamRun.Judge(written, bySequence: durable, bridge.Events.Select(e => (e.At, e.Payload)), clientId, bridge.CredentialSessions, SpeedUp);
         output.WriteLine($"GCP JWT, lifetime {Lifetime.TotalSeconds:0} s at {SpeedUp}x = {(Lifetime / SpeedUp).TotalSeconds:0} s real, margin {(Lifetime * 0.2 / SpeedUp).TotalSeconds:0.0} s real, " +
-            $"{(durable ? "durable (outbox, dedup by \"s\")" : "in-memory (dedup by value)")}: {figures}; JWTs issued {client.TokensIssued}");
+            $"{(durable ? "durable (outbox, dedup by \"s\")" : "in-memory (dedup by value)")}: {figures}");
         Assert.Empty(figures.Problems);
         Assert.Equal(0, figures.Lost);
         Assert.Equal(written, figures.Distinct);
