@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using IoTMastery.Sdk.Azure;
+using IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
@@ -54,13 +55,20 @@ public sealed class IotHubDouble : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _connected = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<CapturedRequest> _captured = new();
     private readonly ConcurrentQueue<(string DeviceId, string Topic, byte[] Payload)> _telemetry = new();
+    private readonly ConcurrentQueue<(DateTimeOffset At, string DeviceId, byte[] Payload)> _telemetryArrivals = new();
+    private readonly SessionExpiryEnforcer _sessions;
     private readonly Lock _lock = new();
     private WebApplication? _web;
     private MqttServer? _mqtt;
     private long _etagCounter;
     private int _rid;
 
-    private IotHubDouble() => _serverCertificate = _ca.IssueServerCertificate(["localhost", HubHost], [IPAddress.Loopback]);
+    private IotHubDouble()
+    {
+        _serverCertificate = _ca.IssueServerCertificate(["localhost", HubHost], [IPAddress.Loopback]);
+        // The hub closes a SAS device's connection when its token expires (azure-iot-hub.md); the clock is the double's real one.
+        _sessions = new SessionExpiryEnforcer(TimeProvider.System, DisconnectDeviceAsync);
+    }
 
     public int HttpsPort { get; private set; }
     public int MqttPort { get; private set; }
@@ -69,6 +77,12 @@ public sealed class IotHubDouble : IAsyncDisposable
     public string ServiceConnectionString => $"HostName={HubHost};SharedAccessKeyName={PolicyName};SharedAccessKey={PolicyKey}";
     public IReadOnlyList<CapturedRequest> Captured => _captured.ToList();
     public IReadOnlyList<(string DeviceId, string Topic, byte[] Payload)> Telemetry => _telemetry.ToList();
+
+    /// <summary>Device-to-cloud telemetry messages with the time the double received each, for delivery-stall figures.</summary>
+    public IReadOnlyList<(DateTimeOffset At, string DeviceId, byte[] Payload)> TelemetryArrivals => _telemetryArrivals.ToList();
+
+    /// <summary>SAS device CONNECTs with their verdicts and token expiry, and the sessions cut when their token expired.</summary>
+    public SessionExpiryEnforcer CredentialSessions => _sessions;
 
     /// <summary>When set, the next HTTP requests are answered with these statuses (and bodies) first: fault injection for retry tests.</summary>
     public ConcurrentQueue<(int Status, string Body)> InjectedFaults { get; } = new();
@@ -102,6 +116,7 @@ public sealed class IotHubDouble : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _sessions.Dispose();
         if (_mqtt is not null)
         {
             await _mqtt.StopAsync().ConfigureAwait(false);
@@ -437,9 +452,31 @@ public sealed class IotHubDouble : IAsyncDisposable
         }
         var sr = WebUtility.UrlDecode(fields.GetValueOrDefault("sr") ?? "");
         if (sr != HubHost + "/devices/" + Uri.EscapeDataString(e.ClientId) || device.AuthType != "sas"
-            || !(ValidSignature(fields, device.PrimaryKey) || ValidSignature(fields, device.SecondaryKey)) || Expired(fields))
+            || !(ValidSignature(fields, device.PrimaryKey) || ValidSignature(fields, device.SecondaryKey)))
+        {
             e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+            _sessions.Refused(e.ClientId, "SAS resource or signature invalid");
+        }
+        else if (Expired(fields))
+        {
+            e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+            _sessions.Refused(e.ClientId, "SAS expired");
+        }
+        else
+        {
+            _sessions.Accepted(e.ClientId, DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields["se"], CultureInfo.InvariantCulture)));
+        }
         return Task.CompletedTask;
+    }
+
+    // Closes the device's live session (the hub sends no DISCONNECT on MQTT 3.1.1; it drops the connection).
+    private async Task<bool> DisconnectDeviceAsync(string clientId)
+    {
+        if (_mqtt is not { } server) return false;
+        var client = (await server.GetClientsAsync().ConfigureAwait(false)).FirstOrDefault(c => c.Id == clientId);
+        if (client is null) return false;
+        await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = "SAS token expired" }).ConfigureAwait(false);
+        return true;
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
@@ -455,6 +492,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         if (topic.StartsWith($"devices/{id}/messages/events/", StringComparison.Ordinal))
         {
             _telemetry.Enqueue((id, topic, payload));
+            _telemetryArrivals.Enqueue((DateTimeOffset.UtcNow, id, payload));
             return;
         }
         if (topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal) && _devices.TryGetValue(id, out var d))

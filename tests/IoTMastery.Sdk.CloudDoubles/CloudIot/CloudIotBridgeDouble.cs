@@ -1,0 +1,218 @@
+using System.Buffers.Text;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
+using IoTMastery.Sdk.Gcp;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
+
+/// <summary>
+/// The Cloud IoT MQTT bridge's authentication, which Mosquitto cannot do: an MQTTnet TLS server on 127.0.0.1 that accepts a
+/// CONNECT only for MQTT 3.1.1, client id = the device path of its registry, and a password that is a JWT signed (ES256 or
+/// RS256) with one of the device's registered public keys, <c>aud</c> = the project id, <c>iat</c> not in the future,
+/// <c>exp</c> not passed and at most 24 h after <c>iat</c> (gcp-style.md); and that closes a session when its JWT expires.
+/// The JWT is checked here with the platform's crypto, not with the provider's signer, so a signing bug cannot pass.
+/// Device events are recorded with their arrival time and not routed further.
+/// </summary>
+public sealed class CloudIotBridgeDouble : IAsyncDisposable
+{
+    private static readonly TimeSpan MaxLifetime = TimeSpan.FromHours(24);
+    private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("Cloud IoT bridge double CA");
+    private readonly X509Certificate2 _serverCertificate;
+    private readonly CloudIotRegistryPath _registry;
+    private readonly Func<string, IReadOnlyList<(string Format, string Key)>> _publicKeys;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentQueue<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> _events = new();
+    private readonly SessionExpiryEnforcer _sessions;
+    private MqttServer? _mqtt;
+
+    private CloudIotBridgeDouble(CloudIotRegistryPath registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider time)
+    {
+        _registry = registry;
+        _publicKeys = publicKeys;
+        _time = time;
+        _serverCertificate = _ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
+        _sessions = new SessionExpiryEnforcer(time, DisconnectAsync);
+    }
+
+    /// <summary>The TLS port on 127.0.0.1.</summary>
+    public int Port { get; private set; }
+
+    /// <summary>The root the bridge certificate chains to.</summary>
+    public X509Certificate2Collection TrustedRoots => [X509Certificate2.CreateFromPem(_ca.CertificatePem)];
+
+    /// <summary>Device CONNECTs with their verdicts and JWT expiry, and the sessions cut when their JWT expired.</summary>
+    public SessionExpiryEnforcer CredentialSessions => _sessions;
+
+    /// <summary>Events published by devices, with the bridge clock's time of arrival.</summary>
+    public IReadOnlyList<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> Events => _events.ToList();
+
+    /// <summary>Starts the bridge for one registry.</summary>
+    /// <param name="registry">The registry whose devices may connect.</param>
+    /// <param name="publicKeys">A device's registered keys (format, PEM), for example <see cref="CloudIotRegistryDouble.PublicKeys"/>.</param>
+    /// <param name="time">The bridge's clock for <c>iat</c>/<c>exp</c>; the system clock by default.</param>
+    public static async Task<CloudIotBridgeDouble> StartAsync(CloudIotRegistryPath registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider? time = null)
+    {
+        var bridge = new CloudIotBridgeDouble(registry, publicKeys, time ?? TimeProvider.System);
+        var options = new MqttServerOptionsBuilder()
+            .WithoutDefaultEndpoint()
+            .WithEncryptedEndpoint()
+            .WithEncryptedEndpointBoundIPAddress(IPAddress.Loopback)
+            .WithEncryptedEndpointBoundIPV6Address(IPAddress.None)
+            .WithEncryptedEndpointPort(0)
+            .WithEncryptionCertificate(bridge._serverCertificate)
+            .WithEncryptionSslProtocol(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+            .Build();
+        var server = new MqttServerFactory().CreateMqttServer(options);
+        server.ValidatingConnectionAsync += e => { bridge.Validate(e); return Task.CompletedTask; };
+        server.InterceptingPublishAsync += bridge.InterceptPublishAsync;
+        await server.StartAsync().ConfigureAwait(false);
+        bridge._mqtt = server;
+        bridge.Port = options.TlsEndpointOptions.Port;
+        if (bridge.Port == 0) throw new InvalidOperationException("The bridge double did not report its port.");
+        return bridge;
+    }
+
+    private void Validate(ValidatingConnectionEventArgs e)
+    {
+        var prefix = _registry.Device("");
+        if (e.ProtocolVersion != MqttProtocolVersion.V311)
+        {
+            Refuse(e, MqttConnectReasonCode.UnsupportedProtocolVersion, "the bridge speaks MQTT 3.1.1 only");
+            return;
+        }
+        if (!e.ClientId.StartsWith(prefix, StringComparison.Ordinal) || e.ClientId.Length == prefix.Length)
+        {
+            Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "client id is not a device of this registry");
+            return;
+        }
+        var deviceId = e.ClientId[prefix.Length..];
+        var problem = CheckJwt(e.Password, deviceId, out var expiresAt);
+        if (problem is not null)
+        {
+            Refuse(e, MqttConnectReasonCode.BadUserNameOrPassword, problem);
+            return;
+        }
+        _sessions.Accepted(e.ClientId, expiresAt);
+    }
+
+    private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string reason)
+    {
+        e.ReasonCode = code;
+        _sessions.Refused(e.ClientId, reason);
+    }
+
+    // Returns why the JWT is refused, or null when it is valid.
+    private string? CheckJwt(string? jwt, string deviceId, out DateTimeOffset expiresAt)
+    {
+        expiresAt = default;
+        var parts = (jwt ?? "").Split('.');
+        if (parts.Length != 3) return "password is not a JWT";
+        string alg;
+        long iat, exp;
+        string? aud;
+        try
+        {
+            using var header = JsonDocument.Parse(Base64Url.DecodeFromChars(parts[0]));
+            alg = header.RootElement.GetProperty("alg").GetString() ?? "";
+            using var claims = JsonDocument.Parse(Base64Url.DecodeFromChars(parts[1]));
+            iat = claims.RootElement.GetProperty("iat").GetInt64();
+            exp = claims.RootElement.GetProperty("exp").GetInt64();
+            aud = claims.RootElement.GetProperty("aud").GetString();
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            return "JWT header or claims malformed";
+        }
+        if (alg is not ("ES256" or "RS256")) return "alg must be ES256 or RS256";
+        if (aud != _registry.ProjectId) return "aud is not the project id";
+        var signed = Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]);
+        byte[] signature;
+        try { signature = Base64Url.DecodeFromChars(parts[2]); }
+        catch (FormatException) { return "signature is not base64url"; }
+        if (!_publicKeys(deviceId).Any(k => Verifies(alg, k.Key, signed, signature))) return "signature does not verify with a registered key";
+        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+        if (iat > now) return "iat is in the future";
+        if (exp <= now) return "JWT expired";
+        if (exp - iat > (long)MaxLifetime.TotalSeconds) return "exp is more than 24 h after iat";
+        expiresAt = DateTimeOffset.FromUnixTimeSeconds(exp);
+        return null;
+    }
+
+    private static bool Verifies(string alg, string pem, byte[] data, byte[] signature)
+    {
+        var isCertificate = pem.Contains("CERTIFICATE", StringComparison.Ordinal);
+        using var certificate = isCertificate ? X509Certificate2.CreateFromPem(pem) : null;
+        try
+        {
+            if (alg == "ES256")
+            {
+                using var ec = certificate?.GetECDsaPublicKey() ?? ImportEc(pem);
+                // JWS ES256 is the raw r||s form.
+                return ec is not null && ec.VerifyData(data, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+            }
+            using var rsa = certificate?.GetRSAPublicKey() ?? ImportRsa(pem);
+            return rsa is not null && rsa.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private static ECDsa? ImportEc(string pem)
+    {
+        var ec = ECDsa.Create();
+        try { ec.ImportFromPem(pem); return ec; }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException) { ec.Dispose(); return null; }
+    }
+
+    private static RSA? ImportRsa(string pem)
+    {
+        var rsa = RSA.Create();
+        try { rsa.ImportFromPem(pem); return rsa; }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException) { rsa.Dispose(); return null; }
+    }
+
+    private Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        // Events are the bridge's to forward (to Pub/Sub); here they are recorded, never routed to other clients.
+        e.ProcessPublish = false;
+        var deviceId = e.ClientId[_registry.Device("").Length..];
+        var topic = e.ApplicationMessage.Topic;
+        if (topic == $"/devices/{deviceId}/events" || topic.StartsWith($"/devices/{deviceId}/events/", StringComparison.Ordinal))
+            _events.Enqueue((_time.GetUtcNow(), deviceId, topic, System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload)));
+        return Task.CompletedTask;
+    }
+
+    // MQTT 3.1.1 has no server DISCONNECT: the bridge closes the network connection.
+    private async Task<bool> DisconnectAsync(string clientId)
+    {
+        if (_mqtt is not { } server) return false;
+        var client = (await server.GetClientsAsync().ConfigureAwait(false)).FirstOrDefault(c => c.Id == clientId);
+        if (client is null) return false;
+        await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = "JWT expired" }).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Stops the server.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _sessions.Dispose();
+        if (_mqtt is not null)
+        {
+            await _mqtt.StopAsync().ConfigureAwait(false);
+            _mqtt.Dispose();
+        }
+        _serverCertificate.Dispose();
+        _ca.Dispose();
+    }
+}
