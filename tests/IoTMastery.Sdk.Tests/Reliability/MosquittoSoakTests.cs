@@ -62,6 +62,34 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
     {
         var clock = Stopwatch.StartNew();
         await using var broker = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { Persistence = true, ExtraConfiguration = BrokerConfiguration });
+        try
+        {
+            await RunAsync(plan, broker, clock);
+        }
+        catch (Exception) when (KeepBrokerLog(broker))
+        {
+            throw; // not reached: the filter only copies the log before the broker's directory is deleted
+        }
+    }
+
+    /// <summary>Copies the broker's log out of its temp directory so a failure can be analysed; returns false.</summary>
+    private bool KeepBrokerLog(MosquittoBroker broker)
+    {
+        try
+        {
+            string kept = Path.Combine(Path.GetTempPath(), $"iotm-soak-{DateTime.UtcNow:yyyyMMdd-HHmmss}-mosquitto.log");
+            File.Copy(broker.LogPath, kept, overwrite: true);
+            output.WriteLine($"broker log kept at {kept}");
+        }
+        catch (IOException ex)
+        {
+            output.WriteLine($"broker log not kept: {ex.Message}");
+        }
+        return false;
+    }
+
+    private async Task RunAsync(SoakPlan plan, MosquittoBroker broker, Stopwatch clock)
+    {
         var ledger = new DeliveryLedger(plan.Records, clock);
         await using var consumer = new MqttDeviceClient(ClientOptions(broker, "soak-consumer") with
         {
@@ -100,6 +128,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
 
         var kills = new List<Kill>();
         int killCount = 0;
+        string State() => $"producer connected {producer.IsConnected}, consumer connected {consumer.IsConnected}, broker pid {broker.ProcessId}";
         var random = new Random(plan.Seed);
         using var stopWriter = new CancellationTokenSource();
         var writer = Task.Run(() => WriteAsync(pipeline, plan, () => Volatile.Read(ref killCount), stopWriter.Token));
@@ -113,7 +142,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
             double restartedAt = clock.Elapsed.TotalMilliseconds;
             for (int k = 0; k < plan.Kills; k++)
             {
-                await WaitForRecoveryAsync(transport, ledger, restartedAt, k == 0 ? null : (producerRecovery, endToEndRecovery), writer);
+                await WaitForRecoveryAsync(transport, ledger, restartedAt, k == 0 ? null : (producerRecovery, endToEndRecovery), writer, State);
                 long from = transport.HighestAcked;
                 long available = (k + 1L) * SegmentLength(plan);
                 long target = from + (long)((0.05 + 0.85 * random.NextDouble()) * Math.Max(0, available - from));
@@ -127,7 +156,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
                 restartedAt = clock.Elapsed.TotalMilliseconds;
                 kills.Add(new Kill(killedAt, startingAt, restartedAt));
             }
-            await WaitForRecoveryAsync(transport, ledger, restartedAt, (producerRecovery, endToEndRecovery), writer);
+            await WaitForRecoveryAsync(transport, ledger, restartedAt, (producerRecovery, endToEndRecovery), writer, State);
             await writer.WaitAsync(TimeSpan.FromMinutes(10));
             using (var flush = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
                 await pipeline.FlushAsync(flush.Token);
@@ -187,7 +216,12 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
             }
             else
             {
-                unexplained.Add($"record {value} (s {sequence}) PUBACKed {acked}×, not in the last batch before a SIGKILL");
+                var batch = acks.Where(a => sequence >= a.First && sequence < a.First + a.Count).Select(a => (double?)a.At).LastOrDefault();
+                double killBefore = kills.Select(x => x.KilledAt).Where(t => t <= batch).DefaultIfEmpty(double.NaN).Max();
+                double killAfter = kills.Select(x => x.KilledAt).Where(t => t > batch).DefaultIfEmpty(double.NaN).Min();
+                double connectBefore = connects.Where(t => t <= batch).DefaultIfEmpty(double.NaN).Max();
+                unexplained.Add($"record {value} (s {sequence}) PUBACKed {acked}×, last at {batch:0.0} ms, not in the last batch before a SIGKILL " +
+                    $"(kills at {killBefore:0.0} / {killAfter:0.0} ms, producer connected at {connectBefore:0.0} ms)");
             }
         }
         // How long before the SIGKILL each broker process sent its last PUBACK (negative: the producer read it after the kill was sent).
@@ -256,7 +290,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>Waits (bounded) until a batch was PUBACKed and a never-seen record reached the consumer after <paramref name="since"/>.</summary>
     private static async Task WaitForRecoveryAsync(RecordingTransport transport, DeliveryLedger ledger, double since,
-        (List<double> Producer, List<double> EndToEnd)? record, Task writer)
+        (List<double> Producer, List<double> EndToEnd)? record, Task writer, Func<string> state)
     {
         var deadline = Stopwatch.StartNew();
         double? acked = null, delivered = null;
@@ -267,7 +301,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
             delivered ??= ledger.FirstNewArrivalAfter(since);
             if (acked is not null && delivered is not null) break;
             if (deadline.Elapsed > Bound)
-                throw new TimeoutException($"No recovery within {Bound.TotalSeconds} s of the restart at {since:0} ms (PUBACK: {acked is not null}, delivery: {delivered is not null}).");
+                throw new TimeoutException($"No recovery within {Bound.TotalSeconds} s of the restart at {since:0} ms (PUBACK: {acked is not null}, delivery: {delivered is not null}; {state()}).");
             await Task.Delay(2);
         }
         if (record is { } r)
