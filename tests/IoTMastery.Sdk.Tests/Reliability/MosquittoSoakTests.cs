@@ -184,15 +184,15 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
         // The last batch each broker process PUBACKed before its SIGKILL. Mosquitto acknowledges a publish and saves its
         // database at the end of the same event-loop pass; the producer sends its next batch only after that PUBACK, so an
         // earlier batch of the same process was always saved before the next one was read. Only this last batch can be
-        // lost by the broker; any other missing record is a loss nobody but the SDK can explain. A process's PUBACKs are
-        // those read before the producer's first connect to the next process (the read can lag the kill by a few ms).
-        var boundaries = kills.Select(k => connects.Where(c => c > k.StartingAt).DefaultIfEmpty(double.MaxValue).Min()).ToList();
-        var lastBatch = new Dictionary<int, (long First, int Count, double At)>();
-        for (int k = 0; k < kills.Count; k++)
+        // lost by the broker; any other missing record is a loss nobody but the SDK can explain. Which process acknowledged
+        // a batch follows from when its send started: a send started before process k+1 was started cannot reach it, and
+        // one started after process k had exited cannot be acknowledged by it. (The PUBACK itself may be read a few ms
+        // after the kill, and a send may start on a new connection before its Connected event runs, so neither time works.)
+        var lastBatch = new Dictionary<int, (long First, int Count, double At, double SentAt)>();
+        foreach (var ack in acks)
         {
-            double from = k == 0 ? 0 : boundaries[k - 1];
-            var last = acks.Where(a => a.At >= from && a.At < boundaries[k]).OrderBy(a => a.At).LastOrDefault();
-            if (last.Count > 0) lastBatch[k] = last;
+            int process = kills.Count(k => k.StartingAt < ack.SentAt);
+            if (process < kills.Count) lastBatch[process] = ack; // acks are in send order: the last one wins
         }
         var ackCount = transport.AckCountBySequence(plan.Records + 1);
         var sdkLost = new List<string>();
@@ -387,7 +387,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
     private sealed class RecordingTransport(ITelemetryTransport inner, Stopwatch clock) : ITelemetryTransport
     {
         private readonly Lock _gate = new();
-        private readonly List<(long First, int Count, double At)> _acks = [];
+        private readonly List<(long First, int Count, double At, double SentAt)> _acks = [];
         private long _failed;
         private long _highest;
         private long _possiblyReceived;
@@ -436,14 +436,14 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
             double at = clock.Elapsed.TotalMilliseconds;
             lock (_gate)
             {
-                _acks.Add((first, batch.RecordCount, at));
+                _acks.Add((first, batch.RecordCount, at, started));
                 if (first + batch.RecordCount - 1 > _highest) Interlocked.Exchange(ref _highest, first + batch.RecordCount - 1);
             }
         }
 
         public bool IsTransient(Exception exception) => inner.IsTransient(exception);
 
-        public List<(long First, int Count, double At)> Log()
+        public List<(long First, int Count, double At, double SentAt)> Log()
         {
             lock (_gate) return [.. _acks];
         }
@@ -464,7 +464,7 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
             var counts = new int[length];
             lock (_gate)
             {
-                foreach (var (first, count, _) in _acks)
+                foreach (var (first, count, _, _) in _acks)
                     for (long s = first; s < first + count && s < length; s++) counts[s]++;
             }
             return counts;
