@@ -33,6 +33,10 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private readonly Task _dispatchLoop;
     private readonly Lock _stateLock = new();
     private Task? _reconnectLoop;
+    // Under _stateLock: a reconnect loop runs (it clears this in the same lock as its decision to finish), and a
+    // connection it made dropped before it finished, so it must go on instead of finishing.
+    private bool _reconnecting;
+    private bool _reconnectPending;
     private ITimer? _renewalTimer;
     private bool _started;
     private bool _expectingDisconnect;
@@ -406,13 +410,28 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         lock (_stateLock)
         {
             reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
-            if (reconnect && _reconnectLoop is { IsCompleted: false }) return Task.CompletedTask;
-            if (reconnect) _reconnectLoop = Task.Run(ReconnectLoopAsync);
+            if (reconnect) StartOrContinueReconnectLocked();
         }
         _logger.LogWarning("MQTT client {ClientId} disconnected ({Reason}); reconnecting: {Reconnect}.", _options.ClientId, e.Reason, reconnect);
         RaiseDisconnected(new MqttDisconnectedEventArgs(e.Exception, reconnect));
         return Task.CompletedTask;
     }
+
+    /// <summary>Starts the reconnect loop, or tells the running one that its connection dropped. Call under <see cref="_stateLock"/>.</summary>
+    private void StartOrContinueReconnectLocked()
+    {
+        if (_reconnecting)
+        {
+            _reconnectPending = true;
+            return;
+        }
+        _reconnecting = true;
+        _reconnectPending = false;
+        _reconnectLoop = Task.Run(ReconnectLoopAsync);
+    }
+
+    /// <summary>Test hook: runs after a reconnect succeeded and before the loop decides to finish (to drop the connection in that window).</summary>
+    internal Func<Task>? AfterReconnectForTest { get; set; }
 
     private async Task ReconnectLoopAsync()
     {
@@ -424,13 +443,29 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 await Task.Delay(BackoffDelay(attempt), _time, token).ConfigureAwait(false);
                 lock (_stateLock)
                 {
-                    if (!_started) return;
+                    if (!_started)
+                    {
+                        _reconnecting = false;
+                        return;
+                    }
                 }
                 await ConnectCoreAsync(throwOnSubscriptionRefusal: false, token).ConfigureAwait(false);
-                return;
+                if (AfterReconnectForTest is { } hook) await hook().ConfigureAwait(false);
+                lock (_stateLock)
+                {
+                    // A drop right after this connect found this loop still running and started no other: go on, or the client stays down for good.
+                    if ((!_reconnectPending && _client.IsConnected) || !_started)
+                    {
+                        _reconnecting = false;
+                        return;
+                    }
+                    _reconnectPending = false;
+                }
+                attempt = -1;
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
+                lock (_stateLock) _reconnecting = false;
                 return;
             }
             catch (IoTException ex) when (!ex.IsTransient)
@@ -440,6 +475,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 {
                     TerminalError = ex;
                     _started = false;
+                    _reconnecting = false;
                 }
                 _logger.LogError("MQTT client {ClientId} stopped reconnecting: {Message}", _options.ClientId, ex.Message);
                 RaiseDisconnected(new MqttDisconnectedEventArgs(ex, willReconnect: false));
@@ -495,8 +531,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             _logger.LogWarning("MQTT client {ClientId} could not reconnect with renewed credentials: {Message}", _options.ClientId, ex.Message);
             lock (_stateLock)
             {
-                if (_started && _reconnectLoop is not { IsCompleted: false })
-                    _reconnectLoop = Task.Run(ReconnectLoopAsync);
+                if (_started) StartOrContinueReconnectLocked();
             }
         }
     }

@@ -15,13 +15,15 @@ public sealed class MosquittoBroker : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
     private readonly string _executable;
     private readonly string _config;
+    private readonly MosquittoBrokerOptions _options;
     private Process? _process;
 
-    private MosquittoBroker(string executable, string directory, int port)
+    private MosquittoBroker(string executable, string directory, int port, MosquittoBrokerOptions options)
     {
         _executable = executable;
         Directory = directory;
         Port = port;
+        _options = options;
         _config = Path.Combine(directory, "mosquitto-mtls.conf");
     }
 
@@ -37,13 +39,23 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// <summary>The broker's log file.</summary>
     public string LogPath => Path.Combine(Directory, "mosquitto.log");
 
+    /// <summary>The persistence database (<c>mosquitto.db</c> in <see cref="Directory"/>), written only with <see cref="MosquittoBrokerOptions.Persistence"/>.</summary>
+    public string PersistencePath => Path.Combine(Directory, "mosquitto.db");
+
+    /// <summary>The process id of the running broker, or <see langword="null"/> while it is killed.</summary>
+    public int? ProcessId => _process?.Id;
+
     /// <summary>Starts mosquitto on a free port and waits (bounded) until it listens; fails clearly if it is not installed.</summary>
-    public static async Task<MosquittoBroker> StartAsync()
+    public static Task<MosquittoBroker> StartAsync() => StartAsync(new MosquittoBrokerOptions());
+
+    /// <summary>Starts mosquitto with extra settings (persistence, queue limits) on a free port; see <see cref="StartAsync()"/>.</summary>
+    public static async Task<MosquittoBroker> StartAsync(MosquittoBrokerOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var executable = FindMosquitto() ?? throw new InvalidOperationException(
             "Eclipse Mosquitto was not found on PATH or in /usr/sbin. Install it (apt-get install -y mosquitto); these tests must not be skipped.");
         var directory = System.IO.Directory.CreateTempSubdirectory("iotm-mosquitto-").FullName;
-        var broker = new MosquittoBroker(executable, directory, FreeLoopbackPort());
+        var broker = new MosquittoBroker(executable, directory, FreeLoopbackPort(), options);
         broker.WriteConfiguration();
         await broker.StartProcessAsync();
         return broker;
@@ -85,10 +97,14 @@ public sealed class MosquittoBroker : IAsyncDisposable
         File.WriteAllText(Path.Combine(Directory, "server.key"), serverKey.ExportPkcs8PrivateKeyPem());
         // Started as root, mosquitto would drop to user 'mosquitto' and could not read the 0600 key in our 0700 temp dir.
         var user = Environment.UserName == "root" ? "user root\n" : "";
+        // Persistence lives in the broker's own temp directory, so a restart on the same port reloads it and dispose deletes it.
+        var persistence = _options.Persistence
+            ? $"persistence true\npersistence_location {Directory}/\npersistence_file mosquitto.db\n"
+            : "persistence false\n";
+        var extra = string.Concat(_options.ExtraConfiguration.Select(line => line + "\n"));
         File.WriteAllText(_config, $"""
             {user}per_listener_settings true
-            persistence false
-            log_dest file {LogPath}
+            {persistence}{extra}log_dest file {LogPath}
             log_type all
             listener {Port} 127.0.0.1
             cafile {Path.Combine(Directory, "ca.pem")}
@@ -148,4 +164,14 @@ public sealed class MosquittoBroker : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>Optional settings of a <see cref="MosquittoBroker"/>; the defaults give the plain in-memory broker of test-oracles.md §3.</summary>
+public sealed record MosquittoBrokerOptions
+{
+    /// <summary>Whether mosquitto keeps its database (sessions, subscriptions, queued messages) in <see cref="MosquittoBroker.PersistencePath"/> across restarts. Default false.</summary>
+    public bool Persistence { get; init; }
+
+    /// <summary>Global mosquitto.conf lines written before the listener, for example <c>autosave_interval 1</c>.</summary>
+    public IReadOnlyList<string> ExtraConfiguration { get; init; } = [];
 }
