@@ -501,8 +501,16 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         _renewalTimer?.Dispose();
         _renewalTimer = null;
         if (credentials?.ExpiresAt is not { } expiresAt) return;
-        var due = expiresAt - _options.CredentialRenewalMargin - _time.GetUtcNow();
-        if (due < TimeSpan.Zero) due = TimeSpan.Zero;
+        var remaining = expiresAt - _time.GetUtcNow();
+        var due = remaining - _options.CredentialRenewalMargin;
+        if (due <= TimeSpan.Zero)
+        {
+            // A fresh credential that lives no longer than the margin would renew right after every connect, in a tight
+            // loop: renew at half its remaining life instead (never sooner than the reconnect base delay) and say so.
+            due = TimeSpan.FromTicks(Math.Max(remaining.Ticks / 2, _options.ReconnectBaseDelay.Ticks));
+            _logger.LogWarning("MQTT client {ClientId} got a credential that expires in {Remaining}, within the renewal margin {Margin}; renewing in {Due}.",
+                _options.ClientId, remaining, _options.CredentialRenewalMargin, due);
+        }
         _renewalTimer = _time.CreateTimer(_ => _ = RenewAsync(), null, due, Timeout.InfiniteTimeSpan);
     }
 

@@ -83,4 +83,42 @@ public sealed class MqttDeviceClientTests
         Assert.Contains("redacted", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("secret-token", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
     }
+    [Fact]
+    public async Task A_credential_shorter_than_the_renewal_margin_is_renewed_at_half_its_life_not_in_a_loop()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await BrokerTestHost.StartAsync();
+        using var cert = host.AddDevice("dev-1").ToCertificate();
+        var issued = 0;
+        var secondConnect = TestWaits.NewSignal<bool>();
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1",
+            Port = host.Broker.Port,
+            ClientId = "dev-1",
+            ClientCertificate = cert,
+            TrustedRoots = [host.Ca.Certificate],
+            CredentialRenewalMargin = TimeSpan.FromSeconds(60),
+            // 30 s of life with a 60 s margin: without the guard the client renewed immediately after every connect.
+            CredentialProvider = _ =>
+            {
+                Interlocked.Increment(ref issued);
+                return ValueTask.FromResult(new MqttCredentials("dev-1", "token", clock.GetUtcNow().AddSeconds(30)));
+            },
+        }, "Test", clock);
+        client.Connected += (_, _) => { if (Volatile.Read(ref issued) == 2) secondConnect.TrySetResult(true); };
+        await client.ConnectAsync().WaitAsync(Timeout);
+
+        // Real time passes (the broker runs on it) but the client's clock does not: no renewal may happen.
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(1, Volatile.Read(ref issued));
+
+        clock.Advance(TimeSpan.FromSeconds(14));
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(1, Volatile.Read(ref issued));
+
+        clock.Advance(TimeSpan.FromSeconds(1)); // half of the 30 s life
+        await secondConnect.Task.WaitAsync(Timeout);
+        Assert.Equal(2, Volatile.Read(ref issued));
+    }
 }
