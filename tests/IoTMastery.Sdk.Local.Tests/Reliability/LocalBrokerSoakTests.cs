@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk.TestSupport;
 using Xunit.Abstractions;
 
 namespace IoTMastery.Sdk.Local.Tests.Reliability;

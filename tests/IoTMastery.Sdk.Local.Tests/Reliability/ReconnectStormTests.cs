@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.TestSupport;
 using Xunit.Abstractions;
 
 namespace IoTMastery.Sdk.Local.Tests.Reliability;

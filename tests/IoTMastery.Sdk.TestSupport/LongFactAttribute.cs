@@ -1,7 +1,9 @@
-namespace IoTMastery.Sdk.Tests.Reliability;
+using Xunit;
+
+namespace IoTMastery.Sdk.TestSupport;
 
 /// <summary>
-/// A test that runs only when <c>IOTM_LONG=1</c>: soaks too long for every CI run on 2 cores.
+/// A test that runs only when <c>IOTM_LONG=1</c>: soaks and load tests too heavy for every CI run on 2 cores.
 /// Without the variable it is reported as skipped, with the command that runs it, never as passed.
 /// </summary>
 public sealed class LongFactAttribute : FactAttribute
