@@ -53,7 +53,7 @@ public sealed class DurablePipelineCrashTests(ITestOutputHelper output) : IDispo
 
         var random = new Random(20260302); // seeded kill points
         var accepted = new List<long>();
-        const int Kills = 3;
+        const int Kills = 6;
         for (int run = 0; run < Kills; run++)
         {
             int killAfter = random.Next(300, 4000);
@@ -92,7 +92,7 @@ public sealed class DurablePipelineCrashTests(ITestOutputHelper output) : IDispo
         Assert.Equal(distinct, all.Select(r => r.Value).Distinct().Count());
         // Duplicates only come from batches in flight at a kill or a rewind: a few batches of 50 per kill at most.
         int duplicates = all.Count - distinct;
-        output.WriteLine($"accepted {accepted.Count}, delivered {distinct} distinct records in {all.Count} copies ({duplicates} duplicates)");
+        output.WriteLine($"producer kills {Kills}, broker kills 1, accepted {accepted.Count}, delivered {distinct} distinct records in {all.Count} copies ({duplicates} duplicates), lost {missing.Count}");
         Assert.True(duplicates <= (Kills + 1) * 5 * 50, $"{duplicates} duplicates for {distinct} records");
     }
 
