@@ -9,6 +9,7 @@ namespace IoTMastery.Sdk.TestSupport;
 /// <summary>
 /// An Eclipse Mosquitto instance with mutual TLS on a free loopback port (config as in test-oracles.md §3),
 /// with a PKI from <see cref="LocalCertificateAuthority"/>. Killed by PID on dispose. Missing mosquitto is a failure, not a skip.
+/// The one launcher of the tests and benchmarks; <see cref="MosquittoBrokerOptions"/> holds what callers vary.
 /// </summary>
 public sealed class MosquittoBroker : IAsyncDisposable
 {
@@ -24,7 +25,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
         Directory = directory;
         Port = port;
         _options = options;
-        _config = Path.Combine(directory, "mosquitto-mtls.conf");
+        _config = Path.Combine(directory, "mosquitto.conf");
     }
 
     /// <summary>The test PKI: it issued the broker's certificate and issues clients' certificates.</summary>
@@ -33,7 +34,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// <summary>The temp directory holding the configuration, keys and log; deleted on dispose.</summary>
     public string Directory { get; }
 
-    /// <summary>The loopback port of the mutual-TLS listener.</summary>
+    /// <summary>The loopback port of the TLS listener.</summary>
     public int Port { get; }
 
     /// <summary>The broker's log file.</summary>
@@ -44,6 +45,20 @@ public sealed class MosquittoBroker : IAsyncDisposable
 
     /// <summary>The process id of the running broker, or <see langword="null"/> while it is killed.</summary>
     public int? ProcessId => _process?.Id;
+
+    /// <summary>The CA certificate alone (no key), for a client's trusted roots.</summary>
+    public X509Certificate2Collection TrustedRoots => [X509Certificate2.CreateFromPem(Ca.CertificatePem)];
+
+    /// <summary>CPU time the running broker process has used so far; for benchmarks that count the broker's share.</summary>
+    public TimeSpan ProcessorTime
+    {
+        get
+        {
+            var process = _process ?? throw new InvalidOperationException("mosquitto is not running.");
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
+    }
 
     /// <summary>Starts mosquitto on a free port and waits (bounded) until it listens; fails clearly if it is not installed.</summary>
     public static Task<MosquittoBroker> StartAsync() => StartAsync(new MosquittoBrokerOptions());
@@ -56,9 +71,17 @@ public sealed class MosquittoBroker : IAsyncDisposable
             "Eclipse Mosquitto was not found on PATH or in /usr/sbin. Install it (apt-get install -y mosquitto); these tests must not be skipped.");
         var directory = System.IO.Directory.CreateTempSubdirectory("iotm-mosquitto-").FullName;
         var broker = new MosquittoBroker(executable, directory, FreeLoopbackPort(), options);
-        broker.WriteConfiguration();
-        await broker.StartProcessAsync();
-        return broker;
+        try
+        {
+            broker.WriteConfiguration();
+            await broker.StartProcessAsync();
+            return broker;
+        }
+        catch
+        {
+            await broker.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Kills the broker by PID (no clean shutdown: clients see a dropped connection).</summary>
@@ -73,6 +96,13 @@ public sealed class MosquittoBroker : IAsyncDisposable
 
     /// <summary>Starts the broker again on the same port and configuration after <see cref="KillAsync"/>.</summary>
     public Task RestartAsync() => StartProcessAsync();
+
+    /// <summary>The broker's log so far, or an empty string when there is none yet.</summary>
+    public string ReadLog()
+    {
+        try { return File.Exists(LogPath) ? File.ReadAllText(LogPath) : ""; }
+        catch (IOException) { return ""; }
+    }
 
     /// <summary>Kills the broker and deletes its directory.</summary>
     public async ValueTask DisposeAsync()
@@ -102,18 +132,27 @@ public sealed class MosquittoBroker : IAsyncDisposable
             ? $"persistence true\npersistence_location {Directory}/\npersistence_file mosquitto.db\n"
             : "persistence false\n";
         var extra = string.Concat(_options.ExtraConfiguration.Select(line => line + "\n"));
+        var logTypes = string.Concat(_options.LogTypes.Select(type => $"log_type {type}\n"));
+        var clientAuthentication = _options.ClientAuthentication switch
+        {
+            MosquittoClientAuthentication.Certificate => $"""
+                cafile {Path.Combine(Directory, "ca.pem")}
+                require_certificate true
+                use_identity_as_username true
+                allow_anonymous false
+                """,
+            // Server-auth TLS only: mosquitto cannot check a JWT password, so the tests check it themselves.
+            MosquittoClientAuthentication.None => "allow_anonymous true",
+            _ => throw new ArgumentOutOfRangeException(nameof(_options), _options.ClientAuthentication, "Unknown client authentication."),
+        };
         File.WriteAllText(_config, $"""
             {user}per_listener_settings true
             {persistence}{extra}log_dest file {LogPath}
-            log_type all
-            listener {Port} 127.0.0.1
-            cafile {Path.Combine(Directory, "ca.pem")}
+            {logTypes}listener {Port} 127.0.0.1
             certfile {Path.Combine(Directory, "server.pem")}
             keyfile {Path.Combine(Directory, "server.key")}
             tls_version tlsv1.2
-            require_certificate true
-            use_identity_as_username true
-            allow_anonymous false
+            {clientAuthentication}
 
             """);
     }
@@ -128,7 +167,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
         while (true)
         {
             if (process.HasExited)
-                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}; see {LogPath}: {TryReadLog()}");
+                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}; see {LogPath}: {ReadLog()}");
             try
             {
                 using var probe = new TcpClient();
@@ -144,12 +183,6 @@ public sealed class MosquittoBroker : IAsyncDisposable
                 throw new TimeoutException($"mosquitto did not listen on 127.0.0.1:{Port} within {StartTimeout.TotalSeconds} s.");
             }
         }
-    }
-
-    private string TryReadLog()
-    {
-        try { return File.Exists(LogPath) ? File.ReadAllText(LogPath) : "(no log)"; }
-        catch (IOException) { return "(log unreadable)"; }
     }
 
     private static string? FindMosquitto()
@@ -174,4 +207,20 @@ public sealed record MosquittoBrokerOptions
 
     /// <summary>Global mosquitto.conf lines written before the listener, for example <c>autosave_interval 1</c>.</summary>
     public IReadOnlyList<string> ExtraConfiguration { get; init; } = [];
+
+    /// <summary>The <c>log_type</c> values written to <see cref="MosquittoBroker.LogPath"/>. Default <c>all</c>; benchmarks drop per-packet lines so they do not measure the disk.</summary>
+    public IReadOnlyList<string> LogTypes { get; init; } = ["all"];
+
+    /// <summary>How the listener authenticates clients. Default <see cref="MosquittoClientAuthentication.Certificate"/> (mutual TLS).</summary>
+    public MosquittoClientAuthentication ClientAuthentication { get; init; } = MosquittoClientAuthentication.Certificate;
+}
+
+/// <summary>How a <see cref="MosquittoBroker"/> listener authenticates its clients; the server always presents a TLS certificate from <see cref="MosquittoBroker.Ca"/>.</summary>
+public enum MosquittoClientAuthentication
+{
+    /// <summary>Mutual TLS: a client certificate from <see cref="MosquittoBroker.Ca"/> is required and its CN is the user name.</summary>
+    Certificate,
+
+    /// <summary>No client authentication: any client (MQTT user name and password ignored) is accepted over server-auth TLS.</summary>
+    None,
 }

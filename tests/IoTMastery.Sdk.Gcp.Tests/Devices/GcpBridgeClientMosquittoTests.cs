@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.TestSupport;
 using Microsoft.Extensions.Time.Testing;
 
 namespace IoTMastery.Sdk.Gcp.Tests;
@@ -14,12 +15,12 @@ public sealed class GcpBridgeClientMosquittoTests
     private static readonly CloudIotRegistryPath Registry = new("proj-1", "us-central1", "reg-1");
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
-    private static MqttDeviceClient Observer(BridgeMosquitto broker) => new(new MqttDeviceClientOptions
+    private static MqttDeviceClient Observer(MosquittoBroker broker) => new(new MqttDeviceClientOptions
     {
         Host = "localhost", Port = broker.Port, TrustedRoots = broker.TrustedRoots, ClientId = "observer-" + Guid.NewGuid().ToString("N")[..6], Version = MqttVersion.Mqtt311,
     });
 
-    private static GcpBridgeClient Device(BridgeMosquitto broker, string id, string privateKey, TimeProvider? time = null, TimeSpan? lifetime = null) => new(new GcpBridgeOptions
+    private static GcpBridgeClient Device(MosquittoBroker broker, string id, string privateKey, TimeProvider? time = null, TimeSpan? lifetime = null) => new(new GcpBridgeOptions
     {
         Host = "localhost", Port = broker.Port, TrustedRoots = broker.TrustedRoots, Registry = Registry, DeviceId = id, PrivateKeyPem = privateKey,
         JwtLifetime = lifetime ?? TimeSpan.FromMinutes(60),

@@ -1,3 +1,5 @@
+using IoTMastery.Sdk.TestSupport;
+
 namespace IoTMastery.Sdk.Gcp.Tests;
 
 /// <summary>
@@ -13,7 +15,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
 
     public required CloudIotRegistryDouble Registry { get; init; }
 
-    public required BridgeMosquitto Broker { get; init; }
+    public required MosquittoBroker Broker { get; init; }
 
     public required GcpIoTOptions Options { get; init; }
 
