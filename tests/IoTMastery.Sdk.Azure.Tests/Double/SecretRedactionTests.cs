@@ -1,6 +1,5 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging;
+using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.Azure.Tests.Double;
 
@@ -8,18 +7,6 @@ namespace IoTMastery.Sdk.Azure.Tests.Double;
 [Collection(DoubleCollection.Name)]
 public sealed class SecretRedactionTests
 {
-    private sealed class CapturingLoggerFactory : ILoggerFactory, ILoggerProvider, ILogger
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-        public ILogger CreateLogger(string categoryName) => this;
-        public void AddProvider(ILoggerProvider provider) { }
-        public void Dispose() { }
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Enqueue(formatter(state, exception) + " " + exception);
-    }
-
     [Fact]
     public async Task Nothing_secret_is_logged_or_put_in_errors()
     {

@@ -1,10 +1,9 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.TestSupport;
 using IoTMastery.Sdk.TestSupport.Fuzz;
-using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
 
@@ -251,36 +250,5 @@ public sealed class LocalBrokerFuzzTests : IAsyncLifetime
         chain.ChainPolicy.CustomTrustStore.Add(_provider.CertificateAuthority);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-    }
-
-    /// <summary>Keeps every formatted log line with its structured values and exception, at every level.</summary>
-    private sealed class CapturingLoggerFactory : ILoggerFactory
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public IReadOnlyList<string> Lines => _lines.ToArray();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
-
-        public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException("This factory only captures.");
-
-        public void Dispose() { }
-
-        private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull
-            {
-                lines.Enqueue($"{category} scope: {state}");
-                return null;
-            }
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                var values = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join("; ", pairs.Select(p => $"{p.Key}={p.Value}")) : "";
-                lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} [{values}] {exception}");
-            }
-        }
     }
 }

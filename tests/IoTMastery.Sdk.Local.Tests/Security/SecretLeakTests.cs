@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Local.Tests.Services;
 using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.TestSupport;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -127,37 +127,5 @@ public sealed class SecretLeakTests
             return [secret];
         var body = secret.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith("-----", StringComparison.Ordinal)).ToArray();
         return body.Where(l => l.Length >= 16).Append(string.Concat(body));
-    }
-
-    /// <summary>Keeps every formatted log line, with its exception, at every level (Trace included).</summary>
-    private sealed class CapturingLoggerFactory : ILoggerFactory, ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public IReadOnlyList<string> Lines => _lines.ToArray();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
-
-        public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException("This factory only captures.");
-
-        public void Dispose() { }
-
-        private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull
-            {
-                lines.Enqueue($"{category} scope: {state}");
-                return null;
-            }
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                // The structured values too, in case a sink serialises them rather than the message.
-                var values = state is IEnumerable<KeyValuePair<string, object?>> pairs ? string.Join("; ", pairs.Select(p => $"{p.Key}={p.Value}")) : "";
-                lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} [{values}] {exception}");
-            }
-        }
     }
 }
