@@ -14,7 +14,7 @@ public sealed class CloudIotConformanceTests
     internal static async Task<(List<CapturedRequest> Requests, string Output)> RunOfficialClientAsync(string publicKeyPem)
     {
         await using var registry = new CloudIotRegistryDouble();
-        var (code, stdout, stderr) = await NodeOracle.RunAsync("iot-scenario.js",
+        var (code, stdout, stderr) = await NodeOracle.GoogleClients.RunAsync("iot-scenario.js",
             [registry.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Registry.ProjectId, Registry.Location, Registry.RegistryId, publicKeyPem], TimeSpan.FromSeconds(90));
         Assert.True(code == 0, $"The official client failed against the double (exit {code}).\nstdout:\n{stdout}\nstderr:\n{stderr}");
         return (registry.Server.Requests.ToList(), stdout);

@@ -3,14 +3,27 @@ using System.Diagnostics;
 namespace IoTMastery.Sdk.Gcp.Tests;
 
 /// <summary>
-/// Runs scripts in tests/conformance/gcp-node with the pinned official Google clients, installing them with
-/// <c>npm ci</c> when node_modules is missing. Missing node/npm fails with the install hint.
+/// Runs scripts in a folder of tests/conformance with its pinned npm packages, installing them with <c>npm ci</c>
+/// when they are missing. Missing node/npm fails with the install hint.
 /// </summary>
-public static class NodeOracle
+public sealed class NodeOracle
 {
-    private static readonly SemaphoreSlim InstallGate = new(1, 1);
+    private readonly SemaphoreSlim _installGate = new(1, 1);
+    private readonly string[] _markers;
 
-    public static string Directory { get; } = Path.Combine(RepoRoot(), "tests", "conformance", "gcp-node");
+    private NodeOracle(string folder, params string[] markers)
+    {
+        Directory = Path.Combine(RepoRoot(), "tests", "conformance", folder);
+        _markers = markers;
+    }
+
+    /// <summary>The official Google clients (<c>@google-cloud/pubsub</c>, <c>@google-cloud/iot</c>) in tests/conformance/gcp-node.</summary>
+    public static NodeOracle GoogleClients { get; } = new("gcp-node", "@google-cloud/iot");
+
+    /// <summary>Google's Cloud IoT Core device sample (<c>mqtt</c> + <c>jsonwebtoken</c>) in tests/conformance/gcp-bridge-node.</summary>
+    public static NodeOracle BridgeSample { get; } = new("gcp-bridge-node", "mqtt", "jsonwebtoken");
+
+    public string Directory { get; }
 
     public static string RepoRoot()
     {
@@ -19,28 +32,28 @@ public static class NodeOracle
         throw new InvalidOperationException("IoTMastery.Sdk.sln was not found above the test binaries.");
     }
 
-    public static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(string script, IEnumerable<string> args, TimeSpan timeout)
+    public async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(string script, IEnumerable<string> args, TimeSpan timeout)
     {
         await EnsureInstalledAsync();
         return await RunProcessAsync("node", [script, .. args], timeout);
     }
 
-    private static async Task EnsureInstalledAsync()
+    private async Task EnsureInstalledAsync()
     {
-        await InstallGate.WaitAsync();
+        await _installGate.WaitAsync();
         try
         {
-            if (System.IO.Directory.Exists(Path.Combine(Directory, "node_modules", "@google-cloud", "iot"))) return;
+            if (_markers.All(m => System.IO.Directory.Exists(Path.Combine(Directory, "node_modules", m)))) return;
             var (code, _, err) = await RunProcessAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(8));
             if (code != 0) throw new InvalidOperationException($"npm ci failed in {Directory} (exit {code}): {err}");
         }
         finally
         {
-            InstallGate.Release();
+            _installGate.Release();
         }
     }
 
-    private static async Task<(int, string, string)> RunProcessAsync(string file, string[] args, TimeSpan timeout)
+    private async Task<(int, string, string)> RunProcessAsync(string file, string[] args, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file, args) { WorkingDirectory = Directory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         // test-oracles.md §0: no metadata-server probing, no prompts.

@@ -20,7 +20,7 @@ public sealed class PubSubConformanceTests
     public async Task Publish_pull_acknowledge_and_modify_ack_deadline_match_the_official_client()
     {
         await using var capture = new LoopbackHttpServer(Answer);
-        var (code, stdout, stderr) = await NodeOracle.RunAsync("pubsub-capture.js", [capture.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "proj1"], TimeSpan.FromSeconds(90));
+        var (code, stdout, stderr) = await NodeOracle.GoogleClients.RunAsync("pubsub-capture.js", [capture.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "proj1"], TimeSpan.FromSeconds(90));
         Assert.True(code == 0, $"The official client failed (exit {code}).\n{stdout}\n{stderr}");
         var official = capture.Requests.ToList();
 

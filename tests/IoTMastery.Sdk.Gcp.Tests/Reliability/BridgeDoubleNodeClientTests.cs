@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Xunit.Abstractions;
 
@@ -12,8 +11,6 @@ namespace IoTMastery.Sdk.Gcp.Tests.Reliability;
 public sealed class BridgeDoubleNodeClientTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly CloudIotRegistryPath Registry = new("proj-1", "us-central1", "reg-1");
-    private static readonly SemaphoreSlim InstallGate = new(1, 1);
-    private static readonly string NodeDirectory = Path.Combine(NodeOracle.RepoRoot(), "tests", "conformance", "gcp-bridge-node");
     private readonly string _dir = Directory.CreateTempSubdirectory("iotm-bridge-node-").FullName;
 
     public void Dispose()
@@ -60,60 +57,15 @@ public sealed class BridgeDoubleNodeClientTests(ITestOutputHelper output) : IDis
 
     private async Task<JsonObject> RunAsync(CloudIotBridgeDouble bridge, string mode, string privatePem, string alg, string seconds = "0")
     {
-        await EnsureInstalledAsync();
         var ca = Path.Combine(_dir, "ca.pem");
         var key = Path.Combine(_dir, "key.pem");
         await File.WriteAllTextAsync(ca, bridge.TrustedRoots[0].ExportCertificatePem());
         await File.WriteAllTextAsync(key, privatePem);
-        var (code, stdout, stderr) = await RunProcessAsync("node",
-            ["bridge-device.js", mode, bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), ca, Registry.Device("dev-node"), "dev-node", Registry.ProjectId, key, alg, seconds],
+        var (code, stdout, stderr) = await NodeOracle.BridgeSample.RunAsync("bridge-device.js",
+            [mode, bridge.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), ca, Registry.Device("dev-node"), "dev-node", Registry.ProjectId, key, alg, seconds],
             TimeSpan.FromSeconds(60));
         output.WriteLine($"node {mode} {alg}: exit {code}, {stdout.Trim()} {stderr.Trim()}");
         Assert.True(code == 0, $"node exited {code}: {stdout} {stderr}");
         return JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
-    }
-
-    private static async Task EnsureInstalledAsync()
-    {
-        await InstallGate.WaitAsync();
-        try
-        {
-            if (Directory.Exists(Path.Combine(NodeDirectory, "node_modules", "mqtt")) && Directory.Exists(Path.Combine(NodeDirectory, "node_modules", "jsonwebtoken"))) return;
-            var (code, _, err) = await RunProcessAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(8));
-            if (code != 0) throw new InvalidOperationException($"npm ci failed in {NodeDirectory} (exit {code}): {err}");
-        }
-        finally
-        {
-            InstallGate.Release();
-        }
-    }
-
-    private static async Task<(int, string, string)> RunProcessAsync(string file, string[] args, TimeSpan timeout)
-    {
-        var info = new ProcessStartInfo(file, args) { WorkingDirectory = NodeDirectory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        Process process;
-        try
-        {
-            process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start.");
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new InvalidOperationException($"'{file}' was not found. Install Node.js 20 with npm; these tests must not be skipped.", ex);
-        }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            try
-            {
-                await process.WaitForExitAsync().WaitAsync(timeout);
-            }
-            catch (TimeoutException)
-            {
-                process.Kill();
-                throw new TimeoutException($"{file} {string.Join(' ', args.Take(2))} did not finish within {timeout.TotalSeconds} s. stderr: {await stderr}");
-            }
-            return (process.ExitCode, await stdout, await stderr);
-        }
     }
 }
