@@ -193,15 +193,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    // MQTT 3.1.1 has no server DISCONNECT: the bridge closes the network connection.
-    private async Task<bool> DisconnectAsync(string clientId)
-    {
-        if (_mqtt is not { } server) return false;
-        var client = (await server.GetClientsAsync().ConfigureAwait(false)).FirstOrDefault(c => c.Id == clientId);
-        if (client is null) return false;
-        await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = "JWT expired" }).ConfigureAwait(false);
-        return true;
-    }
+    private Task<bool> DisconnectAsync(string clientId) => SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, "JWT expired");
 
     /// <summary>Stops the server.</summary>
     public async ValueTask DisposeAsync()

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
 
 namespace IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
 
@@ -30,6 +32,19 @@ public sealed class SessionExpiryEnforcer : IDisposable
     {
         _time = time;
         _disconnect = disconnect;
+    }
+
+    /// <summary>
+    /// Closes <paramref name="clientId"/>'s session on <paramref name="server"/> (null when it is not running) the way the
+    /// clouds do on MQTT 3.1.1, which has no server DISCONNECT: the network connection is dropped. True when one was open.
+    /// </summary>
+    public static async Task<bool> CloseSessionAsync(MqttServer? server, string clientId, string reason)
+    {
+        if (server is null) return false;
+        var client = (await server.GetClientsAsync().ConfigureAwait(false)).FirstOrDefault(c => c.Id == clientId);
+        if (client is null) return false;
+        await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = reason }).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Every CONNECT judged so far, in order.</summary>

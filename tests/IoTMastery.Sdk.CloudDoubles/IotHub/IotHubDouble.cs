@@ -469,15 +469,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    // Closes the device's live session (the hub sends no DISCONNECT on MQTT 3.1.1; it drops the connection).
-    private async Task<bool> DisconnectDeviceAsync(string clientId)
-    {
-        if (_mqtt is not { } server) return false;
-        var client = (await server.GetClientsAsync().ConfigureAwait(false)).FirstOrDefault(c => c.Id == clientId);
-        if (client is null) return false;
-        await client.DisconnectAsync(new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized, ReasonString = "SAS token expired" }).ConfigureAwait(false);
-        return true;
-    }
+    private Task<bool> DisconnectDeviceAsync(string clientId) => SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, "SAS token expired");
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
     {
