@@ -16,7 +16,8 @@ namespace IoTMastery.Sdk.Mqtt;
 /// <summary>
 /// A device's MQTT connection over TLS 1.2+ (mutual TLS when a client certificate is set), shared by
 /// every provider. After a connection drops it reconnects with full-jitter exponential backoff and
-/// restores its subscriptions; it stops for good when the broker refuses the credentials.
+/// restores its subscriptions; it stops for good when the broker refuses the credentials. A planned credential renewal
+/// is graceful: new publishes wait for the new connection and publishes in flight get their acknowledgement first.
 /// Errors surface as <see cref="IoTException"/>, never as MQTTnet exceptions. Thread-safe.
 /// </summary>
 public sealed class MqttDeviceClient : IAsyncDisposable
@@ -38,6 +39,11 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private bool _reconnecting;
     private bool _reconnectPending;
     private ITimer? _renewalTimer;
+    // Under _stateLock: publishes admitted and not yet finished, and the planned renewal now closing the connection (null when none).
+    private int _inFlight;
+    private RenewalWindow? _renewal;
+    // Bumped on every successful connect (under _connectGate): a renewal skips its reconnect when another one already brought a fresh credential.
+    private long _connectionGeneration;
     private bool _started;
     private bool _expectingDisconnect;
     private string? _serverCertificateProblem;
@@ -96,7 +102,11 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         await ConnectCoreAsync(throwOnSubscriptionRefusal: true, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Publishes a message. For QoS 1 it completes when the broker acknowledged it.</summary>
+    /// <summary>
+    /// Publishes a message. For QoS 1 it completes when the broker acknowledged it. While a credential renewal closes the
+    /// connection, the publish waits for the new connection; waiting and acknowledgement together take at most
+    /// <see cref="MqttDeviceClientOptions.OperationTimeout"/>.
+    /// </summary>
     /// <exception cref="ArgumentException">The topic is empty, too long or contains wildcards.</exception>
     /// <exception cref="IoTException">Not connected or no acknowledgement in time (transient), or the broker rejected the message.</exception>
     /// <exception cref="IoTAuthorizationException">The broker refused the topic (MQTT 5 only; MQTT 3.1.1 brokers drop silently).</exception>
@@ -106,7 +116,6 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         ValidateTopic(topic);
         if (!Enum.IsDefined(qos)) throw new ArgumentOutOfRangeException(nameof(qos), qos, "QoS must be AtMostOnce or AtLeastOnce.");
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-        if (!_client.IsConnected) throw NotConnected();
 
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
@@ -117,9 +126,23 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             .Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         timeout.CancelAfter(_options.OperationTimeout);
+        try
+        {
+            await EnterPublishAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex)
+        {
+            // Nothing was sent, so the caller may safely send it again.
+            throw new IoTException($"Publish to '{topic}' waited {_options.OperationTimeout.TotalSeconds:0.###} s for the credential renewal to reconnect.", _provider, "NotConnected", isTransient: true, innerException: ex);
+        }
         MqttClientPublishResult result;
         try
         {
+            if (!_client.IsConnected) throw NotConnected();
             result = await _client.PublishAsync(message, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -133,6 +156,10 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         catch (Exception ex) when (ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or ObjectDisposedException or IOException)
         {
             throw new IoTException($"Publish to '{topic}' failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
+        }
+        finally
+        {
+            ExitPublish();
         }
         if (result.IsSuccess) return;
         if (result.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
@@ -244,6 +271,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             {
                 _logger.LogWarning("MQTT client {ClientId}: a subscription was refused after reconnecting: {Message}", _options.ClientId, ex.Message);
             }
+            Interlocked.Increment(ref _connectionGeneration);
             ScheduleRenewal(credentials);
         }
         finally
@@ -511,17 +539,32 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             _logger.LogWarning("MQTT client {ClientId} got a credential that expires in {Remaining}, within the renewal margin {Margin}; renewing in {Due}.",
                 _options.ClientId, remaining, _options.CredentialRenewalMargin, due);
         }
-        _renewalTimer = _time.CreateTimer(_ => _ = RenewAsync(), null, due, Timeout.InfiniteTimeSpan);
+        _renewalTimer = _time.CreateTimer(_ => _ = RenewAsync(expiresAt), null, due, Timeout.InfiniteTimeSpan);
     }
 
-    // Renewal is a reconnect: MQTT has no way to swap credentials on a live connection.
-    private async Task RenewAsync()
+    // Renewal is a reconnect: MQTT has no way to swap credentials on a live connection. Planned, so graceful: new
+    // publishes wait, publishes in flight get their PUBACK (bounded, see DrainBound), then a clean DISCONNECT and CONNECT.
+    private async Task RenewAsync(DateTimeOffset expiresAt)
     {
+        var generation = Interlocked.Read(ref _connectionGeneration);
+        RenewalWindow renewal;
+        lock (_stateLock)
+        {
+            if (!_started || _disposed.IsCancellationRequested || _renewal is not null) return;
+            renewal = _renewal = new RenewalWindow();
+            if (_inFlight == 0) renewal.Drained.TrySetResult();
+        }
         try
         {
+            await DrainInFlightAsync(renewal, expiresAt).ConfigureAwait(false);
             await _connectGate.WaitAsync(_disposed.Token).ConfigureAwait(false);
             try
             {
+                // A reconnect after a drop while this renewal drained already fetched a fresh credential, and a stopped client stays stopped.
+                lock (_stateLock)
+                {
+                    if (!_started || Interlocked.Read(ref _connectionGeneration) != generation) return;
+                }
                 await DisconnectClientAsync().ConfigureAwait(false);
             }
             finally
@@ -542,6 +585,75 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 if (_started) StartOrContinueReconnectLocked();
             }
         }
+        finally
+        {
+            // Waiting publishes go on: on the new connection, or fail as not connected (transient) while the reconnect loop runs.
+            lock (_stateLock) _renewal = null;
+            renewal.Ended.TrySetResult();
+        }
+    }
+
+    private async Task DrainInFlightAsync(RenewalWindow renewal, DateTimeOffset expiresAt)
+    {
+        var bound = DrainBound(expiresAt);
+        if (renewal.Drained.Task.IsCompleted || bound <= TimeSpan.Zero) return;
+        try
+        {
+            await renewal.Drained.Task.WaitAsync(bound, _time, _disposed.Token).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            int left;
+            lock (_stateLock) left = _inFlight;
+            _logger.LogWarning("MQTT client {ClientId}: {Count} publishes were not acknowledged within {Bound} before the credential renewal; reconnecting anyway, they may be sent again.",
+                _options.ClientId, left, bound);
+        }
+    }
+
+    /// <summary>
+    /// How long a renewal waits for the PUBACKs of publishes in flight: at most half the credential's remaining life, so the
+    /// other half is left for DISCONNECT, a fresh credential and CONNECT before expiry, and at most OperationTimeout, after
+    /// which those publishes fail on their own anyway. Zero when the credential already expired.
+    /// </summary>
+    internal TimeSpan DrainBound(DateTimeOffset expiresAt)
+    {
+        var remaining = expiresAt - _time.GetUtcNow();
+        if (remaining <= TimeSpan.Zero) return TimeSpan.Zero;
+        var half = remaining / 2;
+        return half < _options.OperationTimeout ? half : _options.OperationTimeout;
+    }
+
+    /// <summary>Admits a publish, after the planned renewal in progress (if any) reconnected.</summary>
+    private async ValueTask EnterPublishAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task renewalEnded;
+            lock (_stateLock)
+            {
+                if (_renewal is not { } renewal)
+                {
+                    _inFlight++;
+                    return;
+                }
+                renewalEnded = renewal.Ended.Task;
+            }
+            await renewalEnded.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void ExitPublish()
+    {
+        lock (_stateLock)
+        {
+            if (--_inFlight == 0) _renewal?.Drained.TrySetResult();
+        }
+    }
+
+    /// <summary>Test hook: whether a planned renewal is draining or reconnecting now.</summary>
+    internal bool IsRenewing
+    {
+        get { lock (_stateLock) return _renewal is not null; }
     }
 
     private async Task DisconnectClientAsync()
@@ -606,4 +718,11 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     }
 
     private sealed record Subscription(string Filter, MqttMessageHandler Handler, MqttQualityOfService Qos);
+
+    /// <summary>One planned renewal: signalled when the publishes in flight finished, and when the renewal is over.</summary>
+    private sealed class RenewalWindow
+    {
+        public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 }

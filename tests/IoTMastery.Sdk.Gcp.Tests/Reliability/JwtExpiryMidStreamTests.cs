@@ -77,8 +77,8 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
         Assert.Equal(0, figures.Refusals);
         Assert.Equal(0, figures.Cuts);
         Assert.True(figures.MinRenewalBeforeExpiry > TimeSpan.Zero, "a renewal CONNECT came after the previous JWT's expiry");
-        var options = Pipeline(durable);
-        Assert.True(figures.Duplicates <= figures.Renewals * options.MaxBatchRecords * options.MaxPendingBatches, $"{figures.Duplicates} duplicates");
+        // A planned renewal drains: publishes in flight get their PUBACK before the old connection closes, so none is resent.
+        Assert.Equal(0, figures.Duplicates);
     }
 
     [Fact]

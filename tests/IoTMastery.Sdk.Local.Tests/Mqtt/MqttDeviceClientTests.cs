@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Time.Testing;
 
@@ -120,5 +123,175 @@ public sealed class MqttDeviceClientTests
         clock.Advance(TimeSpan.FromSeconds(1)); // half of the 30 s life
         await secondConnect.Task.WaitAsync(Timeout);
         Assert.Equal(2, Volatile.Read(ref issued));
+    }
+
+    [Fact]
+    public async Task A_renewal_waits_for_the_puback_in_flight_and_sends_publishes_issued_meanwhile_on_the_new_connection()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var expiry = clock.GetUtcNow().AddMinutes(5);
+        await using var broker = await HeldPubAckBroker.StartAsync();
+        using var cert = broker.AddDevice("dev-1");
+        var issued = 0;
+        await using var client = new MqttDeviceClient(broker.ClientOptions("dev-1", cert) with
+        {
+            CredentialRenewalMargin = TimeSpan.FromSeconds(60),
+            CredentialProvider = _ =>
+            {
+                var n = Interlocked.Increment(ref issued);
+                // The first credential expires at a fixed instant; the renewal must land before it.
+                return ValueTask.FromResult(new MqttCredentials("dev-1", $"token-{n}", n == 1 ? expiry : clock.GetUtcNow().AddMinutes(5)));
+            },
+        }, "Test", clock);
+        var disconnects = 0;
+        client.Disconnected += (_, _) => Interlocked.Increment(ref disconnects);
+        await client.ConnectAsync().WaitAsync(Timeout);
+
+        // The broker holds the PUBACK of "held" until released: it is in flight when the renewal timer fires.
+        var held = client.PublishAsync(HeldPubAckBroker.Topic("dev-1"), HeldPubAckBroker.Patch("held"));
+        await broker.Sink.HeldArrived.Task.WaitAsync(Timeout);
+        clock.Advance(TimeSpan.FromMinutes(4) + TimeSpan.FromSeconds(1));
+        Assert.True(client.IsRenewing);
+        var during = client.PublishAsync(HeldPubAckBroker.Topic("dev-1"), HeldPubAckBroker.Patch("during"));
+
+        // Real time passes, the client's clock does not: the renewal keeps the old connection while its PUBACK is due.
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(1, Volatile.Read(ref issued));
+        Assert.Equal(0, Volatile.Read(ref disconnects));
+        Assert.True(client.IsConnected);
+        Assert.False(held.IsCompleted);
+        Assert.False(during.IsCompleted, "a publish started while the renewal drained");
+        Assert.DoesNotContain(broker.Sink.Arrivals, a => a.Name == "during");
+
+        broker.Sink.Release();
+        await held.WaitAsync(Timeout); // acknowledged on the old connection: the caller has no reason to send it again
+        await during.WaitAsync(Timeout);
+
+        Assert.Equal(2, Volatile.Read(ref issued));
+        Assert.NotEqual(0, Volatile.Read(ref disconnects));
+        Assert.True(client.IsConnected);
+        Assert.False(client.IsRenewing);
+        // Stamped with the broker's count of CONNECTs at arrival: "held" once on the first connection, "during" once on the second.
+        Assert.Equal(new[] { ("held", 1), ("during", 2) }, broker.Sink.Arrivals.ToArray());
+        Assert.True(clock.GetUtcNow() < expiry);
+    }
+
+    [Fact]
+    public async Task A_puback_that_never_comes_holds_the_renewal_only_until_its_bound_and_the_credential_is_still_renewed_before_expiry()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var expiry = clock.GetUtcNow().AddMinutes(5);
+        await using var broker = await HeldPubAckBroker.StartAsync();
+        using var cert = broker.AddDevice("dev-1");
+        var issued = 0;
+        var secondConnect = TestWaits.NewSignal<bool>();
+        await using var client = new MqttDeviceClient(broker.ClientOptions("dev-1", cert) with
+        {
+            CredentialRenewalMargin = TimeSpan.FromSeconds(60),
+            // Bound = min(OperationTimeout 20 s, half of the 60 s left) = 20 s on the client's clock.
+            OperationTimeout = TimeSpan.FromSeconds(20),
+            CredentialProvider = _ =>
+            {
+                var n = Interlocked.Increment(ref issued);
+                return ValueTask.FromResult(new MqttCredentials("dev-1", $"token-{n}", n == 1 ? expiry : clock.GetUtcNow().AddMinutes(5)));
+            },
+        }, "Test", clock);
+        Assert.Equal(TimeSpan.FromSeconds(20), client.DrainBound(clock.GetUtcNow().AddSeconds(60)));
+        Assert.Equal(TimeSpan.FromSeconds(5), client.DrainBound(clock.GetUtcNow().AddSeconds(10)));
+        Assert.Equal(TimeSpan.Zero, client.DrainBound(clock.GetUtcNow().AddSeconds(-1)));
+        // The broker's PUBACK stays held until the old connection is gone.
+        client.Disconnected += (_, _) => broker.Sink.Release();
+        client.Connected += (_, _) => { if (Volatile.Read(ref issued) == 2) secondConnect.TrySetResult(true); };
+        await client.ConnectAsync().WaitAsync(Timeout);
+
+        var held = client.PublishAsync(HeldPubAckBroker.Topic("dev-1"), HeldPubAckBroker.Patch("held"));
+        await broker.Sink.HeldArrived.Task.WaitAsync(Timeout);
+        clock.Advance(TimeSpan.FromMinutes(4) + TimeSpan.FromSeconds(1));
+        Assert.True(client.IsRenewing);
+
+        clock.Advance(TimeSpan.FromSeconds(19));
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(1, Volatile.Read(ref issued));
+        Assert.True(client.IsConnected);
+        Assert.False(held.IsCompleted);
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await secondConnect.Task.WaitAsync(Timeout);
+        Assert.True(clock.GetUtcNow() < expiry);
+        // Only now, at the bound, is the unacknowledged publish given up: the one case a caller may send again.
+        var lost = await Assert.ThrowsAsync<IoTException>(() => held.WaitAsync(Timeout));
+        Assert.True(lost.IsTransient);
+        await client.PublishAsync(HeldPubAckBroker.Topic("dev-1"), HeldPubAckBroker.Patch("after")).WaitAsync(Timeout);
+        Assert.Contains(("after", 2), broker.Sink.Arrivals);
+    }
+}
+
+/// <summary>
+/// A Local broker whose reported-state sink withholds the PUBACK of the patch named "held" until released, to put a
+/// publish in flight at a chosen moment. Every arrival is stamped with the number of CONNECTs the broker validated so far.
+/// </summary>
+internal sealed class HeldPubAckBroker : IAsyncDisposable
+{
+    private readonly LocalTelemetryChannel _telemetry = new();
+
+    private HeldPubAckBroker()
+    {
+        Sink = new HoldingReportedStateSink(() => Policy.Calls);
+        Broker = new LocalBroker(new LocalBrokerOptions(), Ca, Policy, _telemetry, Sink, new CommandReplyTable());
+    }
+
+    public LocalCertificateAuthority Ca { get; } = LocalCertificateAuthority.Create("Test CA");
+    public InMemoryAccessPolicy Policy { get; } = new();
+    public HoldingReportedStateSink Sink { get; }
+    public LocalBroker Broker { get; }
+
+    public static string Topic(string deviceId) => LocalTopics.ReportedState(deviceId);
+
+    public static byte[] Patch(string name) => Encoding.UTF8.GetBytes($$"""{"n":"{{name}}"}""");
+
+    public static async Task<HeldPubAckBroker> StartAsync()
+    {
+        var host = new HeldPubAckBroker();
+        await host.Broker.StartAsync().WaitAsync(BrokerTestHost.Timeout);
+        return host;
+    }
+
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 AddDevice(string id)
+    {
+        var credential = Ca.IssueDeviceCertificate(id);
+        Policy.Allow(id, credential.Id);
+        return credential.ToCertificate();
+    }
+
+    public MqttDeviceClientOptions ClientOptions(string clientId, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate) => new()
+    {
+        Host = "127.0.0.1", Port = Broker.Port, ClientId = clientId, ClientCertificate = certificate, TrustedRoots = [Ca.Certificate],
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        Sink.Release();
+        await Broker.DisposeAsync();
+        Ca.Dispose();
+    }
+}
+
+internal sealed class HoldingReportedStateSink(Func<int> stamp) : IReportedStateSink
+{
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ConcurrentQueue<(string Name, int Connects)> Arrivals { get; } = new();
+
+    public TaskCompletionSource HeldArrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => _release.TrySetResult();
+
+    public async Task ApplyReportedAsync(string deviceId, JsonObject patch, CancellationToken cancellationToken)
+    {
+        var name = (string)patch["n"]!;
+        Arrivals.Enqueue((name, stamp()));
+        if (name != "held") return;
+        HeldArrived.TrySetResult();
+        await _release.Task.WaitAsync(BrokerTestHost.Timeout, cancellationToken);
     }
 }
