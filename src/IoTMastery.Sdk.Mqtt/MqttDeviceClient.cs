@@ -46,6 +46,8 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private long _connectionGeneration;
     private bool _started;
     private bool _expectingDisconnect;
+    // Under _stateLock: a renewal is between its own DISCONNECT and the end of its reconnect.
+    private bool _renewalReconnecting;
     private string? _serverCertificateProblem;
 
     /// <summary>Creates a client; call <see cref="ConnectAsync"/> to connect.</summary>
@@ -434,9 +436,15 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
     {
         if (!e.ClientWasConnected) return Task.CompletedTask;
+        // MQTTnet raises this on a background task after the disconnect finished, so it can arrive after a newer connection is
+        // up (a renewal's reconnect): that connection is not the one that closed.
+        if (_client.IsConnected) return Task.CompletedTask;
         bool reconnect;
         lock (_stateLock)
         {
+            // The renewal's own DISCONNECT: RenewAsync raises Disconnected(willReconnect: true) itself. Judged by this flag, not by
+            // _expectingDisconnect, because the event can come after DisconnectClientAsync returned and cleared that.
+            if (_renewalReconnecting) return Task.CompletedTask;
             reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
             if (reconnect) StartOrContinueReconnectLocked();
         }
@@ -564,6 +572,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 lock (_stateLock)
                 {
                     if (!_started || Interlocked.Read(ref _connectionGeneration) != generation) return;
+                    _renewalReconnecting = true;
                 }
                 await DisconnectClientAsync().ConfigureAwait(false);
             }
@@ -588,7 +597,11 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         finally
         {
             // Waiting publishes go on: on the new connection, or fail as not connected (transient) while the reconnect loop runs.
-            lock (_stateLock) _renewal = null;
+            lock (_stateLock)
+            {
+                _renewal = null;
+                _renewalReconnecting = false;
+            }
             renewal.Ended.TrySetResult();
         }
     }

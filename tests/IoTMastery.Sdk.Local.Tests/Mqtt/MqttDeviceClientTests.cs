@@ -76,6 +76,8 @@ public sealed class MqttDeviceClientTests
         {
             if (Interlocked.Increment(ref connects) == 2) secondConnect.TrySetResult(true);
         };
+        var disconnects = new System.Collections.Concurrent.ConcurrentQueue<bool>();
+        client.Disconnected += (_, e) => disconnects.Enqueue(e.WillReconnect);
         await client.ConnectAsync().WaitAsync(Timeout);
 
         clock.Advance(TimeSpan.FromMinutes(4) + TimeSpan.FromSeconds(1));
@@ -83,6 +85,8 @@ public sealed class MqttDeviceClientTests
         await secondConnect.Task.WaitAsync(Timeout);
         Assert.Equal(2, Volatile.Read(ref issued));
         Assert.True(client.IsConnected);
+        // One event for the renewal, and it says the client reconnects (its own DISCONNECT used to add a "will not reconnect").
+        Assert.Equal([true], disconnects.ToArray());
         Assert.Contains("redacted", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("secret-token", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
     }
