@@ -159,15 +159,21 @@ public sealed class MosquittoBroker : IAsyncDisposable
 
     private async Task StartProcessAsync()
     {
-        var process = Process.Start(new ProcessStartInfo(_executable, ["-c", _config]) { UseShellExecute = false })
+        // Its console output (e.g. the warning about running as root, which CI does) stays out of the test log; the log file has the rest.
+        var process = Process.Start(new ProcessStartInfo(_executable, ["-c", _config]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true })
             ?? throw new InvalidOperationException("mosquitto did not start.");
+        var console = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.OutputDataReceived += (_, e) => { if (e.Data is { } line) console.Enqueue(line); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) console.Enqueue(line); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         _process = process;
         using var deadline = new CancellationTokenSource(StartTimeout);
         // Readiness has no event to await: mosquitto is ready when its port accepts a TCP connection.
         while (true)
         {
             if (process.HasExited)
-                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}; see {LogPath}: {ReadLog()}");
+                throw new InvalidOperationException($"mosquitto exited with code {process.ExitCode}: {string.Join(" | ", console)}; see {LogPath}: {ReadLog()}");
             try
             {
                 using var probe = new TcpClient();
