@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
@@ -55,23 +57,10 @@ public sealed class MqttDeviceClientTests
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await BrokerTestHost.StartAsync();
         using var cert = host.AddDevice("dev-1").ToCertificate();
-        var issued = 0;
+        var issued = new StrongBox<int>();
         var secondConnect = TestWaits.NewSignal<bool>();
         var connects = 0;
-        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
-        {
-            Host = "127.0.0.1",
-            Port = host.Broker.Port,
-            ClientId = "dev-1",
-            ClientCertificate = cert,
-            TrustedRoots = [host.Ca.Certificate],
-            CredentialRenewalMargin = TimeSpan.FromSeconds(60),
-            CredentialProvider = _ =>
-            {
-                var n = Interlocked.Increment(ref issued);
-                return ValueTask.FromResult(new MqttCredentials("dev-1", $"token-{n}", clock.GetUtcNow().AddMinutes(5)));
-            },
-        }, "Test", clock);
+        await using var client = RenewingClient(host, cert, clock, issued, () => clock.GetUtcNow().AddMinutes(5));
         client.Connected += (_, _) =>
         {
             if (Interlocked.Increment(ref connects) == 2) secondConnect.TrySetResult(true);
@@ -83,22 +72,46 @@ public sealed class MqttDeviceClientTests
         clock.Advance(TimeSpan.FromMinutes(4) + TimeSpan.FromSeconds(1));
 
         await secondConnect.Task.WaitAsync(Timeout);
-        Assert.Equal(2, Volatile.Read(ref issued));
+        Assert.Equal(2, Volatile.Read(ref issued.Value));
         Assert.True(client.IsConnected);
         // One event for the renewal, and it says the client reconnects (its own DISCONNECT used to add a "will not reconnect").
         Assert.Equal([true], disconnects.ToArray());
         Assert.Contains("redacted", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain("secret-token", new MqttCredentials("u", "secret-token").ToString(), StringComparison.Ordinal);
     }
+
     [Fact]
     public async Task A_credential_shorter_than_the_renewal_margin_is_renewed_at_half_its_life_not_in_a_loop()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await BrokerTestHost.StartAsync();
         using var cert = host.AddDevice("dev-1").ToCertificate();
-        var issued = 0;
+        var issued = new StrongBox<int>();
         var secondConnect = TestWaits.NewSignal<bool>();
-        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        // 30 s of life with a 60 s margin: without the guard the client renewed immediately after every connect.
+        await using var client = RenewingClient(host, cert, clock, issued, () => clock.GetUtcNow().AddSeconds(30));
+        client.Connected += (_, _) => { if (Volatile.Read(ref issued.Value) == 2) secondConnect.TrySetResult(true); };
+        await client.ConnectAsync().WaitAsync(Timeout);
+
+        // Real time passes (the broker runs on it) but the client's clock does not: no renewal may happen.
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(1, Volatile.Read(ref issued.Value));
+
+        clock.Advance(TimeSpan.FromSeconds(14));
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(1, Volatile.Read(ref issued.Value));
+
+        clock.Advance(TimeSpan.FromSeconds(1)); // half of the 30 s life
+        await secondConnect.Task.WaitAsync(Timeout);
+        Assert.Equal(2, Volatile.Read(ref issued.Value));
+    }
+
+    /// <summary>
+    /// A client of "dev-1" on <paramref name="host"/> with a 60 s renewal margin, whose credential provider counts what it
+    /// issued in <paramref name="issued"/> and gives each credential the expiry <paramref name="expiresAt"/> returns.
+    /// </summary>
+    private static MqttDeviceClient RenewingClient(BrokerTestHost host, X509Certificate2 cert, FakeTimeProvider clock, StrongBox<int> issued, Func<DateTimeOffset> expiresAt) =>
+        new(new MqttDeviceClientOptions
         {
             Host = "127.0.0.1",
             Port = host.Broker.Port,
@@ -106,28 +119,12 @@ public sealed class MqttDeviceClientTests
             ClientCertificate = cert,
             TrustedRoots = [host.Ca.Certificate],
             CredentialRenewalMargin = TimeSpan.FromSeconds(60),
-            // 30 s of life with a 60 s margin: without the guard the client renewed immediately after every connect.
             CredentialProvider = _ =>
             {
-                Interlocked.Increment(ref issued);
-                return ValueTask.FromResult(new MqttCredentials("dev-1", "token", clock.GetUtcNow().AddSeconds(30)));
+                var n = Interlocked.Increment(ref issued.Value);
+                return ValueTask.FromResult(new MqttCredentials("dev-1", $"token-{n}", expiresAt()));
             },
         }, "Test", clock);
-        client.Connected += (_, _) => { if (Volatile.Read(ref issued) == 2) secondConnect.TrySetResult(true); };
-        await client.ConnectAsync().WaitAsync(Timeout);
-
-        // Real time passes (the broker runs on it) but the client's clock does not: no renewal may happen.
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
-        Assert.Equal(1, Volatile.Read(ref issued));
-
-        clock.Advance(TimeSpan.FromSeconds(14));
-        await Task.Delay(TimeSpan.FromMilliseconds(200));
-        Assert.Equal(1, Volatile.Read(ref issued));
-
-        clock.Advance(TimeSpan.FromSeconds(1)); // half of the 30 s life
-        await secondConnect.Task.WaitAsync(Timeout);
-        Assert.Equal(2, Volatile.Read(ref issued));
-    }
 
     [Fact]
     public async Task A_renewal_waits_for_the_puback_in_flight_and_sends_publishes_issued_meanwhile_on_the_new_connection()
@@ -260,14 +257,14 @@ internal sealed class HeldPubAckBroker : IAsyncDisposable
         return host;
     }
 
-    public System.Security.Cryptography.X509Certificates.X509Certificate2 AddDevice(string id)
+    public X509Certificate2 AddDevice(string id)
     {
         var credential = Ca.IssueDeviceCertificate(id);
         Policy.Allow(id, credential.Id);
         return credential.ToCertificate();
     }
 
-    public MqttDeviceClientOptions ClientOptions(string clientId, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate) => new()
+    public MqttDeviceClientOptions ClientOptions(string clientId, X509Certificate2 certificate) => new()
     {
         Host = "127.0.0.1", Port = Broker.Port, ClientId = clientId, ClientCertificate = certificate, TrustedRoots = [Ca.Certificate],
     };
