@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using IoTMastery.Sdk.Aws.Devices;
 using IoTMastery.Sdk.Aws.Presence;
@@ -189,19 +188,8 @@ internal sealed class AwsCommandService(AwsServiceConnection? connection, IDevic
 
     /// <summary>Reads a device's <c>{"status":&lt;100-599&gt;,"payload":…}</c> reply.</summary>
     /// <exception cref="IoTException">The reply is malformed (error code MalformedReply).</exception>
-    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
-    {
-        try
-        {
-            if (JsonNode.Parse(reply) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
-                return new CommandResponse(code, obj["payload"]?.DeepClone());
-        }
-        // JsonNode.Parse is lazy: duplicate keys (ArgumentException) and invalid UTF-8 or lone surrogates (InvalidOperationException) surface on first read.
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
-        {
-        }
-        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}'.", AwsIoTProvider.ProviderName, "MalformedReply");
-    }
+    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply) =>
+        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}'.", AwsIoTProvider.ProviderName, "MalformedReply");
 }
 
 /// <summary>Telemetry consumption over the service MQTT connection.</summary>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Local;
 
@@ -57,17 +56,6 @@ internal sealed class LocalCommandService : IDeviceCommandService
         return ParseReply(deviceId, command.Name, reply.Span);
     }
 
-    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply)
-    {
-        try
-        {
-            if (JsonNode.Parse(reply) is JsonObject obj && obj["status"] is JsonValue status && status.TryGetValue(out int code) && code is >= 100 and <= 599)
-                return new CommandResponse(code, obj["payload"]?.DeepClone());
-        }
-        // JsonNode.Parse is lazy: duplicate keys (ArgumentException) and invalid UTF-8 or lone surrogates (InvalidOperationException) surface on first read.
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
-        {
-        }
-        throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
-    }
+    internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply) =>
+        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
 }
