@@ -81,6 +81,21 @@ public sealed class LocalIoTOptions
             throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be 0 (pick a free port) or 1-65535.");
         if (DatabasePath is not null && string.IsNullOrWhiteSpace(DatabasePath))
             throw new ArgumentException("DatabasePath must be a file path or null for in-memory.", nameof(DatabasePath));
+        if (CaKeyPassphrase is not null)
+        {
+            if (DatabasePath is null)
+                throw new ArgumentException("CaKeyPassphrase needs DatabasePath: an in-memory registry keeps its CA in memory and writes no key.", nameof(CaKeyPassphrase));
+            CertificateAuthorityKey.ValidatePassphrase(CaKeyPassphrase, nameof(CaKeyPassphrase));
+            if (CaKeyFile is not null)
+                throw new ArgumentException("Set CaKeyPassphrase or CaKeyFile, not both: the CA key comes from one place.", nameof(CaKeyFile));
+        }
+        if (CaKeyFile is not null)
+        {
+            if (string.IsNullOrWhiteSpace(CaKeyFile))
+                throw new ArgumentException("CaKeyFile must be a file path, or null for '{DatabasePath}.cakey'.", nameof(CaKeyFile));
+            if (DatabasePath is null)
+                throw new ArgumentException("CaKeyFile needs DatabasePath: an in-memory registry keeps its CA in memory and writes no key.", nameof(CaKeyFile));
+        }
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
         if (TelemetryJournal is not null) LocalTelemetryJournal.Validate(TelemetryJournal, nameof(TelemetryJournal));

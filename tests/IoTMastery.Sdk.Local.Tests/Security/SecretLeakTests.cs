@@ -103,8 +103,14 @@ public sealed class SecretLeakTests
             command.CommandText = "SELECT certificate_pem, private_key_pem FROM certificate_authority";
             await using var reader = await command.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
+            // Saved encrypted with the key file beside the database: the key file, the stored text and the decrypted key are all secrets.
+            var passphrase = File.ReadAllText(temp.Path + ".cakey").Trim();
+            secrets.Add(passphrase);
             secrets.Add(reader.GetString(1));
-            using var ca = LocalCertificateAuthority.FromPem(reader.GetString(0), reader.GetString(1));
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            key.ImportFromEncryptedPem(reader.GetString(1), passphrase);
+            secrets.Add(key.ExportPkcs8PrivateKeyPem());
+            using var ca = LocalCertificateAuthority.FromPem(reader.GetString(0), key.ExportPkcs8PrivateKeyPem());
             texts.Add(ca.ToString());
         }
         SqliteConnection.ClearAllPools();
