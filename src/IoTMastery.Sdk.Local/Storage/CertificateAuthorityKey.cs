@@ -16,9 +16,12 @@ internal sealed class CertificateAuthorityKey
     /// <summary>Passphrases (and key files) longer than this are refused.</summary>
     public const int MaxPassphraseLength = 1024;
 
-    // PKCS#8 PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256 at OWASP's 2023 count for that hash. The count is stored in the PEM,
-    // so it can be raised later without breaking existing databases.
-    private static readonly PbeParameters Pbe = new(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 600_000);
+    // PKCS#8 PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256. A passphrase a person chose gets OWASP's 2023 count for that hash;
+    // a generated 256-bit key cannot be guessed, so stretching it adds nothing but seconds to every start on a busy
+    // machine. The count is stored in the PEM, so either can change later without breaking existing databases.
+    private static readonly PbeParameters PassphrasePbe = new(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 600_000);
+    private static readonly PbeParameters RandomKeyPbe = new(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 10_000);
+    private const int RandomKeyBytes = 32;
 
     private readonly string? _passphrase;
     private readonly string? _file;
@@ -69,7 +72,15 @@ internal sealed class CertificateAuthorityKey
     public string Seal(LocalCertificateAuthority ca)
     {
         var passphrase = _passphrase ?? ReadOrCreateFile();
-        return ca.ExportEncryptedKeyPem(passphrase, Pbe);
+        return ca.ExportEncryptedKeyPem(passphrase, IsRandomKey(passphrase) ? RandomKeyPbe : PassphrasePbe);
+    }
+
+    // The generated form: base64 of 32 bytes, which is what ReadOrCreateFile writes (or a key made the same way, e.g. with
+    // `openssl rand -base64 32`).
+    private static bool IsRandomKey(string passphrase)
+    {
+        Span<byte> bytes = stackalloc byte[RandomKeyBytes + 3];
+        return passphrase.Length == 44 && Convert.TryFromBase64String(passphrase, bytes, out var written) && written == RandomKeyBytes;
     }
 
     /// <summary>Loads the saved CA; never creates a key.</summary>
@@ -110,7 +121,7 @@ internal sealed class CertificateAuthorityKey
             return ReadFile();
         OwnerOnlyFiles.CreateFolderFor(_file!);
         // 256 random bits: the database alone no longer reveals the CA key; whoever has this file too can read it.
-        var generated = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var generated = Convert.ToBase64String(RandomNumberGenerator.GetBytes(RandomKeyBytes));
         OwnerOnlyFiles.WriteNew(_file!, generated + "\n");
         _logger.LogInformation("Created the CA key file {Path} (owner only). Keep it with the database: without it the CA cannot be loaded.", _file);
         return generated;

@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using IoTMastery.Sdk.Local.Tests.Services;
 using IoTMastery.Sdk.TestSupport;
@@ -36,6 +37,8 @@ public sealed class CaKeyAtRestTests
         Assert.StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----", keyPem, StringComparison.Ordinal);
         var generated = File.ReadAllText(files.KeyFile).Trim();
         Assert.True(Convert.FromBase64String(generated).Length >= 32, "the generated key is not 256 bits of randomness");
+        // A random 256-bit key needs no stretching: the lower count keeps start-up quick on a busy machine.
+        Assert.Equal((10_000, HmacWithSha256, Aes256Cbc), Pbes2Parameters(keyPem));
         if (!OperatingSystem.IsWindows())
             Assert.Equal(AtRestFiles.OwnerOnly, File.GetUnixFileMode(files.KeyFile));
         AssertNoPlaintextKey(files, generated);
@@ -63,6 +66,8 @@ public sealed class CaKeyAtRestTests
         }
         Assert.False(File.Exists(files.KeyFile));
         AssertNoPlaintextKey(files, Passphrase);
+        // A passphrase a person chose gets the full stretching (OWASP 2023 for PBKDF2-HMAC-SHA256).
+        Assert.Equal((600_000, HmacWithSha256, Aes256Cbc), Pbes2Parameters(files.ReadCaRow().KeyPem));
 
         await using var again = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = files.Database, CaKeyPassphrase = Passphrase }).WaitAsync(Timeout);
         Assert.Equal(caPem, again.CertificateAuthority.ExportCertificatePem());
@@ -226,6 +231,29 @@ public sealed class CaKeyAtRestTests
         var (_, keyPem) = files.ReadCaRow();
         var found = files.FindInDatabaseFiles(AtRestFiles.PlaintextKeyNeedles(keyPem, passphrase).Append(passphrase));
         Assert.True(found.Count == 0, "plaintext secret on disk: " + string.Join(", ", found.Select(f => f.Length > 60 ? f[..60] : f)));
+    }
+
+    private const string HmacWithSha256 = "1.2.840.113549.2.9";
+    private const string Aes256Cbc = "2.16.840.1.101.3.4.1.42";
+
+    // EncryptedPrivateKeyInfo → PBES2 → (PBKDF2 salt, iterations, [key length], prf; encryption scheme), RFC 8018.
+    private static (int Iterations, string Prf, string Cipher) Pbes2Parameters(string encryptedPem)
+    {
+        var fields = PemEncoding.Find(encryptedPem);
+        Assert.Equal("ENCRYPTED PRIVATE KEY", encryptedPem[fields.Label]);
+        var info = new AsnReader(Convert.FromBase64String(encryptedPem[fields.Base64Data]), AsnEncodingRules.DER).ReadSequence();
+        var algorithm = info.ReadSequence();
+        Assert.Equal("1.2.840.113549.1.5.13", algorithm.ReadObjectIdentifier());     // PBES2
+        var pbes2 = algorithm.ReadSequence();
+        var kdf = pbes2.ReadSequence();
+        Assert.Equal("1.2.840.113549.1.5.12", kdf.ReadObjectIdentifier());           // PBKDF2
+        var kdfParameters = kdf.ReadSequence();
+        kdfParameters.ReadOctetString();
+        var iterations = (int)kdfParameters.ReadInteger();
+        if (kdfParameters.HasData && kdfParameters.PeekTag() == Asn1Tag.Integer)
+            kdfParameters.ReadInteger();
+        var prf = kdfParameters.HasData ? kdfParameters.ReadSequence().ReadObjectIdentifier() : "1.2.840.113549.2.7"; // default: HMAC-SHA1
+        return (iterations, prf, pbes2.ReadSequence().ReadObjectIdentifier());
     }
 
     private static IEnumerable<string> PemBodyLines(string pem) =>
