@@ -26,7 +26,18 @@ var ct = cancel.Token;
 
 AnsiConsole.Write(new Rule("[bold]IoTMastery.Sdk quickstart[/] — embedded Local provider").LeftJustified());
 // The provider creates the database's folder (owner-only), the database (0600) and, beside it, the CA key file {db}.cakey.
-await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
+LocalIoTProvider started;
+try
+{
+    started = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
+}
+catch (CertificateAuthorityKeyException ex)
+{
+    // The database's CA is locked with another key: say so plainly rather than with a stack trace.
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}
+await using var provider = started;
 AnsiConsole.MarkupLine($"Broker listening on [green]mqtts://127.0.0.1:{provider.Port}[/] (mutual TLS), registry in [green]{Markup.Escape(options.DatabasePath ?? "memory")}[/].");
 if (options.DatabasePath is { } dbPath)
     AnsiConsole.MarkupLine($"The CA's private key is encrypted in the database with the key in [green]{Markup.Escape(dbPath)}.cakey[/] (owner-only; or set {LocalIoTOptions.CaKeyPassphraseEnvironmentVariable}).");

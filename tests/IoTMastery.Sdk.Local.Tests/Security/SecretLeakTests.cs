@@ -91,6 +91,13 @@ public sealed class SecretLeakTests
             Capture(Assert.Throws<ArgumentException>(() => { FirmwareSignatureVerifier.FromPublicKeyPem(credential.PrivateKeyPem!); }));
             Capture(Assert.Throws<ArgumentException>(() => { LocalCertificateAuthority.FromPem(credential.CertificatePem!, signer.ExportPrivateKeyPem()); }));
             texts.Add(new LocalIoTOptions { DatabasePath = temp.Path }.ToString()!);
+            secrets.Add("a CA passphrase nobody may see");
+            texts.Add(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }.ToString()!);
+            // A wrong CA passphrase: the error names where the key came from, never the key.
+            Capture(await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+                LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }, loggerFactory: loggerFactory).WaitAsync(Timeout)));
+            secrets.Add("tooshort");
+            Capture(Assert.Throws<ArgumentException>(() => new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "tooshort" }.Validate()));
             texts.Add(provider.ToString()!);
         }
 
