@@ -25,11 +25,22 @@ using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 var ct = cancel.Token;
 
 AnsiConsole.Write(new Rule("[bold]IoTMastery.Sdk quickstart[/] — embedded Local provider").LeftJustified());
-// SQLite creates the database file but not its folder.
-if (options.DatabasePath is { } dbPath)
-    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(dbPath))!);
-await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
+// The provider creates the database's folder (owner-only), the database (0600) and, beside it, the CA key file {db}.cakey.
+LocalIoTProvider started;
+try
+{
+    started = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
+}
+catch (CertificateAuthorityKeyException ex)
+{
+    // The database's CA is locked with another key: say so plainly rather than with a stack trace.
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}
+await using var provider = started;
 AnsiConsole.MarkupLine($"Broker listening on [green]mqtts://127.0.0.1:{provider.Port}[/] (mutual TLS), registry in [green]{Markup.Escape(options.DatabasePath ?? "memory")}[/].");
+if (options.DatabasePath is { } dbPath)
+    AnsiConsole.MarkupLine($"The CA's private key is encrypted in the database with the key in [green]{Markup.Escape(dbPath)}.cakey[/] (owner-only; or set {LocalIoTOptions.CaKeyPassphraseEnvironmentVariable}).");
 
 // The fleet operator's firmware signing key. It stays on the operator side; devices get only the public half.
 // With --db it is kept beside the database (owner-only) so releases signed on the first run still verify on the next.

@@ -6,9 +6,33 @@ public sealed class LocalIoTOptions
     /// <summary>
     /// The SQLite file holding the registry, state, releases, rollouts and the CA; created if missing.
     /// <see langword="null"/> (the default) keeps everything in memory for the provider's lifetime.
-    /// The file holds the CA's private key unencrypted: protect it like a key file.
+    /// The file and its <c>-wal</c>/<c>-shm</c> companions are created owner-only (0600) on Linux and macOS, and the CA's
+    /// private key inside is encrypted (see <see cref="CaKeyPassphrase"/>).
     /// </summary>
     public string? DatabasePath { get; set; }
+
+    /// <summary>
+    /// The environment variable read for the CA key's passphrase when neither <see cref="CaKeyPassphrase"/> nor
+    /// <see cref="CaKeyFile"/> is set: <c>IOTM_LOCAL_CA_PASSPHRASE</c>.
+    /// </summary>
+    public const string CaKeyPassphraseEnvironmentVariable = "IOTM_LOCAL_CA_PASSPHRASE";
+
+    /// <summary>
+    /// The passphrase that encrypts the CA's private key in the database (PKCS#8, AES-256-CBC, PBKDF2-HMAC-SHA256), at
+    /// least 12 characters. <see langword="null"/> (the default): <see cref="CaKeyPassphraseEnvironmentVariable"/> if set,
+    /// otherwise the contents of <see cref="CaKeyFile"/>. Only with <see cref="DatabasePath"/>; an in-memory registry
+    /// writes nothing. Once the CA exists, starting with a wrong or missing key throws
+    /// <see cref="CertificateAuthorityKeyException"/> and changes nothing.
+    /// </summary>
+    public string? CaKeyPassphrase { get; set; }
+
+    /// <summary>
+    /// The owner-only file holding the CA key's passphrase when neither <see cref="CaKeyPassphrase"/> nor the environment
+    /// variable is set. <see langword="null"/> (the default): <c>{DatabasePath}.cakey</c>. The SDK creates it (mode 0600,
+    /// a random 256-bit key) with a new CA; keep it apart from copies of the database, which alone no longer reveal the key.
+    /// Only with <see cref="DatabasePath"/>; not together with <see cref="CaKeyPassphrase"/>.
+    /// </summary>
+    public string? CaKeyFile { get; set; }
 
     /// <summary>
     /// The broker's TLS port on 127.0.0.1. Default 0: a free port is chosen; read it from
@@ -57,6 +81,21 @@ public sealed class LocalIoTOptions
             throw new ArgumentOutOfRangeException(nameof(Port), Port, "Port must be 0 (pick a free port) or 1-65535.");
         if (DatabasePath is not null && string.IsNullOrWhiteSpace(DatabasePath))
             throw new ArgumentException("DatabasePath must be a file path or null for in-memory.", nameof(DatabasePath));
+        if (CaKeyPassphrase is not null)
+        {
+            if (DatabasePath is null)
+                throw new ArgumentException("CaKeyPassphrase needs DatabasePath: an in-memory registry keeps its CA in memory and writes no key.", nameof(CaKeyPassphrase));
+            CertificateAuthorityKey.ValidatePassphrase(CaKeyPassphrase, nameof(CaKeyPassphrase));
+            if (CaKeyFile is not null)
+                throw new ArgumentException("Set CaKeyPassphrase or CaKeyFile, not both: the CA key comes from one place.", nameof(CaKeyFile));
+        }
+        if (CaKeyFile is not null)
+        {
+            if (string.IsNullOrWhiteSpace(CaKeyFile))
+                throw new ArgumentException("CaKeyFile must be a file path, or null for '{DatabasePath}.cakey'.", nameof(CaKeyFile));
+            if (DatabasePath is null)
+                throw new ArgumentException("CaKeyFile needs DatabasePath: an in-memory registry keeps its CA in memory and writes no key.", nameof(CaKeyFile));
+        }
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
         if (TelemetryJournal is not null) LocalTelemetryJournal.Validate(TelemetryJournal, nameof(TelemetryJournal));

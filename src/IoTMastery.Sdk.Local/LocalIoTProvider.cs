@@ -80,6 +80,8 @@ public sealed class LocalIoTProvider : IIoTProvider
     /// <summary>
     /// Opens (or creates) the registry, loads (or creates) the CA, and starts the broker.
     /// </summary>
+    /// <exception cref="ArgumentException">A setting is invalid, including a CA passphrase of the wrong length.</exception>
+    /// <exception cref="CertificateAuthorityKeyException">The database holds a CA whose key is missing or wrong; nothing was changed.</exception>
     /// <param name="options">Settings; defaults to an in-memory registry on a free port.</param>
     /// <param name="timeProvider">The clock for certificates, timeouts and rollouts; defaults to the system clock.</param>
     /// <param name="loggerFactory">Logging; defaults to none. Secrets are never logged.</param>
@@ -92,7 +94,16 @@ public sealed class LocalIoTProvider : IIoTProvider
         var time = timeProvider ?? TimeProvider.System;
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
 
-        var store = options.DatabasePath is { } path ? LocalStore.OpenFile(path) : LocalStore.OpenInMemory();
+        LocalStore store;
+        if (options.DatabasePath is { } path)
+        {
+            var storeLogger = logs.CreateLogger<LocalStore>();
+            store = LocalStore.OpenFile(path, CertificateAuthorityKey.FromOptions(options, path, storeLogger), storeLogger);
+        }
+        else
+        {
+            store = LocalStore.OpenInMemory();
+        }
         LocalCertificateAuthority? ca = null;
         LocalBroker? broker = null;
         LocalTelemetryJournal? journal = null;

@@ -1,4 +1,6 @@
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Local;
 
@@ -10,10 +12,9 @@ namespace IoTMastery.Sdk.Local;
 /// immediate transaction, so read-modify-write steps (version checks) are atomic.
 /// </summary>
 /// <remarks>
-/// Security: the CA's private key is stored <b>unencrypted</b> in the database file, so that a restart
-/// with the same file keeps the CA and previously issued device certificates keep working. Protect
-/// the file (and its <c>-wal</c>/<c>-shm</c> companions) like a private key: owner-only permissions,
-/// no backups to shared locations.
+/// Security: the file and its <c>-wal</c>/<c>-shm</c> companions are owner-only (0600). The CA's private key is kept
+/// encrypted with a <see cref="CertificateAuthorityKey"/>, so that a restart with the same file and key keeps the CA
+/// while the file alone does not give the key away. An in-memory store keeps it in memory only.
 /// </remarks>
 internal sealed class LocalStore : IDisposable
 {
@@ -91,13 +92,17 @@ internal sealed class LocalStore : IDisposable
     private readonly string _connectionString;
     private readonly SqliteConnection? _keepAlive;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CertificateAuthorityKey? _caKey;
+    private readonly ILogger _logger;
     private volatile bool _disposed;
 
-    private LocalStore(string connectionString, SqliteConnection? keepAlive, string? filePath)
+    private LocalStore(string connectionString, SqliteConnection? keepAlive, string? filePath, CertificateAuthorityKey? caKey = null, ILogger? logger = null)
     {
         _connectionString = connectionString;
         _keepAlive = keepAlive;
         FilePath = filePath;
+        _caKey = caKey;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The database file, or <see langword="null"/> for an in-memory store.</summary>
@@ -106,13 +111,23 @@ internal sealed class LocalStore : IDisposable
     /// <summary>The schema version this code writes.</summary>
     public static int SchemaVersion => Migrations.Length;
 
-    /// <summary>Opens (creating it and its folder if needed) a database file in WAL mode and brings its schema up to date.</summary>
-    public static LocalStore OpenFile(string path)
+    /// <summary>
+    /// Opens (creating it and its folder if needed, owner-only) a database file in WAL mode and brings its schema up to
+    /// date. An existing file, <c>-wal</c> or <c>-shm</c> that others can read is made owner-only, with a warning.
+    /// </summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="caKey">The key for the CA's private key; defaults to the key file <c>{path}.cakey</c>.</param>
+    /// <param name="logger">Receives the warnings about tightened modes and a re-encrypted CA.</param>
+    public static LocalStore OpenFile(string path, CertificateAuthorityKey? caKey = null, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
+        logger ??= NullLogger.Instance;
         // SQLite creates the file but not its folder; without this a fresh path fails with the opaque "error 14".
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        OwnerOnlyFiles.CreateFolderFor(full);
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+            OwnerOnlyFiles.Tighten(full + suffix, logger);
+        OwnerOnlyFiles.CreateEmpty(full);
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = full,
@@ -121,7 +136,7 @@ internal sealed class LocalStore : IDisposable
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
-        var store = new LocalStore(connectionString, null, full);
+        var store = new LocalStore(connectionString, null, full, caKey ?? CertificateAuthorityKey.FromFile(full + ".cakey", logger), logger);
         try
         {
             using var connection = store.Open();
@@ -193,26 +208,70 @@ internal sealed class LocalStore : IDisposable
     }
 
     /// <summary>
-    /// Loads the CA saved in the database, or creates one and saves it (certificate and private key,
-    /// unencrypted — see the remarks on <see cref="LocalStore"/>).
+    /// Loads the CA saved in the database, or creates one and saves it. In a file the private key is saved encrypted with
+    /// the store's <see cref="CertificateAuthorityKey"/>; a plaintext key left by an older version is re-encrypted here.
     /// </summary>
-    public Task<LocalCertificateAuthority> LoadOrCreateCertificateAuthorityAsync(TimeProvider? timeProvider = null, CancellationToken cancellationToken = default) =>
-        WriteAsync(async (connection, transaction, ct) =>
+    /// <exception cref="CertificateAuthorityKeyException">A CA is saved but its key is missing or wrong; nothing is changed.</exception>
+    public async Task<LocalCertificateAuthority> LoadOrCreateCertificateAuthorityAsync(TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    {
+        var (ca, reEncrypted) = await WriteAsync(async (connection, transaction, ct) =>
         {
             await using (var select = Command(connection, transaction, "SELECT certificate_pem, private_key_pem FROM certificate_authority WHERE id = 1"))
             await using (var reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
                 if (await reader.ReadAsync(ct).ConfigureAwait(false))
-                    return LocalCertificateAuthority.FromPem(reader.GetString(0), reader.GetString(1), timeProvider);
+                {
+                    var (certificatePem, keyPem) = (reader.GetString(0), reader.GetString(1));
+                    if (_caKey is null || !CertificateAuthorityKey.IsPlaintext(keyPem))
+                        return (_caKey?.Unseal(certificatePem, keyPem, timeProvider) ?? LocalCertificateAuthority.FromPem(certificatePem, keyPem, timeProvider), false);
+                    await reader.DisposeAsync().ConfigureAwait(false);
+                    var legacy = LocalCertificateAuthority.FromPem(certificatePem, keyPem, timeProvider);
+                    try
+                    {
+                        // secure_delete overwrites the bytes the plaintext key occupied instead of only unlinking them.
+                        await ExecuteAsync(connection, transaction, "PRAGMA secure_delete = ON", ct).ConfigureAwait(false);
+                        await ExecuteAsync(connection, transaction, "UPDATE certificate_authority SET private_key_pem = $key WHERE id = 1", ct,
+                            ("$key", _caKey.Seal(legacy))).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        legacy.Dispose();
+                        throw;
+                    }
+                    return (legacy, true);
+                }
             }
-            var ca = LocalCertificateAuthority.Create(timeProvider: timeProvider);
-            var (certificatePem, privateKeyPem) = ca.ExportCertificateAndKeyPem();
-            await using var insert = Command(connection, transaction,
-                "INSERT INTO certificate_authority (id, certificate_pem, private_key_pem) VALUES (1, $cert, $key)",
-                ("$cert", certificatePem), ("$key", privateKeyPem));
-            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            return ca;
-        }, cancellationToken);
+            var created = LocalCertificateAuthority.Create(timeProvider: timeProvider);
+            try
+            {
+                var (certificate, privateKey) = _caKey is null ? created.ExportCertificateAndKeyPem() : (created.CertificatePem, _caKey.Seal(created));
+                await ExecuteAsync(connection, transaction, "INSERT INTO certificate_authority (id, certificate_pem, private_key_pem) VALUES (1, $cert, $key)", ct,
+                    ("$cert", certificate), ("$key", privateKey)).ConfigureAwait(false);
+            }
+            catch
+            {
+                created.Dispose();
+                throw;
+            }
+            return (created, false);
+        }, cancellationToken).ConfigureAwait(false);
+        if (reEncrypted)
+            ScrubWal();
+        return ca;
+    }
+
+    // Copies the re-encrypted page over the old one in the main file and empties the WAL, whose frames could still hold the plaintext key.
+    private void ScrubWal()
+    {
+        using var connection = Open();
+        using var checkpoint = Command(connection, null, "PRAGMA wal_checkpoint(TRUNCATE)");
+        using var result = checkpoint.ExecuteReader();
+        var complete = result.Read() && result.GetInt64(0) == 0;
+        _logger.LogWarning(complete
+            ? "The CA private key in {Path} was stored unencrypted by an older version; it is now re-encrypted and the old bytes overwritten. Copies and backups made before still hold it in clear."
+            : "The CA private key in {Path} was stored unencrypted by an older version; it is now re-encrypted, but another connection kept the WAL busy, so the old bytes stay in the -wal file until its next checkpoint. Copies and backups made before still hold it in clear.",
+            FilePath);
+    }
 
     /// <summary>Creates a parameterised command.</summary>
     public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)

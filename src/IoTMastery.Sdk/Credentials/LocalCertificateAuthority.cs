@@ -61,11 +61,26 @@ public sealed class LocalCertificateAuthority : IDisposable
         {
             throw new ArgumentException("The PEM text is not a certificate with its matching private key.", nameof(privateKeyPem), ex);
         }
+        return FromCertificateWithKey(ca, timeProvider, nameof(certificatePem));
+    }
+
+    /// <summary>Loads a CA saved with <see cref="ExportEncryptedKeyPem"/>.</summary>
+    /// <exception cref="CryptographicException">The passphrase is wrong, or the key does not belong to the certificate.</exception>
+    /// <exception cref="ArgumentException">The PEM text holds no encrypted key, or the certificate is not a CA.</exception>
+    internal static LocalCertificateAuthority FromEncryptedPem(string certificatePem, string encryptedKeyPem, ReadOnlySpan<char> passphrase, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(certificatePem);
+        ArgumentException.ThrowIfNullOrEmpty(encryptedKeyPem);
+        return FromCertificateWithKey(X509Certificate2.CreateFromEncryptedPem(certificatePem, encryptedKeyPem, passphrase), timeProvider, nameof(certificatePem));
+    }
+
+    private static LocalCertificateAuthority FromCertificateWithKey(X509Certificate2 ca, TimeProvider? timeProvider, string certificateParameter)
+    {
         var constraints = ca.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault();
         if (constraints is not { CertificateAuthority: true })
         {
             ca.Dispose();
-            throw new ArgumentException("The certificate is not a CA certificate.", nameof(certificatePem));
+            throw new ArgumentException("The certificate is not a CA certificate.", certificateParameter);
         }
         return new LocalCertificateAuthority(ca, timeProvider ?? TimeProvider.System);
     }
@@ -75,6 +90,13 @@ public sealed class LocalCertificateAuthority : IDisposable
     {
         using var key = _caWithKey.GetECDsaPrivateKey() ?? throw new InvalidOperationException("The CA has no ECDSA private key.");
         return (_caWithKey.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
+    /// <summary>The CA's private key as encrypted PKCS#8 PEM (<c>ENCRYPTED PRIVATE KEY</c>), for persisting the CA at rest.</summary>
+    internal string ExportEncryptedKeyPem(ReadOnlySpan<char> passphrase, PbeParameters parameters)
+    {
+        using var key = _caWithKey.GetECDsaPrivateKey() ?? throw new InvalidOperationException("The CA has no ECDSA private key.");
+        return key.ExportEncryptedPkcs8PrivateKeyPem(passphrase, parameters);
     }
 
     /// <summary>

@@ -91,6 +91,13 @@ public sealed class SecretLeakTests
             Capture(Assert.Throws<ArgumentException>(() => { FirmwareSignatureVerifier.FromPublicKeyPem(credential.PrivateKeyPem!); }));
             Capture(Assert.Throws<ArgumentException>(() => { LocalCertificateAuthority.FromPem(credential.CertificatePem!, signer.ExportPrivateKeyPem()); }));
             texts.Add(new LocalIoTOptions { DatabasePath = temp.Path }.ToString()!);
+            secrets.Add("a CA passphrase nobody may see");
+            texts.Add(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }.ToString()!);
+            // A wrong CA passphrase: the error names where the key came from, never the key.
+            Capture(await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+                LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }, loggerFactory: loggerFactory).WaitAsync(Timeout)));
+            secrets.Add("tooshort");
+            Capture(Assert.Throws<ArgumentException>(() => new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "tooshort" }.Validate()));
             texts.Add(provider.ToString()!);
         }
 
@@ -103,8 +110,14 @@ public sealed class SecretLeakTests
             command.CommandText = "SELECT certificate_pem, private_key_pem FROM certificate_authority";
             await using var reader = await command.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
+            // Saved encrypted with the key file beside the database: the key file, the stored text and the decrypted key are all secrets.
+            var passphrase = File.ReadAllText(temp.Path + ".cakey").Trim();
+            secrets.Add(passphrase);
             secrets.Add(reader.GetString(1));
-            using var ca = LocalCertificateAuthority.FromPem(reader.GetString(0), reader.GetString(1));
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            key.ImportFromEncryptedPem(reader.GetString(1), passphrase);
+            secrets.Add(key.ExportPkcs8PrivateKeyPem());
+            using var ca = LocalCertificateAuthority.FromPem(reader.GetString(0), key.ExportPkcs8PrivateKeyPem());
             texts.Add(ca.ToString());
         }
         SqliteConnection.ClearAllPools();

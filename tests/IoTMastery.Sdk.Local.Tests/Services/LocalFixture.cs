@@ -41,14 +41,14 @@ internal sealed class LocalFixture : IDisposable
     }
 }
 
-/// <summary>A temporary database file, deleted with its WAL companions.</summary>
+/// <summary>A temporary database file, deleted with its WAL companions and CA key file.</summary>
 internal sealed class TempDatabase : IDisposable
 {
     public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"iotmastery-test-{Guid.NewGuid():N}.db");
 
     public void Dispose()
     {
-        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        foreach (var suffix in new[] { "", "-wal", "-shm", ".cakey" })
             File.Delete(Path + suffix);
     }
 }
