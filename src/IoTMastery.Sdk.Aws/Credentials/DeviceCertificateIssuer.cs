@@ -34,8 +34,7 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             case AwsCertificateSource.CreateKeysAndCertificate:
             {
                 var created = await iot.CreateKeysAndCertificateAsync(setAsActive: true, ct).ConfigureAwait(false);
-                var keyPem = (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey");
-                return Build(created, keyPem);
+                return await BuildMintedAsync(created, () => (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey")).ConfigureAwait(false);
             }
             case AwsCertificateSource.RegisterWithoutCa:
             {
@@ -48,8 +47,43 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             {
                 var (csrPem, keyPem) = CreateCsr(thingName, request.Algorithm);
                 var created = await iot.CreateCertificateFromCsrAsync(csrPem, setAsActive: true, ct).ConfigureAwait(false);
-                return Build(created, keyPem);
+                return await BuildMintedAsync(created, () => keyPem).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Builds the credential from a certificate AWS has just minted ACTIVE. If the answer cannot be used (no or an
+    /// unparsable certificatePem, no private key) nobody could ever connect with that certificate, so it is
+    /// deactivated and deleted rather than left active and orphaned, and the caller gets a typed error.
+    /// </summary>
+    private async Task<AwsDeviceCertificate> BuildMintedAsync(JsonObject created, Func<string> privateKeyPem)
+    {
+        try
+        {
+            return Build(created, privateKeyPem());
+        }
+        catch (Exception ex) when (ex is CryptographicException or IoTException)
+        {
+            var id = (string?)created["certificateId"];
+            // The message names the certificate, never its key or PEM.
+            var what = ex is CryptographicException ? "an unparsable certificatePem" : ex.Message;
+            if (id is null)
+                throw new IoTException($"AWS IoT minted a certificate but answered {what} and no certificateId, so it could not be removed.",
+                    AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
+            string outcome;
+            try
+            {
+                // Not cancellable: the certificate must not outlive a failed issue because the caller gave up.
+                await iot.UpdateCertificateAsync(id, "INACTIVE", CancellationToken.None).ConfigureAwait(false);
+                await iot.DeleteCertificateAsync(id, forceDelete: false, CancellationToken.None).ConfigureAwait(false);
+                outcome = "it was deactivated and deleted";
+            }
+            catch (IoTException cleanup)
+            {
+                outcome = $"removing it failed ({cleanup.ErrorCode}); deactivate and delete it by hand";
+            }
+            throw new IoTException($"AWS IoT minted certificate {id} but answered {what}; {outcome}.", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
         }
     }
 
