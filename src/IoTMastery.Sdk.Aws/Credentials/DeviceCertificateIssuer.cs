@@ -63,13 +63,17 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
         {
             return Build(created, privateKeyPem());
         }
-        catch (Exception ex) when (ex is CryptographicException or IoTException)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException or IoTException)
         {
-            var id = (string?)created["certificateId"];
             // The message names the certificate, never its key or PEM.
-            var what = ex is CryptographicException ? "an unparsable certificatePem" : ex.Message;
-            if (id is null)
-                throw new IoTException($"AWS IoT minted a certificate but answered {what} and no certificateId, so it could not be removed.",
+            var reason = ex switch
+            {
+                IoTException => ex.Message,
+                InvalidOperationException => "a member of the answer has the wrong JSON type.", // from the string casts
+                _ => "its certificatePem could not be read as an X.509 certificate.",
+            };
+            if (created["certificateId"] is not JsonValue idValue || !idValue.TryGetValue(out string? id) || id is not { Length: > 0 })
+                throw new IoTException($"AWS IoT minted a certificate but its answer is unusable and names no certificateId, so it could not be removed: {reason}",
                     AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
             string outcome;
             try
@@ -77,13 +81,13 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
                 // Not cancellable: the certificate must not outlive a failed issue because the caller gave up.
                 await iot.UpdateCertificateAsync(id, "INACTIVE", CancellationToken.None).ConfigureAwait(false);
                 await iot.DeleteCertificateAsync(id, forceDelete: false, CancellationToken.None).ConfigureAwait(false);
-                outcome = "it was deactivated and deleted";
+                outcome = "It was deactivated and deleted.";
             }
             catch (IoTException cleanup)
             {
-                outcome = $"removing it failed ({cleanup.ErrorCode}); deactivate and delete it by hand";
+                outcome = $"Removing it failed ({cleanup.ErrorCode}): deactivate and delete it by hand.";
             }
-            throw new IoTException($"AWS IoT minted certificate {id} but answered {what}; {outcome}.", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
+            throw new IoTException($"AWS IoT minted certificate {id}, but its answer is unusable: {reason} {outcome}", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
         }
     }
 

@@ -25,15 +25,17 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
 
     public async Task DisposeAsync() => await _proxy.DisposeAsync();
 
-    public static TheoryData<AwsCertificateSource, string> Sources => new()
+    public static TheoryData<AwsCertificateSource, string, bool> Sources => new()
     {
-        { AwsCertificateSource.CreateFromCsr, "/certificates?" },
-        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?" },
+        { AwsCertificateSource.CreateFromCsr, "/certificates?", false },
+        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", false },
+        { AwsCertificateSource.CreateFromCsr, "/certificates?", true },
+        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", true },
     };
 
     [Theory]
     [MemberData(nameof(Sources))]
-    public async Task An_unparsable_certificate_pem_is_a_typed_error_and_the_new_certificate_is_deleted(AwsCertificateSource source, string mintingPath)
+    public async Task An_unparsable_or_missing_certificate_pem_is_a_typed_error_and_the_new_certificate_is_deleted(AwsCertificateSource source, string mintingPath, bool removePem)
     {
         string? mintedId = null;
         _proxy.RewriteResponse = (method, target, body) =>
@@ -41,7 +43,8 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
             if (method != "POST" || !target.StartsWith(mintingPath, StringComparison.Ordinal)) return body;
             var answer = JsonNode.Parse(body)!.AsObject();
             mintedId = (string?)answer["certificateId"];
-            answer["certificatePem"] = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+            if (removePem) answer.Remove("certificatePem");
+            else answer["certificatePem"] = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
             return Encoding.UTF8.GetBytes(answer.ToJsonString());
         };
         await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
