@@ -73,6 +73,12 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Which requests the plan applies to (method, path); all by default.</summary>
     public Func<string, string, bool> Targets { get; set; } = (_, _) => true;
 
+    /// <summary>
+    /// Rewrites the body of a relayed answer (method, request target, upstream body → body sent to the client), for an
+    /// answer the real peer would never give, such as a garbled field inside otherwise valid JSON. Null = relay unchanged.
+    /// </summary>
+    public Func<string, string, byte[], byte[]>? RewriteResponse { get; set; }
+
     /// <summary>Every request seen, in arrival order.</summary>
     public IReadOnlyList<ProxiedRequest> Seen => _seen.ToList();
 
@@ -86,6 +92,7 @@ public sealed class FaultProxy : IAsyncDisposable
         _seen.Clear();
         Default = HttpFault.Pass;
         Targets = (_, _) => true;
+        RewriteResponse = null;
     }
 
     private async Task AcceptLoopAsync()
@@ -120,6 +127,7 @@ public sealed class FaultProxy : IAsyncDisposable
             }
             using var response = await ForwardAsync(method, target, headers, body).ConfigureAwait(false);
             var responseBody = await response.Content.ReadAsByteArrayAsync(_stop.Token).ConfigureAwait(false);
+            if (RewriteResponse is { } rewrite) responseBody = rewrite(method, target, responseBody);
             var responseHeaders = response.Headers.Concat(response.Content.Headers)
                 .Where(h => !IsHopHeader(h.Key))
                 .Select(h => (h.Key, string.Join(",", h.Value))).ToList();

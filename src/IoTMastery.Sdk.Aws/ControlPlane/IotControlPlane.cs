@@ -58,10 +58,15 @@ internal sealed class IotControlPlane(AwsHttpClient http)
 
     // ---- things ----
 
-    /// <summary>CreateThing: POST /things/{thingName}. Replaying the same configuration answers 200.</summary>
-    public Task<JsonObject> CreateThingAsync(string thingName, IReadOnlyDictionary<string, string>? attributes, CancellationToken ct)
+    /// <summary>
+    /// CreateThing: POST /things/{thingName}, with the thing type when given (a typed thing may carry 50 attributes,
+    /// an untyped one 3). Replaying the same configuration answers 200.
+    /// </summary>
+    public Task<JsonObject> CreateThingAsync(string thingName, IReadOnlyDictionary<string, string>? attributes, string? thingTypeName, CancellationToken ct)
     {
+        // Members in the model's order (thingTypeName, attributePayload), as the AWS SDKs write them.
         var body = new JsonObject();
+        if (thingTypeName is not null) body["thingTypeName"] = thingTypeName;
         if (attributes is { Count: > 0 })
             body["attributePayload"] = new JsonObject { ["attributes"] = ToJson(attributes) };
         return CallAsync(WithJson(new AwsRequest(HttpMethod.Post, $"/things/{Label(thingName)}", "CreateThing") { Idempotent = true }, body), ct);

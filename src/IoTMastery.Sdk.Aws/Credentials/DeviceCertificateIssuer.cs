@@ -34,8 +34,7 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             case AwsCertificateSource.CreateKeysAndCertificate:
             {
                 var created = await iot.CreateKeysAndCertificateAsync(setAsActive: true, ct).ConfigureAwait(false);
-                var keyPem = (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey");
-                return Build(created, keyPem);
+                return await BuildMintedAsync(created, () => (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey")).ConfigureAwait(false);
             }
             case AwsCertificateSource.RegisterWithoutCa:
             {
@@ -48,8 +47,47 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             {
                 var (csrPem, keyPem) = CreateCsr(thingName, request.Algorithm);
                 var created = await iot.CreateCertificateFromCsrAsync(csrPem, setAsActive: true, ct).ConfigureAwait(false);
-                return Build(created, keyPem);
+                return await BuildMintedAsync(created, () => keyPem).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Builds the credential from a certificate AWS has just minted ACTIVE. If the answer cannot be used (no or an
+    /// unparsable certificatePem, no private key) nobody could ever connect with that certificate, so it is
+    /// deactivated and deleted rather than left active and orphaned, and the caller gets a typed error.
+    /// </summary>
+    private async Task<AwsDeviceCertificate> BuildMintedAsync(JsonObject created, Func<string> privateKeyPem)
+    {
+        try
+        {
+            return Build(created, privateKeyPem());
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException or IoTException)
+        {
+            // The message names the certificate, never its key or PEM.
+            var reason = ex switch
+            {
+                IoTException => ex.Message,
+                InvalidOperationException => "a member of the answer has the wrong JSON type.", // from the string casts
+                _ => "its certificatePem could not be read as an X.509 certificate.",
+            };
+            if (created["certificateId"] is not JsonValue idValue || !idValue.TryGetValue(out string? id) || id is not { Length: > 0 })
+                throw new IoTException($"AWS IoT minted a certificate but its answer is unusable and names no certificateId, so it could not be removed: {reason}",
+                    AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
+            string outcome;
+            try
+            {
+                // Not cancellable: the certificate must not outlive a failed issue because the caller gave up.
+                await iot.UpdateCertificateAsync(id, "INACTIVE", CancellationToken.None).ConfigureAwait(false);
+                await iot.DeleteCertificateAsync(id, forceDelete: false, CancellationToken.None).ConfigureAwait(false);
+                outcome = "It was deactivated and deleted.";
+            }
+            catch (IoTException cleanup)
+            {
+                outcome = $"Removing it failed ({cleanup.ErrorCode}): deactivate and delete it by hand.";
+            }
+            throw new IoTException($"AWS IoT minted certificate {id}, but its answer is unusable: {reason} {outcome}", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
         }
     }
 

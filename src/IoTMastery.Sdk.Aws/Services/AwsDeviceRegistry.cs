@@ -46,7 +46,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         // CreateThing answers 200 for an identical replay, so a thing that exists must be detected first.
         if (await ExistsAsync(registration.Id, cancellationToken).ConfigureAwait(false))
             throw new ResourceAlreadyExistsException($"Device '{registration.Id}' already exists.", AwsIoTProvider.ProviderName, "ResourceAlreadyExistsException");
-        await _iot.CreateThingAsync(registration.Id, registration.Attributes, cancellationToken).ConfigureAwait(false);
+        await _iot.CreateThingAsync(registration.Id, registration.Attributes, _thingTypeName, cancellationToken).ConfigureAwait(false);
         IssuedCredential? credential = null;
         if (registration.Credential is { } credentialRequest)
             credential = (await IssueAndAttachAsync(registration.Id, credentialRequest, cancellationToken).ConfigureAwait(false)).Credential;

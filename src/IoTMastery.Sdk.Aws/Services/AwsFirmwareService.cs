@@ -8,7 +8,7 @@ using IoTMastery.Sdk.Aws.ControlPlane;
 namespace IoTMastery.Sdk.Aws.Services;
 
 /// <summary>
-/// Firmware on AWS IoT Jobs. A release is a job template (its document carries version, URL, SHA-256 and size);
+/// Firmware on AWS IoT Jobs. A release is a job template (its document carries version, URL, SHA-256, size and signature);
 /// a rollout is one job over the devices' thing ARNs with an exponential rollout, abort criteria, an in-progress
 /// timeout and retry criteria. The job id is chosen here before the call and is the idempotency key.
 /// </summary>
@@ -58,7 +58,7 @@ internal sealed class AwsFirmwareService : IFirmwareService
         {
             // CreateJobTemplate models a duplicate id as ConflictException (409). A replay of the same release (a lost response) is success; a different release under the same version is not.
             var existing = await GetReleaseAsync(release.Version, cancellationToken).ConfigureAwait(false);
-            if (existing.Uri == release.Uri && existing.Sha256 == release.Sha256 && existing.SizeBytes == release.SizeBytes) return existing;
+            if (existing.Uri == release.Uri && existing.Sha256 == release.Sha256 && existing.SizeBytes == release.SizeBytes && existing.Signature == release.Signature) return existing;
             throw new ResourceAlreadyExistsException($"Firmware {release.Version} already exists with a different image.", AwsIoTProvider.ProviderName, "ResourceAlreadyExistsException");
         }
     }
@@ -264,6 +264,8 @@ internal sealed class AwsFirmwareService : IFirmwareService
         [FirmwareStateContract.UriProperty] = release.Uri.AbsoluteUri,
         [FirmwareStateContract.Sha256Property] = release.Sha256,
         [FirmwareStateContract.SizeProperty] = release.SizeBytes,
+        // Devices with an operator key refuse a release without it; null (unsigned) reads back as unsigned.
+        [FirmwareStateContract.SignatureProperty] = release.Signature,
         ["createdAt"] = release.CreatedAt.ToUnixTimeMilliseconds(),
     };
 
@@ -292,6 +294,7 @@ internal sealed class AwsFirmwareService : IFirmwareService
             Uri = new Uri((string?)fw[FirmwareStateContract.UriProperty] ?? "about:blank"),
             Sha256 = (string?)fw[FirmwareStateContract.Sha256Property] ?? "",
             SizeBytes = (long?)fw[FirmwareStateContract.SizeProperty] ?? 0,
+            Signature = (string?)fw[FirmwareStateContract.SignatureProperty],
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds((long?)fw["createdAt"] ?? 0),
         };
     }

@@ -15,6 +15,15 @@ public sealed record CloudIotRegistryPath(string ProjectId, string Location, str
     /// <summary>A device's resource name, which is also its MQTT client id.</summary>
     public string Device(string deviceId) => $"{this}/devices/{deviceId}";
 
+    /// <summary>
+    /// The registry's URL path under <c>v1/</c>, each id escaped as one path segment: ids may hold '%' and '+', and
+    /// sent raw <c>ab%41</c> would reach the server as <c>abA</c>. The resource name itself stays unescaped.
+    /// </summary>
+    internal string UrlPath => $"projects/{GoogleRestClient.Escape(ProjectId)}/locations/{GoogleRestClient.Escape(Location)}/registries/{GoogleRestClient.Escape(RegistryId)}";
+
+    /// <summary>A device's URL path under <c>v1/</c>, escaped like <see cref="UrlPath"/>.</summary>
+    internal string DeviceUrlPath(string deviceId) => $"{UrlPath}/devices/{GoogleRestClient.Escape(deviceId)}";
+
     internal void Validate()
     {
         PubSubNames.ValidateProject(ProjectId, nameof(ProjectId));
@@ -53,7 +62,7 @@ public sealed class CloudIotClient
     private string DevicePath(string deviceId)
     {
         DeviceIdRules.Gcp.Validate(deviceId);
-        return "v1/" + Registry.Device(deviceId);
+        return "v1/" + Registry.DeviceUrlPath(deviceId);
     }
 
     /// <summary>Creates a device from a v1 <c>Device</c> object (at least <c>id</c>).</summary>
@@ -62,7 +71,7 @@ public sealed class CloudIotClient
         ArgumentNullException.ThrowIfNull(device);
         DeviceIdRules.Gcp.Validate(device["id"]?.GetValue<string>(), "device.id");
         ValidateCredentials(device["credentials"] as JsonArray);
-        return (await _rest.SendAsync("CreateDevice", HttpMethod.Post, $"v1/{Registry}/devices", device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
+        return (await _rest.SendAsync("CreateDevice", HttpMethod.Post, $"v1/{Registry.UrlPath}/devices", device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>Reads a device; <paramref name="fieldMask"/> lists snake_case fields to return.</summary>
@@ -87,7 +96,7 @@ public sealed class CloudIotClient
         if (associationsGatewayId is not null) { DeviceIdRules.Gcp.Validate(associationsGatewayId, nameof(associationsGatewayId)); query.Add("gatewayListOptions.associationsGatewayId=" + GoogleRestClient.Escape(associationsGatewayId)); }
         if (pageSize > 0) query.Add("pageSize=" + pageSize);
         if (!string.IsNullOrEmpty(pageToken)) query.Add("pageToken=" + GoogleRestClient.Escape(pageToken));
-        var path = $"v1/{Registry}/devices" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
+        var path = $"v1/{Registry.UrlPath}/devices" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
         var response = await _rest.SendAsync("ListDevices", HttpMethod.Get, path, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
         var devices = (response?["devices"] as JsonArray)?.Select(d => d!.AsObject()).ToArray() ?? [];
         var next = response?["nextPageToken"]?.GetValue<string>();
@@ -173,7 +182,7 @@ public sealed class CloudIotClient
     {
         DeviceIdRules.Gcp.Validate(gatewayId, nameof(gatewayId));
         DeviceIdRules.Gcp.Validate(deviceId, nameof(deviceId));
-        await _rest.SendAsync(method, HttpMethod.Post, $"v1/{Registry}:{method}", new JsonObject { ["gatewayId"] = gatewayId, ["deviceId"] = deviceId }, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
+        await _rest.SendAsync(method, HttpMethod.Post, $"v1/{Registry.UrlPath}:{method}", new JsonObject { ["gatewayId"] = gatewayId, ["deviceId"] = deviceId }, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Builds a public-key credential entry (ES256_PEM or RSA_PEM) with an optional expiry.</summary>

@@ -37,14 +37,14 @@ public sealed class PubSubClient
     public async Task CreateTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
-        await _rest.SendAsync("CreateTopic", HttpMethod.Put, "v1/" + PubSubNames.Topic(ProjectId, topicId), new JsonObject(), GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
+        await _rest.SendAsync("CreateTopic", HttpMethod.Put, PubSubNames.TopicUrl(ProjectId, topicId), new JsonObject(), GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a topic.</summary>
     public async Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
-        await _rest.SendAsync("DeleteTopic", HttpMethod.Delete, "v1/" + PubSubNames.Topic(ProjectId, topicId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
+        await _rest.SendAsync("DeleteTopic", HttpMethod.Delete, PubSubNames.TopicUrl(ProjectId, topicId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Whether a topic exists.</summary>
@@ -53,7 +53,7 @@ public sealed class PubSubClient
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
         try
         {
-            await _rest.SendAsync("GetTopic", HttpMethod.Get, "v1/" + PubSubNames.Topic(ProjectId, topicId), null, GoogleRetryPolicy.PubSubAdminRead, cancellationToken).ConfigureAwait(false);
+            await _rest.SendAsync("GetTopic", HttpMethod.Get, PubSubNames.TopicUrl(ProjectId, topicId), null, GoogleRetryPolicy.PubSubAdminRead, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ResourceNotFoundException)
@@ -77,14 +77,14 @@ public sealed class PubSubClient
             ["ackDeadlineSeconds"] = settings.AckDeadlineSeconds,
         };
         if (settings.EnableMessageOrdering) body["enableMessageOrdering"] = true;
-        await _rest.SendAsync("CreateSubscription", HttpMethod.Put, "v1/" + PubSubNames.Subscription(ProjectId, subscriptionId), body, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
+        await _rest.SendAsync("CreateSubscription", HttpMethod.Put, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId), body, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a subscription.</summary>
     public async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
-        await _rest.SendAsync("DeleteSubscription", HttpMethod.Delete, "v1/" + PubSubNames.Subscription(ProjectId, subscriptionId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
+        await _rest.SendAsync("DeleteSubscription", HttpMethod.Delete, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -103,14 +103,14 @@ public sealed class PubSubClient
     /// <summary>Publishes a request body already built and validated (the telemetry encoder's output).</summary>
     internal async Task<IReadOnlyList<string>> PublishRawAsync(string topicId, JsonNode body, CancellationToken cancellationToken)
     {
-        var response = await _rest.SendAsync("Publish", HttpMethod.Post, $"v1/{PubSubNames.Topic(ProjectId, topicId)}:publish", body, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
+        var response = await _rest.SendAsync("Publish", HttpMethod.Post, PubSubNames.TopicUrl(ProjectId, topicId) + ":publish", body, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
         return response?["messageIds"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? [];
     }
 
     /// <summary>Publishes a UTF-8 request body the caller built under the same rules (the telemetry encoder's output). Sent once.</summary>
     internal async Task<IReadOnlyList<string>> PublishRawAsync(string topicId, ReadOnlyMemory<byte> utf8Body, CancellationToken cancellationToken)
     {
-        var response = await _rest.SendRawAsync("Publish", HttpMethod.Post, $"v1/{PubSubNames.Topic(ProjectId, topicId)}:publish", utf8Body, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
+        var response = await _rest.SendRawAsync("Publish", HttpMethod.Post, PubSubNames.TopicUrl(ProjectId, topicId) + ":publish", utf8Body, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
         return response?["messageIds"]?.AsArray().Select(n => n!.GetValue<string>()).ToArray() ?? [];
     }
 
@@ -120,7 +120,7 @@ public sealed class PubSubClient
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         if (maxMessages is < 1 or > PubSubLimits.MaxPullMessages)
             throw new ArgumentOutOfRangeException(nameof(maxMessages), maxMessages, "maxMessages must be between 1 and 1000.");
-        var response = await _rest.SendAsync("Pull", HttpMethod.Post, $"v1/{PubSubNames.Subscription(ProjectId, subscriptionId)}:pull",
+        var response = await _rest.SendAsync("Pull", HttpMethod.Post, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId) + ":pull",
             new JsonObject { ["maxMessages"] = maxMessages }, GoogleRetryPolicy.PubSubPull, cancellationToken).ConfigureAwait(false);
         return PubSubWire.ParsePullResponse(response);
     }
@@ -131,7 +131,7 @@ public sealed class PubSubClient
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         var ids = ValidateAckIds(ackIds);
         if (ids.Count == 0) return;
-        await _rest.SendAsync("Acknowledge", HttpMethod.Post, $"v1/{PubSubNames.Subscription(ProjectId, subscriptionId)}:acknowledge",
+        await _rest.SendAsync("Acknowledge", HttpMethod.Post, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId) + ":acknowledge",
             new JsonObject { ["ackIds"] = ids }, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
@@ -143,7 +143,7 @@ public sealed class PubSubClient
             throw new ArgumentOutOfRangeException(nameof(ackDeadlineSeconds), ackDeadlineSeconds, "ackDeadlineSeconds must be between 0 and 600.");
         var ids = ValidateAckIds(ackIds);
         if (ids.Count == 0) return;
-        await _rest.SendAsync("ModifyAckDeadline", HttpMethod.Post, $"v1/{PubSubNames.Subscription(ProjectId, subscriptionId)}:modifyAckDeadline",
+        await _rest.SendAsync("ModifyAckDeadline", HttpMethod.Post, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId) + ":modifyAckDeadline",
             new JsonObject { ["ackIds"] = ids, ["ackDeadlineSeconds"] = ackDeadlineSeconds }, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 

@@ -24,6 +24,15 @@ internal static partial class PubSubNames
 
     public static string Subscription(string project, string subscription) => $"projects/{project}/subscriptions/{subscription}";
 
+    // URL paths escape each id as one segment ('%' and '+' are allowed in ids; raw, "t%41" would reach the server as "tA").
+    // Resource names in request bodies (a subscription's "topic") stay unescaped, as the official clients send them.
+
+    /// <summary>A topic's URL path, <c>v1/projects/{project}/topics/{topic}</c>, with each id escaped.</summary>
+    public static string TopicUrl(string project, string topic) => $"v1/projects/{GoogleRestClient.Escape(project)}/topics/{GoogleRestClient.Escape(topic)}";
+
+    /// <summary>A subscription's URL path, <c>v1/projects/{project}/subscriptions/{subscription}</c>, with each id escaped.</summary>
+    public static string SubscriptionUrl(string project, string subscription) => $"v1/projects/{GoogleRestClient.Escape(project)}/subscriptions/{GoogleRestClient.Escape(subscription)}";
+
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9.:-]{0,99}$")]
     private static partial Regex ProjectPattern();
 

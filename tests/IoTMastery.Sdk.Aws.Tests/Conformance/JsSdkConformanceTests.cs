@@ -30,7 +30,11 @@ public sealed class JsSdkConformanceTests
     {
         var attrs = new Dictionary<string, string> { ["site"] = "Zürich – Halle 3", ["room"] = "a b/c" };
         yield return new("iot", "CreateThing", new() { ["thingName"] = "dev-001", ["attributePayload"] = new JsonObject { ["attributes"] = Obj(attrs) } },
-            (c, _) => c.CreateThingAsync("dev-001", attrs, default));
+            (c, _) => c.CreateThingAsync("dev-001", attrs, null, default));
+        yield return new("iot", "CreateThing", new() { ["thingName"] = "dev-002", ["thingTypeName"] = "iotm-sensor", ["attributePayload"] = new JsonObject { ["attributes"] = Obj(attrs) } },
+            (c, _) => c.CreateThingAsync("dev-002", attrs, "iotm-sensor", default));
+        yield return new("iot", "CreateThing", new() { ["thingName"] = "dev-003", ["thingTypeName"] = "iotm-sensor" },
+            (c, _) => c.CreateThingAsync("dev-003", null, "iotm-sensor", default));
         yield return new("iot", "DescribeThing", new() { ["thingName"] = "dev:001_x" }, (c, _) => c.DescribeThingAsync("dev:001_x", default));
         yield return new("iot", "ListThings", new() { ["attributeName"] = "site", ["attributeValue"] = "a b", ["maxResults"] = 50, ["nextToken"] = "tok/+=" },
             (c, _) => c.ListThingsAsync(50, "tok/+=", "site", "a b", default));

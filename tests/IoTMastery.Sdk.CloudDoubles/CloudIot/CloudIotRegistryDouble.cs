@@ -88,15 +88,15 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
 
     private CannedResponse Handle(CapturedRequest request)
     {
-        var path = Uri.UnescapeDataString(request.Path);
         var query = ParseQuery(request.Query);
-        if (!path.StartsWith("/v1/projects/", StringComparison.Ordinal)) return Error(404, "NOT_FOUND", "Unknown path.");
-        var rest = path["/v1/".Length..];
-        var segments = rest.Split('/');
+        if (!request.Path.StartsWith("/v1/projects/", StringComparison.Ordinal)) return Error(404, "NOT_FOUND", "Unknown path.");
+        // Split the raw path (on '/' and a custom method's ':'), then decode each id, as a server does: an escaped '/' or
+        // ':' inside an id is not a separator, and "%2541" is the id "%41", not "A". Literal segments need no decoding.
+        var segments = request.Path["/v1/".Length..].Split('/');
         // projects/{p}/locations/{l}/registries/{r}[...]
         if (segments.Length < 6 || segments[2] != "locations" || !segments[4].StartsWith("registries", StringComparison.Ordinal))
             return Error(404, "NOT_FOUND", "Unknown path.");
-        var registryName = string.Join('/', segments.Take(6)).Split(':')[0];
+        var registryName = string.Join('/', segments.Take(6).Select(segment => Uri.UnescapeDataString(segment.Split(':')[0])));
         var body = string.IsNullOrEmpty(request.Body) ? null : JsonNode.Parse(request.Body)?.AsObject();
         lock (_gate)
         {
@@ -122,6 +122,7 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
             if (segments.Length >= 8 && segments[6] == "devices")
             {
                 var idAndMethod = segments[7].Split(':');
+                idAndMethod[0] = Uri.UnescapeDataString(idAndMethod[0]);
                 var record = Find(idAndMethod[0]);
                 if (record is null) return Error(404, "NOT_FOUND", $"Device {idAndMethod[0]} not found.");
                 if (segments.Length == 9)

@@ -1,0 +1,81 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Aws.Http;
+using IoTMastery.Sdk.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Aws.Tests.Faults;
+
+/// <summary>
+/// CreateKeysAndCertificate and CreateCertificateFromCsr mint an ACTIVE certificate and return its PEM. When that PEM
+/// cannot be parsed the caller gets no usable credential, so the call must end in a typed <see cref="IoTException"/>
+/// and the new certificate must not stay behind active and orphaned. moto mints the certificate; the fault proxy in
+/// front of it garbles only the certificatePem of that one answer; moto then shows whether the certificate is gone.
+/// </summary>
+[Collection(MotoCollection.Name)]
+public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
+{
+    private FaultProxy _proxy = null!;
+
+    public async Task InitializeAsync()
+    {
+        await moto.ResetAsync();
+        _proxy = FaultProxy.Start(moto.Endpoint);
+    }
+
+    public async Task DisposeAsync() => await _proxy.DisposeAsync();
+
+    public static TheoryData<AwsCertificateSource, string, bool> Sources => new()
+    {
+        { AwsCertificateSource.CreateFromCsr, "/certificates?", false },
+        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", false },
+        { AwsCertificateSource.CreateFromCsr, "/certificates?", true },
+        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Sources))]
+    public async Task An_unparsable_or_missing_certificate_pem_is_a_typed_error_and_the_new_certificate_is_deleted(AwsCertificateSource source, string mintingPath, bool removePem)
+    {
+        string? mintedId = null;
+        _proxy.RewriteResponse = (method, target, body) =>
+        {
+            if (method != "POST" || !target.StartsWith(mintingPath, StringComparison.Ordinal)) return body;
+            var answer = JsonNode.Parse(body)!.AsObject();
+            mintedId = (string?)answer["certificateId"];
+            if (removePem) answer.Remove("certificatePem");
+            else answer["certificatePem"] = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+            return Encoding.UTF8.GetBytes(answer.ToJsonString());
+        };
+        await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
+        {
+            o.ControlPlaneEndpoint = _proxy.BaseUri;
+            o.DataPlaneEndpoint = _proxy.BaseUri;
+            o.CertificateSource = source;
+        }));
+        await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "pem-dev" });
+        var request = source == AwsCertificateSource.CreateKeysAndCertificate ? CredentialRequest.X509 with { Algorithm = KeyAlgorithm.Rsa2048 } : CredentialRequest.X509;
+
+        var error = await Assert.ThrowsAnyAsync<IoTException>(() => provider.Registry.IssueCredentialAsync("pem-dev", request));
+
+        Assert.Equal("MalformedResponse", error.ErrorCode);
+        Assert.False(error.IsTransient);
+        Assert.NotNull(mintedId);
+        Assert.Contains(mintedId!, error.Message, StringComparison.Ordinal);
+        // Minting is not idempotent: it was sent once, never repeated.
+        Assert.Single(_proxy.Seen, r => r.Method == "POST" && r.PathAndQuery.StartsWith(mintingPath, StringComparison.Ordinal));
+        // moto no longer holds the certificate, and the device has no credential.
+        Assert.Empty(await ListCertificateIdsAsync());
+        Assert.Empty((await provider.Registry.GetAsync("pem-dev")).Credentials);
+    }
+
+    /// <summary>ListCertificates straight from moto (GET /certificates), not through the proxy.</summary>
+    private async Task<List<string>> ListCertificateIdsAsync()
+    {
+        using var http = new HttpClient();
+        var client = new AwsHttpClient(http, moto.Endpoint, "us-east-1", "iot", _ => ValueTask.FromResult(MotoServer.Credentials.GetCredentials()),
+            new AwsRetryOptions { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
+        var response = await client.SendAsync(new AwsRequest(HttpMethod.Get, "/certificates", "ListCertificates"), default);
+        return (JsonNode.Parse(response.Body)!["certificates"] as JsonArray ?? []).Select(c => (string?)c!["certificateId"]).OfType<string>().ToList();
+    }
+}
