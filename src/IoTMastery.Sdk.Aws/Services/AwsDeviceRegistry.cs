@@ -58,14 +58,14 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         DeviceIdRules.Aws.Validate(deviceId);
         var thing = await _iot.DescribeThingAsync(deviceId, cancellationToken).ConfigureAwait(false);
         var credentials = new List<CredentialInfo>();
-        DateTimeOffset createdAt = default;
+        DateTimeOffset? createdAt = null;
         foreach (var arn in await _iot.ListThingPrincipalsAsync(deviceId, cancellationToken).ConfigureAwait(false))
         {
             if (CertificateId(arn) is not { } certificateId) continue;
             var description = await _iot.DescribeCertificateAsync(certificateId, cancellationToken).ConfigureAwait(false);
             var info = ToCredentialInfo(certificateId, description);
             credentials.Add(info);
-            if (Epoch(description["creationDate"]) is { } created && (createdAt == default || created < createdAt)) createdAt = created;
+            if (Epoch(description["creationDate"]) is { } created && (createdAt is null || created < createdAt)) createdAt = created;
         }
         // Things carry no creation time; the oldest certificate is the best evidence of when the device was provisioned.
         return ToDevice(thing, credentials, createdAt);
@@ -83,7 +83,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         // ListThings filters on at most one attribute; a disabled filter uses the reserved attribute.
         var (name, value) = query.Status == DeviceStatus.Disabled ? (DisabledAttribute, "true") : (query.AttributeName, query.AttributeValue);
         var page = await _iot.ListThingsAsync(Math.Min(query.PageSize, AwsMaxResults), continuationToken, name, value, cancellationToken).ConfigureAwait(false);
-        var devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], default))
+        var devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], createdAt: null))
             .Where(d => query.Status is not DeviceStatus.Enabled || d.Status == DeviceStatus.Enabled)
             .ToList();
         return new DevicePage(devices, page.NextToken);
@@ -266,7 +266,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         return marker < 0 ? null : arn[(marker + 6)..];
     }
 
-    private static Device ToDevice(JsonObject thing, IReadOnlyList<CredentialInfo> credentials, DateTimeOffset createdAt)
+    private static Device ToDevice(JsonObject thing, IReadOnlyList<CredentialInfo> credentials, DateTimeOffset? createdAt)
     {
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal);
         var disabled = false;

@@ -1,17 +1,17 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 
 namespace IoTMastery.Sdk.Azure;
 
 /// <summary>
-/// Builds IoT Hub and DPS shared access signatures exactly as the official SDKs do:
-/// <c>sr=URLENCODE(resource)&amp;sig=URLENCODE(BASE64(HMACSHA256(key, sr + "\n" + se)))&amp;se=expiry[&amp;skn=policy]</c>.
+/// Builds IoT Hub and DPS shared access signatures exactly as the official Node SDK (azure-iot-common) does:
+/// <c>sr=ENC(resource)&amp;sig=ENC(BASE64(HMACSHA256(key, sr + "\n" + se)))&amp;se=expiry[&amp;skn=ENC(policy)]</c>, where ENC is
+/// <c>encodeUriComponentStrict</c> and the resource is encoded once, as a whole.
 /// </summary>
 public static class SasToken
 {
     /// <summary>Creates a token for <paramref name="resourceUri"/> (not yet URL-encoded) valid until <paramref name="expiresAt"/>.</summary>
-    /// <param name="resourceUri">For example <c>myhub.azure-devices.net/devices/dev1</c> or <c>{idScope}/registrations/{registrationId}</c>.</param>
+    /// <param name="resourceUri">Not encoded, for example <c>myhub.azure-devices.net/devices/dev.with:colon</c> (see <see cref="DeviceResource"/>) or <c>{idScope}/registrations/{registrationId}</c>.</param>
     /// <param name="base64Key">The shared access key, base64. Secret.</param>
     /// <param name="expiresAt">When the token expires; sent as whole Unix seconds.</param>
     /// <param name="policyName">The shared access policy (<c>skn</c>), or <see langword="null"/> for device tokens.</param>
@@ -20,15 +20,18 @@ public static class SasToken
     {
         ArgumentException.ThrowIfNullOrEmpty(resourceUri);
         var key = DecodeKey(base64Key, nameof(base64Key));
-        var sr = WebUtility.UrlEncode(resourceUri);
+        var sr = UriComponent.EncodeStrict(resourceUri);
         var se = expiresAt.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         var sig = Sign(key, sr + "\n" + se);
-        var token = "SharedAccessSignature sr=" + sr + "&sig=" + WebUtility.UrlEncode(sig) + "&se=" + se;
-        return policyName is null ? token : token + "&skn=" + WebUtility.UrlEncode(policyName);
+        var token = "SharedAccessSignature sr=" + sr + "&sig=" + UriComponent.EncodeStrict(sig) + "&se=" + se;
+        return policyName is null ? token : token + "&skn=" + UriComponent.EncodeStrict(policyName);
     }
 
-    /// <summary>The resource URI of a device: <c>{host}/devices/{deviceId}</c> with the id percent-encoded as the Node SDK does.</summary>
-    public static string DeviceResource(string hostName, string deviceId) => hostName + "/devices/" + Uri.EscapeDataString(deviceId);
+    /// <summary>
+    /// The resource URI of a device, <c>{host}/devices/{deviceId}</c>, not yet encoded: <see cref="Create"/> encodes it once,
+    /// as azure-iot-device's <c>SharedAccessSignature.create</c> does (<c>dev.with:colon</c> is signed as <c>dev.with%3Acolon</c>).
+    /// </summary>
+    public static string DeviceResource(string hostName, string deviceId) => hostName + "/devices/" + deviceId;
 
     /// <summary>The DPS resource URI: <c>{idScope}/registrations/{registrationId}</c>.</summary>
     public static string ProvisioningResource(string idScope, string registrationId) => idScope + "/registrations/" + registrationId;

@@ -32,8 +32,8 @@ internal static class AzureTopics
         foreach (var (key, value) in properties)
         {
             if (builder.Length > 0) builder.Append('&');
-            builder.Append(Uri.EscapeDataString(key));
-            if (value is not null) builder.Append('=').Append(Uri.EscapeDataString(value));
+            builder.Append(UriComponent.Encode(key));
+            if (value is not null) builder.Append('=').Append(UriComponent.Encode(value));
         }
         return builder.ToString();
     }

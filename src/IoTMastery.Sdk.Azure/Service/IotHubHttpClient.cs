@@ -170,8 +170,8 @@ internal sealed class IotHubHttpClient
     public static string IfMatch(string? etag) =>
         etag is null or "*" ? "\"*\"" : etag.StartsWith('"') ? etag : "\"" + etag + "\"";
 
-    /// <summary>Percent-encodes one path segment (a device or job id).</summary>
-    public static string Segment(string value) => Uri.EscapeDataString(value);
+    /// <summary>Percent-encodes one path segment (a device or job id) with <c>encodeURIComponent</c>, as azure-iothub does.</summary>
+    public static string Segment(string value) => UriComponent.Encode(value);
 
     private sealed class RetryableFailure(IoTException error) : Exception(error.Message, error)
     {

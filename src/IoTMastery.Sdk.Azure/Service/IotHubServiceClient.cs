@@ -249,11 +249,14 @@ public sealed class IotHubServiceClient
         return response.Body as JsonObject ?? [];
     }
 
+    /// <summary>The hub's shortest direct-method response timeout.</summary>
+    internal static readonly TimeSpan MinimumMethodTimeout = TimeSpan.FromSeconds(5);
+
     internal static JsonObject BuildMethod(string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout, bool omitZeroConnectTimeout = false)
     {
         if (string.IsNullOrEmpty(methodName) || methodName.Length > 128 || methodName.Any(char.IsControl))
             throw new ArgumentException("The method name must be 1-128 printable characters.", nameof(methodName));
-        if (responseTimeout < TimeSpan.FromSeconds(5) || responseTimeout > TimeSpan.FromSeconds(300))
+        if (responseTimeout < MinimumMethodTimeout || responseTimeout > TimeSpan.FromSeconds(300))
             throw new ArgumentOutOfRangeException(nameof(responseTimeout), responseTimeout, "The response timeout must be 5 s to 300 s.");
         if (connectTimeout < TimeSpan.Zero || connectTimeout > TimeSpan.FromSeconds(300))
             throw new ArgumentOutOfRangeException(nameof(connectTimeout), connectTimeout, "The connect timeout must be 0 to 300 s.");

@@ -1,19 +1,22 @@
 namespace IoTMastery.Sdk.Azure;
 
-/// <summary>Commands as IoT Hub direct methods. The hub's response timeout is the command timeout (at least 5 s, the hub's minimum).</summary>
+/// <summary>
+/// Commands as IoT Hub direct methods. The hub's response timeout is the command timeout, which must be 5 s to 300 s:
+/// a shorter one is refused rather than silently lengthened, so a caller's deadline is never quietly broken.
+/// </summary>
 internal sealed class AzureCommandService(IotHubServiceClient hub, TimeSpan connectTimeout) : IDeviceCommandService
 {
-    private static readonly TimeSpan HubMinimumTimeout = TimeSpan.FromSeconds(5);
-
     public async Task<CommandResponse> InvokeAsync(string deviceId, DeviceCommand command, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         ArgumentNullException.ThrowIfNull(command);
         command.Validate();
-        var timeout = command.Timeout < HubMinimumTimeout ? HubMinimumTimeout : command.Timeout;
+        if (command.Timeout < IotHubServiceClient.MinimumMethodTimeout)
+            throw new ArgumentOutOfRangeException(nameof(command), command.Timeout,
+                "DeviceCommand.Timeout must be at least 5 s on Azure IoT Hub: the hub's minimum direct-method response timeout is 5 s (maximum 300 s).");
         try
         {
-            var result = await hub.InvokeMethodAsync(deviceId, command.Name, command.Payload, timeout, connectTimeout, cancellationToken).ConfigureAwait(false);
+            var result = await hub.InvokeMethodAsync(deviceId, command.Name, command.Payload, command.Timeout, connectTimeout, cancellationToken).ConfigureAwait(false);
             return new CommandResponse(result.Status, result.Payload);
         }
         catch (IoTException ex) when (ex.ErrorCode is "504101" or "504000")

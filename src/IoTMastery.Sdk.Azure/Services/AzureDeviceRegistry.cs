@@ -146,8 +146,8 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 return await ReplaceKeyAsync(identity, TwinMapping.SasSecondary, returnKey: true, cancellationToken).ConfigureAwait(false);
             case CredentialKind.X509Certificate when type == "selfSigned":
                 var thumbprints = identity["authentication"]!["x509Thumbprint"] as JsonObject ?? [];
-                var slot = string.IsNullOrEmpty(TwinMapping.Text(thumbprints["primaryThumbprint"])) ? "primaryThumbprint"
-                    : string.IsNullOrEmpty(TwinMapping.Text(thumbprints["secondaryThumbprint"])) ? "secondaryThumbprint"
+                var slot = !TwinMapping.IsThumbprint(TwinMapping.Text(thumbprints["primaryThumbprint"])) ? "primaryThumbprint"
+                    : !TwinMapping.IsThumbprint(TwinMapping.Text(thumbprints["secondaryThumbprint"])) ? "secondaryThumbprint"
                     : throw new ResourceAlreadyExistsException($"Device '{deviceId}' already has two certificate thumbprints; rotate or revoke one first.", IotHubErrors.Provider, "ThumbprintSlotsFull");
                 return await ReplaceThumbprintAsync(identity, slot, request, cancellationToken).ConfigureAwait(false);
             case CredentialKind.X509Certificate when type == "certificateAuthority" && _ca is not null:
@@ -186,10 +186,10 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         var thumbprints = (JsonObject)identity["authentication"]!["x509Thumbprint"]!;
         if (slot == "primaryThumbprint")
         {
+            // As on the other providers, revoking the last credential is allowed: the device then cannot connect until a new
+            // one is issued. The hub needs a primary thumbprint, so an unmatchable one takes the slot (and is not listed).
             var secondary = TwinMapping.Text(thumbprints["secondaryThumbprint"]);
-            if (string.IsNullOrEmpty(secondary))
-                throw new InvalidOperationException($"'{credentialId}' is device '{deviceId}''s only certificate; rotate it instead, or delete the device.");
-            thumbprints["primaryThumbprint"] = secondary;
+            thumbprints["primaryThumbprint"] = TwinMapping.IsThumbprint(secondary) ? secondary : TwinMapping.RevokedThumbprint;
         }
         thumbprints["secondaryThumbprint"] = null;
         await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
@@ -247,9 +247,15 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
     private static string FindThumbprintSlot(JsonObject identity, string credentialId, string deviceId)
     {
         var thumbprints = identity["authentication"]?["x509Thumbprint"] as JsonObject;
-        if (string.Equals(TwinMapping.Text(thumbprints?["primaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "primaryThumbprint";
-        if (string.Equals(TwinMapping.Text(thumbprints?["secondaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "secondaryThumbprint";
-        throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", IotHubErrors.Provider, "CredentialNotFound");
+        if (TwinMapping.IsThumbprint(credentialId))
+        {
+            if (string.Equals(TwinMapping.Text(thumbprints?["primaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "primaryThumbprint";
+            if (string.Equals(TwinMapping.Text(thumbprints?["secondaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "secondaryThumbprint";
+        }
+        var hint = TwinMapping.Text(identity["authentication"]?["type"]) == "certificateAuthority"
+            ? " It authenticates with any certificate of the verified CA, so IoT Hub holds no per-device credential: disable or delete the device to cut it off."
+            : "";
+        throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.{hint}", IotHubErrors.Provider, "CredentialNotFound");
     }
 
     private static void ValidateRequest(CredentialRequest? request)

@@ -8,7 +8,12 @@ internal static class TwinMapping
 {
     public const string SasPrimary = "sas-primary";
     public const string SasSecondary = "sas-secondary";
-    public const string CertificateAuthorityCredential = "certificate-authority";
+
+    /// <summary>
+    /// Written to the primary thumbprint slot when its only certificate is revoked: IoT Hub needs a primary thumbprint on a
+    /// self-signed device, and no certificate hashes to all zeros, so the device can no longer connect. It is never listed.
+    /// </summary>
+    public static readonly string RevokedThumbprint = new('0', 64);
 
     public static Device ToDevice(JsonObject twin)
     {
@@ -49,14 +54,20 @@ internal static class TwinMapping
         return (copy, version);
     }
 
+    /// <summary>
+    /// The credentials a device lists, each of which can be rotated and revoked. A <c>certificateAuthority</c> device lists
+    /// none: the hub accepts any certificate of the verified CA whose CN is the device id and holds nothing per device.
+    /// </summary>
     public static IReadOnlyList<CredentialInfo> Credentials(string? authenticationType, JsonObject? thumbprints) => authenticationType switch
     {
         "sas" => [new CredentialInfo { Id = SasPrimary, Kind = CredentialKind.SymmetricKey }, new CredentialInfo { Id = SasSecondary, Kind = CredentialKind.SymmetricKey }],
         "selfSigned" => new[] { Text(thumbprints?["primaryThumbprint"]), Text(thumbprints?["secondaryThumbprint"]) }
-            .Where(t => !string.IsNullOrEmpty(t)).Select(t => new CredentialInfo { Id = t!, Kind = CredentialKind.X509Certificate }).ToList(),
-        "certificateAuthority" => [new CredentialInfo { Id = CertificateAuthorityCredential, Kind = CredentialKind.X509Certificate }],
+            .Where(IsThumbprint).Select(t => new CredentialInfo { Id = t!, Kind = CredentialKind.X509Certificate }).ToList(),
         _ => [],
     };
+
+    /// <summary>Whether a thumbprint slot holds a certificate (it is neither empty nor <see cref="RevokedThumbprint"/>).</summary>
+    public static bool IsThumbprint(string? slotValue) => !string.IsNullOrEmpty(slotValue) && slotValue != RevokedThumbprint;
 
     public static string? Text(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 

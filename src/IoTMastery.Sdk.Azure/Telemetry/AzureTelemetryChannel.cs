@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using Azure.Messaging.EventHubs;
 using Azure.Messaging.EventHubs.Consumer;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -10,17 +9,25 @@ namespace IoTMastery.Sdk.Azure;
 /// <summary>
 /// Reads telemetry from the hub's built-in Event Hubs-compatible endpoint with <see cref="EventHubConsumerClient"/>,
 /// one reader per partition, resuming each partition after its stored checkpoint. A checkpoint is written once the
-/// caller has taken every record of an event (at-least-once delivery).
+/// caller has taken every record of an event and asks for the next one (at-least-once delivery).
 /// </summary>
 internal sealed class AzureTelemetryChannel : ITelemetryChannel
 {
     private readonly AzureEventHubOptions? _options;
     private readonly ILogger _logger;
+    private readonly Func<AzureEventHubOptions, IPartitionEventSource> _connect;
 
     public AzureTelemetryChannel(AzureEventHubOptions? options, ILogger? logger = null)
+        : this(options, logger, o => new ConsumerClientSource(new EventHubConsumerClient(o.ConsumerGroup, o.ConnectionString)))
+    {
+    }
+
+    /// <summary>With another event source: the tests feed events built with EventHubsModelFactory through it.</summary>
+    internal AzureTelemetryChannel(AzureEventHubOptions? options, ILogger? logger, Func<AzureEventHubOptions, IPartitionEventSource> connect)
     {
         _options = options;
         _logger = logger ?? NullLogger.Instance;
+        _connect = connect;
     }
 
     public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -28,7 +35,7 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         var options = _options ?? throw new NotSupportedException(
             "Telemetry consumption needs AzureIoTOptions.EventHub: the built-in endpoint's Event Hubs connection string (see the README).");
         var store = options.CheckpointStore ?? new InMemoryTelemetryCheckpointStore();
-        await using var consumer = new EventHubConsumerClient(options.ConsumerGroup, options.ConnectionString);
+        await using var consumer = _connect(options);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<PartitionEvent>(new BoundedChannelOptions(256) { SingleReader = true });
         var partitions = await consumer.GetPartitionIdsAsync(cancellationToken).ConfigureAwait(false);
@@ -39,6 +46,7 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
             await foreach (var item in events.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 var records = EventDataMapping.ToRecords(item.Data, out var problem);
+                // Skipped, not thrown: one foreign or malformed event must not stop the partition behind it forever.
                 if (problem is not null)
                     _logger.LogWarning("Skipped event {Sequence} of partition {Partition}: {Problem}.", item.Data.SequenceNumber, item.Partition.PartitionId, problem);
                 foreach (var record in records)
@@ -52,11 +60,14 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         }
     }
 
-    private static async Task ReadPartitionAsync(EventHubConsumerClient consumer, string partitionId, ITelemetryCheckpointStore store, bool earliest,
+    /// <summary>Where a partition starts: after its checkpoint, else at the oldest retained event or at new events only.</summary>
+    internal static EventPosition StartPosition(long? checkpoint, bool earliest) =>
+        checkpoint is { } n ? EventPosition.FromSequenceNumber(n, isInclusive: false) : earliest ? EventPosition.Earliest : EventPosition.Latest;
+
+    private static async Task ReadPartitionAsync(IPartitionEventSource consumer, string partitionId, ITelemetryCheckpointStore store, bool earliest,
         ChannelWriter<PartitionEvent> writer, CancellationToken cancellationToken)
     {
-        var checkpoint = await store.GetAsync(partitionId, cancellationToken).ConfigureAwait(false);
-        var position = checkpoint is { } n ? EventPosition.FromSequenceNumber(n, isInclusive: false) : earliest ? EventPosition.Earliest : EventPosition.Latest;
+        var position = StartPosition(await store.GetAsync(partitionId, cancellationToken).ConfigureAwait(false), earliest);
         try
         {
             await foreach (var item in consumer.ReadEventsFromPartitionAsync(partitionId, position, cancellationToken).ConfigureAwait(false))
@@ -69,6 +80,28 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         {
         }
     }
+
+    /// <summary>The production source: the Event Hubs consumer client itself.</summary>
+    private sealed class ConsumerClientSource(EventHubConsumerClient client) : IPartitionEventSource
+    {
+        public Task<string[]> GetPartitionIdsAsync(CancellationToken cancellationToken) => client.GetPartitionIdsAsync(cancellationToken);
+
+        public IAsyncEnumerable<PartitionEvent> ReadEventsFromPartitionAsync(string partitionId, EventPosition startingPosition, CancellationToken cancellationToken) =>
+            client.ReadEventsFromPartitionAsync(partitionId, startingPosition, cancellationToken);
+
+        public ValueTask DisposeAsync() => client.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// The two calls the telemetry reader makes on Event Hubs. A seam, so the mapping, start positions and checkpoints can be
+/// proven with events built by the official EventHubsModelFactory (there is no Event Hubs peer offline).
+/// </summary>
+internal interface IPartitionEventSource : IAsyncDisposable
+{
+    Task<string[]> GetPartitionIdsAsync(CancellationToken cancellationToken);
+
+    IAsyncEnumerable<PartitionEvent> ReadEventsFromPartitionAsync(string partitionId, EventPosition startingPosition, CancellationToken cancellationToken);
 }
 
 /// <summary>Where to read device telemetry: the hub's built-in Event Hubs-compatible endpoint.</summary>

@@ -31,7 +31,11 @@ internal static class EventDataMapping
         }
         catch (FormatException ex)
         {
-            problem = "the body is not a telemetry batch: " + ex.Message;
+            // The JSON reader's own messages quote the offending bytes ("'…' is an invalid JSON literal"), so only the
+            // batch-level reasons are passed on: a device's payload must not reach the logs.
+            problem = ex.InnerException is null
+                ? "the body is not a telemetry batch: " + ex.Message
+                : $"the body ({body.Length} bytes) is not telemetry JSON";
             return [];
         }
         var records = new List<TelemetryRecord>(decoded.Count);

@@ -28,6 +28,7 @@ public sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
     }
 
     /// <inheritdoc />
+    /// <exception cref="IoTException">The file is not valid checkpoint JSON (<c>CorruptCheckpoint</c>).</exception>
     public async Task<long?> GetAsync(string partitionId, CancellationToken cancellationToken = default)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -63,10 +64,17 @@ public sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
     private async Task<Dictionary<string, long>> LoadAsync(CancellationToken cancellationToken)
     {
         if (_positions is not null) return _positions;
-        _positions = File.Exists(_path)
-            ? JsonSerializer.Deserialize<Dictionary<string, long>>(await File.ReadAllBytesAsync(_path, cancellationToken).ConfigureAwait(false)) ?? []
-            : [];
-        return _positions;
+        if (!File.Exists(_path)) return _positions = [];
+        try
+        {
+            return _positions = JsonSerializer.Deserialize<Dictionary<string, long>>(await File.ReadAllBytesAsync(_path, cancellationToken).ConfigureAwait(false)) ?? [];
+        }
+        catch (JsonException ex)
+        {
+            // Guessing a position would silently skip or replay telemetry: the operator decides.
+            throw new IoTException($"The telemetry checkpoint file '{_path}' is not a JSON object of partition ids and sequence numbers; repair it, or delete it to start from the configured position.",
+                IotHubErrors.Provider, "CorruptCheckpoint", innerException: ex);
+        }
     }
 }
 

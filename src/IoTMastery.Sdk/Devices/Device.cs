@@ -25,8 +25,11 @@ public sealed record Device
     /// <summary>The registry record's version, incremented by every change; used for optimistic concurrency.</summary>
     public long Version { get; init; }
 
-    /// <summary>When the device was registered.</summary>
-    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>
+    /// When the device was registered, or <see langword="null"/> when the provider does not know: Azure IoT Hub and the
+    /// Cloud IoT v1 registry report no creation time, and AWS IoT Core's is that of the device's oldest certificate.
+    /// </summary>
+    public DateTimeOffset? CreatedAt { get; init; }
 
     /// <summary>The credentials issued to the device (public parts only).</summary>
     public IReadOnlyList<CredentialInfo> Credentials { get; init; } = [];

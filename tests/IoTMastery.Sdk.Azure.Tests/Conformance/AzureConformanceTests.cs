@@ -12,6 +12,9 @@ namespace IoTMastery.Sdk.Azure.Tests.Conformance;
 [Collection(DoubleCollection.Name)]
 public sealed class AzureConformanceTests
 {
+    /// <summary>Device ids with the reserved characters IoT Hub allows, run through connect, twin, telemetry and a method (step 12b).</summary>
+    public static readonly string[] ReservedIds = ["dev.with:colon", "dev_with%percent", "dev$(x)!*'@=,?", "a-.%_*?!(),:=@$'z"];
+
     [Fact]
     public async Task Provider_sends_what_the_official_node_sdks_send()
     {
@@ -95,6 +98,40 @@ public sealed class AzureConformanceTests
         }
         // 12. offline method
         await Assert.ThrowsAsync<DeviceOfflineException>(() => api.InvokeMethodAsync("dev1", "reboot", new JsonObject(), TimeSpan.FromSeconds(5), TimeSpan.Zero));
+        // 12b. ids with reserved characters: the same steps as scenario.js for each
+        foreach (var id in ReservedIds)
+        {
+            var identity = await api.CreateDeviceIdentityAsync(new JsonObject
+            {
+                ["deviceId"] = id,
+                ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } },
+            });
+            var reservedTwin = await api.GetTwinAsync(id);
+            await api.UpdateTwinAsync(id, new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["fw"] = "2.0" } } }, reservedTwin["etag"]!.GetValue<string>());
+            var client = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+            {
+                DeviceId = id,
+                Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey },
+                    symmetricKey: identity["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>()),
+            });
+            await using (client)
+            {
+                var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                client.SetDesiredStateHandler((change, _) =>
+                {
+                    if (change.Desired["fw"]?.GetValue<string>() == "2.0") seen.TrySetResult();
+                    return ValueTask.CompletedTask;
+                });
+                client.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["ok"] = true, ["got"] = command.Payload?.DeepClone() })));
+                await client.ConnectAsync();
+                await seen.Task.WaitAsync(TimeSpan.FromSeconds(15));
+                await client.ReportStateAsync(new JsonObject { ["firmware"] = new JsonObject { ["version"] = "1.0.0" } });
+                await client.SendMessageAsync(Encoding.UTF8.GetBytes(new JsonArray(new JsonObject { ["d"] = id, ["m"] = "temp", ["v"] = 1, ["t"] = 1700000000000 }).ToJsonString()),
+                    [new("$.mid", "m-" + id)]);
+                Assert.Equal(200, (await api.InvokeMethodAsync(id, "reboot", new JsonObject { ["a"] = 2 }, TimeSpan.FromSeconds(30), TimeSpan.Zero)).Status);
+            }
+            await api.DeleteDeviceIdentityAsync(id);
+        }
         // 13. DPS with a group-derived key
         var registration = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
         {

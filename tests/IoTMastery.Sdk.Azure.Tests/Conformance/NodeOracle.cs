@@ -48,6 +48,25 @@ public static class NodeOracle
         return (certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem(), Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.RawData)));
     });
 
+    /// <summary>
+    /// What azure-iot-device's <c>SharedAccessSignature.create(host, id, key, expiry)</c> returns for each of
+    /// <paramref name="deviceIds"/> (tests/conformance/azure-node/sas.js).
+    /// </summary>
+    public static async Task<Dictionary<string, string>> DeviceSasTokensAsync(string host, string key, DateTimeOffset expiry, IReadOnlyList<string> deviceIds)
+    {
+        await EnsureInstalledAsync();
+        var (code, output) = await RunAsync("node", ["sas.js"], new Dictionary<string, string>
+        {
+            ["HOST"] = host,
+            ["KEY"] = key,
+            ["EXPIRY"] = expiry.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["IDS"] = System.Text.Json.JsonSerializer.Serialize(deviceIds),
+        }, TimeSpan.FromMinutes(1));
+        if (code != 0) throw new InvalidOperationException("sas.js failed:\n" + output);
+        // stdout comes first and is one line; stderr (warnings) follows it.
+        return System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(output.Split('\n')[0])!;
+    }
+
     /// <summary>Runs scenario.js against <paramref name="hub"/>; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunScenarioAsync(IotHubDouble hub)
     {
@@ -78,6 +97,7 @@ public static class NodeOracle
                 ["X509_THUMBPRINT"] = CameraCertificate.Value.Thumbprint,
                 ["CA_SIGNED_CERT_FILE"] = caFile + ".cam2.pem",
                 ["CA_SIGNED_KEY_FILE"] = caFile + ".cam2.key",
+                ["RESERVED_IDS"] = System.Text.Json.JsonSerializer.Serialize(AzureConformanceTests.ReservedIds),
             }, TimeSpan.FromMinutes(2));
         }
         finally

@@ -147,7 +147,9 @@ public sealed class IotHubDouble : IAsyncDisposable
         using var reader = new StreamReader(request.Body, Encoding.UTF8);
         var bodyText = await reader.ReadToEndAsync().ConfigureAwait(false);
         var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString(), StringComparer.Ordinal);
-        _captured.Enqueue(new CapturedRequest("http", request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", headers, bodyText));
+        // The path as sent (Kestrel's Path is decoded), so the conformance comparison sees how each client escapes ids.
+        var rawTarget = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "";
+        _captured.Enqueue(new CapturedRequest("http", request.Method, rawTarget.Split('?')[0], request.QueryString.Value ?? "", headers, bodyText));
         (int Status, JsonNode? Body, Dictionary<string, string>? Headers) result;
         try
         {
@@ -450,8 +452,9 @@ public sealed class IotHubDouble : IAsyncDisposable
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
             return Task.CompletedTask;
         }
-        var sr = WebUtility.UrlDecode(fields.GetValueOrDefault("sr") ?? "");
-        if (sr != HubHost + "/devices/" + Uri.EscapeDataString(e.ClientId) || device.AuthType != "sas"
+        // sr is the resource encoded once, as azure-iot-device's SharedAccessSignature.create sends it: decoded once it is the raw id.
+        var sr = Uri.UnescapeDataString(fields.GetValueOrDefault("sr") ?? "");
+        if (sr != HubHost + "/devices/" + e.ClientId || device.AuthType != "sas"
             || !(ValidSignature(fields, device.PrimaryKey) || ValidSignature(fields, device.SecondaryKey)))
         {
             e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;

@@ -8,7 +8,7 @@ public sealed class LocalDeviceRegistryTests
         using var f = await LocalFixture.CreateAsync();
         var result = await f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1", Attributes = new Dictionary<string, string> { ["site"] = "north" } });
         Assert.Null(result.Credential);
-        Assert.Equal((1L, LocalFixture.Start, DeviceStatus.Enabled), (result.Device.Version, result.Device.CreatedAt, result.Device.Status));
+        Assert.Equal((1L, (DateTimeOffset?)LocalFixture.Start, DeviceStatus.Enabled), (result.Device.Version, result.Device.CreatedAt, result.Device.Status));
 
         await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
 

@@ -1,5 +1,5 @@
 // Drives the IoT Hub test double with the official Node.js SDKs (versions pinned in package-lock.json).
-// Environment: HTTPS_PORT, MQTT_PORT, CA_FILE, SERVICE_CS, GROUP_KEY, ID_SCOPE. Exits 0 only when every step behaved
+// Environment: HTTPS_PORT, MQTT_PORT, CA_FILE, SERVICE_CS, GROUP_KEY, ID_SCOPE, RESERVED_IDS (a JSON array of device ids). Exits 0 only when every step behaved
 // as the real hub would make the SDK behave; prints one JSON line per step.
 'use strict';
 const fs = require('fs');
@@ -109,6 +109,30 @@ async function main() {
 
   // 12. Method to an offline device: 404103.
   try { await service.invokeDeviceMethod('dev1', { methodName: 'reboot', payload: {}, responseTimeoutInSeconds: 5 }); fail('offline method succeeded'); } catch (e) { step('method-offline', { error: e.constructor.name }); }
+
+  // 12b. Ids with the reserved characters IoT Hub allows (- . % _ * ? ! ( ) , : = @ $ '): REST paths, CONNECT (user name,
+  // client id, SAS), twin, telemetry topic and a direct method, each exactly as the SDKs build them.
+  for (const id of JSON.parse(env('RESERVED_IDS'))) {
+    const identity = (await registry.create({ deviceId: id })).responseBody;
+    const reservedTwin = (await registry.getTwin(id)).responseBody;
+    await registry.updateTwin(id, { properties: { desired: { fw: '2.0' } } }, reservedTwin.etag);
+    const client = DeviceClient.fromConnectionString(`HostName=myhub.azure-devices.net;DeviceId=${id};SharedAccessKey=${identity.authentication.symmetricKey.primaryKey};GatewayHostName=localhost:${mqttPort}`, Mqtt);
+    await client.setOptions({ ca });
+    client.onDeviceMethod('reboot', (request, response) => response.send(200, { ok: true, got: request.payload }, () => {}));
+    await withTimeout(client.open(), 15000, 'open ' + id);
+    const clientTwin = await withTimeout(client.getTwin(), 15000, 'getTwin ' + id);
+    if (clientTwin.properties.desired.fw !== '2.0') fail('twin of ' + id + ' ' + JSON.stringify(clientTwin.properties.desired));
+    clientTwin.on('properties.desired', () => {});
+    await withTimeout(new Promise((resolve, reject) => clientTwin.properties.reported.update({ firmware: { version: '1.0.0' } }, (err) => err ? reject(err) : resolve())), 15000, 'reported ' + id);
+    const reservedMessage = new Message(JSON.stringify([{ d: id, m: 'temp', v: 1, t: 1700000000000 }]));
+    reservedMessage.messageId = 'm-' + id;
+    await withTimeout(client.sendEvent(reservedMessage), 15000, 'sendEvent ' + id);
+    const reservedResult = await service.invokeDeviceMethod(id, { methodName: 'reboot', payload: { a: 2 }, responseTimeoutInSeconds: 30 });
+    if (reservedResult.result.status !== 200) fail('method ' + id + ' ' + JSON.stringify(reservedResult.result));
+    await client.close();
+    await registry.delete(id);
+    step('reserved-id', { id });
+  }
 
   // 13. DPS with a group-derived key.
   const derived = crypto.createHmac('sha256', Buffer.from(env('GROUP_KEY'), 'base64')).update('reg-001', 'utf8').digest('base64');
