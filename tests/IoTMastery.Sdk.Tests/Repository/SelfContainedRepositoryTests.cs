@@ -41,7 +41,7 @@ public sealed class SelfContainedRepositoryTests
     [Fact]
     public void No_file_reads_or_cites_anything_outside_the_repository()
     {
-        var root = RepoRoot();
+        var root = RepositoryRoot.Path;
         var self = Path.Combine(root, "tests", "IoTMastery.Sdk.Tests", "Repository", nameof(SelfContainedRepositoryTests) + ".cs");
         var hits = new List<string>();
         var scanned = 0;
@@ -66,7 +66,7 @@ public sealed class SelfContainedRepositoryTests
     [MemberData(nameof(Libraries))]
     public void Every_package_a_library_references_is_used_by_its_code(string library)
     {
-        var project = XDocument.Load(Path.Combine(RepoRoot(), "src", library, library + ".csproj"));
+        var project = XDocument.Load(Path.Combine(RepositoryRoot.Path, "src", library, library + ".csproj"));
         var referenced = Assemblies[library].GetReferencedAssemblies().Select(a => a.Name!).ToHashSet(StringComparer.Ordinal);
         // Each package here ships one assembly named like the package, so an unused package is one the compiler did not reference.
         var unused = project.Descendants("PackageReference").Select(p => (string)p.Attribute("Include")!)
@@ -77,7 +77,7 @@ public sealed class SelfContainedRepositoryTests
     [Fact]
     public void Internals_are_visible_only_to_projects_that_exist()
     {
-        var root = RepoRoot();
+        var root = RepositoryRoot.Path;
         var projects = Files(root).Where(f => f.EndsWith(".csproj", StringComparison.Ordinal)).Select(Path.GetFileNameWithoutExtension).ToHashSet(StringComparer.Ordinal);
         var missing = Files(root).Where(f => f.EndsWith(".csproj", StringComparison.Ordinal))
             .SelectMany(f => XDocument.Load(f).Descendants("InternalsVisibleTo").Select(i => (Project: Path.GetFileName(f), Friend: (string)i.Attribute("Include")!)))
@@ -88,7 +88,7 @@ public sealed class SelfContainedRepositoryTests
     [Fact]
     public void No_project_is_referenced_twice()
     {
-        var duplicates = Files(RepoRoot()).Where(f => f.EndsWith("proj", StringComparison.Ordinal))
+        var duplicates = Files(RepositoryRoot.Path).Where(f => f.EndsWith("proj", StringComparison.Ordinal))
             .SelectMany(f => XDocument.Load(f).Descendants("ProjectReference")
                 .GroupBy(r => ((string)r.Attribute("Include")!).Replace('\\', '/'), StringComparer.OrdinalIgnoreCase)
                 .Where(g => g.Count() > 1).Select(g => $"{Path.GetFileName(f)} → {g.Key}"))
@@ -102,12 +102,5 @@ public sealed class SelfContainedRepositoryTests
         foreach (var sub in Directory.EnumerateDirectories(folder))
             if (!SkippedFolders.Contains(Path.GetFileName(sub)))
                 foreach (var file in Files(sub)) yield return file;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "IoTMastery.Sdk.sln"))) return dir.FullName;
-        throw new InvalidOperationException("IoTMastery.Sdk.sln was not found above " + AppContext.BaseDirectory);
     }
 }
