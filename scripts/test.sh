@@ -12,12 +12,13 @@
 #   any other argument goes to every `dotnet test`, e.g. --filter "FullyQualifiedName~SigV4"
 #
 # Environment: IOTM_NO_INSTALL=1 checks without installing anything; IOTM_TEST_DEADLINE (epoch seconds) bounds
-# the run: a project still running then is stopped and counted as a failure, later projects as one failure each.
+# the run: a project still running then is stopped and counted as a failure, later projects as one failure each;
+# IOTM_MOTO_VENV puts the moto virtual environment elsewhere than /opt/iotm-moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION=5.2.1
-MOTO_VENV=/opt/iotm-moto
+MOTO_VENV=${IOTM_MOTO_VENV:-/opt/iotm-moto}  # overridable so the PyPI-unreachable path can be tried without touching /opt
 NODE_MAJOR=20
 JAVA_MAJOR=17
 
