@@ -7,7 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace IoTMastery.Sdk.TestSupport;
 
 /// <summary>
-/// An Eclipse Mosquitto instance with mutual TLS on a free loopback port (config as in test-oracles.md §3),
+/// An Eclipse Mosquitto instance with mutual TLS on a free loopback port (a generated mosquitto.conf: one listener on 127.0.0.1, TLS 1.2, client certificates unless the options say otherwise),
 /// with a PKI from <see cref="LocalCertificateAuthority"/>. Killed by PID on dispose. Missing mosquitto is a failure, not a skip.
 /// The one launcher of the tests and benchmarks; <see cref="MosquittoBrokerOptions"/> holds what callers vary.
 /// </summary>
@@ -205,7 +205,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
     }
 }
 
-/// <summary>Optional settings of a <see cref="MosquittoBroker"/>; the defaults give the plain in-memory broker of test-oracles.md §3.</summary>
+/// <summary>Optional settings of a <see cref="MosquittoBroker"/>; the defaults give the plain in-memory broker (no persistence) with mutual TLS.</summary>
 public sealed record MosquittoBrokerOptions
 {
     /// <summary>Whether mosquitto keeps its database (sessions, subscriptions, queued messages) in <see cref="MosquittoBroker.PersistencePath"/> across restarts. Default false.</summary>

@@ -9,7 +9,9 @@ internal sealed record AwsPage(JsonArray Items, string? NextToken);
 
 /// <summary>
 /// The AWS IoT control-plane operations the provider uses (service "iot", restJson1), each on the route and
-/// with the member bindings of the botocore model. Idempotency per aws-iot.md §10 decides which are retried.
+/// with the member bindings of the botocore model. Only replay-safe calls are retried:
+/// reads, and writes that AWS documents as idempotent or that carry an expected version; none of these operations has an
+/// idempotency token, so certificate creation (every call mints a new certificate) is never retried blindly.
 /// </summary>
 internal sealed class IotControlPlane(AwsHttpClient http)
 {

@@ -25,7 +25,7 @@ internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2
 /// </summary>
 internal sealed class AwsDeviceConnection : IDeviceConnection
 {
-    /// <summary>AWS IoT Core limits per connection (aws-iot.md §8): 128 KB, 100 publishes/s, 512 KiB/s, billed per 5 KB incl. topic.</summary>
+    /// <summary>AWS IoT Core limits per connection (AWS IoT Core quotas and pricing): 128 KB, 100 publishes/s, 512 KiB/s, billed per 5 KB incl. topic.</summary>
     internal static TelemetryTransportLimits Limits(string topic) => new()
     {
         MaxMessageBytes = 128 * 1024,
@@ -130,7 +130,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             await _client.PublishAsync(AwsTopics.JobUpdate(DeviceId, jobId), JsonSerializer.SerializeToUtf8Bytes(body), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The job execution update for a reported firmware status of a rollout (jobs MQTT API, aws-iot.md §7.4).</summary>
+    /// <summary>The job execution update for a reported firmware status of a rollout (the jobs MQTT API's <c>$aws/things/{thing}/jobs/{jobId}/update</c>).</summary>
     internal static (string JobId, JsonObject Body)? JobUpdateFor(JsonObject firmware)
     {
         if ((string?)firmware[FirmwareStateContract.RolloutIdProperty] is not { Length: > 0 } jobId) return null;

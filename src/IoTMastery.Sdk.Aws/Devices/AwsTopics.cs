@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk.Aws.Devices;
 
 /// <summary>
-/// MQTT topics: AWS reserved shadow/jobs/lifecycle topics (aws-iot.md §7.4) and the SDK's own application topics,
+/// MQTT topics: AWS reserved shadow/jobs/lifecycle topics (AWS IoT Developer Guide, "Reserved topics") and the SDK's own application topics,
 /// which stay within AWS's 256-byte / 7-slash limit for any valid thing name.
 /// </summary>
 internal static class AwsTopics

@@ -11,7 +11,7 @@ public enum DeviceLifecycleEventType
 }
 
 /// <summary>
-/// One AWS IoT connect/disconnect lifecycle event (aws-iot.md §7.4). AWS may deliver these duplicated or out of
+/// One AWS IoT connect/disconnect lifecycle event (fields as in the AWS IoT Developer Guide, "Lifecycle events"; listed in the provider README). AWS may deliver these duplicated or out of
 /// order: order the events of one client by <see cref="VersionNumber"/>, not by arrival.
 /// </summary>
 public sealed record DeviceLifecycleEvent

@@ -99,7 +99,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         ValidateAttributes(update.Attributes, nameof(update));
         if (update.ExpectedVersion is < 0)
             throw new ArgumentOutOfRangeException(nameof(update), update.ExpectedVersion, "ExpectedVersion must not be negative.");
-        // An empty value with merge=true removes the attribute (aws-iot.md §4.1).
+        // An empty value with merge=true removes the attribute (UpdateThing's documented way to remove one).
         var attributes = update.Attributes.ToDictionary(kv => kv.Key, kv => kv.Value ?? "");
         await _iot.UpdateThingAsync(deviceId, attributes, merge: true, update.ExpectedVersion, cancellationToken).ConfigureAwait(false);
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);

@@ -8,13 +8,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Errors;
 
-/// <summary>Error-code extraction (Smithy restJson1 compliance vectors from ../shared), classification and retry policy.</summary>
+/// <summary>Error-code extraction (Smithy restJson1 compliance vectors vendored in Specs/botocore), classification and retry policy.</summary>
 public sealed class AwsErrorTests
 {
     public static TheoryData<string, int, string?, string?, string> ComplianceCases()
     {
         var data = new TheoryData<string, int, string?, string?, string>();
-        var suites = JsonNode.Parse(File.ReadAllText(SharedSpecs.Path("botocore", "protocol-tests", "output", "rest-json.json")))!.AsArray();
+        var suites = JsonNode.Parse(File.ReadAllText(VendoredSpecs.Path("botocore", "protocol-tests", "output", "rest-json.json")))!.AsArray();
         var i = 0;
         foreach (var suite in suites)
             foreach (var c in suite!["cases"]!.AsArray())
@@ -109,7 +109,7 @@ public sealed class AwsErrorTests
     }
 
     /// <summary>
-    /// Injects throttling and 5xx answers (test-oracles.md §5: no offline peer throttles, so client policies are
+    /// Injects throttling and 5xx answers (no offline peer throttles, so client policies are
     /// tested with injected responses). Raw TCP HTTP/1.1, loopback only.
     /// </summary>
     private sealed class FaultServer : IAsyncDisposable

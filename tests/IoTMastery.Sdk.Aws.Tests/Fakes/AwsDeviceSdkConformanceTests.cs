@@ -5,7 +5,7 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 /// <summary>
 /// Proves <see cref="AwsIotMqttFake"/> before anything relies on it: the official AWS IoT Device SDK for JavaScript
 /// (aws-iot-device-sdk, pinned in tests/conformance/aws-node) runs its shadow and jobs clients against the fake and
-/// gets the documented topics and payloads back (aws-iot.md §7.4).
+/// gets the documented topics and payloads back.
 /// </summary>
 public sealed class AwsDeviceSdkConformanceTests
 {

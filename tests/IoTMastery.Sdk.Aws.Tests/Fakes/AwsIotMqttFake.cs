@@ -15,13 +15,13 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 
 /// <summary>
 /// A loopback stand-in for AWS IoT Core's device gateway: MQTT over TLS with client certificates, the classic and
-/// named shadow topics and the jobs MQTT API, with the topics and payloads of aws-iot.md §7.4. Written because no
+/// named shadow topics and the jobs MQTT API, with the topics and payloads of the AWS IoT Developer Guide. Written because no
 /// AWS MQTT peer runs offline (moto has no broker); proven against the official aws-iot-device-sdk for JavaScript
 /// in <c>AwsDeviceSdkConformanceTests</c> before our device connection is tested against it.
 /// </summary>
 /// <remarks>
 /// Lifecycle events: a connect publishes <c>$aws/events/presence/connected/{clientId}</c> and a disconnect
-/// <c>$aws/events/presence/disconnected/{clientId}</c> with exactly the fields of aws-iot.md §7.4 (see
+/// <c>$aws/events/presence/disconnected/{clientId}</c> with exactly the fields of the guide's "Lifecycle events" page (see
 /// <see cref="ConnectedEvent"/>, <see cref="DisconnectedEvent"/>); the connect-failure and subscribe/unsubscribe events are not.
 /// Not modelled: policies beyond "a thing's reserved topics belong to the client whose id is the thing name",
 /// persistent sessions, the 10-in-flight shadow throttle, delivery of accepted/rejected to non-subscribers,
@@ -161,7 +161,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     /// <summary>One connection's lifecycle identity: the connect and disconnect events of a session share it.</summary>
     private sealed record PresenceSession(string SessionIdentifier, string PrincipalIdentifier);
 
-    /// <summary>The documented connect event payload (aws-iot.md §7.4): these fields and no others.</summary>
+    /// <summary>The documented connect event payload: these fields and no others.</summary>
     internal static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
     {
         ["clientId"] = clientId,
@@ -173,7 +173,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         ["versionNumber"] = versionNumber,
     };
 
-    /// <summary>The documented disconnect event payload (aws-iot.md §7.4): these fields and no others.</summary>
+    /// <summary>The documented disconnect event payload: these fields and no others.</summary>
     internal static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
         string disconnectReason, long versionNumber) => new()
     {

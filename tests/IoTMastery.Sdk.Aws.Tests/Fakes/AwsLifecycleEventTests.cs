@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 
 /// <summary>
-/// Connect/disconnect lifecycle events: the fake publishes them with the fields aws-iot.md §7.4 lists (the official
+/// Connect/disconnect lifecycle events: the fake publishes them with the fields the AWS IoT Developer Guide lists (the official
 /// device SDK only subscribes, so it cannot prove the publisher side — these tests pin the wire shape instead), and
 /// <see cref="AwsLifecycleEvents"/> turns them into <see cref="DeviceLifecycleEvent"/>s through <see cref="AwsServiceConnection"/>.
 /// </summary>

@@ -3,7 +3,7 @@ using IoTMastery.Sdk.Aws.Presence;
 
 namespace IoTMastery.Sdk.Aws.Tests.Presence;
 
-/// <summary>Parsing of lifecycle event payloads shaped like the examples in IOTDOC life-cycle-events.md (aws-iot.md §7.4).</summary>
+/// <summary>Parsing of lifecycle event payloads shaped like the examples of the AWS IoT Developer Guide, "Lifecycle events".</summary>
 public sealed class LifecycleEventJsonTests
 {
     [Fact]

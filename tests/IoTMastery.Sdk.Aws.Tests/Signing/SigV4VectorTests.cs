@@ -7,7 +7,7 @@ using IoTMastery.Sdk.Aws.Http;
 namespace IoTMastery.Sdk.Aws.Tests.Signing;
 
 /// <summary>
-/// The AWS SigV4 test suite (botocore copy) and the aws-c-auth suite, read from ../shared at test time:
+/// The AWS SigV4 test suite (botocore copy) and the aws-c-auth suite, vendored in Specs/ (see Specs/NOTICE.md):
 /// our canonicalisation must reproduce every canonical request, and the signer every signature.
 /// </summary>
 public sealed class SigV4VectorTests
@@ -18,15 +18,15 @@ public sealed class SigV4VectorTests
     public static TheoryData<string> BotocoreCases()
     {
         var data = new TheoryData<string>();
-        foreach (var req in Directory.EnumerateFiles(SharedSpecs.Path("aws-sigv4-testsuite"), "*.req", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-            data.Add(Path.GetRelativePath(SharedSpecs.Path("aws-sigv4-testsuite"), req));
+        foreach (var req in Directory.EnumerateFiles(VendoredSpecs.Path("aws-sigv4-testsuite"), "*.req", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            data.Add(Path.GetRelativePath(VendoredSpecs.Path("aws-sigv4-testsuite"), req));
         return data;
     }
 
     public static TheoryData<string> AwsCAuthCases()
     {
         var data = new TheoryData<string>();
-        foreach (var dir in Directory.EnumerateDirectories(SharedSpecs.Path("aws-c-auth-sigv4", "v4")).Order(StringComparer.Ordinal))
+        foreach (var dir in Directory.EnumerateDirectories(VendoredSpecs.Path("aws-c-auth-sigv4", "v4")).Order(StringComparer.Ordinal))
             data.Add(Path.GetFileName(dir));
         return data;
     }
@@ -42,7 +42,7 @@ public sealed class SigV4VectorTests
     [MemberData(nameof(BotocoreCases))]
     public void Botocore_suite_case(string relativeReq)
     {
-        var reqPath = SharedSpecs.Path("aws-sigv4-testsuite", relativeReq);
+        var reqPath = VendoredSpecs.Path("aws-sigv4-testsuite", relativeReq);
         var parsed = RawRequest.Parse(File.ReadAllText(reqPath));
         var signedRequest = RawRequest.Parse(File.ReadAllText(Path.ChangeExtension(reqPath, ".sreq")));
         var expectedCanonical = File.ReadAllText(Path.ChangeExtension(reqPath, ".creq")).ReplaceLineEndings("\n");
@@ -64,7 +64,7 @@ public sealed class SigV4VectorTests
     [MemberData(nameof(AwsCAuthCases))]
     public void Aws_c_auth_suite_case(string name)
     {
-        var dir = SharedSpecs.Path("aws-c-auth-sigv4", "v4", name);
+        var dir = VendoredSpecs.Path("aws-c-auth-sigv4", "v4", name);
         var context = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "context.json")))!;
         var time = DateTime.Parse((string)context["timestamp"]!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
         var token = (string?)context["credentials"]!["token"];
@@ -87,7 +87,7 @@ public sealed class SigV4VectorTests
     [Fact]
     public void Iot_data_plane_vector_double_encodes_the_topic()
     {
-        // aws-iot.md §3.4: verified with AWSSDK.Core, an independent Python implementation and @smithy/signature-v4.
+        // Verified when written with AWSSDK.Core, an independent Python implementation and @smithy/signature-v4.
         using var request = new HttpRequestMessage(HttpMethod.Post, "https://abc123-ats.iot.us-east-1.amazonaws.com/topics/fleet%2Fdev%201%2Ft?qos=1");
         var body = "{\"a\":1}"u8.ToArray();
         request.Content = new ByteArrayContent(body);

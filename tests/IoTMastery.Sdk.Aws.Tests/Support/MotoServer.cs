@@ -6,7 +6,7 @@ using Amazon.Runtime;
 namespace IoTMastery.Sdk.Aws.Tests;
 
 /// <summary>
-/// moto's server (test-oracles.md §1) on a free loopback port, killed by PID on dispose.
+/// moto's server (pinned 5.2.1; scripts/test.sh installs it) on a free loopback port, killed by PID on dispose.
 /// A missing moto_server is a failure with an install hint, never a skip.
 /// </summary>
 public sealed class MotoServer : IAsyncLifetime
@@ -25,7 +25,7 @@ public sealed class MotoServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var executable = Find("moto_server") ?? throw new InvalidOperationException(
-            "moto_server was not found on PATH. Install it with: pip install \"moto[server]==5.2.1\" (test-oracles.md §1); these tests must not be skipped.");
+            "moto_server was not found on PATH. Install it with: pip install \"moto[server]==5.2.1\" (scripts/test.sh does it); these tests must not be skipped.");
         Port = FreePort();
         var start = new ProcessStartInfo(executable, ["-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         {

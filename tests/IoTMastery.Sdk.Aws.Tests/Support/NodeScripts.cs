@@ -7,7 +7,7 @@ internal static class NodeScripts
 {
     private static readonly SemaphoreSlim InstallLock = new(1, 1);
 
-    public static string Directory { get; } = Path.Combine(SharedSpecs.RepoRoot, "tests", "conformance", "aws-node");
+    public static string Directory { get; } = Path.Combine(VendoredSpecs.RepoRoot, "tests", "conformance", "aws-node");
 
     /// <summary>Runs <c>npm ci</c> when a package the lock pins is missing, then the script; returns its stdout.</summary>
     public static async Task<string> RunAsync(string script, IEnumerable<string> args, TimeSpan timeout)

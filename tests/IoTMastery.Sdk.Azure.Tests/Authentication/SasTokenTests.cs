@@ -3,7 +3,7 @@ using System.Text;
 
 namespace IoTMastery.Sdk.Azure.Tests.Authentication;
 
-/// <summary>The confirmed vectors of azure-iot-hub.md §2.1 (Node, C# and Python agree byte for byte).</summary>
+/// <summary>SAS vectors confirmed with the official Node, C# and Python SDKs, which agree byte for byte.</summary>
 public sealed class SasTokenTests
 {
     private const string Key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

@@ -1,6 +1,6 @@
 namespace IoTMastery.Sdk.Azure.Tests.Service;
 
-/// <summary>The three error body formats of azure-iot-hub.md §6.2 and their mapping to the shared hierarchy.</summary>
+/// <summary>The three error body formats IoT Hub answers with (see IotHubErrors) and their mapping to the shared hierarchy.</summary>
 public sealed class IotHubErrorTests
 {
     [Fact]

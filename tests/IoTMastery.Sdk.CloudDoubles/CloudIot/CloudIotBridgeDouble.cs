@@ -18,7 +18,7 @@ namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 /// The Cloud IoT MQTT bridge's authentication, which Mosquitto cannot do: an MQTTnet TLS server on 127.0.0.1 that accepts a
 /// CONNECT only for MQTT 3.1.1, client id = the device path of its registry, and a password that is a JWT signed (ES256 or
 /// RS256) with one of the device's registered public keys, <c>aud</c> = the project id, <c>iat</c> not in the future,
-/// <c>exp</c> not passed and at most 24 h after <c>iat</c> (gcp-style.md); and that closes a session when its JWT expires.
+/// <c>exp</c> not passed and at most 24 h after <c>iat</c> (the Cloud IoT Core JWT rules); and that closes a session when its JWT expires.
 /// The JWT is checked here with the platform's crypto, not with the provider's signer, so a signing bug cannot pass.
 /// Device events are recorded with their arrival time and not routed further.
 /// </summary>

@@ -23,7 +23,7 @@ public sealed record CapturedRequest(string Kind, string Method, string Path, st
 
 /// <summary>
 /// An IoT Hub test double on 127.0.0.1: the service REST API over HTTPS (Kestrel) and the device/DPS MQTT API over TLS
-/// (MQTTnet.Server), following azure-iot-hub.md. It verifies service and device SAS signatures, keeps identities, twins
+/// (MQTTnet.Server), following the IoT Hub REST and MQTT documentation. It verifies service and device SAS signatures, keeps identities, twins
 /// (with versions and ETags), routes direct methods to connected devices, and records every request for the conformance
 /// tests. The official Node.js clients drive it first (AzureNodeDriver) so it is held to the real contract.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class IotHubDouble : IAsyncDisposable
     public const string PolicyName = "iothubowner";
     public const string IdScope = "0ne00000A0A";
 
-    /// <summary>The service REST api-version the hub accepts (azure-iot-hub.md); its own copy so provider drift fails here.</summary>
+    /// <summary>The service REST api-version the hub accepts; its own copy so provider drift fails here.</summary>
     public const string ApiVersion = "2021-04-12";
     public static readonly string PolicyKey = Convert.ToBase64String(Enumerable.Range(0, 32).Select(i => (byte)i).ToArray());
     public static readonly string GroupKey = Convert.ToBase64String(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
@@ -66,7 +66,7 @@ public sealed class IotHubDouble : IAsyncDisposable
     private IotHubDouble()
     {
         _serverCertificate = _ca.IssueServerCertificate(["localhost", HubHost], [IPAddress.Loopback]);
-        // The hub closes a SAS device's connection when its token expires (azure-iot-hub.md); the clock is the double's real one.
+        // The hub closes a SAS device's connection when its token expires (IoT Hub documents this for MQTT); the clock is the double's real one.
         _sessions = new SessionExpiryEnforcer(TimeProvider.System, DisconnectDeviceAsync);
     }
 

@@ -56,7 +56,7 @@ public sealed class NodeOracle
     private async Task<(int, string, string)> RunProcessAsync(string file, string[] args, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(file, args) { WorkingDirectory = Directory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        // test-oracles.md §0: no metadata-server probing, no prompts.
+        // Offline and non-interactive: Google's auth library must not probe the metadata server, gcloud must not prompt.
         info.Environment["METADATA_SERVER_DETECTION"] = "none";
         info.Environment["GOOGLE_APPLICATION_CREDENTIALS"] = "/nonexistent/iotm-test-credentials.json";
         info.Environment["CLOUDSDK_CORE_DISABLE_PROMPTS"] = "1";

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Gcp.Tests;
 
 /// <summary>
 /// Google's Pub/Sub emulator started on a free loopback port through the direct launcher
-/// (test-oracles.md §2 Form B) and killed by PID. A missing emulator fails the tests with the install hint.
+/// (<c>platform/pubsub-emulator/bin/cloud-pubsub-emulator</c>, which execs java, so its PID is the server's) and killed by PID. A missing emulator fails the tests with the install hint.
 /// </summary>
 public sealed class PubSubEmulator : IAsyncLifetime
 {
