@@ -8,6 +8,9 @@ namespace IoTMastery.Sdk.Local;
 /// </summary>
 internal sealed class LocalCommandService : IDeviceCommandService
 {
+    /// <summary>The largest command payload, in UTF-8 bytes of JSON.</summary>
+    public const int MaxPayloadBytes = 128 * 1024;
+
     private const string Provider = "Local";
     private readonly IDeviceMessageBus _bus;
     private readonly IDeviceRegistry _registry;

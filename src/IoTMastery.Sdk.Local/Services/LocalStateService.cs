@@ -24,6 +24,9 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
     /// <summary>The largest desired or reported document, and the largest patch, in UTF-8 bytes.</summary>
     public const int MaxDocumentBytes = 32 * 1024;
 
+    /// <summary>The deepest nesting of objects and arrays in a desired or reported document or patch.</summary>
+    public const int MaxDocumentDepth = 32;
+
     private const string Provider = "Local";
     private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
 
