@@ -24,7 +24,7 @@ public sealed class EchoedInputTests
     };
 
     [Theory]
-    [MemberData(nameof(Hostile))]
+    [MemberData(nameof(Hostile), DisableDiscoveryEnumeration = true)] // xUnit would round-trip lone surrogates through UTF-8 as U+FFFD
     public void Device_id_rules_escape_the_rejected_id(string id, string escaped)
     {
         foreach (var rules in new[] { DeviceIdRules.Local, DeviceIdRules.Aws, DeviceIdRules.Azure, DeviceIdRules.Gcp })
@@ -36,7 +36,7 @@ public sealed class EchoedInputTests
     }
 
     [Theory]
-    [MemberData(nameof(Hostile))]
+    [MemberData(nameof(Hostile), DisableDiscoveryEnumeration = true)] // xUnit would round-trip lone surrogates through UTF-8 as U+FFFD
     public void Error_types_that_name_a_device_escape_it_in_the_message_and_keep_it_raw_in_the_property(string id, string escaped)
     {
         var notFound = new DeviceNotFoundException(id, "Local");
@@ -51,7 +51,7 @@ public sealed class EchoedInputTests
     }
 
     [Theory]
-    [MemberData(nameof(Hostile))]
+    [MemberData(nameof(Hostile), DisableDiscoveryEnumeration = true)] // xUnit would round-trip lone surrogates through UTF-8 as U+FFFD
     public void Argument_checks_of_commands_releases_and_records_escape_what_they_echo(string value, string escaped)
     {
         var command = Assert.Throws<ArgumentException>(() => new DeviceCommand { Name = value }.Validate());
