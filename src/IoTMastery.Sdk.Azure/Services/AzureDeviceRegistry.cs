@@ -249,7 +249,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         var thumbprints = identity["authentication"]?["x509Thumbprint"] as JsonObject;
         if (string.Equals(TwinMapping.Text(thumbprints?["primaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "primaryThumbprint";
         if (string.Equals(TwinMapping.Text(thumbprints?["secondaryThumbprint"]), credentialId, StringComparison.OrdinalIgnoreCase)) return "secondaryThumbprint";
-        throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", IotHubErrors.Provider, "CredentialNotFound");
+        throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", IotHubErrors.Provider, "CredentialNotFound");
     }
 
     private static void ValidateRequest(CredentialRequest? request)

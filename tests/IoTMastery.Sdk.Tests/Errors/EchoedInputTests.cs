@@ -66,6 +66,19 @@ public sealed class EchoedInputTests
     }
 
     [Fact]
+    public async Task The_shared_mqtt_client_escapes_a_rejected_topic()
+    {
+        await using var client = new IoTMastery.Sdk.Mqtt.MqttDeviceClient(new IoTMastery.Sdk.Mqtt.MqttDeviceClientOptions { Host = "127.0.0.1", Port = 1, ClientId = "dev-1" }, "Test");
+        var publish = await Assert.ThrowsAsync<ArgumentException>(() => client.PublishAsync("devices/+\n2026 INFO forged\u202E", ReadOnlyMemory<byte>.Empty));
+        var transport = Assert.Throws<ArgumentException>(() => new IoTMastery.Sdk.Mqtt.MqttTelemetryTransport(client, "t/#\n2026 INFO forged\u202E"));
+        foreach (var message in new[] { publish.Message, transport.Message })
+        {
+            AssertPrintable(message);
+            Assert.Contains(@"\n2026 INFO forged\u202E", message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void A_huge_hostile_id_is_cut_and_still_escaped()
     {
         var ex = Assert.Throws<ArgumentException>(() => DeviceIdRules.Local.Validate(string.Concat(Enumerable.Repeat("\u202E\n", 5_000))));
