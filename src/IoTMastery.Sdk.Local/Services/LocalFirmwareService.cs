@@ -225,6 +225,11 @@ internal sealed class LocalFirmwareService : IFirmwareService
                 // Deleted during the rollout: it will time out and count as failed.
                 _logger.LogInformation("Device {DeviceId} in rollout {RolloutId} no longer exists.", action.DeviceId, rollout.Id);
             }
+            catch (IoTException ex) when (ex.ErrorCode == LocalStateService.StateUnreadable)
+            {
+                // One device's unreadable state must not stop the others' waves: it times out and counts as failed.
+                _logger.LogWarning("Device {DeviceId} in rollout {RolloutId} has unreadable stored state; it cannot be offered the release.", action.DeviceId, rollout.Id);
+            }
         }
         return rollout;
     }

@@ -30,7 +30,8 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
     public const int MaxDocumentDepth = JsonLimits.MaxDocumentDepth;
 
     private const string Provider = "Local";
-    private const string StateUnreadable = "StateUnreadable";
+    /// <summary>The <see cref="IoTException.ErrorCode"/> of a device whose stored state cannot be read.</summary>
+    internal const string StateUnreadable = "StateUnreadable";
     private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
 
     private readonly LocalStore _store;

@@ -121,6 +121,25 @@ public sealed class StateDocumentLimitsTests
     }
 
     [Fact]
+    public async Task A_device_with_unreadable_state_does_not_stop_a_rollout_of_the_others()
+    {
+        using var f = await LocalFixture.CreateAsync();
+        await f.Firmware.CreateReleaseAsync(new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://fw.example.test/2.0.0.bin"), Sha256 = new string('a', 64), SizeBytes = 1000 });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "bricked" });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "healthy" });
+        // What the old writer committed: documents 100 levels deep.
+        await f.Store.WriteAsync((c, tx, ct) => LocalStore.ExecuteAsync(c, tx, "UPDATE device_state SET desired = $doc, reported = $doc WHERE device_id = 'bricked'", ct,
+            ("$doc", Nested(100).ToJsonString())), default);
+
+        var ex = await Assert.ThrowsAsync<IoTException>(() => f.State.ApplyReportedAsync("bricked", new JsonObject { ["a"] = 1 }, default));
+        Assert.Equal("StateUnreadable", ex.ErrorCode);
+        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["bricked", "healthy"], WaveSizes = [2] });
+
+        Assert.Equal(RolloutStatus.InProgress, rollout.Status);
+        Assert.NotNull((await f.State.GetAsync("healthy")).Desired["firmware"]);
+    }
+
+    [Fact]
     public async Task A_command_payload_too_deep_or_too_big_is_an_argument_exception_before_any_io()
     {
         await using var host = await BrokerTestHost.StartAsync();
