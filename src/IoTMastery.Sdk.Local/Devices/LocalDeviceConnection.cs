@@ -154,6 +154,16 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
     private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         if (await _slots.RunCommandAsync(name, payload, "the command payload is not JSON", _logger, cancellationToken).ConfigureAwait(false) is not { } response) return;
+        try
+        {
+            // Held to the fleet's limits: a reply it cannot read used to fail here unobserved and leave the caller to time out.
+            JsonLimits.Serialize(response.Payload, LocalCommandService.MaxPayloadBytes, "A command reply payload", "payload");
+        }
+        catch (ArgumentException ex)
+        {
+            _logger.LogWarning("The handler's reply to command '{Command}' breaks a limit; answering 500: {Message}", ErrorText.Escape(name), ex.Message);
+            response = new CommandResponse(500, new JsonObject { ["error"] = ex.Message });
+        }
         var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
         try
         {

@@ -153,6 +153,20 @@ public sealed class StateDocumentLimitsTests
     }
 
     [Fact]
+    public async Task A_command_reply_too_deep_for_the_fleet_to_read_is_answered_500_instead_of_timing_out()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        var device = host.CreateDevice("dev-1", host.AddDevice("dev-1"));
+        device.SetCommandHandler((_, _) => ValueTask.FromResult(new CommandResponse(200, Nested(100))));
+        await device.ConnectAsync().WaitAsync(Timeout);
+
+        var response = await host.Commands.InvokeAsync("dev-1", new DeviceCommand { Name = "dump", Timeout = TimeSpan.FromSeconds(20) }).WaitAsync(Timeout);
+
+        Assert.Equal(500, response.Status);
+        Assert.Contains($"{LocalStateService.MaxDocumentDepth} levels", (string?)response.Payload?["error"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_device_reporting_state_too_deep_or_too_big_gets_an_argument_exception_before_the_network()
     {
         await using var host = await BrokerTestHost.StartAsync();
