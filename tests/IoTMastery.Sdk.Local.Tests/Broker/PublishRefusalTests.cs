@@ -89,6 +89,43 @@ public sealed class PublishRefusalTests
         Assert.Equal("dev-a", (await host.ReportedState.Received.Reader.ReadAsync().AsTask().WaitAsync(Timeout)).DeviceId);
     }
 
+    [Fact]
+    public async Task A_forbidden_will_of_an_mqtt_311_client_is_dropped_and_the_broker_keeps_serving()
+    {
+        // The will is published after the session ended: the refusal path must cope with a connection that is already gone.
+        await using var host = await BrokerTestHost.StartAsync();
+        using var certA = host.AddDevice("dev-a").ToCertificate();
+        using var certB = host.AddDevice("dev-b").ToCertificate();
+        var a = host.CreateRawClient();
+        var b = host.CreateRawClient();
+        var firstAtB = TestWaits.NewSignal<string>();
+        b.ApplicationMessageReceivedAsync += e =>
+        {
+            firstAtB.TrySetResult(e.ApplicationMessage.Topic);
+            return Task.CompletedTask;
+        };
+        await b.ConnectAsync(host.RawOptions("dev-b", certB, MqttProtocolVersion.V311)).WaitAsync(Timeout);
+        await b.SubscribeAsync("devices/dev-b/commands/#", MqttQualityOfServiceLevel.AtLeastOnce).WaitAsync(Timeout);
+        var withWill = new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", host.Broker.Port)
+            .WithClientId("dev-a")
+            .WithProtocolVersion(MqttProtocolVersion.V311)
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithWillTopic("devices/dev-b/commands/unlock/1")
+            .WithWillPayload("{}"u8.ToArray())
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithTlsOptions(host.RawOptions("dev-a", certA).ChannelOptions.TlsOptions)
+            .Build();
+        await a.ConnectAsync(withWill).WaitAsync(Timeout);
+
+        a.Dispose(); // no DISCONNECT: the broker publishes the will
+        await TestWaits.UntilAsync(() => !host.Broker.IsConnected("dev-a"), Timeout);
+        await host.Broker.PublishAsync("devices/dev-b/commands/ping/2", Encoding.UTF8.GetBytes("{}"), retain: false, CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal("devices/dev-b/commands/ping/2", await firstAtB.Task.WaitAsync(Timeout));
+        Assert.True(b.IsConnected);
+    }
+
     private static MqttApplicationMessage Message(string topic, string payload) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(Encoding.UTF8.GetBytes(payload))
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
