@@ -173,7 +173,7 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
 
     /// <summary>Checks a patch against the core's depth limit and this provider's size limit before anything is written.</summary>
     /// <exception cref="ArgumentException">The patch is too deep, too big or not representable as JSON; the message names the limit.</exception>
-    internal static void ValidatePatch(JsonObject patch)
+    private static void ValidatePatch(JsonObject patch)
     {
         ArgumentNullException.ThrowIfNull(patch);
         JsonLimits.Serialize(patch, MaxDocumentBytes, "A state patch", nameof(patch));
