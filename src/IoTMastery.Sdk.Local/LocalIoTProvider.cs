@@ -114,7 +114,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             // connect and where reports go: the bus is bound once the broker exists.
             var bus = new DeferredMessageBus();
             var registry = new LocalDeviceRegistry(store, ca, bus, time);
-            var state = new LocalStateService(store, bus);
+            var state = new LocalStateService(store, bus, logs.CreateLogger<LocalStateService>());
             var firmware = new LocalFirmwareService(store, state, time, logs.CreateLogger<LocalFirmwareService>());
             // Opened before the broker listens, so no publish is acknowledged before it can be journaled.
             journal = options.TelemetryJournal is { } journalOptions

@@ -709,7 +709,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
         if (topic.AsSpan().IndexOfAny("#+\0") >= 0)
-            throw new ArgumentException($"Topic '{topic}' must not contain '#', '+' or NUL.", nameof(topic));
+            throw new ArgumentException($"Topic '{ErrorText.Escape(topic, 128)}' must not contain '#', '+' or NUL.", nameof(topic));
         if (System.Text.Encoding.UTF8.GetByteCount(topic) > 65535)
             throw new ArgumentException("Topics are at most 65535 UTF-8 bytes.", nameof(topic));
     }

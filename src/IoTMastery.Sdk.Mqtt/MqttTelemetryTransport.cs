@@ -19,7 +19,7 @@ public sealed class MqttTelemetryTransport : ITelemetryTransport
         ArgumentNullException.ThrowIfNull(client);
         ArgumentException.ThrowIfNullOrEmpty(topic);
         if (topic.AsSpan().IndexOfAny("#+") >= 0)
-            throw new ArgumentException($"Telemetry topic '{topic}' must not contain wildcards.", nameof(topic));
+            throw new ArgumentException($"Telemetry topic '{ErrorText.Escape(topic, 128)}' must not contain wildcards.", nameof(topic));
         limits ??= new TelemetryTransportLimits();
         // 268,435,455 is the largest MQTT packet; a message must also leave room for the topic.
         if (limits.MaxMessageBytes is < 256 or > 268_435_455 - 65_600)

@@ -58,7 +58,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         DeviceIdRules.Aws.Validate(options.DeviceId, nameof(options));
         ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
         if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{options.Credential.Id}' has none.", nameof(options));
+            throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(options.Credential.Id)}' has none.", nameof(options));
         options.Telemetry.Validate();
         DeviceId = options.DeviceId;
         _time = time;

@@ -219,7 +219,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
     {
         var principals = await _iot.ListThingPrincipalsAsync(deviceId, ct).ConfigureAwait(false);
         if (!principals.Any(arn => CertificateId(arn) == certificateId))
-            throw new ResourceNotFoundException($"Credential '{certificateId}' does not belong to device '{deviceId}'.", AwsIoTProvider.ProviderName, "CredentialNotFound");
+            throw new ResourceNotFoundException($"Credential '{ErrorText.Escape(certificateId)}' does not belong to device '{ErrorText.Escape(deviceId)}'.", AwsIoTProvider.ProviderName, "CredentialNotFound");
     }
 
     private async Task<bool> ExistsAsync(string thingName, CancellationToken ct)
@@ -241,13 +241,13 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         foreach (var (name, value) in attributes)
         {
             if (string.IsNullOrEmpty(name) || name.Length > 128 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or ',' or '@' or '/' or ':' or '#' or '-'))
-                throw new ArgumentException($"Attribute name '{name}' must be 1-128 characters of A-Z a-z 0-9 _ . , @ / : # -.", parameter);
+                throw new ArgumentException($"Attribute name '{ErrorText.Escape(name)}' must be 1-128 characters of A-Z a-z 0-9 _ . , @ / : # -.", parameter);
             if (name.StartsWith(ReservedPrefix, StringComparison.Ordinal))
                 throw new ArgumentException($"Attribute names starting with '{ReservedPrefix}' are reserved by the SDK.", parameter);
             if (value is not null && (value.Length > 800 || !value.All(c => !char.IsControl(c))))
-                throw new ArgumentException($"Attribute '{name}' must be at most 800 characters without control characters.", parameter);
+                throw new ArgumentException($"Attribute '{ErrorText.Escape(name)}' must be at most 800 characters without control characters.", parameter);
             if (value is "")
-                throw new ArgumentException($"Attribute '{name}' has an empty value; AWS treats an empty value as removal, use null.", parameter);
+                throw new ArgumentException($"Attribute '{ErrorText.Escape(name)}' has an empty value; AWS treats an empty value as removal, use null.", parameter);
         }
         if (attributes.Count > MaxAttributes)
             throw new ArgumentException($"A thing {(_thingTypeName is null ? "without a thing type" : "with a thing type")} has at most {MaxAttributes} attributes.", parameter);

@@ -73,7 +73,7 @@ internal sealed class AwsFirmwareService : IFirmwareService
         }
         catch (ResourceNotFoundException ex)
         {
-            throw new ResourceNotFoundException($"Firmware {version} was not found.", AwsIoTProvider.ProviderName, ex.ErrorCode, ex);
+            throw new ResourceNotFoundException($"Firmware {ErrorText.Escape(version)} was not found.", AwsIoTProvider.ProviderName, ex.ErrorCode, ex);
         }
         return ParseRelease((string?)template["document"]) ?? throw new IoTException(
             $"Job template {TemplateId(version)} is not an IoTMastery firmware release.", AwsIoTProvider.ProviderName, "MalformedResponse");

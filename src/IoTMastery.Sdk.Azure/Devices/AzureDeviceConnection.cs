@@ -77,7 +77,7 @@ public sealed class AzureDeviceConnection : IDeviceConnection
                 credentials = _ => ValueTask.FromResult(new MqttCredentials(userName, null));
                 break;
             default:
-                throw new ArgumentException($"Azure devices connect with a SAS key or an X.509 certificate with its private key; credential '{options.Credential.Id}' ({options.Credential.Info.Kind}) has neither.", nameof(options));
+                throw new ArgumentException($"Azure devices connect with a SAS key or an X.509 certificate with its private key; credential '{ErrorText.Escape(options.Credential.Id)}' ({options.Credential.Info.Kind}) has neither.", nameof(options));
         }
         _client = new MqttDeviceClient(new MqttDeviceClientOptions
         {

@@ -255,7 +255,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         var hint = TwinMapping.Text(identity["authentication"]?["type"]) == "certificateAuthority"
             ? " It authenticates with any certificate of the verified CA, so IoT Hub holds no per-device credential: disable or delete the device to cut it off."
             : "";
-        throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.{hint}", IotHubErrors.Provider, "CredentialNotFound");
+        throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.{hint}", IotHubErrors.Provider, "CredentialNotFound");
     }
 
     private static void ValidateRequest(CredentialRequest? request)

@@ -43,7 +43,7 @@ internal sealed class AzureFirmwareService : IFirmwareService
         ArgumentException.ThrowIfNullOrEmpty(version);
         return _releases.TryGetValue(version, out var release)
             ? Task.FromResult(release)
-            : throw new ResourceNotFoundException($"Firmware release '{version}' was not found.", IotHubErrors.Provider, "ReleaseNotFound");
+            : throw new ResourceNotFoundException($"Firmware release '{ErrorText.Escape(version)}' was not found.", IotHubErrors.Provider, "ReleaseNotFound");
     }
 
     public async IAsyncEnumerable<FirmwareRelease> ListReleasesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -146,7 +146,7 @@ internal sealed class AzureFirmwareService : IFirmwareService
     private Rollout Find(string rolloutId) =>
         _rollouts.TryGetValue(rolloutId, out var rollout)
             ? rollout
-            : throw new ResourceNotFoundException($"Rollout '{rolloutId}' was not found.", IotHubErrors.Provider, "RolloutNotFound");
+            : throw new ResourceNotFoundException($"Rollout '{ErrorText.Escape(rolloutId)}' was not found.", IotHubErrors.Provider, "RolloutNotFound");
 
     private async Task<Rollout> PerformAsync(Rollout rollout, IReadOnlyList<RolloutAction> actions, FirmwareRelease release, CancellationToken cancellationToken)
     {

@@ -17,6 +17,8 @@ internal sealed class AzureStateService(IotHubServiceClient hub) : IDeviceStateS
         ArgumentNullException.ThrowIfNull(patch);
         if (patch.Any(p => p.Key.StartsWith('$')))
             throw new ArgumentException("Desired property names must not start with '$' (reserved by IoT Hub).", nameof(patch));
+        // The core's one depth limit, before any request (IoT Hub's own twin limits are stricter and answered by the service).
+        JsonLimits.Serialize(patch, 32 * 1024, "A state patch", nameof(patch));
         string? etag = null;
         if (expectedVersion is { } expected)
         {

@@ -30,7 +30,7 @@ public sealed record CloudIotRegistryPath(string ProjectId, string Location, str
         if (string.IsNullOrEmpty(Location) || Location.Contains('/', StringComparison.Ordinal))
             throw new ArgumentException("Location is required and must not contain '/'.", nameof(Location));
         if (!DeviceIdRules.Gcp.IsValid(RegistryId))
-            throw new ArgumentException($"Registry id '{RegistryId}' breaks the rule: {DeviceIdRules.Gcp.Description}.", nameof(RegistryId));
+            throw new ArgumentException($"Registry id '{ErrorText.Escape(RegistryId)}' breaks the rule: {DeviceIdRules.Gcp.Description}.", nameof(RegistryId));
     }
 }
 

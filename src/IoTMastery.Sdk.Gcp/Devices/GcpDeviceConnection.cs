@@ -42,7 +42,7 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
         DeviceIdRules.Gcp.Validate(options.DeviceId, nameof(options));
         ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
         if (options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"Gcp devices sign JWTs with their private key; credential '{options.Credential.Id}' carries none.", nameof(options));
+            throw new ArgumentException($"Gcp devices sign JWTs with their private key; credential '{ErrorText.Escape(options.Credential.Id)}' carries none.", nameof(options));
         if (string.IsNullOrEmpty(endpoint.Options.BridgeHost))
             throw new InvalidOperationException("GcpIoTOptions.BridgeHost is not set, so devices have nowhere to connect.");
         options.Telemetry.Validate();

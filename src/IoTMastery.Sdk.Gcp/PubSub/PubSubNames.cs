@@ -9,7 +9,7 @@ internal static partial class PubSubNames
     {
         ArgumentException.ThrowIfNullOrEmpty(projectId, parameterName);
         if (!ProjectPattern().IsMatch(projectId))
-            throw new ArgumentException($"Project id '{projectId}' must be 1-100 characters of a-z A-Z 0-9 - . : (no '/').", parameterName);
+            throw new ArgumentException($"Project id '{ErrorText.Escape(projectId)}' must be 1-100 characters of a-z A-Z 0-9 - . : (no '/').", parameterName);
     }
 
     /// <summary>Topic and subscription ids: 3-255 characters, a letter first, then A-Z a-z 0-9 - _ . ~ + %, not starting with <c>goog</c>.</summary>

@@ -123,7 +123,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
 
     private static JsonNode FindCredential(string deviceId, JsonArray credentials, string credentialId) =>
         credentials.FirstOrDefault(c => c?["publicKey"]?["key"]?.GetValue<string>() is { } key && DeviceKeys.Fingerprint(key) == credentialId)
-        ?? throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", GoogleApiErrors.Provider, "CredentialNotFound");
+        ?? throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", GoogleApiErrors.Provider, "CredentialNotFound");
 
     private async Task<JsonArray> CredentialsAsync(string deviceId, CancellationToken cancellationToken)
     {

@@ -44,7 +44,7 @@ public sealed class GcpFirmwareService : IFirmwareService
     {
         ArgumentException.ThrowIfNullOrEmpty(version);
         return _releases.TryGetValue(version, out var r) ? Task.FromResult(r)
-            : throw new ResourceNotFoundException($"Firmware release '{version}' was not found.", GoogleApiErrors.Provider, "ReleaseNotFound");
+            : throw new ResourceNotFoundException($"Firmware release '{ErrorText.Escape(version)}' was not found.", GoogleApiErrors.Provider, "ReleaseNotFound");
     }
 
     /// <inheritdoc />
@@ -121,7 +121,7 @@ public sealed class GcpFirmwareService : IFirmwareService
     }
 
     private Rollout Find(string id) => _rollouts.TryGetValue(id, out var r) ? r
-        : throw new ResourceNotFoundException($"Rollout '{id}' was not found.", GoogleApiErrors.Provider, "RolloutNotFound");
+        : throw new ResourceNotFoundException($"Rollout '{ErrorText.Escape(id)}' was not found.", GoogleApiErrors.Provider, "RolloutNotFound");
 
     private async Task PerformAsync(Rollout rollout, IReadOnlyList<RolloutAction> actions, FirmwareRelease release, CancellationToken cancellationToken)
     {

@@ -37,6 +37,8 @@ internal sealed class GcpStateService : IDeviceStateService
         ArgumentNullException.ThrowIfNull(patch);
         if (expectedVersion is < 1) throw new ArgumentOutOfRangeException(nameof(expectedVersion), expectedVersion, "Config versions start at 1.");
         if (patch.ContainsKey(VersionProperty)) throw new ArgumentException($"'{VersionProperty}' is reserved for the config version.", nameof(patch));
+        // The core's one depth limit, before any request: a deeper config would be written and then fail every read.
+        JsonLimits.Serialize(patch, 64 * 1024, "A state patch", nameof(patch));
         var (current, version) = await LatestConfigAsync(deviceId, cancellationToken).ConfigureAwait(false);
         if (expectedVersion is { } expected && expected != version)
             throw new PreconditionFailedException($"Device '{deviceId}' desired state is at version {version}, not {expected}.", GoogleApiErrors.Provider, "FAILED_PRECONDITION", expected, version);

@@ -30,6 +30,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
 
     private const string Provider = "Local";
     private const string ProtocolVersionItem = "iotmastery.protocol-version";
+    // Client ids and topics from the network are logged escaped (ErrorText) and cut at this length.
+    private const int MaxLoggedLength = 128;
     private readonly LocalBrokerOptions _options;
     private readonly LocalCertificateAuthority _ca;
     private readonly IDeviceAccessPolicy _policy;
@@ -170,7 +172,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
         if (!topic.StartsWith(LocalTopics.Prefix, StringComparison.Ordinal) || topic.AsSpan().IndexOfAny("#+") >= 0)
-            throw new ArgumentException($"Fleet messages go to '{LocalTopics.Prefix}…' topics without wildcards; got '{topic}'.", nameof(topic));
+            throw new ArgumentException($"Fleet messages go to '{LocalTopics.Prefix}…' topics without wildcards; got '{ErrorText.Escape(topic, MaxLoggedLength)}'.", nameof(topic));
         var server = _server ?? throw NotRunning();
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
@@ -218,7 +220,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         var reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate).ConfigureAwait(false);
         if (reason is null) return;
         e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
-        _logger.LogWarning("Local broker refused client '{ClientId}': {Reason}.", Truncate(e.ClientId), reason);
+        _logger.LogWarning("Local broker refused client '{ClientId}': {Reason}.", ErrorText.Escape(e.ClientId, MaxLoggedLength), reason);
     }
 
     private async Task<string?> CheckConnectionAsync(string? clientId, X509Certificate2? certificate)
@@ -267,35 +269,38 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         switch (route)
         {
             case DevicePublishRoute.Telemetry:
-                if (RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray()) is { } refusal) Refuse(e, refusal);
+                if (RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray()) is { } refusal)
+                {
+                    var reason = refusal == TelemetryIntake.Full ? MqttPubAckReasonCode.QuotaExceeded : MqttPubAckReasonCode.ImplementationSpecificError;
+                    Refuse(e, reason);
+                    _logger.LogWarning("Local broker refused a telemetry publish of '{ClientId}' ({Reason}); the device keeps the records and retries.", e.ClientId, reason);
+                }
                 break;
             case DevicePublishRoute.ReportedState:
                 if (!await RouteReportedStateAsync(e.ClientId, e.ApplicationMessage.Payload.ToArray(), e.CancellationToken).ConfigureAwait(false))
-                    e.Response.ReasonCode = MqttPubAckReasonCode.PayloadFormatInvalid;
+                    Refuse(e, MqttPubAckReasonCode.PayloadFormatInvalid);
                 break;
             case DevicePublishRoute.Reply:
                 if (!_replies.TryComplete(e.ClientId, requestId!, e.ApplicationMessage.Payload.ToArray()))
-                    _logger.LogDebug("Reply {RequestId} from {DeviceId} matched no waiting command.", requestId, e.ClientId);
+                    _logger.LogDebug("Reply {RequestId} from {DeviceId} matched no waiting command.", ErrorText.Escape(requestId), e.ClientId);
                 break;
             default:
-                e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-                _logger.LogWarning("Local broker refused a publish of '{ClientId}' to '{Topic}'.", e.ClientId, Truncate(topic));
+                Refuse(e, MqttPubAckReasonCode.NotAuthorized);
+                _logger.LogWarning("Local broker refused a publish of '{ClientId}' to '{Topic}'.", e.ClientId, ErrorText.Escape(topic, MaxLoggedLength));
                 break;
         }
     }
 
     /// <summary>
-    /// Refuses a telemetry publish the journal did not take, so the device keeps the records: MQTT 5 gets a PUBACK with the
-    /// reason code (which the device treats as transient); MQTT 3.1.1 has no negative PUBACK, so its connection is closed unacknowledged.
+    /// Refuses a publish so the device sees it: MQTT 5 gets a PUBACK with <paramref name="reason"/>; MQTT 3.1.1 has no negative
+    /// PUBACK (any PUBACK reads as success), so its connection is closed unacknowledged and the device's publish fails.
     /// </summary>
-    private void Refuse(InterceptingPublishEventArgs e, TelemetryIntake refusal)
+    private static void Refuse(InterceptingPublishEventArgs e, MqttPubAckReasonCode reason)
     {
-        var reason = refusal == TelemetryIntake.Full ? MqttPubAckReasonCode.QuotaExceeded : MqttPubAckReasonCode.ImplementationSpecificError;
         if (e.SessionItems[ProtocolVersionItem] is MqttProtocolVersion.V500)
             e.Response.ReasonCode = reason;
         else
             e.CloseConnection = true;
-        _logger.LogWarning("Local broker refused a telemetry publish of '{ClientId}' ({Reason}); the device keeps the records and retries.", e.ClientId, reason);
     }
 
     /// <summary>Routes a telemetry batch; returns why the sink refused it, or null when it was taken (or dropped as malformed).</summary>
@@ -309,7 +314,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         catch (FormatException ex)
         {
             _telemetry.CountRejected(1);
-            _logger.LogWarning("Dropped a malformed telemetry batch from {DeviceId}: {Message}", deviceId, ex.Message);
+            _logger.LogWarning("Dropped a malformed telemetry batch from {DeviceId}: {Message}", deviceId, ErrorText.Escape(ex.Message, 256));
             // Acknowledged anyway: a batch that can never parse must not be retried forever.
             return null;
         }
@@ -350,11 +355,9 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         if (DeviceTopicAcl.MaySubscribe(e.ClientId, e.TopicFilter.Topic)) return Task.CompletedTask;
         e.ProcessSubscription = false;
         e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
-        _logger.LogWarning("Local broker refused a subscription of '{ClientId}' to '{Filter}'.", e.ClientId, Truncate(e.TopicFilter.Topic));
+        _logger.LogWarning("Local broker refused a subscription of '{ClientId}' to '{Filter}'.", e.ClientId, ErrorText.Escape(e.TopicFilter.Topic, MaxLoggedLength));
         return Task.CompletedTask;
     }
 
     private static IoTException NotRunning() => new("The local broker is not running.", Provider, "BrokerNotRunning", isTransient: true);
-
-    private static string Truncate(string? value) => value is null ? "" : value.Length <= 128 ? value : string.Concat(value.AsSpan(0, 128), "…");
 }

@@ -18,7 +18,7 @@ internal sealed class CommandReplyTable
     {
         var completion = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_pending.TryAdd((deviceId, requestId), completion))
-            throw new InvalidOperationException($"Request '{requestId}' of device '{deviceId}' is already pending.");
+            throw new InvalidOperationException($"Request '{ErrorText.Escape(requestId)}' of device '{ErrorText.Escape(deviceId)}' is already pending.");
         return new PendingReply(this, deviceId, requestId, completion.Task);
     }
 

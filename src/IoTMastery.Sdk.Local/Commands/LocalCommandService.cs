@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace IoTMastery.Sdk.Local;
 
 /// <summary>
@@ -8,6 +6,9 @@ namespace IoTMastery.Sdk.Local;
 /// </summary>
 internal sealed class LocalCommandService : IDeviceCommandService
 {
+    /// <summary>The largest command payload, in UTF-8 bytes of JSON.</summary>
+    public const int MaxPayloadBytes = 128 * 1024;
+
     private const string Provider = "Local";
     private readonly IDeviceMessageBus _bus;
     private readonly IDeviceRegistry _registry;
@@ -36,12 +37,13 @@ internal sealed class LocalCommandService : IDeviceCommandService
         DeviceIdRules.Local.Validate(deviceId);
         ArgumentNullException.ThrowIfNull(command);
         command.Validate();
+        // Checked before any I/O, with the same depth limit the device's reader and every provider use.
+        var payload = command.Payload is null ? Array.Empty<byte>() : JsonLimits.Serialize(command.Payload, MaxPayloadBytes, "A command payload", nameof(command));
 
         await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         if (!_bus.IsConnected(deviceId)) throw new DeviceOfflineException(deviceId, Provider);
 
         var requestId = Guid.NewGuid().ToString("N");
-        var payload = command.Payload is null ? ReadOnlyMemory<byte>.Empty : JsonSerializer.SerializeToUtf8Bytes(command.Payload);
         using var pending = _replies.Register(deviceId, requestId);
         await _bus.PublishAsync(LocalTopics.Command(deviceId, command.Name, requestId), payload, retain: false, cancellationToken).ConfigureAwait(false);
         ReadOnlyMemory<byte> reply;
@@ -57,5 +59,5 @@ internal sealed class LocalCommandService : IDeviceCommandService
     }
 
     internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply) =>
-        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
+        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{ErrorText.Escape(deviceId)}' sent a malformed reply to command '{ErrorText.Escape(commandName)}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
 }

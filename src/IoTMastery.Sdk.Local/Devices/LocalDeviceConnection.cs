@@ -52,7 +52,7 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
         DeviceIdRules.Local.Validate(options.DeviceId, nameof(options));
         ArgumentNullException.ThrowIfNull(options.Credential);
         if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"Local devices connect with an X.509 certificate and its private key; credential '{options.Credential.Id}' is a {options.Credential.Info.Kind} credential without one.", nameof(options));
+            throw new ArgumentException($"Local devices connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(options.Credential.Id)}' is a {options.Credential.Info.Kind} credential without one.", nameof(options));
         options.Telemetry.Validate();
         DeviceId = options.DeviceId;
         var time = timeProvider ?? TimeProvider.System;
@@ -120,7 +120,8 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
     public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(patch);
-        var payload = JsonSerializer.SerializeToUtf8Bytes(patch);
+        // The broker would refuse what the state service refuses; failing here names the limit before the network.
+        var payload = JsonLimits.Serialize(patch, LocalStateService.MaxDocumentBytes, "A state patch", nameof(patch));
         await _client.PublishAsync(LocalTopics.ReportedState(DeviceId), payload, MqttQualityOfService.AtLeastOnce, retain: false, cancellationToken).ConfigureAwait(false);
     }
 
@@ -142,7 +143,7 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
         var levels = message.Topic.Split('/');
         if (levels.Length != 5)
         {
-            _logger.LogWarning("Ignored a command on unexpected topic '{Topic}'.", message.Topic);
+            _logger.LogWarning("Ignored a command on unexpected topic '{Topic}'.", ErrorText.Escape(message.Topic, 128));
             return ValueTask.CompletedTask;
         }
         // Each command runs on its own so a slow handler does not hold up desired state or other commands.
@@ -153,6 +154,16 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
     private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         if (await _slots.RunCommandAsync(name, payload, "the command payload is not JSON", _logger, cancellationToken).ConfigureAwait(false) is not { } response) return;
+        try
+        {
+            // Held to the fleet's limits: a reply it cannot read used to fail here unobserved and leave the caller to time out.
+            JsonLimits.Serialize(response.Payload, LocalCommandService.MaxPayloadBytes, "A command reply payload", "payload");
+        }
+        catch (ArgumentException ex)
+        {
+            _logger.LogWarning("The handler's reply to command '{Command}' breaks a limit; answering 500: {Message}", ErrorText.Escape(name), ex.Message);
+            response = new CommandResponse(500, new JsonObject { ["error"] = ex.Message });
+        }
         var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
         try
         {
@@ -160,7 +171,7 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
         }
         catch (Exception ex) when (ex is IoTException or OperationCanceledException)
         {
-            _logger.LogWarning("The reply to command '{Command}' ({RequestId}) was not delivered: {Message}", name, requestId, ex.Message);
+            _logger.LogWarning("The reply to command '{Command}' ({RequestId}) was not delivered: {Message}", ErrorText.Escape(name), ErrorText.Escape(requestId), ex.Message);
         }
     }
 

@@ -63,7 +63,7 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
             await using (var exists = LocalStore.Command(c, tx, "SELECT 1 FROM devices WHERE id = $id", ("$id", registration.Id)))
             {
                 if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
-                    throw new ResourceAlreadyExistsException($"Device '{registration.Id}' already exists.", Provider, "DeviceAlreadyExists");
+                    throw new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists");
             }
             await LocalStore.ExecuteAsync(c, tx,
                 "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now)", ct,
@@ -332,7 +332,7 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
     {
         await using var command = LocalStore.Command(c, tx, "SELECT 1 FROM credentials WHERE id = $cid AND device_id = $id", ("$cid", credentialId), ("$id", deviceId));
         if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
-            throw new ResourceNotFoundException($"Device '{deviceId}' has no credential '{credentialId}'.", Provider, "CredentialNotFound");
+            throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", Provider, "CredentialNotFound");
     }
 
     private static Task<int> BumpVersionAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CancellationToken ct) =>
@@ -370,7 +370,7 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
     {
         ValidateAttributeName(name, parameterName);
         if (value is not null && value.Length > MaxAttributeValueLength)
-            throw new ArgumentException($"Attribute '{name}' is {value.Length} characters; values are at most {MaxAttributeValueLength}.", parameterName);
+            throw new ArgumentException($"Attribute '{ErrorText.Escape(name)}' is {value.Length} characters; values are at most {MaxAttributeValueLength}.", parameterName);
     }
 
     private static void ValidateAttributeName(string name, string parameterName)

@@ -46,7 +46,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
         await _store.WriteAsync(async (c, tx, ct) =>
         {
             if (await ReadReleaseAsync(c, tx, release.Version, ct).ConfigureAwait(false) is not null)
-                throw new ResourceAlreadyExistsException($"Firmware release '{release.Version}' already exists.", Provider, "ReleaseAlreadyExists");
+                throw new ResourceAlreadyExistsException($"Firmware release '{ErrorText.Escape(release.Version)}' already exists.", Provider, "ReleaseAlreadyExists");
             return await LocalStore.ExecuteAsync(c, tx,
                 "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature) VALUES ($v, $uri, $sha, $size, $at, $sig)", ct,
                 ("$v", stored.Version), ("$uri", stored.Uri.AbsoluteUri), ("$sha", stored.Sha256), ("$size", stored.SizeBytes),
@@ -60,7 +60,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
     {
         ArgumentException.ThrowIfNullOrEmpty(version);
         return await _store.ReadAsync((c, ct) => ReadReleaseAsync(c, null, version, ct), cancellationToken).ConfigureAwait(false)
-            ?? throw new ResourceNotFoundException($"Firmware release '{version}' was not found.", Provider, "ReleaseNotFound");
+            ?? throw new ResourceNotFoundException($"Firmware release '{ErrorText.Escape(version)}' was not found.", Provider, "ReleaseNotFound");
     }
 
     /// <inheritdoc />
@@ -101,7 +101,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
                         command.Parameters["$id"].Value = id;
                         if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not string reported)
                             throw new DeviceNotFoundException(id, Provider);
-                        previous[id] = FirmwareStateContract.TryGetReported(JsonNode.Parse(reported) as JsonObject)?.Version;
+                        previous[id] = FirmwareStateContract.TryGetReported(LocalStateService.TryReadDocument(reported))?.Version;
                     }
                 }
                 var started = RolloutOrchestrator.Start("ro-" + Guid.NewGuid().ToString("N"), plan, previous, _time.GetUtcNow());
@@ -225,6 +225,11 @@ internal sealed class LocalFirmwareService : IFirmwareService
                 // Deleted during the rollout: it will time out and count as failed.
                 _logger.LogInformation("Device {DeviceId} in rollout {RolloutId} no longer exists.", action.DeviceId, rollout.Id);
             }
+            catch (IoTException ex) when (ex.ErrorCode == LocalStateService.StateUnreadable)
+            {
+                // One device's unreadable state must not stop the others' waves: it times out and counts as failed.
+                _logger.LogWarning("Device {DeviceId} in rollout {RolloutId} has unreadable stored state; it cannot be offered the release.", action.DeviceId, rollout.Id);
+            }
         }
         return rollout;
     }
@@ -238,7 +243,8 @@ internal sealed class LocalFirmwareService : IFirmwareService
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
-            if (FirmwareStateContract.TryGetReported(JsonNode.Parse(reader.GetString(1)) as JsonObject) is { } report)
+            // An unreadable document counts as no report (the device times out as failed) instead of failing the whole rollout.
+            if (FirmwareStateContract.TryGetReported(LocalStateService.TryReadDocument(reader.GetString(1))) is { } report)
                 reports[reader.GetString(0)] = report;
         }
         return reports;
@@ -269,7 +275,7 @@ internal sealed class LocalFirmwareService : IFirmwareService
         await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             if (!await reader.ReadAsync(ct).ConfigureAwait(false))
-                throw new ResourceNotFoundException($"Rollout '{rolloutId}' was not found.", Provider, "RolloutNotFound");
+                throw new ResourceNotFoundException($"Rollout '{ErrorText.Escape(rolloutId)}' was not found.", Provider, "RolloutNotFound");
             rollout = new Rollout
             {
                 Id = rolloutId,

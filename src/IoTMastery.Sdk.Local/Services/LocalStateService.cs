@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Local;
 
@@ -24,23 +26,31 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
     /// <summary>The largest desired or reported document, and the largest patch, in UTF-8 bytes.</summary>
     public const int MaxDocumentBytes = 32 * 1024;
 
+    /// <summary>The deepest nesting of objects and arrays in a desired or reported document or patch (the core's one limit).</summary>
+    public const int MaxDocumentDepth = JsonLimits.MaxDocumentDepth;
+
     private const string Provider = "Local";
+    /// <summary>The <see cref="IoTException.ErrorCode"/> of a device whose stored state cannot be read.</summary>
+    internal const string StateUnreadable = "StateUnreadable";
     private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
 
     private readonly LocalStore _store;
     private readonly IDeviceMessageBus _bus;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _publishLock = new(1, 1);
     private ImmutableArray<ReportedStateListener> _listeners = [];
 
     /// <summary>Creates the service.</summary>
     /// <param name="store">The database.</param>
     /// <param name="bus">Publishes desired state to devices.</param>
-    public LocalStateService(LocalStore store, IDeviceMessageBus bus)
+    /// <param name="logger">Stored documents that cannot be read; never their content.</param>
+    public LocalStateService(LocalStore store, IDeviceMessageBus bus, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(bus);
         _store = store;
         _bus = bus;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>Adds a listener for committed reported-state changes; listeners run in order, after the commit.</summary>
@@ -70,7 +80,7 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
             var current = await ReadStateAsync(c, tx, deviceId, ct).ConfigureAwait(false);
             if (expectedVersion is { } expected && expected != current.DesiredVersion)
                 throw new PreconditionFailedException(
-                    $"The desired state of device '{deviceId}' is at version {current.DesiredVersion}, not the expected {expected}.",
+                    $"The desired state of device '{ErrorText.Escape(deviceId)}' is at version {current.DesiredVersion}, not the expected {expected}.",
                     Provider, "VersionMismatch", expected, current.DesiredVersion);
             var desired = JsonMergePatch.Apply(current.Desired, patch);
             var json = CheckSize(desired, deviceId, "desired");
@@ -117,7 +127,17 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
             return list;
         }, cancellationToken).ConfigureAwait(false);
         foreach (var id in ids)
-            await PublishLatestDesiredAsync(id, cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await PublishLatestDesiredAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IoTException ex) when (ex.ErrorCode == StateUnreadable)
+            {
+                // One bad row must not stop the provider: the device reports it on every read until it is deleted.
+                _logger.LogError("The stored state of device {DeviceId} is unreadable and was not republished: {Message}", id, ex.Message);
+            }
+        }
     }
 
     // Publishes whatever is current under a lock, so the retained message never goes back to an older version
@@ -145,6 +165,20 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
         }
     }
 
+    /// <summary>
+    /// A stored desired or reported document, or <see langword="null"/> when it cannot be read (written by an older version
+    /// that let documents deeper than the reader's limit through, or altered outside the SDK).
+    /// </summary>
+    internal static JsonObject? TryReadDocument(string json) => StrictJson.TryParseObject(Encoding.UTF8.GetBytes(json));
+
+    /// <summary>Checks a patch against the core's depth limit and this provider's size limit before anything is written.</summary>
+    /// <exception cref="ArgumentException">The patch is too deep, too big or not representable as JSON; the message names the limit.</exception>
+    private static void ValidatePatch(JsonObject patch)
+    {
+        ArgumentNullException.ThrowIfNull(patch);
+        JsonLimits.Serialize(patch, MaxDocumentBytes, "A state patch", nameof(patch));
+    }
+
     private static async Task<DeviceState> ReadStateAsync(SqliteConnection c, SqliteTransaction? tx, string deviceId, CancellationToken ct)
     {
         await using var command = LocalStore.Command(c, tx,
@@ -155,20 +189,17 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
         return new DeviceState
         {
             DeviceId = deviceId,
-            Desired = JsonNode.Parse(reader.GetString(0))!.AsObject(),
+            Desired = TryReadDocument(reader.GetString(0)) ?? throw Unreadable(deviceId, "desired"),
             DesiredVersion = reader.GetInt64(1),
-            Reported = JsonNode.Parse(reader.GetString(2))!.AsObject(),
+            Reported = TryReadDocument(reader.GetString(2)) ?? throw Unreadable(deviceId, "reported"),
             ReportedVersion = reader.GetInt64(3),
         };
     }
 
-    private static void ValidatePatch(JsonObject patch)
-    {
-        ArgumentNullException.ThrowIfNull(patch);
-        var size = Encoding.UTF8.GetByteCount(patch.ToJsonString());
-        if (size > MaxDocumentBytes)
-            throw new ArgumentException($"A state patch is at most {MaxDocumentBytes} bytes of JSON; got {size}.", nameof(patch));
-    }
+    // Not transient: the row stays unreadable until the device is deleted (and registered again).
+    private static IoTException Unreadable(string deviceId, string which) => new(
+        $"The stored {which} state of device '{ErrorText.Escape(deviceId)}' is unreadable (not a JSON object within {JsonLimits.MaxReadDepth} levels); " +
+        "the device's state cannot be read or changed until the device is deleted.", Provider, StateUnreadable);
 
     private static string CheckSize(JsonObject document, string deviceId, string which)
     {
@@ -176,7 +207,7 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
         var size = Encoding.UTF8.GetByteCount(json);
         if (size > MaxDocumentBytes)
             throw new PayloadTooLargeException(
-                $"The {which} state of device '{deviceId}' would be {size} bytes; the Local provider keeps at most {MaxDocumentBytes}.", Provider, size, MaxDocumentBytes);
+                $"The {which} state of device '{ErrorText.Escape(deviceId)}' would be {size} bytes; the Local provider keeps at most {MaxDocumentBytes}.", Provider, size, MaxDocumentBytes);
         return json;
     }
 }

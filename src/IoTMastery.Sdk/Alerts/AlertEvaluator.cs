@@ -39,7 +39,7 @@ public sealed class AlertEvaluator
         {
             ArgumentNullException.ThrowIfNull(rule, nameof(rules));
             if (!_rules.TryAdd(rule.Metric, rule))
-                throw new ArgumentException($"Only one rule per metric; '{rule.Metric}' has two.", nameof(rules));
+                throw new ArgumentException($"Only one rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
         }
     }
 

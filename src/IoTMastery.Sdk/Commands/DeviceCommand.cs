@@ -21,7 +21,7 @@ public sealed record DeviceCommand
     public void Validate()
     {
         if (string.IsNullOrEmpty(Name) || Name.Length > 64 || !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
-            throw new ArgumentException($"Command name '{Name}' must be 1-64 characters of A-Z a-z 0-9 _ . -.", nameof(Name));
+            throw new ArgumentException($"Command name '{ErrorText.Escape(Name)}' must be 1-64 characters of A-Z a-z 0-9 _ . -.", nameof(Name));
         if (Timeout < TimeSpan.FromSeconds(1) || Timeout > TimeSpan.FromSeconds(300))
             throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout, "Command timeouts must be between 1 s and 300 s.");
     }

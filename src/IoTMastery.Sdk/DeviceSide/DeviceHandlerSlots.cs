@@ -27,7 +27,7 @@ internal sealed class DeviceHandlerSlots
         if (!record.IsInitialized)
             throw new ArgumentException("The record was not created by a constructor.", nameof(record));
         if (!string.Equals(record.DeviceId, deviceId, StringComparison.Ordinal))
-            throw new ArgumentException($"The record belongs to device '{record.DeviceId}', not to this connection's device '{deviceId}'.", nameof(record));
+            throw new ArgumentException($"The record belongs to device '{ErrorText.Escape(record.DeviceId)}', not to this connection's device '{ErrorText.Escape(deviceId)}'.", nameof(record));
     }
 
     /// <summary>The command handler, or null when none was set.</summary>

@@ -20,8 +20,11 @@ public sealed partial class DeviceIdRules
         Description = description;
     }
 
-    /// <summary>Local provider: 1-128 characters of <c>A-Z a-z 0-9 : _ . -</c>, so an id is a safe MQTT topic level and certificate CN.</summary>
-    public static DeviceIdRules Local { get; } = new("Local", 1, 128, LocalPattern(), "1-128 characters of A-Z a-z 0-9 : _ . -");
+    /// <summary>
+    /// Local provider: 1-128 characters of <c>A-Z a-z 0-9 : _ . -</c>, except <c>.</c> and <c>..</c>, so an id is a safe MQTT
+    /// topic level, certificate CN and file or folder name (an application may map ids to paths).
+    /// </summary>
+    public static DeviceIdRules Local { get; } = new("Local", 1, 128, LocalPattern(), "1-128 characters of A-Z a-z 0-9 : _ . -, except '.' and '..'");
 
     /// <summary>AWS IoT thing names: 1-128 characters of <c>A-Z a-z 0-9 : _ -</c>.</summary>
     public static DeviceIdRules Aws { get; } = new("Aws", 1, 128, AwsPattern(), "1-128 characters of A-Z a-z 0-9 : _ -");
@@ -57,13 +60,11 @@ public sealed partial class DeviceIdRules
             throw new ArgumentNullException(parameterName, $"A device id is required ({Provider}: {Description}).");
         if (!IsValid(deviceId))
             throw new ArgumentException(
-                $"Device id '{Truncate(deviceId)}' breaks the {Provider} rule: {Description}.", parameterName);
+                $"Device id '{ErrorText.Escape(deviceId)}' breaks the {Provider} rule: {Description}.", parameterName);
     }
 
-    // Keeps a hostile multi-kilobyte id from flooding the message.
-    private static string Truncate(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 64), "…");
-
-    [GeneratedRegex(@"^[A-Za-z0-9:_.-]+\z", RegexOptions.CultureInvariant)]
+    // '.' and '..' are path segments on every file system.
+    [GeneratedRegex(@"^(?!\.\.?\z)[A-Za-z0-9:_.-]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex LocalPattern();
 
     [GeneratedRegex(@"^[A-Za-z0-9:_-]+\z", RegexOptions.CultureInvariant)]

@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk;
 public class IoTException : Exception
 {
     /// <summary>Creates an error.</summary>
-    /// <param name="message">What went wrong; never contains secrets.</param>
+    /// <param name="message">What went wrong; never contains secrets, and input it repeats is escaped (<c>ErrorText</c>).</param>
     /// <param name="provider">The provider that raised it, for example <c>Local</c> or <c>Aws</c>.</param>
     /// <param name="errorCode">The provider's own error code, when it sent one.</param>
     /// <param name="isTransient">Whether the same call may succeed if repeated later.</param>
@@ -50,7 +50,7 @@ public sealed class DeviceNotFoundException : ResourceNotFoundException
 {
     /// <summary>Creates the error for <paramref name="deviceId"/>.</summary>
     public DeviceNotFoundException(string deviceId, string provider, string? errorCode = null, Exception? innerException = null)
-        : base($"Device '{deviceId}' was not found.", provider, errorCode, innerException) => DeviceId = deviceId;
+        : base($"Device '{ErrorText.Escape(deviceId)}' was not found.", provider, errorCode, innerException) => DeviceId = deviceId;
 
     /// <summary>The id that was looked up.</summary>
     public string DeviceId { get; }
@@ -141,7 +141,7 @@ public sealed class DeviceOfflineException : IoTException
 {
     /// <summary>Creates the error.</summary>
     public DeviceOfflineException(string deviceId, string provider, string? errorCode = null)
-        : base($"Device '{deviceId}' is not connected.", provider, errorCode, isTransient: true) => DeviceId = deviceId;
+        : base($"Device '{ErrorText.Escape(deviceId)}' is not connected.", provider, errorCode, isTransient: true) => DeviceId = deviceId;
 
     /// <summary>The device that could not be reached.</summary>
     public string DeviceId { get; }
@@ -152,7 +152,7 @@ public sealed class CommandTimeoutException : IoTException
 {
     /// <summary>Creates the error.</summary>
     public CommandTimeoutException(string deviceId, string commandName, TimeSpan timeout, string provider)
-        : base($"Command '{commandName}' to device '{deviceId}' got no reply within {timeout.TotalSeconds:0.###} s.", provider, "CommandTimeout")
+        : base($"Command '{ErrorText.Escape(commandName)}' to device '{ErrorText.Escape(deviceId)}' got no reply within {timeout.TotalSeconds:0.###} s.", provider, "CommandTimeout")
     {
         DeviceId = deviceId;
         CommandName = commandName;

@@ -30,10 +30,10 @@ public sealed record FirmwareRelease
     {
         if (string.IsNullOrEmpty(Version) || Version.Length > 64 ||
             !Version.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '+' or '-'))
-            throw new ArgumentException($"Firmware version '{Version}' must be 1-64 characters of A-Z a-z 0-9 . _ + -.", nameof(Version));
+            throw new ArgumentException($"Firmware version '{ErrorText.Escape(Version)}' must be 1-64 characters of A-Z a-z 0-9 . _ + -.", nameof(Version));
         ArgumentNullException.ThrowIfNull(Uri);
         if (!Uri.IsAbsoluteUri || Uri.Scheme is not ("https" or "http" or "file"))
-            throw new ArgumentException($"Firmware URI '{Uri}' must be an absolute https, http or file URI.", nameof(Uri));
+            throw new ArgumentException($"Firmware URI '{ErrorText.Escape(Uri.ToString(), 256)}' must be an absolute https, http or file URI.", nameof(Uri));
         if (Sha256 is null || Sha256.Length != 64 || !Sha256.All(char.IsAsciiHexDigitLower))
             throw new ArgumentException("Sha256 must be 64 lowercase hex characters.", nameof(Sha256));
         if (SizeBytes <= 0)

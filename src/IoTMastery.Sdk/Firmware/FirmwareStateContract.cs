@@ -240,7 +240,7 @@ public static class FirmwareStateContract
         StatusInstalling => FirmwareUpdateStatus.Installing,
         StatusSucceeded => FirmwareUpdateStatus.Succeeded,
         StatusFailed => FirmwareUpdateStatus.Failed,
-        _ => throw new FormatException($"Unknown firmware status '{Truncate(status)}'; expected downloading, installing, succeeded or failed."),
+        _ => throw new FormatException($"Unknown firmware status '{ErrorText.Escape(status)}'; expected downloading, installing, succeeded or failed."),
     };
 
     private static string RequiredString(JsonObject obj, string name) =>
@@ -269,6 +269,4 @@ public static class FirmwareStateContract
         }
         throw new FormatException($"The firmware object needs an integer '{name}'.");
     }
-
-    private static string Truncate(string value) => value.Length <= 32 ? value : string.Concat(value.AsSpan(0, 32), "…");
 }

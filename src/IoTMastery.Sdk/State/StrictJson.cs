@@ -14,6 +14,8 @@ namespace IoTMastery.Sdk;
 /// </remarks>
 internal static class StrictJson
 {
+    private static readonly JsonDocumentOptions ReadOptions = new() { MaxDepth = JsonLimits.MaxReadDepth };
+
     /// <summary>The payload as a JSON object, or <see langword="null"/> when it is not well-formed JSON (RFC 8259) or not an object.</summary>
     public static JsonObject? TryParseObject(ReadOnlySpan<byte> utf8) => TryParse(utf8, out var node) ? node as JsonObject : null;
 
@@ -22,7 +24,7 @@ internal static class StrictJson
     {
         try
         {
-            node = JsonNode.Parse(utf8);
+            node = JsonNode.Parse(utf8, documentOptions: ReadOptions);
             Touch(node);
             return true;
         }
@@ -33,7 +35,7 @@ internal static class StrictJson
         }
     }
 
-    // Reads every name and string once; depth is bounded by the parser's MaxDepth (64), so the recursion is too.
+    // Reads every name and string once; depth is bounded by the parser's MaxDepth (JsonLimits.MaxReadDepth), so the recursion is too.
     private static void Touch(JsonNode? node)
     {
         switch (node)

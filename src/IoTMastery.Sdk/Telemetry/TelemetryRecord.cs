@@ -18,7 +18,7 @@ public readonly record struct TelemetryRecord
         if (metric.Length > MaxMetricLength)
             throw new ArgumentException($"Metric names are at most {MaxMetricLength} characters; got {metric.Length}.", nameof(metric));
         if (!double.IsFinite(value))
-            throw new ArgumentException($"Telemetry values must be finite numbers; got {value} for metric '{metric}'.", nameof(value));
+            throw new ArgumentException($"Telemetry values must be finite numbers; got {value} for metric '{ErrorText.Escape(metric)}'.", nameof(value));
         DeviceId = deviceId;
         Metric = metric;
         Value = value;
