@@ -5,7 +5,7 @@
 require('./loopback');
 const { v1 } = require('@clearblade/iot');
 
-const [port, project, location, registry, deviceId, gatewayId, publicKeyPem] = process.argv.slice(2);
+const [port, project, location, registry, deviceId, gatewayId, publicKeyPem, site] = process.argv.slice(2);
 const client = new v1.DeviceManagerClient({ credentials: {
   project, systemKey: 'admin-system-key', token: 'admin-token-secret', url: `http://127.0.0.1:${port}` } });
 const parent = `projects/${project}/locations/${location}/registries/${registry}`;
@@ -16,13 +16,14 @@ const out = (step, value) => console.log(JSON.stringify({ step, value }));
   await client.createDevice({ parent, device: {
     id: deviceId,
     credentials: [{ publicKey: { format: 'ES256_PEM', key: publicKeyPem }, expirationTime: '2030-01-01T00:00:00Z' }],
-    metadata: { site: 'Zürich' } } });
+    metadata: { site } } });
   await client.getDevice({ name });
   await client.getDevice({ name, fieldMask: { paths: ['config', 'blocked'] } });
-  const [, next1] = await client.listDevices({ parent, pageSize: 2, fieldMask: { paths: ['blocked', 'metadata'] } });
-  out('list1', next1);
-  const [, next2] = await client.listDevices(next1);
-  out('list2', next2);
+  const fieldMask = { paths: ['blocked', 'metadata'] };
+  const [, next1] = await client.listDevices({ parent, pageSize: 2, fieldMask });
+  out('list1', next1); // what the client offers as the next request: without pageSize and fieldMask
+  const [, next2] = await client.listDevices({ parent, pageSize: 2, fieldMask, pageToken: next1.pageToken });
+  out('list2', next2 === undefined ? null : next2); // the last page (no nextPageToken): still a next request
   await client.updateDevice({ device: { name, blocked: true }, updateMask: { paths: ['blocked'] } });
   await client.modifyCloudToDeviceConfig({ name, versionToUpdate: '1', binaryData: Buffer.from('{"fan":1}') });
   await client.listDeviceConfigVersions({ name, numVersions: 2 });
