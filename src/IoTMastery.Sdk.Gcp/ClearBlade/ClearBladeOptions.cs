@@ -35,12 +35,14 @@ public sealed class ClearBladeServiceAccount
         {
             throw new ArgumentException($"ClearBlade.ServiceAccountJsonPath '{path}' cannot be read: {ex.GetType().Name}.", "ServiceAccountJsonPath", ex);
         }
-        return FromJson(text, $"ClearBlade.ServiceAccountJsonPath '{path}'");
+        return Parse(text, $"ClearBlade.ServiceAccountJsonPath '{path}'");
     }
 
     /// <summary>Parses the service-account JSON text.</summary>
-    /// <exception cref="ArgumentException">The text is not a JSON object with the four string fields.</exception>
-    public static ClearBladeServiceAccount FromJson(string json, string source = "The ClearBlade service-account JSON")
+    /// <exception cref="ArgumentException">The text is not a JSON object with the four string fields; the message never holds the token.</exception>
+    public static ClearBladeServiceAccount FromJson(string json) => Parse(json, "The ClearBlade service-account JSON");
+
+    private static ClearBladeServiceAccount Parse(string json, string source)
     {
         ArgumentNullException.ThrowIfNull(json);
         try
@@ -65,7 +67,9 @@ public sealed class ClearBladeServiceAccount
     }
 
     /// <summary>Checks the four fields; throws <see cref="ArgumentException"/> naming the missing or wrong one.</summary>
-    public void Validate(string source = "ClearBlade.ServiceAccount")
+    public void Validate() => Validate("ClearBlade.ServiceAccount");
+
+    private void Validate(string source)
     {
         if (string.IsNullOrEmpty(Project)) throw new ArgumentException($"{source}: 'project' is required.", nameof(Project));
         if (string.IsNullOrEmpty(SystemKey) || SystemKey.AsSpan().IndexOfAny("/?#%\\ ") >= 0)

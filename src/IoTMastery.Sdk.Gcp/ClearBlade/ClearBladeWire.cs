@@ -101,6 +101,7 @@ internal sealed class ClearBladeWire : ICloudIotWire
         {
             if (_regional is { } raced) return raced;
             var request = new JsonObject { ["region"] = _registry.Location, ["registry"] = _registry.RegistryId, ["project"] = _account.Project };
+            // A POST, but it only reads the registry's credentials, so it is retried like a read.
             var answer = await _admin.SendAsync("getRegistryCredentials", HttpMethod.Post, $"api/v/1/code/{GoogleRestClient.Escape(_account.SystemKey)}/getRegistryCredentials",
                 request, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
             string? Field(string name) => answer is JsonObject o && o[name] is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 ? s : null;
