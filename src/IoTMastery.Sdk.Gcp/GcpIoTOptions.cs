@@ -27,6 +27,13 @@ public sealed class GcpIoTOptions
     /// <summary>The v1-shaped registry root of the vendor; <see langword="null"/> uses <see cref="CloudIotClient.DefaultBaseUrl"/> (retired by Google).</summary>
     public Uri? CloudIotBaseUrl { get; set; }
 
+    /// <summary>
+    /// ClearBlade IoT Core mode: registry calls use ClearBlade's REST scheme with these service-account credentials
+    /// instead of <see cref="CloudIotBaseUrl"/> and <see cref="Authenticator"/> (which then serve Pub/Sub only).
+    /// <see langword="null"/> (the default) keeps the v1 REST shape.
+    /// </summary>
+    public ClearBladeOptions? ClearBlade { get; set; }
+
     /// <summary>The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs.</summary>
     public Uri? PubSubBaseUrl { get; set; }
 
@@ -81,6 +88,14 @@ public sealed class GcpIoTOptions
             if (id is not null) PubSubNames.ValidateResourceId(id, kind, name);
         if (string.IsNullOrEmpty(CommandReplySubfolder) || CommandReplySubfolder.Length > 256 || CommandReplySubfolder.AsSpan().IndexOfAny("+#\0") >= 0 || CommandReplySubfolder.StartsWith('/'))
             throw new ArgumentException("CommandReplySubfolder is 1-256 characters without '+', '#', NUL or a leading '/'.", nameof(CommandReplySubfolder));
+        if (ClearBlade is not null)
+        {
+            if (CloudIotBaseUrl is not null)
+                throw new ArgumentException("ClearBlade mode takes its hosts from the service account; leave CloudIotBaseUrl unset.", nameof(CloudIotBaseUrl));
+            var account = ClearBlade.Resolve();
+            if (!string.Equals(account.Project, ProjectId, StringComparison.Ordinal))
+                throw new ArgumentException($"ProjectId '{ProjectId}' differs from the ClearBlade service account's project '{account.Project}'.", nameof(ProjectId));
+        }
         if (BridgePort is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(BridgePort), BridgePort, "BridgePort must be between 1 and 65535.");
         if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
         if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
@@ -93,6 +108,6 @@ public sealed class GcpIoTOptions
 
     /// <summary>Describes the settings; the authenticator is named by type only, so no token is printed.</summary>
     public override string ToString() =>
-        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {CloudIotBaseUrl}, PubSub = {PubSubBaseUrl}, Bridge = {BridgeHost}:{BridgePort}, " +
+        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(ClearBlade is null ? CloudIotBaseUrl : "ClearBlade")}, PubSub = {PubSubBaseUrl}, Bridge = {BridgeHost}:{BridgePort}, " +
         $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authenticator = {Authenticator?.GetType().Name ?? "application default"} (credentials redacted) }}";
 }

@@ -93,7 +93,9 @@ public sealed class GcpIoTProvider : IIoTProvider
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
         var auth = options.Authenticator ?? GoogleOAuthAuthenticator.FromApplicationDefault();
         var http = new HttpClient { Timeout = options.RequestTimeout };
-        var cloudIot = new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time);
+        var cloudIot = options.ClearBlade is { } clearBlade
+            ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time)
+            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time);
         var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time);
         return Task.FromResult(new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs));
     }

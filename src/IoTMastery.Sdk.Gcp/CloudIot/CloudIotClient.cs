@@ -45,24 +45,46 @@ public sealed class CloudIotClient
     /// <summary>Google's historical endpoint (retired in 2023; use a vendor's URL).</summary>
     public static readonly Uri DefaultBaseUrl = new("https://cloudiot.googleapis.com/");
 
-    private readonly GoogleRestClient _rest;
+    private readonly ICloudIotWire _wire;
 
-    /// <summary>Creates a client for one registry.</summary>
+    /// <summary>Creates a client for one registry on the v1 REST shape.</summary>
     public CloudIotClient(HttpClient httpClient, CloudIotRegistryPath registry, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         registry.Validate();
         Registry = registry;
-        _rest = new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider);
+        _wire = new CloudIotV1Wire(new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider), registry);
+    }
+
+    private CloudIotClient(CloudIotRegistryPath registry, ICloudIotWire wire)
+    {
+        Registry = registry;
+        _wire = wire;
+    }
+
+    /// <summary>
+    /// Creates a client for one registry on ClearBlade IoT Core's REST scheme: the service account's token is exchanged
+    /// once for the registry's own key, token and regional host (no network call until the first operation).
+    /// </summary>
+    /// <exception cref="ArgumentException">The registry path or a service-account field is invalid (named in the message).</exception>
+    public static CloudIotClient ForClearBlade(HttpClient httpClient, CloudIotRegistryPath registry, ClearBladeServiceAccount serviceAccount, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(serviceAccount);
+        registry.Validate();
+        return new CloudIotClient(registry, new ClearBladeWire(httpClient, registry, serviceAccount, timeProvider));
     }
 
     /// <summary>The registry this client manages.</summary>
     public CloudIotRegistryPath Registry { get; }
 
-    private string DevicePath(string deviceId)
+    private static readonly KeyValuePair<string, string>[] NoQuery = [];
+
+    private Task<JsonNode?> SendAsync(string operation, HttpMethod method, string? deviceId, IReadOnlyList<KeyValuePair<string, string>>? query, JsonNode? body, GoogleRetryPolicy policy, CancellationToken cancellationToken)
     {
-        DeviceIdRules.Gcp.Validate(deviceId);
-        return "v1/" + Registry.DeviceUrlPath(deviceId);
+        if (deviceId is not null) DeviceIdRules.Gcp.Validate(deviceId);
+        return _wire.SendAsync(new CloudIotCall(operation, method, deviceId, query ?? NoQuery, body, policy), cancellationToken);
     }
 
     /// <summary>Creates a device from a v1 <c>Device</c> object (at least <c>id</c>).</summary>
@@ -71,14 +93,14 @@ public sealed class CloudIotClient
         ArgumentNullException.ThrowIfNull(device);
         DeviceIdRules.Gcp.Validate(device["id"]?.GetValue<string>(), "device.id");
         ValidateCredentials(device["credentials"] as JsonArray);
-        return (await _rest.SendAsync("CreateDevice", HttpMethod.Post, $"v1/{Registry.UrlPath}/devices", device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
+        return (await SendAsync("CreateDevice", HttpMethod.Post, null, null, device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>Reads a device; <paramref name="fieldMask"/> lists snake_case fields to return.</summary>
     public async Task<JsonObject> GetDeviceAsync(string deviceId, string? fieldMask = null, CancellationToken cancellationToken = default)
     {
-        var path = DevicePath(deviceId) + (fieldMask is null ? "" : "?fieldMask=" + GoogleRestClient.Escape(fieldMask));
-        return (await _rest.SendAsync("GetDevice", HttpMethod.Get, path, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false))!.AsObject();
+        KeyValuePair<string, string>[] query = fieldMask is null ? [] : [new("fieldMask", fieldMask)];
+        return (await SendAsync("GetDevice", HttpMethod.Get, deviceId, query, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>Lists one page of devices (page size 1-500; 0 = server default).</summary>
@@ -89,15 +111,14 @@ public sealed class CloudIotClient
         if (pageSize is < 0 or > 500) throw new ArgumentOutOfRangeException(nameof(pageSize), pageSize, "pageSize must be between 0 and 500.");
         if (deviceIds is { Count: > 10_000 }) throw new ArgumentException("At most 10,000 device ids per list call.", nameof(deviceIds));
         if (gatewayType is not (null or "GATEWAY" or "NON_GATEWAY")) throw new ArgumentException("gatewayType must be GATEWAY or NON_GATEWAY.", nameof(gatewayType));
-        var query = new List<string>();
-        foreach (var id in deviceIds ?? []) { DeviceIdRules.Gcp.Validate(id, nameof(deviceIds)); query.Add("deviceIds=" + GoogleRestClient.Escape(id)); }
-        if (fieldMask is not null) query.Add("fieldMask=" + GoogleRestClient.Escape(fieldMask));
-        if (gatewayType is not null) query.Add("gatewayListOptions.gatewayType=" + gatewayType);
-        if (associationsGatewayId is not null) { DeviceIdRules.Gcp.Validate(associationsGatewayId, nameof(associationsGatewayId)); query.Add("gatewayListOptions.associationsGatewayId=" + GoogleRestClient.Escape(associationsGatewayId)); }
-        if (pageSize > 0) query.Add("pageSize=" + pageSize);
-        if (!string.IsNullOrEmpty(pageToken)) query.Add("pageToken=" + GoogleRestClient.Escape(pageToken));
-        var path = $"v1/{Registry.UrlPath}/devices" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
-        var response = await _rest.SendAsync("ListDevices", HttpMethod.Get, path, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        var query = new List<KeyValuePair<string, string>>();
+        foreach (var id in deviceIds ?? []) { DeviceIdRules.Gcp.Validate(id, nameof(deviceIds)); query.Add(new("deviceIds", id)); }
+        if (fieldMask is not null) query.Add(new("fieldMask", fieldMask));
+        if (gatewayType is not null) query.Add(new("gatewayListOptions.gatewayType", gatewayType));
+        if (associationsGatewayId is not null) { DeviceIdRules.Gcp.Validate(associationsGatewayId, nameof(associationsGatewayId)); query.Add(new("gatewayListOptions.associationsGatewayId", associationsGatewayId)); }
+        if (pageSize > 0) query.Add(new("pageSize", pageSize.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (!string.IsNullOrEmpty(pageToken)) query.Add(new("pageToken", pageToken));
+        var response = await SendAsync("ListDevices", HttpMethod.Get, null, query, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
         var devices = (response?["devices"] as JsonArray)?.Select(d => d!.AsObject()).ToArray() ?? [];
         var next = response?["nextPageToken"]?.GetValue<string>();
         return (devices, string.IsNullOrEmpty(next) ? null : next);
@@ -112,8 +133,7 @@ public sealed class CloudIotClient
             if (field is not ("credentials" or "blocked" or "metadata" or "log_level" or "gateway_config.gateway_auth_method"))
                 throw new ArgumentException($"'{field}' is not a mutable device field (credentials, blocked, metadata, log_level, gateway_config.gateway_auth_method).", nameof(updateMask));
         ValidateCredentials(device["credentials"] as JsonArray);
-        var path = DevicePath(deviceId) + "?updateMask=" + GoogleRestClient.Escape(updateMask);
-        return (await _rest.SendAsync("PatchDevice", HttpMethod.Patch, path, device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
+        return (await SendAsync("PatchDevice", HttpMethod.Patch, deviceId, [new("updateMask", updateMask)], device, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>Blocks or unblocks a device's connections.</summary>
@@ -122,7 +142,7 @@ public sealed class CloudIotClient
 
     /// <summary>Deletes a device.</summary>
     public async Task DeleteDeviceAsync(string deviceId, CancellationToken cancellationToken = default) =>
-        await _rest.SendAsync("DeleteDevice", HttpMethod.Delete, DevicePath(deviceId), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        await SendAsync("DeleteDevice", HttpMethod.Delete, deviceId, null, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Writes a new config version (≤ 64 KB); <paramref name="versionToUpdate"/> 0 is unconditional, otherwise it must be current.</summary>
     public async Task<JsonObject> ModifyCloudToDeviceConfigAsync(string deviceId, ReadOnlyMemory<byte> data, long versionToUpdate = 0, CancellationToken cancellationToken = default)
@@ -131,14 +151,14 @@ public sealed class CloudIotClient
         if (data.Length > 64 * 1024) throw new ArgumentException($"Device configs are at most 65536 bytes; got {data.Length}.", nameof(data));
         if (versionToUpdate < 0) throw new ArgumentOutOfRangeException(nameof(versionToUpdate), versionToUpdate, "versionToUpdate must not be negative.");
         var body = new JsonObject { ["versionToUpdate"] = versionToUpdate.ToString(System.Globalization.CultureInfo.InvariantCulture), ["binaryData"] = Convert.ToBase64String(data.Span) };
-        return (await _rest.SendAsync("ModifyCloudToDeviceConfig", HttpMethod.Post, DevicePath(deviceId) + ":modifyCloudToDeviceConfig", body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false))!.AsObject();
+        return (await SendAsync("ModifyCloudToDeviceConfig", HttpMethod.Post, deviceId, null, body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>The last <paramref name="numVersions"/> configs, newest first (at most 10 are kept).</summary>
     public async Task<IReadOnlyList<JsonObject>> ListConfigVersionsAsync(string deviceId, int numVersions = 0, CancellationToken cancellationToken = default)
     {
         if (numVersions is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numVersions), numVersions, "numVersions must be between 0 and 10.");
-        var response = await _rest.SendAsync("ListDeviceConfigVersions", HttpMethod.Get, DevicePath(deviceId) + "/configVersions" + (numVersions > 0 ? "?numVersions=" + numVersions : ""), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        var response = await SendAsync("ListDeviceConfigVersions", HttpMethod.Get, deviceId, Count("numVersions", numVersions), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
         return (response?["deviceConfigs"] as JsonArray)?.Select(c => c!.AsObject()).ToArray() ?? [];
     }
 
@@ -146,7 +166,7 @@ public sealed class CloudIotClient
     public async Task<IReadOnlyList<JsonObject>> ListStatesAsync(string deviceId, int numStates = 0, CancellationToken cancellationToken = default)
     {
         if (numStates is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numStates), numStates, "numStates must be between 0 and 10.");
-        var response = await _rest.SendAsync("ListDeviceStates", HttpMethod.Get, DevicePath(deviceId) + "/states" + (numStates > 0 ? "?numStates=" + numStates : ""), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
+        var response = await SendAsync("ListDeviceStates", HttpMethod.Get, deviceId, Count("numStates", numStates), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
         return (response?["deviceStates"] as JsonArray)?.Select(c => c!.AsObject()).ToArray() ?? [];
     }
 
@@ -162,7 +182,7 @@ public sealed class CloudIotClient
         if (subfolder is not null) body["subfolder"] = subfolder;
         try
         {
-            await _rest.SendAsync("SendCommandToDevice", HttpMethod.Post, DevicePath(deviceId) + ":sendCommandToDevice", body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false);
+            await SendAsync("SendCommandToDevice", HttpMethod.Post, deviceId, null, body, GoogleRetryPolicy.CloudIotDeviceMessage, cancellationToken).ConfigureAwait(false);
         }
         catch (IoTException ex) when (ex.ErrorCode == "FAILED_PRECONDITION")
         {
@@ -182,8 +202,11 @@ public sealed class CloudIotClient
     {
         DeviceIdRules.Gcp.Validate(gatewayId, nameof(gatewayId));
         DeviceIdRules.Gcp.Validate(deviceId, nameof(deviceId));
-        await _rest.SendAsync(method, HttpMethod.Post, $"v1/{Registry.UrlPath}:{method}", new JsonObject { ["gatewayId"] = gatewayId, ["deviceId"] = deviceId }, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
+        await SendAsync(method, HttpMethod.Post, null, null, new JsonObject { ["gatewayId"] = gatewayId, ["deviceId"] = deviceId }, GoogleRetryPolicy.None, cancellationToken).ConfigureAwait(false);
     }
+
+    private static KeyValuePair<string, string>[] Count(string name, int count) =>
+        count > 0 ? [new(name, count.ToString(System.Globalization.CultureInfo.InvariantCulture))] : [];
 
     /// <summary>Builds a public-key credential entry (ES256_PEM or RSA_PEM) with an optional expiry.</summary>
     public static JsonObject PublicKeyCredential(string publicKeyPem, string format, DateTimeOffset? expiresAt)

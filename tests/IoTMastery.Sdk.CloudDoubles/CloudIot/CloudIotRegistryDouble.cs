@@ -5,6 +5,19 @@ using System.Text.Json.Nodes;
 namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 /// <summary>
+/// The ClearBlade service account the double accepts, and the registry it serves under ClearBlade's scheme. The
+/// registry's own system key and token are what getRegistryCredentials hands out.
+/// </summary>
+public sealed record ClearBladeDoubleAccount(string AdminSystemKey, string AdminToken, string Project, string Location, string RegistryId)
+{
+    public string RegistrySystemKey { get; init; } = "registry-key-" + Guid.NewGuid().ToString("N")[..12];
+
+    public string RegistryToken { get; init; } = "registry-token-" + Guid.NewGuid().ToString("N");
+
+    public string RegistryName => $"projects/{Project}/locations/{Location}/registries/{RegistryId}";
+}
+
+/// <summary>
 /// An in-memory Cloud IoT Core v1 device-manager REST server on loopback: the test double for the
 /// vendor registry (no vendor runs offline). The official @google-cloud/iot client drives it first
 /// (CloudIotConformanceTests) so its shape is the official client's, not ours. Enums arrive as names
@@ -25,6 +38,9 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     }
 
     public LoopbackHttpServer Server { get; }
+
+    /// <summary>When set, the double also serves ClearBlade IoT Core's scheme for this account (driven first by @clearblade/iot).</summary>
+    public ClearBladeDoubleAccount? ClearBlade { get; init; }
 
     /// <summary>Delivers a command to the device; false means "not connected/subscribed" (FAILED_PRECONDITION).</summary>
     public Func<string, string?, byte[], bool>? CommandSink { get; set; }
@@ -89,6 +105,7 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     private CannedResponse Handle(CapturedRequest request)
     {
         var query = ParseQuery(request.Query);
+        if (ClearBlade is { } account && request.Path.StartsWith("/api/", StringComparison.Ordinal)) return HandleClearBlade(account, request, query);
         if (!request.Path.StartsWith("/v1/projects/", StringComparison.Ordinal)) return Error(404, "NOT_FOUND", "Unknown path.");
         // Split the raw path (on '/' and a custom method's ':'), then decode each id, as a server does: an escaped '/' or
         // ':' inside an id is not a separator, and "%2541" is the id "%41", not "A". Literal segments need no decoding.
@@ -149,6 +166,60 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
             }
         }
         return Error(404, "NOT_FOUND", "Unknown path.");
+    }
+
+    /// <summary>
+    /// ClearBlade IoT Core's scheme, as @clearblade/iot speaks it: the admin token buys the registry's key, token and
+    /// regional URL; registry calls go to /api/v/4/webhook/execute/{registryKey}/{resource} with the name in the query.
+    /// Every route reuses the v1 handlers, so both schemes share one store.
+    /// </summary>
+    private CannedResponse HandleClearBlade(ClearBladeDoubleAccount account, CapturedRequest request, Dictionary<string, List<string>> query)
+    {
+        var token = request.Headers.GetValueOrDefault("clearblade-usertoken");
+        var body = string.IsNullOrEmpty(request.Body) ? null : JsonNode.Parse(request.Body)?.AsObject();
+        if (request.Path == $"/api/v/1/code/{account.AdminSystemKey}/getRegistryCredentials" && request.Method == "POST")
+        {
+            if (token != account.AdminToken) return Error(401, "UNAUTHENTICATED", "Invalid user token.");
+            if (body?["project"]?.GetValue<string>() != account.Project || body["region"]?.GetValue<string>() != account.Location || body["registry"]?.GetValue<string>() != account.RegistryId)
+                return Error(404, "NOT_FOUND", "No such registry.");
+            return Ok(new JsonObject { ["systemKey"] = account.RegistrySystemKey, ["serviceAccountToken"] = account.RegistryToken, ["url"] = Server.BaseUrl.AbsoluteUri.TrimEnd('/') });
+        }
+        var prefix = $"/api/v/4/webhook/execute/{account.RegistrySystemKey}/";
+        if (!request.Path.StartsWith(prefix, StringComparison.Ordinal)) return Error(404, "NOT_FOUND", "Unknown path.");
+        if (token != account.RegistryToken) return Error(401, "UNAUTHENTICATED", "Invalid user token.");
+        var resource = request.Path[prefix.Length..];
+        var method = query.GetValueOrDefault("method")?.FirstOrDefault();
+        lock (_gate)
+        {
+            if (resource == "cloudiot" && request.Method == "POST")
+                return method switch
+                {
+                    "bindDeviceToGateway" => Bind(body!, bind: true),
+                    "unbindDeviceFromGateway" => Bind(body!, bind: false),
+                    _ => Error(404, "NOT_FOUND", "Unknown method."),
+                };
+            if (resource == "cloudiot_devices" && request.Method == "POST" && method is null) return Create(account.RegistryName, body!);
+            if (resource == "cloudiot_devices" && request.Method == "GET" && !query.ContainsKey("name"))
+                return query.GetValueOrDefault("parent")?.FirstOrDefault() == account.RegistryName ? List(query) : Error(404, "NOT_FOUND", "No such registry.");
+            // A full device name must be in this registry; some calls send only the device id.
+            var name = query.GetValueOrDefault("name")?.FirstOrDefault() ?? "";
+            var marker = name.LastIndexOf("/devices/", StringComparison.Ordinal);
+            if (marker >= 0 && name[..marker] != account.RegistryName) return Error(404, "NOT_FOUND", "No such registry.");
+            var id = marker >= 0 ? name[(marker + "/devices/".Length)..] : name;
+            var record = Find(id);
+            if (record is null) return Error(404, "NOT_FOUND", $"Device {id} not found.");
+            return (resource, request.Method, method) switch
+            {
+                ("cloudiot_devices", "POST", "modifyCloudToDeviceConfig") => ModifyConfig(record, body!),
+                ("cloudiot_devices", "POST", "sendCommandToDevice") => SendCommand(record, body!),
+                ("cloudiot_devices", "GET", null) => Ok(record.Device.DeepClone()),
+                ("cloudiot_devices", "PATCH", null) => Patch(record, body!, query.GetValueOrDefault("updateMask")?.FirstOrDefault() ?? ""),
+                ("cloudiot_devices", "DELETE", null) => Delete(record),
+                ("cloudiot_devices_configVersions", "GET", null) => Ok(new JsonObject { ["deviceConfigs"] = new JsonArray(record.Configs.Take(Num(query, "numVersions")).Select(c => (JsonNode)c.DeepClone()).ToArray()) }),
+                ("cloudiot_devices_states", "GET", null) => Ok(new JsonObject { ["deviceStates"] = new JsonArray(record.States.Take(Num(query, "numStates")).Select(c => (JsonNode)c.DeepClone()).ToArray()) }),
+                _ => Error(404, "NOT_FOUND", "Unknown route."),
+            };
+        }
     }
 
     private static int Num(Dictionary<string, List<string>> query, string name) =>

@@ -23,6 +23,9 @@ public sealed class NodeOracle
     /// <summary>Google's Cloud IoT Core device sample (<c>mqtt</c> + <c>jsonwebtoken</c>) in tests/conformance/gcp-bridge-node.</summary>
     public static NodeOracle BridgeSample { get; } = new("gcp-bridge-node", "mqtt", "jsonwebtoken");
 
+    /// <summary>ClearBlade's official client (<c>@clearblade/iot</c>) in tests/conformance/clearblade-node.</summary>
+    public static NodeOracle ClearBladeClient { get; } = new("clearblade-node", "@clearblade/iot");
+
     public string Directory { get; }
 
     public static string RepoRoot()
