@@ -31,22 +31,28 @@ internal static class SoakLossClassifier
     public static SoakLosses Classify(IReadOnlyList<(int Value, long Sequence)> missing, IReadOnlyList<SoakAck> acks, IReadOnlyList<SoakKill> kills,
         IReadOnlySet<long> persisted)
     {
+        // Per missing sequence: how many PUBACKed batches held it, and when the last of them started (one pass over the acks).
+        var held = missing.ToDictionary(m => m.Sequence, _ => (Count: 0, LastSentAt: double.NaN));
+        foreach (var ack in acks)
+            for (long s = ack.First; s < ack.First + ack.Count; s++)
+                if (held.TryGetValue(s, out var h)) held[s] = (h.Count + 1, ack.SentAt);
+
         var result = new SoakLosses([], [], []);
         double lastKill = kills.Count == 0 ? double.NegativeInfinity : kills[^1].KilledAt;
         foreach (var (value, sequence) in missing)
         {
-            var holding = acks.Where(a => sequence >= a.First && sequence < a.First + a.Count).ToList();
-            if (holding.Count == 0)
+            var (count, lastSentAt) = held[sequence];
+            if (count == 0)
                 result.Sdk.Add(new SoakLoss(value, sequence, "never PUBACKed"));
             else if (persisted.Contains(sequence))
-                result.Unexplained.Add(new SoakLoss(value, sequence, $"PUBACKed {holding.Count}× and in the broker's database file, but never delivered"));
-            else if (holding[^1].SentAt >= lastKill)
-                result.Unexplained.Add(new SoakLoss(value, sequence, $"PUBACKed {holding.Count}×, last by the final broker (send started {holding[^1].SentAt:0.0} ms, after the last SIGKILL)"));
+                result.Unexplained.Add(new SoakLoss(value, sequence, $"PUBACKed {count}× and in the broker's database file, but never delivered"));
+            else if (lastSentAt >= lastKill)
+                result.Unexplained.Add(new SoakLoss(value, sequence, $"PUBACKed {count}×, last by the final broker (send started {lastSentAt:0.0} ms, after the last SIGKILL)"));
             else
             {
                 // For the report: the first SIGKILL after the last send holding it started; the process that PUBACKed it ended there or at a later one.
-                int kill = Enumerable.Range(0, kills.Count).First(k => kills[k].KilledAt > holding[^1].SentAt);
-                result.Broker.Add(new SoakLoss(value, sequence, $"PUBACKed {holding.Count}× (last send started {holding[^1].SentAt:0.0} ms), in no database file; SIGKILL {kill + 1} at {kills[kill].KilledAt:0.0} ms", kill));
+                int kill = Enumerable.Range(0, kills.Count).First(k => kills[k].KilledAt > lastSentAt);
+                result.Broker.Add(new SoakLoss(value, sequence, $"PUBACKed {count}× (last send started {lastSentAt:0.0} ms), in no database file; SIGKILL {kill + 1} at {kills[kill].KilledAt:0.0} ms", kill));
             }
         }
         return result;
