@@ -94,6 +94,32 @@ public sealed class MosquittoBroker : IAsyncDisposable
         process.Dispose();
     }
 
+    /// <summary>
+    /// Stops the broker cleanly (SIGTERM) and waits (bounded) for it to exit; with persistence on, mosquitto saves its
+    /// database on the way out, so <see cref="PersistencePath"/> then holds everything the broker still held.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        if (_process is not { } process) return;
+        _process = null;
+        try
+        {
+            if (!process.HasExited)
+            {
+                using var signal = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+                    ?? throw new InvalidOperationException("kill did not start.");
+                await signal.WaitForExitAsync().WaitAsync(StartTimeout);
+            }
+            await process.WaitForExitAsync().WaitAsync(StartTimeout);
+        }
+        finally
+        {
+            // A broker that did not stop in time is not left running.
+            if (!process.HasExited) process.Kill();
+            process.Dispose();
+        }
+    }
+
     /// <summary>Starts the broker again on the same port and configuration after <see cref="KillAsync"/>.</summary>
     public Task RestartAsync() => StartProcessAsync();
 

@@ -37,11 +37,11 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
 
     [Fact]
     public Task Every_record_of_100000_arrives_exactly_once_by_sequence_across_20_SIGKILLs_of_the_broker_process() =>
-        SoakAsync(records: 100_000, kills: 20, seed: 20261126, stream: TimeSpan.FromSeconds(45), budget: TimeSpan.FromMinutes(2));
+        SoakAsync(records: 100_000, kills: 20, seed: 20261126, stream: TimeSpan.FromSeconds(45), hangCap: TimeSpan.FromMinutes(10));
 
     [LongFact]
     public Task Every_record_of_1000000_arrives_exactly_once_by_sequence_across_SIGKILLs_long_variant() =>
-        SoakAsync(records: 1_000_000, kills: 25, seed: 20261127, stream: TimeSpan.FromMinutes(4), budget: TimeSpan.FromMinutes(20));
+        SoakAsync(records: 1_000_000, kills: 25, seed: 20261127, stream: TimeSpan.FromMinutes(4), hangCap: TimeSpan.FromMinutes(40));
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -62,7 +62,8 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
         catch (IOException) { } // A leaked temp dir must not fail the test.
     }
 
-    private async Task SoakAsync(int records, int kills, int seed, TimeSpan stream, TimeSpan budget)
+    /// <param name="hangCap">Only a cap for a device flush that hangs; the soak's pace is bounded by <see cref="ProgressTimeout"/>, never by a total time.</param>
+    private async Task SoakAsync(int records, int kills, int seed, TimeSpan stream, TimeSpan hangCap)
     {
         var random = new Random(seed); // the kill moments are random but reproducible
         int perDevice = records / Devices;
@@ -126,7 +127,7 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
                 if (due - _clock.Elapsed is { } ahead && ahead > TimeSpan.FromMilliseconds(5)) await Task.Delay(ahead);
                 await device.SendTelemetryAsync(new TelemetryRecord(device.DeviceId, "level", k, DateTimeOffset.UnixEpoch.AddMilliseconds(k)));
             }
-            await device.FlushAsync().WaitAsync(budget);
+            await device.FlushAsync().WaitAsync(hangCap);
         })).ToArray();
 
         // Kill moments: one seeded instant in each of `kills` equal slices of 2 %..90 % of the stream's duration.
@@ -151,8 +152,10 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
             restartToReady.Add(restart.Elapsed);
         }
 
-        await Task.WhenAll(producers).WaitAsync(budget);
+        // Bounded by progress, not by a total: a busy machine delivers more slowly (the fast run took 127 s at load 35
+        // with a CPU hog, against 47-52 s otherwise) but never stops delivering for ProgressTimeout unless something hangs.
         await UntilDistinctAsync(records, producers);
+        await Task.WhenAll(producers).WaitAsync(ProgressTimeout);
         var duration = _clock.Elapsed - started;
 
         // Recovery: from a kill to the first record printed by the next incarnation (when it printed any).
@@ -190,7 +193,6 @@ public sealed class LocalBrokerSoakTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(0, lost);
         Assert.Equal(kills + 1, _incarnations.Count);
         Assert.True(duplicates <= bound, $"{duplicates} duplicates, over the bound of {bound}");
-        Assert.True(duration < budget, $"the soak took {duration}, over its {budget} budget");
     }
 
     private async Task FailFastAsync(Task[] producers)
