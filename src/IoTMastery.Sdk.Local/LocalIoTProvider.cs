@@ -15,8 +15,10 @@ public sealed class LocalIoTProvider : IIoTProvider
     {
         CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
         Commands = true,
+        CommandsDetectOfflineDevices = true,
         DeviceState = true,
         FirmwareRollouts = true,
+        RegistryRecordVersions = true,
         TelemetryConsumption = true,
         MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,
         TelemetryBillingUnitBytes = 0,

@@ -1,0 +1,27 @@
+namespace IoTMastery.Sdk.Contract.Tests.Providers;
+
+// Every contract bound to the Azure provider; one shared peer for the whole collection.
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureRegistryTests(AzureFixture fixture) : RegistryContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureRegistryVersionTests(AzureFixture fixture) : RegistryVersionContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureCommandsTests(AzureFixture fixture) : CommandsContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureOfflineCommandTests(AzureFixture fixture) : OfflineCommandContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureStateVersionTests(AzureFixture fixture) : StateVersionContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureStateDeliveryTests(AzureFixture fixture) : StateDeliveryContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureTelemetryTests(AzureFixture fixture) : TelemetryContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureErrorsTests(AzureFixture fixture) : ErrorsContract<AzureFixture>(fixture);
