@@ -25,3 +25,15 @@ public sealed class LocalTelemetryTests(LocalFixture fixture) : TelemetryContrac
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalErrorsTests(LocalFixture fixture) : ErrorsContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalCredentialsTests(LocalFixture fixture) : CredentialsContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalCredentialEnforcementTests(LocalFixture fixture) : CredentialEnforcementContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalDisableEnforcementTests(LocalFixture fixture) : DisableEnforcementContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLiveRevocationTests(LocalFixture fixture) : LiveRevocationContract<LocalFixture>(fixture);
