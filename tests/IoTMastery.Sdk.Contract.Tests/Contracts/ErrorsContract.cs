@@ -16,6 +16,7 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "b" } }, Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.GetAsync(id, Ct));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.UpdateDesiredAsync(id, new JsonObject { ["a"] = 1 }, cancellationToken: Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));
     }
 
@@ -55,5 +56,20 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromHours(1) }, Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Registry.ListPageAsync(new DeviceQuery { PageSize = 0 }, null, Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Registry.ListPageAsync(new DeviceQuery { AttributeValue = "v" }, null, Ct));
+    }
+
+    [Fact]
+    public async Task A_device_sending_another_device_s_record_is_an_ArgumentException_and_the_connection_stays_usable()
+    {
+        var registration = await RegisterAsync();
+        var device = await ConnectAsync(registration);
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(async () =>
+            await device.SendTelemetryAsync(new TelemetryRecord(ProviderFixture.NewDeviceId("other"), "level", 1, DateTimeOffset.UtcNow), Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(async () => await device.SendTelemetryAsync(default, Ct));
+
+        await device.SendTelemetryAsync(new TelemetryRecord(registration.Device.Id, "level", 1, DateTimeOffset.UtcNow), Ct);
+        await device.FlushAsync(Ct);
+        Assert.True(device.IsConnected);
     }
 }
