@@ -49,6 +49,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
+            DefaultCredentialKind = CredentialKind.X509Certificate,
             Commands = service is not null,
             // Commands are MQTT publishes; nothing says whether the thing is subscribed.
             CommandsDetectOfflineDevices = false,

@@ -36,6 +36,7 @@ public sealed class AzureIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
+            DefaultCredentialKind = CredentialKind.X509Certificate,
             Commands = true,
             // Direct methods answer 404103 for a disconnected device.
             CommandsDetectOfflineDevices = true,

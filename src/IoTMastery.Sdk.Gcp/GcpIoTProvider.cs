@@ -35,6 +35,7 @@ public sealed class GcpIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
+            DefaultCredentialKind = CredentialKind.PublicKey,
             Commands = _commands.Available,
             // sendCommandToDevice answers FAILED_PRECONDITION for an unsubscribed device.
             CommandsDetectOfflineDevices = true,

@@ -14,6 +14,7 @@ public sealed class LocalIoTProvider : IIoTProvider
     private static readonly ProviderCapabilities LocalCapabilities = new()
     {
         CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
+        DefaultCredentialKind = CredentialKind.X509Certificate,
         Commands = true,
         CommandsDetectOfflineDevices = true,
         DeviceState = true,

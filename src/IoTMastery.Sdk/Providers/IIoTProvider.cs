@@ -40,6 +40,12 @@ public sealed record ProviderCapabilities
     /// <summary>Credential kinds the registry can issue.</summary>
     public IReadOnlySet<CredentialKind> CredentialKinds { get; init; } = new HashSet<CredentialKind>();
 
+    /// <summary>
+    /// The credential kind to request when the application has no preference; always one of <see cref="CredentialKinds"/>
+    /// (X.509 everywhere but GCP-style, whose devices sign JWTs with a registered public key).
+    /// </summary>
+    public CredentialKind DefaultCredentialKind { get; init; }
+
     /// <summary>Commands with replies are supported.</summary>
     public bool Commands { get; init; }
 

@@ -9,7 +9,8 @@ public abstract class CredentialsContract<TFixture>(TFixture fixture) : Contract
     {
         var registration = await RegisterAsync();
         var credential = registration.Credential!;
-        Assert.Contains(credential.Info.Kind, Provider.Capabilities.CredentialKinds);
+        Assert.Contains(Provider.Capabilities.DefaultCredentialKind, Provider.Capabilities.CredentialKinds);
+        Assert.Equal(Provider.Capabilities.DefaultCredentialKind, credential.Info.Kind);
 
         var device = await ConnectAsync(registration);
 

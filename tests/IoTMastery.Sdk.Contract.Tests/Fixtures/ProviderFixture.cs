@@ -25,10 +25,8 @@ public abstract class ProviderFixture : IAsyncLifetime
     /// <summary>A device id no other test uses, valid under every provider's rules (starts with a letter, lower case).</summary>
     public static string NewDeviceId(string prefix = "ct") => $"{prefix}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
-    /// <summary>The credential the suite issues: X.509 where the provider issues it, otherwise the provider's only kind.</summary>
-    public CredentialRequest DeviceCredential => Provider.Capabilities.CredentialKinds.Contains(CredentialKind.X509Certificate)
-        ? CredentialRequest.X509
-        : new CredentialRequest { Kind = Provider.Capabilities.CredentialKinds.Order().First() };
+    /// <summary>The credential the suite issues: the provider's default kind.</summary>
+    public CredentialRequest DeviceCredential => new() { Kind = Provider.Capabilities.DefaultCredentialKind };
 
     /// <inheritdoc />
     public async Task InitializeAsync() => _provider = await StartAsync();
