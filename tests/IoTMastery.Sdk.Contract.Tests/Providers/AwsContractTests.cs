@@ -28,3 +28,4 @@ public sealed class AwsCredentialsTests(AwsFixture fixture) : CredentialsContrac
 // Not bound: CredentialEnforcementContract — mosquitto (the AWS MQTT peer here) knows nothing of AWS certificate status, so a rotated, revoked or INACTIVE certificate still connects; AWS IoT itself enforces it (not run offline).
 // Not bound: DisableEnforcementContract — as CredentialEnforcementContract: mosquitto does not know the certificates are INACTIVE.
 // Not bound: LiveRevocationContract — as CredentialEnforcementContract.
+// Not bound: LiveDisableContract — as DisableEnforcementContract.

@@ -31,5 +31,9 @@ public sealed class AzureCredentialsTests(AzureFixture fixture) : CredentialsCon
 
 [Collection(AzureCollection.Name)]
 public sealed class AzureCredentialEnforcementTests(AzureFixture fixture) : CredentialEnforcementContract<AzureFixture>(fixture);
-// Not bound: DisableEnforcementContract — the IoT Hub double keeps a disabled device's live MQTT connection open (seen: still connected after 30 s); whether it refuses the next connect was not reached.
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureDisableEnforcementTests(AzureFixture fixture) : DisableEnforcementContract<AzureFixture>(fixture);
+
 // Not bound: LiveRevocationContract — the provider revokes by editing the identity's thumbprints and nothing closes the live MQTT connection; the IoT Hub double keeps it open (still connected after 30 s). Whether real IoT Hub drops it is not verified here.
+// Not bound: LiveDisableContract — the IoT Hub double keeps a disabled device's live MQTT connection open (still connected after 30 s); the provider only sets the identity's status.

@@ -30,3 +30,4 @@ public sealed class GcpCredentialsTests(GcpFixture fixture) : CredentialsContrac
 // Not bound: CredentialEnforcementContract — the bridge broker is mosquitto without client authentication and the relay does not verify device JWTs against the registry double, so nothing refuses a removed key or a blocked device.
 // Not bound: DisableEnforcementContract — as CredentialEnforcementContract: nothing on the bridge checks the blocked flag.
 // Not bound: LiveRevocationContract — as CredentialEnforcementContract.
+// Not bound: LiveDisableContract — as DisableEnforcementContract.

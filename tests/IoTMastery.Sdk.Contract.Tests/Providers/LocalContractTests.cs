@@ -37,3 +37,6 @@ public sealed class LocalDisableEnforcementTests(LocalFixture fixture) : Disable
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalLiveRevocationTests(LocalFixture fixture) : LiveRevocationContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableContract<LocalFixture>(fixture);
