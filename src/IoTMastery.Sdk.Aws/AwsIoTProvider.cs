@@ -49,9 +49,14 @@ public sealed class AwsIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
+            DefaultCredentialKind = CredentialKind.X509Certificate,
             Commands = service is not null,
+            // Commands are MQTT publishes; nothing says whether the thing is subscribed.
+            CommandsDetectOfflineDevices = false,
             DeviceState = true,
             FirmwareRollouts = true,
+            // UpdateThing takes expectedVersion.
+            RegistryRecordVersions = true,
             TelemetryConsumption = service is not null,
             MaxTelemetryMessageBytes = 128 * 1024,
             TelemetryBillingUnitBytes = 5 * 1024,

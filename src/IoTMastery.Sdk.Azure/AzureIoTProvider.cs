@@ -36,9 +36,14 @@ public sealed class AzureIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
+            DefaultCredentialKind = CredentialKind.X509Certificate,
             Commands = true,
+            // Direct methods answer 404103 for a disconnected device.
+            CommandsDetectOfflineDevices = true,
             DeviceState = true,
             FirmwareRollouts = true,
+            // Identity and twin ETags.
+            RegistryRecordVersions = true,
             TelemetryConsumption = options.EventHub is not null,
             MaxTelemetryMessageBytes = AzureTelemetryTransport.MaxMessageBytes,
             TelemetryBillingUnitBytes = AzureTelemetryTransport.BillingUnitBytes,

@@ -35,9 +35,14 @@ public sealed class GcpIoTProvider : IIoTProvider
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
+            DefaultCredentialKind = CredentialKind.PublicKey,
             Commands = _commands.Available,
+            // sendCommandToDevice answers FAILED_PRECONDITION for an unsubscribed device.
+            CommandsDetectOfflineDevices = true,
             DeviceState = true,
             FirmwareRollouts = true,
+            // Cloud IoT device resources carry no version.
+            RegistryRecordVersions = false,
             TelemetryConsumption = options.TelemetrySubscriptionId is not null,
             MaxTelemetryMessageBytes = options.DeviceTelemetry == GcpDeviceTelemetryRoute.BridgeEvents ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
             // Pub/Sub meters bytes with a 1000-byte minimum per request.

@@ -14,9 +14,12 @@ public sealed class LocalIoTProvider : IIoTProvider
     private static readonly ProviderCapabilities LocalCapabilities = new()
     {
         CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
+        DefaultCredentialKind = CredentialKind.X509Certificate,
         Commands = true,
+        CommandsDetectOfflineDevices = true,
         DeviceState = true,
         FirmwareRollouts = true,
+        RegistryRecordVersions = true,
         TelemetryConsumption = true,
         MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,
         TelemetryBillingUnitBytes = 0,

@@ -78,13 +78,14 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
             throw new ArgumentOutOfRangeException(nameof(query), query.PageSize, "PageSize must be between 1 and 1000.");
         if (query.AttributeValue is not null && query.AttributeName is null)
             throw new ArgumentException("AttributeValue needs AttributeName.", nameof(query));
-        if (query.AttributeName is not null && query.Status is DeviceStatus.Disabled)
-            throw new ArgumentException("ListThings filters on one attribute only: filter by AttributeName or by Status = Disabled, not both.", nameof(query));
-        // ListThings filters on at most one attribute; a disabled filter uses the reserved attribute.
-        var (name, value) = query.Status == DeviceStatus.Disabled ? (DisabledAttribute, "true") : (query.AttributeName, query.AttributeValue);
+        // ListThings filters on at most one attribute: the caller's attribute when given, else the reserved disabled
+        // attribute for Status = Disabled. The status is then checked per page here, as every other provider allows both
+        // filters together; a page may therefore be short.
+        var (name, value) = query.AttributeName is not null ? (query.AttributeName, query.AttributeValue)
+            : query.Status == DeviceStatus.Disabled ? (DisabledAttribute, "true") : (null, null);
         var page = await _iot.ListThingsAsync(Math.Min(query.PageSize, AwsMaxResults), continuationToken, name, value, cancellationToken).ConfigureAwait(false);
         var devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], createdAt: null))
-            .Where(d => query.Status is not DeviceStatus.Enabled || d.Status == DeviceStatus.Enabled)
+            .Where(d => query.Status is not { } status || d.Status == status)
             .ToList();
         return new DevicePage(devices, page.NextToken);
     }

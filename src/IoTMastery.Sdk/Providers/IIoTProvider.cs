@@ -40,6 +40,12 @@ public sealed record ProviderCapabilities
     /// <summary>Credential kinds the registry can issue.</summary>
     public IReadOnlySet<CredentialKind> CredentialKinds { get; init; } = new HashSet<CredentialKind>();
 
+    /// <summary>
+    /// The credential kind to request when the application has no preference; always one of <see cref="CredentialKinds"/>
+    /// (X.509 everywhere but GCP-style, whose devices sign JWTs with a registered public key).
+    /// </summary>
+    public CredentialKind DefaultCredentialKind { get; init; }
+
     /// <summary>Commands with replies are supported.</summary>
     public bool Commands { get; init; }
 
@@ -51,6 +57,20 @@ public sealed record ProviderCapabilities
 
     /// <summary>Fleet-side telemetry consumption is supported.</summary>
     public bool TelemetryConsumption { get; init; }
+
+    /// <summary>
+    /// The registry keeps a record version (<see cref="Device.Version"/>) and honours <see cref="DeviceUpdate.ExpectedVersion"/>
+    /// with <see cref="PreconditionFailedException"/>. When false, <see cref="Device.Version"/> is 0 and an update that sets
+    /// <see cref="DeviceUpdate.ExpectedVersion"/> is refused with <see cref="NotSupportedException"/>, never applied unchecked.
+    /// </summary>
+    public bool RegistryRecordVersions { get; init; }
+
+    /// <summary>
+    /// A command to a registered device that is not connected fails at once with <see cref="DeviceOfflineException"/>.
+    /// When false the provider cannot tell (AWS MQTT request/response has no presence check), so the command is sent and
+    /// ends in <see cref="CommandTimeoutException"/> after <see cref="DeviceCommand.Timeout"/>.
+    /// </summary>
+    public bool CommandsDetectOfflineDevices { get; init; }
 
     /// <summary>The largest telemetry message the transport accepts, in bytes.</summary>
     public int MaxTelemetryMessageBytes { get; init; }

@@ -1,6 +1,8 @@
+using IoTMastery.Sdk.CloudDoubles.PubSub;
+using IoTMastery.Sdk.Gcp;
 using IoTMastery.Sdk.TestSupport;
 
-namespace IoTMastery.Sdk.Gcp.Tests;
+namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 
 /// <summary>
 /// A whole GCP-style provider on loopback: the Pub/Sub emulator (telemetry and command-reply topics with
@@ -32,7 +34,8 @@ public sealed class GcpProviderStack : IAsyncDisposable
             await pubsub.CreateTopicAsync(replies);
             await pubsub.CreateSubscriptionAsync(replies + "-sub", replies, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
 
-            var broker = await BridgeMosquitto.StartAsync();
+            // The bridge broker: server-auth TLS only, since mosquitto cannot check the device JWT sent as password.
+            var broker = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { ClientAuthentication = MosquittoClientAuthentication.None });
             owned.Add(broker);
             var registry = new CloudIotRegistryDouble();
             owned.Add(registry);

@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Amazon.Runtime;
+using IoTMastery.Sdk.Aws;
+using Xunit;
 
-namespace IoTMastery.Sdk.Aws.Tests;
+namespace IoTMastery.Sdk.CloudDoubles.Moto;
 
 /// <summary>
 /// moto's server (pinned 5.2.1; scripts/test.sh installs it) on a free loopback port, killed by PID on dispose.
@@ -91,20 +93,16 @@ public sealed class MotoServer : IAsyncLifetime
         }
     }
 
-    internal static string? Find(string name) =>
+    /// <summary>The first <paramref name="name"/> on PATH, or null.</summary>
+    public static string? Find(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(p => Path.Combine(p, name)).FirstOrDefault(File.Exists);
 
-    internal static int FreePort()
+    /// <summary>A port free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class MotoCollection : ICollectionFixture<MotoServer>
-{
-    public const string Name = "moto";
 }

@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using IoTMastery.Sdk.Gcp;
+using Xunit;
 
-namespace IoTMastery.Sdk.Gcp.Tests;
+namespace IoTMastery.Sdk.CloudDoubles.PubSub;
 
 /// <summary>
 /// Google's Pub/Sub emulator started on a free loopback port through the direct launcher
@@ -101,16 +103,11 @@ public sealed class PubSubEmulator : IAsyncLifetime
         return File.Exists(launcher) ? launcher : throw new InvalidOperationException($"The Pub/Sub emulator launcher is missing at {launcher}. " + hint);
     }
 
-    internal static int FreePort()
+    /// <summary>A port free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class PubSubEmulatorCollection : ICollectionFixture<PubSubEmulator>
-{
-    public const string Name = "pubsub-emulator";
 }

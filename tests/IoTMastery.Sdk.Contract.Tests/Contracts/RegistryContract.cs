@@ -1,0 +1,142 @@
+namespace IoTMastery.Sdk.Contract.Tests;
+
+/// <summary>The registry behaves the same on every provider: register, read, list, change, disable and delete devices.</summary>
+public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBase<TFixture>(fixture)
+    where TFixture : ProviderFixture
+{
+    [Fact]
+    public async Task Register_then_get_returns_the_device_with_its_attributes_enabled()
+    {
+        var id = ProviderFixture.NewDeviceId();
+        var registered = await RegisterAsync(id, new Dictionary<string, string> { ["site"] = "north", ["model"] = "p-7" });
+
+        Assert.Equal(id, registered.Device.Id);
+        Assert.NotNull(registered.Credential);
+        var device = await Provider.Registry.GetAsync(id, Ct);
+        Assert.Equal(id, device.Id);
+        Assert.Equal(DeviceStatus.Enabled, device.Status);
+        Assert.Equal("north", device.Attributes["site"]);
+        Assert.Equal("p-7", device.Attributes["model"]);
+    }
+
+    [Fact]
+    public async Task List_pages_through_exactly_the_matching_devices_once_each()
+    {
+        var run = ProviderFixture.NewDeviceId("run");
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var id = ProviderFixture.NewDeviceId();
+            await RegisterAsync(id, new Dictionary<string, string> { ["run"] = run }, withCredential: false);
+            ids.Add(id);
+        }
+        await RegisterAsync(attributes: new Dictionary<string, string> { ["run"] = "other-" + run }, withCredential: false);
+
+        var query = new DeviceQuery { PageSize = 2, AttributeName = "run", AttributeValue = run };
+        var seen = new List<string>();
+        string? token = null;
+        var pages = 0;
+        do
+        {
+            var page = await Provider.Registry.ListPageAsync(query, token, Ct);
+            Assert.True(page.Items.Count <= 2, $"a page holds {page.Items.Count} devices, more than PageSize 2");
+            seen.AddRange(page.Items.Select(d => d.Id));
+            token = page.ContinuationToken;
+            // Filters may be applied per page after the service pages (GCP-style), so pages can be short; they must still end.
+            Assert.True(++pages <= 1000, "the listing did not end");
+        }
+        while (token is not null);
+
+        Assert.Equal(ids.Order(), seen.Order());
+        var streamed = await Provider.Registry.ListAsync(query, Ct).Select(d => d.Id).ToListAsync(Ct);
+        Assert.Equal(ids.Order(), streamed.Order());
+    }
+
+    [Fact]
+    public async Task List_filters_by_status()
+    {
+        var run = ProviderFixture.NewDeviceId("run");
+        var enabled = (await RegisterAsync(attributes: new Dictionary<string, string> { ["run"] = run }, withCredential: false)).Device.Id;
+        var disabled = (await RegisterAsync(attributes: new Dictionary<string, string> { ["run"] = run }, withCredential: false)).Device.Id;
+        await Provider.Registry.SetStatusAsync(disabled, DeviceStatus.Disabled, Ct);
+
+        var onlyDisabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Status = DeviceStatus.Disabled }, Ct).Select(d => d.Id).ToListAsync(Ct);
+        var onlyEnabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Status = DeviceStatus.Enabled }, Ct).Select(d => d.Id).ToListAsync(Ct);
+
+        Assert.Equal([disabled], onlyDisabled);
+        Assert.Equal([enabled], onlyEnabled);
+    }
+
+    [Fact]
+    public async Task Update_sets_and_removes_attributes()
+    {
+        var id = (await RegisterAsync(attributes: new Dictionary<string, string> { ["keep"] = "1", ["drop"] = "2" }, withCredential: false)).Device.Id;
+
+        var updated = await Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["drop"] = null, ["added"] = "3" } }, Ct);
+
+        var read = await Provider.Registry.GetAsync(id, Ct);
+        foreach (var device in new[] { updated, read })
+        {
+            Assert.Equal("1", device.Attributes["keep"]);
+            Assert.Equal("3", device.Attributes["added"]);
+            Assert.False(device.Attributes.ContainsKey("drop"));
+        }
+    }
+
+    [Fact]
+    public async Task Disable_is_read_back_and_enable_restores()
+    {
+        var id = (await RegisterAsync(withCredential: false)).Device.Id;
+
+        var disabled = await Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct);
+        Assert.Equal(DeviceStatus.Disabled, disabled.Status);
+        Assert.Equal(DeviceStatus.Disabled, (await Provider.Registry.GetAsync(id, Ct)).Status);
+
+        await Provider.Registry.SetStatusAsync(id, DeviceStatus.Enabled, Ct);
+        Assert.Equal(DeviceStatus.Enabled, (await Provider.Registry.GetAsync(id, Ct)).Status);
+    }
+
+    [Fact]
+    public async Task Delete_removes_the_device_and_a_second_delete_is_not_found()
+    {
+        var id = (await RegisterAsync()).Device.Id;
+
+        await Provider.Registry.DeleteAsync(id, Ct);
+
+        var notFound = await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.GetAsync(id, Ct));
+        Assert.Equal(id, notFound.DeviceId);
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.DeleteAsync(id, Ct));
+    }
+}
+
+/// <summary>
+/// Optimistic concurrency on the registry record. Where <see cref="ProviderCapabilities.RegistryRecordVersions"/> is false
+/// the provider must refuse <see cref="DeviceUpdate.ExpectedVersion"/> with <see cref="NotSupportedException"/> rather
+/// than ignore it.
+/// </summary>
+public abstract class RegistryVersionContract<TFixture>(TFixture fixture) : ContractBase<TFixture>(fixture)
+    where TFixture : ProviderFixture
+{
+    [Fact]
+    public async Task Update_with_a_stale_version_is_refused_and_changes_nothing()
+    {
+        var id = (await RegisterAsync(attributes: new Dictionary<string, string> { ["a"] = "0" }, withCredential: false)).Device.Id;
+        var before = await Provider.Registry.GetAsync(id, Ct);
+
+        if (!Provider.Capabilities.RegistryRecordVersions)
+        {
+            await Assert.ThrowsAsync<NotSupportedException>(() => Provider.Registry.UpdateAsync(id,
+                new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "1" }, ExpectedVersion = before.Version }, Ct));
+            Assert.Equal("0", (await Provider.Registry.GetAsync(id, Ct)).Attributes["a"]);
+            return;
+        }
+
+        var current = await Provider.Registry.UpdateAsync(id,
+            new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "1" }, ExpectedVersion = before.Version }, Ct);
+        Assert.NotEqual(before.Version, current.Version);
+
+        await Assert.ThrowsAsync<PreconditionFailedException>(() => Provider.Registry.UpdateAsync(id,
+            new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "stale" }, ExpectedVersion = before.Version }, Ct));
+        Assert.Equal("1", (await Provider.Registry.GetAsync(id, Ct)).Attributes["a"]);
+    }
+}

@@ -1,0 +1,42 @@
+namespace IoTMastery.Sdk.Contract.Tests.Providers;
+
+// Every contract bound to the Local provider; one shared peer for the whole collection.
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalRegistryTests(LocalFixture fixture) : RegistryContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalRegistryVersionTests(LocalFixture fixture) : RegistryVersionContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalCommandsTests(LocalFixture fixture) : CommandsContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalOfflineCommandTests(LocalFixture fixture) : OfflineCommandContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalStateVersionTests(LocalFixture fixture) : StateVersionContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalStateDeliveryTests(LocalFixture fixture) : StateDeliveryContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalTelemetryTests(LocalFixture fixture) : TelemetryContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalErrorsTests(LocalFixture fixture) : ErrorsContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalCredentialsTests(LocalFixture fixture) : CredentialsContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalCredentialEnforcementTests(LocalFixture fixture) : CredentialEnforcementContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalDisableEnforcementTests(LocalFixture fixture) : DisableEnforcementContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLiveRevocationTests(LocalFixture fixture) : LiveRevocationContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableContract<LocalFixture>(fixture);
