@@ -52,6 +52,54 @@ public sealed class MqttDeviceClientTests
     }
 
     [Fact]
+    public async Task A_first_connect_that_fails_transiently_is_retried_with_backoff_until_the_broker_is_up()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await BrokerTestHost.StartAsync();
+        using var cert = host.AddDevice("dev-1").ToCertificate();
+        await host.Broker.StopAsync().WaitAsync(Timeout); // the port stays reserved for the restart: connects are refused now
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", ClientCertificate = cert, TrustedRoots = [host.Ca.Certificate],
+        }, "Local", clock);
+
+        // Default options: the caller's first ConnectAsync rides out a broker that is not up yet.
+        var start = clock.GetUtcNow();
+        var connect = client.ConnectAsync();
+        await Task.Delay(TimeSpan.FromMilliseconds(300)); // real time for the refused attempt; the client's clock stands still
+        Assert.False(connect.IsCompleted, "a refused first connect was not retried");
+        await host.Broker.StartAsync().WaitAsync(Timeout);
+        // Each retry waits U(0, cap) with the cap doubling from ReconnectBaseDelay: stepping the clock reaches the next attempt.
+        while (!connect.IsCompleted && clock.GetUtcNow() - start < TimeSpan.FromSeconds(20))
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(250));
+            await Task.Delay(TimeSpan.FromMilliseconds(20));
+        }
+
+        await connect.WaitAsync(Timeout);
+        Assert.True(client.IsConnected);
+    }
+
+    [Fact]
+    public async Task A_missing_client_certificate_is_an_authentication_error_not_a_transient_connect_failure()
+    {
+        // The Local broker asks for a certificate and aborts the handshake without one; under TLS 1.3 the client only
+        // learns it when it reads the CONNACK. Either way it is a misconfiguration that no retry fixes.
+        await using var host = await BrokerTestHost.StartAsync();
+        host.AddDevice("dev-1");
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", TrustedRoots = [host.Ca.Certificate],
+        }, "Local");
+
+        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+
+        Assert.Equal("ClientCertificateRequired", ex.ErrorCode);
+        Assert.False(ex.IsTransient);
+        Assert.Equal(0, host.Policy.Calls);
+    }
+
+    [Fact]
     public async Task Expiring_credentials_are_renewed_by_reconnecting_before_they_expire()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
