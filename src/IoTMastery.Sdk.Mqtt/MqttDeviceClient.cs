@@ -48,6 +48,9 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private bool _expectingDisconnect;
     // Under _stateLock: a renewal is between its own DISCONNECT and the end of its reconnect.
     private bool _renewalReconnecting;
+    // Under _stateLock: ConnectAsync is making its attempts, and whether the latest connection completed (subscriptions included).
+    private bool _firstConnecting;
+    private bool _connectionComplete;
     private string? _serverCertificateProblem;
     // Set during a connect attempt when the server requested a client certificate and the options have none.
     private volatile bool _serverAskedForCertificate;
@@ -106,6 +109,19 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             TerminalError = null;
         }
         var began = _time.GetTimestamp();
+        lock (_stateLock) _firstConnecting = true;
+        try
+        {
+            await ConnectWithRetriesAsync(began, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_stateLock) _firstConnecting = false;
+        }
+    }
+
+    private async Task ConnectWithRetriesAsync(long began, CancellationToken cancellationToken)
+    {
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -120,7 +136,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 bool stopped;
                 lock (_stateLock) stopped = !_started;
                 if (stopped || _time.GetElapsedTime(began) + delay >= _options.ConnectRetryBudget) throw;
-                _logger.LogDebug("MQTT client {ClientId}: connect attempt {Attempt} failed ({Message}); retrying in {Delay}.", _options.ClientId, attempt + 1, ex.Message, delay);
+                _logger.LogDebug("MQTT client {ClientId}: connect attempt {Attempt} failed with {ErrorCode} ({Message}); retrying in {Delay}.", _options.ClientId, attempt + 1, ex.ErrorCode, ex.Message, delay);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
                 await Task.Delay(delay, _time, linked.Token).ConfigureAwait(false);
             }
@@ -276,6 +292,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             linked.CancelAfter(_options.ConnectTimeout);
             _serverCertificateProblem = null;
             _serverAskedForCertificate = false;
+            lock (_stateLock) _connectionComplete = false;
             MqttClientConnectResult result;
             try
             {
@@ -307,6 +324,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                 throw;
             }
             Interlocked.Increment(ref _connectionGeneration);
+            lock (_stateLock) _connectionComplete = true;
             ScheduleRenewal(credentials);
         }
         finally
@@ -491,6 +509,9 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             // The renewal's own DISCONNECT: RenewAsync raises Disconnected(willReconnect: true) itself. Judged by this flag, not by
             // _expectingDisconnect, because the event can come after DisconnectClientAsync returned and cleared that.
             if (_renewalReconnecting) return Task.CompletedTask;
+            // A connection ConnectAsync closed itself because its subscriptions failed: ConnectAsync retries or reports it, and
+            // the caller never saw it connected.
+            if (_firstConnecting && !_connectionComplete) return Task.CompletedTask;
             reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
             if (reconnect) StartOrContinueReconnectLocked();
         }
