@@ -96,7 +96,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     /// or too slow) is retried with full-jitter backoff within <see cref="MqttDeviceClientOptions.ConnectRetryBudget"/>.
     /// After a later drop the client reconnects on its own until disposed. Returns at once when already connected.
     /// </summary>
-    /// <exception cref="IoTAuthenticationException">The broker refused the credentials, or demanded a client certificate and none is configured; never retried.</exception>
+    /// <exception cref="IoTAuthenticationException">The broker refused the credentials, or demanded a client certificate when neither a certificate nor a password is configured; never retried.</exception>
     /// <exception cref="IoTAuthorizationException">The broker refused a subscription.</exception>
     /// <exception cref="IoTException">The broker stayed unreachable for the whole budget (<see cref="IoTException.IsTransient"/>) or its certificate is not trusted.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, also while waiting to retry.</exception>
@@ -351,7 +351,9 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                     .WithCertificateValidationHandler(ValidateServerCertificate);
                 if (_options.ClientCertificate is { } certificate)
                     tls.WithClientCertificates([certificate]);
-                else
+                else if (_options.CredentialProvider is null)
+                    // No credential at all: notice whether the server asks for a certificate. Password clients (SAS, JWT) are left
+                    // out, since servers such as IoT Hub ask for one optionally and their drops must stay transient.
                     tls.WithCertificateSelectionHandler(NoClientCertificate);
                 if (_options.ApplicationProtocols is { Count: > 0 } alpn)
                     tls.WithApplicationProtocols(alpn.ToList());
@@ -404,8 +406,8 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     {
         if (_serverCertificateProblem is { } problem)
             return new IoTException($"The server certificate of {_options.Host}:{_options.Port} was rejected: {problem}.", _provider, "ServerCertificateUntrusted", isTransient: false, innerException: ex);
-        // The broker asked for a client certificate, got none and closed the connection (during the handshake under TLS 1.2, at
-        // the first read under TLS 1.3). A misconfiguration no retry fixes, so not transient.
+        // The broker asked for a client certificate, got none (and no password follows) and closed the connection: during the
+        // handshake under TLS 1.2, at the first read under TLS 1.3. A misconfiguration no retry fixes, so not transient.
         if (_serverAskedForCertificate && ex is not (OperationCanceledException or MqttCommunicationTimedOutException))
             return new IoTAuthenticationException($"{_options.Host}:{_options.Port} requires a client certificate and none is configured for '{_options.ClientId}'.", _provider, "ClientCertificateRequired", ex);
         if (ex is OperationCanceledException or MqttCommunicationTimedOutException)

@@ -135,6 +135,8 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
     private async Task HandleAsync(Socket socket, CancellationToken token)
     {
         SslStream? ssl = null;
+        // Whether this method still owns a slot it must give back (until the slot is handed to _awaitingConnect).
+        var holding = false;
         try
         {
             try
@@ -149,20 +151,9 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
             {
                 Interlocked.Decrement(ref _waiting);
             }
-            try
-            {
-                ssl = await HandshakeAsync(socket, token).ConfigureAwait(false);
-            }
-            catch
-            {
-                _handshakeSlots.Release();
-                throw;
-            }
-            if (ssl is null || ClientHandler is not { } handler)
-            {
-                _handshakeSlots.Release();
-                return;
-            }
+            holding = true;
+            ssl = await HandshakeAsync(socket, token).ConfigureAwait(false);
+            if (ssl is null || ClientHandler is not { } handler) return;
             var certificate = ssl.RemoteCertificate switch
             {
                 X509Certificate2 c => c,
@@ -174,6 +165,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
             using var adapter = new MqttChannelAdapter(channel, formatter, _mqttLogger!);
             // The slot is held until the broker answered the CONNECT (ConnectAnswered), the connection ended, or the peer stalled.
             _awaitingConnect[adapter] = 0;
+            holding = false;
             using var stalled = new CancellationTokenSource(_options.HandshakeTimeout);
             using var giveBack = stalled.Token.Register(() => ConnectAnswered(adapter));
             try
@@ -195,6 +187,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
         }
         finally
         {
+            if (holding) _handshakeSlots.Release();
             if (ssl is not null) await ssl.DisposeAsync().ConfigureAwait(false);
             socket.Dispose();
         }
