@@ -15,7 +15,8 @@ internal sealed record LocalBrokerOptions
     /// <summary>
     /// Connections the broker admits at once, each from the start of its TLS handshake to the answer to its CONNECT; further
     /// connections wait their turn in arrival order. Default: four per processor, enough to keep every core busy while some
-    /// wait on a round trip, few enough that each one finishes quickly instead of all of them finishing late.
+    /// wait on a round trip, few enough that each one finishes quickly instead of all of them finishing late (sixteen per
+    /// processor connected 2,000 devices no faster and let subscriptions time out).
     /// </summary>
     public int MaxConcurrentHandshakes { get; init; } = Math.Max(4, Environment.ProcessorCount * 4);
 

@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Local.Tests.Reliability;
 /// <summary>
 /// Issue #12, item 7: a whole fleet calls <see cref="IDeviceConnection.ConnectAsync"/> at the same instant against the real
 /// Local provider, with default options. Every device must end up connected; how long it took is reported, never asserted
-/// (the machine is shared). CI runs 500 devices; <c>IOTM_LONG=1</c> runs 2,000 (figures in docs/RELIABILITY.md).
+/// (the machine is shared). CI runs 1,000 devices; <c>IOTM_LONG=1</c> runs 2,000 (figures in docs/RELIABILITY.md).
 /// </summary>
 public sealed class ConnectStormTests(ITestOutputHelper output)
 {
@@ -17,7 +17,7 @@ public sealed class ConnectStormTests(ITestOutputHelper output)
     private static readonly TimeSpan Safety = TimeSpan.FromMinutes(5);
 
     [Fact]
-    public Task A_fleet_of_500_connecting_at_once_all_connect_with_default_options() => StormAsync(500);
+    public Task A_fleet_of_1000_connecting_at_once_all_connect_with_default_options() => StormAsync(1000);
 
     [LongFact]
     public Task A_fleet_of_2000_connecting_at_once_all_connect_with_default_options_long_variant() => StormAsync(2000);
