@@ -48,7 +48,12 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     private bool _expectingDisconnect;
     // Under _stateLock: a renewal is between its own DISCONNECT and the end of its reconnect.
     private bool _renewalReconnecting;
+    // Under _stateLock: ConnectAsync is making its attempts, and whether the latest connection completed (subscriptions included).
+    private bool _firstConnecting;
+    private bool _connectionComplete;
     private string? _serverCertificateProblem;
+    // Set during a connect attempt when the server requested a client certificate and the options have none.
+    private volatile bool _serverAskedForCertificate;
 
     /// <summary>Creates a client; call <see cref="ConnectAsync"/> to connect.</summary>
     /// <param name="options">The connection settings; validated here.</param>
@@ -87,12 +92,14 @@ public sealed class MqttDeviceClient : IAsyncDisposable
     public IoTException? TerminalError { get; private set; }
 
     /// <summary>
-    /// Connects and subscribes to every filter registered so far. After a later drop the client reconnects
-    /// on its own until disposed. Returns at once when already connected.
+    /// Connects and subscribes to every filter registered so far. An attempt that fails transiently (broker unreachable, busy
+    /// or too slow) is retried with full-jitter backoff within <see cref="MqttDeviceClientOptions.ConnectRetryBudget"/>.
+    /// After a later drop the client reconnects on its own until disposed. Returns at once when already connected.
     /// </summary>
-    /// <exception cref="IoTAuthenticationException">The broker refused the credentials; the client will not retry.</exception>
+    /// <exception cref="IoTAuthenticationException">The broker refused the credentials, or demanded a client certificate when neither a certificate nor a password is configured; never retried.</exception>
     /// <exception cref="IoTAuthorizationException">The broker refused a subscription.</exception>
-    /// <exception cref="IoTException">The broker is unreachable (<see cref="IoTException.IsTransient"/>) or its certificate is not trusted.</exception>
+    /// <exception cref="IoTException">The broker stayed unreachable for the whole budget (<see cref="IoTException.IsTransient"/>) or its certificate is not trusted.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, also while waiting to retry.</exception>
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
@@ -101,7 +108,39 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             _started = true;
             TerminalError = null;
         }
-        await ConnectCoreAsync(throwOnSubscriptionRefusal: true, cancellationToken).ConfigureAwait(false);
+        var began = _time.GetTimestamp();
+        lock (_stateLock) _firstConnecting = true;
+        try
+        {
+            await ConnectWithRetriesAsync(began, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_stateLock) _firstConnecting = false;
+        }
+    }
+
+    private async Task ConnectWithRetriesAsync(long began, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await ConnectCoreAsync(throwOnSubscriptionRefusal: true, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (IoTException ex) when (ex.IsTransient)
+            {
+                // A fleet that connects at once must not retry in lockstep: the same full jitter as reconnects.
+                var delay = BackoffDelay(attempt);
+                bool stopped;
+                lock (_stateLock) stopped = !_started;
+                if (stopped || _time.GetElapsedTime(began) + delay >= _options.ConnectRetryBudget) throw;
+                _logger.LogDebug("MQTT client {ClientId}: connect attempt {Attempt} failed with {ErrorCode} ({Message}); retrying in {Delay}.", _options.ClientId, attempt + 1, ex.ErrorCode, ex.Message, delay);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+                await Task.Delay(delay, _time, linked.Token).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>
@@ -252,6 +291,8 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             var options = BuildOptions(credentials);
             linked.CancelAfter(_options.ConnectTimeout);
             _serverCertificateProblem = null;
+            _serverAskedForCertificate = false;
+            lock (_stateLock) _connectionComplete = false;
             MqttClientConnectResult result;
             try
             {
@@ -273,7 +314,17 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             {
                 _logger.LogWarning("MQTT client {ClientId}: a subscription was refused after reconnecting: {Message}", _options.ClientId, ex.Message);
             }
+            catch (Exception ex) when (ex is IoTException { IsTransient: true } or OperationCanceledException)
+            {
+                // Connected but not subscribed is not connected: close, so the next attempt (a retry or the caller's) subscribes
+                // again instead of finding a live connection and returning early without the subscriptions.
+                await DisconnectClientAsync().ConfigureAwait(false);
+                if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposed.IsCancellationRequested)
+                    throw new IoTException($"The broker did not acknowledge the subscriptions of '{_options.ClientId}' within the connect timeout.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
+                throw;
+            }
             Interlocked.Increment(ref _connectionGeneration);
+            lock (_stateLock) _connectionComplete = true;
             ScheduleRenewal(credentials);
         }
         finally
@@ -300,6 +351,10 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                     .WithCertificateValidationHandler(ValidateServerCertificate);
                 if (_options.ClientCertificate is { } certificate)
                     tls.WithClientCertificates([certificate]);
+                else if (_options.CredentialProvider is null)
+                    // No credential at all: notice whether the server asks for a certificate. Password clients (SAS, JWT) are left
+                    // out, since servers such as IoT Hub ask for one optionally and their drops must stay transient.
+                    tls.WithCertificateSelectionHandler(NoClientCertificate);
                 if (_options.ApplicationProtocols is { Count: > 0 } alpn)
                     tls.WithApplicationProtocols(alpn.ToList());
             });
@@ -340,10 +395,21 @@ public sealed class MqttDeviceClient : IAsyncDisposable
         }
     }
 
+    // Called by SslStream when the handshake starts and again, with the server's certificate, if the server asks for a client certificate.
+    private X509Certificate? NoClientCertificate(MqttClientCertificateSelectionEventArgs args)
+    {
+        if (args.RemoveCertificate is not null) _serverAskedForCertificate = true;
+        return null;
+    }
+
     private IoTException MapConnectFailure(Exception ex)
     {
         if (_serverCertificateProblem is { } problem)
             return new IoTException($"The server certificate of {_options.Host}:{_options.Port} was rejected: {problem}.", _provider, "ServerCertificateUntrusted", isTransient: false, innerException: ex);
+        // The broker asked for a client certificate, got none (and no password follows) and closed the connection: during the
+        // handshake under TLS 1.2, at the first read under TLS 1.3. A misconfiguration no retry fixes, so not transient.
+        if (_serverAskedForCertificate && ex is not (OperationCanceledException or MqttCommunicationTimedOutException))
+            return new IoTAuthenticationException($"{_options.Host}:{_options.Port} requires a client certificate and none is configured for '{_options.ClientId}'.", _provider, "ClientCertificateRequired", ex);
         if (ex is OperationCanceledException or MqttCommunicationTimedOutException)
             return new IoTException($"Connecting to {_options.Host}:{_options.Port} timed out.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
         return new IoTException($"Could not connect to {_options.Host}:{_options.Port}: {Describe(ex)}.", _provider, "ConnectFailed", isTransient: true, innerException: ex);
@@ -445,6 +511,9 @@ public sealed class MqttDeviceClient : IAsyncDisposable
             // The renewal's own DISCONNECT: RenewAsync raises Disconnected(willReconnect: true) itself. Judged by this flag, not by
             // _expectingDisconnect, because the event can come after DisconnectClientAsync returned and cleared that.
             if (_renewalReconnecting) return Task.CompletedTask;
+            // A connection ConnectAsync closed itself because its subscriptions failed: ConnectAsync retries or reports it, and
+            // the caller never saw it connected.
+            if (_firstConnecting && !_connectionComplete) return Task.CompletedTask;
             reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
             if (reconnect) StartOrContinueReconnectLocked();
         }

@@ -85,8 +85,17 @@ public sealed record MqttDeviceClientOptions
     /// <summary>The MQTT keep-alive period. Default 30 s; 0 (off) to 18 h.</summary>
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long one connect attempt (TCP, TLS and CONNACK) may take. Default 10 s.</summary>
+    /// <summary>How long one connect attempt (TCP, TLS, CONNACK and the subscriptions) may take. Default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long <see cref="MqttDeviceClient.ConnectAsync"/> keeps retrying a first connect that failed transiently (broker
+    /// unreachable, busy or slow to answer) before it gives up with that error. Retries wait with full jitter like reconnects
+    /// (<see cref="ReconnectBaseDelay"/> doubling up to <see cref="ReconnectMaxDelay"/>) and none starts once the budget is spent,
+    /// so the call takes at most the budget plus one <see cref="ConnectTimeout"/>. Refused credentials and untrusted servers are
+    /// never retried. <see cref="TimeSpan.Zero"/> makes one attempt. Default 60 s.
+    /// </summary>
+    public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a QoS 1 publish or a subscribe waits for the broker's acknowledgement. Default 30 s.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -116,6 +125,8 @@ public sealed record MqttDeviceClientOptions
             throw new ArgumentOutOfRangeException(nameof(KeepAlive), KeepAlive, "KeepAlive must be between 0 and 65535 s.");
         if (ConnectTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "ConnectTimeout must be positive.");
+        if (ConnectRetryBudget < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ConnectRetryBudget), ConnectRetryBudget, "ConnectRetryBudget must not be negative (zero: one attempt).");
         if (OperationTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(OperationTimeout), OperationTimeout, "OperationTimeout must be positive.");
         if (ReconnectBaseDelay <= TimeSpan.Zero)

@@ -75,6 +75,8 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             ApplicationProtocols = endpoint.Port == 443 ? [new SslApplicationProtocol(AwsIoTProvider.MqttAlpn)] : null,
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+            ConnectTimeout = options.ConnectTimeout,
+            ConnectRetryBudget = options.ConnectRetryBudget,
         }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
         var topic = AwsTopics.Telemetry(DeviceId);
         _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());

@@ -95,6 +95,8 @@ public sealed class AzureDeviceConnection : IDeviceConnection
             OperationTimeout = endpoint.OperationTimeout,
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+            ConnectTimeout = options.ConnectTimeout,
+            ConnectRetryBudget = options.ConnectRetryBudget,
         }, Provider, time, loggerFactory.CreateLogger<MqttDeviceClient>());
         _client.Connected += (_, _) => _ = RefreshDesiredAsync();
         Transport = new AzureTelemetryTransport(_client, DeviceId, endpoint.TelemetryProperties);

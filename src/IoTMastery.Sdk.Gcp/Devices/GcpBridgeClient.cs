@@ -33,6 +33,12 @@ public sealed record GcpBridgeOptions
     /// <summary>Keep-alive. Default 60 s as the bridge recommends.</summary>
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long one connect attempt may take; see <see cref="DeviceConnectionOptions.ConnectTimeout"/>. Default 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a first connect that failed transiently is retried; see <see cref="DeviceConnectionOptions.ConnectRetryBudget"/>. Default 60 s.</summary>
+    public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Checks every setting before connecting.</summary>
     public void Validate()
     {
@@ -80,6 +86,8 @@ public sealed class GcpBridgeClient : IAsyncDisposable
             KeepAlive = options.KeepAlive,
             CredentialProvider = IssueCredentialsAsync,
             CredentialRenewalMargin = options.JwtLifetime * 0.2,
+            ConnectTimeout = options.ConnectTimeout,
+            ConnectRetryBudget = options.ConnectRetryBudget,
         }, GoogleApiErrors.Provider, _time, logger);
     }
 

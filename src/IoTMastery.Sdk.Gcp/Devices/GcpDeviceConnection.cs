@@ -58,6 +58,8 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
             DeviceId = DeviceId,
             PrivateKeyPem = options.Credential.PrivateKeyPem,
             JwtLifetime = endpoint.Options.JwtLifetime,
+            ConnectTimeout = options.ConnectTimeout,
+            ConnectRetryBudget = options.ConnectRetryBudget,
         }, time, loggers.CreateLogger<GcpBridgeClient>());
         if (endpoint.Options.DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect)
         {

@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Security;
-using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -43,6 +41,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private List<MqttApplicationMessage> _retained = [];
     private MqttServer? _server;
+    private AdmittingTlsListener? _listener;
     private X509Certificate2? _serverCertificate;
     private int _boundPort;
 
@@ -76,6 +75,12 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     /// <summary>The bound TLS port; 0 before the first start.</summary>
     public int Port => Volatile.Read(ref _boundPort);
 
+    /// <summary>Connections closed unhandshaken by admission control since the last start (queue full or waited too long).</summary>
+    internal int AdmissionRefusals => _listener?.Refused ?? 0;
+
+    /// <summary>Admission slots free now (tests: to know a connection holds one).</summary>
+    internal int AdmissionSlotsFree => _listener?.SlotsFree ?? 0;
+
     /// <summary>Whether the broker is accepting connections.</summary>
     public bool IsRunning => _server?.IsStarted == true;
 
@@ -90,20 +95,13 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             var port = _boundPort != 0 ? _boundPort : _options.Port;
             _serverCertificate?.Dispose();
             _serverCertificate = _ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback], _options.ServerCertificateValidity);
+            // MQTTnet's endpoints stay off: the TLS listener is ours, for admission control (127.0.0.1 only, TLS 1.2+, client certificate required).
             var serverOptions = new MqttServerOptionsBuilder()
                 .WithoutDefaultEndpoint()
-                .WithEncryptedEndpoint()
-                .WithEncryptedEndpointBoundIPAddress(IPAddress.Loopback)
-                // No IPv6 listener: with port 0 it would bind a second, different port.
-                .WithEncryptedEndpointBoundIPV6Address(IPAddress.None)
-                .WithEncryptedEndpointPort(port)
-                .WithTlsEndpointReuseAddress()
-                .WithEncryptionCertificate(_serverCertificate)
-                .WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13)
-                .WithClientCertificate(RequireClientCertificate)
                 .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient)
                 .Build();
-            var server = new MqttServerFactory().CreateMqttServer(serverOptions);
+            var listener = new AdmittingTlsListener(_options, port, _serverCertificate, _logger);
+            var server = new MqttServerFactory().CreateMqttServer(serverOptions, [listener]);
             server.ValidatingConnectionAsync += ValidateConnectionAsync;
             server.ClientConnectedAsync += OnClientConnectedAsync;
             server.ClientDisconnectedAsync += OnClientDisconnectedAsync;
@@ -129,7 +127,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                 server.Dispose();
                 throw new IoTException($"The local broker could not listen on 127.0.0.1:{port}: {ex.Message}", Provider, "BindFailed", isTransient: true, innerException: ex);
             }
-            Volatile.Write(ref _boundPort, serverOptions.TlsEndpointOptions.Port);
+            Volatile.Write(ref _boundPort, listener.Port);
+            _listener = listener;
             _server = server;
             _logger.LogInformation("Local broker listening on 127.0.0.1:{Port} (TLS, client certificates required).", Port);
         }
@@ -147,6 +146,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         {
             if (_server is not { } server) return;
             _server = null;
+            _listener = null;
             try
             {
                 await server.StopAsync().ConfigureAwait(false);
@@ -211,13 +211,18 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         _lifecycle.Dispose();
     }
 
-    // TLS only insists that a certificate is present; who it belongs to is checked on CONNECT so the device gets a clear NotAuthorized.
-    private static bool RequireClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
-        certificate is not null && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable);
-
     private async Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
-        var reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate).ConfigureAwait(false);
+        string? reason;
+        try
+        {
+            reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The CONNECT is decided: the next waiting connection may start its handshake.
+            _listener?.ConnectAnswered(e.ChannelAdapter);
+        }
         if (reason is null) return;
         e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
         _logger.LogWarning("Local broker refused client '{ClientId}': {Reason}.", ErrorText.Escape(e.ClientId, MaxLoggedLength), reason);

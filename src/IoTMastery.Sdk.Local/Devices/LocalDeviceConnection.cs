@@ -68,6 +68,8 @@ internal sealed class LocalDeviceConnection : IDeviceConnection
             TrustedRoots = [endpoint.CaCertificate],
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+            ConnectTimeout = options.ConnectTimeout,
+            ConnectRetryBudget = options.ConnectRetryBudget,
         }, Provider, time, loggerFactory.CreateLogger<MqttDeviceClient>());
         _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, LocalTopics.Telemetry(DeviceId)), options.Telemetry, time, loggerFactory.CreateLogger<TelemetryPipeline>());
     }

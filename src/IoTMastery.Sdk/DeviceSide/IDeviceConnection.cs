@@ -25,8 +25,12 @@ public interface IDeviceConnection : IAsyncDisposable
     /// <summary>Whether the transport is connected now.</summary>
     bool IsConnected { get; }
 
-    /// <summary>Connects (and, after a drop, keeps reconnecting with backoff until disposed).</summary>
-    /// <exception cref="IoTAuthenticationException">The credential was refused (revoked, disabled device, wrong CA).</exception>
+    /// <summary>
+    /// Connects (and, after a drop, keeps reconnecting with backoff until disposed). A first attempt that fails transiently is
+    /// retried with full-jitter backoff within <see cref="DeviceConnectionOptions.ConnectRetryBudget"/>.
+    /// </summary>
+    /// <exception cref="IoTAuthenticationException">The credential was refused (revoked, disabled device, wrong CA) or is missing; never retried.</exception>
+    /// <exception cref="IoTException">Still unreachable when the retry budget ran out (<see cref="IoTException.IsTransient"/>), or the server is not trusted.</exception>
     Task ConnectAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -60,6 +64,17 @@ public sealed record DeviceConnectionOptions
 
     /// <summary>Batching and backpressure for this device's telemetry; provider limits are applied on top.</summary>
     public TelemetryPipelineOptions Telemetry { get; init; } = new();
+
+    /// <summary>How long one connect attempt (TCP, TLS, the broker's answer and the subscriptions) may take. Default 10 s; must be positive.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long <see cref="IDeviceConnection.ConnectAsync"/> keeps retrying a first connect that failed transiently (unreachable,
+    /// busy or slow broker), waiting a random delay below a doubling cap between attempts so a fleet does not retry in
+    /// lockstep. No attempt starts after the budget, so the call takes at most the budget plus one <see cref="ConnectTimeout"/>;
+    /// refused or missing credentials and untrusted servers fail at once. <see cref="TimeSpan.Zero"/>: one attempt. Default 60 s.
+    /// </summary>
+    public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Creates device-side connections for a provider.</summary>

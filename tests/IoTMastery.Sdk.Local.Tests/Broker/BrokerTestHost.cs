@@ -71,9 +71,9 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
     private readonly List<IAsyncDisposable> _owned = [];
 
-    private BrokerTestHost(TimeProvider? commandTime)
+    private BrokerTestHost(TimeProvider? commandTime, LocalBrokerOptions? options)
     {
-        Broker = new LocalBroker(new LocalBrokerOptions(), Ca, Policy, Telemetry, ReportedState, Replies);
+        Broker = new LocalBroker(options ?? new LocalBrokerOptions(), Ca, Policy, Telemetry, ReportedState, Replies);
         Commands = new LocalCommandService(Broker, Registry, Replies, commandTime);
     }
 
@@ -86,9 +86,9 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public LocalBroker Broker { get; }
     public LocalCommandService Commands { get; }
 
-    public static async Task<BrokerTestHost> StartAsync(TimeProvider? commandTime = null)
+    public static async Task<BrokerTestHost> StartAsync(TimeProvider? commandTime = null, LocalBrokerOptions? options = null)
     {
-        var host = new BrokerTestHost(commandTime);
+        var host = new BrokerTestHost(commandTime, options);
         await host.Broker.StartAsync().WaitAsync(Timeout);
         return host;
     }

@@ -235,6 +235,53 @@ public sealed class LocalBrokerTests
         Assert.True(await disconnected.Task.WaitAsync(Timeout));
     }
 
+    [Fact]
+    public async Task A_silent_connection_holds_its_admission_slot_only_until_the_handshake_timeout()
+    {
+        // One slot. MQTTnet's own listener had no handshake timeout: a peer that never sent a ClientHello kept its socket forever.
+        await using var host = await BrokerTestHost.StartAsync(options: new LocalBrokerOptions
+        {
+            MaxConcurrentHandshakes = 1, HandshakeTimeout = TimeSpan.FromSeconds(1), AdmissionTimeout = TimeSpan.FromSeconds(30),
+        });
+        using var cert = host.AddDevice("dev-1").ToCertificate();
+        using var silent = new System.Net.Sockets.TcpClient();
+        await silent.ConnectAsync(System.Net.IPAddress.Loopback, host.Broker.Port).WaitAsync(Timeout);
+        await TestWaits.UntilAsync(() => host.Broker.AdmissionSlotsFree == 0, Timeout);
+
+        // The device queues behind the silent peer and gets the slot when the broker cuts it.
+        var client = host.CreateRawClient();
+        var result = await client.ConnectAsync(host.RawOptions("dev-1", cert)).WaitAsync(Timeout);
+
+        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
+        var closed = await silent.GetStream().ReadAsync(new byte[1]).AsTask().WaitAsync(Timeout);
+        Assert.Equal(0, closed);
+        Assert.Equal(0, host.Broker.AdmissionRefusals);
+    }
+
+    [Fact]
+    public async Task A_connection_that_waits_longer_than_the_admission_timeout_is_closed_without_a_handshake_and_the_device_retries()
+    {
+        await using var host = await BrokerTestHost.StartAsync(options: new LocalBrokerOptions
+        {
+            MaxConcurrentHandshakes = 1, HandshakeTimeout = TimeSpan.FromSeconds(3), AdmissionTimeout = TimeSpan.FromMilliseconds(300),
+        });
+        using var cert = host.AddDevice("dev-1").ToCertificate();
+        using var silent = new System.Net.Sockets.TcpClient();
+        await silent.ConnectAsync(System.Net.IPAddress.Loopback, host.Broker.Port).WaitAsync(Timeout);
+        await TestWaits.UntilAsync(() => host.Broker.AdmissionSlotsFree == 0, Timeout);
+
+        // The device's first attempt waits behind the silent peer, is sent away, and a jittered retry gets in once the peer is cut.
+        await using var device = new IoTMastery.Sdk.Mqtt.MqttDeviceClient(new IoTMastery.Sdk.Mqtt.MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", ClientCertificate = cert, TrustedRoots = [host.Ca.Certificate],
+            ReconnectBaseDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1),
+        }, "Local");
+        await device.ConnectAsync().WaitAsync(Timeout);
+
+        Assert.True(device.IsConnected);
+        Assert.True(host.Broker.AdmissionRefusals >= 1, "the first attempt was not refused by admission control");
+    }
+
     private static async Task AssertRefusedAsync(Func<Task<MqttClientConnectResult>> connect)
     {
         MqttClientConnectResult? result = null;

@@ -46,6 +46,23 @@ public sealed class MqttDeviceClientMosquittoTests
     }
 
     [Fact]
+    public async Task A_missing_client_certificate_is_an_authentication_error_and_not_retried()
+    {
+        // Mosquitto with require_certificate: the refusal is a TLS alert, before any CONNECT.
+        await using var mosquitto = await MosquittoBroker.StartAsync();
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "localhost", Port = mosquitto.Port, ClientId = "dev-001", TrustedRoots = [mosquitto.Ca.Certificate],
+        });
+
+        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+
+        Assert.Equal("ClientCertificateRequired", ex.ErrorCode);
+        Assert.False(ex.IsTransient);
+        Assert.False(client.IsConnected);
+    }
+
+    [Fact]
     public async Task Publish_while_disconnected_is_a_transient_iot_exception()
     {
         await using var mosquitto = await MosquittoBroker.StartAsync();

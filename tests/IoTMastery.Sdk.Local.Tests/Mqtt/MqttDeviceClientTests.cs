@@ -52,6 +52,148 @@ public sealed class MqttDeviceClientTests
     }
 
     [Fact]
+    public async Task A_first_connect_that_fails_transiently_is_retried_with_backoff_until_the_broker_is_up()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await BrokerTestHost.StartAsync();
+        using var cert = host.AddDevice("dev-1").ToCertificate();
+        await host.Broker.StopAsync().WaitAsync(Timeout); // the port stays reserved for the restart: connects are refused now
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", ClientCertificate = cert, TrustedRoots = [host.Ca.Certificate],
+        }, "Local", clock);
+
+        // Default options: the caller's first ConnectAsync rides out a broker that is not up yet.
+        var start = clock.GetUtcNow();
+        var connect = client.ConnectAsync();
+        await Task.Delay(TimeSpan.FromMilliseconds(300)); // real time for the refused attempt; the client's clock stands still
+        Assert.False(connect.IsCompleted, "a refused first connect was not retried");
+        await host.Broker.StartAsync().WaitAsync(Timeout);
+        // Each retry waits U(0, cap) with the cap doubling from ReconnectBaseDelay: stepping the clock reaches the next attempt.
+        while (!connect.IsCompleted && clock.GetUtcNow() - start < TimeSpan.FromSeconds(20))
+        {
+            clock.Advance(TimeSpan.FromMilliseconds(250));
+            await Task.Delay(TimeSpan.FromMilliseconds(20));
+        }
+
+        await connect.WaitAsync(Timeout);
+        Assert.True(client.IsConnected);
+    }
+
+    [Fact]
+    public async Task First_connect_retries_stop_at_the_budget_with_the_transient_error()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // A real peer that accepts and hangs up at once: every attempt fails fast and transiently.
+        using var peer = new HangingUpPeer();
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = peer.Port, ClientId = "dev-1", TrustedRoots = [],
+            ReconnectBaseDelay = TimeSpan.FromSeconds(1), ReconnectMaxDelay = TimeSpan.FromSeconds(4), ConnectRetryBudget = TimeSpan.FromSeconds(10),
+        }, "Test", clock);
+        var start = clock.GetUtcNow();
+
+        var connect = client.ConnectAsync();
+        while (!connect.IsCompleted && clock.GetUtcNow() - start < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(30));
+            clock.Advance(TimeSpan.FromMilliseconds(250));
+        }
+
+        var ex = await Assert.ThrowsAsync<IoTException>(() => connect.WaitAsync(Timeout));
+        Assert.True(ex.IsTransient);
+        // Caps 1, 2, 4, 4… s: by 7 s at least four attempts were due; none may start once 10 s are spent.
+        Assert.True(peer.Accepted >= 4, $"only {peer.Accepted} attempts within the budget");
+        Assert.True(clock.GetUtcNow() - start <= TimeSpan.FromSeconds(10) + TimeSpan.FromMilliseconds(500), $"still retrying at {clock.GetUtcNow() - start}");
+    }
+
+    [Fact]
+    public async Task Cancelling_a_first_connect_ends_its_retries()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var peer = new HangingUpPeer();
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = peer.Port, ClientId = "dev-1", TrustedRoots = [],
+        }, "Test", clock);
+        using var cts = new CancellationTokenSource();
+
+        var connect = client.ConnectAsync(cts.Token);
+        await TestWaits.UntilAsync(() => peer.Accepted >= 1, Timeout);
+        await Task.Delay(TimeSpan.FromMilliseconds(100)); // the attempt failed and the retry waits on the client's clock
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connect.WaitAsync(Timeout));
+        var attempts = peer.Accepted;
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(attempts, peer.Accepted);
+    }
+
+    [Fact]
+    public async Task A_refused_credential_is_tried_once_even_with_a_retry_budget()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        var credential = host.AddDevice("dev-1");
+        host.Policy.Revoke("dev-1", credential.Id);
+        using var cert = credential.ToCertificate();
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", ClientCertificate = cert, TrustedRoots = [host.Ca.Certificate],
+            ConnectRetryBudget = TimeSpan.FromMinutes(5),
+        }, "Local");
+
+        await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+        Assert.Equal(1, host.Policy.Calls);
+    }
+
+    [Fact]
+    public async Task The_connect_timeout_and_retry_budget_of_a_device_connection_reach_its_mqtt_client()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        var credential = host.AddDevice("dev-1");
+        // A peer that accepts and never answers the ClientHello: only the connect timeout ends an attempt.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        await using var device = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = credential, ConnectTimeout = TimeSpan.FromMilliseconds(500), ConnectRetryBudget = TimeSpan.Zero },
+            new LocalDeviceEndpoint { Port = port, CaCertificate = host.Ca.Certificate });
+
+        // With the fixed 10 s timeout this could not end inside the 5 s wait.
+        var ex = await Assert.ThrowsAsync<IoTException>(() => device.ConnectAsync().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal("ConnectTimeout", ex.ErrorCode);
+        Assert.True(ex.IsTransient);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = credential, ConnectTimeout = TimeSpan.Zero },
+            new LocalDeviceEndpoint { Port = port, CaCertificate = host.Ca.Certificate }));
+        var negative = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = credential, ConnectRetryBudget = TimeSpan.FromSeconds(-1) },
+            new LocalDeviceEndpoint { Port = port, CaCertificate = host.Ca.Certificate }));
+        Assert.Equal("ConnectRetryBudget", negative.ParamName);
+    }
+
+    [Fact]
+    public async Task A_missing_client_certificate_is_an_authentication_error_not_a_transient_connect_failure()
+    {
+        // The Local broker asks for a certificate and aborts the handshake without one; under TLS 1.3 the client only
+        // learns it when it reads the CONNACK. Either way it is a misconfiguration that no retry fixes.
+        await using var host = await BrokerTestHost.StartAsync();
+        host.AddDevice("dev-1");
+        await using var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", TrustedRoots = [host.Ca.Certificate],
+        }, "Local");
+
+        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+
+        Assert.Equal("ClientCertificateRequired", ex.ErrorCode);
+        Assert.False(ex.IsTransient);
+        Assert.Equal(0, host.Policy.Calls);
+    }
+
+    [Fact]
     public async Task Expiring_credentials_are_renewed_by_reconnecting_before_they_expire()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -294,5 +436,41 @@ internal sealed class HoldingReportedStateSink(Func<int> stamp) : IReportedState
         if (name != "held") return;
         HeldArrived.TrySetResult();
         await _release.Task.WaitAsync(BrokerTestHost.Timeout, cancellationToken);
+    }
+}
+
+/// <summary>A TCP peer on 127.0.0.1 that accepts every connection and closes it at once, counting them.</summary>
+internal sealed class HangingUpPeer : IDisposable
+{
+    private readonly System.Net.Sockets.TcpListener _listener = new(System.Net.IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private int _accepted;
+
+    public HangingUpPeer()
+    {
+        _listener.Start();
+        Port = ((System.Net.IPEndPoint)_listener.LocalEndpoint).Port;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    using var socket = await _listener.AcceptSocketAsync(_stop.Token);
+                    Interlocked.Increment(ref _accepted);
+                }
+            }
+            catch (Exception) when (_stop.IsCancellationRequested) { }
+        });
+    }
+
+    public int Port { get; }
+
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
     }
 }
