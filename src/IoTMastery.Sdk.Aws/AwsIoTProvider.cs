@@ -149,7 +149,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             var issuer = new DeviceCertificateIssuer(iot, options.CertificateSource, options.CertificateAuthority);
             var registry = new AwsDeviceRegistry(iot, data, issuer, options.DevicePolicyName, options.ThingTypeName, logs.CreateLogger<AwsDeviceRegistry>());
             var shadows = new AwsShadowService(data);
-            var firmware = new AwsFirmwareService(iot, time, options.FirmwareRetriesOnFailure, options.FirmwareRetriesOnTimeout, options.Retry.MaxRetries + 1);
+            var firmware = new AwsFirmwareService(iot, time, options.FirmwareRetriesOnFailure, options.FirmwareRetriesOnTimeout);
             var deviceHost = options.DeviceEndpoint ?? dataUri.Host;
             var endpoint = new AwsDeviceEndpoint(deviceHost, options.DevicePort, options.DeviceTrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);

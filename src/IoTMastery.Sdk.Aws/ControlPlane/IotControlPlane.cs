@@ -240,9 +240,12 @@ internal sealed class IotControlPlane(AwsHttpClient http)
 
     // ---- jobs ----
 
-    /// <summary>CreateJob: PUT /jobs/{jobId}. The caller-chosen job id is the idempotency key (a replay is a 409 the caller reconciles).</summary>
+    /// <summary>
+    /// CreateJob: PUT /jobs/{jobId}. The caller-chosen job id is the idempotency key, so the call is retried like a read:
+    /// a replay after a lost answer is a 409 <see cref="ResourceAlreadyExistsException"/> the caller reconciles.
+    /// </summary>
     public Task<JsonObject> CreateJobAsync(string jobId, JsonObject body, CancellationToken ct) =>
-        CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/jobs/{Label(jobId)}", "CreateJob"), body), ct);
+        CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/jobs/{Label(jobId)}", "CreateJob") { Idempotent = true }, body), ct);
 
     /// <summary>DescribeJob: GET /jobs/{jobId}.</summary>
     public async Task<JsonObject> DescribeJobAsync(string jobId, CancellationToken ct) =>

@@ -75,7 +75,10 @@ internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Mes
     public bool IsTransient => (Code is not null && TransientCodes.Contains(Code)) || (int)Status is 500 or 502 or 503 or 504;
 
     /// <summary>The request was signed with a clock the service disagrees with.</summary>
-    public bool IsClockSkew => Code is not null && ClockSkewCodes.Contains(Code);
+    public bool IsClockSkew => IsClockSkewCode(Code);
+
+    /// <summary>Whether an error code says the request's signing time was refused.</summary>
+    public static bool IsClockSkewCode(string? code) => code is not null && ClockSkewCodes.Contains(code);
 
     /// <summary>Maps to the SDK's exception hierarchy; LimitExceeded is a quota, not a rate.</summary>
     public IoTException ToException(string operation, string? deviceId = null)

@@ -2,10 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Amazon.Runtime;
+using IoTMastery.Sdk.Http;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Retry;
-
 
 namespace IoTMastery.Sdk.Aws.Http;
 
@@ -24,7 +22,10 @@ internal sealed record AwsRequest(HttpMethod Method, string Path, string Operati
     /// <summary>Members bound to headers (x-amzn-principal …).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 
-    /// <summary>Whether replaying the request after a lost response is harmless; only these are retried.</summary>
+    /// <summary>
+    /// Whether replaying the request after a lost response is harmless (a read, a compare-and-set, or a create under an
+    /// id the caller chose, where a replay is a 409 the caller reconciles); only these are retried.
+    /// </summary>
     public bool Idempotent { get; init; }
 
     /// <summary>When set, a 404 becomes <see cref="DeviceNotFoundException"/> for this device.</summary>
@@ -60,8 +61,7 @@ internal sealed class AwsHttpClient
     private readonly AwsCredentialSource _credentials;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ResiliencePipeline<AwsResponse> _retry;
-    private readonly bool _retries;
+    private readonly HttpRetryPipeline _retry;
     private TimeSpan _clockOffset;
 
     public AwsHttpClient(HttpClient http, Uri baseUri, string region, string service, AwsCredentialSource credentials,
@@ -74,44 +74,22 @@ internal sealed class AwsHttpClient
         _credentials = credentials;
         _time = time;
         _logger = logger;
-        _retries = retry.MaxRetries > 0;
-        _retry = new ResiliencePipelineBuilder<AwsResponse> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<AwsResponse>
-            {
-                MaxRetryAttempts = Math.Max(1, retry.MaxRetries),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = retry.BaseDelay,
-                MaxDelay = retry.MaxDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RetryableAwsFailure),
-                DelayGenerator = args => ValueTask.FromResult(
-                    args.Outcome.Exception is RetryableAwsFailure { Error.RetryAfter: { } after } ? (TimeSpan?)after : null),
-                OnRetry = args =>
-                {
-                    _logger.LogDebug("Retrying an AWS call after {Delay}: attempt {Attempt}.", args.RetryDelay, args.AttemptNumber + 1);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        _retry = new HttpRetryPipeline(AwsIoTProvider.ProviderName, retry.ToBounds(), time, logger, "IoTMastery.Sdk.Aws." + service);
     }
 
     /// <summary>The service name in the credential scope (iot, iotdata, iot-jobs-data).</summary>
     public string Service => _service;
 
     /// <summary>Sends the request; retries only when <see cref="AwsRequest.Idempotent"/>.</summary>
-    public async Task<AwsResponse> SendAsync(AwsRequest request, CancellationToken cancellationToken)
-    {
-        try
-        {
-            if (!request.Idempotent || !_retries) return await SendOnceAsync(request, cancellationToken).ConfigureAwait(false);
-            return await _retry.ExecuteAsync(static (state, ct) => new ValueTask<AwsResponse>(state.self.SendOnceAsync(state.request, ct)),
-                (self: this, request), cancellationToken).ConfigureAwait(false);
-        }
-        catch (RetryableAwsFailure failure)
-        {
-            throw failure.Final;
-        }
-    }
+    public async Task<AwsResponse> SendAsync(AwsRequest request, CancellationToken cancellationToken) =>
+        await _retry.ExecuteAsync(static (state, ct) => new ValueTask<AwsResponse>(state.self.SendOnceAsync(state.request, ct)),
+            (self: this, request), request.Idempotent ? IsRetryable : static _ => false, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Throttling, 5xx, transient codes and lost connections or answers; a signature rejected for clock skew is transient
+    /// too but is re-signed once inside the attempt instead, since resending it unchanged fails the same way.
+    /// </summary>
+    private static bool IsRetryable(IoTException error) => error.IsTransient && !AwsError.IsClockSkewCode(error.ErrorCode);
 
     private async Task<AwsResponse> SendOnceAsync(AwsRequest request, CancellationToken cancellationToken)
     {
@@ -127,16 +105,12 @@ internal sealed class AwsHttpClient
             }
             catch (HttpRequestException ex)
             {
-                // Nothing reached the service, or the answer was lost: only an idempotent call may be sent again.
-                var io = new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} failed: {ex.Message}", AwsIoTProvider.ProviderName, "ConnectionFailed", true, null, ex);
-                if (request.Idempotent) throw new RetryableAwsFailure(io, null);
-                throw io;
+                // Nothing reached the service, or the answer was lost: transient, but only an idempotent call is sent again.
+                throw new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} failed: {ex.Message}", AwsIoTProvider.ProviderName, "ConnectionFailed", true, null, ex);
             }
             catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                var io = new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} timed out.", AwsIoTProvider.ProviderName, "RequestTimeout", true, null, ex);
-                if (request.Idempotent) throw new RetryableAwsFailure(io, null);
-                throw io;
+                throw new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} timed out.", AwsIoTProvider.ProviderName, "RequestTimeout", true, null, ex);
             }
             using (response)
             {
@@ -154,9 +128,7 @@ internal sealed class AwsHttpClient
                         continue;
                     }
                 }
-                var exception = error.ToException(request.Operation, request.DeviceId);
-                if (request.Idempotent && (error.IsThrottle || error.IsTransient)) throw new RetryableAwsFailure(exception, error);
-                throw exception;
+                throw error.ToException(request.Operation, request.DeviceId);
             }
         }
     }
@@ -177,12 +149,4 @@ internal sealed class AwsHttpClient
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values)
             ? values.FirstOrDefault() : null;
-
-    /// <summary>Carries a retryable failure through Polly; the mapped exception is thrown when retries run out.</summary>
-    private sealed class RetryableAwsFailure(IoTException final, AwsError? error) : Exception(final.Message, final)
-    {
-        public IoTException Final { get; } = final;
-
-        public AwsError? Error { get; } = error;
-    }
 }

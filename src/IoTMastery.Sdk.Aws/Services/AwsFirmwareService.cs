@@ -24,15 +24,13 @@ internal sealed class AwsFirmwareService : IFirmwareService
     private readonly TimeProvider _time;
     private readonly int _retriesOnFailure;
     private readonly int _retriesOnTimeout;
-    private readonly int _maxAttempts;
 
-    public AwsFirmwareService(IotControlPlane iot, TimeProvider time, int retriesOnFailure, int retriesOnTimeout, int maxAttempts)
+    public AwsFirmwareService(IotControlPlane iot, TimeProvider time, int retriesOnFailure, int retriesOnTimeout)
     {
         _iot = iot;
         _time = time;
         _retriesOnFailure = retriesOnFailure;
         _retriesOnTimeout = retriesOnTimeout;
-        _maxAttempts = Math.Max(1, maxAttempts);
     }
 
     /// <summary>Job template ids allow [a-zA-Z0-9_-]; versions also allow '.' and '+', so a hash keeps the mapping unique.</summary>
@@ -110,23 +108,14 @@ internal sealed class AwsFirmwareService : IFirmwareService
 
         var jobId = RolloutPrefix + Guid.NewGuid().ToString("N");
         var body = BuildJob(plan, release, arns);
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            try
-            {
-                await _iot.CreateJobAsync(jobId, (JsonObject)body.DeepClone(), cancellationToken).ConfigureAwait(false);
-                break;
-            }
-            catch (ResourceAlreadyExistsException) when (attempt > 1)
-            {
-                // The earlier attempt reached AWS; the id we chose is ours, so the job is the one we asked for.
-                break;
-            }
-            catch (IoTException ex) when (ex.IsTransient && attempt < _maxAttempts)
-            {
-                // Safe to resend: the caller-chosen job id turns a duplicate into a 409 instead of a second job.
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * Math.Pow(2, attempt)), _time, cancellationToken).ConfigureAwait(false);
-            }
+            // Transient failures are retried by the HTTP client's shared retry: CreateJob is idempotent under this id.
+            await _iot.CreateJobAsync(jobId, body, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ResourceAlreadyExistsException)
+        {
+            // The id was minted above for this call, so only an earlier attempt of it (answer lost) can hold it: the job is ours.
         }
         return await GetRolloutAsync(jobId, cancellationToken).ConfigureAwait(false);
     }

@@ -3,10 +3,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Http;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Polly;
-using Polly.Retry;
 
 namespace IoTMastery.Sdk.Azure;
 
@@ -33,8 +31,7 @@ internal sealed class IotHubHttpClient
     private readonly Uri _endpoint;
     private readonly string _hostName;
     private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly ResiliencePipeline _retry;
+    private readonly HttpRetryPipeline _retry;
     private readonly TimeSpan _requestTimeout;
 
     public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, AzureRetryOptions retry,
@@ -45,25 +42,8 @@ internal sealed class IotHubHttpClient
         _hostName = hostName;
         _endpoint = endpoint ?? new Uri("https://" + hostName);
         _time = time;
-        _logger = logger ?? NullLogger.Instance;
         _requestTimeout = retry.RequestTimeout;
-        _retry = retry.MaxRetries == 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                MaxRetryAttempts = retry.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = retry.BaseDelay,
-                MaxDelay = retry.MaxDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is RetryableFailure),
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is RetryableFailure { Error.RetryAfter: { } after } ? after : (TimeSpan?)null),
-                OnRetry = args =>
-                {
-                    _logger.LogInformation("IoT Hub request retry {Attempt} after {Delay}: {Reason}", args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        _retry = new HttpRetryPipeline(IotHubErrors.Provider, retry.ToBounds(), time, logger, "IoTMastery.Sdk.Azure.Service");
     }
 
     /// <summary>The hub host name (the SAS audience).</summary>
@@ -82,25 +62,17 @@ internal sealed class IotHubHttpClient
     public async Task<IotHubResponse> SendAsync(HttpMethod method, string path, JsonNode? body = null, IEnumerable<KeyValuePair<string, string>>? headers = null,
         bool idempotent = true, string? deviceId = null, TimeSpan? timeout = null, int? acceptErrorCode = null, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            return await _retry.ExecuteAsync(async ct =>
-            {
-                try
-                {
-                    return await SendOnceAsync(method, path, body, headers, deviceId, timeout ?? _requestTimeout, acceptErrorCode, ct).ConfigureAwait(false);
-                }
-                catch (IoTException ex) when (ex.IsTransient && ex is not DeviceOfflineException && (idempotent || IotHubErrors.WasNotProcessed(ex)))
-                {
-                    throw new RetryableFailure(ex);
-                }
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RetryableFailure failure)
-        {
-            throw failure.Error;
-        }
+        return await _retry.ExecuteAsync(
+            static (s, ct) => new ValueTask<IotHubResponse>(s.self.SendOnceAsync(s.method, s.path, s.body, s.headers, s.deviceId, s.timeout, s.acceptErrorCode, ct)),
+            (self: this, method, path, body, headers, deviceId, timeout: timeout ?? _requestTimeout, acceptErrorCode),
+            idempotent ? IsRetryable : IsRetryableUnprocessed, cancellationToken).ConfigureAwait(false);
     }
+
+    // A device that is not connected is transient for the caller, not for this request: resending it now cannot help.
+    private static bool IsRetryable(IoTException error) => error.IsTransient && error is not DeviceOfflineException;
+
+    // A non-idempotent request is repeated only when the hub certainly did not process it (429, 503).
+    private static bool IsRetryableUnprocessed(IoTException error) => IsRetryable(error) && IotHubErrors.WasNotProcessed(error);
 
     private async Task<IotHubResponse> SendOnceAsync(HttpMethod method, string path, JsonNode? body, IEnumerable<KeyValuePair<string, string>>? headers,
         string? deviceId, TimeSpan timeout, int? acceptErrorCode, CancellationToken cancellationToken)
@@ -179,13 +151,13 @@ internal sealed class IotHubHttpClient
     }
 }
 
-/// <summary>Bounds for retrying transient IoT Hub service failures (throttling, 5xx, timeouts).</summary>
+/// <summary>Bounds for retrying transient IoT Hub service failures (throttling, 5xx, timeouts); each retry is counted on <c>iotmastery.http.retries</c>.</summary>
 public sealed record AzureRetryOptions
 {
     /// <summary>Retries after the first attempt. Default 3; 0 to 10.</summary>
     public int MaxRetries { get; init; } = 3;
 
-    /// <summary>The first backoff delay; doubled per retry with jitter. Default 500 ms.</summary>
+    /// <summary>The first backoff delay; doubled per retry with jitter, a Retry-After from the hub wins. Default 500 ms.</summary>
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The largest backoff delay. Default 10 s.</summary>
@@ -196,9 +168,9 @@ public sealed record AzureRetryOptions
 
     internal void Validate()
     {
-        if (MaxRetries is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(MaxRetries), MaxRetries, "MaxRetries must be 0 to 10.");
-        if (BaseDelay <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(BaseDelay), BaseDelay, "BaseDelay must be positive.");
+        HttpRetryBounds.Validate(MaxRetries, BaseDelay, MaxDelay);
         if (RequestTimeout <= TimeSpan.Zero || RequestTimeout > TimeSpan.FromMinutes(10)) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive and at most 10 min.");
-        if (MaxDelay < BaseDelay) throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, "MaxDelay must be at least BaseDelay.");
     }
+
+    internal HttpRetryBounds ToBounds() => new(MaxRetries, BaseDelay, MaxDelay);
 }

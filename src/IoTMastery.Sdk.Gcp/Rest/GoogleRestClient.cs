@@ -2,14 +2,13 @@ using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Polly;
-using Polly.Retry;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>
 /// JSON over HTTP for Google-style REST APIs: base URL, authentication, error mapping and per-RPC retry
-/// policies (Polly, bounded by attempts and a deadline). Thread-safe.
+/// policies (the SDK's shared HTTP retry, bounded by attempts and a deadline). Thread-safe.
 /// </summary>
 internal sealed class GoogleRestClient
 {
@@ -17,7 +16,7 @@ internal sealed class GoogleRestClient
     private readonly Uri _baseUri;
     private readonly IGcpAuthenticator _auth;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<GoogleRetryPolicy, ResiliencePipeline> _pipelines = new();
+    private readonly ConcurrentDictionary<GoogleRetryPolicy, HttpRetryPipeline> _pipelines = new();
 
     public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null)
     {
@@ -42,7 +41,8 @@ internal sealed class GoogleRestClient
         string? json = body?.ToJsonString();
         try
         {
-            return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            return await pipeline.ExecuteAsync(static (s, ct) => s.self.SendOnceAsync(s.operation, s.method, s.pathAndQuery, s.json, ct),
+                (self: this, operation, method, pathAndQuery, json), policy.IsRetryable, cancellationToken).ConfigureAwait(false);
         }
         catch (Polly.Timeout.TimeoutRejectedException ex)
         {
@@ -56,7 +56,8 @@ internal sealed class GoogleRestClient
         var pipeline = _pipelines.GetOrAdd(policy, BuildPipeline);
         try
         {
-            return await pipeline.ExecuteAsync(async ct => await SendOnceAsync(operation, method, pathAndQuery, utf8Json, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            return await pipeline.ExecuteAsync(static (s, ct) => s.self.SendOnceAsync(s.operation, s.method, s.pathAndQuery, (ReadOnlyMemory<byte>?)s.utf8Json, ct),
+                (self: this, operation, method, pathAndQuery, utf8Json), policy.IsRetryable, cancellationToken).ConfigureAwait(false);
         }
         catch (Polly.Timeout.TimeoutRejectedException ex)
         {
@@ -111,23 +112,15 @@ internal sealed class GoogleRestClient
         }
     }
 
-    private ResiliencePipeline BuildPipeline(GoogleRetryPolicy policy)
-    {
-        var builder = new ResiliencePipelineBuilder { TimeProvider = _time, Name = "IoTMastery.Sdk.Gcp." + policy.Name };
-        builder.AddTimeout(policy.Timeout);
-        if (policy.MaxAttempts > 1 && policy.RetryableCodes.Count > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions
+    // Google's schedule without jitter, as its service configs state it; the policy's timeout is the RPC's total deadline.
+    private HttpRetryPipeline BuildPipeline(GoogleRetryPolicy policy) =>
+        new(GoogleApiErrors.Provider,
+            new HttpRetryBounds(policy.RetryableCodes.Count > 0 ? policy.MaxAttempts - 1 : 0, policy.InitialBackoff, policy.MaxBackoff)
             {
-                MaxRetryAttempts = policy.MaxAttempts - 1,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is IoTException { ErrorCode: { } code } && policy.RetryableCodes.Contains(code)),
-                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(
-                    args.Outcome.Exception is IoTException { RetryAfter: { } after } ? after : policy.Backoff(args.AttemptNumber)),
-                UseJitter = false,
-            });
-        }
-        return builder.Build();
-    }
+                Backoff = policy.Backoff,
+                Deadline = policy.Timeout,
+            },
+            _time, name: "IoTMastery.Sdk.Gcp." + policy.Name);
 
     /// <summary>Escapes one path or query component.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);

@@ -30,6 +30,9 @@ internal sealed record GoogleRetryPolicy(string Name, IReadOnlySet<string> Retry
     /// <summary>Pub/Sub admin reads: UNKNOWN, ABORTED, UNAVAILABLE.</summary>
     public static GoogleRetryPolicy PubSubAdminRead { get; } = new("pubsub-admin-read", Codes("UNKNOWN", "ABORTED", "UNAVAILABLE"), TimeSpan.FromMilliseconds(100), 1.3, TimeSpan.FromSeconds(60), 5, TimeSpan.FromSeconds(60));
 
+    /// <summary>Whether this RPC retries <paramref name="error"/>: its canonical code is one the service config lists.</summary>
+    public bool IsRetryable(IoTException error) => error.ErrorCode is { } code && RetryableCodes.Contains(code);
+
     /// <summary>The backoff before retry <paramref name="attempt"/> (0-based), capped.</summary>
     public TimeSpan Backoff(int attempt)
     {

@@ -96,7 +96,7 @@ public sealed class JsSdkConformanceTests
 
     private static JsonObject JobBody()
     {
-        var service = new Services.AwsFirmwareService(null!, TimeProvider.System, 1, 2, 1);
+        var service = new Services.AwsFirmwareService(null!, TimeProvider.System, 1, 2);
         var release = new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://fw.example.com/2.0.0.bin"), Sha256 = new string('a', 64), SizeBytes = 1024 };
         return service.BuildJob(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["dev-001", "dev-002"], WaveSizes = [1, 4], FailureThreshold = 0.105 }, release,
             new JsonArray("arn:aws:iot:us-east-1:123456789012:thing/dev-001", "arn:aws:iot:us-east-1:123456789012:thing/dev-002"));

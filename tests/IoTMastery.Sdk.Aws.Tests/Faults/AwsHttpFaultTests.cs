@@ -86,7 +86,52 @@ public sealed class AwsHttpFaultTests(MotoServer moto, ITestOutputHelper output)
         if (fault is HttpFault.Reset or HttpFault.Timeout) Assert.IsAssignableFrom<IoTException>(outcome.Error);
     }
 
+    [Theory]
+    [InlineData(HttpFault.Throttle)]
+    [InlineData(HttpFault.Unavailable)]
+    [InlineData(HttpFault.Reset)]
+    public async Task Each_retry_of_a_read_is_counted_in_the_sdk_meter(HttpFault fault)
+    {
+        using var retries = new HttpRetryCounter();
+        _proxy.Targets = IsDescribeThing;
+        _proxy.Plan.Enqueue(fault);
+        var outcome = await FaultCall.RunAsync(() => _provider.Registry.GetAsync("fault-dev"), Budget + TimeSpan.FromSeconds(5));
+        output.WriteLine($"AWS DescribeThing, one {fault}: {outcome.Describe()} after {_proxy.Matching.Count} attempt(s); {retries.For(AwsIoTProvider.ProviderName)} retries counted");
+        Assert.Null(outcome.Error);
+        Assert.Equal(2, _proxy.Matching.Count);
+        // Other test classes may retry at the same time, so at least this call's one retry.
+        Assert.True(retries.For(AwsIoTProvider.ProviderName) >= 1, "the retry was not counted");
+    }
+
+    [Theory]
+    [InlineData(HttpFault.Throttle)]
+    [InlineData(HttpFault.ServerError)]
+    [InlineData(HttpFault.Reset)]
+    [InlineData(HttpFault.Timeout)]
+    public async Task A_rollout_whose_CreateJob_fails_once_is_retried_by_the_shared_retry_and_makes_one_job(HttpFault fault)
+    {
+        await using (var direct = await AwsIoTProvider.StartAsync(moto.Options()))
+            await direct.Firmware.CreateReleaseAsync(new FirmwareRelease { Version = "9.9.9", Uri = new Uri("https://firmware.example/9.9.9.bin"), Sha256 = new string('a', 64), SizeBytes = 1 });
+        using var retries = new HttpRetryCounter();
+        _proxy.Targets = IsCreateJob;
+        _proxy.Plan.Enqueue(fault);
+        var outcome = await FaultCall.RunAsync(async () =>
+        {
+            var rollout = await _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "9.9.9", DeviceIds = ["fault-dev"] });
+            Assert.StartsWith("iotm-rollout-", rollout.Id, StringComparison.Ordinal);
+        }, Budget + TimeSpan.FromSeconds(5));
+        var forwarded = _proxy.Matching.Count(r => r.Forwarded);
+        output.WriteLine($"AWS CreateJob, one {fault}: {outcome.Describe()}; forwarded {forwarded}, seen {_proxy.Matching.Count}; {retries.For(AwsIoTProvider.ProviderName)} retries counted");
+        Assert.Null(outcome.Error);
+        // The job id chosen before the first attempt makes a replay a 409 for the same job, never a second job.
+        Assert.Equal(2, _proxy.Matching.Count);
+        Assert.Single(_proxy.Matching.Select(r => r.PathAndQuery).Distinct());
+        Assert.True(retries.For(AwsIoTProvider.ProviderName) >= 1, "the CreateJob retry was not counted");
+    }
+
     private static bool IsDescribeThing(string method, string path) => method == "GET" && path.StartsWith("/things/fault-dev", StringComparison.Ordinal) && !path.Contains("/principals", StringComparison.Ordinal);
+
+    private static bool IsCreateJob(string method, string path) => method == "PUT" && path.StartsWith("/jobs/iotm-rollout-", StringComparison.Ordinal);
 
     private static bool IsCreateCertificate(string method, string path) => method == "POST" && path.StartsWith("/certificates", StringComparison.Ordinal);
 

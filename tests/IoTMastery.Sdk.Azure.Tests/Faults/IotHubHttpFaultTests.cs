@@ -90,6 +90,36 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
         if (fault is HttpFault.Throttle or HttpFault.ThrottleRetryAfter or HttpFault.Unavailable) Assert.Null(outcome.Error);
     }
 
+    [Theory]
+    [InlineData(HttpFault.Throttle)]
+    [InlineData(HttpFault.Unavailable)]
+    [InlineData(HttpFault.Reset)]
+    public async Task Each_retry_of_a_read_is_counted_in_the_sdk_meter(HttpFault fault)
+    {
+        using var retries = new HttpRetryCounter();
+        _proxy.Targets = IsGetDevice;
+        _proxy.Plan.Enqueue(fault);
+        var outcome = await FaultCall.RunAsync(() => _provider.Registry.GetAsync("fault-dev"), Budget + TimeSpan.FromSeconds(5));
+        output.WriteLine($"IoT Hub GET device, one {fault}: {outcome.Describe()} after {_proxy.Matching.Count} attempt(s); {retries.For("Azure")} retries counted");
+        Assert.Null(outcome.Error);
+        // Other test classes may retry at the same time, so at least the retries this proxy saw.
+        Assert.True(retries.For("Azure") >= _proxy.Matching.Count - 1 && retries.For("Azure") >= 1, $"{retries.For("Azure")} retries counted");
+    }
+
+    [Theory]
+    [InlineData(HttpFault.Reset)]
+    [InlineData(HttpFault.ServerError)]
+    public async Task Device_creation_that_may_have_reached_the_hub_is_not_retried_nor_counted(HttpFault fault)
+    {
+        using var retries = new HttpRetryCounter();
+        _proxy.Targets = IsCreateDevice;
+        _proxy.Plan.Enqueue(fault);
+        var outcome = await FaultCall.RunAsync(() => _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "new-dev" }), Budget + TimeSpan.FromSeconds(5));
+        output.WriteLine($"IoT Hub PUT device (create), one {fault}: {outcome.Describe()}; seen {_proxy.Matching.Count}");
+        Assert.IsAssignableFrom<IoTException>(outcome.Error);
+        Assert.Single(_proxy.Matching);
+    }
+
     // Registry.GetAsync reads the twin (and the device identity where needed); each read is its own bounded call.
     private static bool IsGetDevice(string method, string path) => method == "GET" && (path.StartsWith("/devices/fault-dev?", StringComparison.Ordinal) || path.StartsWith("/twins/fault-dev?", StringComparison.Ordinal));
 

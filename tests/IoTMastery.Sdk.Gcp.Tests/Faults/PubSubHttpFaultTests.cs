@@ -77,6 +77,22 @@ public sealed class PubSubHttpFaultTests(PubSubEmulator emulator, ITestOutputHel
         Assert.IsAssignableFrom<IoTException>(outcome.Error);
     }
 
+    [Theory]
+    [InlineData(HttpFault.Unavailable)]
+    [InlineData(HttpFault.Reset)]
+    public async Task Each_retry_of_GetTopic_is_counted_in_the_sdk_meter(HttpFault fault)
+    {
+        using var retries = new HttpRetryCounter();
+        _proxy.Targets = IsGetTopic;
+        _proxy.Plan.Enqueue(fault);
+        var outcome = await FaultCall.RunAsync(async () => Assert.True(await _client.TopicExistsAsync(_topic)), Budget + TimeSpan.FromSeconds(5));
+        output.WriteLine($"Pub/Sub GetTopic, one {fault}: {outcome.Describe()} after {_proxy.Matching.Count} attempt(s); {retries.For("Gcp")} retries counted");
+        Assert.Null(outcome.Error);
+        Assert.Equal(2, _proxy.Matching.Count);
+        // Other test classes may retry at the same time, so at least this call's one retry.
+        Assert.True(retries.For("Gcp") >= 1, "the retry was not counted");
+    }
+
     [Fact]
     public async Task An_rpc_deadline_that_runs_out_is_a_typed_deadline_exceeded()
     {
