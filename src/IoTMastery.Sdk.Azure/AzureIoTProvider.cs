@@ -40,6 +40,8 @@ public sealed class AzureIoTProvider : IIoTProvider
             Commands = true,
             // Direct methods answer 404103 for a disconnected device.
             CommandsDetectOfflineDevices = true,
+            // The hub's minimum direct-method response timeout; shorter ones are refused, not lengthened.
+            MinCommandTimeout = IotHubServiceClient.MinimumMethodTimeout,
             DeviceState = true,
             FirmwareRollouts = true,
             // Identity and twin ETags.

@@ -8,6 +8,12 @@ public sealed record DeviceCommand
     /// <summary>The default reply timeout, 30 seconds.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>The shortest reply timeout any provider accepts, 1 second; a provider may set a higher floor (<see cref="ProviderCapabilities.MinCommandTimeout"/>).</summary>
+    public static readonly TimeSpan MinTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest reply timeout, 300 seconds.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromSeconds(300);
+
     /// <summary>The command name, for example <c>reboot</c>: 1-64 characters of <c>A-Z a-z 0-9 _ . -</c>.</summary>
     public required string Name { get; init; }
 
@@ -22,7 +28,7 @@ public sealed record DeviceCommand
     {
         if (string.IsNullOrEmpty(Name) || Name.Length > 64 || !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
             throw new ArgumentException($"Command name '{ErrorText.Escape(Name)}' must be 1-64 characters of A-Z a-z 0-9 _ . -.", nameof(Name));
-        if (Timeout < TimeSpan.FromSeconds(1) || Timeout > TimeSpan.FromSeconds(300))
+        if (Timeout < MinTimeout || Timeout > MaxTimeout)
             throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout, "Command timeouts must be between 1 s and 300 s.");
     }
 }

@@ -72,6 +72,13 @@ public sealed record ProviderCapabilities
     /// </summary>
     public bool CommandsDetectOfflineDevices { get; init; }
 
+    /// <summary>
+    /// The shortest <see cref="DeviceCommand.Timeout"/> the provider accepts: 1 s (the neutral rule) unless the cloud sets a
+    /// higher floor (Azure IoT Hub direct methods: 5 s). A shorter timeout is refused with
+    /// <see cref="ArgumentOutOfRangeException"/> before anything is sent, never silently lengthened.
+    /// </summary>
+    public TimeSpan MinCommandTimeout { get; init; } = DeviceCommand.MinTimeout;
+
     /// <summary>The largest telemetry message the transport accepts, in bytes.</summary>
     public int MaxTelemetryMessageBytes { get; init; }
 

@@ -49,7 +49,7 @@ public abstract class CommandsContract<TFixture>(TFixture fixture) : ContractBas
         try
         {
             var timeout = await Assert.ThrowsAsync<CommandTimeoutException>(() => Provider.Commands.InvokeAsync(registration.Device.Id,
-                new DeviceCommand { Name = "slow", Timeout = TimeSpan.FromSeconds(1) }, Ct));
+                new DeviceCommand { Name = "slow", Timeout = Provider.Capabilities.MinCommandTimeout }, Ct));
             Assert.Equal(registration.Device.Id, timeout.DeviceId);
             Assert.Equal("slow", timeout.CommandName);
         }
@@ -57,6 +57,17 @@ public abstract class CommandsContract<TFixture>(TFixture fixture) : ContractBas
         {
             released.TrySetResult();
         }
+    }
+
+    [Fact]
+    public async Task A_timeout_below_the_providers_floor_is_an_ArgumentOutOfRangeException()
+    {
+        var floor = Provider.Capabilities.MinCommandTimeout;
+        Assert.InRange(floor, DeviceCommand.MinTimeout, DeviceCommand.MaxTimeout);
+        var id = (await RegisterAsync()).Device.Id;
+        // Below the neutral 1 s rule on every provider, and just below a cloud's own higher floor where it has one.
+        foreach (var tooShort in new[] { TimeSpan.FromMilliseconds(999), floor - TimeSpan.FromMilliseconds(1) })
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = tooShort }, Ct));
     }
 }
 
