@@ -6,7 +6,10 @@ namespace IoTMastery.Sdk.Http;
 /// </summary>
 /// <param name="MaxRetries">Attempts after the first; 0 sends once.</param>
 /// <param name="BaseDelay">The first backoff delay.</param>
-/// <param name="MaxDelay">The largest backoff delay.</param>
+/// <param name="MaxDelay">
+/// The largest backoff delay, and the longest service Retry-After the call waits out; a longer one ends the call at once
+/// with the service's error (see <see cref="HttpRetryPipeline"/>).
+/// </param>
 internal sealed record HttpRetryBounds(int MaxRetries, TimeSpan BaseDelay, TimeSpan MaxDelay)
 {
     /// <summary>The most retries any provider allows; more only lengthens an outage for the caller.</summary>
@@ -18,7 +21,10 @@ internal sealed record HttpRetryBounds(int MaxRetries, TimeSpan BaseDelay, TimeS
     /// </summary>
     public Func<int, TimeSpan>? Backoff { get; init; }
 
-    /// <summary>A total time for the call, retries and waits included; none when <see langword="null"/>.</summary>
+    /// <summary>
+    /// A total time for the call, retries and waits included; none when <see langword="null"/>. A Retry-After longer than
+    /// the time left is not waited out either.
+    /// </summary>
     public TimeSpan? Deadline { get; init; }
 
     /// <summary>

@@ -30,7 +30,8 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
         {
             o.ServiceEndpoint = _proxy.BaseUri;
             o.HttpHandler = new SocketsHttpHandler();
-            o.Retry = new AzureRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50), RequestTimeout = RequestTimeout };
+            // MaxDelay 2 s: the proxy's Retry-After of 1 s must fit it to be waited out; the jittered backoff from 10 ms never reaches it.
+            o.Retry = new AzureRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(2), RequestTimeout = RequestTimeout };
         });
         // Warm the proxy's pooled TLS connection to the double with a generous timeout (an unauthenticated call is enough).
         using (var warm = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
@@ -121,6 +122,22 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     // Registry.GetAsync reads the twin (and the device identity where needed); each read is its own bounded call.
+    [Fact]
+    public async Task A_Retry_After_of_a_day_ends_the_read_at_once_with_the_hubs_throttling_error()
+    {
+        // The hub itself (the double, behind the proxy) answers 429 with Retry-After: 86400, a day past MaxDelay (2 s).
+        _hub.FaultRetryAfterSeconds = 86_400;
+        _hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled","ExceptionMessage":""}"""));
+        _proxy.Targets = IsGetDevice;
+        var outcome = await FaultCall.RunAsync(() => _provider.Registry.GetAsync("fault-dev"), Budget + TimeSpan.FromSeconds(5));
+        output.WriteLine($"IoT Hub GET device, 429 + Retry-After 86400: {outcome.Describe()} after {_proxy.Matching.Count} attempt(s) in {outcome.Elapsed.TotalMilliseconds:0} ms");
+        AssertTypedWithinBudget(outcome);
+        var throttled = Assert.IsType<ThrottledException>(outcome.Error);
+        Assert.True(throttled.IsTransient);
+        Assert.Equal(TimeSpan.FromDays(1), throttled.RetryAfter);
+        Assert.Single(_proxy.Matching);
+    }
+
     private static bool IsGetDevice(string method, string path) => method == "GET" && (path.StartsWith("/devices/fault-dev?", StringComparison.Ordinal) || path.StartsWith("/twins/fault-dev?", StringComparison.Ordinal));
 
     private static bool IsCreateDevice(string method, string path) => method == "PUT" && path.StartsWith("/devices/new-dev?", StringComparison.Ordinal);

@@ -74,7 +74,7 @@ public sealed class HttpRetryPipelineTests
     public async Task The_services_Retry_After_wins_over_a_shorter_backoff()
     {
         var time = new FakeTimeProvider();
-        var pipeline = new HttpRetryPipeline(_provider, new HttpRetryBounds(1, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), time);
+        var pipeline = new HttpRetryPipeline(_provider, new HttpRetryBounds(1, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(60)), time);
         var start = time.GetUtcNow();
         DateTimeOffset? second = null;
         var attempts = 0;
@@ -118,6 +118,56 @@ public sealed class HttpRetryPipelineTests
         // 10 s, then 20 s more: never earlier (a busy machine can only make the steps land later).
         Assert.True(at[1] >= TimeSpan.FromSeconds(10), $"first retry after {at[1]}");
         Assert.True(at[2] - at[1] >= TimeSpan.FromSeconds(20), $"second retry {at[2] - at[1]} after the first");
+    }
+
+    [Theory]
+    [InlineData(86_400, 60, null)]    // a day against a 60 s MaxDelay
+    [InlineData(61, 60, null)]        // just past MaxDelay
+    [InlineData(30, 60, 20)]          // within MaxDelay, but past the call's whole deadline
+    public async Task A_Retry_After_past_the_bound_is_not_waited_out_but_thrown_at_once(int retryAfterSeconds, int maxDelaySeconds, int? deadlineSeconds)
+    {
+        using var retries = new HttpRetryCounter();
+        // The fake clock never moves: a call that waits for the Retry-After would never finish.
+        var time = new FakeTimeProvider();
+        var bounds = new HttpRetryBounds(3, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(maxDelaySeconds))
+        {
+            Deadline = deadlineSeconds is { } d ? TimeSpan.FromSeconds(d) : null,
+        };
+        var pipeline = new HttpRetryPipeline(_provider, bounds, time);
+        var throttled = new ThrottledException("slow down", "test", "Throttling", TimeSpan.FromSeconds(retryAfterSeconds));
+        var attempts = 0;
+        var call = pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw throttled; }, 0, static ex => ex.IsTransient, default).AsTask();
+        // Bounded by real time only so that today's behaviour (sleeping on the fake clock) fails instead of hanging.
+        var thrown = await Assert.ThrowsAsync<ThrottledException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Same(throttled, thrown);
+        Assert.True(thrown.IsTransient);
+        Assert.Equal(TimeSpan.FromSeconds(retryAfterSeconds), thrown.RetryAfter);
+        Assert.Equal(1, attempts);
+        Assert.Equal(0, retries.For(_provider));
+    }
+
+    [Fact]
+    public async Task A_Retry_After_past_the_deadline_left_after_earlier_attempts_is_thrown_at_once()
+    {
+        var time = new FakeTimeProvider();
+        var bounds = new HttpRetryBounds(3, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(60)) { Deadline = TimeSpan.FromSeconds(20) };
+        var pipeline = new HttpRetryPipeline(_provider, bounds, time);
+        var attempts = 0;
+        var call = pipeline.ExecuteAsync<int, int>((_, _) =>
+        {
+            // The first answer asks for 12 s (fits 20 s); the second asks for 12 s again, when only 8 s are left.
+            attempts++;
+            throw Transient("429", TimeSpan.FromSeconds(12));
+        }, 0, static ex => ex.IsTransient, default).AsTask();
+        for (var step = 0; step < 60 && attempts < 2; step++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(5);
+        }
+        var thrown = await Assert.ThrowsAsync<IoTException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("429", thrown.ErrorCode);
+        Assert.Equal(TimeSpan.FromSeconds(12), thrown.RetryAfter);
+        Assert.Equal(2, attempts);
     }
 
     [Theory]
