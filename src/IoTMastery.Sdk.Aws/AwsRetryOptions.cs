@@ -8,7 +8,7 @@ public sealed record AwsRetryOptions
     /// <summary>Retries after the first attempt (AWS SDKs default to 2; 0 disables retries).</summary>
     public int MaxRetries { get; init; } = 3;
 
-    /// <summary>Base of the exponential backoff, with jitter; a Retry-After from the service wins.</summary>
+    /// <summary>Base of the exponential backoff, with jitter; a Retry-After from the service wins when it is no longer than <see cref="MaxDelay"/>; a longer one ends the call with the service's typed error.</summary>
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Cap for one backoff delay.</summary>

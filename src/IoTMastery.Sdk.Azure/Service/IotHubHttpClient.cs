@@ -157,7 +157,7 @@ public sealed record AzureRetryOptions
     /// <summary>Retries after the first attempt. Default 3; 0 to 10.</summary>
     public int MaxRetries { get; init; } = 3;
 
-    /// <summary>The first backoff delay; doubled per retry with jitter, a Retry-After from the hub wins. Default 500 ms.</summary>
+    /// <summary>The first backoff delay; doubled per retry with jitter, a Retry-After from the hub wins when it is no longer than the maximum delay (a longer one ends the call with the hub's typed error). Default 500 ms.</summary>
     public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>The largest backoff delay. Default 10 s.</summary>
