@@ -106,7 +106,8 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: the managed HttpListener's Close after Stop registers the endpoint again, re-binding the port,
+        // which fails with "Address already in use" when another process has taken it meanwhile (seen under load).
         _listener.Close();
         await _loop.WaitAsync(TimeSpan.FromSeconds(5));
     }

@@ -122,7 +122,8 @@ internal sealed class LoopbackImageServer : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        _listener.Stop();
+        // Close alone: the managed HttpListener's Close after Stop registers the endpoint again, re-binding the port,
+        // which fails with "Address already in use" when another process has taken it meanwhile (seen under load).
         _listener.Close();
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
         _stop.Dispose();
