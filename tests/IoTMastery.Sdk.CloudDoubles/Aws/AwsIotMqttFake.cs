@@ -11,7 +11,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
-namespace IoTMastery.Sdk.Aws.Tests.Fakes;
+namespace IoTMastery.Sdk.CloudDoubles.Aws;
 
 /// <summary>
 /// A loopback stand-in for AWS IoT Core's device gateway: MQTT over TLS with client certificates, the classic and
@@ -27,7 +27,7 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 /// persistent sessions, the 10-in-flight shadow throttle, delivery of accepted/rejected to non-subscribers,
 /// job timeouts, rollouts and cancellation. Application topics are forwarded like any broker.
 /// </remarks>
-internal sealed class AwsIotMqttFake : IAsyncDisposable
+public sealed class AwsIotMqttFake : IAsyncDisposable
 {
     private const string ThingsPrefix = "$aws/things/";
     private const int MaxShadowBytes = 8 * 1024;
@@ -162,7 +162,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     private sealed record PresenceSession(string SessionIdentifier, string PrincipalIdentifier);
 
     /// <summary>The documented connect event payload: these fields and no others.</summary>
-    internal static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
+    public static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
     {
         ["clientId"] = clientId,
         ["timestamp"] = timestampMs,
@@ -174,7 +174,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     };
 
     /// <summary>The documented disconnect event payload: these fields and no others.</summary>
-    internal static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
+    public static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
         string disconnectReason, long versionNumber) => new()
     {
         ["clientId"] = clientId,
@@ -415,7 +415,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         return JsonMergePatch.Apply(current ?? [], p);
     }
 
-    internal static JsonObject Delta(JsonObject? desired, JsonObject? reported)
+    private static JsonObject Delta(JsonObject? desired, JsonObject? reported)
     {
         var delta = new JsonObject();
         if (desired is null) return delta;
