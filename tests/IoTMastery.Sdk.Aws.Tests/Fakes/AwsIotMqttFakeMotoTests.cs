@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace IoTMastery.Sdk.Aws.Tests.Fakes;
+
+/// <summary>
+/// The moto-backed gateway double's admission rules with the provider's own device connection: the certificate must be
+/// registered in moto, ACTIVE, and attached to the thing the client id names; a live connection is re-checked on the
+/// double's injected clock, so the staleness bound is one <see cref="AwsIotMotoBacking.PollInterval"/>.
+/// </summary>
+[Collection(MotoCollection.Name)]
+public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(5);
+    private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("AWS moto-backed double CA");
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    private AwsIotMqttFake _fake = null!;
+    private AwsIoTProvider _provider = null!;
+
+    public async Task InitializeAsync()
+    {
+        await moto.ResetAsync();
+        // The double's clock is frozen: it polls moto only when the test advances it.
+        _fake = await AwsIotMqttFake.StartAsync(_ca, _time, new AwsIotMotoBacking(moto.Endpoint) { PollInterval = Interval });
+        _provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
+        {
+            o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
+            o.CertificateAuthority = _ca;
+            o.DeviceEndpoint = "localhost";
+            o.DevicePort = _fake.Port;
+            o.DeviceTrustedRoots = _fake.TrustedRoots;
+        }));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _provider.DisposeAsync();
+        await _fake.DisposeAsync();
+        _ca.Dispose();
+    }
+
+    private IDeviceConnection Device(string id, IssuedCredential credential) =>
+        _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credential, ConnectRetryBudget = TimeSpan.Zero });
+
+    [Fact]
+    public async Task A_revoked_certificate_ends_its_live_connection_at_the_next_poll()
+    {
+        var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-live", Credential = CredentialRequest.X509 });
+        await using var device = Device("gw-live", registration.Credential!);
+        await device.ConnectAsync();
+
+        await _provider.Registry.RevokeCredentialAsync("gw-live", registration.Credential!.Id);
+        Assert.True(device.IsConnected); // nothing re-reads moto until the double's clock reaches the next poll
+        _time.Advance(Interval);
+
+        var deadline = DateTime.UtcNow + Patience;
+        while (device.IsConnected && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.False(device.IsConnected);
+        Assert.Contains(_fake.Refusals, r => r.StartsWith("gw-live: ", StringComparison.Ordinal) && r.Contains("REVOKED; connection closed", StringComparison.Ordinal));
+        // Reconnecting is refused at CONNACK, which the device connection reports as an authentication failure.
+        await using var again = Device("gw-live", registration.Credential);
+        await Assert.ThrowsAsync<IoTAuthenticationException>(() => again.ConnectAsync());
+    }
+
+    [Fact]
+    public async Task A_certificate_is_admitted_only_for_the_thing_it_is_attached_to_and_only_when_moto_knows_it()
+    {
+        var a = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-a", Credential = CredentialRequest.X509 });
+        await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-b", Credential = CredentialRequest.X509 });
+
+        // gw-a's ACTIVE certificate under gw-b's client id: not attached to gw-b.
+        await using (var borrowed = Device("gw-b", a.Credential!))
+            await Assert.ThrowsAsync<IoTAuthenticationException>(() => borrowed.ConnectAsync());
+        // Same CA, never registered in moto: the CA alone admits nothing in this mode.
+        var unregistered = _ca.IssueDeviceCertificate("gw-a");
+        await using (var unknown = Device("gw-a", unregistered))
+            await Assert.ThrowsAsync<IoTAuthenticationException>(() => unknown.ConnectAsync());
+        Assert.Equal(2, _fake.Refusals.Count(r => r.Contains("not registered or not attached", StringComparison.Ordinal)));
+
+        await using var owner = Device("gw-a", a.Credential!);
+        await owner.ConnectAsync();
+        Assert.True(owner.IsConnected);
+    }
+}
