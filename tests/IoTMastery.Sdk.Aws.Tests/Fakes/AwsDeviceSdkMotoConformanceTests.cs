@@ -8,7 +8,8 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 /// relies on it: devices and certificates are registered in moto through the provider, then the official device SDK
 /// (aws-iot-device-sdk) is refused with a certificate moto holds INACTIVE, connects with an ACTIVE one, receives the
 /// delta of an UpdateThingShadow made straight against moto by the official data-plane client, and its reported update
-/// is read back from moto by that client (tests/conformance/aws-node/device-sdk-moto-scenario.js).
+/// is read back from moto by that client; a named shadow updated in moto reaches its subscriber as delta and documents
+/// (tests/conformance/aws-node/device-sdk-moto-scenario.js).
 /// </summary>
 [Collection(MotoCollection.Name)]
 public sealed class AwsDeviceSdkMotoConformanceTests(MotoServer moto)
@@ -66,6 +67,16 @@ public sealed class AwsDeviceSdkMotoConformanceTests(MotoServer moto)
             Assert.Equal(7, (int)read["state"]!["desired"]!["speed"]!);
             Assert.Null(read["state"]!["delta"]);
             Assert.True((int)read["version"]! > fleetVersion);
+
+            // A named shadow updated in moto: delta and documents (previous none, current = moto's version) on its topics.
+            var namedVersion = (int)events.Single(e => (string?)e["event"] == "fleet-update-named")["doc"]!["version"]!;
+            var namedDelta = events.Single(e => ((string?)e["topic"])?.EndsWith("/shadow/name/config/update/delta", StringComparison.Ordinal) == true)["doc"]!;
+            Assert.Equal(60, (int)namedDelta["state"]!["interval"]!);
+            Assert.Equal(namedVersion, (int)namedDelta["version"]!);
+            var namedDocuments = events.Single(e => ((string?)e["topic"])?.EndsWith("/shadow/name/config/update/documents", StringComparison.Ordinal) == true)["doc"]!;
+            Assert.Null(namedDocuments["previous"]);
+            Assert.Equal(namedVersion, (int)namedDocuments["current"]!["version"]!);
+            Assert.Equal(60, (int)namedDocuments["current"]!["state"]!["desired"]!["interval"]!);
         }
         finally
         {

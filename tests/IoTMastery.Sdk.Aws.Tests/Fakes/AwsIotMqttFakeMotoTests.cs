@@ -1,3 +1,7 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Mqtt;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace IoTMastery.Sdk.Aws.Tests.Fakes;
@@ -46,6 +50,15 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
     public async Task A_revoked_certificate_ends_its_live_connection_at_the_next_poll()
     {
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-live", Credential = CredentialRequest.X509 });
+        // A watcher of the lifecycle events, itself a registered thing (nothing connects unregistered in this mode).
+        var watcherRegistration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-watch", Credential = CredentialRequest.X509 });
+        var seen = new ConcurrentQueue<JsonObject>();
+        await using var watcher = new MqttDeviceClient(new MqttDeviceClientOptions
+        {
+            Host = "localhost", Port = _fake.Port, ClientId = "gw-watch", ClientCertificate = watcherRegistration.Credential!.ToCertificate(), TrustedRoots = _fake.TrustedRoots,
+        }, "Aws", TimeProvider.System, NullLogger.Instance);
+        await watcher.SubscribeAsync("$aws/events/presence/disconnected/gw-live", (m, _) => { seen.Enqueue(JsonNode.Parse(m.Payload.Span)!.AsObject()); return ValueTask.CompletedTask; });
+        await watcher.ConnectAsync();
         await using var device = Device("gw-live", registration.Credential!);
         await device.ConnectAsync();
 
@@ -57,6 +70,11 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
         while (device.IsConnected && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.False(device.IsConnected);
         Assert.Contains(_fake.Refusals, r => r.StartsWith("gw-live: ", StringComparison.Ordinal) && r.Contains("REVOKED; connection closed", StringComparison.Ordinal));
+        // The lifecycle event names the cause as AWS does for a failed authorization.
+        while (seen.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var disconnected = Assert.Single(seen);
+        Assert.Equal("AUTH_ERROR", (string?)disconnected["disconnectReason"]);
+        Assert.False((bool)disconnected["clientInitiatedDisconnect"]!);
         // Reconnecting is refused at CONNACK, which the device connection reports as an authentication failure.
         await using var again = Device("gw-live", registration.Credential);
         await Assert.ThrowsAsync<IoTAuthenticationException>(() => again.ConnectAsync());

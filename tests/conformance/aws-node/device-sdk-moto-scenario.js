@@ -55,9 +55,28 @@ async function shadowScenario() {
   await new Promise((r) => shadows.end(false, r));
 }
 
+// A named shadow, with the SDK's plain device client (thingShadow handles the classic shadow only): a fleet-side update
+// of shadow 'config' reaches the subscriber as update/delta and update/documents.
+async function namedShadowScenario() {
+  const device = awsIot.device({ ...base, clientId: thing, certPath, keyPath });
+  device.on('error', fail);
+  const named = `$aws/things/${thing}/shadow/name/config/update`;
+  const seen = [];
+  let onMessage = null;
+  device.on('message', (topic, payload) => { const e = { event: 'named', topic, doc: JSON.parse(payload.toString()) }; out(e); seen.push(e); if (onMessage) onMessage(); });
+  await within(new Promise((r) => device.once('connect', r)), 15000, 'connect for the named shadow');
+  await new Promise((r, j) => device.subscribe([named + '/delta', named + '/documents'], { qos: 1 }, (err) => (err ? j(err) : r())));
+  const updated = await data.send(new UpdateThingShadowCommand({ thingName: thing, shadowName: 'config', payload: Buffer.from(JSON.stringify({ state: { desired: { interval: 60 } } })) }));
+  out({ event: 'fleet-update-named', doc: decode(updated.payload) });
+  const both = () => seen.some((e) => e.topic.endsWith('/delta')) && seen.some((e) => e.topic.endsWith('/documents'));
+  await within(new Promise((r) => { onMessage = () => both() && r(); onMessage(); }), 15000, 'the named shadow delta and documents');
+  await new Promise((r) => device.end(false, r));
+}
+
 (async () => {
   await refusedScenario();
   await shadowScenario();
+  await namedShadowScenario();
   out({ event: 'done' });
   process.exit(0);
 })().catch(fail);
