@@ -81,6 +81,24 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Detaching_an_active_certificate_from_its_thing_ends_the_live_connection()
+    {
+        var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-detach", Credential = CredentialRequest.X509 });
+        await using var device = Device("gw-detach", registration.Credential!);
+        await device.ConnectAsync();
+
+        // Still ACTIVE, only no longer the thing's principal (DetachThingPrincipal straight on moto).
+        var arn = (await _provider.ControlPlane.ListThingPrincipalsAsync("gw-detach", default)).Single();
+        await _provider.ControlPlane.DetachThingPrincipalAsync("gw-detach", arn, default);
+        _time.Advance(Interval);
+
+        var deadline = DateTime.UtcNow + Patience;
+        while (device.IsConnected && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.False(device.IsConnected);
+        Assert.Contains(_fake.Refusals, r => r.StartsWith("gw-detach: ", StringComparison.Ordinal) && r.Contains("was detached from gw-detach", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_certificate_is_admitted_only_for_the_thing_it_is_attached_to_and_only_when_moto_knows_it()
     {
         var a = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "gw-a", Credential = CredentialRequest.X509 });
