@@ -46,7 +46,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     private JsonObject? _jobFirmware;
     private string? _jobId;
     private string? _deliveredJson;
-    private long _sequence;
+    private long _shadowVersion;
     private bool _subscribed;
     private int _disposedFlag;
     private readonly TimeProvider _time;
@@ -210,7 +210,14 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     private async ValueTask OnShadowDocumentAsync(MqttIncomingMessage message, CancellationToken ct)
     {
         if (Parse(message.Payload) is not { } doc) return;
-        lock (_lock) _shadowDesired = doc["state"]?["desired"]?.DeepClone() as JsonObject ?? [];
+        var version = doc["version"] is JsonValue v && v.TryGetValue(out long n) ? n : 0;
+        lock (_lock)
+        {
+            // An older get answer arriving late must not take the device back.
+            if (version < _shadowVersion) return;
+            _shadowVersion = version;
+            _shadowDesired = doc["state"]?["desired"]?.DeepClone() as JsonObject ?? [];
+        }
         await DeliverAsync(ct).ConfigureAwait(false);
     }
 
@@ -253,8 +260,9 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             var json = desired.ToJsonString();
             if (json == _deliveredJson) return;
             _deliveredJson = json;
-            // Two sources feed desired state, so the version is this connection's own sequence, not the shadow version.
-            change = new DesiredStateChange(desired, ++_sequence);
+            // The shadow version, which the fleet side reads as DesiredVersion; a change of the pending job alone is
+            // delivered under the same version (it never goes back).
+            change = new DesiredStateChange(desired, _shadowVersion);
         }
         try
         {

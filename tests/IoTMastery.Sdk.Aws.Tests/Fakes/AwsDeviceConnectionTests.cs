@@ -72,6 +72,25 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Desired_state_carries_the_shadow_version_the_fleet_side_sees()
+    {
+        // The fleet side reads DeviceState.DesiredVersion = the shadow version; the device must see the same number.
+        for (var i = 0; i < 3; i++) await _fake.UpdateShadowAsync("dev-version", State("reported", new JsonObject { ["mode"] = "off", ["boot"] = i }));
+        await _fake.UpdateShadowAsync("dev-version", State("desired", new JsonObject { ["mode"] = "eco" }));
+        await using var device = Connect("dev-version");
+        var changes = new ConcurrentQueue<DesiredStateChange>();
+        device.SetDesiredStateHandler((change, _) => { changes.Enqueue(change); return ValueTask.CompletedTask; });
+        using var cts = new CancellationTokenSource(Timeout);
+        await device.ConnectAsync(cts.Token);
+
+        await Eventually(() => changes.Any(c => (string?)c.Desired["mode"] == "eco"), "the desired state from get/accepted");
+        Assert.Equal(4, changes.Single(c => (string?)c.Desired["mode"] == "eco").Version);
+        await _fake.UpdateShadowAsync("dev-version", State("desired", new JsonObject { ["mode"] = "boost" }));
+        await Eventually(() => changes.Any(c => (string?)c.Desired["mode"] == "boost"), "the desired state after a delta");
+        Assert.Equal((long)_fake.GetShadow("dev-version")!["version"]!, changes.Single(c => (string?)c.Desired["mode"] == "boost").Version);
+    }
+
+    [Fact]
     public async Task Reported_state_updates_the_shadow_and_clears_the_delta()
     {
         await _fake.UpdateShadowAsync("dev-report", State("desired", new JsonObject { ["mode"] = "eco" }));

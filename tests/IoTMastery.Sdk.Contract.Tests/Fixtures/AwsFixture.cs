@@ -1,39 +1,53 @@
 using IoTMastery.Sdk.Aws;
+using IoTMastery.Sdk.CloudDoubles.Aws;
 using IoTMastery.Sdk.CloudDoubles.Moto;
-using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
-/// AWS against moto (control and data plane over HTTP) and Eclipse Mosquitto with mutual TLS as the MQTT peer for
-/// devices and the service connection (commands, telemetry consumption). Device certificates come from the broker's CA,
-/// registered with moto without a CA, as for multi-account registration.
+/// AWS against moto (control and data plane over HTTP) and the AWS IoT device-gateway double backed by that moto
+/// (<see cref="AwsIotMqttFake"/> with <see cref="AwsIotMotoBacking"/>) as the MQTT peer for devices and the service
+/// connection: it admits only certificates moto holds ACTIVE and attached to the client-id thing, closes live connections
+/// whose certificate stops being so, and serves moto's shadows over MQTT. Device certificates come from the double's CA,
+/// registered with moto without a CA, as for multi-account registration. The service connection is no exception: its
+/// certificate is registered in moto on a thing of its own (<see cref="ServiceThing"/>), so the double has no back door.
 /// </summary>
 public sealed class AwsFixture : ProviderFixture
 {
+    /// <summary>The thing whose name is the service MQTT connection's client id.</summary>
+    public const string ServiceThing = "contract-service";
+
     private readonly MotoServer _moto = new();
-    private MosquittoBroker? _broker;
+    private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("AWS contract gateway CA");
+    private AwsIotMqttFake? _gateway;
 
     /// <inheritdoc />
     protected override async Task<IIoTProvider> StartAsync()
     {
         await _moto.InitializeAsync();
-        _broker = await MosquittoBroker.StartAsync();
-        var service = _broker.Ca.IssueDeviceCertificate("contract-service");
-        return await AwsIoTProvider.StartAsync(_moto.Options(o =>
+        _gateway = await AwsIotMqttFake.StartAsync(_ca, moto: new AwsIotMotoBacking(_moto.Endpoint));
+        void Configure(AwsIoTOptions o)
         {
             o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
-            o.CertificateAuthority = _broker.Ca;
+            o.CertificateAuthority = _ca;
             o.DeviceEndpoint = "localhost";
-            o.DevicePort = _broker.Port;
-            o.DeviceTrustedRoots = _broker.TrustedRoots;
+            o.DevicePort = _gateway.Port;
+            o.DeviceTrustedRoots = _gateway.TrustedRoots;
+        }
+        // The service principal is registered like a device, by a provider that has no service connection yet.
+        IssuedCredential service;
+        await using (var registrar = await AwsIoTProvider.StartAsync(_moto.Options(Configure)))
+            service = (await registrar.Registry.RegisterAsync(new DeviceRegistration { Id = ServiceThing, Credential = CredentialRequest.X509 })).Credential!;
+        return await AwsIoTProvider.StartAsync(_moto.Options(o =>
+        {
+            Configure(o);
             o.ServiceMqtt = new AwsServiceMqttOptions
             {
                 Host = "localhost",
-                Port = _broker.Port,
-                ClientId = "contract-service",
+                Port = _gateway.Port,
+                ClientId = ServiceThing,
                 ClientCertificate = service.ToCertificate(),
-                TrustedRoots = _broker.TrustedRoots,
+                TrustedRoots = _gateway.TrustedRoots,
             };
         }));
     }
@@ -42,8 +56,9 @@ public sealed class AwsFixture : ProviderFixture
     protected override async Task StopAsync(IIoTProvider? provider)
     {
         if (provider is not null) await provider.DisposeAsync();
-        if (_broker is not null) await _broker.DisposeAsync();
+        if (_gateway is not null) await _gateway.DisposeAsync();
         await _moto.DisposeAsync();
+        _ca.Dispose();
     }
 }
 

@@ -11,7 +11,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
-namespace IoTMastery.Sdk.Aws.Tests.Fakes;
+namespace IoTMastery.Sdk.CloudDoubles.Aws;
 
 /// <summary>
 /// A loopback stand-in for AWS IoT Core's device gateway: MQTT over TLS with client certificates, the classic and
@@ -27,7 +27,7 @@ namespace IoTMastery.Sdk.Aws.Tests.Fakes;
 /// persistent sessions, the 10-in-flight shadow throttle, delivery of accepted/rejected to non-subscribers,
 /// job timeouts, rollouts and cancellation. Application topics are forwarded like any broker.
 /// </remarks>
-internal sealed class AwsIotMqttFake : IAsyncDisposable
+public sealed partial class AwsIotMqttFake : IAsyncDisposable
 {
     private const string ThingsPrefix = "$aws/things/";
     private const int MaxShadowBytes = 8 * 1024;
@@ -46,18 +46,22 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     private readonly Task _worker;
     private const string PresenceKey = "iotm:presence";
 
-    private AwsIotMqttFake(LocalCertificateAuthority ca, TimeProvider time, X509Certificate2 serverCertificate, MqttServer server)
+    private AwsIotMqttFake(LocalCertificateAuthority ca, TimeProvider time, X509Certificate2 serverCertificate, MqttServer server, AwsIotMotoBacking? moto)
     {
         _ca = ca;
         _time = time;
         _serverCertificate = serverCertificate;
         _server = server;
+        _backing = moto;
+        _moto = moto is null ? null : new MotoIotClient(moto);
         _server.ValidatingConnectionAsync += ValidateAsync;
         _server.InterceptingPublishAsync += InterceptAsync;
         _server.ClientConnectedAsync += OnConnectedAsync;
         _server.ClientDisconnectedAsync += OnDisconnectedAsync;
         _server.InterceptingInboundPacketAsync += OnInboundPacketAsync;
+        _server.InterceptingSubscriptionAsync += OnSubscribingAsync;
         _worker = Task.Run(WorkAsync);
+        _poller = moto is null ? Task.CompletedTask : Task.Run(PollAsync);
     }
 
     /// <summary>The bound TLS port on 127.0.0.1.</summary>
@@ -67,7 +71,10 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     public X509Certificate2Collection TrustedRoots => [_ca.Certificate];
 
     /// <summary>Starts listening on a free loopback port.</summary>
-    public static async Task<AwsIotMqttFake> StartAsync(LocalCertificateAuthority ca, TimeProvider? time = null)
+    /// <param name="ca">Issues the server certificate; without <paramref name="moto"/>, client certificates must chain to it.</param>
+    /// <param name="time">The clock of timestamps and of the moto polling interval.</param>
+    /// <param name="moto">Backs certificates and shadows with moto (see the class remarks); null keeps them in the double.</param>
+    public static async Task<AwsIotMqttFake> StartAsync(LocalCertificateAuthority ca, TimeProvider? time = null, AwsIotMotoBacking? moto = null)
     {
         var certificate = ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
         var options = new MqttServerOptionsBuilder()
@@ -82,7 +89,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
             .WithClientCertificate(static (_, cert, _, errors) => cert is not null && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
             .Build();
         var server = new MqttServerFactory().CreateMqttServer(options);
-        var fake = new AwsIotMqttFake(ca, time ?? TimeProvider.System, certificate, server);
+        var fake = new AwsIotMqttFake(ca, time ?? TimeProvider.System, certificate, server, moto);
         await server.StartAsync().ConfigureAwait(false);
         fake.Port = options.TlsEndpointOptions.Port;
         return fake;
@@ -98,6 +105,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     /// <returns>The accepted document, or the rejected document (has <c>code</c>).</returns>
     public async Task<JsonObject> UpdateShadowAsync(string thing, JsonObject request, string shadowName = "")
     {
+        RequireOwnShadows();
         var (topic, response, events) = UpdateShadow(thing, shadowName, Encoding.UTF8.GetBytes(request.ToJsonString()));
         await PublishAllAsync(events).ConfigureAwait(false);
         _ = topic;
@@ -107,6 +115,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     /// <summary>The service side of GetThingShadow; null when the shadow does not exist.</summary>
     public JsonObject? GetShadow(string thing, string shadowName = "")
     {
+        RequireOwnShadows();
         lock (_lock) return _shadows.TryGetValue((thing, shadowName), out var s) ? Wire(s.Document(Now(), null)) : null;
     }
 
@@ -134,11 +143,15 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
         _requests.Writer.TryComplete();
         await _server.StopAsync().ConfigureAwait(false);
         await _worker.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await _poller.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _server.Dispose();
         _serverCertificate.Dispose();
+        _moto?.Dispose();
+        _stopping.Dispose();
     }
 
     // What a client would parse from the wire (numbers readable as any numeric type).
@@ -146,23 +159,28 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
 
     private long Now() => _time.GetUtcNow().ToUnixTimeSeconds();
 
-    private Task ValidateAsync(ValidatingConnectionEventArgs e)
+    private async Task ValidateAsync(ValidatingConnectionEventArgs e)
     {
-        // AWS: the certificate must be one it knows (here: issued by the test CA); client ids are ≤128 bytes and not '$…'.
-        if (e.ClientCertificate is null || !_ca.ValidateClientCertificate(e.ClientCertificate)
-            || string.IsNullOrEmpty(e.ClientId) || Encoding.UTF8.GetByteCount(e.ClientId) > 128 || e.ClientId.StartsWith('$'))
+        // AWS: the certificate must be one it knows (here: issued by the test CA, or registered in moto); client ids are
+        // ≤128 bytes and not '$…'.
+        if (e.ClientCertificate is null || string.IsNullOrEmpty(e.ClientId) || Encoding.UTF8.GetByteCount(e.ClientId) > 128 || e.ClientId.StartsWith('$')
+            || (_moto is null && !_ca.ValidateClientCertificate(e.ClientCertificate)))
+        {
             e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
-        else
-            // AWS names an X.509 principal by its certificate id: the SHA-256 of the DER certificate, lower-case hex.
-            e.SessionItems[PresenceKey] = new PresenceSession(Guid.NewGuid().ToString("N"), Convert.ToHexStringLower(SHA256.HashData(e.ClientCertificate!.RawData)));
-        return Task.CompletedTask;
+            return;
+        }
+        MotoPrincipal? principal = null;
+        // With moto the reason code is set there: NotAuthorized, or ServerUnavailable when moto does not answer.
+        if (_moto is not null && (principal = await AuthorizeWithMotoAsync(e).ConfigureAwait(false)) is null) return;
+        // AWS names an X.509 principal by its certificate id: the SHA-256 of the DER certificate, lower-case hex.
+        e.SessionItems[PresenceKey] = new PresenceSession(Guid.NewGuid().ToString("N"), Convert.ToHexStringLower(SHA256.HashData(e.ClientCertificate.RawData)), principal);
     }
 
     /// <summary>One connection's lifecycle identity: the connect and disconnect events of a session share it.</summary>
-    private sealed record PresenceSession(string SessionIdentifier, string PrincipalIdentifier);
+    private sealed record PresenceSession(string SessionIdentifier, string PrincipalIdentifier, MotoPrincipal? Principal);
 
     /// <summary>The documented connect event payload: these fields and no others.</summary>
-    internal static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
+    public static JsonObject ConnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, string ipAddress, long versionNumber) => new()
     {
         ["clientId"] = clientId,
         ["timestamp"] = timestampMs,
@@ -174,7 +192,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     };
 
     /// <summary>The documented disconnect event payload: these fields and no others.</summary>
-    internal static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
+    public static JsonObject DisconnectedEvent(string clientId, long timestampMs, string sessionIdentifier, string principalIdentifier, bool clientInitiatedDisconnect,
         string disconnectReason, long versionNumber) => new()
     {
         ["clientId"] = clientId,
@@ -209,7 +227,11 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     private async Task OnConnectedAsync(ClientConnectedEventArgs e)
     {
         if (Presence(e.SessionItems) is not { } session) return;
-        lock (_lock) _sentDisconnect.Remove(e.ClientId);
+        lock (_lock)
+        {
+            _sentDisconnect.Remove(e.ClientId);
+            if (session.Principal is { } principal) _live[e.ClientId] = principal;
+        }
         var ip = (e.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "";
         var payload = ConnectedEvent(e.ClientId, _time.GetUtcNow().ToUnixTimeMilliseconds(), session.SessionIdentifier, session.PrincipalIdentifier, ip, NextPresenceVersion(e.ClientId));
         await PublishAllAsync([("$aws/events/presence/connected/" + e.ClientId, payload)]).ConfigureAwait(false);
@@ -227,9 +249,16 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
     {
         if (Presence(e.SessionItems) is not { } session) return;
         // The disconnectReason values of IOTDOC life-cycle-events.md that a loopback broker can tell apart.
-        bool sentDisconnect;
-        lock (_lock) sentDisconnect = _sentDisconnect.Remove(e.ClientId);
-        var (clientInitiated, reason) = e.DisconnectType == MqttClientDisconnectType.Takeover ? (false, "DUPLICATE_CLIENTID")
+        bool sentDisconnect, authError;
+        lock (_lock)
+        {
+            sentDisconnect = _sentDisconnect.Remove(e.ClientId);
+            // A takeover's new session is already live under the same client id; only this session's principal leaves.
+            if (session.Principal is { } principal && _live.TryGetValue(e.ClientId, out var live) && ReferenceEquals(live, principal)) _live.Remove(e.ClientId);
+            authError = session.Principal is { } p && _closedForAuth.Remove(p);
+        }
+        var (clientInitiated, reason) = authError ? (false, "AUTH_ERROR")
+            : e.DisconnectType == MqttClientDisconnectType.Takeover ? (false, "DUPLICATE_CLIENTID")
             : sentDisconnect || e.DisconnectType == MqttClientDisconnectType.Clean ? (true, "CLIENT_INITIATED_DISCONNECT")
             : (false, "CONNECTION_LOST");
         var payload = DisconnectedEvent(e.ClientId, _time.GetUtcNow().ToUnixTimeMilliseconds(), session.SessionIdentifier, session.PrincipalIdentifier, clientInitiated, reason,
@@ -270,11 +299,19 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         {
             try
             {
-                await PublishAllAsync(Handle(topic, payload)).ConfigureAwait(false);
+                // The moto poll runs in this queue too, so a device's own update is never mistaken for a fleet-side one.
+                var events = topic == PollTopic ? await PollShadowsAsync().ConfigureAwait(false)
+                    : _moto is not null && IsShadowTopic(topic) ? await HandleMotoShadowAsync(topic, payload).ConfigureAwait(false)
+                    : Handle(topic, payload);
+                await PublishAllAsync(events).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
             {
                 return; // stopping
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // moto did not answer a poll in time: tried again at the next interval.
             }
         }
     }
@@ -415,7 +452,7 @@ internal sealed class AwsIotMqttFake : IAsyncDisposable
         return JsonMergePatch.Apply(current ?? [], p);
     }
 
-    internal static JsonObject Delta(JsonObject? desired, JsonObject? reported)
+    private static JsonObject Delta(JsonObject? desired, JsonObject? reported)
     {
         var delta = new JsonObject();
         if (desired is null) return delta;
