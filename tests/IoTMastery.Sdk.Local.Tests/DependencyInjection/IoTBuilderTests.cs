@@ -148,6 +148,8 @@ public sealed class IoTBuilderTests
         {
             ["IoT:Local:edge:DatabasePath"] = db,
             ["IoT:Local:edge:TelemetryReaderCapacity"] = "500",
+            ["IoT:Local:edge:TelemetryJournal:Directory"] = Path.Combine(dir.Path, "journal"),
+            ["IoT:Local:edge:TelemetryJournal:MaxDiskBytes"] = "33554432",
             ["IoT:Local:plant:TelemetryReaderCapacity"] = "700",
         });
         builder.Services.AddIoT()
@@ -159,6 +161,8 @@ public sealed class IoTBuilderTests
             var options = host.Services.GetRequiredService<IOptionsMonitor<LocalIoTOptions>>();
             Assert.Equal(db, options.Get("edge").DatabasePath);
             Assert.Equal(500, options.Get("edge").TelemetryReaderCapacity);
+            Assert.Equal(Path.Combine(dir.Path, "journal"), options.Get("edge").TelemetryJournal!.Directory);
+            Assert.Equal(32L * 1024 * 1024, options.Get("edge").TelemetryJournal!.MaxDiskBytes);
             Assert.Null(options.Get("plant").DatabasePath);
             Assert.Equal(701, options.Get("plant").TelemetryReaderCapacity);
 
