@@ -15,8 +15,10 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         using var host = CreateBuilder(args).Build();
+        // Resolved first: RunAsync disposes the host's services when it returns.
+        var report = host.Services.GetRequiredService<WorkerReport>();
         await host.RunAsync();
-        return host.Services.GetRequiredService<WorkerReport>().Failed ? 1 : 0;
+        return report.Failed ? 1 : 0;
     }
 
     /// <summary>The host's services and configuration; tests build it with extra configuration.</summary>

@@ -14,12 +14,12 @@ public sealed class WorkerServiceSampleTests
     public async Task The_sample_registers_sends_and_reads_back_on_both_configured_providers()
     {
         using var host = Program.CreateBuilder([]).Build();
+        var report = host.Services.GetRequiredService<WorkerReport>();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         // The worker stops the host when it is done (Worker:StopWhenDone in appsettings.json); the bound only guards a hang.
         await host.RunAsync(bound.Token);
         Assert.False(bound.IsCancellationRequested, "the sample did not finish within its bound");
 
-        var report = host.Services.GetRequiredService<WorkerReport>();
         Assert.False(report.Failed);
         var runs = report.Runs.OrderBy(r => r.Provider, StringComparer.Ordinal).ToList();
         Assert.Equal(["edge", "plant"], runs.Select(r => r.Provider));
