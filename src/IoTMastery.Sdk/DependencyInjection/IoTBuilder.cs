@@ -53,11 +53,9 @@ public sealed class IoTBuilder
     public IoTBuilder AddProvider(string name, Func<IServiceProvider, CancellationToken, Task<IIoTProvider>> startAsync)
     {
         ArgumentNullException.ThrowIfNull(startAsync);
-        IoTProviderRegistrations.CheckName(name);
         lock (_registrations)
         {
-            if (_registrations.Providers.Any(p => p.Name == name))
-                throw new ArgumentException($"An IoT provider named '{name}' is already added; provider names must be unique.", nameof(name));
+            CheckNewName(name);
             _registrations.Providers.Add(new IoTProviderRegistration(name, startAsync));
         }
         Services.AddKeyedSingleton<IIoTProvider>(name, (sp, _) => sp.GetRequiredService<IoTProviderRegistry>().GetProvider(name));
@@ -74,12 +72,20 @@ public sealed class IoTBuilder
         Action<TOptions> validate, Func<TOptions, IServiceProvider, CancellationToken, Task<IIoTProvider>> startAsync)
         where TOptions : class
     {
-        IoTProviderRegistrations.CheckName(name);
+        // Checked before the options are registered, so a refused name leaves nothing behind.
+        lock (_registrations) CheckNewName(name);
         var options = Services.AddOptions<TOptions>(name);
         if (configuration is not null) options.Bind(configuration);
         if (configure is not null) options.Configure(configure);
         Services.AddSingleton<IValidateOptions<TOptions>>(new IoTOptionsValidator<TOptions>(name, configuration is IConfigurationSection section ? section.Path : null, validate));
         options.ValidateOnStart();
         return AddProvider(name, (sp, ct) => startAsync(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(name), sp, ct));
+    }
+
+    private void CheckNewName(string name)
+    {
+        IoTProviderRegistrations.CheckName(name);
+        if (_registrations.Providers.Any(p => p.Name == name))
+            throw new ArgumentException($"An IoT provider named '{name}' is already added; provider names must be unique.", nameof(name));
     }
 }
