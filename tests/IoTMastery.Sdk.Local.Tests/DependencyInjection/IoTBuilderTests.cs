@@ -245,6 +245,37 @@ public sealed class IoTBuilderTests
     }
 
     [Fact]
+    public async Task Providers_start_in_parallel()
+    {
+        // Each start waits until the other one has begun: started one after the other, neither would finish.
+        var aBegan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bBegan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = NewHost();
+        builder.Services.AddIoT()
+            .AddProvider("a", async (sp, ct) =>
+            {
+                aBegan.SetResult();
+                await bBegan.Task.WaitAsync(ct);
+                return await LocalIoTProvider.StartAsync(cancellationToken: ct);
+            })
+            .AddProvider("b", async (sp, ct) =>
+            {
+                bBegan.SetResult();
+                await aBegan.Task.WaitAsync(ct);
+                return await LocalIoTProvider.StartAsync(cancellationToken: ct);
+            });
+        var host = await StartAsync(builder);
+        try
+        {
+            Assert.NotSame(host.Services.GetRequiredKeyedService<IIoTProvider>("a"), host.Services.GetRequiredKeyedService<IIoTProvider>("b"));
+        }
+        finally
+        {
+            await StopAsync(host);
+        }
+    }
+
+    [Fact]
     public async Task AddLocalIoT_remains_the_one_provider_shorthand()
     {
         var builder = NewHost();
