@@ -1,5 +1,8 @@
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Local;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 // A consumer of the packed packages: one device, one reading, one command, end to end.
 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -19,4 +22,29 @@ if (!await first || readings.Current.Value != 21.5) throw new InvalidOperationEx
 
 var reply = await provider.Commands.InvokeAsync("consumer-1", new DeviceCommand { Name = "ping" }, ct);
 if (reply.Status != 200) throw new InvalidOperationException($"command answered {reply.Status}");
-Console.WriteLine("consumer check: packages restored, telemetry delivered, command answered");
+
+// Dependency injection: two named providers, one bound from configuration, started and stopped by the host.
+var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["IoT:Local:edge:TelemetryReaderCapacity"] = "1000" });
+builder.Services.AddIoT().AddLocal("edge", builder.Configuration.GetSection("IoT:Local:edge")).AddLocal("plant").AsDefault();
+using (var host = builder.Build())
+{
+    await host.StartAsync(ct);
+    await host.Services.GetRequiredKeyedService<IDeviceRegistry>("edge").RegisterAsync(new DeviceRegistration { Id = "consumer-di" }, ct);
+    await AssertMissing(host.Services.GetRequiredService<IDeviceRegistry>(), "plant");
+    await host.StopAsync(ct);
+}
+Console.WriteLine("consumer check: packages restored, telemetry delivered, command answered, two providers started by the host");
+
+// The default ("plant") is a different registry from "edge": the device registered on edge is not there.
+static async Task AssertMissing(IDeviceRegistry registry, string name)
+{
+    try
+    {
+        await registry.GetAsync("consumer-di");
+        throw new InvalidOperationException($"the device registered on 'edge' was found on '{name}'");
+    }
+    catch (DeviceNotFoundException)
+    {
+    }
+}

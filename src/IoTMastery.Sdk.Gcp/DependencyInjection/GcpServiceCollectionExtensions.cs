@@ -1,26 +1,53 @@
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Gcp;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the GCP-style provider.</summary>
+/// <summary>Adds the GCP-style provider.</summary>
 public static class GcpServiceCollectionExtensions
 {
+    /// <summary>Adds a <see cref="GcpIoTProvider"/> named <paramref name="name"/>; the host starts it and disposes it on stop.</summary>
+    /// <param name="builder">From <c>services.AddIoT()</c>.</param>
+    /// <param name="name">The provider's name: its DI key and options name.</param>
+    /// <param name="configure">Sets project, registry, endpoints, subscriptions and the bridge.</param>
+    public static IoTBuilder AddGcp(this IoTBuilder builder, string name, Action<GcpIoTOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        return builder.AddProvider(name, null, configure, static o => o.Validate(), StartAsync);
+    }
+
     /// <summary>
-    /// Registers <see cref="GcpIoTProvider"/> as the <see cref="IIoTProvider"/> and each neutral interface. The options
-    /// are validated now; the provider is built when first resolved and disposed with the service provider.
+    /// Adds a <see cref="GcpIoTProvider"/> named <paramref name="name"/> with options bound from <paramref name="configuration"/>,
+    /// then <paramref name="configure"/>; checked when the host starts. Code-only members (set them in
+    /// <paramref name="configure"/>): <see cref="GcpIoTOptions.Authenticator"/> (unset: Application Default Credentials) and
+    /// <see cref="GcpIoTOptions.BridgeTrustedRoots"/>.
+    /// </summary>
+    /// <param name="builder">From <c>services.AddIoT()</c>.</param>
+    /// <param name="name">The provider's name: its DI key and options name.</param>
+    /// <param name="configuration">The section holding <see cref="GcpIoTOptions"/> members by name.</param>
+    /// <param name="configure">Runs after binding.</param>
+    public static IoTBuilder AddGcp(this IoTBuilder builder, string name, IConfiguration configuration, Action<GcpIoTOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return builder.AddProvider(name, configuration, configure, static o => o.Validate(), StartAsync);
+    }
+
+    /// <summary>
+    /// Adds one <see cref="GcpIoTProvider"/> named <c>Gcp</c>; shorthand for <c>services.AddIoT().AddGcp("Gcp", configure)</c>.
+    /// The unkeyed <see cref="IIoTProvider"/> and neutral interfaces resolve to it once the host has started.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets project, registry, endpoints, subscriptions and the bridge.</param>
     public static IServiceCollection AddGcpIoT(this IServiceCollection services, Action<GcpIoTOptions> configure)
     {
-        ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(configure);
-        var options = new GcpIoTOptions();
-        configure(options);
-        options.Validate();
-        // Start-up makes no network call, so the synchronous DI factory does not block on I/O.
-        return services.AddIoTProvider(sp => GcpIoTProvider.StartAsync(options, sp.GetService<TimeProvider>(), sp.GetService<ILoggerFactory>()).GetAwaiter().GetResult());
+        services.AddIoT().AddGcp("Gcp", configure);
+        return services;
     }
+
+    private static async Task<IIoTProvider> StartAsync(GcpIoTOptions options, IServiceProvider services, CancellationToken cancellationToken) =>
+        await GcpIoTProvider.StartAsync(options, services.GetService<TimeProvider>(), services.GetService<ILoggerFactory>(), cancellationToken).ConfigureAwait(false);
 }

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace IoTMastery.Sdk.Gcp.Tests;
 
@@ -235,13 +237,17 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.DoesNotContain("PRIVATE", connection.ToString());
         Assert.DoesNotContain(privatePem[30..60], connection.ToString());
 
-        var services = new ServiceCollection().AddGcpIoT(o =>
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddGcpIoT(o =>
         {
             o.ProjectId = "my-project"; o.RegistryId = "reg-1"; o.Authenticator = NoAuthenticator.Instance;
             o.CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"); o.PubSubBaseUrl = new Uri("http://127.0.0.1:1/");
         });
-        await using (var sp = services.BuildServiceProvider())
+        using (var host = builder.Build())
         {
+            using var timeout = new CancellationTokenSource(Bound);
+            await host.StartAsync(timeout.Token);
+            var sp = host.Services;
             Assert.IsType<GcpIoTProvider>(sp.GetRequiredService<IIoTProvider>());
             Assert.Same(sp.GetRequiredService<IIoTProvider>().Registry, sp.GetRequiredService<IDeviceRegistry>());
             Assert.NotNull(sp.GetRequiredService<IDeviceStateService>());
@@ -249,8 +255,17 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
             Assert.NotNull(sp.GetRequiredService<ITelemetryChannel>());
             Assert.NotNull(sp.GetRequiredService<IFirmwareService>());
             Assert.NotNull(sp.GetRequiredService<IDeviceConnectionFactory>());
+            Assert.Same(sp.GetRequiredKeyedService<IIoTProvider>("Gcp"), sp.GetRequiredService<IIoTProvider>());
+            await host.StopAsync(timeout.Token);
         }
-        Assert.Throws<ArgumentException>(() => new ServiceCollection().AddGcpIoT(o => o.ProjectId = "bad project"));
+        var bad = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        bad.Services.AddGcpIoT(o => o.ProjectId = "bad project");
+        using (var host = bad.Build())
+        {
+            using var timeout = new CancellationTokenSource(Bound);
+            var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(timeout.Token));
+            Assert.Contains("IoT provider 'Gcp': GcpIoTOptions.ProjectId is invalid", error.Message);
+        }
     }
 
     private static Task WaitUntil(Func<bool> condition) => WaitUntil(() => Task.FromResult(condition()));

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace IoTMastery.Sdk.Local.Tests.Provider;
 
@@ -191,21 +190,6 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         await Assert.ThrowsAsync<NotSupportedException>(() => _provider.Registry.RegisterAsync(
             new DeviceRegistration { Id = "dev-sym", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } }));
         Assert.DoesNotContain(CredentialKind.SymmetricKey, _provider.Capabilities.CredentialKinds);
-    }
-
-    [Fact]
-    public async Task The_provider_resolves_through_dependency_injection()
-    {
-        var services = new ServiceCollection().AddLocalIoT();
-        await using var sp = services.BuildServiceProvider();
-
-        var registry = sp.GetRequiredService<IDeviceRegistry>();
-        await registry.RegisterAsync(new DeviceRegistration { Id = "dev-di" });
-
-        Assert.Same(sp.GetRequiredService<IIoTProvider>().Registry, registry);
-        Assert.Equal("dev-di", (await sp.GetRequiredService<IDeviceRegistry>().GetAsync("dev-di")).Id);
-        Assert.NotNull(sp.GetRequiredService<IFirmwareService>());
-        Assert.NotNull(sp.GetRequiredService<IDeviceConnectionFactory>());
     }
 
     private async Task<FirmwareRelease> CreateReleaseAsync(DirectoryInfo dir, string version)

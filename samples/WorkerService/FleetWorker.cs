@@ -1,0 +1,139 @@
+using System.Collections.Concurrent;
+using IoTMastery.Sdk;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace WorkerService;
+
+/// <summary>The worker's settings (section <c>Worker</c>).</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Telemetry readings each provider's device sends.</summary>
+    public int ReadingsPerDevice { get; set; } = 5;
+
+    /// <summary>Stop the host when the work is done (a sample run); false keeps the host up until Ctrl+C.</summary>
+    public bool StopWhenDone { get; set; } = true;
+
+    /// <summary>How long one provider's round trip may take before the worker gives up.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>What the worker did on one provider.</summary>
+public sealed record ProviderRun(string Provider, string Kind, string DeviceId, int Sent, int Received, double Sum);
+
+/// <summary>What the worker did on each provider, for the log and for tests.</summary>
+public sealed class WorkerReport
+{
+    /// <summary>One entry per provider that completed its round trip.</summary>
+    public ConcurrentQueue<ProviderRun> Runs { get; } = new();
+
+    /// <summary>The worker ended with an error.</summary>
+    public bool Failed { get; set; }
+}
+
+/// <summary>
+/// On every configured provider: register a device, connect it, send telemetry, read the same telemetry back from the
+/// fleet side, log it, and delete the device. Providers come from <see cref="IIoTProviderFactory"/>, which the SDK's hosted
+/// service fills when the host starts.
+/// </summary>
+public sealed partial class FleetWorker(
+    IIoTProviderFactory providers, IOptions<WorkerOptions> options, WorkerReport report, IHostApplicationLifetime lifetime,
+    TimeProvider time, ILogger<FleetWorker> logger) : BackgroundService
+{
+    private readonly WorkerOptions _options = options.Value;
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            // The providers run side by side in one process; each round trip is independent.
+            await Task.WhenAll(providers.Names.Select(name => RunAsync(name, stoppingToken)));
+            LogDone(logger, report.Runs.Count);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Ctrl+C.
+        }
+        catch (Exception e)
+        {
+            report.Failed = true;
+            LogFailed(logger, e);
+        }
+        finally
+        {
+            if (_options.StopWhenDone) lifetime.StopApplication();
+        }
+    }
+
+    private async Task RunAsync(string name, CancellationToken stoppingToken)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        bound.CancelAfter(_options.Timeout);
+        var ct = bound.Token;
+
+        // Awaits the SDK's hosted service, so this works whichever hosted service the host starts first.
+        var provider = await providers.GetProviderAsync(name, ct);
+        var deviceId = $"sensor-{name}";
+        var registration = await provider.Registry.RegisterAsync(
+            new DeviceRegistration { Id = deviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } }, ct);
+        LogRegistered(logger, name, provider.Name, deviceId);
+        try
+        {
+            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = deviceId, Credential = registration.Credential! });
+            await device.ConnectAsync(ct);
+
+            // Subscribe before sending: the first MoveNextAsync registers the reader, so no reading is missed.
+            var stream = provider.Telemetry.ReadAllAsync(ct).GetAsyncEnumerator(ct);
+            try
+            {
+                var next = stream.MoveNextAsync();
+                var start = time.GetUtcNow();
+                for (var i = 0; i < _options.ReadingsPerDevice; i++)
+                    await device.SendTelemetryAsync(new TelemetryRecord(deviceId, "temperature", 20 + i, start.AddSeconds(i)), ct);
+                await device.FlushAsync(ct);
+
+                int received = 0;
+                double sum = 0;
+                while (received < _options.ReadingsPerDevice && await next)
+                {
+                    var record = stream.Current;
+                    if (record.DeviceId == deviceId)
+                    {
+                        received++;
+                        sum += record.Value;
+                        LogReading(logger, name, record.DeviceId, record.Metric, record.Value);
+                    }
+                    if (received < _options.ReadingsPerDevice) next = stream.MoveNextAsync();
+                }
+                report.Runs.Enqueue(new ProviderRun(name, provider.Name, deviceId, _options.ReadingsPerDevice, received, sum));
+                LogRoundTrip(logger, name, _options.ReadingsPerDevice, received);
+            }
+            finally
+            {
+                await stream.DisposeAsync();
+            }
+        }
+        finally
+        {
+            // Leaves the registry as it was, so a run against a persistent database can be repeated.
+            await provider.Registry.DeleteAsync(deviceId, CancellationToken.None);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] ({Kind}) registered device {DeviceId}")]
+    private static partial void LogRegistered(ILogger logger, string provider, string kind, string deviceId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] read back {DeviceId} {Metric} = {Value}")]
+    private static partial void LogReading(ILogger logger, string provider, string deviceId, string metric, double value);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] sent {Sent} readings, read {Received} back")]
+    private static partial void LogRoundTrip(ILogger logger, string provider, int sent, int received);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Done: {Count} providers completed the round trip")]
+    private static partial void LogDone(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The worker failed")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}
