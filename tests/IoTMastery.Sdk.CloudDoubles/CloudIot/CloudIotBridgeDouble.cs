@@ -99,6 +99,8 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         };
         server.ClientDisconnectedAsync += e =>
         {
+            // A session taken over by a new CONNECT of the same device leaves the new session's key and subscriptions alone.
+            if (e.DisconnectType == MqttClientDisconnectType.Takeover) return Task.CompletedTask;
             bridge._subscriptions.TryRemove(e.ClientId, out _);
             bridge._sessionKeys.TryRemove(e.ClientId, out _);
             return Task.CompletedTask;
@@ -234,7 +236,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(pubsub);
         _isBlocked = registry.IsBlocked;
         _route = new BridgeRoute(registry, pubsub, telemetryTopic, replyTopic, replySubfolder);
-        registry.ConfigSink = (id, _, data) => Inject($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
+        registry.ConfigSink = (id, _, data) => InjectAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
         registry.CommandSink = DeliverCommand;
         // The registry tells the bridge of every device write before it answers, so the cut is done when the PATCH returns:
         // deterministic for tests, and no later than the bridge's own next check would be.
@@ -248,11 +250,11 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         if (!_sessionKeys.ContainsKey(clientId) || !_subscriptions.TryGetValue(clientId, out var filters)
             || !filters.Keys.Any(f => MqttTopicFilterComparer.Compare(topic, f) == MqttTopicFilterCompareResult.IsMatch))
             return false;
-        Inject(topic, data, retain: false).GetAwaiter().GetResult();
+        InjectAsync(topic, data, retain: false).GetAwaiter().GetResult();
         return true;
     }
 
-    private async Task Inject(string topic, byte[] payload, bool retain)
+    private async Task InjectAsync(string topic, byte[] payload, bool retain)
     {
         if (_mqtt is null) return;
         var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
@@ -272,9 +274,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
             var reason = _isBlocked(deviceId) ? "device blocked"
                 : !_publicKeys(deviceId).Any(k => k.Key == key) ? "credential removed or device deleted" : null;
             if (reason is null) continue;
+            // The key stays recorded until the session's disconnect, so a CONNECT still completing now is cut by the next check.
             if (await SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, reason).ConfigureAwait(false))
                 _revocationCuts.Enqueue((_time.GetUtcNow(), clientId, reason));
-            _sessionKeys.TryRemove(new KeyValuePair<string, string>(clientId, key));
         }
     }
 
