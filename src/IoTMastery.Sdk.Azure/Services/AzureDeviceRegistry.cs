@@ -203,6 +203,8 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
     /// <summary>How long a revocation waits for the hub to report the device disconnected before enabling it again.</summary>
     internal static readonly TimeSpan RevocationDisconnectWait = TimeSpan.FromSeconds(30);
 
+    private static readonly TimeSpan RevocationPollInterval = TimeSpan.FromMilliseconds(500);
+
     /// <summary>
     /// IoT Hub checks keys and thumbprints only at CONNECT: a session opened with a credential outlives its removal from the
     /// identity (a SAS session until its token expires, an X.509 session indefinitely). Disabling a device is what closes its
@@ -232,10 +234,11 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         }
         // From here the device is disabled by us: enabling it again must not be skipped because the caller gave up.
         var restore = CancellationToken.None;
-        var deadline = _time.GetUtcNow() + RevocationDisconnectWait;
-        while (TwinMapping.Text(identity["connectionState"]) == "Connected" && _time.GetUtcNow() < deadline)
+        // Counted polls rather than a clock deadline: bounded whatever clock is injected.
+        var polls = (int)(RevocationDisconnectWait / RevocationPollInterval);
+        for (var poll = 0; TwinMapping.Text(identity["connectionState"]) == "Connected" && poll < polls; poll++)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(500), _time, restore).ConfigureAwait(false);
+            await Task.Delay(RevocationPollInterval, _time, restore).ConfigureAwait(false);
             identity = await _hub.GetDeviceIdentityAsync(deviceId, restore).ConfigureAwait(false);
         }
         for (var attempt = 0; attempt < 3; attempt++)
@@ -254,6 +257,9 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 identity = await _hub.GetDeviceIdentityAsync(deviceId, restore).ConfigureAwait(false);
             }
         }
+        if (TwinMapping.Text(identity["status"]) == "disabled" && TwinMapping.Text(identity["statusReason"]) == RevocationStatusReason)
+            throw new IoTException($"The credential of device '{deviceId}' is revoked, but the device, disabled to end its sessions, could not be enabled again " +
+                "because its identity kept changing; its statusReason says so. Enable it with SetStatusAsync.", IotHubErrors.Provider, "RevocationRestoreFailed", isTransient: false);
     }
 
     internal static string BuildQuery(DeviceQuery query)
