@@ -180,6 +180,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         {
             // A SAS slot cannot be empty: overwrite it with a key nobody ever sees.
             await ReplaceKeyAsync(identity, credentialId, returnKey: false, cancellationToken).ConfigureAwait(false);
+            await EndLiveSessionsAsync(deviceId, cancellationToken).ConfigureAwait(false);
             return;
         }
         var slot = FindThumbprintSlot(identity, credentialId, deviceId);
@@ -193,6 +194,72 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         }
         thumbprints["secondaryThumbprint"] = null;
         await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+        await EndLiveSessionsAsync(deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The statusReason that marks a device the registry disabled only to end its sessions after a revocation.</summary>
+    internal const string RevocationStatusReason = "iotmastery: ending sessions of a revoked credential";
+
+    /// <summary>How long a revocation waits for the hub to report the device disconnected before enabling it again.</summary>
+    internal static readonly TimeSpan RevocationDisconnectWait = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan RevocationPollInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// IoT Hub checks keys and thumbprints only at CONNECT: a session opened with a credential outlives its removal from the
+    /// identity (a SAS session until its token expires, an X.509 session indefinitely). Disabling a device is what closes its
+    /// connections, and the hub documents disabling as the way to cut off a compromised device (it checks no CRLs). So a
+    /// revocation of an enabled device disables it (statusReason marks why), waits, bounded, until the hub reports it
+    /// Disconnected, and enables it again; the device's other credentials then reconnect, the revoked one cannot.
+    /// </summary>
+    private async Task EndLiveSessionsAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        JsonObject identity;
+        for (var attempt = 0; ; attempt++)
+        {
+            identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
+            // A device already disabled has no session left to end, and its status is not ours to change.
+            if (TwinMapping.Text(identity["status"]) != "enabled") return;
+            identity["status"] = "disabled";
+            identity["statusReason"] = RevocationStatusReason;
+            try
+            {
+                // Guarded by the ETag, so a concurrent write (say, an operator disabling the device) is never overwritten.
+                identity = await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (PreconditionFailedException) when (attempt < 2)
+            {
+            }
+        }
+        // From here the device is disabled by us: enabling it again must not be skipped because the caller gave up.
+        var restore = CancellationToken.None;
+        // Counted polls rather than a clock deadline: bounded whatever clock is injected.
+        var polls = (int)(RevocationDisconnectWait / RevocationPollInterval);
+        for (var poll = 0; TwinMapping.Text(identity["connectionState"]) == "Connected" && poll < polls; poll++)
+        {
+            await Task.Delay(RevocationPollInterval, _time, restore).ConfigureAwait(false);
+            identity = await _hub.GetDeviceIdentityAsync(deviceId, restore).ConfigureAwait(false);
+        }
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (TwinMapping.Text(identity["status"]) != "disabled" || TwinMapping.Text(identity["statusReason"]) != RevocationStatusReason) return;
+            identity["status"] = "enabled";
+            identity["statusReason"] = null;
+            try
+            {
+                await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), restore).ConfigureAwait(false);
+                return;
+            }
+            catch (PreconditionFailedException)
+            {
+                // Someone wrote the identity meanwhile; enable it only if it is still disabled for this revocation.
+                identity = await _hub.GetDeviceIdentityAsync(deviceId, restore).ConfigureAwait(false);
+            }
+        }
+        if (TwinMapping.Text(identity["status"]) == "disabled" && TwinMapping.Text(identity["statusReason"]) == RevocationStatusReason)
+            throw new IoTException($"The credential of device '{deviceId}' is revoked, but the device, disabled to end its sessions, could not be enabled again " +
+                "because its identity kept changing; its statusReason says so. Enable it with SetStatusAsync.", IotHubErrors.Provider, "RevocationRestoreFailed", isTransient: false);
     }
 
     internal static string BuildQuery(DeviceQuery query)

@@ -20,7 +20,8 @@ namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 /// RS256) with one of the device's registered public keys, <c>aud</c> = the project id, <c>iat</c> not in the future,
 /// <c>exp</c> not passed and at most 24 h after <c>iat</c> (the Cloud IoT Core JWT rules); and that closes a session when its JWT expires.
 /// The JWT is checked here with the platform's crypto, not with the provider's signer, so a signing bug cannot pass.
-/// Device events are recorded with their arrival time and not routed further.
+/// Device events are recorded with their arrival time; they are routed further only once <see cref="RouteFor"/> has joined
+/// the bridge to a <see cref="CloudIotRegistryDouble"/> and Pub/Sub, as the Cloud IoT Core bridge is joined to its registry.
 /// </summary>
 public sealed class CloudIotBridgeDouble : IAsyncDisposable
 {
@@ -32,7 +33,16 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentQueue<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> _events = new();
     private readonly SessionExpiryEnforcer _sessions;
+    // The key each live session authenticated with, and the topic filters it subscribed: what a registry change is judged
+    // against and what sendCommandToDevice needs (a command reaches only a device subscribed to its commands topic).
+    private readonly ConcurrentDictionary<string, string> _sessionKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _subscriptions = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(DateTimeOffset At, string ClientId, string Reason)> _revocationCuts = new();
+    private Func<string, bool> _isBlocked = _ => false;
+    private BridgeRoute? _route;
     private MqttServer? _mqtt;
+
+    private sealed record BridgeRoute(CloudIotRegistryDouble Registry, PubSubClient PubSub, string TelemetryTopic, string ReplyTopic, string? ReplySubfolder);
 
     private CloudIotBridgeDouble(CloudIotRegistryPath registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider time)
     {
@@ -51,6 +61,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
 
     /// <summary>Device CONNECTs with their verdicts and JWT expiry, and the sessions cut when their JWT expired.</summary>
     public SessionExpiryEnforcer CredentialSessions => _sessions;
+
+    /// <summary>Sessions closed because the device was blocked, deleted or lost the key it authenticated with.</summary>
+    public IReadOnlyList<(DateTimeOffset At, string ClientId, string Reason)> RevocationCuts => _revocationCuts.ToList();
 
     /// <summary>Events published by devices, with the bridge clock's time of arrival.</summary>
     public IReadOnlyList<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> Events => _events.ToList();
@@ -74,6 +87,24 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         var server = new MqttServerFactory().CreateMqttServer(options);
         server.ValidatingConnectionAsync += e => { bridge.Validate(e); return Task.CompletedTask; };
         server.InterceptingPublishAsync += bridge.InterceptPublishAsync;
+        server.InterceptingSubscriptionAsync += e =>
+        {
+            bridge._subscriptions.GetOrAdd(e.ClientId, _ => new(StringComparer.Ordinal))[e.TopicFilter.Topic] = 0;
+            return Task.CompletedTask;
+        };
+        server.InterceptingUnsubscriptionAsync += e =>
+        {
+            if (bridge._subscriptions.TryGetValue(e.ClientId, out var filters)) filters.TryRemove(e.Topic, out _);
+            return Task.CompletedTask;
+        };
+        server.ClientDisconnectedAsync += e =>
+        {
+            // A session taken over by a new CONNECT of the same device leaves the new session's key and subscriptions alone.
+            if (e.DisconnectType == MqttClientDisconnectType.Takeover) return Task.CompletedTask;
+            bridge._subscriptions.TryRemove(e.ClientId, out _);
+            bridge._sessionKeys.TryRemove(e.ClientId, out _);
+            return Task.CompletedTask;
+        };
         await server.StartAsync().ConfigureAwait(false);
         bridge._mqtt = server;
         bridge.Port = options.TlsEndpointOptions.Port;
@@ -95,12 +126,20 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
             return;
         }
         var deviceId = e.ClientId[prefix.Length..];
-        var problem = CheckJwt(e.Password, deviceId, out var expiresAt);
+        var problem = CheckJwt(e.Password, deviceId, out var expiresAt, out var key);
         if (problem is not null)
         {
             Refuse(e, MqttConnectReasonCode.BadUserNameOrPassword, problem);
             return;
         }
+        // Device.blocked: "connections or requests from this device will fail" (Cloud IoT v1 Device resource).
+        if (_isBlocked(deviceId))
+        {
+            Refuse(e, MqttConnectReasonCode.NotAuthorized, "device is blocked");
+            return;
+        }
+        // A new CONNECT with the same client id replaces the old session (one connection per device), so one key per client id.
+        _sessionKeys[e.ClientId] = key!;
         _sessions.Accepted(e.ClientId, expiresAt);
     }
 
@@ -111,9 +150,10 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     }
 
     // Returns why the JWT is refused, or null when it is valid.
-    private string? CheckJwt(string? jwt, string deviceId, out DateTimeOffset expiresAt)
+    private string? CheckJwt(string? jwt, string deviceId, out DateTimeOffset expiresAt, out string? key)
     {
         expiresAt = default;
+        key = null;
         var parts = (jwt ?? "").Split('.');
         if (parts.Length != 3) return "password is not a JWT";
         string alg;
@@ -138,7 +178,8 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         byte[] signature;
         try { signature = Base64Url.DecodeFromChars(parts[2]); }
         catch (FormatException) { return "signature is not base64url"; }
-        if (!_publicKeys(deviceId).Any(k => Verifies(alg, k.Key, signed, signature))) return "signature does not verify with a registered key";
+        key = _publicKeys(deviceId).Select(k => k.Key).FirstOrDefault(k => Verifies(alg, k, signed, signature));
+        if (key is null) return "signature does not verify with a registered key";
         var now = _time.GetUtcNow().ToUnixTimeSeconds();
         if (iat > now) return "iat is in the future";
         if (exp <= now) return "JWT expired";
@@ -182,15 +223,89 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         catch (Exception ex) when (ex is ArgumentException or CryptographicException) { rsa.Dispose(); return null; }
     }
 
-    private Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    /// <summary>
+    /// Joins the bridge to its registry and Pub/Sub as Cloud IoT Core's bridge is: a blocked device is refused; device events
+    /// go to <paramref name="telemetryTopic"/> (those on <paramref name="replySubfolder"/> to <paramref name="replyTopic"/>) before
+    /// their PUBACK; device state goes to the registry; configs reach the device (the latest on subscribe, retained);
+    /// sendCommandToDevice reaches a device subscribed to <c>/devices/{id}/commands/#</c> and is FAILED_PRECONDITION otherwise;
+    /// and a live session ends when its device is blocked or deleted, or the key it authenticated with is removed.
+    /// </summary>
+    public void RouteFor(CloudIotRegistryDouble registry, PubSubClient pubsub, string telemetryTopic, string replyTopic, string? replySubfolder)
     {
-        // Events are the bridge's to forward (to Pub/Sub); here they are recorded, never routed to other clients.
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(pubsub);
+        _isBlocked = registry.IsBlocked;
+        _route = new BridgeRoute(registry, pubsub, telemetryTopic, replyTopic, replySubfolder);
+        registry.ConfigSink = (id, _, data) => InjectAsync($"/devices/{id}/config", data, retain: true).GetAwaiter().GetResult();
+        registry.CommandSink = DeliverCommand;
+        // The registry tells the bridge of every device write before it answers, so the cut is done when the PATCH returns:
+        // deterministic for tests, and no later than the bridge's own next check would be.
+        registry.DevicesChanged = EnforceRegistryAsync;
+    }
+
+    private bool DeliverCommand(string deviceId, string? subfolder, byte[] data)
+    {
+        var clientId = _registry.Device(deviceId);
+        var topic = $"/devices/{deviceId}/commands" + (subfolder is null ? "" : "/" + subfolder);
+        if (!_sessionKeys.ContainsKey(clientId) || !_subscriptions.TryGetValue(clientId, out var filters)
+            || !filters.Keys.Any(f => MqttTopicFilterComparer.Compare(topic, f) == MqttTopicFilterCompareResult.IsMatch))
+            return false;
+        InjectAsync(topic, data, retain: false).GetAwaiter().GetResult();
+        return true;
+    }
+
+    private async Task InjectAsync(string topic, byte[] payload, bool retain)
+    {
+        if (_mqtt is null) return;
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain).Build();
+        await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = BridgeSender }).ConfigureAwait(false);
+    }
+
+    private const string BridgeSender = "cloud-iot-bridge";
+
+    /// <summary>Closes every live session whose device is now blocked or gone, or whose key is no longer registered.</summary>
+    private async Task EnforceRegistryAsync()
+    {
+        var prefix = _registry.Device("");
+        foreach (var (clientId, key) in _sessionKeys.ToArray())
+        {
+            var deviceId = clientId[prefix.Length..];
+            var reason = _isBlocked(deviceId) ? "device blocked"
+                : !_publicKeys(deviceId).Any(k => k.Key == key) ? "credential removed or device deleted" : null;
+            if (reason is null) continue;
+            // The key stays recorded until the session's disconnect, so a CONNECT still completing now is cut by the next check.
+            if (await SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, reason).ConfigureAwait(false))
+                _revocationCuts.Enqueue((_time.GetUtcNow(), clientId, reason));
+        }
+    }
+
+    private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        // The bridge's own config and command messages go to their subscriber.
+        if (e.ClientId == BridgeSender) return;
+        // A device's publishes are the bridge's to forward (to Pub/Sub or the registry), never routed to other clients.
         e.ProcessPublish = false;
         var deviceId = e.ClientId[_registry.Device("").Length..];
         var topic = e.ApplicationMessage.Topic;
-        if (topic == $"/devices/{deviceId}/events" || topic.StartsWith($"/devices/{deviceId}/events/", StringComparison.Ordinal))
-            _events.Enqueue((_time.GetUtcNow(), deviceId, topic, System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload)));
-        return Task.CompletedTask;
+        var payload = System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload);
+        var events = $"/devices/{deviceId}/events";
+        if (topic == events || topic.StartsWith(events + "/", StringComparison.Ordinal))
+        {
+            _events.Enqueue((_time.GetUtcNow(), deviceId, topic, payload));
+            if (_route is not { } route) return;
+            var subfolder = topic.Length > events.Length ? topic[(events.Length + 1)..] : null;
+            var attributes = new Dictionary<string, string> { ["deviceId"] = deviceId, ["deviceRegistryId"] = _registry.RegistryId, ["projectId"] = _registry.ProjectId };
+            if (subfolder is not null) attributes["subFolder"] = subfolder;
+            // The registry's event notification configs: the reply subfolder has its own topic, the rest is telemetry.
+            var target = subfolder is not null && subfolder == route.ReplySubfolder ? route.ReplyTopic : route.TelemetryTopic;
+            // Awaited here, so the device's PUBACK follows the Pub/Sub publish, as on the real bridge.
+            await route.PubSub.PublishAsync(target, [new PubSubMessage { Data = payload, Attributes = attributes }]).ConfigureAwait(false);
+        }
+        else if (topic == $"/devices/{deviceId}/state")
+        {
+            _route?.Registry.ReportState(deviceId, payload);
+        }
     }
 
     private Task<bool> DisconnectAsync(string clientId) => SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, "JWT expired");

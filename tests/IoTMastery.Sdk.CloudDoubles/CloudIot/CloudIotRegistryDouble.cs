@@ -48,6 +48,12 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     /// <summary>Called with each new config version, as the bridge would push it to the device.</summary>
     public Action<string, long, byte[]>? ConfigSink { get; set; }
 
+    /// <summary>
+    /// Awaited after a device write (patch of blocked or credentials, delete) succeeded and before the response is sent, so a
+    /// bridge can end the sessions the write revoked by the time the caller sees the answer.
+    /// </summary>
+    public Func<Task>? DevicesChanged { get; set; }
+
     private sealed class DeviceRecord
     {
         public required JsonObject Device;
@@ -103,6 +109,14 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     private static CannedResponse Ok(JsonNode body) => new(200, body.ToJsonString());
 
     private CannedResponse Handle(CapturedRequest request)
+    {
+        var response = HandleCore(request);
+        var writesDevice = request.Method is "PATCH" or "DELETE";
+        if (writesDevice && response.Status == 200 && DevicesChanged is { } changed) changed().GetAwaiter().GetResult();
+        return response;
+    }
+
+    private CannedResponse HandleCore(CapturedRequest request)
     {
         var query = ParseQuery(request.Query);
         if (ClearBlade is { } account && request.Path.StartsWith("/api/", StringComparison.Ordinal)) return HandleClearBlade(account, request, query);

@@ -4,24 +4,45 @@ using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.CloudDoubles.CloudIot;
 
+/// <summary>Which MQTT bridge a <see cref="GcpProviderStack"/> runs.</summary>
+public enum GcpBridgePeer
+{
+    /// <summary>Mosquitto (server-auth TLS, no device authentication) with the <see cref="GcpBridgeRelay"/> routing.</summary>
+    Mosquitto,
+
+    /// <summary>
+    /// The <see cref="CloudIotBridgeDouble"/> joined to the registry double: it verifies device JWTs against the registered keys,
+    /// refuses blocked devices, ends revoked sessions and answers FAILED_PRECONDITION for a command nobody is subscribed to.
+    /// </summary>
+    VerifyingDouble,
+}
+
 /// <summary>
 /// A whole GCP-style provider on loopback: the Pub/Sub emulator (telemetry and command-reply topics with
-/// subscriptions), the registry double, Mosquitto as the bridge broker, and the
-/// GcpBridgeRelay doing the vendor bridge's routing. Disposing stops everything this stack started.
+/// subscriptions), the registry double, and a bridge (<see cref="GcpBridgePeer"/>): Mosquitto with the GcpBridgeRelay
+/// doing the vendor bridge's routing, or the verifying bridge double. Disposing stops everything this stack started.
 /// </summary>
 public sealed class GcpProviderStack : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
+    private readonly MosquittoBroker? _broker;
+
+    private GcpProviderStack(MosquittoBroker? broker) => _broker = broker;
 
     public required GcpIoTProvider Provider { get; init; }
 
     public required CloudIotRegistryDouble Registry { get; init; }
 
-    public required MosquittoBroker Broker { get; init; }
+    /// <summary>The Mosquitto bridge broker; only for <see cref="GcpBridgePeer.Mosquitto"/>.</summary>
+    public MosquittoBroker Broker => _broker ?? throw new InvalidOperationException("This stack runs the verifying bridge double, not Mosquitto.");
+
+    /// <summary>The verifying bridge; only for <see cref="GcpBridgePeer.VerifyingDouble"/>.</summary>
+    public CloudIotBridgeDouble? Bridge { get; private init; }
 
     public required GcpIoTOptions Options { get; init; }
 
-    public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents)
+    public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents,
+        GcpBridgePeer bridge = GcpBridgePeer.Mosquitto)
     {
         var owned = new List<IAsyncDisposable>();
         try
@@ -34,15 +55,27 @@ public sealed class GcpProviderStack : IAsyncDisposable
             await pubsub.CreateTopicAsync(replies);
             await pubsub.CreateSubscriptionAsync(replies + "-sub", replies, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
 
-            // The bridge broker: server-auth TLS only, since mosquitto cannot check the device JWT sent as password.
-            var broker = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { ClientAuthentication = MosquittoClientAuthentication.None });
-            owned.Add(broker);
             var registry = new CloudIotRegistryDouble();
             owned.Add(registry);
+            var registryPath = new CloudIotRegistryPath(emulator.ProjectId, "us-central1", "reg-" + suffix);
+            MosquittoBroker? broker = null;
+            CloudIotBridgeDouble? verifying = null;
+            if (bridge == GcpBridgePeer.Mosquitto)
+            {
+                // The bridge broker: server-auth TLS only, since mosquitto cannot check the device JWT sent as password.
+                broker = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { ClientAuthentication = MosquittoClientAuthentication.None });
+                owned.Add(broker);
+            }
+            else
+            {
+                verifying = await CloudIotBridgeDouble.StartAsync(registryPath, registry.PublicKeys);
+                owned.Add(verifying);
+            }
             var options = new GcpIoTOptions
             {
-                ProjectId = emulator.ProjectId,
-                RegistryId = "reg-" + suffix,
+                ProjectId = registryPath.ProjectId,
+                Location = registryPath.Location,
+                RegistryId = registryPath.RegistryId,
                 CloudIotBaseUrl = registry.Server.BaseUrl,
                 PubSubBaseUrl = emulator.BaseUrl,
                 Authenticator = NoAuthenticator.Instance,
@@ -50,16 +83,19 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,
                 BridgeHost = "localhost",
-                BridgePort = broker.Port,
-                BridgeTrustedRoots = broker.TrustedRoots,
+                BridgePort = broker?.Port ?? verifying!.Port,
+                BridgeTrustedRoots = broker?.TrustedRoots ?? verifying!.TrustedRoots,
                 DeviceTelemetry = route,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
             };
-            owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
+            if (broker is not null)
+                owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
+            else
+                verifying!.RouteFor(registry, pubsub, telemetry, replies, options.CommandReplySubfolder);
 
             var provider = await GcpIoTProvider.StartAsync(options);
             owned.Add(provider);
-            var stack = new GcpProviderStack { Provider = provider, Registry = registry, Broker = broker, Options = options };
+            var stack = new GcpProviderStack(broker) { Provider = provider, Registry = registry, Options = options, Bridge = verifying };
             stack._owned.AddRange(owned);
             return stack;
         }

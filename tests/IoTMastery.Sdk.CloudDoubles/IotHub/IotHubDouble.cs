@@ -192,9 +192,17 @@ public sealed class IotHubDouble : IAsyncDisposable
             case ("POST", ["devices"]):
                 return Bulk(body as JsonArray ?? []);
             case ("PUT", ["devices", var id]):
-                return PutDevice(id, body as JsonObject ?? [], ifMatch);
+            {
+                var put = PutDevice(id, body as JsonObject ?? [], ifMatch);
+                // IoT Hub closes the connections of a device that is disabled (status: "If Disabled, this device cannot access
+                // any device-facing endpoint"; the device SDKs report the drop as DeviceDisabled). Done before the answer, so
+                // the double is prompt and deterministic where the hub is prompt only eventually.
+                if (put.Item1 == 200 && _devices.TryGetValue(id, out var written) && written.Status != "enabled")
+                    await CutDeviceAsync(id, "device disabled").ConfigureAwait(false);
+                return put;
+            }
             case ("GET", ["devices", var id]):
-                return _devices.TryGetValue(id, out var d) ? Ok(d.Identity(), d.Etag) : NotFound(id);
+                return _devices.TryGetValue(id, out var d) ? Ok(WithConnectionState(d.Identity()), d.Etag) : NotFound(id);
             case ("DELETE", ["devices", var id]):
                 lock (_lock)
                 {
@@ -203,6 +211,8 @@ public sealed class IotHubDouble : IAsyncDisposable
                     if (ifMatch != "\"*\"" && ifMatch != Quote(existing.Etag)) return Error(412, "PreconditionFailed", 412001, "ETag mismatch");
                     _devices.TryRemove(id, out _);
                 }
+                // A deleted device's connections end as a disabled one's do.
+                await CutDeviceAsync(id, "device deleted").ConfigureAwait(false);
                 return (204, null, null);
             case ("GET", ["twins", var id]):
                 return _devices.TryGetValue(id, out var t) ? Ok(t.Twin(), t.TwinEtag) : NotFound(id);
@@ -241,6 +251,7 @@ public sealed class IotHubDouble : IAsyncDisposable
             if (ifMatch is not null && ifMatch != "\"*\"" && ifMatch != Quote(existing!.Etag)) return Error(412, "PreconditionFailed", 412001, "ETag mismatch");
             var record = existing ?? new DeviceRecord(id);
             record.Status = body["status"]?.GetValue<string>() ?? "enabled";
+            record.StatusReason = body["statusReason"]?.GetValue<string>();
             var auth = body["authentication"] as JsonObject ?? new JsonObject { ["type"] = "sas" };
             record.AuthType = auth["type"]?.GetValue<string>() ?? "sas";
             if (record.AuthType == "sas")
@@ -252,7 +263,7 @@ public sealed class IotHubDouble : IAsyncDisposable
             record.SecondaryThumbprint = NonEmpty(auth["x509Thumbprint"]?["secondaryThumbprint"]);
             record.Etag = NextEtag();
             _devices[id] = record;
-            return Ok(record.Identity(), record.Etag);
+            return Ok(WithConnectionState(record.Identity()), record.Etag);
         }
     }
 
@@ -472,6 +483,27 @@ public sealed class IotHubDouble : IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>Sessions the double closed because their device was disabled or deleted.</summary>
+    public IReadOnlyList<(string DeviceId, string Reason)> StatusCuts => _statusCuts.ToList();
+
+    private readonly ConcurrentQueue<(string DeviceId, string Reason)> _statusCuts = new();
+
+    private async Task CutDeviceAsync(string deviceId, string reason)
+    {
+        if (await SessionExpiryEnforcer.CloseSessionAsync(_mqtt, deviceId, reason).ConfigureAwait(false))
+        {
+            _connected.TryRemove(deviceId, out _);
+            _statusCuts.Enqueue((deviceId, reason));
+        }
+    }
+
+    // The identity's connectionState as the hub reports it: Connected while the device has an MQTT session.
+    private JsonObject WithConnectionState(JsonObject identity)
+    {
+        identity["connectionState"] = IsConnected(identity["deviceId"]!.GetValue<string>()) ? "Connected" : "Disconnected";
+        return identity;
+    }
+
     private Task<bool> DisconnectDeviceAsync(string clientId) => SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, "SAS token expired");
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
@@ -615,6 +647,7 @@ public sealed class IotHubDouble : IAsyncDisposable
     {
         public string Id { get; } = id;
         public string Status { get; set; } = "enabled";
+        public string? StatusReason { get; set; }
         public string AuthType { get; set; } = "sas";
         public string? PrimaryKey { get; set; }
         public string? SecondaryKey { get; set; }
@@ -631,7 +664,7 @@ public sealed class IotHubDouble : IAsyncDisposable
 
         public JsonObject Identity() => new()
         {
-            ["deviceId"] = Id, ["generationId"] = "g-" + Id, ["etag"] = Etag, ["connectionState"] = "Disconnected", ["status"] = Status, ["statusReason"] = null,
+            ["deviceId"] = Id, ["generationId"] = "g-" + Id, ["etag"] = Etag, ["connectionState"] = "Disconnected", ["status"] = Status, ["statusReason"] = StatusReason,
             ["cloudToDeviceMessageCount"] = 0,
             ["authentication"] = new JsonObject
             {

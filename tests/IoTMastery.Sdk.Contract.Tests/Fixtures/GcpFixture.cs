@@ -4,8 +4,10 @@ using IoTMastery.Sdk.CloudDoubles.PubSub;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
-/// GCP-style against Google's Pub/Sub emulator, the Cloud IoT registry double and Mosquitto as the bridge broker with
-/// the relay doing the bridge's routing: the stack the GCP tests use (<see cref="GcpProviderStack"/>).
+/// GCP-style against Google's Pub/Sub emulator, the Cloud IoT registry double and the verifying Cloud IoT bridge double
+/// (<see cref="GcpBridgePeer.VerifyingDouble"/>): device JWTs checked against the registered keys, blocked devices refused,
+/// revoked sessions ended, and FAILED_PRECONDITION for a command to a device not subscribed, as Cloud IoT Core's bridge did.
+/// The bridge double's JWT check is proven against Google's Node device sample in the GCP tests (BridgeDoubleNodeClientTests).
 /// </summary>
 public sealed class GcpFixture : ProviderFixture
 {
@@ -16,7 +18,7 @@ public sealed class GcpFixture : ProviderFixture
     protected override async Task<IIoTProvider> StartAsync()
     {
         await _emulator.InitializeAsync();
-        _stack = await GcpProviderStack.StartAsync(_emulator);
+        _stack = await GcpProviderStack.StartAsync(_emulator, bridge: GcpBridgePeer.VerifyingDouble);
         return _stack.Provider;
     }
 

@@ -26,8 +26,17 @@ public sealed class GcpErrorsTests(GcpFixture fixture) : ErrorsContract<GcpFixtu
 [Collection(GcpCollection.Name)]
 public sealed class GcpCredentialsTests(GcpFixture fixture) : CredentialsContract<GcpFixture>(fixture);
 
-// Not bound: OfflineCommandContract — the bridge relay hands every command to mosquitto and cannot see subscriptions, so the registry double never answers FAILED_PRECONDITION and an offline device times out.
-// Not bound: CredentialEnforcementContract — the bridge broker is mosquitto without client authentication and the relay does not verify device JWTs against the registry double, so nothing refuses a removed key or a blocked device.
-// Not bound: DisableEnforcementContract — as CredentialEnforcementContract: nothing on the bridge checks the blocked flag.
-// Not bound: LiveRevocationContract — as CredentialEnforcementContract.
-// Not bound: LiveDisableContract — as DisableEnforcementContract.
+[Collection(GcpCollection.Name)]
+public sealed class GcpOfflineCommandTests(GcpFixture fixture) : OfflineCommandContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpCredentialEnforcementTests(GcpFixture fixture) : CredentialEnforcementContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpDisableEnforcementTests(GcpFixture fixture) : DisableEnforcementContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpLiveRevocationTests(GcpFixture fixture) : LiveRevocationContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpLiveDisableTests(GcpFixture fixture) : LiveDisableContract<GcpFixture>(fixture);
