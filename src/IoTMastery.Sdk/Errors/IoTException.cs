@@ -35,6 +35,58 @@ public class IoTException : Exception
 
     /// <summary>The wait the service asked for before a retry, when it sent one.</summary>
     public TimeSpan? RetryAfter { get; }
+
+    /// <summary>
+    /// The service's id for the failed request, to quote to its support or find in its logs, when it sent one: AWS
+    /// <c>x-amzn-RequestId</c> (or <c>x-amz-request-id</c>); Azure IoT Hub <c>x-ms-request-id</c>, else the error's
+    /// <c>trackingId</c>. Google-style REST errors carry no request id, so it stays <see langword="null"/> there, as for
+    /// failures that never got an answer (timeouts, refused connections) and for the Local provider.
+    /// </summary>
+    public string? RequestId { get => _requestId; init => _requestId = CleanRequestId(value); }
+
+    /// <summary>The HTTP status of the service's answer, when the error came from one (for example 404 or 429).</summary>
+    public int? HttpStatus { get => _httpStatus; init => _httpStatus = value; }
+
+    private string? _requestId;
+    private int? _httpStatus;
+
+    /// <summary>
+    /// Stamps what the service's answer said about the request onto an error built by a provider's error mapper, so every
+    /// exception type of the hierarchy gets them without a constructor parameter each. Returns this instance.
+    /// </summary>
+    /// <param name="requestId">The request id header's value; escaped and cut like any echoed text.</param>
+    /// <param name="httpStatus">The HTTP status of the answer.</param>
+    internal IoTException WithResponse(string? requestId, int? httpStatus)
+    {
+        _requestId = CleanRequestId(requestId);
+        _httpStatus = httpStatus;
+        return this;
+    }
+
+    // A header value is network input: escaped and cut like any text an error repeats, so it cannot forge a log line.
+    private static string? CleanRequestId(string? requestId) =>
+        string.IsNullOrWhiteSpace(requestId) ? null : ErrorText.Escape(requestId.Trim(), MaxRequestIdLength);
+
+    // Real ids are 36-52 characters; anything much longer is not an id and is cut rather than repeated in full.
+    private const int MaxRequestIdLength = 128;
+
+    /// <summary>
+    /// The type and message, then the provider, error code, HTTP status and request id (what a support ticket needs), then
+    /// inner exceptions and the stack trace. Never contains secrets.
+    /// </summary>
+    public override string ToString()
+    {
+        var text = base.ToString();
+        var header = string.IsNullOrEmpty(Message) ? GetType().ToString() : GetType() + ": " + Message;
+        var details = new System.Text.StringBuilder(" (provider ").Append(Provider);
+        if (ErrorCode is not null) details.Append(", error code ").Append(ErrorText.Escape(ErrorCode));
+        if (HttpStatus is { } status) details.Append(", HTTP ").Append(status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (RequestId is not null) details.Append(", request id ").Append(RequestId);
+        details.Append(')');
+        return text.StartsWith(header, StringComparison.Ordinal)
+            ? string.Concat(header, details.ToString(), text.AsSpan(header.Length))
+            : details.Append(Environment.NewLine).Append(text).ToString();
+    }
 }
 
 /// <summary>The device, release, rollout or other resource does not exist.</summary>
