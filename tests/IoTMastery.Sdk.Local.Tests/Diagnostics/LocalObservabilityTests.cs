@@ -77,6 +77,39 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task State_updates_and_rollout_steps_are_spans_tagged_with_the_rollout_after_each_step()
+    {
+        using var trace = new ActivityRecorder();
+        await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-fw-1" }).WaitAsync(Timeout);
+        await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-fw-2" }).WaitAsync(Timeout);
+
+        await _provider.State.UpdateDesiredAsync("otel-fw-1", new System.Text.Json.Nodes.JsonObject { ["mode"] = "eco" }).WaitAsync(Timeout);
+        await _provider.Firmware.CreateReleaseAsync(new FirmwareRelease
+        {
+            Version = "9.1.0", Uri = new Uri("https://fw.example.test/9.1.0.bin"), Sha256 = new string('a', 64), SizeBytes = 1000,
+        }).WaitAsync(Timeout);
+        var started = await _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "9.1.0", DeviceIds = ["otel-fw-1", "otel-fw-2"], WaveSizes = [1, 1] }).WaitAsync(Timeout);
+        await _provider.Firmware.GetRolloutAsync(started.Id).WaitAsync(Timeout);
+        var cancelled = await _provider.Firmware.CancelRolloutAsync(started.Id).WaitAsync(Timeout);
+
+        var update = Assert.Single(trace.Named("state.update_desired"));
+        Assert.Equal("otel-fw-1", update.Tag("iotmastery.device.id"));
+        Assert.DoesNotContain(ActivityTags.EveryValue([update]), v => v.Contains("eco", StringComparison.Ordinal));
+        Assert.Equal("9.1.0", Assert.Single(trace.Named("firmware.create_release")).Tag("iotmastery.firmware.version"));
+        foreach (var (name, rollout) in new[] { ("firmware.start_rollout", started), ("firmware.cancel_rollout", cancelled) })
+        {
+            var span = Assert.Single(trace.Named(name));
+            Assert.Equal("Local", span.Tag("iotmastery.provider"));
+            Assert.Equal(rollout.Id, span.Tag("iotmastery.rollout.id"));
+            Assert.Equal("9.1.0", span.Tag("iotmastery.firmware.version"));
+            Assert.Equal(rollout.Status.ToString(), span.Tag("iotmastery.rollout.status"));
+            Assert.Equal(rollout.CurrentWave, span.Tag("iotmastery.rollout.wave"));
+        }
+        Assert.Equal(started.Id, Assert.Single(trace.Named("firmware.get_rollout")).Tag("iotmastery.rollout.id"));
+        Assert.NotEqual(started.Status, cancelled.Status);
+    }
+
+    [Fact]
     public async Task A_reconnect_after_the_broker_came_back_is_counted_once_under_the_provider()
     {
         var provider = "test-reconnect-" + Guid.NewGuid().ToString("N")[..8];
