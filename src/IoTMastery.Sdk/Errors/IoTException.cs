@@ -13,7 +13,7 @@ public class IoTException : Exception
     /// <param name="errorCode">The provider's own error code, when it sent one.</param>
     /// <param name="isTransient">Whether the same call may succeed if repeated later.</param>
     /// <param name="retryAfter">How long the service asked the caller to wait, when it said.</param>
-    /// <param name="innerException">The underlying cause.</param>
+    /// <param name="innerException">The underlying cause; when it is an <see cref="IoTException"/>, its <see cref="RequestId"/> and <see cref="HttpStatus"/> are kept.</param>
     public IoTException(string message, string provider, string? errorCode = null, bool isTransient = false,
         TimeSpan? retryAfter = null, Exception? innerException = null)
         : base(message, innerException)
@@ -22,6 +22,12 @@ public class IoTException : Exception
         ErrorCode = errorCode;
         IsTransient = isTransient;
         RetryAfter = retryAfter;
+        // A provider that re-types a service error (a 404 into DeviceNotFoundException) wraps the same answer: keep its ids.
+        if (innerException is IoTException answer)
+        {
+            _requestId = answer._requestId;
+            _httpStatus = answer._httpStatus;
+        }
     }
 
     /// <summary>The provider that raised the error (<c>Local</c>, <c>Aws</c>, <c>Azure</c>, <c>Gcp</c>).</summary>

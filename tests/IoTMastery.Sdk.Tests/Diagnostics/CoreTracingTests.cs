@@ -114,6 +114,11 @@ public sealed class CoreTracingTests
         Assert.Equal(429, error.HttpStatus);
         Assert.StartsWith("IoTMastery.Sdk.ThrottledException: slow down (provider Aws, error code ThrottlingException, HTTP 429, request id abc-123)", error.ToString());
 
+        // A provider that re-types the service's error keeps what the answer said.
+        var retyped = new DeviceNotFoundException("dev-1", "Gcp", "NOT_FOUND", new ResourceNotFoundException("gone", "Gcp", "NOT_FOUND").WithResponse(null, 404));
+        Assert.Equal(404, retyped.HttpStatus);
+        Assert.Null(retyped.RequestId);
+
         var forged = new IoTException("x", "Azure") { RequestId = "id\nERROR forged line" };
         Assert.Equal(@"id\nERROR forged line", forged.RequestId);
         Assert.DoesNotContain('\n', forged.ToString().Split(Environment.NewLine)[0]);
