@@ -8,6 +8,7 @@ using IoTMastery.Sdk.Aws.Devices;
 using IoTMastery.Sdk.Aws.Http;
 using IoTMastery.Sdk.Aws.Presence;
 using IoTMastery.Sdk.Aws.Services;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -46,6 +47,8 @@ public sealed class AwsIoTProvider : IIoTProvider
         Commands = new AwsCommandService(service, registry, time);
         Telemetry = new AwsTelemetryChannel(service);
         LifecycleEvents = new AwsLifecycleEvents(service);
+        // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
+        (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, Commands, Firmware);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },

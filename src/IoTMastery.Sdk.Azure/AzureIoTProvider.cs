@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -33,6 +34,8 @@ public sealed class AzureIoTProvider : IIoTProvider
             OperationTimeout = options.DeviceOperationTimeout,
             TelemetryProperties = options.TelemetryProperties,
         }, time, logs);
+        // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
+        (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },

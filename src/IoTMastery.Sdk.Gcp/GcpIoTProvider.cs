@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -32,6 +33,8 @@ public sealed class GcpIoTProvider : IIoTProvider
             : new UnavailableTelemetryChannel();
         Firmware = new GcpFirmwareService(cloudIot, time);
         Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
+        // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
+        (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
@@ -66,7 +69,7 @@ public sealed class GcpIoTProvider : IIoTProvider
     public IDeviceStateService State { get; }
 
     /// <inheritdoc />
-    public IDeviceCommandService Commands => _commands;
+    public IDeviceCommandService Commands { get; }
 
     /// <inheritdoc />
     public ITelemetryChannel Telemetry { get; }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -33,7 +34,7 @@ public sealed class LocalIoTProvider : IIoTProvider
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
         LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmwareService firmware,
-        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal)
+        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time)
     {
         _journal = journal;
         _store = store;
@@ -45,6 +46,8 @@ public sealed class LocalIoTProvider : IIoTProvider
         Telemetry = telemetry;
         Firmware = firmware;
         Devices = devices;
+        // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
+        (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
     }
 
     /// <inheritdoc />
@@ -133,7 +136,7 @@ public sealed class LocalIoTProvider : IIoTProvider
 
             await broker.StartAsync(cancellationToken).ConfigureAwait(false);
             await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time);
         }
         catch
         {

@@ -555,6 +555,7 @@ public sealed class MqttDeviceClient : IAsyncDisposable
                     }
                 }
                 await ConnectCoreAsync(throwOnSubscriptionRefusal: false, token).ConfigureAwait(false);
+                Diagnostics.SdkInstruments.CountReconnect(_provider);
                 if (AfterReconnectForTest is { } hook) await hook().ConfigureAwait(false);
                 lock (_stateLock)
                 {

@@ -50,7 +50,8 @@ internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Mes
             }
         }
         TimeSpan? retryAfter = int.TryParse(header("Retry-After"), out var seconds) && seconds >= 0 ? TimeSpan.FromSeconds(seconds) : null;
-        return new AwsError(status, Sanitize(code), message, header("x-amzn-RequestId"), retryAfter);
+        // restJson1 services send x-amzn-RequestId; S3-style ones x-amz-request-id.
+        return new AwsError(status, Sanitize(code), message, header("x-amzn-RequestId") ?? header("x-amz-request-id"), retryAfter);
 
         static string? Str(JsonElement e, string name) =>
             e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
@@ -80,8 +81,13 @@ internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Mes
     /// <summary>Whether an error code says the request's signing time was refused.</summary>
     public static bool IsClockSkewCode(string? code) => code is not null && ClockSkewCodes.Contains(code);
 
-    /// <summary>Maps to the SDK's exception hierarchy; LimitExceeded is a quota, not a rate.</summary>
-    public IoTException ToException(string operation, string? deviceId = null)
+    /// <summary>
+    /// Maps to the SDK's exception hierarchy; LimitExceeded is a quota, not a rate. Every mapped error carries the
+    /// request id and HTTP status (<see cref="IoTException.RequestId"/>, <see cref="IoTException.HttpStatus"/>).
+    /// </summary>
+    public IoTException ToException(string operation, string? deviceId = null) => Map(operation, deviceId).WithResponse(RequestId, (int)Status);
+
+    private IoTException Map(string operation, string? deviceId)
     {
         var text = $"AWS IoT {operation} failed: {(int)Status} {Code ?? "(no error code)"}{(Message is null ? "" : ": " + Message)}{(RequestId is null ? "" : $" (request id {RequestId})")}";
         const string provider = AwsIoTProvider.ProviderName;

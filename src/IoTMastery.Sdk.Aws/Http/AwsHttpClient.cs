@@ -83,7 +83,7 @@ internal sealed class AwsHttpClient
     /// <summary>Sends the request; retries only when <see cref="AwsRequest.Idempotent"/>.</summary>
     public async Task<AwsResponse> SendAsync(AwsRequest request, CancellationToken cancellationToken) =>
         await _retry.ExecuteAsync(static (state, ct) => new ValueTask<AwsResponse>(state.self.SendOnceAsync(state.request, ct)),
-            (self: this, request), request.Idempotent ? IsRetryable : static _ => false, cancellationToken).ConfigureAwait(false);
+            (self: this, request), request.Idempotent ? IsRetryable : static _ => false, request.Method, _baseUri, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Throttling, 5xx, transient codes and lost connections or answers; a signature rejected for clock skew is transient
@@ -102,6 +102,7 @@ internal sealed class AwsHttpClient
             try
             {
                 response = await _http.SendAsync(message, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+                HttpRetryPipeline.RecordResponseStatus(response.StatusCode);
             }
             catch (HttpRequestException ex)
             {

@@ -116,9 +116,9 @@ internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane 
             throw new PreconditionFailedException($"The shadow of '{deviceId}' is at version {current.DesiredVersion}, not {expectedVersion}.",
                 AwsIoTProvider.ProviderName, ex.ErrorCode, expectedVersion, current.DesiredVersion, ex);
         }
-        catch (ResourceNotFoundException)
+        catch (ResourceNotFoundException ex)
         {
-            throw new DeviceNotFoundException(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException");
+            throw new DeviceNotFoundException(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException", ex);
         }
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }

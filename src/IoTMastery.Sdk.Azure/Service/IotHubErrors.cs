@@ -10,7 +10,8 @@ namespace IoTMastery.Sdk.Azure;
 /// <param name="Code">The six-digit error code (for example 404001), or the HTTP status times 1000 when the body had none.</param>
 /// <param name="Name">The error name (for example <c>DeviceNotFound</c>), when the hub sent one.</param>
 /// <param name="Message">The hub's message, when it sent one (never contains our secrets: it is the hub's text).</param>
-internal sealed record IotHubError(int Status, int Code, string? Name, string? Message);
+/// <param name="RequestId">The <c>x-ms-request-id</c> header, else the error's <c>trackingId</c> (the id IoT Hub support asks for).</param>
+internal sealed record IotHubError(int Status, int Code, string? Name, string? Message, string? RequestId = null);
 
 /// <summary>
 /// Parses IoT Hub error responses: JSON inside <c>Message</c>, the legacy <c>ErrorCode:Name;text</c> prefix, and the
@@ -35,9 +36,13 @@ internal static class IotHubErrors
     };
 
     /// <summary>Parses an error response body and headers.</summary>
-    public static IotHubError Parse(int status, string? body, string? errorCodeHeader)
+    /// <param name="status">The HTTP status (or the status of an MQTT twin or DPS answer, which IoT Hub gives in HTTP terms).</param>
+    /// <param name="body">The response body.</param>
+    /// <param name="errorCodeHeader">The <c>iothub-errorcode</c> header.</param>
+    /// <param name="requestIdHeader">The <c>x-ms-request-id</c> header, when the answer had one.</param>
+    public static IotHubError Parse(int status, string? body, string? errorCodeHeader, string? requestIdHeader = null)
     {
-        string? name = null, message = null;
+        string? name = null, message = null, trackingId = null;
         int? code = null;
         if (!string.IsNullOrWhiteSpace(body))
         {
@@ -48,7 +53,10 @@ internal static class IotHubErrors
                     var text = root["Message"] is JsonValue m && m.GetValueKind() == JsonValueKind.String ? m.GetValue<string>() : null;
                     // Format 2: a JSON document serialized inside "Message".
                     if (text is not null && text.TrimStart().StartsWith('{') && TryParseObject(text) is { } inner)
+                    {
                         (code, name, message) = FromObject(inner);
+                        trackingId = StringOf(inner["trackingId"]);
+                    }
                     // Format 1: "ErrorCode:DeviceAlreadyExists;Conflict".
                     else if (text is not null && text.StartsWith("ErrorCode:", StringComparison.OrdinalIgnoreCase))
                     {
@@ -59,7 +67,10 @@ internal static class IotHubErrors
                         (code, name) = FromToken(token.Trim());
                     }
                     else if (root.ContainsKey("errorCode"))
+                    {
                         (code, name, message) = FromObject(root);
+                        trackingId = StringOf(root["trackingId"]);
+                    }
                     else
                         message = text;
                 }
@@ -75,11 +86,19 @@ internal static class IotHubErrors
         // Format 3: the header, trusted only when the body gave nothing or agrees with it.
         if (code is null && !string.IsNullOrEmpty(errorCodeHeader))
             (code, name) = FromToken(errorCodeHeader.Trim());
-        return new IotHubError(status, code ?? status * 1000, name, message);
+        return new IotHubError(status, code ?? status * 1000, name, message, string.IsNullOrWhiteSpace(requestIdHeader) ? trackingId : requestIdHeader);
     }
 
-    /// <summary>Maps a parsed error to the shared hierarchy; <paramref name="deviceId"/> names the device the call was about.</summary>
-    public static IoTException ToException(IotHubError error, string? deviceId, TimeSpan? retryAfter)
+    private static string? StringOf(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
+
+    /// <summary>
+    /// Maps a parsed error to the shared hierarchy; <paramref name="deviceId"/> names the device the call was about. The
+    /// error carries the request id and status (<see cref="IoTException.RequestId"/>, <see cref="IoTException.HttpStatus"/>).
+    /// </summary>
+    public static IoTException ToException(IotHubError error, string? deviceId, TimeSpan? retryAfter) =>
+        Map(error, deviceId, retryAfter).WithResponse(error.RequestId, error.Status);
+
+    private static IoTException Map(IotHubError error, string? deviceId, TimeSpan? retryAfter)
     {
         var code = error.Code.ToString(CultureInfo.InvariantCulture);
         var what = error.Name is null ? code : $"{error.Name} ({code})";

@@ -65,7 +65,7 @@ internal sealed class IotHubHttpClient
         return await _retry.ExecuteAsync(
             static (s, ct) => new ValueTask<IotHubResponse>(s.self.SendOnceAsync(s.method, s.path, s.body, s.headers, s.deviceId, s.timeout, s.acceptErrorCode, ct)),
             (self: this, method, path, body, headers, deviceId, timeout: timeout ?? _requestTimeout, acceptErrorCode),
-            idempotent ? IsRetryable : IsRetryableUnprocessed, cancellationToken).ConfigureAwait(false);
+            idempotent ? IsRetryable : IsRetryableUnprocessed, method, _endpoint, cancellationToken).ConfigureAwait(false);
     }
 
     // A device that is not connected is transient for the caller, not for this request: resending it now cannot help.
@@ -105,6 +105,7 @@ internal sealed class IotHubHttpClient
         try
         {
             response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, attempt.Token).ConfigureAwait(false);
+            HttpRetryPipeline.RecordResponseStatus(response.StatusCode);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -131,7 +132,7 @@ internal sealed class IotHubHttpClient
                 }
                 return new IotHubResponse(status, json, names);
             }
-            var error = IotHubErrors.Parse(status, text, names.GetValueOrDefault("iothub-errorcode"));
+            var error = IotHubErrors.Parse(status, text, names.GetValueOrDefault("iothub-errorcode"), names.GetValueOrDefault("x-ms-request-id"));
             throw IotHubErrors.ToException(error, deviceId, IotHubErrors.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow()));
         }
     }

@@ -121,7 +121,7 @@ public sealed class IotHubServiceClient
             // Creates are not idempotent: only a throttled (unprocessed) chunk is sent again.
             var response = await _http.SendAsync(HttpMethod.Post, "/devices", body, idempotent: false, acceptErrorCode: 400, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (response.Status == 400 && response.Body?["errors"] is null)
-                throw IotHubErrors.ToException(IotHubErrors.Parse(400, response.Body?.ToJsonString(), response.Header("iothub-errorcode")), null, null);
+                throw IotHubErrors.ToException(IotHubErrors.Parse(400, response.Body?.ToJsonString(), response.Header("iothub-errorcode"), response.Header("x-ms-request-id")), null, null);
             successful &= response.Body?["isSuccessful"]?.GetValue<bool>() ?? response.Status < 300;
             if (response.Body?["errors"] is JsonArray errs)
             {

@@ -186,7 +186,7 @@ public sealed class CloudIotClient
         }
         catch (IoTException ex) when (ex.ErrorCode == "FAILED_PRECONDITION")
         {
-            throw new DeviceOfflineException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode);
+            throw new DeviceOfflineException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode).WithResponse(ex.RequestId, ex.HttpStatus);
         }
     }
 

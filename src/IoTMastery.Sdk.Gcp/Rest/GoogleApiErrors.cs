@@ -52,8 +52,15 @@ internal static class GoogleApiErrors
         return (status, message);
     }
 
-    /// <summary>Builds the typed exception for a failed call.</summary>
-    public static IoTException ToException(string operation, string status, string message, TimeSpan? retryAfter)
+    /// <summary>
+    /// Builds the typed exception for a failed call, with <see cref="IoTException.HttpStatus"/> when it came from an answer.
+    /// Google-style REST answers carry no request id header (neither Cloud IoT v1 nor ClearBlade sends one, and the error
+    /// body has none), so <see cref="IoTException.RequestId"/> stays <see langword="null"/> on this provider.
+    /// </summary>
+    public static IoTException ToException(string operation, string status, string message, TimeSpan? retryAfter, int? httpStatus = null) =>
+        Map(operation, status, message, retryAfter).WithResponse(null, httpStatus);
+
+    private static IoTException Map(string operation, string status, string message, TimeSpan? retryAfter)
     {
         string text = $"{operation} failed: {status}: {message}";
         return status switch

@@ -42,7 +42,7 @@ internal sealed class GoogleRestClient
         try
         {
             return await pipeline.ExecuteAsync(static (s, ct) => s.self.SendOnceAsync(s.operation, s.method, s.pathAndQuery, s.json, ct),
-                (self: this, operation, method, pathAndQuery, json), policy.IsRetryable, cancellationToken).ConfigureAwait(false);
+                (self: this, operation, method, pathAndQuery, json), policy.IsRetryable, method, _baseUri, cancellationToken).ConfigureAwait(false);
         }
         catch (Polly.Timeout.TimeoutRejectedException ex)
         {
@@ -57,7 +57,7 @@ internal sealed class GoogleRestClient
         try
         {
             return await pipeline.ExecuteAsync(static (s, ct) => s.self.SendOnceAsync(s.operation, s.method, s.pathAndQuery, (ReadOnlyMemory<byte>?)s.utf8Json, ct),
-                (self: this, operation, method, pathAndQuery, utf8Json), policy.IsRetryable, cancellationToken).ConfigureAwait(false);
+                (self: this, operation, method, pathAndQuery, utf8Json), policy.IsRetryable, method, _baseUri, cancellationToken).ConfigureAwait(false);
         }
         catch (Polly.Timeout.TimeoutRejectedException ex)
         {
@@ -86,6 +86,7 @@ internal sealed class GoogleRestClient
         try
         {
             response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            HttpRetryPipeline.RecordResponseStatus(response.StatusCode);
         }
         catch (HttpRequestException ex)
         {
@@ -102,7 +103,7 @@ internal sealed class GoogleRestClient
             {
                 var (status, message) = GoogleApiErrors.Parse(response.StatusCode, text);
                 TimeSpan? retryAfter = response.Headers.RetryAfter?.Delta;
-                throw GoogleApiErrors.ToException(operation, status, message, retryAfter);
+                throw GoogleApiErrors.ToException(operation, status, message, retryAfter, (int)response.StatusCode);
             }
             if (string.IsNullOrWhiteSpace(text)) return null;
             // Strict, so duplicate keys and lone surrogates fail here as INVALID_RESPONSE rather than later, untyped, in whatever reads the field.

@@ -13,7 +13,7 @@ public class IoTException : Exception
     /// <param name="errorCode">The provider's own error code, when it sent one.</param>
     /// <param name="isTransient">Whether the same call may succeed if repeated later.</param>
     /// <param name="retryAfter">How long the service asked the caller to wait, when it said.</param>
-    /// <param name="innerException">The underlying cause.</param>
+    /// <param name="innerException">The underlying cause; when it is an <see cref="IoTException"/>, its <see cref="RequestId"/> and <see cref="HttpStatus"/> are kept.</param>
     public IoTException(string message, string provider, string? errorCode = null, bool isTransient = false,
         TimeSpan? retryAfter = null, Exception? innerException = null)
         : base(message, innerException)
@@ -22,6 +22,12 @@ public class IoTException : Exception
         ErrorCode = errorCode;
         IsTransient = isTransient;
         RetryAfter = retryAfter;
+        // A provider that re-types a service error (a 404 into DeviceNotFoundException) wraps the same answer: keep its ids.
+        if (innerException is IoTException answer)
+        {
+            _requestId = answer._requestId;
+            _httpStatus = answer._httpStatus;
+        }
     }
 
     /// <summary>The provider that raised the error (<c>Local</c>, <c>Aws</c>, <c>Azure</c>, <c>Gcp</c>).</summary>
@@ -35,6 +41,58 @@ public class IoTException : Exception
 
     /// <summary>The wait the service asked for before a retry, when it sent one.</summary>
     public TimeSpan? RetryAfter { get; }
+
+    /// <summary>
+    /// The service's id for the failed request, to quote to its support or find in its logs, when it sent one: AWS
+    /// <c>x-amzn-RequestId</c> (or <c>x-amz-request-id</c>); Azure IoT Hub <c>x-ms-request-id</c>, else the error's
+    /// <c>trackingId</c>. Google-style REST errors carry no request id, so it stays <see langword="null"/> there, as for
+    /// failures that never got an answer (timeouts, refused connections) and for the Local provider.
+    /// </summary>
+    public string? RequestId { get => _requestId; init => _requestId = CleanRequestId(value); }
+
+    /// <summary>The HTTP status of the service's answer, when the error came from one (for example 404 or 429).</summary>
+    public int? HttpStatus { get => _httpStatus; init => _httpStatus = value; }
+
+    private string? _requestId;
+    private int? _httpStatus;
+
+    /// <summary>
+    /// Stamps what the service's answer said about the request onto an error built by a provider's error mapper, so every
+    /// exception type of the hierarchy gets them without a constructor parameter each. Returns this instance.
+    /// </summary>
+    /// <param name="requestId">The request id header's value; escaped and cut like any echoed text.</param>
+    /// <param name="httpStatus">The HTTP status of the answer.</param>
+    internal IoTException WithResponse(string? requestId, int? httpStatus)
+    {
+        _requestId = CleanRequestId(requestId);
+        _httpStatus = httpStatus;
+        return this;
+    }
+
+    // A header value is network input: escaped and cut like any text an error repeats, so it cannot forge a log line.
+    private static string? CleanRequestId(string? requestId) =>
+        string.IsNullOrWhiteSpace(requestId) ? null : ErrorText.Escape(requestId.Trim(), MaxRequestIdLength);
+
+    // Real ids are 36-52 characters; anything much longer is not an id and is cut rather than repeated in full.
+    private const int MaxRequestIdLength = 128;
+
+    /// <summary>
+    /// The type and message, then the provider, error code, HTTP status and request id (what a support ticket needs), then
+    /// inner exceptions and the stack trace. Never contains secrets.
+    /// </summary>
+    public override string ToString()
+    {
+        var text = base.ToString();
+        var header = string.IsNullOrEmpty(Message) ? GetType().ToString() : GetType() + ": " + Message;
+        var details = new System.Text.StringBuilder(" (provider ").Append(Provider);
+        if (ErrorCode is not null) details.Append(", error code ").Append(ErrorText.Escape(ErrorCode));
+        if (HttpStatus is { } status) details.Append(", HTTP ").Append(status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (RequestId is not null) details.Append(", request id ").Append(RequestId);
+        details.Append(')');
+        return text.StartsWith(header, StringComparison.Ordinal)
+            ? string.Concat(header, details.ToString(), text.AsSpan(header.Length))
+            : details.Append(Environment.NewLine).Append(text).ToString();
+    }
 }
 
 /// <summary>The device, release, rollout or other resource does not exist.</summary>

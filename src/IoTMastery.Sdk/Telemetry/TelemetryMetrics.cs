@@ -11,28 +11,28 @@ internal static class TelemetryMetrics
     private static long s_droppedByDisposed;
 
     public static readonly Counter<long> RecordsSent = SdkMeter.Meter.CreateCounter<long>(
-        "iotmastery.telemetry.records.sent", "{record}", "Records acknowledged by the transport.");
+        SdkMetricNames.TelemetryRecordsSent, "{record}", "Records acknowledged by the transport.");
 
     public static readonly Counter<long> RecordsFailed = SdkMeter.Meter.CreateCounter<long>(
-        "iotmastery.telemetry.records.failed", "{record}", "Records that failed for good (permanent error, retries or time budget exhausted).");
+        SdkMetricNames.TelemetryRecordsFailed, "{record}", "Records that failed for good (permanent error, retries or time budget exhausted).");
 
     public static readonly Counter<long> BatchesSent = SdkMeter.Meter.CreateCounter<long>(
-        "iotmastery.telemetry.batches.sent", "{batch}", "Batches acknowledged by the transport.");
+        SdkMetricNames.TelemetryBatchesSent, "{batch}", "Batches acknowledged by the transport.");
 
     public static readonly Counter<long> BytesSent = SdkMeter.Meter.CreateCounter<long>(
-        "iotmastery.telemetry.bytes.sent", "By", "Encoded bytes acknowledged by the transport.");
+        SdkMetricNames.TelemetryBytesSent, "By", "Encoded bytes acknowledged by the transport.");
 
     public static readonly Counter<long> Retries = SdkMeter.Meter.CreateCounter<long>(
-        "iotmastery.telemetry.retries", "{attempt}", "Batch send attempts after the first.");
+        SdkMetricNames.TelemetryRetries, "{attempt}", "Batch send attempts after the first.");
 
     public static readonly Histogram<double> SendDuration = SdkMeter.Meter.CreateHistogram<double>(
-        "iotmastery.telemetry.send.duration", "s", "Time to deliver or give up on one batch, retries included.");
+        SdkMetricNames.TelemetrySendDuration, "s", "Time to deliver or give up on one batch, retries included.");
 
     static TelemetryMetrics()
     {
-        SdkMeter.Meter.CreateObservableUpDownCounter("iotmastery.telemetry.queue.depth", ObserveDepth, "{record}",
+        SdkMeter.Meter.CreateObservableUpDownCounter(SdkMetricNames.TelemetryQueueDepth, ObserveDepth, "{record}",
             "Records accepted and not yet acknowledged, failed or dropped.");
-        SdkMeter.Meter.CreateObservableCounter("iotmastery.telemetry.records.dropped", ObserveDropped, "{record}",
+        SdkMeter.Meter.CreateObservableCounter(SdkMetricNames.TelemetryRecordsDropped, ObserveDropped, "{record}",
             "Records dropped by a full queue in DropOldest mode.");
     }
 

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -568,10 +570,14 @@ public sealed partial class TelemetryPipeline : IAsyncDisposable
         TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
     }
 
-    /// <summary>One attempt cycle: retries, breaker and timeouts; returns the final failure, or null once acknowledged.</summary>
+    /// <summary>
+    /// One attempt cycle: retries, breaker and timeouts; returns the final failure, or null once acknowledged. Traced as one
+    /// <c>telemetry.send</c> producer span per batch (see <see cref="StartBatchSpan"/>).
+    /// </summary>
     private async ValueTask<Exception?> SendThroughResilienceAsync(OutgoingBatch batch)
     {
         long started = _time.GetTimestamp();
+        using var activity = StartBatchSpan(batch);
         Exception? failure;
         if (_stop.IsCancellationRequested)
         {
@@ -602,7 +608,31 @@ public sealed partial class TelemetryPipeline : IAsyncDisposable
             }
         }
         TelemetryMetrics.SendDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
+        if (failure is not null) SdkActivitySource.RecordFailure(activity, failure);
         return failure;
+    }
+
+    /// <summary>
+    /// A root producer span for one batch: the batch is one message on the wire, so <c>messaging.message.body.size</c> is
+    /// its encoded bytes, and <c>iotmastery.telemetry.records</c> the records it packs (OpenTelemetry's
+    /// <c>messaging.batch.message_count</c> would count wire messages, which is always one here). No destination is
+    /// recorded (the topic holds a device id and the transport is the provider's), nor anything of the payload.
+    /// </summary>
+    private static Activity? StartBatchSpan(OutgoingBatch batch)
+    {
+        if (!SdkActivitySource.Source.HasListeners()) return null;
+        // A root span: the sender lives as long as the pipeline, and parenting every batch under whatever span was current
+        // when the pipeline was built would tie a day of unrelated sends into that one trace. Cleared in this async
+        // method's flow only.
+        Activity.Current = null;
+        var activity = SdkActivitySource.Source.StartActivity("telemetry.send", ActivityKind.Producer);
+        if (activity is null) return null;
+        activity.DisplayName = "send";
+        activity.SetTag("messaging.operation.type", "send");
+        activity.SetTag("messaging.operation.name", "send");
+        activity.SetTag("messaging.message.body.size", batch.Buffer.Length);
+        activity.SetTag("iotmastery.telemetry.records", batch.Count);
+        return activity;
     }
 
     // Each attempt is a publish, so each attempt is paced.

@@ -14,6 +14,9 @@ public sealed class HttpRetryPipelineTests
     // A provider tag no other test uses, so the counts are exact even with tests running in parallel.
     private readonly string _provider = "test-" + Guid.NewGuid().ToString("N")[..8];
 
+    // Named on the attempt spans only; these tests send nothing.
+    private static readonly Uri Server = new("https://service.invalid/");
+
     private static IoTException Transient(string code = "Unavailable", TimeSpan? retryAfter = null) =>
         new($"service said {code}", "test", code, isTransient: true, retryAfter: retryAfter);
 
@@ -23,7 +26,7 @@ public sealed class HttpRetryPipelineTests
         using var retries = new HttpRetryCounter();
         var pipeline = new HttpRetryPipeline(_provider, new HttpRetryBounds(3, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), TimeProvider.System);
         var attempts = 0;
-        var result = await pipeline.ExecuteAsync((_, _) => ++attempts < 3 ? throw Transient() : ValueTask.FromResult("ok"), 0, static ex => ex.IsTransient, default);
+        var result = await pipeline.ExecuteAsync((_, _) => ++attempts < 3 ? throw Transient() : ValueTask.FromResult("ok"), 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default);
         Assert.Equal("ok", result);
         Assert.Equal(3, attempts);
         Assert.Equal(2, retries.For(_provider));
@@ -38,7 +41,7 @@ public sealed class HttpRetryPipelineTests
         var attempts = 0;
         // A transient error after the request may have reached the service: a non-idempotent call says no.
         var thrown = await Assert.ThrowsAsync<IoTException>(async () =>
-            await pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw lost; }, 0, static _ => false, default));
+            await pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw lost; }, 0, static _ => false, HttpMethod.Get, Server, default));
         Assert.Same(lost, thrown);
         Assert.Equal(1, attempts);
         Assert.Equal(0, retries.For(_provider));
@@ -55,7 +58,7 @@ public sealed class HttpRetryPipelineTests
             var error = new ThrottledException("slow down", "test", "Throttling", null);
             errors.Add(error);
             throw error;
-        }, 0, static ex => ex.IsTransient, default));
+        }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default));
         Assert.Equal(3, errors.Count);
         Assert.Same(errors[^1], thrown);
         Assert.Equal(2, retries.For(_provider));
@@ -66,7 +69,7 @@ public sealed class HttpRetryPipelineTests
     {
         var pipeline = new HttpRetryPipeline(_provider, new HttpRetryBounds(0, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), TimeProvider.System);
         var attempts = 0;
-        await Assert.ThrowsAsync<IoTException>(async () => await pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw Transient(); }, 0, static _ => true, default));
+        await Assert.ThrowsAsync<IoTException>(async () => await pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw Transient(); }, 0, static _ => true, HttpMethod.Get, Server, default));
         Assert.Equal(1, attempts);
     }
 
@@ -83,7 +86,7 @@ public sealed class HttpRetryPipelineTests
             if (++attempts == 1) throw Transient("429", TimeSpan.FromSeconds(30));
             second = time.GetUtcNow();
             return ValueTask.FromResult(1);
-        }, 0, static ex => ex.IsTransient, default).AsTask();
+        }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default).AsTask();
         // Step the fake clock a second at a time; a wait shorter than Retry-After would run the second attempt early.
         for (var step = 0; step < 120 && !call.IsCompleted; step++)
         {
@@ -107,7 +110,7 @@ public sealed class HttpRetryPipelineTests
         {
             at.Add(time.GetUtcNow() - start);
             return at.Count < 3 ? throw Transient() : ValueTask.FromResult(1);
-        }, 0, static ex => ex.IsTransient, default).AsTask();
+        }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default).AsTask();
         for (var step = 0; step < 120 && !call.IsCompleted; step++)
         {
             time.Advance(TimeSpan.FromSeconds(1));
@@ -136,7 +139,7 @@ public sealed class HttpRetryPipelineTests
         var pipeline = new HttpRetryPipeline(_provider, bounds, time);
         var throttled = new ThrottledException("slow down", "test", "Throttling", TimeSpan.FromSeconds(retryAfterSeconds));
         var attempts = 0;
-        var call = pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw throttled; }, 0, static ex => ex.IsTransient, default).AsTask();
+        var call = pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw throttled; }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default).AsTask();
         // Bounded by real time only so that today's behaviour (sleeping on the fake clock) fails instead of hanging.
         var thrown = await Assert.ThrowsAsync<ThrottledException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Same(throttled, thrown);
@@ -158,7 +161,7 @@ public sealed class HttpRetryPipelineTests
             // The first answer asks for 12 s (fits 20 s); the second asks for 12 s again, when only 8 s are left.
             attempts++;
             throw Transient("429", TimeSpan.FromSeconds(12));
-        }, 0, static ex => ex.IsTransient, default).AsTask();
+        }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default).AsTask();
         for (var step = 0; step < 60 && attempts < 2; step++)
         {
             time.Advance(TimeSpan.FromSeconds(1));

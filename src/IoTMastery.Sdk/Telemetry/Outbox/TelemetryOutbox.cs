@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 
 namespace IoTMastery.Sdk;
@@ -75,6 +76,7 @@ public sealed class TelemetryOutbox : IDisposable
         if (options.Durability == OutboxDurability.GroupCommit)
             _groupCommit = time.CreateTimer(static state => ((TelemetryOutbox)state!).SyncActiveSegment(), this,
                 options.GroupCommitInterval, options.GroupCommitInterval);
+        SdkInstruments.Track(this);
     }
 
     /// <summary>
@@ -269,6 +271,7 @@ public sealed class TelemetryOutbox : IDisposable
     /// <summary>Fsyncs the active segment (except in <see cref="OutboxDurability.OsBuffered"/> mode) and closes the files.</summary>
     public void Dispose()
     {
+        SdkInstruments.Untrack(this);
         _groupCommit?.Dispose();
         lock (_lock)
         {

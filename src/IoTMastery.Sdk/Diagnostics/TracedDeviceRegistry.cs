@@ -1,0 +1,38 @@
+namespace IoTMastery.Sdk.Diagnostics;
+
+/// <summary>Traces every call of any provider's <see cref="IDeviceRegistry"/>; the span names are <c>registry.*</c>.</summary>
+internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provider) : TracedService(provider), IDeviceRegistry
+{
+    internal IDeviceRegistry Inner => inner;
+
+    public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.register", registration?.Id, () => inner.RegisterAsync(registration!, cancellationToken));
+
+    public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.get", deviceId, () => inner.GetAsync(deviceId, cancellationToken));
+
+    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.list_page", null, () => inner.ListPageAsync(query, continuationToken, cancellationToken));
+
+    // Every provider's ListAsync is this same paging loop, so going through the traced ListPageAsync gives one span per page.
+    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        DevicePaging.ReadAllAsync(this, query, cancellationToken);
+
+    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.update", deviceId, () => inner.UpdateAsync(deviceId, update, cancellationToken));
+
+    public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.set_status", deviceId, () => inner.SetStatusAsync(deviceId, status, cancellationToken));
+
+    public Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.delete", deviceId, () => inner.DeleteAsync(deviceId, cancellationToken));
+
+    public Task<IssuedCredential> IssueCredentialAsync(string deviceId, CredentialRequest request, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.issue_credential", deviceId, () => inner.IssueCredentialAsync(deviceId, request, cancellationToken));
+
+    public Task<IssuedCredential> RotateCredentialAsync(string deviceId, string credentialId, CredentialRequest? request = null, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.rotate_credential", deviceId, () => inner.RotateCredentialAsync(deviceId, credentialId, request, cancellationToken));
+
+    public Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.revoke_credential", deviceId, () => inner.RevokeCredentialAsync(deviceId, credentialId, cancellationToken));
+}

@@ -1,0 +1,40 @@
+namespace IoTMastery.Sdk.Diagnostics;
+
+/// <summary>
+/// Traces every call of any <see cref="IFirmwareService"/>, whichever engine is inside; the span names are
+/// <c>firmware.*</c>. A rollout step (start, get, which applies the rules and may advance a wave, cancel) is tagged with
+/// the rollout's id, status and wave after the step.
+/// </summary>
+internal sealed class TracedFirmwareService(IFirmwareService inner, string provider) : TracedService(provider), IFirmwareService
+{
+    internal IFirmwareService Inner => inner;
+
+    public Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default) =>
+        TraceAsync("firmware.create_release", null, () => inner.CreateReleaseAsync(release, cancellationToken),
+            static (activity, created) => activity.SetTag(SdkActivitySource.ReleaseVersionTag, created.Version));
+
+    public Task<FirmwareRelease> GetReleaseAsync(string version, CancellationToken cancellationToken = default) =>
+        TraceAsync("firmware.get_release", null, () => inner.GetReleaseAsync(version, cancellationToken),
+            static (activity, release) => activity.SetTag(SdkActivitySource.ReleaseVersionTag, release.Version));
+
+    // A stream the caller drives, not one call: a span would last as long as the caller's loop, so it is passed through.
+    public IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) =>
+        inner.ListReleasesAsync(cancellationToken);
+
+    public Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default) =>
+        TraceAsync("firmware.start_rollout", null, () => inner.StartRolloutAsync(plan, cancellationToken), TagRollout);
+
+    public Task<Rollout> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default) =>
+        TraceAsync("firmware.get_rollout", null, () => inner.GetRolloutAsync(rolloutId, cancellationToken), TagRollout);
+
+    public Task<Rollout> CancelRolloutAsync(string rolloutId, CancellationToken cancellationToken = default) =>
+        TraceAsync("firmware.cancel_rollout", null, () => inner.CancelRolloutAsync(rolloutId, cancellationToken), TagRollout);
+
+    private static void TagRollout(System.Diagnostics.Activity activity, Rollout rollout)
+    {
+        activity.SetTag(SdkActivitySource.RolloutIdTag, rollout.Id);
+        activity.SetTag(SdkActivitySource.ReleaseVersionTag, rollout.Plan.ReleaseVersion);
+        activity.SetTag(SdkActivitySource.RolloutStatusTag, rollout.Status.ToString());
+        activity.SetTag(SdkActivitySource.RolloutWaveTag, rollout.CurrentWave);
+    }
+}
