@@ -29,12 +29,14 @@ public sealed class LocalIoTProvider : IIoTProvider
     private readonly LocalCertificateAuthority _ca;
     private readonly LocalBroker _broker;
     private readonly LocalTelemetryJournal? _journal;
+    private readonly LocalFirmware _firmware;
     private int _disposed;
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
-        LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmwareService firmware,
+        LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmware firmware,
         LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal)
     {
+        _firmware = firmware;
         _journal = journal;
         _store = store;
         _ca = ca;
@@ -43,7 +45,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         State = state;
         Commands = commands;
         Telemetry = telemetry;
-        Firmware = firmware;
+        Firmware = firmware.Service;
         Devices = devices;
     }
 
@@ -110,6 +112,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         LocalCertificateAuthority? ca = null;
         LocalBroker? broker = null;
         LocalTelemetryJournal? journal = null;
+        LocalFirmware? firmware = null;
         try
         {
             ca = await store.LoadOrCreateCertificateAuthorityAsync(time, cancellationToken).ConfigureAwait(false);
@@ -118,7 +121,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             var bus = new DeferredMessageBus();
             var registry = new LocalDeviceRegistry(store, ca, bus, time);
             var state = new LocalStateService(store, bus, logs.CreateLogger<LocalStateService>());
-            var firmware = new LocalFirmwareService(store, state, time, logs.CreateLogger<LocalFirmwareService>());
+            firmware = new LocalFirmware(store, state, time, logs.CreateLogger<LocalFirmware>());
             // Opened before the broker listens, so no publish is acknowledged before it can be journaled.
             journal = options.TelemetryJournal is { } journalOptions
                 ? LocalTelemetryJournal.Open(journalOptions, time, logs.CreateLogger<LocalTelemetryJournal>())
@@ -140,6 +143,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             if (broker is not null) await broker.DisposeAsync().ConfigureAwait(false);
             journal?.Dispose();
             ca?.Dispose();
+            firmware?.Dispose();
             store.Dispose();
             throw;
         }
@@ -153,6 +157,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         // After the broker: no publish can be acknowledged once the journal is closed.
         _journal?.Dispose();
         _ca.Dispose();
+        _firmware.Dispose();
         _store.Dispose();
     }
 

@@ -105,6 +105,9 @@ internal sealed class LocalStore : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>How to open the database; the firmware store keeps its tables here.</summary>
+    internal string ConnectionString => _connectionString;
+
     /// <summary>The database file, or <see langword="null"/> for an in-memory store.</summary>
     public string? FilePath { get; }
 

@@ -12,17 +12,19 @@ public sealed class BadInputTests : IDisposable
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create();
     private readonly LocalDeviceRegistry _registry;
     private readonly LocalStateService _state;
-    private readonly LocalFirmwareService _firmware;
+    private readonly IFirmwareService _firmware;
 
     public BadInputTests()
     {
         var store = LocalStore.OpenInMemory();
-        store.Dispose();
         var bus = new RecordingMessageBus();
         var time = new FakeTimeProvider(LocalFixture.Start);
         _registry = new LocalDeviceRegistry(store, _ca, bus, time);
         _state = new LocalStateService(store, bus);
-        _firmware = new LocalFirmwareService(store, _state, time);
+        // Built while the store is open (its firmware tables are migrated on open), then closed with it.
+        using (var firmware = new LocalFirmware(store, _state, time))
+            _firmware = firmware.Service;
+        store.Dispose();
     }
 
     public void Dispose() => _ca.Dispose();
