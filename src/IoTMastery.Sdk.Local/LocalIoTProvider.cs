@@ -19,6 +19,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         CommandsDetectOfflineDevices = true,
         DeviceState = true,
         FirmwareRollouts = true,
+        DurableRollouts = true,
         RegistryRecordVersions = true,
         TelemetryConsumption = true,
         MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,

@@ -32,11 +32,59 @@ internal static class FirmwareStoreOptions
         return Path.Combine(root, "IoTMastery", "firmware-" + name + ".db");
     }
 
-    /// <summary>The store to use, and whether the provider owns it (and so disposes it).</summary>
+    /// <summary>
+    /// The store to use, and whether the provider owns it (and so disposes it). The default file is opened at the first
+    /// firmware call, so a provider that never uses firmware creates no file.
+    /// </summary>
     public static (IFirmwareStore Store, IDisposable? Owned) Resolve(IFirmwareStore? store, string? path, string identity, ILogger logger)
     {
         if (store is not null) return (store, null);
-        var opened = new SqliteFirmwareStore(path ?? DefaultPath(identity), logger);
+        var opened = new LazySqliteFirmwareStore(() => new SqliteFirmwareStore(path ?? DefaultPath(identity), logger));
         return (opened, opened);
+    }
+
+    /// <summary>Opens the SQLite store on first use; a failed open is retried by the next call.</summary>
+    private sealed class LazySqliteFirmwareStore(Func<SqliteFirmwareStore> open) : IFirmwareStore, IDisposable
+    {
+        private readonly Lock _lock = new();
+        private SqliteFirmwareStore? _store;
+        private bool _disposed;
+
+        private SqliteFirmwareStore Store
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    return _store ??= open();
+                }
+            }
+        }
+
+        public Task<FirmwareRelease> AddReleaseIfAbsentAsync(FirmwareRelease release, CancellationToken cancellationToken = default) => Store.AddReleaseIfAbsentAsync(release, cancellationToken);
+
+        public Task<FirmwareRelease?> GetReleaseAsync(string version, CancellationToken cancellationToken = default) => Store.GetReleaseAsync(version, cancellationToken);
+
+        public IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) => Store.ListReleasesAsync(cancellationToken);
+
+        public Task AddRolloutAsync(Rollout rollout, IReadOnlyList<RolloutAction> pendingActions, CancellationToken cancellationToken = default) =>
+            Store.AddRolloutAsync(rollout, pendingActions, cancellationToken);
+
+        public Task<StoredRollout?> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default) => Store.GetRolloutAsync(rolloutId, cancellationToken);
+
+        public Task<bool> TryUpdateRolloutAsync(Rollout rollout, IReadOnlyList<RolloutAction> pendingActions, long expectedRevision, CancellationToken cancellationToken = default) =>
+            Store.TryUpdateRolloutAsync(rollout, pendingActions, expectedRevision, cancellationToken);
+
+        public Task<IReadOnlyList<string>> ListUnfinishedRolloutIdsAsync(CancellationToken cancellationToken = default) => Store.ListUnfinishedRolloutIdsAsync(cancellationToken);
+
+        public void Dispose()
+        {
+            lock (_lock)
+            {
+                _disposed = true;
+                _store?.Dispose();
+            }
+        }
     }
 }

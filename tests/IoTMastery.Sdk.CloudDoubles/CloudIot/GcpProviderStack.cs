@@ -21,12 +21,17 @@ public sealed class GcpProviderStack : IAsyncDisposable
 
     public required GcpIoTOptions Options { get; init; }
 
+    /// <summary>The firmware store file of <see cref="Options"/>; a second provider built on the same options shares it.</summary>
+    public required TempFirmwareStore FirmwareStore { get; init; }
+
     public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents)
     {
         var owned = new List<IAsyncDisposable>();
         try
         {
             var suffix = Guid.NewGuid().ToString("N")[..8];
+            var firmwareStore = new TempFirmwareStore();
+            owned.Add(new DisposeAsAsync(firmwareStore));
             var pubsub = emulator.CreateClient();
             string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
             await pubsub.CreateTopicAsync(telemetry);
@@ -54,12 +59,13 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 BridgeTrustedRoots = broker.TrustedRoots,
                 DeviceTelemetry = route,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
+                FirmwareStorePath = firmwareStore.Path,
             };
             owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
 
             var provider = await GcpIoTProvider.StartAsync(options);
             owned.Add(provider);
-            var stack = new GcpProviderStack { Provider = provider, Registry = registry, Broker = broker, Options = options };
+            var stack = new GcpProviderStack { Provider = provider, Registry = registry, Broker = broker, Options = options, FirmwareStore = firmwareStore };
             stack._owned.AddRange(owned);
             return stack;
         }
@@ -73,5 +79,14 @@ public sealed class GcpProviderStack : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var o in Enumerable.Reverse(_owned)) await o.DisposeAsync();
+    }
+
+    private sealed class DisposeAsAsync(IDisposable inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner.Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 }

@@ -26,6 +26,9 @@ public sealed class GcpErrorsTests(GcpFixture fixture) : ErrorsContract<GcpFixtu
 [Collection(GcpCollection.Name)]
 public sealed class GcpCredentialsTests(GcpFixture fixture) : CredentialsContract<GcpFixture>(fixture);
 
+[Collection(GcpCollection.Name)]
+public sealed class GcpFirmwareTests(GcpFixture fixture) : FirmwareContract<GcpFixture>(fixture);
+
 // Not bound: OfflineCommandContract — the bridge relay hands every command to mosquitto and cannot see subscriptions, so the registry double never answers FAILED_PRECONDITION and an offline device times out.
 // Not bound: CredentialEnforcementContract — the bridge broker is mosquitto without client authentication and the relay does not verify device JWTs against the registry double, so nothing refuses a removed key or a blocked device.
 // Not bound: DisableEnforcementContract — as CredentialEnforcementContract: nothing on the bridge checks the blocked flag.
