@@ -16,8 +16,9 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
 {
     private const string StoreName = "SqliteFirmwareStore";
 
-    // One entry per schema version; never edit a shipped entry, append a new one. IF NOT EXISTS: in a Local database
-    // written before this store existed, the tables of version 1 are already there (with their data).
+    // One entry per schema version; never edit a shipped entry, append a new one. Version 1 is, on purpose, the firmware
+    // part of the Local provider's first schema (LocalStore.Migrations[0] and [1], which stay as shipped): IF NOT EXISTS
+    // leaves a Local database written before this store existed, tables and data, as it is.
     private static readonly string[] Migrations =
     [
         """
@@ -74,22 +75,10 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
         logger ??= NullLogger.Instance;
-        // SQLite creates the file but not its folder, and would create it readable by others.
-        OwnerOnlyFiles.CreateFolderFor(full);
-        foreach (var suffix in new[] { "", "-wal", "-shm" })
-            OwnerOnlyFiles.Tighten(full + suffix, logger);
-        OwnerOnlyFiles.CreateEmpty(full);
         FilePath = full;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = full,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
+        _connectionString = SqliteDatabase.PrepareOwnerOnlyFile(full, logger);
         using var connection = Open();
-        Execute(connection, null, "PRAGMA journal_mode=WAL;");
+        SqliteDatabase.UseWal(connection);
         Migrate(connection);
     }
 
@@ -243,23 +232,8 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
     /// <summary>Describes the store without its contents.</summary>
     public override string ToString() => FilePath is null ? "SqliteFirmwareStore { shared database }" : $"SqliteFirmwareStore {{ File = {FilePath} }}";
 
-    private async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> write, CancellationToken cancellationToken)
-    {
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await using var connection = Open();
-            // Immediate: the read-compare-write of a revision check holds the write lock across processes.
-            await using var transaction = connection.BeginTransaction(deferred: false);
-            var result = await write(connection, transaction, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-            return result;
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
-    }
+    private Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> write, CancellationToken cancellationToken) =>
+        SqliteDatabase.WriteAsync(_writeLock, Open, write, cancellationToken);
 
     private SqliteConnection Open()
     {
@@ -348,8 +322,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         command.Parameters["$error"].Value = (object?)device.Error ?? DBNull.Value;
     }
 
-    // Times are UTC ticks: they round-trip exactly and sort correctly (the Local provider's format).
-    private static DateTimeOffset FromDb(long ticks) => new(ticks, TimeSpan.Zero);
+    private static DateTimeOffset FromDb(long ticks) => SqliteDatabase.FromDb(ticks);
 
     // The Local provider's plan format, kept so rollouts it wrote before this store still read.
     private static string PlanToJson(RolloutPlan plan) => new JsonObject
@@ -388,41 +361,11 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         .Select(n => new RolloutAction(Enum.Parse<RolloutActionKind>(n!["kind"]!.GetValue<string>()), n["deviceId"]!.GetValue<string>(), n["version"]!.GetValue<string>()))
         .ToArray();
 
-    private static void Migrate(SqliteConnection connection)
-    {
-        using var transaction = connection.BeginTransaction(deferred: false);
-        Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS firmware_schema_version (version INTEGER NOT NULL)");
-        using var read = Command(connection, transaction, "SELECT MAX(version) FROM firmware_schema_version");
-        var current = read.ExecuteScalar() is long v ? (int)v : 0;
-        if (current > Migrations.Length)
-            throw new InvalidOperationException($"The firmware store has schema version {current}, newer than this library's {Migrations.Length}; upgrade the library.");
-        for (var version = current + 1; version <= Migrations.Length; version++)
-        {
-            Execute(connection, transaction, Migrations[version - 1]);
-            Execute(connection, transaction, "INSERT INTO firmware_schema_version (version) VALUES ($v)", ("$v", version));
-        }
-        transaction.Commit();
-    }
+    private static void Migrate(SqliteConnection connection) => SqliteDatabase.Migrate(connection, "firmware_schema_version", Migrations, "firmware store");
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        foreach (var (name, value) in parameters)
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return command;
-    }
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        SqliteDatabase.Command(connection, transaction, sql, parameters);
 
-    private static async Task ExecuteAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
-    {
-        await using var command = Command(c, tx, sql, parameters);
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, transaction, sql, parameters);
-        command.ExecuteNonQuery();
-    }
+    private static Task<int> ExecuteAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters) =>
+        SqliteDatabase.ExecuteAsync(c, tx, sql, ct, parameters);
 }
