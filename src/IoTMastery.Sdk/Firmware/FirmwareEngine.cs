@@ -129,14 +129,14 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     /// <inheritdoc />
     public Task<Rollout> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(rolloutId);
+        ValidateRolloutId(rolloutId);
         return RunLockedAsync(rolloutId, Mode.Evaluate, cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<Rollout> CancelRolloutAsync(string rolloutId, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(rolloutId);
+        ValidateRolloutId(rolloutId);
         return RunLockedAsync(rolloutId, Mode.Cancel, cancellationToken);
     }
 
@@ -354,6 +354,14 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             kept.Add(action);
         }
         return (devices is null ? rollout : rollout with { Devices = devices }, kept);
+    }
+
+    /// <summary>Rollout ids are the engine's own (<c>ro-</c> and 32 hex digits); anything outside this rule cannot be one.</summary>
+    private static void ValidateRolloutId(string rolloutId)
+    {
+        ArgumentNullException.ThrowIfNull(rolloutId);
+        if (rolloutId.Length is 0 or > 64 || !rolloutId.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+            throw new ArgumentException($"Rollout id '{ErrorText.Escape(rolloutId)}' must be 1-64 characters of A-Z a-z 0-9 _ -.", nameof(rolloutId));
     }
 
     private static bool SameImage(FirmwareRelease a, FirmwareRelease b) =>

@@ -83,6 +83,8 @@ public sealed class BadInputTests : IDisposable
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1"], SuccessThreshold = double.NaN }));
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = [] }));
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1", "d1"] }));
+        await AssertBadInput(() => _firmware.GetRolloutAsync("bad id!"));
+        await AssertBadInput(() => _firmware.CancelRolloutAsync(new string('r', 65)));
         await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1 0", Uri = new Uri("https://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
         await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1.0", Uri = new Uri("ftp://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
     }
