@@ -83,11 +83,19 @@ public sealed class AwsIoTOptions
     /// <summary>Bounds for retrying idempotent HTTP calls.</summary>
     public AwsRetryOptions Retry { get; set; } = new();
 
-    /// <summary>IoT Jobs retry criteria for firmware: retries after FAILED (0-10).</summary>
-    public int FirmwareRetriesOnFailure { get; set; }
+    /// <summary>
+    /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
+    /// file under <see cref="Environment.SpecialFolder.LocalApplicationData"/>/IoTMastery/ named after the region and the account's data endpoint (<c>firmware-{region}-{data endpoint}.db</c>), so the
+    /// processes of one user managing the same fleet on one machine share it. Created owner-only. Ignored when
+    /// <see cref="FirmwareStore"/> is set.
+    /// </summary>
+    public string? FirmwareStorePath { get; set; }
 
-    /// <summary>IoT Jobs retry criteria for firmware: retries after TIMED_OUT (0-10).</summary>
-    public int FirmwareRetriesOnTimeout { get; set; } = 1;
+    /// <summary>
+    /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
+    /// managing processes on several machines. The provider does not dispose it.
+    /// </summary>
+    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
     /// <summary>Per-request HTTP timeout.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -115,10 +123,7 @@ public sealed class AwsIoTOptions
             throw new ArgumentException("DevicePolicyName must be 1-128 characters of A-Z a-z 0-9 + = , . @ - _.", nameof(DevicePolicyName));
         if (ThingTypeName is not null && (ThingTypeName.Length is 0 or > 128 || !ThingTypeName.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '_' or '-')))
             throw new ArgumentException("ThingTypeName must be 1-128 characters of A-Z a-z 0-9 : _ -.", nameof(ThingTypeName));
-        if (FirmwareRetriesOnFailure is < 0 or > 10)
-            throw new ArgumentOutOfRangeException(nameof(FirmwareRetriesOnFailure), FirmwareRetriesOnFailure, "IoT Jobs allows 0-10 retries.");
-        if (FirmwareRetriesOnTimeout is < 0 or > 10)
-            throw new ArgumentOutOfRangeException(nameof(FirmwareRetriesOnTimeout), FirmwareRetriesOnTimeout, "IoT Jobs allows 0-10 retries.");
+        FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
         if (RequestTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
         if (TelemetryReaderCapacity < 1)

@@ -9,6 +9,7 @@ using IoTMastery.Sdk.Aws.Http;
 using IoTMastery.Sdk.Aws.Presence;
 using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.Diagnostics;
+using IoTMastery.Sdk.Providers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -16,7 +17,8 @@ namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// The AWS IoT Core provider: things, certificates and policies on the SigV4-signed control plane, shadows and
-/// HTTP publish on the data plane, firmware as IoT Jobs, devices over MQTT with X.509 mutual TLS.
+/// HTTP publish on the data plane, firmware through the classic shadow (the shared engine; IoT Jobs cannot gate a wave on
+/// a success threshold nor roll one device back), devices over MQTT with X.509 mutual TLS.
 /// </summary>
 public sealed class AwsIoTProvider : IIoTProvider
 {
@@ -29,10 +31,12 @@ public sealed class AwsIoTProvider : IIoTProvider
     private readonly HttpClient _http;
     private readonly AwsServiceConnection? _service;
     private readonly IotDataPlane _data;
+    private readonly IDisposable? _ownedFirmwareStore;
     private int _disposed;
 
     private AwsIoTProvider(HttpClient http, AwsServiceConnection? service, IotControlPlane iot, IotDataPlane data, string dataEndpoint,
-        AwsDeviceRegistry registry, AwsShadowService shadows, AwsFirmwareService firmware, AwsDeviceConnectionFactory devices, TimeProvider time)
+        AwsDeviceRegistry registry, AwsShadowService shadows, IFirmwareStore firmwareStore, IDisposable? ownedFirmwareStore, AwsDeviceConnectionFactory devices,
+        TimeProvider time, ILoggerFactory logs)
     {
         _http = http;
         _service = service;
@@ -42,7 +46,11 @@ public sealed class AwsIoTProvider : IIoTProvider
         Registry = registry;
         Shadows = shadows;
         State = new AwsStateService(shadows, iot);
-        Firmware = firmware;
+        _ownedFirmwareStore = ownedFirmwareStore;
+        // The classic shadow carries desired and reported firmware, so AWS runs the same engine as every provider: IoT Jobs
+        // has no success threshold to gate a wave on and cannot roll one device back.
+        Firmware = new FirmwareEngine(firmwareStore, new StateFirmwareDelivery(State, DeviceIdRules.Aws), ProviderName, time,
+            logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
         Devices = devices;
         Commands = new AwsCommandService(service, registry, time);
         Telemetry = new AwsTelemetryChannel(service);
@@ -58,6 +66,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             CommandsDetectOfflineDevices = false,
             DeviceState = true,
             FirmwareRollouts = true,
+            DurableRollouts = true,
             // UpdateThing takes expectedVersion.
             RegistryRecordVersions = true,
             TelemetryConsumption = service is not null,
@@ -137,6 +146,8 @@ public sealed class AwsIoTProvider : IIoTProvider
         };
         var http = new HttpClient { Timeout = options.RequestTimeout };
         AwsServiceConnection? service = null;
+        IFirmwareStore firmwareStore;
+        IDisposable? ownedFirmwareStore = null;
         try
         {
             var controlUri = options.ControlPlaneEndpoint ?? new Uri($"https://iot.{region}.amazonaws.com/");
@@ -152,7 +163,8 @@ public sealed class AwsIoTProvider : IIoTProvider
             var issuer = new DeviceCertificateIssuer(iot, options.CertificateSource, options.CertificateAuthority);
             var registry = new AwsDeviceRegistry(iot, data, issuer, options.DevicePolicyName, options.ThingTypeName, logs.CreateLogger<AwsDeviceRegistry>());
             var shadows = new AwsShadowService(data);
-            var firmware = new AwsFirmwareService(iot, time, options.FirmwareRetriesOnFailure, options.FirmwareRetriesOnTimeout);
+            (firmwareStore, ownedFirmwareStore) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
+                $"{region}-{dataUri.Authority}", logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
             var deviceHost = options.DeviceEndpoint ?? dataUri.Host;
             var endpoint = new AwsDeviceEndpoint(deviceHost, options.DevicePort, options.DeviceTrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
@@ -161,11 +173,12 @@ public sealed class AwsIoTProvider : IIoTProvider
                 service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs);
                 await service.StartAsync(cancellationToken).ConfigureAwait(false);
             }
-            return new AwsIoTProvider(http, service, iot, data, dataUri.Host, registry, shadows, firmware, devices, time);
+            return new AwsIoTProvider(http, service, iot, data, dataUri.Host, registry, shadows, firmwareStore, ownedFirmwareStore, devices, time, logs);
         }
         catch
         {
             if (service is not null) await service.DisposeAsync().ConfigureAwait(false);
+            ownedFirmwareStore?.Dispose();
             http.Dispose();
             throw;
         }
@@ -223,6 +236,8 @@ public sealed class AwsIoTProvider : IIoTProvider
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (_service is not null) await _service.DisposeAsync().ConfigureAwait(false);
+        (Firmware as IDisposable)?.Dispose();
+        _ownedFirmwareStore?.Dispose();
         _http.Dispose();
     }
 }

@@ -57,6 +57,20 @@ public sealed class AzureIoTOptions
     /// <summary>A CA whose certificate is verified in the hub; X.509 credentials are then CA-signed (<c>certificateAuthority</c>) instead of self-signed.</summary>
     public LocalCertificateAuthority? CertificateAuthority { get; set; }
 
+    /// <summary>
+    /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
+    /// file under <see cref="Environment.SpecialFolder.LocalApplicationData"/>/IoTMastery/ named after the hub host name (<c>firmware-{hub host}.db</c>), so the
+    /// processes of one user managing the same fleet on one machine share it. Created owner-only. Ignored when
+    /// <see cref="FirmwareStore"/> is set.
+    /// </summary>
+    public string? FirmwareStorePath { get; set; }
+
+    /// <summary>
+    /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
+    /// managing processes on several machines. The provider does not dispose it.
+    /// </summary>
+    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+
     /// <summary>Checks the settings; throws an <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
@@ -85,6 +99,7 @@ public sealed class AzureIoTOptions
             throw new ArgumentOutOfRangeException(nameof(DeviceKeepAlive), DeviceKeepAlive, "DeviceKeepAlive must be 1 to 1177 s.");
         if (DeviceOperationTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
+        FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
     }
 
     /// <summary>The hub host: from the connection string, or <see cref="HostName"/>.</summary>

@@ -13,6 +13,7 @@ public sealed class AzureIoTProvider : IIoTProvider
     internal const string UserAgent = "IoTMastery.Sdk.Azure/0.1.0";
 
     private readonly HttpClient _http;
+    private readonly IDisposable? _ownedFirmwareStore;
 
     private AzureIoTProvider(HttpClient http, IotHubServiceClient hub, AzureIoTOptions options, TimeProvider time, ILoggerFactory logs)
     {
@@ -22,7 +23,11 @@ public sealed class AzureIoTProvider : IIoTProvider
         State = new AzureStateService(hub);
         Commands = new AzureCommandService(hub, options.CommandConnectTimeout);
         Telemetry = new AzureTelemetryChannel(options.EventHub, logs.CreateLogger<AzureTelemetryChannel>());
-        Firmware = new AzureFirmwareService(hub, time, logs.CreateLogger<AzureFirmwareService>());
+        // Twins carry desired and reported firmware; releases and rollouts live in the firmware store (IoT Hub has no place for them).
+        var logger = logs.CreateLogger("IoTMastery.Sdk.Azure.Firmware");
+        var (store, owned) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath, hub.Http.HostName, logger);
+        _ownedFirmwareStore = owned;
+        Firmware = new FirmwareEngine(store, new StateFirmwareDelivery(State, DeviceIdRules.Azure), IotHubErrors.Provider, time, logger);
         Devices = new AzureDeviceConnectionFactory(new AzureDeviceEndpoint
         {
             HostName = hub.Http.HostName,
@@ -47,6 +52,7 @@ public sealed class AzureIoTProvider : IIoTProvider
             MinCommandTimeout = IotHubServiceClient.MinimumMethodTimeout,
             DeviceState = true,
             FirmwareRollouts = true,
+            DurableRollouts = true,
             // Identity and twin ETags.
             RegistryRecordVersions = true,
             TelemetryConsumption = options.EventHub is not null,
@@ -113,9 +119,11 @@ public sealed class AzureIoTProvider : IIoTProvider
         return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
     }
 
-    /// <summary>Releases the HTTP connections.</summary>
+    /// <summary>Releases the HTTP connections and the firmware store the provider opened.</summary>
     public ValueTask DisposeAsync()
     {
+        (Firmware as IDisposable)?.Dispose();
+        _ownedFirmwareStore?.Dispose();
         _http.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -76,6 +76,20 @@ public sealed class GcpIoTOptions
     /// <summary>The wait after an empty Pub/Sub pull. Default 200 ms.</summary>
     public TimeSpan EmptyPullDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
+    /// file under <see cref="Environment.SpecialFolder.LocalApplicationData"/>/IoTMastery/ named after the project, location and registry (<c>firmware-{project}-{location}-{registry}.db</c>), so the
+    /// processes of one user managing the same fleet on one machine share it. Created owner-only. Ignored when
+    /// <see cref="FirmwareStore"/> is set.
+    /// </summary>
+    public string? FirmwareStorePath { get; set; }
+
+    /// <summary>
+    /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
+    /// managing processes on several machines. The provider does not dispose it.
+    /// </summary>
+    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+
     /// <summary>The registry path these options name.</summary>
     public CloudIotRegistryPath Registry => new(ProjectId, Location, RegistryId);
 
@@ -104,6 +118,7 @@ public sealed class GcpIoTOptions
             throw new ArgumentOutOfRangeException(nameof(JwtLifetime), JwtLifetime, "JwtLifetime must be between 1 minute and 24 hours.");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
         if (EmptyPullDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(EmptyPullDelay), EmptyPullDelay, "EmptyPullDelay must not be negative.");
+        FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
     }
 
     /// <summary>Describes the settings; the authenticator is named by type only, so no token is printed.</summary>

@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <summary>
 /// The GCP-style provider: a registry over the Cloud IoT v1 REST shape (served by compatible vendors), device
 /// state as versioned configs and reported states, commands with replies routed back through Pub/Sub,
-/// telemetry consumed from a Pub/Sub subscription, firmware over configs, and devices on the MQTT bridge with
+/// telemetry consumed from a Pub/Sub subscription, firmware over configs (the shared engine, durable in a store), and devices on the MQTT bridge with
 /// JWT passwords. Start it with <see cref="StartAsync"/>; dispose it to stop.
 /// </summary>
 public sealed class GcpIoTProvider : IIoTProvider
@@ -18,6 +18,7 @@ public sealed class GcpIoTProvider : IIoTProvider
 
     private readonly HttpClient _http;
     private readonly GcpCommandService _commands;
+    private readonly IDisposable? _ownedFirmwareStore;
     private int _disposed;
 
     private GcpIoTProvider(GcpIoTOptions options, HttpClient http, CloudIotClient cloudIot, PubSubClient pubsub, TimeProvider time, ILoggerFactory logs)
@@ -31,7 +32,12 @@ public sealed class GcpIoTProvider : IIoTProvider
         Telemetry = options.TelemetrySubscriptionId is { } subscription
             ? new PubSubTelemetryChannel(pubsub, new PubSubTelemetryChannelOptions { SubscriptionId = subscription, EmptyPullDelay = options.EmptyPullDelay }, time, logs.CreateLogger<PubSubTelemetryChannel>())
             : new UnavailableTelemetryChannel();
-        Firmware = new GcpFirmwareService(cloudIot, time);
+        // Config versions carry desired firmware and device states the reports; releases and rollouts live in the firmware store.
+        var logger = logs.CreateLogger("IoTMastery.Sdk.Gcp.Firmware");
+        var (store, owned) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
+            $"{options.ProjectId}-{options.Location}-{options.RegistryId}", logger);
+        _ownedFirmwareStore = owned;
+        Firmware = new FirmwareEngine(store, new StateFirmwareDelivery(State, DeviceIdRules.Gcp), ProviderName, time, logger);
         Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
@@ -44,6 +50,7 @@ public sealed class GcpIoTProvider : IIoTProvider
             CommandsDetectOfflineDevices = true,
             DeviceState = true,
             FirmwareRollouts = true,
+            DurableRollouts = true,
             // Cloud IoT device resources carry no version.
             RegistryRecordVersions = false,
             TelemetryConsumption = options.TelemetrySubscriptionId is not null,
@@ -108,11 +115,13 @@ public sealed class GcpIoTProvider : IIoTProvider
         return Task.FromResult(new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs));
     }
 
-    /// <summary>Stops the command-reply loop and releases the HTTP client.</summary>
+    /// <summary>Stops the command-reply loop and releases the HTTP client and the firmware store the provider opened.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _commands.DisposeAsync().ConfigureAwait(false);
+        (Firmware as IDisposable)?.Dispose();
+        _ownedFirmwareStore?.Dispose();
         _http.Dispose();
     }
 

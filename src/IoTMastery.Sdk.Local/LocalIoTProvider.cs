@@ -20,6 +20,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         CommandsDetectOfflineDevices = true,
         DeviceState = true,
         FirmwareRollouts = true,
+        DurableRollouts = true,
         RegistryRecordVersions = true,
         TelemetryConsumption = true,
         MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,
@@ -30,12 +31,14 @@ public sealed class LocalIoTProvider : IIoTProvider
     private readonly LocalCertificateAuthority _ca;
     private readonly LocalBroker _broker;
     private readonly LocalTelemetryJournal? _journal;
+    private readonly LocalFirmware _firmware;
     private int _disposed;
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
-        LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmwareService firmware,
+        LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmware firmware,
         LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time)
     {
+        _firmware = firmware;
         _journal = journal;
         _store = store;
         _ca = ca;
@@ -44,7 +47,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         State = state;
         Commands = commands;
         Telemetry = telemetry;
-        Firmware = firmware;
+        Firmware = firmware.Service;
         Devices = devices;
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
@@ -113,6 +116,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         LocalCertificateAuthority? ca = null;
         LocalBroker? broker = null;
         LocalTelemetryJournal? journal = null;
+        LocalFirmware? firmware = null;
         try
         {
             ca = await store.LoadOrCreateCertificateAuthorityAsync(time, cancellationToken).ConfigureAwait(false);
@@ -121,7 +125,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             var bus = new DeferredMessageBus();
             var registry = new LocalDeviceRegistry(store, ca, bus, time);
             var state = new LocalStateService(store, bus, logs.CreateLogger<LocalStateService>());
-            var firmware = new LocalFirmwareService(store, state, time, logs.CreateLogger<LocalFirmwareService>());
+            firmware = new LocalFirmware(store, state, time, logs.CreateLogger<LocalFirmware>());
             // Opened before the broker listens, so no publish is acknowledged before it can be journaled.
             journal = options.TelemetryJournal is { } journalOptions
                 ? LocalTelemetryJournal.Open(journalOptions, time, logs.CreateLogger<LocalTelemetryJournal>())
@@ -143,6 +147,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             if (broker is not null) await broker.DisposeAsync().ConfigureAwait(false);
             journal?.Dispose();
             ca?.Dispose();
+            firmware?.Dispose();
             store.Dispose();
             throw;
         }
@@ -156,6 +161,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         // After the broker: no publish can be acknowledged once the journal is closed.
         _journal?.Dispose();
         _ca.Dispose();
+        _firmware.Dispose();
         _store.Dispose();
     }
 

@@ -238,55 +238,6 @@ internal sealed class IotControlPlane(AwsHttpClient http)
         { Query = [new("endpointType", endpointType)], Idempotent = true }, ct).ConfigureAwait(false))["endpointAddress"]
         ?? throw new IoTException("DescribeEndpoint returned no endpointAddress.", AwsIoTProvider.ProviderName, "MalformedResponse");
 
-    // ---- jobs ----
-
-    /// <summary>
-    /// CreateJob: PUT /jobs/{jobId}. The caller-chosen job id is the idempotency key, so the call is retried like a read:
-    /// a replay after a lost answer is a 409 <see cref="ResourceAlreadyExistsException"/> the caller reconciles.
-    /// </summary>
-    public Task<JsonObject> CreateJobAsync(string jobId, JsonObject body, CancellationToken ct) =>
-        CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/jobs/{Label(jobId)}", "CreateJob") { Idempotent = true }, body), ct);
-
-    /// <summary>DescribeJob: GET /jobs/{jobId}.</summary>
-    public async Task<JsonObject> DescribeJobAsync(string jobId, CancellationToken ct) =>
-        (await CallAsync(new AwsRequest(HttpMethod.Get, $"/jobs/{Label(jobId)}", "DescribeJob") { Idempotent = true }, ct).ConfigureAwait(false))
-        ["job"] as JsonObject ?? [];
-
-    /// <summary>GetJobDocument: GET /jobs/{jobId}/job-document.</summary>
-    public async Task<string?> GetJobDocumentAsync(string jobId, CancellationToken ct) =>
-        (string?)(await CallAsync(new AwsRequest(HttpMethod.Get, $"/jobs/{Label(jobId)}/job-document", "GetJobDocument") { Idempotent = true }, ct).ConfigureAwait(false))["document"];
-
-    /// <summary>ListJobExecutionsForJob: GET /jobs/{jobId}/things.</summary>
-    public async Task<AwsPage> ListJobExecutionsForJobAsync(string jobId, string? nextToken, int? maxResults, CancellationToken ct) =>
-        Page(await CallAsync(new AwsRequest(HttpMethod.Get, $"/jobs/{Label(jobId)}/things", "ListJobExecutionsForJob")
-        { Query = Paging(nextToken, maxResults), Idempotent = true }, ct).ConfigureAwait(false), "executionSummaries");
-
-    /// <summary>CancelJob: PUT /jobs/{jobId}/cancel (cancelling twice leaves it cancelled).</summary>
-    public Task<JsonObject> CancelJobAsync(string jobId, string? reasonCode, string? comment, bool force, CancellationToken ct)
-    {
-        var body = new JsonObject();
-        if (reasonCode is not null) body["reasonCode"] = reasonCode;
-        if (comment is not null) body["comment"] = comment;
-        return CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/jobs/{Label(jobId)}/cancel", "CancelJob")
-        { Query = force ? [new("force", "true")] : [], Idempotent = true }, body), ct);
-    }
-
-    // ---- job templates (the firmware release catalogue) ----
-
-    /// <summary>CreateJobTemplate: PUT /job-templates/{jobTemplateId} (a duplicate id is a 409).</summary>
-    public Task<JsonObject> CreateJobTemplateAsync(string templateId, string document, string description, CancellationToken ct) =>
-        CallAsync(WithJson(new AwsRequest(HttpMethod.Put, $"/job-templates/{Label(templateId)}", "CreateJobTemplate"),
-            new JsonObject { ["description"] = description, ["document"] = document }), ct);
-
-    /// <summary>DescribeJobTemplate: GET /job-templates/{jobTemplateId}.</summary>
-    public Task<JsonObject> DescribeJobTemplateAsync(string templateId, CancellationToken ct) =>
-        CallAsync(new AwsRequest(HttpMethod.Get, $"/job-templates/{Label(templateId)}", "DescribeJobTemplate") { Idempotent = true }, ct);
-
-    /// <summary>ListJobTemplates: GET /job-templates.</summary>
-    public async Task<AwsPage> ListJobTemplatesAsync(string? nextToken, int? maxResults, CancellationToken ct) =>
-        Page(await CallAsync(new AwsRequest(HttpMethod.Get, "/job-templates", "ListJobTemplates")
-        { Query = Paging(nextToken, maxResults), Idempotent = true }, ct).ConfigureAwait(false), "jobTemplates");
-
     private static JsonObject ToJson(IReadOnlyDictionary<string, string> attributes)
     {
         var o = new JsonObject();

@@ -3,7 +3,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Logging;
 
@@ -19,9 +18,8 @@ internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2
 
 /// <summary>
 /// A device on AWS IoT Core over MQTT with X.509 mutual TLS: telemetry through the shared pipeline within AWS's
-/// per-connection limits, desired state from the classic shadow (get + delta), firmware from IoT Jobs
-/// (notify-next → desired <c>firmware</c>, reported <c>firmware</c> status → job execution update), commands on
-/// the SDK's request/response topics.
+/// per-connection limits, desired state (the desired <c>firmware</c> object included, like on every provider) from the
+/// classic shadow (get + delta), commands on the SDK's request/response topics.
 /// </summary>
 internal sealed class AwsDeviceConnection : IDeviceConnection
 {
@@ -43,8 +41,6 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     private readonly Lock _lock = new();
     private readonly DeviceHandlerSlots _slots = new();
     private JsonObject _shadowDesired = [];
-    private JsonObject? _jobFirmware;
-    private string? _jobId;
     private string? _deliveredJson;
     private long _shadowVersion;
     private bool _subscribed;
@@ -94,13 +90,11 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
         if (!_subscribed)
         {
-            // AWS allows 8 filters per SUBSCRIBE and 50 per connection; these are 6.
+            // AWS allows 8 filters per SUBSCRIBE and 50 per connection; these are 4.
             await _client.SubscribeAsync(AwsTopics.CommandFilter(DeviceId), OnCommandAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
             await _client.SubscribeAsync(AwsTopics.ShadowGetAccepted(DeviceId), OnShadowDocumentAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
             await _client.SubscribeAsync(AwsTopics.ShadowDelta(DeviceId), OnShadowDeltaAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
             await _client.SubscribeAsync(AwsTopics.ShadowUpdateRejected(DeviceId), OnRejectedAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AwsTopics.JobsNotifyNext(DeviceId), OnJobAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AwsTopics.JobGetNextAccepted(DeviceId), OnJobAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
             _subscribed = true;
         }
         await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
@@ -118,7 +112,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
 
     public void SetDesiredStateHandler(DesiredStateHandler handler)
     {
-        // Aws derives desired state from the shadow and the pending job itself, so the slot's stored change is unused.
+        // Aws derives desired state from the shadow document itself, so the slot's stored change is unused.
         _slots.SetDesiredStateHandler(handler);
         _ = DeliverAsync(_disposed.Token);
     }
@@ -128,28 +122,6 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         ArgumentNullException.ThrowIfNull(patch);
         var update = new JsonObject { ["state"] = new JsonObject { ["reported"] = patch.DeepClone() } };
         await _client.PublishAsync(AwsTopics.ShadowUpdate(DeviceId), JsonSerializer.SerializeToUtf8Bytes(update), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
-        if (patch[FirmwareStateContract.PropertyName] is JsonObject firmware && JobUpdateFor(firmware) is var (jobId, body))
-            await _client.PublishAsync(AwsTopics.JobUpdate(DeviceId, jobId), JsonSerializer.SerializeToUtf8Bytes(body), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>The job execution update for a reported firmware status of a rollout (the jobs MQTT API's <c>$aws/things/{thing}/jobs/{jobId}/update</c>).</summary>
-    internal static (string JobId, JsonObject Body)? JobUpdateFor(JsonObject firmware)
-    {
-        if ((string?)firmware[FirmwareStateContract.RolloutIdProperty] is not { Length: > 0 } jobId) return null;
-        var status = (string?)firmware[FirmwareStateContract.StatusProperty] switch
-        {
-            FirmwareStateContract.StatusDownloading or FirmwareStateContract.StatusInstalling => "IN_PROGRESS",
-            FirmwareStateContract.StatusSucceeded => "SUCCEEDED",
-            FirmwareStateContract.StatusFailed => "FAILED",
-            _ => null,
-        };
-        if (status is null) return null;
-        // statusDetails is a map of strings only.
-        var details = new JsonObject();
-        foreach (var (key, value) in firmware)
-            if (key != FirmwareStateContract.RolloutIdProperty && value is JsonValue v)
-                details[key] = v.ToString();
-        return (jobId, new JsonObject { ["status"] = status, ["statusDetails"] = details });
     }
 
     public async ValueTask DisposeAsync()
@@ -171,17 +143,16 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         _disposed.Dispose();
     }
 
-    // On every (re)connect: ask for the current shadow and the next pending job; answers arrive on the accepted topics.
+    // On every (re)connect: ask for the current shadow; the answer arrives on the accepted topic.
     private async Task RequestCurrentAsync()
     {
         try
         {
             await _client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, _disposed.Token).ConfigureAwait(false);
-            await _client.PublishAsync(AwsTopics.JobGetNext(DeviceId), "{}"u8.ToArray(), MqttQualityOfService.AtLeastOnce, false, _disposed.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IoTException or OperationCanceledException or ObjectDisposedException)
         {
-            _logger.LogDebug("Could not request the current shadow and job: {Message}", ex.Message);
+            _logger.LogDebug("Could not request the current shadow: {Message}", ex.Message);
         }
     }
 
@@ -233,20 +204,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         return ValueTask.CompletedTask;
     }
 
-    private async ValueTask OnJobAsync(MqttIncomingMessage message, CancellationToken ct)
-    {
-        // notify-next and $next/get/accepted both carry {"execution": {jobId, jobDocument, status, …}}; no execution = nothing pending.
-        if (Parse(message.Payload) is not { } doc) return;
-        var (jobId, firmware) = ParseJob(doc);
-        lock (_lock)
-        {
-            _jobFirmware = firmware;
-            _jobId = firmware is null ? null : jobId;
-        }
-        await DeliverAsync(ct).ConfigureAwait(false);
-    }
-
-    // Desired state = the shadow's desired section, with a pending firmware job shown as the desired "firmware" object.
+    // Desired state = the shadow's desired section; the firmware engine writes desired "firmware" there as on every provider.
     private async Task DeliverAsync(CancellationToken ct)
     {
         DesiredStateHandler? handler;
@@ -256,12 +214,10 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             handler = _slots.DesiredHandler;
             if (handler is null) return;
             var desired = _shadowDesired.DeepClone().AsObject();
-            if (_jobFirmware is not null) desired[FirmwareStateContract.PropertyName] = _jobFirmware.DeepClone();
             var json = desired.ToJsonString();
             if (json == _deliveredJson) return;
             _deliveredJson = json;
-            // The shadow version, which the fleet side reads as DesiredVersion; a change of the pending job alone is
-            // delivered under the same version (it never goes back).
+            // The shadow version, which the fleet side reads as DesiredVersion.
             change = new DesiredStateChange(desired, _shadowVersion);
         }
         try
@@ -274,29 +230,10 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         }
     }
 
-    // Strict: with JsonNode.Parse, duplicate keys or bad strings threw later out of the shadow, job and rejected handlers.
+    // Strict: with JsonNode.Parse, duplicate keys or bad strings threw later out of the shadow and rejected handlers.
     internal static JsonObject? Parse(ReadOnlyMemory<byte> payload) => payload.IsEmpty ? null : StrictJson.TryParseObject(payload.Span);
 
-    /// <summary>The pending firmware job of a jobs notification: its id and the desired firmware object, or nulls.</summary>
-    internal static (string? JobId, JsonObject? Firmware) ParseJob(JsonObject doc)
-    {
-        // Type-checked reads: the (string?) casts threw InvalidOperationException on a number or object.
-        var execution = doc["execution"] as JsonObject;
-        var jobId = Text(execution?["jobId"]);
-        var document = execution?["jobDocument"] as JsonObject;
-        if (jobId is null || Text(document?["operation"]) != AwsFirmwareService.Operation || document?["firmware"] is not JsonObject fw) return (null, null);
-        var firmware = fw.DeepClone().AsObject();
-        firmware.Remove("createdAt");
-        firmware[FirmwareStateContract.RolloutIdProperty] = jobId;
-        return (jobId, firmware);
-    }
-
     private static string? Text(JsonNode? node) => node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
-
-    internal string? PendingJobId
-    {
-        get { lock (_lock) return _jobId; }
-    }
 }
 
 /// <summary>Creates device connections to the configured endpoint.</summary>

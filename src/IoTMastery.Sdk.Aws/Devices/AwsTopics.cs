@@ -22,18 +22,6 @@ internal static class AwsTopics
 
     public static string ShadowUpdateRejected(string thing) => Shadow(thing) + "/update/rejected";
 
-    public static string JobsNotifyNext(string thing) => $"$aws/things/{thing}/jobs/notify-next";
-
-    public static string JobGetNext(string thing) => $"$aws/things/{thing}/jobs/$next/get";
-
-    public static string JobGetNextAccepted(string thing) => $"$aws/things/{thing}/jobs/$next/get/accepted";
-
-    public static string JobUpdate(string thing, string jobId) => $"$aws/things/{thing}/jobs/{jobId}/update";
-
-    public static string JobUpdateAccepted(string thing) => $"$aws/things/{thing}/jobs/+/update/accepted";
-
-    public static string JobUpdateRejected(string thing) => $"$aws/things/{thing}/jobs/+/update/rejected";
-
     public static string PresenceConnected(string clientId) => $"$aws/events/presence/connected/{clientId}";
 
     public static string PresenceDisconnected(string clientId) => $"$aws/events/presence/disconnected/{clientId}";

@@ -28,7 +28,7 @@ internal sealed class GcpStateService : IDeviceStateService
         var reported = states.Count > 0 ? ParseObject(CloudIotClient.BinaryData(states[0])) : [];
         var reportedVersion = states.Count > 0 && states[0]["updateTime"]?.GetValue<string>() is { } t
             && DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at.ToUnixTimeMilliseconds() : 0;
-        return new DeviceState { DeviceId = deviceId, Desired = desired, DesiredVersion = version, Reported = reported, ReportedVersion = reportedVersion };
+        return new DeviceState { DeviceId = deviceId, Desired = desired, DesiredVersion = Math.Max(version, 0), Reported = reported, ReportedVersion = reportedVersion };
     }
 
     public async Task<DeviceState> UpdateDesiredAsync(string deviceId, JsonObject patch, long? expectedVersion = null, CancellationToken cancellationToken = default)
@@ -40,6 +40,9 @@ internal sealed class GcpStateService : IDeviceStateService
         // The core's one depth limit, before any request: a deeper config would be written and then fail every read.
         JsonLimits.Serialize(patch, 64 * 1024, "A state patch", nameof(patch));
         var (current, version) = await LatestConfigAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        if (version < 0)
+            // Never 0 for a garbled version: versionToUpdate 0 would make the write unconditional.
+            throw new IoTException($"Cloud IoT sent a config of '{ErrorText.Escape(deviceId)}' without a valid version.", GoogleApiErrors.Provider, "INVALID_RESPONSE");
         if (expectedVersion is { } expected && expected != version)
             throw new PreconditionFailedException($"Device '{deviceId}' desired state is at version {version}, not {expected}.", GoogleApiErrors.Provider, "FAILED_PRECONDITION", expected, version);
         var merged = JsonMergePatch.Apply(current, patch);
@@ -71,7 +74,9 @@ internal sealed class GcpStateService : IDeviceStateService
         if (configs.Count == 0) return ([], 0);
         var desired = ParseObject(CloudIotClient.BinaryData(configs[0]));
         desired.Remove(VersionProperty);
-        return (desired, ParseVersion(configs[0]));
+        // -1 for a config without a valid version: unlike "no config yet" (0) it must not be written over unconditionally.
+        var version = ParseVersion(configs[0]);
+        return (desired, version > 0 ? version : -1);
     }
 
     private static long ParseVersion(JsonObject config) =>

@@ -105,6 +105,9 @@ internal sealed class LocalStore : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>How to open the database; the firmware store keeps its tables here.</summary>
+    internal string ConnectionString => _connectionString;
+
     /// <summary>The database file, or <see langword="null"/> for an in-memory store.</summary>
     public string? FilePath { get; }
 
@@ -123,25 +126,12 @@ internal sealed class LocalStore : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
         logger ??= NullLogger.Instance;
-        // SQLite creates the file but not its folder; without this a fresh path fails with the opaque "error 14".
-        OwnerOnlyFiles.CreateFolderFor(full);
-        foreach (var suffix in new[] { "", "-wal", "-shm" })
-            OwnerOnlyFiles.Tighten(full + suffix, logger);
-        OwnerOnlyFiles.CreateEmpty(full);
-        var connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = full,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
+        var connectionString = SqliteDatabase.PrepareOwnerOnlyFile(full, logger);
         var store = new LocalStore(connectionString, null, full, caKey ?? CertificateAuthorityKey.FromFile(full + ".cakey", logger), logger);
         try
         {
             using var connection = store.Open();
-            // WAL lets readers run while a writer commits, and is persistent in the file.
-            Execute(connection, null, "PRAGMA journal_mode=WAL;");
+            SqliteDatabase.UseWal(connection);
             Migrate(connection);
         }
         catch
@@ -189,22 +179,10 @@ internal sealed class LocalStore : IDisposable
     }
 
     /// <summary>Runs a read-modify-write in an immediate transaction, one writer at a time; commits when <paramref name="write"/> returns.</summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> write, CancellationToken cancellationToken)
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task<T>> write, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await using var connection = Open();
-            await using var transaction = connection.BeginTransaction(deferred: false);
-            var result = await write(connection, transaction, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-            return result;
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+        return SqliteDatabase.WriteAsync(_writeLock, Open, write, cancellationToken);
     }
 
     /// <summary>
@@ -274,34 +252,18 @@ internal sealed class LocalStore : IDisposable
     }
 
     /// <summary>Creates a parameterised command.</summary>
-    public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        foreach (var (name, value) in parameters)
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return command;
-    }
+    public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        SqliteDatabase.Command(connection, transaction, sql, parameters);
 
     /// <summary>Runs a parameterised statement and returns the rows changed.</summary>
-    public static Task<int> ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
-    {
-        var command = Command(connection, transaction, sql, parameters);
-        return ExecuteAndDispose(command, cancellationToken);
-
-        static async Task<int> ExecuteAndDispose(SqliteCommand command, CancellationToken ct)
-        {
-            await using (command)
-                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-    }
+    public static Task<int> ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        SqliteDatabase.ExecuteAsync(connection, transaction, sql, cancellationToken, parameters);
 
     /// <summary>Times are stored as UTC ticks, which round-trip exactly and sort correctly.</summary>
-    public static long ToDb(DateTimeOffset value) => value.UtcTicks;
+    public static long ToDb(DateTimeOffset value) => SqliteDatabase.ToDb(value);
 
     /// <summary>Reads a time stored by <see cref="ToDb"/>.</summary>
-    public static DateTimeOffset FromDb(long ticks) => new(ticks, TimeSpan.Zero);
+    public static DateTimeOffset FromDb(long ticks) => SqliteDatabase.FromDb(ticks);
 
     /// <summary>Throws <see cref="DeviceNotFoundException"/> unless the device exists.</summary>
     public static async Task EnsureDeviceExistsAsync(SqliteConnection connection, SqliteTransaction? transaction, string deviceId, CancellationToken cancellationToken)
@@ -332,27 +294,10 @@ internal sealed class LocalStore : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private static void Migrate(SqliteConnection connection)
-    {
-        using var transaction = connection.BeginTransaction(deferred: false);
-        Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-        using var read = Command(connection, transaction, "SELECT MAX(version) FROM schema_version");
-        var current = read.ExecuteScalar() is long v ? (int)v : 0;
-        if (current > Migrations.Length)
-            throw new InvalidOperationException($"The database has schema version {current}, newer than this library's {Migrations.Length}; upgrade the library.");
-        for (var version = current + 1; version <= Migrations.Length; version++)
-        {
-            Execute(connection, transaction, Migrations[version - 1]);
-            Execute(connection, transaction, "INSERT INTO schema_version (version) VALUES ($v)", ("$v", version));
-        }
-        transaction.Commit();
-    }
+    private static void Migrate(SqliteConnection connection) => SqliteDatabase.Migrate(connection, "schema_version", Migrations, "database");
 
-    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        using var command = Command(connection, transaction, sql, parameters);
-        command.ExecuteNonQuery();
-    }
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql, params (string Name, object? Value)[] parameters) =>
+        SqliteDatabase.Execute(connection, transaction, sql, parameters);
 
     /// <summary>Describes the store without its contents.</summary>
     public override string ToString() => FilePath is null ? "LocalStore { in-memory }" : $"LocalStore {{ File = {FilePath} }}";

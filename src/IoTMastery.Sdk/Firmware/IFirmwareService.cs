@@ -3,8 +3,11 @@ namespace IoTMastery.Sdk;
 /// <summary>Fleet side: firmware releases and staged rollouts that advance, stop and roll back by rule.</summary>
 public interface IFirmwareService
 {
-    /// <summary>Registers a release.</summary>
-    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists.</exception>
+    /// <summary>
+    /// Registers a release. Registering the identical release again (same version, URI, digest, size and signature, say a
+    /// retry whose answer was lost) succeeds and returns the stored one.
+    /// </summary>
+    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists with a different image or signature.</exception>
     Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a release.</summary>

@@ -55,6 +55,12 @@ public sealed record ProviderCapabilities
     /// <summary>Staged firmware rollouts are supported.</summary>
     public bool FirmwareRollouts { get; init; }
 
+    /// <summary>
+    /// Firmware releases and rollouts are kept in a durable store (each decision written before it is acted on), so a
+    /// new provider instance on the same store resumes a rollout the previous one left mid-way.
+    /// </summary>
+    public bool DurableRollouts { get; init; }
+
     /// <summary>Fleet-side telemetry consumption is supported.</summary>
     public bool TelemetryConsumption { get; init; }
 

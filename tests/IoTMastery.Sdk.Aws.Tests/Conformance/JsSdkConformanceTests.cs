@@ -70,19 +70,6 @@ public sealed class JsSdkConformanceTests
         yield return new("iot", "AttachPolicy", new() { ["policyName"] = "iotmastery-device", ["target"] = Arn }, (c, _) => c.AttachPolicyAsync("iotmastery-device", Arn, default));
         yield return new("iot", "DetachPolicy", new() { ["policyName"] = "iotmastery-device", ["target"] = Arn }, (c, _) => c.DetachPolicyAsync("iotmastery-device", Arn, default));
         yield return new("iot", "DescribeEndpoint", new() { ["endpointType"] = "iot:Data-ATS" }, (c, _) => c.DescribeEndpointAsync("iot:Data-ATS", default));
-        var job = JobBody();
-        yield return new("iot", "CreateJob", (JsonObject)JsonNode.Parse(new JsonObject { ["jobId"] = "iotm-rollout-1" }.ToJsonString())!.AsObject().Also(o => { foreach (var (k, v) in job) o[k] = v?.DeepClone(); }),
-            (c, _) => c.CreateJobAsync("iotm-rollout-1", (JsonObject)job.DeepClone(), default));
-        yield return new("iot", "DescribeJob", new() { ["jobId"] = "iotm-rollout-1" }, (c, _) => c.DescribeJobAsync("iotm-rollout-1", default));
-        yield return new("iot", "GetJobDocument", new() { ["jobId"] = "iotm-rollout-1" }, (c, _) => c.GetJobDocumentAsync("iotm-rollout-1", default));
-        yield return new("iot", "ListJobExecutionsForJob", new() { ["jobId"] = "iotm-rollout-1", ["maxResults"] = 250, ["nextToken"] = "a b" },
-            (c, _) => c.ListJobExecutionsForJobAsync("iotm-rollout-1", "a b", 250, default));
-        yield return new("iot", "CancelJob", new() { ["jobId"] = "iotm-rollout-1", ["reasonCode"] = "USER_CANCELLED", ["comment"] = "Cancelled through IoTMastery.Sdk." },
-            (c, _) => c.CancelJobAsync("iotm-rollout-1", "USER_CANCELLED", "Cancelled through IoTMastery.Sdk.", false, default));
-        yield return new("iot", "CreateJobTemplate", new() { ["jobTemplateId"] = "iotm-fw-1_0-abc", ["document"] = "{\"v\":\"1.0\"}", ["description"] = "IoTMastery firmware 1.0" },
-            (c, _) => c.CreateJobTemplateAsync("iotm-fw-1_0-abc", "{\"v\":\"1.0\"}", "IoTMastery firmware 1.0", default));
-        yield return new("iot", "DescribeJobTemplate", new() { ["jobTemplateId"] = "iotm-fw-1_0-abc" }, (c, _) => c.DescribeJobTemplateAsync("iotm-fw-1_0-abc", default));
-        yield return new("iot", "ListJobTemplates", new() { ["maxResults"] = 100 }, (c, _) => c.ListJobTemplatesAsync(null, 100, default));
         yield return new("data", "GetThingShadow", new() { ["thingName"] = "dev-001", ["shadowName"] = "config" }, (_, d) => d.GetThingShadowAsync("dev-001", "config", default));
         yield return new("data", "GetThingShadow", new() { ["thingName"] = "dev-001" }, (_, d) => d.GetThingShadowAsync("dev-001", null, default));
         yield return new("data", "UpdateThingShadow", new() { ["thingName"] = "dev-001", ["payload"] = "{\"state\":{\"desired\":{\"t\":\"ü\"}},\"version\":5}" },
@@ -92,14 +79,6 @@ public sealed class JsSdkConformanceTests
             (_, d) => d.PublishAsync("$aws/things/dev 1/shadow/update", "{}"u8.ToArray(), 0, true, default));
         yield return new("data", "Publish", new() { ["topic"] = "fleet/dev-001/telemetry", ["qos"] = 1, ["payload"] = "{\"a\":1}" },
             (_, d) => d.PublishAsync("fleet/dev-001/telemetry", "{\"a\":1}"u8.ToArray(), 1, false, default));
-    }
-
-    private static JsonObject JobBody()
-    {
-        var service = new Services.AwsFirmwareService(null!, TimeProvider.System, 1, 2);
-        var release = new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://fw.example.com/2.0.0.bin"), Sha256 = new string('a', 64), SizeBytes = 1024 };
-        return service.BuildJob(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["dev-001", "dev-002"], WaveSizes = [1, 4], FailureThreshold = 0.105 }, release,
-            new JsonArray("arn:aws:iot:us-east-1:123456789012:thing/dev-001", "arn:aws:iot:us-east-1:123456789012:thing/dev-002"));
     }
 
     private static JsonObject Obj(IReadOnlyDictionary<string, string> d)

@@ -108,54 +108,25 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_firmware_job_reaches_the_update_agent_and_its_reports_update_the_job_execution()
+    public async Task Desired_firmware_in_the_classic_shadow_reaches_the_update_agent_and_its_reports_reach_the_reported_shadow()
     {
         var image = RandomNumberGenerator.GetBytes(4096);
         var release = new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://firmware.example/fw-2.0.0.bin"), Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)), SizeBytes = image.Length };
+        // Written before the device connects: the shadow get on connect must bring it.
+        await _fake.UpdateShadowAsync("dev-fw", new JsonObject { ["state"] = new JsonObject { ["desired"] = new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, "ro-7") } } });
         await using var device = Connect("dev-fw");
         var installed = new ConcurrentQueue<string>();
         var agent = new FirmwareUpdateAgent(device, "1.0.0", (r, stream, ct) => { installed.Enqueue(r.Version); return ValueTask.FromResult(true); },
             (_, _) => ValueTask.FromResult<Stream>(new MemoryStream(image)));
-        var seen = new ConcurrentQueue<JsonObject>();
-        device.SetDesiredStateHandler(agent.Chain((change, _) => { seen.Enqueue(change.Desired); return ValueTask.CompletedTask; }));
+        device.SetDesiredStateHandler(agent.HandleDesiredStateAsync);
         using var cts = new CancellationTokenSource(Timeout);
         await device.ConnectAsync(cts.Token);
 
-        await _fake.QueueJobAsync("dev-fw", "iotm-rollout-7", new JsonObject { ["operation"] = AwsFirmwareService.Operation, ["firmware"] = AwsFirmwareService.FirmwareJson(release) });
-
-        await Eventually(() => (string?)_fake.DescribeJobExecution("dev-fw", "iotm-rollout-7")?["status"] == "SUCCEEDED", "the job execution to succeed");
+        await Eventually(() => (string?)_fake.GetShadow("dev-fw")?["state"]?["reported"]?["firmware"]?["status"] == "succeeded", "the reported firmware to succeed");
+        var reported = _fake.GetShadow("dev-fw")!["state"]!["reported"]!["firmware"]!;
+        Assert.Equal(("2.0.0", "ro-7"), ((string?)reported["version"], (string?)reported["rolloutId"]));
         Assert.Equal(["2.0.0"], installed);
         Assert.Equal("2.0.0", agent.RunningVersion);
-        // Chain runs the agent first, so the job can finish before the next handler records the change.
-        await Eventually(() => seen.Any(d => d["firmware"] is not null), "the desired firmware to reach the chained handler");
-        var desired = seen.First(d => d["firmware"] is not null)["firmware"]!;
-        Assert.Equal("2.0.0", (string?)desired["version"]);
-        Assert.Equal("iotm-rollout-7", (string?)desired["rolloutId"]);
-        var execution = _fake.DescribeJobExecution("dev-fw", "iotm-rollout-7")!;
-        Assert.Equal("succeeded", (string?)execution["statusDetails"]!["status"]);
-        Assert.Equal("2.0.0", (string?)execution["statusDetails"]!["version"]);
-        // QUEUED → IN_PROGRESS (downloading) → IN_PROGRESS (installing) → SUCCEEDED.
-        Assert.Equal(4, (int)execution["versionNumber"]!);
-        Assert.Equal("2.0.0", (string?)_fake.GetShadow("dev-fw")?["state"]?["reported"]?["firmware"]?["version"]);
-        // The finished job is no longer offered: notify-next without an execution clears the desired firmware.
-        await Eventually(() => seen.LastOrDefault() is { } d && d["firmware"] is null, "the firmware to leave the desired state");
-    }
-
-    [Fact]
-    public async Task A_job_queued_before_connect_is_fetched_with_next_get()
-    {
-        var release = new FirmwareRelease { Version = "3.1.0", Uri = new Uri("https://firmware.example/3.1.0.bin"), Sha256 = new string('a', 64), SizeBytes = 10 };
-        await _fake.QueueJobAsync("dev-early", "iotm-rollout-early", new JsonObject { ["operation"] = AwsFirmwareService.Operation, ["firmware"] = AwsFirmwareService.FirmwareJson(release) });
-        await _fake.QueueJobAsync("dev-early", "other-job", new JsonObject { ["operation"] = "something-else" });
-        await using var device = Connect("dev-early");
-        var seen = new ConcurrentQueue<JsonObject>();
-        device.SetDesiredStateHandler((change, _) => { seen.Enqueue(change.Desired); return ValueTask.CompletedTask; });
-        using var cts = new CancellationTokenSource(Timeout);
-        await device.ConnectAsync(cts.Token);
-
-        await Eventually(() => seen.Any(d => d["firmware"] is not null), "the pending job as desired firmware");
-        Assert.Equal("iotm-rollout-early", (string?)seen.First(d => d["firmware"] is not null)["firmware"]!["rolloutId"]);
-        Assert.Equal("iotm-rollout-early", device.PendingJobId);
     }
 
     [Fact]

@@ -104,35 +104,7 @@ public sealed class AwsHttpFaultTests(MotoServer moto, ITestOutputHelper output)
         Assert.True(retries.For(AwsIoTProvider.ProviderName) >= 1, "the retry was not counted");
     }
 
-    [Theory]
-    [InlineData(HttpFault.Throttle)]
-    [InlineData(HttpFault.ServerError)]
-    [InlineData(HttpFault.Reset)]
-    [InlineData(HttpFault.Timeout)]
-    public async Task A_rollout_whose_CreateJob_fails_once_is_retried_by_the_shared_retry_and_makes_one_job(HttpFault fault)
-    {
-        await using (var direct = await AwsIoTProvider.StartAsync(moto.Options()))
-            await direct.Firmware.CreateReleaseAsync(new FirmwareRelease { Version = "9.9.9", Uri = new Uri("https://firmware.example/9.9.9.bin"), Sha256 = new string('a', 64), SizeBytes = 1 });
-        using var retries = new HttpRetryCounter();
-        _proxy.Targets = IsCreateJob;
-        _proxy.Plan.Enqueue(fault);
-        var outcome = await FaultCall.RunAsync(async () =>
-        {
-            var rollout = await _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "9.9.9", DeviceIds = ["fault-dev"] });
-            Assert.StartsWith("iotm-rollout-", rollout.Id, StringComparison.Ordinal);
-        }, Budget + TimeSpan.FromSeconds(5));
-        var forwarded = _proxy.Matching.Count(r => r.Forwarded);
-        output.WriteLine($"AWS CreateJob, one {fault}: {outcome.Describe()}; forwarded {forwarded}, seen {_proxy.Matching.Count}; {retries.For(AwsIoTProvider.ProviderName)} retries counted");
-        Assert.Null(outcome.Error);
-        // The job id chosen before the first attempt makes a replay a 409 for the same job, never a second job.
-        Assert.Equal(2, _proxy.Matching.Count);
-        Assert.Single(_proxy.Matching.Select(r => r.PathAndQuery).Distinct());
-        Assert.True(retries.For(AwsIoTProvider.ProviderName) >= 1, "the CreateJob retry was not counted");
-    }
-
     private static bool IsDescribeThing(string method, string path) => method == "GET" && path.StartsWith("/things/fault-dev", StringComparison.Ordinal) && !path.Contains("/principals", StringComparison.Ordinal);
-
-    private static bool IsCreateJob(string method, string path) => method == "PUT" && path.StartsWith("/jobs/iotm-rollout-", StringComparison.Ordinal);
 
     private static bool IsCreateCertificate(string method, string path) => method == "POST" && path.StartsWith("/certificates", StringComparison.Ordinal);
 

@@ -1,23 +1,29 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.Aws.Tests.Moto;
 
-/// <summary>Shadows, publish and firmware-as-jobs against moto.</summary>
+/// <summary>Shadows, publish and firmware (the shared engine over the classic shadow) against moto, fleet side.</summary>
 [Collection(MotoCollection.Name)]
 public sealed class MotoDataPlaneTests(MotoServer moto) : IAsyncLifetime
 {
+    private readonly TempFirmwareStore _firmwareStore = new();
     private AwsIoTProvider _provider = null!;
 
     public async Task InitializeAsync()
     {
         await moto.ResetAsync();
-        _provider = await AwsIoTProvider.StartAsync(moto.Options());
+        _provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.FirmwareStorePath = _firmwareStore.Path));
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001" });
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-002" });
     }
 
-    public async Task DisposeAsync() => await _provider.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _provider.DisposeAsync();
+        _firmwareStore.Dispose();
+    }
 
     [Fact]
     public async Task Desired_state_merges_and_versions()
@@ -73,13 +79,17 @@ public sealed class MotoDataPlaneTests(MotoServer moto) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Releases_are_job_templates_and_a_replay_is_not_a_conflict()
+    public async Task Releases_are_kept_in_the_firmware_store_and_a_replay_is_not_a_conflict()
     {
         var release = Release("1.2.0+build.7");
         await _provider.Firmware.CreateReleaseAsync(release);
         var again = await _provider.Firmware.CreateReleaseAsync(release);
         Assert.Equal(release.Sha256, again.Sha256);
         await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => _provider.Firmware.CreateReleaseAsync(release with { Sha256 = new string('b', 64) }));
+        await _provider.DisposeAsync();
+
+        // A new managing process on the same store sees the release.
+        _provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.FirmwareStorePath = _firmwareStore.Path));
         var loaded = await _provider.Firmware.GetReleaseAsync("1.2.0+build.7");
         Assert.Equal(release.Uri, loaded.Uri);
         Assert.Equal(release.SizeBytes, loaded.SizeBytes);
@@ -90,42 +100,59 @@ public sealed class MotoDataPlaneTests(MotoServer moto) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_rollout_is_one_job_with_rollout_abort_timeout_and_retry_config()
+    public async Task A_rollout_gates_waves_on_the_success_threshold_rolls_a_failed_device_back_and_resumes_in_a_new_process()
     {
+        await _provider.Firmware.CreateReleaseAsync(Release("1.0.0"));
         await _provider.Firmware.CreateReleaseAsync(Release("2.0.0"));
+        await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-003" });
+        foreach (var id in new[] { "dev-001", "dev-002", "dev-003" })
+            await ReportAsync(id, new ReportedFirmware { Version = "1.0.0" });
         var rollout = await _provider.Firmware.StartRolloutAsync(new RolloutPlan
         {
-            ReleaseVersion = "2.0.0",
-            DeviceIds = ["dev-001", "dev-002"],
-            WaveSizes = [1, 1],
-            FailureThreshold = 0.25,
-            DeviceTimeout = TimeSpan.FromMinutes(15),
+            ReleaseVersion = "2.0.0", DeviceIds = ["dev-001", "dev-002", "dev-003"], WaveSizes = [1, 2], SuccessThreshold = 1.0, FailureThreshold = 1.0,
         });
-        Assert.StartsWith("iotm-rollout-", rollout.Id);
-        Assert.Equal(["dev-001", "dev-002"], rollout.Plan.DeviceIds);
-        Assert.Equal(2, rollout.WaveCount);
-        Assert.Equal(2, rollout.Devices.Count);
-        Assert.Equal(RolloutStatus.InProgress, rollout.Status);
 
-        var job = await _provider.ControlPlane.DescribeJobAsync(rollout.Id, default);
-        Assert.Equal(1, (int?)job["jobExecutionsRolloutConfig"]?["exponentialRate"]?["baseRatePerMinute"]);
-        Assert.Equal(25.0, (double?)job["abortConfig"]?["criteriaList"]?[0]?["thresholdPercentage"]);
-        Assert.Equal(15, (int?)job["timeoutConfig"]?["inProgressTimeoutInMinutes"]);
-        Assert.Equal("TIMED_OUT", (string?)job["jobExecutionsRetryConfig"]?["criteriaList"]?[0]?["failureType"]);
-        var document = JsonNode.Parse((await _provider.ControlPlane.GetJobDocumentAsync(rollout.Id, default))!)!;
-        Assert.Equal("2.0.0", (string?)document["firmware"]?["version"]);
-        Assert.Equal(new string('a', 64), (string?)document["firmware"]?["sha256"]);
+        // Wave 0 is offered through the classic shadow's desired.firmware; wave 1 waits for wave 0's success.
+        var offered = await DesiredFirmwareAsync("dev-001");
+        Assert.Equal(("2.0.0", rollout.Id), (offered!.Release.Version, offered.RolloutId));
+        Assert.Null(await DesiredFirmwareAsync("dev-002"));
+        Assert.Equal(RolloutStatus.InProgress, (await _provider.Firmware.GetRolloutAsync(rollout.Id)).Status);
+        Assert.Null(await DesiredFirmwareAsync("dev-002"));
+
+        await ReportAsync("dev-001", new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = rollout.Id });
+        // The managing process goes away; a new one on the same store picks the rollout up.
+        await _provider.DisposeAsync();
+        _provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.FirmwareStorePath = _firmwareStore.Path));
+        var advanced = await _provider.Firmware.GetRolloutAsync(rollout.Id);
+        Assert.Equal(1, advanced.CurrentWave);
+        Assert.Equal("2.0.0", (await DesiredFirmwareAsync("dev-002"))!.Release.Version);
+
+        await ReportAsync("dev-002", new ReportedFirmware { Version = "1.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Failed, RolloutId = rollout.Id, Error = "health check" });
+        await ReportAsync("dev-003", new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = rollout.Id });
+        var done = await _provider.Firmware.GetRolloutAsync(rollout.Id);
+        Assert.Equal(RolloutStatus.Completed, done.Status);
+        Assert.Equal(DeviceRolloutStatus.RolledBack, done.Devices[1].Status);
+        Assert.Equal("1.0.0", (await DesiredFirmwareAsync("dev-002"))!.Release.Version);
 
         var cancelled = await _provider.Firmware.CancelRolloutAsync(rollout.Id);
-        Assert.Equal(RolloutStatus.Cancelled, cancelled.Status);
+        Assert.Equal(RolloutStatus.Completed, cancelled.Status);
     }
 
     [Fact]
-    public async Task A_rollout_to_an_unknown_device_fails_before_creating_a_job()
+    public async Task A_rollout_to_an_unknown_device_fails_before_anything_is_written()
     {
         await _provider.Firmware.CreateReleaseAsync(Release("2.0.0"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["ghost"] }));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["dev-001", "ghost"] }));
+        Assert.Null(await DesiredFirmwareAsync("dev-001"));
+        await Assert.ThrowsAsync<ResourceNotFoundException>(() => _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "7.0.0", DeviceIds = ["dev-001"] }));
     }
+
+    // moto has no device gateway: the fleet test writes the device's reported firmware into the shadow itself.
+    private Task ReportAsync(string thing, ReportedFirmware report) => _provider.Shadows.UpdateAsync(thing,
+        new JsonObject { ["state"] = new JsonObject { ["reported"] = new JsonObject { [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(report) } } });
+
+    private async Task<DesiredFirmware?> DesiredFirmwareAsync(string thing) =>
+        (await _provider.State.GetAsync(thing)).Desired[FirmwareStateContract.PropertyName] is { } node ? FirmwareStateContract.ParseDesired(node) : null;
 
     private static FirmwareRelease Release(string version) => new()
     {

@@ -41,6 +41,9 @@ public sealed class GcpProviderStack : IAsyncDisposable
 
     public required GcpIoTOptions Options { get; init; }
 
+    /// <summary>The firmware store file of <see cref="Options"/>; a second provider built on the same options shares it.</summary>
+    public required TempFirmwareStore FirmwareStore { get; init; }
+
     public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents,
         GcpBridgePeer bridge = GcpBridgePeer.Mosquitto)
     {
@@ -48,6 +51,8 @@ public sealed class GcpProviderStack : IAsyncDisposable
         try
         {
             var suffix = Guid.NewGuid().ToString("N")[..8];
+            var firmwareStore = new TempFirmwareStore();
+            owned.Add(new DisposeAsAsync(firmwareStore));
             var pubsub = emulator.CreateClient();
             string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
             await pubsub.CreateTopicAsync(telemetry);
@@ -87,6 +92,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 BridgeTrustedRoots = broker?.TrustedRoots ?? verifying!.TrustedRoots,
                 DeviceTelemetry = route,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
+                FirmwareStorePath = firmwareStore.Path,
             };
             if (broker is not null)
                 owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
@@ -95,7 +101,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
 
             var provider = await GcpIoTProvider.StartAsync(options);
             owned.Add(provider);
-            var stack = new GcpProviderStack(broker) { Provider = provider, Registry = registry, Options = options, Bridge = verifying };
+            var stack = new GcpProviderStack(broker) { Provider = provider, Registry = registry, Options = options, Bridge = verifying, FirmwareStore = firmwareStore };
             stack._owned.AddRange(owned);
             return stack;
         }
@@ -109,5 +115,14 @@ public sealed class GcpProviderStack : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var o in Enumerable.Reverse(_owned)) await o.DisposeAsync();
+    }
+
+    private sealed class DisposeAsAsync(IDisposable inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner.Dispose();
+            return ValueTask.CompletedTask;
+        }
     }
 }

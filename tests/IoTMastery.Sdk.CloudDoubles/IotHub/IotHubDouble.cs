@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -92,6 +93,9 @@ public sealed class IotHubDouble : IAsyncDisposable
 
     public bool IsConnected(string deviceId) => _connected.ContainsKey(deviceId);
 
+    /// <summary>The firmware store file providers built on this hub share (<see cref="IotHubDoubleProviders"/>); deleted with the hub.</summary>
+    public TempFirmwareStore FirmwareStore { get; } = new();
+
     public static async Task<IotHubDouble> StartAsync(int mqttPort = 0)
     {
         var hub = new IotHubDouble();
@@ -126,6 +130,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         _serverCertificate.Dispose();
         _ca.Dispose();
         VerifiedCa.Dispose();
+        FirmwareStore.Dispose();
     }
 
     // ---------------------------------------------------------------- HTTP

@@ -19,6 +19,8 @@ public static class IotHubDoubleProviders
             DevicePort = hub.MqttPort,
             DeviceTrustedRoots = [hub.CaCertificate],
             Retry = new AzureRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
+            // One firmware store per hub, as the default (named after the hub host) would be, but in the temp folder.
+            FirmwareStorePath = hub.FirmwareStore.Path,
         };
         configure?.Invoke(options);
         return AzureIoTProvider.Create(options, time, loggerFactory);

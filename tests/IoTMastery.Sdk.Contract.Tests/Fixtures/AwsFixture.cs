@@ -1,5 +1,6 @@
 using IoTMastery.Sdk.Aws;
 using IoTMastery.Sdk.CloudDoubles.Aws;
+using IoTMastery.Sdk.TestSupport;
 using IoTMastery.Sdk.CloudDoubles.Moto;
 
 namespace IoTMastery.Sdk.Contract.Tests;
@@ -19,6 +20,7 @@ public sealed class AwsFixture : ProviderFixture
 
     private readonly MotoServer _moto = new();
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("AWS contract gateway CA");
+    private readonly TempFirmwareStore _firmwareStore = new();
     private AwsIotMqttFake? _gateway;
 
     /// <inheritdoc />
@@ -26,14 +28,6 @@ public sealed class AwsFixture : ProviderFixture
     {
         await _moto.InitializeAsync();
         _gateway = await AwsIotMqttFake.StartAsync(_ca, moto: new AwsIotMotoBacking(_moto.Endpoint));
-        void Configure(AwsIoTOptions o)
-        {
-            o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
-            o.CertificateAuthority = _ca;
-            o.DeviceEndpoint = "localhost";
-            o.DevicePort = _gateway.Port;
-            o.DeviceTrustedRoots = _gateway.TrustedRoots;
-        }
         // The service principal is registered like a device, by a provider that has no service connection yet.
         IssuedCredential service;
         await using (var registrar = await AwsIoTProvider.StartAsync(_moto.Options(Configure)))
@@ -41,6 +35,7 @@ public sealed class AwsFixture : ProviderFixture
         return await AwsIoTProvider.StartAsync(_moto.Options(o =>
         {
             Configure(o);
+            o.FirmwareStorePath = _firmwareStore.Path;
             o.ServiceMqtt = new AwsServiceMqttOptions
             {
                 Host = "localhost",
@@ -52,6 +47,27 @@ public sealed class AwsFixture : ProviderFixture
         }));
     }
 
+    /// <summary>
+    /// Another provider instance on the same moto and gateway double, with its firmware store in the directory and no
+    /// service MQTT connection (the firmware engine reads and writes shadows over HTTP).
+    /// </summary>
+    public override async Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
+        await AwsIoTProvider.StartAsync(_moto.Options(o =>
+        {
+            Configure(o);
+            o.FirmwareStorePath = Path.Combine(directory, "firmware.db");
+        }));
+
+    private void Configure(AwsIoTOptions o)
+    {
+        var gateway = _gateway ?? throw new InvalidOperationException("The fixture is not initialized.");
+        o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
+        o.CertificateAuthority = _ca;
+        o.DeviceEndpoint = "localhost";
+        o.DevicePort = gateway.Port;
+        o.DeviceTrustedRoots = gateway.TrustedRoots;
+    }
+
     /// <inheritdoc />
     protected override async Task StopAsync(IIoTProvider? provider)
     {
@@ -59,6 +75,7 @@ public sealed class AwsFixture : ProviderFixture
         if (_gateway is not null) await _gateway.DisposeAsync();
         await _moto.DisposeAsync();
         _ca.Dispose();
+        _firmwareStore.Dispose();
     }
 }
 

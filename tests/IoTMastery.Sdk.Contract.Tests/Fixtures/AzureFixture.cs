@@ -17,6 +17,10 @@ public sealed class AzureFixture : ProviderFixture
         return IotHubDoubleProviders.Create(_hub);
     }
 
+    /// <summary>Another provider instance on the same hub double, with its firmware store in the directory.</summary>
+    public override Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
+        Task.FromResult<IIoTProvider>(IotHubDoubleProviders.Create(_hub!, o => o.FirmwareStorePath = Path.Combine(directory, "firmware.db")));
+
     /// <inheritdoc />
     protected override async Task StopAsync(IIoTProvider? provider)
     {

@@ -1,5 +1,6 @@
 using IoTMastery.Sdk.CloudDoubles.CloudIot;
 using IoTMastery.Sdk.CloudDoubles.PubSub;
+using IoTMastery.Sdk.Gcp;
 
 namespace IoTMastery.Sdk.Contract.Tests;
 
@@ -20,6 +21,21 @@ public sealed class GcpFixture : ProviderFixture
         await _emulator.InitializeAsync();
         _stack = await GcpProviderStack.StartAsync(_emulator, bridge: GcpBridgePeer.VerifyingDouble);
         return _stack.Provider;
+    }
+
+    /// <summary>
+    /// Another provider instance on the same emulator, registry double and bridge, with its firmware store in the
+    /// directory and no subscriptions, so it never pulls the shared instance's command replies or telemetry.
+    /// </summary>
+    public override async Task<IIoTProvider> StartFirmwareInstanceAsync(string directory)
+    {
+        var options = new GcpIoTOptions();
+        foreach (var property in typeof(GcpIoTOptions).GetProperties().Where(p => p.CanWrite))
+            property.SetValue(options, property.GetValue(_stack!.Options));
+        options.TelemetrySubscriptionId = null;
+        options.CommandReplySubscriptionId = null;
+        options.FirmwareStorePath = Path.Combine(directory, "firmware.db");
+        return await GcpIoTProvider.StartAsync(options);
     }
 
     /// <inheritdoc />

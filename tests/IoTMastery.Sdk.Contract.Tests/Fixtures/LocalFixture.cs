@@ -8,6 +8,10 @@ public sealed class LocalFixture : ProviderFixture
     /// <inheritdoc />
     protected override async Task<IIoTProvider> StartAsync() => await LocalIoTProvider.StartAsync();
 
+    /// <summary>Local is its own peer, so the managing instance is a whole provider on a database file in the directory.</summary>
+    public override async Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
+        await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = Path.Combine(directory, "fleet.db") });
+
     /// <inheritdoc />
     protected override async Task StopAsync(IIoTProvider? provider)
     {

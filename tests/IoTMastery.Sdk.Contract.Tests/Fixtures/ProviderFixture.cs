@@ -28,6 +28,14 @@ public abstract class ProviderFixture : IAsyncLifetime
     /// <summary>The credential the suite issues: the provider's default kind.</summary>
     public CredentialRequest DeviceCredential => new() { Kind = Provider.Capabilities.DefaultCredentialKind };
 
+    /// <summary>
+    /// Starts an extra provider instance on this fixture's peer whose firmware store lives in <paramref name="directory"/>
+    /// (the same directory gives the same store), for the firmware contract: it disposes the managing process mid-rollout
+    /// and builds a new one. The caller disposes the instance.
+    /// </summary>
+    public virtual Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
+        throw new NotSupportedException($"{GetType().Name} cannot start a firmware instance.");
+
     /// <inheritdoc />
     public async Task InitializeAsync() => _provider = await StartAsync();
 

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
+using IoTMastery.Sdk.Providers;
+using IoTMastery.Sdk.TestSupport;
 
 namespace IoTMastery.Sdk.Gcp.Tests;
 
@@ -9,7 +11,7 @@ namespace IoTMastery.Sdk.Gcp.Tests;
 /// The quickstart scenario for the GCP-style provider: register a device with a generated ES256 key, connect it
 /// over the bridge protocol (Mosquitto), send telemetry that reaches the Pub/Sub emulator and is read back by
 /// pull/ack, send a command with a subfolder, and roll out firmware through versioned configs and reported
-/// states with the shared RolloutOrchestrator. The vendor's bridge (events → Pub/Sub, state → registry,
+/// states with the shared firmware engine. The vendor's bridge (events → Pub/Sub, state → registry,
 /// config/commands → device) is played by a relay in this runner, because no vendor bridge runs offline.
 /// </summary>
 public static class GcpScenario
@@ -41,7 +43,9 @@ public static class GcpScenario
 
         using var http = new HttpClient();
         var registry = new CloudIotClient(http, registryPath, registryDouble.Server.BaseUrl, NoAuthenticator.Instance);
-        var firmware = new GcpFirmwareService(registry);
+        using var firmwareStore = new TempFirmwareStore();
+        using var store = new SqliteFirmwareStore(firmwareStore.Path);
+        var firmware = FirmwareServices.Create(store, new GcpStateService(registry), DeviceIdRules.Gcp, GcpIoTProvider.ProviderName);
 
         // 1. Register with a key we generate; the private half stays with the device.
         var (publicPem, privatePem, format) = DeviceKeys.Generate(KeyAlgorithm.EcdsaP256);

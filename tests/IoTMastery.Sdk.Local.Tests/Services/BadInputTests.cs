@@ -12,17 +12,19 @@ public sealed class BadInputTests : IDisposable
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create();
     private readonly LocalDeviceRegistry _registry;
     private readonly LocalStateService _state;
-    private readonly LocalFirmwareService _firmware;
+    private readonly IFirmwareService _firmware;
 
     public BadInputTests()
     {
         var store = LocalStore.OpenInMemory();
-        store.Dispose();
         var bus = new RecordingMessageBus();
         var time = new FakeTimeProvider(LocalFixture.Start);
         _registry = new LocalDeviceRegistry(store, _ca, bus, time);
         _state = new LocalStateService(store, bus);
-        _firmware = new LocalFirmwareService(store, _state, time);
+        // Built while the store is open (its firmware tables are migrated on open), then closed with it.
+        using (var firmware = new LocalFirmware(store, _state, time))
+            _firmware = firmware.Service;
+        store.Dispose();
     }
 
     public void Dispose() => _ca.Dispose();
@@ -81,6 +83,8 @@ public sealed class BadInputTests : IDisposable
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1"], SuccessThreshold = double.NaN }));
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = [] }));
         await AssertBadInput(() => _firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "1.0.0", DeviceIds = ["d1", "d1"] }));
+        await AssertBadInput(() => _firmware.GetRolloutAsync("bad id!"));
+        await AssertBadInput(() => _firmware.CancelRolloutAsync(new string('r', 65)));
         await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1 0", Uri = new Uri("https://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
         await AssertBadInput(() => _firmware.CreateReleaseAsync(new FirmwareRelease { Version = "1.0", Uri = new Uri("ftp://x/y"), Sha256 = new string('a', 64), SizeBytes = 1 }));
     }

@@ -49,7 +49,9 @@ public sealed class LocalFirmwareServiceTests
         var created = await f.Firmware.CreateReleaseAsync(Release("1.1.0"));
         Assert.Equal(LocalFixture.Start.AddMinutes(1), created.CreatedAt);
         Assert.Equal(created, await f.Firmware.GetReleaseAsync("1.1.0"));
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Firmware.CreateReleaseAsync(Release("1.0.0")));
+        // A replay of the identical release (a retried call whose answer was lost) is success; another image is not.
+        Assert.Equal(await f.Firmware.GetReleaseAsync("1.0.0"), await f.Firmware.CreateReleaseAsync(Release("1.0.0")));
+        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Firmware.CreateReleaseAsync(Release("1.0.0") with { SizeBytes = 2000 }));
         await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Firmware.GetReleaseAsync("9.9.9"));
         var versions = new List<string>();
         await foreach (var r in f.Firmware.ListReleasesAsync())
@@ -151,5 +153,74 @@ public sealed class LocalFirmwareServiceTests
         Assert.Equal("ghost", missing.DeviceId);
         Assert.Null(await DesiredFirmwareOf(f, "d0"));
         await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Firmware.GetRolloutAsync("ro-none"));
+    }
+
+    [Fact]
+    public async Task A_device_deleted_mid_rollout_is_one_failed_device_at_once_and_the_thresholds_decide()
+    {
+        using var f = await FleetAsync(4);
+        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan
+        {
+            ReleaseVersion = "2.0.0", DeviceIds = ["d0", "d1", "d2", "d3"], WaveSizes = [2, 2], SuccessThreshold = 0.5, FailureThreshold = 0.6,
+        });
+        await f.Registry.DeleteAsync("d1");   // offered, then deleted
+        await f.Registry.DeleteAsync("d3");   // deleted before its wave is offered
+
+        await Succeed(f, "d0", rollout.Id);
+        var read = await f.Firmware.GetRolloutAsync(rollout.Id);
+
+        // No clock advance: the deleted devices fail at once instead of waiting out the device timeout.
+        Assert.Equal(RolloutStatus.InProgress, read.Status);
+        Assert.Equal(1, read.CurrentWave);
+        foreach (var gone in new[] { read.Devices[1], read.Devices[3] })
+        {
+            Assert.Equal(DeviceRolloutStatus.Failed, gone.Status);
+            Assert.Contains("no longer exists", gone.Error, StringComparison.Ordinal);
+        }
+        await Succeed(f, "d2", rollout.Id);
+        var done = await f.Firmware.GetRolloutAsync(rollout.Id);
+        Assert.Equal(RolloutStatus.Completed, done.Status);
+        Assert.Equal(2, done.Count(DeviceRolloutStatus.Succeeded));
+        Assert.Equal(2, done.Count(DeviceRolloutStatus.Failed));
+    }
+
+    [Fact]
+    public async Task A_database_written_before_the_firmware_store_keeps_its_releases_and_running_rollouts()
+    {
+        using var db = new TempDatabase();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(LocalFixture.Start);
+        string rolloutId = "ro-legacy";
+        using (var store = LocalStore.OpenFile(db.Path))
+        {
+            // Today's Local schema (LocalStore's migrations) with rows exactly as LocalFirmwareService wrote them.
+            using var ca = await store.LoadOrCreateCertificateAuthorityAsync(time);
+            var bus = new RecordingMessageBus();
+            await new LocalDeviceRegistry(store, ca, bus, time).RegisterAsync(new DeviceRegistration { Id = "old-1" });
+            var state = new LocalStateService(store, bus);
+            await state.ApplyReportedAsync("old-1", new JsonObject { ["firmware"] = FirmwareStateContract.BuildReported(new ReportedFirmware { Version = "1.0.0" }) }, default);
+            var at = LocalFixture.Start.UtcTicks;
+            await store.WriteAsync(async (c, tx, ct) =>
+            {
+                foreach (var v in new[] { "1.0.0", "2.0.0" })
+                    await LocalStore.ExecuteAsync(c, tx, "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature) VALUES ($v, $u, $s, 1000, $at, NULL)", ct,
+                        ("$v", v), ("$u", $"https://fw.example.test/{v}.bin"), ("$s", new string('a', 64)), ("$at", at));
+                await LocalStore.ExecuteAsync(c, tx, "INSERT INTO rollouts (id, plan, status, current_wave, wave_count, created_at, updated_at, reason) VALUES ($id, $plan, 'InProgress', 0, 1, $at, $at, NULL)", ct,
+                    ("$id", rolloutId), ("$at", at),
+                    ("$plan", """{"releaseVersion":"2.0.0","deviceIds":["old-1"],"waveSizes":null,"successThreshold":0.9,"failureThreshold":0.2,"deviceTimeoutTicks":6000000000}"""));
+                return await LocalStore.ExecuteAsync(c, tx, "INSERT INTO rollout_devices (rollout_id, position, device_id, wave, status, previous_version, started_at, updated_at, error) VALUES ($id, 0, 'old-1', 0, 'InProgress', '1.0.0', $at, $at, NULL)", ct,
+                    ("$id", rolloutId), ("$at", at));
+            }, default);
+        }
+
+        using var f = await LocalFixture.CreateAsync(LocalStore.OpenFile(db.Path), time);
+        var versions = new List<string>();
+        await foreach (var r in f.Firmware.ListReleasesAsync())
+            versions.Add(r.Version);
+        Assert.Equal(["2.0.0", "1.0.0"], versions.Order().Reverse());
+        var before = await f.Firmware.GetRolloutAsync(rolloutId);
+        Assert.Equal((RolloutStatus.InProgress, "1.0.0"), (before.Status, before.Devices.Single().PreviousVersion));
+
+        await Report(f, "old-1", new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = rolloutId });
+        Assert.Equal(RolloutStatus.Completed, (await f.Firmware.GetRolloutAsync(rolloutId)).Status);
     }
 }

@@ -13,7 +13,8 @@ internal sealed class LocalFixture : IDisposable
         Bus = bus;
         Registry = new LocalDeviceRegistry(store, ca, bus, time);
         State = new LocalStateService(store, bus);
-        Firmware = new LocalFirmwareService(store, State, time);
+        _firmware = new LocalFirmware(store, State, time);
+        Firmware = _firmware.Service;
     }
 
     public static readonly DateTimeOffset Start = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
@@ -24,7 +25,9 @@ internal sealed class LocalFixture : IDisposable
     public RecordingMessageBus Bus { get; }
     public LocalDeviceRegistry Registry { get; }
     public LocalStateService State { get; }
-    public LocalFirmwareService Firmware { get; }
+    private readonly LocalFirmware _firmware;
+
+    public IFirmwareService Firmware { get; }
 
     public static async Task<LocalFixture> CreateAsync(LocalStore? store = null, FakeTimeProvider? time = null)
     {
@@ -36,6 +39,7 @@ internal sealed class LocalFixture : IDisposable
 
     public void Dispose()
     {
+        _firmware.Dispose();
         Ca.Dispose();
         Store.Dispose();
     }

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Local;
+namespace IoTMastery.Sdk;
 
 /// <summary>
 /// Creates and checks the files that hold secrets (the database and its companions, the CA key file) so that only
