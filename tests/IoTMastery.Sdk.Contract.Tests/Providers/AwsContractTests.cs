@@ -23,9 +23,16 @@ public sealed class AwsErrorsTests(AwsFixture fixture) : ErrorsContract<AwsFixtu
 [Collection(AwsCollection.Name)]
 public sealed class AwsCredentialsTests(AwsFixture fixture) : CredentialsContract<AwsFixture>(fixture);
 
+[Collection(AwsCollection.Name)]
+public sealed class AwsConnectionLifecycleTests(AwsFixture fixture) : ConnectionLifecycleContract<AwsFixture>(fixture);
+
+[Collection(AwsCollection.Name)]
+public sealed class AwsDisposeDeliversTelemetryTests(AwsFixture fixture) : DisposeDeliversTelemetryContract<AwsFixture>(fixture);
+
 // Not bound: RegistryVersionContract — moto 5.2.1 UpdateThing neither checks expectedVersion nor increments the thing version (src/IoTMastery.Sdk.Aws/README.md), so a stale update is applied.
 // Not bound: StateDeliveryContract — moto has no MQTT broker: desired state written through its data plane never reaches a device on mosquitto, and reported state stays on the broker.
 // Not bound: CredentialEnforcementContract — mosquitto (the AWS MQTT peer here) knows nothing of AWS certificate status, so a rotated, revoked or INACTIVE certificate still connects; AWS IoT itself enforces it (not run offline).
 // Not bound: DisableEnforcementContract — as CredentialEnforcementContract: mosquitto does not know the certificates are INACTIVE.
 // Not bound: LiveRevocationContract — as CredentialEnforcementContract.
 // Not bound: LiveDisableContract — as DisableEnforcementContract.
+// Not bound: LateDesiredHandlerContract — as StateDeliveryContract: desired state written through moto's data plane never reaches a device on mosquitto.

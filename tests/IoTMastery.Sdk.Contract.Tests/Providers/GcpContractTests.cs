@@ -26,6 +26,15 @@ public sealed class GcpErrorsTests(GcpFixture fixture) : ErrorsContract<GcpFixtu
 [Collection(GcpCollection.Name)]
 public sealed class GcpCredentialsTests(GcpFixture fixture) : CredentialsContract<GcpFixture>(fixture);
 
+[Collection(GcpCollection.Name)]
+public sealed class GcpConnectionLifecycleTests(GcpFixture fixture) : ConnectionLifecycleContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpDisposeDeliversTelemetryTests(GcpFixture fixture) : DisposeDeliversTelemetryContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpLateDesiredHandlerTests(GcpFixture fixture) : LateDesiredHandlerContract<GcpFixture>(fixture);
+
 // Not bound: OfflineCommandContract — the bridge relay hands every command to mosquitto and cannot see subscriptions, so the registry double never answers FAILED_PRECONDITION and an offline device times out.
 // Not bound: CredentialEnforcementContract — the bridge broker is mosquitto without client authentication and the relay does not verify device JWTs against the registry double, so nothing refuses a removed key or a blocked device.
 // Not bound: DisableEnforcementContract — as CredentialEnforcementContract: nothing on the bridge checks the blocked flag.

@@ -40,3 +40,12 @@ public sealed class LocalLiveRevocationTests(LocalFixture fixture) : LiveRevocat
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalConnectionLifecycleTests(LocalFixture fixture) : ConnectionLifecycleContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalDisposeDeliversTelemetryTests(LocalFixture fixture) : DisposeDeliversTelemetryContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLateDesiredHandlerTests(LocalFixture fixture) : LateDesiredHandlerContract<LocalFixture>(fixture);
