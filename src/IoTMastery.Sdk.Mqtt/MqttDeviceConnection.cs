@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 
@@ -56,6 +57,10 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
     /// <summary>The MQTT connection, for its Connected/Disconnected signals.</summary>
     internal MqttDeviceClient Client => _client ?? throw new InvalidOperationException("The connection is not initialized.");
 
+    /// <summary>The shared connection behind a provider's <see cref="IDeviceConnection"/>, or null when it is not one (for tests).</summary>
+    internal static MqttDeviceConnection? Of(IDeviceConnection connection) =>
+        connection as MqttDeviceConnection ?? (connection as IMqttDeviceConnectionOwner)?.Connection;
+
     /// <summary>The command and desired-state handlers.</summary>
     internal DeviceHandlerSlots Slots { get; } = new();
 
@@ -70,6 +75,32 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
     {
         get { lock (_workLock) return _disposing; }
     }
+
+    /// <summary>The checks every provider makes first: the options and a credential are there, the device id keeps the provider's rules, the telemetry options are valid.</summary>
+    /// <exception cref="ArgumentException">One of them is not.</exception>
+    protected static void Validate(DeviceConnectionOptions options, DeviceIdRules rules)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        rules.Validate(options.DeviceId, nameof(options));
+        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
+        options.Telemetry.Validate();
+    }
+
+    /// <summary>The device certificate with its private key, for the providers whose devices connect with mutual TLS only.</summary>
+    /// <param name="options">Validated options.</param>
+    /// <param name="devices">Who needs it, for the message: for example <c>AWS IoT devices</c>.</param>
+    /// <exception cref="ArgumentException">The credential is not a certificate with its key.</exception>
+    protected static X509Certificate2 RequireCertificate(DeviceConnectionOptions options, string devices)
+    {
+        var credential = options.Credential;
+        if (credential.Info.Kind != CredentialKind.X509Certificate || credential.CertificatePem is null || credential.PrivateKeyPem is null)
+            throw new ArgumentException($"{devices} connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(credential.Id)}' is a {credential.Info.Kind} credential without one.", nameof(options));
+        return credential.ToCertificate();
+    }
+
+    /// <summary>Creates the MQTT client with the connect bounds every provider takes from <see cref="DeviceConnectionOptions"/>.</summary>
+    protected static MqttDeviceClient CreateClient(MqttDeviceClientOptions client, DeviceConnectionOptions options, string provider, TimeProvider time, ILoggerFactory loggers) =>
+        new(client with { ConnectTimeout = options.ConnectTimeout, ConnectRetryBudget = options.ConnectRetryBudget }, provider, time, loggers.CreateLogger<MqttDeviceClient>());
 
     /// <summary>Sets what the subclass built; called once from its constructor.</summary>
     protected void Initialize(string deviceId, MqttDeviceClient client, TelemetryPipeline pipeline)

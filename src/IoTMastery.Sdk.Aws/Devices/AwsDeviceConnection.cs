@@ -46,14 +46,9 @@ internal sealed class AwsDeviceConnection : MqttDeviceConnection
     public AwsDeviceConnection(DeviceConnectionOptions options, AwsDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
         : base(time, loggers.CreateLogger<AwsDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
-        DeviceIdRules.Aws.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
-        if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(options.Credential.Id)}' has none.", nameof(options));
-        options.Telemetry.Validate();
-        _certificate = options.Credential.ToCertificate();
-        var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        Validate(options, DeviceIdRules.Aws);
+        _certificate = RequireCertificate(options, "AWS IoT devices");
+        var client = CreateClient(new MqttDeviceClientOptions
         {
             Host = endpoint.Host,
             Port = endpoint.Port,
@@ -64,9 +59,7 @@ internal sealed class AwsDeviceConnection : MqttDeviceConnection
             ApplicationProtocols = endpoint.Port == 443 ? [new SslApplicationProtocol(AwsIoTProvider.MqttAlpn)] : null,
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
-            ConnectTimeout = options.ConnectTimeout,
-            ConnectRetryBudget = options.ConnectRetryBudget,
-        }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
+        }, options, AwsIoTProvider.ProviderName, time, loggers);
         var topic = AwsTopics.Telemetry(options.DeviceId);
         Initialize(options.DeviceId, client, new TelemetryPipeline(new MqttTelemetryTransport(client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>()));
     }

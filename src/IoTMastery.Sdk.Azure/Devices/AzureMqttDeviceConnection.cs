@@ -21,10 +21,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
     internal AzureMqttDeviceConnection(DeviceConnectionOptions options, AzureDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory? loggerFactory)
         : base(time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<AzureDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
-        DeviceIdRules.Azure.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential);
-        options.Telemetry.Validate();
+        Validate(options, DeviceIdRules.Azure);
         loggerFactory ??= NullLoggerFactory.Instance;
         var deviceId = options.DeviceId;
         _operationTimeout = endpoint.OperationTimeout;
@@ -51,7 +48,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
             default:
                 throw new ArgumentException($"Azure devices connect with a SAS key or an X.509 certificate with its private key; credential '{ErrorText.Escape(options.Credential.Id)}' ({options.Credential.Info.Kind}) has neither.", nameof(options));
         }
-        var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        var client = CreateClient(new MqttDeviceClientOptions
         {
             Host = endpoint.GatewayHost ?? endpoint.HostName,
             Port = endpoint.Port,
@@ -67,9 +64,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
             OperationTimeout = endpoint.OperationTimeout,
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
-            ConnectTimeout = options.ConnectTimeout,
-            ConnectRetryBudget = options.ConnectRetryBudget,
-        }, Provider, time, loggerFactory.CreateLogger<MqttDeviceClient>());
+        }, options, Provider, time, loggerFactory);
         Transport = new AzureTelemetryTransport(client, deviceId, endpoint.TelemetryProperties);
         Initialize(deviceId, client, new TelemetryPipeline(Transport, options.Telemetry, time, loggerFactory.CreateLogger<TelemetryPipeline>()));
     }

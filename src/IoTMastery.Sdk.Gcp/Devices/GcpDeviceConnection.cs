@@ -33,14 +33,11 @@ internal sealed class GcpDeviceConnection : MqttDeviceConnection
     public GcpDeviceConnection(DeviceConnectionOptions options, GcpDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
         : base(time, loggers.CreateLogger<GcpDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
-        DeviceIdRules.Gcp.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
+        Validate(options, DeviceIdRules.Gcp);
         if (options.Credential.PrivateKeyPem is null)
             throw new ArgumentException($"Gcp devices sign JWTs with their private key; credential '{ErrorText.Escape(options.Credential.Id)}' carries none.", nameof(options));
         if (string.IsNullOrEmpty(endpoint.Options.BridgeHost))
             throw new InvalidOperationException("GcpIoTOptions.BridgeHost is not set, so devices have nowhere to connect.");
-        options.Telemetry.Validate();
         var deviceId = options.DeviceId;
         _replySubfolder = endpoint.Options.CommandReplySubfolder;
         _bridge = new GcpBridgeClient(new GcpBridgeOptions

@@ -41,17 +41,12 @@ internal sealed class LocalDeviceConnection : MqttDeviceConnection
     public LocalDeviceConnection(DeviceConnectionOptions options, LocalDeviceEndpoint endpoint, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
         : base(timeProvider ?? TimeProvider.System, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LocalDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(endpoint);
-        DeviceIdRules.Local.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential);
-        if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"Local devices connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(options.Credential.Id)}' is a {options.Credential.Info.Kind} credential without one.", nameof(options));
-        options.Telemetry.Validate();
+        Validate(options, DeviceIdRules.Local);
         var time = timeProvider ?? TimeProvider.System;
         loggerFactory ??= NullLoggerFactory.Instance;
-        _certificate = options.Credential.ToCertificate();
-        var client = new MqttDeviceClient(new MqttDeviceClientOptions
+        _certificate = RequireCertificate(options, "Local devices");
+        var client = CreateClient(new MqttDeviceClientOptions
         {
             Host = endpoint.Host,
             Port = endpoint.Port,
@@ -60,9 +55,7 @@ internal sealed class LocalDeviceConnection : MqttDeviceConnection
             TrustedRoots = [endpoint.CaCertificate],
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
-            ConnectTimeout = options.ConnectTimeout,
-            ConnectRetryBudget = options.ConnectRetryBudget,
-        }, Provider, time, loggerFactory.CreateLogger<MqttDeviceClient>());
+        }, options, Provider, time, loggerFactory);
         var pipeline = new TelemetryPipeline(new MqttTelemetryTransport(client, LocalTopics.Telemetry(options.DeviceId)), options.Telemetry, time, loggerFactory.CreateLogger<TelemetryPipeline>());
         Initialize(options.DeviceId, client, pipeline);
     }

@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
-/// One device connection lifecycle on every provider: handlers set after connecting work, a handler running when the
+/// One device connection lifecycle on every provider: handlers set after connecting work, a dropped connection comes back
+/// with its subscriptions, a handler running when the
 /// connection is disposed is cancelled and waited for (its reply still reaches the fleet), and after disposal every member
 /// but <see cref="IDeviceConnection.DeviceId"/> and <see cref="IDeviceConnection.IsConnected"/> throws
 /// <see cref="ObjectDisposedException"/> while a second dispose does nothing.
@@ -22,6 +23,25 @@ public abstract class ConnectionLifecycleContract<TFixture>(TFixture fixture) : 
         var reply = await Provider.Commands.InvokeAsync(registration.Device.Id, new DeviceCommand { Name = "late", Timeout = TimeSpan.FromSeconds(20) }, Ct);
         Assert.Equal(200, reply.Status);
         Assert.Equal("late", reply.Payload?["did"]?.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task After_the_connection_drops_it_reconnects_with_its_subscriptions_and_commands_arrive_again()
+    {
+        var registration = await RegisterAsync();
+        var device = await ConnectAsync(registration, c => c.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["did"] = command.Name }))));
+        var client = IoTMastery.Sdk.Mqtt.MqttDeviceConnection.Of(device)?.Client;
+        Assert.NotNull(client);
+        var back = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Connected += (_, _) => back.TrySetResult();
+
+        await client.DropConnectionForTestAsync();
+        await back.Task.WaitAsync(ProviderFixture.Patience, Ct);
+
+        Assert.True(device.IsConnected);
+        var reply = await Provider.Commands.InvokeAsync(registration.Device.Id, new DeviceCommand { Name = "after-drop", Timeout = TimeSpan.FromSeconds(20) }, Ct);
+        Assert.Equal(200, reply.Status);
+        Assert.Equal("after-drop", reply.Payload?["did"]?.GetValue<string>());
     }
 
     [Fact]
