@@ -35,9 +35,11 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
     private readonly SemaphoreSlim _subscribeGate = new(1, 1);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _workLock = new();
-    // Under _workLock: background work still running, and whether the dispose began (no work starts after it).
+    // Under _workLock: background work still running, and the dispose once it began (no work starts after that). _disposing is
+    // also read without the lock (volatile) on the hot paths, such as every telemetry record.
     private readonly HashSet<Task> _work = [];
-    private bool _disposing;
+    private volatile bool _disposing;
+    private Task? _disposal;
     private MqttDeviceClient? _client;
     private TelemetryPipeline? _pipeline;
 
@@ -71,10 +73,7 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
     protected CancellationToken Stopping => _stopping.Token;
 
     /// <summary>Whether the dispose began.</summary>
-    protected bool IsDisposing
-    {
-        get { lock (_workLock) return _disposing; }
-    }
+    protected bool IsDisposing => _disposing;
 
     /// <summary>The checks every provider makes first: the options and a credential are there, the device id keeps the provider's rules, the telemetry options are valid.</summary>
     /// <exception cref="ArgumentException">One of them is not.</exception>
@@ -249,8 +248,9 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
             {
                 await reply(response).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IoTException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception ex)
             {
+                // Logged here: nothing awaits this task, and the fleet side sees the missing reply as its timeout.
                 Logger.LogWarning("The reply to command '{Command}' was not delivered: {Message}", ErrorText.Escape(name), ex.Message);
             }
         });
@@ -288,15 +288,22 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the dispose began.</summary>
     protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposing, this);
 
-    /// <summary>Shuts down in the order the class remarks give; a second call does nothing.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Shuts down in the order the class remarks give; a later call waits for the same shutdown and does nothing more.</summary>
+    public ValueTask DisposeAsync()
     {
-        Task[] running;
         lock (_workLock)
         {
-            if (_disposing) return;
             _disposing = true;
+            _disposal ??= DisposeCoreAsync();
         }
+        return new ValueTask(_disposal);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        // Off the caller's lock: the first await below may complete synchronously.
+        await Task.Yield();
+        Task[] running;
         await _stopping.CancelAsync().ConfigureAwait(false);
         lock (_workLock) running = [.. _work];
         if (running.Length > 0)
