@@ -19,9 +19,10 @@ internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2
 /// <summary>
 /// A device on AWS IoT Core over MQTT with X.509 mutual TLS: telemetry through the shared pipeline within AWS's
 /// per-connection limits, desired state (the desired <c>firmware</c> object included, like on every provider) from the
-/// classic shadow (get + delta), commands on the SDK's request/response topics.
+/// classic shadow (get + delta), commands on the SDK's request/response topics. The lifecycle is
+/// <see cref="MqttDeviceConnection"/>'s.
 /// </summary>
-internal sealed class AwsDeviceConnection : IDeviceConnection
+internal sealed class AwsDeviceConnection : MqttDeviceConnection
 {
     /// <summary>AWS IoT Core limits per connection (AWS IoT Core quotas and pricing): 128 KB, 100 publishes/s, 512 KiB/s, billed per 5 KB incl. topic.</summary>
     internal static TelemetryTransportLimits Limits(string topic) => new()
@@ -33,126 +34,72 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         MaxBytesPerSecond = 512 * 1024,
     };
 
-    private readonly MqttDeviceClient _client;
-    private readonly TelemetryPipeline _pipeline;
     private readonly X509Certificate2 _certificate;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _disposed = new();
     private readonly Lock _lock = new();
-    private readonly DeviceHandlerSlots _slots = new();
     private JsonObject _shadowDesired = [];
     private string? _deliveredJson;
     private long _shadowVersion;
-    private bool _subscribed;
-    private int _disposedFlag;
-    private readonly TimeProvider _time;
-    private Task _requestCurrent = Task.CompletedTask;
 
     public AwsDeviceConnection(DeviceConnectionOptions options, AwsDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
+        : base(time, loggers.CreateLogger<AwsDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
-        DeviceIdRules.Aws.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
-        if (options.Credential.Info.Kind != CredentialKind.X509Certificate || options.Credential.CertificatePem is null || options.Credential.PrivateKeyPem is null)
-            throw new ArgumentException($"AWS IoT devices connect with an X.509 certificate and its private key; credential '{ErrorText.Escape(options.Credential.Id)}' has none.", nameof(options));
-        options.Telemetry.Validate();
-        DeviceId = options.DeviceId;
-        _time = time;
-        _logger = loggers.CreateLogger<AwsDeviceConnection>();
-        _certificate = options.Credential.ToCertificate();
-        _client = new MqttDeviceClient(new MqttDeviceClientOptions
+        Validate(options, DeviceIdRules.Aws);
+        _certificate = RequireCertificate(options, "AWS IoT devices");
+        var client = CreateClient(new MqttDeviceClientOptions
         {
             Host = endpoint.Host,
             Port = endpoint.Port,
             // Thing policy variables require the client id to be the thing name.
-            ClientId = DeviceId,
+            ClientId = options.DeviceId,
             ClientCertificate = _certificate,
             TrustedRoots = endpoint.TrustedRoots,
             ApplicationProtocols = endpoint.Port == 443 ? [new SslApplicationProtocol(AwsIoTProvider.MqttAlpn)] : null,
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
-            ConnectTimeout = options.ConnectTimeout,
-            ConnectRetryBudget = options.ConnectRetryBudget,
-        }, AwsIoTProvider.ProviderName, time, loggers.CreateLogger<MqttDeviceClient>());
-        var topic = AwsTopics.Telemetry(DeviceId);
-        _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
-        _client.Connected += (_, _) => Volatile.Write(ref _requestCurrent, RequestCurrentAsync());
+        }, options, AwsIoTProvider.ProviderName, time, loggers);
+        var topic = AwsTopics.Telemetry(options.DeviceId);
+        Initialize(options.DeviceId, client, new TelemetryPipeline(new MqttTelemetryTransport(client, topic, Limits(topic)), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>()));
     }
 
-    public string DeviceId { get; }
-
-    public bool IsConnected => _client.IsConnected;
-
-    internal MqttDeviceClient Client => _client;
-
-    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    protected override async Task SubscribeBeforeConnectAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
-        if (!_subscribed)
-        {
-            // AWS allows 8 filters per SUBSCRIBE and 50 per connection; these are 4.
-            await _client.SubscribeAsync(AwsTopics.CommandFilter(DeviceId), OnCommandAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AwsTopics.ShadowGetAccepted(DeviceId), OnShadowDocumentAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AwsTopics.ShadowDelta(DeviceId), OnShadowDeltaAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _client.SubscribeAsync(AwsTopics.ShadowUpdateRejected(DeviceId), OnRejectedAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            _subscribed = true;
-        }
-        await _client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        // AWS allows 8 filters per SUBSCRIBE and 50 per connection; these are 4.
+        const MqttQualityOfService q = MqttQualityOfService.AtLeastOnce;
+        await EnsureSubscribedAsync(AwsTopics.CommandFilter(DeviceId), OnCommandAsync, q, cancellationToken).ConfigureAwait(false);
+        await EnsureSubscribedAsync(AwsTopics.ShadowGetAccepted(DeviceId), OnShadowDocumentAsync, q, cancellationToken).ConfigureAwait(false);
+        await EnsureSubscribedAsync(AwsTopics.ShadowDelta(DeviceId), OnShadowDeltaAsync, q, cancellationToken).ConfigureAwait(false);
+        await EnsureSubscribedAsync(AwsTopics.ShadowUpdateRejected(DeviceId), OnRejectedAsync, q, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
+    // Aws derives desired state from the shadow itself, so the slot's stored change is unused.
+    protected override void OnDesiredStateHandlerSet(DesiredStateChange? stored) => RunInBackground(DeliverAsync);
+
+    protected override void OnConnected() => RunInBackground(_ => RequestCurrentAsync());
+
+    protected override async Task ReportStateCoreAsync(JsonObject patch, CancellationToken cancellationToken)
     {
-        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
-        return _pipeline.WriteAsync(record, cancellationToken);
-    }
-
-    public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
-
-    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
-
-    public void SetDesiredStateHandler(DesiredStateHandler handler)
-    {
-        // Aws derives desired state from the shadow document itself, so the slot's stored change is unused.
-        _slots.SetDesiredStateHandler(handler);
-        _ = DeliverAsync(_disposed.Token);
-    }
-
-    public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(patch);
         var update = new JsonObject { ["state"] = new JsonObject { ["reported"] = patch.DeepClone() } };
-        await _client.PublishAsync(AwsTopics.ShadowUpdate(DeviceId), JsonSerializer.SerializeToUtf8Bytes(update), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
+        await Client.PublishAsync(AwsTopics.ShadowUpdate(DeviceId), JsonSerializer.SerializeToUtf8Bytes(update), MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask DisposeAsync()
+    protected override ValueTask DisposeResourcesAsync()
     {
-        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
-        await _pipeline.DisposeAsync().ConfigureAwait(false);
-        try
-        {
-            // Cancelling a publish mid-flight drops the connection uncleanly (AWS then reports CONNECTION_LOST, not
-            // CLIENT_INITIATED_DISCONNECT), so let the on-connect requests finish first, within a bound.
-            await Volatile.Read(ref _requestCurrent).WaitAsync(TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
-        await _disposed.CancelAsync().ConfigureAwait(false);
-        await _client.DisposeAsync().ConfigureAwait(false);
         _certificate.Dispose();
-        _disposed.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     // On every (re)connect: ask for the current shadow; the answer arrives on the accepted topic.
+    // Not cancelled by the dispose (which waits for it): a publish cut off mid-flight drops the connection uncleanly, and AWS
+    // then reports CONNECTION_LOST instead of CLIENT_INITIATED_DISCONNECT. The client's OperationTimeout bounds it.
     private async Task RequestCurrentAsync()
     {
         try
         {
-            await _client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, _disposed.Token).ConfigureAwait(false);
+            await Client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IoTException or OperationCanceledException or ObjectDisposedException)
         {
-            _logger.LogDebug("Could not request the current shadow: {Message}", ex.Message);
+            Logger.LogDebug("Could not request the current shadow: {Message}", ex.Message);
         }
     }
 
@@ -160,22 +107,14 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
     {
         // iotmastery/{thing}/commands/{name}/{requestId}
         var levels = message.Topic.Split('/');
-        if (levels.Length == 5) _ = HandleCommandAsync(levels[3], levels[4], message.Payload, ct);
+        if (levels.Length != 5) return ValueTask.CompletedTask;
+        var (name, requestId) = (levels[3], levels[4]);
+        DispatchCommand(name, JsonCommand(name, message.Payload, "the command payload is not JSON"), response =>
+        {
+            var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
+            return Client.PublishAsync(AwsTopics.Reply(DeviceId, requestId), JsonSerializer.SerializeToUtf8Bytes(reply), MqttQualityOfService.AtLeastOnce, false);
+        });
         return ValueTask.CompletedTask;
-    }
-
-    private async Task HandleCommandAsync(string name, string requestId, ReadOnlyMemory<byte> payload, CancellationToken ct)
-    {
-        if (await _slots.RunCommandAsync(name, payload, "the command payload is not JSON", _logger, ct).ConfigureAwait(false) is not { } response) return;
-        var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
-        try
-        {
-            await _client.PublishAsync(AwsTopics.Reply(DeviceId, requestId), JsonSerializer.SerializeToUtf8Bytes(reply), MqttQualityOfService.AtLeastOnce, false, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IoTException or OperationCanceledException)
-        {
-            _logger.LogWarning("The reply to command '{Command}' was not delivered: {Message}", name, ex.Message);
-        }
     }
 
     private async ValueTask OnShadowDocumentAsync(MqttIncomingMessage message, CancellationToken ct)
@@ -192,15 +131,16 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         await DeliverAsync(ct).ConfigureAwait(false);
     }
 
-    // A delta carries only the difference; the full desired document comes from a fresh get.
+    // A delta carries only the difference; the full desired document comes from a fresh get. Not cancelled by the dispose, as
+    // RequestCurrentAsync.
     private async ValueTask OnShadowDeltaAsync(MqttIncomingMessage message, CancellationToken ct) =>
-        await _client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, ct).ConfigureAwait(false);
+        await Client.PublishAsync(AwsTopics.ShadowGet(DeviceId), ReadOnlyMemory<byte>.Empty, MqttQualityOfService.AtLeastOnce, false, CancellationToken.None).ConfigureAwait(false);
 
     private ValueTask OnRejectedAsync(MqttIncomingMessage message, CancellationToken ct)
     {
         var doc = Parse(message.Payload);
         // Type-checked: the (int?) and (string?) casts threw on a string code or a numeric message.
-        _logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", doc?["code"] is JsonValue c && c.TryGetValue(out int code) ? code : null, Text(doc?["message"]));
+        Logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", doc?["code"] is JsonValue c && c.TryGetValue(out int code) ? code : null, Text(doc?["message"]));
         return ValueTask.CompletedTask;
     }
 
@@ -211,7 +151,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
         DesiredStateChange change;
         lock (_lock)
         {
-            handler = _slots.DesiredHandler;
+            handler = Slots.DesiredHandler;
             if (handler is null) return;
             var desired = _shadowDesired.DeepClone().AsObject();
             var json = desired.ToJsonString();
@@ -220,14 +160,7 @@ internal sealed class AwsDeviceConnection : IDeviceConnection
             // The shadow version, which the fleet side reads as DesiredVersion.
             change = new DesiredStateChange(desired, _shadowVersion);
         }
-        try
-        {
-            await handler(change, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            _logger.LogError(ex, "The desired-state handler failed.");
-        }
+        await InvokeDesiredHandlerAsync(handler, change, ct).ConfigureAwait(false);
     }
 
     // Strict: with JsonNode.Parse, duplicate keys or bad strings threw later out of the shadow and rejected handlers.

@@ -142,12 +142,18 @@ public sealed class GcpBridgeClient : IAsyncDisposable
     public Task SubscribeCommandsAsync(Func<string?, ReadOnlyMemory<byte>, CancellationToken, ValueTask> handler, string? deviceId = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var prefix = Topic(TargetDevice(deviceId), "commands");
-        return Mqtt.SubscribeAsync(prefix + "/#", (m, ct) =>
-        {
-            var subfolder = m.Topic.Length > prefix.Length + 1 ? m.Topic[(prefix.Length + 1)..] : null;
-            return handler(subfolder, m.Payload, ct);
-        }, MqttQualityOfService.AtLeastOnce, cancellationToken);
+        var target = TargetDevice(deviceId);
+        return Mqtt.SubscribeAsync(CommandFilter(target), (m, ct) => handler(CommandSubfolder(target, m.Topic), m.Payload, ct), MqttQualityOfService.AtLeastOnce, cancellationToken);
+    }
+
+    /// <summary>The command filter of a device: <c>/devices/{id}/commands/#</c>.</summary>
+    internal static string CommandFilter(string deviceId) => Topic(deviceId, "commands") + "/#";
+
+    /// <summary>The subfolder of a command topic of <paramref name="deviceId"/>, or null when it has none.</summary>
+    internal static string? CommandSubfolder(string deviceId, string topic)
+    {
+        var prefix = Topic(deviceId, "commands");
+        return topic.Length > prefix.Length + 1 ? topic[(prefix.Length + 1)..] : null;
     }
 
     /// <summary>

@@ -19,98 +19,67 @@ internal sealed class GcpDeviceConnectionFactory(GcpDeviceEndpoint endpoint, Tim
 /// Telemetry goes through a <see cref="TelemetryPipeline"/> as bridge events (or straight to Pub/Sub); configs become
 /// desired-state changes (version from the document's <c>$version</c>); reported state is kept here and published
 /// whole on the state topic, because Cloud IoT stores each state as a full document; commands are answered with an
-/// event on the reply subfolder (<see cref="GcpCommandWire"/>).
+/// event on the reply subfolder (<see cref="GcpCommandWire"/>). The lifecycle is <see cref="MqttDeviceConnection"/>'s.
 /// </summary>
-internal sealed class GcpDeviceConnection : IDeviceConnection
+internal sealed class GcpDeviceConnection : MqttDeviceConnection
 {
     private readonly GcpBridgeClient _bridge;
-    private readonly TelemetryPipeline _pipeline;
     private readonly string _replySubfolder;
-    private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _reportGate = new(1, 1);
-    private readonly CancellationTokenSource _disposed = new();
-    private readonly DeviceHandlerSlots _slots = new();
     private long _configsSeen;
     private JsonObject _reported = [];
-    private bool _subscribed;
-    private int _disposedFlag;
 
     public GcpDeviceConnection(DeviceConnectionOptions options, GcpDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
+        : base(time, loggers.CreateLogger<GcpDeviceConnection>())
     {
-        ArgumentNullException.ThrowIfNull(options);
-        DeviceIdRules.Gcp.Validate(options.DeviceId, nameof(options));
-        ArgumentNullException.ThrowIfNull(options.Credential, nameof(options));
+        Validate(options, DeviceIdRules.Gcp);
         if (options.Credential.PrivateKeyPem is null)
             throw new ArgumentException($"Gcp devices sign JWTs with their private key; credential '{ErrorText.Escape(options.Credential.Id)}' carries none.", nameof(options));
         if (string.IsNullOrEmpty(endpoint.Options.BridgeHost))
             throw new InvalidOperationException("GcpIoTOptions.BridgeHost is not set, so devices have nowhere to connect.");
-        options.Telemetry.Validate();
-        DeviceId = options.DeviceId;
+        var deviceId = options.DeviceId;
         _replySubfolder = endpoint.Options.CommandReplySubfolder;
-        _logger = loggers.CreateLogger<GcpDeviceConnection>();
         _bridge = new GcpBridgeClient(new GcpBridgeOptions
         {
             Host = endpoint.Options.BridgeHost,
             Port = endpoint.Options.BridgePort,
             TrustedRoots = endpoint.Options.BridgeTrustedRoots,
             Registry = endpoint.Options.Registry,
-            DeviceId = DeviceId,
+            DeviceId = deviceId,
             PrivateKeyPem = options.Credential.PrivateKeyPem,
             JwtLifetime = endpoint.Options.JwtLifetime,
             ConnectTimeout = options.ConnectTimeout,
             ConnectRetryBudget = options.ConnectRetryBudget,
         }, time, loggers.CreateLogger<GcpBridgeClient>());
+        TelemetryPipeline pipeline;
         if (endpoint.Options.DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect)
         {
-            _pipeline = new PubSubTelemetryTransport(endpoint.PubSub, endpoint.Options.TelemetryTopicId!, orderByDevice: false)
+            pipeline = new PubSubTelemetryTransport(endpoint.PubSub, endpoint.Options.TelemetryTopicId!, orderByDevice: false)
                 .CreatePipeline(options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
         }
         else
         {
-            var topic = GcpBridgeClient.Topic(DeviceId, "events");
+            var topic = GcpBridgeClient.Topic(deviceId, "events");
             // Bridge events are at most 256 KB; 100 per second per device is the published device-to-cloud limit.
             var limits = new TelemetryTransportLimits { MaxMessageBytes = 256 * 1024, MaxMessagesPerSecond = 100 };
-            _pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_bridge.Mqtt, topic, limits), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
+            pipeline = new TelemetryPipeline(new MqttTelemetryTransport(_bridge.Mqtt, topic, limits), options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());
         }
+        // The bridge's MQTT client is the connection's: the base disposes it (GcpBridgeClient.DisposeAsync does only that).
+        Initialize(deviceId, _bridge.Mqtt, pipeline);
     }
 
-    public string DeviceId { get; }
-
-    public bool IsConnected => _bridge.Mqtt.IsConnected;
-
-    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    protected override async Task SubscribeBeforeConnectAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposedFlag != 0, this);
-        if (!_subscribed)
-        {
-            // Registered before connecting so they are (re)sent with every session: the bridge uses clean sessions.
-            await _bridge.SubscribeConfigAsync(OnConfigAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await _bridge.SubscribeCommandsAsync(OnCommandAsync, cancellationToken: cancellationToken).ConfigureAwait(false);
-            _subscribed = true;
-        }
-        await _bridge.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        // Registered before connecting so they are (re)sent with every session: the bridge uses clean sessions.
+        await EnsureSubscribedAsync(GcpBridgeClient.Topic(DeviceId, "config"), (m, ct) => OnConfigAsync(m.Payload, ct), MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
+        await EnsureSubscribedAsync(GcpBridgeClient.CommandFilter(DeviceId), OnCommandAsync, MqttQualityOfService.AtLeastOnce, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask SendTelemetryAsync(TelemetryRecord record, CancellationToken cancellationToken = default)
+    protected override void OnDesiredStateHandlerSet(DesiredStateChange? stored) => RunInBackground(DeliverLatestAsync);
+
+    protected override async Task ReportStateCoreAsync(JsonObject patch, CancellationToken cancellationToken)
     {
-        DeviceHandlerSlots.ValidateRecord(record, DeviceId);
-        return _pipeline.WriteAsync(record, cancellationToken);
-    }
-
-    public Task FlushAsync(CancellationToken cancellationToken = default) => _pipeline.FlushAsync(cancellationToken);
-
-    public void SetCommandHandler(CommandHandler handler) => _slots.SetCommandHandler(handler);
-
-    public void SetDesiredStateHandler(DesiredStateHandler handler)
-    {
-        _slots.SetDesiredStateHandler(handler);
-        _ = DeliverAsync(_disposed.Token);
-    }
-
-    public async Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(patch);
         await _reportGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -137,62 +106,47 @@ internal sealed class GcpDeviceConnection : IDeviceConnection
             version = document[GcpStateService.VersionProperty] is JsonValue v && v.TryGetValue<long>(out var n) ? n : _configsSeen;
             document.Remove(GcpStateService.VersionProperty);
             // Unlike Local, the newest config replaces the stored one whatever its version; delivery still never goes back.
-            _slots.ReplaceDesired(new DesiredStateChange(document, version));
+            Slots.ReplaceDesired(new DesiredStateChange(document, version));
         }
-        await DeliverAsync(cancellationToken).ConfigureAwait(false);
+        await DeliverLatestAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Hands the latest config to the handler once per version, never going back.</summary>
-    private async Task DeliverAsync(CancellationToken cancellationToken)
+    private ValueTask OnCommandAsync(MqttIncomingMessage message, CancellationToken cancellationToken)
     {
-        if (!_slots.TryBeginLatestDelivery(out var handler, out var latest)) return;
+        var subfolder = GcpBridgeClient.CommandSubfolder(DeviceId, message.Topic);
+        if (!GcpCommandWire.TryParseRequest(message.Payload, out var requestId, out var name, out var payload))
+        {
+            Logger.LogWarning("Device {DeviceId} ignored a command in subfolder {Subfolder} that is not an IoTMastery request.", DeviceId, subfolder);
+            return ValueTask.CompletedTask;
+        }
+        DispatchCommand(name, stopping => RunCommandAsync(name, payload, stopping),
+            response => _bridge.PublishEventAsync(GcpCommandWire.Reply(requestId, response), _replySubfolder));
+        return ValueTask.CompletedTask;
+    }
+
+    // The payload is already parsed by GcpCommandWire, and a failure answers with the exception type, so only the slot and the 501 are shared.
+    private async Task<CommandResponse?> RunCommandAsync(string name, JsonNode? payload, CancellationToken cancellationToken)
+    {
+        if (Slots.CommandHandler is not { } handler) return DeviceHandlerSlots.NotImplemented;
         try
         {
-            await handler(new DesiredStateChange((JsonObject)latest.Desired.DeepClone(), latest.Version), cancellationToken).ConfigureAwait(false);
+            return await handler(new DeviceCommand { Name = name, Payload = payload }, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            _logger.LogWarning(ex, "The desired-state handler of {DeviceId} failed for version {Version}.", DeviceId, latest.Version);
+            return null;
+        }
+        catch (Exception ex)
+        {
+            Logger.LogWarning(ex, "The command handler of {DeviceId} failed for {Command}.", DeviceId, name);
+            return new CommandResponse(500, new JsonObject { ["error"] = ex.GetType().Name });
         }
     }
 
-    private async ValueTask OnCommandAsync(string? subfolder, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    protected override ValueTask DisposeResourcesAsync()
     {
-        if (!GcpCommandWire.TryParseRequest(data, out var requestId, out var name, out var payload))
-        {
-            _logger.LogWarning("Device {DeviceId} ignored a command in subfolder {Subfolder} that is not an IoTMastery request.", DeviceId, subfolder);
-            return;
-        }
-        CommandResponse response;
-        // The payload is already parsed by GcpCommandWire, and a failure answers with the exception type, so only the slot and the 501 are shared.
-        var handler = _slots.CommandHandler;
-        if (handler is null)
-        {
-            response = DeviceHandlerSlots.NotImplemented;
-        }
-        else
-        {
-            try
-            {
-                response = await handler(new DeviceCommand { Name = name, Payload = payload }, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _logger.LogWarning(ex, "The command handler of {DeviceId} failed for {Command}.", DeviceId, name);
-                response = new CommandResponse(500, new JsonObject { ["error"] = ex.GetType().Name });
-            }
-        }
-        await _bridge.PublishEventAsync(GcpCommandWire.Reply(requestId, response), _replySubfolder, cancellationToken: cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
-        await _disposed.CancelAsync().ConfigureAwait(false);
-        await _pipeline.DisposeAsync().ConfigureAwait(false);
-        await _bridge.DisposeAsync().ConfigureAwait(false);
-        _disposed.Dispose();
         _reportGate.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     public override string ToString() => $"GcpDeviceConnection {{ Device = {DeviceId}, private key redacted }}";

@@ -28,7 +28,7 @@ public sealed class ReadmeCapabilityTableTests
         ["Registry: register, get, list with paging, attributes, enable/disable, delete"] = ["RegistryContract"],
         ["Credentials"] = ["CredentialsContract"],
         ["Rotate / revoke"] = ["CredentialEnforcementContract", "LiveRevocationContract"],
-        ["Device connection (MQTT, TLS 1.2+)"] = ["CredentialsContract"],
+        ["Device connection (MQTT, TLS 1.2+)"] = ["CredentialsContract", "ConnectionLifecycleContract"],
         ["Telemetry through the batching core"] = ["TelemetryContract"],
         ["Telemetry consumption"] = ["TelemetryContract"],
         ["Commands with replies and timeouts"] = ["CommandsContract", "OfflineCommandContract"],

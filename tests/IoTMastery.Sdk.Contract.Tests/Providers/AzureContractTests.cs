@@ -43,3 +43,11 @@ public sealed class AzureLiveDisableTests(AzureFixture fixture) : LiveDisableCon
 
 [Collection(AzureCollection.Name)]
 public sealed class AzureFirmwareTests(AzureFixture fixture) : FirmwareContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureConnectionLifecycleTests(AzureFixture fixture) : ConnectionLifecycleContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureLateDesiredHandlerTests(AzureFixture fixture) : LateDesiredHandlerContract<AzureFixture>(fixture);
+
+// Not bound: DisposeDeliversTelemetryContract — no Event Hubs endpoint runs offline, so nothing on the fleet side reads device telemetry (TelemetryConsumption is false).

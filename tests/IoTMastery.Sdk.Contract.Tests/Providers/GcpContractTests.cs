@@ -43,3 +43,12 @@ public sealed class GcpLiveDisableTests(GcpFixture fixture) : LiveDisableContrac
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpFirmwareTests(GcpFixture fixture) : FirmwareContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpConnectionLifecycleTests(GcpFixture fixture) : ConnectionLifecycleContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpDisposeDeliversTelemetryTests(GcpFixture fixture) : DisposeDeliversTelemetryContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpLateDesiredHandlerTests(GcpFixture fixture) : LateDesiredHandlerContract<GcpFixture>(fixture);

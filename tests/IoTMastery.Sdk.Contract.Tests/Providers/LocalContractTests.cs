@@ -43,3 +43,12 @@ public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableCon
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalFirmwareTests(LocalFixture fixture) : FirmwareContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalConnectionLifecycleTests(LocalFixture fixture) : ConnectionLifecycleContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalDisposeDeliversTelemetryTests(LocalFixture fixture) : DisposeDeliversTelemetryContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalLateDesiredHandlerTests(LocalFixture fixture) : LateDesiredHandlerContract<LocalFixture>(fixture);
