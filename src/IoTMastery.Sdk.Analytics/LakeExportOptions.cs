@@ -16,7 +16,7 @@ public sealed record LakeExportOptions
     /// <summary>The most records one file holds, 1 000 000 by default (1 to 50 000 000). Also the most records the exporter holds in memory at once.</summary>
     public int MaxRecordsPerFile { get; init; } = 1_000_000;
 
-    /// <summary>Records per Parquet row group, 100 000 by default (1 to <see cref="MaxRecordsPerFile"/>).</summary>
+    /// <summary>Records per Parquet row group, 100 000 by default (1 to 50 000 000); a file smaller than that is one row group.</summary>
     public int RowGroupRecords { get; init; } = 100_000;
 
     /// <summary>Column compression; <see cref="LakeCompression.Snappy"/> by default.</summary>
@@ -42,8 +42,8 @@ public sealed record LakeExportOptions
     {
         if (MaxRecordsPerFile is < 1 or > MaxFileRecordsLimit)
             throw new ArgumentException($"{nameof(MaxRecordsPerFile)} must be 1 to {MaxFileRecordsLimit:N0}; got {MaxRecordsPerFile}.", nameof(MaxRecordsPerFile));
-        if (RowGroupRecords < 1 || RowGroupRecords > MaxRecordsPerFile)
-            throw new ArgumentException($"{nameof(RowGroupRecords)} must be 1 to {nameof(MaxRecordsPerFile)} ({MaxRecordsPerFile}); got {RowGroupRecords}.", nameof(RowGroupRecords));
+        if (RowGroupRecords is < 1 or > MaxFileRecordsLimit)
+            throw new ArgumentException($"{nameof(RowGroupRecords)} must be 1 to {MaxFileRecordsLimit:N0}; got {RowGroupRecords}.", nameof(RowGroupRecords));
         if (!Enum.IsDefined(Compression))
             throw new ArgumentException($"{nameof(Compression)} must be Snappy or Zstd; got {(int)Compression}.", nameof(Compression));
         if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromDays(1))
