@@ -143,12 +143,19 @@ public sealed class TelemetryLakeExporter
     /// pauses reading, which pushes back on the channel. Ends when the channel ends or <paramref name="cancellationToken"/>
     /// is cancelled; records still in the spool are exported by the next run or <see cref="ExportPendingAsync"/>.</remarks>
     /// <exception cref="InvalidOperationException">The channel allows one reader and another is running.</exception>
+    /// <exception cref="IOException">The export gave up after <see cref="LakeExportOptions.MaxConsecutiveFailures"/> failed writes (or the sink's own error type); reading the channel stops too.</exception>
     public async Task RunAsync(ITelemetryChannel channel, TelemetryOutbox spool, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(channel);
         ArgumentNullException.ThrowIfNull(spool);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var export = RunAsync(spool, stop.Token);
+        // A failed export must end the pump even when no more telemetry arrives to notice it.
+        _ = export.ContinueWith(static (_, state) =>
+        {
+            try { ((CancellationTokenSource)state!).Cancel(); }
+            catch (ObjectDisposedException) { /* the pump already ended */ }
+        }, stop, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
             await foreach (var record in channel.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -168,8 +175,9 @@ public sealed class TelemetryLakeExporter
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || export.IsFaulted)
         {
+            // Stopped by the caller, or by the export's failure, which the await below throws.
         }
         finally
         {

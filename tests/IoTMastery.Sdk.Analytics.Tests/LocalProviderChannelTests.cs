@@ -48,3 +48,33 @@ public sealed class LocalProviderChannelTests : IDisposable
         }
     }
 }
+
+public sealed class LocalProviderChannelFailureTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task When_the_lake_cannot_be_written_the_channel_export_ends_with_the_sink_error_instead_of_waiting_for_more_telemetry()
+    {
+        await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _dir.Sub("fleet.db") });
+        using var spool = Fleet.Outbox(_dir.Sub("spool"));
+        // A real, unwritable lake: a regular file where the partition folder must go.
+        Directory.CreateDirectory(_dir.Sub("lake"));
+        await File.WriteAllTextAsync(Path.Combine(_dir.Sub("lake"), "date=2026-12-07"), "in the way");
+        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+            new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(20), MaxConsecutiveFailures = 2, RetryDelay = TimeSpan.FromMilliseconds(20) });
+        var run = exporter.RunAsync(provider.Telemetry, spool, CancellationToken.None);
+
+        var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-x", Credential = CredentialRequest.X509 });
+        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-x", Credential = registration.Credential! });
+        await device.ConnectAsync();
+        for (int i = 0; i < 10; i++) await device.SendTelemetryAsync(new TelemetryRecord("pump-x", "pressure", i, Fleet.Start.AddSeconds(i)));
+        await device.FlushAsync();
+
+        // No more telemetry arrives: the export must still end, with the sink's error, within a bound.
+        await Assert.ThrowsAnyAsync<IOException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(10, spool.PendingCount);
+    }
+}
