@@ -3,6 +3,8 @@ namespace IoTMastery.Sdk.Analytics;
 /// <summary>
 /// Writes the lake to a local directory: each file goes to a temporary name in its partition folder, is fsync'd, and is
 /// renamed over <c>key</c>, so readers see whole files only and a file that was acknowledged survives an OS crash.
+/// A temporary file left by a process killed mid-write is deleted when the same key is written again, which the
+/// exporter does after a crash.
 /// </summary>
 public sealed class LocalDirectoryLakeSink : ILakeSink
 {
@@ -30,6 +32,12 @@ public sealed class LocalDirectoryLakeSink : ILakeSink
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         // A dot-prefixed name: Spark, Hive and DuckDB's globs skip hidden files, so a crash never leaves a half file they read.
         var temporary = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        // A process killed mid-write left its temporary file; the exporter rewrites that same key after the crash, so
+        // this is where the leftover is removed.
+        foreach (var stale in Directory.EnumerateFiles(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.*.tmp"))
+        {
+            try { File.Delete(stale); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
         try
         {
             await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
