@@ -14,4 +14,10 @@ if (args.Length > 0 && args[0] == "e2e-smoke")
     await EndToEndSmoke.RunAsync(brokers, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);
     return;
 }
+// `lake-size [records]` prints bytes per record of each lake format and times the whole exporter over an outbox.
+if (args.Length > 0 && args[0] == "lake-size")
+{
+    await LakeData.ReportAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5_000_000);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);

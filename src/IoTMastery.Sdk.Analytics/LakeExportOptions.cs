@@ -1,0 +1,56 @@
+namespace IoTMastery.Sdk.Analytics;
+
+/// <summary>Compression of the Parquet column chunks.</summary>
+public enum LakeCompression
+{
+    /// <summary>Snappy: fast, read by every Parquet engine; the default.</summary>
+    Snappy,
+
+    /// <summary>Zstandard: smaller files for somewhat more CPU when writing.</summary>
+    Zstd,
+}
+
+/// <summary>How <see cref="TelemetryLakeExporter"/> cuts telemetry into Parquet files.</summary>
+public sealed record LakeExportOptions
+{
+    /// <summary>The most records one file holds, 1 000 000 by default (1 to 50 000 000). Also the most records the exporter holds in memory at once.</summary>
+    public int MaxRecordsPerFile { get; init; } = 1_000_000;
+
+    /// <summary>Records per Parquet row group, 100 000 by default (1 to 50 000 000); a file smaller than that is one row group.</summary>
+    public int RowGroupRecords { get; init; } = 100_000;
+
+    /// <summary>Column compression; <see cref="LakeCompression.Snappy"/> by default.</summary>
+    public LakeCompression Compression { get; init; } = LakeCompression.Snappy;
+
+    /// <summary>
+    /// The longest time a record waits for a file to fill before a smaller file is written, 30 s by default (10 ms to 1 day).
+    /// Shorter means fresher data and more, smaller files.
+    /// </summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Consecutive failed writes to the sink after which <see cref="TelemetryLakeExporter.RunAsync(TelemetryOutbox, CancellationToken)"/> gives up and throws, 5 by default (1 to 100).</summary>
+    public int MaxConsecutiveFailures { get; init; } = 5;
+
+    /// <summary>The first wait after a failed write; it doubles per failure up to 30 s. 1 s by default (0 to 1 min).</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    internal const int MaxFileRecordsLimit = 50_000_000;
+
+    /// <summary>Checks every option.</summary>
+    /// <exception cref="ArgumentException">An option is out of range; the message names it and its limits.</exception>
+    public void Validate()
+    {
+        if (MaxRecordsPerFile is < 1 or > MaxFileRecordsLimit)
+            throw new ArgumentException($"{nameof(MaxRecordsPerFile)} must be 1 to {MaxFileRecordsLimit:N0}; got {MaxRecordsPerFile}.", nameof(MaxRecordsPerFile));
+        if (RowGroupRecords is < 1 or > MaxFileRecordsLimit)
+            throw new ArgumentException($"{nameof(RowGroupRecords)} must be 1 to {MaxFileRecordsLimit:N0}; got {RowGroupRecords}.", nameof(RowGroupRecords));
+        if (!Enum.IsDefined(Compression))
+            throw new ArgumentException($"{nameof(Compression)} must be Snappy or Zstd; got {(int)Compression}.", nameof(Compression));
+        if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromDays(1))
+            throw new ArgumentException($"{nameof(FlushInterval)} must be 10 ms to 1 day; got {FlushInterval}.", nameof(FlushInterval));
+        if (MaxConsecutiveFailures is < 1 or > 100)
+            throw new ArgumentException($"{nameof(MaxConsecutiveFailures)} must be 1 to 100; got {MaxConsecutiveFailures}.", nameof(MaxConsecutiveFailures));
+        if (RetryDelay < TimeSpan.Zero || RetryDelay > TimeSpan.FromMinutes(1))
+            throw new ArgumentException($"{nameof(RetryDelay)} must be 0 to 1 minute; got {RetryDelay}.", nameof(RetryDelay));
+    }
+}

@@ -1,0 +1,265 @@
+using System.Runtime.ExceptionServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IoTMastery.Sdk.Analytics;
+
+/// <summary>
+/// Exports telemetry to a data lake as Parquet files in Hive-style partitions (<c>date=YYYY-MM-DD/hour=HH/</c>, from the
+/// device timestamp in UTC), exactly once per record of a durable source.
+/// </summary>
+/// <remarks>
+/// <para><b>Exactly once.</b> The source is a <see cref="TelemetryOutbox"/>, whose records have consecutive positions
+/// (sequence numbers) and an acknowledged mark that survives crashes. The exporter reads up to
+/// <see cref="LakeExportOptions.MaxRecordsPerFile"/> records from just after the mark, writes one file per partition named
+/// after the partition and the position of its first record in the batch (<c>part-{position:D20}.parquet</c>), and
+/// acknowledges the batch only after every file of it was durably written. A crash before the acknowledgement makes the
+/// next run read from the same position, so it writes the same keys again and the sink replaces them: no record is lost,
+/// none appears twice. A live <see cref="ITelemetryChannel"/> is exported through such an outbox used as a spool
+/// (<see cref="RunAsync(ITelemetryChannel, TelemetryOutbox, CancellationToken)"/>).</para>
+/// <para><b>Memory.</b> At most <see cref="LakeExportOptions.MaxRecordsPerFile"/> records and the Parquet bytes of one
+/// file are held at once. One exporter per source; its methods must not run concurrently.</para>
+/// </remarks>
+public sealed class TelemetryLakeExporter
+{
+    private static readonly TimeSpan MaxPoll = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
+    private readonly ILakeSink _sink;
+    private readonly LakeExportOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ParquetTelemetryWriter _writer;
+    private readonly MemoryStream _file = new();
+    private TelemetryRecord[] _batch = [];
+    private long[] _hours = [];
+    private int[] _indexes = [];
+    private long _recordsExported;
+    private long _filesWritten;
+
+    /// <summary>Creates an exporter writing to <paramref name="sink"/>.</summary>
+    /// <param name="sink">Where the files go.</param>
+    /// <param name="options">File size, row groups, compression and flushing; <see cref="LakeExportOptions"/>'s defaults when null.</param>
+    /// <param name="timeProvider">Clock for <c>received_time</c>, the flush interval and retry waits; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="logger">Receives failed writes (with the sink's description, never credentials).</param>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    public TelemetryLakeExporter(ILakeSink sink, LakeExportOptions? options = null, TimeProvider? timeProvider = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        options ??= new LakeExportOptions();
+        options.Validate();
+        _sink = sink;
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _writer = new ParquetTelemetryWriter(options);
+    }
+
+    /// <summary>Records written to the lake and acknowledged by this exporter.</summary>
+    public long RecordsExported => Interlocked.Read(ref _recordsExported);
+
+    /// <summary>Files written by this exporter (a file rewritten after a failure counts again).</summary>
+    public long FilesWritten => Interlocked.Read(ref _filesWritten);
+
+    /// <summary>
+    /// Writes every record pending in <paramref name="source"/> now, whatever the flush interval, and acknowledges it.
+    /// Call it at shutdown to leave nothing behind.
+    /// </summary>
+    /// <returns>How many records were exported.</returns>
+    /// <exception cref="OperationCanceledException">Cancelled; what was not acknowledged stays pending.</exception>
+    /// <remarks>A sink failure is thrown at once (the records stay pending, nothing is duplicated); <see cref="RunAsync(TelemetryOutbox, CancellationToken)"/> retries instead.</remarks>
+    public async Task<long> ExportPendingAsync(TelemetryOutbox source, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        long total = 0;
+        while (true)
+        {
+            int exported = await ExportBatchAsync(source, cancellationToken).ConfigureAwait(false);
+            if (exported == 0) return total;
+            total += exported;
+        }
+    }
+
+    /// <summary>
+    /// Exports <paramref name="source"/> until cancelled: a file as soon as <see cref="LakeExportOptions.MaxRecordsPerFile"/>
+    /// records are pending, or when the oldest pending record has waited <see cref="LakeExportOptions.FlushInterval"/>.
+    /// A failed write is retried with a doubling delay; after <see cref="LakeExportOptions.MaxConsecutiveFailures"/> in a
+    /// row the last error is thrown. Records pending when it is cancelled stay in the source (see <see cref="ExportPendingAsync"/>).
+    /// </summary>
+    /// <returns>A task that completes when <paramref name="cancellationToken"/> is cancelled.</returns>
+    public async Task RunAsync(TelemetryOutbox source, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        int failures = 0;
+        DateTimeOffset? waitingSince = null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var now = _time.GetUtcNow();
+            long pending = source.PendingCount;
+            if (pending == 0) waitingSince = null;
+            else waitingSince ??= now;
+            TimeSpan wait = MaxPoll;
+            if (pending >= _options.MaxRecordsPerFile || (waitingSince is { } since && now - since >= _options.FlushInterval))
+            {
+                try
+                {
+                    await ExportBatchAsync(source, cancellationToken).ConfigureAwait(false);
+                    failures = 0;
+                    waitingSince = source.PendingCount > 0 ? _time.GetUtcNow() : null;
+                    continue;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failures++;
+                    _logger.LogWarning(ex, "Writing telemetry to the lake at {Sink} failed ({Failures} of {Max} in a row); the records stay pending and are written again under the same keys.",
+                        _sink.Description, failures, _options.MaxConsecutiveFailures);
+                    if (failures >= _options.MaxConsecutiveFailures) ExceptionDispatchInfo.Throw(ex);
+                    wait = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, _options.RetryDelay.Ticks * (1L << Math.Min(failures - 1, 20))));
+                }
+            }
+            else if (waitingSince is { } since2)
+            {
+                var left = _options.FlushInterval - (now - since2);
+                if (left < wait) wait = left;
+            }
+            try
+            {
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Exports a live channel of any provider: each record is appended to <paramref name="spool"/> before the next one is
+    /// requested, and the spool is exported as by <see cref="RunAsync(TelemetryOutbox, CancellationToken)"/>.
+    /// </summary>
+    /// <remarks>From the spool on, records reach the lake exactly once. Before it, the channel's own guarantee holds: an
+    /// in-memory channel loses what it held when the process dies; the Local provider's durable journal replays (so the
+    /// lake may get a second copy of) at most the few hundred records it handed over just before a crash. A full spool
+    /// pauses reading, which pushes back on the channel. Ends when the channel ends or <paramref name="cancellationToken"/>
+    /// is cancelled; records still in the spool are exported by the next run or <see cref="ExportPendingAsync"/>.</remarks>
+    /// <exception cref="InvalidOperationException">The channel allows one reader and another is running.</exception>
+    /// <exception cref="IOException">The export gave up after <see cref="LakeExportOptions.MaxConsecutiveFailures"/> failed writes (or the sink's own error type); reading the channel stops too.</exception>
+    public async Task RunAsync(ITelemetryChannel channel, TelemetryOutbox spool, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(spool);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var export = RunAsync(spool, stop.Token);
+        // A failed export must end the pump even when no more telemetry arrives to notice it.
+        _ = export.ContinueWith(static (_, state) =>
+        {
+            try { ((CancellationTokenSource)state!).Cancel(); }
+            catch (ObjectDisposedException) { /* the pump already ended */ }
+        }, stop, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        try
+        {
+            await foreach (var record in channel.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    if (export.IsCompleted) await export.ConfigureAwait(false);
+                    try
+                    {
+                        spool.Append(record);
+                        break;
+                    }
+                    catch (TelemetryOutboxFullException)
+                    {
+                        await Task.Delay(MaxPoll, _time, stop.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || export.IsFaulted)
+        {
+            // Stopped by the caller, or by the export's failure, which the await below throws.
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+        await export.ConfigureAwait(false);
+    }
+
+    /// <summary>Reads one batch, writes its files, then acknowledges it; rewinds the source if anything fails.</summary>
+    /// <returns>Records exported; 0 when nothing was pending.</returns>
+    internal async Task<int> ExportBatchAsync(TelemetryOutbox source, CancellationToken cancellationToken)
+    {
+        int max = _options.MaxRecordsPerFile;
+        long pending = source.PendingCount;
+        if (pending <= 0) return 0;
+        EnsureCapacity((int)Math.Min(max, Math.Max(pending, 1024)));
+        int count = source.ReadPending(_batch.AsSpan(0, Math.Min(max, _batch.Length)), out long first);
+        if (count == 0) return 0;
+        try
+        {
+            var received = _time.GetUtcNow();
+            await WritePartitionsAsync(count, first, received, cancellationToken).ConfigureAwait(false);
+            // Only now: every file of the batch is durable, so the mark may pass it.
+            source.Acknowledge(first + count - 1);
+        }
+        catch
+        {
+            source.Rewind();
+            throw;
+        }
+        finally
+        {
+            Array.Clear(_batch, 0, count);
+        }
+        Interlocked.Add(ref _recordsExported, count);
+        return count;
+    }
+
+    private async Task WritePartitionsAsync(int count, long first, DateTimeOffset received, CancellationToken cancellationToken)
+    {
+        long firstHour = LakeKeys.HourOf(_batch[0].Timestamp);
+        bool oneHour = true;
+        for (int i = 0; i < count; i++)
+        {
+            _hours[i] = LakeKeys.HourOf(_batch[i].Timestamp);
+            oneHour &= _hours[i] == firstHour;
+        }
+        if (oneHour)
+        {
+            await WriteFileAsync(null, count, firstHour, first, first, received, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        // Several hours (devices' clocks straddle an hour, or late data): one file per hour, in order of first appearance,
+        // each named after its own first record, which a replay of the same batch start reproduces.
+        var done = new HashSet<long>();
+        for (int i = 0; i < count; i++)
+        {
+            long hour = _hours[i];
+            if (!done.Add(hour)) continue;
+            int n = 0;
+            for (int j = i; j < count; j++)
+                if (_hours[j] == hour) _indexes[n++] = j;
+            await WriteFileAsync(_indexes, n, hour, first + i, first, received, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteFileAsync(int[]? indexes, int count, long hour, long filePosition, long batchFirst, DateTimeOffset received, CancellationToken cancellationToken)
+    {
+        _file.SetLength(0);
+        await _writer.WriteAsync(_batch, indexes, count, batchFirst, received, _file, cancellationToken).ConfigureAwait(false);
+        _file.Position = 0;
+        await _sink.WriteAsync(LakeKeys.Key(hour, filePosition), _file, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _filesWritten);
+        // A huge file's buffer is not kept for the small files that usually follow.
+        if (_file.Capacity > 256 * 1024 * 1024) _file.Capacity = 0;
+    }
+
+    private void EnsureCapacity(int size)
+    {
+        if (_batch.Length >= size) return;
+        _batch = new TelemetryRecord[size];
+        _hours = new long[size];
+        _indexes = new int[size];
+    }
+}
