@@ -153,6 +153,12 @@ public sealed partial class AwsIotMqttFake
             {
                 // moto is slow or gone: tried again next interval.
             }
+            catch (Exception ex)
+            {
+                // Anything else (a client gone while being disconnected, an odd moto answer) must not end the poll, or no
+                // later revocation or fleet-side shadow update would reach a device for the rest of the run.
+                NoteFault(ex);
+            }
         }
     }
 

@@ -38,6 +38,7 @@ public sealed partial class AwsIotMqttFake : IAsyncDisposable
     private readonly MqttServer _server;
     private readonly Channel<(string ClientId, string Topic, byte[] Payload)> _requests = Channel.CreateUnbounded<(string, string, byte[])>(new() { SingleReader = true });
     private readonly Dictionary<(string Thing, string Shadow), Shadow> _shadows = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Exception> _faults = new();
     private readonly Dictionary<string, List<JobExecution>> _jobs = [];
     private readonly Lock _lock = new();
     private readonly List<(string ClientId, string Topic, string Payload)> _received = [];
@@ -305,7 +306,7 @@ public sealed partial class AwsIotMqttFake : IAsyncDisposable
                     : Handle(topic, payload);
                 await PublishAllAsync(events).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+            catch (Exception) when (_stopping.IsCancellationRequested)
             {
                 return; // stopping
             }
@@ -313,7 +314,22 @@ public sealed partial class AwsIotMqttFake : IAsyncDisposable
             {
                 // moto did not answer a poll in time: tried again at the next interval.
             }
+            catch (Exception ex)
+            {
+                // One bad request must not end the worker: it used to return here on any InvalidOperationException, and every
+                // later shadow request and fleet-side delta of the run then went unanswered (a rollout test hung 30 s).
+                NoteFault(ex);
+            }
         }
+    }
+
+    /// <summary>Unexpected errors the double's request worker and moto poll survived; empty in a healthy run.</summary>
+    public IReadOnlyCollection<Exception> Faults => _faults;
+
+    private void NoteFault(Exception ex)
+    {
+        _faults.Enqueue(ex);
+        Console.Error.WriteLine($"AwsIotMqttFake: {ex.GetType().Name}: {ex.Message}");
     }
 
     private async Task PublishAllAsync(List<(string Topic, JsonObject Payload)> events)
