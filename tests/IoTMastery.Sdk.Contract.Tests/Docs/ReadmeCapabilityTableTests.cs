@@ -33,6 +33,7 @@ public sealed class ReadmeCapabilityTableTests
         ["Telemetry consumption"] = ["TelemetryContract"],
         ["Commands with replies and timeouts"] = ["CommandsContract", "OfflineCommandContract"],
         ["Desired/reported state with versions"] = ["StateVersionContract", "StateDeliveryContract"],
+        ["Presence: connected, since, last activity; fleet query; connect/disconnect events"] = ["PresenceContract"],
         // TODO(coordinator, at merge): FirmwareContract comes from the firmware-engine branch; these two rows are checked
         // from the moment it exists in this assembly. Until then they are skipped (see NotYetWritten).
         ["Firmware rollouts (waves, thresholds, rollback)"] = ["FirmwareContract"],

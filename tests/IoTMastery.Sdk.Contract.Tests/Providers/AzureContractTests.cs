@@ -40,3 +40,6 @@ public sealed class AzureLiveRevocationTests(AzureFixture fixture) : LiveRevocat
 
 [Collection(AzureCollection.Name)]
 public sealed class AzureLiveDisableTests(AzureFixture fixture) : LiveDisableContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzurePresenceTests(AzureFixture fixture) : PresenceContract<AzureFixture>(fixture);

@@ -40,3 +40,6 @@ public sealed class GcpLiveRevocationTests(GcpFixture fixture) : LiveRevocationC
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpLiveDisableTests(GcpFixture fixture) : LiveDisableContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpPresenceTests(GcpFixture fixture) : PresenceContract<GcpFixture>(fixture);

@@ -40,3 +40,6 @@ public sealed class LocalLiveRevocationTests(LocalFixture fixture) : LiveRevocat
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalPresenceTests(LocalFixture fixture) : PresenceContract<LocalFixture>(fixture);
