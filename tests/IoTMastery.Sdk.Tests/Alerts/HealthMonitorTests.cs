@@ -149,4 +149,16 @@ public sealed class HealthMonitorTests
         // Refused when called, not when the returned task is awaited.
         Assert.Throws<ArgumentOutOfRangeException>(() => { _ = monitor.RunAsync(TimeSpan.Zero, CancellationToken.None); });
     }
+
+    [Fact]
+    public void Observing_a_record_of_a_known_device_allocates_nothing()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        var records = Enumerable.Range(0, 100).Select(i => new TelemetryRecord("d" + i, "t", i, Start)).ToArray();
+        foreach (var r in records) monitor.Observe(r);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 1_000; round++)
+            foreach (var r in records) monitor.Observe(r);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Time.Testing;
+using Xunit.Abstractions;
 
 namespace IoTMastery.Sdk.Tests.Presence;
 
-public sealed class PresenceTableTests
+public sealed class PresenceTableTests(ITestOutputHelper output)
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
@@ -40,5 +41,23 @@ public sealed class PresenceTableTests
         Assert.True(await first);
         Assert.Equal("d0", reader.Current.DeviceId);
         Assert.True(table.DroppedEventCount >= 2);
+    }
+
+    [Fact]
+    public void Presence_of_ten_thousand_devices_is_held_in_well_under_50_MB()
+    {
+        // Allocated bytes bound what is retained from above; the ids are the caller's and not counted.
+        var ids = Enumerable.Range(0, 10_000).Select(i => $"device-{i:D5}").ToArray();
+        var table = new PresenceTable(new FakeTimeProvider(Start));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            table.Observe(ids[i], connected: true, Start, version: 1);
+            table.Activity(ids[i], Start.AddSeconds(1));
+        }
+        var bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        output.WriteLine($"10,000 devices: {bytes / 1024.0 / 1024.0:F2} MiB allocated ({bytes / ids.Length} B per device)");
+        Assert.Equal(10_000, table.Count);
+        Assert.True(bytes < 50L * 1024 * 1024, $"{bytes} bytes");
     }
 }
