@@ -11,6 +11,12 @@ public enum HealthRuleKind
 
     /// <summary>A device disconnected for longer than <see cref="HealthRules.OfflineFor"/>.</summary>
     Offline,
+
+    /// <summary>A metric changing faster than a <see cref="RateOfChangeRule"/> allows.</summary>
+    RateOfChange,
+
+    /// <summary>A reading far from a metric's recent mean (<see cref="EwmaAnomalyRule"/>).</summary>
+    Anomaly,
 }
 
 /// <summary>The silence and offline rules of a <see cref="HealthMonitor"/>; at least one must be set.</summary>
