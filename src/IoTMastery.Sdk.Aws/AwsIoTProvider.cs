@@ -57,6 +57,13 @@ public sealed class AwsIoTProvider : IIoTProvider
         LifecycleEvents = new AwsLifecycleEvents(service);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, Commands, Firmware);
+        // Known only from lifecycle events seen since start: a device that connected before is unknown (null), never guessed.
+        Presence = new ObservedPresenceService(Registry, DeviceIdRules.Aws, service?.Presence ?? new PresenceTable(time),
+            () => service is { PresenceSubscribed: true, Presence: not null },
+            service is null
+                ? "Presence events from AWS IoT need AwsIoTOptions.ServiceMqtt: lifecycle events are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe."
+                : "AWS IoT refused the service connection's subscription to $aws/events/presence/+/+: allow iot:Subscribe on topicfilter/$aws/events/presence/* and iot:Receive on topic/$aws/events/presence/* in its policy.",
+            unknown: null, staleness: null);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
@@ -70,6 +77,10 @@ public sealed class AwsIoTProvider : IIoTProvider
             // UpdateThing takes expectedVersion.
             RegistryRecordVersions = true,
             TelemetryConsumption = service is not null,
+            // Lifecycle events cover devices seen since start only; AWS states no delivery bound for them.
+            PresenceConnectionState = false,
+            PresenceEvents = service is { PresenceSubscribed: true },
+            PresenceStaleness = null,
             MaxTelemetryMessageBytes = 128 * 1024,
             TelemetryBillingUnitBytes = 5 * 1024,
         };
@@ -101,6 +112,9 @@ public sealed class AwsIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
+
+    /// <inheritdoc />
+    public IPresenceService Presence { get; }
 
     /// <summary>Classic and named device shadows.</summary>
     public AwsShadowService Shadows { get; }
@@ -170,7 +184,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
             if (options.ServiceMqtt is { } mqtt)
             {
-                service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs);
+                service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs) { Presence = new PresenceTable(time) };
                 await service.StartAsync(cancellationToken).ConfigureAwait(false);
             }
             return new AwsIoTProvider(http, service, iot, data, dataUri.Host, registry, shadows, firmwareStore, ownedFirmwareStore, devices, time, logs);

@@ -41,6 +41,7 @@ public sealed class AzureIoTProvider : IIoTProvider
         }, time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
+        Presence = new AzurePresenceService(hub);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
@@ -56,6 +57,10 @@ public sealed class AzureIoTProvider : IIoTProvider
             // Identity and twin ETags.
             RegistryRecordVersions = true,
             TelemetryConsumption = options.EventHub is not null,
+            // The identity's connectionState; events only through an Event Hubs route; the hub states no staleness bound.
+            PresenceConnectionState = true,
+            PresenceEvents = false,
+            PresenceStaleness = null,
             MaxTelemetryMessageBytes = AzureTelemetryTransport.MaxMessageBytes,
             TelemetryBillingUnitBytes = AzureTelemetryTransport.BillingUnitBytes,
         };
@@ -87,6 +92,9 @@ public sealed class AzureIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
+
+    /// <inheritdoc />
+    public IPresenceService Presence { get; }
 
     /// <summary>The IoT Hub service API beyond the neutral interfaces: ETags, queries, bulk operations, jobs, statistics.</summary>
     public IotHubServiceClient Hub { get; }

@@ -41,6 +41,7 @@ public sealed class GcpIoTProvider : IIoTProvider
         Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
+        Presence = new GcpPresenceService(cloudIot);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
@@ -54,6 +55,10 @@ public sealed class GcpIoTProvider : IIoTProvider
             // Cloud IoT device resources carry no version.
             RegistryRecordVersions = false,
             TelemetryConsumption = options.TelemetrySubscriptionId is not null,
+            // Only last heartbeat/event/state/error times, written "periodically" with no stated bound; no connect events.
+            PresenceConnectionState = false,
+            PresenceEvents = false,
+            PresenceStaleness = null,
             MaxTelemetryMessageBytes = options.DeviceTelemetry == GcpDeviceTelemetryRoute.BridgeEvents ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
             // Pub/Sub meters bytes with a 1000-byte minimum per request.
             TelemetryBillingUnitBytes = 1000,
@@ -86,6 +91,9 @@ public sealed class GcpIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
+
+    /// <inheritdoc />
+    public IPresenceService Presence { get; }
 
     /// <summary>The typed registry client, for what the neutral API does not cover (gateways, log levels).</summary>
     public CloudIotClient CloudIot { get; }

@@ -23,6 +23,10 @@ public sealed class LocalIoTProvider : IIoTProvider
         DurableRollouts = true,
         RegistryRecordVersions = true,
         TelemetryConsumption = true,
+        // The broker sees every session and publish itself.
+        PresenceConnectionState = true,
+        PresenceEvents = true,
+        PresenceStaleness = TimeSpan.Zero,
         MaxTelemetryMessageBytes = new TelemetryTransportLimits().MaxMessageBytes,
         TelemetryBillingUnitBytes = 0,
     };
@@ -36,7 +40,7 @@ public sealed class LocalIoTProvider : IIoTProvider
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
         LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmware firmware,
-        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time)
+        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time, PresenceTable presence)
     {
         _firmware = firmware;
         _journal = journal;
@@ -51,6 +55,7 @@ public sealed class LocalIoTProvider : IIoTProvider
         Devices = devices;
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
+        Presence = new ObservedPresenceService(Registry, DeviceIdRules.Local, presence, () => true, "", unknown: false, TimeSpan.Zero);
     }
 
     /// <inheritdoc />
@@ -79,6 +84,9 @@ public sealed class LocalIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
+
+    /// <inheritdoc />
+    public IPresenceService Presence { get; }
 
     /// <summary>The broker's TLS port on 127.0.0.1.</summary>
     public int Port => _broker.Port;
@@ -132,15 +140,16 @@ public sealed class LocalIoTProvider : IIoTProvider
                 : null;
             ILocalTelemetrySink sink = journal ?? (ILocalTelemetrySink)new LocalTelemetryChannel(options.TelemetryReaderCapacity);
             var replies = new CommandReplyTable();
+            var presence = new PresenceTable(time);
             broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, sink, state, replies,
-                logs.CreateLogger<LocalBroker>());
+                logs.CreateLogger<LocalBroker>()) { Presence = presence };
             bus.Bind(broker);
             var commands = new LocalCommandService(broker, registry, replies, time);
             var devices = new LocalDeviceConnectionFactory(broker, ca, time, logs);
 
             await broker.StartAsync(cancellationToken).ConfigureAwait(false);
             await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time, presence);
         }
         catch
         {

@@ -42,6 +42,9 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
 
     public MqttDeviceClient Client => _client;
 
+    /// <summary>Where lifecycle events and telemetry arrivals are recorded for the neutral presence API, when set.</summary>
+    public PresenceTable? Presence { get; init; }
+
     public async Task StartAsync(CancellationToken ct)
     {
         await _client.SubscribeAsync(AwsTopics.ReplyFilter, OnReplyAsync, cancellationToken: ct).ConfigureAwait(false);
@@ -124,6 +127,9 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
             return ValueTask.CompletedTask;
         }
         foreach (var reader in Volatile.Read(ref _presenceReaders)) reader.Writer.TryWrite(lifecycleEvent!);
+        // The table orders by versionNumber, so AWS's duplicates and out-of-order deliveries do not flip the answer back.
+        Presence?.Observe(lifecycleEvent!.ClientId, lifecycleEvent.EventType == DeviceLifecycleEventType.Connected, lifecycleEvent.Timestamp,
+            lifecycleEvent.DisconnectReason, lifecycleEvent.VersionNumber);
         return ValueTask.CompletedTask;
     }
 
@@ -150,6 +156,8 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
             return ValueTask.CompletedTask;
         }
         var readers = Volatile.Read(ref _readers);
+        // Arrival, not the records' own timestamps: those are the device's clock and may be old (an outbox draining).
+        if (levels.Length == 3) Presence?.Activity(levels[1]);
         foreach (var record in records)
         {
             // A device may only speak for itself: the topic names the thing the policy let publish.

@@ -152,7 +152,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
     private static DateTimeOffset TruncateToSeconds(DateTimeOffset t) => new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
 
     /// <summary>Runs a registry call, turning NOT_FOUND into <see cref="DeviceNotFoundException"/>.</summary>
-    private static async Task<JsonObject> Call(string deviceId, Func<Task<JsonObject>> call)
+    internal static async Task<JsonObject> Call(string deviceId, Func<Task<JsonObject>> call)
     {
         try
         {
@@ -198,11 +198,11 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         };
     }
 
-    private static bool Matches(Device d, DeviceQuery q) =>
+    internal static bool Matches(Device d, DeviceQuery q) =>
         (q.Status is null || d.Status == q.Status) &&
         (q.AttributeName is null || (d.Attributes.TryGetValue(q.AttributeName, out var v) && (q.AttributeValue is null || v == q.AttributeValue)));
 
-    private static void ValidateQuery(DeviceQuery q)
+    internal static void ValidateQuery(DeviceQuery q)
     {
         if (q.PageSize is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(q), q.PageSize, "PageSize must be between 1 and 1000.");
         if (q.AttributeValue is not null && q.AttributeName is null) throw new ArgumentException("AttributeValue needs AttributeName.", nameof(q));

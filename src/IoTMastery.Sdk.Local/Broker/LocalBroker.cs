@@ -72,6 +72,12 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>
+    /// Where sessions and publishes are recorded for the presence API, when set (before <see cref="StartAsync"/>). The broker is
+    /// the one place that sees every CONNECT, disconnect and publish, so Local presence is exact.
+    /// </summary>
+    internal PresenceTable? Presence { get; init; }
+
     /// <summary>The bound TLS port; 0 before the first start.</summary>
     public int Port => Volatile.Read(ref _boundPort);
 
@@ -154,6 +160,9 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             finally
             {
                 server.Dispose();
+                // Sessions whose disconnect the stopping server did not report are over all the same.
+                foreach (var (clientId, count) in _sessions)
+                    if (count > 0) Presence?.Observe(clientId, connected: false, reason: "BrokerStopped");
                 _sessions.Clear();
             }
             _logger.LogInformation("Local broker on port {Port} stopped.", Port);
@@ -253,20 +262,38 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     {
         // Runs before the session's first publish is processed; decides how a refused publish is signalled.
         e.SessionItems[ProtocolVersionItem] = e.ProtocolVersion;
-        _sessions.AddOrUpdate(e.ClientId, 1, (_, n) => n + 1);
+        // Only the first session is a connect: a takeover by a new CONNECT of the same id overlaps the old session briefly.
+        if (_sessions.AddOrUpdate(e.ClientId, 1, (_, n) => n + 1) == 1)
+            Presence?.Observe(e.ClientId, connected: true);
         return Task.CompletedTask;
     }
 
     private Task OnClientDisconnectedAsync(ClientDisconnectedEventArgs e)
     {
+        // Only a device that was counted connected is reported gone (a stop clears the counts first).
+        var wasConnected = _sessions.TryGetValue(e.ClientId, out var before) && before > 0;
         if (_sessions.AddOrUpdate(e.ClientId, 0, (_, n) => Math.Max(0, n - 1)) == 0)
+        {
             _sessions.TryRemove(new KeyValuePair<string, int>(e.ClientId, 0));
+            if (wasConnected) Presence?.Observe(e.ClientId, connected: false, reason: DisconnectReason(e));
+        }
+        return Task.CompletedTask;
+    }
+
+    // MQTTnet's view: Clean (DISCONNECT sent), NotClean (connection lost or keep-alive expired), Takeover; plus the reason code.
+    private static string DisconnectReason(ClientDisconnectedEventArgs e) =>
+        e.ReasonCode is null or MqttDisconnectReasonCode.NormalDisconnection ? e.DisconnectType.ToString() : $"{e.DisconnectType}: {e.ReasonCode}";
+
+    private Task OnActivityAsync(string clientId)
+    {
+        Presence?.Activity(clientId);
         return Task.CompletedTask;
     }
 
     private async Task InterceptPublishAsync(InterceptingPublishEventArgs e)
     {
         if (e.ClientId == FleetSenderId) return;
+        await OnActivityAsync(e.ClientId).ConfigureAwait(false);
         var topic = e.ApplicationMessage.Topic;
         var route = DeviceTopicAcl.ClassifyPublish(e.ClientId, topic, out var requestId);
         // Device topics are consumed here; nobody else may subscribe to them, so they are never forwarded.

@@ -32,6 +32,9 @@ public interface IIoTProvider : IAsyncDisposable
 
     /// <summary>Device-side connections.</summary>
     IDeviceConnectionFactory Devices { get; }
+
+    /// <summary>Device connectivity: connected or not, since when, last activity, and connect/disconnect events where the cloud pushes them.</summary>
+    IPresenceService Presence { get; }
 }
 
 /// <summary>What a provider supports. A missing feature is reported here, never silently ignored.</summary>
@@ -84,6 +87,24 @@ public sealed record ProviderCapabilities
     /// <see cref="ArgumentOutOfRangeException"/> before anything is sent, never silently lengthened.
     /// </summary>
     public TimeSpan MinCommandTimeout { get; init; } = DeviceCommand.MinTimeout;
+
+    /// <summary>
+    /// <see cref="DevicePresence.Connected"/> is answered (true or false) for every device. False where the cloud keeps no
+    /// connection state (GCP-style: only last heartbeat, event and state times), so <c>Connected</c> is always null there.
+    /// </summary>
+    public bool PresenceConnectionState { get; init; }
+
+    /// <summary>
+    /// <see cref="IPresenceService.ReadEventsAsync"/> streams connect/disconnect events. When false it throws
+    /// <see cref="NotSupportedException"/> (Azure: the events reach only an Event Hubs route; GCP-style: none exist).
+    /// </summary>
+    public bool PresenceEvents { get; init; }
+
+    /// <summary>
+    /// How far behind a presence answer may be: zero when exact, <see langword="null"/> when the cloud states no bound
+    /// (the same value as <see cref="DevicePresence.MaxStaleness"/>).
+    /// </summary>
+    public TimeSpan? PresenceStaleness { get; init; }
 
     /// <summary>The largest telemetry message the transport accepts, in bytes.</summary>
     public int MaxTelemetryMessageBytes { get; init; }

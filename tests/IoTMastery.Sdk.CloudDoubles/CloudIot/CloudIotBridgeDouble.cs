@@ -87,6 +87,13 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         var server = new MqttServerFactory().CreateMqttServer(options);
         server.ValidatingConnectionAsync += e => { bridge.Validate(e); return Task.CompletedTask; };
         server.InterceptingPublishAsync += bridge.InterceptPublishAsync;
+        server.InterceptingInboundPacketAsync += e =>
+        {
+            // lastHeartbeatTime is "the last time an MQTT PINGREQ was received" (Cloud IoT Core v1 Device resource).
+            if (e.Packet is MQTTnet.Packets.MqttPingReqPacket && bridge._route is { } route && e.ClientId?.StartsWith(registry.Device(""), StringComparison.Ordinal) == true)
+                route.Registry.RecordActivity(e.ClientId[registry.Device("").Length..], "lastHeartbeatTime");
+            return Task.CompletedTask;
+        };
         server.InterceptingSubscriptionAsync += e =>
         {
             bridge._subscriptions.GetOrAdd(e.ClientId, _ => new(StringComparer.Ordinal))[e.TopicFilter.Topic] = 0;
@@ -294,13 +301,23 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         {
             _events.Enqueue((_time.GetUtcNow(), deviceId, topic, payload));
             if (_route is not { } route) return;
+            route.Registry.RecordActivity(deviceId, "lastEventTime");
             var subfolder = topic.Length > events.Length ? topic[(events.Length + 1)..] : null;
             var attributes = new Dictionary<string, string> { ["deviceId"] = deviceId, ["deviceRegistryId"] = _registry.RegistryId, ["projectId"] = _registry.ProjectId };
             if (subfolder is not null) attributes["subFolder"] = subfolder;
             // The registry's event notification configs: the reply subfolder has its own topic, the rest is telemetry.
             var target = subfolder is not null && subfolder == route.ReplySubfolder ? route.ReplyTopic : route.TelemetryTopic;
             // Awaited here, so the device's PUBACK follows the Pub/Sub publish, as on the real bridge.
-            await route.PubSub.PublishAsync(target, [new PubSubMessage { Data = payload, Attributes = attributes }]).ConfigureAwait(false);
+            try
+            {
+                await route.PubSub.PublishAsync(target, [new PubSubMessage { Data = payload, Attributes = attributes }]).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Cloud IoT Core recorded a failed Pub/Sub forward as the device's last error (lastErrorStatus).
+                route.Registry.RecordError(deviceId, 9, "The message could not be published to Cloud Pub/Sub topic " + target + ".");
+                throw;
+            }
         }
         else if (topic == $"/devices/{deviceId}/state")
         {

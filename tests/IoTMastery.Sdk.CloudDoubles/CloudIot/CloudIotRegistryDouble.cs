@@ -75,6 +75,28 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stamps one of the device's activity times as Cloud IoT Core's bridge did: <c>lastHeartbeatTime</c> on an MQTT PINGREQ,
+    /// <c>lastEventTime</c> on a telemetry event (<c>lastStateTime</c> is <see cref="ReportState"/>'s).
+    /// </summary>
+    public void RecordActivity(string deviceId, string field)
+    {
+        if (field is not ("lastHeartbeatTime" or "lastEventTime")) throw new ArgumentException("lastHeartbeatTime or lastEventTime.", nameof(field));
+        lock (_gate)
+            if (_devices.TryGetValue(deviceId, out var record)) record.Device[field] = Now();
+    }
+
+    /// <summary>Records the device's most recent error (<c>lastErrorTime</c>, <c>lastErrorStatus</c> as a google.rpc.Status).</summary>
+    public void RecordError(string deviceId, int code, string message)
+    {
+        lock (_gate)
+        {
+            if (!_devices.TryGetValue(deviceId, out var record)) return;
+            record.Device["lastErrorTime"] = Now();
+            record.Device["lastErrorStatus"] = new JsonObject { ["code"] = code, ["message"] = message };
+        }
+    }
+
     /// <summary>Records the device's PUBACK of a config version (deviceAckTime).</summary>
     public void AckConfig(string deviceId, long version)
     {
@@ -277,18 +299,32 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
         var all = devices.ToList();
         var size = query.TryGetValue("pageSize", out var ps) && int.Parse(ps[0], CultureInfo.InvariantCulture) > 0 ? int.Parse(ps[0], CultureInfo.InvariantCulture) : 100;
         var offset = query.TryGetValue("pageToken", out var pt) && pt[0].StartsWith("o", StringComparison.Ordinal) ? int.Parse(pt[0][1..], CultureInfo.InvariantCulture) : 0;
-        var page = all.Skip(offset).Take(size).Select(d => (JsonNode)Summary(d)).ToArray();
+        var mask = query.TryGetValue("fieldMask", out var fm) ? fm[0].Split(',') : [];
+        var page = all.Skip(offset).Take(size).Select(d => (JsonNode)Summary(d, mask)).ToArray();
         var result = new JsonObject { ["devices"] = new JsonArray(page) };
         if (offset + size < all.Count) result["nextPageToken"] = "o" + (offset + size).ToString(CultureInfo.InvariantCulture);
         return Ok(result);
     }
 
     // The real list returns only id, name and numId unless a field mask asks for more; metadata and blocked are useful here.
-    private static JsonObject Summary(JsonObject d) => new()
+    private static JsonObject Summary(JsonObject d, string[] mask)
     {
-        ["id"] = d["id"]!.DeepClone(), ["name"] = d["name"]!.DeepClone(), ["numId"] = d["numId"]!.DeepClone(),
-        ["blocked"] = d["blocked"]?.DeepClone(), ["metadata"] = d["metadata"]?.DeepClone(),
-    };
+        var summary = new JsonObject
+        {
+            ["id"] = d["id"]!.DeepClone(), ["name"] = d["name"]!.DeepClone(), ["numId"] = d["numId"]!.DeepClone(),
+            ["blocked"] = d["blocked"]?.DeepClone(), ["metadata"] = d["metadata"]?.DeepClone(),
+        };
+        // The presence times, only when the mask names them (snake_case paths, as the v1 API takes them).
+        foreach (var (path, field) in PresenceFields)
+            if (mask.Contains(path) && d[field] is { } value) summary[field] = value.DeepClone();
+        return summary;
+    }
+
+    private static readonly (string Path, string Field)[] PresenceFields =
+    [
+        ("last_heartbeat_time", "lastHeartbeatTime"), ("last_event_time", "lastEventTime"), ("last_state_time", "lastStateTime"),
+        ("last_error_time", "lastErrorTime"), ("last_error_status", "lastErrorStatus"),
+    ];
 
     private static CannedResponse Patch(DeviceRecord record, JsonObject body, string mask)
     {

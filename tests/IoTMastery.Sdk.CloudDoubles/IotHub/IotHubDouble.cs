@@ -96,6 +96,31 @@ public sealed class IotHubDouble : IAsyncDisposable
     /// <summary>The firmware store file providers built on this hub share (<see cref="IotHubDoubleProviders"/>); deleted with the hub.</summary>
     public TempFirmwareStore FirmwareStore { get; } = new();
 
+    // connectionStateUpdatedTime and lastActivityTime as the hub keeps them (REST "Device" and "Twin"): lastActivityTime is
+    // "the last time the device connected, received, or sent a message"; both read 0001-01-01T00:00:00Z until first set.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _connectionStateUpdated = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastActivity = new(StringComparer.Ordinal);
+    private const string NeverTime = "0001-01-01T00:00:00Z";
+
+    private void ConnectionChanged(string deviceId, bool connected)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        _connectionStateUpdated[deviceId] = now;
+        if (connected) _lastActivity[deviceId] = now;
+    }
+
+    private static string WireTime(ConcurrentDictionary<string, DateTimeOffset> times, string deviceId) =>
+        times.TryGetValue(deviceId, out var t) ? t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) : NeverTime;
+
+    // A twin carries connectionState and lastActivityTime (not connectionStateUpdatedTime).
+    private JsonObject WithTwinPresence(JsonObject twin)
+    {
+        var id = twin["deviceId"]!.GetValue<string>();
+        twin["connectionState"] = IsConnected(id) ? "Connected" : "Disconnected";
+        twin["lastActivityTime"] = WireTime(_lastActivity, id);
+        return twin;
+    }
+
     public static async Task<IotHubDouble> StartAsync(int mqttPort = 0)
     {
         var hub = new IotHubDouble();
@@ -220,7 +245,7 @@ public sealed class IotHubDouble : IAsyncDisposable
                 await CutDeviceAsync(id, "device deleted").ConfigureAwait(false);
                 return (204, null, null);
             case ("GET", ["twins", var id]):
-                return _devices.TryGetValue(id, out var t) ? Ok(t.Twin(), t.TwinEtag) : NotFound(id);
+                return _devices.TryGetValue(id, out var t) ? Ok(WithTwinPresence(t.Twin()), t.TwinEtag) : NotFound(id);
             case ("PATCH" or "PUT", ["twins", var id]):
                 return await UpdateTwinAsync(id, body as JsonObject ?? [], ifMatch, replace: method == "PUT").ConfigureAwait(false);
             case ("POST", ["twins", var id, "methods"]):
@@ -314,7 +339,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(sql, @"is_defined\(tags\.(\w+)\)"))
             rows = rows.Where(d => d.Tags[m.Groups[1].Value] is not null);
         var all = rows.ToList();
-        var page = all.Skip(start).Take(pageSize).Select(d => (JsonNode)d.Twin()).ToArray();
+        var page = all.Skip(start).Take(pageSize).Select(d => (JsonNode)WithTwinPresence(d.Twin())).ToArray();
         var responseHeaders = new Dictionary<string, string> { ["x-ms-item-type"] = "twin" };
         if (start + pageSize < all.Count) responseHeaders["x-ms-continuation"] = (start + pageSize).ToString(CultureInfo.InvariantCulture);
         return (200, new JsonArray(page), responseHeaders);
@@ -401,8 +426,20 @@ public sealed class IotHubDouble : IAsyncDisposable
             .Build();
         var server = new MqttServerFactory().CreateMqttServer(options);
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
-        server.ClientConnectedAsync += e => { if (!e.UserName.Contains("/registrations/", StringComparison.Ordinal)) _connected[e.ClientId] = e.ClientId; return Task.CompletedTask; };
-        server.ClientDisconnectedAsync += e => { _connected.TryRemove(e.ClientId, out _); return Task.CompletedTask; };
+        server.ClientConnectedAsync += e =>
+        {
+            if (!e.UserName.Contains("/registrations/", StringComparison.Ordinal))
+            {
+                _connected[e.ClientId] = e.ClientId;
+                ConnectionChanged(e.ClientId, connected: true);
+            }
+            return Task.CompletedTask;
+        };
+        server.ClientDisconnectedAsync += e =>
+        {
+            if (_connected.TryRemove(e.ClientId, out _)) ConnectionChanged(e.ClientId, connected: false);
+            return Task.CompletedTask;
+        };
         server.InterceptingPublishAsync += InterceptPublishAsync;
         server.InterceptingSubscriptionAsync += e =>
         {
@@ -497,7 +534,7 @@ public sealed class IotHubDouble : IAsyncDisposable
     {
         if (await SessionExpiryEnforcer.CloseSessionAsync(_mqtt, deviceId, reason).ConfigureAwait(false))
         {
-            _connected.TryRemove(deviceId, out _);
+            if (_connected.TryRemove(deviceId, out _)) ConnectionChanged(deviceId, connected: false);
             _statusCuts.Enqueue((deviceId, reason));
         }
     }
@@ -505,7 +542,10 @@ public sealed class IotHubDouble : IAsyncDisposable
     // The identity's connectionState as the hub reports it: Connected while the device has an MQTT session.
     private JsonObject WithConnectionState(JsonObject identity)
     {
-        identity["connectionState"] = IsConnected(identity["deviceId"]!.GetValue<string>()) ? "Connected" : "Disconnected";
+        var id = identity["deviceId"]!.GetValue<string>();
+        identity["connectionState"] = IsConnected(id) ? "Connected" : "Disconnected";
+        identity["connectionStateUpdatedTime"] = WireTime(_connectionStateUpdated, id);
+        identity["lastActivityTime"] = WireTime(_lastActivity, id);
         return identity;
     }
 
@@ -521,6 +561,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         _captured.Enqueue(new CapturedRequest("mqtt-publish", "PUBLISH", topic, ((int)e.ApplicationMessage.QualityOfServiceLevel).ToString(CultureInfo.InvariantCulture),
             new Dictionary<string, string> { ["clientId"] = e.ClientId }, Encoding.UTF8.GetString(payload)));
         var id = e.ClientId;
+        _lastActivity[id] = TimeProvider.System.GetUtcNow();
         if (topic.StartsWith($"devices/{id}/messages/events/", StringComparison.Ordinal))
         {
             _telemetry.Enqueue((id, topic, payload));

@@ -34,6 +34,7 @@ public sealed class ReadmeCapabilityTableTests
         ["Commands with replies and timeouts"] = ["CommandsContract", "OfflineCommandContract"],
         ["Desired/reported state with versions"] = ["StateVersionContract", "StateDeliveryContract"],
         ["Firmware rollouts (waves, thresholds, rollback; durable: a new process on the same store resumes)"] = ["FirmwareContract"],
+        ["Presence: connected, since, last activity; fleet query; connect/disconnect events"] = ["PresenceContract"],
         ["Signed firmware manifests (ECDSA P-256), verified by the device agent"] = ["FirmwareContract"],
         // Provider-neutral core features (the outbox and the alert evaluator live in IoTMastery.Sdk and are tested there);
         // no contract class proves them per provider yet, so nothing here can back or refute their ✅.

@@ -51,3 +51,6 @@ public sealed class AwsDisposeDeliversTelemetryTests(AwsFixture fixture) : Dispo
 public sealed class AwsLateDesiredHandlerTests(AwsFixture fixture) : LateDesiredHandlerContract<AwsFixture>(fixture);
 
 // Not bound: RegistryVersionContract — moto 5.2.1 UpdateThing neither checks expectedVersion nor increments the thing version (src/IoTMastery.Sdk.Aws/README.md), so a stale update is applied.
+
+[Collection(AwsCollection.Name)]
+public sealed class AwsPresenceTests(AwsFixture fixture) : PresenceContract<AwsFixture>(fixture);

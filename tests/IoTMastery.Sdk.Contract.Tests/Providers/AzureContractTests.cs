@@ -50,4 +50,7 @@ public sealed class AzureConnectionLifecycleTests(AzureFixture fixture) : Connec
 [Collection(AzureCollection.Name)]
 public sealed class AzureLateDesiredHandlerTests(AzureFixture fixture) : LateDesiredHandlerContract<AzureFixture>(fixture);
 
+[Collection(AzureCollection.Name)]
+public sealed class AzurePresenceTests(AzureFixture fixture) : PresenceContract<AzureFixture>(fixture);
+
 // Not bound: DisposeDeliversTelemetryContract — no Event Hubs endpoint runs offline, so nothing on the fleet side reads device telemetry (TelemetryConsumption is false).

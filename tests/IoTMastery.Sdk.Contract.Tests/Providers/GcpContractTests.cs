@@ -52,3 +52,6 @@ public sealed class GcpDisposeDeliversTelemetryTests(GcpFixture fixture) : Dispo
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpLateDesiredHandlerTests(GcpFixture fixture) : LateDesiredHandlerContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpPresenceTests(GcpFixture fixture) : PresenceContract<GcpFixture>(fixture);

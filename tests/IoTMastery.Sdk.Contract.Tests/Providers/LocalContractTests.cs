@@ -52,3 +52,6 @@ public sealed class LocalDisposeDeliversTelemetryTests(LocalFixture fixture) : D
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalLateDesiredHandlerTests(LocalFixture fixture) : LateDesiredHandlerContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalPresenceTests(LocalFixture fixture) : PresenceContract<LocalFixture>(fixture);

@@ -1,0 +1,215 @@
+namespace IoTMastery.Sdk;
+
+/// <summary>A statistical or rate rule over one metric; see <see cref="RateOfChangeRule"/> and <see cref="EwmaAnomalyRule"/>.</summary>
+public abstract record AnomalyRule
+{
+    private protected AnomalyRule(string metric)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(metric);
+        if (metric.Length > TelemetryRecord.MaxMetricLength)
+            throw new ArgumentException($"Metric names are at most {TelemetryRecord.MaxMetricLength} characters; got {metric.Length}.", nameof(metric));
+        Metric = metric;
+    }
+
+    /// <summary>The metric the rule watches.</summary>
+    public string Metric { get; }
+
+    internal abstract HealthRuleKind Kind { get; }
+
+    private protected static void Finite(double value, string name)
+    {
+        if (!double.IsFinite(value)) throw new ArgumentException($"{name} must be a finite number; got {value}.", name);
+    }
+}
+
+/// <summary>
+/// Raised when a metric changes faster than <see cref="RaiseAbovePerSecond"/> (either direction, per second of the readings'
+/// own timestamps), cleared only when it changes slower than <see cref="ClearBelowPerSecond"/>: the gap is the hysteresis.
+/// </summary>
+public sealed record RateOfChangeRule : AnomalyRule
+{
+    /// <summary>Creates and validates a rule.</summary>
+    /// <exception cref="ArgumentException">A limit is not finite, or the clear limit is above the raise limit.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The raise limit is not positive or the clear limit is negative.</exception>
+    public RateOfChangeRule(string metric, double raiseAbovePerSecond, double clearBelowPerSecond) : base(metric)
+    {
+        Finite(raiseAbovePerSecond, nameof(RaiseAbovePerSecond));
+        Finite(clearBelowPerSecond, nameof(ClearBelowPerSecond));
+        if (raiseAbovePerSecond <= 0) throw new ArgumentOutOfRangeException(nameof(RaiseAbovePerSecond), raiseAbovePerSecond, "RaiseAbovePerSecond must be positive.");
+        if (clearBelowPerSecond < 0) throw new ArgumentOutOfRangeException(nameof(ClearBelowPerSecond), clearBelowPerSecond, "ClearBelowPerSecond must not be negative.");
+        if (clearBelowPerSecond > raiseAbovePerSecond)
+            throw new ArgumentException($"ClearBelowPerSecond ({clearBelowPerSecond}) must be at most RaiseAbovePerSecond ({raiseAbovePerSecond}), or the alert would flap.", nameof(ClearBelowPerSecond));
+        RaiseAbovePerSecond = raiseAbovePerSecond;
+        ClearBelowPerSecond = clearBelowPerSecond;
+    }
+
+    /// <summary>A change faster than this (absolute, per second) raises the alert.</summary>
+    public double RaiseAbovePerSecond { get; }
+
+    /// <summary>A change slower than this clears a raised alert.</summary>
+    public double ClearBelowPerSecond { get; }
+
+    internal override HealthRuleKind Kind => HealthRuleKind.RateOfChange;
+}
+
+/// <summary>
+/// An exponentially weighted mean and variance per device and metric; a reading whose z-score against them (computed before
+/// the reading is folded in, so an outlier cannot hide itself) exceeds <see cref="RaiseAboveZ"/> raises, one below
+/// <see cref="ClearBelowZ"/> clears. The first <see cref="WarmUp"/> readings only learn.
+/// </summary>
+public sealed record EwmaAnomalyRule : AnomalyRule
+{
+    /// <summary>Creates and validates a rule.</summary>
+    /// <param name="metric">The metric.</param>
+    /// <param name="alpha">Weight of the newest reading, in (0, 1): 0.05 remembers about 20 readings, 0.3 about 3.</param>
+    /// <param name="raiseAboveZ">|z| above this raises.</param>
+    /// <param name="clearBelowZ">|z| below this clears; at most <paramref name="raiseAboveZ"/>.</param>
+    /// <param name="warmUp">Readings learned before any alert, at least 2.</param>
+    /// <exception cref="ArgumentException">A limit is not finite or the clear limit is above the raise limit.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="alpha"/>, <paramref name="warmUp"/> or a limit out of range.</exception>
+    public EwmaAnomalyRule(string metric, double alpha, double raiseAboveZ, double clearBelowZ, int warmUp) : base(metric)
+    {
+        if (!(alpha > 0 && alpha < 1)) throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must be between 0 and 1, exclusive.");
+        if (warmUp < 2) throw new ArgumentOutOfRangeException(nameof(warmUp), warmUp, "warmUp must be at least 2 readings, or the variance means nothing.");
+        Finite(raiseAboveZ, nameof(RaiseAboveZ));
+        Finite(clearBelowZ, nameof(ClearBelowZ));
+        if (raiseAboveZ <= 0 || clearBelowZ < 0)
+            throw new ArgumentOutOfRangeException(nameof(RaiseAboveZ), raiseAboveZ, "RaiseAboveZ must be positive and ClearBelowZ not negative.");
+        if (clearBelowZ > raiseAboveZ)
+            throw new ArgumentException($"ClearBelowZ ({clearBelowZ}) must be at most RaiseAboveZ ({raiseAboveZ}), or the alert would flap.", nameof(ClearBelowZ));
+        Alpha = alpha;
+        RaiseAboveZ = raiseAboveZ;
+        ClearBelowZ = clearBelowZ;
+        WarmUp = warmUp;
+    }
+
+    /// <summary>Weight of the newest reading.</summary>
+    public double Alpha { get; }
+
+    /// <summary>|z| above this raises.</summary>
+    public double RaiseAboveZ { get; }
+
+    /// <summary>|z| below this clears.</summary>
+    public double ClearBelowZ { get; }
+
+    /// <summary>Readings learned before any alert.</summary>
+    public int WarmUp { get; }
+
+    internal override HealthRuleKind Kind => HealthRuleKind.Anomaly;
+}
+
+/// <summary>A rate-of-change or anomaly transition for one device and metric.</summary>
+/// <param name="Kind">Raised or cleared.</param>
+/// <param name="DeviceId">The device.</param>
+/// <param name="Metric">The metric.</param>
+/// <param name="Rule">Rate of change or anomaly.</param>
+/// <param name="Value">The reading that caused the transition.</param>
+/// <param name="Score">The rate (per second) or the |z| score at that reading.</param>
+/// <param name="Timestamp">When that reading was taken.</param>
+public sealed record AnomalyAlert(AlertEventKind Kind, string DeviceId, string Metric, HealthRuleKind Rule, double Value, double Score, DateTimeOffset Timestamp);
+
+/// <summary>
+/// Applies <see cref="AnomalyRule"/>s (at most one per metric) to telemetry, one state per device and metric, and reports
+/// only transitions, like <see cref="AlertEvaluator"/>. Allocates nothing per record once a series is known. Thread-safe.
+/// </summary>
+public sealed class AnomalyEvaluator
+{
+    private readonly Dictionary<string, AnomalyRule> _rules = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string DeviceId, string Metric), Series> _series = [];
+    private readonly Lock _lock = new();
+
+    /// <summary>Creates an evaluator.</summary>
+    /// <exception cref="ArgumentException">Two rules watch the same metric.</exception>
+    public AnomalyEvaluator(IEnumerable<AnomalyRule> rules)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        foreach (var rule in rules)
+        {
+            ArgumentNullException.ThrowIfNull(rule, nameof(rules));
+            if (!_rules.TryAdd(rule.Metric, rule))
+                throw new ArgumentException($"Only one anomaly rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
+        }
+    }
+
+    /// <summary>Applies the record's metric rule, if any; returns the transition it caused, or null.</summary>
+    /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
+    public AnomalyAlert? Process(in TelemetryRecord record)
+    {
+        if (!record.IsInitialized)
+            throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
+        if (!_rules.TryGetValue(record.Metric, out var rule)) return null;
+        lock (_lock)
+        {
+            var key = (record.DeviceId, record.Metric);
+            if (!_series.TryGetValue(key, out var series)) _series[key] = series = new Series();
+            return rule is RateOfChangeRule rate ? Rate(rate, series, record) : Ewma((EwmaAnomalyRule)rule, series, record);
+        }
+    }
+
+    /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
+    public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
+    {
+        lock (_lock)
+            return _rules.TryGetValue(metric, out var r) && r.Kind == rule && _series.TryGetValue((deviceId, metric), out var s) && s.Raised;
+    }
+
+    private static AnomalyAlert? Rate(RateOfChangeRule rule, Series s, in TelemetryRecord record)
+    {
+        if (!s.HasLast)
+        {
+            (s.HasLast, s.LastValue, s.LastTime) = (true, record.Value, record.Timestamp);
+            return null;
+        }
+        var seconds = (record.Timestamp - s.LastTime).TotalSeconds;
+        // A reading not newer than the last (a retried or reordered batch) says nothing about the rate.
+        if (seconds <= 0) return null;
+        var perSecond = Math.Abs(record.Value - s.LastValue) / seconds;
+        (s.LastValue, s.LastTime) = (record.Value, record.Timestamp);
+        return Transition(s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
+    }
+
+    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, Series s, in TelemetryRecord record)
+    {
+        var x = record.Value;
+        if (s.Count == 0)
+        {
+            (s.Mean, s.Variance, s.Count) = (x, 0, 1);
+            return null;
+        }
+        var diff = x - s.Mean;
+        var sd = Math.Sqrt(s.Variance);
+        // A flat series has no spread: any change from it is "infinitely" unusual, bounded so the score stays a number.
+        var z = sd > 0 ? Math.Abs(diff) / sd : (diff == 0 ? 0 : double.MaxValue);
+        var increment = rule.Alpha * diff;
+        s.Mean += increment;
+        s.Variance = (1 - rule.Alpha) * (s.Variance + diff * increment);
+        if (s.Count++ < rule.WarmUp) return null;
+        return Transition(s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
+    }
+
+    private static AnomalyAlert? Transition(Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
+    {
+        if (!s.Raised && score > raiseAbove)
+        {
+            s.Raised = true;
+            return new AnomalyAlert(AlertEventKind.Raised, record.DeviceId, record.Metric, kind, record.Value, score, record.Timestamp);
+        }
+        if (s.Raised && score < clearBelow)
+        {
+            s.Raised = false;
+            return new AnomalyAlert(AlertEventKind.Cleared, record.DeviceId, record.Metric, kind, record.Value, score, record.Timestamp);
+        }
+        return null;
+    }
+
+    private sealed class Series
+    {
+        public bool HasLast;
+        public double LastValue;
+        public DateTimeOffset LastTime;
+        public double Mean;
+        public double Variance;
+        public long Count;
+        public bool Raised;
+    }
+}

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace IoTMastery.Sdk;
+
+/// <summary>
+/// Presence kept in memory from what a provider observes (the Local broker's sessions, AWS lifecycle events), fanned out to
+/// event readers. Shared by every provider that sees connects and disconnects itself, so ordering and de-duplication live once.
+/// </summary>
+internal sealed class PresenceTable
+{
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Lock _readersLock = new();
+    private readonly TimeProvider _time;
+    private readonly int _readerCapacity;
+    private Channel<PresenceEvent>[] _readers = [];
+    private long _dropped;
+
+    /// <param name="time">Stamps observations that carry no time of their own.</param>
+    /// <param name="readerCapacity">Events one reader may fall behind before its newest ones are dropped.</param>
+    public PresenceTable(TimeProvider time, int readerCapacity = 10_000)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentOutOfRangeException.ThrowIfLessThan(readerCapacity, 1);
+        _time = time;
+        _readerCapacity = readerCapacity;
+    }
+
+    /// <summary>Events dropped because a reader was full.</summary>
+    public long DroppedEventCount => Interlocked.Read(ref _dropped);
+
+    /// <summary>Devices with an entry.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>
+    /// Records a connect or disconnect. With a <paramref name="version"/> (AWS <c>versionNumber</c>), an event not newer than the
+    /// last one applied for the device is a duplicate or out of order and is ignored; false then, and no event is published.
+    /// </summary>
+    public bool Observe(string deviceId, bool connected, DateTimeOffset? at = null, string? reason = null, long? version = null)
+    {
+        var when = at ?? _time.GetUtcNow();
+        var entry = _entries.GetOrAdd(deviceId, static _ => new Entry());
+        lock (entry)
+        {
+            if (version is { } v)
+            {
+                if (entry.Version is { } last && v <= last) return false;
+                entry.Version = v;
+            }
+            entry.Connected = connected;
+            entry.Since = when;
+            entry.Reason = connected ? null : reason;
+            // A CONNECT is the device speaking; a disconnect (often the broker noticing silence) is not.
+            if (connected && (entry.LastActivity is null || entry.LastActivity < when)) entry.LastActivity = when;
+        }
+        Publish(new PresenceEvent(deviceId, connected ? PresenceEventKind.Connected : PresenceEventKind.Disconnected, when, connected ? null : reason));
+        return true;
+    }
+
+    /// <summary>Records that the device was heard from (a publish); never moves the time backwards.</summary>
+    public void Activity(string deviceId, DateTimeOffset? at = null)
+    {
+        var when = at ?? _time.GetUtcNow();
+        var entry = _entries.GetOrAdd(deviceId, static _ => new Entry());
+        lock (entry)
+            if (entry.LastActivity is null || entry.LastActivity < when) entry.LastActivity = when;
+    }
+
+    /// <summary>Forgets a device (deleted from the registry).</summary>
+    public void Remove(string deviceId) => _entries.TryRemove(deviceId, out _);
+
+    /// <summary>The device's presence; <see cref="DevicePresence.Connected"/> is <paramref name="unknown"/> when nothing was observed.</summary>
+    public DevicePresence Get(string deviceId, bool? unknown, TimeSpan? staleness)
+    {
+        if (!_entries.TryGetValue(deviceId, out var entry))
+            return new DevicePresence { DeviceId = deviceId, Connected = unknown, MaxStaleness = staleness };
+        lock (entry)
+        {
+            return new DevicePresence
+            {
+                DeviceId = deviceId,
+                Connected = entry.Connected ?? unknown,
+                Since = entry.Since,
+                LastActivity = entry.LastActivity,
+                DisconnectReason = entry.Reason,
+                MaxStaleness = staleness,
+            };
+        }
+    }
+
+    /// <summary>Streams events from the first <c>MoveNextAsync</c> on; a full reader drops the newest and counts it.</summary>
+    public async IAsyncEnumerable<PresenceEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateBounded<PresenceEvent>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+        lock (_readersLock) _readers = [.. _readers, channel];
+        try
+        {
+            while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                while (channel.Reader.TryRead(out var presenceEvent)) yield return presenceEvent;
+        }
+        finally
+        {
+            lock (_readersLock) _readers = _readers.Where(r => r != channel).ToArray();
+        }
+    }
+
+    private void Publish(PresenceEvent presenceEvent)
+    {
+        // Wait mode with TryWrite: a full channel refuses the write, so the drop is counted rather than silent.
+        foreach (var reader in Volatile.Read(ref _readers))
+            if (!reader.Writer.TryWrite(presenceEvent)) Interlocked.Increment(ref _dropped);
+    }
+
+    private sealed class Entry
+    {
+        public bool? Connected;
+        public DateTimeOffset? Since;
+        public DateTimeOffset? LastActivity;
+        public string? Reason;
+        public long? Version;
+    }
+}
+
+/// <summary>
+/// Presence for providers that observe sessions themselves: the registry decides which devices exist (and pages them), the
+/// <see cref="PresenceTable"/> says how they are.
+/// </summary>
+internal sealed class ObservedPresenceService(IDeviceRegistry registry, DeviceIdRules rules, PresenceTable table,
+    Func<bool> eventsAvailable, string noEventsMessage, bool? unknown, TimeSpan? staleness) : IPresenceService
+{
+    public long DroppedEventCount => table.DroppedEventCount;
+
+    public async Task<DevicePresence> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        rules.Validate(deviceId);
+        // The registry answers "no such device" with DeviceNotFoundException, as every other neutral call does.
+        await registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        return table.Get(deviceId, unknown, staleness);
+    }
+
+    public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    {
+        var page = await registry.ListPageAsync(query, continuationToken, cancellationToken).ConfigureAwait(false);
+        return new PresencePage(page.Items.Select(d => table.Get(d.Id, unknown, staleness)).ToList(), page.ContinuationToken);
+    }
+
+    public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default)
+    {
+        if (!eventsAvailable()) throw new NotSupportedException(noEventsMessage);
+        return table.ReadAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,82 @@
+namespace IoTMastery.Sdk.Tests.Alerts;
+
+public sealed class AnomalyEvaluatorTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private static TelemetryRecord At(double seconds, double value, string device = "d1") => new(device, "temp", value, Start.AddSeconds(seconds));
+
+    [Fact]
+    public void Rate_of_change_raises_above_the_limit_once_and_clears_below_the_lower_one()
+    {
+        var evaluator = new AnomalyEvaluator([new RateOfChangeRule("temp", raiseAbovePerSecond: 1.0, clearBelowPerSecond: 0.5)]);
+        Assert.Null(evaluator.Process(At(0, 10)));   // first reading: no rate yet
+        Assert.Null(evaluator.Process(At(10, 15)));  // 0.5/s
+        var raised = evaluator.Process(At(12, 18));  // 1.5/s
+        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.RateOfChange, 1.5), (raised!.Kind, raised.Rule, raised.Score));
+        Assert.Null(evaluator.Process(At(13, 20)));  // 2/s: still raised, de-duplicated
+        Assert.Null(evaluator.Process(At(14, 20.7))); // 0.7/s: between the limits, keeps its state
+        Assert.Equal(AlertEventKind.Cleared, evaluator.Process(At(24, 21))!.Kind); // 0.03/s
+        // Falling just as fast counts too.
+        Assert.Equal(AlertEventKind.Raised, evaluator.Process(At(25, 18))!.Kind);
+    }
+
+    [Fact]
+    public void A_reading_with_an_older_or_same_timestamp_is_not_a_rate()
+    {
+        var evaluator = new AnomalyEvaluator([new RateOfChangeRule("temp", 1.0, 0.5)]);
+        evaluator.Process(At(10, 10));
+        Assert.Null(evaluator.Process(At(10, 100)));
+        Assert.Null(evaluator.Process(At(5, 100)));
+    }
+
+    [Fact]
+    public void Ewma_z_score_flags_a_drift_after_warm_up_and_clears_when_it_settles()
+    {
+        var evaluator = new AnomalyEvaluator([new EwmaAnomalyRule("temp", alpha: 0.1, raiseAboveZ: 4, clearBelowZ: 2, warmUp: 20)]);
+        var noise = new[] { 0.1, -0.1, 0.2, -0.2, 0.0 };
+        for (var i = 0; i < 50; i++) Assert.Null(evaluator.Process(At(i, 20 + noise[i % noise.Length])));
+        var raised = evaluator.Process(At(50, 25));
+        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.Anomaly), (raised!.Kind, raised.Rule));
+        Assert.True(raised.Score > 4, raised.Score.ToString());
+        AnomalyAlert? cleared = null;
+        for (var i = 51; i < 200 && cleared is null; i++) cleared = evaluator.Process(At(i, 20 + noise[i % noise.Length]));
+        Assert.Equal(AlertEventKind.Cleared, cleared?.Kind);
+    }
+
+    [Fact]
+    public void Warm_up_readings_never_alert_and_devices_are_independent()
+    {
+        var evaluator = new AnomalyEvaluator([new EwmaAnomalyRule("temp", 0.1, 4, 2, warmUp: 10)]);
+        for (var i = 0; i < 9; i++) Assert.Null(evaluator.Process(At(i, i % 2 == 0 ? 0 : 1000)));
+        for (var i = 0; i < 30; i++) evaluator.Process(At(i, 20 + (i % 2 == 0 ? 0.1 : -0.1), "d2"));
+        Assert.NotNull(evaluator.Process(At(31, 40, "d2")));
+        Assert.False(evaluator.IsRaised("d1", "temp", HealthRuleKind.Anomaly));
+    }
+
+    [Fact]
+    public void Processing_a_known_series_allocates_nothing()
+    {
+        var evaluator = new AnomalyEvaluator([new RateOfChangeRule("temp", 1e9, 1e8), new EwmaAnomalyRule("hum", 0.1, 1e9, 1e8, 5)]);
+        var records = Enumerable.Range(0, 10_000).Select(i => new TelemetryRecord("d" + (i % 10), i % 2 == 0 ? "temp" : "hum", 20 + (i % 3), Start.AddSeconds(i))).ToArray();
+        foreach (var r in records.Take(20)) evaluator.Process(r);
+        evaluator.Process(records[0]);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 1; i < records.Length; i++) evaluator.Process(records[i]);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Bad_rules_are_refused_naming_the_limit()
+    {
+        Assert.Contains("ClearBelowPerSecond", Assert.Throws<ArgumentException>(() => new RateOfChangeRule("temp", 1, 2)).Message);
+        Assert.Throws<ArgumentException>(() => new RateOfChangeRule("temp", double.NaN, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RateOfChangeRule("temp", -1, -2));
+        Assert.Contains("alpha", Assert.Throws<ArgumentOutOfRangeException>(() => new EwmaAnomalyRule("temp", 0, 4, 2, 10)).Message);
+        Assert.Contains("warmUp", Assert.Throws<ArgumentOutOfRangeException>(() => new EwmaAnomalyRule("temp", 0.1, 4, 2, 1)).Message);
+        Assert.Throws<ArgumentException>(() => new EwmaAnomalyRule("temp", 0.1, 2, 4, 10));
+        // One anomaly rule per metric, as for thresholds: a record then has at most one transition to report.
+        Assert.Throws<ArgumentException>(() => new AnomalyEvaluator([new RateOfChangeRule("temp", 1, 0), new EwmaAnomalyRule("temp", 0.1, 4, 2, 10)]));
+        Assert.Throws<ArgumentException>(() => new AnomalyEvaluator([]).Process(default));
+    }
+}

@@ -1,0 +1,164 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace IoTMastery.Sdk.Tests.Alerts;
+
+public sealed class HealthMonitorTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly FakeTimeProvider _time = new(Start);
+
+    private HealthMonitor Monitor(TimeSpan? silence = null, TimeSpan? offline = null, TimeSpan? cooldown = null) =>
+        new(new HealthRules { SilentFor = silence, OfflineFor = offline, Cooldown = cooldown ?? TimeSpan.Zero }, _time);
+
+    private TelemetryRecord Record(string device) => new(device, "t", 1, _time.GetUtcNow());
+
+    [Fact]
+    public void Silence_is_raised_once_after_N_seconds_without_a_record_and_cleared_by_the_next_record()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        monitor.Observe(Record("d1"));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(monitor.Evaluate()); // exactly N is not yet "longer than N"
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var raised = Assert.Single(monitor.Evaluate());
+        Assert.Equal((AlertEventKind.Raised, "d1", HealthRuleKind.Silence), (raised.Kind, raised.DeviceId, raised.Rule));
+        Assert.Equal(TimeSpan.FromSeconds(31), raised.Duration);
+        // Per-device de-duplication: still silent, nothing new.
+        _time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Empty(monitor.Evaluate());
+        Assert.True(monitor.IsRaised("d1", HealthRuleKind.Silence));
+
+        var cleared = monitor.Observe(Record("d1"));
+        Assert.Equal(AlertEventKind.Cleared, cleared!.Kind);
+        Assert.False(monitor.IsRaised("d1", HealthRuleKind.Silence));
+    }
+
+    [Fact]
+    public void A_device_never_heard_from_is_not_expected_until_told()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Empty(monitor.Evaluate());
+        monitor.Expect("quiet");
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal("quiet", Assert.Single(monitor.Evaluate()).DeviceId);
+        monitor.Forget("quiet");
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Empty(monitor.Evaluate());
+    }
+
+    [Fact]
+    public void Offline_longer_than_N_is_raised_once_and_cleared_on_reconnect_and_replaces_silence()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(10), offline: TimeSpan.FromSeconds(60));
+        monitor.Observe(Record("d1"));
+        monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Disconnected, _time.GetUtcNow(), "CONNECTION_LOST"));
+        _time.Advance(TimeSpan.FromSeconds(59));
+        // Silent, but known disconnected: the offline rule speaks for it, not the silence rule.
+        Assert.Empty(monitor.Evaluate());
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var raised = Assert.Single(monitor.Evaluate());
+        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.Offline), (raised.Kind, raised.Rule));
+        Assert.Empty(monitor.Evaluate());
+
+        var cleared = monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Connected, _time.GetUtcNow(), null));
+        Assert.Equal((AlertEventKind.Cleared, HealthRuleKind.Offline), (cleared!.Kind, cleared.Rule));
+    }
+
+    [Fact]
+    public void Cooldown_holds_back_a_new_raise_after_a_clear_so_a_flapping_device_does_not_page_every_time()
+    {
+        var monitor = Monitor(offline: TimeSpan.FromSeconds(10), cooldown: TimeSpan.FromMinutes(5));
+        void Drop() => monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Disconnected, _time.GetUtcNow(), null));
+        void Back() => monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Connected, _time.GetUtcNow(), null));
+
+        Drop();
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Single(monitor.Evaluate());
+        Back();
+        Drop();
+        _time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Empty(monitor.Evaluate()); // within the cooldown
+        _time.Advance(TimeSpan.FromMinutes(5));
+        var again = Assert.Single(monitor.Evaluate()); // still offline once the cooldown is over: raised then
+        Assert.Equal(AlertEventKind.Raised, again.Kind);
+    }
+
+    [Fact]
+    public void Presence_snapshots_feed_the_offline_rule_from_the_time_the_provider_says()
+    {
+        var monitor = Monitor(offline: TimeSpan.FromMinutes(1));
+        monitor.Observe(new DevicePresence { DeviceId = "d1", Connected = false, Since = Start - TimeSpan.FromMinutes(2) });
+        var raised = Assert.Single(monitor.Evaluate());
+        Assert.Equal(TimeSpan.FromMinutes(2), raised.Duration);
+        // Unknown connectivity (GCP-style) never counts as offline.
+        monitor.Observe(new DevicePresence { DeviceId = "d2", Connected = null });
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(monitor.Evaluate());
+    }
+
+    [Fact]
+    public async Task Alerts_reach_the_in_process_stream_in_order()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(5));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var stream = monitor.ReadAlertsAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var first = stream.MoveNextAsync().AsTask();
+        monitor.Observe(Record("d1"));
+        _time.Advance(TimeSpan.FromSeconds(6));
+        monitor.Evaluate();
+        monitor.Observe(Record("d1"));
+        Assert.True(await first);
+        Assert.Equal(AlertEventKind.Raised, stream.Current.Kind);
+        Assert.True(await stream.MoveNextAsync());
+        Assert.Equal(AlertEventKind.Cleared, stream.Current.Kind);
+        Assert.Equal(0, monitor.DroppedAlertCount);
+    }
+
+    [Fact]
+    public async Task RunAsync_evaluates_on_the_injected_clock()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(5));
+        monitor.Observe(Record("d1"));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var stream = monitor.ReadAlertsAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var next = stream.MoveNextAsync().AsTask();
+        var run = monitor.RunAsync(TimeSpan.FromSeconds(1), cts.Token);
+        // Advancing the fake clock fires the timer; no wall-clock wait is involved.
+        for (var i = 0; i < 7 && !next.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Yield();
+        }
+        Assert.True(await next.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(HealthRuleKind.Silence, stream.Current.Rule);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+    }
+
+    [Fact]
+    public void Bad_rules_and_inputs_are_refused_with_the_rule_named()
+    {
+        Assert.Contains("SilentFor", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(silence: TimeSpan.Zero)).Message);
+        Assert.Contains("OfflineFor", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(offline: TimeSpan.FromSeconds(-1))).Message);
+        Assert.Contains("Cooldown", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(silence: TimeSpan.FromSeconds(1), cooldown: TimeSpan.FromSeconds(-1))).Message);
+        Assert.Throws<ArgumentException>(() => Monitor());
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(1));
+        Assert.Throws<ArgumentException>(() => monitor.Observe(default(TelemetryRecord)));
+        Assert.Throws<ArgumentException>(() => monitor.Expect(""));
+        // Refused when called, not when the returned task is awaited.
+        Assert.Throws<ArgumentOutOfRangeException>(() => { _ = monitor.RunAsync(TimeSpan.Zero, CancellationToken.None); });
+    }
+
+    [Fact]
+    public void Observing_a_record_of_a_known_device_allocates_nothing()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        var records = Enumerable.Range(0, 100).Select(i => new TelemetryRecord("d" + i, "t", i, Start)).ToArray();
+        foreach (var r in records) monitor.Observe(r);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 1_000; round++)
+            foreach (var r in records) monitor.Observe(r);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
