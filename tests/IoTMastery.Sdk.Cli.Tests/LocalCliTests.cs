@@ -147,11 +147,15 @@ public sealed class LocalCliTests : IDisposable
 
         var started = Json(await Iotm("firmware", "rollout", "--release", "2.0.0", "--devices", "pump-5", "--device-timeout", "1s", "-o", "json"));
         var rolloutId = (string)started["id"]!;
-        // Nothing is connected to take the update, and a Local rollout advances only while a process hosts the provider:
-        // the watch ends (exit 7 unless completed) or hits its bound (exit 5); either way it ends, and the rollout is known.
-        var watched = await Iotm("firmware", "status", rolloutId, "--watch", "--poll", "200ms", "--timeout", "20s");
-        Assert.True(watched.ExitCode is 7 or 5 or 0, watched.ToString());
-        Assert.Contains(rolloutId, watched.Stdout, StringComparison.Ordinal);
+        // No device is connected to take the update, so its 1 s device timeout fails it and the failure threshold stops the
+        // rollout. A Local rollout advances while a process hosts the provider: here the watching tool itself.
+        var watched = await Iotm("firmware", "status", rolloutId, "--watch", "--poll", "200ms", "--timeout", "60s");
+        Assert.True(watched.ExitCode == 7, watched.ToString()); // ended without completing
+        Assert.Contains($"{rolloutId} stopped", watched.Stdout, StringComparison.Ordinal);
+        Assert.Contains("failed 1", watched.Stdout, StringComparison.Ordinal);
+        var final = Json(await Iotm("firmware", "status", rolloutId, "-o", "json"));
+        Assert.Equal("stopped", (string?)final["status"]);
+        Assert.Equal(1, (int)final["counts"]!["failed"]!);
     }
 
     [Fact]
