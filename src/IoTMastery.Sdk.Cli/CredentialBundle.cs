@@ -18,6 +18,20 @@ internal static class CredentialBundle
         // Device ids were checked against the provider's rules; still refuse anything that would leave the folder.
         if (deviceId.Contains('/') || deviceId.Contains('\\') || deviceId is "." or "..")
             throw new ArgumentException($"Device id '{deviceId}' cannot name a bundle folder.", "--out");
+        // Create the folder and write a probe now: once the provider has issued the credential, a folder that cannot be
+        // written means a secret issued and lost.
+        try
+        {
+            OwnerOnlyFiles.CreateFolderFor(Path.Combine(full, "probe"));
+            var probe = Path.Combine(full, $".iotm-probe-{Guid.NewGuid():N}");
+            using (new FileStream(probe, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.DeleteOnClose }))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--out: cannot write credential bundles in '{outDir}': {e.Message}", "--out", e);
+        }
     }
 
     public static string Write(string outDir, string deviceId, string provider, IssuedCredential credential)

@@ -69,6 +69,18 @@ public sealed class LocalCliTests : IDisposable
     }
 
     [Fact]
+    public async Task An_out_folder_that_cannot_be_written_is_refused_before_the_device_is_registered()
+    {
+        // A regular file where a folder must go: no bundle can be written there, so the credential would be issued and lost.
+        var blocker = Path.Combine(_dir, "not-a-folder");
+        await File.WriteAllTextAsync(blocker, "x");
+        var refused = await Iotm("devices", "register", "pump-6", "--out", Path.Combine(blocker, "bundles"));
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains("--out", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, (await Iotm("devices", "show", "pump-6")).ExitCode);
+    }
+
+    [Fact]
     public async Task Errors_map_to_the_documented_exit_codes()
     {
         Assert.Equal(0, (await Iotm("devices", "register", "pump-3", "--credential", "none")).ExitCode);
