@@ -67,6 +67,15 @@ public sealed class AwsCliTests(MotoServer moto) : IClassFixture<MotoServer>, IA
     }
 
     [Fact]
+    public async Task The_cost_model_meters_AWS_with_the_units_the_AWS_provider_declares()
+    {
+        // The price table's unit and the model's message limit must be the ones the provider packs to, or packed costs lie.
+        await using var aws = await Aws.AwsIoTProvider.StartAsync(moto.Options(o => o.EnsureDevicePolicy = false));
+        Assert.Equal(aws.Capabilities.TelemetryBillingUnitBytes, Cost.PriceTable.Embedded().Aws.UnitBytes);
+        Assert.Equal(Cost.CostModel.AwsMaxMessageBytes, aws.Capabilities.MaxTelemetryMessageBytes);
+    }
+
+    [Fact]
     public async Task An_unreachable_endpoint_is_a_transient_failure()
     {
         var env = Env;

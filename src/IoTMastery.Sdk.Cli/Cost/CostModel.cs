@@ -40,7 +40,7 @@ internal static class CostModel
     private const int Separator = 1;
 
     // AWS IoT Core meters payload + topic (AwsDeviceConnection.Limits, topic AwsTopics.Telemetry); 128 KiB messages.
-    private const int AwsMaxMessageBytes = 128 * 1024;
+    internal const int AwsMaxMessageBytes = 128 * 1024;
     private const int AwsTopicFixedBytes = 21; // "iotmastery/" + "/telemetry"
 
     // Azure IoT Hub meters body + message id (32) + content type + encoding (AzureTelemetryTransport); 256 KiB messages.
