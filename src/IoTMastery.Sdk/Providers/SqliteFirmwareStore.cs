@@ -59,6 +59,10 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         ALTER TABLE rollouts ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE rollouts ADD COLUMN pending_actions TEXT;
         """,
+        // 3: security patching. A release's channel; rows written before it are the stable channel they were rolled out as.
+        """
+        ALTER TABLE firmware_releases ADD COLUMN channel TEXT NOT NULL DEFAULT 'stable';
+        """,
     ];
 
     private readonly string _connectionString;
@@ -105,9 +109,9 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
             if (await ReadReleaseAsync(c, tx, release.Version, ct).ConfigureAwait(false) is { } existing)
                 return existing;
             await ExecuteAsync(c, tx,
-                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature) VALUES ($v, $uri, $sha, $size, $at, $sig)", ct,
+                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature, channel) VALUES ($v, $uri, $sha, $size, $at, $sig, $channel)", ct,
                 ("$v", release.Version), ("$uri", release.Uri.AbsoluteUri), ("$sha", release.Sha256), ("$size", release.SizeBytes),
-                ("$at", release.CreatedAt.UtcTicks), ("$sig", release.Signature)).ConfigureAwait(false);
+                ("$at", release.CreatedAt.UtcTicks), ("$sig", release.Signature), ("$channel", release.Channel)).ConfigureAwait(false);
             return release;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -125,7 +129,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
     {
         var list = new List<FirmwareRelease>();
         await using (var c = Open())
-        await using (var command = Command(c, null, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases ORDER BY created_at DESC, rowid DESC"))
+        await using (var command = Command(c, null, "SELECT version, uri, sha256, size, created_at, signature, channel FROM firmware_releases ORDER BY created_at DESC, rowid DESC"))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -292,7 +296,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
 
     private static async Task<FirmwareRelease?> ReadReleaseAsync(SqliteConnection c, SqliteTransaction? tx, string version, CancellationToken ct)
     {
-        await using var command = Command(c, tx, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases WHERE version = $v", ("$v", version));
+        await using var command = Command(c, tx, "SELECT version, uri, sha256, size, created_at, signature, channel FROM firmware_releases WHERE version = $v", ("$v", version));
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadReleaseRow(reader) : null;
     }
@@ -305,6 +309,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         SizeBytes = reader.GetInt64(3),
         CreatedAt = FromDb(reader.GetInt64(4)),
         Signature = reader.IsDBNull(5) ? null : reader.GetString(5),
+        Channel = reader.GetString(6),
     };
 
     private static SqliteCommand DeviceCommand(SqliteConnection c, SqliteTransaction tx, string sql, string rolloutId) => Command(c, tx, sql,
@@ -333,6 +338,9 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         ["successThreshold"] = plan.SuccessThreshold,
         ["failureThreshold"] = plan.FailureThreshold,
         ["deviceTimeoutTicks"] = plan.DeviceTimeout.Ticks,
+        // Absent in plans written before security patching; they read back as "no minimum, no downgrades".
+        ["minimumRunningVersion"] = plan.MinimumRunningVersion,
+        ["allowDowngrade"] = plan.AllowDowngrade,
     }.ToJsonString();
 
     private static RolloutPlan PlanFromJson(string json)
@@ -346,6 +354,8 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
             SuccessThreshold = obj["successThreshold"]!.GetValue<double>(),
             FailureThreshold = obj["failureThreshold"]!.GetValue<double>(),
             DeviceTimeout = TimeSpan.FromTicks(obj["deviceTimeoutTicks"]!.GetValue<long>()),
+            MinimumRunningVersion = obj["minimumRunningVersion"]?.GetValue<string>(),
+            AllowDowngrade = obj["allowDowngrade"]?.GetValue<bool>() ?? false,
         };
     }
 
