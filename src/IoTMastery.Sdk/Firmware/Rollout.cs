@@ -44,6 +44,29 @@ public sealed record RolloutPlan
     /// </summary>
     public bool AllowDowngrade { get; init; }
 
+    /// <summary>
+    /// A plan for a security patch: a canary of 25% of the devices (at least one), then the rest in one wave; a device
+    /// timeout of 3 minutes; success threshold 0.8 and failure threshold 0.3. Health checks and rollbacks work as in every
+    /// plan: a device that fails is rolled back, and a wave at or above the failure threshold stops the rollout. Downgrades
+    /// stay refused. Adjust with <c>with { … }</c>.
+    /// </summary>
+    /// <param name="releaseVersion">The fixed release.</param>
+    /// <param name="deviceIds">The devices to patch, for example the affected devices of a compliance report.</param>
+    public static RolloutPlan Urgent(string releaseVersion, IReadOnlyList<string> deviceIds)
+    {
+        ArgumentNullException.ThrowIfNull(deviceIds);
+        return new RolloutPlan
+        {
+            ReleaseVersion = releaseVersion,
+            DeviceIds = deviceIds,
+            // Two sizes: the canary, then the last wave takes the rest. A normal plan's canary is 10%.
+            WaveSizes = [Math.Max(1, deviceIds.Count / 4), 1],
+            DeviceTimeout = TimeSpan.FromMinutes(3),
+            SuccessThreshold = 0.8,
+            FailureThreshold = 0.3,
+        };
+    }
+
     /// <summary>Checks the plan; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()
     {

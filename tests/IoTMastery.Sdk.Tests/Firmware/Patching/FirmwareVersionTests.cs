@@ -139,3 +139,21 @@ public class FirmwareVersionTests
         Assert.Single(decision.Actions);
     }
 }
+
+public class UrgentRolloutPlanTests
+{
+    [Fact]
+    public void The_urgent_preset_has_larger_waves_and_a_shorter_timeout_but_keeps_health_checks_and_rollback()
+    {
+        var ids = Enumerable.Range(0, 40).Select(i => $"d{i:00}").ToArray();
+        var urgent = RolloutPlan.Urgent("1.4.3", ids);
+        var normal = new RolloutPlan { ReleaseVersion = "1.4.3", DeviceIds = ids };
+        urgent.Validate();
+        Assert.True(RolloutOrchestrator.SplitWaves(urgent)[0].Count > RolloutOrchestrator.SplitWaves(normal)[0].Count, "a larger canary");
+        Assert.True(urgent.DeviceTimeout < normal.DeviceTimeout);
+        Assert.False(urgent.AllowDowngrade);
+        Assert.True(urgent.FailureThreshold < 1, "still stops on failures");
+        Assert.Equal([10, 30], RolloutOrchestrator.SplitWaves(urgent).Select(w => w.Count));
+        Assert.Equal([1], RolloutOrchestrator.SplitWaves(RolloutPlan.Urgent("1.4.3", ["only"])).Select(w => w.Count));
+    }
+}
