@@ -35,6 +35,7 @@ public sealed class ReadmeCapabilityTableTests
         ["Desired/reported state with versions"] = ["StateVersionContract", "StateDeliveryContract"],
         ["Firmware rollouts (waves, thresholds, rollback; durable: a new process on the same store resumes)"] = ["FirmwareContract"],
         ["Signed firmware manifests (ECDSA P-256), verified by the device agent"] = ["FirmwareContract"],
+        ["Security patching (advisories, compliance)"] = ["PatchingContract"],
         // Provider-neutral core features (the outbox and the alert evaluator live in IoTMastery.Sdk and are tested there);
         // no contract class proves them per provider yet, so nothing here can back or refute their ✅.
         ["Durable telemetry outbox (survives crashes and outages)"] = [],

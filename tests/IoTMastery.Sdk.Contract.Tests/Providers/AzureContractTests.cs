@@ -43,3 +43,6 @@ public sealed class AzureLiveDisableTests(AzureFixture fixture) : LiveDisableCon
 
 [Collection(AzureCollection.Name)]
 public sealed class AzureFirmwareTests(AzureFixture fixture) : FirmwareContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzurePatchingTests(AzureFixture fixture) : PatchingContract<AzureFixture>(fixture);

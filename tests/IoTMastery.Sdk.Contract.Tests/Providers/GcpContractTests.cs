@@ -43,3 +43,6 @@ public sealed class GcpLiveDisableTests(GcpFixture fixture) : LiveDisableContrac
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpFirmwareTests(GcpFixture fixture) : FirmwareContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpPatchingTests(GcpFixture fixture) : PatchingContract<GcpFixture>(fixture);

@@ -43,3 +43,6 @@ public sealed class LocalLiveDisableTests(LocalFixture fixture) : LiveDisableCon
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalFirmwareTests(LocalFixture fixture) : FirmwareContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalPatchingTests(LocalFixture fixture) : PatchingContract<LocalFixture>(fixture);
