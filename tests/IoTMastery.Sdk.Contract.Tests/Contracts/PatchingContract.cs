@@ -47,7 +47,7 @@ public abstract class PatchingContract<TFixture>(TFixture fixture) : ContractBas
         var imported = Assert.Single(await patching.ImportOsvAsync(new MemoryStream(Encoding.UTF8.GetBytes(Osv)), Ct));
         Assert.Equal("1.4.3", (await patching.FindFixedReleaseAsync(imported, Ct))?.Version);
 
-        var before = await patching.GetComplianceReportAsync(Ct);
+        var before = await patching.GetComplianceReportAsync(cancellationToken: Ct);
         var advisory = Assert.Single(before.Advisories, x => x.Id == imported.Id);
         Assert.Equal(("CRITICAL", "1.4.3", 0), (advisory.Severity, advisory.FixedRelease, advisory.Patched));
         Assert.Equal(new[] { a.Id, b.Id, c.Id }.Order(StringComparer.Ordinal), advisory.AffectedDevices.Intersect(ours).Order(StringComparer.Ordinal));
@@ -68,7 +68,7 @@ public abstract class PatchingContract<TFixture>(TFixture fixture) : ContractBas
         await fleet.EventuallyAsync(async () => (await fleet.ReportedAsync(b.Id))?.Version == "1.4.1" && (await fleet.ReportedAsync(a.Id))?.Version == "1.4.3",
             "the patched and the rolled-back device to report what they run");
 
-        var after = await patching.GetComplianceReportAsync(Ct);
+        var after = await patching.GetComplianceReportAsync(cancellationToken: Ct);
         var now = Assert.Single(after.Advisories, x => x.Id == imported.Id);
         Assert.Equal([b.Id], now.AffectedDevices.Intersect(ours));
         Assert.Equal((2, 2, 2), (now.Patched, now.PatchedWithin24Hours, now.PatchedWithin7Days));
@@ -80,5 +80,44 @@ public abstract class PatchingContract<TFixture>(TFixture fixture) : ContractBas
         Assert.Equal(("1.4.3", 2), (entry["fixedRelease"]!.GetValue<string>(), entry["patchedWithin24h"]!.GetValue<int>()));
         Assert.Contains(b.Id, entry["affectedDevices"]!.AsArray().Select(x => x!.GetValue<string>()));
         Assert.Contains("GHSA-ct01-patch-0001  CRITICAL  1.4.3", after.ToTable(), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The fleet's minimum allowed version: devices below it are flagged in the report, and disabled only when the operator asks.</summary>
+public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : ContractBase<TFixture>(fixture)
+    where TFixture : ProviderFixture
+{
+    [Fact]
+    public async Task Devices_below_the_minimum_are_flagged_and_disabled_only_on_request()
+    {
+        await using var fleet = await FirmwareFleet.StartAsync(Fixture, Ct);
+        var old = await fleet.DeviceAsync("1.2.0");
+        var current = await fleet.DeviceAsync("1.6.0-rc.1+build.5");
+        var silent = ProviderFixture.NewDeviceId("fw");
+        await fleet.Provider.Registry.RegisterAsync(new DeviceRegistration { Id = silent, Credential = Fixture.DeviceCredential }, Ct);
+        using var store = new SqliteFirmwareStore(Fixture.FirmwareStoreFile(fleet.Directory.FullName));
+        var patching = new SecurityPatching(fleet.Provider, store);
+        var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.5.0" };
+
+        var report = await patching.GetComplianceReportAsync(policy, Ct);
+        Assert.Equal("1.5.0", report.MinimumAllowedVersion);
+        Assert.Contains(old.Id, report.BelowMinimumVersion);
+        Assert.DoesNotContain(current.Id, report.BelowMinimumVersion);
+        Assert.DoesNotContain(silent, report.BelowMinimumVersion); // unknown is not "below": it is listed as not reporting
+        // Flagging changes nothing in the registry.
+        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+
+        // Scoped to this test's devices: the cloud peers are shared with other tests' devices, which must stay as they are.
+        string[] ours = [old.Id, current.Id, silent];
+        await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(policy, ["bad id!"], Ct));
+        var disabled = await patching.DisableDevicesBelowMinimumAsync(policy, ours, Ct);
+        Assert.Equal([old.Id], disabled);
+        Assert.Equal(DeviceStatus.Disabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Status);
+        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(silent, Ct)).Status);
+        // Again: nothing left to disable.
+        Assert.Empty(await patching.DisableDevicesBelowMinimumAsync(policy, ours, Ct));
+
+        Assert.Throws<ArgumentException>(() => new FleetVersionPolicy { MinimumAllowedVersion = "1.5" }.Validate());
     }
 }

@@ -46,3 +46,6 @@ public sealed class AzureFirmwareTests(AzureFixture fixture) : FirmwareContract<
 
 [Collection(AzureCollection.Name)]
 public sealed class AzurePatchingTests(AzureFixture fixture) : PatchingContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureMinimumVersionTests(AzureFixture fixture) : MinimumVersionContract<AzureFixture>(fixture);

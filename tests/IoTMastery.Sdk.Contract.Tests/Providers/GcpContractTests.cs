@@ -46,3 +46,6 @@ public sealed class GcpFirmwareTests(GcpFixture fixture) : FirmwareContract<GcpF
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpPatchingTests(GcpFixture fixture) : PatchingContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpMinimumVersionTests(GcpFixture fixture) : MinimumVersionContract<GcpFixture>(fixture);

@@ -46,3 +46,6 @@ public sealed class LocalFirmwareTests(LocalFixture fixture) : FirmwareContract<
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalPatchingTests(LocalFixture fixture) : PatchingContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalMinimumVersionTests(LocalFixture fixture) : MinimumVersionContract<LocalFixture>(fixture);

@@ -57,12 +57,19 @@ public sealed record ComplianceReport
     /// <summary>Devices that report no firmware version (never did, stopped, or report a malformed <c>firmware</c> object), by id.</summary>
     public IReadOnlyList<string> NotReportingVersion { get; init; } = [];
 
+    /// <summary>The policy's minimum allowed version, when the report was computed with a <see cref="FleetVersionPolicy"/>.</summary>
+    public string? MinimumAllowedVersion { get; init; }
+
+    /// <summary>Devices reporting a semantic version below <see cref="MinimumAllowedVersion"/>, by id; empty without a policy.</summary>
+    public IReadOnlyList<string> BelowMinimumVersion { get; init; } = [];
+
     /// <summary>Every advisory not withdrawn, by id.</summary>
     public IReadOnlyList<AdvisoryCompliance> Advisories { get; init; } = [];
 
     /// <summary>
     /// The report as JSON, a stable format (members are only ever added):
     /// <c>{"generatedAt": RFC 3339, "deviceCount": n, "versions": [{"version","channel","devices"}], "notReportingVersion": [id],
+    /// "minimumAllowedVersion": string or null, "belowMinimumVersion": [id],
     /// "advisories": [{"id","summary","severity","fixedRelease","affectedDevices": [id],"patched","patchedWithin24h","patchedWithin7d"}]}</c>;
     /// absent values are JSON <c>null</c>.
     /// </summary>
@@ -72,6 +79,8 @@ public sealed record ComplianceReport
         ["deviceCount"] = DeviceCount,
         ["versions"] = new JsonArray(Versions.Select(v => (JsonNode?)new JsonObject { ["version"] = v.Version, ["channel"] = v.Channel, ["devices"] = v.Devices }).ToArray()),
         ["notReportingVersion"] = Strings(NotReportingVersion),
+        ["minimumAllowedVersion"] = MinimumAllowedVersion,
+        ["belowMinimumVersion"] = Strings(BelowMinimumVersion),
         ["advisories"] = new JsonArray(Advisories.Select(a => (JsonNode?)new JsonObject
         {
             ["id"] = a.Id,
@@ -94,6 +103,8 @@ public sealed record ComplianceReport
         text.Append('\n');
         Table(text, ["advisory", "severity", "fixed release", "affected", "patched", "<24h", "<7d"],
             Advisories.Select(a => new[] { a.Id, a.Severity ?? "-", a.FixedRelease ?? "-", Num(a.AffectedDevices.Count), Num(a.Patched), Num(a.PatchedWithin24Hours), Num(a.PatchedWithin7Days) }));
+        if (MinimumAllowedVersion is not null)
+            text.Append(CultureInfo.InvariantCulture, $"\nBelow the minimum allowed version {MinimumAllowedVersion}: {(BelowMinimumVersion.Count == 0 ? "none" : string.Join(", ", BelowMinimumVersion))}\n");
         text.Append(CultureInfo.InvariantCulture, $"\nNot reporting a version: {(NotReportingVersion.Count == 0 ? "none" : string.Join(", ", NotReportingVersion))}\n");
         return text.ToString();
     }

@@ -81,8 +81,11 @@ public sealed class SecurityPatching
     }
 
     /// <summary>Computes the compliance report now.</summary>
-    public async Task<ComplianceReport> GetComplianceReportAsync(CancellationToken cancellationToken = default)
+    /// <param name="policy">When given, devices below its minimum allowed version are flagged in the report.</param>
+    /// <param name="cancellationToken">Cancels the reads.</param>
+    public async Task<ComplianceReport> GetComplianceReportAsync(FleetVersionPolicy? policy = null, CancellationToken cancellationToken = default)
     {
+        policy?.Validate();
         var (running, count) = await ReadFleetAsync(cancellationToken).ConfigureAwait(false);
         var channels = new Dictionary<string, string>(StringComparer.Ordinal);
         await foreach (var release in _store.ListReleasesAsync(cancellationToken).ConfigureAwait(false))
@@ -131,16 +134,55 @@ public sealed class SecurityPatching
             DeviceCount = count,
             Versions = versions,
             NotReportingVersion = running.Where(d => d.Value is null).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
+            MinimumAllowedVersion = policy?.MinimumAllowedVersion,
+            BelowMinimumVersion = policy is null ? [] : running.Where(d => policy.IsBelow(d.Value)).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
             Advisories = advisories,
         };
     }
 
-    /// <summary>Every registered device's reported running version (<see langword="null"/> when it reports none).</summary>
-    private async Task<(Dictionary<string, string?> Running, int Count)> ReadFleetAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The opt-in enforcement of <paramref name="policy"/>: disables in the registry every enabled device that reports a
+    /// semantic version below the minimum (a disabled device is refused at connect, so it cannot be patched over the air
+    /// until enabled again). Setting a status is idempotent, so a retry after a fault is safe.
+    /// </summary>
+    /// <param name="policy">The minimum allowed version.</param>
+    /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
+    /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already disabled stay disabled.</param>
+    /// <returns>The devices this call disabled, by id.</returns>
+    public async Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.Validate();
+        if (deviceIds is not null)
+        {
+            foreach (var id in deviceIds)
+                _provider.DeviceIdRules.Validate(id, nameof(deviceIds));
+        }
+        var disabled = new List<string>();
+        foreach (var (id, version) in (await ReadFleetAsync(cancellationToken, deviceIds, enabledOnly: true).ConfigureAwait(false)).Running.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            if (!policy.IsBelow(version)) continue;
+            try
+            {
+                await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, cancellationToken).ConfigureAwait(false);
+                disabled.Add(id);
+            }
+            catch (DeviceNotFoundException)
+            {
+                // Deleted meanwhile: nothing to disable.
+            }
+        }
+        return disabled;
+    }
+
+    /// <summary>Every registered device's (or each given device's) reported running version, <see langword="null"/> when it reports none.</summary>
+    private async Task<(Dictionary<string, string?> Running, int Count)> ReadFleetAsync(CancellationToken cancellationToken,
+        IReadOnlyCollection<string>? deviceIds = null, bool enabledOnly = false)
     {
         var running = new Dictionary<string, string?>(StringComparer.Ordinal);
-        await foreach (var device in _provider.Registry.ListAsync(null, cancellationToken).ConfigureAwait(false))
+        await foreach (var device in DevicesAsync(deviceIds, cancellationToken).ConfigureAwait(false))
         {
+            if (enabledOnly && device.Status != DeviceStatus.Enabled) continue;
             try
             {
                 var state = await _provider.State.GetAsync(device.Id, cancellationToken).ConfigureAwait(false);
@@ -152,5 +194,28 @@ public sealed class SecurityPatching
             }
         }
         return (running, running.Count);
+    }
+
+    private async IAsyncEnumerable<Device> DevicesAsync(IReadOnlyCollection<string>? deviceIds, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (deviceIds is null)
+        {
+            await foreach (var device in _provider.Registry.ListAsync(null, cancellationToken).ConfigureAwait(false))
+                yield return device;
+            yield break;
+        }
+        foreach (var id in deviceIds.Distinct(StringComparer.Ordinal))
+        {
+            Device? device;
+            try
+            {
+                device = await _provider.Registry.GetAsync(id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DeviceNotFoundException)
+            {
+                device = null;
+            }
+            if (device is not null) yield return device;
+        }
     }
 }
