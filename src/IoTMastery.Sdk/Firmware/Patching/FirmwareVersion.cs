@@ -81,11 +81,6 @@ public sealed class FirmwareVersion : IComparable<FirmwareVersion>, IEquatable<F
         return true;
     }
 
-    /// <summary>Compares two version strings by precedence.</summary>
-    /// <exception cref="ArgumentException">Either is not a semantic version; <paramref name="parameterName"/> names the caller's rule.</exception>
-    public static int Compare(string left, string right, string parameterName) =>
-        Parse(left, parameterName).CompareTo(Parse(right, parameterName));
-
     /// <inheritdoc />
     public int CompareTo(FirmwareVersion? other)
     {
