@@ -67,7 +67,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
         ThrowIfDisposed();
         var kept = await _store.AddReleaseIfAbsentAsync(release with { CreatedAt = _time.GetUtcNow() }, cancellationToken).ConfigureAwait(false);
         if (!SameImage(kept, release))
-            throw new ResourceAlreadyExistsException($"Firmware release '{ErrorText.Escape(release.Version)}' already exists with a different image or signature.", _provider, "ReleaseAlreadyExists");
+            throw new ResourceAlreadyExistsException($"Firmware release '{ErrorText.Escape(release.Version)}' already exists with a different image, signature or channel.", _provider, "ReleaseAlreadyExists");
         return kept;
     }
 
@@ -365,7 +365,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     }
 
     private static bool SameImage(FirmwareRelease a, FirmwareRelease b) =>
-        a.Version == b.Version && a.Uri == b.Uri && a.Sha256 == b.Sha256 && a.SizeBytes == b.SizeBytes && a.Signature == b.Signature;
+        a.Version == b.Version && a.Uri == b.Uri && a.Sha256 == b.Sha256 && a.SizeBytes == b.SizeBytes && a.Signature == b.Signature && a.Channel == b.Channel;
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 }

@@ -25,6 +25,27 @@ public sealed record FirmwareRelease
     /// </summary>
     public string? Signature { get; init; }
 
+    /// <summary>The channel of releases that are not otherwise labelled.</summary>
+    public const string StableChannel = "stable";
+
+    /// <summary>
+    /// The release channel, for example <c>stable</c> or <c>beta</c>: 1-32 characters of <c>a-z 0-9 -</c>, starting with a
+    /// letter. Default <see cref="StableChannel"/>. Reported per device in the compliance report.
+    /// </summary>
+    public string Channel { get; init; } = StableChannel;
+
+    /// <summary>
+    /// The version as a <see cref="FirmwareVersion"/>; <see langword="false"/> when it is not a semantic version (allowed, but
+    /// such a release cannot be used with ordering features).
+    /// </summary>
+    public bool TryGetSemanticVersion([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FirmwareVersion? version) =>
+        FirmwareVersion.TryParse(Version, out version);
+
+    /// <summary>Whether <paramref name="channel"/> follows the <see cref="Channel"/> rule.</summary>
+    internal static bool IsValidChannel(string? channel) =>
+        !string.IsNullOrEmpty(channel) && channel.Length <= 32 && char.IsAsciiLetterLower(channel[0]) &&
+        channel.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
+
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()
     {
@@ -38,6 +59,8 @@ public sealed record FirmwareRelease
             throw new ArgumentException("Sha256 must be 64 lowercase hex characters.", nameof(Sha256));
         if (SizeBytes <= 0)
             throw new ArgumentOutOfRangeException(nameof(SizeBytes), SizeBytes, "SizeBytes must be positive.");
+        if (!IsValidChannel(Channel))
+            throw new ArgumentException($"Channel '{ErrorText.Escape(Channel ?? "", 64)}' must be 1-32 characters of a-z 0-9 -, starting with a letter.", nameof(Channel));
         if (Signature is not null && !FirmwareManifest.IsWellFormedSignature(Signature))
             throw new ArgumentException($"Signature must be 1-{FirmwareManifest.MaxSignatureLength} characters of standard base64 when present.", nameof(Signature));
     }

@@ -7,7 +7,7 @@ public interface IFirmwareService
     /// Registers a release. Registering the identical release again (same version, URI, digest, size and signature, say a
     /// retry whose answer was lost) succeeds and returns the stored one.
     /// </summary>
-    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists with a different image or signature.</exception>
+    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists with a different image, signature or channel.</exception>
     Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a release.</summary>

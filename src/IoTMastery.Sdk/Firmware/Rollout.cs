@@ -27,6 +27,46 @@ public sealed record RolloutPlan
     /// <summary>How long a device may take to report success or failure before it counts as failed. Default 10 minutes.</summary>
     public TimeSpan DeviceTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// The upgrade path: when set, only devices whose running version is a semantic version at or above this one are
+    /// offered the release. The others (below it, not semver, or not reporting a version) are
+    /// <see cref="DeviceRolloutStatus.Skipped"/> at start with the reason in <see cref="DeviceRolloutState.Error"/>,
+    /// in no wave, so they count towards neither threshold; the rollout itself still starts. Requires
+    /// <see cref="ReleaseVersion"/> and this value to be semantic versions (<see cref="FirmwareVersion"/>).
+    /// </summary>
+    public string? MinimumRunningVersion { get; init; }
+
+    /// <summary>
+    /// Whether devices running a newer version than the release may be offered it. Default <see langword="false"/>: such
+    /// a device is <see cref="DeviceRolloutStatus.Skipped"/> at start with the reason. Checked only where both versions are
+    /// semantic versions (a device whose version is unknown or not semver is offered the release). Rolling a failed
+    /// device back to its previous release is never subject to this rule.
+    /// </summary>
+    public bool AllowDowngrade { get; init; }
+
+    /// <summary>
+    /// A plan for a security patch: a canary of 25% of the devices (at least one), then the rest in one wave; a device
+    /// timeout of 3 minutes; success threshold 0.8 and failure threshold 0.3. Health checks and rollbacks work as in every
+    /// plan: a device that fails is rolled back, and a wave at or above the failure threshold stops the rollout. Downgrades
+    /// stay refused. Adjust with <c>with { … }</c>.
+    /// </summary>
+    /// <param name="releaseVersion">The fixed release.</param>
+    /// <param name="deviceIds">The devices to patch, for example the affected devices of a compliance report.</param>
+    public static RolloutPlan Urgent(string releaseVersion, IReadOnlyList<string> deviceIds)
+    {
+        ArgumentNullException.ThrowIfNull(deviceIds);
+        return new RolloutPlan
+        {
+            ReleaseVersion = releaseVersion,
+            DeviceIds = deviceIds,
+            // Two sizes: the canary, then the last wave takes the rest. A normal plan's canary is 10%.
+            WaveSizes = [Math.Max(1, deviceIds.Count / 4), 1],
+            DeviceTimeout = TimeSpan.FromMinutes(3),
+            SuccessThreshold = 0.8,
+            FailureThreshold = 0.3,
+        };
+    }
+
     /// <summary>Checks the plan; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()
     {
@@ -44,6 +84,14 @@ public sealed record RolloutPlan
             throw new ArgumentOutOfRangeException(nameof(FailureThreshold), FailureThreshold, "FailureThreshold must be in (0, 1].");
         if (DeviceTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(DeviceTimeout), DeviceTimeout, "DeviceTimeout must be positive.");
+        if (MinimumRunningVersion is not null)
+        {
+            // Ordering is required here, so both versions must be semantic versions; named after the plan members.
+            if (!FirmwareVersion.TryParse(MinimumRunningVersion, out _))
+                throw new ArgumentException($"MinimumRunningVersion '{ErrorText.Escape(MinimumRunningVersion, 80)}' is not a semantic version (SemVer 2.0.0).", nameof(MinimumRunningVersion));
+            if (!FirmwareVersion.TryParse(ReleaseVersion, out _))
+                throw new ArgumentException($"ReleaseVersion '{ErrorText.Escape(ReleaseVersion, 80)}' is not a semantic version (SemVer 2.0.0), so MinimumRunningVersion cannot be used.", nameof(ReleaseVersion));
+        }
     }
 }
 
@@ -81,7 +129,10 @@ public enum DeviceRolloutStatus
     /// <summary>The device failed and was told to return to its previous release.</summary>
     RolledBack,
 
-    /// <summary>The rollout stopped or was cancelled before this device's wave started.</summary>
+    /// <summary>
+    /// The rollout stopped or was cancelled before this device's wave started, or the plan refused the device at start
+    /// (a downgrade, or below <see cref="RolloutPlan.MinimumRunningVersion"/>; the reason is in <see cref="DeviceRolloutState.Error"/>).
+    /// </summary>
     Skipped,
 }
 
@@ -91,7 +142,7 @@ public sealed record DeviceRolloutState
     /// <summary>The device.</summary>
     public required string DeviceId { get; init; }
 
-    /// <summary>The zero-based wave the device belongs to.</summary>
+    /// <summary>The zero-based wave the device belongs to; -1 for a device the plan refused at start.</summary>
     public int Wave { get; init; }
 
     /// <summary>Where the device stands.</summary>
@@ -106,7 +157,7 @@ public sealed record DeviceRolloutState
     /// <summary>When the status last changed.</summary>
     public DateTimeOffset UpdatedAt { get; init; }
 
-    /// <summary>The device's failure reason, if it failed.</summary>
+    /// <summary>The device's failure reason, if it failed, or why the plan refused it at start.</summary>
     public string? Error { get; init; }
 }
 

@@ -33,6 +33,10 @@ public sealed record RolloutDecision(Rollout Rollout, IReadOnlyList<RolloutActio
 /// listed size but the last takes that many devices (fewer if they run out) and the last wave takes
 /// every device left; empty waves are dropped. Without it: a canary wave of 10% of the devices
 /// (rounded down, at least one), then one wave with the rest. A single device makes one wave.</para>
+/// <para><b>Refused devices.</b> Before the waves are cut, a device the plan refuses (running a newer semantic version than
+/// the release without <see cref="RolloutPlan.AllowDowngrade"/>, or not shown to run at least
+/// <see cref="RolloutPlan.MinimumRunningVersion"/>) becomes <see cref="DeviceRolloutStatus.Skipped"/> in wave -1 with the
+/// reason as its error; it is never offered the release and counts towards no threshold.</para>
 /// <para><b>Start.</b> Wave 0 becomes <see cref="DeviceRolloutStatus.InProgress"/> and is offered the
 /// release; later waves are <see cref="DeviceRolloutStatus.Pending"/>.</para>
 /// <para><b>Reports.</b> A report belongs to the rollout when its rollout id equals the rollout's, or
@@ -64,7 +68,32 @@ public static class RolloutOrchestrator
     {
         ArgumentNullException.ThrowIfNull(plan);
         plan.Validate();
-        var ids = plan.DeviceIds;
+        return SplitWaves(plan, plan.DeviceIds);
+    }
+
+    /// <summary>
+    /// Why the plan refuses a device running <paramref name="running"/> (<see langword="null"/> when unknown), or
+    /// <see langword="null"/> when it is offered the release.
+    /// </summary>
+    internal static string? RefusalReason(RolloutPlan plan, string? running)
+    {
+        FirmwareVersion.TryParse(running, out var current);
+        if (plan.MinimumRunningVersion is { } minimum)
+        {
+            if (running is null)
+                return $"Skipped: the device reports no running version, so it cannot be shown to be at or above the minimum {minimum}.";
+            if (current is null)
+                return $"Skipped: the running version '{running}' is not a semantic version, so it cannot be compared with the minimum {minimum}.";
+            if (current < FirmwareVersion.Parse(minimum))
+                return $"Skipped: runs {running}, below the minimum running version {minimum} this rollout requires (upgrade it along the path first).";
+        }
+        if (!plan.AllowDowngrade && current is not null && FirmwareVersion.TryParse(plan.ReleaseVersion, out var target) && current > target)
+            return $"Skipped: runs {running}, newer than the release {plan.ReleaseVersion}; this would be a downgrade (set AllowDowngrade to allow it).";
+        return null;
+    }
+
+    private static IReadOnlyList<IReadOnlyList<string>> SplitWaves(RolloutPlan plan, IReadOnlyList<string> ids)
+    {
         var sizes = plan.WaveSizes ?? [Math.Max(1, ids.Count / 10)];
         var waves = new List<IReadOnlyList<string>>();
         var next = 0;
@@ -75,7 +104,7 @@ public static class RolloutOrchestrator
             waves.Add(ids.Skip(next).Take(take).ToArray());
             next += take;
         }
-        if (plan.WaveSizes is null && next == 0)
+        if (plan.WaveSizes is null && next == 0 && ids.Count > 0)
         {
             var canary = Math.Min(sizes[0], ids.Count);
             waves.Add(ids.Take(canary).ToArray());
@@ -95,7 +124,16 @@ public static class RolloutOrchestrator
     {
         ArgumentException.ThrowIfNullOrEmpty(rolloutId);
         ArgumentNullException.ThrowIfNull(previousVersions);
-        var waves = SplitWaves(plan);
+        ArgumentNullException.ThrowIfNull(plan);
+        plan.Validate();
+        // Refused devices are set aside before the waves are cut, so wave sizes and thresholds count eligible devices only.
+        var refused = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var id in plan.DeviceIds)
+        {
+            if (RefusalReason(plan, previousVersions.GetValueOrDefault(id)) is { } why)
+                refused[id] = why;
+        }
+        var waves = SplitWaves(plan, plan.DeviceIds.Where(id => !refused.ContainsKey(id)).ToArray());
         var devices = new List<DeviceRolloutState>(plan.DeviceIds.Count);
         var actions = new List<RolloutAction>();
         for (var wave = 0; wave < waves.Count; wave++)
@@ -114,6 +152,14 @@ public static class RolloutOrchestrator
                 if (wave == 0)
                     actions.Add(new RolloutAction(RolloutActionKind.Offer, id, plan.ReleaseVersion));
             }
+        }
+        foreach (var id in plan.DeviceIds.Where(refused.ContainsKey))
+        {
+            devices.Add(new DeviceRolloutState
+            {
+                DeviceId = id, Wave = -1, Status = DeviceRolloutStatus.Skipped, PreviousVersion = previousVersions.GetValueOrDefault(id),
+                UpdatedAt = now, Error = refused[id],
+            });
         }
         var rollout = new Rollout
         {

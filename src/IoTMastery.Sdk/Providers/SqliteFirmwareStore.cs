@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Providers;
 /// by the rollout's revision. The schema is versioned in the table <c>firmware_schema_version</c>; the Local provider
 /// keeps these tables in its own database, and older Local databases are brought up to date in place.
 /// </summary>
-public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
+public sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDisposable
 {
     private const string StoreName = "SqliteFirmwareStore";
 
@@ -58,6 +58,19 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         """
         ALTER TABLE rollouts ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE rollouts ADD COLUMN pending_actions TEXT;
+        """,
+        // 3: security patching. A release's channel; rows written before it are the stable channel they were rolled out as.
+        """
+        ALTER TABLE firmware_releases ADD COLUMN channel TEXT NOT NULL DEFAULT 'stable';
+        """,
+        // 4: vulnerability advisories (IAdvisoryStore); the record is this store's JSON form of FirmwareAdvisory.
+        """
+        CREATE TABLE IF NOT EXISTS advisories (
+            id           TEXT    NOT NULL PRIMARY KEY,
+            modified     INTEGER NOT NULL,
+            imported_at  INTEGER NOT NULL,
+            record       TEXT    NOT NULL
+        );
         """,
     ];
 
@@ -105,9 +118,9 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
             if (await ReadReleaseAsync(c, tx, release.Version, ct).ConfigureAwait(false) is { } existing)
                 return existing;
             await ExecuteAsync(c, tx,
-                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature) VALUES ($v, $uri, $sha, $size, $at, $sig)", ct,
+                "INSERT INTO firmware_releases (version, uri, sha256, size, created_at, signature, channel) VALUES ($v, $uri, $sha, $size, $at, $sig, $channel)", ct,
                 ("$v", release.Version), ("$uri", release.Uri.AbsoluteUri), ("$sha", release.Sha256), ("$size", release.SizeBytes),
-                ("$at", release.CreatedAt.UtcTicks), ("$sig", release.Signature)).ConfigureAwait(false);
+                ("$at", release.CreatedAt.UtcTicks), ("$sig", release.Signature), ("$channel", release.Channel)).ConfigureAwait(false);
             return release;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -125,7 +138,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
     {
         var list = new List<FirmwareRelease>();
         await using (var c = Open())
-        await using (var command = Command(c, null, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases ORDER BY created_at DESC, rowid DESC"))
+        await using (var command = Command(c, null, "SELECT version, uri, sha256, size, created_at, signature, channel FROM firmware_releases ORDER BY created_at DESC, rowid DESC"))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -220,6 +233,73 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         return ids;
     }
 
+    /// <inheritdoc />
+    public async Task<FirmwareAdvisory> UpsertAdvisoryAsync(FirmwareAdvisory advisory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(advisory);
+        ArgumentException.ThrowIfNullOrEmpty(advisory.Id);
+        return await WriteAsync(async (c, tx, ct) =>
+        {
+            var existing = await ReadAdvisoryAsync(c, tx, advisory.Id, ct).ConfigureAwait(false);
+            if (existing is not null && existing.Modified > advisory.Modified)
+                return existing;
+            var kept = advisory with { ImportedAt = existing?.ImportedAt ?? advisory.ImportedAt };
+            await ExecuteAsync(c, tx,
+                "INSERT INTO advisories (id, modified, imported_at, record) VALUES ($id, $modified, $imported, $record) " +
+                "ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, record = excluded.record", ct,
+                ("$id", kept.Id), ("$modified", kept.Modified.UtcTicks), ("$imported", kept.ImportedAt.UtcTicks), ("$record", AdvisoryJson.Write(kept))).ConfigureAwait(false);
+            return kept;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<FirmwareAdvisory?> GetAdvisoryAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        await using var c = Open();
+        return await ReadAdvisoryAsync(c, null, id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<FirmwareAdvisory>> ListAdvisoriesAsync(CancellationToken cancellationToken = default)
+    {
+        var list = new List<FirmwareAdvisory>();
+        await using var c = Open();
+        await using var command = Command(c, null, "SELECT record, imported_at FROM advisories ORDER BY id");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            list.Add(AdvisoryJson.Read(reader.GetString(0)) with { ImportedAt = FromDb(reader.GetInt64(1)) });
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<Rollout>> ListRolloutsAsync(CancellationToken cancellationToken = default)
+    {
+        var ids = new List<string>();
+        await using var c = Open();
+        await using (var command = Command(c, null, "SELECT id FROM rollouts ORDER BY created_at, rowid"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                ids.Add(reader.GetString(0));
+        }
+        var rollouts = new List<Rollout>(ids.Count);
+        foreach (var id in ids)
+        {
+            await using var tx = c.BeginTransaction(deferred: true);
+            if (await ReadRolloutAsync(c, tx, id, cancellationToken).ConfigureAwait(false) is { } stored)
+                rollouts.Add(stored.Rollout);
+        }
+        return rollouts;
+    }
+
+    private static async Task<FirmwareAdvisory?> ReadAdvisoryAsync(SqliteConnection c, SqliteTransaction? tx, string id, CancellationToken ct)
+    {
+        await using var command = Command(c, tx, "SELECT record, imported_at FROM advisories WHERE id = $id", ("$id", id));
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await reader.ReadAsync(ct).ConfigureAwait(false) ? AdvisoryJson.Read(reader.GetString(0)) with { ImportedAt = FromDb(reader.GetInt64(1)) } : null;
+    }
+
     /// <summary>Releases pooled connections so the file can be moved or deleted.</summary>
     public void Dispose()
     {
@@ -292,7 +372,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
 
     private static async Task<FirmwareRelease?> ReadReleaseAsync(SqliteConnection c, SqliteTransaction? tx, string version, CancellationToken ct)
     {
-        await using var command = Command(c, tx, "SELECT version, uri, sha256, size, created_at, signature FROM firmware_releases WHERE version = $v", ("$v", version));
+        await using var command = Command(c, tx, "SELECT version, uri, sha256, size, created_at, signature, channel FROM firmware_releases WHERE version = $v", ("$v", version));
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadReleaseRow(reader) : null;
     }
@@ -305,6 +385,7 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         SizeBytes = reader.GetInt64(3),
         CreatedAt = FromDb(reader.GetInt64(4)),
         Signature = reader.IsDBNull(5) ? null : reader.GetString(5),
+        Channel = reader.GetString(6),
     };
 
     private static SqliteCommand DeviceCommand(SqliteConnection c, SqliteTransaction tx, string sql, string rolloutId) => Command(c, tx, sql,
@@ -333,6 +414,9 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
         ["successThreshold"] = plan.SuccessThreshold,
         ["failureThreshold"] = plan.FailureThreshold,
         ["deviceTimeoutTicks"] = plan.DeviceTimeout.Ticks,
+        // Absent in plans written before security patching; they read back as "no minimum, no downgrades".
+        ["minimumRunningVersion"] = plan.MinimumRunningVersion,
+        ["allowDowngrade"] = plan.AllowDowngrade,
     }.ToJsonString();
 
     private static RolloutPlan PlanFromJson(string json)
@@ -346,6 +430,8 @@ public sealed class SqliteFirmwareStore : IFirmwareStore, IDisposable
             SuccessThreshold = obj["successThreshold"]!.GetValue<double>(),
             FailureThreshold = obj["failureThreshold"]!.GetValue<double>(),
             DeviceTimeout = TimeSpan.FromTicks(obj["deviceTimeoutTicks"]!.GetValue<long>()),
+            MinimumRunningVersion = obj["minimumRunningVersion"]?.GetValue<string>(),
+            AllowDowngrade = obj["allowDowngrade"]?.GetValue<bool>() ?? false,
         };
     }
 

@@ -12,6 +12,9 @@ public sealed class LocalFixture : ProviderFixture
     public override async Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
         await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = Path.Combine(directory, "fleet.db") });
 
+    /// <summary>Local keeps its firmware tables in the registry database.</summary>
+    public override string FirmwareStoreFile(string directory) => Path.Combine(directory, "fleet.db");
+
     /// <inheritdoc />
     protected override async Task StopAsync(IIoTProvider? provider)
     {

@@ -36,6 +36,9 @@ public abstract class ProviderFixture : IAsyncLifetime
     public virtual Task<IIoTProvider> StartFirmwareInstanceAsync(string directory) =>
         throw new NotSupportedException($"{GetType().Name} cannot start a firmware instance.");
 
+    /// <summary>The SQLite firmware store file of an instance started by <see cref="StartFirmwareInstanceAsync"/> on <paramref name="directory"/>.</summary>
+    public virtual string FirmwareStoreFile(string directory) => Path.Combine(directory, "firmware.db");
+
     /// <inheritdoc />
     public async Task InitializeAsync() => _provider = await StartAsync();
 

@@ -50,6 +50,12 @@ public sealed class AwsDisposeDeliversTelemetryTests(AwsFixture fixture) : Dispo
 [Collection(AwsCollection.Name)]
 public sealed class AwsLateDesiredHandlerTests(AwsFixture fixture) : LateDesiredHandlerContract<AwsFixture>(fixture);
 
+[Collection(AwsCollection.Name)]
+public sealed class AwsPatchingTests(AwsFixture fixture) : PatchingContract<AwsFixture>(fixture);
+
+[Collection(AwsCollection.Name)]
+public sealed class AwsMinimumVersionTests(AwsFixture fixture) : MinimumVersionContract<AwsFixture>(fixture);
+
 // Not bound: RegistryVersionContract — moto 5.2.1 UpdateThing neither checks expectedVersion nor increments the thing version (src/IoTMastery.Sdk.Aws/README.md), so a stale update is applied.
 
 [Collection(AwsCollection.Name)]

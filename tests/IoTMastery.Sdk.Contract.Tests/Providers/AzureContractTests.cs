@@ -53,4 +53,10 @@ public sealed class AzureLateDesiredHandlerTests(AzureFixture fixture) : LateDes
 [Collection(AzureCollection.Name)]
 public sealed class AzurePresenceTests(AzureFixture fixture) : PresenceContract<AzureFixture>(fixture);
 
+[Collection(AzureCollection.Name)]
+public sealed class AzurePatchingTests(AzureFixture fixture) : PatchingContract<AzureFixture>(fixture);
+
+[Collection(AzureCollection.Name)]
+public sealed class AzureMinimumVersionTests(AzureFixture fixture) : MinimumVersionContract<AzureFixture>(fixture);
+
 // Not bound: DisposeDeliversTelemetryContract — no Event Hubs endpoint runs offline, so nothing on the fleet side reads device telemetry (TelemetryConsumption is false).

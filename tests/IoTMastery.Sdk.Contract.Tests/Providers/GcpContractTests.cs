@@ -55,3 +55,9 @@ public sealed class GcpLateDesiredHandlerTests(GcpFixture fixture) : LateDesired
 
 [Collection(GcpCollection.Name)]
 public sealed class GcpPresenceTests(GcpFixture fixture) : PresenceContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpPatchingTests(GcpFixture fixture) : PatchingContract<GcpFixture>(fixture);
+
+[Collection(GcpCollection.Name)]
+public sealed class GcpMinimumVersionTests(GcpFixture fixture) : MinimumVersionContract<GcpFixture>(fixture);

@@ -55,3 +55,9 @@ public sealed class LocalLateDesiredHandlerTests(LocalFixture fixture) : LateDes
 
 [Collection(LocalCollection.Name)]
 public sealed class LocalPresenceTests(LocalFixture fixture) : PresenceContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalPatchingTests(LocalFixture fixture) : PatchingContract<LocalFixture>(fixture);
+
+[Collection(LocalCollection.Name)]
+public sealed class LocalMinimumVersionTests(LocalFixture fixture) : MinimumVersionContract<LocalFixture>(fixture);
