@@ -29,6 +29,9 @@ public sealed class FirmwareUpdateAgent
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private string? _lastHandledKey;
+    // The last outcome (succeeded or failed) reported for a desired firmware, under _gate: what a running-version report
+    // must repeat rather than clear.
+    private ReportedFirmware? _outcome;
 
     /// <summary>
     /// Creates an agent for one device that requires <b>no signature</b>: for development only. Anyone who can
@@ -75,9 +78,25 @@ public sealed class FirmwareUpdateAgent
     /// <summary>The firmware version running now; changes after a successful install.</summary>
     public string RunningVersion { get; private set; }
 
-    /// <summary>Reports the running version (no update in progress), for example right after connecting.</summary>
-    public Task ReportRunningVersionAsync(CancellationToken cancellationToken = default) =>
-        ReportAsync(new ReportedFirmware { Version = RunningVersion }, cancellationToken);
+    /// <summary>
+    /// Reports the running version, for example right after connecting. Once this agent has confirmed or failed a desired
+    /// firmware, that outcome is reported again instead (it names the running version too): a bare version would clear the
+    /// status and target the fleet waits for. Waits for an update in progress to finish; do not call it from the install callback.
+    /// </summary>
+    public async Task ReportRunningVersionAsync(CancellationToken cancellationToken = default)
+    {
+        // Under the gate: a connection may deliver the desired firmware (and the agent confirm it) while the application makes
+        // this call right after connecting; whichever runs second must not undo the confirmation.
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ReportAsync(_outcome ?? new ReportedFirmware { Version = RunningVersion }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
 
     /// <summary>A handler that runs the agent and then <paramref name="next"/>, for <see cref="IDeviceConnection.SetDesiredStateHandler"/>.</summary>
     public DesiredStateHandler Chain(DesiredStateHandler? next = null) => async (change, cancellationToken) =>
@@ -265,6 +284,10 @@ public sealed class FirmwareUpdateAgent
         Error = error,
     };
 
-    private Task ReportAsync(ReportedFirmware report, CancellationToken cancellationToken) =>
-        _connection.ReportStateAsync(new JsonObject { [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(report) }, cancellationToken);
+    private Task ReportAsync(ReportedFirmware report, CancellationToken cancellationToken)
+    {
+        // Kept before sending, so a report lost with a dropped connection is repeated by the next ReportRunningVersionAsync.
+        if (report.Status is FirmwareUpdateStatus.Succeeded or FirmwareUpdateStatus.Failed) _outcome = report;
+        return _connection.ReportStateAsync(new JsonObject { [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(report) }, cancellationToken);
+    }
 }

@@ -33,14 +33,26 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentQueue<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> _events = new();
     private readonly SessionExpiryEnforcer _sessions;
-    // The key each live session authenticated with, and the topic filters it subscribed: what a registry change is judged
-    // against and what sendCommandToDevice needs (a command reaches only a device subscribed to its commands topic).
-    private readonly ConcurrentDictionary<string, string> _sessionKeys = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _subscriptions = new(StringComparer.Ordinal);
+    // The live session of each client id: the key it authenticated with and the topic filters it subscribed, what a registry
+    // change is judged against and what sendCommandToDevice needs (a command reaches only a device subscribed to its commands
+    // topic). Kept per session, not per client id: MQTTnet raises an old session's disconnect on its own task, and under load it
+    // arrives after the same device reconnected, when it must forget the old session and leave the new one alone.
+    private readonly ConcurrentDictionary<string, BridgeSession> _live = new(StringComparer.Ordinal);
+    private const string SessionItem = "cloud-iot-bridge:session";
     private readonly ConcurrentQueue<(DateTimeOffset At, string ClientId, string Reason)> _revocationCuts = new();
     private Func<string, bool> _isBlocked = _ => false;
     private BridgeRoute? _route;
     private MqttServer? _mqtt;
+
+    private sealed class BridgeSession(string key)
+    {
+        public string Key { get; } = key;
+
+        public ConcurrentDictionary<string, byte> Filters { get; } = new(StringComparer.Ordinal);
+    }
+
+    private static BridgeSession? SessionOf(System.Collections.IDictionary? items) =>
+        items is not null && items.Contains(SessionItem) ? items[SessionItem] as BridgeSession : null;
 
     private sealed record BridgeRoute(CloudIotRegistryDouble Registry, PubSubClient PubSub, string TelemetryTopic, string ReplyTopic, string? ReplySubfolder);
 
@@ -52,6 +64,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         _serverCertificate = _ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
         _sessions = new SessionExpiryEnforcer(time, DisconnectAsync);
     }
+
+    /// <summary>Test hook: awaited when a session's disconnect reaches the bridge, before the bridge forgets that session.</summary>
+    internal Func<string, Task>? BeforeSessionForgottenForTest { get; set; }
 
     /// <summary>The TLS port on 127.0.0.1.</summary>
     public int Port { get; private set; }
@@ -96,21 +111,19 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         };
         server.InterceptingSubscriptionAsync += e =>
         {
-            bridge._subscriptions.GetOrAdd(e.ClientId, _ => new(StringComparer.Ordinal))[e.TopicFilter.Topic] = 0;
+            if (SessionOf(e.SessionItems) is { } session) session.Filters[e.TopicFilter.Topic] = 0;
             return Task.CompletedTask;
         };
         server.InterceptingUnsubscriptionAsync += e =>
         {
-            if (bridge._subscriptions.TryGetValue(e.ClientId, out var filters)) filters.TryRemove(e.Topic, out _);
+            SessionOf(e.SessionItems)?.Filters.TryRemove(e.Topic, out _);
             return Task.CompletedTask;
         };
-        server.ClientDisconnectedAsync += e =>
+        server.ClientDisconnectedAsync += async e =>
         {
-            // A session taken over by a new CONNECT of the same device leaves the new session's key and subscriptions alone.
-            if (e.DisconnectType == MqttClientDisconnectType.Takeover) return Task.CompletedTask;
-            bridge._subscriptions.TryRemove(e.ClientId, out _);
-            bridge._sessionKeys.TryRemove(e.ClientId, out _);
-            return Task.CompletedTask;
+            if (bridge.BeforeSessionForgottenForTest is { } hook) await hook(e.ClientId).ConfigureAwait(false);
+            // Only this session is forgotten: a newer one of the same device (a takeover, or a reconnect that came first) stays.
+            if (SessionOf(e.SessionItems) is { } session) bridge._live.TryRemove(new KeyValuePair<string, BridgeSession>(e.ClientId, session));
         };
         await server.StartAsync().ConfigureAwait(false);
         bridge._mqtt = server;
@@ -146,7 +159,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
             return;
         }
         // A new CONNECT with the same client id replaces the old session (one connection per device), so one key per client id.
-        _sessionKeys[e.ClientId] = key!;
+        var session = new BridgeSession(key!);
+        e.SessionItems[SessionItem] = session;
+        _live[e.ClientId] = session;
         _sessions.Accepted(e.ClientId, expiresAt);
     }
 
@@ -254,8 +269,8 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     {
         var clientId = _registry.Device(deviceId);
         var topic = $"/devices/{deviceId}/commands" + (subfolder is null ? "" : "/" + subfolder);
-        if (!_sessionKeys.ContainsKey(clientId) || !_subscriptions.TryGetValue(clientId, out var filters)
-            || !filters.Keys.Any(f => MqttTopicFilterComparer.Compare(topic, f) == MqttTopicFilterCompareResult.IsMatch))
+        if (!_live.TryGetValue(clientId, out var session)
+            || !session.Filters.Keys.Any(f => MqttTopicFilterComparer.Compare(topic, f) == MqttTopicFilterCompareResult.IsMatch))
             return false;
         InjectAsync(topic, data, retain: false).GetAwaiter().GetResult();
         return true;
@@ -275,8 +290,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     private async Task EnforceRegistryAsync()
     {
         var prefix = _registry.Device("");
-        foreach (var (clientId, key) in _sessionKeys.ToArray())
+        foreach (var (clientId, session) in _live.ToArray())
         {
+            var key = session.Key;
             var deviceId = clientId[prefix.Length..];
             var reason = _isBlocked(deviceId) ? "device blocked"
                 : !_publicKeys(deviceId).Any(k => k.Key == key) ? "credential removed or device deleted" : null;

@@ -80,12 +80,35 @@ public sealed class FirmwareFleet : IAsyncDisposable
     public async Task<Rollout> FinishAsync(string rolloutId)
     {
         Rollout rollout = null!;
-        await EventuallyAsync(async () =>
+        try
         {
-            rollout = await Provider.Firmware.GetRolloutAsync(rolloutId, _ct);
-            return rollout.Status != RolloutStatus.InProgress && rollout.Devices.All(d => d.Status != DeviceRolloutStatus.InProgress);
-        }, $"rollout {rolloutId} to end");
+            await EventuallyAsync(async () =>
+            {
+                rollout = await Provider.Firmware.GetRolloutAsync(rolloutId, _ct);
+                return rollout.Status != RolloutStatus.InProgress && rollout.Devices.All(d => d.Status != DeviceRolloutStatus.InProgress);
+            }, $"rollout {rolloutId} to end");
+        }
+        catch (TimeoutException ex)
+        {
+            // A hang says nothing by itself: name where each device stands, in the store and in what it reported.
+            throw new TimeoutException($"{ex.Message} {await DescribeAsync(rollout)}", ex);
+        }
         return rollout;
+    }
+
+    private async Task<string> DescribeAsync(Rollout? rollout)
+    {
+        if (rollout is null) return "(the rollout was never read)";
+        var parts = new List<string> { $"rollout {rollout.Status}, wave {rollout.CurrentWave}" };
+        foreach (var device in rollout.Devices)
+        {
+            string reported;
+            try { reported = (await Provider.State.GetAsync(device.DeviceId, _ct)).Reported[FirmwareStateContract.PropertyName]?.ToJsonString() ?? "none"; }
+            catch (IoTException read) { reported = "unreadable: " + read.GetType().Name; }
+            var agent = _devices.TryGetValue(device.DeviceId, out var d) ? $"running {d.RunningVersion}, installed [{string.Join(",", d.Installed)}]" : "not in this fleet";
+            parts.Add($"{device.DeviceId}: {device.Status} (wave {device.Wave}); reported {reported}; {agent}");
+        }
+        return string.Join("; ", parts);
     }
 
     /// <summary>The device's reported firmware as the fleet reads it.</summary>

@@ -41,4 +41,38 @@ public sealed class VerifyingBridgeTests(PubSubEmulator emulator)
         await again.ConnectAsync();
         Assert.True(again.IsConnected);
     }
+    [Fact]
+    public async Task A_late_disconnect_of_the_old_session_leaves_the_reconnected_session_commandable()
+    {
+        // MQTTnet raises a session's disconnect on its own task, so under load it can reach the bridge after the device
+        // reconnected with the same client id (the firmware contract's restart does exactly that). Held here until the new
+        // session is connected and subscribed, then let go: the bridge must forget the old session only.
+        await using var stack = await GcpProviderStack.StartAsync(emulator, bridge: GcpBridgePeer.VerifyingDouble);
+        var credential = (await stack.Provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-again", Credential = PublicKey })).Credential!;
+        var bridge = stack.Bridge!;
+        var clientId = stack.Options.Registry.Device("dev-again");
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations of release run inline on SetResult, so the bridge has finished its cleanup when SetResult returns.
+        var release = new TaskCompletionSource();
+        var held = 0;
+        bridge.BeforeSessionForgottenForTest = async id =>
+        {
+            if (id != clientId || Interlocked.Exchange(ref held, 1) != 0) return;
+            entered.SetResult();
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        };
+
+        var old = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
+        await old.ConnectAsync();
+        await old.DisposeAsync();
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var again = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
+        again.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new System.Text.Json.Nodes.JsonObject { ["echo"] = command.Name })));
+        await again.ConnectAsync();
+        release.SetResult();
+
+        var reply = await stack.Provider.Commands.InvokeAsync("dev-again", new DeviceCommand { Name = "ping", Timeout = TimeSpan.FromSeconds(20) });
+        Assert.Equal(200, reply.Status);
+        Assert.Equal("ping", (string?)reply.Payload?["echo"]);
+    }
 }

@@ -153,6 +153,35 @@ public class FirmwareUpdateAgentTests
     }
 
     [Fact]
+    public async Task Reporting_the_running_version_after_a_confirmation_keeps_the_confirmation()
+    {
+        // A device reconnecting after its managing process was replaced: the connection delivers the desired firmware it
+        // already runs (the agent confirms it) while the application reports its running version "right after connecting".
+        // The bare running-version report merges null status and target over the confirmation; the rollout then never
+        // sees this device succeed and hangs (the contract suite's resume scenario, 1 run in 3-4 under load).
+        var connection = new RecordingDeviceConnection();
+        var agent = new FirmwareUpdateAgent(connection, "2.0.0", new Installer().InstallAsync, Serve(Image));
+
+        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.ReportRunningVersionAsync();
+
+        var merged = connection.Reports.Aggregate(new JsonObject(), (state, patch) => JsonMergePatch.Apply(state, patch));
+        Assert.Equal(new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = "r1" },
+            FirmwareStateContract.ParseReported(merged["firmware"]));
+    }
+
+    [Fact]
+    public async Task Reporting_the_running_version_before_any_desired_firmware_reports_no_status()
+    {
+        var connection = new RecordingDeviceConnection();
+        var agent = new FirmwareUpdateAgent(connection, "1.0.0", new Installer().InstallAsync, Serve(Image));
+
+        await agent.ReportRunningVersionAsync();
+
+        Assert.Equal(new ReportedFirmware { Version = "1.0.0" }, Assert.Single(Reports(connection)));
+    }
+
+    [Fact]
     public async Task Malformed_desired_firmware_is_reported_failed()
     {
         var connection = new RecordingDeviceConnection();
