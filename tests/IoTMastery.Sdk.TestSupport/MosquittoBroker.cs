@@ -18,6 +18,9 @@ public sealed class MosquittoBroker : IAsyncDisposable
     private readonly string _config;
     private readonly MosquittoBrokerOptions _options;
     private Process? _process;
+    // Kill, stop and (re)start run one at a time: a test may kill the broker from a client callback while a restart is
+    // still probing the port, and must then kill the broker that restart started, not dispose it under the probe.
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
 
     private MosquittoBroker(string executable, string directory, int port, MosquittoBrokerOptions options)
     {
@@ -87,11 +90,19 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// <summary>Kills the broker by PID (no clean shutdown: clients see a dropped connection).</summary>
     public async Task KillAsync()
     {
-        if (_process is not { } process) return;
-        _process = null;
-        if (!process.HasExited) process.Kill();
-        await process.WaitForExitAsync().WaitAsync(StartTimeout);
-        process.Dispose();
+        await _lifecycle.WaitAsync().WaitAsync(StartTimeout * 2);
+        try
+        {
+            if (_process is not { } process) return;
+            _process = null;
+            if (!process.HasExited) process.Kill();
+            await process.WaitForExitAsync().WaitAsync(StartTimeout);
+            process.Dispose();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
     }
 
     /// <summary>
@@ -99,6 +110,19 @@ public sealed class MosquittoBroker : IAsyncDisposable
     /// database on the way out, so <see cref="PersistencePath"/> then holds everything the broker still held.
     /// </summary>
     public async Task StopAsync()
+    {
+        await _lifecycle.WaitAsync().WaitAsync(StartTimeout * 2);
+        try
+        {
+            await StopProcessAsync();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task StopProcessAsync()
     {
         if (_process is not { } process) return;
         _process = null;
@@ -140,6 +164,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
         finally
         {
             Ca.Dispose();
+            _lifecycle.Dispose();
             try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { /* leave it for the OS temp cleaner */ }
         }
     }
@@ -184,6 +209,19 @@ public sealed class MosquittoBroker : IAsyncDisposable
     }
 
     private async Task StartProcessAsync()
+    {
+        await _lifecycle.WaitAsync().WaitAsync(StartTimeout * 2);
+        try
+        {
+            await StartProcessLockedAsync();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task StartProcessLockedAsync()
     {
         // Its console output (e.g. the warning about running as root, which CI does) stays out of the test log; the log file has the rest.
         var process = Process.Start(new ProcessStartInfo(_executable, ["-c", _config]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true })

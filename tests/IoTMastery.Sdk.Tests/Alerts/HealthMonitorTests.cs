@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using Microsoft.Extensions.Time.Testing;
 
 namespace IoTMastery.Sdk.Tests.Alerts;
@@ -156,9 +157,11 @@ public sealed class HealthMonitorTests
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
         var records = Enumerable.Range(0, 100).Select(i => new TelemetryRecord("d" + i, "t", i, Start)).ToArray();
         foreach (var r in records) monitor.Observe(r);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var round = 0; round < 1_000; round++)
-            foreach (var r in records) monitor.Observe(r);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        var bytes = Allocations.SteadyStateBytes(_ =>
+        {
+            for (var round = 0; round < 1_000; round++)
+                foreach (var r in records) monitor.Observe(r);
+        });
+        Assert.Equal(0, bytes);
     }
 }

@@ -74,7 +74,9 @@ public sealed class DurablePipelineTests : IDisposable
         var options = Options() with { MaxAttempts = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(100) };
         await using var pipeline = new TelemetryPipeline(transport, options, time);
 
-        for (int i = 1; i <= 3; i++) Assert.True(pipeline.TryWrite(Records.Make(i)));
+        // WriteAsync, not TryWrite: the flush must find all three in the outbox, or the first batch could hold only some
+        // of them and the replay (which reads the outbox again) rightly carry more.
+        for (int i = 1; i <= 3; i++) await pipeline.WriteAsync(Records.Make(i)).AsTask().WaitAsync(Bound);
         var flush = pipeline.FlushAsync();
         await transport.WaitForCallsAsync(1);
         await time.WaitForTimerAsync(TimeSpan.FromMilliseconds(100)); // the bounded backoff before the replay
