@@ -103,7 +103,22 @@ internal static partial class IotmApp
                     throw new ArgumentException($"--to: '{bucket}' is not an S3 bucket name (3-63 lower-case letters, digits, '.' and '-').", "--to");
                 if (endpoint is not null && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
                     throw new ArgumentException($"--s3-endpoint must be an absolute http or https URL; '{endpoint}' is not.", "--s3-endpoint");
-                return new LakeDestination(null, bucket, slash < 0 ? "" : rest[(slash + 1)..]);
+                // s3://lake/telemetry names the folder telemetry/, as the AWS CLI reads it.
+                var prefix = slash < 0 ? "" : rest[(slash + 1)..];
+                if (prefix.Length > 0 && !prefix.EndsWith('/')) prefix += "/";
+                // The sink's own key rules, checked now: building a client and a sink sends nothing.
+                using (var offline = new AmazonS3Client(new Amazon.Runtime.AnonymousAWSCredentials(), new AmazonS3Config { ServiceURL = "http://127.0.0.1/" }))
+                {
+                    try
+                    {
+                        _ = new S3LakeSink(offline, bucket, prefix);
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw new ArgumentException($"--to: {e.Message}", "--to", e);
+                    }
+                }
+                return new LakeDestination(null, bucket, prefix);
             }
             if (endpoint is not null) throw new ArgumentException("--s3-endpoint only goes with an s3:// destination.", "--s3-endpoint");
             if (File.Exists(to)) throw new ArgumentException($"--to: '{to}' is a file, not a folder.", "--to");

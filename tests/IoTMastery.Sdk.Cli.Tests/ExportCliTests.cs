@@ -101,6 +101,7 @@ public sealed class ExportCliTests(MotoServer moto) : IClassFixture<MotoServer>,
     [InlineData("--to", "lake", "--s3-endpoint", "http://127.0.0.1:1/", "--count", "1")]
     [InlineData("--to", "lake", "--format", "csv", "--count", "1")]
     [InlineData("--to", "lake", "--count", "0")]
+    [InlineData("--to", "s3://lake/a//b", "--count", "1")]
     public async Task Bad_options_are_refused_before_anything_is_opened(params string[] args)
     {
         var run = await IotmProcess.RunAsync(["-p", "local", "export", .. args], Env, _dir);
