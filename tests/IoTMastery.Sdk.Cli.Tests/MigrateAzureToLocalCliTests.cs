@@ -34,19 +34,9 @@ public sealed class MigrateAzureToLocalCliTests : IAsyncLifetime
         await using (var hub = _hub.Open()) await scenario.SeedAsync(hub);
         await scenario.PlanAsync(OpenLocal);
 
-        var (reached, release) = _hub.HoldFirst(r => r.Method == "GET" && r.Path.EndsWith("/twins/" + MigrationScenario.Id(7), StringComparison.Ordinal));
-        int before;
-        try
-        {
-            before = await scenario.KillAsync(MigrationScenario.When(reached));
-        }
-        finally
-        {
-            release();
-        }
+        // Device 7 is registered on Local and its bundle written; the hub holds the read of its desired state.
+        var before = await scenario.KillWhenHeldAsync(_hub.HoldFirst(r => r.Method == "GET" && r.Path.EndsWith("/twins/" + MigrationScenario.Id(7), StringComparison.Ordinal)));
         Assert.Equal(7, before);
-        await scenario.ResumeAsync(before, recovered: 1);
-        await using (var local = await OpenLocal()) await scenario.VerifyAsync(local);
-        await scenario.RunAgainAsync();
+        await scenario.FinishAsync(before, recovered: 1, OpenLocal);
     }
 }

@@ -50,8 +50,6 @@ public sealed class MigrateCliTests(MotoServer moto) : IClassFixture<MotoServer>
         // Moto cannot hold a request for the test, so the kill follows the bundles on disk: after 3 of 100.
         var before = await scenario.KillAsync(scenario.AfterBundles(3));
         Assert.True(before >= 3, $"killed with {before} devices checkpointed");
-        await scenario.ResumeAsync(before, recovered: null);
-        await using (var aws = await OpenAws()) await scenario.VerifyAsync(aws);
-        await scenario.RunAgainAsync();
+        await scenario.FinishAsync(before, recovered: null, OpenAws);
     }
 }

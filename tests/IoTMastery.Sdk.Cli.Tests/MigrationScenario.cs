@@ -82,15 +82,24 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
         while (!run.HasExited && BundleCount() < count && deadline.Elapsed < IotmProcess.Bound) await Task.Delay(5);
     };
 
-    /// <summary>Waits, bounded, until <paramref name="held"/> completes: the target or source holds a request of the run there.</summary>
-    public static Func<Process, Task> When(Task held) => async run =>
-        await Task.WhenAny(held, run.WaitForExitAsync()).WaitAsync(IotmProcess.Bound);
+    /// <summary>Kills the run once a peer holds its request (<see cref="AzureHubPeer.HoldFirst"/>), then lets the peer drop the request.</summary>
+    public async Task<int> KillWhenHeldAsync((Task Reached, Action Release) hold)
+    {
+        try
+        {
+            return await KillAsync(async run => await Task.WhenAny(hold.Reached, run.WaitForExitAsync()).WaitAsync(IotmProcess.Bound));
+        }
+        finally
+        {
+            hold.Release();
+        }
+    }
 
-    public async Task<JsonNode> RunAsync() =>
+    private async Task<JsonNode> RunAsync() =>
         (await IotmProcess.RunFileAsync("dotnet", Args("--out", Bundles, "-o", "json"), environment, bound: MigrationBound)).Json();
 
     /// <summary>The resume after a kill with <paramref name="before"/> devices checkpointed; <paramref name="recovered"/> when the kill point fixes it.</summary>
-    public async Task ResumeAsync(int before, int? recovered)
+    private async Task ResumeAsync(int before, int? recovered)
     {
         var resumed = await RunAsync();
         Assert.Equal(before, (int)resumed["devicesAlreadyDone"]!);
@@ -98,8 +107,16 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
         if (recovered is { } r) Assert.Equal(r, (int)resumed["devicesRecovered"]!);
     }
 
+    /// <summary>After the kill: the resume, the check of the target, and a run that changes nothing.</summary>
+    public async Task FinishAsync(int before, int? recovered, Func<Task<IIoTProvider>> openTarget)
+    {
+        await ResumeAsync(before, recovered);
+        await using (var target = await openTarget()) await VerifyAsync(target);
+        await RunAgainAsync();
+    }
+
     /// <summary>Run again, nothing changes.</summary>
-    public async Task RunAgainAsync()
+    private async Task RunAgainAsync()
     {
         var again = await RunAsync();
         Assert.Equal(devices, (int)again["devicesAlreadyDone"]!);
@@ -109,7 +126,7 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
     }
 
     /// <summary>Checks the target in the test process, through the SDK rather than the tool.</summary>
-    public async Task VerifyAsync(IIoTProvider target)
+    private async Task VerifyAsync(IIoTProvider target)
     {
         var listed = new List<string>();
         await foreach (var d in target.Registry.ListAsync()) listed.Add(d.Id);
