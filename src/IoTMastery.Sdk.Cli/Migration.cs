@@ -20,32 +20,48 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
         var plan = new List<PlanItem>();
         await foreach (var release in source.Provider.Firmware.ListReleasesAsync(ct).ConfigureAwait(false))
             plan.Add(new PlanItem("release", release.Version, await ExistsAsync(() => target.Provider.Firmware.GetReleaseAsync(release.Version, ct)).ConfigureAwait(false) ? "exists on target" : "create"));
+        var rules = target.Provider.DeviceIdRules;
         await foreach (var device in source.Provider.Registry.ListAsync(null, ct).ConfigureAwait(false))
-            plan.Add(new PlanItem("device", device.Id, await ExistsAsync(() => target.Provider.Registry.GetAsync(device.Id, ct)).ConfigureAwait(false)
+            plan.Add(new PlanItem("device", device.Id, !rules.IsValid(device.Id)
+                ? $"cannot migrate: the id breaks {rules.Provider}'s rule ({rules.Description})"
+                : await ExistsAsync(() => target.Provider.Registry.GetAsync(device.Id, ct)).ConfigureAwait(false)
                 ? "exists on target (re-credentialed unless checkpointed)"
                 : $"create ({Views.Lower(device.Status)}, {device.Attributes.Count} attributes, new {Views.Lower(target.Provider.Capabilities.DefaultCredentialKind)})"));
         return plan;
+    }
+
+    /// <summary>
+    /// Device id rules differ per cloud (a GCP-style <c>pump+1</c> is no Azure id, an Azure <c>pump.1</c> no AWS thing name):
+    /// such a fleet is refused before anything is created, rather than half-copied up to the first id the target rejects.
+    /// </summary>
+    private void CheckIds(IReadOnlyList<Device> devices)
+    {
+        var rules = target.Provider.DeviceIdRules;
+        var invalid = devices.Where(d => !rules.IsValid(d.Id)).Select(d => d.Id).ToList();
+        if (invalid.Count == 0) return;
+        throw new ArgumentException(
+            $"{invalid.Count} device id(s) break {rules.Provider}'s rule ({rules.Description}): {string.Join(", ", invalid.Take(10))}{(invalid.Count > 10 ? ", ..." : "")}. " +
+            "Nothing was migrated; rename them on the source first.", "--to");
     }
 
     public async Task<Report> RunAsync(string outDir, string checkpointPath, CancellationToken ct)
     {
         var done = ReadCheckpoint(checkpointPath);
         int releasesCreated = 0, releasesExisting = 0, created = 0, recovered = 0, already = 0;
-        await foreach (var release in source.Provider.Firmware.ListReleasesAsync(ct).ConfigureAwait(false))
-        {
-            try
-            {
-                await target.Provider.Firmware.CreateReleaseAsync(release, ct).ConfigureAwait(false);
-                releasesCreated++;
-            }
-            catch (ResourceAlreadyExistsException)
-            {
-                releasesExisting++;
-            }
-        }
-
         var devices = new List<Device>();
         await foreach (var d in source.Provider.Registry.ListAsync(null, ct).ConfigureAwait(false)) devices.Add(d);
+        CheckIds(devices);
+        await foreach (var release in source.Provider.Firmware.ListReleasesAsync(ct).ConfigureAwait(false))
+        {
+            // Creating a release that exists with the same image succeeds (it is idempotent), so only a look first tells
+            // the report the truth; one that exists with a different image fails the migration (exit 3) rather than
+            // leaving devices to be offered an image the source never had under that version.
+            var existed = await ExistsAsync(() => target.Provider.Firmware.GetReleaseAsync(release.Version, ct)).ConfigureAwait(false);
+            await target.Provider.Firmware.CreateReleaseAsync(release, ct).ConfigureAwait(false);
+            if (existed) releasesExisting++;
+            else releasesCreated++;
+        }
+
         OwnerOnlyCheckpoint.EnsureExists(checkpointPath);
         foreach (var device in devices.OrderBy(d => d.Id, StringComparer.Ordinal))
         {
@@ -69,6 +85,14 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
                 foreach (var credential in existing.Credentials.Where(x => x.Status == CredentialStatus.Active))
                     await target.Provider.Registry.RevokeCredentialAsync(device.Id, credential.Id, ct).ConfigureAwait(false);
                 issued = await target.Provider.Registry.IssueCredentialAsync(device.Id, request, ct).ConfigureAwait(false);
+                // Where registering is several calls (IoT Hub: the identity, then the twin's tags), the crash may have come
+                // between them: put back what the source says, and drop what it does not.
+                if (!SameAttributes(existing.Attributes, device.Attributes))
+                {
+                    var update = device.Attributes.ToDictionary(a => a.Key, a => (string?)a.Value, StringComparer.Ordinal);
+                    foreach (var stale in existing.Attributes.Keys.Where(k => !device.Attributes.ContainsKey(k))) update[stale] = null;
+                    await target.Provider.Registry.UpdateAsync(device.Id, new DeviceUpdate { Attributes = update }, ct).ConfigureAwait(false);
+                }
                 recovered++;
             }
             CredentialBundle.Write(outDir, device.Id, target.Kind, issued);
@@ -82,6 +106,9 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
         }
         return new Report(created, recovered, already, releasesCreated, releasesExisting);
     }
+
+    private static bool SameAttributes(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+        a.Count == b.Count && a.All(p => b.TryGetValue(p.Key, out var v) && v == p.Value);
 
     // Only complete lines count: a crash mid-append can leave "pump-1" of "pump-10", which must not mark pump-1 done.
     private static HashSet<string> ReadCheckpoint(string path) =>

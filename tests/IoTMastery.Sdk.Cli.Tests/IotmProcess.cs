@@ -1,11 +1,19 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Cli.Tests;
 
 /// <summary>The result of one run of the tool.</summary>
 public sealed record IotmRun(int ExitCode, string Stdout, string Stderr)
 {
+    /// <summary>The run's JSON output, after asserting it succeeded (the failure message carries the whole run).</summary>
+    public JsonNode Json()
+    {
+        Assert.True(ExitCode == 0, ToString());
+        return JsonNode.Parse(Stdout)!;
+    }
+
     public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
 }
 

@@ -24,11 +24,7 @@ public sealed class LocalCliTests : IDisposable
 
     private Task<IotmRun> Iotm(params string[] args) => IotmProcess.RunAsync(["--provider", "local", "--config", _config, .. args]);
 
-    private static JsonNode Json(IotmRun run)
-    {
-        Assert.True(run.ExitCode == 0, run.ToString());
-        return JsonNode.Parse(run.Stdout)!;
-    }
+    private static JsonNode Json(IotmRun run) => run.Json();
 
     [Fact]
     public async Task Register_writes_an_owner_only_bundle_and_prints_only_its_path()

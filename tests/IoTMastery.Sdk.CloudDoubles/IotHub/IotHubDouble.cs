@@ -96,6 +96,12 @@ public sealed class IotHubDouble : IAsyncDisposable
     /// <summary>The firmware store file providers built on this hub share (<see cref="IotHubDoubleProviders"/>); deleted with the hub.</summary>
     public TempFirmwareStore FirmwareStore { get; } = new();
 
+    /// <summary>
+    /// Awaited for each service request before it is handled, so a test can hold one request at a known point (for example to
+    /// kill the calling process there) instead of racing a timer. A task that ends canceled drops the request unhandled.
+    /// </summary>
+    public Func<CapturedRequest, Task>? BeforeHandling { get; set; }
+
     // connectionStateUpdatedTime and lastActivityTime as the hub keeps them (REST "Device" and "Twin"): lastActivityTime is
     // "the last time the device connected, received, or sent a message"; both read 0001-01-01T00:00:00Z until first set.
     private readonly ConcurrentDictionary<string, DateTimeOffset> _connectionStateUpdated = new(StringComparer.Ordinal);
@@ -179,7 +185,21 @@ public sealed class IotHubDouble : IAsyncDisposable
         var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString(), StringComparer.Ordinal);
         // The path as sent (Kestrel's Path is decoded), so the conformance comparison sees how each client escapes ids.
         var rawTarget = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "";
-        _captured.Enqueue(new CapturedRequest("http", request.Method, rawTarget.Split('?')[0], request.QueryString.Value ?? "", headers, bodyText));
+        var captured = new CapturedRequest("http", request.Method, rawTarget.Split('?')[0], request.QueryString.Value ?? "", headers, bodyText);
+        _captured.Enqueue(captured);
+        if (BeforeHandling is { } hold)
+        {
+            try
+            {
+                await hold(captured).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The test dropped the request: its client never learns whether it would have succeeded, and nothing changed.
+                context.Abort();
+                return;
+            }
+        }
         (int Status, JsonNode? Body, Dictionary<string, string>? Headers) result;
         try
         {
