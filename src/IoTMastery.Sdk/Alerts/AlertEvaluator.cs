@@ -73,6 +73,9 @@ public sealed class AlertEvaluator
         }
     }
 
+    /// <summary>The rules, in the order given, for the fleet summary.</summary>
+    internal IEnumerable<ThresholdAlertRule> Rules => _rules.Values;
+
     /// <summary>Whether the alert for this device and metric is raised now.</summary>
     public bool IsRaised(string deviceId, string metric)
     {

@@ -146,6 +146,9 @@ public sealed class AnomalyEvaluator
         }
     }
 
+    /// <summary>The rules, in the order given, for the fleet summary.</summary>
+    internal IEnumerable<AnomalyRule> Rules => _rules.Values;
+
     /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
     public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
     {

@@ -86,6 +86,9 @@ public sealed class HealthMonitor
         _readerCapacity = readerCapacity;
     }
 
+    /// <summary>The rules, for the fleet summary.</summary>
+    internal HealthRules Rules => _rules;
+
     /// <summary>Alerts dropped because a reader of <see cref="ReadAlertsAsync"/> was full.</summary>
     public long DroppedAlertCount => Interlocked.Read(ref _dropped);
 
