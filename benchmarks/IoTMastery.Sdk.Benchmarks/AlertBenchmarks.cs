@@ -81,6 +81,14 @@ public class AlertBenchmarks
         return alerts;
     }
 
+    [Benchmark(OperationsPerInvoke = N, Description = "reference: TimeProvider.System.GetUtcNow() alone")]
+    public long Clock()
+    {
+        long ticks = 0;
+        for (var i = 0; i < _records.Length; i++) ticks += TimeProvider.System.GetUtcNow().UtcTicks;
+        return ticks;
+    }
+
     [Benchmark(OperationsPerInvoke = N, Description = "all three per record (SDK)")]
     public int All()
     {
@@ -92,6 +100,37 @@ public class AlertBenchmarks
             if (_threshold.Process(record) is not null) alerts++;
         }
         return alerts;
+    }
+
+    /// <summary>
+    /// `alerts-smoke [rounds]`: each method on fresh warmed-up evaluators, timed with a stopwatch, round-robin; prints the
+    /// median and the minimum ns per record. The minimum is what one core does when the scheduler leaves it alone, which
+    /// on a shared, overloaded machine is the closest figure to an idle core's.
+    /// </summary>
+    public static void Smoke(int rounds)
+    {
+        var bench = new AlertBenchmarks();
+        bench.Setup();
+        var methods = new (string Name, Func<AlertBenchmarks, long> Run)[]
+        {
+            ("naive LINQ (baseline)", b => b.Naive()), ("AnomalyEvaluator", b => b.Anomaly()), ("AlertEvaluator", b => b.Threshold()),
+            ("HealthMonitor", b => b.Health()), ("GetUtcNow alone", b => b.Clock()), ("all three", b => b.All()),
+        };
+        var samples = methods.Select(_ => new List<double>()).ToArray();
+        for (var round = 0; round < rounds; round++)
+            for (var m = 0; m < methods.Length; m++)
+            {
+                bench.FreshEvaluators();
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                methods[m].Run(bench);
+                samples[m].Add(watch.Elapsed.TotalNanoseconds / N);
+            }
+        Console.WriteLine($"{"method",-24} {"median ns/rec",14} {"min ns/rec",11} {"M rec/s (min)",14}");
+        for (var m = 0; m < methods.Length; m++)
+        {
+            var sorted = samples[m].Order().ToList();
+            Console.WriteLine(FormattableString.Invariant($"{methods[m].Name,-24} {sorted[sorted.Count / 2],14:F1} {sorted[0],11:F1} {1000 / sorted[0],14:F1}"));
+        }
     }
 
     /// <summary>

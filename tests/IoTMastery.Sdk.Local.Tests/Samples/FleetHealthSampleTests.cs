@@ -24,7 +24,7 @@ public sealed class FleetHealthSampleTests
         Assert.True(report.Detected, output.ToString());
         Assert.Equal(["dev-03", "dev-07"], report.SilentDevices);
         // Silence is judged on the wall clock: a healthy device delayed by a loaded machine may be flagged too, so subset.
-        Assert.Subset(report.Firing("silence").ToHashSet(), ["dev-03", "dev-07"]);
+        Assert.Subset(new HashSet<string> { "dev-03", "dev-07" }, report.Firing("silence").ToHashSet());
         Assert.Contains("dev-05", report.Firing("offline"));
         // The readings are deterministic, so the anomaly rule flags the drifting device and no other.
         Assert.Equal(["dev-09"], report.Firing("anomaly"));
