@@ -145,11 +145,11 @@ public sealed class WebhookAlertSink : IAsyncDisposable
                     _ => false,
                 }),
                 // The receiver's Retry-After wins; otherwise null, which is Polly's jittered exponential delay.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result is { } response ? RetryAfter(response) : null),
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome is { Result: { } response } ? RetryAfter(response) : null),
                 OnRetry = args =>
                 {
                     _logger.LogDebug("Webhook alert retry {Attempt} in {Delay}: {Outcome}.", args.AttemptNumber + 1, args.RetryDelay,
-                        args.Outcome.Result is { } r ? "HTTP " + (int)r.StatusCode : args.Outcome.Exception?.GetType().Name);
+                        args.Outcome is { Result: { } r } ? "HTTP " + (int)r.StatusCode : args.Outcome.Exception?.GetType().Name);
                     return ValueTask.CompletedTask;
                 },
             });
