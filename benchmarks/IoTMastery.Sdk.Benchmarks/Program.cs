@@ -20,4 +20,10 @@ if (args.Length > 0 && args[0] == "lake-size")
     await LakeData.ReportAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5_000_000);
     return;
 }
+// `alerts-smoke [rounds]` times the rule evaluators with a stopwatch, round-robin (median and minimum per record).
+if (args.Length > 0 && args[0] == "alerts-smoke")
+{
+    AlertBenchmarks.Smoke(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);

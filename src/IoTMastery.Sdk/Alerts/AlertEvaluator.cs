@@ -1,3 +1,6 @@
+using System.Collections.Frozen;
+using System.Runtime.InteropServices;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>Whether an alert started or ended.</summary>
@@ -25,8 +28,11 @@ public sealed record AlertEvent(AlertEventKind Kind, string DeviceId, string Met
 /// </summary>
 public sealed class AlertEvaluator
 {
-    private readonly Dictionary<string, ThresholdAlertRule> _rules;
-    private readonly HashSet<(string DeviceId, string Metric)> _raised = [];
+    // One frozen lookup by metric and one ordinal lookup by device per record, as in AnomalyEvaluator: a (device, metric)
+    // tuple key would hash both strings with the randomized hash every time.
+    private readonly ThresholdAlertRule[] _rules;
+    private readonly FrozenDictionary<string, int> _ruleIndex;
+    private readonly Dictionary<string, bool[]> _raised = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
     /// <summary>Creates an evaluator for a set of rules, at most one per metric.</summary>
@@ -34,39 +40,47 @@ public sealed class AlertEvaluator
     public AlertEvaluator(IEnumerable<ThresholdAlertRule> rules)
     {
         ArgumentNullException.ThrowIfNull(rules);
-        _rules = new Dictionary<string, ThresholdAlertRule>(StringComparer.Ordinal);
+        var list = new List<ThresholdAlertRule>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var rule in rules)
         {
             ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!_rules.TryAdd(rule.Metric, rule))
+            if (!index.TryAdd(rule.Metric, list.Count))
                 throw new ArgumentException($"Only one rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
+            list.Add(rule);
         }
+        _rules = [.. list];
+        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
     }
+
+    /// <summary>The rules, in the order given, for the fleet summary.</summary>
+    internal IEnumerable<ThresholdAlertRule> Rules => _rules;
 
     /// <summary>
     /// Applies the record's metric rule, if any. Returns <see cref="AlertEventKind.Raised"/> when a clear
     /// device+metric reads above the raise threshold, <see cref="AlertEventKind.Cleared"/> when a raised
-    /// one reads below the clear threshold, and <see langword="null"/> otherwise.
+    /// one reads below the clear threshold, and <see langword="null"/> otherwise. Allocates nothing once the device is known.
     /// </summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
     public AlertEvent? Process(in TelemetryRecord record)
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_rules.TryGetValue(record.Metric, out var rule))
+        if (!_ruleIndex.TryGetValue(record.Metric, out var index))
             return null;
-        var key = (record.DeviceId, record.Metric);
+        var rule = _rules[index];
         lock (_lock)
         {
-            var raised = _raised.Contains(key);
-            if (!raised && record.Value > rule.RaiseAbove)
+            ref var flags = ref CollectionsMarshal.GetValueRefOrAddDefault(_raised, record.DeviceId, out _);
+            flags ??= new bool[_rules.Length];
+            if (!flags[index] && record.Value > rule.RaiseAbove)
             {
-                _raised.Add(key);
+                flags[index] = true;
                 return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
             }
-            if (raised && record.Value < rule.ClearBelow)
+            if (flags[index] && record.Value < rule.ClearBelow)
             {
-                _raised.Remove(key);
+                flags[index] = false;
                 return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
             }
             return null;
@@ -76,7 +90,10 @@ public sealed class AlertEvaluator
     /// <summary>Whether the alert for this device and metric is raised now.</summary>
     public bool IsRaised(string deviceId, string metric)
     {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        ArgumentNullException.ThrowIfNull(metric);
+        if (!_ruleIndex.TryGetValue(metric, out var index)) return false;
         lock (_lock)
-            return _raised.Contains((deviceId, metric));
+            return _raised.TryGetValue(deviceId, out var flags) && flags[index];
     }
 }

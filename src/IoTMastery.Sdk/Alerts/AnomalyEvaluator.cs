@@ -1,3 +1,6 @@
+using System.Collections.Frozen;
+using System.Runtime.InteropServices;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>A statistical or rate rule over one metric; see <see cref="RateOfChangeRule"/> and <see cref="EwmaAnomalyRule"/>.</summary>
@@ -114,8 +117,12 @@ public sealed record AnomalyAlert(AlertEventKind Kind, string DeviceId, string M
 /// </summary>
 public sealed class AnomalyEvaluator
 {
-    private readonly Dictionary<string, AnomalyRule> _rules = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string DeviceId, string Metric), Series> _series = [];
+    // The hot path does one frozen lookup by metric and one ordinal lookup by device (Dictionary<string,…> with the ordinal
+    // comparer hashes without randomization until it sees collisions); a (device, metric) tuple key would hash both strings
+    // with the randomized hash on every record.
+    private readonly AnomalyRule[] _rules;
+    private readonly FrozenDictionary<string, int> _ruleIndex;
+    private readonly Dictionary<string, Series?[]> _devices = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
     /// <summary>Creates an evaluator.</summary>
@@ -123,13 +130,21 @@ public sealed class AnomalyEvaluator
     public AnomalyEvaluator(IEnumerable<AnomalyRule> rules)
     {
         ArgumentNullException.ThrowIfNull(rules);
+        var list = new List<AnomalyRule>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var rule in rules)
         {
             ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!_rules.TryAdd(rule.Metric, rule))
+            if (!index.TryAdd(rule.Metric, list.Count))
                 throw new ArgumentException($"Only one anomaly rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
+            list.Add(rule);
         }
+        _rules = [.. list];
+        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
     }
+
+    /// <summary>The rules, in the order given, for the fleet summary.</summary>
+    internal IEnumerable<AnomalyRule> Rules => _rules;
 
     /// <summary>Applies the record's metric rule, if any; returns the transition it caused, or null.</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
@@ -137,11 +152,13 @@ public sealed class AnomalyEvaluator
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_rules.TryGetValue(record.Metric, out var rule)) return null;
+        if (!_ruleIndex.TryGetValue(record.Metric, out var index)) return null;
+        var rule = _rules[index];
         lock (_lock)
         {
-            var key = (record.DeviceId, record.Metric);
-            if (!_series.TryGetValue(key, out var series)) _series[key] = series = new Series();
+            ref var slots = ref CollectionsMarshal.GetValueRefOrAddDefault(_devices, record.DeviceId, out _);
+            slots ??= new Series?[_rules.Length];
+            var series = slots[index] ??= new Series();
             return rule is RateOfChangeRule rate ? Rate(rate, series, record) : Ewma((EwmaAnomalyRule)rule, series, record);
         }
     }
@@ -149,8 +166,11 @@ public sealed class AnomalyEvaluator
     /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
     public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
     {
+        ArgumentNullException.ThrowIfNull(deviceId);
+        ArgumentNullException.ThrowIfNull(metric);
+        if (!_ruleIndex.TryGetValue(metric, out var index) || _rules[index].Kind != rule) return false;
         lock (_lock)
-            return _rules.TryGetValue(metric, out var r) && r.Kind == rule && _series.TryGetValue((deviceId, metric), out var s) && s.Raised;
+            return _devices.TryGetValue(deviceId, out var slots) && slots[index] is { Raised: true };
     }
 
     private static AnomalyAlert? Rate(RateOfChangeRule rule, Series s, in TelemetryRecord record)

@@ -86,6 +86,9 @@ public sealed class HealthMonitor
         _readerCapacity = readerCapacity;
     }
 
+    /// <summary>The rules, for the fleet summary.</summary>
+    internal HealthRules Rules => _rules;
+
     /// <summary>Alerts dropped because a reader of <see cref="ReadAlertsAsync"/> was full.</summary>
     public long DroppedAlertCount => Interlocked.Read(ref _dropped);
 
@@ -106,7 +109,8 @@ public sealed class HealthMonitor
 
     /// <summary>
     /// Records that the device reported; the device becomes expected. Returns the silence alert's <see cref="AlertEventKind.Cleared"/>
-    /// when it was raised, else null. Allocates nothing for a device already known and not alerting.
+    /// when it was raised, else null. Allocates nothing for a device already known and not alerting. Reads the clock once per
+    /// call: where records come in batches, <see cref="Observe(ReadOnlySpan{TelemetryRecord})"/> is much cheaper per record.
     /// </summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
     public HealthAlert? Observe(in TelemetryRecord record)
@@ -114,19 +118,49 @@ public sealed class HealthMonitor
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
         var now = _time.GetUtcNow();
-        HealthAlert? alert = null;
+        HealthAlert? alert;
+        lock (_lock) alert = Seen(record.DeviceId, now);
+        if (alert is not null) Publish(alert);
+        return alert;
+    }
+
+    /// <summary>
+    /// Records a batch of records (one decoded message, one read from a channel) as observed at one instant: one clock read
+    /// and one lock for the whole batch. Reading the clock is the dominant cost of <see cref="Observe(in TelemetryRecord)"/>
+    /// (100-300 ns on a virtual machine), so this is the path for high rates. Returns the silence alerts cleared (empty, without
+    /// allocating, when none); they are also streamed.
+    /// </summary>
+    /// <exception cref="ArgumentException">A record is <c>default</c>; then none of the batch is applied.</exception>
+    public IReadOnlyList<HealthAlert> Observe(ReadOnlySpan<TelemetryRecord> records)
+    {
+        foreach (ref readonly var record in records)
+            if (!record.IsInitialized)
+                throw new ArgumentException("A telemetry record of the batch is not initialized.", nameof(records));
+        if (records.IsEmpty) return [];
+        var now = _time.GetUtcNow();
+        List<HealthAlert>? cleared = null;
         lock (_lock)
         {
-            var device = Entry(record.DeviceId, now);
-            if (device.SilenceRaised)
-            {
-                device.SilenceRaised = false;
-                device.SilenceClearedAt = now;
-                alert = new HealthAlert(AlertEventKind.Cleared, record.DeviceId, HealthRuleKind.Silence, now, now - device.LastRecord);
-            }
-            device.LastRecord = now;
+            foreach (ref readonly var record in records)
+                if (Seen(record.DeviceId, now) is { } alert) (cleared ??= []).Add(alert);
         }
-        if (alert is not null) Publish(alert);
+        if (cleared is null) return [];
+        foreach (var alert in cleared) Publish(alert);
+        return cleared;
+    }
+
+    // Under _lock: the device reported at `now`; a raised silence alert clears.
+    private HealthAlert? Seen(string deviceId, DateTimeOffset now)
+    {
+        var device = Entry(deviceId, now);
+        HealthAlert? alert = null;
+        if (device.SilenceRaised)
+        {
+            device.SilenceRaised = false;
+            device.SilenceClearedAt = now;
+            alert = new HealthAlert(AlertEventKind.Cleared, deviceId, HealthRuleKind.Silence, now, now - device.LastRecord);
+        }
+        device.LastRecord = now;
         return alert;
     }
 

@@ -1,3 +1,5 @@
+using IoTMastery.Sdk.TestSupport;
+
 namespace IoTMastery.Sdk.Tests.Alerts;
 
 public class AlertEvaluatorTests
@@ -54,5 +56,24 @@ public class AlertEvaluatorTests
         var rule = new ThresholdAlertRule("temp", 50, 50);
         Assert.Throws<ArgumentException>(() => new AlertEvaluator([rule, new ThresholdAlertRule("temp", 60, 40)]));
         Assert.Throws<ArgumentException>(() => new AlertEvaluator([rule]).Process(default));
+    }
+
+    [Fact]
+    public void Processing_records_of_known_devices_allocates_nothing_and_two_rules_keep_separate_states()
+    {
+        var evaluator = new AlertEvaluator([new ThresholdAlertRule("temp", 50, 40), new ThresholdAlertRule("hum", 90, 80)]);
+        Assert.NotNull(evaluator.Process(R("d1", 95, metric: "hum")));
+        Assert.True(evaluator.IsRaised("d1", "hum"));
+        Assert.False(evaluator.IsRaised("d1", "temp"));
+        Assert.False(evaluator.IsRaised("d1", "pressure"));
+        var records = Enumerable.Range(0, 1_000).Select(i => R("d" + (i % 50), 20 + i % 5, i, i % 2 == 0 ? "temp" : "pressure")).ToArray();
+        foreach (var r in records) evaluator.Process(r);
+        var bytes = Allocations.SteadyStateBytes(_ =>
+        {
+            for (var round = 0; round < 100; round++)
+                foreach (var r in records) evaluator.Process(r);
+        });
+        Assert.Equal(0, bytes);
+        Assert.True(evaluator.IsRaised("d1", "hum"));
     }
 }

@@ -164,4 +164,43 @@ public sealed class HealthMonitorTests
         });
         Assert.Equal(0, bytes);
     }
+
+    [Fact]
+    public void A_batch_counts_as_observed_at_one_instant_and_clears_the_silence_of_each_device_once()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        monitor.Observe([Record("d1"), Record("d2"), Record("d3")]);
+        _time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(["d1", "d2", "d3"], monitor.Evaluate().Select(a => a.DeviceId).Order());
+        _time.Advance(TimeSpan.FromSeconds(4));
+        var cleared = monitor.Observe([Record("d2"), Record("d1"), Record("d2")]);
+        Assert.Equal([("d2", AlertEventKind.Cleared, TimeSpan.FromSeconds(35)), ("d1", AlertEventKind.Cleared, TimeSpan.FromSeconds(35))],
+            cleared.Select(a => (a.DeviceId, a.Kind, a.Duration)));
+        Assert.True(monitor.IsRaised("d3", HealthRuleKind.Silence));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty(monitor.Evaluate()); // d1 and d2 were stamped at the batch's instant: exactly 30 s is not longer than 30 s
+        Assert.Empty(monitor.Observe(ReadOnlySpan<TelemetryRecord>.Empty));
+    }
+
+    [Fact]
+    public void A_batch_with_an_uninitialized_record_is_refused_whole()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        Assert.Throws<ArgumentException>(() => monitor.Observe([Record("d1"), default]));
+        _time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Empty(monitor.Evaluate()); // d1 was not applied, so it is not expected
+    }
+
+    [Fact]
+    public void Observing_a_batch_of_known_devices_allocates_nothing()
+    {
+        var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
+        var records = Enumerable.Range(0, 512).Select(i => new TelemetryRecord("d" + (i % 100), "t", i, Start)).ToArray();
+        monitor.Observe(records);
+        var bytes = Allocations.SteadyStateBytes(_ =>
+        {
+            for (var round = 0; round < 1_000; round++) monitor.Observe(records);
+        });
+        Assert.Equal(0, bytes);
+    }
 }
