@@ -1,13 +1,6 @@
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using Amazon.Runtime.Credentials;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Credentials;
-using IoTMastery.Sdk.Aws.DataPlane;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Http;
-using IoTMastery.Sdk.Aws.Presence;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.Diagnostics;
 using IoTMastery.Sdk.Providers;
 using Microsoft.Extensions.Logging;
@@ -209,7 +202,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Connect", ["Resource"] = $"arn:aws:iot:*:*:client/{thing}" },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = new JsonArray("iot:Publish", "iot:Receive"), ["Resource"] = Resources("topic") },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Subscribe", ["Resource"] = Resources("topicfilter") });
-        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString(Http.AwsRequest.WireJson);
+        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString(AwsRequest.WireJson);
     }
 
     private static async Task EnsurePolicyAsync(IotControlPlane iot, string name, CancellationToken ct)

@@ -5,7 +5,7 @@ using Amazon.Runtime;
 using IoTMastery.Sdk.Http;
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Aws.Http;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>One restJson1 call: path already built from encoded labels, query pairs unencoded.</summary>
 internal sealed record AwsRequest(HttpMethod Method, string Path, string Operation)

@@ -4,9 +4,6 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.DataPlane;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 

@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Errors;

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Http;
 using IoTMastery.Sdk.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 

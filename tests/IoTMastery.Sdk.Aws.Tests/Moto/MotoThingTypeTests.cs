@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Moto;
