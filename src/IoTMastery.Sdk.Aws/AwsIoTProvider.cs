@@ -151,18 +151,19 @@ public sealed class AwsIoTProvider : IIoTProvider
             credentials ??= await DefaultAWSCredentialsIdentityResolver.GetCredentialsAsync(null).ConfigureAwait(false);
             return await credentials.GetCredentialsAsync().ConfigureAwait(false);
         };
-        var http = new HttpClient { Timeout = options.RequestTimeout };
+        var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(AwsIoTOptions.DefaultRequestTimeout));
+        var retry = options.Transport.Retry ?? AwsIoTOptions.DefaultRetry;
         AwsServiceConnection? service = null;
         IFirmwareStore firmwareStore;
         IDisposable? ownedFirmwareStore = null;
         try
         {
             var controlUri = options.ControlPlaneEndpoint ?? new Uri($"https://iot.{region}.amazonaws.com/");
-            var iot = new IotControlPlane(new AwsHttpClient(http, controlUri, region, "iot", source, options.Retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.ControlPlane")));
+            var iot = new IotControlPlane(new AwsHttpClient(http, controlUri, region, "iot", source, retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.ControlPlane")));
             var dataUri = options.DataPlaneEndpoint;
             if (dataUri is null)
                 dataUri = new Uri("https://" + await iot.DescribeEndpointAsync("iot:Data-ATS", cancellationToken).ConfigureAwait(false) + "/");
-            var data = new IotDataPlane(new AwsHttpClient(http, dataUri, region, "iotdata", source, options.Retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.DataPlane")));
+            var data = new IotDataPlane(new AwsHttpClient(http, dataUri, region, "iotdata", source, retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.DataPlane")));
 
             if (options.EnsureDevicePolicy)
                 await EnsurePolicyAsync(iot, options.DevicePolicyName, cancellationToken).ConfigureAwait(false);
@@ -172,8 +173,8 @@ public sealed class AwsIoTProvider : IIoTProvider
             var shadows = new AwsShadowService(data);
             (firmwareStore, ownedFirmwareStore) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
                 $"{region}-{dataUri.Authority}", logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
-            var deviceHost = options.DeviceEndpoint ?? dataUri.Host;
-            var endpoint = new AwsDeviceEndpoint(deviceHost, options.DevicePort, options.DeviceTrustedRoots);
+            var deviceHost = options.Transport.DeviceHost ?? dataUri.Host;
+            var endpoint = new AwsDeviceEndpoint(deviceHost, options.Transport.DevicePort, options.Transport.TrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
             if (options.ServiceMqtt is { } mqtt)
             {

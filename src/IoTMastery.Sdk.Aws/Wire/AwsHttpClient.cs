@@ -65,7 +65,7 @@ internal sealed class AwsHttpClient
     private TimeSpan _clockOffset;
 
     public AwsHttpClient(HttpClient http, Uri baseUri, string region, string service, AwsCredentialSource credentials,
-        AwsRetryOptions retry, TimeProvider time, ILogger logger)
+        IoTRetryOptions retry, TimeProvider time, ILogger logger)
     {
         _http = http;
         _baseUri = baseUri;
