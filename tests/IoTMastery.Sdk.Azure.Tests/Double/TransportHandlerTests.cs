@@ -25,7 +25,7 @@ public sealed class TransportHandlerTests
 
             Assert.NotNull(handler);
             Assert.True(handler.Saw(HttpMethod.Put, authority, "/devices/via-handler"), "create device");
-            Assert.True(handler.Saw(HttpMethod.Get, authority, "/devices/via-handler"), "get device");
+            Assert.True(handler.Saw(HttpMethod.Get, authority, "/twins/via-handler"), "get device (its twin)");
             Assert.True(handler.Saw(HttpMethod.Patch, authority, "/twins/via-handler"), "update twin");
             Assert.True(handler.Saw(HttpMethod.Delete, authority, "/devices/via-handler"), "delete device");
             Assert.All(handler.Requests, r => Assert.Equal(authority, r.Uri.Authority));
