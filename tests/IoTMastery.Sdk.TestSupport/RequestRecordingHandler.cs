@@ -21,6 +21,13 @@ public sealed class RequestRecordingHandler(HttpMessageHandler inner) : Delegati
     public bool Saw(HttpMethod method, string authority, string pathPrefix) =>
         _requests.Any(r => r.Method == method && r.Uri.Authority == authority && r.Uri.AbsolutePath.StartsWith(pathPrefix, StringComparison.Ordinal));
 
+    /// <summary>
+    /// The expected calls (method and path prefix at <paramref name="authority"/>) no request matched, as "METHOD path":
+    /// empty when every one went through this handler.
+    /// </summary>
+    public IReadOnlyList<string> Unseen(string authority, params (HttpMethod Method, string PathPrefix)[] expected) =>
+        [.. expected.Where(e => !Saw(e.Method, authority, e.PathPrefix)).Select(e => $"{e.Method} {e.PathPrefix}")];
+
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         _requests.Enqueue((request.Method, request.RequestUri!));
