@@ -62,9 +62,9 @@ internal sealed class ProviderHost : IAsyncDisposable
             var service = ca.IssueDeviceCertificate("multicloud-service");
             options.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
             options.CertificateAuthority = ca;
-            options.DeviceEndpoint = "localhost";
-            options.DevicePort = mosquitto.Port;
-            options.DeviceTrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)];
+            options.Transport.DeviceHost = "localhost";
+            options.Transport.DevicePort = mosquitto.Port;
+            options.Transport.TrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)];
             options.ServiceMqtt = new AwsServiceMqttOptions
             {
                 Host = "localhost",

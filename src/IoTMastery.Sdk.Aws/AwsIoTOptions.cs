@@ -53,14 +53,13 @@ public sealed class AwsIoTOptions
     /// <summary>Explicit credentials; null = the standard chain (environment, profile, web identity, container, instance metadata).</summary>
     public AWSCredentials? Credentials { get; set; }
 
-    /// <summary>Device MQTT host; null = the iot:Data-ATS endpoint.</summary>
-    public string? DeviceEndpoint { get; set; }
-
-    /// <summary>Device MQTT port: 8883, or 443 with ALPN x-amzn-mqtt-ca.</summary>
-    public int DevicePort { get; set; } = 8883;
-
-    /// <summary>Roots the device side trusts for the broker; null = the system store (Amazon Root CA 1 is there).</summary>
-    public X509Certificate2Collection? DeviceTrustedRoots { get; set; }
+    /// <summary>
+    /// The HTTP handler, per-attempt timeout (default 30 s), retry bounds (default 3 retries from 200 ms up to 20 s) of the
+    /// control- and data-plane calls, and where devices connect: <see cref="IoTTransportOptions.DeviceHost"/> defaults to the
+    /// iot:Data-ATS endpoint, <see cref="IoTTransportOptions.DevicePort"/> is 8883 or 443 (with ALPN x-amzn-mqtt-ca), and
+    /// <see cref="IoTTransportOptions.TrustedRoots"/> defaults to the system store (Amazon Root CA 1 is there).
+    /// </summary>
+    public IoTTransportOptions Transport { get; set; } = new();
 
     /// <summary>How device certificates are obtained.</summary>
     public AwsCertificateSource CertificateSource { get; set; } = AwsCertificateSource.CreateFromCsr;
@@ -80,9 +79,6 @@ public sealed class AwsIoTOptions
     /// <summary>The service-side MQTT connection for commands and telemetry consumption; null = those are not supported.</summary>
     public AwsServiceMqttOptions? ServiceMqtt { get; set; }
 
-    /// <summary>Bounds for retrying idempotent HTTP calls.</summary>
-    public AwsRetryOptions Retry { get; set; } = new();
-
     /// <summary>
     /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
     /// file under <see cref="Environment.SpecialFolder.LocalApplicationData"/>/IoTMastery/ named after the region and the account's data endpoint (<c>firmware-{region}-{data endpoint}.db</c>), so the
@@ -97,9 +93,6 @@ public sealed class AwsIoTOptions
     /// </summary>
     public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
-    /// <summary>Per-request HTTP timeout.</summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
-
     /// <summary>Capacity of the telemetry consumer buffer.</summary>
     public int TelemetryReaderCapacity { get; set; } = 100_000;
 
@@ -113,8 +106,9 @@ public sealed class AwsIoTOptions
             throw new ArgumentException($"Region '{region}' must be lowercase letters, digits and '-'.", nameof(Region));
         CheckEndpoint(ControlPlaneEndpoint, nameof(ControlPlaneEndpoint));
         CheckEndpoint(DataPlaneEndpoint, nameof(DataPlaneEndpoint));
-        if (DevicePort is < 1 or > 65535)
-            throw new ArgumentOutOfRangeException(nameof(DevicePort), DevicePort, "DevicePort must be 1-65535 (8883, or 443 with ALPN).");
+        if (Transport is null)
+            throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
+        Transport.Validate();
         if (!Enum.IsDefined(CertificateSource))
             throw new ArgumentOutOfRangeException(nameof(CertificateSource), CertificateSource, "Unknown certificate source.");
         if (CertificateSource == AwsCertificateSource.RegisterWithoutCa && CertificateAuthority is null)
@@ -124,8 +118,6 @@ public sealed class AwsIoTOptions
         if (ThingTypeName is not null && (ThingTypeName.Length is 0 or > 128 || !ThingTypeName.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '_' or '-')))
             throw new ArgumentException("ThingTypeName must be 1-128 characters of A-Z a-z 0-9 : _ -.", nameof(ThingTypeName));
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
-        if (RequestTimeout <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
         if (ServiceMqtt is { } mqtt)
@@ -135,8 +127,13 @@ public sealed class AwsIoTOptions
             if (string.IsNullOrEmpty(mqtt.ClientId)) throw new ArgumentException("ServiceMqtt.ClientId is required.", nameof(ServiceMqtt));
             if (!mqtt.ClientCertificate.HasPrivateKey) throw new ArgumentException("ServiceMqtt.ClientCertificate must include its private key.", nameof(ServiceMqtt));
         }
-        Retry.Validate();
     }
+
+    /// <summary>The per-attempt HTTP timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set.</summary>
+    internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The retry bounds when <see cref="IoTTransportOptions.Retry"/> is not set (AWS SDKs retry 2-3 times).</summary>
+    internal static readonly IoTRetryOptions DefaultRetry = new();
 
     internal string? ResolveRegion()
     {

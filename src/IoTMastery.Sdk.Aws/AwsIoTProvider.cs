@@ -1,13 +1,6 @@
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using Amazon.Runtime.Credentials;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Credentials;
-using IoTMastery.Sdk.Aws.DataPlane;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Http;
-using IoTMastery.Sdk.Aws.Presence;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.Diagnostics;
 using IoTMastery.Sdk.Providers;
 using Microsoft.Extensions.Logging;
@@ -158,18 +151,19 @@ public sealed class AwsIoTProvider : IIoTProvider
             credentials ??= await DefaultAWSCredentialsIdentityResolver.GetCredentialsAsync(null).ConfigureAwait(false);
             return await credentials.GetCredentialsAsync().ConfigureAwait(false);
         };
-        var http = new HttpClient { Timeout = options.RequestTimeout };
+        var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(AwsIoTOptions.DefaultRequestTimeout));
+        var retry = options.Transport.Retry ?? AwsIoTOptions.DefaultRetry;
         AwsServiceConnection? service = null;
         IFirmwareStore firmwareStore;
         IDisposable? ownedFirmwareStore = null;
         try
         {
             var controlUri = options.ControlPlaneEndpoint ?? new Uri($"https://iot.{region}.amazonaws.com/");
-            var iot = new IotControlPlane(new AwsHttpClient(http, controlUri, region, "iot", source, options.Retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.ControlPlane")));
+            var iot = new IotControlPlane(new AwsHttpClient(http, controlUri, region, "iot", source, retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.ControlPlane")));
             var dataUri = options.DataPlaneEndpoint;
             if (dataUri is null)
                 dataUri = new Uri("https://" + await iot.DescribeEndpointAsync("iot:Data-ATS", cancellationToken).ConfigureAwait(false) + "/");
-            var data = new IotDataPlane(new AwsHttpClient(http, dataUri, region, "iotdata", source, options.Retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.DataPlane")));
+            var data = new IotDataPlane(new AwsHttpClient(http, dataUri, region, "iotdata", source, retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.DataPlane")));
 
             if (options.EnsureDevicePolicy)
                 await EnsurePolicyAsync(iot, options.DevicePolicyName, cancellationToken).ConfigureAwait(false);
@@ -179,8 +173,8 @@ public sealed class AwsIoTProvider : IIoTProvider
             var shadows = new AwsShadowService(data);
             (firmwareStore, ownedFirmwareStore) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
                 $"{region}-{dataUri.Authority}", logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
-            var deviceHost = options.DeviceEndpoint ?? dataUri.Host;
-            var endpoint = new AwsDeviceEndpoint(deviceHost, options.DevicePort, options.DeviceTrustedRoots);
+            var deviceHost = options.Transport.DeviceHost ?? dataUri.Host;
+            var endpoint = new AwsDeviceEndpoint(deviceHost, options.Transport.DevicePort, options.Transport.TrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
             if (options.ServiceMqtt is { } mqtt)
             {
@@ -209,7 +203,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Connect", ["Resource"] = $"arn:aws:iot:*:*:client/{thing}" },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = new JsonArray("iot:Publish", "iot:Receive"), ["Resource"] = Resources("topic") },
             new JsonObject { ["Effect"] = "Allow", ["Action"] = "iot:Subscribe", ["Resource"] = Resources("topicfilter") });
-        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString(Http.AwsRequest.WireJson);
+        return new JsonObject { ["Version"] = "2012-10-17", ["Statement"] = statements }.ToJsonString(AwsRequest.WireJson);
     }
 
     private static async Task EnsurePolicyAsync(IotControlPlane iot, string name, CancellationToken ct)

@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using Azure.Core;
 
 namespace IoTMastery.Sdk.Azure;
@@ -21,26 +20,20 @@ public sealed class AzureIoTOptions
     /// <summary>Where service REST calls go instead of <c>https://{HostName}</c> (a gateway or a test double); the SAS audience and Host header stay <see cref="HostName"/>.</summary>
     public Uri? ServiceEndpoint { get; set; }
 
-    /// <summary>The HTTP handler for service calls, for proxies or custom TLS trust; a pooled <see cref="SocketsHttpHandler"/> by default. Disposed with the provider.</summary>
-    public HttpMessageHandler? HttpHandler { get; set; }
-
-    /// <summary>Bounded retries of transient service failures.</summary>
-    public AzureRetryOptions Retry { get; set; } = new();
+    /// <summary>
+    /// The HTTP handler, per-attempt timeout (default 100 s, as the official SDK) and retry bounds (default 3 retries from
+    /// 500 ms up to 10 s) of the service REST calls, and where devices connect: <see cref="IoTTransportOptions.DeviceHost"/>
+    /// replaces the hub host for the MQTT connection only (a gateway or a test double; the user name and SAS audience keep the
+    /// hub host), <see cref="IoTTransportOptions.DevicePort"/> defaults to 8883 and <see cref="IoTTransportOptions.TrustedRoots"/>
+    /// to the system store.
+    /// </summary>
+    public IoTTransportOptions Transport { get; set; } = new();
 
     /// <summary>How long the hub waits for an offline device to connect before a direct method fails. Default 0 (fail at once with <see cref="DeviceOfflineException"/>).</summary>
     public TimeSpan CommandConnectTimeout { get; set; } = TimeSpan.Zero;
 
     /// <summary>Lifetime of service and device SAS tokens. Default 1 hour; 5 minutes to 1 day.</summary>
     public TimeSpan SasTimeToLive { get; set; } = TimeSpan.FromHours(1);
-
-    /// <summary>Where devices open their MQTT connection instead of the hub host (a gateway or a test double); the user name and SAS audience keep the hub host.</summary>
-    public string? DeviceGatewayHost { get; set; }
-
-    /// <summary>The devices' MQTT TLS port. Default 8883.</summary>
-    public int DevicePort { get; set; } = 8883;
-
-    /// <summary>Roots the MQTT server certificate must chain to; the system store when <see langword="null"/>.</summary>
-    public X509Certificate2Collection? DeviceTrustedRoots { get; set; }
 
     /// <summary>The MQTT keep-alive. Default 180 s (the Node SDK's); at most 1177 s (the hub closes idle connections at 1.5 × keep-alive, capped at 1767 s).</summary>
     public TimeSpan DeviceKeepAlive { get; set; } = TimeSpan.FromSeconds(180);
@@ -88,19 +81,25 @@ public sealed class AzureIoTOptions
             throw new ArgumentException($"HostName '{HostName}' is not a host name.", nameof(HostName));
         if (ServiceEndpoint is { IsAbsoluteUri: false } || ServiceEndpoint is { Scheme: not ("https" or "http") })
             throw new ArgumentException("ServiceEndpoint must be an absolute https (or http) URI.", nameof(ServiceEndpoint));
-        Retry.Validate();
+        if (Transport is null)
+            throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
+        Transport.Validate();
         if (CommandConnectTimeout < TimeSpan.Zero || CommandConnectTimeout > TimeSpan.FromSeconds(300))
             throw new ArgumentOutOfRangeException(nameof(CommandConnectTimeout), CommandConnectTimeout, "CommandConnectTimeout must be 0 to 300 s.");
         if (SasTimeToLive < TimeSpan.FromMinutes(5) || SasTimeToLive > TimeSpan.FromDays(1))
             throw new ArgumentOutOfRangeException(nameof(SasTimeToLive), SasTimeToLive, "SasTimeToLive must be 5 minutes to 1 day.");
-        if (DevicePort is < 1 or > 65535)
-            throw new ArgumentOutOfRangeException(nameof(DevicePort), DevicePort, "DevicePort must be 1 to 65535.");
         if (DeviceKeepAlive < TimeSpan.FromSeconds(1) || DeviceKeepAlive > TimeSpan.FromSeconds(1177))
             throw new ArgumentOutOfRangeException(nameof(DeviceKeepAlive), DeviceKeepAlive, "DeviceKeepAlive must be 1 to 1177 s.");
         if (DeviceOperationTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
     }
+
+    /// <summary>The per-attempt timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set: 100 s, as the official SDK.</summary>
+    internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(100);
+
+    /// <summary>The retry bounds when <see cref="IoTTransportOptions.Retry"/> is not set.</summary>
+    internal static readonly IoTRetryOptions DefaultRetry = new() { BaseDelay = TimeSpan.FromMilliseconds(500), MaxDelay = TimeSpan.FromSeconds(10) };
 
     /// <summary>The hub host: from the connection string, or <see cref="HostName"/>.</summary>
     internal string ResolveHostName() => ConnectionString is not null ? IotHubConnectionString.Parse(ConnectionString).HostName : HostName!;

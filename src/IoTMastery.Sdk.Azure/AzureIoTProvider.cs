@@ -31,9 +31,9 @@ public sealed class AzureIoTProvider : IIoTProvider
         Devices = new AzureDeviceConnectionFactory(new AzureDeviceEndpoint
         {
             HostName = hub.Http.HostName,
-            GatewayHost = options.DeviceGatewayHost,
-            Port = options.DevicePort,
-            TrustedRoots = options.DeviceTrustedRoots,
+            GatewayHost = options.Transport.DeviceHost,
+            Port = options.Transport.DevicePort,
+            TrustedRoots = options.Transport.TrustedRoots,
             SasTimeToLive = options.SasTimeToLive,
             KeepAlive = options.DeviceKeepAlive,
             OperationTimeout = options.DeviceOperationTimeout,
@@ -118,12 +118,10 @@ public sealed class AzureIoTProvider : IIoTProvider
         }
         else
             authorization = new EntraServiceAuthorization(options.Credential!, time);
-        var http = new HttpClient(options.HttpHandler ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
-        {
-            // Per-attempt timeouts are applied by the client itself.
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
-        var client = new IotHubHttpClient(http, authorization, host, options.ServiceEndpoint, options.Retry, time, logs.CreateLogger<IotHubHttpClient>());
+        // Per-attempt timeouts are applied by IotHubHttpClient itself (a call may pass a longer one), so the HttpClient has none.
+        var http = options.Transport.CreateHttpClient(Timeout.InfiniteTimeSpan);
+        var client = new IotHubHttpClient(http, authorization, host, options.ServiceEndpoint, options.Transport.Retry ?? AzureIoTOptions.DefaultRetry,
+            options.Transport.ResolveRequestTimeout(AzureIoTOptions.DefaultRequestTimeout), time, logs.CreateLogger<IotHubHttpClient>());
         return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
     }
 

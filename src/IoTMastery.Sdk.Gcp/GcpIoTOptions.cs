@@ -1,5 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
-
 namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>How a device's telemetry leaves it.</summary>
@@ -55,23 +53,20 @@ public sealed class GcpIoTOptions
     /// <summary>The events subfolder devices publish command replies on. Default <c>command-replies</c>.</summary>
     public string CommandReplySubfolder { get; set; } = "command-replies";
 
-    /// <summary>The MQTT bridge host devices connect to. Required for device connections.</summary>
-    public string BridgeHost { get; set; } = "";
-
-    /// <summary>The bridge's TLS port. Default 8883.</summary>
-    public int BridgePort { get; set; } = 8883;
-
-    /// <summary>Roots the bridge certificate must chain to; <see langword="null"/> uses the system store.</summary>
-    public X509Certificate2Collection? BridgeTrustedRoots { get; set; }
+    /// <summary>
+    /// The HTTP handler and per-attempt timeout (default 30 s) of the registry and Pub/Sub REST calls, and where devices
+    /// connect: <see cref="IoTTransportOptions.DeviceHost"/> is the vendor's MQTT bridge (required for device connections),
+    /// <see cref="IoTTransportOptions.DevicePort"/> its TLS port (default 8883) and <see cref="IoTTransportOptions.TrustedRoots"/>
+    /// the roots its certificate must chain to (default the system store). <see cref="IoTTransportOptions.Retry"/> must stay
+    /// <see langword="null"/>: each RPC follows Google's own retry configuration (which codes, how often, how long).
+    /// </summary>
+    public IoTTransportOptions Transport { get; set; } = new();
 
     /// <summary>How device telemetry is sent. Default <see cref="GcpDeviceTelemetryRoute.BridgeEvents"/>.</summary>
     public GcpDeviceTelemetryRoute DeviceTelemetry { get; set; } = GcpDeviceTelemetryRoute.BridgeEvents;
 
     /// <summary>Device JWT lifetime, 1 min to 24 h. Default 60 min.</summary>
     public TimeSpan JwtLifetime { get; set; } = TimeSpan.FromMinutes(60);
-
-    /// <summary>Per-request HTTP timeout. Default 30 s.</summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The wait after an empty Pub/Sub pull. Default 200 ms.</summary>
     public TimeSpan EmptyPullDelay { get; set; } = TimeSpan.FromMilliseconds(200);
@@ -89,6 +84,9 @@ public sealed class GcpIoTOptions
     /// managing processes on several machines. The provider does not dispose it.
     /// </summary>
     public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+
+    /// <summary>The per-attempt HTTP timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set.</summary>
+    internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The registry path these options name.</summary>
     public CloudIotRegistryPath Registry => new(ProjectId, Location, RegistryId);
@@ -110,19 +108,21 @@ public sealed class GcpIoTOptions
             if (!string.Equals(account.Project, ProjectId, StringComparison.Ordinal))
                 throw new ArgumentException($"ProjectId '{ProjectId}' differs from the ClearBlade service account's project '{account.Project}'.", nameof(ProjectId));
         }
-        if (BridgePort is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(BridgePort), BridgePort, "BridgePort must be between 1 and 65535.");
+        if (Transport is null) throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
+        Transport.Validate();
+        if (Transport.Retry is not null)
+            throw new ArgumentException("Transport.Retry is not supported by the GCP-style provider: each RPC follows Google's retry configuration; leave it null.", "Transport.Retry");
         if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
         if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
             throw new ArgumentException("PubSubDirect telemetry needs TelemetryTopicId.", nameof(TelemetryTopicId));
         if (JwtLifetime < TimeSpan.FromMinutes(1) || JwtLifetime > DeviceJwt.MaxLifetime)
             throw new ArgumentOutOfRangeException(nameof(JwtLifetime), JwtLifetime, "JwtLifetime must be between 1 minute and 24 hours.");
-        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
         if (EmptyPullDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(EmptyPullDelay), EmptyPullDelay, "EmptyPullDelay must not be negative.");
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
     }
 
     /// <summary>Describes the settings; the authenticator is named by type only, so no token is printed.</summary>
     public override string ToString() =>
-        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(ClearBlade is null ? CloudIotBaseUrl : "ClearBlade")}, PubSub = {PubSubBaseUrl}, Bridge = {BridgeHost}:{BridgePort}, " +
+        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(ClearBlade is null ? CloudIotBaseUrl : "ClearBlade")}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
         $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authenticator = {Authenticator?.GetType().Name ?? "application default"} (credentials redacted) }}";
 }

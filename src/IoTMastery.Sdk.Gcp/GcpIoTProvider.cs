@@ -115,7 +115,7 @@ public sealed class GcpIoTProvider : IIoTProvider
         var time = timeProvider ?? TimeProvider.System;
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
         var auth = options.Authenticator ?? GoogleOAuthAuthenticator.FromApplicationDefault();
-        var http = new HttpClient { Timeout = options.RequestTimeout };
+        var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(GcpIoTOptions.DefaultRequestTimeout));
         var cloudIot = options.ClearBlade is { } clearBlade
             ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time)
             : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time);

@@ -35,8 +35,8 @@ public sealed class AzureHubPeer : IAsyncDisposable
         ["IOTM_IoT__Azure__hub__ConnectionString"] = Hub.ServiceConnectionString,
         ["IOTM_IoT__Azure__hub__ServiceEndpoint"] = $"https://localhost:{Hub.HttpsPort}/",
         ["IOTM_IoT__Azure__hub__FirmwareStorePath"] = Hub.FirmwareStore.Path,
-        ["IOTM_IoT__Azure__hub__Retry__BaseDelay"] = "00:00:00.010",
-        ["IOTM_IoT__Azure__hub__Retry__MaxDelay"] = "00:00:00.050",
+        ["IOTM_IoT__Azure__hub__Transport__Retry__BaseDelay"] = "00:00:00.010",
+        ["IOTM_IoT__Azure__hub__Transport__Retry__MaxDelay"] = "00:00:00.050",
         ["SSL_CERT_FILE"] = CaFile,
     };
 
@@ -101,7 +101,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
         ["IOTM_IoT__Gcp__cb__Location"] = Location,
         ["IOTM_IoT__Gcp__cb__RegistryId"] = RegistryId,
         ["IOTM_IoT__Gcp__cb__ClearBlade__ServiceAccountJsonPath"] = AccountFile,
-        ["IOTM_IoT__Gcp__cb__BridgeHost"] = "localhost",
+        ["IOTM_IoT__Gcp__cb__Transport__DeviceHost"] = "localhost",
         ["IOTM_IoT__Gcp__cb__FirmwareStorePath"] = _firmware.Path,
     };
 
@@ -110,7 +110,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
     {
         ProjectId = Project, Location = Location, RegistryId = RegistryId,
         ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = AccountFile },
-        Authenticator = NoAuthenticator.Instance, BridgeHost = "localhost", FirmwareStorePath = _firmware.Path,
+        Authenticator = NoAuthenticator.Instance, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
     });
 
     public async ValueTask DisposeAsync()

@@ -27,7 +27,7 @@ public sealed class MigrateCliTests(MotoServer moto) : IClassFixture<MotoServer>
         ["IOTM_IoT__Aws__eu__Region"] = "us-east-1",
         ["IOTM_IoT__Aws__eu__ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
         ["IOTM_IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
-        ["IOTM_IoT__Aws__eu__RequestTimeout"] = "00:00:20",
+        ["IOTM_IoT__Aws__eu__Transport__RequestTimeout"] = "00:00:20",
         ["IOTM_IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(_dir, "aws-firmware.db"),
         ["AWS_ACCESS_KEY_ID"] = "testing",
         ["AWS_SECRET_ACCESS_KEY"] = "testing",

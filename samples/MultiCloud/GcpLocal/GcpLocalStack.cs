@@ -64,9 +64,7 @@ internal static class GcpLocalStack
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = replies + "-sub",
-                BridgeHost = "localhost",
-                BridgePort = mosquitto.Port,
-                BridgeTrustedRoots = roots,
+                Transport = { DeviceHost = "localhost", DevicePort = mosquitto.Port, TrustedRoots = roots },
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
             };
 

@@ -1,9 +1,8 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
 
-namespace IoTMastery.Sdk.Aws.Credentials;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>A certificate registered with AWS: its id, ARN and the credential handed to the device.</summary>
 internal sealed record AwsDeviceCertificate(string CertificateId, string CertificateArn, IssuedCredential Credential);

@@ -23,7 +23,7 @@ public static class AwsServiceCollectionExtensions
     /// Adds an <see cref="AwsIoTProvider"/> named <paramref name="name"/> with options bound from <paramref name="configuration"/>
     /// (e.g. <c>configuration.GetSection("IoT:Aws:eu")</c>), then <paramref name="configure"/>; checked when the host starts.
     /// Code-only members (set them in <paramref name="configure"/>): <see cref="AwsIoTOptions.Credentials"/> (unset: the standard
-    /// credential chain), <see cref="AwsIoTOptions.DeviceTrustedRoots"/>, <see cref="AwsIoTOptions.CertificateAuthority"/> and
+    /// credential chain), <see cref="AwsIoTOptions.Transport"/>'s <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>, <see cref="AwsIoTOptions.CertificateAuthority"/> and
     /// <see cref="AwsIoTOptions.ServiceMqtt"/> (it holds a client certificate).
     /// </summary>
     /// <param name="builder">From <c>services.AddIoT()</c>.</param>

@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Aws.Devices;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>Where and how devices connect.</summary>
 internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2Collection? TrustedRoots)

@@ -1,4 +1,4 @@
-namespace IoTMastery.Sdk.Aws.Devices;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// MQTT topics: AWS reserved shadow/jobs/lifecycle topics (AWS IoT Developer Guide, "Reserved topics") and the SDK's own application topics,

@@ -1,10 +1,7 @@
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Credentials;
-using IoTMastery.Sdk.Aws.DataPlane;
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Aws.Services;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// Devices as IoT things, credentials as IoT certificates attached to the thing and to the device policy.

@@ -3,12 +3,10 @@ using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading.Channels;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Presence;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Aws.Services;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// The service's own MQTT connection: publishes commands and receives replies, telemetry and presence events.

@@ -1,10 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.DataPlane;
 
-namespace IoTMastery.Sdk.Aws.Services;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// Device shadows over the data plane, classic (name null) and named. A version mismatch is a
@@ -34,15 +32,15 @@ public sealed class AwsShadowService
         ArgumentNullException.ThrowIfNull(request);
         if (request["state"] is not JsonObject state)
             throw new ArgumentException("A shadow update needs a 'state' object.", nameof(request));
-        if (Encoding.UTF8.GetByteCount(state.ToJsonString(Http.AwsRequest.WireJson)) > MaxStateBytes)
+        if (Encoding.UTF8.GetByteCount(state.ToJsonString(AwsRequest.WireJson)) > MaxStateBytes)
             throw new PayloadTooLargeException($"The shadow state exceeds AWS IoT's {MaxStateBytes} byte limit.", AwsIoTProvider.ProviderName,
-                Encoding.UTF8.GetByteCount(state.ToJsonString(Http.AwsRequest.WireJson)), MaxStateBytes, "RequestEntityTooLargeException");
+                Encoding.UTF8.GetByteCount(state.ToJsonString(AwsRequest.WireJson)), MaxStateBytes, "RequestEntityTooLargeException");
         if (Depth(state) > 7)
             throw new ArgumentException("Shadow state objects nest at most 6 levels under desired/reported.", nameof(request));
         if (request["clientToken"] is JsonValue token && Encoding.UTF8.GetByteCount((string?)token ?? "") > 64)
             throw new ArgumentException("clientToken is at most 64 bytes.", nameof(request));
         var versioned = request["version"] is JsonValue;
-        var body = Encoding.UTF8.GetBytes(request.ToJsonString(Http.AwsRequest.WireJson));
+        var body = Encoding.UTF8.GetBytes(request.ToJsonString(AwsRequest.WireJson));
         return Parse(await _data.UpdateThingShadowAsync(thingName, shadowName, body, versioned, cancellationToken).ConfigureAwait(false));
     }
 

@@ -22,8 +22,8 @@ public static class AzureServiceCollectionExtensions
     /// <summary>
     /// Adds an <see cref="AzureIoTProvider"/> named <paramref name="name"/> with options bound from <paramref name="configuration"/>,
     /// then <paramref name="configure"/>; checked when the host starts. Code-only members (set them in
-    /// <paramref name="configure"/>): <see cref="AzureIoTOptions.Credential"/>, <see cref="AzureIoTOptions.HttpHandler"/>,
-    /// <see cref="AzureIoTOptions.DeviceTrustedRoots"/> and <see cref="AzureIoTOptions.CertificateAuthority"/>.
+    /// <paramref name="configure"/>): <see cref="AzureIoTOptions.Credential"/>, the <see cref="AzureIoTOptions.Transport"/>'s
+    /// <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>, and <see cref="AzureIoTOptions.CertificateAuthority"/>.
     /// </summary>
     /// <param name="builder">From <c>services.AddIoT()</c>.</param>
     /// <param name="name">The provider's name: its DI key and options name.</param>

@@ -36,15 +36,15 @@ internal sealed class GcpDeviceConnection : MqttDeviceConnection
         Validate(options, DeviceIdRules.Gcp);
         if (options.Credential.PrivateKeyPem is null)
             throw new ArgumentException($"Gcp devices sign JWTs with their private key; credential '{ErrorText.Escape(options.Credential.Id)}' carries none.", nameof(options));
-        if (string.IsNullOrEmpty(endpoint.Options.BridgeHost))
-            throw new InvalidOperationException("GcpIoTOptions.BridgeHost is not set, so devices have nowhere to connect.");
+        if (string.IsNullOrEmpty(endpoint.Options.Transport.DeviceHost))
+            throw new InvalidOperationException("GcpIoTOptions.Transport.DeviceHost (the MQTT bridge host) is not set, so devices have nowhere to connect.");
         var deviceId = options.DeviceId;
         _replySubfolder = endpoint.Options.CommandReplySubfolder;
         _bridge = new GcpBridgeClient(new GcpBridgeOptions
         {
-            Host = endpoint.Options.BridgeHost,
-            Port = endpoint.Options.BridgePort,
-            TrustedRoots = endpoint.Options.BridgeTrustedRoots,
+            Host = endpoint.Options.Transport.DeviceHost,
+            Port = endpoint.Options.Transport.DevicePort,
+            TrustedRoots = endpoint.Options.Transport.TrustedRoots,
             Registry = endpoint.Options.Registry,
             DeviceId = deviceId,
             PrivateKeyPem = options.Credential.PrivateKeyPem,

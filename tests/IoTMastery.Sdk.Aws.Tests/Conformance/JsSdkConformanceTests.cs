@@ -4,9 +4,6 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.DataPlane;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -99,7 +96,7 @@ public sealed class JsSdkConformanceTests
             var time = new FakeTimeProvider(SigningTime);
             var baseUri = new Uri($"http://127.0.0.1:{port}/");
             AwsHttpClient Client(string service) => new(http, baseUri, "us-east-1", service, _ => ValueTask.FromResult(Credentials),
-                new AwsRetryOptions { MaxRetries = 0 }, time, NullLogger.Instance);
+                new IoTRetryOptions { MaxRetries = 0 }, time, NullLogger.Instance);
             var iot = new IotControlPlane(Client("iot"));
             var data = new IotDataPlane(Client("iotdata"));
             foreach (var op in ops)

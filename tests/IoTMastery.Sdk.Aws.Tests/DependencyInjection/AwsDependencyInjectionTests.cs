@@ -29,8 +29,8 @@ public sealed class AwsDependencyInjectionTests(MotoServer moto) : IAsyncLifetim
         [$"IoT:Aws:{name}:ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
         [$"IoT:Aws:{name}:DataPlaneEndpoint"] = moto.Endpoint.ToString(),
         [$"IoT:Aws:{name}:DevicePolicyName"] = $"policy-{name}",
-        [$"IoT:Aws:{name}:RequestTimeout"] = "00:00:20",
-        [$"IoT:Aws:{name}:Retry:MaxRetries"] = "2",
+        [$"IoT:Aws:{name}:Transport:RequestTimeout"] = "00:00:20",
+        [$"IoT:Aws:{name}:Transport:Retry:MaxRetries"] = "2",
     };
 
     [Fact]
@@ -50,8 +50,8 @@ public sealed class AwsDependencyInjectionTests(MotoServer moto) : IAsyncLifetim
             var options = host.Services.GetRequiredService<IOptionsMonitor<AwsIoTOptions>>();
             Assert.Equal("eu-west-1", options.Get("eu").Region);
             Assert.Equal(moto.Endpoint, options.Get("eu").ControlPlaneEndpoint);
-            Assert.Equal(TimeSpan.FromSeconds(20), options.Get("eu").RequestTimeout);
-            Assert.Equal(2, options.Get("eu").Retry.MaxRetries);
+            Assert.Equal(TimeSpan.FromSeconds(20), options.Get("eu").Transport.RequestTimeout);
+            Assert.Equal(2, options.Get("eu").Transport.Retry!.MaxRetries);
 
             var eu = host.Services.GetRequiredKeyedService<IDeviceRegistry>("eu");
             await eu.RegisterAsync(new DeviceRegistration { Id = "pump-eu", Credential = CredentialRequest.X509 });

@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Errors;
@@ -135,7 +133,7 @@ public sealed class AwsErrorTests
 
         public AwsHttpClient Client(string service) => new(_http, new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/"), "us-east-1", service,
             _ => ValueTask.FromResult(new Amazon.Runtime.ImmutableCredentials("AKID", "secret", null)),
-            new AwsRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
+            new IoTRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
             TimeProvider.System, NullLogger.Instance);
 
         private async Task RunAsync()

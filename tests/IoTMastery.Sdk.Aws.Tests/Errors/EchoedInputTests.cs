@@ -1,4 +1,3 @@
-using IoTMastery.Sdk.Aws.Devices;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Errors;

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Services;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Fakes;

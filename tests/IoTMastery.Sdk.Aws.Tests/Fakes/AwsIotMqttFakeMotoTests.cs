@@ -30,9 +30,9 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
         {
             o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
             o.CertificateAuthority = _ca;
-            o.DeviceEndpoint = "localhost";
-            o.DevicePort = _fake.Port;
-            o.DeviceTrustedRoots = _fake.TrustedRoots;
+            o.Transport.DeviceHost = "localhost";
+            o.Transport.DevicePort = _fake.Port;
+            o.Transport.TrustedRoots = _fake.TrustedRoots;
         }));
     }
 

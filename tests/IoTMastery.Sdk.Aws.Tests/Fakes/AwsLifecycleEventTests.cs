@@ -2,9 +2,6 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Presence;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.Mqtt;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,8 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Http;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.TestSupport.Fuzz;
 
 namespace IoTMastery.Sdk.Aws.Tests.Fuzz;

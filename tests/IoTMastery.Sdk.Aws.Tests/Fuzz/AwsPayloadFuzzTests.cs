@@ -1,9 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Devices;
-using IoTMastery.Sdk.Aws.Presence;
-using IoTMastery.Sdk.Aws.Services;
 using IoTMastery.Sdk.TestSupport.Fuzz;
 
 namespace IoTMastery.Sdk.Aws.Tests.Fuzz;

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IoTMastery.Sdk.Aws.Tests.Moto;
@@ -23,7 +22,7 @@ public sealed class MotoThingTypeTests(MotoServer moto) : IAsyncLifetime
     {
         using var http = new HttpClient();
         var client = new AwsHttpClient(http, moto.Endpoint, "us-east-1", "iot", _ => ValueTask.FromResult(MotoServer.Credentials.GetCredentials()),
-            new AwsRetryOptions { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
+            new IoTRetryOptions { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
         await client.SendAsync(new AwsRequest(HttpMethod.Post, $"/thing-types/{name}", "CreateThingType")
         {
             Body = AwsRequest.Json(new JsonObject { ["thingTypeProperties"] = new JsonObject { ["thingTypeDescription"] = "IoTMastery test type" } }),

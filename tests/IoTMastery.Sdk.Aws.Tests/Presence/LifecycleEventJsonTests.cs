@@ -1,5 +1,4 @@
 using System.Text;
-using IoTMastery.Sdk.Aws.Presence;
 
 namespace IoTMastery.Sdk.Aws.Tests.Presence;
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
-using IoTMastery.Sdk.Aws.Http;
 
 namespace IoTMastery.Sdk.Aws.Tests.Signing;
 

@@ -20,7 +20,7 @@ public sealed class DependencyInjectionTests
         {
             o.ConnectionString = hub.ServiceConnectionString;
             o.ServiceEndpoint = new Uri($"https://localhost:{hub.HttpsPort}");
-            o.HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate);
+            o.Transport.HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate);
         });
         using var host = builder.Build();
         using (var timeout = new CancellationTokenSource(Bound)) await host.StartAsync(timeout.Token);
@@ -50,7 +50,7 @@ public sealed class DependencyInjectionTests
             ["IoT:Azure:main:ServiceEndpoint"] = $"https://localhost:{hub.HttpsPort}",
         });
         builder.Services.AddIoT().AddAzure("main", builder.Configuration.GetSection("IoT:Azure:main"),
-            o => o.HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate));
+            o => o.Transport.HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate));
         using var host = builder.Build();
         using (var timeout = new CancellationTokenSource(Bound)) await host.StartAsync(timeout.Token);
         try

@@ -32,7 +32,7 @@ public sealed class EntraAuthenticationTests
             HostName = IotHubDouble.HubHost,
             Credential = credential,
             ServiceEndpoint = new Uri($"https://localhost:{hub.HttpsPort}"),
-            HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate),
+            Transport = { HttpHandler = IotHubDoubleProviders.TrustingHandler(hub.CaCertificate) },
         }, time);
         await provider.Hub.GetDeviceStatisticsAsync();
         await provider.Hub.GetConnectedDeviceCountAsync();

@@ -29,9 +29,10 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
         _provider = IotHubDoubleProviders.Create(_hub, o =>
         {
             o.ServiceEndpoint = _proxy.BaseUri;
-            o.HttpHandler = new SocketsHttpHandler();
+            o.Transport.HttpHandler = new SocketsHttpHandler();
             // MaxDelay 2 s: the proxy's Retry-After of 1 s must fit it to be waited out; the jittered backoff from 10 ms never reaches it.
-            o.Retry = new AzureRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(2), RequestTimeout = RequestTimeout };
+            o.Transport.Retry = new IoTRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(2) };
+            o.Transport.RequestTimeout = RequestTimeout;
         });
         // Warm the proxy's pooled TLS connection to the double with a generous timeout (an unauthenticated call is enough).
         using (var warm = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })

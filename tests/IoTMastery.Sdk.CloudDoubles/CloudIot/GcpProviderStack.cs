@@ -45,7 +45,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
     public required TempFirmwareStore FirmwareStore { get; init; }
 
     public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents,
-        GcpBridgePeer bridge = GcpBridgePeer.Mosquitto)
+        GcpBridgePeer bridge = GcpBridgePeer.Mosquitto, Action<GcpIoTOptions>? configure = null)
     {
         var owned = new List<IAsyncDisposable>();
         try
@@ -87,13 +87,12 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,
-                BridgeHost = "localhost",
-                BridgePort = broker?.Port ?? verifying!.Port,
-                BridgeTrustedRoots = broker?.TrustedRoots ?? verifying!.TrustedRoots,
+                Transport = { DeviceHost = "localhost", DevicePort = broker?.Port ?? verifying!.Port, TrustedRoots = broker?.TrustedRoots ?? verifying!.TrustedRoots },
                 DeviceTelemetry = route,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
                 FirmwareStorePath = firmwareStore.Path,
             };
+            configure?.Invoke(options);
             if (broker is not null)
                 owned.Add(await GcpBridgeRelay.StartAsync(broker.Port, broker.TrustedRoots, registry, pubsub, options, telemetry, replies));
             else

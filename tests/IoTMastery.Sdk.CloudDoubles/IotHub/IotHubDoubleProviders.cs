@@ -14,11 +14,14 @@ public static class IotHubDoubleProviders
         {
             ConnectionString = hub.ServiceConnectionString,
             ServiceEndpoint = new Uri($"https://localhost:{hub.HttpsPort}"),
-            HttpHandler = TrustingHandler(hub.CaCertificate),
-            DeviceGatewayHost = "localhost",
-            DevicePort = hub.MqttPort,
-            DeviceTrustedRoots = [hub.CaCertificate],
-            Retry = new AzureRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
+            Transport =
+            {
+                HttpHandler = TrustingHandler(hub.CaCertificate),
+                DeviceHost = "localhost",
+                DevicePort = hub.MqttPort,
+                TrustedRoots = [hub.CaCertificate],
+                Retry = new IoTRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
+            },
             // One firmware store per hub, as the default (named after the hub host) would be, but in the temp folder.
             FirmwareStorePath = hub.FirmwareStore.Path,
         };

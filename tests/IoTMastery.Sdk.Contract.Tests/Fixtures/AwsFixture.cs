@@ -63,9 +63,9 @@ public sealed class AwsFixture : ProviderFixture
         var gateway = _gateway ?? throw new InvalidOperationException("The fixture is not initialized.");
         o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
         o.CertificateAuthority = _ca;
-        o.DeviceEndpoint = "localhost";
-        o.DevicePort = gateway.Port;
-        o.DeviceTrustedRoots = gateway.TrustedRoots;
+        o.Transport.DeviceHost = "localhost";
+        o.Transport.DevicePort = gateway.Port;
+        o.Transport.TrustedRoots = gateway.TrustedRoots;
     }
 
     /// <inheritdoc />

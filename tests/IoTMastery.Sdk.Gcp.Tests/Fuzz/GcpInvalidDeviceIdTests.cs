@@ -10,7 +10,7 @@ public sealed class GcpInvalidDeviceIdTests
     {
         await using var provider = await GcpIoTProvider.StartAsync(new GcpIoTOptions
         {
-            ProjectId = "my-project", RegistryId = "reg-1", BridgeHost = "localhost",
+            ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" },
             CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"), Authenticator = NoAuthenticator.Instance,
         }).WaitAsync(TimeSpan.FromSeconds(10));
         var failures = await InvalidDeviceIds.RejectedBeforeIoAsync(provider.Registry, DeviceIdRules.Gcp);

@@ -223,7 +223,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         const string token = "vendor-secret-token-123";
         var options = new GcpIoTOptions
         {
-            ProjectId = "my-project", RegistryId = "reg-1", BridgeHost = "localhost", CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
+            ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" }, CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
             Authenticator = new VendorTokenAuthenticator("Authorization", _ => ValueTask.FromResult(token)),
         };
         Assert.DoesNotContain(token, options.ToString());

@@ -47,7 +47,7 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
         var endpoint = new GcpDeviceEndpoint(new GcpIoTOptions
         {
             ProjectId = Registry.ProjectId, Location = Registry.Location, RegistryId = Registry.RegistryId,
-            BridgeHost = "localhost", BridgePort = bridge.Port, BridgeTrustedRoots = bridge.TrustedRoots, JwtLifetime = Lifetime,
+            Transport = { DeviceHost = "localhost", DevicePort = bridge.Port, TrustedRoots = bridge.TrustedRoots }, JwtLifetime = Lifetime,
         }, new PubSubClient(http, Registry.ProjectId, null, NoAuthenticator.Instance)); // Pub/Sub is unused on the bridge-events route.
         var credential = new IssuedCredential(new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey }, privateKeyPem: privatePem, publicKeyPem: publicPem);
         var clientId = Registry.Device("dev-jwt");

@@ -1,6 +1,5 @@
-using IoTMastery.Sdk.Aws.Services;
 
-namespace IoTMastery.Sdk.Aws.Presence;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// Device connect/disconnect lifecycle events, read from AWS IoT's <c>$aws/events/presence/+/+</c> topics over the

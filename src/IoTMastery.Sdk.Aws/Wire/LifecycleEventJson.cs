@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace IoTMastery.Sdk.Aws.Presence;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>Reads the lifecycle event payload published on <c>$aws/events/presence/{connected|disconnected}/{clientId}</c>.</summary>
 internal static class LifecycleEventJson

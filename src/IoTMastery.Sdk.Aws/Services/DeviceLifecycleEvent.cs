@@ -1,4 +1,4 @@
-namespace IoTMastery.Sdk.Aws.Presence;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>Whether a lifecycle event reports a connection or a disconnection.</summary>
 public enum DeviceLifecycleEventType

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 
-namespace IoTMastery.Sdk.Aws.Http;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>An AWS error response reduced to what classification needs (never the request or its credentials).</summary>
 internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Message, string? RequestId, TimeSpan? RetryAfter)

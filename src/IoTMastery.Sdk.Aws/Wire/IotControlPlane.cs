@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Http;
 
-namespace IoTMastery.Sdk.Aws.ControlPlane;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>A page of a list operation.</summary>
 internal sealed record AwsPage(JsonArray Items, string? NextToken);

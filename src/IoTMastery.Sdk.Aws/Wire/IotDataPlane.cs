@@ -1,8 +1,6 @@
 using System.Globalization;
-using IoTMastery.Sdk.Aws.ControlPlane;
-using IoTMastery.Sdk.Aws.Http;
 
-namespace IoTMastery.Sdk.Aws.DataPlane;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>The AWS IoT data-plane operations (service "iotdata"): device shadows and HTTP publish.</summary>
 internal sealed class IotDataPlane(AwsHttpClient http)

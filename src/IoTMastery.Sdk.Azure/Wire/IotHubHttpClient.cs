@@ -34,7 +34,7 @@ internal sealed class IotHubHttpClient
     private readonly HttpRetryPipeline _retry;
     private readonly TimeSpan _requestTimeout;
 
-    public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, AzureRetryOptions retry,
+    public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, IoTRetryOptions retry, TimeSpan requestTimeout,
         TimeProvider time, ILogger? logger = null)
     {
         _http = http;
@@ -42,7 +42,7 @@ internal sealed class IotHubHttpClient
         _hostName = hostName;
         _endpoint = endpoint ?? new Uri("https://" + hostName);
         _time = time;
-        _requestTimeout = retry.RequestTimeout;
+        _requestTimeout = requestTimeout;
         _retry = new HttpRetryPipeline(IotHubErrors.Provider, retry.ToBounds(), time, logger, "IoTMastery.Sdk.Azure.Service");
     }
 
@@ -56,7 +56,7 @@ internal sealed class IotHubHttpClient
     /// <param name="headers">Extra headers (If-Match, x-ms-continuation …).</param>
     /// <param name="idempotent">Whether repeating the request after an uncertain failure is safe.</param>
     /// <param name="deviceId">The device the call is about, for error mapping.</param>
-    /// <param name="timeout">The per-attempt timeout; <see cref="AzureRetryOptions.RequestTimeout"/> by default.</param>
+    /// <param name="timeout">The per-attempt timeout; <see cref="IoTTransportOptions.RequestTimeout"/> by default.</param>
     /// <param name="acceptErrorCode">An HTTP status whose body is a result, not an error (bulk registry 400).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     public async Task<IotHubResponse> SendAsync(HttpMethod method, string path, JsonNode? body = null, IEnumerable<KeyValuePair<string, string>>? headers = null,
@@ -150,28 +150,4 @@ internal sealed class IotHubHttpClient
     {
         public IoTException Error { get; } = error;
     }
-}
-
-/// <summary>Bounds for retrying transient IoT Hub service failures (throttling, 5xx, timeouts); each retry is counted on <c>iotmastery.http.retries</c>.</summary>
-public sealed record AzureRetryOptions
-{
-    /// <summary>Retries after the first attempt. Default 3; 0 to 10.</summary>
-    public int MaxRetries { get; init; } = 3;
-
-    /// <summary>The first backoff delay; doubled per retry with jitter, a Retry-After from the hub wins when it is no longer than the maximum delay (a longer one ends the call with the hub's typed error). Default 500 ms.</summary>
-    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The largest backoff delay. Default 10 s.</summary>
-    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long one attempt may wait for the hub's answer before it counts as a (transient) timeout. Default 100 s, as the official SDK.</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(100);
-
-    internal void Validate()
-    {
-        HttpRetryBounds.Validate(MaxRetries, BaseDelay, MaxDelay);
-        if (RequestTimeout <= TimeSpan.Zero || RequestTimeout > TimeSpan.FromMinutes(10)) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive and at most 10 min.");
-    }
-
-    internal HttpRetryBounds ToBounds() => new(MaxRetries, BaseDelay, MaxDelay);
 }

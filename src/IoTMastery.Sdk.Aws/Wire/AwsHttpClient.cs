@@ -5,7 +5,7 @@ using Amazon.Runtime;
 using IoTMastery.Sdk.Http;
 using Microsoft.Extensions.Logging;
 
-namespace IoTMastery.Sdk.Aws.Http;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>One restJson1 call: path already built from encoded labels, query pairs unencoded.</summary>
 internal sealed record AwsRequest(HttpMethod Method, string Path, string Operation)
@@ -65,7 +65,7 @@ internal sealed class AwsHttpClient
     private TimeSpan _clockOffset;
 
     public AwsHttpClient(HttpClient http, Uri baseUri, string region, string service, AwsCredentialSource credentials,
-        AwsRetryOptions retry, TimeProvider time, ILogger logger)
+        IoTRetryOptions retry, TimeProvider time, ILogger logger)
     {
         _http = http;
         _baseUri = baseUri;

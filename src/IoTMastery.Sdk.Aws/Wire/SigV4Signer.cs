@@ -5,7 +5,7 @@ using Amazon.Runtime;
 using Amazon.Runtime.Internal.Auth;
 using Amazon.Util;
 
-namespace IoTMastery.Sdk.Aws.Http;
+namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// SigV4 for restJson1 IoT calls: builds the canonical request the way every non-S3 AWS SDK does

@@ -1,0 +1,66 @@
+using IoTMastery.Sdk.TestSupport;
+
+namespace IoTMastery.Sdk.Aws.Tests.Moto;
+
+/// <summary>
+/// <see cref="AwsIoTOptions.Transport"/>: the user's <see cref="IoTTransportOptions.HttpHandler"/> carries every
+/// control- and data-plane call to moto, and bad transport settings are refused before any network call.
+/// </summary>
+[Collection(MotoCollection.Name)]
+public sealed class MotoTransportTests(MotoServer moto) : IAsyncLifetime
+{
+    public Task InitializeAsync() => moto.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Registry_and_shadow_calls_go_through_the_users_handler_which_the_provider_disposes()
+    {
+        var handler = new RequestRecordingHandler(new SocketsHttpHandler());
+        var authority = moto.Endpoint.Authority;
+        await using (var provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.Transport.HttpHandler = handler)))
+        {
+            // Start ensures the device policy on the control plane.
+            Assert.True(handler.Saw(HttpMethod.Get, authority, "/policies/"));
+
+            await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "via-handler" });
+            Assert.Equal("via-handler", (await provider.Registry.GetAsync("via-handler")).Id);
+            await provider.State.UpdateDesiredAsync("via-handler", new System.Text.Json.Nodes.JsonObject { ["mode"] = "eco" });
+            await provider.Registry.DeleteAsync("via-handler");
+
+            // CreateThing, DescribeThing, UpdateThingShadow (data plane), DeleteThing.
+            Assert.Empty(handler.Unseen(authority, (HttpMethod.Post, "/things/via-handler"), (HttpMethod.Get, "/things/via-handler"),
+                (HttpMethod.Post, "/things/via-handler/shadow"), (HttpMethod.Delete, "/things/via-handler")));
+            Assert.All(handler.Requests, r => Assert.Equal(authority, r.Uri.Authority));
+            Assert.False(handler.IsDisposed);
+        }
+        Assert.True(handler.IsDisposed);
+        // moto agrees the calls happened: the thing is gone.
+        await using var check = await AwsIoTProvider.StartAsync(moto.Options());
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => check.Registry.GetAsync("via-handler"));
+    }
+
+    public static TheoryData<string, Action<IoTTransportOptions>> BadTransport => new()
+    {
+        { "Transport.DevicePort", t => t.DevicePort = 0 },
+        { "Transport.RequestTimeout", t => t.RequestTimeout = TimeSpan.Zero },
+        { "Transport.DeviceHost", t => t.DeviceHost = "mqtts://broker:8883" },
+        { "Transport.TrustedRoots", t => t.TrustedRoots = [] },
+        { "MaxRetries", t => t.Retry = new IoTRetryOptions { MaxRetries = 11 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadTransport))]
+    public async Task A_bad_transport_setting_is_an_argument_error_naming_it_before_any_request(string member, Action<IoTTransportOptions> breakIt)
+    {
+        var handler = new RequestRecordingHandler(new SocketsHttpHandler());
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => AwsIoTProvider.StartAsync(moto.Options(o =>
+        {
+            o.Transport.HttpHandler = handler;
+            breakIt(o.Transport);
+        })));
+        Assert.Equal(member, error.ParamName);
+        Assert.Empty(handler.Requests);
+        handler.Dispose();
+    }
+}
