@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json;
 
 namespace IoTMastery.Sdk;
@@ -12,13 +13,16 @@ namespace IoTMastery.Sdk;
 /// </summary>
 public sealed class TelemetryBatchDecoder
 {
-    // Longest name the cache looks up through a stack buffer; metrics are at most 128 characters and device ids of every
-    // provider at most 128, so longer strings are rare enough to be allocated (uncached) instead.
+    // Longest name the cache looks up through a stack buffer: metrics are at most 128 characters and device ids at most
+    // 255 (GCP), so longer strings only come from foreign or broken writers and are allocated (uncached) instead.
     private const int MaxCachedLength = 256;
 
     // The range DateTimeOffset.FromUnixTimeMilliseconds accepts; checked here so a bad "t" is our message, not the BCL's.
     private const long MinUnixMilliseconds = -62_135_596_800_000;
     private const long MaxUnixMilliseconds = 253_402_300_799_999;
+
+    // Longest number copied to the stack when it is split across segments; longer ones take the reader's allocating path.
+    private const int MaxNumberLength = 64;
 
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 4 };
 
@@ -166,17 +170,17 @@ public sealed class TelemetryBatchDecoder
                     seen |= 2;
                     break;
                 case (byte)'v':
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out value) || !double.IsFinite(value))
+                    if (reader.TokenType != JsonTokenType.Number || !TryGetDouble(ref reader, out value) || !double.IsFinite(value))
                         throw Malformed(ref reader, "v must be a finite number");
                     seen |= 4;
                     break;
                 case (byte)'t':
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out time) || time is < MinUnixMilliseconds or > MaxUnixMilliseconds)
+                    if (reader.TokenType != JsonTokenType.Number || !TryGetInt64(ref reader, out time) || time is < MinUnixMilliseconds or > MaxUnixMilliseconds)
                         throw Malformed(ref reader, "t must be whole Unix milliseconds between years 1 and 9999");
                     seen |= 8;
                     break;
                 case (byte)'s':
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out sequence) || sequence <= 0)
+                    if (reader.TokenType != JsonTokenType.Number || !TryGetInt64(ref reader, out sequence) || sequence <= 0)
                         throw Malformed(ref reader, "s (sequence) must be a positive whole number");
                     break;
                 default:
@@ -224,6 +228,26 @@ public sealed class TelemetryBatchDecoder
         if (Volatile.Read(ref _cachedStrings) < _maxCachedStrings && _strings.TryAdd(text, text))
             Interlocked.Increment(ref _cachedStrings);
         return text;
+    }
+
+    // Utf8JsonReader's own TryGet* copy a number split across segments with ToArray (an allocation per split token); this
+    // copies it to the stack instead. The reader has already checked the JSON number grammar, so only the range is left.
+    private static bool TryGetDouble(ref Utf8JsonReader reader, out double value)
+    {
+        if (!reader.HasValueSequence || reader.ValueSequence.Length > MaxNumberLength) return reader.TryGetDouble(out value);
+        Span<byte> digits = stackalloc byte[MaxNumberLength];
+        digits = digits[..(int)reader.ValueSequence.Length];
+        reader.ValueSequence.CopyTo(digits);
+        return double.TryParse(digits, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+    }
+
+    private static bool TryGetInt64(ref Utf8JsonReader reader, out long value)
+    {
+        if (!reader.HasValueSequence || reader.ValueSequence.Length > MaxNumberLength) return reader.TryGetInt64(out value);
+        Span<byte> digits = stackalloc byte[MaxNumberLength];
+        digits = digits[..(int)reader.ValueSequence.Length];
+        reader.ValueSequence.CopyTo(digits);
+        return long.TryParse(digits, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
     }
 
     private static FormatException Malformed(ref Utf8JsonReader reader, string reason) =>
