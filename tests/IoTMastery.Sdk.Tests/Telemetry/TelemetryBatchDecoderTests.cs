@@ -98,11 +98,11 @@ public sealed class TelemetryBatchDecoderTests
         for (int split = 1; split < payload.Length; split++)
         {
             var decoded = new List<TelemetryRecord>();
-            Assert.Equal(2, decoder.Decode(Segments(payload, split), decoded));
+            Assert.Equal(2, decoder.Decode(SegmentedSequence.SplitAt(payload, split), decoded));
             Assert.Equal(records, decoded);
         }
         var oneByteSegments = new List<TelemetryRecord>();
-        decoder.Decode(OneByteSegments(payload), oneByteSegments);
+        decoder.Decode(SegmentedSequence.Split(payload, 1), oneByteSegments);
         Assert.Equal(records, oneByteSegments);
     }
 
@@ -169,7 +169,7 @@ public sealed class TelemetryBatchDecoderTests
         Assert.DoesNotContain("SECRET", ex.Message, StringComparison.Ordinal);
         Assert.Equal(new[] { sentinel }, output);
         // The multi-segment path reports the same.
-        Assert.Throws<FormatException>(() => TelemetryBatchDecoder.Shared.Decode(OneByteSegments(payload), output));
+        Assert.Throws<FormatException>(() => TelemetryBatchDecoder.Shared.Decode(SegmentedSequence.Split(payload, 1), output));
         Assert.Equal(new[] { sentinel }, output);
     }
 
@@ -212,7 +212,7 @@ public sealed class TelemetryBatchDecoderTests
             .Select(i => new TelemetryRecord($"plant-7-line-3-sensor-{i % 100:D4}", i % 2 == 0 ? "coolant.temperature.celsius" : "température", 20 + i * 0.01, T0.AddMilliseconds(i)) { Sequence = i + 1 })
             .ToArray();
         var payload = Encode(TelemetryJsonEncoder.WithSequence, records);
-        var sequence = Segments(payload, payload.Length / 2);
+        var sequence = SegmentedSequence.SplitAt(payload, payload.Length / 2);
         var decoder = new TelemetryBatchDecoder();
         var output = new List<TelemetryRecord>(records.Length);
         var spanBytes = Allocations.SteadyStateBytes(_ =>
@@ -241,37 +241,5 @@ public sealed class TelemetryBatchDecoderTests
         var records = HardRecords();
         Assert.Equal(records, TelemetryJson.ReadBatch(WriteBatch(records)));
         Assert.Throws<FormatException>(() => TelemetryJson.ReadBatch("[{]"u8));
-    }
-
-    private static ReadOnlySequence<byte> Segments(byte[] payload, int split)
-    {
-        var first = new Segment(payload.AsMemory(0, split), 0);
-        var last = first.Append(payload.AsMemory(split));
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private static ReadOnlySequence<byte> OneByteSegments(byte[] payload)
-    {
-        if (payload.Length < 2) return new ReadOnlySequence<byte>(payload);
-        var first = new Segment(payload.AsMemory(0, 1), 0);
-        var last = first;
-        for (int i = 1; i < payload.Length; i++) last = last.Append(payload.AsMemory(i, 1));
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
