@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.IO.Hashing;
 using System.Text.Json;
 
 namespace IoTMastery.Sdk;
@@ -24,11 +25,15 @@ public sealed class TelemetryBatchDecoder
     // Longest number copied to the stack when it is split across segments; longer ones take the reader's allocating path.
     private const int MaxNumberLength = 64;
 
+    // Slots of the direct-mapped name table (a power of two): 4,096 references, 32 KB per decoder.
+    private const int FastSlots = 4096;
+
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 4 };
 
     private readonly ConcurrentDictionary<string, string> _strings = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly int _maxCachedStrings;
+    private readonly FastEntry?[] _fast;
     private int _cachedStrings;
 
     /// <summary>Creates a decoder whose string cache keeps at most <paramref name="maxCachedStrings"/> distinct names.</summary>
@@ -42,7 +47,12 @@ public sealed class TelemetryBatchDecoder
         ArgumentOutOfRangeException.ThrowIfNegative(maxCachedStrings);
         _maxCachedStrings = maxCachedStrings;
         _lookup = _strings.GetAlternateLookup<ReadOnlySpan<char>>();
+        // Without a cache there is nothing to point at, so no table either.
+        _fast = maxCachedStrings == 0 ? [] : new FastEntry?[FastSlots];
     }
+
+    // A name's UTF-8 bytes and its interned string; immutable, so a slot is published whole.
+    private sealed record FastEntry(byte[] Utf8, string Text);
 
     /// <summary>The process-wide decoder the providers' fleet-side readers share.</summary>
     public static TelemetryBatchDecoder Shared { get; } = new();
@@ -217,16 +227,47 @@ public sealed class TelemetryBatchDecoder
     private string ReadName(ref Utf8JsonReader reader, string field)
     {
         if (reader.TokenType != JsonTokenType.String) throw Malformed(ref reader, $"{field} must be a string");
+        // Fast path for the common case (plain bytes in one segment): a lock-free direct-mapped table keyed by the raw UTF-8
+        // bytes, so a hit costs one hash and one compare, with no transcoding and no randomized string hash.
+        int slot = -1;
+        if (_fast.Length > 0 && !reader.HasValueSequence && !reader.ValueIsEscaped)
+        {
+            var utf8 = reader.ValueSpan;
+            if (utf8.Length <= MaxCachedLength)
+            {
+                slot = (int)XxHash3.HashToUInt64(utf8) & (FastSlots - 1);
+                if (Volatile.Read(ref _fast[slot]) is { } entry && utf8.SequenceEqual(entry.Utf8)) return entry.Text;
+            }
+        }
+        var text = ReadNameSlow(ref reader, out bool interned);
+        // Only into an empty slot: two hot names that collide must not evict each other (an allocation per record); the
+        // loser stays on the slower interned path. Taken slots never change, so readers see whole entries.
+        if (slot >= 0 && interned)
+            Interlocked.CompareExchange(ref _fast[slot], new FastEntry(reader.ValueSpan.ToArray(), text), null);
+        return text;
+    }
+
+    // Unescapes and transcodes the name, then interns it while the cache has room; interned says whether it is the cached instance.
+    private string ReadNameSlow(ref Utf8JsonReader reader, out bool interned)
+    {
+        interned = false;
         long encodedLength = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
         // UTF-8 (escaped or not) never has fewer bytes than the UTF-16 characters it decodes to, so this buffer is enough.
         if (encodedLength > MaxCachedLength) return reader.GetString()!;
         Span<char> buffer = stackalloc char[MaxCachedLength];
         var chars = buffer[..reader.CopyString(buffer)];
-        if (_lookup.TryGetValue(chars, out var cached)) return cached;
+        if (_lookup.TryGetValue(chars, out var cached))
+        {
+            interned = true;
+            return cached;
+        }
         var text = new string(chars);
         // The count may overshoot the bound by the number of racing threads; the bound is about memory, not exactness.
         if (Volatile.Read(ref _cachedStrings) < _maxCachedStrings && _strings.TryAdd(text, text))
+        {
             Interlocked.Increment(ref _cachedStrings);
+            interned = true;
+        }
         return text;
     }
 

@@ -206,6 +206,26 @@ public sealed class TelemetryBatchDecoderTests
     }
 
     [Fact]
+    public async Task Threads_sharing_one_decoder_all_decode_every_name_exactly()
+    {
+        // More distinct names than cache room, so threads race on interning, on the fast table and past the bound.
+        var records = Enumerable.Range(0, 3000).Select(i => new TelemetryRecord($"dev-{i}", $"m-{i % 7}", i, T0)).ToArray();
+        var payload = Encode(TelemetryJsonEncoder.Instance, records);
+        var decoder = new TelemetryBatchDecoder(maxCachedStrings: 1000);
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            var output = new List<TelemetryRecord>();
+            for (int round = 0; round < 20; round++)
+            {
+                output.Clear();
+                decoder.Decode(payload, output);
+                Assert.Equal(records, output);
+            }
+        }));
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
     public void Decoding_into_a_reused_list_allocates_nothing_in_steady_state()
     {
         var records = Enumerable.Range(0, 512)
