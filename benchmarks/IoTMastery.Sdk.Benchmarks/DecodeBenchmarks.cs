@@ -75,3 +75,55 @@ public class DecodeBenchmarks
         [JsonPropertyName("s")] public long? S { get; set; }
     }
 }
+
+/// <summary>
+/// `decode-smoke [rounds]`: the <see cref="DecodeBenchmarks"/> methods round-robin, timed by wall clock and by this
+/// process's CPU time. On a machine shared by other builds the wall figures swing with load; CPU time per record does not
+/// count the time the scheduler gave to other processes, so it is the steadier cross-check.
+/// </summary>
+public static class DecodeSmoke
+{
+    private const int BatchesPerSample = 2000;
+
+    public static void Run(int rounds)
+    {
+        var bench = new DecodeBenchmarks();
+        bench.Setup();
+        var methods = new (string Name, Func<int> Run)[]
+        {
+            ("naive JsonSerializer (baseline)", bench.Naive),
+            ("TelemetryJson.ReadBatch", bench.ReadBatch),
+            ("decoder, span, reused list", bench.DecoderSpan),
+            ("decoder, 4 KB segments, reused list", bench.DecoderSequence),
+        };
+        var wall = methods.Select(_ => new List<double>()).ToArray();
+        var cpu = methods.Select(_ => new List<double>()).ToArray();
+        var self = System.Diagnostics.Process.GetCurrentProcess();
+        for (int round = 0; round <= rounds; round++)
+        {
+            for (int m = 0; m < methods.Length; m++)
+            {
+                self.Refresh();
+                var cpu0 = self.TotalProcessorTime;
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                int records = 0;
+                for (int i = 0; i < BatchesPerSample; i++) records += methods[m].Run();
+                var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                self.Refresh();
+                if (round == 0) continue; // warm-up round (tiering)
+                wall[m].Add(elapsed.TotalNanoseconds / records);
+                cpu[m].Add((self.TotalProcessorTime - cpu0).TotalNanoseconds / records);
+            }
+        }
+        static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+        double baseCpu = Median(cpu[0]);
+        Console.WriteLine($"decode-smoke: {rounds} rounds of {BatchesPerSample} batches x 512 records per method, interleaved; medians");
+        Console.WriteLine("| method | wall ns/record | records/s (wall) | CPU ns/record | records/s per CPU-second | CPU ratio to baseline |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        for (int m = 0; m < methods.Length; m++)
+        {
+            double w = Median(wall[m]), c = Median(cpu[m]);
+            Console.WriteLine($"| {methods[m].Name} | {w:N0} | {1e9 / w:N0} | {c:N0} | {1e9 / c:N0} | {c / baseCpu:N2} |");
+        }
+    }
+}

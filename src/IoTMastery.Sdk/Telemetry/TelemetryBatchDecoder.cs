@@ -276,19 +276,22 @@ public sealed class TelemetryBatchDecoder
     private static bool TryGetDouble(ref Utf8JsonReader reader, out double value)
     {
         if (!reader.HasValueSequence || reader.ValueSequence.Length > MaxNumberLength) return reader.TryGetDouble(out value);
-        Span<byte> digits = stackalloc byte[MaxNumberLength];
-        digits = digits[..(int)reader.ValueSequence.Length];
-        reader.ValueSequence.CopyTo(digits);
-        return double.TryParse(digits, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+        Span<byte> buffer = stackalloc byte[MaxNumberLength];
+        return double.TryParse(CopyNumber(reader.ValueSequence, buffer), NumberStyles.Float, CultureInfo.InvariantCulture, out value);
     }
 
     private static bool TryGetInt64(ref Utf8JsonReader reader, out long value)
     {
         if (!reader.HasValueSequence || reader.ValueSequence.Length > MaxNumberLength) return reader.TryGetInt64(out value);
-        Span<byte> digits = stackalloc byte[MaxNumberLength];
-        digits = digits[..(int)reader.ValueSequence.Length];
-        reader.ValueSequence.CopyTo(digits);
-        return long.TryParse(digits, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+        Span<byte> buffer = stackalloc byte[MaxNumberLength];
+        return long.TryParse(CopyNumber(reader.ValueSequence, buffer), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    }
+
+    private static ReadOnlySpan<byte> CopyNumber(in ReadOnlySequence<byte> number, Span<byte> buffer)
+    {
+        var digits = buffer[..(int)number.Length];
+        number.CopyTo(digits);
+        return digits;
     }
 
     private static FormatException Malformed(ref Utf8JsonReader reader, string reason) =>
