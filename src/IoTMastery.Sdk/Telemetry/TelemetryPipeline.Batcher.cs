@@ -82,11 +82,7 @@ public sealed partial class TelemetryPipeline
 
                 if (closed && count == 0 && flushes is null) break;
                 if (!idle) continue;
-                if (_builder.OpenCount > 0)
-                {
-                    var left = _options.Linger - _time.GetElapsedTime(_openSince);
-                    _lingerTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-                }
+                ArmLingerTimer();
                 await _intakeSignal.WaitAsync().ConfigureAwait(false);
             }
         }
@@ -102,15 +98,29 @@ public sealed partial class TelemetryPipeline
             }
             // Only after an unexpected fault: nobody will carry these flushes to the sender any more.
             if (orphans is not null) foreach (var flush in orphans) flush.TrySetResult(0);
-            bool wake;
-            lock (_sendGate)
-            {
-                _sendCompleted = true;
-                wake = _senderIdle;
-                _senderIdle = false;
-            }
-            if (wake) _sendReady.Set();
+            CompleteSendQueue();
         }
+    }
+
+    // Both batchers, before they park: wake up when the open batch's linger runs out.
+    private void ArmLingerTimer()
+    {
+        if (_builder.OpenCount == 0) return;
+        var left = _options.Linger - _time.GetElapsedTime(_openSince);
+        _lingerTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    // Both batchers, on exit: nothing more will be queued, so the sender may finish once the queue is empty.
+    private void CompleteSendQueue()
+    {
+        bool wake;
+        lock (_sendGate)
+        {
+            _sendCompleted = true;
+            wake = _senderIdle;
+            _senderIdle = false;
+        }
+        if (wake) _sendReady.Set();
     }
 
     // Synchronous so the per-record loop keeps its locals in registers; returns when a batch is ready or the chunk is done.
