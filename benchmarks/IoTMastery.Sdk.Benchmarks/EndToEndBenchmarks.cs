@@ -69,15 +69,7 @@ public class EndToEndBenchmarks
         if (Broker == "Local")
         {
             _local = await LocalIoTProvider.StartAsync();
-            var registered = await _local.Registry.RegisterAsync(new DeviceRegistration { Id = DeviceId, Credential = CredentialRequest.X509 });
-            options = new MqttDeviceClientOptions
-            {
-                Host = "127.0.0.1",
-                Port = _local.Port,
-                ClientId = DeviceId,
-                ClientCertificate = registered.Credential!.ToCertificate(),
-                TrustedRoots = [_local.CertificateAuthority],
-            };
+            options = await LocalDeviceOptionsAsync(_local, DeviceId);
         }
         else
         {
@@ -97,6 +89,20 @@ public class EndToEndBenchmarks
         ITelemetryTransport transport = new MqttTelemetryTransport(_client, Topic);
         if (Probe is not null) transport = Probe.Wrap(transport);
         _pipeline = new TelemetryPipeline(transport);
+    }
+
+    /// <summary>Registers <paramref name="deviceId"/> with an X.509 credential and returns mutual-TLS client options for it.</summary>
+    internal static async Task<MqttDeviceClientOptions> LocalDeviceOptionsAsync(LocalIoTProvider local, string deviceId)
+    {
+        var registered = await local.Registry.RegisterAsync(new DeviceRegistration { Id = deviceId, Credential = CredentialRequest.X509 });
+        return new MqttDeviceClientOptions
+        {
+            Host = "127.0.0.1",
+            Port = local.Port,
+            ClientId = deviceId,
+            ClientCertificate = registered.Credential!.ToCertificate(),
+            TrustedRoots = [local.CertificateAuthority],
+        };
     }
 
     /// <summary>CPU time used by the Mosquitto process so far (zero for the in-process Local broker).</summary>

@@ -26,4 +26,10 @@ if (args.Length > 0 && args[0] == "alerts-smoke")
     AlertBenchmarks.Smoke(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
     return;
 }
+// `decode-smoke [rounds]` times the decode methods round-robin by wall clock and CPU time, a cross-check robust to load.
+if (args.Length > 0 && args[0] == "decode-smoke")
+{
+    DecodeSmoke.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);

@@ -143,10 +143,11 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
     private ValueTask OnTelemetryAsync(MqttIncomingMessage message, CancellationToken ct)
     {
         var levels = message.Topic.Split('/');
-        List<TelemetryRecord> records;
+        // Synchronous from decode to fan-out, so the thread's reused list is safe and a steady stream allocates nothing per record.
+        var records = TelemetryBatchDecoder.ThreadBuffer();
         try
         {
-            records = TelemetryJson.ReadBatch(message.Payload.Span);
+            TelemetryBatchDecoder.Shared.Decode(message.Payload.Span, records);
         }
         catch (Exception ex) when (ex is JsonException or FormatException or ArgumentException)
         {

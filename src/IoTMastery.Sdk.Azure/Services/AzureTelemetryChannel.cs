@@ -43,9 +43,12 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         _ = Task.WhenAll(readers).ContinueWith(t => events.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
         try
         {
+            // Reused for every event: decoding allocates nothing per record once the names are cached.
+            var records = new List<TelemetryRecord>();
             await foreach (var item in events.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                var records = EventDataMapping.ToRecords(item.Data, out var problem);
+                records.Clear();
+                EventDataMapping.ToRecords(item.Data, records, out var problem);
                 // Skipped, not thrown: one foreign or malformed event must not stop the partition behind it forever.
                 if (problem is not null)
                     _logger.LogWarning("Skipped event {Sequence} of partition {Partition}: {Problem}.", item.Data.SequenceNumber, item.Partition.PartitionId, problem);

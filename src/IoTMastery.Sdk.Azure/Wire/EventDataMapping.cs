@@ -13,34 +13,41 @@ internal static class EventDataMapping
     /// <summary>The records in <paramref name="eventData"/>; empty (and <paramref name="problem"/> set) when it is not a telemetry batch.</summary>
     public static IReadOnlyList<TelemetryRecord> ToRecords(EventData eventData, out string? problem)
     {
+        var records = new List<TelemetryRecord>();
+        ToRecords(eventData, records, out problem);
+        return records;
+    }
+
+    /// <summary>
+    /// Appends the records in <paramref name="eventData"/> to <paramref name="output"/> (a list the reader reuses, so a steady
+    /// stream allocates nothing per record); appends nothing and sets <paramref name="problem"/> when it is not a telemetry batch.
+    /// </summary>
+    public static void ToRecords(EventData eventData, List<TelemetryRecord> output, out string? problem)
+    {
         ArgumentNullException.ThrowIfNull(eventData);
         problem = null;
         if (!eventData.SystemProperties.TryGetValue(DeviceIdProperty, out var idValue) || idValue?.ToString() is not { Length: > 0 } deviceId)
         {
             problem = "the event has no iothub-connection-device-id system property";
-            return [];
+            return;
         }
         var body = eventData.EventBody.ToMemory().Span;
-        List<TelemetryRecord> decoded;
+        int first = output.Count;
         try
         {
-            // One record alone is sent as a one-element array; accept a bare object too.
-            decoded = body.Length > 0 && body[0] == (byte)'{'
-                ? TelemetryJson.ReadBatch([(byte)'[', .. body, (byte)']'])
-                : TelemetryJson.ReadBatch(body);
+            // One record alone is sent as a one-element array; a bare object is accepted too.
+            TelemetryBatchDecoder.Shared.DecodeArrayOrObject(body, output);
         }
         catch (FormatException ex)
         {
-            // The JSON reader's own messages quote the offending bytes ("'…' is an invalid JSON literal"), so only the
-            // batch-level reasons are passed on: a device's payload must not reach the logs.
-            problem = ex.InnerException is null
-                ? "the body is not a telemetry batch: " + ex.Message
-                : $"the body ({body.Length} bytes) is not telemetry JSON";
-            return [];
+            // The decoder's messages name the reason and the byte offset, never the payload's bytes.
+            problem = $"the body ({body.Length} bytes) is not a telemetry batch: {ex.Message}";
+            return;
         }
-        var records = new List<TelemetryRecord>(decoded.Count);
-        foreach (var r in decoded)
-            records.Add(new TelemetryRecord(deviceId, r.Metric, r.Value, r.Timestamp));
-        return records;
+        for (int i = first; i < output.Count; i++)
+        {
+            var r = output[i];
+            output[i] = new TelemetryRecord(deviceId, r.Metric, r.Value, r.Timestamp);
+        }
     }
 }

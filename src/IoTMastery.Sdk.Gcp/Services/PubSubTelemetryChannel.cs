@@ -68,6 +68,8 @@ public sealed class PubSubTelemetryChannel : ITelemetryChannel
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var seenOrder = new Queue<string>();
+        // Reused for every message: decoding allocates nothing per record once the names are cached.
+        var records = new List<TelemetryRecord>();
         while (!cancellationToken.IsCancellationRequested)
         {
             IReadOnlyList<ReceivedPubSubMessage> messages;
@@ -91,7 +93,7 @@ public sealed class PubSubTelemetryChannel : ITelemetryChannel
             {
                 foreach (var message in messages)
                 {
-                    List<TelemetryRecord>? records = null;
+                    records.Clear();
                     if (message.Attributes.TryGetValue(PubSubTelemetryEncoder.ContentIdAttribute, out var contentId) && _options.DeduplicationWindow > 0)
                     {
                         if (!seen.Add(contentId))
@@ -104,16 +106,15 @@ public sealed class PubSubTelemetryChannel : ITelemetryChannel
                     }
                     try
                     {
-                        records = TelemetryJson.ReadBatch(message.Data.Span);
+                        TelemetryBatchDecoder.Shared.Decode(message.Data.Span, records);
                     }
                     catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
                     {
                         Interlocked.Increment(ref _undecodable);
                         _logger.LogWarning("Pub/Sub message {MessageId} is not a telemetry batch and was acknowledged without delivery: {Error}", message.MessageId, ex.Message);
                     }
-                    if (records is not null)
-                        foreach (var record in records)
-                            yield return record;
+                    foreach (var record in records)
+                        yield return record;
                     // Reached only when the consumer asked for the next record, so every record of the message was taken.
                     consumed.Add(message.AckId);
                 }

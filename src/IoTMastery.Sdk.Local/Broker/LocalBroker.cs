@@ -301,7 +301,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         switch (route)
         {
             case DevicePublishRoute.Telemetry:
-                if (RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload.ToArray()) is { } refusal)
+                if (RouteTelemetry(e.ClientId, e.ApplicationMessage.Payload) is { } refusal)
                 {
                     var reason = refusal == TelemetryIntake.Full ? MqttPubAckReasonCode.QuotaExceeded : MqttPubAckReasonCode.ImplementationSpecificError;
                     Refuse(e, reason);
@@ -336,12 +336,13 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     }
 
     /// <summary>Routes a telemetry batch; returns why the sink refused it, or null when it was taken (or dropped as malformed).</summary>
-    private TelemetryIntake? RouteTelemetry(string deviceId, byte[] payload)
+    private TelemetryIntake? RouteTelemetry(string deviceId, in ReadOnlySequence<byte> payload)
     {
-        List<TelemetryRecord> records;
+        // Decoded straight from MQTTnet's buffer into the thread's reused list; the sinks copy what they keep before Accept returns.
+        var records = TelemetryBatchDecoder.ThreadBuffer();
         try
         {
-            records = TelemetryJson.ReadBatch(payload);
+            TelemetryBatchDecoder.Shared.Decode(payload, records);
         }
         catch (FormatException ex)
         {
@@ -350,7 +351,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             // Acknowledged anyway: a batch that can never parse must not be retried forever.
             return null;
         }
-        var foreign = records.RemoveAll(r => !string.Equals(r.DeviceId, deviceId, StringComparison.Ordinal));
+        var foreign = RemoveForeign(records, deviceId);
         if (foreign > 0)
         {
             _telemetry.CountRejected(foreign);
@@ -359,6 +360,18 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         if (records.Count == 0) return null;
         var intake = _telemetry.Accept(records);
         return intake == TelemetryIntake.Accepted ? null : intake;
+    }
+
+    // A device may only speak for itself; in place and without a closure, as this runs for every batch.
+    private static int RemoveForeign(List<TelemetryRecord> records, string deviceId)
+    {
+        int kept = 0;
+        for (int i = 0; i < records.Count; i++)
+            if (string.Equals(records[i].DeviceId, deviceId, StringComparison.Ordinal))
+                records[kept++] = records[i];
+        int removed = records.Count - kept;
+        records.RemoveRange(kept, removed);
+        return removed;
     }
 
     private async Task<bool> RouteReportedStateAsync(string deviceId, byte[] payload, CancellationToken cancellationToken)

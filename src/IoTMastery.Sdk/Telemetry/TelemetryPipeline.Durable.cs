@@ -315,11 +315,7 @@ public sealed partial class TelemetryPipeline
 
                 if (count > 0) continue;
                 if (closing && _builder.OpenCount == 0 && outbox.AcknowledgedSequence >= Volatile.Read(ref _closeTarget)) break;
-                if (_builder.OpenCount > 0)
-                {
-                    var left = _options.Linger - _time.GetElapsedTime(_openSince);
-                    _lingerTimer.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-                }
+                ArmLingerTimer();
                 await _intakeSignal.WaitAsync().ConfigureAwait(false);
             }
         }
@@ -327,14 +323,7 @@ public sealed partial class TelemetryPipeline
         {
             if (_builder.TakeOpen() is { } open) ReturnBatch(open);
             lock (_gate) _batcherExited = true;
-            bool wake;
-            lock (_sendGate)
-            {
-                _sendCompleted = true;
-                wake = _senderIdle;
-                _senderIdle = false;
-            }
-            if (wake) _sendReady.Set();
+            CompleteSendQueue();
         }
     }
 
