@@ -148,7 +148,12 @@ internal sealed class SimulatedDevice(string id, IssuedCredential? credential, b
     {
         if (_certificate is null && _credential is not null)
         {
-            _certificate = SslStreamCertificateContext.Create(_credential.ToCertificate(), additionalCertificates: null, offline: true);
+            // OpenSSL takes the PEM key as it is; the PKCS#12 round trip of ToCertificate (for Windows' SChannel) costs a
+            // key-derivation per device, which adds up over a fleet.
+            var certificate = OperatingSystem.IsLinux() && _credential.CertificatePem is { } pem && _credential.PrivateKeyPem is { } key
+                ? X509Certificate2.CreateFromPem(pem, key)
+                : _credential.ToCertificate();
+            _certificate = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
             _credential = null;
         }
         return _certificate;
