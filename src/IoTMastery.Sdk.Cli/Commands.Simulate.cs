@@ -91,7 +91,7 @@ internal static partial class IotmApp
                     var result = await local.Registry.RegisterManyAsync(chunk, cancellationToken).ConfigureAwait(false);
                     foreach (var item in result.Items)
                     {
-                        if (item.Succeeded) fleet.Add(new SimulatedDevice(item.DeviceId, item.Result!.Credential, silentPick[start + item.Index]));
+                        if (item.Succeeded) fleet.Add(new SimulatedDevice(item.DeviceId, item.Registration!.Credential, silentPick[start + item.Index]));
                         else registrationFailed++;
                     }
                     await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,

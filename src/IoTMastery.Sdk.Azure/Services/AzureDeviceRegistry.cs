@@ -109,7 +109,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 try
                 {
                     var twin = await _hub.GetTwinAsync(registration.Id, cancellationToken).ConfigureAwait(false);
-                    items[e.Index] = new BulkRegistrationItem { Index = e.Index, DeviceId = registration.Id, Result = new DeviceRegistrationResult(TwinMapping.ToDevice(twin), e.Issued) };
+                    items[e.Index] = new BulkRegistrationItem { Index = e.Index, DeviceId = registration.Id, Registration = new DeviceRegistrationResult(TwinMapping.ToDevice(twin), e.Issued) };
                 }
                 catch (Exception ex) when (ex is IoTException or OperationCanceledException)
                 {

@@ -54,6 +54,7 @@ internal sealed class FleetSimulator
     private long _connects, _records, _badRecords, _drops, _reconnects, _lost;
     private int _connected, _peakConnected, _failed;
     private long _allConnectedTicks = -1;
+    private long _runStartTicks = -1;
     private string? _firstError;
 
     public FleetSimulator(SimulationOptions options, SimulationTarget target, IReadOnlyList<SimulatedDevice> devices)
@@ -92,15 +93,15 @@ internal sealed class FleetSimulator
         }
 
         using var loopStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var runStart = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var loop = SchedulerLoopAsync(runStart.Task, loopStop.Token);
+        var loop = SchedulerLoopAsync(loopStop.Token);
 
         await Parallel.ForEachAsync(_devices, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = cancellationToken },
             async (device, ct) => await ConnectWithRetriesAsync(device, reconnect: false, ct).ConfigureAwait(false)).ConfigureAwait(false);
         var started = _clock.ElapsedTicks;
         foreach (var device in _devices.Where(d => d.DropAt == -2))
             device.DropAt = started + (long)(_random.NextDouble() * _options.Duration.TotalSeconds / 2 * Stopwatch.Frequency);
-        runStart.SetResult(started);
+        // From here the loop sends records.
+        Interlocked.Exchange(ref _runStartTicks, started);
 
         try
         {
@@ -197,7 +198,7 @@ internal sealed class FleetSimulator
     }
 
     /// <summary>The one loop that sends for every device: records at the fleet rate, cuts, and keep-alive pings.</summary>
-    private async Task SchedulerLoopAsync(Task<long> runStart, CancellationToken cancellationToken)
+    private async Task SchedulerLoopAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(Tick);
         var budget = 0.0;
@@ -211,10 +212,11 @@ internal sealed class FleetSimulator
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 var now = _clock.ElapsedTicks;
-                var running = runStart.IsCompleted;
+                var runStart = Interlocked.Read(ref _runStartTicks);
+                var running = runStart >= 0;
                 if (running && _senders.Length > 0)
                 {
-                    budget += _options.Rate * (now - Math.Max(last, runStart.Result)) / Stopwatch.Frequency;
+                    budget += _options.Rate * (now - Math.Max(last, runStart)) / Stopwatch.Frequency;
                     // Devices that are not connected are skipped; a tick never scans the fleet more than once.
                     for (var scanned = 0; budget >= 1 && scanned < _senders.Length; scanned++)
                     {

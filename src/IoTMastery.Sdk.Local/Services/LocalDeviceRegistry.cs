@@ -128,7 +128,7 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
                     items[i] = existing.Contains(i)
                         ? BulkRegistration.Failed(registration, i,
                             new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists"))
-                        : new BulkRegistrationItem { Index = i, DeviceId = registration.Id, Result = NewDeviceResult(registration, issued[i], now) };
+                        : new BulkRegistrationItem { Index = i, DeviceId = registration.Id, Registration = NewDeviceResult(registration, issued[i], now) };
                 }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)

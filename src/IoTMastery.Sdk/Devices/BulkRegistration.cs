@@ -10,7 +10,7 @@ public sealed record BulkRegistrationItem
     public required string DeviceId { get; init; }
 
     /// <summary>The registered device and its issued credential (secrets included: hand it to the device, do not log it); <see langword="null"/> on failure.</summary>
-    public DeviceRegistrationResult? Result { get; init; }
+    public DeviceRegistrationResult? Registration { get; init; }
 
     /// <summary>
     /// Why this device was not registered, typed as a single <see cref="IDeviceRegistry.RegisterAsync"/> would throw it:
@@ -116,7 +116,7 @@ internal static class BulkRegistration
             try
             {
                 var result = await registry.RegisterAsync(registrations[i], cancellationToken).ConfigureAwait(false);
-                items[i] = new BulkRegistrationItem { Index = i, DeviceId = registrations[i].Id, Result = result };
+                items[i] = new BulkRegistrationItem { Index = i, DeviceId = registrations[i].Id, Registration = result };
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {

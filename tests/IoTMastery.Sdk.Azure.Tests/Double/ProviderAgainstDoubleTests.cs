@@ -274,11 +274,11 @@ public sealed class ProviderAgainstDoubleTests
         Assert.IsType<ResourceAlreadyExistsException>(result.Items[0].Error);
         Assert.IsAssignableFrom<ArgumentException>(result.Items[150].Error);
         Assert.Equal(149, result.SucceededCount);
-        Assert.All(result.Items.Skip(1).Take(149), i => Assert.Equal("north", i.Result!.Device.Attributes["site"]));
+        Assert.All(result.Items.Skip(1).Take(149), i => Assert.Equal("north", i.Registration!.Device.Attributes["site"]));
         // A SAS key generated here and a self-signed certificate's thumbprint both reached the hub: the devices connect.
         foreach (var item in new[] { result.Items[2], result.Items[3] })
         {
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Result!.Credential! });
+            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Registration!.Credential! });
             await device.ConnectAsync();
             Assert.True(device.IsConnected);
         }

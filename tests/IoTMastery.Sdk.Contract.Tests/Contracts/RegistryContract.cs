@@ -79,9 +79,9 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         Assert.Equal(count - 1, result.SucceededCount);
         foreach (var item in result.Items.Where(i => i.Succeeded))
         {
-            Assert.Equal(registrations[item.Index].Id, item.Result!.Device.Id);
-            Assert.Equal(run, item.Result.Device.Attributes["run"]);
-            Assert.NotNull(item.Result.Credential);
+            Assert.Equal(registrations[item.Index].Id, item.Registration!.Device.Id);
+            Assert.Equal(run, item.Registration.Device.Attributes["run"]);
+            Assert.NotNull(item.Registration.Credential);
         }
         var listed = await Provider.Registry.ListAsync(new DeviceQuery { PageSize = 100, AttributeName = "run", AttributeValue = run }, deadline.Token)
             .Select(d => d.Id).ToListAsync(deadline.Token);

@@ -37,15 +37,15 @@ public sealed class LocalBulkRegistrationTests
         {
             // The record built in memory is exactly the one stored.
             var stored = await f.Registry.GetAsync(item.DeviceId);
-            var reported = item.Result!.Device;
+            var reported = item.Registration!.Device;
             Assert.Equal((stored.Id, stored.Status, stored.Version, stored.CreatedAt), (reported.Id, reported.Status, reported.Version, reported.CreatedAt));
             Assert.Equal(stored.Attributes, reported.Attributes);
             Assert.Equal(stored.Credentials, reported.Credentials);
             var credential = Assert.Single(stored.Credentials);
-            Assert.Equal(item.Result.Credential!.Id, credential.Id);
+            Assert.Equal(item.Registration.Credential!.Id, credential.Id);
             // The certificates themselves are checked on a sample: each check costs a chain build.
             if (item.Index % 50 != 0) continue;
-            using var certificate = item.Result.Credential.ToCertificate();
+            using var certificate = item.Registration.Credential.ToCertificate();
             Assert.True(f.Ca.ValidateClientCertificate(certificate));
             Assert.Equal(item.DeviceId, LocalCertificateAuthority.GetCommonName(certificate));
             Assert.True(await f.Registry.CanConnectAsync(item.DeviceId, credential.Id, CancellationToken.None));
