@@ -30,6 +30,7 @@ internal static partial class IotmApp
         root.Add(CostCommand(stdout, stderr));
         root.Add(MigrateCommand(stdout, stderr));
         root.Add(ExportCommand(stdout, stderr));
+        root.Add(SimulateCommand(stdout, stderr));
         var parse = root.Parse(args);
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr };
         // Parse errors are usage errors (exit 1), which is also System.CommandLine's own code for them.

@@ -30,30 +30,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         var request = registration.Credential;
         ValidateRequest(request);
 
-        IssuedCredential? issued = null;
-        JsonObject authentication;
-        X509Material? certificate = null;
-        switch (request?.Kind)
-        {
-            case null or CredentialKind.SymmetricKey:
-                // Empty keys: the hub generates them, exactly as the official SDK registers a SAS device.
-                authentication = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } };
-                break;
-            case CredentialKind.X509Certificate when _ca is not null:
-                issued = _ca.IssueDeviceCertificate(registration.Id, request);
-                authentication = new JsonObject { ["type"] = "certificateAuthority" };
-                break;
-            case CredentialKind.X509Certificate:
-                certificate = X509Material.CreateSelfSigned(registration.Id, request, _time);
-                authentication = new JsonObject
-                {
-                    ["type"] = "selfSigned",
-                    ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = certificate.Thumbprint, ["secondaryThumbprint"] = null },
-                };
-                break;
-            default:
-                throw new NotSupportedException("Azure IoT Hub devices authenticate with SAS keys or X.509 certificates; PublicKey (JWT) credentials are not supported.");
-        }
+        var (authentication, issued) = NewAuthentication(registration.Id, request, generateKeys: false);
 
         // No status: the hub enables new devices, and the official SDK sends none.
         var body = new JsonObject { ["deviceId"] = registration.Id, ["authentication"] = authentication };
@@ -64,8 +41,6 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 ?? throw new IoTException($"IoT Hub created device '{registration.Id}' without returning its key.", IotHubErrors.Provider, "MissingKey");
             issued = new IssuedCredential(new CredentialInfo { Id = TwinMapping.SasPrimary, Kind = CredentialKind.SymmetricKey }, symmetricKey: key);
         }
-        else if (certificate is not null)
-            issued = certificate.ToIssued();
 
         JsonObject twin;
         if (registration.Attributes.Count > 0)
@@ -77,6 +52,118 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         else
             twin = await _hub.GetTwinAsync(registration.Id, cancellationToken).ConfigureAwait(false);
         return new DeviceRegistrationResult(TwinMapping.ToDevice(twin), issued);
+    }
+
+    /// <summary>
+    /// Registers many devices with IoT Hub's bulk identity operation (<c>POST /devices</c>, <c>importMode: create</c>, at most
+    /// 100 per request), attributes as twin tags in the same entry. SAS keys are generated here, because the bulk answer
+    /// returns no identities. Each created device's twin is then read back (an idempotent GET) for its record. A chunk whose
+    /// request fails outright reports that error for each of its devices; it is not resent (creates are not idempotent).
+    /// </summary>
+    public async Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
+    {
+        BulkRegistration.Validate(registrations);
+        var items = new BulkRegistrationItem?[registrations.Count];
+        var entries = new List<(int Index, JsonObject Entry, IssuedCredential? Issued)>(registrations.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < registrations.Count; i++)
+        {
+            var registration = registrations[i];
+            try
+            {
+                if (BulkRegistration.ItemError(registration, i, DeviceIdRules.Azure, seen) is { } invalid) throw invalid;
+                foreach (var name in registration.Attributes.Keys) TwinMapping.ValidateAttributeName(name, nameof(registrations));
+                ValidateRequest(registration.Credential);
+                var (authentication, issued) = NewAuthentication(registration.Id, registration.Credential, generateKeys: true);
+                var tags = new JsonObject();
+                foreach (var (k, v) in registration.Attributes) tags[k] = v;
+                entries.Add((i, new JsonObject { ["id"] = registration.Id, ["importMode"] = "create", ["authentication"] = authentication, ["tags"] = tags }, issued));
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+            {
+                items[i] = BulkRegistration.Failed(registration, i, ex);
+            }
+        }
+
+        foreach (var chunk in entries.Chunk(IotHubServiceClient.MaxBulkDevices))
+        {
+            BulkRegistryResult answer;
+            try
+            {
+                answer = await _hub.BulkAsync(chunk.Select(e => e.Entry), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IoTException or OperationCanceledException)
+            {
+                foreach (var e in chunk) items[e.Index] = BulkRegistration.Failed(registrations[e.Index], e.Index, ex);
+                continue;
+            }
+            var errors = answer.Errors.GroupBy(e => e.DeviceId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+            await Parallel.ForEachAsync(chunk, new ParallelOptions { MaxDegreeOfParallelism = BulkRegistration.DefaultConcurrency }, async (e, _) =>
+            {
+                var registration = registrations[e.Index];
+                if (errors.TryGetValue(registration.Id, out var error))
+                {
+                    items[e.Index] = BulkRegistration.Failed(registration, e.Index, BulkItemException(error));
+                    return;
+                }
+                try
+                {
+                    var twin = await _hub.GetTwinAsync(registration.Id, cancellationToken).ConfigureAwait(false);
+                    items[e.Index] = new BulkRegistrationItem { Index = e.Index, DeviceId = registration.Id, Registration = new DeviceRegistrationResult(TwinMapping.ToDevice(twin), e.Issued) };
+                }
+                catch (Exception ex) when (ex is IoTException or OperationCanceledException)
+                {
+                    // Created, but its record could not be read: reported as the read's error, so the caller can look it up.
+                    items[e.Index] = BulkRegistration.Failed(registration, e.Index, ex);
+                }
+            }).ConfigureAwait(false);
+        }
+        return new BulkRegistrationResult(items!);
+    }
+
+    private static IoTException BulkItemException(BulkDeviceError error)
+    {
+        var message = $"IoT Hub did not create device '{ErrorText.Escape(error.DeviceId)}': {error.ErrorCode} {ErrorText.Escape(error.ErrorStatus, 200)}".TrimEnd();
+        return error.ErrorCode == "DeviceAlreadyExists"
+            ? new ResourceAlreadyExistsException(message, IotHubErrors.Provider, error.ErrorCode)
+            : new IoTException(message, IotHubErrors.Provider, error.ErrorCode);
+    }
+
+    /// <summary>
+    /// The identity's <c>authentication</c> for a new device and the credential to hand it. With <paramref name="generateKeys"/>
+    /// the SAS keys are made here (a bulk create returns no keys); otherwise they are left empty for the hub to generate.
+    /// </summary>
+    private (JsonObject Authentication, IssuedCredential? Issued) NewAuthentication(string deviceId, CredentialRequest? request, bool generateKeys)
+    {
+        switch (request?.Kind)
+        {
+            case null:
+            case CredentialKind.SymmetricKey when !generateKeys:
+                // Empty keys: the hub generates them, exactly as the official SDK registers a SAS device.
+                return (new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } }, null);
+            case CredentialKind.SymmetricKey:
+            {
+                // 32 random bytes, as the hub's own keys.
+                var primary = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+                var secondary = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+                var authentication = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = primary, ["secondaryKey"] = secondary } };
+                return (authentication, new IssuedCredential(new CredentialInfo { Id = TwinMapping.SasPrimary, Kind = CredentialKind.SymmetricKey }, symmetricKey: primary));
+            }
+            case CredentialKind.X509Certificate when _ca is not null:
+                return (new JsonObject { ["type"] = "certificateAuthority" }, _ca.IssueDeviceCertificate(deviceId, request));
+            case CredentialKind.X509Certificate:
+            {
+                var certificate = X509Material.CreateSelfSigned(deviceId, request, _time);
+                var authentication = new JsonObject
+                {
+                    ["type"] = "selfSigned",
+                    ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = certificate.Thumbprint, ["secondaryThumbprint"] = null },
+                };
+                return (authentication, certificate.ToIssued());
+            }
+            default:
+                throw new NotSupportedException("Azure IoT Hub devices authenticate with SAS keys or X.509 certificates; PublicKey (JWT) credentials are not supported.");
+        }
     }
 
     public async Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default)

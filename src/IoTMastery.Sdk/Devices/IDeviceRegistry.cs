@@ -11,6 +11,20 @@ public interface IDeviceRegistry
     /// <exception cref="ResourceAlreadyExistsException">A device with the id exists.</exception>
     Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Registers many devices in one call, each with a credential when its <see cref="DeviceRegistration.Credential"/> is set,
+    /// and reports every device's own outcome: one bad or already-existing device fails alone, the others are registered.
+    /// Each id is checked against the provider's <see cref="DeviceIdRules"/> before any network or disk; an id that
+    /// appears twice fails its second occurrence. Failed devices are not retried (registration is not idempotent).
+    /// Providers use their service's bulk operation where one exists (Local: one transaction per chunk; Azure: bulk
+    /// identity operations of up to 100 devices); others register one by one, a few calls at a time.
+    /// </summary>
+    /// <param name="registrations">The devices, at most 100,000; the result keeps their order.</param>
+    /// <param name="cancellationToken">Cancels the devices not yet written; they are reported with an <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="ArgumentException">The list or an entry of it is null, or it holds more than 100,000 devices.</exception>
+    Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
+        BulkRegistration.RegisterOneByOneAsync(this, registrations, null, BulkRegistration.DefaultConcurrency, cancellationToken);
+
     /// <summary>Reads one device.</summary>
     /// <exception cref="DeviceNotFoundException">No such device.</exception>
     Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default);

@@ -8,6 +8,11 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
     public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.register", registration?.Id, () => inner.RegisterAsync(registration!, cancellationToken));
 
+    // Forwarded, not left to the interface's default: the default would register one by one through this wrapper and
+    // lose the provider's own bulk path.
+    public Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.register_many", null, () => inner.RegisterManyAsync(registrations, cancellationToken));
+
     public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.get", deviceId, () => inner.GetAsync(deviceId, cancellationToken));
 

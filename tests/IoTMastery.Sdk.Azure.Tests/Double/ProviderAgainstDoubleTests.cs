@@ -255,6 +255,37 @@ public sealed class ProviderAgainstDoubleTests
     }
 
     [Fact]
+    public async Task RegisterMany_uses_bulk_creates_of_100_and_the_devices_connect_with_their_issued_credentials()
+    {
+        await using var hub = await IotHubDouble.StartAsync();
+        await using var provider = IotHubDoubleProviders.Create(hub);
+        await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "m000" });
+        var registrations = Enumerable.Range(0, 150).Select(i => new DeviceRegistration
+        {
+            Id = $"m{i:000}",
+            Attributes = new Dictionary<string, string> { ["site"] = "north" },
+            Credential = i % 2 == 0 ? SasKey : CredentialRequest.X509,
+        }).Append(new DeviceRegistration { Id = "bad id" }).ToList();
+
+        var result = await provider.Registry.RegisterManyAsync(registrations);
+
+        // One identity operation per 100 entries, the invalid id never sent; the existing device fails alone.
+        Assert.Equal([100, 50], hub.Captured.Where(c => c.Method == "POST" && c.Path == "/devices").Select(c => JsonNode.Parse(c.Body)!.AsArray().Count));
+        Assert.IsType<ResourceAlreadyExistsException>(result.Items[0].Error);
+        Assert.IsAssignableFrom<ArgumentException>(result.Items[150].Error);
+        Assert.Equal(149, result.SucceededCount);
+        Assert.All(result.Items.Skip(1).Take(149), i => Assert.Equal("north", i.Registration!.Device.Attributes["site"]));
+        // A SAS key generated here and a self-signed certificate's thumbprint both reached the hub: the devices connect.
+        foreach (var item in new[] { result.Items[2], result.Items[3] })
+        {
+            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Registration!.Credential! });
+            await device.ConnectAsync();
+            Assert.True(device.IsConnected);
+        }
+        Assert.Equal(150, await provider.Registry.ListAsync(new DeviceQuery { AttributeName = "site", AttributeValue = "north" }).CountAsync() + 1);
+    }
+
+    [Fact]
     public async Task Bulk_operations_go_in_chunks_of_100_and_report_each_device()
     {
         await using var hub = await IotHubDouble.StartAsync();

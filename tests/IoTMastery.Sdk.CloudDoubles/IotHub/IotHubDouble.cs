@@ -300,21 +300,27 @@ public sealed class IotHubDouble : IAsyncDisposable
             if (ifMatch is not null && !exists) return NotFound(id);
             if (ifMatch is not null && ifMatch != "\"*\"" && ifMatch != Quote(existing!.Etag)) return Error(412, "PreconditionFailed", 412001, "ETag mismatch");
             var record = existing ?? new DeviceRecord(id);
-            record.Status = body["status"]?.GetValue<string>() ?? "enabled";
-            record.StatusReason = body["statusReason"]?.GetValue<string>();
-            var auth = body["authentication"] as JsonObject ?? new JsonObject { ["type"] = "sas" };
-            record.AuthType = auth["type"]?.GetValue<string>() ?? "sas";
-            if (record.AuthType == "sas")
-            {
-                record.PrimaryKey = NonEmpty(auth["symmetricKey"]?["primaryKey"]) ?? (exists ? record.PrimaryKey : NewKey());
-                record.SecondaryKey = NonEmpty(auth["symmetricKey"]?["secondaryKey"]) ?? (exists ? record.SecondaryKey : NewKey());
-            }
-            record.PrimaryThumbprint = NonEmpty(auth["x509Thumbprint"]?["primaryThumbprint"]);
-            record.SecondaryThumbprint = NonEmpty(auth["x509Thumbprint"]?["secondaryThumbprint"]);
-            record.Etag = NextEtag();
+            ApplyIdentity(record, body, exists);
             _devices[id] = record;
             return Ok(WithConnectionState(record.Identity()), record.Etag);
         }
+    }
+
+    // What a device PUT and a bulk create entry set alike: status, authentication (the hub generates missing SAS keys), ETag.
+    private void ApplyIdentity(DeviceRecord record, JsonObject body, bool exists)
+    {
+        record.Status = body["status"]?.GetValue<string>() ?? "enabled";
+        record.StatusReason = body["statusReason"]?.GetValue<string>();
+        var auth = body["authentication"] as JsonObject ?? new JsonObject { ["type"] = "sas" };
+        record.AuthType = auth["type"]?.GetValue<string>() ?? "sas";
+        if (record.AuthType == "sas")
+        {
+            record.PrimaryKey = NonEmpty(auth["symmetricKey"]?["primaryKey"]) ?? (exists ? record.PrimaryKey : NewKey());
+            record.SecondaryKey = NonEmpty(auth["symmetricKey"]?["secondaryKey"]) ?? (exists ? record.SecondaryKey : NewKey());
+        }
+        record.PrimaryThumbprint = NonEmpty(auth["x509Thumbprint"]?["primaryThumbprint"]);
+        record.SecondaryThumbprint = NonEmpty(auth["x509Thumbprint"]?["secondaryThumbprint"]);
+        record.Etag = NextEtag();
     }
 
     private async Task<(int, JsonNode?, Dictionary<string, string>?)> UpdateTwinAsync(string id, JsonObject patch, string? ifMatch, bool replace)
@@ -379,7 +385,13 @@ public sealed class IotHubDouble : IAsyncDisposable
                 if (mode == "create" && _devices.ContainsKey(id))
                     errors.Add(new JsonObject { ["deviceId"] = id, ["errorCode"] = "DeviceAlreadyExists", ["errorStatus"] = "A device with ID '" + id + "' is already registered." });
                 else if (mode == "create")
-                    _devices[id] = new DeviceRecord(id) { PrimaryKey = NewKey(), SecondaryKey = NewKey(), Etag = NextEtag() };
+                {
+                    // An ExportImportDevice carries the identity's status and authentication and the twin's tags.
+                    var record = new DeviceRecord(id);
+                    ApplyIdentity(record, entry, exists: false);
+                    if (entry["tags"] is JsonObject tags) record.Tags = (JsonObject)tags.DeepClone();
+                    _devices[id] = record;
+                }
                 else if (mode == "delete" && !_devices.TryRemove(id, out _))
                     errors.Add(new JsonObject { ["deviceId"] = id, ["errorCode"] = "DeviceNotFound", ["errorStatus"] = "Device not found" });
             }

@@ -53,6 +53,48 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
     }
 
     [Fact]
+    public async Task Bulk_register_reports_every_device_and_one_bad_id_fails_alone()
+    {
+        const int count = 250, bad = 117;
+        var run = ProviderFixture.NewDeviceId("run");
+        // A space and a slash break every provider's id rule, so the item fails before the network everywhere.
+        var registrations = Enumerable.Range(0, count).Select(i => new DeviceRegistration
+        {
+            Id = i == bad ? "bad id/" + run : ProviderFixture.NewDeviceId("bk"),
+            Attributes = new Dictionary<string, string> { ["run"] = run },
+            Credential = Fixture.DeviceCredential,
+        }).ToList();
+        // 250 credentialed registrations are far more work than one call (on AWS several requests each): a bound of its own,
+        // not linked to the test's usual one, still finite.
+        using var deadline = new CancellationTokenSource(ProviderFixture.Patience * 6);
+
+        var result = await Provider.Registry.RegisterManyAsync(registrations, deadline.Token);
+
+        Assert.Equal(count, result.Items.Count);
+        Assert.Equal(Enumerable.Range(0, count), result.Items.Select(i => i.Index));
+        var failed = Assert.Single(result.Failures);
+        Assert.Equal(bad, failed.Index);
+        Assert.Equal(registrations[bad].Id, failed.DeviceId);
+        Assert.IsAssignableFrom<ArgumentException>(failed.Error);
+        Assert.Equal(count - 1, result.SucceededCount);
+        foreach (var item in result.Items.Where(i => i.Succeeded))
+        {
+            Assert.Equal(registrations[item.Index].Id, item.Registration!.Device.Id);
+            Assert.Equal(run, item.Registration.Device.Attributes["run"]);
+            Assert.NotNull(item.Registration.Credential);
+        }
+        var listed = await Provider.Registry.ListAsync(new DeviceQuery { PageSize = 100, AttributeName = "run", AttributeValue = run }, deadline.Token)
+            .Select(d => d.Id).ToListAsync(deadline.Token);
+        Assert.Equal(registrations.Where((_, i) => i != bad).Select(r => r.Id).Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+
+        // Registering one of them again fails for that device alone, typed as a single registration would.
+        var again = await Provider.Registry.RegisterManyAsync(
+            [registrations[0], new DeviceRegistration { Id = ProviderFixture.NewDeviceId("bk"), Credential = Fixture.DeviceCredential }], deadline.Token);
+        Assert.IsAssignableFrom<ResourceAlreadyExistsException>(again.Items[0].Error);
+        Assert.True(again.Items[1].Succeeded, again.Items[1].Error?.Message);
+    }
+
+    [Fact]
     public async Task List_filters_by_status()
     {
         var run = ProviderFixture.NewDeviceId("run");

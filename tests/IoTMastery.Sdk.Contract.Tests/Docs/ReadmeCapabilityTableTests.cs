@@ -26,6 +26,7 @@ public sealed class ReadmeCapabilityTableTests
     private static readonly Dictionary<string, string[]> Proofs = new(StringComparer.Ordinal)
     {
         ["Registry: register, get, list with paging, attributes, enable/disable, delete"] = ["RegistryContract"],
+        ["Bulk registration with per-device results (`RegisterManyAsync`)"] = ["RegistryContract"],
         ["Credentials"] = ["CredentialsContract"],
         ["Rotate / revoke"] = ["CredentialEnforcementContract", "LiveRevocationContract"],
         ["Device connection (MQTT, TLS 1.2+)"] = ["CredentialsContract", "ConnectionLifecycleContract"],
