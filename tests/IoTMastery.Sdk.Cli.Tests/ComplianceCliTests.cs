@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Local;
+using IoTMastery.Sdk.Providers;
+
+namespace IoTMastery.Sdk.Cli.Tests;
+
+/// <summary>
+/// <c>iotm firmware compliance</c> as a process against a Local fleet whose devices really reported their firmware: the test
+/// hosts the provider on the fleet's database, connects devices that report their running version, stops, and then runs the
+/// tool on the same file, as an operator would.
+/// </summary>
+public sealed class ComplianceCliTests : IDisposable
+{
+    private const string AdvisoryId = "GHSA-cli0-comp-0001";
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    private static readonly string Osv = $$"""
+        {
+          "schema_version": "1.6.0",
+          "id": "{{AdvisoryId}}",
+          "modified": "2026-12-01T00:00:00Z",
+          "summary": "Heap overflow in the OTA parser",
+          "affected": [{ "package": { "ecosystem": "Firmware", "name": "pump" },
+                         "ranges": [{ "type": "SEMVER", "events": [{ "introduced": "1.4.0" }, { "fixed": "1.4.3" }] }] }],
+          "database_specific": { "severity": "CRITICAL" }
+        }
+        """;
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("iotm-cli-compliance-").FullName;
+    private readonly string _config;
+    private readonly string _database;
+
+    public ComplianceCliTests()
+    {
+        _database = Path.Combine(_dir, "fleet.db");
+        _config = Path.Combine(_dir, "appsettings.json");
+        File.WriteAllText(_config, new JsonObject
+        {
+            ["IoT"] = new JsonObject { ["Local"] = new JsonObject { ["edge"] = new JsonObject { ["DatabasePath"] = _database } } },
+        }.ToJsonString());
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private Task<IotmRun> Iotm(params string[] args) => IotmProcess.RunAsync(["--provider", "local", "--config", _config, .. args]);
+
+    [Fact]
+    public async Task Compliance_imports_advisories_reports_json_and_table_fails_on_affected_and_restricts_on_request()
+    {
+        await SeedFleetAsync(("pump-1", "1.4.1"), ("pump-2", "1.4.2"), ("pump-3", "2.0.0"), ("pump-4", null));
+        var advisories = Directory.CreateDirectory(Path.Combine(_dir, "advisories")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(advisories, "ghsa.json"), Osv);
+
+        var run = await Iotm("firmware", "compliance", "--advisories", advisories, "--minimum-version", "1.4.2", "-o", "json");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var report = JsonNode.Parse(run.Stdout)!;
+        Assert.Equal([AdvisoryId], report["imported"]!.AsArray().Select(x => (string)x!));
+        Assert.Equal(4, (int)report["deviceCount"]!);
+        var advisory = report["advisories"]!.AsArray().Single()!;
+        Assert.Equal((AdvisoryId, "CRITICAL", "1.4.3"), ((string)advisory["id"]!, (string?)advisory["severity"], (string?)advisory["fixedRelease"]));
+        Assert.Equal(["pump-1", "pump-2"], advisory["affectedDevices"]!.AsArray().Select(x => (string)x!));
+        Assert.Equal(["pump-1"], report["belowMinimumVersion"]!.AsArray().Select(x => (string)x!));
+        Assert.Equal(["pump-4"], report["notReportingVersion"]!.AsArray().Select(x => (string)x!));
+        Assert.Null(report["enforced"]);
+
+        // The table, from the stored advisory (no import this time); affected devices exist, so --fail-on-affected exits 8.
+        var table = await Iotm("firmware", "compliance", "--fail-on-affected");
+        Assert.True(table.ExitCode == 8, table.ToString());
+        Assert.Contains($"{AdvisoryId}  CRITICAL  1.4.3", table.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Not reporting a version: pump-4", table.Stdout, StringComparison.Ordinal);
+
+        // Bad input is refused (exit 1) before the provider starts, and nothing of it is stored.
+        var bad = Directory.CreateDirectory(Path.Combine(_dir, "bad")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(bad, "a.json"), Osv.Replace(AdvisoryId, "GHSA-cli0-comp-0002", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(Path.Combine(bad, "b.json"), """{"id": "GHSA-broken"}""");
+        var refused = await Iotm("firmware", "compliance", "--advisories", bad);
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains("b.json", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(1, (await Iotm("firmware", "compliance", "--minimum-version", "1.5")).ExitCode);
+        Assert.Equal(1, (await Iotm("firmware", "compliance", "--enforce", "restrict")).ExitCode);
+        Assert.Equal(1, (await Iotm("firmware", "compliance", "--advisories", Path.Combine(_dir, "missing.json"))).ExitCode);
+
+        // The operator opts in: devices below the minimum are restricted, in the fleet's database for the next host.
+        var enforced = await Iotm("firmware", "compliance", "--minimum-version", "1.4.2", "--enforce", "restrict", "-o", "json");
+        Assert.True(enforced.ExitCode == 0, enforced.ToString());
+        var after = JsonNode.Parse(enforced.Stdout)!;
+        Assert.Equal(["GHSA-cli0-comp-0001"], after["advisories"]!.AsArray().Select(x => (string)x!["id"]!));
+        Assert.Equal("restrict", (string?)after["enforced"]!["mode"]);
+        Assert.Equal(["pump-1"], after["enforced"]!["devices"]!.AsArray().Select(x => (string)x!));
+        await using var local = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _database });
+        using var store = new SqliteFirmwareStore(_database);
+        var restricted = await new SecurityPatching(local, store).ListRestrictedDevicesAsync();
+        Assert.Equal("1.4.2", Assert.Single(restricted, r => r.Key == "pump-1").Value);
+        Assert.Single(restricted);
+    }
+
+    /// <summary>Registers the devices, creates the fixed release, and has each device with a version report it over its own connection.</summary>
+    private async Task SeedFleetAsync(params (string Id, string? Version)[] devices)
+    {
+        using var bound = new CancellationTokenSource(Bound);
+        var ct = bound.Token;
+        await using var local = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _database }, cancellationToken: ct);
+        await local.Firmware.CreateReleaseAsync(new FirmwareRelease
+        {
+            Version = "1.4.3", Uri = new Uri("https://example.invalid/pump-1.4.3.bin"), Sha256 = new string('b', 64), SizeBytes = 2048,
+        }, ct);
+        foreach (var (id, version) in devices)
+        {
+            var registration = await local.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = new CredentialRequest { Kind = CredentialKind.X509Certificate } }, ct);
+            if (version is null) continue;
+            await using var connection = local.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+            await connection.ConnectAsync(ct);
+            // Acknowledged by the broker only after the report is stored.
+            await connection.ReportStateAsync(new JsonObject
+            {
+                [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(new ReportedFirmware { Version = version }),
+            }, ct);
+        }
+    }
+}
