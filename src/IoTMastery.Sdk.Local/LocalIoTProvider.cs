@@ -93,6 +93,9 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
     /// <inheritdoc />
     public IPresenceService Presence { get; }
 
+    /// <summary>The embedded broker (tests: to publish fleet-side messages the neutral services would refuse to send).</summary>
+    internal LocalBroker Broker => _broker;
+
     /// <summary>The broker's TLS port on 127.0.0.1.</summary>
     public int Port => _broker.Port;
 
