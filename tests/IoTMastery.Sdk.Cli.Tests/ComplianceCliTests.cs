@@ -14,10 +14,11 @@ public sealed class ComplianceCliTests : IDisposable
     private const string AdvisoryId = "GHSA-cli0-comp-0001";
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    private static readonly string Osv = $$"""
+    /// <summary>One OSV record: pump firmware from 1.4.0 up to the fix 1.4.3, critical.</summary>
+    internal static string OsvRecord(string id) => $$"""
         {
           "schema_version": "1.6.0",
-          "id": "{{AdvisoryId}}",
+          "id": "{{id}}",
           "modified": "2026-12-01T00:00:00Z",
           "summary": "Heap overflow in the OTA parser",
           "affected": [{ "package": { "ecosystem": "Firmware", "name": "pump" },
@@ -25,6 +26,8 @@ public sealed class ComplianceCliTests : IDisposable
           "database_specific": { "severity": "CRITICAL" }
         }
         """;
+
+    private static readonly string Osv = OsvRecord(AdvisoryId);
 
     private readonly string _dir = Directory.CreateTempSubdirectory("iotm-cli-compliance-").FullName;
     private readonly string _config;

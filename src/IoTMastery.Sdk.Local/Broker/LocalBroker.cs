@@ -121,7 +121,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             server.ClientDisconnectedAsync += OnClientDisconnectedAsync;
             server.InterceptingPublishAsync += InterceptPublishAsync;
             server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
-            server.InterceptingClientEnqueueAsync += InterceptEnqueueAsync;
+            // Only with restrictions: it runs for every message delivered to a device.
+            if (Restrictions is not null) server.InterceptingClientEnqueueAsync += InterceptEnqueueAsync;
             server.RetainedMessageChangedAsync += e =>
             {
                 Volatile.Write(ref _retained, e.StoredRetainedMessages.ToList());
