@@ -190,7 +190,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
     }
 
     /// <inheritdoc />
-    Task IFirmwareOnlyRestriction.RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken) =>
+    Task<bool> IFirmwareOnlyRestriction.RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken) =>
         // The session stays: commands stop at the broker and the device keeps receiving its desired state, so the fix can reach it.
         _restrictions.RestrictAsync(deviceId, minimum, cancellationToken);
 

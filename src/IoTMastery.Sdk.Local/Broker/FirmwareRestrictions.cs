@@ -14,6 +14,8 @@ internal sealed class FirmwareRestrictions : IDisposable
     private readonly ConcurrentDictionary<string, FirmwareVersion> _restricted;
     // Serialises database write and memory update together, so a lift and a new restriction of one device cannot interleave.
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // Restrictions being written: while one is, a report must wait for it rather than miss a restriction not yet in memory.
+    private int _pending;
 
     private FirmwareRestrictions(LocalStore store, ConcurrentDictionary<string, FirmwareVersion> restricted)
     {
@@ -43,27 +45,48 @@ internal sealed class FirmwareRestrictions : IDisposable
     public IReadOnlyDictionary<string, string> Snapshot() =>
         _restricted.ToDictionary(r => r.Key, r => r.Value.ToString(), StringComparer.Ordinal);
 
-    /// <summary>Restricts a registered device until it reports <paramref name="minimum"/> or later.</summary>
+    /// <summary>
+    /// Restricts a registered device until it reports <paramref name="minimum"/> or later. A device whose stored report
+    /// already shows that (it was patched since the caller read it) is left alone.
+    /// </summary>
+    /// <returns>Whether the device is restricted now.</returns>
     /// <exception cref="DeviceNotFoundException">The device is not registered.</exception>
-    public async Task RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken)
+    public async Task<bool> RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken)
     {
         DeviceIdRules.Local.Validate(deviceId);
         ArgumentNullException.ThrowIfNull(minimum);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _pending);
         try
         {
-            await _store.WriteAsync(async (c, tx, ct) =>
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
-                return await LocalStore.ExecuteAsync(c, tx,
-                    "INSERT INTO firmware_restrictions (device_id, minimum_version) VALUES ($id, $min) ON CONFLICT (device_id) DO UPDATE SET minimum_version = $min", ct,
-                    ("$id", deviceId), ("$min", minimum.ToString())).ConfigureAwait(false);
-            }, cancellationToken).ConfigureAwait(false);
-            _restricted[deviceId] = minimum;
+                var restricted = await _store.WriteAsync(async (c, tx, ct) =>
+                {
+                    await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
+                    // Read in the same transaction as the insert: a report stored before it is seen here, one stored after
+                    // it reaches OnReportedAsync, which waits for this restriction to be in memory.
+                    await using (var read = LocalStore.Command(c, tx, "SELECT reported FROM device_state WHERE device_id = $id", ("$id", deviceId)))
+                    {
+                        if (await read.ExecuteScalarAsync(ct).ConfigureAwait(false) is string reported && Reaches(LocalStateService.TryReadDocument(reported), minimum))
+                            return false;
+                    }
+                    await LocalStore.ExecuteAsync(c, tx,
+                        "INSERT INTO firmware_restrictions (device_id, minimum_version) VALUES ($id, $min) ON CONFLICT (device_id) DO UPDATE SET minimum_version = $min", ct,
+                        ("$id", deviceId), ("$min", minimum.ToString())).ConfigureAwait(false);
+                    return true;
+                }, cancellationToken).ConfigureAwait(false);
+                if (restricted) _restricted[deviceId] = minimum;
+                return restricted;
+            }
+            finally
+            {
+                _gate.Release();
+            }
         }
         finally
         {
-            _gate.Release();
+            Interlocked.Decrement(ref _pending);
         }
     }
 
@@ -73,31 +96,46 @@ internal sealed class FirmwareRestrictions : IDisposable
     /// </summary>
     public async Task OnReportedAsync(string deviceId, DeviceState state, CancellationToken cancellationToken)
     {
-        if (!_restricted.TryGetValue(deviceId, out var minimum)) return;
-        if (!FirmwareVersion.TryParse(FirmwareStateContract.TryGetReported(state.Reported)?.Version, out var running) || running < minimum) return;
-        await ForgetAsync(deviceId, minimum, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Drops the device's restriction (it was deleted).</summary>
-    public Task ForgetAsync(string deviceId, CancellationToken cancellationToken) => ForgetAsync(deviceId, null, cancellationToken);
-
-    /// <summary>Drops the restriction; with <paramref name="ifMinimum"/>, only while that is still the device's minimum (a newer, higher one stays).</summary>
-    private async Task ForgetAsync(string deviceId, FirmwareVersion? ifMinimum, CancellationToken cancellationToken)
-    {
+        // The fast path for the many reports of unrestricted devices.
+        if (!_restricted.ContainsKey(deviceId) && Volatile.Read(ref _pending) == 0) return;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_restricted.TryGetValue(deviceId, out var current) || (ifMinimum is not null && current != ifMinimum)) return;
-            await _store.WriteAsync((c, tx, ct) =>
-                LocalStore.ExecuteAsync(c, tx, "DELETE FROM firmware_restrictions WHERE device_id = $id", ct, ("$id", deviceId)),
-                cancellationToken).ConfigureAwait(false);
-            _restricted.TryRemove(deviceId, out _);
+            if (_restricted.TryGetValue(deviceId, out var minimum) && Reaches(state.Reported, minimum))
+                await DeleteAsync(deviceId, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _gate.Release();
         }
     }
+
+    /// <summary>Drops the device's restriction (it was deleted).</summary>
+    public async Task ForgetAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_restricted.ContainsKey(deviceId)) await DeleteAsync(deviceId, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Deletes the row, then the entry; the caller holds the gate.</summary>
+    private async Task DeleteAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        await _store.WriteAsync((c, tx, ct) =>
+            LocalStore.ExecuteAsync(c, tx, "DELETE FROM firmware_restrictions WHERE device_id = $id", ct, ("$id", deviceId)),
+            cancellationToken).ConfigureAwait(false);
+        _restricted.TryRemove(deviceId, out _);
+    }
+
+    /// <summary>Whether a reported document shows a running semantic version at or above <paramref name="minimum"/>.</summary>
+    private static bool Reaches(System.Text.Json.Nodes.JsonObject? reported, FirmwareVersion minimum) =>
+        FirmwareVersion.TryParse(FirmwareStateContract.TryGetReported(reported)?.Version, out var running) && running >= minimum;
 
     /// <inheritdoc />
     public void Dispose() => _gate.Dispose();

@@ -89,6 +89,26 @@ public sealed class FirmwareRestrictionTests : IAsyncDisposable
         Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(reborn, "devices/dev-b/state/reported", """{"mood":"ok"}""")).ReasonCode);
     }
 
+    [Fact]
+    public async Task A_device_whose_stored_report_already_reaches_the_minimum_is_not_restricted()
+    {
+        // The caller read the device below the minimum, but its report of the fix was stored before the restriction.
+        using var store = LocalStore.OpenInMemory();
+        await store.WriteAsync(async (c, tx, ct) =>
+        {
+            await LocalStore.ExecuteAsync(c, tx, "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ('dev-c', 'Enabled', '{}', 1, 0)", ct);
+            return await LocalStore.ExecuteAsync(c, tx, "INSERT INTO device_state (device_id, desired, desired_version, reported, reported_version) VALUES ('dev-c', '{}', 0, $reported, 1)", ct,
+                ("$reported", Firmware("2.1.0")));
+        }, CancellationToken.None);
+        using var restrictions = await FirmwareRestrictions.LoadAsync(store, CancellationToken.None);
+
+        Assert.False(await restrictions.RestrictAsync("dev-c", FirmwareVersion.Parse("2.0.0"), CancellationToken.None));
+        Assert.False(restrictions.IsRestricted("dev-c"));
+        Assert.True(await restrictions.RestrictAsync("dev-c", FirmwareVersion.Parse("3.0.0"), CancellationToken.None));
+        Assert.True(restrictions.IsRestricted("dev-c"));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => restrictions.RestrictAsync("dev-x", FirmwareVersion.Parse("3.0.0"), CancellationToken.None));
+    }
+
     private SecurityPatching Patching(LocalIoTProvider provider)
     {
         var store = new SqliteFirmwareStore(Database);

@@ -11,8 +11,9 @@ internal interface IFirmwareOnlyRestriction
     /// Restricts <paramref name="deviceId"/> until it reports a running version at or above <paramref name="minimum"/>;
     /// restricting it again replaces the minimum. Idempotent, so a retry after a fault is safe.
     /// </summary>
+    /// <returns>Whether it is restricted now: false when its stored report already reaches the minimum.</returns>
     /// <exception cref="DeviceNotFoundException">The device is not registered.</exception>
-    Task RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken);
+    Task<bool> RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken);
 
     /// <summary>The devices restricted now, by id, with the version each must reach.</summary>
     Task<IReadOnlyDictionary<string, string>> ListRestrictedAsync(CancellationToken cancellationToken);

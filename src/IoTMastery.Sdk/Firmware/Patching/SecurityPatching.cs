@@ -150,7 +150,11 @@ public sealed class SecurityPatching
     /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already disabled stay disabled.</param>
     /// <returns>The devices this call disabled, by id.</returns>
     public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
-        EnforceAsync(policy, deviceIds, (id, _, ct) => _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct), cancellationToken);
+        EnforceAsync(policy, deviceIds, async (id, _, ct) =>
+        {
+            await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
 
     /// <summary>
     /// The gentler opt-in enforcement of <paramref name="policy"/>: every enabled device that reports a semantic version
@@ -162,7 +166,7 @@ public sealed class SecurityPatching
     /// <param name="policy">The minimum allowed version.</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
     /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already restricted stay restricted.</param>
-    /// <returns>The devices this call restricted, by id.</returns>
+    /// <returns>The devices restricted by this call, by id (a device whose report reached the minimum meanwhile is left out).</returns>
     /// <exception cref="NotSupportedException">
     /// The provider cannot restrict topics (<see cref="ProviderCapabilities.FirmwareOnlyRestriction"/> is false: AWS, Azure,
     /// GCP-style); nothing was read or changed. Use <see cref="DisableDevicesBelowMinimumAsync"/> there.
@@ -185,7 +189,7 @@ public sealed class SecurityPatching
 
     /// <summary>Applies <paramref name="enforce"/> to every enabled device (of <paramref name="deviceIds"/>) below the minimum, in id order.</summary>
     private async Task<IReadOnlyList<string>> EnforceAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds,
-        Func<string, FleetVersionPolicy, CancellationToken, Task> enforce, CancellationToken cancellationToken)
+        Func<string, FleetVersionPolicy, CancellationToken, Task<bool>> enforce, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
         policy.Validate();
@@ -200,8 +204,7 @@ public sealed class SecurityPatching
             if (!policy.IsBelow(version)) continue;
             try
             {
-                await enforce(id, policy, cancellationToken).ConfigureAwait(false);
-                enforced.Add(id);
+                if (await enforce(id, policy, cancellationToken).ConfigureAwait(false)) enforced.Add(id);
             }
             catch (DeviceNotFoundException)
             {
