@@ -67,35 +67,6 @@ public sealed class AwsCliTests(MotoServer moto) : IClassFixture<MotoServer>, IA
     }
 
     [Fact]
-    public async Task Compliance_reads_the_firmware_store_and_refuses_restrict_where_topics_cannot_be_restricted()
-    {
-        Assert.Equal(0, (await Iotm("devices", "register", "sensor-1", "--credential", "none")).ExitCode);
-        var osv = Path.Combine(_dir, "advisory.json");
-        await File.WriteAllTextAsync(osv, ComplianceCliTests.OsvRecord("GHSA-cli0-aws0-0001"));
-
-        // Off Local the store is FirmwareStorePath: without it the report has nothing to read (exit 1).
-        var noStore = await Iotm("firmware", "compliance");
-        Assert.True(noStore.ExitCode == 1, noStore.ToString());
-        Assert.Contains("FirmwareStorePath is required", noStore.Stderr, StringComparison.Ordinal);
-
-        var env = new Dictionary<string, string?>(Env) { ["IOTM_IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(_dir, "firmware.db") };
-        Task<IotmRun> WithStore(params string[] args) => IotmProcess.RunAsync(["--provider", "aws", .. args], env);
-        var report = Json(await WithStore("firmware", "compliance", "--advisories", osv, "-o", "json"));
-        Assert.Equal(["GHSA-cli0-aws0-0001"], report["imported"]!.AsArray().Select(x => (string)x!));
-        Assert.Equal(["sensor-1"], report["notReportingVersion"]!.AsArray().Select(x => (string)x!));
-        Assert.Empty(report["advisories"]![0]!["affectedDevices"]!.AsArray());
-
-        // AWS IoT cannot hold one device to its firmware topics: refused before anything changes, and disabling is the way.
-        var restrict = await WithStore("firmware", "compliance", "--minimum-version", "1.0.0", "--enforce", "restrict");
-        Assert.True(restrict.ExitCode == 1, restrict.ToString());
-        Assert.Contains("cannot restrict", restrict.Stderr, StringComparison.Ordinal);
-        var disable = Json(await WithStore("firmware", "compliance", "--minimum-version", "1.0.0", "--enforce", "disable", "-o", "json"));
-        Assert.Equal("disable", (string?)disable["enforced"]!["mode"]);
-        Assert.Empty(disable["enforced"]!["devices"]!.AsArray()); // sensor-1 reports no version: unknown is not "below"
-        Assert.Equal("enabled", (string?)Json(await Iotm("devices", "show", "sensor-1", "-o", "json"))["status"]);
-    }
-
-    [Fact]
     public async Task The_cost_model_meters_AWS_with_the_units_the_AWS_provider_declares()
     {
         // The price table's unit and the model's message limit must be the ones the provider packs to, or packed costs lie.

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.CloudDoubles.Moto;
 using IoTMastery.Sdk.Local;
 using IoTMastery.Sdk.Providers;
 
@@ -119,5 +120,65 @@ public sealed class ComplianceCliTests : IDisposable
                 [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(new ReportedFirmware { Version = version }),
             }, ct);
         }
+    }
+}
+
+/// <summary><c>iotm firmware compliance</c> as a process against moto's AWS IoT, where topics cannot be restricted per device.</summary>
+public sealed class AwsComplianceCliTests(MotoServer moto) : IClassFixture<MotoServer>, IAsyncLifetime, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("iotm-cli-aws-compliance-").FullName;
+
+    public Task InitializeAsync() => moto.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    // AddIoT().AddAws("eu", …) from the environment only, as an operator's shell would configure it.
+    private Dictionary<string, string?> Env => new()
+    {
+        ["IOTM_IoT__Aws__eu__Region"] = "us-east-1",
+        ["IOTM_IoT__Aws__eu__ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
+        ["IOTM_IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
+        ["AWS_ACCESS_KEY_ID"] = "testing",
+        ["AWS_SECRET_ACCESS_KEY"] = "testing",
+        ["AWS_EC2_METADATA_DISABLED"] = "true",
+    };
+
+    private static Task<IotmRun> Iotm(Dictionary<string, string?> env, params string[] args) => IotmProcess.RunAsync(["--provider", "aws", .. args], env);
+
+    private static JsonNode Json(IotmRun run)
+    {
+        Assert.True(run.ExitCode == 0, run.ToString());
+        return JsonNode.Parse(run.Stdout)!;
+    }
+
+    [Fact]
+    public async Task Compliance_reads_the_firmware_store_and_refuses_restrict_where_topics_cannot_be_restricted()
+    {
+        Assert.Equal(0, (await Iotm(Env, "devices", "register", "sensor-1", "--credential", "none")).ExitCode);
+        var osv = Path.Combine(_dir, "advisory.json");
+        await File.WriteAllTextAsync(osv, ComplianceCliTests.OsvRecord("GHSA-cli0-aws0-0001"));
+
+        // Off Local the store is FirmwareStorePath: without it the report has nothing to read (exit 1).
+        var noStore = await Iotm(Env, "firmware", "compliance");
+        Assert.True(noStore.ExitCode == 1, noStore.ToString());
+        Assert.Contains("FirmwareStorePath is required", noStore.Stderr, StringComparison.Ordinal);
+
+        var env = new Dictionary<string, string?>(Env) { ["IOTM_IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(_dir, "firmware.db") };
+        Task<IotmRun> WithStore(params string[] args) => Iotm(env, args);
+        var report = Json(await WithStore("firmware", "compliance", "--advisories", osv, "-o", "json"));
+        Assert.Equal(["GHSA-cli0-aws0-0001"], report["imported"]!.AsArray().Select(x => (string)x!));
+        Assert.Equal(["sensor-1"], report["notReportingVersion"]!.AsArray().Select(x => (string)x!));
+        Assert.Empty(report["advisories"]![0]!["affectedDevices"]!.AsArray());
+
+        // AWS IoT cannot hold one device to its firmware topics: refused before anything changes, and disabling is the way.
+        var restrict = await WithStore("firmware", "compliance", "--minimum-version", "1.0.0", "--enforce", "restrict");
+        Assert.True(restrict.ExitCode == 1, restrict.ToString());
+        Assert.Contains("cannot restrict", restrict.Stderr, StringComparison.Ordinal);
+        var disable = Json(await WithStore("firmware", "compliance", "--minimum-version", "1.0.0", "--enforce", "disable", "-o", "json"));
+        Assert.Equal("disable", (string?)disable["enforced"]!["mode"]);
+        Assert.Empty(disable["enforced"]!["devices"]!.AsArray()); // sensor-1 reports no version: unknown is not "below"
+        Assert.Equal("enabled", (string?)Json(await Iotm(Env, "devices", "show", "sensor-1", "-o", "json"))["status"]);
     }
 }
