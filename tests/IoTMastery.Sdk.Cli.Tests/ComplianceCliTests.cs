@@ -134,16 +134,7 @@ public sealed class AwsComplianceCliTests(MotoServer moto) : IClassFixture<MotoS
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    // AddIoT().AddAws("eu", …) from the environment only, as an operator's shell would configure it.
-    private Dictionary<string, string?> Env => new()
-    {
-        ["IOTM_IoT__Aws__eu__Region"] = "us-east-1",
-        ["IOTM_IoT__Aws__eu__ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
-        ["IOTM_IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
-        ["AWS_ACCESS_KEY_ID"] = "testing",
-        ["AWS_SECRET_ACCESS_KEY"] = "testing",
-        ["AWS_EC2_METADATA_DISABLED"] = "true",
-    };
+    private Dictionary<string, string?> Env => MotoCliEnvironment.For(moto);
 
     private static Task<IotmRun> Iotm(Dictionary<string, string?> env, params string[] args) => IotmProcess.RunAsync(["--provider", "aws", .. args], env);
 
