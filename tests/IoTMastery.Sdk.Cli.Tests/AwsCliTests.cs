@@ -14,7 +14,18 @@ public sealed class AwsCliTests(MotoServer moto) : IClassFixture<MotoServer>, IA
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private Dictionary<string, string?> Env => MotoCliEnvironment.For(moto);
+    // The same section names as AddIoT().AddAws("eu", configuration.GetSection("IoT:Aws:eu")); credentials from the standard chain.
+    private Dictionary<string, string?> Env => new()
+    {
+        ["IOTM_IoT__Aws__eu__Region"] = "us-east-1",
+        ["IOTM_IoT__Aws__eu__ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
+        ["IOTM_IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
+        ["IOTM_IoT__Aws__eu__RequestTimeout"] = "00:00:20",
+        ["IOTM_IoT__Aws__eu__Retry__MaxRetries"] = "1",
+        ["AWS_ACCESS_KEY_ID"] = "testing",
+        ["AWS_SECRET_ACCESS_KEY"] = "testing",
+        ["AWS_EC2_METADATA_DISABLED"] = "true",
+    };
 
     private Task<IotmRun> Iotm(params string[] args) => IotmProcess.RunAsync(["--provider", "aws", .. args], Env);
 
