@@ -101,7 +101,7 @@ internal static partial class IotmApp
 
     private static Command FirmwareCommand(TextWriter stdout, TextWriter stderr)
     {
-        var firmware = new Command("firmware", "firmware releases and staged rollouts");
+        var firmware = new Command("firmware", "firmware releases, staged rollouts and security compliance");
 
         var version = new Option<string>("--version") { Description = "release version", Required = true };
         var uri = new Option<string>("--uri") { Description = "where devices download the image", Required = true };
@@ -212,6 +212,7 @@ internal static partial class IotmApp
         firmware.Add(release);
         firmware.Add(rollout);
         firmware.Add(status);
+        firmware.Add(ComplianceCommand(stdout, stderr));
         return firmware;
     }
 

@@ -22,6 +22,8 @@ internal static class ExitCodes
     public const int Quota = 6;
     /// <summary>The device answered the command with a non-2xx status, or a watched rollout ended without completing.</summary>
     public const int Unsuccessful = 7;
+    /// <summary><c>firmware compliance --fail-on-affected</c>: a device runs an affected version or one below the minimum.</summary>
+    public const int NonCompliant = 8;
     /// <summary>Any other provider error.</summary>
     public const int ProviderError = 10;
     /// <summary>Interrupted (Ctrl+C), as shells report SIGINT.</summary>

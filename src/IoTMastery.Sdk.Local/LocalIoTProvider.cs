@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using IoTMastery.Sdk.Diagnostics;
+using IoTMastery.Sdk.Providers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -10,7 +11,7 @@ namespace IoTMastery.Sdk.Local;
 /// local certificate authority, all in this process. Everything the neutral API offers works
 /// with no cloud account. Start it with <see cref="StartAsync"/>; dispose it to stop.
 /// </summary>
-public sealed class LocalIoTProvider : IIoTProvider
+public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
 {
     private static readonly ProviderCapabilities LocalCapabilities = new()
     {
@@ -21,6 +22,8 @@ public sealed class LocalIoTProvider : IIoTProvider
         DeviceState = true,
         FirmwareRollouts = true,
         DurableRollouts = true,
+        // The broker routes every device topic itself, so it can hold a device to its firmware traffic.
+        FirmwareOnlyRestriction = true,
         RegistryRecordVersions = true,
         TelemetryConsumption = true,
         // The broker sees every session and publish itself.
@@ -36,12 +39,14 @@ public sealed class LocalIoTProvider : IIoTProvider
     private readonly LocalBroker _broker;
     private readonly LocalTelemetryJournal? _journal;
     private readonly LocalFirmware _firmware;
+    private readonly FirmwareRestrictions _restrictions;
     private int _disposed;
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
         LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmware firmware,
-        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time, PresenceTable presence)
+        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time, PresenceTable presence, FirmwareRestrictions restrictions)
     {
+        _restrictions = restrictions;
         _firmware = firmware;
         _journal = journal;
         _store = store;
@@ -88,6 +93,9 @@ public sealed class LocalIoTProvider : IIoTProvider
     /// <inheritdoc />
     public IPresenceService Presence { get; }
 
+    /// <summary>The embedded broker (tests: to publish fleet-side messages the neutral services would refuse to send).</summary>
+    internal LocalBroker Broker => _broker;
+
     /// <summary>The broker's TLS port on 127.0.0.1.</summary>
     public int Port => _broker.Port;
 
@@ -125,15 +133,20 @@ public sealed class LocalIoTProvider : IIoTProvider
         LocalBroker? broker = null;
         LocalTelemetryJournal? journal = null;
         LocalFirmware? firmware = null;
+        FirmwareRestrictions? restrictions = null;
         try
         {
             ca = await store.LoadOrCreateCertificateAuthorityAsync(time, cancellationToken).ConfigureAwait(false);
+            restrictions = await FirmwareRestrictions.LoadAsync(store, cancellationToken).ConfigureAwait(false);
             // The registry and state service publish through the broker, and the broker asks them who may
             // connect and where reports go: the bus is bound once the broker exists.
             var bus = new DeferredMessageBus();
-            var registry = new LocalDeviceRegistry(store, ca, bus, time);
+            var registry = new LocalDeviceRegistry(store, ca, bus, time) { Restrictions = restrictions };
             var state = new LocalStateService(store, bus, logs.CreateLogger<LocalStateService>());
             firmware = new LocalFirmware(store, state, time, logs.CreateLogger<LocalFirmware>());
+            // Before the PUBACK of the report that proves the minimum version, so the device's next publish is already free.
+            var restricted = restrictions;
+            state.AddReportedListener((deviceId, _, current, ct) => restricted.OnReportedAsync(deviceId, current, ct));
             // Opened before the broker listens, so no publish is acknowledged before it can be journaled.
             journal = options.TelemetryJournal is { } journalOptions
                 ? LocalTelemetryJournal.Open(journalOptions, time, logs.CreateLogger<LocalTelemetryJournal>())
@@ -142,14 +155,14 @@ public sealed class LocalIoTProvider : IIoTProvider
             var replies = new CommandReplyTable();
             var presence = new PresenceTable(time);
             broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, sink, state, replies,
-                logs.CreateLogger<LocalBroker>()) { Presence = presence };
+                logs.CreateLogger<LocalBroker>()) { Presence = presence, Restrictions = restrictions };
             bus.Bind(broker);
-            var commands = new LocalCommandService(broker, registry, replies, time);
+            var commands = new LocalCommandService(broker, registry, replies, time) { Restrictions = restrictions };
             var devices = new LocalDeviceConnectionFactory(broker, ca, time, logs);
 
             await broker.StartAsync(cancellationToken).ConfigureAwait(false);
             await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time, presence);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time, presence, restrictions);
         }
         catch
         {
@@ -157,6 +170,7 @@ public sealed class LocalIoTProvider : IIoTProvider
             journal?.Dispose();
             ca?.Dispose();
             firmware?.Dispose();
+            restrictions?.Dispose();
             store.Dispose();
             throw;
         }
@@ -171,8 +185,18 @@ public sealed class LocalIoTProvider : IIoTProvider
         _journal?.Dispose();
         _ca.Dispose();
         _firmware.Dispose();
+        _restrictions.Dispose();
         _store.Dispose();
     }
+
+    /// <inheritdoc />
+    Task<bool> IFirmwareOnlyRestriction.RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken) =>
+        // The session stays: commands stop at the broker and the device keeps receiving its desired state, so the fix can reach it.
+        _restrictions.RestrictAsync(deviceId, minimum, cancellationToken);
+
+    /// <inheritdoc />
+    Task<IReadOnlyDictionary<string, string>> IFirmwareOnlyRestriction.ListRestrictedAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(_restrictions.Snapshot());
 
     /// <summary>Forwards to the broker once it is bound; the registry and state service are built before it.</summary>
     private sealed class DeferredMessageBus : IDeviceMessageBus

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace IoTMastery.Sdk.Local;
 
 /// <summary>What a device publish is for.</summary>
@@ -50,4 +52,21 @@ internal static class DeviceTopicAcl
         var commands = $"devices/{deviceId}/commands/";
         return filter.Length > commands.Length && filter.StartsWith(commands, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// What a device restricted to firmware-update traffic may publish: a reported-state patch holding only the
+    /// <c>firmware</c> object (the update agent's progress and running version). Telemetry, command replies and any other
+    /// reported property are refused until the restriction lifts.
+    /// </summary>
+    public static bool RestrictedMayPublish(DevicePublishRoute route, System.Buffers.ReadOnlySequence<byte> payload)
+    {
+        if (route != DevicePublishRoute.ReportedState) return false;
+        // A payload that is not a JSON object is refused later as malformed; here it only must not count as firmware.
+        var patch = StrictJson.TryParseObject(payload.ToArray());
+        return patch is { Count: 1 } && patch.ContainsKey(FirmwareStateContract.PropertyName);
+    }
+
+    /// <summary>What the broker delivers to a restricted device: its desired state, where the firmware request travels; never commands.</summary>
+    public static bool RestrictedMayReceive(string deviceId, string topic) =>
+        string.Equals(topic, LocalTopics.DesiredState(deviceId), StringComparison.Ordinal);
 }

@@ -78,6 +78,14 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     /// </summary>
     internal PresenceTable? Presence { get; init; }
 
+    /// <summary>
+    /// Devices held to firmware-update traffic, when set (before <see cref="StartAsync"/>): such a device receives only
+    /// its desired state (where the firmware request travels) and publish only a reported <c>firmware</c> object; nothing
+    /// else of its traffic passes, in either direction (see <see cref="DeviceTopicAcl.RestrictedMayPublish"/> and
+    /// <see cref="DeviceTopicAcl.RestrictedMayReceive"/>).
+    /// </summary>
+    internal FirmwareRestrictions? Restrictions { get; init; }
+
     /// <summary>The bound TLS port; 0 before the first start.</summary>
     public int Port => Volatile.Read(ref _boundPort);
 
@@ -113,6 +121,8 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             server.ClientDisconnectedAsync += OnClientDisconnectedAsync;
             server.InterceptingPublishAsync += InterceptPublishAsync;
             server.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+            // Only with restrictions: it runs for every message delivered to a device.
+            if (Restrictions is not null) server.InterceptingClientEnqueueAsync += InterceptEnqueueAsync;
             server.RetainedMessageChangedAsync += e =>
             {
                 Volatile.Write(ref _retained, e.StoredRetainedMessages.ToList());
@@ -298,6 +308,13 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         var route = DeviceTopicAcl.ClassifyPublish(e.ClientId, topic, out var requestId);
         // Device topics are consumed here; nobody else may subscribe to them, so they are never forwarded.
         e.ProcessPublish = false;
+        if (route != DevicePublishRoute.Refused && Restrictions?.IsRestricted(e.ClientId) == true
+            && !DeviceTopicAcl.RestrictedMayPublish(route, e.ApplicationMessage.Payload))
+        {
+            Refuse(e, MqttPubAckReasonCode.NotAuthorized);
+            _logger.LogWarning("Local broker refused a {Route} publish of '{ClientId}': the device is restricted to firmware-update traffic until it reports the minimum version.", route, e.ClientId);
+            return;
+        }
         switch (route)
         {
             case DevicePublishRoute.Telemetry:
@@ -401,6 +418,18 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         e.ProcessSubscription = false;
         e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
         _logger.LogWarning("Local broker refused a subscription of '{ClientId}' to '{Filter}'.", e.ClientId, ErrorText.Escape(e.TopicFilter.Topic, MaxLoggedLength));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Withholds everything but the desired state from a restricted device. Its command subscription itself is granted: the
+    /// device client subscribes before it connects, so refusing the SUBSCRIBE would refuse the connection and lock the device
+    /// out of the very update that lifts the restriction. Deliveries resume, on the same subscription, once it lifts.
+    /// </summary>
+    private Task InterceptEnqueueAsync(InterceptingClientApplicationMessageEnqueueEventArgs e)
+    {
+        if (Restrictions?.IsRestricted(e.ReceiverClientId) == true && !DeviceTopicAcl.RestrictedMayReceive(e.ReceiverClientId, e.ApplicationMessage.Topic))
+            e.AcceptEnqueue = false;
         return Task.CompletedTask;
     }
 

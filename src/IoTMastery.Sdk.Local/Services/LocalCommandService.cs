@@ -31,6 +31,12 @@ internal sealed class LocalCommandService : IDeviceCommandService
         _time = timeProvider ?? TimeProvider.System;
     }
 
+    /// <summary>The <see cref="IoTException.ErrorCode"/> of a command refused because the device is restricted to firmware-update traffic.</summary>
+    public const string DeviceRestrictedErrorCode = "DeviceRestricted";
+
+    /// <summary>The firmware-only restrictions; a restricted device is refused commands before anything is sent.</summary>
+    internal FirmwareRestrictions? Restrictions { get; init; }
+
     /// <inheritdoc />
     public async Task<CommandResponse> InvokeAsync(string deviceId, DeviceCommand command, CancellationToken cancellationToken = default)
     {
@@ -42,6 +48,10 @@ internal sealed class LocalCommandService : IDeviceCommandService
 
         await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         if (!_bus.IsConnected(deviceId)) throw new DeviceOfflineException(deviceId, Provider);
+        // The broker would withhold the command anyway; failing now beats a timeout that looks like a dead device.
+        if (Restrictions?.IsRestricted(deviceId) == true)
+            throw new IoTException($"Device '{deviceId}' is restricted to firmware-update traffic until it reports the fleet's minimum version; it receives no commands.",
+                Provider, DeviceRestrictedErrorCode);
 
         var requestId = Guid.NewGuid().ToString("N");
         using var pending = _replies.Register(deviceId, requestId);

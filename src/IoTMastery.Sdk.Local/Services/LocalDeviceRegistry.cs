@@ -46,6 +46,9 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
         _time = timeProvider ?? TimeProvider.System;
     }
 
+    /// <summary>The firmware-only restrictions, forgotten with a deleted device; set before the registry is used.</summary>
+    internal FirmwareRestrictions? Restrictions { get; init; }
+
     /// <inheritdoc />
     public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
     {
@@ -296,8 +299,11 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
             await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
             await LocalStore.ExecuteAsync(c, tx, "DELETE FROM credentials WHERE device_id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
             await LocalStore.ExecuteAsync(c, tx, "DELETE FROM device_state WHERE device_id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
+            // A device registered later under this id starts unrestricted.
+            await LocalStore.ExecuteAsync(c, tx, "DELETE FROM firmware_restrictions WHERE device_id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
             return await LocalStore.ExecuteAsync(c, tx, "DELETE FROM devices WHERE id = $id", ct, ("$id", deviceId)).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
+        if (Restrictions is { } restrictions) await restrictions.ForgetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }
 

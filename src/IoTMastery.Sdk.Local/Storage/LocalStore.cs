@@ -87,6 +87,13 @@ internal sealed class LocalStore : IDisposable
         """
         ALTER TABLE firmware_releases ADD COLUMN signature TEXT;
         """,
+        // 3: devices held to firmware-update traffic until they report the minimum version (the minimum-version policy's restrict mode).
+        """
+        CREATE TABLE firmware_restrictions (
+            device_id        TEXT NOT NULL PRIMARY KEY,
+            minimum_version  TEXT NOT NULL
+        );
+        """,
     ];
 
     private readonly string _connectionString;

@@ -106,6 +106,15 @@ public sealed record ProviderCapabilities
     /// </summary>
     public TimeSpan? PresenceStaleness { get; init; }
 
+    /// <summary>
+    /// <see cref="SecurityPatching.RestrictDevicesBelowMinimumAsync"/> can hold devices below the fleet's minimum version to
+    /// firmware-update traffic only. True on Local, whose broker enforces it per topic. False on the clouds (AWS IoT policies
+    /// are shared by many things, Azure IoT Hub and the GCP-style bridge have no per-device topic rules the SDK can set),
+    /// where the call is refused with <see cref="NotSupportedException"/> before anything changes; disabling
+    /// (<see cref="SecurityPatching.DisableDevicesBelowMinimumAsync"/>) works on every provider.
+    /// </summary>
+    public bool FirmwareOnlyRestriction { get; init; }
+
     /// <summary>The largest telemetry message the transport accepts, in bytes.</summary>
     public int MaxTelemetryMessageBytes { get; init; }
 

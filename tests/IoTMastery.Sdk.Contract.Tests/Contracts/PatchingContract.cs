@@ -120,4 +120,60 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
 
         Assert.Throws<ArgumentException>(() => new FleetVersionPolicy { MinimumAllowedVersion = "1.5" }.Validate());
     }
+
+    [Fact]
+    public async Task Devices_below_the_minimum_are_restricted_to_firmware_traffic_until_patched_or_refused_where_the_provider_cannot()
+    {
+        await using var fleet = await FirmwareFleet.StartAsync(Fixture, Ct);
+        await fleet.ReleaseAsync("1.5.0");
+        var old = await fleet.DeviceAsync("1.2.0");
+        var current = await fleet.DeviceAsync("1.6.0");
+        using var store = new SqliteFirmwareStore(Fixture.FirmwareStoreFile(fleet.Directory.FullName));
+        var patching = new SecurityPatching(fleet.Provider, store);
+        var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.5.0" };
+        string[] ours = [old.Id, current.Id];
+
+        if (!fleet.Provider.Capabilities.FirmwareOnlyRestriction)
+        {
+            // Refused before anything is read or changed: the operator chooses disabling explicitly instead.
+            var refused = await Assert.ThrowsAsync<NotSupportedException>(() => patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+            Assert.Contains("DisableDevicesBelowMinimumAsync", refused.Message, StringComparison.Ordinal);
+            Assert.Empty(await patching.ListRestrictedDevicesAsync(Ct));
+            Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+            await SendTelemetryAsync(old);
+            return;
+        }
+
+        await Assert.ThrowsAsync<ArgumentException>(() => patching.RestrictDevicesBelowMinimumAsync(policy, ["bad id!"], Ct));
+        Assert.Equal([old.Id], await patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+        Assert.Equal("1.5.0", (await patching.ListRestrictedDevicesAsync(Ct))[old.Id]);
+        // Restricted, not disabled: it stays enabled and connected so the fix can reach it.
+        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+
+        // Its telemetry, its other reported state and commands to it are refused; the compliant device is untouched.
+        var undelivered = await Assert.ThrowsAsync<IoTException>(() => SendTelemetryAsync(old));
+        Assert.IsType<IoTAuthorizationException>(undelivered.InnerException);
+        await Assert.ThrowsAsync<IoTAuthorizationException>(() => old.Connection.ReportStateAsync(new JsonObject { ["mood"] = "restless" }, Ct));
+        var command = await Assert.ThrowsAsync<IoTException>(() => fleet.Provider.Commands.InvokeAsync(old.Id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));
+        Assert.Equal("DeviceRestricted", command.ErrorCode);
+        await SendTelemetryAsync(current);
+        Assert.False((await fleet.Provider.State.GetAsync(old.Id, Ct)).Reported.ContainsKey("mood"));
+
+        // Its firmware traffic still flows: an urgent rollout of the fix patches it, and the report of 1.5.0 lifts the restriction.
+        var started = await fleet.Provider.Firmware.StartRolloutAsync(RolloutPlan.Urgent("1.5.0", [old.Id]), Ct);
+        var done = await fleet.FinishAsync(started.Id);
+        Assert.Equal(DeviceRolloutStatus.Succeeded, Assert.Single(done.Devices).Status);
+        await fleet.EventuallyAsync(async () => !(await patching.ListRestrictedDevicesAsync(Ct)).ContainsKey(old.Id), $"{old.Id}'s restriction to lift");
+        await SendTelemetryAsync(old);
+        await old.Connection.ReportStateAsync(new JsonObject { ["mood"] = "patched" }, Ct);
+        Assert.Equal("patched", (await fleet.Provider.State.GetAsync(old.Id, Ct)).Reported["mood"]?.GetValue<string>());
+        // Nothing left below the minimum.
+        Assert.Empty(await patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+    }
+
+    private async Task SendTelemetryAsync(FleetDevice device)
+    {
+        await device.Connection.SendTelemetryAsync(new TelemetryRecord(device.Id, "level", 1, DateTimeOffset.UtcNow), Ct);
+        await device.Connection.FlushAsync(Ct);
+    }
 }

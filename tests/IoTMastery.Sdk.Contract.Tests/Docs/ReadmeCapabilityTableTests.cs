@@ -38,6 +38,7 @@ public sealed class ReadmeCapabilityTableTests
         ["Presence: connected, since, last activity; fleet query; connect/disconnect events"] = ["PresenceContract"],
         ["Signed firmware manifests (ECDSA P-256), verified by the device agent"] = ["FirmwareContract"],
         ["Security patching (advisories, compliance)"] = ["PatchingContract"],
+        ["Minimum firmware version (flag; opt in: disable, or restrict to firmware-update traffic)"] = ["MinimumVersionContract"],
         // Provider-neutral core features (the outbox and the alert evaluator live in IoTMastery.Sdk and are tested there);
         // no contract class proves them per provider yet, so nothing here can back or refute their ✅.
         ["Durable telemetry outbox (survives crashes and outages)"] = [],

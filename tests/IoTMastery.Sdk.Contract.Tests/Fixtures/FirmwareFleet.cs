@@ -152,6 +152,9 @@ public sealed class FleetDevice(string id, IssuedCredential credential, string r
     /// <summary>The device id.</summary>
     public string Id => id;
 
+    /// <summary>The device's live connection, for traffic besides the agent's (telemetry, other reported state).</summary>
+    public IDeviceConnection Connection => _connection ?? throw new InvalidOperationException($"{id} is not connected.");
+
     /// <summary>The version the device runs now (kept across reconnects, as flash would).</summary>
     public string RunningVersion => _agent?.RunningVersion ?? running;
 

@@ -121,24 +121,28 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     }
 
     public MqttClientOptions RawOptions(string clientId, X509Certificate2? certificate, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
+        RawOptions(Broker.Port, Ca.Certificate, clientId, certificate, version);
+
+    /// <summary>Raw MQTTnet client options for any Local broker: TLS trusting only <paramref name="ca"/>, with the device's client certificate.</summary>
+    public static MqttClientOptions RawOptions(int port, X509Certificate2 ca, string clientId, X509Certificate2? certificate, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
         new MqttClientOptionsBuilder()
-            .WithTcpServer("127.0.0.1", Broker.Port)
+            .WithTcpServer("127.0.0.1", port)
             .WithClientId(clientId)
             .WithProtocolVersion(version)
             .WithTimeout(TimeSpan.FromSeconds(10))
             .WithTlsOptions(tls =>
             {
-                tls.UseTls().WithCertificateValidationHandler(e => TrustsTestCa(e.Certificate));
+                tls.UseTls().WithCertificateValidationHandler(e => Trusts(ca, e.Certificate));
                 if (certificate is not null) tls.WithClientCertificates([certificate]);
             })
             .Build();
 
-    private bool TrustsTestCa(X509Certificate? certificate)
+    private static bool Trusts(X509Certificate2 ca, X509Certificate? certificate)
     {
         if (certificate is null) return false;
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Ca.Certificate);
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
     }

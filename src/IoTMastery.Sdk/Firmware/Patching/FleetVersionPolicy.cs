@@ -2,8 +2,9 @@ namespace IoTMastery.Sdk;
 
 /// <summary>
 /// The fleet's minimum allowed firmware version. <see cref="SecurityPatching.GetComplianceReportAsync"/> flags the devices
-/// that report a semantic version below it; <see cref="SecurityPatching.DisableDevicesBelowMinimumAsync"/> disables them
-/// in the registry, only when called (the opt-in). Devices that report no version, or one that is not semver, are never
+/// that report a semantic version below it; only when the operator opts in by calling them,
+/// <see cref="SecurityPatching.DisableDevicesBelowMinimumAsync"/> disables them in the registry (every provider) and
+/// <see cref="SecurityPatching.RestrictDevicesBelowMinimumAsync"/> holds them to firmware-update traffic (Local). Devices that report no version, or one that is not semver, are never
 /// counted as below it: they are listed as not reporting, or left for the operator to judge.
 /// </summary>
 public sealed record FleetVersionPolicy

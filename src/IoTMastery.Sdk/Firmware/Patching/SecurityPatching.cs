@@ -143,13 +143,53 @@ public sealed class SecurityPatching
     /// <summary>
     /// The opt-in enforcement of <paramref name="policy"/>: disables in the registry every enabled device that reports a
     /// semantic version below the minimum (a disabled device is refused at connect, so it cannot be patched over the air
-    /// until enabled again). Setting a status is idempotent, so a retry after a fault is safe.
+    /// until enabled again). Works on every provider. Setting a status is idempotent, so a retry after a fault is safe.
     /// </summary>
     /// <param name="policy">The minimum allowed version.</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
     /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already disabled stay disabled.</param>
     /// <returns>The devices this call disabled, by id.</returns>
-    public async Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
+        EnforceAsync(policy, deviceIds, async (id, _, ct) =>
+        {
+            await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>
+    /// The gentler opt-in enforcement of <paramref name="policy"/>: every enabled device that reports a semantic version
+    /// below the minimum is restricted to firmware-update traffic. It stays connected and still receives its desired state
+    /// (where the firmware request travels) and may report its <c>firmware</c> object; its telemetry, command replies, other
+    /// reported state and command subscriptions are refused. The restriction lifts by itself when the device reports a
+    /// running version at or above the minimum (an urgent rollout of the fix does that). Restricting is idempotent.
+    /// </summary>
+    /// <param name="policy">The minimum allowed version.</param>
+    /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
+    /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already restricted stay restricted.</param>
+    /// <returns>The devices restricted by this call, by id (a device whose report reached the minimum meanwhile is left out).</returns>
+    /// <exception cref="NotSupportedException">
+    /// The provider cannot restrict topics (<see cref="ProviderCapabilities.FirmwareOnlyRestriction"/> is false: AWS, Azure,
+    /// GCP-style); nothing was read or changed. Use <see cref="DisableDevicesBelowMinimumAsync"/> there.
+    /// </exception>
+    public Task<IReadOnlyList<string>> RestrictDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default)
+    {
+        // Refused rather than silently disabling: disabling cuts the device off from the fix, which the operator did not ask for.
+        if (!_provider.Capabilities.FirmwareOnlyRestriction || _provider is not IFirmwareOnlyRestriction restriction)
+            throw new NotSupportedException(
+                $"The {_provider.Name} provider cannot restrict devices to firmware-update traffic (ProviderCapabilities.FirmwareOnlyRestriction is false); " +
+                "disable them with DisableDevicesBelowMinimumAsync instead.");
+        return EnforceAsync(policy, deviceIds, (id, p, ct) => restriction.RestrictAsync(id, FirmwareVersion.Parse(p.MinimumAllowedVersion), ct), cancellationToken);
+    }
+
+    /// <summary>The devices restricted to firmware-update traffic now, with the version each must reach; empty where the provider cannot restrict.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> ListRestrictedDevicesAsync(CancellationToken cancellationToken = default) =>
+        _provider is IFirmwareOnlyRestriction restriction
+            ? await restriction.ListRestrictedAsync(cancellationToken).ConfigureAwait(false)
+            : new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Applies <paramref name="enforce"/> to every enabled device (of <paramref name="deviceIds"/>) below the minimum, in id order.</summary>
+    private async Task<IReadOnlyList<string>> EnforceAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds,
+        Func<string, FleetVersionPolicy, CancellationToken, Task<bool>> enforce, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
         policy.Validate();
@@ -158,21 +198,20 @@ public sealed class SecurityPatching
             foreach (var id in deviceIds)
                 _provider.DeviceIdRules.Validate(id, nameof(deviceIds));
         }
-        var disabled = new List<string>();
+        var enforced = new List<string>();
         foreach (var (id, version) in (await ReadFleetAsync(cancellationToken, deviceIds, enabledOnly: true).ConfigureAwait(false)).Running.OrderBy(d => d.Key, StringComparer.Ordinal))
         {
             if (!policy.IsBelow(version)) continue;
             try
             {
-                await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, cancellationToken).ConfigureAwait(false);
-                disabled.Add(id);
+                if (await enforce(id, policy, cancellationToken).ConfigureAwait(false)) enforced.Add(id);
             }
             catch (DeviceNotFoundException)
             {
-                // Deleted meanwhile: nothing to disable.
+                // Deleted meanwhile: nothing to enforce.
             }
         }
-        return disabled;
+        return enforced;
     }
 
     /// <summary>Every registered device's (or each given device's) reported running version, <see langword="null"/> when it reports none.</summary>
