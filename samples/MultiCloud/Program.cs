@@ -111,8 +111,9 @@ await iot.Firmware.CreateReleaseAsync(new FirmwareRelease
     Sha256 = new string('0', 64),
     SizeBytes = 1024,
 }, ct);
-var rollout = await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = version, DeviceIds = ids }, ct);
-rollout = await iot.Firmware.GetRolloutAsync(rollout.Id, ct);
+var operation = await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = version, DeviceIds = ids }, ct);
+// One read, no wait: these devices run no firmware agent, so the rollout would only end by its device timeout.
+var rollout = await operation.UpdateStatusAsync(ct);
 Console.WriteLine($"✓ rollout {rollout.Id}: {rollout.Status}, {rollout.WaveCount} wave(s), " +
     string.Join(", ", Enum.GetValues<DeviceRolloutStatus>().Where(s => rollout.Count(s) > 0).Select(s => $"{rollout.Count(s)} {s}")));
 rollout = await iot.Firmware.CancelRolloutAsync(rollout.Id, ct);

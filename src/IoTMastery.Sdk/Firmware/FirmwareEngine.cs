@@ -23,7 +23,7 @@ namespace IoTMastery.Sdk;
 /// written is logged and skipped (it times out as failed), so it never stops the other devices' waves.</para>
 /// <para>Thread-safe; evaluations run one at a time per engine.</para>
 /// </remarks>
-internal sealed class FirmwareEngine : IFirmwareService, IDisposable
+internal sealed class FirmwareEngine : IFirmwareService, IRolloutChangeSource, IDisposable
 {
     /// <summary>The error of a device deleted during a rollout.</summary>
     internal const string DeviceGoneError = "The device no longer exists: it was deleted during the rollout.";
@@ -37,6 +37,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _evaluationLock = new(1, 1);
+    private readonly RolloutChangeSignal _changes = new();
     private volatile bool _disposed;
 
     private enum Mode { Start, Evaluate, Cancel }
@@ -58,6 +59,12 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
     }
+
+    /// <inheritdoc />
+    RolloutChangeSignal? IRolloutChangeSource.Changes => _changes;
+
+    /// <inheritdoc />
+    TimeProvider IRolloutChangeSource.Time => _time;
 
     /// <inheritdoc />
     public async Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default)
@@ -89,7 +96,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default)
+    public async Task<RolloutOperation> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
         plan.Validate();
@@ -118,7 +125,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             }
             var decision = RolloutOrchestrator.Start("ro-" + Guid.NewGuid().ToString("N"), plan, previous, _time.GetUtcNow());
             await _store.AddRolloutAsync(decision.Rollout, decision.Actions, cancellationToken).ConfigureAwait(false);
-            return await RunAsync(decision.Rollout.Id, Mode.Start, cancellationToken).ConfigureAwait(false);
+            return new RolloutOperation(this, await RunAsync(decision.Rollout.Id, Mode.Start, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -232,6 +239,8 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             if (!await _store.TryUpdateRolloutAsync(rollout, pending, revision, cancellationToken).ConfigureAwait(false))
                 return null;
             revision++;
+            // Waiting handles re-read at once instead of at their next poll.
+            _changes.Signal();
             dirty = false;
             if (actions.Count == 0)
                 break;
