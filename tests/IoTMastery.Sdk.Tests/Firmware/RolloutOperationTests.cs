@@ -46,8 +46,7 @@ public sealed class RolloutOperationTests : IDisposable
         var wait = operation.WaitForCompletionAsync(poll, collect, cts.Token);
         // After the wait's first read (still in progress), the device succeeds where only a read can see it: no evaluation
         // of this engine runs, so nothing signals.
-        await collect.First.Task.WaitAsync(Bound);
-        Assert.Equal(RolloutStatus.InProgress, collect.First.Task.Result.Status);
+        Assert.Equal(RolloutStatus.InProgress, (await collect.First.Task.WaitAsync(Bound)).Status);
         delivery.Reports["d0"] = new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = operation.Id };
 
         // Only the fake clock can wake the wait. The timer may be armed after an advance, so advance again until it fires;
