@@ -62,18 +62,13 @@ if (iot.Capabilities.TelemetryConsumption)
 {
     var expected = perDevice * connections.Count;
     var received = 0;
-    using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-    var ready = new TaskCompletionSource();
+    // Returns once the subscription is live on the provider's peer: records sent from here on are read, no delay needed.
+    await using var subscription = await iot.Telemetry.SubscribeAsync(ct);
     var consumer = Task.Run(async () =>
     {
-        var stream = iot.Telemetry.ReadAllAsync(stop.Token).GetAsyncEnumerator(stop.Token);
-        var next = stream.MoveNextAsync();
-        ready.SetResult();
-        while (await next && Interlocked.Increment(ref received) < expected) next = stream.MoveNextAsync();
-        await stream.DisposeAsync();
+        await foreach (var _ in subscription.ReadAllAsync(ct))
+            if (Interlocked.Increment(ref received) == expected) break;
     }, ct);
-    await ready.Task;
-    await Task.Delay(200, ct); // the consumer's subscription is already live; this only lets the first read start
     await SendTelemetryAsync();
     await consumer.WaitAsync(TimeSpan.FromSeconds(30), ct);
     Console.WriteLine($"✓ {received}/{expected} telemetry records delivered and consumed");

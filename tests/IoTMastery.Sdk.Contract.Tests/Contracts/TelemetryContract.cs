@@ -24,51 +24,61 @@ public abstract class TelemetryContract<TFixture>(TFixture fixture) : ContractBa
             return;
         }
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var values = new List<double>();
-        var stream = Provider.Telemetry.ReadAllAsync(stop.Token).GetAsyncEnumerator(stop.Token);
-        // The first MoveNextAsync subscribes the reader; only then do records sent from now on reach it.
-        var next = stream.MoveNextAsync().AsTask();
-        try
+        // Live on the peer when it returns: no delay before the device sends.
+        await using (var subscription = await Provider.Telemetry.SubscribeAsync(Ct))
         {
-            await Task.Delay(200, Ct);
             await SendAsync(device, id);
 
             // Read until N of this device's records arrived, then a little longer to catch duplicates.
-            var deadline = DateTime.UtcNow + ProviderFixture.Patience;
-            DateTime? settle = null;
-            while (true)
+            using var window = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            window.CancelAfter(ProviderFixture.Patience);
+            try
             {
-                var limit = (settle ?? deadline) - DateTime.UtcNow;
-                if (limit <= TimeSpan.Zero) break;
-                bool more;
-                try
+                await foreach (var record in subscription.ReadAllAsync(window.Token))
                 {
-                    more = await next.WaitAsync(limit, Ct);
+                    if (record.DeviceId != id) continue;
+                    Assert.Equal("level", record.Metric);
+                    values.Add(record.Value);
+                    if (values.Count == Records) window.CancelAfter(TimeSpan.FromSeconds(1));
                 }
-                catch (TimeoutException)
-                {
-                    break;
-                }
-                if (!more) break;
-                if (stream.Current.DeviceId == id)
-                {
-                    Assert.Equal("level", stream.Current.Metric);
-                    values.Add(stream.Current.Value);
-                    if (values.Count == Records) settle = DateTime.UtcNow + TimeSpan.FromSeconds(1);
-                }
-                next = stream.MoveNextAsync().AsTask();
             }
-        }
-        finally
-        {
-            // An async iterator cannot be disposed while a MoveNextAsync is pending: cancel it and let it finish first.
-            await stop.CancelAsync();
-            try { await next; } catch (OperationCanceledException) { /* the read we abandoned */ }
-            await stream.DisposeAsync();
+            catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+            {
+                // The window closed: after the settle time, or at the deadline (then the count below says what is missing).
+            }
         }
 
         Assert.Equal(Enumerable.Range(0, Records).Select(i => (double)i), values.Order());
+    }
+
+    [Fact]
+    public async Task A_record_sent_right_after_SubscribeAsync_returns_is_received()
+    {
+        var registration = await RegisterAsync();
+        var id = registration.Device.Id;
+        var device = await ConnectAsync(registration);
+        if (!Provider.Capabilities.TelemetryConsumption)
+        {
+            await Assert.ThrowsAsync<NotSupportedException>(() => Provider.Telemetry.SubscribeAsync(Ct));
+            return;
+        }
+
+        await using var subscription = await Provider.Telemetry.SubscribeAsync(Ct);
+        // At once: no delay, no priming read. If the subscription were not yet live on the peer, this record would be lost.
+        await device.SendTelemetryAsync(new TelemetryRecord(id, "first", 42, DateTimeOffset.UtcNow), Ct);
+        await device.FlushAsync(Ct);
+
+        using var window = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        window.CancelAfter(ProviderFixture.Patience);
+        TelemetryRecord? received = null;
+        await foreach (var record in subscription.ReadAllAsync(window.Token))
+        {
+            if (record.DeviceId != id) continue;
+            received = record;
+            break;
+        }
+        Assert.Equal(("first", 42.0), (received?.Metric, received?.Value));
     }
 
     private async Task SendAsync(IDeviceConnection device, string id)

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using WorkerService;
@@ -31,5 +34,45 @@ public sealed class WorkerServiceSampleTests
             // 20 + 21 + 22 + 23 + 24: every reading came back once, with its value.
             Assert.Equal(110, run.Sum);
         }
+    }
+
+    [Fact]
+    public async Task The_sample_process_runs_for_its_seconds_and_prints_the_sdk_spans_and_metrics_with_the_console_exporter()
+    {
+        // The sample as a user runs it: its own process, its appsettings.json, the OpenTelemetry console exporter on stdout.
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = AppContext.BaseDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "WorkerService.dll"), "--seconds", "1", "--Worker:MetricsExportSeconds", "1" })
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try
+        {
+            await process.WaitForExitAsync(bound.Token);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        var output = await stdout;
+        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
+
+        // Spans of the SDK's source: registry calls of both providers, each tagged with its provider name.
+        foreach (var span in new[] { "registry.register", "registry.delete" })
+            Assert.Matches(new Regex($@"Activity\.DisplayName:\s+{Regex.Escape(span)}\b"), output);
+        Assert.Matches(new Regex($@"Activity\.ActivitySourceName:\s+{Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
+        foreach (var provider in new[] { "edge", "plant" })
+            Assert.Matches(new Regex($@"{Regex.Escape(SdkActivitySource.ProviderTag)}:\s+{provider}\b"), output);
+        // Metrics of the SDK's meter: the telemetry the devices sent.
+        Assert.Matches(new Regex($@"Metric Name:\s+{Regex.Escape(SdkMetricNames.TelemetryRecordsSent)}\b"), output);
+        // More than one round in the second the run was given is not promised on a busy machine; at least one is.
+        Assert.Matches(new Regex(@"Done: [1-9]\d* round trips completed in [1-9]\d* rounds"), output);
     }
 }
