@@ -64,14 +64,15 @@ public sealed class WorkerServiceSampleTests
         var output = await stdout;
         Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
 
-        // Spans of the SDK's source: registry calls of both providers, each tagged with its provider name.
-        foreach (var span in new[] { "registry.register", "registry.delete" })
+        // Spans of the SDK's source: registry calls and telemetry sends on both providers' devices.
+        foreach (var span in new[] { "registry.register", "registry.delete", "send" })
             Assert.Matches(new Regex($@"Activity\.DisplayName:\s+{Regex.Escape(span)}\b"), output);
-        Assert.Matches(new Regex($@"Activity\.ActivitySourceName:\s+{Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
-        foreach (var provider in new[] { "edge", "plant" })
-            Assert.Matches(new Regex($@"{Regex.Escape(SdkActivitySource.ProviderTag)}:\s+{provider}\b"), output);
+        Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
+        foreach (var device in new[] { "sensor-edge-0", "sensor-plant-0" })
+            Assert.Matches(new Regex($@"iotmastery\.device\.id:\s+{device}\b"), output);
         // Metrics of the SDK's meter: the telemetry the devices sent.
-        Assert.Matches(new Regex($@"Metric Name:\s+{Regex.Escape(SdkMetricNames.TelemetryRecordsSent)}\b"), output);
+        Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(SdkMetricNames.Meter)}\b"), output);
+        Assert.Matches(new Regex($@"Metric Name: {Regex.Escape(SdkMetricNames.TelemetryRecordsSent)}\b"), output);
         // More than one round in the second the run was given is not promised on a busy machine; at least one is.
         Assert.Matches(new Regex(@"Done: [1-9]\d* round trips completed in [1-9]\d* rounds"), output);
     }
