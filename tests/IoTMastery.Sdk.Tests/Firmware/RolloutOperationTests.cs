@@ -15,28 +15,34 @@ public sealed class RolloutOperationTests : IDisposable
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private readonly TempFirmwareStore _file = new();
+    private readonly FakeTimeProvider _time = new(Start);
+    private readonly ReportsInMemory _delivery = new();
+    private readonly SqliteFirmwareStore _store;
+    private readonly FirmwareEngine _engine;
 
-    public void Dispose() => _file.Dispose();
-
-    private static FirmwareRelease Release(string version) => new()
+    public RolloutOperationTests()
     {
-        Version = version,
-        Uri = new Uri($"https://fw.example.test/{version}.bin"),
-        Sha256 = new string('a', 64),
-        SizeBytes = 100,
-    };
+        _store = new SqliteFirmwareStore(_file.Path);
+        // Nothing tells this engine that a report changed: it sees reports only when a rollout is read.
+        _engine = new FirmwareEngine(_store, _delivery, "Local", _time);
+        _delivery.Reports["d0"] = new ReportedFirmware { Version = "1.0.0" };
+    }
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _store.Dispose();
+        _file.Dispose();
+    }
+
+    private static FirmwareRelease Release(string version) => FirmwareTestReleases.Release(version);
 
     [Fact]
     public async Task Without_a_signal_the_wait_reads_again_each_poll_interval_of_the_provider_clock_and_returns_the_ended_rollout()
     {
-        var time = new FakeTimeProvider(Start);
-        var delivery = new ReportsInMemory();
-        delivery.Reports["d0"] = new ReportedFirmware { Version = "1.0.0" };
-        using var store = new SqliteFirmwareStore(_file.Path);
-        using var engine = new FirmwareEngine(store, delivery, "Local", time);
-        await engine.CreateReleaseAsync(Release("1.0.0"));
-        await engine.CreateReleaseAsync(Release("2.0.0"));
-        var operation = await engine.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] });
+        await _engine.CreateReleaseAsync(Release("1.0.0"));
+        await _engine.CreateReleaseAsync(Release("2.0.0"));
+        var operation = await _engine.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] });
         Assert.False(operation.HasCompleted);
 
         var seen = new ConcurrentQueue<Rollout>();
@@ -47,13 +53,13 @@ public sealed class RolloutOperationTests : IDisposable
         // After the wait's first read (still in progress), the device succeeds where only a read can see it: no evaluation
         // of this engine runs, so nothing signals.
         Assert.Equal(RolloutStatus.InProgress, (await collect.First.Task.WaitAsync(Bound)).Status);
-        delivery.Reports["d0"] = new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = operation.Id };
+        _delivery.Reports["d0"] = new ReportedFirmware { Version = "2.0.0", TargetVersion = "2.0.0", Status = FirmwareUpdateStatus.Succeeded, RolloutId = operation.Id };
 
         // Only the fake clock can wake the wait. The timer may be armed after an advance, so advance again until it fires;
         // each step is one poll interval, so the wait reads at most one interval after the timer is armed.
         while (!wait.IsCompleted && !cts.IsCancellationRequested)
         {
-            time.Advance(poll);
+            _time.Advance(poll);
             await Task.WhenAny(wait, Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System));
         }
         var done = await wait;
@@ -65,30 +71,25 @@ public sealed class RolloutOperationTests : IDisposable
         // Two states reported: the first read, in progress, and the end.
         Assert.Equal([RolloutStatus.InProgress, RolloutStatus.Completed], seen.Select(r => r.Status));
         Assert.Same(done, seen.Last());
-        Assert.True(time.GetUtcNow() - Start >= poll, "the wait ended without the clock reaching one poll interval");
+        Assert.True(_time.GetUtcNow() - Start >= poll, "the wait ended without the clock reaching one poll interval");
     }
 
     [Fact]
     public async Task Resume_reattaches_by_id_and_bad_arguments_fail_before_any_read()
     {
-        var time = new FakeTimeProvider(Start);
-        var delivery = new ReportsInMemory();
-        delivery.Reports["d0"] = new ReportedFirmware { Version = "1.0.0" };
-        using var store = new SqliteFirmwareStore(_file.Path);
-        using var engine = new FirmwareEngine(store, delivery, "Local", time);
-        await engine.CreateReleaseAsync(Release("2.0.0"));
-        var started = await engine.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] });
-        await engine.CancelRolloutAsync(started.Id);
+        await _engine.CreateReleaseAsync(Release("2.0.0"));
+        var started = await _engine.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] });
+        await _engine.CancelRolloutAsync(started.Id);
 
-        var resumed = await RolloutOperation.ResumeAsync(engine, started.Id);
+        var resumed = await RolloutOperation.ResumeAsync(_engine, started.Id);
         Assert.Equal(started.Id, resumed.Id);
         Assert.True(resumed.HasCompleted);
         // An ended rollout returns at once, on the first read, whatever the clock does.
         Assert.Equal(RolloutStatus.Cancelled, (await resumed.WaitForCompletionAsync().WaitAsync(Bound)).Status);
 
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => resumed.WaitForCompletionAsync(TimeSpan.Zero, null));
-        await Assert.ThrowsAsync<ArgumentException>(() => RolloutOperation.ResumeAsync(engine, "bad id!"));
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => RolloutOperation.ResumeAsync(engine, "ro-missing"));
+        await Assert.ThrowsAsync<ArgumentException>(() => RolloutOperation.ResumeAsync(_engine, "bad id!"));
+        await Assert.ThrowsAsync<ResourceNotFoundException>(() => RolloutOperation.ResumeAsync(_engine, "ro-missing"));
     }
 
     [Fact]
