@@ -62,18 +62,13 @@ if (iot.Capabilities.TelemetryConsumption)
 {
     var expected = perDevice * connections.Count;
     var received = 0;
-    using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-    var ready = new TaskCompletionSource();
+    // Returns once the subscription is live on the provider's peer: records sent from here on are read, no delay needed.
+    await using var subscription = await iot.Telemetry.SubscribeAsync(ct);
     var consumer = Task.Run(async () =>
     {
-        var stream = iot.Telemetry.ReadAllAsync(stop.Token).GetAsyncEnumerator(stop.Token);
-        var next = stream.MoveNextAsync();
-        ready.SetResult();
-        while (await next && Interlocked.Increment(ref received) < expected) next = stream.MoveNextAsync();
-        await stream.DisposeAsync();
+        await foreach (var _ in subscription.ReadAllAsync(ct))
+            if (Interlocked.Increment(ref received) == expected) break;
     }, ct);
-    await ready.Task;
-    await Task.Delay(200, ct); // the consumer's subscription is already live; this only lets the first read start
     await SendTelemetryAsync();
     await consumer.WaitAsync(TimeSpan.FromSeconds(30), ct);
     Console.WriteLine($"✓ {received}/{expected} telemetry records delivered and consumed");
@@ -111,8 +106,9 @@ await iot.Firmware.CreateReleaseAsync(new FirmwareRelease
     Sha256 = new string('0', 64),
     SizeBytes = 1024,
 }, ct);
-var rollout = await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = version, DeviceIds = ids }, ct);
-rollout = await iot.Firmware.GetRolloutAsync(rollout.Id, ct);
+var operation = await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = version, DeviceIds = ids }, ct);
+// One read, no wait: these devices run no firmware agent, so the rollout would only end by its device timeout.
+var rollout = await operation.UpdateStatusAsync(ct);
 Console.WriteLine($"✓ rollout {rollout.Id}: {rollout.Status}, {rollout.WaveCount} wave(s), " +
     string.Join(", ", Enum.GetValues<DeviceRolloutStatus>().Where(s => rollout.Count(s) > 0).Select(s => $"{rollout.Count(s)} {s}")));
 rollout = await iot.Firmware.CancelRolloutAsync(rollout.Id, ct);

@@ -177,17 +177,17 @@ try
         FailureThreshold = 0.2,
         DeviceTimeout = TimeSpan.FromSeconds(30),
     };
-    var rollout = await provider.Firmware.StartRolloutAsync(plan, ct);
+    var operation = await provider.Firmware.StartRolloutAsync(plan, ct);
+    var rollout = operation.Value;
     await AnsiConsole.Progress().StartAsync(async progress =>
     {
         var task = progress.AddTask($"Rolling out {release.Version}", maxValue: ids.Count);
-        while (rollout.Status == RolloutStatus.InProgress)
+        // No polling loop: the handle wakes on each device report and hands every new state to the progress callback.
+        rollout = await operation.WaitForCompletionAsync(new InlineProgress<Rollout>(current =>
         {
-            await Task.Delay(100, ct);
-            rollout = await provider.Firmware.GetRolloutAsync(rollout.Id, ct);
-            task.Value = rollout.Devices.Count(d => d.Status is not (DeviceRolloutStatus.Pending or DeviceRolloutStatus.InProgress));
-            task.Description = $"Rolling out {release.Version} (wave {rollout.CurrentWave + 1}/{rollout.WaveCount})";
-        }
+            task.Value = current.Devices.Count(d => d.Status is not (DeviceRolloutStatus.Pending or DeviceRolloutStatus.InProgress));
+            task.Description = $"Rolling out {release.Version} (wave {current.CurrentWave + 1}/{current.WaveCount})";
+        }), ct);
         task.Value = task.MaxValue;
     });
     var waves = new Table().AddColumns("Wave", "Devices", "Succeeded", "Failed → rolled back");
@@ -255,4 +255,10 @@ static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Cancell
 {
     var deadline = Stopwatch.StartNew();
     while (!condition() && deadline.Elapsed < timeout) await Task.Delay(50, ct);
+}
+
+/// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post each report to the thread pool).</summary>
+sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

@@ -15,6 +15,12 @@ public sealed class WorkerOptions
     /// <summary>Stop the host when the work is done (a sample run); false keeps the host up until Ctrl+C.</summary>
     public bool StopWhenDone { get; set; } = true;
 
+    /// <summary>
+    /// Keep doing round trips for this many seconds (measured on the host's <see cref="TimeProvider"/>), then stop; 0 (the
+    /// default) does one round trip per provider. Set from the command line with <c>--seconds N</c>.
+    /// </summary>
+    public int Seconds { get; set; }
+
     /// <summary>How long one provider's round trip may take before the worker gives up.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 }
@@ -48,9 +54,18 @@ public sealed partial class FleetWorker(
     {
         try
         {
-            // The providers run side by side in one process; each round trip is independent.
-            await Task.WhenAll(providers.Names.Select(name => RunAsync(name, stoppingToken)));
-            LogDone(logger, report.Runs.Count);
+            if (_options.Seconds < 0)
+                throw new ArgumentOutOfRangeException(nameof(WorkerOptions.Seconds), _options.Seconds, "Worker:Seconds (--seconds) must be 0 or more.");
+            var until = time.GetUtcNow().AddSeconds(_options.Seconds);
+            var round = 0;
+            do
+            {
+                // The providers run side by side in one process; each round trip is independent.
+                var current = round++;
+                await Task.WhenAll(providers.Names.Select(name => RunAsync(name, current, stoppingToken)));
+            }
+            while (time.GetUtcNow() < until && !stoppingToken.IsCancellationRequested);
+            LogDone(logger, report.Runs.Count, round);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -67,7 +82,7 @@ public sealed partial class FleetWorker(
         }
     }
 
-    private async Task RunAsync(string name, CancellationToken stoppingToken)
+    private async Task RunAsync(string name, int round, CancellationToken stoppingToken)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         bound.CancelAfter(_options.Timeout);
@@ -75,7 +90,7 @@ public sealed partial class FleetWorker(
 
         // Awaits the SDK's hosted service, so this works whichever hosted service the host starts first.
         var provider = await providers.GetProviderAsync(name, ct);
-        var deviceId = $"sensor-{name}";
+        var deviceId = $"sensor-{name}-{round}";
         var registration = await provider.Registry.RegisterAsync(
             new DeviceRegistration { Id = deviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } }, ct);
         LogRegistered(logger, name, provider.Name, deviceId);
@@ -84,36 +99,25 @@ public sealed partial class FleetWorker(
             await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = deviceId, Credential = registration.Credential! });
             await device.ConnectAsync(ct);
 
-            // Subscribe before sending: the first MoveNextAsync registers the reader, so no reading is missed.
-            var stream = provider.Telemetry.ReadAllAsync(ct).GetAsyncEnumerator(ct);
-            try
-            {
-                var next = stream.MoveNextAsync();
-                var start = time.GetUtcNow();
-                for (var i = 0; i < _options.ReadingsPerDevice; i++)
-                    await device.SendTelemetryAsync(new TelemetryRecord(deviceId, "temperature", 20 + i, start.AddSeconds(i)), ct);
-                await device.FlushAsync(ct);
+            // Returns once the subscription is live on the provider, so every reading sent from here on is read back.
+            await using var subscription = await provider.Telemetry.SubscribeAsync(ct);
+            var start = time.GetUtcNow();
+            for (var i = 0; i < _options.ReadingsPerDevice; i++)
+                await device.SendTelemetryAsync(new TelemetryRecord(deviceId, "temperature", 20 + i, start.AddSeconds(i)), ct);
+            await device.FlushAsync(ct);
 
-                int received = 0;
-                double sum = 0;
-                while (received < _options.ReadingsPerDevice && await next)
-                {
-                    var record = stream.Current;
-                    if (record.DeviceId == deviceId)
-                    {
-                        received++;
-                        sum += record.Value;
-                        LogReading(logger, name, record.DeviceId, record.Metric, record.Value);
-                    }
-                    if (received < _options.ReadingsPerDevice) next = stream.MoveNextAsync();
-                }
-                report.Runs.Enqueue(new ProviderRun(name, provider.Name, deviceId, _options.ReadingsPerDevice, received, sum));
-                LogRoundTrip(logger, name, _options.ReadingsPerDevice, received);
-            }
-            finally
+            int received = 0;
+            double sum = 0;
+            await foreach (var record in subscription.ReadAllAsync(ct))
             {
-                await stream.DisposeAsync();
+                if (record.DeviceId != deviceId) continue;
+                received++;
+                sum += record.Value;
+                LogReading(logger, name, record.DeviceId, record.Metric, record.Value);
+                if (received == _options.ReadingsPerDevice) break;
             }
+            report.Runs.Enqueue(new ProviderRun(name, provider.Name, deviceId, _options.ReadingsPerDevice, received, sum));
+            LogRoundTrip(logger, name, _options.ReadingsPerDevice, received);
         }
         finally
         {
@@ -131,8 +135,8 @@ public sealed partial class FleetWorker(
     [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] sent {Sent} readings, read {Received} back")]
     private static partial void LogRoundTrip(ILogger logger, string provider, int sent, int received);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Done: {Count} providers completed the round trip")]
-    private static partial void LogDone(ILogger logger, int count);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Done: {Count} round trips completed in {Rounds} rounds")]
+    private static partial void LogDone(ILogger logger, int count, int rounds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The worker failed")]
     private static partial void LogFailed(ILogger logger, Exception exception);

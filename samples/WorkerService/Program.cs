@@ -1,7 +1,10 @@
 using IoTMastery.Sdk;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace WorkerService;
 
@@ -30,6 +33,8 @@ public static class Program
             // appsettings.json is copied beside the program, so it is found whatever the working directory.
             ContentRootPath = AppContext.BaseDirectory,
         });
+        // --seconds N: keep doing round trips for N seconds, then stop (a bounded run).
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--seconds"] = "Worker:Seconds" });
         if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
 
         // One named provider per configuration section: "IoT:Local:edge" becomes the provider "edge".
@@ -38,6 +43,14 @@ public static class Program
         if (providers.Count == 0)
             throw new InvalidOperationException("appsettings.json has no providers under IoT:Local; add a section per provider, e.g. \"IoT\": { \"Local\": { \"edge\": {} } }.");
         foreach (var section in providers) iot.AddLocal(section.Key, section);
+
+        // The SDK's spans and metrics under their public names, printed by the console exporter. Metrics are printed every
+        // Worker:MetricsExportSeconds and once more when the host stops (disposing the meter provider flushes them).
+        var exportEvery = builder.Configuration.GetValue("Worker:MetricsExportSeconds", 5);
+        builder.Services.AddOpenTelemetry()
+            .WithTracing(tracing => tracing.AddSource(SdkTraceNames.ActivitySource).AddConsoleExporter())
+            .WithMetrics(metrics => metrics.AddMeter(SdkMetricNames.Meter).AddConsoleExporter((_, reader) =>
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = exportEvery * 1000));
 
         builder.Services.Configure<WorkerOptions>(builder.Configuration.GetSection("Worker"));
         builder.Services.AddSingleton<WorkerReport>();

@@ -160,7 +160,7 @@ internal static partial class IotmApp
                 ids = SplitIds(c.Parse.GetValue(devices));
             }
             var started = await c.Provider.Firmware.StartRolloutAsync(Plan(c.Parse, ids), ct).ConfigureAwait(false);
-            c.Output.WriteObject(Views.Rollout(started));
+            c.Output.WriteObject(Views.Rollout(started.Value));
             return ExitCodes.Ok;
         }, p =>
         {
@@ -176,27 +176,28 @@ internal static partial class IotmApp
         SetAction(status, stdout, stderr, true, async (c, ct) =>
         {
             var id = c.Parse.GetValue(rolloutId)!;
-            var current = await c.Provider.Firmware.GetRolloutAsync(id, ct).ConfigureAwait(false);
+            var operation = await RolloutOperation.ResumeAsync(c.Provider.Firmware, id, ct).ConfigureAwait(false);
+            var current = operation.Value;
             if (!c.Parse.GetValue(watch))
             {
                 c.Output.WriteObject(Views.Rollout(current));
                 return ExitCodes.Ok;
             }
-            var every = c.Parse.GetValue(poll) is { } pp ? Durations.Parse(pp, "--poll") : TimeSpan.FromSeconds(2);
+            // --poll is only the fallback: the handle also wakes whenever the engine stores a change.
+            var every = c.Parse.GetValue(poll) is { } pp ? Durations.Parse(pp, "--poll") : RolloutOperation.DefaultPollInterval;
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (c.Parse.GetValue(watchTimeout) is { } wt) bound.CancelAfter(Durations.Parse(wt, "--timeout"));
             string? last = null;
+            var lines = new InlineProgress<Rollout>(state =>
+            {
+                var line = Views.Summary(state);
+                if (line != last) c.Output.WriteLine(Views.Rollout(state), line);
+                last = line;
+            });
+            lines.Report(current);
             try
             {
-                while (true)
-                {
-                    var line = Views.Summary(current);
-                    if (line != last) c.Output.WriteLine(Views.Rollout(current), line);
-                    last = line;
-                    if (current.Status != RolloutStatus.InProgress) break;
-                    await Task.Delay(every, bound.Token).ConfigureAwait(false);
-                    current = await c.Provider.Firmware.GetRolloutAsync(id, bound.Token).ConfigureAwait(false);
-                }
+                current = await operation.WaitForCompletionAsync(every, lines, bound.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -221,5 +222,11 @@ internal static partial class IotmApp
         var list = (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (list.Length == 0) throw new ArgumentException("--devices needs at least one device id.", "--devices");
         return list;
+    }
+
+    /// <summary>Reports on the caller's thread, in order (<see cref="Progress{T}"/> would post each report to the thread pool).</summary>
+    private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 }

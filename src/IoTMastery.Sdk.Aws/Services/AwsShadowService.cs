@@ -8,15 +8,21 @@ namespace IoTMastery.Sdk.Aws;
 /// Device shadows over the data plane, classic (name null) and named. A version mismatch is a
 /// <see cref="PreconditionFailedException"/>; an unknown thing or shadow is a <see cref="ResourceNotFoundException"/>.
 /// </summary>
-public sealed class AwsShadowService
+public class AwsShadowService
 {
+    /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable.</summary>
+    protected AwsShadowService()
+    {
+        _data = null!;
+    }
+
     private const int MaxStateBytes = 8 * 1024;
     private readonly IotDataPlane _data;
 
     internal AwsShadowService(IotDataPlane data) => _data = data;
 
     /// <summary>GetThingShadow: the whole shadow document (state, metadata, version, timestamp).</summary>
-    public async Task<JsonObject> GetAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> GetAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
     {
         Validate(thingName, shadowName);
         return Parse(await _data.GetThingShadowAsync(thingName, shadowName, cancellationToken).ConfigureAwait(false));
@@ -26,7 +32,7 @@ public sealed class AwsShadowService
     /// UpdateThingShadow with a request document <c>{"state":{"desired":…,"reported":…},"version":N,"clientToken":…}</c>;
     /// returns the accepted document. With a version the call is a compare-and-set and safe to retry.
     /// </summary>
-    public async Task<JsonObject> UpdateAsync(string thingName, JsonObject request, string? shadowName = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> UpdateAsync(string thingName, JsonObject request, string? shadowName = null, CancellationToken cancellationToken = default)
     {
         Validate(thingName, shadowName);
         ArgumentNullException.ThrowIfNull(request);
@@ -45,7 +51,7 @@ public sealed class AwsShadowService
     }
 
     /// <summary>DeleteThingShadow; returns <c>{"version":N,"timestamp":…}</c>.</summary>
-    public async Task<JsonObject> DeleteAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> DeleteAsync(string thingName, string? shadowName = null, CancellationToken cancellationToken = default)
     {
         Validate(thingName, shadowName);
         return Parse(await _data.DeleteThingShadowAsync(thingName, shadowName, cancellationToken).ConfigureAwait(false));

@@ -30,7 +30,20 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         _connect = connect;
     }
 
-    public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<TelemetryRecord> ReadAllAsync(CancellationToken cancellationToken = default) => ReadAllAsync(null, cancellationToken);
+
+    /// <summary>
+    /// Live once every partition's reader has a concrete start: a partition that would start at "new events only" starts
+    /// after its last enqueued sequence number, read from the hub before this returns, so an event a device sends after
+    /// this returns is read (a plain <c>Latest</c> is only fixed when the receive link opens, later and unobserved).
+    /// </summary>
+    public Task<TelemetrySubscription> SubscribeAsync(CancellationToken cancellationToken = default)
+    {
+        var live = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return TelemetrySubscription.StartAsync(ct => ReadAllAsync(live, ct), live.Task, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<TelemetryRecord> ReadAllAsync(TaskCompletionSource? live, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var options = _options ?? throw new NotSupportedException(
             "Telemetry consumption needs AzureIoTOptions.EventHub: the built-in endpoint's Event Hubs connection string (see the README).");
@@ -39,7 +52,18 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<PartitionEvent>(new BoundedChannelOptions(256) { SingleReader = true });
         var partitions = await consumer.GetPartitionIdsAsync(cancellationToken).ConfigureAwait(false);
-        var readers = partitions.Select(p => ReadPartitionAsync(consumer, p, store, options.StartFromEarliest, events.Writer, stop.Token)).ToArray();
+        var positions = new EventPosition[partitions.Length];
+        for (var i = 0; i < partitions.Length; i++)
+        {
+            positions[i] = StartPosition(await store.GetAsync(partitions[i], cancellationToken).ConfigureAwait(false), options.StartFromEarliest);
+            if (live is not null && positions[i].Equals(EventPosition.Latest))
+                positions[i] = await consumer.GetLastEnqueuedSequenceNumberAsync(partitions[i], cancellationToken).ConfigureAwait(false) is { } last
+                    ? EventPosition.FromSequenceNumber(last, isInclusive: false)
+                    // An empty partition: everything it will hold arrives after now.
+                    : EventPosition.Earliest;
+        }
+        live?.TrySetResult();
+        var readers = partitions.Select((p, i) => ReadPartitionAsync(consumer, p, positions[i], events.Writer, stop.Token)).ToArray();
         _ = Task.WhenAll(readers).ContinueWith(t => events.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
         try
         {
@@ -67,10 +91,9 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
     internal static EventPosition StartPosition(long? checkpoint, bool earliest) =>
         checkpoint is { } n ? EventPosition.FromSequenceNumber(n, isInclusive: false) : earliest ? EventPosition.Earliest : EventPosition.Latest;
 
-    private static async Task ReadPartitionAsync(IPartitionEventSource consumer, string partitionId, ITelemetryCheckpointStore store, bool earliest,
+    private static async Task ReadPartitionAsync(IPartitionEventSource consumer, string partitionId, EventPosition position,
         ChannelWriter<PartitionEvent> writer, CancellationToken cancellationToken)
     {
-        var position = StartPosition(await store.GetAsync(partitionId, cancellationToken).ConfigureAwait(false), earliest);
         try
         {
             await foreach (var item in consumer.ReadEventsFromPartitionAsync(partitionId, position, cancellationToken).ConfigureAwait(false))
@@ -89,6 +112,12 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
     {
         public Task<string[]> GetPartitionIdsAsync(CancellationToken cancellationToken) => client.GetPartitionIdsAsync(cancellationToken);
 
+        public async Task<long?> GetLastEnqueuedSequenceNumberAsync(string partitionId, CancellationToken cancellationToken)
+        {
+            var properties = await client.GetPartitionPropertiesAsync(partitionId, cancellationToken).ConfigureAwait(false);
+            return properties.IsEmpty ? null : properties.LastEnqueuedSequenceNumber;
+        }
+
         public IAsyncEnumerable<PartitionEvent> ReadEventsFromPartitionAsync(string partitionId, EventPosition startingPosition, CancellationToken cancellationToken) =>
             client.ReadEventsFromPartitionAsync(partitionId, startingPosition, cancellationToken);
 
@@ -97,12 +126,15 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
 }
 
 /// <summary>
-/// The two calls the telemetry reader makes on Event Hubs. A seam, so the mapping, start positions and checkpoints can be
+/// The calls the telemetry reader makes on Event Hubs. A seam, so the mapping, start positions and checkpoints can be
 /// proven with events built by the official EventHubsModelFactory (there is no Event Hubs peer offline).
 /// </summary>
 internal interface IPartitionEventSource : IAsyncDisposable
 {
     Task<string[]> GetPartitionIdsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The partition's last enqueued sequence number; <see langword="null"/> when it holds no event.</summary>
+    Task<long?> GetLastEnqueuedSequenceNumberAsync(string partitionId, CancellationToken cancellationToken);
 
     IAsyncEnumerable<PartitionEvent> ReadEventsFromPartitionAsync(string partitionId, EventPosition startingPosition, CancellationToken cancellationToken);
 }

@@ -36,8 +36,14 @@ public sealed record IotHubDeviceStatistics(long Total, long Enabled, long Disab
 /// queries with continuation, bulk registry operations, twins, direct methods, scheduled jobs and statistics.
 /// Documents are <see cref="JsonObject"/>s in the hub's own shape. Thread-safe.
 /// </summary>
-public sealed class IotHubServiceClient
+public class IotHubServiceClient
 {
+    /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable.</summary>
+    protected IotHubServiceClient()
+    {
+        _http = null!;
+    }
+
     /// <summary>The most devices one bulk registry request may carry.</summary>
     public const int MaxBulkDevices = 100;
 
@@ -48,7 +54,7 @@ public sealed class IotHubServiceClient
     internal IotHubHttpClient Http => _http;
 
     /// <summary>Reads a device identity (<c>GET /devices/{id}</c>), keys included.</summary>
-    public async Task<JsonObject> GetDeviceIdentityAsync(string deviceId, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> GetDeviceIdentityAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         var response = await _http.SendAsync(HttpMethod.Get, "/devices/" + IotHubHttpClient.Segment(deviceId), deviceId: deviceId, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -56,7 +62,7 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Creates a device identity (<c>PUT /devices/{id}</c> without If-Match); an existing id fails with <see cref="ResourceAlreadyExistsException"/>.</summary>
-    public async Task<JsonObject> CreateDeviceIdentityAsync(JsonObject device, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> CreateDeviceIdentityAsync(JsonObject device, CancellationToken cancellationToken = default)
     {
         var id = RequireId(device);
         var response = await _http.SendAsync(HttpMethod.Put, "/devices/" + IotHubHttpClient.Segment(id), device, idempotent: false, deviceId: id, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -65,7 +71,7 @@ public sealed class IotHubServiceClient
 
     /// <summary>Replaces a device identity guarded by <paramref name="etag"/> (<see langword="null"/> = unconditional <c>"*"</c>).</summary>
     /// <exception cref="PreconditionFailedException">The ETag is stale.</exception>
-    public async Task<JsonObject> UpdateDeviceIdentityAsync(JsonObject device, string? etag, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> UpdateDeviceIdentityAsync(JsonObject device, string? etag, CancellationToken cancellationToken = default)
     {
         var id = RequireId(device);
         var response = await _http.SendAsync(HttpMethod.Put, "/devices/" + IotHubHttpClient.Segment(id), device,
@@ -74,7 +80,7 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Deletes a device identity guarded by <paramref name="etag"/> (<see langword="null"/> = unconditional).</summary>
-    public async Task DeleteDeviceIdentityAsync(string deviceId, string? etag = null, CancellationToken cancellationToken = default)
+    public virtual async Task DeleteDeviceIdentityAsync(string deviceId, string? etag = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         await _http.SendAsync(HttpMethod.Delete, "/devices/" + IotHubHttpClient.Segment(deviceId), null,
@@ -86,7 +92,7 @@ public sealed class IotHubServiceClient
     /// <param name="pageSize">Rows per page (<c>x-ms-max-item-count</c>), 1 to 1000; the hub may use another value.</param>
     /// <param name="continuationToken">The previous page's token.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public async Task<IotHubQueryPage> QueryPageAsync(string query, int? pageSize = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public virtual async Task<IotHubQueryPage> QueryPageAsync(string query, int? pageSize = null, string? continuationToken = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         if (pageSize is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(pageSize), pageSize, "The page size must be 1 to 1000.");
@@ -104,7 +110,7 @@ public sealed class IotHubServiceClient
     /// <c>id</c> and <c>importMode</c>) in chunks of at most 100, collecting every device's error. A hub answer of
     /// 400 <c>BulkRegistryOperationFailure</c> is a result, not an exception.
     /// </summary>
-    public async Task<BulkRegistryResult> BulkAsync(IEnumerable<JsonObject> devices, CancellationToken cancellationToken = default)
+    public virtual async Task<BulkRegistryResult> BulkAsync(IEnumerable<JsonObject> devices, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(devices);
         var list = devices.ToList();
@@ -133,11 +139,11 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Deletes many devices with bulk <c>delete</c> entries in chunks of at most 100.</summary>
-    public Task<BulkRegistryResult> DeleteDevicesAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken = default) =>
+    public virtual Task<BulkRegistryResult> DeleteDevicesAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken = default) =>
         BulkAsync(deviceIds.Select(id => new JsonObject { ["id"] = id, ["importMode"] = "delete" }), cancellationToken);
 
     /// <summary>Reads a twin (<c>GET /twins/{id}</c>); its <c>etag</c> is the response ETag.</summary>
-    public async Task<JsonObject> GetTwinAsync(string deviceId, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> GetTwinAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         var response = await _http.SendAsync(HttpMethod.Get, "/twins/" + IotHubHttpClient.Segment(deviceId), deviceId: deviceId, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -145,7 +151,7 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Merges <paramref name="patch"/> (<c>{"tags":{…},"properties":{"desired":{…}}}</c>; null deletes) into a twin, guarded by <paramref name="etag"/>.</summary>
-    public async Task<JsonObject> UpdateTwinAsync(string deviceId, JsonObject patch, string? etag = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> UpdateTwinAsync(string deviceId, JsonObject patch, string? etag = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         ArgumentNullException.ThrowIfNull(patch);
@@ -155,7 +161,7 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Replaces a twin's tags and desired properties, guarded by <paramref name="etag"/>.</summary>
-    public async Task<JsonObject> ReplaceTwinAsync(string deviceId, JsonObject twin, string? etag = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> ReplaceTwinAsync(string deviceId, JsonObject twin, string? etag = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
         ArgumentNullException.ThrowIfNull(twin);
@@ -173,7 +179,7 @@ public sealed class IotHubServiceClient
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <exception cref="DeviceOfflineException">The device is not connected (404103).</exception>
     /// <exception cref="IoTException">The device did not answer in time (504101, transient).</exception>
-    public async Task<DirectMethodResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout,
+    public virtual async Task<DirectMethodResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout,
         CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
@@ -185,7 +191,7 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Schedules a twin update on every device matching <paramref name="queryCondition"/> (<c>PUT /jobs/v2/{id}</c>, type scheduleUpdateTwin).</summary>
-    public Task<JsonObject> ScheduleTwinUpdateAsync(string jobId, string queryCondition, JsonObject twinPatch, DateTimeOffset startTime, TimeSpan maxExecutionTime,
+    public virtual Task<JsonObject> ScheduleTwinUpdateAsync(string jobId, string queryCondition, JsonObject twinPatch, DateTimeOffset startTime, TimeSpan maxExecutionTime,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(twinPatch);
@@ -196,34 +202,34 @@ public sealed class IotHubServiceClient
     }
 
     /// <summary>Schedules a direct method on every device matching <paramref name="queryCondition"/> (type scheduleDeviceMethod).</summary>
-    public Task<JsonObject> ScheduleMethodAsync(string jobId, string queryCondition, string methodName, JsonNode? payload, TimeSpan responseTimeout,
+    public virtual Task<JsonObject> ScheduleMethodAsync(string jobId, string queryCondition, string methodName, JsonNode? payload, TimeSpan responseTimeout,
         TimeSpan connectTimeout, DateTimeOffset startTime, TimeSpan maxExecutionTime, CancellationToken cancellationToken = default) =>
         ScheduleJobAsync(jobId, queryCondition, "scheduleDeviceMethod", "cloudToDeviceMethod", BuildMethod(methodName, payload, responseTimeout, connectTimeout, omitZeroConnectTimeout: true),
             startTime, maxExecutionTime, cancellationToken);
 
     /// <summary>Reads a scheduled job (<c>GET /jobs/v2/{id}</c>).</summary>
-    public async Task<JsonObject> GetJobAsync(string jobId, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> GetJobAsync(string jobId, CancellationToken cancellationToken = default)
     {
         ValidateJobId(jobId);
         return (await _http.SendAsync(HttpMethod.Get, "/jobs/v2/" + IotHubHttpClient.Segment(jobId), cancellationToken: cancellationToken).ConfigureAwait(false)).Body as JsonObject ?? [];
     }
 
     /// <summary>Cancels a scheduled job (<c>POST /jobs/v2/{id}/cancel</c>).</summary>
-    public async Task<JsonObject> CancelJobAsync(string jobId, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> CancelJobAsync(string jobId, CancellationToken cancellationToken = default)
     {
         ValidateJobId(jobId);
         return (await _http.SendAsync(HttpMethod.Post, "/jobs/v2/" + IotHubHttpClient.Segment(jobId) + "/cancel", cancellationToken: cancellationToken).ConfigureAwait(false)).Body as JsonObject ?? [];
     }
 
     /// <summary>Reads device counts (<c>GET /statistics/devices</c>).</summary>
-    public async Task<IotHubDeviceStatistics> GetDeviceStatisticsAsync(CancellationToken cancellationToken = default)
+    public virtual async Task<IotHubDeviceStatistics> GetDeviceStatisticsAsync(CancellationToken cancellationToken = default)
     {
         var body = (await _http.SendAsync(HttpMethod.Get, "/statistics/devices", cancellationToken: cancellationToken).ConfigureAwait(false)).Body;
         return new IotHubDeviceStatistics(Long(body?["totalDeviceCount"]), Long(body?["enabledDeviceCount"]), Long(body?["disabledDeviceCount"]));
     }
 
     /// <summary>Reads how many devices are connected now (<c>GET /statistics/service</c>).</summary>
-    public async Task<long> GetConnectedDeviceCountAsync(CancellationToken cancellationToken = default)
+    public virtual async Task<long> GetConnectedDeviceCountAsync(CancellationToken cancellationToken = default)
     {
         var body = (await _http.SendAsync(HttpMethod.Get, "/statistics/service", cancellationToken: cancellationToken).ConfigureAwait(false)).Body;
         return Long(body?["connectedDeviceCount"]);

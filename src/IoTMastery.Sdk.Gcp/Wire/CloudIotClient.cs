@@ -40,8 +40,15 @@ public sealed record CloudIotRegistryPath(string ProjectId, string Location, str
 /// and binds are sent once; reads and deletes retry UNAVAILABLE/DEADLINE_EXCEEDED; config and command retry
 /// also RESOURCE_EXHAUSTED). Resources are JSON objects in the v1 schema (enums as names, int64 as strings).
 /// </summary>
-public sealed class CloudIotClient
+public class CloudIotClient
 {
+    /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable, and <see cref="Registry"/> is null.</summary>
+    protected CloudIotClient()
+    {
+        Registry = null!;
+        _wire = null!;
+    }
+
     /// <summary>Google's historical endpoint (retired in 2023; use a vendor's URL).</summary>
     public static readonly Uri DefaultBaseUrl = new("https://cloudiot.googleapis.com/");
 
@@ -88,7 +95,7 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Creates a device from a v1 <c>Device</c> object (at least <c>id</c>).</summary>
-    public async Task<JsonObject> CreateDeviceAsync(JsonObject device, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> CreateDeviceAsync(JsonObject device, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(device);
         DeviceIdRules.Gcp.Validate(device["id"]?.GetValue<string>(), "device.id");
@@ -97,14 +104,14 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Reads a device; <paramref name="fieldMask"/> lists snake_case fields to return.</summary>
-    public async Task<JsonObject> GetDeviceAsync(string deviceId, string? fieldMask = null, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> GetDeviceAsync(string deviceId, string? fieldMask = null, CancellationToken cancellationToken = default)
     {
         KeyValuePair<string, string>[] query = fieldMask is null ? [] : [new("fieldMask", fieldMask)];
         return (await SendAsync("GetDevice", HttpMethod.Get, deviceId, query, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false))!.AsObject();
     }
 
     /// <summary>Lists one page of devices (page size 1-500; 0 = server default).</summary>
-    public async Task<(IReadOnlyList<JsonObject> Devices, string? NextPageToken)> ListDevicesAsync(int pageSize = 0, string? pageToken = null,
+    public virtual async Task<(IReadOnlyList<JsonObject> Devices, string? NextPageToken)> ListDevicesAsync(int pageSize = 0, string? pageToken = null,
         IReadOnlyCollection<string>? deviceIds = null, string? gatewayType = null, string? associationsGatewayId = null, string? fieldMask = null,
         CancellationToken cancellationToken = default)
     {
@@ -125,7 +132,7 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Patches the fields named by <paramref name="updateMask"/> (snake_case: <c>credentials</c>, <c>blocked</c>, <c>metadata</c>, <c>log_level</c>).</summary>
-    public async Task<JsonObject> PatchDeviceAsync(string deviceId, JsonObject device, string updateMask, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> PatchDeviceAsync(string deviceId, JsonObject device, string updateMask, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentException.ThrowIfNullOrEmpty(updateMask);
@@ -137,15 +144,15 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Blocks or unblocks a device's connections.</summary>
-    public Task<JsonObject> SetBlockedAsync(string deviceId, bool blocked, CancellationToken cancellationToken = default) =>
+    public virtual Task<JsonObject> SetBlockedAsync(string deviceId, bool blocked, CancellationToken cancellationToken = default) =>
         PatchDeviceAsync(deviceId, new JsonObject { ["blocked"] = blocked }, "blocked", cancellationToken);
 
     /// <summary>Deletes a device.</summary>
-    public async Task DeleteDeviceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+    public virtual async Task DeleteDeviceAsync(string deviceId, CancellationToken cancellationToken = default) =>
         await SendAsync("DeleteDevice", HttpMethod.Delete, deviceId, null, null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Writes a new config version (≤ 64 KB); <paramref name="versionToUpdate"/> 0 is unconditional, otherwise it must be current.</summary>
-    public async Task<JsonObject> ModifyCloudToDeviceConfigAsync(string deviceId, ReadOnlyMemory<byte> data, long versionToUpdate = 0, CancellationToken cancellationToken = default)
+    public virtual async Task<JsonObject> ModifyCloudToDeviceConfigAsync(string deviceId, ReadOnlyMemory<byte> data, long versionToUpdate = 0, CancellationToken cancellationToken = default)
     {
         if (data.IsEmpty) throw new ArgumentException("Config data is required.", nameof(data));
         if (data.Length > 64 * 1024) throw new ArgumentException($"Device configs are at most 65536 bytes; got {data.Length}.", nameof(data));
@@ -155,7 +162,7 @@ public sealed class CloudIotClient
     }
 
     /// <summary>The last <paramref name="numVersions"/> configs, newest first (at most 10 are kept).</summary>
-    public async Task<IReadOnlyList<JsonObject>> ListConfigVersionsAsync(string deviceId, int numVersions = 0, CancellationToken cancellationToken = default)
+    public virtual async Task<IReadOnlyList<JsonObject>> ListConfigVersionsAsync(string deviceId, int numVersions = 0, CancellationToken cancellationToken = default)
     {
         if (numVersions is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numVersions), numVersions, "numVersions must be between 0 and 10.");
         var response = await SendAsync("ListDeviceConfigVersions", HttpMethod.Get, deviceId, Count("numVersions", numVersions), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
@@ -163,7 +170,7 @@ public sealed class CloudIotClient
     }
 
     /// <summary>The last <paramref name="numStates"/> reported states, newest first (at most 10 are kept).</summary>
-    public async Task<IReadOnlyList<JsonObject>> ListStatesAsync(string deviceId, int numStates = 0, CancellationToken cancellationToken = default)
+    public virtual async Task<IReadOnlyList<JsonObject>> ListStatesAsync(string deviceId, int numStates = 0, CancellationToken cancellationToken = default)
     {
         if (numStates is < 0 or > 10) throw new ArgumentOutOfRangeException(nameof(numStates), numStates, "numStates must be between 0 and 10.");
         var response = await SendAsync("ListDeviceStates", HttpMethod.Get, deviceId, Count("numStates", numStates), null, GoogleRetryPolicy.CloudIotRead, cancellationToken).ConfigureAwait(false);
@@ -172,7 +179,7 @@ public sealed class CloudIotClient
 
     /// <summary>Sends a command to a connected device, optionally under a subfolder (≤ 256 characters, no <c>+ # NUL</c>).</summary>
     /// <exception cref="DeviceOfflineException">The device is not connected or not subscribed to commands (FAILED_PRECONDITION).</exception>
-    public async Task SendCommandToDeviceAsync(string deviceId, ReadOnlyMemory<byte> data, string? subfolder = null, CancellationToken cancellationToken = default)
+    public virtual async Task SendCommandToDeviceAsync(string deviceId, ReadOnlyMemory<byte> data, string? subfolder = null, CancellationToken cancellationToken = default)
     {
         if (data.IsEmpty) throw new ArgumentException("Command data is required.", nameof(data));
         if (data.Length > 256 * 1024) throw new ArgumentException($"Commands are at most 262144 bytes; got {data.Length}.", nameof(data));
@@ -191,11 +198,11 @@ public sealed class CloudIotClient
     }
 
     /// <summary>Binds a device to a gateway.</summary>
-    public Task BindDeviceToGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
+    public virtual Task BindDeviceToGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
         GatewayAsync("bindDeviceToGateway", gatewayId, deviceId, cancellationToken);
 
     /// <summary>Unbinds a device from a gateway.</summary>
-    public Task UnbindDeviceFromGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
+    public virtual Task UnbindDeviceFromGatewayAsync(string gatewayId, string deviceId, CancellationToken cancellationToken = default) =>
         GatewayAsync("unbindDeviceFromGateway", gatewayId, deviceId, cancellationToken);
 
     private async Task GatewayAsync(string method, string gatewayId, string deviceId, CancellationToken cancellationToken)

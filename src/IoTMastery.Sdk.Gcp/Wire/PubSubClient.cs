@@ -9,8 +9,15 @@ namespace IoTMastery.Sdk.Gcp;
 /// <c>https://pubsub.googleapis.com/</c> with <see cref="GoogleOAuthAuthenticator"/>, or at the emulator
 /// (<c>http://127.0.0.1:PORT/</c>) with <see cref="NoAuthenticator"/>. Thread-safe.
 /// </summary>
-public sealed class PubSubClient
+public class PubSubClient
 {
+    /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable, and <see cref="ProjectId"/> is null.</summary>
+    protected PubSubClient()
+    {
+        ProjectId = null!;
+        _rest = null!;
+    }
+
     /// <summary>The production endpoint.</summary>
     public static readonly Uri DefaultBaseUrl = new("https://pubsub.googleapis.com/");
 
@@ -34,21 +41,21 @@ public sealed class PubSubClient
 
     /// <summary>Creates a topic.</summary>
     /// <exception cref="ResourceAlreadyExistsException">The topic exists.</exception>
-    public async Task CreateTopicAsync(string topicId, CancellationToken cancellationToken = default)
+    public virtual async Task CreateTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
         await _rest.SendAsync("CreateTopic", HttpMethod.Put, PubSubNames.TopicUrl(ProjectId, topicId), new JsonObject(), GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a topic.</summary>
-    public async Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default)
+    public virtual async Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
         await _rest.SendAsync("DeleteTopic", HttpMethod.Delete, PubSubNames.TopicUrl(ProjectId, topicId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Whether a topic exists.</summary>
-    public async Task<bool> TopicExistsAsync(string topicId, CancellationToken cancellationToken = default)
+    public virtual async Task<bool> TopicExistsAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
         try
@@ -64,7 +71,7 @@ public sealed class PubSubClient
 
     /// <summary>Creates a subscription to a topic of this project.</summary>
     /// <exception cref="ResourceAlreadyExistsException">The subscription exists.</exception>
-    public async Task CreateSubscriptionAsync(string subscriptionId, string topicId, PubSubSubscriptionSettings? settings = null, CancellationToken cancellationToken = default)
+    public virtual async Task CreateSubscriptionAsync(string subscriptionId, string topicId, PubSubSubscriptionSettings? settings = null, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
@@ -81,7 +88,7 @@ public sealed class PubSubClient
     }
 
     /// <summary>Deletes a subscription.</summary>
-    public async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)
+    public virtual async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         await _rest.SendAsync("DeleteSubscription", HttpMethod.Delete, PubSubNames.SubscriptionUrl(ProjectId, subscriptionId), null, GoogleRetryPolicy.PubSubUnavailableOnly, cancellationToken).ConfigureAwait(false);
@@ -93,7 +100,7 @@ public sealed class PubSubClient
     /// transport retries with a content id subscribers use to drop duplicates).
     /// </summary>
     /// <exception cref="ArgumentException">A message or the request breaks a limit, or the messages have different ordering keys.</exception>
-    public async Task<IReadOnlyList<string>> PublishAsync(string topicId, IReadOnlyList<PubSubMessage> messages, CancellationToken cancellationToken = default)
+    public virtual async Task<IReadOnlyList<string>> PublishAsync(string topicId, IReadOnlyList<PubSubMessage> messages, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
         var body = PubSubWire.BuildPublishRequest(messages);
@@ -115,7 +122,7 @@ public sealed class PubSubClient
     }
 
     /// <summary>Pulls up to <paramref name="maxMessages"/> messages; may return none.</summary>
-    public async Task<IReadOnlyList<ReceivedPubSubMessage>> PullAsync(string subscriptionId, int maxMessages, CancellationToken cancellationToken = default)
+    public virtual async Task<IReadOnlyList<ReceivedPubSubMessage>> PullAsync(string subscriptionId, int maxMessages, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         if (maxMessages is < 1 or > PubSubLimits.MaxPullMessages)
@@ -126,7 +133,7 @@ public sealed class PubSubClient
     }
 
     /// <summary>Acknowledges messages so they are not redelivered.</summary>
-    public async Task AcknowledgeAsync(string subscriptionId, IReadOnlyCollection<string> ackIds, CancellationToken cancellationToken = default)
+    public virtual async Task AcknowledgeAsync(string subscriptionId, IReadOnlyCollection<string> ackIds, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         var ids = ValidateAckIds(ackIds);
@@ -136,7 +143,7 @@ public sealed class PubSubClient
     }
 
     /// <summary>Sets the ack deadline of messages; 0 nacks them (immediate redelivery).</summary>
-    public async Task ModifyAckDeadlineAsync(string subscriptionId, IReadOnlyCollection<string> ackIds, int ackDeadlineSeconds, CancellationToken cancellationToken = default)
+    public virtual async Task ModifyAckDeadlineAsync(string subscriptionId, IReadOnlyCollection<string> ackIds, int ackDeadlineSeconds, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
         if (ackDeadlineSeconds is < 0 or > 600)

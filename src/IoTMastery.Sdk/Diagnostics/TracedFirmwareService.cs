@@ -5,7 +5,7 @@ namespace IoTMastery.Sdk.Diagnostics;
 /// <c>firmware.*</c>. A rollout step (start, get, which applies the rules and may advance a wave, cancel) is tagged with
 /// the rollout's id, status and wave after the step.
 /// </summary>
-internal sealed class TracedFirmwareService(IFirmwareService inner, string provider) : TracedService(provider), IFirmwareService
+internal sealed class TracedFirmwareService(IFirmwareService inner, string provider) : TracedService(provider), IFirmwareService, IRolloutChangeSource
 {
     internal IFirmwareService Inner => inner;
 
@@ -21,8 +21,14 @@ internal sealed class TracedFirmwareService(IFirmwareService inner, string provi
     public IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) =>
         inner.ListReleasesAsync(cancellationToken);
 
-    public Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default) =>
-        TraceAsync("firmware.start_rollout", null, () => inner.StartRolloutAsync(plan, cancellationToken), TagRollout);
+    // The handle reads through this wrapper, so each read while waiting is a traced rollout step too.
+    public async Task<RolloutOperation> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default) =>
+        new(this, await TraceAsync("firmware.start_rollout", null, async () => (await inner.StartRolloutAsync(plan, cancellationToken).ConfigureAwait(false)).Value, TagRollout).ConfigureAwait(false));
+
+    // Forwarded, so a handle from this wrapper is woken by the engine inside it.
+    RolloutChangeSignal? IRolloutChangeSource.Changes => (inner as IRolloutChangeSource)?.Changes;
+
+    TimeProvider IRolloutChangeSource.Time => (inner as IRolloutChangeSource)?.Time ?? TimeProvider.System;
 
     public Task<Rollout> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default) =>
         TraceAsync("firmware.get_rollout", null, () => inner.GetRolloutAsync(rolloutId, cancellationToken), TagRollout);

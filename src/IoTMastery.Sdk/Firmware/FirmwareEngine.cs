@@ -23,7 +23,7 @@ namespace IoTMastery.Sdk;
 /// written is logged and skipped (it times out as failed), so it never stops the other devices' waves.</para>
 /// <para>Thread-safe; evaluations run one at a time per engine.</para>
 /// </remarks>
-internal sealed class FirmwareEngine : IFirmwareService, IDisposable
+internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeSource, IDisposable
 {
     /// <summary>The error of a device deleted during a rollout.</summary>
     internal const string DeviceGoneError = "The device no longer exists: it was deleted during the rollout.";
@@ -37,6 +37,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _evaluationLock = new(1, 1);
+    private readonly RolloutChangeSignal _changes = new();
     private volatile bool _disposed;
 
     private enum Mode { Start, Evaluate, Cancel }
@@ -58,6 +59,12 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
     }
+
+    /// <inheritdoc />
+    RolloutChangeSignal? IRolloutChangeSource.Changes => _changes;
+
+    /// <inheritdoc />
+    TimeProvider IRolloutChangeSource.Time => _time;
 
     /// <inheritdoc />
     public async Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default)
@@ -89,7 +96,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default)
+    public async Task<RolloutOperation> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
         plan.Validate();
@@ -112,13 +119,13 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
                 catch (IoTException ex) when (ex is not DeviceNotFoundException && !ex.IsTransient)
                 {
                     // Unreadable for good (not a passing fault): the device joins without a known previous version.
-                    _logger.LogWarning("Device {DeviceId}'s firmware report cannot be read ({ErrorCode}); it cannot be rolled back in this rollout.", id, ex.ErrorCode);
+                    LogReportUnreadableAtStart(_logger, id, ex.ErrorCode);
                     previous[id] = null;
                 }
             }
             var decision = RolloutOrchestrator.Start("ro-" + Guid.NewGuid().ToString("N"), plan, previous, _time.GetUtcNow());
             await _store.AddRolloutAsync(decision.Rollout, decision.Actions, cancellationToken).ConfigureAwait(false);
-            return await RunAsync(decision.Rollout.Id, Mode.Start, cancellationToken).ConfigureAwait(false);
+            return new RolloutOperation(this, await RunAsync(decision.Rollout.Id, Mode.Start, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -158,7 +165,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not ObjectDisposedException)
         {
-            _logger.LogWarning(ex, "Evaluating rollouts after a firmware report from device {DeviceId} failed.", deviceId);
+            LogReportEvaluationFailed(_logger, ex, deviceId);
         }
     }
 
@@ -187,7 +194,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
                 ?? throw new ResourceNotFoundException($"Rollout '{ErrorText.Escape(rolloutId)}' was not found.", _provider, "RolloutNotFound");
             if (await TryRunAsync(stored, mode, cancellationToken).ConfigureAwait(false) is { } result)
                 return result;
-            _logger.LogDebug("Rollout {RolloutId} changed in the store during evaluation (attempt {Attempt}); reading it again.", rolloutId, attempt);
+            LogConcurrentChange(_logger, rolloutId, attempt);
         }
         throw new IoTException($"Rollout '{ErrorText.Escape(rolloutId)}' kept changing under concurrent updates; try again.", _provider, "RolloutConflict", isTransient: true);
     }
@@ -232,6 +239,8 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             if (!await _store.TryUpdateRolloutAsync(rollout, pending, revision, cancellationToken).ConfigureAwait(false))
                 return null;
             revision++;
+            // Waiting handles re-read at once instead of at their next poll.
+            _changes.Signal();
             dirty = false;
             if (actions.Count == 0)
                 break;
@@ -267,7 +276,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
                 releases[action.Version] = release = await _store.GetReleaseAsync(action.Version, cancellationToken).ConfigureAwait(false);
             if (release is null)
             {
-                _logger.LogWarning("Release {Version} for device {DeviceId} in rollout {RolloutId} is no longer in the store; the action is dropped.", action.Version, action.DeviceId, rollout.Id);
+                LogActionDropped(_logger, action.Version, action.DeviceId, rollout.Id);
                 continue;
             }
             try
@@ -281,8 +290,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Kept in the store: the next evaluation tries again, and the device times out if it never succeeds.
-                _logger.LogWarning("{Kind} of {Version} to device {DeviceId} in rollout {RolloutId} failed ({Error}); it is retried at the next evaluation.",
-                    action.Kind, action.Version, action.DeviceId, rollout.Id, ex is IoTException io ? io.ErrorCode ?? io.GetType().Name : ex.GetType().Name);
+                LogActionFailed(_logger, action.Kind, action.Version, action.DeviceId, rollout.Id, ErrorName(ex));
                 left.Add(action);
             }
         }
@@ -307,8 +315,7 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // One unreadable device must not stop the others: it counts as not reported (and times out).
-                _logger.LogWarning("Reading the firmware report of device {DeviceId} in rollout {RolloutId} failed ({Error}).",
-                    device.DeviceId, rollout.Id, ex is IoTException io ? io.ErrorCode ?? io.GetType().Name : ex.GetType().Name);
+                LogReportReadFailed(_logger, device.DeviceId, rollout.Id, ErrorName(ex));
             }
         }
     }
@@ -368,4 +375,27 @@ internal sealed class FirmwareEngine : IFirmwareService, IDisposable
         a.Version == b.Version && a.Uri == b.Uri && a.Sha256 == b.Sha256 && a.SizeBytes == b.SizeBytes && a.Signature == b.Signature && a.Channel == b.Channel;
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>What a log line may say about a failure: its error code or type, never its message (which may quote a peer).</summary>
+    private static string ErrorName(Exception ex) => ex is IoTException io ? io.ErrorCode ?? io.GetType().Name : ex.GetType().Name;
+
+    // Level policy (CONTRIBUTING.md): what is retried later is a Warning, what is dropped for good an Error, a normal
+    // optimistic-concurrency re-read Debug.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {DeviceId}'s firmware report cannot be read ({ErrorCode}); it cannot be rolled back in this rollout.")]
+    private static partial void LogReportUnreadableAtStart(ILogger logger, string deviceId, string? errorCode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Evaluating rollouts after a firmware report from device {DeviceId} failed; the next read of the rollout retries.")]
+    private static partial void LogReportEvaluationFailed(ILogger logger, Exception exception, string deviceId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Rollout {RolloutId} changed in the store during evaluation (attempt {Attempt}); reading it again.")]
+    private static partial void LogConcurrentChange(ILogger logger, string rolloutId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Release {Version} for device {DeviceId} in rollout {RolloutId} is no longer in the store; the action is dropped.")]
+    private static partial void LogActionDropped(ILogger logger, string version, string deviceId, string rolloutId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Kind} of {Version} to device {DeviceId} in rollout {RolloutId} failed ({Error}); it is retried at the next evaluation.")]
+    private static partial void LogActionFailed(ILogger logger, RolloutActionKind kind, string version, string deviceId, string rolloutId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the firmware report of device {DeviceId} in rollout {RolloutId} failed ({Error}); it counts as not reported.")]
+    private static partial void LogReportReadFailed(ILogger logger, string deviceId, string rolloutId, string error);
 }

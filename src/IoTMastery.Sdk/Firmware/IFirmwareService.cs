@@ -17,8 +17,11 @@ public interface IFirmwareService
     /// <summary>Lists releases, newest first.</summary>
     IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Starts a rollout: the first wave is offered the release at once.</summary>
-    Task<Rollout> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Starts a rollout: the first wave is offered the release at once. The returned handle holds the rollout as started
+    /// (<see cref="RolloutOperation.Value"/>) and waits for its end with <see cref="RolloutOperation.WaitForCompletionAsync(IProgress{Rollout}, CancellationToken)"/>.
+    /// </summary>
+    Task<RolloutOperation> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Reads a rollout after applying its rules to the latest device reports and the current time

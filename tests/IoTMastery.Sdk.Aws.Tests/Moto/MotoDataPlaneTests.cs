@@ -107,10 +107,10 @@ public sealed class MotoDataPlaneTests(MotoServer moto) : IAsyncLifetime
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-003" });
         foreach (var id in new[] { "dev-001", "dev-002", "dev-003" })
             await ReportAsync(id, new ReportedFirmware { Version = "1.0.0" });
-        var rollout = await _provider.Firmware.StartRolloutAsync(new RolloutPlan
+        var rollout = (await _provider.Firmware.StartRolloutAsync(new RolloutPlan
         {
             ReleaseVersion = "2.0.0", DeviceIds = ["dev-001", "dev-002", "dev-003"], WaveSizes = [1, 2], SuccessThreshold = 1.0, FailureThreshold = 1.0,
-        });
+        })).Value;
 
         // Wave 0 is offered through the classic shadow's desired.firmware; wave 1 waits for wave 0's success.
         var offered = await DesiredFirmwareAsync("dev-001");

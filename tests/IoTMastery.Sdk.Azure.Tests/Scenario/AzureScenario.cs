@@ -75,7 +75,7 @@ public static class AzureScenario
             // 5. Firmware rollout through the desired 'firmware' property: a canary wave, then the rest.
             await CreateReleaseAsync(provider.Firmware, "1.0.0", firmwareDir, cancellationToken);
             await CreateReleaseAsync(provider.Firmware, "1.1.0", firmwareDir, cancellationToken);
-            var rollout = await provider.Firmware.StartRolloutAsync(new RolloutPlan
+            var rollout = (await provider.Firmware.StartRolloutAsync(new RolloutPlan
             {
                 ReleaseVersion = "1.1.0",
                 DeviceIds = ids,
@@ -83,7 +83,7 @@ public static class AzureScenario
                 SuccessThreshold = 0.5,
                 FailureThreshold = 0.6,
                 DeviceTimeout = TimeSpan.FromSeconds(30),
-            }, cancellationToken);
+            }, cancellationToken)).Value;
             var clock = Stopwatch.StartNew();
             while (rollout.Status == RolloutStatus.InProgress && clock.Elapsed < TimeSpan.FromSeconds(60))
             {

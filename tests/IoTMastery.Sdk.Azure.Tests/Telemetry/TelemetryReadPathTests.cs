@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Threading.Channels;
 using Azure.Messaging.EventHubs;
 using Azure.Messaging.EventHubs.Consumer;
 using IoTMastery.Sdk.TestSupport;
@@ -67,6 +68,40 @@ public sealed class TelemetryReadPathTests
         await bound.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await next);
         await reader.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task SubscribeAsync_fixes_each_partition_start_before_returning_so_the_next_event_is_read_and_older_ones_are_not()
+    {
+        var source = new RecordedPartitions(new()
+        {
+            ["0"] = [Event(10, Batch("old", 1), "dev-a"), Event(11, Batch("old", 2), "dev-a")],
+            ["1"] = [],
+        });
+        // No checkpoint and not from the earliest: "new events only", which a plain Latest fixes only when the link opens.
+        var channel = new AzureTelemetryChannel(new AzureEventHubOptions { ConnectionString = "unused" }, null, _ => source);
+        await using var subscription = await channel.SubscribeAsync().WaitAsync(Bound);
+        source.Append("0", Event(12, Batch("new", 3), "dev-a"));
+        source.Append("1", Event(0, Batch("new", 4), "dev-b"));
+
+        using var bound = new CancellationTokenSource(Bound);
+        var taken = new List<TelemetryRecord>();
+        await foreach (var record in subscription.ReadAllAsync(bound.Token))
+        {
+            taken.Add(record);
+            if (taken.Count == 2) break;
+        }
+        Assert.Equal(["dev-a/new/3", "dev-b/new/4"], taken.Select(r => $"{r.DeviceId}/{r.Metric}/{r.Value}").Order(StringComparer.Ordinal));
+        // Concrete positions read from the hub before SubscribeAsync returned: after the last event, or the start of an empty partition.
+        Assert.Equal(EventPosition.FromSequenceNumber(11, isInclusive: false), source.Requested["0"]);
+        Assert.Equal(EventPosition.Earliest, source.Requested["1"]);
+    }
+
+    [Fact]
+    public async Task SubscribeAsync_without_an_event_hub_fails_at_once_with_NotSupportedException()
+    {
+        var channel = new AzureTelemetryChannel(null, null, _ => throw new InvalidOperationException("not reached"));
+        await Assert.ThrowsAsync<NotSupportedException>(() => channel.SubscribeAsync().WaitAsync(Bound));
     }
 
     [Fact]
@@ -156,6 +191,9 @@ public sealed class TelemetryReadPathTests
 
         public Task<string[]> GetPartitionIdsAsync(CancellationToken cancellationToken) => Task.FromResult(partitions.Keys.Order(StringComparer.Ordinal).ToArray());
 
+        public Task<long?> GetLastEnqueuedSequenceNumberAsync(string partitionId, CancellationToken cancellationToken) =>
+            Task.FromResult(partitions[partitionId] is [.., var last] ? last.SequenceNumber : (long?)null);
+
         public async IAsyncEnumerable<PartitionEvent> ReadEventsFromPartitionAsync(string partitionId, EventPosition startingPosition,
             [EnumeratorCancellation] CancellationToken cancellationToken)
         {
@@ -168,8 +206,17 @@ public sealed class TelemetryReadPathTests
             var context = EventHubsModelFactory.PartitionContext("myhub.servicebus.windows.net", "myhub", "$Default", partitionId);
             foreach (var e in events.Skip(start))
                 yield return new PartitionEvent(context, e);
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            // Then what arrives while the reader is open, as a live partition delivers it.
+            await foreach (var e in Later(partitionId).Reader.ReadAllAsync(cancellationToken))
+                yield return new PartitionEvent(context, e);
         }
+
+        /// <summary>An event enqueued now, after the recorded ones: only readers open (or positioned before it) see it.</summary>
+        public void Append(string partitionId, EventData e) => Later(partitionId).Writer.TryWrite(e);
+
+        private readonly ConcurrentDictionary<string, Channel<EventData>> _later = new();
+
+        private Channel<EventData> Later(string partitionId) => _later.GetOrAdd(partitionId, _ => Channel.CreateUnbounded<EventData>());
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

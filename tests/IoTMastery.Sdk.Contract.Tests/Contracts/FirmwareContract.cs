@@ -26,7 +26,7 @@ public abstract class FirmwareContract<TFixture>(TFixture fixture) : ContractBas
         {
             ReleaseVersion = "2.0.0", DeviceIds = [d0.Id, d1.Id, d2.Id, d3.Id], WaveSizes = [2, 2], SuccessThreshold = 0.5, FailureThreshold = 0.6,
         }, Ct);
-        Assert.Equal((0, 2), (started.CurrentWave, started.WaveCount));
+        Assert.Equal((0, 2), (started.Value.CurrentWave, started.Value.WaveCount));
         var done = await fleet.FinishAsync(started.Id);
 
         Assert.Equal(RolloutStatus.Completed, done.Status);
@@ -156,5 +156,50 @@ public abstract class FirmwareContract<TFixture>(TFixture fixture) : ContractBas
         Assert.Equal(2, done.Count(DeviceRolloutStatus.Succeeded));
         await fleet.EventuallyAsync(() => Task.FromResult(second.RunningVersion == "2.0.0"), "wave 1 to install 2.0.0");
         Assert.Equal(["2.0.0", "1.0.0"], (await fleet.Provider.Firmware.ListReleasesAsync(Ct).ToListAsync(Ct)).Select(r => r.Version).Order().Reverse());
+    }
+
+    [Fact]
+    public async Task The_rollout_handle_waits_for_the_end_and_reports_each_new_state_in_order()
+    {
+        await using var fleet = await FirmwareFleet.StartAsync(Fixture, Ct);
+        await fleet.ReleaseAsync("1.0.0");
+        await fleet.ReleaseAsync("2.0.0");
+        var first = await fleet.DeviceAsync("1.0.0");
+        var second = await fleet.DeviceAsync("1.0.0");
+
+        var operation = await fleet.Provider.Firmware.StartRolloutAsync(new RolloutPlan
+        {
+            ReleaseVersion = "2.0.0", DeviceIds = [first.Id, second.Id], WaveSizes = [1, 1], SuccessThreshold = 1.0,
+        }, Ct);
+        Assert.Equal(RolloutStatus.InProgress, operation.Value.Status);
+        Assert.False(operation.HasCompleted);
+
+        var seen = new List<Rollout>();
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        bound.CancelAfter(ProviderFixture.Patience);
+        // A short fallback interval: on providers that cannot signal, each read is what advances the rollout.
+        var done = await operation.WaitForCompletionAsync(TimeSpan.FromMilliseconds(200), new Collect(seen), bound.Token);
+
+        Assert.Equal(RolloutStatus.Completed, done.Status);
+        Assert.Equal(2, done.Count(DeviceRolloutStatus.Succeeded));
+        Assert.True(operation.HasCompleted);
+        Assert.Same(done, operation.Value);
+        Assert.Same(done, seen[^1]);
+        Assert.All(seen.SkipLast(1), r => Assert.Equal(RolloutStatus.InProgress, r.Status));
+        // Each report is a new state and waves only move forward.
+        Assert.Equal(seen.Select(r => r.CurrentWave).Order(), seen.Select(r => r.CurrentWave));
+        Assert.Equal(seen.Count, seen.Select(r => (r.Status, r.CurrentWave, string.Join(",", r.Devices.Select(d => d.Status)))).Distinct().Count());
+        Assert.Equal("2.0.0", first.RunningVersion);
+
+        // Another handle on the same rollout, by id (a later process): ended, so its wait returns on the first read.
+        var resumed = await RolloutOperation.ResumeAsync(fleet.Provider.Firmware, operation.Id, Ct);
+        Assert.True(resumed.HasCompleted);
+        Assert.Equal(RolloutStatus.Completed, (await resumed.WaitForCompletionAsync(null, bound.Token)).Status);
+    }
+
+    /// <summary>Collects in order, on the reporting thread (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class Collect(List<Rollout> seen) : IProgress<Rollout>
+    {
+        public void Report(Rollout value) => seen.Add(value);
     }
 }

@@ -212,7 +212,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
 
         await iot.Firmware.CreateReleaseAsync(new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://firmware.example/2.bin"), Sha256 = new string('b', 64), SizeBytes = 1 });
         await WaitUntil(async () => (await iot.State.GetAsync("dev-fw")).ReportedVersion > 0);
-        var rollout = await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["dev-fw"] });
+        var rollout = (await iot.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["dev-fw"] })).Value;
         await WaitUntil(async () => (rollout = await iot.Firmware.GetRolloutAsync(rollout.Id)).Status != RolloutStatus.InProgress);
         Assert.Equal(RolloutStatus.Completed, rollout.Status);
     }

@@ -94,7 +94,7 @@ public static class GcpScenario
         await firmware.CreateReleaseAsync(new FirmwareRelease { Version = "2.0.0", Uri = new Uri("https://firmware.example/2.0.0.bin"), Sha256 = new string('b', 64), SizeBytes = 1 }, cancellationToken);
         await Until(() => registryDouble.Server.Requests.Count > 0 && installed == "1.0.0", cancellationToken);
         await Until(async () => (await registry.ListStatesAsync("sensor-1", 1, cancellationToken)).Count > 0, cancellationToken);
-        var rollout = await firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["sensor-1"] }, cancellationToken);
+        var rollout = (await firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["sensor-1"] }, cancellationToken)).Value;
         await Until(async () => (rollout = await firmware.GetRolloutAsync(rollout.Id, cancellationToken)).Status != RolloutStatus.InProgress, cancellationToken);
         Step($"rollout {rollout.Status}: sensor-1 runs {installed}");
         return steps;

@@ -88,7 +88,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         {
             Version = "9.1.0", Uri = new Uri("https://fw.example.test/9.1.0.bin"), Sha256 = new string('a', 64), SizeBytes = 1000,
         }).WaitAsync(Timeout);
-        var started = await _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "9.1.0", DeviceIds = ["otel-fw-1", "otel-fw-2"], WaveSizes = [1, 1] }).WaitAsync(Timeout);
+        var started = (await _provider.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "9.1.0", DeviceIds = ["otel-fw-1", "otel-fw-2"], WaveSizes = [1, 1] }).WaitAsync(Timeout)).Value;
         await _provider.Firmware.GetRolloutAsync(started.Id).WaitAsync(Timeout);
         var cancelled = await _provider.Firmware.CancelRolloutAsync(started.Id).WaitAsync(Timeout);
 

@@ -150,13 +150,13 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
                 devices.Add((connection, agent));
             }
 
-            var rollout = await _provider.Firmware.StartRolloutAsync(new RolloutPlan
+            var rollout = (await _provider.Firmware.StartRolloutAsync(new RolloutPlan
             {
                 ReleaseVersion = bad.Version,
                 DeviceIds = ["fw-1", "fw-2", "fw-3", "fw-4"],
                 WaveSizes = [1, 3],
                 FailureThreshold = 0.5,
-            });
+            })).Value;
             var deadline = DateTime.UtcNow + Timeout;
             while (rollout.Status == RolloutStatus.InProgress && DateTime.UtcNow < deadline)
             {

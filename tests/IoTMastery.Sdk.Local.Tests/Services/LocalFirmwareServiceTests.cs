@@ -60,10 +60,30 @@ public sealed class LocalFirmwareServiceTests
     }
 
     [Fact]
+    public async Task WaitForCompletionAsync_wakes_on_device_reports_while_the_clock_stands_still()
+    {
+        using var f = await FleetAsync(2);
+        var operation = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0", "d1"], WaveSizes = [1, 1], SuccessThreshold = 1.0 });
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        // The fake clock never moves in this test, so the poll fallback never fires: only the engine's signal can wake the wait.
+        var wait = operation.WaitForCompletionAsync(null, cts.Token);
+
+        await Succeed(f, "d0", operation.Id);
+        // d0's report advanced the rollout at once (Local evaluates on reports), so wave 1 is offered before d1 reports.
+        Assert.Equal("2.0.0", (await DesiredFirmwareOf(f, "d1"))!.Release.Version);
+        await Succeed(f, "d1", operation.Id);
+        var done = await wait.WaitAsync(cts.Token);
+
+        Assert.Equal(RolloutStatus.Completed, done.Status);
+        Assert.Equal(2, done.Count(DeviceRolloutStatus.Succeeded));
+        Assert.Equal(LocalFixture.Start, f.Time.GetUtcNow());
+    }
+
+    [Fact]
     public async Task A_rollout_offers_wave_zero_then_advances_on_reported_success_and_completes()
     {
         using var f = await FleetAsync(10);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")], WaveSizes = [2, 8] });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")], WaveSizes = [2, 8] })).Value;
 
         Assert.Equal("1.0.0", rollout.Devices[0].PreviousVersion);
         var offered = await DesiredFirmwareOf(f, "d0");
@@ -86,7 +106,7 @@ public sealed class LocalFirmwareServiceTests
     public async Task Failures_stop_the_rollout_and_roll_back_to_the_previous_release()
     {
         using var f = await FleetAsync(10);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")], WaveSizes = [5, 5], FailureThreshold = 0.4 });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")], WaveSizes = [5, 5], FailureThreshold = 0.4 })).Value;
 
         await Fail(f, "d0", rollout.Id);
         Assert.Equal("1.0.0", (await DesiredFirmwareOf(f, "d0"))!.Release.Version);   // rolled back at once
@@ -104,7 +124,7 @@ public sealed class LocalFirmwareServiceTests
     public async Task A_previous_version_that_is_not_a_registered_release_is_marked_instead_of_rolled_back()
     {
         using var f = await FleetAsync(1, runningVersion: "0.9.0");
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0"] })).Value;
 
         await Fail(f, "d0", rollout.Id);
 
@@ -119,7 +139,7 @@ public sealed class LocalFirmwareServiceTests
     public async Task Silent_devices_time_out_when_the_rollout_is_read()
     {
         using var f = await FleetAsync(2);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0", "d1"], WaveSizes = [1, 1], DeviceTimeout = TimeSpan.FromMinutes(5) });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0", "d1"], WaveSizes = [1, 1], DeviceTimeout = TimeSpan.FromMinutes(5) })).Value;
 
         f.Time.Advance(TimeSpan.FromMinutes(5));
         Assert.Equal(RolloutStatus.InProgress, (await f.Firmware.GetRolloutAsync(rollout.Id)).Status);
@@ -135,7 +155,7 @@ public sealed class LocalFirmwareServiceTests
     public async Task Cancel_skips_devices_not_yet_offered()
     {
         using var f = await FleetAsync(10);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")] });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = [.. Enumerable.Range(0, 10).Select(i => $"d{i}")] })).Value;
         var cancelled = await f.Firmware.CancelRolloutAsync(rollout.Id);
         Assert.Equal(RolloutStatus.Cancelled, cancelled.Status);
         Assert.Equal(9, cancelled.Count(DeviceRolloutStatus.Skipped));
@@ -159,10 +179,10 @@ public sealed class LocalFirmwareServiceTests
     public async Task A_device_deleted_mid_rollout_is_one_failed_device_at_once_and_the_thresholds_decide()
     {
         using var f = await FleetAsync(4);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan
         {
             ReleaseVersion = "2.0.0", DeviceIds = ["d0", "d1", "d2", "d3"], WaveSizes = [2, 2], SuccessThreshold = 0.5, FailureThreshold = 0.6,
-        });
+        })).Value;
         await f.Registry.DeleteAsync("d1");   // offered, then deleted
         await f.Registry.DeleteAsync("d3");   // deleted before its wave is offered
 

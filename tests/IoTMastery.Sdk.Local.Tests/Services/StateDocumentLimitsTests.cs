@@ -133,7 +133,7 @@ public sealed class StateDocumentLimitsTests
 
         var ex = await Assert.ThrowsAsync<IoTException>(() => f.State.ApplyReportedAsync("bricked", new JsonObject { ["a"] = 1 }, default));
         Assert.Equal("StateUnreadable", ex.ErrorCode);
-        var rollout = await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["bricked", "healthy"], WaveSizes = [2] });
+        var rollout = (await f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["bricked", "healthy"], WaveSizes = [2] })).Value;
 
         Assert.Equal(RolloutStatus.InProgress, rollout.Status);
         Assert.NotNull((await f.State.GetAsync("healthy")).Desired["firmware"]);

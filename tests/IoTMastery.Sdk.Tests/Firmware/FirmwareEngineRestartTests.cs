@@ -29,13 +29,7 @@ public sealed class FirmwareEngineRestartTests : IAsyncLifetime
         _file.Dispose();
     }
 
-    private static FirmwareRelease Release(string version) => new()
-    {
-        Version = version,
-        Uri = new Uri($"https://fw.example.test/{version}.bin"),
-        Sha256 = new string('a', 64),
-        SizeBytes = 100,
-    };
+    private static FirmwareRelease Release(string version) => FirmwareTestReleases.Release(version);
 
     [Fact]
     public async Task Actions_persisted_by_an_engine_that_could_not_perform_them_are_performed_by_the_next_engine()
