@@ -97,11 +97,13 @@ public static class PatchingWalkthrough
             await output.WriteLineAsync($"Restricted to firmware-update traffic: {string.Join(", ", restricted)}; {devices[0].DeviceId}'s telemetry is {(refused ? "refused" : "still accepted")}.");
 
             // 3. The urgent rollout: a 25% canary, then the rest; still health-checked, and a failing device is rolled back.
-            var rollout = await provider.Firmware.StartRolloutAsync(RolloutPlan.Urgent(fix!.Version, affected), ct);
-            while (rollout.Status == RolloutStatus.InProgress || rollout.Devices.Any(d => d.Status == DeviceRolloutStatus.InProgress))
+            var operation = await provider.Firmware.StartRolloutAsync(RolloutPlan.Urgent(fix!.Version, affected), ct);
+            var rollout = await operation.WaitForCompletionAsync(cancellationToken: ct);
+            // The rollout ends once its last wave is decided; a rolled-back device may still be reinstalling its old version.
+            while (rollout.Devices.Any(d => d.Status == DeviceRolloutStatus.InProgress))
             {
                 await Task.Delay(100, ct);
-                rollout = await provider.Firmware.GetRolloutAsync(rollout.Id, ct);
+                rollout = await operation.UpdateStatusAsync(ct);
             }
             await output.WriteLineAsync($"Urgent rollout {rollout.Id}: {rollout.Status}, {rollout.Count(DeviceRolloutStatus.Succeeded)} patched, {rollout.Count(DeviceRolloutStatus.RolledBack)} rolled back.");
 

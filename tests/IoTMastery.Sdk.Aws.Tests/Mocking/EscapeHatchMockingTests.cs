@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
-using IoTMastery.Sdk.Aws.Presence;
-using IoTMastery.Sdk.Aws.Services;
 
 namespace IoTMastery.Sdk.Aws.Tests.Mocking;
 
