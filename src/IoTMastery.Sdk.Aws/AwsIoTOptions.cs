@@ -95,7 +95,7 @@ public sealed class AwsIoTOptions
     /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
     /// managing processes on several machines. The provider does not dispose it.
     /// </summary>
-    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+    internal IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
     /// <summary>Per-request HTTP timeout.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
