@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk.Aws.Presence;
 /// Device connect/disconnect lifecycle events, read from AWS IoT's <c>$aws/events/presence/+/+</c> topics over the
 /// service MQTT connection (<see cref="AwsIoTOptions.ServiceMqtt"/>). Malformed messages are counted and skipped.
 /// </summary>
-public sealed class AwsLifecycleEvents
+internal sealed class AwsLifecycleEvents
 {
     private readonly AwsServiceConnection? _connection;
 

@@ -10,7 +10,7 @@ namespace IoTMastery.Sdk.Aws.Services;
 /// Device shadows over the data plane, classic (name null) and named. A version mismatch is a
 /// <see cref="PreconditionFailedException"/>; an unknown thing or shadow is a <see cref="ResourceNotFoundException"/>.
 /// </summary>
-public sealed class AwsShadowService
+internal sealed class AwsShadowService
 {
     private const int MaxStateBytes = 8 * 1024;
     private readonly IotDataPlane _data;

@@ -39,7 +39,7 @@ internal sealed record IotHubDeviceStatistics(long Total, long Enabled, long Dis
 public sealed class IotHubServiceClient
 {
     /// <summary>The most devices one bulk registry request may carry.</summary>
-    public const int MaxBulkDevices = 100;
+    internal const int MaxBulkDevices = 100;
 
     private readonly IotHubHttpClient _http;
 

@@ -9,10 +9,10 @@ namespace IoTMastery.Sdk;
 /// <param name="Version">The running version the devices report.</param>
 /// <param name="Channel">The channel of the registered release with that version; <see langword="null"/> when no such release is registered.</param>
 /// <param name="Devices">How many devices run it.</param>
-public sealed record VersionCount(string Version, string? Channel, int Devices);
+internal sealed record VersionCount(string Version, string? Channel, int Devices);
 
 /// <summary>One advisory against the fleet: who is affected now, what fixes it, and how fast devices were patched.</summary>
-public sealed record AdvisoryCompliance
+internal sealed record AdvisoryCompliance
 {
     /// <summary>The advisory id.</summary>
     public required string Id { get; init; }
@@ -43,7 +43,7 @@ public sealed record AdvisoryCompliance
 /// The fleet's firmware compliance, computed from what devices report (the <c>firmware</c> object of reported state) and the
 /// firmware store's releases, advisories and rollouts, the same on every provider. See <see cref="SecurityPatching"/>.
 /// </summary>
-public sealed record ComplianceReport
+internal sealed record ComplianceReport
 {
     /// <summary>When it was computed.</summary>
     public DateTimeOffset GeneratedAt { get; init; }

@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 /// <summary>What an OSV range event marks.</summary>
-public enum AdvisoryEventKind
+internal enum AdvisoryEventKind
 {
     /// <summary>Versions from this one on are affected (<c>introduced</c>; <c>"0"</c> means from the first version).</summary>
     Introduced,
@@ -19,12 +19,12 @@ public enum AdvisoryEventKind
 /// <summary>One event of an OSV range.</summary>
 /// <param name="Kind">What it marks.</param>
 /// <param name="Version">The version, a semantic version (or <c>"0"</c> for <see cref="AdvisoryEventKind.Introduced"/>).</param>
-public sealed record AdvisoryEvent(AdvisoryEventKind Kind, string Version);
+internal sealed record AdvisoryEvent(AdvisoryEventKind Kind, string Version);
 
 /// <summary>An OSV <c>affected[].ranges[]</c> entry of type <c>SEMVER</c> or <c>ECOSYSTEM</c> (evaluated with SemVer precedence).</summary>
 /// <param name="Type">The OSV range type as written.</param>
 /// <param name="Events">The events in document order.</param>
-public sealed record AdvisoryRange(string Type, IReadOnlyList<AdvisoryEvent> Events)
+internal sealed record AdvisoryRange(string Type, IReadOnlyList<AdvisoryEvent> Events)
 {
     /// <summary>Whether <paramref name="version"/> lies in the range, by the OSV evaluation: walk the events in version order;
     /// an introduced at or below it opens, a fixed or limit at or below it closes, a last_affected below it closes.</summary>
@@ -55,7 +55,7 @@ public sealed record AdvisoryRange(string Type, IReadOnlyList<AdvisoryEvent> Eve
 /// affects, which versions fix it, and how severe it is. Every <c>affected[]</c> entry of the record applies to the
 /// fleet's firmware (import one package's records); <c>GIT</c> ranges cannot match a firmware version and are ignored.
 /// </summary>
-public sealed record FirmwareAdvisory
+internal sealed record FirmwareAdvisory
 {
     /// <summary>The OSV id, for example <c>GHSA-xxxx-xxxx-xxxx</c> or <c>OSV-2026-1</c>.</summary>
     public required string Id { get; init; }

@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk;
 /// in the registry, only when called (the opt-in). Devices that report no version, or one that is not semver, are never
 /// counted as below it: they are listed as not reporting, or left for the operator to judge.
 /// </summary>
-public sealed record FleetVersionPolicy
+internal sealed record FleetVersionPolicy
 {
     /// <summary>The lowest version a device may run: a semantic version.</summary>
     public required string MinimumAllowedVersion { get; init; }

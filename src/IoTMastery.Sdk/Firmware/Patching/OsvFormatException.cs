@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 /// <summary>An OSV document that breaks the schema or this SDK's limits; the message names the rule and <see cref="JsonPath"/> the place.</summary>
-public sealed class OsvFormatException : ArgumentException
+internal sealed class OsvFormatException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public OsvFormatException(string message, string jsonPath)

@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk;
 /// Time-to-patch is measured from the advisory's first import to the rollout's recorded success of each device that went
 /// from an affected version to an unaffected release; a success before the import counts as zero.
 /// </remarks>
-public sealed class SecurityPatching
+internal sealed class SecurityPatching
 {
     private static readonly TimeSpan Day = TimeSpan.FromHours(24);
     private static readonly TimeSpan Week = TimeSpan.FromDays(7);
