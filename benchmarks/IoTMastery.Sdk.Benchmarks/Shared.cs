@@ -16,7 +16,7 @@ public sealed class ShortConfig : ManualConfig
 }
 
 /// <summary>Acknowledges every batch at once: measures the pipeline, not a network.</summary>
-public sealed class AckTransport(TelemetryTransportLimits? limits = null) : ITelemetryTransport
+internal sealed class AckTransport(TelemetryTransportLimits? limits = null) : ITelemetryTransport
 {
     public long Records;
     public long Bytes;

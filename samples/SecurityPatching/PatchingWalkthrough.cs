@@ -83,8 +83,7 @@ public static class PatchingWalkthrough
             }
 
             // 1. The advisory arrives (a file or a feed in OSV format) and lands beside the releases in the fleet's database.
-            using var store = new SqliteFirmwareStore(database);
-            var patching = new SecurityPatching(provider, store);
+            using var patching = SecurityPatching.Open(provider, database);
             var advisory = (await patching.ImportOsvAsync(new MemoryStream(Encoding.UTF8.GetBytes(Advisory)), ct)).Single();
             var affected = await patching.FindAffectedDevicesAsync(advisory, ct);
             var fix = await patching.FindFixedReleaseAsync(advisory, ct);

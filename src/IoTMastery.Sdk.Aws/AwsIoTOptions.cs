@@ -91,7 +91,7 @@ public sealed class AwsIoTOptions
     /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
     /// managing processes on several machines. The provider does not dispose it.
     /// </summary>
-    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+    internal IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
     /// <summary>Capacity of the telemetry consumer buffer.</summary>
     public int TelemetryReaderCapacity { get; set; } = 100_000;

@@ -113,7 +113,7 @@ public sealed class AwsIoTProvider : IIoTProvider
     public AwsShadowService Shadows { get; }
 
     /// <summary>Device connect/disconnect events from <c>$aws/events/presence/+/+</c>; needs <see cref="AwsIoTOptions.ServiceMqtt"/>.</summary>
-    public AwsLifecycleEvents LifecycleEvents { get; }
+    internal AwsLifecycleEvents LifecycleEvents { get; }
 
     /// <summary>The iot:Data-ATS host (or the configured data-plane host).</summary>
     public string DataEndpoint { get; }

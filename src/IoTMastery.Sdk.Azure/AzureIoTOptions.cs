@@ -62,7 +62,7 @@ public sealed class AzureIoTOptions
     /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
     /// managing processes on several machines. The provider does not dispose it.
     /// </summary>
-    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+    internal IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
     /// <summary>Checks the settings; throws an <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()

@@ -66,8 +66,7 @@ internal static partial class IotmApp
             if (c.Parse.GetValue(enforce) == "restrict" && !c.Provider.Capabilities.FirmwareOnlyRestriction)
                 throw new CliUsageException($"--enforce restrict: the {c.Provider.Name} provider cannot restrict devices to firmware-update traffic; use --enforce disable. Nothing was changed.");
 
-            using var store = new SqliteFirmwareStore(section[storeKey]!);
-            var patching = new SecurityPatching(c.Provider, store);
+            using var patching = SecurityPatching.Open(c.Provider, section[storeKey]!);
             var imported = new List<string>();
             foreach (var file in files)
                 imported.AddRange((await patching.ImportOsvFileAsync(file, ct).ConfigureAwait(false)).Select(a => a.Id));

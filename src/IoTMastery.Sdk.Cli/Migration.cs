@@ -11,9 +11,9 @@ namespace IoTMastery.Sdk.Cli;
 /// </summary>
 internal sealed class Migration(ProviderSession source, ProviderSession target)
 {
-    public sealed record PlanItem(string Kind, string Id, string Action);
+    internal sealed record PlanItem(string Kind, string Id, string Action);
 
-    public sealed record Report(int Created, int Recovered, int AlreadyDone, int ReleasesCreated, int ReleasesExisting);
+    internal sealed record Report(int Created, int Recovered, int AlreadyDone, int ReleasesCreated, int ReleasesExisting);
 
     public async Task<IReadOnlyList<PlanItem>> PlanAsync(CancellationToken ct)
     {

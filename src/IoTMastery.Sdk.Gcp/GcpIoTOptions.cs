@@ -83,7 +83,7 @@ public sealed class GcpIoTOptions
     /// Where firmware releases and rollouts live, instead of <see cref="FirmwareStorePath"/>: for example a database shared by
     /// managing processes on several machines. The provider does not dispose it.
     /// </summary>
-    public IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
+    internal IoTMastery.Sdk.Providers.IFirmwareStore? FirmwareStore { get; set; }
 
     /// <summary>The per-attempt HTTP timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set.</summary>
     internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);

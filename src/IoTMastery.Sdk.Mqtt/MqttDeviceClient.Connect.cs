@@ -9,7 +9,7 @@ using MQTTnet.Formatter;
 namespace IoTMastery.Sdk.Mqtt;
 
 // Connecting: one attempt (CONNECT, then the subscriptions), its TLS checks and how failures map to IoTException.
-public sealed partial class MqttDeviceClient
+internal sealed partial class MqttDeviceClient
 {
     private string? _serverCertificateProblem;
     // Set during a connect attempt when the server requested a client certificate and the options have none.

@@ -6,7 +6,7 @@ using MQTTnet.Protocol;
 namespace IoTMastery.Sdk.Mqtt;
 
 // Publishing: the publish window a renewal closes and reopens, acknowledgements and their errors.
-public sealed partial class MqttDeviceClient
+internal sealed partial class MqttDeviceClient
 {
     // Under _stateLock: publishes admitted and not yet finished, and the planned renewal now closing the connection (null when none).
     private int _inFlight;

@@ -4,7 +4,7 @@ using MQTTnet;
 namespace IoTMastery.Sdk.Mqtt;
 
 // Reconnecting after a drop: full-jitter backoff until connected again, disposed, or refused for good.
-public sealed partial class MqttDeviceClient
+internal sealed partial class MqttDeviceClient
 {
     private Task? _reconnectLoop;
     // Under _stateLock: a reconnect loop runs (it clears this in the same lock as its decision to finish), and a

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace IoTMastery.Sdk.Mqtt;
 
 // Credential renewal: a planned reconnect before the credential expires, draining publishes in flight first.
-public sealed partial class MqttDeviceClient
+internal sealed partial class MqttDeviceClient
 {
     private ITimer? _renewalTimer;
 

@@ -9,7 +9,7 @@ using MQTTnet.Protocol;
 namespace IoTMastery.Sdk.Mqtt;
 
 // Subscriptions: registered once and restored on every connect, and the dispatch loop that hands messages to their handlers.
-public sealed partial class MqttDeviceClient
+internal sealed partial class MqttDeviceClient
 {
     private readonly ConcurrentDictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Channel<MqttIncomingMessage> _inbox = Channel.CreateUnbounded<MqttIncomingMessage>(new UnboundedChannelOptions { SingleReader = true });

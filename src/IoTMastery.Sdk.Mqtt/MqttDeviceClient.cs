@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk.Mqtt;
 /// </summary>
 // One file per responsibility: this one the lifecycle (connect with retries, disconnect, dispose) and the shared state;
 // .Connect (one attempt, TLS checks, error mapping), .Reconnect, .Renewal, .Publish (the publish window) and .Subscriptions.
-public sealed partial class MqttDeviceClient : IAsyncDisposable
+internal sealed partial class MqttDeviceClient : IAsyncDisposable
 {
     private readonly MqttDeviceClientOptions _options;
     private readonly string _provider;

@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace IoTMastery.Sdk.Mqtt;
 
 /// <summary>The MQTT protocol version a <see cref="MqttDeviceClient"/> speaks.</summary>
-public enum MqttVersion
+internal enum MqttVersion
 {
     /// <summary>MQTT 5.0: reason codes on every acknowledgement. The default.</summary>
     Mqtt5,
@@ -13,7 +13,7 @@ public enum MqttVersion
 }
 
 /// <summary>The delivery guarantees <see cref="MqttDeviceClient"/> offers. QoS 2 is deliberately absent: no provider needs it.</summary>
-public enum MqttQualityOfService
+internal enum MqttQualityOfService
 {
     /// <summary>QoS 0: fire and forget.</summary>
     AtMostOnce = 0,
@@ -29,20 +29,20 @@ public enum MqttQualityOfService
 /// When the password stops being valid; the client reconnects with fresh credentials
 /// <see cref="MqttDeviceClientOptions.CredentialRenewalMargin"/> before that. <see langword="null"/> when it does not expire.
 /// </param>
-public sealed record MqttCredentials(string UserName, string? Password, DateTimeOffset? ExpiresAt = null)
+internal sealed record MqttCredentials(string UserName, string? Password, DateTimeOffset? ExpiresAt = null)
 {
     /// <summary>Describes the credentials without the password.</summary>
     public override string ToString() => $"MqttCredentials {{ UserName = {UserName}, ExpiresAt = {ExpiresAt:O}, password redacted }}";
 }
 
 /// <summary>Supplies the user name and password for each CONNECT (called again on every reconnect).</summary>
-public delegate ValueTask<MqttCredentials> MqttCredentialProvider(CancellationToken cancellationToken);
+internal delegate ValueTask<MqttCredentials> MqttCredentialProvider(CancellationToken cancellationToken);
 
 /// <summary>
 /// Settings of a <see cref="MqttDeviceClient"/>. The connection is always TLS 1.2 or newer, the server
 /// certificate is always validated (chain and host name), and <see cref="Validate"/> runs when the client is created.
 /// </summary>
-public sealed record MqttDeviceClientOptions
+internal sealed record MqttDeviceClientOptions
 {
     /// <summary>The broker host name or IP address; also the name the server certificate must carry. Required.</summary>
     public required string Host { get; init; }
@@ -142,13 +142,13 @@ public sealed record MqttDeviceClientOptions
 /// <param name="Topic">The topic it was published to.</param>
 /// <param name="Payload">The payload; valid after the handler returns (it is a copy).</param>
 /// <param name="Retain">Whether it is a retained message delivered on subscribe.</param>
-public sealed record MqttIncomingMessage(string Topic, ReadOnlyMemory<byte> Payload, bool Retain);
+internal sealed record MqttIncomingMessage(string Topic, ReadOnlyMemory<byte> Payload, bool Retain);
 
 /// <summary>Handles one message delivered to a subscription.</summary>
-public delegate ValueTask MqttMessageHandler(MqttIncomingMessage message, CancellationToken cancellationToken);
+internal delegate ValueTask MqttMessageHandler(MqttIncomingMessage message, CancellationToken cancellationToken);
 
 /// <summary>Describes a lost connection.</summary>
-public sealed class MqttDisconnectedEventArgs : EventArgs
+internal sealed class MqttDisconnectedEventArgs : EventArgs
 {
     /// <summary>Creates the arguments.</summary>
     public MqttDisconnectedEventArgs(Exception? error, bool willReconnect)

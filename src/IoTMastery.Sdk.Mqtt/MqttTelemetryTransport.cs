@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk.Mqtt;
 /// Sends each telemetry batch as one QoS 1 publish to a fixed topic; a send completes on PUBACK.
 /// Disconnects and timeouts are transient, so the pipeline retries them after the client reconnects.
 /// </summary>
-public sealed class MqttTelemetryTransport : ITelemetryTransport
+internal sealed class MqttTelemetryTransport : ITelemetryTransport
 {
     private readonly MqttDeviceClient _client;
     private readonly string _topic;

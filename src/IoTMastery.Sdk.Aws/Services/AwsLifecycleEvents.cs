@@ -5,26 +5,21 @@ namespace IoTMastery.Sdk.Aws;
 /// Device connect/disconnect lifecycle events, read from AWS IoT's <c>$aws/events/presence/+/+</c> topics over the
 /// service MQTT connection (<see cref="AwsIoTOptions.ServiceMqtt"/>). Malformed messages are counted and skipped.
 /// </summary>
-public class AwsLifecycleEvents
+internal sealed class AwsLifecycleEvents
 {
-    /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable.</summary>
-    protected AwsLifecycleEvents()
-    {
-    }
-
     private readonly AwsServiceConnection? _connection;
 
     internal AwsLifecycleEvents(AwsServiceConnection? connection) => _connection = connection;
 
     /// <summary>Messages on the presence topics that were not a documented connect/disconnect event and were skipped.</summary>
-    public virtual long MalformedEventCount => _connection?.MalformedPresenceCount ?? 0;
+    public long MalformedEventCount => _connection?.MalformedPresenceCount ?? 0;
 
     /// <summary>
     /// Streams lifecycle events of every client as they arrive, until cancelled. AWS may duplicate them or deliver
     /// them out of order; order one client's events by <see cref="DeviceLifecycleEvent.VersionNumber"/>.
     /// </summary>
     /// <exception cref="NotSupportedException">No <see cref="AwsIoTOptions.ServiceMqtt"/>, or its policy refused the presence subscription.</exception>
-    public virtual IAsyncEnumerable<DeviceLifecycleEvent> ReadAllAsync(CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<DeviceLifecycleEvent> ReadAllAsync(CancellationToken cancellationToken = default)
     {
         if (_connection is null)
             throw new NotSupportedException("Lifecycle events from AWS IoT need AwsIoTOptions.ServiceMqtt: they are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe.");

@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk.Aws;
 
 /// <summary>Whether a lifecycle event reports a connection or a disconnection.</summary>
-public enum DeviceLifecycleEventType
+internal enum DeviceLifecycleEventType
 {
     /// <summary>The client connected to the message broker (<c>$aws/events/presence/connected/{clientId}</c>).</summary>
     Connected,
@@ -14,7 +14,7 @@ public enum DeviceLifecycleEventType
 /// One AWS IoT connect/disconnect lifecycle event (fields as in the AWS IoT Developer Guide, "Lifecycle events"; listed in the provider README). AWS may deliver these duplicated or out of
 /// order: order the events of one client by <see cref="VersionNumber"/>, not by arrival.
 /// </summary>
-public sealed record DeviceLifecycleEvent
+internal sealed record DeviceLifecycleEvent
 {
     /// <summary>The MQTT client id; for devices of this SDK, the thing name.</summary>
     public required string ClientId { get; init; }

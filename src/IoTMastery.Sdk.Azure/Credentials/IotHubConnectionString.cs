@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk.Azure;
 /// A parsed IoT Hub connection string (service: <c>HostName=…;SharedAccessKeyName=…;SharedAccessKey=…</c>,
 /// device: <c>HostName=…;DeviceId=…;SharedAccessKey=…</c>). <see cref="ToString"/> hides the key.
 /// </summary>
-public sealed class IotHubConnectionString
+internal sealed class IotHubConnectionString
 {
     private IotHubConnectionString(IReadOnlyDictionary<string, string> values)
     {

@@ -8,10 +8,10 @@ namespace IoTMastery.Sdk.Azure;
 /// <summary>A cloud-to-device message.</summary>
 /// <param name="Body">The message body.</param>
 /// <param name="Properties">System (<c>$.mid</c>, <c>$.cid</c> …) and application properties; a property without a value is null.</param>
-public sealed record CloudToDeviceMessage(ReadOnlyMemory<byte> Body, IReadOnlyDictionary<string, string?> Properties);
+internal sealed record CloudToDeviceMessage(ReadOnlyMemory<byte> Body, IReadOnlyDictionary<string, string?> Properties);
 
 /// <summary>Handles a cloud-to-device message; returning acknowledges it (MQTT PUBACK), which is IoT Hub's "complete".</summary>
-public delegate ValueTask CloudToDeviceHandler(CloudToDeviceMessage message, CancellationToken cancellationToken);
+internal delegate ValueTask CloudToDeviceHandler(CloudToDeviceMessage message, CancellationToken cancellationToken);
 
 /// <summary>
 /// One device's IoT Hub connection over MQTT 3.1.1 on TLS (port 8883): SAS (renewed by reconnecting before expiry) or X.509
@@ -20,7 +20,7 @@ public delegate ValueTask CloudToDeviceHandler(CloudToDeviceMessage message, Can
 /// member but <see cref="DeviceId"/> and <see cref="IsConnected"/> throws <see cref="ObjectDisposedException"/>.
 /// </summary>
 // The public face of AzureMqttDeviceConnection: the shared connection base is internal, and a public class cannot derive from it.
-public sealed class AzureDeviceConnection : IDeviceConnection, IMqttDeviceConnectionOwner
+internal sealed class AzureDeviceConnection : IDeviceConnection, IMqttDeviceConnectionOwner
 {
     private readonly AzureMqttDeviceConnection _connection;
 

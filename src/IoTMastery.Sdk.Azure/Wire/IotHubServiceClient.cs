@@ -7,29 +7,29 @@ namespace IoTMastery.Sdk.Azure;
 /// <param name="Items">The rows (twins, device jobs or raw projections).</param>
 /// <param name="ItemType">The <c>x-ms-item-type</c> the hub reported, for example <c>twin</c>.</param>
 /// <param name="ContinuationToken">The token for the next page; <see langword="null"/> on the last page.</param>
-public sealed record IotHubQueryPage(IReadOnlyList<JsonObject> Items, string? ItemType, string? ContinuationToken);
+internal sealed record IotHubQueryPage(IReadOnlyList<JsonObject> Items, string? ItemType, string? ContinuationToken);
 
 /// <summary>One device's failure in a bulk registry operation.</summary>
 /// <param name="DeviceId">The device.</param>
 /// <param name="ErrorCode">The hub's error code, for example <c>DeviceAlreadyExists</c>.</param>
 /// <param name="ErrorStatus">The hub's description.</param>
-public sealed record BulkDeviceError(string DeviceId, string ErrorCode, string? ErrorStatus);
+internal sealed record BulkDeviceError(string DeviceId, string ErrorCode, string? ErrorStatus);
 
 /// <summary>The outcome of a bulk registry operation across all its chunks.</summary>
 /// <param name="IsSuccessful">True when every device succeeded.</param>
 /// <param name="Errors">Per-device failures.</param>
-public sealed record BulkRegistryResult(bool IsSuccessful, IReadOnlyList<BulkDeviceError> Errors);
+internal sealed record BulkRegistryResult(bool IsSuccessful, IReadOnlyList<BulkDeviceError> Errors);
 
 /// <summary>A direct method's reply.</summary>
 /// <param name="Status">The status the device set.</param>
 /// <param name="Payload">The device's payload.</param>
-public sealed record DirectMethodResult(int Status, JsonNode? Payload);
+internal sealed record DirectMethodResult(int Status, JsonNode? Payload);
 
 /// <summary>Device counts of the hub.</summary>
 /// <param name="Total">All devices.</param>
 /// <param name="Enabled">Enabled devices.</param>
 /// <param name="Disabled">Disabled devices.</param>
-public sealed record IotHubDeviceStatistics(long Total, long Enabled, long Disabled);
+internal sealed record IotHubDeviceStatistics(long Total, long Enabled, long Disabled);
 
 /// <summary>
 /// The IoT Hub service REST API (api-version 2021-04-12) beyond the neutral interfaces: device identities with ETags,
@@ -45,7 +45,7 @@ public class IotHubServiceClient
     }
 
     /// <summary>The most devices one bulk registry request may carry.</summary>
-    public const int MaxBulkDevices = 100;
+    internal const int MaxBulkDevices = 100;
 
     private readonly IotHubHttpClient _http;
 
@@ -92,7 +92,7 @@ public class IotHubServiceClient
     /// <param name="pageSize">Rows per page (<c>x-ms-max-item-count</c>), 1 to 1000; the hub may use another value.</param>
     /// <param name="continuationToken">The previous page's token.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public virtual async Task<IotHubQueryPage> QueryPageAsync(string query, int? pageSize = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    internal async Task<IotHubQueryPage> QueryPageAsync(string query, int? pageSize = null, string? continuationToken = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         if (pageSize is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(pageSize), pageSize, "The page size must be 1 to 1000.");
@@ -110,7 +110,7 @@ public class IotHubServiceClient
     /// <c>id</c> and <c>importMode</c>) in chunks of at most 100, collecting every device's error. A hub answer of
     /// 400 <c>BulkRegistryOperationFailure</c> is a result, not an exception.
     /// </summary>
-    public virtual async Task<BulkRegistryResult> BulkAsync(IEnumerable<JsonObject> devices, CancellationToken cancellationToken = default)
+    internal async Task<BulkRegistryResult> BulkAsync(IEnumerable<JsonObject> devices, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(devices);
         var list = devices.ToList();
@@ -139,7 +139,7 @@ public class IotHubServiceClient
     }
 
     /// <summary>Deletes many devices with bulk <c>delete</c> entries in chunks of at most 100.</summary>
-    public virtual Task<BulkRegistryResult> DeleteDevicesAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken = default) =>
+    internal Task<BulkRegistryResult> DeleteDevicesAsync(IEnumerable<string> deviceIds, CancellationToken cancellationToken = default) =>
         BulkAsync(deviceIds.Select(id => new JsonObject { ["id"] = id, ["importMode"] = "delete" }), cancellationToken);
 
     /// <summary>Reads a twin (<c>GET /twins/{id}</c>); its <c>etag</c> is the response ETag.</summary>
@@ -179,7 +179,7 @@ public class IotHubServiceClient
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <exception cref="DeviceOfflineException">The device is not connected (404103).</exception>
     /// <exception cref="IoTException">The device did not answer in time (504101, transient).</exception>
-    public virtual async Task<DirectMethodResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout,
+    internal async Task<DirectMethodResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout,
         CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
@@ -222,7 +222,7 @@ public class IotHubServiceClient
     }
 
     /// <summary>Reads device counts (<c>GET /statistics/devices</c>).</summary>
-    public virtual async Task<IotHubDeviceStatistics> GetDeviceStatisticsAsync(CancellationToken cancellationToken = default)
+    internal async Task<IotHubDeviceStatistics> GetDeviceStatisticsAsync(CancellationToken cancellationToken = default)
     {
         var body = (await _http.SendAsync(HttpMethod.Get, "/statistics/devices", cancellationToken: cancellationToken).ConfigureAwait(false)).Body;
         return new IotHubDeviceStatistics(Long(body?["totalDeviceCount"]), Long(body?["enabledDeviceCount"]), Long(body?["disabledDeviceCount"]));

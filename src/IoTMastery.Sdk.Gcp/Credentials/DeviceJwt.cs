@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// The MQTT bridge password: a JWT signed with the device's private key, header <c>{"alg":"ES256"|"RS256","typ":"JWT"}</c>,
 /// claims <c>iat</c>, <c>exp</c> (Unix seconds) and <c>aud</c> = the project id; lifetime at most 24 h.
 /// </summary>
-public static class DeviceJwt
+internal static class DeviceJwt
 {
     /// <summary>The longest lifetime the bridge accepts.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromHours(24);

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>Settings of a <see cref="GcpBridgeClient"/>.</summary>
-public sealed record GcpBridgeOptions
+internal sealed record GcpBridgeOptions
 {
     /// <summary>The bridge host, for example <c>us-central1-mqtt.clearblade.com</c>. Required.</summary>
     public required string Host { get; init; }
@@ -61,7 +61,7 @@ public sealed record GcpBridgeOptions
 /// <c>/devices/{id}/events[/subfolder]</c>, <c>/devices/{id}/state</c>, <c>/devices/{id}/config</c> (QoS 1),
 /// <c>/devices/{id}/commands/#</c>, and for gateways <c>/devices/{bound}/attach</c> and <c>/detach</c>.
 /// </summary>
-public sealed class GcpBridgeClient : IAsyncDisposable
+internal sealed class GcpBridgeClient : IAsyncDisposable
 {
     private readonly GcpBridgeOptions _options;
     private readonly TimeProvider _time;

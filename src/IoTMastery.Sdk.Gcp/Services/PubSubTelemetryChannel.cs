@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>Settings of a <see cref="PubSubTelemetryChannel"/>.</summary>
-public sealed record PubSubTelemetryChannelOptions
+internal sealed record PubSubTelemetryChannelOptions
 {
     /// <summary>The subscription to pull from. Required.</summary>
     public required string SubscriptionId { get; init; }
@@ -39,7 +39,7 @@ public sealed record PubSubTelemetryChannelOptions
 /// with a recently seen <c>contentId</c> attribute are dropped. Order per device holds when publishers
 /// use ordering keys and the subscription has message ordering enabled.
 /// </summary>
-public sealed class PubSubTelemetryChannel : ITelemetryChannel
+internal sealed class PubSubTelemetryChannel : ITelemetryChannel
 {
     private readonly PubSubClient _client;
     private readonly PubSubTelemetryChannelOptions _options;

@@ -216,7 +216,7 @@ public class CloudIotClient
         count > 0 ? [new(name, count.ToString(System.Globalization.CultureInfo.InvariantCulture))] : [];
 
     /// <summary>Builds a public-key credential entry (ES256_PEM or RSA_PEM) with an optional expiry.</summary>
-    public static JsonObject PublicKeyCredential(string publicKeyPem, string format, DateTimeOffset? expiresAt)
+    internal static JsonObject PublicKeyCredential(string publicKeyPem, string format, DateTimeOffset? expiresAt)
     {
         var credential = new JsonObject { ["publicKey"] = new JsonObject { ["format"] = format, ["key"] = publicKeyPem } };
         if (expiresAt is { } e) credential["expirationTime"] = e.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
@@ -239,7 +239,7 @@ public class CloudIotClient
 
     /// <summary>Decodes a config's or state's <c>binaryData</c>.</summary>
     /// <exception cref="FormatException">binaryData is not a base64 string, or the object is malformed (duplicate keys, invalid UTF-8).</exception>
-    public static byte[] BinaryData(JsonObject configOrState)
+    internal static byte[] BinaryData(JsonObject configOrState)
     {
         try
         {

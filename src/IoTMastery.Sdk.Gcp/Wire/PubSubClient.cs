@@ -170,7 +170,7 @@ public class PubSubClient
 /// <summary>Builds and parses Pub/Sub JSON bodies, enforcing the request rules before sending.</summary>
 internal static class PubSubWire
 {
-    public static JsonObject BuildPublishRequest(IReadOnlyList<PubSubMessage> messages)
+    internal static JsonObject BuildPublishRequest(IReadOnlyList<PubSubMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0) throw new ArgumentException("A publish request needs at least one message.", nameof(messages));
@@ -202,7 +202,7 @@ internal static class PubSubWire
         return body;
     }
 
-    public static void ValidateMessage(PubSubMessage message)
+    internal static void ValidateMessage(PubSubMessage message)
     {
         if (message.Data.IsEmpty && message.Attributes.Count == 0)
             throw new ArgumentException("A Pub/Sub message needs data or at least one attribute.", nameof(message));
@@ -221,7 +221,7 @@ internal static class PubSubWire
 
     /// <summary>The messages of a <c>pull</c> answer.</summary>
     /// <exception cref="IoTException"><c>INVALID_RESPONSE</c>: a field has the wrong type or <c>data</c> is not base64.</exception>
-    public static IReadOnlyList<ReceivedPubSubMessage> ParsePullResponse(JsonNode? response)
+    internal static IReadOnlyList<ReceivedPubSubMessage> ParsePullResponse(JsonNode? response)
     {
         try
         {

@@ -49,7 +49,7 @@ public sealed record PubSubSubscriptionSettings
 }
 
 /// <summary>Pub/Sub request limits (Google's published values; the emulator does not enforce them).</summary>
-public static class PubSubLimits
+internal static class PubSubLimits
 {
     /// <summary>Messages per publish request.</summary>
     public const int MaxMessagesPerRequest = 1000;

@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// (each keeping its order, sent concurrently), because Pub/Sub requires one ordering key per request. Faults are transient for
 /// Google's Publish retry codes; the pipeline retries them within its bounds.
 /// </summary>
-public sealed class PubSubTelemetryTransport : ITelemetryTransport
+internal sealed class PubSubTelemetryTransport : ITelemetryTransport
 {
     private readonly PubSubClient _client;
     private readonly string _topicId;

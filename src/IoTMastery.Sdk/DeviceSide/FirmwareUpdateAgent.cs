@@ -42,10 +42,25 @@ public sealed class FirmwareUpdateAgent
     /// <param name="connection">The device's connection, used to report progress.</param>
     /// <param name="runningVersion">The firmware version running now.</param>
     /// <param name="install">Installs a verified image and returns whether the post-install health check passed.</param>
-    /// <param name="downloader">Opens image streams (a resume reopens it and skips the bytes already read); default <see cref="FirmwareDownloaders.CreateResumable"/> (file, http, https).</param>
+    /// <param name="downloader">Opens image streams (a resume reopens it and skips the bytes already read); <see langword="null"/> for the default (file, http, https).</param>
+    // No optional parameter: an overload set where one constructor has optional parameters and another has more
+    // parameters cannot grow without breaking callers compiled against it (RS0026/RS0027), so the default is its own overload.
     public FirmwareUpdateAgent(IDeviceConnection connection, string runningVersion,
-        Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install, FirmwareDownloader? downloader = null)
+        Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install, FirmwareDownloader? downloader)
         : this(connection, runningVersion, new FirmwareUpdateAgentOptions { Downloader = downloader is null ? null : FirmwareDownloaders.Resumable(downloader) }, install)
+    {
+    }
+
+    /// <summary>
+    /// Creates an agent for one device that requires <b>no signature</b> and downloads file, http and https images:
+    /// for development only (see the overload taking <see cref="FirmwareUpdateAgentOptions"/> for production).
+    /// </summary>
+    /// <param name="connection">The device's connection, used to report progress.</param>
+    /// <param name="runningVersion">The firmware version running now.</param>
+    /// <param name="install">Installs a verified image and returns whether the post-install health check passed.</param>
+    public FirmwareUpdateAgent(IDeviceConnection connection, string runningVersion,
+        Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install)
+        : this(connection, runningVersion, install, downloader: null)
     {
     }
 

@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk;
 /// signed, so a release may be mirrored; the digest and size pin the image itself.
 /// The <c>format</c> tag separates these signatures from anything else the same key might sign.
 /// </summary>
-public static class FirmwareManifest
+internal static class FirmwareManifest
 {
     /// <summary>The value of the manifest's <c>format</c> field.</summary>
     public const string Format = "iotmastery.firmware-manifest.v1";

@@ -38,7 +38,7 @@ public sealed record FirmwareRelease
     /// The version as a <see cref="FirmwareVersion"/>; <see langword="false"/> when it is not a semantic version (allowed, but
     /// such a release cannot be used with ordering features).
     /// </summary>
-    public bool TryGetSemanticVersion([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FirmwareVersion? version) =>
+    internal bool TryGetSemanticVersion([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FirmwareVersion? version) =>
         FirmwareVersion.TryParse(Version, out version);
 
     /// <summary>Whether <paramref name="channel"/> follows the <see cref="Channel"/> rule.</summary>

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk;
 /// public key: a base64 DER signature (see <see cref="FirmwareSigner"/>) over the release's
 /// <see cref="FirmwareManifest"/>. Any change to the version, digest or size breaks the signature. Thread-safe.
 /// </summary>
-public sealed class FirmwareSignatureVerifier : IDisposable
+internal sealed class FirmwareSignatureVerifier : IDisposable
 {
     private readonly ECDsa _key;
 

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace IoTMastery.Sdk;
 
 /// <summary>The stage of a device's firmware update, as it reports it.</summary>
-public enum FirmwareUpdateStatus
+internal enum FirmwareUpdateStatus
 {
     /// <summary>The image is being downloaded.</summary>
     Downloading,
@@ -22,10 +22,10 @@ public enum FirmwareUpdateStatus
 /// <summary>The firmware a device is asked to run: the <c>firmware</c> object of its desired state.</summary>
 /// <param name="Release">The release to install.</param>
 /// <param name="RolloutId">The rollout that asked for it, echoed in reports; <see langword="null"/> when set by hand.</param>
-public sealed record DesiredFirmware(FirmwareRelease Release, string? RolloutId);
+internal sealed record DesiredFirmware(FirmwareRelease Release, string? RolloutId);
 
 /// <summary>What a device says about its firmware: the <c>firmware</c> object of its reported state.</summary>
-public sealed record ReportedFirmware
+internal sealed record ReportedFirmware
 {
     /// <summary>The version running now.</summary>
     public required string Version { get; init; }
@@ -51,7 +51,7 @@ public sealed record ReportedFirmware
 /// Reported: <c>"firmware": {"version" (running),"targetVersion","status","rolloutId","error"}</c>
 /// with status one of <c>downloading</c>, <c>installing</c>, <c>succeeded</c>, <c>failed</c>.
 /// </summary>
-public static class FirmwareStateContract
+internal static class FirmwareStateContract
 {
     /// <summary>The property holding the firmware object in desired and reported state.</summary>
     public const string PropertyName = "firmware";

@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 /// <summary>What a provider must do to a device after a rollout decision.</summary>
-public enum RolloutActionKind
+internal enum RolloutActionKind
 {
     /// <summary>Set the device's desired firmware to the rollout's release.</summary>
     Offer,
@@ -14,13 +14,13 @@ public enum RolloutActionKind
 /// <param name="Kind">Offer the release or roll back.</param>
 /// <param name="DeviceId">The device.</param>
 /// <param name="Version">The firmware version to put in the device's desired state.</param>
-public sealed record RolloutAction(RolloutActionKind Kind, string DeviceId, string Version);
+internal sealed record RolloutAction(RolloutActionKind Kind, string DeviceId, string Version);
 
 /// <summary>The result of applying the rollout rules: the new rollout and the actions to perform.</summary>
 /// <param name="Rollout">The rollout after the decision; persist it before performing the actions.</param>
 /// <param name="Actions">Offers and rollbacks, in device order.</param>
 /// <param name="Changed">Whether anything differs from the input rollout.</param>
-public sealed record RolloutDecision(Rollout Rollout, IReadOnlyList<RolloutAction> Actions, bool Changed);
+internal sealed record RolloutDecision(Rollout Rollout, IReadOnlyList<RolloutAction> Actions, bool Changed);
 
 /// <summary>
 /// The staged-rollout rules, as pure deterministic functions with no I/O, shared by every provider.
@@ -61,7 +61,7 @@ public sealed record RolloutDecision(Rollout Rollout, IReadOnlyList<RolloutActio
 /// offered the release: their reports and timeouts are applied and failures rolled back, but no
 /// device is offered anything new. A completed rollout never changes.</para>
 /// </remarks>
-public static class RolloutOrchestrator
+internal static class RolloutOrchestrator
 {
     /// <summary>Splits the plan's devices into waves by the rules above.</summary>
     public static IReadOnlyList<IReadOnlyList<string>> SplitWaves(RolloutPlan plan)

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Providers;
 /// <see cref="IIoTProvider.Firmware"/> has the same waves, thresholds, rollbacks, deleted-device handling and crash
 /// safety as the built-in providers.
 /// </summary>
-public static class FirmwareServices
+internal static class FirmwareServices
 {
     /// <summary>Creates a firmware service on <paramref name="store"/> that reaches devices through <paramref name="delivery"/>.</summary>
     /// <param name="store">Durable releases and rollouts; the caller keeps ownership.</param>

@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk.Providers;
 /// provider's database), so a store opened on a provider's firmware store file sees that provider's releases and rollouts.
 /// Implementations must be thread-safe.
 /// </summary>
-public interface IAdvisoryStore
+internal interface IAdvisoryStore
 {
     /// <summary>
     /// Adds the advisory, or replaces the stored one with the same id when this one's <see cref="FirmwareAdvisory.Modified"/>

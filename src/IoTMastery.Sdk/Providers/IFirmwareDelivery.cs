@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Providers;
 /// firmware it should run (the <c>firmware</c> object of <see cref="FirmwareStateContract"/>). Writing the same desired
 /// firmware twice must be harmless: after a crash the engine repeats the writes it cannot prove were made.
 /// </summary>
-public interface IFirmwareDelivery
+internal interface IFirmwareDelivery
 {
     /// <summary>The device-id rules checked before a rollout touches anything.</summary>
     DeviceIdRules DeviceIdRules { get; }

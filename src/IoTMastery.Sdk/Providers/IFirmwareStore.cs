@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk.Providers;
 /// <param name="Rollout">The rollout as last persisted.</param>
 /// <param name="PendingActions">Offers and rollbacks persisted with the decision that produced them and not yet confirmed as performed.</param>
 /// <param name="Revision">Raised by one on every successful <see cref="IFirmwareStore.TryUpdateRolloutAsync"/>; 1 when added.</param>
-public sealed record StoredRollout(Rollout Rollout, IReadOnlyList<RolloutAction> PendingActions, long Revision);
+internal sealed record StoredRollout(Rollout Rollout, IReadOnlyList<RolloutAction> PendingActions, long Revision);
 
 /// <summary>
 /// Durable firmware releases and rollouts for the shared firmware engine behind every provider's
@@ -14,7 +14,7 @@ public sealed record StoredRollout(Rollout Rollout, IReadOnlyList<RolloutAction>
 /// several managing processes can run one fleet (updates are compare-and-swap on <see cref="StoredRollout.Revision"/>).
 /// Implementations must be thread-safe.
 /// </summary>
-public interface IFirmwareStore
+internal interface IFirmwareStore
 {
     /// <summary>Adds <paramref name="release"/> unless a release with its version exists; returns the stored release (the existing one, unchanged, if there was one).</summary>
     Task<FirmwareRelease> AddReleaseIfAbsentAsync(FirmwareRelease release, CancellationToken cancellationToken = default);

@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Providers;
 /// by the rollout's revision. The schema is versioned in the table <c>firmware_schema_version</c>; the Local provider
 /// keeps these tables in its own database, and older Local databases are brought up to date in place.
 /// </summary>
-public sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDisposable
+internal sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDisposable
 {
     private const string StoreName = "SqliteFirmwareStore";
 

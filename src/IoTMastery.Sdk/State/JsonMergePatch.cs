@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk;
 /// the property, and anything else (arrays included) replaces the target value whole.
 /// Inputs are never modified; results are fresh copies.
 /// </summary>
-public static class JsonMergePatch
+internal static class JsonMergePatch
 {
     /// <summary>Applies <paramref name="patch"/> to <paramref name="target"/> and returns the result.</summary>
     /// <param name="target">The document to patch; <see langword="null"/> means JSON <c>null</c>.</param>

@@ -11,7 +11,7 @@ namespace IoTMastery.Sdk;
 /// Implementations must be stateless between calls and safe to call from several threads: the
 /// pipeline may discard the bytes of the last <see cref="WriteRecord"/> call and re-encode the record.
 /// </remarks>
-public interface ITelemetryEncoder
+internal interface ITelemetryEncoder
 {
     /// <summary>Bytes that open a message (<c>[</c> for JSON). May be empty.</summary>
     ReadOnlySpan<byte> BatchPrefix { get; }

@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk;
 /// Where a <see cref="TelemetryPipeline"/> sends encoded batches: an MQTT publish, an HTTP publish,
 /// a Pub/Sub request. Each provider supplies one, with its limits and its fault classification.
 /// </summary>
-public interface ITelemetryTransport
+internal interface ITelemetryTransport
 {
     /// <summary>The transport's limits; batches are sized and paced to stay inside them.</summary>
     TelemetryTransportLimits Limits { get; }
@@ -17,7 +17,7 @@ public interface ITelemetryTransport
 }
 
 /// <summary>Limits a transport declares. Zero means "no limit" for the rate fields.</summary>
-public sealed record TelemetryTransportLimits
+internal sealed record TelemetryTransportLimits
 {
     /// <summary>The largest message the transport accepts, in bytes. Default 128 KiB.</summary>
     public int MaxMessageBytes { get; init; } = 128 * 1024;
@@ -45,7 +45,7 @@ public sealed record TelemetryTransportLimits
 }
 
 /// <summary>One encoded batch of records, ready for the transport. Valid only during <see cref="ITelemetryTransport.SendAsync"/>.</summary>
-public readonly struct TelemetryBatch
+internal readonly struct TelemetryBatch
 {
     /// <summary>Creates a batch.</summary>
     public TelemetryBatch(ReadOnlyMemory<byte> payload, int recordCount)

@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk;
 /// plus <c>"s":sequence</c> when a record carries its outbox <see cref="TelemetryRecord.Sequence"/> and the encoder is
 /// configured to write it (<see cref="TelemetryJsonEncoder.WithSequence"/>). Short keys because every byte counts against billing units.
 /// </summary>
-public static class TelemetryJson
+internal static class TelemetryJson
 {
     /// <summary>Writes one record as a JSON object, with <c>"s"</c> when the record has a <see cref="TelemetryRecord.Sequence"/>.</summary>
     public static void WriteRecord(Utf8JsonWriter writer, in TelemetryRecord record) => WriteRecord(writer, record, includeSequence: true);

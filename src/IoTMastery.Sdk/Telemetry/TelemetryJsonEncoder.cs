@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk;
 /// The default <see cref="ITelemetryEncoder"/>: the JSON array format of <see cref="TelemetryJson"/>,
 /// byte for byte, so <see cref="TelemetryJson.ReadBatch"/> decodes what it writes.
 /// </summary>
-public sealed class TelemetryJsonEncoder : ITelemetryEncoder
+internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
 {
     // One writer per thread, re-pointed at each output, so encoding allocates nothing per record.
     [ThreadStatic] private static Utf8JsonWriter? t_writer;

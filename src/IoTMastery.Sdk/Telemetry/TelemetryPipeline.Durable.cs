@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace IoTMastery.Sdk;
 
 // Durable mode: intake appends to the outbox (group commit), the batcher reads the outbox, the sender acknowledges it.
-public sealed partial class TelemetryPipeline
+internal sealed partial class TelemetryPipeline
 {
     private const int StageCapacity = 4096;
     private const int ReadChunkCapacity = 4096;

@@ -36,7 +36,7 @@ namespace IoTMastery.Sdk;
 /// <see cref="TelemetryQueueFullException"/>, <see cref="BackpressureMode.DropOldest"/> deletes the oldest segment
 /// (counted in <see cref="DroppedRecords"/>).</para>
 /// </remarks>
-public sealed partial class TelemetryPipeline : IAsyncDisposable
+internal sealed partial class TelemetryPipeline : IAsyncDisposable
 {
     private readonly ITelemetryTransport _transport;
     private readonly TelemetryPipelineOptions _options;

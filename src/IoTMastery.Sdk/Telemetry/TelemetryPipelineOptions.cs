@@ -71,7 +71,7 @@ public sealed record TelemetryPipelineOptions
     public int MaxPendingBatches { get; init; } = 4;
 
     /// <summary>How records become message bytes. <see langword="null"/> (default) uses <see cref="TelemetryJsonEncoder"/>.</summary>
-    public ITelemetryEncoder? Encoder { get; init; }
+    internal ITelemetryEncoder? Encoder { get; init; }
 
     /// <summary>
     /// Turns on durable mode: records are stored in a <see cref="TelemetryOutbox"/> in this directory before a write

@@ -1,10 +1,9 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Aws.Tests.Mocking;
 
 /// <summary>
-/// The AWS escape-hatch clients a user reaches through <see cref="AwsIoTProvider"/> can be replaced in the user's own tests
+/// The AWS escape-hatch client a user reaches through <see cref="AwsIoTProvider"/> can be replaced in the user's own tests
 /// by a plain subclass (protected constructor, virtual members), as the Azure SDK's clients can, with no mocking library.
 /// </summary>
 public sealed class EscapeHatchMockingTests
@@ -13,28 +12,12 @@ public sealed class EscapeHatchMockingTests
     private static async Task<double?> ReportedTemperatureAsync(AwsShadowService shadows, string thing) =>
         (await shadows.GetAsync(thing, "env"))["state"]?["reported"]?["temperature"]?.GetValue<double>();
 
-    private static async Task<List<string>> ConnectedClientsAsync(AwsLifecycleEvents events, CancellationToken ct)
-    {
-        var connected = new List<string>();
-        await foreach (var e in events.ReadAllAsync(ct))
-            if (e.EventType == DeviceLifecycleEventType.Connected) connected.Add(e.ClientId);
-        return connected;
-    }
-
     [Fact]
     public async Task AwsShadowService_can_be_subclassed_and_GetAsync_overridden()
     {
         var shadows = new CannedShadows();
         Assert.Equal(21.5, await ReportedTemperatureAsync(shadows, "pump-1"));
         Assert.Equal([("pump-1", "env")], shadows.Asked);
-    }
-
-    [Fact]
-    public async Task AwsLifecycleEvents_can_be_subclassed_and_ReadAllAsync_overridden()
-    {
-        var events = new CannedLifecycle();
-        Assert.Equal(0, events.MalformedEventCount);
-        Assert.Equal(["pump-1"], await ConnectedClientsAsync(events, CancellationToken.None));
     }
 
     private sealed class CannedShadows : AwsShadowService
@@ -45,21 +28,6 @@ public sealed class EscapeHatchMockingTests
         {
             Asked.Add((thingName, shadowName));
             return Task.FromResult(new JsonObject { ["state"] = new JsonObject { ["reported"] = new JsonObject { ["temperature"] = 21.5 } }, ["version"] = 3 });
-        }
-    }
-
-    private sealed class CannedLifecycle : AwsLifecycleEvents
-    {
-        public override long MalformedEventCount => 0;
-
-        public override async IAsyncEnumerable<DeviceLifecycleEvent> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-        {
-            await Task.Yield();
-            foreach (var (client, type) in new[] { ("pump-1", DeviceLifecycleEventType.Connected), ("pump-2", DeviceLifecycleEventType.Disconnected) })
-                yield return new DeviceLifecycleEvent
-                {
-                    ClientId = client, EventType = type, Timestamp = DateTimeOffset.UnixEpoch, SessionIdentifier = "s", PrincipalIdentifier = "p", VersionNumber = 1,
-                };
         }
     }
 }

@@ -112,7 +112,7 @@ public sealed class FirmwareFleet : IAsyncDisposable
     }
 
     /// <summary>The device's reported firmware as the fleet reads it.</summary>
-    public async Task<ReportedFirmware?> ReportedAsync(string deviceId) =>
+    internal async Task<ReportedFirmware?> ReportedAsync(string deviceId) =>
         FirmwareStateContract.TryGetReported((await Provider.State.GetAsync(deviceId, _ct)).Reported);
 
     /// <summary>The device's desired firmware version as the fleet reads it; null when none was ever offered.</summary>

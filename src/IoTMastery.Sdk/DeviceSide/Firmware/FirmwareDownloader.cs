@@ -18,7 +18,7 @@ public delegate ValueTask<Stream> FirmwareDownloader(Uri uri, CancellationToken 
 public delegate ValueTask<Stream> FirmwareRangeDownloader(Uri uri, long offset, CancellationToken cancellationToken);
 
 /// <summary>The default downloaders for <c>file://</c>, <c>http://</c> and <c>https://</c> images.</summary>
-public static class FirmwareDownloaders
+internal static class FirmwareDownloaders
 {
     /// <summary>
     /// A downloader that reads <c>file://</c> URIs from disk and fetches <c>http(s)://</c> URIs with

@@ -3,18 +3,18 @@ using IoTMastery.Sdk.Providers;
 namespace IoTMastery.Sdk;
 
 /// <summary>
-/// Security patching on any provider: imports OSV advisories into an <see cref="IAdvisoryStore"/>, links each to the release
+/// Security patching on any provider: imports OSV advisories into the provider's firmware store, links each to the release
 /// that fixes it, and computes the fleet's <see cref="ComplianceReport"/> through the provider's neutral registry and state
 /// services. Open the store on the provider's firmware store file (<c>FirmwareStorePath</c>, or Local's
 /// <c>DatabasePath</c>) so it sees the releases and rollouts the provider wrote; patch with
-/// <see cref="IFirmwareService.StartRolloutAsync"/> as usual.
+/// <see cref="IFirmwareService.StartRolloutAsync"/> as usual. Create one with <see cref="Open"/> and dispose it when done.
 /// </summary>
 /// <remarks>
 /// A report reads every device's state once (one call per device), so on a large cloud fleet it costs that many reads.
 /// Time-to-patch is measured from the advisory's first import to the rollout's recorded success of each device that went
 /// from an affected version to an unaffected release; a success before the import counts as zero.
 /// </remarks>
-public sealed class SecurityPatching
+public sealed class SecurityPatching : IDisposable
 {
     private static readonly TimeSpan Day = TimeSpan.FromHours(24);
     private static readonly TimeSpan Week = TimeSpan.FromDays(7);
@@ -22,19 +22,46 @@ public sealed class SecurityPatching
     private readonly IIoTProvider _provider;
     private readonly IAdvisoryStore _store;
     private readonly TimeProvider _time;
+    private readonly IDisposable? _ownedStore;
 
-    /// <summary>Creates the service.</summary>
+    /// <summary>Creates the service over a store the caller owns (tests and providers; applications use <see cref="Open"/>).</summary>
     /// <param name="provider">The provider whose devices are reported on.</param>
     /// <param name="store">Where advisories live, beside the provider's releases and rollouts.</param>
     /// <param name="timeProvider">The clock for import times and the report; defaults to the system clock.</param>
-    public SecurityPatching(IIoTProvider provider, IAdvisoryStore store, TimeProvider? timeProvider = null)
+    internal SecurityPatching(IIoTProvider provider, IAdvisoryStore store, TimeProvider? timeProvider = null)
+        : this(provider, store, timeProvider, ownedStore: null)
+    {
+    }
+
+    private SecurityPatching(IIoTProvider provider, IAdvisoryStore store, TimeProvider? timeProvider, IDisposable? ownedStore)
     {
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(store);
         _provider = provider;
         _store = store;
         _time = timeProvider ?? TimeProvider.System;
+        _ownedStore = ownedStore;
     }
+
+    /// <summary>
+    /// Opens security patching for <paramref name="provider"/> on its firmware store file: Local's <c>DatabasePath</c>, or the
+    /// <c>FirmwareStorePath</c> of an AWS, Azure or GCP-style provider, so advisories sit beside the releases and rollouts the
+    /// provider wrote. The file is opened (and its schema created) now; dispose the result to close it.
+    /// </summary>
+    /// <param name="provider">The provider whose devices are reported on.</param>
+    /// <param name="firmwareStorePath">The provider's firmware store file.</param>
+    /// <param name="timeProvider">The clock for import times and the report; defaults to the system clock.</param>
+    /// <exception cref="ArgumentException"><paramref name="firmwareStorePath"/> is empty.</exception>
+    public static SecurityPatching Open(IIoTProvider provider, string firmwareStorePath, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentException.ThrowIfNullOrWhiteSpace(firmwareStorePath);
+        var store = new SqliteFirmwareStore(firmwareStorePath);
+        return new SecurityPatching(provider, store, timeProvider, store);
+    }
+
+    /// <summary>Closes the firmware store file when this instance opened it (<see cref="Open"/>).</summary>
+    public void Dispose() => _ownedStore?.Dispose();
 
     /// <summary>Imports OSV records from a stream (see <see cref="OsvAdvisories"/>): all of them, or none when one is malformed.</summary>
     /// <returns>The advisories as stored (a record older than the stored one with its id leaves the stored one).</returns>

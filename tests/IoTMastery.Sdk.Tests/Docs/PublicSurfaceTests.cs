@@ -1,0 +1,83 @@
+using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
+
+namespace IoTMastery.Sdk.Tests.Docs;
+
+/// <summary>
+/// The shipped packages keep a small public surface (issue #14): every exported type is a promise to users,
+/// so plumbing stays internal. The assemblies are read as metadata (no loading), so the CLI executable and the
+/// packages' dependencies need not resolve in the test process.
+/// </summary>
+public sealed class PublicSurfaceTests
+{
+    /// <summary>
+    /// The ceiling on exported types across all src/ projects: a ratchet at today's count (199 before issue #14's
+    /// cut). Issue #14 targets 80, which the application API alone nearly fills (services, their argument and result
+    /// types, twelve exceptions, four providers with options and DI); lower this whenever a cut lands, raise it only
+    /// with a reason in the commit, so the surface cannot grow back silently.
+    /// </summary>
+    internal const int MaxExportedTypes = 131;
+
+    /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
+    internal const int TargetExportedTypes = 80;
+
+    [Fact]
+    public void The_shipped_assemblies_export_at_most_the_budgeted_number_of_types()
+    {
+        var exported = ShippedAssemblyPaths().SelectMany(ExportedTypes).Order(StringComparer.Ordinal).ToList();
+
+        // Eight projects under src/: a path that went missing would make the count look smaller than it is.
+        Assert.Equal(8, ShippedAssemblyPaths().Count);
+        Assert.True(exported.Count <= MaxExportedTypes,
+            $"{exported.Count} exported types, the budget is {MaxExportedTypes} (target {TargetExportedTypes}):\n" + string.Join("\n", exported));
+    }
+
+    [Fact]
+    public void The_cli_exports_no_types()
+    {
+        // An executable is not a library: nothing in it is a contract for anyone.
+        var cli = ShippedAssemblyPaths().Single(p => Path.GetFileNameWithoutExtension(p) == "IoTMastery.Sdk.Cli");
+        Assert.Empty(ExportedTypes(cli));
+    }
+
+    private static IReadOnlyList<string> ShippedAssemblyPaths() =>
+        typeof(PublicSurfaceTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Where(a => a.Key == "ShippedAssembly")
+            .Select(a => a.Value!)
+            .ToList();
+
+    /// <summary>Public top-level types and public nested types whose every enclosing type is public, as "Assembly: Namespace.Type".</summary>
+    private static IEnumerable<string> ExportedTypes(string path)
+    {
+        using var stream = File.OpenRead(path);
+        using var pe = new PEReader(stream);
+        var md = pe.GetMetadataReader();
+        var assembly = md.GetString(md.GetAssemblyDefinition().Name);
+        var names = new List<string>();
+        foreach (var handle in md.TypeDefinitions)
+        {
+            var type = md.GetTypeDefinition(handle);
+            if (!IsExported(md, type)) continue;
+            names.Add($"{assembly}: {FullName(md, type)}");
+        }
+        return names;
+    }
+
+    private static bool IsExported(MetadataReader md, TypeDefinition type)
+    {
+        var visibility = type.Attributes & TypeAttributes.VisibilityMask;
+        if (visibility == TypeAttributes.Public) return true;
+        if (visibility != TypeAttributes.NestedPublic) return false;
+        return IsExported(md, md.GetTypeDefinition(type.GetDeclaringType()));
+    }
+
+    private static string FullName(MetadataReader md, TypeDefinition type)
+    {
+        var name = md.GetString(type.Name);
+        var declaring = type.GetDeclaringType();
+        if (!declaring.IsNil) return FullName(md, md.GetTypeDefinition(declaring)) + "+" + name;
+        var ns = md.GetString(type.Namespace);
+        return ns.Length == 0 ? name : ns + "." + name;
+    }
+}
