@@ -73,7 +73,8 @@ public static class FleetHealthDemo
                 var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 await device.ConnectAsync(cancellationToken);
                 var version = index % 4 == 0 ? "1.3.0" : "1.4.2";
-                await device.ReportStateAsync(new JsonObject { [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(new ReportedFirmware { Version = version }) }, cancellationToken);
+                // The device reports the firmware it runs the way the SDK's firmware agent does (reported "firmware": {"version"}).
+                await new FirmwareUpdateAgent(device, version, (_, _, _) => ValueTask.FromResult(true)).ReportRunningVersionAsync(cancellationToken);
                 health.Expect(id);
                 devices.Add(device);
             }
@@ -149,7 +150,8 @@ public static class FleetHealthDemo
         foreach (var p in presence)
         {
             var state = await provider.State.GetAsync(p.DeviceId, ct);
-            if (FirmwareStateContract.TryGetReported(state.Reported) is { } reported) firmware[p.DeviceId] = reported.Version;
+            // The running version as the firmware agent reports it: reported "firmware": {"version": ...}.
+            if (state.Reported["firmware"]?["version"]?.GetValue<string>() is { } version) firmware[p.DeviceId] = version;
         }
         return FleetHealth.Summarize(presence, firmware, health, anomalies, timeProvider: time);
     }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace IoTMastery.Sdk;
 
 // In-memory mode's batcher: swaps the intake ring out in bulk, packs records into encoded batches, hands them to the sender.
-public sealed partial class TelemetryPipeline
+internal sealed partial class TelemetryPipeline
 {
     // ---- batcher: intake ring ▸ encoded batches -------------------------------------------------
 

@@ -6,7 +6,7 @@ using Polly;
 namespace IoTMastery.Sdk;
 
 // The sender: takes encoded batches in order, paces them, sends each through the resilience pipeline, counts the outcome.
-public sealed partial class TelemetryPipeline
+internal sealed partial class TelemetryPipeline
 {
     // ---- sender: encoded batches ▸ transport ----------------------------------------------------
 

@@ -17,7 +17,10 @@ public sealed class PublicSurfaceTests
     /// types, twelve exceptions, four providers with options and DI); lower this whenever a cut lands, raise it only
     /// with a reason in the commit, so the surface cannot grow back silently.
     /// </summary>
-    internal const int MaxExportedTypes = 131;
+    // 131 after the cut; 157 once the same day's features merged: security patching (12, with a sample and the iotm
+    // compliance command on it), the webhook sink (4), fleet health (3), bulk registration (2), transport options (2),
+    // RolloutOperation, TelemetrySubscription and TelemetryBatchDecoder.
+    internal const int MaxExportedTypes = 157;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;

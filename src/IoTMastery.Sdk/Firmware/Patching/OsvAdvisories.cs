@@ -17,7 +17,7 @@ namespace IoTMastery.Sdk;
 /// <c>GIT</c> ranges are checked for shape and ignored) and <c>affected[].versions[]</c>. Other members are ignored, as the
 /// schema allows. Limits: <see cref="MaxDocumentBytes"/> per document, <see cref="MaxRecords"/> records.
 /// </remarks>
-internal static class OsvAdvisories
+public static class OsvAdvisories
 {
     /// <summary>The largest document read.</summary>
     public const int MaxDocumentBytes = 4 * 1024 * 1024;
