@@ -52,9 +52,10 @@ public sealed class SignedFirmwareLocalTests
         using var temp = new TempDatabase();
         using (var store = LocalStore.OpenFile(temp.Path))
         {
-            // Turn the file back into schema 1: no signature column, version 1 recorded.
+            // Turn the file back into schema 1: undo migrations 2 (signature column) and 3 (restrictions table), version 1 recorded.
             await store.WriteAsync(async (c, tx, ct) =>
             {
+                await LocalStore.ExecuteAsync(c, tx, "DROP TABLE firmware_restrictions", ct);
                 await LocalStore.ExecuteAsync(c, tx, "ALTER TABLE firmware_releases DROP COLUMN signature", ct);
                 await LocalStore.ExecuteAsync(c, tx, "DELETE FROM schema_version WHERE version > 1", ct);
                 return await LocalStore.ExecuteAsync(c, tx,
