@@ -10,7 +10,7 @@ namespace IoTMastery.Sdk.Local;
 /// the local CA. It is also the broker's <see cref="IDeviceAccessPolicy"/>. Every input is checked
 /// before the database is touched. Thread-safe.
 /// </summary>
-internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
+internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
 {
     /// <summary>Most attributes a device may have.</summary>
     public const int MaxAttributes = 64;
@@ -68,153 +68,15 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
                 if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
                     throw new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists");
             }
-            await LocalStore.ExecuteAsync(c, tx,
-                "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now)", ct,
+            await LocalStore.ExecuteAsync(c, tx, InsertDeviceSql, ct,
                 ("$id", registration.Id), ("$status", DeviceStatus.Enabled.ToString()),
                 ("$attributes", SerializeAttributes(registration.Attributes)), ("$now", LocalStore.ToDb(now))).ConfigureAwait(false);
-            await LocalStore.ExecuteAsync(c, tx,
-                "INSERT INTO device_state (device_id, desired, desired_version, reported, reported_version) VALUES ($id, '{}', 0, '{}', 0)", ct,
+            await LocalStore.ExecuteAsync(c, tx, InsertStateSql, ct,
                 ("$id", registration.Id)).ConfigureAwait(false);
             if (issued is not null)
                 await InsertCredentialAsync(c, tx, registration.Id, issued.Info, ct).ConfigureAwait(false);
             return await ReadDeviceAsync(c, tx, registration.Id, ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
-        return new DeviceRegistrationResult(device, issued);
-    }
-
-    /// <summary>
-    /// Registers many devices: every item is checked first, certificates are issued in parallel across the cores (ECDSA
-    /// P-256 key generation and signing are CPU work that needs no lock), then devices are written one transaction per
-    /// chunk of <see cref="BulkChunkSize"/>, so a fleet costs a few commits instead of one per device. An id that already
-    /// exists fails alone; a chunk whose transaction fails (disk full, cancellation) reports that error for each of its devices.
-    /// </summary>
-    public async Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
-    {
-        BulkRegistration.Validate(registrations);
-        var items = new BulkRegistrationItem?[registrations.Count];
-        var valid = new List<int>(registrations.Count);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < registrations.Count; i++)
-        {
-            var error = BulkRegistration.ItemError(registrations[i], i, Rules, seen) ?? ItemInputError(registrations[i]);
-            if (error is null) valid.Add(i);
-            else items[i] = BulkRegistration.Failed(registrations[i], i, error);
-        }
-
-        var issued = new IssuedCredential?[registrations.Count];
-        try
-        {
-            // The CA is thread-safe (each signature takes its own handle to the CA key), so issuing fans out over the cores.
-            await Task.Run(() => Parallel.ForEach(valid,
-                new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
-                i =>
-                {
-                    if (registrations[i].Credential is { } request)
-                        issued[i] = _ca.IssueDeviceCertificate(registrations[i].Id, request);
-                }), cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException ex)
-        {
-            foreach (var i in valid) items[i] = BulkRegistration.Failed(registrations[i], i, ex);
-            return new BulkRegistrationResult(items!);
-        }
-
-        var now = LocalStore.FromDb(LocalStore.ToDb(_time.GetUtcNow()));
-        foreach (var chunk in valid.Chunk(BulkChunkSize))
-        {
-            try
-            {
-                var existing = await _store.WriteAsync((c, tx, ct) => InsertChunkAsync(c, tx, registrations, issued, chunk, now, ct), cancellationToken).ConfigureAwait(false);
-                foreach (var i in chunk)
-                {
-                    var registration = registrations[i];
-                    items[i] = existing.Contains(i)
-                        ? BulkRegistration.Failed(registration, i,
-                            new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists"))
-                        : new BulkRegistrationItem { Index = i, DeviceId = registration.Id, Registration = NewDeviceResult(registration, issued[i], now) };
-                }
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // The chunk's transaction rolled back: none of its devices exists.
-                foreach (var i in chunk) items[i] = BulkRegistration.Failed(registrations[i], i, ex);
-            }
-        }
-        return new BulkRegistrationResult(items!);
-    }
-
-    /// <summary>Devices written per transaction in <see cref="RegisterManyAsync"/>: large enough that commits are rare, small enough that the write lock is not held for long.</summary>
-    internal const int BulkChunkSize = 500;
-
-    private static Exception? ItemInputError(DeviceRegistration registration)
-    {
-        try
-        {
-            ValidateAttributes(registration.Attributes, nameof(registration.Attributes));
-            if (registration.Credential is { } request)
-                ValidateCredentialRequest(request);
-            return null;
-        }
-        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
-        {
-            return ex;
-        }
-    }
-
-    // Returns the indexes whose id already exists; the others are written. Commands are prepared once per chunk.
-    private static async Task<HashSet<int>> InsertChunkAsync(SqliteConnection c, SqliteTransaction tx, IReadOnlyList<DeviceRegistration> registrations,
-        IssuedCredential?[] issued, int[] chunk, DateTimeOffset now, CancellationToken ct)
-    {
-        var existing = new HashSet<int>();
-        await using var device = LocalStore.Command(c, tx,
-            "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now) ON CONFLICT (id) DO NOTHING",
-            ("$id", ""), ("$status", DeviceStatus.Enabled.ToString()), ("$attributes", ""), ("$now", LocalStore.ToDb(now)));
-        await using var state = LocalStore.Command(c, tx,
-            "INSERT INTO device_state (device_id, desired, desired_version, reported, reported_version) VALUES ($id, '{}', 0, '{}', 0)", ("$id", ""));
-        await using var credential = LocalStore.Command(c, tx,
-            "INSERT INTO credentials (id, device_id, kind, status, not_before, not_after) VALUES ($cid, $id, $kind, $status, $nb, $na)",
-            ("$cid", ""), ("$id", ""), ("$kind", ""), ("$status", ""), ("$nb", 0L), ("$na", 0L));
-        foreach (var i in chunk)
-        {
-            var registration = registrations[i];
-            device.Parameters["$id"].Value = registration.Id;
-            device.Parameters["$attributes"].Value = SerializeAttributes(registration.Attributes);
-            if (await device.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
-            {
-                existing.Add(i);
-                continue;
-            }
-            state.Parameters["$id"].Value = registration.Id;
-            await state.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            if (issued[i]?.Info is { } info)
-            {
-                credential.Parameters["$cid"].Value = info.Id;
-                credential.Parameters["$id"].Value = registration.Id;
-                credential.Parameters["$kind"].Value = info.Kind.ToString();
-                credential.Parameters["$status"].Value = info.Status.ToString();
-                credential.Parameters["$nb"].Value = LocalStore.ToDb(info.NotBefore);
-                credential.Parameters["$na"].Value = LocalStore.ToDb(info.NotAfter);
-                await credential.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-        }
-        return existing;
-    }
-
-    // The record as the transaction wrote it, built in memory: reading each device back would double the chunk's work.
-    private static DeviceRegistrationResult NewDeviceResult(DeviceRegistration registration, IssuedCredential? issued, DateTimeOffset now)
-    {
-        CredentialInfo[] credentials = issued is null
-            ? []
-            : [issued.Info with { NotBefore = LocalStore.FromDb(LocalStore.ToDb(issued.Info.NotBefore)), NotAfter = LocalStore.FromDb(LocalStore.ToDb(issued.Info.NotAfter)) }];
-        var device = new Device
-        {
-            Id = registration.Id,
-            Status = DeviceStatus.Enabled,
-            Attributes = new Dictionary<string, string>(registration.Attributes, StringComparer.Ordinal),
-            Version = 1,
-            CreatedAt = now,
-            Credentials = credentials,
-        };
         return new DeviceRegistrationResult(device, issued);
     }
 
@@ -464,9 +326,13 @@ internal sealed class LocalDeviceRegistry : IDeviceRegistry, IDeviceAccessPolicy
         return result;
     }
 
+    // One registration's rows, shared by RegisterAsync and the bulk path so both write the same shape.
+    private const string InsertDeviceSql = "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now)";
+    private const string InsertStateSql = "INSERT INTO device_state (device_id, desired, desired_version, reported, reported_version) VALUES ($id, '{}', 0, '{}', 0)";
+    private const string InsertCredentialSql = "INSERT INTO credentials (id, device_id, kind, status, not_before, not_after) VALUES ($cid, $id, $kind, $status, $nb, $na)";
+
     private static Task<int> InsertCredentialAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CredentialInfo info, CancellationToken ct) =>
-        LocalStore.ExecuteAsync(c, tx,
-            "INSERT INTO credentials (id, device_id, kind, status, not_before, not_after) VALUES ($cid, $id, $kind, $status, $nb, $na)", ct,
+        LocalStore.ExecuteAsync(c, tx, InsertCredentialSql, ct,
             ("$cid", info.Id), ("$id", deviceId), ("$kind", info.Kind.ToString()), ("$status", info.Status.ToString()),
             ("$nb", LocalStore.ToDb(info.NotBefore)), ("$na", LocalStore.ToDb(info.NotAfter)));
 
