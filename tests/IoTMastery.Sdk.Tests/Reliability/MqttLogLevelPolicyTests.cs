@@ -15,16 +15,8 @@ public sealed class MqttLogLevelPolicyTests
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
     private static readonly string Category = typeof(MqttDeviceClient).FullName!;
 
-    private static MqttDeviceClient Client(MosquittoBroker broker, string clientId, ILoggerFactory logs) => new(new MqttDeviceClientOptions
-    {
-        Host = "localhost",
-        Port = broker.Port,
-        ClientId = clientId,
-        ClientCertificate = broker.Ca.IssueDeviceCertificate(clientId).ToCertificate(),
-        TrustedRoots = [broker.Ca.Certificate],
-        ReconnectBaseDelay = TimeSpan.FromMilliseconds(50),
-        ReconnectMaxDelay = TimeSpan.FromMilliseconds(200),
-    }, "Mqtt", TimeProvider.System, logs.CreateLogger(Category));
+    private static MqttDeviceClient Client(MosquittoBroker broker, string clientId, ILoggerFactory logs) =>
+        new(MosquittoSoakTests.ClientOptions(broker, clientId), "Mqtt", TimeProvider.System, logs.CreateLogger(Category));
 
     private static IEnumerable<string> Lines(CapturingLoggerFactory logs, LogLevel level) =>
         logs.Lines.Where(l => l.StartsWith($"{level} {Category}:", StringComparison.Ordinal));
@@ -41,35 +33,25 @@ public sealed class MqttLogLevelPolicyTests
         throw new TimeoutException($"no {level} line containing '{text}' within {Bound}:\n" + string.Join("\n", logs.Lines));
     }
 
-    [Fact]
-    public async Task A_dispose_logs_the_disconnect_as_information_and_no_warning()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_requested_disconnect_or_dispose_logs_information_and_no_warning(bool dispose)
     {
         await using var broker = await MosquittoBroker.StartAsync();
         using var logs = new CapturingLoggerFactory();
-        var client = Client(broker, "policy-dispose", logs);
+        var id = dispose ? "policy-dispose" : "policy-disconnect";
+        await using var client = Client(broker, id, logs);
         await client.ConnectAsync().WaitAsync(Bound);
-        await WaitForLineAsync(logs, LogLevel.Information, "policy-dispose connected");
+        await WaitForLineAsync(logs, LogLevel.Information, $"{id} connected");
 
-        await client.DisposeAsync().AsTask().WaitAsync(Bound);
+        if (dispose) await client.DisposeAsync().AsTask().WaitAsync(Bound);
+        else await client.DisconnectAsync().WaitAsync(Bound);
 
         // The line proves the disconnect was observed and judged; before the policy it was a Warning.
-        await WaitForLineAsync(logs, LogLevel.Information, "policy-dispose disconnected on request");
+        await WaitForLineAsync(logs, LogLevel.Information, $"{id} disconnected on request");
         Assert.Empty(Lines(logs, LogLevel.Warning));
         Assert.Empty(Lines(logs, LogLevel.Error));
-    }
-
-    [Fact]
-    public async Task A_requested_disconnect_logs_information_and_no_warning()
-    {
-        await using var broker = await MosquittoBroker.StartAsync();
-        using var logs = new CapturingLoggerFactory();
-        await using var client = Client(broker, "policy-disconnect", logs);
-        await client.ConnectAsync().WaitAsync(Bound);
-
-        await client.DisconnectAsync().WaitAsync(Bound);
-
-        await WaitForLineAsync(logs, LogLevel.Information, "policy-disconnect disconnected on request");
-        Assert.Empty(Lines(logs, LogLevel.Warning));
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed partial class SourceGeneratedLoggingTests
     {
         var hits = new List<string>();
         var scanned = 0;
-        foreach (var (relative, lines) in SourceFiles())
+        foreach (var (relative, lines) in RepositoryRoot.SourceFiles())
         {
             if (NotYetConverted.Any(folder => relative.StartsWith(folder, StringComparison.Ordinal))) continue;
             scanned++;
@@ -61,7 +61,7 @@ public sealed partial class SourceGeneratedLoggingTests
         foreach (var project in Directory.EnumerateDirectories(Path.Combine(RepositoryRoot.Path, "src")))
         {
             var seen = new Dictionary<int, string>();
-            foreach (var (relative, lines) in SourceFiles(project))
+            foreach (var (relative, lines) in RepositoryRoot.SourceFiles(project))
             {
                 if (NotYetConverted.Any(folder => relative.StartsWith(folder, StringComparison.Ordinal))) continue;
                 var text = string.Join("\n", lines);
@@ -99,14 +99,4 @@ public sealed partial class SourceGeneratedLoggingTests
     [InlineData("        _logger = logger ?? NullLogger.Instance;")]
     [InlineData("        var catalog = new Catalog();")]
     public void The_scan_leaves_generated_method_calls_alone(string line) => Assert.DoesNotMatch(DirectLogCall(), line);
-
-    private static IEnumerable<(string Relative, string[] Lines)> SourceFiles(string? under = null)
-    {
-        foreach (var file in Directory.EnumerateFiles(under ?? Path.Combine(RepositoryRoot.Path, "src"), "*.cs", SearchOption.AllDirectories))
-        {
-            var relative = Path.GetRelativePath(RepositoryRoot.Path, file).Replace('\\', '/');
-            if (relative.Contains("/obj/", StringComparison.Ordinal) || relative.Contains("/bin/", StringComparison.Ordinal)) continue;
-            yield return (relative, File.ReadAllLines(file));
-        }
-    }
 }
