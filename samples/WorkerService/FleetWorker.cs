@@ -21,6 +21,12 @@ public sealed class WorkerOptions
     /// </summary>
     public int Seconds { get; set; }
 
+    /// <summary>
+    /// The device key algorithm per provider name (<c>Worker:KeyAlgorithms:eu</c> = <c>Rsa2048</c>); a provider not listed
+    /// gets the SDK's default, ECDSA P-256. AWS's CreateKeysAndCertificate only issues RSA-2048 keys.
+    /// </summary>
+    public Dictionary<string, KeyAlgorithm> KeyAlgorithms { get; set; } = [];
+
     /// <summary>How long one provider's round trip may take before the worker gives up.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 }
@@ -40,12 +46,12 @@ public sealed class WorkerReport
 
 /// <summary>
 /// On every configured provider: register a device, connect it, send telemetry, read the same telemetry back from the
-/// fleet side, log it, and delete the device. Providers come from <see cref="IIoTProviderFactory"/>, which the SDK's hosted
+/// fleet side where the provider can (<see cref="ProviderCapabilities.TelemetryConsumption"/>), log it, and delete the device. Providers come from <see cref="IIoTProviderFactory"/>, which the SDK's hosted
 /// service fills when the host starts.
 /// </summary>
 public sealed partial class FleetWorker(
     IIoTProviderFactory providers, IOptions<WorkerOptions> options, WorkerReport report, IHostApplicationLifetime lifetime,
-    TimeProvider time, ILogger<FleetWorker> logger) : BackgroundService
+    TimeProvider time, SampleSetup setup, ILogger<FleetWorker> logger) : BackgroundService
 {
     private readonly WorkerOptions _options = options.Value;
 
@@ -56,6 +62,7 @@ public sealed partial class FleetWorker(
         {
             if (_options.Seconds < 0)
                 throw new ArgumentOutOfRangeException(nameof(WorkerOptions.Seconds), _options.Seconds, "Worker:Seconds (--seconds) must be 0 or more.");
+            foreach (var skipped in setup.Skipped) LogSkipped(logger, skipped);
             var until = time.GetUtcNow().AddSeconds(_options.Seconds);
             var round = 0;
             do
@@ -92,15 +99,26 @@ public sealed partial class FleetWorker(
         var provider = await providers.GetProviderAsync(name, ct);
         var deviceId = $"sensor-{name}-{round}";
         var registration = await provider.Registry.RegisterAsync(
-            new DeviceRegistration { Id = deviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } }, ct);
+            new DeviceRegistration
+            {
+                Id = deviceId,
+                Credential = new CredentialRequest
+                {
+                    Kind = provider.Capabilities.DefaultCredentialKind,
+                    Algorithm = _options.KeyAlgorithms.GetValueOrDefault(name, CredentialRequest.X509.Algorithm),
+                },
+            }, ct);
         LogRegistered(logger, name, provider.Name, deviceId);
         try
         {
             await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = deviceId, Credential = registration.Credential! });
             await device.ConnectAsync(ct);
 
-            // Returns once the subscription is live on the provider, so every reading sent from here on is read back.
-            await using var subscription = await provider.Telemetry.SubscribeAsync(ct);
+            // Returns once the subscription is live on the provider, so every reading sent from here on is read back. AWS
+            // reads telemetry over its service MQTT connection (AwsIoTOptions.ServiceMqtt, a client certificate: code-only),
+            // so without one the devices send and nothing reads back here.
+            var canRead = provider.Capabilities.TelemetryConsumption;
+            await using var subscription = canRead ? await provider.Telemetry.SubscribeAsync(ct) : null;
             var start = time.GetUtcNow();
             for (var i = 0; i < _options.ReadingsPerDevice; i++)
                 await device.SendTelemetryAsync(new TelemetryRecord(deviceId, "temperature", 20 + i, start.AddSeconds(i)), ct);
@@ -108,6 +126,12 @@ public sealed partial class FleetWorker(
 
             int received = 0;
             double sum = 0;
+            if (subscription is null)
+            {
+                report.Runs.Enqueue(new ProviderRun(name, provider.Name, deviceId, _options.ReadingsPerDevice, received, sum));
+                LogSentOnly(logger, name, _options.ReadingsPerDevice);
+                return;
+            }
             await foreach (var record in subscription.ReadAllAsync(ct))
             {
                 if (record.DeviceId != deviceId) continue;
@@ -134,6 +158,12 @@ public sealed partial class FleetWorker(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] sent {Sent} readings, read {Received} back")]
     private static partial void LogRoundTrip(ILogger logger, string provider, int sent, int received);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "[{Provider}] sent {Sent} readings; this provider reads none back as configured (no telemetry consumption)")]
+    private static partial void LogSentOnly(ILogger logger, string provider, int sent);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}")]
+    private static partial void LogSkipped(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Done: {Count} round trips completed in {Rounds} rounds")]
     private static partial void LogDone(ILogger logger, int count, int rounds);

@@ -9,8 +9,9 @@ using OpenTelemetry.Trace;
 namespace WorkerService;
 
 /// <summary>
-/// A Generic Host with one IoT provider per entry under <c>IoT:Local</c> in appsettings.json (two by default), started by the
-/// SDK's hosted service before the worker runs.
+/// A Generic Host with two clouds side by side from appsettings.json: one IoT provider per entry under <c>IoT:Local</c> and
+/// one per entry under <c>IoT:Aws</c> whose <c>Region</c> is set, started by the SDK's hosted service before the worker runs.
+/// An AWS entry without a region is left out, and the worker says so when it starts.
 /// </summary>
 public static class Program
 {
@@ -37,12 +38,31 @@ public static class Program
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--seconds"] = "Worker:Seconds" });
         if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
 
-        // One named provider per configuration section: "IoT:Local:edge" becomes the provider "edge".
+        // One named provider per configuration section: "IoT:Local:edge" becomes the provider "edge", "IoT:Aws:eu" the provider "eu".
         var iot = builder.Services.AddIoT();
-        var providers = builder.Configuration.GetSection("IoT:Local").GetChildren().ToList();
-        if (providers.Count == 0)
-            throw new InvalidOperationException("appsettings.json has no providers under IoT:Local; add a section per provider, e.g. \"IoT\": { \"Local\": { \"edge\": {} } }.");
-        foreach (var section in providers) iot.AddLocal(section.Key, section);
+        var setup = new SampleSetup();
+        foreach (var section in builder.Configuration.GetSection("IoT:Local").GetChildren())
+        {
+            iot.AddLocal(section.Key, section);
+            setup.Providers.Add(section.Key);
+        }
+        foreach (var section in builder.Configuration.GetSection("IoT:Aws").GetChildren())
+        {
+            // Opt-in by region: an AWS section left as shipped must not send the sample's devices to whatever account the
+            // machine's credential chain happens to reach.
+            if (string.IsNullOrWhiteSpace(section["Region"]))
+            {
+                setup.Skipped.Add($"AWS provider '{section.Key}' is not configured ({section.Path}:Region is empty), so it does not run; "
+                    + $"set it (e.g. the environment variable IoT__Aws__{section.Key}__Region=eu-west-1) and give AWS credentials the usual way; see samples/WorkerService/README.md.");
+                continue;
+            }
+            var extras = builder.Configuration.GetSection($"Worker:Aws:{section.Key}");
+            iot.AddAws(section.Key, section, options => AwsSampleSettings.Apply(options, extras));
+            setup.Providers.Add(section.Key);
+        }
+        if (setup.Providers.Count == 0)
+            throw new InvalidOperationException("appsettings.json configures no provider: add a section under IoT:Local (e.g. \"IoT\": { \"Local\": { \"edge\": {} } }) or set IoT:Aws:<name>:Region.");
+        builder.Services.AddSingleton(setup);
 
         // The SDK's spans and metrics under their public names, printed by the console exporter. Metrics are printed every
         // Worker:MetricsExportSeconds and once more when the host stops (disposing the meter provider flushes them).

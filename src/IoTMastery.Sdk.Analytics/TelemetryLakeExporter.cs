@@ -20,7 +20,7 @@ namespace IoTMastery.Sdk.Analytics;
 /// <para><b>Memory.</b> At most <see cref="LakeExportOptions.MaxRecordsPerFile"/> records and the Parquet bytes of one
 /// file are held at once. One exporter per source; its methods must not run concurrently.</para>
 /// </remarks>
-public sealed class TelemetryLakeExporter
+public sealed partial class TelemetryLakeExporter
 {
     private static readonly TimeSpan MaxPoll = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
@@ -111,8 +111,7 @@ public sealed class TelemetryLakeExporter
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     failures++;
-                    _logger.LogWarning(ex, "Writing telemetry to the lake at {Sink} failed ({Failures} of {Max} in a row); the records stay pending and are written again under the same keys.",
-                        _sink.Description, failures, _options.MaxConsecutiveFailures);
+                    Log.WriteFailed(_logger, ex, _sink.Description, failures, _options.MaxConsecutiveFailures);
                     if (failures >= _options.MaxConsecutiveFailures) ExceptionDispatchInfo.Throw(ex);
                     wait = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, _options.RetryDelay.Ticks * (1L << Math.Min(failures - 1, 20))));
                 }

@@ -40,14 +40,14 @@ internal sealed partial class MqttDeviceClient
             }
             if (result.ResultCode != MqttClientConnectResultCode.Success)
                 throw MapRefusal(result.ResultCode);
-            _logger.LogInformation("MQTT client {ClientId} connected to {Host}:{Port}.", _options.ClientId, _options.Host, _options.Port);
+            Log.Connected(_logger, _options.ClientId, _options.Host, _options.Port);
             try
             {
                 await SendSubscribeAsync(_subscriptions.Values.ToList(), linked.Token).ConfigureAwait(false);
             }
             catch (IoTAuthorizationException ex) when (!throwOnSubscriptionRefusal)
             {
-                _logger.LogWarning("MQTT client {ClientId}: a subscription was refused after reconnecting: {Message}", _options.ClientId, ex.Message);
+                Log.SubscriptionRefusedOnReconnect(_logger, _options.ClientId, ErrorText.Name(ex));
             }
             catch (Exception ex) when (ex is IoTException { IsTransient: true } or OperationCanceledException)
             {

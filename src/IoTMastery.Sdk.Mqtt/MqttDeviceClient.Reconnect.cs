@@ -27,10 +27,13 @@ internal sealed partial class MqttDeviceClient
             // A connection ConnectAsync closed itself because its subscriptions failed: ConnectAsync retries or reports it, and
             // the caller never saw it connected.
             if (_firstConnecting && !_connectionComplete) return Task.CompletedTask;
+            // Not reconnecting means the client asked for this disconnect (DisconnectAsync or DisposeAsync cleared _started):
+            // a normal close, not a fault.
             reconnect = _started && !_expectingDisconnect && !_disposed.IsCancellationRequested;
             if (reconnect) StartOrContinueReconnectLocked();
         }
-        _logger.LogWarning("MQTT client {ClientId} disconnected ({Reason}); reconnecting: {Reconnect}.", _options.ClientId, e.Reason, reconnect);
+        if (reconnect) Log.ConnectionLost(_logger, _options.ClientId, e.Reason);
+        else Log.Disconnected(_logger, _options.ClientId);
         RaiseDisconnected(new MqttDisconnectedEventArgs(e.Exception, reconnect));
         return Task.CompletedTask;
     }
@@ -103,13 +106,13 @@ internal sealed partial class MqttDeviceClient
                     _started = false;
                     _reconnecting = false;
                 }
-                _logger.LogError("MQTT client {ClientId} stopped reconnecting: {Message}", _options.ClientId, ex.Message);
+                Log.StoppedReconnecting(_logger, _options.ClientId, ErrorText.Name(ex));
                 RaiseDisconnected(new MqttDisconnectedEventArgs(ex, willReconnect: false));
                 return;
             }
             catch (Exception ex)
             {
-                _logger.LogDebug("MQTT client {ClientId} reconnect attempt {Attempt} failed: {Message}", _options.ClientId, attempt + 1, ex.Message);
+                Log.ReconnectAttemptFailed(_logger, _options.ClientId, attempt + 1, ErrorText.Name(ex));
             }
         }
     }

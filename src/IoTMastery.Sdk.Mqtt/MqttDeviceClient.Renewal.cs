@@ -22,8 +22,7 @@ internal sealed partial class MqttDeviceClient
             // A fresh credential that lives no longer than the margin would renew right after every connect, in a tight
             // loop: renew at half its remaining life instead (never sooner than the reconnect base delay) and say so.
             due = TimeSpan.FromTicks(Math.Max(remaining.Ticks / 2, _options.ReconnectBaseDelay.Ticks));
-            _logger.LogWarning("MQTT client {ClientId} got a credential that expires in {Remaining}, within the renewal margin {Margin}; renewing in {Due}.",
-                _options.ClientId, remaining, _options.CredentialRenewalMargin, due);
+            Log.CredentialWithinMargin(_logger, _options.ClientId, remaining, _options.CredentialRenewalMargin, due);
         }
         _renewalTimer = _time.CreateTimer(_ => _ = RenewAsync(expiresAt), null, due, Timeout.InfiniteTimeSpan);
     }
@@ -66,7 +65,7 @@ internal sealed partial class MqttDeviceClient
         }
         catch (Exception ex)
         {
-            _logger.LogWarning("MQTT client {ClientId} could not reconnect with renewed credentials: {Message}", _options.ClientId, ex.Message);
+            Log.RenewalReconnectFailed(_logger, _options.ClientId, ErrorText.Name(ex));
             lock (_stateLock)
             {
                 if (_started) StartOrContinueReconnectLocked();
@@ -96,8 +95,7 @@ internal sealed partial class MqttDeviceClient
         {
             int left;
             lock (_stateLock) left = _inFlight;
-            _logger.LogWarning("MQTT client {ClientId}: {Count} publishes were not acknowledged within {Bound} before the credential renewal; reconnecting anyway, they may be sent again.",
-                _options.ClientId, left, bound);
+            Log.RenewalDrainTimedOut(_logger, _options.ClientId, left, bound);
         }
     }
 

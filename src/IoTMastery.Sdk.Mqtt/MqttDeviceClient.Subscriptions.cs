@@ -99,7 +99,7 @@ internal sealed partial class MqttDeviceClient
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
                     {
-                        _logger.LogError(ex, "MQTT client {ClientId}: the handler for '{Filter}' failed.", _options.ClientId, subscription.Filter);
+                        Log.SubscriptionHandlerFailed(_logger, ex, _options.ClientId, subscription.Filter);
                     }
                 }
             }

@@ -114,7 +114,7 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
                 bool stopped;
                 lock (_stateLock) stopped = !_started;
                 if (stopped || _time.GetElapsedTime(began) + delay >= _options.ConnectRetryBudget) throw;
-                _logger.LogDebug("MQTT client {ClientId}: connect attempt {Attempt} failed with {ErrorCode} ({Message}); retrying in {Delay}.", _options.ClientId, attempt + 1, ex.ErrorCode, ex.Message, delay);
+                Log.ConnectRetrying(_logger, _options.ClientId, attempt + 1, ErrorText.Name(ex), delay);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
                 await Task.Delay(delay, _time, linked.Token).ConfigureAwait(false);
             }
@@ -174,7 +174,7 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
         }
         catch (Exception ex) when (ex is MqttCommunicationException or OperationCanceledException or ObjectDisposedException or IOException)
         {
-            _logger.LogDebug("MQTT client {ClientId}: disconnect was not clean: {Message}", _options.ClientId, ex.Message);
+            Log.DisconnectNotClean(_logger, _options.ClientId, ErrorText.Name(ex));
         }
         finally
         {
@@ -190,12 +190,12 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
     private void RaiseConnected()
     {
         try { Connected?.Invoke(this, EventArgs.Empty); }
-        catch (Exception ex) { _logger.LogError(ex, "A Connected handler failed."); }
+        catch (Exception ex) { Log.EventHandlerFailed(_logger, ex, _options.ClientId, nameof(Connected)); }
     }
 
     private void RaiseDisconnected(MqttDisconnectedEventArgs args)
     {
         try { Disconnected?.Invoke(this, args); }
-        catch (Exception ex) { _logger.LogError(ex, "A Disconnected handler failed."); }
+        catch (Exception ex) { Log.EventHandlerFailed(_logger, ex, _options.ClientId, nameof(Disconnected)); }
     }
 }

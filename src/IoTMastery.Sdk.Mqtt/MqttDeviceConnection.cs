@@ -25,7 +25,7 @@ namespace IoTMastery.Sdk.Mqtt;
 /// <item>Release the provider's own resources (certificates, pending requests), which nothing uses any more.</item>
 /// </list>
 /// </remarks>
-internal abstract class MqttDeviceConnection : IDeviceConnection
+internal abstract partial class MqttDeviceConnection : IDeviceConnection
 {
     /// <summary>How long a dispose waits for handlers and background work after cancelling them.</summary>
     internal static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
@@ -251,7 +251,7 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
             catch (Exception ex)
             {
                 // Logged here: nothing awaits this task, and the fleet side sees the missing reply as its timeout.
-                Logger.LogWarning("The reply to command '{Command}' was not delivered: {Message}", ErrorText.Escape(name), ex.Message);
+                Log.ReplyNotDelivered(Logger, DeviceId, ErrorText.Escape(name), ErrorText.Name(ex));
             }
         });
 
@@ -268,7 +268,7 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Logger.LogError(ex, "The desired-state handler of {DeviceId} failed for version {Version}.", DeviceId, change.Version);
+            Log.DesiredHandlerFailed(Logger, ex, DeviceId, change.Version);
         }
     }
 
@@ -314,7 +314,7 @@ internal abstract class MqttDeviceConnection : IDeviceConnection
             }
             catch (TimeoutException)
             {
-                Logger.LogWarning("{Count} handlers of {DeviceId} did not end within {Timeout} of the dispose; closing the connection under them.", running.Count(t => !t.IsCompleted), DeviceId, ShutdownTimeout);
+                Log.HandlersOutlivedDispose(Logger, running.Count(t => !t.IsCompleted), DeviceId, ShutdownTimeout);
             }
         }
         if (_pipeline is not null) await _pipeline.DisposeAsync().ConfigureAwait(false);

@@ -22,7 +22,7 @@ internal sealed record AwsDeviceEndpoint(string Host, int Port, X509Certificate2
 /// classic shadow (get + delta), commands on the SDK's request/response topics. The lifecycle is
 /// <see cref="MqttDeviceConnection"/>'s.
 /// </summary>
-internal sealed class AwsDeviceConnection : MqttDeviceConnection
+internal sealed partial class AwsDeviceConnection : MqttDeviceConnection
 {
     /// <summary>AWS IoT Core limits per connection (AWS IoT Core quotas and pricing): 128 KB, 100 publishes/s, 512 KiB/s, billed per 5 KB incl. topic.</summary>
     internal static TelemetryTransportLimits Limits(string topic) => new()
@@ -99,7 +99,7 @@ internal sealed class AwsDeviceConnection : MqttDeviceConnection
         }
         catch (Exception ex) when (ex is IoTException or OperationCanceledException or ObjectDisposedException)
         {
-            Logger.LogDebug("Could not request the current shadow: {Message}", ex.Message);
+            Log.ShadowGetFailed(Logger, DeviceId, ErrorText.Name(ex));
         }
     }
 
@@ -140,7 +140,7 @@ internal sealed class AwsDeviceConnection : MqttDeviceConnection
     {
         var doc = Parse(message.Payload);
         // Type-checked: the (int?) and (string?) casts threw on a string code or a numeric message.
-        Logger.LogWarning("AWS IoT rejected a shadow update: {Code} {Message}", doc?["code"] is JsonValue c && c.TryGetValue(out int code) ? code : null, Text(doc?["message"]));
+        Log.ShadowUpdateRejected(Logger, DeviceId, doc?["code"] is JsonValue c && c.TryGetValue(out int code) ? code : null, ErrorText.Escape(Text(doc?["message"]), 256));
         return ValueTask.CompletedTask;
     }
 

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Aws;
 /// Devices as IoT things, credentials as IoT certificates attached to the thing and to the device policy.
 /// Things have no enabled flag: disabling deactivates every certificate and marks the thing with a reserved attribute.
 /// </summary>
-internal sealed class AwsDeviceRegistry : IDeviceRegistry
+internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
 {
     /// <summary>Reserved attribute marking a disabled device (attribute names allow ':').</summary>
     internal const string DisabledAttribute = "iotm:disabled";
@@ -189,7 +189,7 @@ internal sealed class AwsDeviceRegistry : IDeviceRegistry
         catch (Exception ex) when (ex is IoTException or OperationCanceledException)
         {
             // The certificate exists but is unusable: remove it rather than leave an ACTIVE orphan behind.
-            _logger.LogWarning("Attaching certificate {CertificateId} to {Thing} failed; deleting it.", certificate.CertificateId, thingName);
+            Log.AttachFailed(_logger, certificate.CertificateId, thingName, ErrorText.Name(ex));
             try
             {
                 await _iot.DetachThingPrincipalAsync(thingName, certificate.CertificateArn, CancellationToken.None).ConfigureAwait(false);

@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Aws;
 /// The service's own MQTT connection: publishes commands and receives replies, telemetry and presence events.
 /// AWS has no HTTP subscribe, so without it commands and telemetry consumption are not available.
 /// </summary>
-internal sealed class AwsServiceConnection : IAsyncDisposable
+internal sealed partial class AwsServiceConnection : IAsyncDisposable
 {
     private readonly MqttDeviceClient _client;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<ReadOnlyMemory<byte>>> _pending = new(StringComparer.Ordinal);
@@ -56,7 +56,7 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
         }
         catch (IoTAuthorizationException ex)
         {
-            _logger.LogWarning("The service connection may not subscribe to {Filter}; lifecycle events are unavailable: {Message}", AwsTopics.PresenceFilter, ex.Message);
+            Log.PresenceUnavailable(_logger, AwsTopics.PresenceFilter, ErrorText.Name(ex));
         }
     }
 
@@ -121,7 +121,7 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
         if (!LifecycleEventJson.TryParse(message.Topic, message.Payload.Span, out var lifecycleEvent))
         {
             Interlocked.Increment(ref _malformedPresence);
-            _logger.LogWarning("Ignored a message on {Topic} that is not a documented lifecycle event.", message.Topic);
+            Log.MalformedLifecycleEvent(_logger, ErrorText.Escape(message.Topic, 128));
             return ValueTask.CompletedTask;
         }
         foreach (var reader in Volatile.Read(ref _presenceReaders)) reader.Writer.TryWrite(lifecycleEvent!);
@@ -151,7 +151,7 @@ internal sealed class AwsServiceConnection : IAsyncDisposable
         }
         catch (Exception ex) when (ex is JsonException or FormatException or ArgumentException)
         {
-            _logger.LogWarning("Ignored a telemetry message on {Topic} that is not a telemetry batch.", message.Topic);
+            Log.MalformedTelemetry(_logger, ErrorText.Escape(message.Topic, 128), ErrorText.Name(ex));
             return ValueTask.CompletedTask;
         }
         var readers = Volatile.Read(ref _readers);

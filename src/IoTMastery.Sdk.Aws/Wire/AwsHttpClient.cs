@@ -52,7 +52,7 @@ internal delegate ValueTask<ImmutableCredentials> AwsCredentialSource(Cancellati
 /// Sends SigV4-signed restJson1 requests to one AWS service endpoint, maps errors to the SDK hierarchy and
 /// retries throttling and transient faults for idempotent operations only (bounded, exponential backoff with jitter).
 /// </summary>
-internal sealed class AwsHttpClient
+internal sealed partial class AwsHttpClient
 {
     private readonly HttpClient _http;
     private readonly Uri _baseUri;
@@ -125,7 +125,7 @@ internal sealed class AwsHttpClient
                     if (offset.Duration() > TimeSpan.FromMinutes(4))
                     {
                         _clockOffset = offset;
-                        _logger.LogWarning("AWS rejected a request for clock skew; signing with a {Offset} offset from now on.", offset);
+                        Log.ClockSkew(_logger, offset);
                         continue;
                     }
                 }

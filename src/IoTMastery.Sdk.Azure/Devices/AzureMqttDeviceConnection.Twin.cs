@@ -93,7 +93,7 @@ internal sealed partial class AzureMqttDeviceConnection
         // Strict: duplicate keys or bad strings used to throw out of ApplyDesiredPatchAsync, a fire-and-forget task.
         if (ParseDesiredPatch(message.Payload.Span) is not { } patch)
         {
-            Logger.LogWarning("Ignored a desired-properties patch that is not a JSON object.");
+            Log.DesiredPatchDropped(Logger, DeviceId);
             return ValueTask.CompletedTask;
         }
         // Applied off the dispatch loop: a gap triggers a twin GET whose answer arrives through that loop.
@@ -152,7 +152,7 @@ internal sealed partial class AzureMqttDeviceConnection
         catch (Exception ex) when (ex is IoTException or OperationCanceledException or JsonException)
         {
             if (!cancellationToken.IsCancellationRequested)
-                Logger.LogWarning("Reading the twin of {DeviceId} failed: {Message}", DeviceId, ex.Message);
+                Log.TwinReadFailed(Logger, DeviceId, ErrorText.Name(ex));
         }
     }
 

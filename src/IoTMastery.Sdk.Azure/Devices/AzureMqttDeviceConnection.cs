@@ -149,7 +149,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
         // $iothub/methods/POST/{method name}/?$rid={request id}
         if (!AzureTopics.TryParseMethodRequest(message.Topic, out var name, out var rid))
         {
-            Logger.LogWarning("Ignored a method request on unexpected topic '{Topic}'.", message.Topic);
+            Log.UnexpectedMethodTopic(Logger, DeviceId, ErrorText.Escape(message.Topic, 128));
             return ValueTask.CompletedTask;
         }
         DispatchCommand(name, JsonCommand(name, message.Payload, "the method payload is not JSON"), response =>
@@ -165,7 +165,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
         var handler = Volatile.Read(ref _cloudToDeviceHandler);
         if (handler is null)
         {
-            Logger.LogWarning("A cloud-to-device message for {DeviceId} arrived without a handler and was dropped.", DeviceId);
+            Log.CloudToDeviceWithoutHandler(Logger, DeviceId);
             return;
         }
         try
@@ -174,7 +174,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Logger.LogError(ex, "The cloud-to-device handler failed.");
+            Log.CloudToDeviceHandlerFailed(Logger, ex, DeviceId);
         }
     }
 }

@@ -11,7 +11,7 @@ namespace IoTMastery.Sdk.Azure;
 /// one reader per partition, resuming each partition after its stored checkpoint. A checkpoint is written once the
 /// caller has taken every record of an event and asks for the next one (at-least-once delivery).
 /// </summary>
-internal sealed class AzureTelemetryChannel : ITelemetryChannel
+internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
 {
     private readonly AzureEventHubOptions? _options;
     private readonly ILogger _logger;
@@ -75,7 +75,7 @@ internal sealed class AzureTelemetryChannel : ITelemetryChannel
                 EventDataMapping.ToRecords(item.Data, records, out var problem);
                 // Skipped, not thrown: one foreign or malformed event must not stop the partition behind it forever.
                 if (problem is not null)
-                    _logger.LogWarning("Skipped event {Sequence} of partition {Partition}: {Problem}.", item.Data.SequenceNumber, item.Partition.PartitionId, problem);
+                    Log.EventSkipped(_logger, item.Data.SequenceNumber, item.Partition.PartitionId, problem);
                 foreach (var record in records)
                     yield return record;
                 await store.SetAsync(item.Partition.PartitionId, item.Data.SequenceNumber, cancellationToken).ConfigureAwait(false);

@@ -21,7 +21,7 @@ internal sealed class GcpDeviceConnectionFactory(GcpDeviceEndpoint endpoint, Tim
 /// whole on the state topic, because Cloud IoT stores each state as a full document; commands are answered with an
 /// event on the reply subfolder (<see cref="GcpCommandWire"/>). The lifecycle is <see cref="MqttDeviceConnection"/>'s.
 /// </summary>
-internal sealed class GcpDeviceConnection : MqttDeviceConnection
+internal sealed partial class GcpDeviceConnection : MqttDeviceConnection
 {
     private readonly GcpBridgeClient _bridge;
     private readonly string _replySubfolder;
@@ -116,7 +116,7 @@ internal sealed class GcpDeviceConnection : MqttDeviceConnection
         var subfolder = GcpBridgeClient.CommandSubfolder(DeviceId, message.Topic);
         if (!GcpCommandWire.TryParseRequest(message.Payload, out var requestId, out var name, out var payload))
         {
-            Logger.LogWarning("Device {DeviceId} ignored a command in subfolder {Subfolder} that is not an IoTMastery request.", DeviceId, subfolder);
+            Log.ForeignCommandDropped(Logger, DeviceId, ErrorText.Escape(subfolder, 128));
             return ValueTask.CompletedTask;
         }
         DispatchCommand(name, stopping => RunCommandAsync(name, payload, stopping),
@@ -138,7 +138,7 @@ internal sealed class GcpDeviceConnection : MqttDeviceConnection
         }
         catch (Exception ex)
         {
-            Logger.LogWarning(ex, "The command handler of {DeviceId} failed for {Command}.", DeviceId, name);
+            Log.CommandHandlerFailed(Logger, ex, DeviceId, ErrorText.Escape(name));
             return new CommandResponse(500, new JsonObject { ["error"] = ex.GetType().Name });
         }
     }

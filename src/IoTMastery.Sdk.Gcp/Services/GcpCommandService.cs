@@ -60,7 +60,7 @@ internal static class GcpCommandWire
 /// replies are split between instances and time out. Without a reply subscription the service refuses with
 /// <see cref="NotSupportedException"/> and the provider reports <see cref="ProviderCapabilities.Commands"/> false.
 /// </summary>
-internal sealed class GcpCommandService : IDeviceCommandService, IAsyncDisposable
+internal sealed partial class GcpCommandService : IDeviceCommandService, IAsyncDisposable
 {
     private readonly CloudIotClient _registry;
     private readonly PubSubClient _pubsub;
@@ -154,7 +154,7 @@ internal sealed class GcpCommandService : IDeviceCommandService, IAsyncDisposabl
             catch (Exception ex) when (ex is IoTException or HttpRequestException or OperationCanceledException)
             {
                 // Waiters time out on their own; the loop keeps pulling after a pause.
-                _logger.LogWarning("Pulling command replies failed: {Error}", ex.Message);
+                Log.ReplyPullFailed(_logger, ErrorText.Name(ex));
                 try { await Task.Delay(TimeSpan.FromSeconds(1), _time, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
             }

@@ -39,7 +39,7 @@ internal sealed record PubSubTelemetryChannelOptions
 /// with a recently seen <c>contentId</c> attribute are dropped. Order per device holds when publishers
 /// use ordering keys and the subscription has message ordering enabled.
 /// </summary>
-internal sealed class PubSubTelemetryChannel : ITelemetryChannel
+internal sealed partial class PubSubTelemetryChannel : ITelemetryChannel
 {
     private readonly PubSubClient _client;
     private readonly PubSubTelemetryChannelOptions _options;
@@ -111,7 +111,7 @@ internal sealed class PubSubTelemetryChannel : ITelemetryChannel
                     catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
                     {
                         Interlocked.Increment(ref _undecodable);
-                        _logger.LogWarning("Pub/Sub message {MessageId} is not a telemetry batch and was acknowledged without delivery: {Error}", message.MessageId, ex.Message);
+                        Log.UndecodableMessage(_logger, ErrorText.Escape(message.MessageId), ErrorText.Name(ex));
                     }
                     foreach (var record in records)
                         yield return record;

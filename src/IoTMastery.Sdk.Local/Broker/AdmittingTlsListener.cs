@@ -24,7 +24,7 @@ namespace IoTMastery.Sdk.Local;
 /// failure it retries after a jittered delay) instead of timing out later. A peer that stalls gives its slot back after
 /// <see cref="LocalBrokerOptions.HandshakeTimeout"/>.
 /// </summary>
-internal sealed class AdmittingTlsListener : IMqttServerAdapter
+internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
 {
     private readonly LocalBrokerOptions _options;
     private readonly X509Certificate2 _serverCertificate;
@@ -119,7 +119,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
             }
             catch (SocketException ex)
             {
-                _logger.LogDebug("Local broker: accepting a connection failed: {Message}", ex.Message);
+                Log.AcceptFailed(_logger, ex.SocketErrorCode);
                 continue;
             }
             if (Interlocked.Increment(ref _waiting) > _options.MaxPendingConnections)
@@ -183,7 +183,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "Local broker: a client connection failed.");
+            Log.ConnectionFailed(_logger, ex);
         }
         finally
         {
@@ -217,7 +217,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
                                        or System.ComponentModel.Win32Exception)
         {
             // A client that gave up, offered no certificate or an old protocol, stalled, or a broker stopping.
-            _logger.LogDebug("Local broker: a TLS handshake failed: {Message}", ex.Message);
+            Log.HandshakeFailed(_logger, ErrorText.Name(ex));
             await ssl.DisposeAsync().ConfigureAwait(false);
             return null;
         }
@@ -235,7 +235,7 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
     private void Refuse(Socket socket, string reason)
     {
         Interlocked.Increment(ref _refused);
-        _logger.LogDebug("Local broker: closed a connection without a handshake: {Reason}.", reason);
+        Log.RefusedBeforeHandshake(_logger, reason);
         // Closing with the ClientHello unread sends a reset, so the client fails at once rather than at its timeout.
         socket.Dispose();
     }

@@ -21,7 +21,7 @@ namespace IoTMastery.Sdk.Local;
 /// (see <see cref="LocalTopics"/>). Device publishes are routed to telemetry readers, the reported-state
 /// sink and waiting command calls. Start with <see cref="StartAsync"/>; restarts keep the bound port.
 /// </summary>
-internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
+internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
 {
     /// <summary>The sender id of fleet-side messages; '$' cannot occur in a Local device id, so no device can pose as it.</summary>
     internal const string FleetSenderId = "$fleet";
@@ -146,7 +146,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             Volatile.Write(ref _boundPort, listener.Port);
             _listener = listener;
             _server = server;
-            _logger.LogInformation("Local broker listening on 127.0.0.1:{Port} (TLS, client certificates required).", Port);
+            Log.Listening(_logger, Port);
         }
         finally
         {
@@ -175,7 +175,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                     if (count > 0) Presence?.Observe(clientId, connected: false, reason: "BrokerStopped");
                 _sessions.Clear();
             }
-            _logger.LogInformation("Local broker on port {Port} stopped.", Port);
+            Log.Stopped(_logger, Port);
         }
         finally
         {
@@ -217,7 +217,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _logger.LogDebug("Closing the session of {DeviceId} failed: {Message}", deviceId, ex.Message);
+                Log.CloseSessionFailed(_logger, deviceId, ErrorText.Name(ex));
             }
         }
     }
@@ -244,7 +244,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         }
         if (reason is null) return;
         e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
-        _logger.LogWarning("Local broker refused client '{ClientId}': {Reason}.", ErrorText.Escape(e.ClientId, MaxLoggedLength), reason);
+        Log.ClientRefused(_logger, ErrorText.Escape(e.ClientId, MaxLoggedLength), reason);
     }
 
     private async Task<string?> CheckConnectionAsync(string? clientId, X509Certificate2? certificate)
@@ -262,7 +262,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "The access policy failed for '{ClientId}'.", clientId);
+            Log.AccessPolicyFailed(_logger, ex, clientId);
             return "the access policy failed";
         }
         return null;
@@ -312,7 +312,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             && !DeviceTopicAcl.RestrictedMayPublish(route, e.ApplicationMessage.Payload))
         {
             Refuse(e, MqttPubAckReasonCode.NotAuthorized);
-            _logger.LogWarning("Local broker refused a {Route} publish of '{ClientId}': the device is restricted to firmware-update traffic until it reports the minimum version.", route, e.ClientId);
+            Log.RestrictedPublishRefused(_logger, route, e.ClientId);
             return;
         }
         switch (route)
@@ -322,7 +322,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                 {
                     var reason = refusal == TelemetryIntake.Full ? MqttPubAckReasonCode.QuotaExceeded : MqttPubAckReasonCode.ImplementationSpecificError;
                     Refuse(e, reason);
-                    _logger.LogWarning("Local broker refused a telemetry publish of '{ClientId}' ({Reason}); the device keeps the records and retries.", e.ClientId, reason);
+                    Log.TelemetryPublishRefused(_logger, e.ClientId, reason);
                 }
                 break;
             case DevicePublishRoute.ReportedState:
@@ -331,11 +331,11 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                 break;
             case DevicePublishRoute.Reply:
                 if (!_replies.TryComplete(e.ClientId, requestId!, e.ApplicationMessage.Payload.ToArray()))
-                    _logger.LogDebug("Reply {RequestId} from {DeviceId} matched no waiting command.", ErrorText.Escape(requestId), e.ClientId);
+                    Log.UnmatchedReply(_logger, ErrorText.Escape(requestId), e.ClientId);
                 break;
             default:
                 Refuse(e, MqttPubAckReasonCode.NotAuthorized);
-                _logger.LogWarning("Local broker refused a publish of '{ClientId}' to '{Topic}'.", e.ClientId, ErrorText.Escape(topic, MaxLoggedLength));
+                Log.PublishRefused(_logger, e.ClientId, ErrorText.Escape(topic, MaxLoggedLength));
                 break;
         }
     }
@@ -364,7 +364,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         catch (FormatException ex)
         {
             _telemetry.CountRejected(1);
-            _logger.LogWarning("Dropped a malformed telemetry batch from {DeviceId}: {Message}", deviceId, ErrorText.Escape(ex.Message, 256));
+            Log.MalformedTelemetryDropped(_logger, deviceId, ErrorText.Name(ex));
             // Acknowledged anyway: a batch that can never parse must not be retried forever.
             return null;
         }
@@ -372,7 +372,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         if (foreign > 0)
         {
             _telemetry.CountRejected(foreign);
-            _logger.LogWarning("Dropped {Count} telemetry records from {DeviceId} that named another device.", foreign, deviceId);
+            Log.ForeignRecordsDropped(_logger, foreign, deviceId);
         }
         if (records.Count == 0) return null;
         var intake = _telemetry.Accept(records);
@@ -397,7 +397,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         var patch = StrictJson.TryParseObject(payload);
         if (patch is null)
         {
-            _logger.LogWarning("Dropped a reported-state payload from {DeviceId}: not a JSON object.", deviceId);
+            Log.ReportedStateDropped(_logger, deviceId);
             return false;
         }
         try
@@ -407,7 +407,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            _logger.LogError(ex, "Applying reported state of {DeviceId} failed.", deviceId);
+            Log.ReportedStateFailed(_logger, ex, deviceId);
             return false;
         }
     }
@@ -417,7 +417,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         if (DeviceTopicAcl.MaySubscribe(e.ClientId, e.TopicFilter.Topic)) return Task.CompletedTask;
         e.ProcessSubscription = false;
         e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
-        _logger.LogWarning("Local broker refused a subscription of '{ClientId}' to '{Filter}'.", e.ClientId, ErrorText.Escape(e.TopicFilter.Topic, MaxLoggedLength));
+        Log.SubscriptionRefused(_logger, e.ClientId, ErrorText.Escape(e.TopicFilter.Topic, MaxLoggedLength));
         return Task.CompletedTask;
     }
 

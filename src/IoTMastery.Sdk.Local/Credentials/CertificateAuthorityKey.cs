@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk.Local;
 /// <see cref="LocalIoTOptions.CaKeyPassphrase"/> or <see cref="LocalIoTOptions.CaKeyPassphraseEnvironmentVariable"/>, or an
 /// owner-only key file (by default <c>{database}.cakey</c>, created with a random 256-bit key for a new CA).
 /// </summary>
-internal sealed class CertificateAuthorityKey
+internal sealed partial class CertificateAuthorityKey
 {
     /// <summary>Passphrases shorter than this are refused.</summary>
     public const int MinPassphraseLength = 12;
@@ -123,7 +123,7 @@ internal sealed class CertificateAuthorityKey
         // 256 random bits: the database alone no longer reveals the CA key; whoever has this file too can read it.
         var generated = Convert.ToBase64String(RandomNumberGenerator.GetBytes(RandomKeyBytes));
         OwnerOnlyFiles.WriteNew(_file!, generated + "\n");
-        _logger.LogInformation("Created the CA key file {Path} (owner only). Keep it with the database: without it the CA cannot be loaded.", _file);
+        Log.KeyFileCreated(_logger, _file);
         return generated;
     }
 

@@ -31,7 +31,7 @@ internal sealed record LocalDeviceEndpoint
 /// the shared pipeline, command replies, desired state (retained, never going back in version) and
 /// reported state. The lifecycle is <see cref="MqttDeviceConnection"/>'s; this class supplies the Local topics.
 /// </summary>
-internal sealed class LocalDeviceConnection : MqttDeviceConnection
+internal sealed partial class LocalDeviceConnection : MqttDeviceConnection
 {
     private const string Provider = "Local";
     private readonly X509Certificate2 _certificate;
@@ -95,7 +95,7 @@ internal sealed class LocalDeviceConnection : MqttDeviceConnection
         var levels = message.Topic.Split('/');
         if (levels.Length != 5)
         {
-            Logger.LogWarning("Ignored a command on unexpected topic '{Topic}'.", ErrorText.Escape(message.Topic, 128));
+            Log.UnexpectedCommandTopic(Logger, DeviceId, ErrorText.Escape(message.Topic, 128));
             return ValueTask.CompletedTask;
         }
         var (name, requestId) = (levels[3], levels[4]);
@@ -112,7 +112,7 @@ internal sealed class LocalDeviceConnection : MqttDeviceConnection
         }
         catch (ArgumentException ex)
         {
-            Logger.LogWarning("The handler's reply to command '{Command}' breaks a limit; answering 500: {Message}", ErrorText.Escape(name), ex.Message);
+            Log.ReplyBreaksLimit(Logger, DeviceId, ErrorText.Escape(name), ex.ParamName);
             response = new CommandResponse(500, new JsonObject { ["error"] = ex.Message });
         }
         var reply = new JsonObject { ["status"] = response.Status, ["payload"] = response.Payload?.DeepClone() };
@@ -123,7 +123,7 @@ internal sealed class LocalDeviceConnection : MqttDeviceConnection
     {
         if (ParseDesired(message.Payload.Span) is not { } change)
         {
-            Logger.LogWarning("Ignored a desired-state document that is not JSON with a numeric version and a desired object.");
+            Log.DesiredStateDropped(Logger, DeviceId);
             return;
         }
         // Retained redelivery on reconnect and out-of-order publishes must never move the device backwards.

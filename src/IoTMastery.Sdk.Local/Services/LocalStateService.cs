@@ -21,7 +21,7 @@ internal delegate Task ReportedStateListener(string deviceId, JsonObject patch, 
 /// from the broker through <see cref="IReportedStateSink"/> and are passed on to listeners (the
 /// firmware service). Thread-safe.
 /// </summary>
-internal sealed class LocalStateService : IDeviceStateService, IReportedStateSink
+internal sealed partial class LocalStateService : IDeviceStateService, IReportedStateSink
 {
     /// <summary>The largest desired or reported document, and the largest patch, in UTF-8 bytes.</summary>
     public const int MaxDocumentBytes = 32 * 1024;
@@ -135,7 +135,7 @@ internal sealed class LocalStateService : IDeviceStateService, IReportedStateSin
             catch (IoTException ex) when (ex.ErrorCode == StateUnreadable)
             {
                 // One bad row must not stop the provider: the device reports it on every read until it is deleted.
-                _logger.LogError("The stored state of device {DeviceId} is unreadable and was not republished: {Message}", id, ex.Message);
+                Log.StateUnreadable(_logger, id);
             }
         }
     }

@@ -20,7 +20,7 @@ namespace IoTMastery.Sdk.Local;
 /// <para><b>Full.</b> When an append would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> the broker refuses the
 /// publish (<see cref="TelemetryIntake.Full"/>) instead of acknowledging it, so the device keeps the records and retries.</para>
 /// </remarks>
-internal sealed class LocalTelemetryJournal : ITelemetryChannel, ILocalTelemetrySink, IDisposable
+internal sealed partial class LocalTelemetryJournal : ITelemetryChannel, ILocalTelemetrySink, IDisposable
 {
     /// <summary>Records read from disk at once; also the most already-processed records a crash can replay.</summary>
     internal const int ReadChunk = 256;
@@ -89,7 +89,7 @@ internal sealed class LocalTelemetryJournal : ITelemetryChannel, ILocalTelemetry
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            _logger.LogError(ex, "The telemetry journal could not store a batch of {Count} records; the publish is refused and the device keeps them.", records.Count);
+            Log.StoreFailed(_logger, ex, records.Count);
             return TelemetryIntake.Failed;
         }
         Signal();
@@ -154,7 +154,7 @@ internal sealed class LocalTelemetryJournal : ITelemetryChannel, ILocalTelemetry
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _logger.LogWarning(ex, "The telemetry journal could not be synced on close; what it accepted was already written and is replayed next time.");
+            Log.SyncOnCloseFailed(_logger, ex);
         }
     }
 
@@ -214,7 +214,7 @@ internal sealed class LocalTelemetryJournal : ITelemetryChannel, ILocalTelemetry
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _logger.LogWarning(ex, "The telemetry journal could not record an acknowledgement; records up to {Sequence} may be replayed.", sequence);
+            Log.AcknowledgementFailed(_logger, ex, sequence);
         }
     }
 

@@ -16,7 +16,7 @@ namespace IoTMastery.Sdk.Local;
 /// encrypted with a <see cref="CertificateAuthorityKey"/>, so that a restart with the same file and key keeps the CA
 /// while the file alone does not give the key away. An in-memory store keeps it in memory only.
 /// </remarks>
-internal sealed class LocalStore : IDisposable
+internal sealed partial class LocalStore : IDisposable
 {
     private const string Provider = "Local";
 
@@ -252,10 +252,8 @@ internal sealed class LocalStore : IDisposable
         using var checkpoint = Command(connection, null, "PRAGMA wal_checkpoint(TRUNCATE)");
         using var result = checkpoint.ExecuteReader();
         var complete = result.Read() && result.GetInt64(0) == 0;
-        _logger.LogWarning(complete
-            ? "The CA private key in {Path} was stored unencrypted by an older version; it is now re-encrypted and the old bytes overwritten. Copies and backups made before still hold it in clear."
-            : "The CA private key in {Path} was stored unencrypted by an older version; it is now re-encrypted, but another connection kept the WAL busy, so the old bytes stay in the -wal file until its next checkpoint. Copies and backups made before still hold it in clear.",
-            FilePath);
+        if (complete) Log.KeyReencrypted(_logger, FilePath);
+        else Log.KeyReencryptedWalBusy(_logger, FilePath);
     }
 
     /// <summary>Creates a parameterised command.</summary>

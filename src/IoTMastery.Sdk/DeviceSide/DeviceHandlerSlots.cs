@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk;
 /// desired-state handler slots, the 501 answer without a command handler and version-ordered desired-state delivery.
 /// Thread-safe.
 /// </summary>
-internal sealed class DeviceHandlerSlots
+internal sealed partial class DeviceHandlerSlots
 {
     /// <summary>The neutral contract's answer when no command handler is set.</summary>
     internal static readonly CommandResponse NotImplemented = new(501, new JsonObject { ["error"] = "no command handler" });
@@ -124,7 +124,7 @@ internal sealed class DeviceHandlerSlots
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "The command handler failed for '{Command}'.", name);
+            Log.CommandHandlerFailed(logger, ex, ErrorText.Escape(name));
             return new CommandResponse(500, new JsonObject { ["error"] = "the command handler failed" });
         }
     }

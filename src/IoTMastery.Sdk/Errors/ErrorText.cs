@@ -13,6 +13,13 @@ internal static class ErrorText
     /// <summary>How many characters of an echoed value are kept by default.</summary>
     public const int DefaultMaxLength = 64;
 
+    /// <summary>
+    /// What a log line may say about a failure: an <see cref="IoTException"/>'s error code, otherwise the exception's type
+    /// name; never its message, which may quote a peer (or, from a credential library, a secret).
+    /// </summary>
+    public static string Name(Exception exception) =>
+        exception is IoTException { ErrorCode: { } code } ? code : exception.GetType().Name;
+
     /// <summary>The escaped, shortened form of <paramref name="value"/>; an empty string for <see langword="null"/>.</summary>
     /// <param name="value">Text that came from a caller or the network.</param>
     /// <param name="maxLength">Characters of <paramref name="value"/> kept before an ellipsis.</param>

@@ -290,7 +290,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Kept in the store: the next evaluation tries again, and the device times out if it never succeeds.
-                LogActionFailed(_logger, action.Kind, action.Version, action.DeviceId, rollout.Id, ErrorName(ex));
+                LogActionFailed(_logger, action.Kind, action.Version, action.DeviceId, rollout.Id, ErrorText.Name(ex));
                 left.Add(action);
             }
         }
@@ -315,7 +315,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // One unreadable device must not stop the others: it counts as not reported (and times out).
-                LogReportReadFailed(_logger, device.DeviceId, rollout.Id, ErrorName(ex));
+                LogReportReadFailed(_logger, device.DeviceId, rollout.Id, ErrorText.Name(ex));
             }
         }
     }
@@ -376,26 +376,23 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>What a log line may say about a failure: its error code or type, never its message (which may quote a peer).</summary>
-    private static string ErrorName(Exception ex) => ex is IoTException io ? io.ErrorCode ?? io.GetType().Name : ex.GetType().Name;
-
-    // Level policy (CONTRIBUTING.md): what is retried later is a Warning, what is dropped for good an Error, a normal
+    // Event ids 100-199 (CONTRIBUTING.md, Logging). Level policy: what is retried later is a Warning, what is dropped for good an Error, a normal
     // optimistic-concurrency re-read Debug.
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {DeviceId}'s firmware report cannot be read ({ErrorCode}); it cannot be rolled back in this rollout.")]
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Device {DeviceId}'s firmware report cannot be read ({ErrorCode}); it cannot be rolled back in this rollout.")]
     private static partial void LogReportUnreadableAtStart(ILogger logger, string deviceId, string? errorCode);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Evaluating rollouts after a firmware report from device {DeviceId} failed; the next read of the rollout retries.")]
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Evaluating rollouts after a firmware report from device {DeviceId} failed; the next read of the rollout retries.")]
     private static partial void LogReportEvaluationFailed(ILogger logger, Exception exception, string deviceId);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Rollout {RolloutId} changed in the store during evaluation (attempt {Attempt}); reading it again.")]
+    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Rollout {RolloutId} changed in the store during evaluation (attempt {Attempt}); reading it again.")]
     private static partial void LogConcurrentChange(ILogger logger, string rolloutId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Release {Version} for device {DeviceId} in rollout {RolloutId} is no longer in the store; the action is dropped.")]
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Release {Version} for device {DeviceId} in rollout {RolloutId} is no longer in the store; the action is dropped.")]
     private static partial void LogActionDropped(ILogger logger, string version, string deviceId, string rolloutId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Kind} of {Version} to device {DeviceId} in rollout {RolloutId} failed ({Error}); it is retried at the next evaluation.")]
+    [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "{Kind} of {Version} to device {DeviceId} in rollout {RolloutId} failed ({Error}); it is retried at the next evaluation.")]
     private static partial void LogActionFailed(ILogger logger, RolloutActionKind kind, string version, string deviceId, string rolloutId, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the firmware report of device {DeviceId} in rollout {RolloutId} failed ({Error}); it counts as not reported.")]
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Reading the firmware report of device {DeviceId} in rollout {RolloutId} failed ({Error}); it counts as not reported.")]
     private static partial void LogReportReadFailed(ILogger logger, string deviceId, string rolloutId, string error);
 }

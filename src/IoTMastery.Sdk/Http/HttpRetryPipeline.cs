@@ -25,7 +25,7 @@ namespace IoTMastery.Sdk.Http;
 /// with its <see cref="IoTException.RetryAfter"/>, so the caller decides whether to come back that much later. Without this
 /// cap, <c>Retry-After: 86400</c> from a server, a proxy or a bug would hold one call for a day.
 /// </remarks>
-internal sealed class HttpRetryPipeline
+internal sealed partial class HttpRetryPipeline
 {
     private static readonly ResiliencePropertyKey<long> StartedAt = new("IoTMastery.Sdk.Http.StartedAt");
     private static readonly ResiliencePropertyKey<int> Attempts = new("IoTMastery.Sdk.Http.Attempts");
@@ -75,8 +75,7 @@ internal sealed class HttpRetryPipeline
                 OnRetry = args =>
                 {
                     Retries.Add(1, _providerTag);
-                    _logger.LogDebug("{Provider} HTTP retry {Attempt} after {Delay}: {ErrorCode}.", provider, args.AttemptNumber + 1, args.RetryDelay,
-                        (args.Outcome.Exception as RetryableFailure)?.Error.ErrorCode);
+                    Log.Retrying(_logger, provider, args.AttemptNumber + 1, args.RetryDelay, (args.Outcome.Exception as RetryableFailure)?.Error.ErrorCode);
                     return ValueTask.CompletedTask;
                 },
             });
@@ -91,7 +90,7 @@ internal sealed class HttpRetryPipeline
             if (bounds.Deadline is { } total && context.Properties.TryGetValue(StartedAt, out var started))
                 limit = TimeSpan.FromTicks(Math.Min(limit.Ticks, (total - _time.GetElapsedTime(started)).Ticks));
             if (after <= limit) return true;
-            _logger.LogDebug("{Provider} HTTP retry not attempted: Retry-After {RetryAfter} exceeds {Limit} ({ErrorCode}).", provider, after, limit, error.ErrorCode);
+            Log.RetryAfterTooLong(_logger, provider, after, limit, error.ErrorCode);
             return false;
         }
     }

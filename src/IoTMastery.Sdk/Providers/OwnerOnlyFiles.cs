@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk;
 /// Creates and checks the files that hold secrets (the database and its companions, the CA key file) so that only
 /// their owner can read them, whatever the process umask. Linux and macOS; on Windows files inherit their folder's ACL.
 /// </summary>
-internal static class OwnerOnlyFiles
+internal static partial class OwnerOnlyFiles
 {
     /// <summary>0600.</summary>
     public const UnixFileMode File = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -71,8 +71,7 @@ internal static class OwnerOnlyFiles
         if ((mode & ~File) == 0) return;
         var tightened = mode & File;
         System.IO.File.SetUnixFileMode(path, tightened);
-        logger.LogWarning("{Path} holds secrets but its mode was {OldMode}, so others could read it; it is now {NewMode} (owner only). Check who may have copied it.",
-            path, Octal(mode), Octal(tightened));
+        Log.ModeTightened(logger, path, Octal(mode), Octal(tightened));
     }
 
     private static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode, 8);

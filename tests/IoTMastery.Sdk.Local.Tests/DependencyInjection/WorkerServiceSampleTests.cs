@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using IoTMastery.Sdk.CloudDoubles.Aws;
+using IoTMastery.Sdk.CloudDoubles.Moto;
 using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,38 +10,116 @@ using WorkerService;
 namespace IoTMastery.Sdk.Local.Tests.DependencyInjection;
 
 /// <summary>
-/// Runs samples/WorkerService in-process with its own appsettings.json: the host starts both configured providers and the
-/// worker does its round trip on each, then stops the host.
+/// Runs samples/WorkerService with its own appsettings.json, which holds a Local section (<c>IoT:Local:edge</c>) and an AWS
+/// section (<c>IoT:Aws:eu</c>) whose region is left empty: in-process as shipped (Local only, and the sample says why AWS
+/// does not run), and as its own process with the AWS peers on loopback — moto for the registry and the repo's AWS IoT
+/// gateway double (backed by that moto) for the devices — configured only through environment variables, as a user would.
 /// </summary>
 public sealed class WorkerServiceSampleTests
 {
+    private static readonly TimeSpan ProcessBound = TimeSpan.FromSeconds(180);
+
     [Fact]
-    public async Task The_sample_registers_sends_and_reads_back_on_both_configured_providers()
+    public async Task As_shipped_the_sample_runs_the_local_provider_and_says_the_aws_one_is_not_configured()
     {
         using var host = Program.CreateBuilder([]).Build();
         var report = host.Services.GetRequiredService<WorkerReport>();
+        var setup = host.Services.GetRequiredService<SampleSetup>();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         // The worker stops the host when it is done (Worker:StopWhenDone in appsettings.json); the bound only guards a hang.
         await host.RunAsync(bound.Token);
         Assert.False(bound.IsCancellationRequested, "the sample did not finish within its bound");
 
         Assert.False(report.Failed);
-        var runs = report.Runs.OrderBy(r => r.Provider, StringComparer.Ordinal).ToList();
-        Assert.Equal(["edge", "plant"], runs.Select(r => r.Provider));
-        foreach (var run in runs)
-        {
-            Assert.Equal("Local", run.Kind);
-            Assert.Equal(5, run.Sent);
-            Assert.Equal(5, run.Received);
-            // 20 + 21 + 22 + 23 + 24: every reading came back once, with its value.
-            Assert.Equal(110, run.Sum);
-        }
+        var run = Assert.Single(report.Runs);
+        Assert.Equal("edge", run.Provider);
+        Assert.Equal("Local", run.Kind);
+        Assert.Equal(5, run.Sent);
+        Assert.Equal(5, run.Received);
+        // 20 + 21 + 22 + 23 + 24: every reading came back once, with its value.
+        Assert.Equal(110, run.Sum);
+        var skipped = Assert.Single(setup.Skipped);
+        Assert.Contains("AWS provider 'eu' is not configured (IoT:Aws:eu:Region is empty)", skipped);
+        Assert.Contains("IoT__Aws__eu__Region", skipped);
     }
 
     [Fact]
-    public async Task The_sample_process_runs_for_its_seconds_and_prints_the_sdk_spans_and_metrics_with_the_console_exporter()
+    public async Task The_sample_process_runs_local_and_aws_side_by_side_and_prints_spans_and_metrics_of_both()
     {
-        // The sample as a user runs it: its own process, its appsettings.json, the OpenTelemetry console exporter on stdout.
+        var moto = new MotoServer();
+        await moto.InitializeAsync();
+        var work = Directory.CreateTempSubdirectory("iotm-worker-sample-");
+        try
+        {
+            using var ca = LocalCertificateAuthority.Create("WorkerService sample gateway CA");
+            // Backed by moto: a device is admitted only with a certificate moto issued, ACTIVE and attached to its thing.
+            await using var gateway = await AwsIotMqttFake.StartAsync(ca, moto: new AwsIotMotoBacking(moto.Endpoint));
+            var roots = Path.Combine(work.FullName, "gateway-ca.pem");
+            await File.WriteAllTextAsync(roots, ca.CertificatePem);
+
+            var (exitCode, output, errors) = await RunSampleAsync(new Dictionary<string, string>
+            {
+                ["IoT__Aws__eu__Region"] = "us-east-1",
+                ["IoT__Aws__eu__ControlPlaneEndpoint"] = moto.Endpoint.ToString(),
+                ["IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
+                ["IoT__Aws__eu__Transport__DeviceHost"] = "localhost",
+                ["IoT__Aws__eu__Transport__DevicePort"] = gateway.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                // moto answers CreateCertificateFromCsr with a certificate for a key of its own, not the CSR's, so the device
+                // could not use it; CreateKeysAndCertificate returns moto's key with its certificate.
+                ["IoT__Aws__eu__CertificateSource"] = "CreateKeysAndCertificate",
+                ["Worker__KeyAlgorithms__eu"] = "Rsa2048",
+                ["IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(work.FullName, "aws-firmware.db"),
+                ["Worker__Aws__eu__TrustedRootsPemFile"] = roots,
+                // The AWS SDK's standard credential chain, as against real AWS; moto accepts any key.
+                ["AWS_ACCESS_KEY_ID"] = "testing",
+                ["AWS_SECRET_ACCESS_KEY"] = "testing",
+                ["AWS_EC2_METADATA_DISABLED"] = "true",
+            });
+            Assert.True(exitCode == 0, $"exit code {exitCode}\n{output}\n{errors}");
+
+            // Both providers did their work, each on its own cloud.
+            Assert.Contains("[edge] (Local) registered device sensor-edge-0", output);
+            Assert.Contains("[eu] (Aws) registered device sensor-eu-0", output);
+            Assert.Matches(new Regex(@"\[edge\] sent 5 readings, read 5 back"), output);
+            Assert.Matches(new Regex(@"\[eu\] sent 5 readings; this provider reads none back"), output);
+            Assert.DoesNotContain("is not configured", output);
+            // The AWS device really published through the gateway double (moto has no MQTT broker).
+            Assert.Contains(gateway.Received, r => r.ClientId == "sensor-eu-0");
+
+            // Spans of the SDK's source from both providers: registry calls and telemetry sends, tagged with provider and device.
+            Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
+            foreach (var span in new[] { "registry.register", "registry.delete", "send" })
+                Assert.Matches(new Regex($@"Activity\.DisplayName:\s+{Regex.Escape(span)}\b"), output);
+            foreach (var (provider, device) in new[] { ("Local", "sensor-edge-0"), ("Aws", "sensor-eu-0") })
+            {
+                Assert.Matches(new Regex($@"iotmastery\.device\.id:\s+{device}\b"), output);
+                Assert.Matches(new Regex($@"iotmastery\.provider:\s+{provider}\b"), output);
+            }
+            // Metrics of the SDK's meter: the records sent counter is one sum over every pipeline in the process, so its
+            // last export equals what both providers' devices sent together (each line above says what one sent).
+            Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(SdkMetricNames.Meter)}\b"), output);
+            var rounds = int.Parse(Regex.Match(output, @"Done: \d+ round trips completed in (?<rounds>[1-9]\d*) rounds").Groups["rounds"].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var sent = LastSumOf(output, SdkMetricNames.TelemetryRecordsSent);
+            Assert.Equal(2 * 5 * rounds, sent);
+        }
+        finally
+        {
+            await moto.DisposeAsync();
+            work.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The value of the last export of a monotonic sum, from the console exporter's "Metric Name: … Value: n" block.</summary>
+    private static long LastSumOf(string output, string metric)
+    {
+        var matches = Regex.Matches(output, $@"Metric Name: {Regex.Escape(metric)}\b.*?\bValue: (?<value>\d+)", RegexOptions.Singleline);
+        Assert.NotEmpty(matches);
+        return long.Parse(matches[^1].Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Runs the built sample as its own process with <c>--seconds 1</c>, killed if it outlives <see cref="ProcessBound"/>.</summary>
+    private static async Task<(int ExitCode, string Output, string Errors)> RunSampleAsync(IReadOnlyDictionary<string, string> environment)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -49,10 +129,11 @@ public sealed class WorkerServiceSampleTests
         };
         foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "WorkerService.dll"), "--seconds", "1", "--Worker:MetricsExportSeconds", "1" })
             start.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment) start.Environment[key] = value;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var bound = new CancellationTokenSource(ProcessBound);
         try
         {
             await process.WaitForExitAsync(bound.Token);
@@ -61,19 +142,6 @@ public sealed class WorkerServiceSampleTests
         {
             if (!process.HasExited) process.Kill(entireProcessTree: true);
         }
-        var output = await stdout;
-        Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}\n{output}\n{await stderr}");
-
-        // Spans of the SDK's source: registry calls and telemetry sends on both providers' devices.
-        foreach (var span in new[] { "registry.register", "registry.delete", "send" })
-            Assert.Matches(new Regex($@"Activity\.DisplayName:\s+{Regex.Escape(span)}\b"), output);
-        Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
-        foreach (var device in new[] { "sensor-edge-0", "sensor-plant-0" })
-            Assert.Matches(new Regex($@"iotmastery\.device\.id:\s+{device}\b"), output);
-        // Metrics of the SDK's meter: the telemetry the devices sent.
-        Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(SdkMetricNames.Meter)}\b"), output);
-        Assert.Matches(new Regex($@"Metric Name: {Regex.Escape(SdkMetricNames.TelemetryRecordsSent)}\b"), output);
-        // More than one round in the second the run was given is not promised on a busy machine; at least one is.
-        Assert.Matches(new Regex(@"Done: [1-9]\d* round trips completed in [1-9]\d* rounds"), output);
+        return (process.ExitCode, await stdout, await stderr);
     }
 }

@@ -359,7 +359,8 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private static MqttDeviceClientOptions ClientOptions(MosquittoBroker broker, string clientId) => new()
+    /// <summary>A client of <paramref name="broker"/> with its own certificate and patient timeouts for a loaded machine; other Mosquitto tests reuse it.</summary>
+    internal static MqttDeviceClientOptions ClientOptions(MosquittoBroker broker, string clientId) => new()
     {
         Host = "localhost",
         Port = broker.Port,
