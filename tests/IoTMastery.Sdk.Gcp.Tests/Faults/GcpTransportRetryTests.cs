@@ -38,8 +38,9 @@ public sealed class GcpTransportRetryTests(ITestOutputHelper output) : IAsyncLif
         CloudIotBaseUrl = _proxy.BaseUri,
         // Never called here: the registry is the only peer these tests talk to.
         PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
-        // Backoff of milliseconds, so the bounded attempts take no real time; a Timeout fault ends each attempt after 2 s.
-        Transport = { Retry = retry, RequestTimeout = TimeSpan.FromSeconds(2) },
+        // Backoff of milliseconds, so the bounded attempts take no real time. A Timeout fault ends its attempt after 5 s: long
+        // enough that a healthy attempt on a loaded machine never times out too (which would add an attempt to the counts).
+        Transport = { Retry = retry, RequestTimeout = TimeSpan.FromSeconds(5) },
         FirmwareStorePath = _firmware.Path,
     });
 
