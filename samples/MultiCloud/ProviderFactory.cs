@@ -65,14 +65,9 @@ internal sealed class ProviderHost : IAsyncDisposable
             options.Transport.DeviceHost = "localhost";
             options.Transport.DevicePort = mosquitto.Port;
             options.Transport.TrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)];
-            options.ServiceMqtt = new AwsServiceMqttOptions
-            {
-                Host = "localhost",
-                Port = mosquitto.Port,
-                ClientId = "multicloud-service",
-                ClientCertificate = service.ToCertificate(),
-                TrustedRoots = [X509CertificateLoader.LoadCertificate(ca.Certificate.RawData)],
-            };
+            // The service connection goes to the same broker as the devices (Transport above).
+            options.ServiceMqttClientId = "multicloud-service";
+            options.ServiceMqttCertificate = service.ToCertificate();
             var provider = await AwsIoTProvider.StartAsync(options, cancellationToken: ct);
             var host = new ProviderHost { Provider = provider, Description = $"AWS provider: control/data plane {endpoint}, device MQTT on mosquitto mqtts://localhost:{mosquitto.Port}" };
             host._owned.AddRange(owned);

@@ -19,8 +19,11 @@ public enum AwsCertificateSource
     RegisterWithoutCa,
 }
 
-/// <summary>A service-side MQTT connection, needed for commands (replies) and telemetry consumption.</summary>
-public sealed record AwsServiceMqttOptions
+/// <summary>
+/// Where the service-side MQTT connection goes and as whom. Internal: users set <see cref="AwsIoTOptions.ServiceMqttClientId"/>
+/// and <see cref="AwsIoTOptions.ServiceMqttCertificate"/>; the endpoint is the devices' (the account's iot:Data-ATS broker).
+/// </summary>
+internal sealed record AwsServiceMqttOptions
 {
     /// <summary>Broker host; for AWS the iot:Data-ATS endpoint.</summary>
     public required string Host { get; init; }
@@ -76,8 +79,20 @@ public sealed class AwsIoTOptions
     /// <summary>Things are created with this thing type (allows 50 attributes instead of 3). It must already exist.</summary>
     public string? ThingTypeName { get; set; }
 
-    /// <summary>The service-side MQTT connection for commands and telemetry consumption; null = those are not supported.</summary>
-    public AwsServiceMqttOptions? ServiceMqtt { get; set; }
+    /// <summary>
+    /// The client id of the provider's own MQTT connection, needed for commands (replies), telemetry consumption and presence
+    /// events; AWS policies usually bind it to a thing name. Set it with <see cref="ServiceMqttCertificate"/>; without both, those
+    /// features are not supported. The connection goes where devices connect (<see cref="Transport"/>'s
+    /// <see cref="IoTTransportOptions.DeviceHost"/>, default the iot:Data-ATS endpoint, <see cref="IoTTransportOptions.DevicePort"/>
+    /// and <see cref="IoTTransportOptions.TrustedRoots"/>): on AWS both are the account's one broker.
+    /// </summary>
+    public string? ServiceMqttClientId { get; set; }
+
+    /// <summary>
+    /// The service's own client certificate, with its private key, for the connection <see cref="ServiceMqttClientId"/> names.
+    /// Code-only (not bound from configuration). The provider does not dispose it.
+    /// </summary>
+    public X509Certificate2? ServiceMqttCertificate { get; set; }
 
     /// <summary>
     /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
@@ -120,13 +135,13 @@ public sealed class AwsIoTOptions
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
-        if (ServiceMqtt is { } mqtt)
-        {
-            if (string.IsNullOrWhiteSpace(mqtt.Host)) throw new ArgumentException("ServiceMqtt.Host is required.", nameof(ServiceMqtt));
-            if (mqtt.Port is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(ServiceMqtt), mqtt.Port, "ServiceMqtt.Port must be 1-65535.");
-            if (string.IsNullOrEmpty(mqtt.ClientId)) throw new ArgumentException("ServiceMqtt.ClientId is required.", nameof(ServiceMqtt));
-            if (!mqtt.ClientCertificate.HasPrivateKey) throw new ArgumentException("ServiceMqtt.ClientCertificate must include its private key.", nameof(ServiceMqtt));
-        }
+        if ((ServiceMqttClientId is null) != (ServiceMqttCertificate is null))
+            throw new ArgumentException("Set ServiceMqttClientId and ServiceMqttCertificate together (or neither: no commands, telemetry reading or presence events).",
+                ServiceMqttClientId is null ? nameof(ServiceMqttClientId) : nameof(ServiceMqttCertificate));
+        if (ServiceMqttClientId is { } clientId && (clientId.Trim().Length == 0 || clientId.Length > 128))
+            throw new ArgumentException("ServiceMqttClientId must be 1-128 characters.", nameof(ServiceMqttClientId));
+        if (ServiceMqttCertificate is { HasPrivateKey: false })
+            throw new ArgumentException("ServiceMqttCertificate must include its private key.", nameof(ServiceMqttCertificate));
     }
 
     /// <summary>The per-attempt HTTP timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set.</summary>
@@ -134,6 +149,12 @@ public sealed class AwsIoTOptions
 
     /// <summary>The retry bounds when <see cref="IoTTransportOptions.Retry"/> is not set (AWS SDKs retry 2-3 times).</summary>
     internal static readonly IoTRetryOptions DefaultRetry = new();
+
+    /// <summary>The service connection's settings, at the devices' endpoint; null without a client id and certificate.</summary>
+    internal AwsServiceMqttOptions? ResolveServiceMqtt(string deviceHost) =>
+        ServiceMqttClientId is { } clientId && ServiceMqttCertificate is { } certificate
+            ? new AwsServiceMqttOptions { Host = deviceHost, Port = Transport.DevicePort, ClientId = clientId, ClientCertificate = certificate, TrustedRoots = Transport.TrustedRoots }
+            : null;
 
     internal string? ResolveRegion()
     {

@@ -54,7 +54,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         Presence = new ObservedPresenceService(Registry, DeviceIdRules.Aws, service?.Presence ?? new PresenceTable(time),
             () => service is { PresenceSubscribed: true, Presence: not null },
             service is null
-                ? "Presence events from AWS IoT need AwsIoTOptions.ServiceMqtt: lifecycle events are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe."
+                ? "Presence events from AWS IoT need AwsIoTOptions.ServiceMqttClientId and ServiceMqttCertificate: lifecycle events are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe."
                 : "AWS IoT refused the service connection's subscription to $aws/events/presence/+/+: allow iot:Subscribe on topicfilter/$aws/events/presence/* and iot:Receive on topic/$aws/events/presence/* in its policy.",
             unknown: null, staleness: null);
         Capabilities = new ProviderCapabilities
@@ -112,7 +112,7 @@ public sealed class AwsIoTProvider : IIoTProvider
     /// <summary>Classic and named device shadows.</summary>
     public AwsShadowService Shadows { get; }
 
-    /// <summary>Device connect/disconnect events from <c>$aws/events/presence/+/+</c>; needs <see cref="AwsIoTOptions.ServiceMqtt"/>.</summary>
+    /// <summary>Device connect/disconnect events from <c>$aws/events/presence/+/+</c>; needs <see cref="AwsIoTOptions.ServiceMqttClientId"/>.</summary>
     internal AwsLifecycleEvents LifecycleEvents { get; }
 
     /// <summary>The iot:Data-ATS host (or the configured data-plane host).</summary>
@@ -176,7 +176,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             var deviceHost = options.Transport.DeviceHost ?? dataUri.Host;
             var endpoint = new AwsDeviceEndpoint(deviceHost, options.Transport.DevicePort, options.Transport.TrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
-            if (options.ServiceMqtt is { } mqtt)
+            if (options.ResolveServiceMqtt(deviceHost) is { } mqtt)
             {
                 service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs) { Presence = new PresenceTable(time) };
                 await service.StartAsync(cancellationToken).ConfigureAwait(false);

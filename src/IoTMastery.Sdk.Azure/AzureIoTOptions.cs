@@ -93,6 +93,7 @@ public sealed class AzureIoTOptions
         if (DeviceOperationTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
+        EventHub?.Validate();
     }
 
     /// <summary>The per-attempt timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set: 100 s, as the official SDK.</summary>

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// reads from <c>CLEARBLADE_CONFIGURATION</c>). <see cref="Token"/> is a secret: it is never printed by
 /// <see cref="ToString"/> nor put into exception messages.
 /// </summary>
-public sealed class ClearBladeServiceAccount
+internal sealed class ClearBladeServiceAccount
 {
     /// <summary>The project the service account belongs to (<c>project</c>).</summary>
     public string Project { get; init; } = "";
@@ -88,29 +88,37 @@ public sealed class ClearBladeServiceAccount
 /// <summary>
 /// Selects the ClearBlade IoT Core mode of <see cref="GcpIoTProvider"/>: registry calls go through ClearBlade's
 /// webhook REST scheme instead of the v1 shape. Give exactly one of <see cref="ServiceAccountJsonPath"/> and
-/// <see cref="ServiceAccount"/>.
+/// <see cref="ServiceAccountJson"/>.
 /// </summary>
 public sealed class ClearBladeOptions
 {
     /// <summary>The service-account JSON file from ClearBlade's console (what <c>CLEARBLADE_CONFIGURATION</c> names for the official client).</summary>
     public string? ServiceAccountJsonPath { get; set; }
 
-    /// <summary>The same four values given directly.</summary>
-    public ClearBladeServiceAccount? ServiceAccount { get; set; }
+    /// <summary>
+    /// The same JSON given as text (<c>project</c>, <c>systemKey</c>, <c>token</c>, <c>url</c>), for example from a secret
+    /// store or an environment variable. Secret: never printed by <see cref="ToString"/> nor put into exception messages.
+    /// </summary>
+    public string? ServiceAccountJson { get; set; }
+
+    /// <summary>The four values as an object: what the JSON parses to (tests build it directly).</summary>
+    internal ClearBladeServiceAccount? ServiceAccount { get; set; }
 
     /// <summary>Loads and checks the service account; throws <see cref="ArgumentException"/> naming the field.</summary>
-    public ClearBladeServiceAccount Resolve()
+    internal ClearBladeServiceAccount Resolve()
     {
-        if ((ServiceAccountJsonPath is null) == (ServiceAccount is null))
-            throw new ArgumentException("ClearBlade needs exactly one of ServiceAccountJsonPath and ServiceAccount.", nameof(ServiceAccountJsonPath));
+        var given = (ServiceAccountJsonPath is null ? 0 : 1) + (ServiceAccountJson is null ? 0 : 1) + (ServiceAccount is null ? 0 : 1);
+        if (given != 1)
+            throw new ArgumentException("ClearBlade needs exactly one of ServiceAccountJsonPath and ServiceAccountJson.", nameof(ServiceAccountJsonPath));
         if (ServiceAccount is { } account)
         {
             account.Validate();
             return account;
         }
-        return ClearBladeServiceAccount.FromJsonFile(ServiceAccountJsonPath!);
+        return ServiceAccountJson is { } json ? ClearBladeServiceAccount.FromJson(json) : ClearBladeServiceAccount.FromJsonFile(ServiceAccountJsonPath!);
     }
 
     /// <summary>Describes the options without the token.</summary>
-    public override string ToString() => $"ClearBladeOptions {{ ServiceAccountJsonPath = {ServiceAccountJsonPath}, ServiceAccount = {ServiceAccount} }}";
+    public override string ToString() =>
+        $"ClearBladeOptions {{ ServiceAccountJsonPath = {ServiceAccountJsonPath}, ServiceAccountJson = {(ServiceAccountJson is null ? "null" : "(redacted)")}, ServiceAccount = {ServiceAccount} }}";
 }

@@ -10,6 +10,28 @@ public enum GcpDeviceTelemetryRoute
     PubSubDirect,
 }
 
+/// <summary>How the provider authenticates its registry and Pub/Sub REST calls (<see cref="GcpIoTOptions.Authentication"/>).</summary>
+public enum GcpAuthentication
+{
+    /// <summary>
+    /// Google Application Default Credentials, scoped for cloud-platform: <c>GOOGLE_APPLICATION_CREDENTIALS</c>, the gcloud
+    /// ADC file, then the metadata server; resolved on the first call. The default.
+    /// </summary>
+    ApplicationDefault,
+
+    /// <summary>The Google service-account key file at <see cref="GcpIoTOptions.ServiceAccountJsonPath"/>, read when the provider starts.</summary>
+    ServiceAccountFile,
+
+    /// <summary>
+    /// <c>Authorization: Bearer</c> with the token <see cref="GcpIoTOptions.AccessTokenProvider"/> returns for each request: a
+    /// vendor's token, or any Google credential of your own (with your scopes) through its <c>GetAccessTokenForRequestAsync</c>.
+    /// </summary>
+    AccessToken,
+
+    /// <summary>No credentials: the Pub/Sub emulator and loopback test servers.</summary>
+    None,
+}
+
 /// <summary>Settings of <see cref="GcpIoTProvider"/>.</summary>
 public sealed class GcpIoTOptions
 {
@@ -27,7 +49,7 @@ public sealed class GcpIoTOptions
 
     /// <summary>
     /// ClearBlade IoT Core mode: registry calls use ClearBlade's REST scheme with these service-account credentials
-    /// instead of <see cref="CloudIotBaseUrl"/> and <see cref="Authenticator"/> (which then serve Pub/Sub only).
+    /// instead of <see cref="CloudIotBaseUrl"/> and <see cref="Authentication"/> (which then serve Pub/Sub only).
     /// <see langword="null"/> (the default) keeps the v1 REST shape.
     /// </summary>
     public ClearBladeOptions? ClearBlade { get; set; }
@@ -35,8 +57,20 @@ public sealed class GcpIoTOptions
     /// <summary>The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs.</summary>
     public Uri? PubSubBaseUrl { get; set; }
 
-    /// <summary>Credentials for the registry and Pub/Sub REST calls; <see langword="null"/> uses Google application default credentials.</summary>
-    public IGcpAuthenticator? Authenticator { get; set; }
+    /// <summary>
+    /// How the registry and Pub/Sub REST calls authenticate (in ClearBlade mode, the Pub/Sub calls only). Default
+    /// <see cref="GcpAuthentication.ApplicationDefault"/>. Bound from configuration by name, for example <c>"None"</c> for an emulator.
+    /// </summary>
+    public GcpAuthentication Authentication { get; set; } = GcpAuthentication.ApplicationDefault;
+
+    /// <summary>The Google service-account key file for <see cref="GcpAuthentication.ServiceAccountFile"/>; set only with that kind.</summary>
+    public string? ServiceAccountJsonPath { get; set; }
+
+    /// <summary>
+    /// Returns the current access token for <see cref="GcpAuthentication.AccessToken"/>, called before every request so tokens
+    /// can rotate; set only with that kind. Code-only (not bound from configuration). The token is never logged.
+    /// </summary>
+    public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 
     /// <summary>The topic devices' telemetry reaches (needed for <see cref="GcpDeviceTelemetryRoute.PubSubDirect"/>).</summary>
     public string? TelemetryTopicId { get; set; }
@@ -57,8 +91,11 @@ public sealed class GcpIoTOptions
     /// The HTTP handler and per-attempt timeout (default 30 s) of the registry and Pub/Sub REST calls, and where devices
     /// connect: <see cref="IoTTransportOptions.DeviceHost"/> is the vendor's MQTT bridge (required for device connections),
     /// <see cref="IoTTransportOptions.DevicePort"/> its TLS port (default 8883) and <see cref="IoTTransportOptions.TrustedRoots"/>
-    /// the roots its certificate must chain to (default the system store). <see cref="IoTTransportOptions.Retry"/> must stay
-    /// <see langword="null"/>: each RPC follows Google's own retry configuration (which codes, how often, how long).
+    /// the roots its certificate must chain to (default the system store). <see cref="IoTTransportOptions.Retry"/>: unset, each RPC
+    /// retries as Google's service configs say (which codes, how often, within which total deadline); set, the RPCs that retry at
+    /// all use its bounds instead (exponential backoff with jitter, as on AWS and Azure), still only for the codes Google lists
+    /// for that RPC and within its deadline. RPCs that are not safe to repeat (device create and patch, gateway binds, Pub/Sub
+    /// publish) are sent once either way.
     /// </summary>
     public IoTTransportOptions Transport { get; set; } = new();
 
@@ -89,7 +126,7 @@ public sealed class GcpIoTOptions
     internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The registry path these options name.</summary>
-    public CloudIotRegistryPath Registry => new(ProjectId, Location, RegistryId);
+    internal CloudIotRegistryPath Registry => new(ProjectId, Location, RegistryId);
 
     /// <summary>Checks every setting; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()
@@ -110,8 +147,7 @@ public sealed class GcpIoTOptions
         }
         if (Transport is null) throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
         Transport.Validate();
-        if (Transport.Retry is not null)
-            throw new ArgumentException("Transport.Retry is not supported by the GCP-style provider: each RPC follows Google's retry configuration; leave it null.", "Transport.Retry");
+        ValidateAuthentication();
         if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
         if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
             throw new ArgumentException("PubSubDirect telemetry needs TelemetryTopicId.", nameof(TelemetryTopicId));
@@ -121,8 +157,34 @@ public sealed class GcpIoTOptions
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
     }
 
-    /// <summary>Describes the settings; the authenticator is named by type only, so no token is printed.</summary>
+    private void ValidateAuthentication()
+    {
+        if (!Enum.IsDefined(Authentication))
+            throw new ArgumentOutOfRangeException(nameof(Authentication), Authentication, "Unknown authentication kind.");
+        // A source set for another kind is a configuration mistake (the user meant it to be used): say so instead of ignoring it.
+        if ((Authentication == GcpAuthentication.ServiceAccountFile) != (ServiceAccountJsonPath is not null))
+            throw new ArgumentException(Authentication == GcpAuthentication.ServiceAccountFile
+                ? "Authentication ServiceAccountFile needs ServiceAccountJsonPath."
+                : $"ServiceAccountJsonPath is set but Authentication is {Authentication}; set Authentication = ServiceAccountFile to use it.", nameof(ServiceAccountJsonPath));
+        if (ServiceAccountJsonPath is not null && (ServiceAccountJsonPath.Length == 0 || !File.Exists(ServiceAccountJsonPath)))
+            throw new ArgumentException($"ServiceAccountJsonPath '{ServiceAccountJsonPath}' does not name an existing file.", nameof(ServiceAccountJsonPath));
+        if ((Authentication == GcpAuthentication.AccessToken) != (AccessTokenProvider is not null))
+            throw new ArgumentException(Authentication == GcpAuthentication.AccessToken
+                ? "Authentication AccessToken needs AccessTokenProvider."
+                : $"AccessTokenProvider is set but Authentication is {Authentication}; set Authentication = AccessToken to use it.", nameof(AccessTokenProvider));
+    }
+
+    /// <summary>The authenticator <see cref="Authentication"/> names; reads the service-account file (disk, no network).</summary>
+    internal async Task<IGcpAuthenticator> CreateAuthenticatorAsync(CancellationToken cancellationToken) => Authentication switch
+    {
+        GcpAuthentication.None => NoAuthenticator.Instance,
+        GcpAuthentication.AccessToken => new VendorTokenAuthenticator("Authorization", AccessTokenProvider!),
+        GcpAuthentication.ServiceAccountFile => await GoogleOAuthAuthenticator.FromServiceAccountFileAsync(ServiceAccountJsonPath!, cancellationToken).ConfigureAwait(false),
+        _ => GoogleOAuthAuthenticator.FromApplicationDefault(),
+    };
+
+    /// <summary>Describes the settings; the authentication is named by kind only, so no token is printed.</summary>
     public override string ToString() =>
         $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(ClearBlade is null ? CloudIotBaseUrl : "ClearBlade")}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
-        $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authenticator = {Authenticator?.GetType().Name ?? "application default"} (credentials redacted) }}";
+        $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authentication = {Authentication} (credentials redacted) }}";
 }

@@ -98,15 +98,21 @@ public sealed class GcpIoTProvider : IIoTProvider
     /// <summary>The typed registry client, for what the neutral API does not cover (gateways, log levels).</summary>
     public CloudIotClient CloudIot { get; }
 
-    /// <summary>The typed Pub/Sub client.</summary>
-    public PubSubClient PubSub { get; }
+    /// <summary>
+    /// The Pub/Sub client the telemetry and command-reply paths use. Internal: for Pub/Sub beyond what the provider does,
+    /// use Google's own client library (Google.Cloud.PubSub.V1), which covers the whole API and is kept current.
+    /// </summary>
+    internal PubSubClient PubSub { get; }
 
-    /// <summary>Validates the options and builds the provider. No network call is made until the first operation.</summary>
+    /// <summary>
+    /// Validates the options, reads the service-account key file when <see cref="GcpIoTOptions.Authentication"/> names one,
+    /// and builds the provider. No network call is made until the first operation.
+    /// </summary>
     /// <param name="options">Settings; validated here.</param>
     /// <param name="timeProvider">The clock for JWTs, timeouts and rollouts; the system clock when <see langword="null"/>.</param>
     /// <param name="loggerFactory">Logging; none when <see langword="null"/>. Keys and tokens are never logged.</param>
     /// <param name="cancellationToken">Cancels start-up.</param>
-    public static Task<GcpIoTProvider> StartAsync(GcpIoTOptions options, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null,
+    public static async Task<GcpIoTProvider> StartAsync(GcpIoTOptions options, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -114,13 +120,13 @@ public sealed class GcpIoTProvider : IIoTProvider
         cancellationToken.ThrowIfCancellationRequested();
         var time = timeProvider ?? TimeProvider.System;
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
-        var auth = options.Authenticator ?? GoogleOAuthAuthenticator.FromApplicationDefault();
+        var auth = await options.CreateAuthenticatorAsync(cancellationToken).ConfigureAwait(false);
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(GcpIoTOptions.DefaultRequestTimeout));
         var cloudIot = options.ClearBlade is { } clearBlade
-            ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time)
-            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time);
-        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time);
-        return Task.FromResult(new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs));
+            ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time, options.Transport.Retry)
+            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time, options.Transport.Retry);
+        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time, options.Transport.Retry);
+        return new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs);
     }
 
     /// <summary>Stops the command-reply loop and releases the HTTP client and the firmware store the provider opened.</summary>

@@ -110,7 +110,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
     {
         ProjectId = Project, Location = Location, RegistryId = RegistryId,
         ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = AccountFile },
-        Authenticator = NoAuthenticator.Instance, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
+        Authentication = GcpAuthentication.None, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
     });
 
     public async ValueTask DisposeAsync()

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Gcp;
 using IoTMastery.Sdk.CloudDoubles.CloudIot;
+using IoTMastery.Sdk.CloudDoubles.PubSub;
 
 namespace MultiCloud.GcpLocal;
 
@@ -34,13 +35,13 @@ internal static class GcpLocalStack
 
             var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
             owned.Add(new ProviderHost.Disposer(http.Dispose));
-            var pubsub = new PubSubClient(http, ProjectId, pubsubUrl, NoAuthenticator.Instance);
+            var pubsub = new PubSubRest(http, pubsubUrl, ProjectId);
             var suffix = Guid.NewGuid().ToString("N")[..8];
             string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
             foreach (var topic in new[] { telemetry, replies })
             {
                 await pubsub.CreateTopicAsync(topic, ct);
-                await pubsub.CreateSubscriptionAsync(topic + "-sub", topic, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 }, ct);
+                await pubsub.CreateSubscriptionAsync(topic + "-sub", topic, ackDeadlineSeconds: 30, ct);
             }
 
             var registry = new CloudIotRegistryDouble();
@@ -60,7 +61,7 @@ internal static class GcpLocalStack
                 RegistryId = "multicloud",
                 CloudIotBaseUrl = registry.Server.BaseUrl,
                 PubSubBaseUrl = pubsubUrl,
-                Authenticator = NoAuthenticator.Instance,
+                Authentication = GcpAuthentication.None,
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = replies + "-sub",

@@ -178,7 +178,7 @@ internal sealed class AwsCommandService(AwsServiceConnection? connection, IDevic
         ArgumentNullException.ThrowIfNull(command);
         command.Validate();
         if (connection is null)
-            throw new NotSupportedException("AWS IoT commands need AwsIoTOptions.ServiceMqtt: replies arrive over MQTT and AWS has no HTTP subscribe. For fleet-wide commands use an IoT job (see the README).");
+            throw new NotSupportedException("AWS IoT commands need AwsIoTOptions.ServiceMqttClientId and ServiceMqttCertificate: replies arrive over MQTT and AWS has no HTTP subscribe. For fleet-wide commands use an IoT job (see the README).");
         await registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         var payload = command.Payload is null ? ReadOnlyMemory<byte>.Empty : JsonSerializer.SerializeToUtf8Bytes(command.Payload);
         ReadOnlyMemory<byte> reply;
@@ -204,5 +204,5 @@ internal sealed class AwsTelemetryChannel(AwsServiceConnection? connection) : IT
 {
     public IAsyncEnumerable<TelemetryRecord> ReadAllAsync(CancellationToken cancellationToken = default) =>
         connection?.ReadAllAsync(cancellationToken) ?? throw new NotSupportedException(
-            "Reading telemetry from AWS IoT needs AwsIoTOptions.ServiceMqtt (or route iotmastery/+/telemetry with an IoT rule to your own stream).");
+            "Reading telemetry from AWS IoT needs AwsIoTOptions.ServiceMqttClientId and ServiceMqttCertificate (or route iotmastery/+/telemetry with an IoT rule to your own stream).");
 }

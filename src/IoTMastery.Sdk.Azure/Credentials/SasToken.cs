@@ -6,9 +6,10 @@ namespace IoTMastery.Sdk.Azure;
 /// <summary>
 /// Builds IoT Hub and DPS shared access signatures exactly as the official Node SDK (azure-iot-common) does:
 /// <c>sr=ENC(resource)&amp;sig=ENC(BASE64(HMACSHA256(key, sr + "\n" + se)))&amp;se=expiry[&amp;skn=ENC(policy)]</c>, where ENC is
-/// <c>encodeUriComponentStrict</c> and the resource is encoded once, as a whole.
+/// <c>encodeUriComponentStrict</c> and the resource is encoded once, as a whole. Internal: the provider signs its own
+/// service and device tokens, and DPS derives group-enrollment keys from <see cref="DpsRegistrationOptions.EnrollmentGroupKey"/>.
 /// </summary>
-public static class SasToken
+internal static class SasToken
 {
     /// <summary>Creates a token for <paramref name="resourceUri"/> (not yet URL-encoded) valid until <paramref name="expiresAt"/>.</summary>
     /// <param name="resourceUri">Not encoded, for example <c>myhub.azure-devices.net/devices/dev.with:colon</c> (see <see cref="DeviceResource"/>) or <c>{idScope}/registrations/{registrationId}</c>.</param>

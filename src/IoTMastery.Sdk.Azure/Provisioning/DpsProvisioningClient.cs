@@ -31,8 +31,32 @@ public sealed record DpsRegistrationOptions
     /// <summary>The registration id (usually the device id). Required.</summary>
     public required string RegistrationId { get; init; }
 
-    /// <summary>The individual enrollment's key, or the key derived from a group key with <see cref="SasToken.DeriveDeviceKey"/>. Secret. Required.</summary>
-    public required string DeviceKey { get; init; }
+    /// <summary>
+    /// The individual enrollment's key (base64), or a key already derived from a group key. Secret. Give exactly one of this
+    /// and <see cref="EnrollmentGroupKey"/>.
+    /// </summary>
+    public string? DeviceKey { get; init; }
+
+    /// <summary>
+    /// The enrollment group's key (base64): the device key is derived from it and <see cref="RegistrationId"/> as DPS does
+    /// (<c>BASE64(HMACSHA256(group key, registration id))</c>). Secret. Give exactly one of this and <see cref="DeviceKey"/>.
+    /// </summary>
+    public string? EnrollmentGroupKey { get; init; }
+
+    /// <summary>The key the registration signs with: <see cref="DeviceKey"/>, or the one derived from <see cref="EnrollmentGroupKey"/>.</summary>
+    /// <exception cref="ArgumentException">Neither or both are given, or the key is not base64; the message never holds a key.</exception>
+    internal string ResolveDeviceKey()
+    {
+        if ((DeviceKey is null) == (EnrollmentGroupKey is null))
+            throw new ArgumentException("Give exactly one of DeviceKey and EnrollmentGroupKey.", nameof(DeviceKey));
+        if (DeviceKey is { } key)
+        {
+            SasToken.DecodeKey(key, nameof(DeviceKey));
+            return key;
+        }
+        SasToken.DecodeKey(EnrollmentGroupKey, nameof(EnrollmentGroupKey));
+        return SasToken.DeriveDeviceKey(EnrollmentGroupKey!, RegistrationId);
+    }
 
     /// <summary>An optional JSON payload for custom allocation.</summary>
     public JsonNode? Payload { get; init; }
@@ -52,7 +76,7 @@ public sealed record DpsRegistrationOptions
 
 /// <summary>
 /// Registers a device with the Device Provisioning Service over MQTT (api-version 2019-03-31) using symmetric-key
-/// attestation (individual, or group-derived with <see cref="SasToken.DeriveDeviceKey"/>).
+/// attestation (an individual enrollment's key, or a group enrollment's key the device key is derived from).
 /// </summary>
 public static class DpsProvisioningClient
 {
@@ -68,7 +92,7 @@ public static class DpsProvisioningClient
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.IdScope);
         DeviceIdRules.Azure.Validate(options.RegistrationId, nameof(options));
-        SasToken.DecodeKey(options.DeviceKey, nameof(options));
+        var deviceKey = options.ResolveDeviceKey();
         if (options.PollInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), options.PollInterval, "PollInterval must be positive.");
         var time = timeProvider ?? TimeProvider.System;
         var userName = options.IdScope + "/registrations/" + options.RegistrationId + "/api-version=" + ApiVersion
@@ -86,7 +110,7 @@ public static class DpsProvisioningClient
             CredentialProvider = _ =>
             {
                 var expires = time.GetUtcNow().AddHours(1);
-                var token = SasToken.Create(SasToken.ProvisioningResource(options.IdScope, options.RegistrationId), options.DeviceKey, expires, "registration");
+                var token = SasToken.Create(SasToken.ProvisioningResource(options.IdScope, options.RegistrationId), deviceKey, expires, "registration");
                 return ValueTask.FromResult(new MqttCredentials(userName, token));
             },
         }, IotHubErrors.Provider, time, logger);

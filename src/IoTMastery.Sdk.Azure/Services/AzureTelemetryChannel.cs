@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using Azure.Messaging.EventHubs;
 using Azure.Messaging.EventHubs.Consumer;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -47,7 +48,7 @@ internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
     {
         var options = _options ?? throw new NotSupportedException(
             "Telemetry consumption needs AzureIoTOptions.EventHub: the built-in endpoint's Event Hubs connection string (see the README).");
-        var store = options.CheckpointStore ?? new InMemoryTelemetryCheckpointStore();
+        var store = options.ResolveCheckpointStore();
         await using var consumer = _connect(options);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<PartitionEvent>(new BoundedChannelOptions(256) { SingleReader = true });
@@ -151,12 +152,58 @@ public sealed record AzureEventHubOptions
     /// <summary>The consumer group; use one per reader. Default <c>$Default</c>.</summary>
     public string ConsumerGroup { get; init; } = EventHubConsumerClient.DefaultConsumerGroupName;
 
-    /// <summary>Where positions are kept; in memory when <see langword="null"/>. Use <see cref="FileTelemetryCheckpointStore"/> to resume after a restart.</summary>
-    public ITelemetryCheckpointStore? CheckpointStore { get; init; }
+    /// <summary>
+    /// The directory where the reader keeps each partition's position, so a restarted reader resumes after the last event it
+    /// delivered: one small JSON file per Event Hubs namespace, hub and consumer group
+    /// (<c>checkpoints-{namespace}-{hub}-{consumer group}.json</c>, written atomically), created on the first checkpoint.
+    /// <see langword="null"/> (the default) keeps positions in memory: a new process starts from <see cref="StartFromEarliest"/>.
+    /// </summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>A store set directly, ahead of <see cref="CheckpointDirectory"/>: the tests share one between readers.</summary>
+    internal ITelemetryCheckpointStore? CheckpointStore { get; init; }
 
     /// <summary>Without a checkpoint, start at the oldest retained event (true) or at new events only (false, the default).</summary>
     public bool StartFromEarliest { get; init; }
 
+    /// <summary>Checks the checkpoint directory and, with one, that the connection string names a hub; the message never holds the key.</summary>
+    internal void Validate()
+    {
+        if (string.IsNullOrEmpty(ConnectionString))
+            throw new ArgumentException("EventHub.ConnectionString is required.", "EventHub.ConnectionString");
+        if (CheckpointDirectory is not null)
+        {
+            if (CheckpointDirectory.Trim().Length == 0)
+                throw new ArgumentException("EventHub.CheckpointDirectory must be a directory path; leave it null to keep positions in memory.", "EventHub.CheckpointDirectory");
+            _ = CheckpointFileName();
+        }
+    }
+
+    /// <summary>The checkpoint file for this namespace, hub and consumer group, so another hub or group never resumes from these positions.</summary>
+    internal string CheckpointFileName()
+    {
+        EventHubsConnectionStringProperties properties;
+        try
+        {
+            properties = EventHubsConnectionStringProperties.Parse(ConnectionString);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            // The parser's message may quote the string, key included: name only the field.
+            throw new ArgumentException("EventHub.ConnectionString is not an Event Hubs connection string (Endpoint=sb://…;EntityPath=…).", "EventHub.ConnectionString");
+        }
+        if (string.IsNullOrEmpty(properties.EventHubName))
+            throw new ArgumentException("EventHub.ConnectionString needs EntityPath (the hub name) to name its checkpoint file.", "EventHub.ConnectionString");
+        static string Safe(string s) => string.Concat(s.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'));
+        return $"checkpoints-{Safe(properties.FullyQualifiedNamespace)}-{Safe(properties.EventHubName)}-{Safe(ConsumerGroup)}.json";
+    }
+
+    /// <summary>The store the options choose: <see cref="CheckpointStore"/>, a file in <see cref="CheckpointDirectory"/>, or memory.</summary>
+    internal ITelemetryCheckpointStore ResolveCheckpointStore() =>
+        CheckpointStore ?? (CheckpointDirectory is { } directory
+            ? new FileTelemetryCheckpointStore(Path.Combine(directory, CheckpointFileName()))
+            : new InMemoryTelemetryCheckpointStore());
+
     /// <summary>Describes the options without the connection string.</summary>
-    public override string ToString() => $"AzureEventHubOptions {{ ConsumerGroup = {ConsumerGroup}, connection string redacted }}";
+    public override string ToString() => $"AzureEventHubOptions {{ ConsumerGroup = {ConsumerGroup}, CheckpointDirectory = {CheckpointDirectory}, connection string redacted }}";
 }

@@ -3,8 +3,13 @@ using System.Text.Json;
 
 namespace IoTMastery.Sdk.Azure;
 
-/// <summary>Where the telemetry reader keeps its per-partition position, so a restarted reader resumes after the last event it delivered.</summary>
-public interface ITelemetryCheckpointStore
+/// <summary>
+/// Where the telemetry reader keeps its per-partition position, so a restarted reader resumes after the last event it delivered.
+/// Internal: users choose a store with <see cref="AzureEventHubOptions.CheckpointDirectory"/> (a file there, or memory). It is
+/// no extension point on purpose: the reader reads every partition in one process without partition ownership, so a store
+/// shared by several processes would mix their positions; scale-out readers belong on EventProcessorClient with its blob store.
+/// </summary>
+internal interface ITelemetryCheckpointStore
 {
     /// <summary>The sequence number of the last event delivered from <paramref name="partitionId"/>, or <see langword="null"/> when none was.</summary>
     Task<long?> GetAsync(string partitionId, CancellationToken cancellationToken = default);
@@ -14,7 +19,7 @@ public interface ITelemetryCheckpointStore
 }
 
 /// <summary>Checkpoints in a small JSON file (written atomically by replace); one file per consumer group and hub.</summary>
-public sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
+internal sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
 {
     private readonly string _path;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -79,7 +84,7 @@ public sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
 }
 
 /// <summary>Checkpoints kept in memory only: a new process starts from the configured start position.</summary>
-public sealed class InMemoryTelemetryCheckpointStore : ITelemetryCheckpointStore
+internal sealed class InMemoryTelemetryCheckpointStore : ITelemetryCheckpointStore
 {
     private readonly ConcurrentDictionary<string, long> _positions = new(StringComparer.Ordinal);
 

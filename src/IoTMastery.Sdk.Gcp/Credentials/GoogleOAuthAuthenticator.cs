@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// (GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file, then the metadata server), scoped for Pub/Sub and Cloud IoT.
 /// Tokens are cached and refreshed by the library.
 /// </summary>
-public sealed class GoogleOAuthAuthenticator : IGcpAuthenticator
+internal sealed class GoogleOAuthAuthenticator : IGcpAuthenticator
 {
     /// <summary>The scopes requested by default: cloud-platform covers Pub/Sub and Cloud IoT.</summary>
     public static readonly IReadOnlyList<string> DefaultScopes = ["https://www.googleapis.com/auth/cloud-platform"];
@@ -36,6 +36,28 @@ public sealed class GoogleOAuthAuthenticator : IGcpAuthenticator
     /// <summary>Application default credentials, resolved on first use.</summary>
     public static GoogleOAuthAuthenticator FromApplicationDefault(IEnumerable<string>? scopes = null) => new(scopes);
 
+    /// <summary>
+    /// A service-account key file (the JSON the Google Cloud console hands out), read now so a bad file fails start-up,
+    /// not the first call. Only the service-account type is accepted: a credential file of another type (an external
+    /// account) can make the library run a command or fetch a URL named in the file, which a path from configuration must not.
+    /// </summary>
+    /// <exception cref="ArgumentException">The file cannot be read or is not a service-account key; the message names the path, never the key.</exception>
+    public static async Task<GoogleOAuthAuthenticator> FromServiceAccountFileAsync(string path, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ServiceAccountCredential account;
+        try
+        {
+            account = await CredentialFactory.FromFileAsync<ServiceAccountCredential>(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The library's message can quote the file; ours names only the path and the exception type.
+            throw new ArgumentException($"ServiceAccountJsonPath '{path}' is not a readable Google service-account key file ({ex.GetType().Name}).", "ServiceAccountJsonPath");
+        }
+        return new GoogleOAuthAuthenticator(account.ToGoogleCredential());
+    }
+
     /// <inheritdoc />
     public async ValueTask AuthenticateAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -60,7 +82,7 @@ public sealed class GoogleOAuthAuthenticator : IGcpAuthenticator
 /// A vendor's own token scheme: a fixed header (for example <c>ClearBlade-UserToken</c>) carrying a token
 /// from a callback, so tokens can be rotated without rebuilding the client.
 /// </summary>
-public sealed class VendorTokenAuthenticator : IGcpAuthenticator
+internal sealed class VendorTokenAuthenticator : IGcpAuthenticator
 {
     private readonly string _headerName;
     private readonly Func<CancellationToken, ValueTask<string>> _token;

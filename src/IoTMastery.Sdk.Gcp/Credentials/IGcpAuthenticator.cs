@@ -3,15 +3,16 @@ namespace IoTMastery.Sdk.Gcp;
 /// <summary>
 /// Adds credentials to an outgoing REST request. Google OAuth2 (<see cref="GoogleOAuthAuthenticator"/>),
 /// a vendor's token header (<see cref="VendorTokenAuthenticator"/>) or none (<see cref="NoAuthenticator"/>, emulators).
+/// Internal: users choose one with <see cref="GcpIoTOptions.Authentication"/>, so the kinds can change without a break.
 /// </summary>
-public interface IGcpAuthenticator
+internal interface IGcpAuthenticator
 {
     /// <summary>Sets the request's credential headers. Never logs the credential.</summary>
     ValueTask AuthenticateAsync(HttpRequestMessage request, CancellationToken cancellationToken);
 }
 
 /// <summary>Sends no credentials: for the Pub/Sub emulator and loopback test servers.</summary>
-public sealed class NoAuthenticator : IGcpAuthenticator
+internal sealed class NoAuthenticator : IGcpAuthenticator
 {
     /// <summary>The shared instance.</summary>
     public static NoAuthenticator Instance { get; } = new();

@@ -21,9 +21,10 @@ public static class GcpServiceCollectionExtensions
 
     /// <summary>
     /// Adds a <see cref="GcpIoTProvider"/> named <paramref name="name"/> with options bound from <paramref name="configuration"/>,
-    /// then <paramref name="configure"/>; checked when the host starts. Code-only members (set them in
-    /// <paramref name="configure"/>): <see cref="GcpIoTOptions.Authenticator"/> (unset: Application Default Credentials) and
-    /// the <see cref="GcpIoTOptions.Transport"/>'s <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>.
+    /// then <paramref name="configure"/>; checked when the host starts. <see cref="GcpIoTOptions.Authentication"/> and
+    /// <see cref="GcpIoTOptions.ServiceAccountJsonPath"/> bind from configuration; code-only members (set them in
+    /// <paramref name="configure"/>): <see cref="GcpIoTOptions.AccessTokenProvider"/> and the <see cref="GcpIoTOptions.Transport"/>'s
+    /// <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>.
     /// </summary>
     /// <param name="builder">From <c>services.AddIoT()</c>.</param>
     /// <param name="name">The provider's name: its DI key and options name.</param>

@@ -18,20 +18,22 @@ internal sealed class ClearBladeWire : ICloudIotWire
     private readonly CloudIotRegistryPath _registry;
     private readonly ClearBladeServiceAccount _account;
     private readonly TimeProvider? _time;
+    private readonly IoTRetryOptions? _retry;
     private readonly GoogleRestClient _admin;
     private readonly SemaphoreSlim _exchangeGate = new(1, 1);
     private volatile RegionalEndpoint? _regional;
 
     private sealed record RegionalEndpoint(string SystemKey, GoogleRestClient Rest);
 
-    public ClearBladeWire(HttpClient http, CloudIotRegistryPath registry, ClearBladeServiceAccount account, TimeProvider? time)
+    public ClearBladeWire(HttpClient http, CloudIotRegistryPath registry, ClearBladeServiceAccount account, TimeProvider? time, IoTRetryOptions? retry = null)
     {
         account.Validate();
         _http = http;
         _registry = registry;
         _account = account;
         _time = time;
-        _admin = new GoogleRestClient(http, account.Url!, new VendorTokenAuthenticator(TokenHeader, _ => ValueTask.FromResult(account.Token)), time);
+        _retry = retry;
+        _admin = new GoogleRestClient(http, account.Url!, new VendorTokenAuthenticator(TokenHeader, _ => ValueTask.FromResult(account.Token)), time, retry);
     }
 
     public async Task<JsonNode?> SendAsync(CloudIotCall call, CancellationToken cancellationToken)
@@ -114,7 +116,7 @@ internal sealed class ClearBladeWire : ICloudIotWire
                 throw new IoTException("getRegistryCredentials failed: the regional url is not an https URL.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
             // Only the scheme and host count, as for the official client (it uses the URL's host alone).
             var root = new Uri(regionalUrl.GetLeftPart(UriPartial.Authority) + "/");
-            var endpoint = new RegionalEndpoint(systemKey, new GoogleRestClient(_http, root, new VendorTokenAuthenticator(TokenHeader, _ => ValueTask.FromResult(token)), _time));
+            var endpoint = new RegionalEndpoint(systemKey, new GoogleRestClient(_http, root, new VendorTokenAuthenticator(TokenHeader, _ => ValueTask.FromResult(token)), _time, _retry));
             _regional = endpoint;
             return endpoint;
         }

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <param name="ProjectId">The project (also the device JWT audience).</param>
 /// <param name="Location">The cloud region, for example <c>us-central1</c>.</param>
 /// <param name="RegistryId">The registry id.</param>
-public sealed record CloudIotRegistryPath(string ProjectId, string Location, string RegistryId)
+internal sealed record CloudIotRegistryPath(string ProjectId, string Location, string RegistryId)
 {
     /// <summary>The registry's resource name.</summary>
     public override string ToString() => $"projects/{ProjectId}/locations/{Location}/registries/{RegistryId}";
@@ -54,13 +54,14 @@ public class CloudIotClient
 
     private readonly ICloudIotWire _wire;
 
-    /// <summary>Creates a client for one registry on the v1 REST shape.</summary>
-    public CloudIotClient(HttpClient httpClient, CloudIotRegistryPath registry, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null)
+    /// <summary>Creates a client for one registry on the v1 REST shape; the provider builds it from its options.</summary>
+    internal CloudIotClient(HttpClient httpClient, CloudIotRegistryPath registry, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null,
+        IoTRetryOptions? retry = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         registry.Validate();
         Registry = registry;
-        _wire = new CloudIotV1Wire(new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider), registry);
+        _wire = new CloudIotV1Wire(new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider, retry), registry);
     }
 
     private CloudIotClient(CloudIotRegistryPath registry, ICloudIotWire wire)
@@ -74,17 +75,18 @@ public class CloudIotClient
     /// once for the registry's own key, token and regional host (no network call until the first operation).
     /// </summary>
     /// <exception cref="ArgumentException">The registry path or a service-account field is invalid (named in the message).</exception>
-    public static CloudIotClient ForClearBlade(HttpClient httpClient, CloudIotRegistryPath registry, ClearBladeServiceAccount serviceAccount, TimeProvider? timeProvider = null)
+    internal static CloudIotClient ForClearBlade(HttpClient httpClient, CloudIotRegistryPath registry, ClearBladeServiceAccount serviceAccount, TimeProvider? timeProvider = null,
+        IoTRetryOptions? retry = null)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(serviceAccount);
         registry.Validate();
-        return new CloudIotClient(registry, new ClearBladeWire(httpClient, registry, serviceAccount, timeProvider));
+        return new CloudIotClient(registry, new ClearBladeWire(httpClient, registry, serviceAccount, timeProvider, retry));
     }
 
     /// <summary>The registry this client manages.</summary>
-    public CloudIotRegistryPath Registry { get; }
+    internal CloudIotRegistryPath Registry { get; }
 
     private static readonly KeyValuePair<string, string>[] NoQuery = [];
 

@@ -10,15 +10,28 @@ namespace IoTMastery.Sdk.Gcp;
 /// JSON over HTTP for Google-style REST APIs: base URL, authentication, error mapping and per-RPC retry
 /// policies (the SDK's shared HTTP retry, bounded by attempts and a deadline). Thread-safe.
 /// </summary>
+/// <remarks>
+/// Which failures an RPC retries is always Google's per-RPC classification (<see cref="GoogleRetryPolicy.RetryableCodes"/>):
+/// it says which calls are safe to repeat, so an RPC without retryable codes (creates, patches, binds, publish without a
+/// request id) is sent once whatever the caller's bounds. How often and how patiently is Google's schedule, or the user's
+/// <see cref="IoTTransportOptions.Retry"/> when set (as on the AWS and Azure providers: exponential backoff with jitter),
+/// always inside the RPC's total deadline.
+/// </remarks>
 internal sealed class GoogleRestClient
 {
     private readonly HttpClient _http;
     private readonly Uri _baseUri;
     private readonly IGcpAuthenticator _auth;
     private readonly TimeProvider _time;
+    private readonly IoTRetryOptions? _retry;
     private readonly ConcurrentDictionary<GoogleRetryPolicy, HttpRetryPipeline> _pipelines = new();
 
-    public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null)
+    /// <param name="http">The HTTP client; its lifetime is the caller's.</param>
+    /// <param name="baseUri">The service root.</param>
+    /// <param name="auth">Adds credentials to every attempt.</param>
+    /// <param name="time">The clock for backoff and deadlines.</param>
+    /// <param name="retry">The user's retry bounds for RPCs that retry at all; <see langword="null"/> keeps Google's schedule.</param>
+    public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null, IoTRetryOptions? retry = null)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(baseUri);
@@ -30,6 +43,7 @@ internal sealed class GoogleRestClient
         _baseUri = baseUri.AbsoluteUri.EndsWith('/') ? baseUri : new Uri(baseUri.AbsoluteUri + "/");
         _auth = auth;
         _time = time ?? TimeProvider.System;
+        _retry = retry;
     }
 
     public Uri BaseUri => _baseUri;
@@ -113,15 +127,20 @@ internal sealed class GoogleRestClient
         }
     }
 
-    // Google's schedule without jitter, as its service configs state it; the policy's timeout is the RPC's total deadline.
+    // Google's schedule without jitter, as its service configs state it, or the user's bounds with jitter; either way the
+    // policy's timeout is the RPC's total deadline, and an RPC with no retryable code gets no retry at all.
     private HttpRetryPipeline BuildPipeline(GoogleRetryPolicy policy) =>
-        new(GoogleApiErrors.Provider,
-            new HttpRetryBounds(policy.RetryableCodes.Count > 0 ? policy.MaxAttempts - 1 : 0, policy.InitialBackoff, policy.MaxBackoff)
-            {
-                Backoff = policy.Backoff,
-                Deadline = policy.Timeout,
-            },
-            _time, name: "IoTMastery.Sdk.Gcp." + policy.Name);
+        new(GoogleApiErrors.Provider, Bounds(policy, _retry), _time, name: "IoTMastery.Sdk.Gcp." + policy.Name);
+
+    /// <summary>The retry bounds of <paramref name="policy"/>'s RPC under the user's <paramref name="retry"/> (null: Google's).</summary>
+    internal static HttpRetryBounds Bounds(GoogleRetryPolicy policy, IoTRetryOptions? retry)
+    {
+        if (policy.RetryableCodes.Count == 0)
+            return new HttpRetryBounds(0, policy.InitialBackoff, policy.MaxBackoff) { Deadline = policy.Timeout };
+        if (retry is not null)
+            return new HttpRetryBounds(retry.MaxRetries, retry.BaseDelay, retry.MaxDelay) { Deadline = policy.Timeout };
+        return new HttpRetryBounds(policy.MaxAttempts - 1, policy.InitialBackoff, policy.MaxBackoff) { Backoff = policy.Backoff, Deadline = policy.Timeout };
+    }
 
     /// <summary>Escapes one path or query component.</summary>
     public static string Escape(string value) => Uri.EscapeDataString(value);

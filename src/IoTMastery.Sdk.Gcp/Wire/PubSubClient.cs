@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <c>https://pubsub.googleapis.com/</c> with <see cref="GoogleOAuthAuthenticator"/>, or at the emulator
 /// (<c>http://127.0.0.1:PORT/</c>) with <see cref="NoAuthenticator"/>. Thread-safe.
 /// </summary>
-public class PubSubClient
+internal class PubSubClient
 {
     /// <summary>For mocking: a subclass in a test overrides the members it uses; the others are not usable, and <see cref="ProjectId"/> is null.</summary>
     protected PubSubClient()
@@ -29,11 +29,12 @@ public class PubSubClient
     /// <param name="baseUrl">The service root; <see cref="DefaultBaseUrl"/> when <see langword="null"/>.</param>
     /// <param name="authenticator">Adds credentials; <see cref="NoAuthenticator"/> for the emulator.</param>
     /// <param name="timeProvider">The clock for retry backoff.</param>
-    public PubSubClient(HttpClient httpClient, string projectId, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null)
+    /// <param name="retry">The user's retry bounds for the RPCs that retry; <see langword="null"/> keeps Google's schedule.</param>
+    public PubSubClient(HttpClient httpClient, string projectId, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null, IoTRetryOptions? retry = null)
     {
         PubSubNames.ValidateProject(projectId);
         ProjectId = projectId;
-        _rest = new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider);
+        _rest = new GoogleRestClient(httpClient, baseUrl ?? DefaultBaseUrl, authenticator, timeProvider, retry);
     }
 
     /// <summary>The project id.</summary>

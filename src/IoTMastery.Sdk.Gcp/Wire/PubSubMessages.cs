@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>A message to publish: data and/or attributes, and an optional ordering key.</summary>
-public sealed record PubSubMessage
+internal sealed record PubSubMessage
 {
     /// <summary>The payload (sent base64-encoded).</summary>
     public ReadOnlyMemory<byte> Data { get; init; }
@@ -14,7 +14,7 @@ public sealed record PubSubMessage
 }
 
 /// <summary>A pulled message with the ack id needed to acknowledge or nack it.</summary>
-public sealed record ReceivedPubSubMessage
+internal sealed record ReceivedPubSubMessage
 {
     /// <summary>The id to pass to acknowledge or modify-ack-deadline.</summary>
     public required string AckId { get; init; }
@@ -39,7 +39,7 @@ public sealed record ReceivedPubSubMessage
 }
 
 /// <summary>Settings of a new subscription.</summary>
-public sealed record PubSubSubscriptionSettings
+internal sealed record PubSubSubscriptionSettings
 {
     /// <summary>The ack deadline in seconds, 10 to 600. Default 10.</summary>
     public int AckDeadlineSeconds { get; init; } = 10;

@@ -63,4 +63,34 @@ public sealed class MotoTransportTests(MotoServer moto) : IAsyncLifetime
         Assert.Empty(handler.Requests);
         handler.Dispose();
     }
+
+    public static TheoryData<string, string?, bool, bool> HalfAServiceConnection => new()
+    {
+        // (the member named, client id, certificate given, certificate has its key)
+        { "ServiceMqttCertificate", "iotm-service", false, false },
+        { "ServiceMqttClientId", null, true, true },
+        { "ServiceMqttCertificate", "iotm-service", true, false },
+        { "ServiceMqttClientId", " ", true, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(HalfAServiceConnection))]
+    public async Task A_service_connection_setting_without_its_pair_or_key_is_refused_before_any_request(string member, string? clientId, bool withCertificate, bool withKey)
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=iotm-service", rsa,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var withPrivateKey = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var publicOnly = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(withPrivateKey.RawData);
+        var handler = new RequestRecordingHandler(new SocketsHttpHandler());
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => AwsIoTProvider.StartAsync(moto.Options(o =>
+        {
+            o.Transport.HttpHandler = handler;
+            o.ServiceMqttClientId = clientId;
+            o.ServiceMqttCertificate = withCertificate ? (withKey ? withPrivateKey : publicOnly) : null;
+        })));
+        Assert.Equal(member, error.ParamName);
+        Assert.Empty(handler.Requests);
+        handler.Dispose();
+    }
 }

@@ -75,4 +75,19 @@ public sealed class SasTokenTests
         Assert.DoesNotContain(Key, options.ToString(), StringComparison.Ordinal);
         Assert.Contains("myhub.azure-devices.net", options.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_DPS_registration_needs_exactly_one_key_and_is_refused_before_connecting()
+    {
+        // Port 1 on loopback: a registration that got past its checks would fail on the connection instead.
+        DpsRegistrationOptions Options(string? deviceKey, string? groupKey) => new()
+        {
+            Host = "127.0.0.1", Port = 1, IdScope = "0ne00000A0A", RegistrationId = "reg-001", DeviceKey = deviceKey, EnrollmentGroupKey = groupKey,
+        };
+        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(null, null)))).ParamName);
+        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(Key, Key)))).ParamName);
+        var badGroup = await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(null, "not base64!")));
+        Assert.Equal("EnrollmentGroupKey", badGroup.ParamName);
+        Assert.DoesNotContain("not base64!", badGroup.Message, StringComparison.Ordinal);
+    }
 }

@@ -136,7 +136,7 @@ public sealed class AzureConformanceTests
         var registration = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
         {
             Host = "localhost", Port = hub.MqttPort, IdScope = IotHubDouble.IdScope, RegistrationId = "reg-001",
-            DeviceKey = SasToken.DeriveDeviceKey(IotHubDouble.GroupKey, "reg-001"), TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
+            EnrollmentGroupKey = IotHubDouble.GroupKey, TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
         });
         Assert.Equal(IotHubDouble.HubHost, registration.AssignedHub);
         // 13b. DPS with an individual enrollment's own key

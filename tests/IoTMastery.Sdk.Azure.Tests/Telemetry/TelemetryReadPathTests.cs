@@ -104,30 +104,40 @@ public sealed class TelemetryReadPathTests
         await Assert.ThrowsAsync<NotSupportedException>(() => channel.SubscribeAsync().WaitAsync(Bound));
     }
 
+    // The shape of the built-in endpoint's connection string; the key is a placeholder, no Event Hubs is contacted.
+    private const string EventHubConnectionString = "Endpoint=sb://ihsuprod-ns.servicebus.windows.net/;SharedAccessKeyName=service;SharedAccessKey=c2VjcmV0LWtleQ==;EntityPath=myhub";
+
     [Fact]
-    public async Task A_restarted_reader_resumes_after_the_file_checkpoint_of_each_partition()
+    public async Task A_restarted_reader_resumes_after_the_file_checkpoint_of_each_partition_in_the_checkpoint_directory()
     {
         var dir = Path.Combine(Path.GetTempPath(), "azure-read-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var path = Path.Combine(dir, "cp.json");
             var partitions = new Dictionary<string, List<EventData>>
             {
                 ["0"] = [Event(1, Batch("a", 1)), Event(2, Batch("b", 2)), Event(3, Batch("c", 3))],
                 ["1"] = [],
             };
             var first = new RecordedPartitions(partitions);
-            var options = new AzureEventHubOptions { ConnectionString = "unused", CheckpointStore = new FileTelemetryCheckpointStore(path), StartFromEarliest = true };
+            var options = new AzureEventHubOptions { ConnectionString = EventHubConnectionString, CheckpointDirectory = dir, StartFromEarliest = true };
             // Take a and b, then ask for one more: event 2 is checkpointed, event 3 is delivered but not yet acknowledged.
             Assert.Equal(["a", "b", "c"], (await TakeAsync(new AzureTelemetryChannel(options, null, _ => first), 3)).Select(r => r.Metric));
+            // One file per namespace, hub and consumer group, named so another hub or group never picks it up.
+            var path = Path.Combine(dir, "checkpoints-ihsuprod-ns.servicebus.windows.net-myhub-_Default.json");
+            Assert.Equal([path], Directory.GetFiles(dir));
             Assert.Equal(2, await new FileTelemetryCheckpointStore(path).GetAsync("0"));
 
             var second = new RecordedPartitions(partitions);
-            var resumed = options with { CheckpointStore = new FileTelemetryCheckpointStore(path), StartFromEarliest = false };
+            var resumed = options with { StartFromEarliest = false };
             Assert.Equal(["c"], (await TakeAsync(new AzureTelemetryChannel(resumed, null, _ => second), 1)).Select(r => r.Metric));
             Assert.Equal(EventPosition.FromSequenceNumber(2, isInclusive: false), second.Requested["0"]);
             // No checkpoint and StartFromEarliest = false: only events that arrive from now on.
             Assert.Equal(EventPosition.Latest, second.Requested["1"]);
+
+            // Another consumer group in the same directory has no positions yet: it starts where its options say.
+            var other = new RecordedPartitions(partitions);
+            Assert.Equal(["a"], (await TakeAsync(new AzureTelemetryChannel(options with { ConsumerGroup = "analytics" }, null, _ => other), 1)).Select(r => r.Metric));
+            Assert.Equal(EventPosition.Earliest, other.Requested["0"]);
         }
         finally
         {
@@ -160,6 +170,25 @@ public sealed class TelemetryReadPathTests
         Assert.Equal(4, skipped.Count);
         Assert.Contains(skipped, l => l.Contains("iothub-connection-device-id", StringComparison.Ordinal));
         Assert.DoesNotContain(logs.Lines, l => l.Contains("not json at all", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_checkpoint_directory_with_a_connection_string_that_names_no_hub_is_refused_without_echoing_the_key()
+    {
+        var options = new AzureIoTOptions
+        {
+            ConnectionString = "HostName=myhub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0LWtleQ==",
+            EventHub = new AzureEventHubOptions { ConnectionString = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=c2VjcmV0LWtleQ==", CheckpointDirectory = "/tmp/cp" },
+        };
+        var error = Assert.ThrowsAny<ArgumentException>(options.Validate);
+        Assert.Equal("EventHub.ConnectionString", error.ParamName);
+        Assert.DoesNotContain("c2VjcmV0LWtleQ", error.Message, StringComparison.Ordinal);
+
+        options.EventHub = options.EventHub with { ConnectionString = EventHubConnectionString, CheckpointDirectory = " " };
+        Assert.Equal("EventHub.CheckpointDirectory", Assert.ThrowsAny<ArgumentException>(options.Validate).ParamName);
+        // Without a directory the positions stay in memory and the string is left for the Event Hubs client to judge.
+        options.EventHub = options.EventHub with { ConnectionString = "unused", CheckpointDirectory = null };
+        options.Validate();
     }
 
     [Fact]

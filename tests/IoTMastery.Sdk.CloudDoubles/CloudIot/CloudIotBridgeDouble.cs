@@ -6,7 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
-using IoTMastery.Sdk.Gcp;
+using IoTMastery.Sdk.CloudDoubles.PubSub;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
@@ -28,7 +28,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     private static readonly TimeSpan MaxLifetime = TimeSpan.FromHours(24);
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("Cloud IoT bridge double CA");
     private readonly X509Certificate2 _serverCertificate;
-    private readonly CloudIotRegistryPath _registry;
+    private readonly CloudIotRegistryName _registry;
     private readonly Func<string, IReadOnlyList<(string Format, string Key)>> _publicKeys;
     private readonly TimeProvider _time;
     private readonly ConcurrentQueue<(DateTimeOffset At, string DeviceId, string Topic, byte[] Payload)> _events = new();
@@ -54,9 +54,9 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     private static BridgeSession? SessionOf(System.Collections.IDictionary? items) =>
         items is not null && items.Contains(SessionItem) ? items[SessionItem] as BridgeSession : null;
 
-    private sealed record BridgeRoute(CloudIotRegistryDouble Registry, PubSubClient PubSub, string TelemetryTopic, string ReplyTopic, string? ReplySubfolder);
+    private sealed record BridgeRoute(CloudIotRegistryDouble Registry, PubSubRest PubSub, string TelemetryTopic, string ReplyTopic, string? ReplySubfolder);
 
-    private CloudIotBridgeDouble(CloudIotRegistryPath registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider time)
+    private CloudIotBridgeDouble(CloudIotRegistryName registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider time)
     {
         _registry = registry;
         _publicKeys = publicKeys;
@@ -87,7 +87,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     /// <param name="registry">The registry whose devices may connect.</param>
     /// <param name="publicKeys">A device's registered keys (format, PEM), for example <see cref="CloudIotRegistryDouble.PublicKeys"/>.</param>
     /// <param name="time">The bridge's clock for <c>iat</c>/<c>exp</c>; the system clock by default.</param>
-    public static async Task<CloudIotBridgeDouble> StartAsync(CloudIotRegistryPath registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider? time = null)
+    public static async Task<CloudIotBridgeDouble> StartAsync(CloudIotRegistryName registry, Func<string, IReadOnlyList<(string Format, string Key)>> publicKeys, TimeProvider? time = null)
     {
         var bridge = new CloudIotBridgeDouble(registry, publicKeys, time ?? TimeProvider.System);
         var options = new MqttServerOptionsBuilder()
@@ -252,7 +252,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
     /// sendCommandToDevice reaches a device subscribed to <c>/devices/{id}/commands/#</c> and is FAILED_PRECONDITION otherwise;
     /// and a live session ends when its device is blocked or deleted, or the key it authenticated with is removed.
     /// </summary>
-    public void RouteFor(CloudIotRegistryDouble registry, PubSubClient pubsub, string telemetryTopic, string replyTopic, string? replySubfolder)
+    public void RouteFor(CloudIotRegistryDouble registry, PubSubRest pubsub, string telemetryTopic, string replyTopic, string? replySubfolder)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(pubsub);
@@ -326,7 +326,7 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
             // Awaited here, so the device's PUBACK follows the Pub/Sub publish, as on the real bridge.
             try
             {
-                await route.PubSub.PublishAsync(target, [new PubSubMessage { Data = payload, Attributes = attributes }]).ConfigureAwait(false);
+                await route.PubSub.PublishAsync(target, payload, attributes).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

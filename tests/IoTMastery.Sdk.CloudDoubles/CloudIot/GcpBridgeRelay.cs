@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk.CloudDoubles.PubSub;
 using IoTMastery.Sdk.Gcp;
 using IoTMastery.Sdk.Mqtt;
 
@@ -17,7 +18,7 @@ public sealed class GcpBridgeRelay : IAsyncDisposable
 
     /// <summary>Connects to the broker at localhost:<paramref name="brokerPort"/> (server-auth TLS) and starts routing.</summary>
     public static async Task<GcpBridgeRelay> StartAsync(int brokerPort, X509Certificate2Collection trustedRoots, CloudIotRegistryDouble registry,
-        PubSubClient pubsub, GcpIoTOptions options, string telemetryTopic, string replyTopic, CancellationToken cancellationToken = default)
+        PubSubRest pubsub, GcpIoTOptions options, string telemetryTopic, string replyTopic, CancellationToken cancellationToken = default)
     {
         var client = new MqttDeviceClient(new MqttDeviceClientOptions
         {
@@ -38,7 +39,7 @@ public sealed class GcpBridgeRelay : IAsyncDisposable
                 if (parts.Length == 5) attributes["subFolder"] = parts[4];
                 // The registry's event notification configs: the reply subfolder has its own topic, the rest is telemetry.
                 var topic = parts.Length == 5 && parts[4] == options.CommandReplySubfolder ? replyTopic : telemetryTopic;
-                await pubsub.PublishAsync(topic, [new PubSubMessage { Data = m.Payload, Attributes = attributes }], ct);
+                await pubsub.PublishAsync(topic, m.Payload, attributes, ct);
             }, cancellationToken: cancellationToken);
             await client.SubscribeAsync("/devices/+/state", (m, _) => { registry.ReportState(m.Topic.Split('/')[2], m.Payload.ToArray()); return default; },
                 cancellationToken: cancellationToken);

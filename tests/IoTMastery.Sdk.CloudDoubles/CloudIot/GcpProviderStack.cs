@@ -53,16 +53,16 @@ public sealed class GcpProviderStack : IAsyncDisposable
             var suffix = Guid.NewGuid().ToString("N")[..8];
             var firmwareStore = new TempFirmwareStore();
             owned.Add(new DisposeAsAsync(firmwareStore));
-            var pubsub = emulator.CreateClient();
+            var pubsub = emulator.Rest;
             string telemetry = "telemetry-" + suffix, replies = "replies-" + suffix;
             await pubsub.CreateTopicAsync(telemetry);
-            await pubsub.CreateSubscriptionAsync(telemetry + "-sub", telemetry, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
+            await pubsub.CreateSubscriptionAsync(telemetry + "-sub", telemetry, ackDeadlineSeconds: 30);
             await pubsub.CreateTopicAsync(replies);
-            await pubsub.CreateSubscriptionAsync(replies + "-sub", replies, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
+            await pubsub.CreateSubscriptionAsync(replies + "-sub", replies, ackDeadlineSeconds: 30);
 
             var registry = new CloudIotRegistryDouble();
             owned.Add(registry);
-            var registryPath = new CloudIotRegistryPath(emulator.ProjectId, "us-central1", "reg-" + suffix);
+            var registryPath = new CloudIotRegistryName(emulator.ProjectId, "us-central1", "reg-" + suffix);
             MosquittoBroker? broker = null;
             CloudIotBridgeDouble? verifying = null;
             if (bridge == GcpBridgePeer.Mosquitto)
@@ -83,7 +83,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 RegistryId = registryPath.RegistryId,
                 CloudIotBaseUrl = registry.Server.BaseUrl,
                 PubSubBaseUrl = emulator.BaseUrl,
-                Authenticator = NoAuthenticator.Instance,
+                Authentication = GcpAuthentication.None,
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,

@@ -43,8 +43,11 @@ public sealed class IotHubDouble : IAsyncDisposable
     public const string IndividualRegistrationId = "reg-ind";
     public static readonly string IndividualKey = Convert.ToBase64String(Enumerable.Range(200, 32).Select(i => (byte)i).ToArray());
 
+    // DPS's group derivation, BASE64(HMACSHA256(group key, registration id)), computed here rather than with the SDK's
+    // (internal) helper, so a derivation bug in the SDK cannot pass against the double.
     private static string EnrollmentKey(string registrationId) =>
-        registrationId == IndividualRegistrationId ? IndividualKey : SasToken.DeriveDeviceKey(GroupKey, registrationId);
+        registrationId == IndividualRegistrationId ? IndividualKey
+            : Convert.ToBase64String(HMACSHA256.HashData(Convert.FromBase64String(GroupKey), Encoding.UTF8.GetBytes(registrationId)));
 
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("IoT Hub double CA");
 

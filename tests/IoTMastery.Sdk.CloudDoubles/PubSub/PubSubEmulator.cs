@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using IoTMastery.Sdk.Gcp;
 using Xunit;
 
 namespace IoTMastery.Sdk.CloudDoubles.PubSub;
@@ -26,7 +25,8 @@ public sealed class PubSubEmulator : IAsyncLifetime
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 
-    public PubSubClient CreateClient(TimeProvider? time = null) => new(Http, ProjectId, BaseUrl, NoAuthenticator.Instance, time);
+    /// <summary>Topic and subscription set-up and bridge publishing against this emulator.</summary>
+    public PubSubRest Rest => new(Http, BaseUrl, ProjectId);
 
     public async Task InitializeAsync()
     {

@@ -36,14 +36,9 @@ public sealed class AwsFixture : ProviderFixture
         {
             Configure(o);
             o.FirmwareStorePath = _firmwareStore.Path;
-            o.ServiceMqtt = new AwsServiceMqttOptions
-            {
-                Host = "localhost",
-                Port = _gateway.Port,
-                ClientId = ServiceThing,
-                ClientCertificate = service.ToCertificate(),
-                TrustedRoots = _gateway.TrustedRoots,
-            };
+            // The service connection goes where devices connect: the gateway double on localhost.
+            o.ServiceMqttClientId = ServiceThing;
+            o.ServiceMqttCertificate = service.ToCertificate();
         }));
     }
 

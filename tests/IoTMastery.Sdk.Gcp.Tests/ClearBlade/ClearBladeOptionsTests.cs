@@ -12,7 +12,7 @@ public sealed class ClearBladeOptionsTests
 
     private static GcpIoTOptions Options(ClearBladeOptions clearBlade) => new()
     {
-        ProjectId = "proj-1", RegistryId = "reg-1", ClearBlade = clearBlade, Authenticator = NoAuthenticator.Instance,
+        ProjectId = "proj-1", RegistryId = "reg-1", ClearBlade = clearBlade, Authentication = GcpAuthentication.None,
     };
 
     private static ClearBladeServiceAccount Account(string project = "proj-1", string systemKey = "key-1", string token = Secret, string? url = "https://iot.clearblade.com") =>

@@ -76,7 +76,7 @@ public sealed class ClearBladeRegistryDoubleTests
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
                 ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = accountPath },
-                Authenticator = NoAuthenticator.Instance, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
+                Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             };
             Assert.DoesNotContain(AdminToken, options.ToString(), StringComparison.Ordinal);
             await using var provider = await GcpIoTProvider.StartAsync(options);

@@ -29,7 +29,7 @@ public sealed class GcpObservabilityTests
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
                 ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = accountPath },
-                Authenticator = NoAuthenticator.Instance, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
+                Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             });
             using var trace = new ActivityRecorder();
 

@@ -224,7 +224,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         var options = new GcpIoTOptions
         {
             ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" }, CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
-            Authenticator = new VendorTokenAuthenticator("Authorization", _ => ValueTask.FromResult(token)),
+            Authentication = GcpAuthentication.AccessToken, AccessTokenProvider = _ => ValueTask.FromResult(token),
         };
         Assert.DoesNotContain(token, options.ToString());
         Assert.Contains("redacted", options.ToString());
@@ -240,7 +240,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddGcpIoT(o =>
         {
-            o.ProjectId = "my-project"; o.RegistryId = "reg-1"; o.Authenticator = NoAuthenticator.Instance;
+            o.ProjectId = "my-project"; o.RegistryId = "reg-1"; o.Authentication = GcpAuthentication.None;
             o.CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"); o.PubSubBaseUrl = new Uri("http://127.0.0.1:1/");
         });
         using (var host = builder.Build())

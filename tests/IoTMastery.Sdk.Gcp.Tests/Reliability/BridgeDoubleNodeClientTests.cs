@@ -10,7 +10,7 @@ namespace IoTMastery.Sdk.Gcp.Tests.Reliability;
 /// </summary>
 public sealed class BridgeDoubleNodeClientTests(ITestOutputHelper output) : IDisposable
 {
-    private static readonly CloudIotRegistryPath Registry = new("proj-1", "us-central1", "reg-1");
+    private static readonly CloudIotRegistryName Registry = new("proj-1", "us-central1", "reg-1");
     private readonly string _dir = Directory.CreateTempSubdirectory("iotm-bridge-node-").FullName;
 
     public void Dispose()

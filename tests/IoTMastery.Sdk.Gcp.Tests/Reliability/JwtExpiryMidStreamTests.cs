@@ -17,7 +17,7 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
     private const double SpeedUp = 4;
     private const int MinRecords = 20_000;
     private const int MinRenewals = 3;
-    private static readonly CloudIotRegistryPath Registry = new("proj-1", "us-central1", "reg-1");
+    private static readonly CloudIotRegistryName Registry = new("proj-1", "us-central1", "reg-1");
     private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private readonly string _outboxDir = Directory.CreateTempSubdirectory("iotm-jwt-outbox-").FullName;
