@@ -40,6 +40,7 @@ internal sealed partial class MqttDeviceClient
             }
             if (result.ResultCode != MqttClientConnectResultCode.Success)
                 throw MapRefusal(result.ResultCode);
+            SetReceiveMaximum(result.ReceiveMaximum ?? 0);
             _logger.LogInformation("MQTT client {ClientId} connected to {Host}:{Port}.", _options.ClientId, _options.Host, _options.Port);
             try
             {
