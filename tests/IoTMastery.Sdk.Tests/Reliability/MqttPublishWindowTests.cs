@@ -24,7 +24,7 @@ public sealed class MqttPublishWindowTests
         const int count = 200;
         var received = new List<int>();
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var consumer = new MqttDeviceClient(Options(broker, "window-reader"));
+        await using var consumer = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-reader"));
         await consumer.SubscribeAsync(topic, (message, _) =>
         {
             lock (received)
@@ -36,7 +36,7 @@ public sealed class MqttPublishWindowTests
         });
         await consumer.ConnectAsync().WaitAsync(Bound);
 
-        await using var client = new MqttDeviceClient(Options(broker, "window-client"));
+        await using var client = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-client") with { OperationTimeout = Bound });
         int disconnects = 0;
         client.Disconnected += (_, _) => Interlocked.Increment(ref disconnects);
         await client.ConnectAsync().WaitAsync(Bound);
@@ -53,15 +53,4 @@ public sealed class MqttPublishWindowTests
         Assert.True(client.IsConnected);
         lock (received) Assert.Equal(Enumerable.Range(0, count), received);
     }
-
-    private static MqttDeviceClientOptions Options(MosquittoBroker broker, string clientId) => new()
-    {
-        Host = "localhost",
-        Port = broker.Port,
-        ClientId = clientId,
-        ClientCertificate = broker.Ca.IssueDeviceCertificate(clientId).ToCertificate(),
-        TrustedRoots = [broker.Ca.Certificate],
-        ConnectTimeout = TimeSpan.FromSeconds(30),
-        OperationTimeout = TimeSpan.FromSeconds(20),
-    };
 }

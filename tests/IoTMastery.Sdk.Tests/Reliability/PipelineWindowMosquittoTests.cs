@@ -31,7 +31,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         });
         var received = new List<double>();
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var consumer = new MqttDeviceClient(Options(broker, "window-consumer"));
+        await using var consumer = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-consumer"));
         await consumer.SubscribeAsync(Topic, (message, _) =>
         {
             if (message.Payload.Span.SequenceEqual(EndMarker)) ended.TrySetResult();
@@ -40,7 +40,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         });
         await consumer.ConnectAsync().WaitAsync(Bound);
 
-        await using var producer = new MqttDeviceClient(Options(broker, Device));
+        await using var producer = new MqttDeviceClient(MosquittoTestClients.Options(broker, Device));
         await producer.ConnectAsync().WaitAsync(Bound);
         var transport = new CountingTransport(new MqttTelemetryTransport(producer, Topic));
         var pipeline = new TelemetryPipeline(transport, new TelemetryPipelineOptions
@@ -66,7 +66,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
             {
                 await transport.WaitForAcknowledgedAsync(k * Total / (Takeovers + 2), Bound);
                 // Connected, then gone at once: the device's own client reconnects (50 ms base delay) and takes its session back.
-                await using var intruder = new MqttDeviceClient(Options(broker, Device));
+                await using var intruder = new MqttDeviceClient(MosquittoTestClients.Options(broker, Device));
                 await intruder.ConnectAsync().WaitAsync(Bound);
             }
             await writer.WaitAsync(Bound);
@@ -91,20 +91,6 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         for (int i = 0; i < copies.Count; i++) last[copies[i]] = i;
         Assert.Equal(Enumerable.Range(0, Total).Select(i => (double)i), last.OrderBy(p => p.Value).Select(p => p.Key));
     }
-
-    private static MqttDeviceClientOptions Options(MosquittoBroker broker, string clientId) => new()
-    {
-        Host = "localhost",
-        Port = broker.Port,
-        ClientId = clientId,
-        ClientCertificate = broker.Ca.IssueDeviceCertificate(clientId).ToCertificate(),
-        TrustedRoots = [broker.Ca.Certificate],
-        ReconnectBaseDelay = TimeSpan.FromMilliseconds(50),
-        ReconnectMaxDelay = TimeSpan.FromMilliseconds(400),
-        // A TLS handshake with both cores busy took seconds in the soak runs.
-        ConnectTimeout = TimeSpan.FromSeconds(30),
-        OperationTimeout = TimeSpan.FromSeconds(5),
-    };
 
     /// <summary>Counts sends in flight at once, failed sends, and acknowledged records (and lets the test wait for a count).</summary>
     private sealed class CountingTransport(ITelemetryTransport inner) : ITelemetryTransport
