@@ -154,6 +154,27 @@ public sealed class TelemetryPipelineWindowTests
     }
 
     [Fact]
+    public async Task Paced_batches_in_flight_reach_the_transport_in_order_when_their_delays_end_together()
+    {
+        // One message per second, burst 1: of four in flight the first goes at once and the others wait 1, 2 and 3 s.
+        var time = new TestTime();
+        var transport = new OrderedTransport(64, messagesPerSecond: 1);
+        await using var pipeline = new TelemetryPipeline(transport, new() { MaxBatchRecords = 1, Linger = TimeSpan.Zero, MaxBatchesInFlight = 4 }, time);
+        for (int i = 0; i < 8; i++) Assert.True(pipeline.TryWrite(Records.Make(i)));
+
+        for (int round = 0; round < 2; round++)
+        {
+            Assert.Equal([4 * round], (await transport.NextCallAsync()).Values);
+            await time.WaitForTimerAsync(d => d > TimeSpan.FromSeconds(2.5) && d <= TimeSpan.FromSeconds(3));
+            time.Advance(TimeSpan.FromSeconds(10)); // all three delays end in one step
+            for (int i = 1; i < 4; i++) Assert.Equal([4 * round + i], (await transport.NextCallAsync()).Values);
+            for (int i = 0; i < 4; i++) transport.Answer(4 * round + i, null);
+        }
+        await pipeline.FlushAsync().WaitAsync(Bound);
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => (double)i), transport.DeliveredValues());
+    }
+
+    [Fact]
     public void MaxBatchesInFlight_is_validated()
     {
         var transport = new RecordingTransport();
@@ -189,9 +210,9 @@ public sealed class TelemetryPipelineWindowTests
         private readonly Func<Call, Exception?>? _autoAnswer;
         private int _pending, _mostPending, _refused, _read;
 
-        public OrderedTransport(int maxInFlight, Func<Call, Exception?>? autoAnswer = null)
+        public OrderedTransport(int maxInFlight, Func<Call, Exception?>? autoAnswer = null, double messagesPerSecond = 0)
         {
-            Limits = new TelemetryTransportLimits { MaxInFlight = maxInFlight };
+            Limits = new TelemetryTransportLimits { MaxInFlight = maxInFlight, MaxMessagesPerSecond = messagesPerSecond };
             _autoAnswer = autoAnswer;
             if (autoAnswer is not null) _ = Task.Run(AnswerInOrderAsync);
         }
