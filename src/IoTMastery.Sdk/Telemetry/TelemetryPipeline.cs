@@ -11,7 +11,9 @@ namespace IoTMastery.Sdk;
 /// one resilience pipeline (retry, circuit breaker, timeouts) per batch, in front of an
 /// <see cref="ITelemetryTransport"/>. Records are <em>accepted</em> when queued and
 /// <em>acknowledged</em> when the transport confirms their batch; <see cref="FlushAsync"/> waits for the second.
-/// Records of one device are delivered in the order they were accepted. Thread-safe.
+/// Records of one device are delivered in the order they were accepted; with several batches in flight
+/// (<see cref="TelemetryPipelineOptions.MaxBatchesInFlight"/>) a transient failure may add early copies, and the last copy
+/// of every record is in order. Thread-safe.
 /// </summary>
 /// <remarks>
 /// <para><b>In-memory mode</b> (default): a record is accepted once queued in memory; a crash loses what was not yet
