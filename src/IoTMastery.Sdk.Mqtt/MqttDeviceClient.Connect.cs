@@ -38,9 +38,10 @@ internal sealed partial class MqttDeviceClient
                 if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
                 throw MapConnectFailure(ex);
             }
+            // Before the result check (a refused CONNACK has none, and nothing publishes on a refused connection anyway).
+            SetReceiveMaximum(result.ReceiveMaximum ?? 0);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
                 throw MapRefusal(result.ResultCode);
-            SetReceiveMaximum(result.ReceiveMaximum ?? 0);
             _logger.LogInformation("MQTT client {ClientId} connected to {Host}:{Port}.", _options.ClientId, _options.Host, _options.Port);
             try
             {

@@ -359,7 +359,21 @@ public sealed class MosquittoSoakTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private static MqttDeviceClientOptions ClientOptions(MosquittoBroker broker, string clientId) => MosquittoTestClients.Options(broker, clientId);
+    /// <summary>A client of <paramref name="broker"/> with its own certificate and patient timeouts for a loaded machine; other Mosquitto tests reuse it.</summary>
+    internal static MqttDeviceClientOptions ClientOptions(MosquittoBroker broker, string clientId) => new()
+    {
+        Host = "localhost",
+        Port = broker.Port,
+        ClientId = clientId,
+        ClientCertificate = broker.Ca.IssueDeviceCertificate(clientId).ToCertificate(),
+        TrustedRoots = [broker.Ca.Certificate],
+        ReconnectBaseDelay = TimeSpan.FromMilliseconds(50),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(400),
+        // The first TLS handshake (cold JIT, key generation just done) took over 5 s with both cores busy; a connect to a
+        // killed broker fails at once (refused or reset), so a long budget costs nothing when the machine is idle.
+        ConnectTimeout = TimeSpan.FromSeconds(30),
+        OperationTimeout = TimeSpan.FromSeconds(5),
+    };
 
     /// <summary>Counts the pipeline's "delivery failed transiently, replaying from the outbox" warnings.</summary>
     private sealed class ReplayCycleLog : ILogger

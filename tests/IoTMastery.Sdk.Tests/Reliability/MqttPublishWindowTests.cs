@@ -24,7 +24,7 @@ public sealed class MqttPublishWindowTests
         const int count = 200;
         var received = new List<int>();
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var consumer = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-reader"));
+        await using var consumer = new MqttDeviceClient(MosquittoSoakTests.ClientOptions(broker, "window-reader"));
         await consumer.SubscribeAsync(topic, (message, _) =>
         {
             lock (received)
@@ -36,7 +36,7 @@ public sealed class MqttPublishWindowTests
         });
         await consumer.ConnectAsync().WaitAsync(Bound);
 
-        await using var client = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-client") with { OperationTimeout = Bound });
+        await using var client = new MqttDeviceClient(MosquittoSoakTests.ClientOptions(broker, "window-client") with { OperationTimeout = Bound });
         int disconnects = 0;
         client.Disconnected += (_, _) => Interlocked.Increment(ref disconnects);
         await client.ConnectAsync().WaitAsync(Bound);

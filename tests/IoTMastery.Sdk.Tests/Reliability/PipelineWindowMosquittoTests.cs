@@ -31,7 +31,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         });
         var received = new List<double>();
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var consumer = new MqttDeviceClient(MosquittoTestClients.Options(broker, "window-consumer"));
+        await using var consumer = new MqttDeviceClient(MosquittoSoakTests.ClientOptions(broker, "window-consumer"));
         await consumer.SubscribeAsync(Topic, (message, _) =>
         {
             if (message.Payload.Span.SequenceEqual(EndMarker)) ended.TrySetResult();
@@ -40,7 +40,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         });
         await consumer.ConnectAsync().WaitAsync(Bound);
 
-        await using var producer = new MqttDeviceClient(MosquittoTestClients.Options(broker, Device));
+        await using var producer = new MqttDeviceClient(MosquittoSoakTests.ClientOptions(broker, Device));
         await producer.ConnectAsync().WaitAsync(Bound);
         var transport = new CountingTransport(new MqttTelemetryTransport(producer, Topic));
         var pipeline = new TelemetryPipeline(transport, new TelemetryPipelineOptions
@@ -66,7 +66,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
             {
                 await transport.WaitForAcknowledgedAsync(k * Total / (Takeovers + 2), Bound);
                 // Connected, then gone at once: the device's own client reconnects (50 ms base delay) and takes its session back.
-                await using var intruder = new MqttDeviceClient(MosquittoTestClients.Options(broker, Device));
+                await using var intruder = new MqttDeviceClient(MosquittoSoakTests.ClientOptions(broker, Device));
                 await intruder.ConnectAsync().WaitAsync(Bound);
             }
             await writer.WaitAsync(Bound);
