@@ -38,6 +38,8 @@ internal sealed partial class MqttDeviceClient
                 if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
                 throw MapConnectFailure(ex);
             }
+            // Before the result check (a refused CONNACK has none, and nothing publishes on a refused connection anyway).
+            SetReceiveMaximum(result.ReceiveMaximum ?? 0);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
                 throw MapRefusal(result.ResultCode);
             Log.Connected(_logger, _options.ClientId, _options.Host, _options.Port);

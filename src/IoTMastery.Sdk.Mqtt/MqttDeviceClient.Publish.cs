@@ -12,10 +12,21 @@ internal sealed partial class MqttDeviceClient
     private int _inFlight;
     private RenewalWindow? _renewal;
 
+    // Under _stateLock: the publish window. QoS 1 publishes awaiting their PUBACK, at most the broker's Receive Maximum
+    // (MQTT 5 CONNACK; 65,535 when it sends none, and for MQTT 3.1.1), because a broker disconnects a client that
+    // exceeds it. Publishes that must wait (window full, renewal in progress) are admitted one after another in call
+    // order: _admissionTail completes once the last of them has been handed to MQTTnet, so a caller with several
+    // publishes in flight (the telemetry pipeline) has them go out, and be processed by the broker, in its order.
+    private int _qos1InFlight;
+    private int _receiveMaximum = ushort.MaxValue;
+    private TaskCompletionSource? _windowRoom;
+    private Task _admissionTail = Task.CompletedTask;
+
     /// <summary>
     /// Publishes a message. For QoS 1 it completes when the broker acknowledged it. While a credential renewal closes the
-    /// connection, the publish waits for the new connection; waiting and acknowledgement together take at most
-    /// <see cref="MqttDeviceClientOptions.OperationTimeout"/>.
+    /// connection, or while the broker's Receive Maximum of QoS 1 publishes await their acknowledgement, the publish
+    /// waits; waiting and acknowledgement together take at most <see cref="MqttDeviceClientOptions.OperationTimeout"/>.
+    /// Concurrent calls made one after another go out on the connection in the order they were made.
     /// </summary>
     /// <exception cref="ArgumentException">The topic is empty, too long or contains wildcards.</exception>
     /// <exception cref="IoTException">Not connected or no acknowledgement in time (transient), or the broker rejected the message.</exception>
@@ -36,9 +47,11 @@ internal sealed partial class MqttDeviceClient
             .Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
         timeout.CancelAfter(_options.OperationTimeout);
+        bool acknowledged = qos == MqttQualityOfService.AtLeastOnce;
+        TaskCompletionSource? admission;
         try
         {
-            await EnterPublishAsync(timeout.Token).ConfigureAwait(false);
+            admission = await EnterPublishAsync(acknowledged, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -47,13 +60,23 @@ internal sealed partial class MqttDeviceClient
         catch (OperationCanceledException ex)
         {
             // Nothing was sent, so the caller may safely send it again.
-            throw new IoTException($"Publish to '{topic}' waited {_options.OperationTimeout.TotalSeconds:0.###} s for the credential renewal to reconnect.", _provider, "NotConnected", isTransient: true, innerException: ex);
+            throw new IoTException($"Publish to '{topic}' waited {_options.OperationTimeout.TotalSeconds:0.###} s for the credential renewal to reconnect or for the broker's receive window.", _provider, "NotConnected", isTransient: true, innerException: ex);
         }
         MqttClientPublishResult result;
         try
         {
-            if (!_client.IsConnected) throw NotConnected();
-            result = await _client.PublishAsync(message, timeout.Token).ConfigureAwait(false);
+            Task<MqttClientPublishResult> publish;
+            try
+            {
+                if (!_client.IsConnected) throw NotConnected();
+                // MQTTnet queues the packet for its writer before it first yields, so the next admitted publish follows it.
+                publish = _client.PublishAsync(message, timeout.Token);
+            }
+            finally
+            {
+                admission?.TrySetResult();
+            }
+            result = await publish.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -69,7 +92,7 @@ internal sealed partial class MqttDeviceClient
         }
         finally
         {
-            ExitPublish();
+            ExitPublish(acknowledged);
         }
         if (result.IsSuccess) return;
         if (result.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
@@ -78,31 +101,101 @@ internal sealed partial class MqttDeviceClient
         throw new IoTException($"The broker rejected the publish to '{topic}': {result.ReasonCode}.", _provider, result.ReasonCode.ToString(), transient);
     }
 
-    /// <summary>Admits a publish, after the planned renewal in progress (if any) reconnected.</summary>
-    private async ValueTask EnterPublishAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task renewalEnded;
-            lock (_stateLock)
-            {
-                if (_renewal is not { } renewal)
-                {
-                    _inFlight++;
-                    return;
-                }
-                renewalEnded = renewal.Ended.Task;
-            }
-            await renewalEnded.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private void ExitPublish()
+    /// <summary>
+    /// Admits a publish at once when nothing stands in the way (no renewal, room in the window, nobody waiting ahead);
+    /// otherwise queues it behind the publishes already waiting. Returns the admission to complete once the publish was
+    /// handed to MQTTnet (null on the fast path, where nothing queues behind it).
+    /// </summary>
+    private ValueTask<TaskCompletionSource?> EnterPublishAsync(bool acknowledged, CancellationToken cancellationToken)
     {
         lock (_stateLock)
         {
-            if (--_inFlight == 0) _renewal?.Drained.TrySetResult();
+            if (_renewal is null && _admissionTail.IsCompleted && (!acknowledged || _qos1InFlight < _receiveMaximum))
+            {
+                Admit(acknowledged);
+                return new ValueTask<TaskCompletionSource?>((TaskCompletionSource?)null);
+            }
+            var admission = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var previous = _admissionTail;
+            _admissionTail = admission.Task;
+            return WaitForAdmissionAsync(previous, admission, acknowledged, cancellationToken);
         }
+    }
+
+    private async ValueTask<TaskCompletionSource?> WaitForAdmissionAsync(Task previous, TaskCompletionSource admission, bool acknowledged, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Every admission completes (handed over, or given up below), so this never waits on a publish that gave up.
+            await previous.WaitAsync(cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                Task wait;
+                lock (_stateLock)
+                {
+                    if (_renewal is { } renewal)
+                    {
+                        wait = renewal.Ended.Task;
+                    }
+                    else if (acknowledged && _qos1InFlight >= _receiveMaximum)
+                    {
+                        wait = (_windowRoom ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                    }
+                    else
+                    {
+                        Admit(acknowledged);
+                        return admission;
+                    }
+                }
+                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            admission.TrySetResult();
+            throw;
+        }
+    }
+
+    // Under _stateLock.
+    private void Admit(bool acknowledged)
+    {
+        _inFlight++;
+        if (acknowledged) _qos1InFlight++;
+    }
+
+    private void ExitPublish(bool acknowledged)
+    {
+        TaskCompletionSource? room = null;
+        lock (_stateLock)
+        {
+            if (--_inFlight == 0) _renewal?.Drained.TrySetResult();
+            if (acknowledged && --_qos1InFlight < _receiveMaximum)
+            {
+                room = _windowRoom;
+                _windowRoom = null;
+            }
+        }
+        room?.TrySetResult();
+    }
+
+    /// <summary>Takes the broker's Receive Maximum from a new connection's CONNACK (0: none sent, so the protocol's 65,535).</summary>
+    private void SetReceiveMaximum(ushort receiveMaximum)
+    {
+        TaskCompletionSource? room;
+        lock (_stateLock)
+        {
+            _receiveMaximum = receiveMaximum == 0 ? ushort.MaxValue : receiveMaximum;
+            room = _windowRoom;
+            _windowRoom = null;
+        }
+        room?.TrySetResult();
+    }
+
+    /// <summary>The most QoS 1 publishes this client lets await their PUBACK at once: the broker's Receive Maximum.</summary>
+    internal int ReceiveMaximum
+    {
+        get { lock (_stateLock) return _receiveMaximum; }
     }
 
     /// <summary>Test hook: whether a planned renewal is draining or reconnecting now.</summary>

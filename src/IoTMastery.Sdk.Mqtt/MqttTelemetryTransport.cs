@@ -3,6 +3,8 @@ namespace IoTMastery.Sdk.Mqtt;
 /// <summary>
 /// Sends each telemetry batch as one QoS 1 publish to a fixed topic; a send completes on PUBACK.
 /// Disconnects and timeouts are transient, so the pipeline retries them after the client reconnects.
+/// Several sends may be in flight: MQTT keeps one connection's QoS 1 messages in order (PUBLISH and PUBACK, MQTT 5
+/// section 4.6), the client hands them to the connection in call order, and it caps them at the broker's Receive Maximum.
 /// </summary>
 internal sealed class MqttTelemetryTransport : ITelemetryTransport
 {
@@ -28,7 +30,8 @@ internal sealed class MqttTelemetryTransport : ITelemetryTransport
             throw new ArgumentOutOfRangeException(nameof(limits), limits.MaxRecordsPerMessage, "MaxRecordsPerMessage must be positive.");
         _client = client;
         _topic = topic;
-        Limits = limits;
+        // The client, not this transport, knows the broker's Receive Maximum (it may change on reconnect) and enforces it.
+        Limits = limits with { MaxInFlight = ushort.MaxValue };
     }
 
     /// <inheritdoc />

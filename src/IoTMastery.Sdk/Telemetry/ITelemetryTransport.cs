@@ -42,6 +42,13 @@ internal sealed record TelemetryTransportLimits
 
     /// <summary>The most bytes per second on one connection; 0 for no limit.</summary>
     public long MaxBytesPerSecond { get; init; }
+
+    /// <summary>
+    /// The most sends the transport may have in flight at once. Default 1: concurrent sends (HTTP requests, Pub/Sub
+    /// publishes) may overtake one another, which would reorder a device's records. A transport that processes one
+    /// connection's sends in the order they were started (MQTT QoS 1: PUBLISH and PUBACK in order) declares more.
+    /// </summary>
+    public int MaxInFlight { get; init; } = 1;
 }
 
 /// <summary>One encoded batch of records, ready for the transport. Valid only during <see cref="ITelemetryTransport.SendAsync"/>.</summary>

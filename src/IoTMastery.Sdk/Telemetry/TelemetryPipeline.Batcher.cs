@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace IoTMastery.Sdk;
 
 // In-memory mode's batcher: swaps the intake ring out in bulk, packs records into encoded batches, hands them to the sender.
@@ -140,7 +138,7 @@ internal sealed partial class TelemetryPipeline
             if (result == BatchAddResult.TooLarge)
             {
                 _rejectedSinceLastBatch++;
-                _logger.LogError("A telemetry record of device '{DeviceId}' is larger than one message may be; it is not sent.", chunk[index].DeviceId);
+                Log.RecordTooLarge(_logger, chunk[index].DeviceId);
             }
         }
         return done;

@@ -1,5 +1,4 @@
 using System.Runtime.ExceptionServices;
-using Microsoft.Extensions.Logging;
 
 namespace IoTMastery.Sdk;
 
@@ -245,7 +244,7 @@ internal sealed partial class TelemetryPipeline
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            _logger.LogWarning(ex, "The telemetry outbox could not be synced on close; unacknowledged records are replayed next time.");
+            Log.OutboxCloseFailed(_logger, ex);
         }
     }
 
@@ -338,7 +337,7 @@ internal sealed partial class TelemetryPipeline
             if (result == BatchAddResult.Ready) return done;
             if (result == BatchAddResult.TooLarge)
             {
-                _logger.LogError("A telemetry record of device '{DeviceId}' is larger than one message may be; it is not sent.", chunk[index].DeviceId);
+                Log.RecordTooLarge(_logger, chunk[index].DeviceId);
                 rejected = true;
                 return done;
             }
@@ -394,7 +393,7 @@ internal sealed partial class TelemetryPipeline
                     Volatile.Write(ref _lastFailure, failure);
                     Interlocked.Add(ref _failed, batch.Count);
                     TelemetryMetrics.RecordsFailed.Add(batch.Count);
-                    _logger.LogError(failure, "A telemetry batch of {Count} records failed permanently; they are removed from the outbox.", batch.Count);
+                    Log.DurableBatchFailed(_logger, failure, batch.Count);
                 }
             }
             if (batch.Rejected > 0)
@@ -420,7 +419,7 @@ internal sealed partial class TelemetryPipeline
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Not fatal: an unrecorded acknowledgement only means these records are sent again after a restart.
-            _logger.LogWarning(ex, "The telemetry outbox could not record an acknowledgement; records up to {Sequence} may be replayed.", sequence);
+            Log.AcknowledgementNotRecorded(_logger, ex, sequence);
         }
         if (sequence > _ackedSequence) _ackedSequence = sequence;
 
@@ -464,7 +463,7 @@ internal sealed partial class TelemetryPipeline
         int cycle = _retryCycle++;
         var delay = TelemetryResilience.FullJitter(cycle, _options.RetryBaseDelay, _options.RetryMaxDelay, _jitter());
         if (delay < _options.RetryBaseDelay) delay = _options.RetryBaseDelay;
-        _logger.LogWarning(failure, "Telemetry delivery failed transiently (cycle {Cycle}); replaying from the outbox in {Delay}.", cycle + 1, delay);
+        Log.ReplayingFromOutbox(_logger, failure, cycle + 1, delay);
         Interlocked.Increment(ref _epoch);
         _intakeSignal.Set();
         try

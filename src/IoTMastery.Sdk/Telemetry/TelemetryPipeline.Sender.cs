@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using IoTMastery.Sdk.Diagnostics;
-using Microsoft.Extensions.Logging;
 using Polly;
 
 namespace IoTMastery.Sdk;
@@ -10,7 +9,10 @@ internal sealed partial class TelemetryPipeline
 {
     // ---- sender: encoded batches ▸ transport ----------------------------------------------------
 
-    private async Task RunSenderAsync()
+    private Task RunSenderAsync() => _outbox is null ? RunWindowedSenderAsync() : RunDurableSenderAsync();
+
+    // Durable mode: one batch at a time; a transient failure rewinds the outbox (see TelemetryPipeline.Durable.cs).
+    private async Task RunDurableSenderAsync()
     {
         while (true)
         {
@@ -39,40 +41,156 @@ internal sealed partial class TelemetryPipeline
                 await _sendReady.WaitAsync().ConfigureAwait(false);
                 continue;
             }
-            if (_outbox is not null)
-            {
-                await SendDurableAsync(batch).ConfigureAwait(false);
-                continue;
-            }
-
-            if (batch.Rejected > 0)
-            {
-                Interlocked.Add(ref _failed, batch.Rejected);
-                TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
-            }
-            if (batch.Count > 0) await SendAsync(batch).ConfigureAwait(false);
-            if (batch.Flushes is { } flushes)
-            {
-                long failed = Interlocked.Read(ref _failed);
-                long sinceLast = failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
-                foreach (var flush in flushes) flush.TrySetResult(sinceLast);
-            }
-            ReturnBatch(batch);
+            await SendDurableAsync(batch).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask SendAsync(OutgoingBatch batch)
+    // In-memory mode: up to _maxInFlight attempt cycles run at once, started in queue order and resolved in that order.
+    // The transport sees first attempts in batch order (MQTT then keeps that order on the connection). A retry waits
+    // until its batch is the oldest unresolved one, and no new batch starts while one is retrying or waiting to be
+    // replayed, so a retried batch goes out before everything sent after it, and whatever was sent before the retry
+    // and acknowledged is sent once more after it.
+    private async Task RunWindowedSenderAsync()
     {
-        var failure = await SendThroughResilienceAsync(batch).ConfigureAwait(false);
-        if (failure is null)
+        var window = _window;
+        while (true)
         {
-            CountSent(batch);
-            return;
+            OutgoingBatch? head = null, start = null;
+            bool finished = false, wakeBatcher = false;
+            lock (_sendGate)
+            {
+                if (window.TryPeek(out var oldest) && oldest.Done)
+                {
+                    head = oldest;
+                }
+                else if (window.Count < _maxInFlight && WindowIsHealthy() && _sendQueue.TryDequeue(out start))
+                {
+                    wakeBatcher = _batcherWaitsForRoom;
+                    _batcherWaitsForRoom = false;
+                    // Nothing to send (a flush marker) is resolved as soon as its turn comes.
+                    if (start.Count == 0) start.Done = true;
+                    window.Enqueue(start);
+                }
+                else if (window.Count == 0 && _sendQueue.Count == 0 && _sendCompleted)
+                {
+                    finished = true;
+                }
+                else
+                {
+                    _senderIdle = true;
+                }
+            }
+            if (wakeBatcher) _sendRoom.Set();
+            if (head is not null)
+            {
+                await ResolveHeadAsync(head).ConfigureAwait(false);
+                continue;
+            }
+            if (start is not null)
+            {
+                // Synchronous up to the transport's first await, so the next batch reaches the transport after this one.
+                if (start.Count > 0) _ = RunAttemptCycleAsync(start);
+                continue;
+            }
+            if (finished) break;
+            await _sendReady.WaitAsync().ConfigureAwait(false);
         }
+    }
+
+    // Under _sendGate. A retry or a pending replay in the window stops new batches, so nothing overtakes them.
+    private bool WindowIsHealthy()
+    {
+        foreach (var batch in _window)
+        {
+            if (batch.Retried || batch.NeedsReplay) return false;
+        }
+        return true;
+    }
+
+    private async Task RunAttemptCycleAsync(OutgoingBatch batch)
+    {
+        Exception? failure;
+        try
+        {
+            failure = await SendThroughResilienceAsync(batch, batch.WaitForTurn ??= () => WaitForTurnAsync(batch)).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Only disposal cancelling a retry's wait for its turn lands here; the batch counts as failed like any other.
+            failure = ex;
+        }
+        bool wake;
+        lock (_sendGate)
+        {
+            batch.Failure = failure;
+            batch.Done = true;
+            wake = _senderIdle;
+            _senderIdle = false;
+        }
+        if (wake) _sendReady.Set();
+    }
+
+    /// <summary>Called by the retry strategy before each retry of a windowed batch: waits until every batch sent before it is resolved.</summary>
+    private ValueTask WaitForTurnAsync(OutgoingBatch batch)
+    {
+        Task turn;
+        lock (_sendGate)
+        {
+            batch.Retried = true;
+            if (!_window.TryPeek(out var oldest) || oldest == batch) return default;
+            turn = (batch.Turn ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+        return new ValueTask(turn.WaitAsync(_stop.Token));
+    }
+
+    private async ValueTask ResolveHeadAsync(OutgoingBatch batch)
+    {
+        var failure = batch.Failure;
+        if (batch.NeedsReplay && failure is null && !batch.Retried)
+        {
+            // Acknowledged before an earlier batch's retry went out: send it again after that retry so the last copy
+            // of every record is in order. Its records were delivered once already, so they count as sent either way.
+            if (await SendThroughResilienceAsync(batch, batch.WaitForTurn).ConfigureAwait(false) is { } replayFailure)
+                Log.ReplayFailed(_logger, batch.Count, ErrorName(replayFailure));
+        }
+        if (batch.Rejected > 0)
+        {
+            Interlocked.Add(ref _failed, batch.Rejected);
+            TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
+        }
+        if (batch.Count > 0)
+        {
+            if (failure is null) CountSent(batch);
+            else CountFailed(batch, failure);
+        }
+        if (batch.Flushes is { } flushes)
+        {
+            long failed = Interlocked.Read(ref _failed);
+            long sinceLast = failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
+            foreach (var flush in flushes) flush.TrySetResult(sinceLast);
+        }
+        lock (_sendGate)
+        {
+            _window.Dequeue();
+            // A retry that was delivered went out after everything still in the window that had not retried itself.
+            if (batch.Retried && failure is null)
+            {
+                foreach (var later in _window)
+                {
+                    if (!later.Retried && later.Count > 0) later.NeedsReplay = true;
+                }
+            }
+            if (_window.TryPeek(out var next)) next.Turn?.TrySetResult();
+        }
+        ReturnBatch(batch);
+    }
+
+    private void CountFailed(OutgoingBatch batch, Exception failure)
+    {
         Volatile.Write(ref _lastFailure, failure);
         Interlocked.Add(ref _failed, batch.Count);
         TelemetryMetrics.RecordsFailed.Add(batch.Count);
-        _logger.LogError(failure, "A telemetry batch of {Count} records failed for good.", batch.Count);
+        Log.BatchFailed(_logger, failure, batch.Count);
     }
 
     private void CountSent(OutgoingBatch batch)
@@ -87,7 +205,7 @@ internal sealed partial class TelemetryPipeline
     /// One attempt cycle: retries, breaker and timeouts; returns the final failure, or null once acknowledged. Traced as one
     /// <c>telemetry.send</c> producer span per batch (see <see cref="StartBatchSpan"/>).
     /// </summary>
-    private async ValueTask<Exception?> SendThroughResilienceAsync(OutgoingBatch batch)
+    private async ValueTask<Exception?> SendThroughResilienceAsync(OutgoingBatch batch, Func<ValueTask>? beforeRetry = null)
     {
         long started = _time.GetTimestamp();
         using var activity = StartBatchSpan(batch);
@@ -99,6 +217,7 @@ internal sealed partial class TelemetryPipeline
         else
         {
             var context = ResilienceContextPool.Shared.Get(_stop.Token);
+            if (beforeRetry is not null) context.Properties.Set(TelemetryResilience.BeforeRetry, beforeRetry);
             try
             {
                 var outcome = await _resilience.ExecuteOutcomeAsync(static async (context, state) =>
@@ -162,9 +281,24 @@ internal sealed partial class TelemetryPipeline
         return wait == TimeSpan.Zero ? _transport.SendAsync(message, cancellationToken) : PacedSendAsync(wait, message, cancellationToken);
     }
 
+    // Several windowed batches may be paced at once: each waits its own delay (later ones longer, as the buckets run
+    // into debt), and each also waits for the one paced before it to reach the transport, so timers firing together
+    // cannot reorder them.
     private async ValueTask PacedSendAsync(TimeSpan wait, TelemetryBatch message, CancellationToken cancellationToken)
     {
-        await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-        await _transport.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var previous = Interlocked.Exchange(ref _pacedTail, reached.Task);
+        ValueTask send;
+        try
+        {
+            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            await previous.WaitAsync(cancellationToken).ConfigureAwait(false);
+            send = _transport.SendAsync(message, cancellationToken);
+        }
+        finally
+        {
+            reached.TrySetResult();
+        }
+        await send.ConfigureAwait(false);
     }
 }

@@ -11,7 +11,9 @@ namespace IoTMastery.Sdk;
 /// one resilience pipeline (retry, circuit breaker, timeouts) per batch, in front of an
 /// <see cref="ITelemetryTransport"/>. Records are <em>accepted</em> when queued and
 /// <em>acknowledged</em> when the transport confirms their batch; <see cref="FlushAsync"/> waits for the second.
-/// Records of one device are delivered in the order they were accepted. Thread-safe.
+/// Records of one device are delivered in the order they were accepted; with several batches in flight
+/// (<see cref="TelemetryPipelineOptions.MaxBatchesInFlight"/>) a transient failure may add early copies, and the last copy
+/// of every record is in order. Thread-safe.
 /// </summary>
 /// <remarks>
 /// <para><b>In-memory mode</b> (default): a record is accepted once queued in memory; a crash loses what was not yet
@@ -77,6 +79,12 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private readonly AsyncSignal _sendReady = new();
     private readonly AsyncSignal _sendRoom = new();
 
+    // In-memory mode's send window (under _sendGate): batches started and not yet resolved, oldest first.
+    private readonly Queue<OutgoingBatch> _window = new();
+    private readonly int _maxInFlight;
+    // Paced sends reach the transport one after another in the order they were paced (see PacedSendAsync).
+    private Task _pacedTail = Task.CompletedTask;
+
     private long _acknowledged;
     private long _failed;
     private long _failedAtLastFlush;
@@ -109,6 +117,9 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         if (limits.MaxRecordsPerMessage < 1) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxRecordsPerMessage, "Transport MaxRecordsPerMessage must be positive.");
         if (limits.BillingUnitBytes < 0 || limits.BillingOverheadBytes < 0 || limits.MaxMessagesPerSecond < 0 || limits.MaxBytesPerSecond < 0 || double.IsNaN(limits.MaxMessagesPerSecond))
             throw new ArgumentOutOfRangeException(nameof(transport), "Transport billing unit and rate limits must not be negative.");
+        if (limits.MaxInFlight < 1) throw new ArgumentOutOfRangeException(nameof(transport), limits.MaxInFlight, "Transport MaxInFlight must be positive.");
+        // Durable mode acknowledges the outbox in order and rewinds on failure, one batch at a time.
+        _maxInFlight = _options.Outbox is null ? Math.Min(_options.MaxBatchesInFlight, limits.MaxInFlight) : 1;
         int maxRecords = Math.Min(_options.MaxBatchRecords, limits.MaxRecordsPerMessage);
         int maxBytes = Math.Min(_options.MaxBatchBytes ?? limits.MaxMessageBytes, limits.MaxMessageBytes);
         _initialBufferBytes = Math.Min(maxBytes + 1024, 64 * 1024);
@@ -285,7 +296,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            _logger.LogWarning("Telemetry drain did not finish within {Timeout}; abandoning {Pending} undelivered records.", _options.DrainTimeout, PendingRecords);
+            Log.DrainTimedOut(_logger, _options.DrainTimeout, PendingRecords);
             await _stop.CancelAsync().ConfigureAwait(false);
         }
         catch (Exception)
@@ -298,7 +309,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "The telemetry pipeline stopped with an unexpected error.");
+            Log.StoppedUnexpectedly(_logger, ex);
         }
         _lingerTimer.Dispose();
         if (_outbox is not null) CloseOutbox();
@@ -306,7 +317,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         lock (_sendGate)
         {
             // Only a faulted sender leaves items behind; release their flushes rather than leave callers hanging.
-            while (_sendQueue.TryDequeue(out var left))
+            while (_sendQueue.TryDequeue(out var left) || _window.TryDequeue(out left))
             {
                 if (left.Flushes is { } flushes) foreach (var flush in flushes) flush.TrySetResult(0);
             }

@@ -70,6 +70,18 @@ public sealed record TelemetryPipelineOptions
     /// <summary>Encoded batches that may wait for the sender; the batcher pauses beyond that. Default 4.</summary>
     public int MaxPendingBatches { get; init; } = 4;
 
+    /// <summary>
+    /// Batches sent and not yet acknowledged at one time. Default 4; between 1 and 256; 1 sends one batch at a time.
+    /// More than one hides the acknowledgement round trip (an MQTT PUBACK) behind the next sends. Only transports that
+    /// process a connection's messages in order use more than one (MQTT QoS 1, capped by the MQTT client at the broker's
+    /// Receive Maximum); the others send one at a time whatever this says, so each device's records keep their order.
+    /// Batches are resolved in the order they were sent: after a transient failure no new batch starts until the failed
+    /// one is delivered (or given up), later batches of the window retry only after it, and later batches the broker had
+    /// already acknowledged are sent again after it, so the last copy of every record arrives in order (at-least-once, as
+    /// retries already are). Durable mode (<see cref="Outbox"/>) sends one batch at a time.
+    /// </summary>
+    public int MaxBatchesInFlight { get; init; } = 4;
+
     /// <summary>How records become message bytes. <see langword="null"/> (default) uses <see cref="TelemetryJsonEncoder"/>.</summary>
     internal ITelemetryEncoder? Encoder { get; init; }
 
@@ -107,8 +119,10 @@ public sealed record TelemetryPipelineOptions
         if (CircuitBreakerBreakDuration < MinBreakerDuration || CircuitBreakerBreakDuration > MaxTimeout) throw new ArgumentOutOfRangeException(nameof(CircuitBreakerBreakDuration), CircuitBreakerBreakDuration, "CircuitBreakerBreakDuration must be between 500 ms and 24 h.");
         Outbox?.Validate();
         if (MaxPendingBatches is < 1 or > 1024) throw new ArgumentOutOfRangeException(nameof(MaxPendingBatches), MaxPendingBatches, "MaxPendingBatches must be between 1 and 1024.");
+        if (MaxBatchesInFlight is < 1 or > MaxInFlightLimit) throw new ArgumentOutOfRangeException(nameof(MaxBatchesInFlight), MaxBatchesInFlight, "MaxBatchesInFlight must be between 1 and 256.");
     }
 
+    private const int MaxInFlightLimit = 256;
     private static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(24);
     private static readonly TimeSpan MinBreakerDuration = TimeSpan.FromMilliseconds(500);

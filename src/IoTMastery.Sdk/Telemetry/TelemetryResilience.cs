@@ -11,6 +11,12 @@ namespace IoTMastery.Sdk;
 /// </summary>
 internal static class TelemetryResilience
 {
+    /// <summary>
+    /// Set on an execution's context to be called before each of its retries (after the failed attempt, before the
+    /// backoff): the pipeline's sender uses it to hold a batch's retry until every batch sent before it is resolved.
+    /// </summary>
+    public static readonly ResiliencePropertyKey<Func<ValueTask>> BeforeRetry = new("IoTMastery.Telemetry.BeforeRetry");
+
     public static ResiliencePipeline Build(TelemetryPipelineOptions options, ITelemetryTransport transport, TimeProvider time, Func<double> jitter)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = time, Name = "IoTMastery.Sdk.Telemetry" };
@@ -22,10 +28,10 @@ internal static class TelemetryResilience
                 MaxRetryAttempts = options.MaxAttempts - 1,
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && IsTransient(ex, transport, args.Context.CancellationToken)),
                 DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, args.Outcome.Exception, options, jitter)),
-                OnRetry = static _ =>
+                OnRetry = static args =>
                 {
                     TelemetryMetrics.Retries.Add(1);
-                    return default;
+                    return args.Context.Properties.TryGetValue(BeforeRetry, out var beforeRetry) ? beforeRetry() : default;
                 },
             });
         }
