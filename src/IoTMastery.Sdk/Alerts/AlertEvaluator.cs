@@ -68,23 +68,40 @@ public sealed class AlertEvaluator
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
         if (!_ruleIndex.TryGetValue(record.Metric, out var index))
             return null;
-        var rule = _rules[index];
         lock (_lock)
+            return Apply(_rules[index], ref Row(record.DeviceId)[index], record);
+    }
+
+    /// <summary>The lock that guards every device's flags; <see cref="CombinedEvaluator"/> holds it for a whole batch.</summary>
+    internal Lock Sync => _lock;
+
+    /// <summary>The metric-to-rule index, for <see cref="CombinedEvaluator"/>'s one lookup per record.</summary>
+    internal FrozenDictionary<string, int> RuleIndex => _ruleIndex;
+
+    /// <summary>The rule at an index of <see cref="RuleIndex"/>.</summary>
+    internal ThresholdAlertRule RuleAt(int index) => _rules[index];
+
+    /// <summary>Under <see cref="Sync"/>: the device's raised flags, one per rule, created on first sight.</summary>
+    internal bool[] Row(string deviceId)
+    {
+        ref var flags = ref CollectionsMarshal.GetValueRefOrAddDefault(_raised, deviceId, out _);
+        return flags ??= new bool[_rules.Length];
+    }
+
+    /// <summary>Under <see cref="Sync"/>: applies one rule to one reading given the flag of its device and metric.</summary>
+    internal static AlertEvent? Apply(ThresholdAlertRule rule, ref bool raised, in TelemetryRecord record)
+    {
+        if (!raised && record.Value > rule.RaiseAbove)
         {
-            ref var flags = ref CollectionsMarshal.GetValueRefOrAddDefault(_raised, record.DeviceId, out _);
-            flags ??= new bool[_rules.Length];
-            if (!flags[index] && record.Value > rule.RaiseAbove)
-            {
-                flags[index] = true;
-                return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
-            }
-            if (flags[index] && record.Value < rule.ClearBelow)
-            {
-                flags[index] = false;
-                return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
-            }
-            return null;
+            raised = true;
+            return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
         }
+        if (raised && record.Value < rule.ClearBelow)
+        {
+            raised = false;
+            return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
+        }
+        return null;
     }
 
     /// <summary>Whether the alert for this device and metric is raised now.</summary>

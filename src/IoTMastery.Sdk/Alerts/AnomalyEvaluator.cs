@@ -122,7 +122,7 @@ public sealed class AnomalyEvaluator
     // with the randomized hash on every record.
     private readonly AnomalyRule[] _rules;
     private readonly FrozenDictionary<string, int> _ruleIndex;
-    private readonly Dictionary<string, Series?[]> _devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Series[]> _devices = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
     /// <summary>Creates an evaluator.</summary>
@@ -153,15 +153,30 @@ public sealed class AnomalyEvaluator
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
         if (!_ruleIndex.TryGetValue(record.Metric, out var index)) return null;
-        var rule = _rules[index];
         lock (_lock)
-        {
-            ref var slots = ref CollectionsMarshal.GetValueRefOrAddDefault(_devices, record.DeviceId, out _);
-            slots ??= new Series?[_rules.Length];
-            var series = slots[index] ??= new Series();
-            return rule is RateOfChangeRule rate ? Rate(rate, series, record) : Ewma((EwmaAnomalyRule)rule, series, record);
-        }
+            return Apply(_rules[index], ref Row(record.DeviceId)[index], record);
     }
+
+    /// <summary>The lock that guards every series; <see cref="CombinedEvaluator"/> holds it for a whole batch.</summary>
+    internal Lock Sync => _lock;
+
+    /// <summary>The metric-to-rule index, for <see cref="CombinedEvaluator"/>'s one lookup per record.</summary>
+    internal FrozenDictionary<string, int> RuleIndex => _ruleIndex;
+
+    /// <summary>The rule at an index of <see cref="RuleIndex"/>.</summary>
+    internal AnomalyRule RuleAt(int index) => _rules[index];
+
+    /// <summary>Under <see cref="Sync"/>: the device's series, one per rule, created on first sight.</summary>
+    internal Series[] Row(string deviceId)
+    {
+        ref var slots = ref CollectionsMarshal.GetValueRefOrAddDefault(_devices, deviceId, out _);
+        return slots ??= new Series[_rules.Length];
+    }
+
+    /// <summary>Under <see cref="Sync"/>: applies one rule to one reading given the state of its device and metric.</summary>
+    internal static AnomalyAlert? Apply(AnomalyRule rule, ref Series series, in TelemetryRecord record) =>
+        // A type test on two sealed kinds, not a virtual call: the JIT turns it into one method-table compare.
+        rule is RateOfChangeRule rate ? Rate(rate, ref series, record) : Ewma((EwmaAnomalyRule)rule, ref series, record);
 
     /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
     public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
@@ -170,10 +185,10 @@ public sealed class AnomalyEvaluator
         ArgumentNullException.ThrowIfNull(metric);
         if (!_ruleIndex.TryGetValue(metric, out var index) || _rules[index].Kind != rule) return false;
         lock (_lock)
-            return _devices.TryGetValue(deviceId, out var slots) && slots[index] is { Raised: true };
+            return _devices.TryGetValue(deviceId, out var slots) && slots[index].Raised;
     }
 
-    private static AnomalyAlert? Rate(RateOfChangeRule rule, Series s, in TelemetryRecord record)
+    private static AnomalyAlert? Rate(RateOfChangeRule rule, ref Series s, in TelemetryRecord record)
     {
         if (!s.HasLast)
         {
@@ -185,10 +200,10 @@ public sealed class AnomalyEvaluator
         if (seconds <= 0) return null;
         var perSecond = Math.Abs(record.Value - s.LastValue) / seconds;
         (s.LastValue, s.LastTime) = (record.Value, record.Timestamp);
-        return Transition(s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
+        return Transition(ref s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
     }
 
-    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, Series s, in TelemetryRecord record)
+    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, ref Series s, in TelemetryRecord record)
     {
         var x = record.Value;
         if (s.Count == 0)
@@ -204,10 +219,10 @@ public sealed class AnomalyEvaluator
         s.Mean += increment;
         s.Variance = (1 - rule.Alpha) * (s.Variance + diff * increment);
         if (s.Count++ < rule.WarmUp) return null;
-        return Transition(s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
+        return Transition(ref s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
     }
 
-    private static AnomalyAlert? Transition(Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
+    private static AnomalyAlert? Transition(ref Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
     {
         if (!s.Raised && score > raiseAbove)
         {
@@ -222,7 +237,11 @@ public sealed class AnomalyEvaluator
         return null;
     }
 
-    private sealed class Series
+    /// <summary>
+    /// One device and metric's state, held by value in the device's array: one allocation per device instead of one per
+    /// series, and no pointer to chase per record. The default value is a series that has seen nothing.
+    /// </summary>
+    internal struct Series
     {
         public bool HasLast;
         public double LastValue;
