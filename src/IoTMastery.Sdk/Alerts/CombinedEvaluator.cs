@@ -12,14 +12,18 @@ namespace IoTMastery.Sdk;
 /// </summary>
 public sealed class CombinedEvaluator
 {
-    // What makes this cheaper than the three calls: a record's device id is looked up once (not once per evaluator), and not
-    // at all when it is the same string as the previous record's (the records of one decoded message share their device);
-    // its metric is looked up once for both metric evaluators; the clock is read and the locks are taken once per batch.
+    // What makes this cheaper than the three calls: a record's device id is looked up once (not once per evaluator), and
+    // usually not hashed at all: the SDK's decoder interns device ids, so the same device arrives as the same string object,
+    // and a small cache by object identity (the hash the runtime keeps in the object header, not one over the characters)
+    // finds its state; its metric is looked up once for both metric evaluators; the clock is read and the locks are taken
+    // once per batch.
+    private const int RecentSize = 4096; // a power of two; 64 KB of references, enough for a few thousand active devices
     private readonly HealthMonitor? _health;
     private readonly AnomalyEvaluator? _anomalies;
     private readonly AlertEvaluator? _thresholds;
     private readonly FrozenDictionary<string, MetricRules> _metrics;
     private readonly Dictionary<string, DeviceRow> _devices = new(StringComparer.Ordinal);
+    private readonly Recent[] _recent = new Recent[RecentSize];
     private readonly Lock _lock = new();
     // Stand-ins for the locks of absent evaluators, so one fixed lock order covers every combination.
     private readonly Lock _healthLock, _anomalyLock, _thresholdLock;
@@ -82,6 +86,7 @@ public sealed class CombinedEvaluator
             {
                 // A forgotten device's entry is no longer the monitor's: take fresh ones.
                 _devices.Clear();
+                Array.Clear(_recent);
                 _forgottenSeen = _health.ForgottenCount;
             }
             string? lastDevice = null;
@@ -90,7 +95,10 @@ public sealed class CombinedEvaluator
             {
                 if (!ReferenceEquals(record.DeviceId, lastDevice))
                 {
-                    row = Row(record.DeviceId, now);
+                    ref var recent = ref _recent[RuntimeHelpers.GetHashCode(record.DeviceId) & (RecentSize - 1)];
+                    if (!ReferenceEquals(recent.DeviceId, record.DeviceId))
+                        recent = new Recent(record.DeviceId, Row(record.DeviceId, now));
+                    row = recent.Row;
                     lastDevice = record.DeviceId;
                 }
                 if (row.Health is { } device && HealthMonitor.Seen(device, record.DeviceId, now) is { } silence)
@@ -127,6 +135,9 @@ public sealed class CombinedEvaluator
             _devices[deviceId] = row = new DeviceRow(_health?.Entry(deviceId, now), _anomalies?.Row(deviceId), _thresholds?.Row(deviceId));
         return row;
     }
+
+    /// <summary>A device id object seen lately and its state; a different string with the same characters just misses.</summary>
+    private readonly record struct Recent(string? DeviceId, DeviceRow Row);
 
     /// <summary>The rules of one metric: at most one threshold and one anomaly rule, with their indexes in their evaluators.</summary>
     private readonly record struct MetricRules(ThresholdAlertRule? Threshold, int ThresholdIndex, AnomalyRule? Anomaly, int AnomalyIndex);
