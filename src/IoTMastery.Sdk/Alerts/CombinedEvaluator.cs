@@ -15,15 +15,18 @@ public sealed class CombinedEvaluator
     // What makes this cheaper than the three calls: a record's device id is looked up once (not once per evaluator), and
     // usually not hashed at all: the SDK's decoder interns device ids, so the same device arrives as the same string object,
     // and a small cache by object identity (the hash the runtime keeps in the object header, not one over the characters)
-    // finds its state; its metric is looked up once for both metric evaluators; the clock is read and the locks are taken
-    // once per batch.
+    // finds its state; metric names are interned too, and found the same way, once for both metric evaluators; the clock is
+    // read and the locks are taken once per batch.
     private const int RecentSize = 4096; // a power of two; 64 KB of references, enough for a few thousand active devices
+    private const int RecentMetricSize = 64; // a power of two; metrics are few
+    private static readonly MetricRules NoRules = new(null, -1, null, -1);
     private readonly HealthMonitor? _health;
     private readonly AnomalyEvaluator? _anomalies;
     private readonly AlertEvaluator? _thresholds;
     private readonly FrozenDictionary<string, MetricRules> _metrics;
     private readonly Dictionary<string, DeviceRow> _devices = new(StringComparer.Ordinal);
     private readonly Recent[] _recent = new Recent[RecentSize];
+    private readonly RecentMetric[] _recentMetrics = new RecentMetric[RecentMetricSize];
     private readonly Lock _lock = new();
     // Stand-ins for the locks of absent evaluators, so one fixed lock order covers every combination.
     private readonly Lock _healthLock, _anomalyLock, _thresholdLock;
@@ -107,8 +110,10 @@ public sealed class CombinedEvaluator
                     healthAlerts?.Add(silence);
                     transitions++;
                 }
-                ref readonly var rules = ref _metrics.GetValueRefOrNullRef(record.Metric);
-                if (Unsafe.IsNullRef(in rules)) continue;
+                ref var metric = ref _recentMetrics[RuntimeHelpers.GetHashCode(record.Metric) & (RecentMetricSize - 1)];
+                if (!ReferenceEquals(metric.Metric, record.Metric))
+                    metric = new RecentMetric(record.Metric, _metrics.GetValueOrDefault(record.Metric, NoRules));
+                var rules = metric.Rules;
                 if (rules.ThresholdIndex >= 0
                     && AlertEvaluator.Apply(rules.Threshold!, ref row.Thresholds![rules.ThresholdIndex], record) is { } threshold)
                 {
@@ -138,6 +143,9 @@ public sealed class CombinedEvaluator
 
     /// <summary>A device id object seen lately and its state; a different string with the same characters just misses.</summary>
     private readonly record struct Recent(string? DeviceId, DeviceRow Row);
+
+    /// <summary>A metric name object seen lately and its rules (<see cref="NoRules"/> when it has none).</summary>
+    private readonly record struct RecentMetric(string? Metric, MetricRules Rules);
 
     /// <summary>The rules of one metric: at most one threshold and one anomaly rule, with their indexes in their evaluators.</summary>
     private readonly record struct MetricRules(ThresholdAlertRule? Threshold, int ThresholdIndex, AnomalyRule? Anomaly, int AnomalyIndex);
