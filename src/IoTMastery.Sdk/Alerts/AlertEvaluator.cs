@@ -1,6 +1,3 @@
-using System.Collections.Frozen;
-using System.Runtime.InteropServices;
-
 namespace IoTMastery.Sdk;
 
 /// <summary>Whether an alert started or ended.</summary>
@@ -28,33 +25,17 @@ public sealed record AlertEvent(AlertEventKind Kind, string DeviceId, string Met
 /// </summary>
 public sealed class AlertEvaluator
 {
-    // One frozen lookup by metric and one ordinal lookup by device per record, as in AnomalyEvaluator: a (device, metric)
-    // tuple key would hash both strings with the randomized hash every time.
-    private readonly ThresholdAlertRule[] _rules;
-    private readonly FrozenDictionary<string, int> _ruleIndex;
-    private readonly Dictionary<string, bool[]> _raised = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly MetricRuleTable<ThresholdAlertRule, bool> _table;
 
     /// <summary>Creates an evaluator for a set of rules, at most one per metric.</summary>
     /// <exception cref="ArgumentException">Two rules watch the same metric.</exception>
-    public AlertEvaluator(IEnumerable<ThresholdAlertRule> rules)
-    {
-        ArgumentNullException.ThrowIfNull(rules);
-        var list = new List<ThresholdAlertRule>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var rule in rules)
-        {
-            ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!index.TryAdd(rule.Metric, list.Count))
-                throw new ArgumentException($"Only one rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
-            list.Add(rule);
-        }
-        _rules = [.. list];
-        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
-    }
+    public AlertEvaluator(IEnumerable<ThresholdAlertRule> rules) => _table = new(rules, r => r.Metric, "rule");
 
     /// <summary>The rules, in the order given, for the fleet summary.</summary>
-    internal IEnumerable<ThresholdAlertRule> Rules => _rules;
+    internal IEnumerable<ThresholdAlertRule> Rules => _table.Rules;
+
+    /// <summary>The rules and every device's raised flags; <see cref="CombinedEvaluator"/> works on them directly.</summary>
+    internal MetricRuleTable<ThresholdAlertRule, bool> Table => _table;
 
     /// <summary>
     /// Applies the record's metric rule, if any. Returns <see cref="AlertEventKind.Raised"/> when a clear
@@ -66,29 +47,13 @@ public sealed class AlertEvaluator
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_ruleIndex.TryGetValue(record.Metric, out var index))
+        if (!_table.Index.TryGetValue(record.Metric, out var index))
             return null;
-        lock (_lock)
-            return Apply(_rules[index], ref Row(record.DeviceId)[index], record);
+        lock (_table.Sync)
+            return Apply(_table.Rules[index], ref _table.Row(record.DeviceId)[index], record);
     }
 
-    /// <summary>The lock that guards every device's flags; <see cref="CombinedEvaluator"/> holds it for a whole batch.</summary>
-    internal Lock Sync => _lock;
-
-    /// <summary>The metric-to-rule index, for <see cref="CombinedEvaluator"/>'s one lookup per record.</summary>
-    internal FrozenDictionary<string, int> RuleIndex => _ruleIndex;
-
-    /// <summary>The rule at an index of <see cref="RuleIndex"/>.</summary>
-    internal ThresholdAlertRule RuleAt(int index) => _rules[index];
-
-    /// <summary>Under <see cref="Sync"/>: the device's raised flags, one per rule, created on first sight.</summary>
-    internal bool[] Row(string deviceId)
-    {
-        ref var flags = ref CollectionsMarshal.GetValueRefOrAddDefault(_raised, deviceId, out _);
-        return flags ??= new bool[_rules.Length];
-    }
-
-    /// <summary>Under <see cref="Sync"/>: applies one rule to one reading given the flag of its device and metric.</summary>
+    /// <summary>Under the table's lock: applies one rule to one reading given the flag of its device and metric.</summary>
     internal static AlertEvent? Apply(ThresholdAlertRule rule, ref bool raised, in TelemetryRecord record)
     {
         if (!raised && record.Value > rule.RaiseAbove)
@@ -109,8 +74,8 @@ public sealed class AlertEvaluator
     {
         ArgumentNullException.ThrowIfNull(deviceId);
         ArgumentNullException.ThrowIfNull(metric);
-        if (!_ruleIndex.TryGetValue(metric, out var index)) return false;
-        lock (_lock)
-            return _raised.TryGetValue(deviceId, out var flags) && flags[index];
+        if (!_table.Index.TryGetValue(metric, out var index)) return false;
+        lock (_table.Sync)
+            return _table.TryGetRow(deviceId, out var flags) && flags[index];
     }
 }

@@ -1,6 +1,3 @@
-using System.Collections.Frozen;
-using System.Runtime.InteropServices;
-
 namespace IoTMastery.Sdk;
 
 /// <summary>A statistical or rate rule over one metric; see <see cref="RateOfChangeRule"/> and <see cref="EwmaAnomalyRule"/>.</summary>
@@ -117,34 +114,17 @@ public sealed record AnomalyAlert(AlertEventKind Kind, string DeviceId, string M
 /// </summary>
 public sealed class AnomalyEvaluator
 {
-    // The hot path does one frozen lookup by metric and one ordinal lookup by device (Dictionary<string,…> with the ordinal
-    // comparer hashes without randomization until it sees collisions); a (device, metric) tuple key would hash both strings
-    // with the randomized hash on every record.
-    private readonly AnomalyRule[] _rules;
-    private readonly FrozenDictionary<string, int> _ruleIndex;
-    private readonly Dictionary<string, Series[]> _devices = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly MetricRuleTable<AnomalyRule, Series> _table;
 
     /// <summary>Creates an evaluator.</summary>
     /// <exception cref="ArgumentException">Two rules watch the same metric.</exception>
-    public AnomalyEvaluator(IEnumerable<AnomalyRule> rules)
-    {
-        ArgumentNullException.ThrowIfNull(rules);
-        var list = new List<AnomalyRule>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var rule in rules)
-        {
-            ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!index.TryAdd(rule.Metric, list.Count))
-                throw new ArgumentException($"Only one anomaly rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
-            list.Add(rule);
-        }
-        _rules = [.. list];
-        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
-    }
+    public AnomalyEvaluator(IEnumerable<AnomalyRule> rules) => _table = new(rules, r => r.Metric, "anomaly rule");
 
     /// <summary>The rules, in the order given, for the fleet summary.</summary>
-    internal IEnumerable<AnomalyRule> Rules => _rules;
+    internal IEnumerable<AnomalyRule> Rules => _table.Rules;
+
+    /// <summary>The rules and every device's series; <see cref="CombinedEvaluator"/> works on them directly.</summary>
+    internal MetricRuleTable<AnomalyRule, Series> Table => _table;
 
     /// <summary>Applies the record's metric rule, if any; returns the transition it caused, or null.</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
@@ -152,28 +132,12 @@ public sealed class AnomalyEvaluator
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_ruleIndex.TryGetValue(record.Metric, out var index)) return null;
-        lock (_lock)
-            return Apply(_rules[index], ref Row(record.DeviceId)[index], record);
+        if (!_table.Index.TryGetValue(record.Metric, out var index)) return null;
+        lock (_table.Sync)
+            return Apply(_table.Rules[index], ref _table.Row(record.DeviceId)[index], record);
     }
 
-    /// <summary>The lock that guards every series; <see cref="CombinedEvaluator"/> holds it for a whole batch.</summary>
-    internal Lock Sync => _lock;
-
-    /// <summary>The metric-to-rule index, for <see cref="CombinedEvaluator"/>'s one lookup per record.</summary>
-    internal FrozenDictionary<string, int> RuleIndex => _ruleIndex;
-
-    /// <summary>The rule at an index of <see cref="RuleIndex"/>.</summary>
-    internal AnomalyRule RuleAt(int index) => _rules[index];
-
-    /// <summary>Under <see cref="Sync"/>: the device's series, one per rule, created on first sight.</summary>
-    internal Series[] Row(string deviceId)
-    {
-        ref var slots = ref CollectionsMarshal.GetValueRefOrAddDefault(_devices, deviceId, out _);
-        return slots ??= new Series[_rules.Length];
-    }
-
-    /// <summary>Under <see cref="Sync"/>: applies one rule to one reading given the state of its device and metric.</summary>
+    /// <summary>Under the table's lock: applies one rule to one reading given the state of its device and metric.</summary>
     internal static AnomalyAlert? Apply(AnomalyRule rule, ref Series series, in TelemetryRecord record) =>
         // A type test on two sealed kinds, not a virtual call: the JIT turns it into one method-table compare.
         rule is RateOfChangeRule rate ? Rate(rate, ref series, record) : Ewma((EwmaAnomalyRule)rule, ref series, record);
@@ -183,9 +147,9 @@ public sealed class AnomalyEvaluator
     {
         ArgumentNullException.ThrowIfNull(deviceId);
         ArgumentNullException.ThrowIfNull(metric);
-        if (!_ruleIndex.TryGetValue(metric, out var index) || _rules[index].Kind != rule) return false;
-        lock (_lock)
-            return _devices.TryGetValue(deviceId, out var slots) && slots[index].Raised;
+        if (!_table.Index.TryGetValue(metric, out var index) || _table.Rules[index].Kind != rule) return false;
+        lock (_table.Sync)
+            return _table.TryGetRow(deviceId, out var slots) && slots[index].Raised;
     }
 
     private static AnomalyAlert? Rate(RateOfChangeRule rule, ref Series s, in TelemetryRecord record)

@@ -43,18 +43,18 @@ public sealed class CombinedEvaluator
             throw new ArgumentException("Give at least one of health, anomalies and thresholds; a combined evaluator of nothing would never alert.", nameof(health));
         (_health, _anomalies, _thresholds) = (health, anomalies, thresholds);
         _healthLock = health?.Sync ?? new Lock();
-        _anomalyLock = anomalies?.Sync ?? new Lock();
-        _thresholdLock = thresholds?.Sync ?? new Lock();
+        _anomalyLock = anomalies?.Table.Sync ?? new Lock();
+        _thresholdLock = thresholds?.Table.Sync ?? new Lock();
 
         var metrics = new Dictionary<string, MetricRules>(StringComparer.Ordinal);
         if (thresholds is not null)
-            foreach (var (metric, index) in thresholds.RuleIndex)
-                metrics[metric] = new MetricRules(thresholds.RuleAt(index), index, null, -1);
+            foreach (var (metric, index) in thresholds.Table.Index)
+                metrics[metric] = new MetricRules(thresholds.Table.Rules[index], index, null, -1);
         if (anomalies is not null)
-            foreach (var (metric, index) in anomalies.RuleIndex)
+            foreach (var (metric, index) in anomalies.Table.Index)
                 metrics[metric] = metrics.TryGetValue(metric, out var r)
-                    ? r with { Anomaly = anomalies.RuleAt(index), AnomalyIndex = index }
-                    : new MetricRules(null, -1, anomalies.RuleAt(index), index);
+                    ? r with { Anomaly = anomalies.Table.Rules[index], AnomalyIndex = index }
+                    : new MetricRules(null, -1, anomalies.Table.Rules[index], index);
         _metrics = metrics.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
@@ -137,7 +137,7 @@ public sealed class CombinedEvaluator
     private DeviceRow Row(string deviceId, DateTimeOffset now)
     {
         if (!_devices.TryGetValue(deviceId, out var row))
-            _devices[deviceId] = row = new DeviceRow(_health?.Entry(deviceId, now), _anomalies?.Row(deviceId), _thresholds?.Row(deviceId));
+            _devices[deviceId] = row = new DeviceRow(_health?.Entry(deviceId, now), _anomalies?.Table.Row(deviceId), _thresholds?.Table.Row(deviceId));
         return row;
     }
 
