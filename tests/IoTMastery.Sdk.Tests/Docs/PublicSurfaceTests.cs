@@ -19,8 +19,10 @@ public sealed class PublicSurfaceTests
     /// </summary>
     // 131 after the cut; 157 once the same day's features merged: security patching (12, with a sample and the iotm
     // compliance command on it), the webhook sink (4), fleet health (3), bulk registration (2), transport options (2),
-    // RolloutOperation, TelemetrySubscription and TelemetryBatchDecoder.
-    internal const int MaxExportedTypes = 157;
+    // RolloutOperation, TelemetrySubscription and TelemetryBatchDecoder. 158: CombinedEvaluator (issue #15's "all rules
+    // together" path: it holds per-device caches across batches, so it is an object, not a method of one evaluator; no
+    // Alerts type could go instead without changing what the existing tests and samples call).
+    internal const int MaxExportedTypes = 158;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;
