@@ -175,4 +175,37 @@ public sealed class CombinedEvaluatorTests
             combined.Process(records.AsSpan((pass + 1) * PerPass, PerPass), null, alerts), Passes);
         Assert.Equal(0, bytes);
     }
+
+    [Fact]
+    public async Task Running_next_to_the_evaluators_own_methods_neither_deadlocks_nor_loses_a_transition()
+    {
+        // The combined evaluator takes all three evaluators' locks; their own methods take one each. Different devices per
+        // thread, so each device's final state is known whatever the interleaving.
+        var world = new World(_time);
+        var combined = new CombinedEvaluator(world.Health, world.Anomalies, world.Thresholds);
+        const int Rounds = 2_000;
+        TelemetryRecord Hum(string device, int round) => new(device, "hum", round % 2 == 0 ? 61 : 49, Start.AddSeconds(round));
+        var viaCombined = Task.Run(() =>
+        {
+            var transitions = 0;
+            for (var round = 0; round < Rounds; round++) transitions += combined.Process([Hum("c1", round), Hum("c2", round)]);
+            return transitions;
+        });
+        var viaEvaluators = Task.Run(() =>
+        {
+            var transitions = 0;
+            for (var round = 0; round < Rounds; round++)
+            {
+                if (world.Thresholds.Process(Hum("e1", round)) is not null) transitions++;
+                world.Health.Observe(Hum("e1", round));
+                world.Health.Forget("gone"); // moves the forget count, so the combined evaluator drops its cache now and then
+                world.Health.Expect("gone");
+            }
+            return transitions;
+        });
+        var counts = await Task.WhenAll(viaCombined, viaEvaluators).WaitAsync(TimeSpan.FromMinutes(2));
+        // Every round flips each device's hum alert: raised at 61, cleared at 49.
+        Assert.Equal((2 * Rounds, Rounds), (counts[0], counts[1]));
+        Assert.False(world.Thresholds.IsRaised("c1", "hum") || world.Thresholds.IsRaised("c2", "hum") || world.Thresholds.IsRaised("e1", "hum"));
+    }
 }
