@@ -1,6 +1,3 @@
-using System.Collections.Frozen;
-using System.Runtime.InteropServices;
-
 namespace IoTMastery.Sdk;
 
 /// <summary>Whether an alert started or ended.</summary>
@@ -28,33 +25,17 @@ public sealed record AlertEvent(AlertEventKind Kind, string DeviceId, string Met
 /// </summary>
 public sealed class AlertEvaluator
 {
-    // One frozen lookup by metric and one ordinal lookup by device per record, as in AnomalyEvaluator: a (device, metric)
-    // tuple key would hash both strings with the randomized hash every time.
-    private readonly ThresholdAlertRule[] _rules;
-    private readonly FrozenDictionary<string, int> _ruleIndex;
-    private readonly Dictionary<string, bool[]> _raised = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly MetricRuleTable<ThresholdAlertRule, bool> _table;
 
     /// <summary>Creates an evaluator for a set of rules, at most one per metric.</summary>
     /// <exception cref="ArgumentException">Two rules watch the same metric.</exception>
-    public AlertEvaluator(IEnumerable<ThresholdAlertRule> rules)
-    {
-        ArgumentNullException.ThrowIfNull(rules);
-        var list = new List<ThresholdAlertRule>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var rule in rules)
-        {
-            ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!index.TryAdd(rule.Metric, list.Count))
-                throw new ArgumentException($"Only one rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
-            list.Add(rule);
-        }
-        _rules = [.. list];
-        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
-    }
+    public AlertEvaluator(IEnumerable<ThresholdAlertRule> rules) => _table = new(rules, r => r.Metric, "rule");
 
     /// <summary>The rules, in the order given, for the fleet summary.</summary>
-    internal IEnumerable<ThresholdAlertRule> Rules => _rules;
+    internal IEnumerable<ThresholdAlertRule> Rules => _table.Rules;
+
+    /// <summary>The rules and every device's raised flags; <see cref="CombinedEvaluator"/> works on them directly.</summary>
+    internal MetricRuleTable<ThresholdAlertRule, bool> Table => _table;
 
     /// <summary>
     /// Applies the record's metric rule, if any. Returns <see cref="AlertEventKind.Raised"/> when a clear
@@ -66,25 +47,26 @@ public sealed class AlertEvaluator
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_ruleIndex.TryGetValue(record.Metric, out var index))
+        if (!_table.Index.TryGetValue(record.Metric, out var index))
             return null;
-        var rule = _rules[index];
-        lock (_lock)
+        lock (_table.Sync)
+            return Apply(_table.Rules[index], ref _table.Row(record.DeviceId)[index], record);
+    }
+
+    /// <summary>Under the table's lock: applies one rule to one reading given the flag of its device and metric.</summary>
+    internal static AlertEvent? Apply(ThresholdAlertRule rule, ref bool raised, in TelemetryRecord record)
+    {
+        if (!raised && record.Value > rule.RaiseAbove)
         {
-            ref var flags = ref CollectionsMarshal.GetValueRefOrAddDefault(_raised, record.DeviceId, out _);
-            flags ??= new bool[_rules.Length];
-            if (!flags[index] && record.Value > rule.RaiseAbove)
-            {
-                flags[index] = true;
-                return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
-            }
-            if (flags[index] && record.Value < rule.ClearBelow)
-            {
-                flags[index] = false;
-                return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
-            }
-            return null;
+            raised = true;
+            return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
         }
+        if (raised && record.Value < rule.ClearBelow)
+        {
+            raised = false;
+            return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
+        }
+        return null;
     }
 
     /// <summary>Whether the alert for this device and metric is raised now.</summary>
@@ -92,8 +74,8 @@ public sealed class AlertEvaluator
     {
         ArgumentNullException.ThrowIfNull(deviceId);
         ArgumentNullException.ThrowIfNull(metric);
-        if (!_ruleIndex.TryGetValue(metric, out var index)) return false;
-        lock (_lock)
-            return _raised.TryGetValue(deviceId, out var flags) && flags[index];
+        if (!_table.Index.TryGetValue(metric, out var index)) return false;
+        lock (_table.Sync)
+            return _table.TryGetRow(deviceId, out var flags) && flags[index];
     }
 }

@@ -1,6 +1,3 @@
-using System.Collections.Frozen;
-using System.Runtime.InteropServices;
-
 namespace IoTMastery.Sdk;
 
 /// <summary>A statistical or rate rule over one metric; see <see cref="RateOfChangeRule"/> and <see cref="EwmaAnomalyRule"/>.</summary>
@@ -117,34 +114,17 @@ public sealed record AnomalyAlert(AlertEventKind Kind, string DeviceId, string M
 /// </summary>
 public sealed class AnomalyEvaluator
 {
-    // The hot path does one frozen lookup by metric and one ordinal lookup by device (Dictionary<string,…> with the ordinal
-    // comparer hashes without randomization until it sees collisions); a (device, metric) tuple key would hash both strings
-    // with the randomized hash on every record.
-    private readonly AnomalyRule[] _rules;
-    private readonly FrozenDictionary<string, int> _ruleIndex;
-    private readonly Dictionary<string, Series?[]> _devices = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
+    private readonly MetricRuleTable<AnomalyRule, Series> _table;
 
     /// <summary>Creates an evaluator.</summary>
     /// <exception cref="ArgumentException">Two rules watch the same metric.</exception>
-    public AnomalyEvaluator(IEnumerable<AnomalyRule> rules)
-    {
-        ArgumentNullException.ThrowIfNull(rules);
-        var list = new List<AnomalyRule>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var rule in rules)
-        {
-            ArgumentNullException.ThrowIfNull(rule, nameof(rules));
-            if (!index.TryAdd(rule.Metric, list.Count))
-                throw new ArgumentException($"Only one anomaly rule per metric; '{ErrorText.Escape(rule.Metric)}' has two.", nameof(rules));
-            list.Add(rule);
-        }
-        _rules = [.. list];
-        _ruleIndex = index.ToFrozenDictionary(StringComparer.Ordinal);
-    }
+    public AnomalyEvaluator(IEnumerable<AnomalyRule> rules) => _table = new(rules, r => r.Metric, "anomaly rule");
 
     /// <summary>The rules, in the order given, for the fleet summary.</summary>
-    internal IEnumerable<AnomalyRule> Rules => _rules;
+    internal IEnumerable<AnomalyRule> Rules => _table.Rules;
+
+    /// <summary>The rules and every device's series; <see cref="CombinedEvaluator"/> works on them directly.</summary>
+    internal MetricRuleTable<AnomalyRule, Series> Table => _table;
 
     /// <summary>Applies the record's metric rule, if any; returns the transition it caused, or null.</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
@@ -152,28 +132,27 @@ public sealed class AnomalyEvaluator
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
-        if (!_ruleIndex.TryGetValue(record.Metric, out var index)) return null;
-        var rule = _rules[index];
-        lock (_lock)
-        {
-            ref var slots = ref CollectionsMarshal.GetValueRefOrAddDefault(_devices, record.DeviceId, out _);
-            slots ??= new Series?[_rules.Length];
-            var series = slots[index] ??= new Series();
-            return rule is RateOfChangeRule rate ? Rate(rate, series, record) : Ewma((EwmaAnomalyRule)rule, series, record);
-        }
+        if (!_table.Index.TryGetValue(record.Metric, out var index)) return null;
+        lock (_table.Sync)
+            return Apply(_table.Rules[index], ref _table.Row(record.DeviceId)[index], record);
     }
+
+    /// <summary>Under the table's lock: applies one rule to one reading given the state of its device and metric.</summary>
+    internal static AnomalyAlert? Apply(AnomalyRule rule, ref Series series, in TelemetryRecord record) =>
+        // A type test on two sealed kinds, not a virtual call: the JIT turns it into one method-table compare.
+        rule is RateOfChangeRule rate ? Rate(rate, ref series, record) : Ewma((EwmaAnomalyRule)rule, ref series, record);
 
     /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
     public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
     {
         ArgumentNullException.ThrowIfNull(deviceId);
         ArgumentNullException.ThrowIfNull(metric);
-        if (!_ruleIndex.TryGetValue(metric, out var index) || _rules[index].Kind != rule) return false;
-        lock (_lock)
-            return _devices.TryGetValue(deviceId, out var slots) && slots[index] is { Raised: true };
+        if (!_table.Index.TryGetValue(metric, out var index) || _table.Rules[index].Kind != rule) return false;
+        lock (_table.Sync)
+            return _table.TryGetRow(deviceId, out var slots) && slots[index].Raised;
     }
 
-    private static AnomalyAlert? Rate(RateOfChangeRule rule, Series s, in TelemetryRecord record)
+    private static AnomalyAlert? Rate(RateOfChangeRule rule, ref Series s, in TelemetryRecord record)
     {
         if (!s.HasLast)
         {
@@ -185,10 +164,10 @@ public sealed class AnomalyEvaluator
         if (seconds <= 0) return null;
         var perSecond = Math.Abs(record.Value - s.LastValue) / seconds;
         (s.LastValue, s.LastTime) = (record.Value, record.Timestamp);
-        return Transition(s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
+        return Transition(ref s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
     }
 
-    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, Series s, in TelemetryRecord record)
+    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, ref Series s, in TelemetryRecord record)
     {
         var x = record.Value;
         if (s.Count == 0)
@@ -204,10 +183,10 @@ public sealed class AnomalyEvaluator
         s.Mean += increment;
         s.Variance = (1 - rule.Alpha) * (s.Variance + diff * increment);
         if (s.Count++ < rule.WarmUp) return null;
-        return Transition(s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
+        return Transition(ref s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
     }
 
-    private static AnomalyAlert? Transition(Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
+    private static AnomalyAlert? Transition(ref Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
     {
         if (!s.Raised && score > raiseAbove)
         {
@@ -222,7 +201,11 @@ public sealed class AnomalyEvaluator
         return null;
     }
 
-    private sealed class Series
+    /// <summary>
+    /// One device and metric's state, held by value in the device's array: one allocation per device instead of one per
+    /// series, and no pointer to chase per record. The default value is a series that has seen nothing.
+    /// </summary>
+    internal struct Series
     {
         public bool HasLast;
         public double LastValue;

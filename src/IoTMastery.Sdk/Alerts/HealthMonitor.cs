@@ -70,6 +70,7 @@ public sealed class HealthMonitor
     private readonly int _readerCapacity;
     private Channel<HealthAlert>[] _readers = [];
     private long _dropped;
+    private long _forgotten; // under _lock; tells CombinedEvaluator that a device entry it holds may be stale
 
     /// <summary>Creates a monitor.</summary>
     /// <param name="rules">The rules; validated here.</param>
@@ -104,7 +105,8 @@ public sealed class HealthMonitor
     public void Forget(string deviceId)
     {
         ArgumentException.ThrowIfNullOrEmpty(deviceId);
-        lock (_lock) _devices.Remove(deviceId);
+        lock (_lock)
+            if (_devices.Remove(deviceId)) _forgotten++;
     }
 
     /// <summary>
@@ -149,10 +151,21 @@ public sealed class HealthMonitor
         return cleared;
     }
 
+    /// <summary>The lock that guards every device entry; <see cref="CombinedEvaluator"/> holds it for a whole batch.</summary>
+    internal Lock Sync => _lock;
+
+    /// <summary>The clock the monitor stamps observations with.</summary>
+    internal TimeProvider Time => _time;
+
+    /// <summary>Under <see cref="Sync"/>: how many devices <see cref="Forget"/> has removed; entries held elsewhere are stale when it moves.</summary>
+    internal long ForgottenCount => _forgotten;
+
     // Under _lock: the device reported at `now`; a raised silence alert clears.
-    private HealthAlert? Seen(string deviceId, DateTimeOffset now)
+    private HealthAlert? Seen(string deviceId, DateTimeOffset now) => Seen(Entry(deviceId, now), deviceId, now);
+
+    /// <summary>Under <see cref="Sync"/>: the entry of <paramref name="deviceId"/> (from <see cref="Entry"/>) reported at <paramref name="now"/>.</summary>
+    internal static HealthAlert? Seen(DeviceHealth device, string deviceId, DateTimeOffset now)
     {
-        var device = Entry(deviceId, now);
         HealthAlert? alert = null;
         if (device.SilenceRaised)
         {
@@ -276,14 +289,16 @@ public sealed class HealthMonitor
 
     private bool Cooled(DateTimeOffset? clearedAt, DateTimeOffset now) => clearedAt is not { } c || now - c >= _rules.Cooldown;
 
-    private DeviceHealth Entry(string deviceId, DateTimeOffset now)
+    /// <summary>Under <see cref="Sync"/>: the device's entry, created (expected from <paramref name="now"/>) on first sight.</summary>
+    internal DeviceHealth Entry(string deviceId, DateTimeOffset now)
     {
         if (!_devices.TryGetValue(deviceId, out var device))
             _devices[deviceId] = device = new DeviceHealth { LastRecord = now, ConnectionChangedAt = now };
         return device;
     }
 
-    private void Publish(HealthAlert alert)
+    /// <summary>Streams an alert to every reader; called outside <see cref="Sync"/>.</summary>
+    internal void Publish(HealthAlert alert)
     {
         Channel<HealthAlert>[] readers;
         lock (_lock) readers = _readers;
@@ -292,7 +307,8 @@ public sealed class HealthMonitor
             if (!reader.Writer.TryWrite(alert)) Interlocked.Increment(ref _dropped);
     }
 
-    private sealed class DeviceHealth
+    /// <summary>One device's silence and offline state.</summary>
+    internal sealed class DeviceHealth
     {
         public DateTimeOffset LastRecord;
         public bool? Connected;

@@ -22,8 +22,9 @@ public sealed class PublicSurfaceTests
     // RolloutOperation, TelemetrySubscription and TelemetryBatchDecoder. 143 after the cloud packages' cut (34 -> 20): GCP
     // authentication and ClearBlade accounts as options, the Pub/Sub client and registry path internal (16 -> 7); Azure
     // checkpoint stores as a directory option, SasToken internal behind DpsRegistrationOptions.EnrollmentGroupKey (12 -> 8);
-    // AWS service MQTT options folded into AwsIoTOptions (6 -> 5).
-    internal const int MaxExportedTypes = 143;
+    // AWS service MQTT options folded into AwsIoTOptions (6 -> 5). 144 with CombinedEvaluator (issue #15's "all rules
+    // together" path: it holds per-device caches across batches, so it is an object, not a method of one evaluator).
+    internal const int MaxExportedTypes = 144;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;

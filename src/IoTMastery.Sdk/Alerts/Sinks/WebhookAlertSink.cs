@@ -16,7 +16,7 @@ namespace IoTMastery.Sdk;
 /// drop a repeat whose first answer was lost. An alert that cannot be delivered is counted in <see cref="DeadLetterCount"/>
 /// and raised on <see cref="DeadLettered"/>. The URL and the authorization header are never logged. Thread-safe.
 /// </summary>
-public sealed class WebhookAlertSink : IAsyncDisposable
+public sealed partial class WebhookAlertSink : IAsyncDisposable
 {
     private readonly WebhookAlertSinkOptions _options;
     private readonly HttpClient _http;
@@ -38,7 +38,7 @@ public sealed class WebhookAlertSink : IAsyncDisposable
     /// sink creates and owns one, with no client-wide timeout (<see cref="WebhookAlertSinkOptions.AttemptTimeout"/> bounds each attempt).
     /// </param>
     /// <param name="timeProvider">The clock for backoff, Retry-After dates and attempt timeouts; defaults to the system clock.</param>
-    /// <param name="logger">Receives one debug line per retry and one warning per dead letter (alert id, rule, device, status; never the URL or a header).</param>
+    /// <param name="logger">Receives one warning per retry and one error per dead letter (alert id, rule, device, status; never the URL or a header).</param>
     /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
     public WebhookAlertSink(WebhookAlertSinkOptions options, HttpClient? httpClient = null, TimeProvider? timeProvider = null, ILogger? logger = null)
     {
@@ -148,7 +148,7 @@ public sealed class WebhookAlertSink : IAsyncDisposable
                 DelayGenerator = args => ValueTask.FromResult(args.Outcome is { Result: { } response } ? RetryAfter(response) : null),
                 OnRetry = args =>
                 {
-                    _logger.LogDebug("Webhook alert retry {Attempt} in {Delay}: {Outcome}.", args.AttemptNumber + 1, args.RetryDelay,
+                    Log.Retrying(_logger, args.AttemptNumber + 1, args.RetryDelay,
                         args.Outcome is { Result: { } r } ? "HTTP " + (int)r.StatusCode : args.Outcome.Exception?.GetType().Name);
                     return ValueTask.CompletedTask;
                 },
@@ -226,8 +226,8 @@ public sealed class WebhookAlertSink : IAsyncDisposable
     private void DeadLetter(WebhookDeadLetter deadLetter)
     {
         Interlocked.Increment(ref _deadLettered);
-        _logger.LogWarning("Webhook alert {AlertId} ({Rule}, device {DeviceId}) dead-lettered: {Reason} after {Attempts} attempt(s), last status {Status}, last error {Error}.",
-            deadLetter.Alert.Id, deadLetter.Alert.Rule, deadLetter.Alert.DeviceId, deadLetter.Reason, deadLetter.Attempts, deadLetter.LastStatus, deadLetter.LastErrorType);
+        Log.DeadLettered(_logger, deadLetter.Alert.Id, deadLetter.Alert.Rule, ErrorText.Escape(deadLetter.Alert.DeviceId), deadLetter.Reason,
+            deadLetter.Attempts, deadLetter.LastStatus, deadLetter.LastErrorType);
         try
         {
             DeadLettered?.Invoke(this, deadLetter);
@@ -235,7 +235,7 @@ public sealed class WebhookAlertSink : IAsyncDisposable
         catch (Exception ex)
         {
             // A subscriber's bug must not stop the sender nor the evaluator that enqueued.
-            _logger.LogError(ex, "A WebhookAlertSink.DeadLettered handler threw.");
+            Log.HandlerThrew(_logger, ex);
         }
     }
 
@@ -253,5 +253,19 @@ public sealed class WebhookAlertSink : IAsyncDisposable
             if (sink._options.Authorization is { } authorization) request.Headers.Authorization = authorization;
             return await sink._http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    // Level policy (CONTRIBUTING.md): a retried delivery is a Warning, an alert given up for good (dead-lettered) an Error.
+    // The URL and the authorization header are never arguments here; the device id comes from telemetry and is escaped.
+    private static partial class Log
+    {
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook alert retry {Attempt} in {Delay}: {Outcome}.")]
+        public static partial void Retrying(ILogger logger, int attempt, TimeSpan delay, string? outcome);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Webhook alert {AlertId} ({Rule}, device {DeviceId}) dead-lettered: {Reason} after {Attempts} attempt(s), last status {Status}, last error {Error}.")]
+        public static partial void DeadLettered(ILogger logger, Guid alertId, string rule, string deviceId, WebhookDeadLetterReason reason, int attempts, int? status, string? error);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "A WebhookAlertSink.DeadLettered handler threw.")]
+        public static partial void HandlerThrew(ILogger logger, Exception exception);
     }
 }
