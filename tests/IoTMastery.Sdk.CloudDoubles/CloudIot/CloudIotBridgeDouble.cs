@@ -339,6 +339,12 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         {
             _route?.Registry.ReportState(deviceId, payload);
         }
+        else if (topic != $"/devices/{deviceId}/attach" && topic != $"/devices/{deviceId}/detach")
+        {
+            // A device may publish only to its own events, state (and a gateway's attach/detach) topics; the bridge refused
+            // anything else and recorded it as the device's last error (lastErrorTime, lastErrorStatus; INVALID_ARGUMENT).
+            _route?.Registry.RecordError(deviceId, 3, $"The device may not publish to topic '{topic}'.");
+        }
     }
 
     private Task<bool> DisconnectAsync(string clientId) => SessionExpiryEnforcer.CloseSessionAsync(_mqtt, clientId, "JWT expired");

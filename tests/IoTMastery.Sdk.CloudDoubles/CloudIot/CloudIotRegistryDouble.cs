@@ -323,7 +323,7 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     private static readonly (string Path, string Field)[] PresenceFields =
     [
         ("last_heartbeat_time", "lastHeartbeatTime"), ("last_event_time", "lastEventTime"), ("last_state_time", "lastStateTime"),
-        ("last_error_time", "lastErrorTime"), ("last_error_status", "lastErrorStatus"),
+        ("last_config_ack_time", "lastConfigAckTime"), ("last_error_time", "lastErrorTime"), ("last_error_status", "lastErrorStatus"),
     ];
 
     private static CannedResponse Patch(DeviceRecord record, JsonObject body, string mask)
