@@ -5,7 +5,7 @@ namespace IoTMastery.Sdk.Gcp.Tests;
 /// <summary>
 /// GCP-style presence from the times the verifying bridge double stamps on the device resource, with a real MQTT device
 /// client (the SDK's <see cref="GcpBridgeClient"/> over MQTTnet) whose keep-alive is short: an idle client's PINGREQ becomes
-/// <c>lastHeartbeatTime</c>, a telemetry event <c>lastEventTime</c>, a publish to a topic the bridge refuses
+/// <c>lastHeartbeatTime</c>, a telemetry event <c>lastEventTime</c>, a config's PUBACK <c>lastConfigAckTime</c>, a publish to a topic the bridge refuses
 /// <c>lastErrorTime</c>/<c>lastErrorStatus</c>; and connectivity derived by the keep-alive rule when the fleet keep-alive is set.
 /// </summary>
 [Collection(PubSubEmulatorCollection.Name)]
@@ -52,6 +52,14 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         Assert.NotNull(evented["lastEventTime"]);
         Assert.True((await presence.GetAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(evented["lastEventTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
 
+        // A config the device takes (its PUBACK) is lastConfigAckTime.
+        await stack.Provider.State.UpdateDesiredAsync("dev-hb", new System.Text.Json.Nodes.JsonObject { ["fw"] = "1.0.0" });
+        var delivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await device.SubscribeConfigAsync((_, _) => { delivered.TrySetResult(); return ValueTask.CompletedTask; });
+        await delivered.Task.WaitAsync(Bound);
+        var acked = await EventuallyAsync(() => stack.Provider.CloudIot.GetDeviceAsync("dev-hb", "last_config_ack_time"), d => d["lastConfigAckTime"] is not null, "the config ack time");
+        Assert.True((await presence.GetAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(acked["lastConfigAckTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+
         // A topic the bridge does not accept from a device: refused and recorded as the device's last error.
         Assert.Null((await presence.GetAsync("dev-hb")).LastErrorTime);
         await device.Mqtt.PublishAsync("/devices/dev-hb/not-a-device-topic", "{}"u8.ToArray());
@@ -80,7 +88,7 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         Assert.Equal(nameof(GcpIoTOptions.PresenceKeepAlive), Assert.Throws<ArgumentOutOfRangeException>(options.Validate).ParamName);
     }
 
-    private static async Task<DevicePresence> EventuallyAsync(Func<Task<DevicePresence>> read, Func<DevicePresence, bool> done, string what)
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what)
     {
         var started = TimeProvider.System.GetTimestamp();
         while (true)
