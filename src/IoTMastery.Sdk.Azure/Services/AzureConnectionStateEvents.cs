@@ -168,8 +168,10 @@ internal sealed class AzureConnectionStateEvents : IAsyncDisposable
             }
             return null;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 (found by AzureDeviceFuzzTests); a poison event
+            // must be skipped, or its partition would be reopened at it forever.
             return null;
         }
     }
