@@ -98,7 +98,16 @@ internal sealed class AzureConnectionStateEvents : IAsyncDisposable
                 await foreach (var item in consumer.ReadEventsFromPartitionAsync(partition, position, cancellationToken).ConfigureAwait(false))
                 {
                     if (item.Data is not { } data) continue;
-                    Apply(data);
+                    try
+                    {
+                        Apply(data);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // One event the reader cannot apply is skipped, never retried: reopening at it would stall the partition.
+                        Interlocked.Increment(ref _skipped);
+                        _logger.LogWarning("Connection-state events: skipped event {Sequence} of partition {Partition} ({Error}).", data.SequenceNumber, partition, ex.GetType().Name);
+                    }
                     after = data.SequenceNumber;
                     if (store is not null) await store.SetAsync(partition, data.SequenceNumber, cancellationToken).ConfigureAwait(false);
                 }
