@@ -47,6 +47,16 @@ public sealed class AzureIoTOptions
     /// <summary>Telemetry consumption from the built-in Event Hubs endpoint; without it, <see cref="IIoTProvider.Telemetry"/> throws <see cref="NotSupportedException"/>.</summary>
     public AzureEventHubOptions? EventHub { get; set; }
 
+    /// <summary>
+    /// Where the hub's device connection-state events can be read: the built-in endpoint (or an Event Hub) that a message route
+    /// with source <c>DeviceConnectionStateEvents</c> sends them to. Use a consumer group of its own. With it,
+    /// <see cref="IPresenceService.ReadEventsAsync"/> streams connects and disconnects and presence answers take the newer of
+    /// event and identity; without it, presence polls the identity and twins only and has no event stream.
+    /// <see cref="AzureEventHubOptions.CheckpointDirectory"/> makes a restarted reader resume; without one it starts a few seconds
+    /// before its first use.
+    /// </summary>
+    public AzureEventHubOptions? ConnectionStateEvents { get; set; }
+
     /// <summary>A CA whose certificate is verified in the hub; X.509 credentials are then CA-signed (<c>certificateAuthority</c>) instead of self-signed.</summary>
     public LocalCertificateAuthority? CertificateAuthority { get; set; }
 
@@ -94,6 +104,8 @@ public sealed class AzureIoTOptions
             throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
         EventHub?.Validate();
+        if (ConnectionStateEvents is { } events && (string.IsNullOrWhiteSpace(events.ConnectionString) || string.IsNullOrWhiteSpace(events.ConsumerGroup)))
+            throw new ArgumentException("ConnectionStateEvents needs the endpoint's connection string and a consumer group.", nameof(ConnectionStateEvents));
     }
 
     /// <summary>The per-attempt timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set: 100 s, as the official SDK.</summary>

@@ -14,6 +14,7 @@ public sealed class AzureIoTProvider : IIoTProvider
 
     private readonly HttpClient _http;
     private readonly IDisposable? _ownedFirmwareStore;
+    private readonly AzureConnectionStateEvents? _connectionStateEvents;
 
     private AzureIoTProvider(HttpClient http, IotHubServiceClient hub, AzureIoTOptions options, TimeProvider time, ILoggerFactory logs)
     {
@@ -41,7 +42,10 @@ public sealed class AzureIoTProvider : IIoTProvider
         }, time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
-        Presence = new AzurePresenceService(hub);
+        _connectionStateEvents = options.ConnectionStateEvents is { } routed
+            ? new AzureConnectionStateEvents(routed, new PresenceTable(time), time, logs.CreateLogger<AzureConnectionStateEvents>())
+            : null;
+        Presence = new AzurePresenceService(hub, _connectionStateEvents);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
@@ -57,9 +61,10 @@ public sealed class AzureIoTProvider : IIoTProvider
             // Identity and twin ETags.
             RegistryRecordVersions = true,
             TelemetryConsumption = options.EventHub is not null,
-            // The identity's connectionState; events only through an Event Hubs route; the hub states no staleness bound.
+            // The identity's connectionState; events when their Event Hubs route is read; the hub states no staleness bound
+            // (its connection-state events are 60-second snapshots delivered with no stated latency).
             PresenceConnectionState = true,
-            PresenceEvents = false,
+            PresenceEvents = options.ConnectionStateEvents is not null,
             PresenceStaleness = null,
             MaxTelemetryMessageBytes = AzureTelemetryTransport.MaxMessageBytes,
             TelemetryBillingUnitBytes = AzureTelemetryTransport.BillingUnitBytes,
@@ -125,12 +130,12 @@ public sealed class AzureIoTProvider : IIoTProvider
         return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
     }
 
-    /// <summary>Releases the HTTP connections and the firmware store the provider opened.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>Stops the connection-state reader and releases the HTTP connections and the firmware store the provider opened.</summary>
+    public async ValueTask DisposeAsync()
     {
+        if (_connectionStateEvents is not null) await _connectionStateEvents.DisposeAsync().ConfigureAwait(false);
         (Firmware as IDisposable)?.Dispose();
         _ownedFirmwareStore?.Dispose();
         _http.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

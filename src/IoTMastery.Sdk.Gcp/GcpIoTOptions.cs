@@ -105,6 +105,14 @@ public sealed class GcpIoTOptions
     /// <summary>Device JWT lifetime, 1 min to 24 h. Default 60 min.</summary>
     public TimeSpan JwtLifetime { get; set; } = TimeSpan.FromMinutes(60);
 
+    /// <summary>
+    /// The MQTT keep-alive the fleet's devices use (the SDK's device client: 60 s). When set, presence derives connectivity from
+    /// the bridge's last heartbeat/event/state/config-ack times: heard from within 1.5 × keep-alive means connected, and the
+    /// answers are stated stale by that window. Null (the default): <see cref="DevicePresence.Connected"/> stays unknown, as
+    /// Cloud IoT keeps no connection state. 1 s to 1 h.
+    /// </summary>
+    public TimeSpan? PresenceKeepAlive { get; set; }
+
     /// <summary>The wait after an empty Pub/Sub pull. Default 200 ms.</summary>
     public TimeSpan EmptyPullDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
@@ -149,6 +157,8 @@ public sealed class GcpIoTOptions
         Transport.Validate();
         ValidateAuthentication();
         if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
+        if (PresenceKeepAlive is { } keepAlive && (keepAlive < TimeSpan.FromSeconds(1) || keepAlive > TimeSpan.FromHours(1)))
+            throw new ArgumentOutOfRangeException(nameof(PresenceKeepAlive), keepAlive, "PresenceKeepAlive must be 1 s to 1 h.");
         if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
             throw new ArgumentException("PubSubDirect telemetry needs TelemetryTopicId.", nameof(TelemetryTopicId));
         if (JwtLifetime < TimeSpan.FromMinutes(1) || JwtLifetime > DeviceJwt.MaxLifetime)

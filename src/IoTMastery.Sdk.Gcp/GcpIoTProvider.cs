@@ -41,7 +41,8 @@ public sealed class GcpIoTProvider : IIoTProvider
         Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
-        Presence = new GcpPresenceService(cloudIot);
+        var presence = new GcpPresenceService(cloudIot, time, options.PresenceKeepAlive);
+        Presence = presence;
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
@@ -56,9 +57,10 @@ public sealed class GcpIoTProvider : IIoTProvider
             RegistryRecordVersions = false,
             TelemetryConsumption = options.TelemetrySubscriptionId is not null,
             // Only last heartbeat/event/state/error times, written "periodically" with no stated bound; no connect events.
-            PresenceConnectionState = false,
+            // Connectivity only when derived from a fleet keep-alive, then as stale as the keep-alive window.
+            PresenceConnectionState = presence.Window is not null,
             PresenceEvents = false,
-            PresenceStaleness = null,
+            PresenceStaleness = presence.Window,
             MaxTelemetryMessageBytes = options.DeviceTelemetry == GcpDeviceTelemetryRoute.BridgeEvents ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
             // Pub/Sub meters bytes with a 1000-byte minimum per request.
             TelemetryBillingUnitBytes = 1000,

@@ -19,7 +19,7 @@ internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
     private readonly Func<AzureEventHubOptions, IPartitionEventSource> _connect;
 
     public AzureTelemetryChannel(AzureEventHubOptions? options, ILogger? logger = null)
-        : this(options, logger, o => new ConsumerClientSource(new EventHubConsumerClient(o.ConsumerGroup, o.ConnectionString)))
+        : this(options, logger, ConnectConsumer)
     {
     }
 
@@ -107,6 +107,10 @@ internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
         {
         }
     }
+
+    /// <summary>The production source for a reader of the built-in endpoint (telemetry here, connection-state events in presence).</summary>
+    internal static IPartitionEventSource ConnectConsumer(AzureEventHubOptions options) =>
+        new ConsumerClientSource(new EventHubConsumerClient(options.ConsumerGroup, options.ConnectionString));
 
     /// <summary>The production source: the Event Hubs consumer client itself.</summary>
     private sealed class ConsumerClientSource(EventHubConsumerClient client) : IPartitionEventSource

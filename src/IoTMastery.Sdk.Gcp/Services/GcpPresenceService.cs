@@ -5,14 +5,25 @@ namespace IoTMastery.Sdk.Gcp;
 
 /// <summary>
 /// Presence from the device resource: <c>lastHeartbeatTime</c> (MQTT PINGREQ), <c>lastEventTime</c>, <c>lastStateTime</c>,
-/// <c>lastErrorTime</c> and <c>lastErrorStatus</c>. Cloud IoT Core keeps no connection state and pushes no connect events, so
-/// <see cref="DevicePresence.Connected"/> is always null here; its docs say the times "may be stale by a few minutes" and give
-/// no bound, so neither does this.
+/// <c>lastConfigAckTime</c>, <c>lastErrorTime</c> and <c>lastErrorStatus</c>, stamped by the MQTT bridge. Cloud IoT Core keeps no
+/// connection state and pushes no connect events, so by default <see cref="DevicePresence.Connected"/> is null here and no
+/// staleness bound is stated (its docs say the times "may be stale by a few minutes").
+/// <para>
+/// With a fleet keep-alive (<see cref="GcpIoTOptions.PresenceKeepAlive"/>) connectivity is derived by the MQTT keep-alive
+/// rule: a client sends something (at least a PINGREQ) within every keep-alive interval and the server drops it after 1.5
+/// intervals of silence, so a device heard from within 1.5 × keep-alive is connected and one silent for longer is not, and
+/// <see cref="DevicePresence.Since"/> of a disconnected device is its last activity plus that window. The answer can lag the
+/// truth by the window (a device that just left still counts as connected until then), which is the stated staleness; on a
+/// real cloud the bridge's own write delay comes on top. A connected device's <c>Since</c> is unknown (no session start is kept).
+/// </para>
 /// </summary>
-internal sealed class GcpPresenceService(CloudIotClient client) : IPresenceService
+internal sealed class GcpPresenceService(CloudIotClient client, TimeProvider time, TimeSpan? keepAlive = null) : IPresenceService
 {
     // snake_case paths, as the v1 API's fieldMask takes them; blocked and metadata for the registry's status/attribute filters.
-    private const string PresenceFields = "last_heartbeat_time,last_event_time,last_state_time,last_error_time,last_error_status";
+    private const string PresenceFields = "last_heartbeat_time,last_event_time,last_state_time,last_config_ack_time,last_error_time,last_error_status";
+
+    /// <summary>How long a device may be silent and still count as connected: 1.5 × keep-alive (MQTT 3.1.1 §3.1.2.10).</summary>
+    internal TimeSpan? Window { get; } = keepAlive * 1.5;
 
     public long DroppedEventCount => 0;
 
@@ -21,7 +32,7 @@ internal sealed class GcpPresenceService(CloudIotClient client) : IPresenceServi
         DeviceIdRules.Gcp.Validate(deviceId);
         var device = await GcpDeviceRegistry.Call(deviceId, () => client.GetDeviceAsync(deviceId, PresenceFields, cancellationToken)).ConfigureAwait(false);
         // With a field mask the answer may omit the id; the caller's id is the one asked about.
-        return ToPresence(deviceId, device);
+        return ToPresence(deviceId, device, time.GetUtcNow(), Window);
     }
 
     public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
@@ -31,27 +42,29 @@ internal sealed class GcpPresenceService(CloudIotClient client) : IPresenceServi
         var (devices, next) = await client.ListDevicesAsync(Math.Min(query.PageSize, 500), continuationToken,
             fieldMask: "blocked,metadata," + PresenceFields, cancellationToken: cancellationToken).ConfigureAwait(false);
         var items = devices.Where(d => GcpDeviceRegistry.Matches(GcpDeviceRegistry.ToDevice(d), query))
-            .Select(d => ToPresence(d["id"]!.GetValue<string>(), d)).ToList();
+            .Select(d => ToPresence(d["id"]!.GetValue<string>(), d, time.GetUtcNow(), Window)).ToList();
         return new PresencePage(items, next);
     }
 
     public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("Cloud IoT Core (and ClearBlade IoT Core) publish no connect/disconnect events; poll GetAsync/ListPageAsync for the last heartbeat and event times.");
 
-    internal static DevicePresence ToPresence(string deviceId, JsonObject device)
+    /// <summary>The device resource as presence at <paramref name="now"/>; with a <paramref name="window"/>, connectivity by the keep-alive rule.</summary>
+    internal static DevicePresence ToPresence(string deviceId, JsonObject device, DateTimeOffset now, TimeSpan? window)
     {
-        DateTimeOffset? heartbeat = Time(device["lastHeartbeatTime"]), sent = Time(device["lastEventTime"]), state = Time(device["lastStateTime"]);
         DateTimeOffset? last = null;
-        foreach (var t in (ReadOnlySpan<DateTimeOffset?>)[heartbeat, sent, state])
-            if (t > last || last is null) last = t ?? last;
+        foreach (var field in (ReadOnlySpan<string>)["lastHeartbeatTime", "lastEventTime", "lastStateTime", "lastConfigAckTime"])
+            if (Time(device[field]) is { } t && (last is null || t > last)) last = t;
+        bool? connected = window is { } w ? last is { } heard && now - heard <= w : null;
         return new DevicePresence
         {
             DeviceId = deviceId,
-            Connected = null,
+            Connected = connected,
+            Since = connected == false && last is { } gone ? gone + window : null,
             LastActivity = last,
             LastErrorTime = Time(device["lastErrorTime"]),
             LastError = device["lastErrorStatus"]?["message"] is JsonValue m && m.TryGetValue<string>(out var message) ? message : null,
-            MaxStaleness = null,
+            MaxStaleness = window,
         };
     }
 

@@ -34,10 +34,11 @@ internal sealed class PresenceTable
     public int Count => _entries.Count;
 
     /// <summary>
-    /// Records a connect or disconnect. With a <paramref name="version"/> (AWS <c>versionNumber</c>), an event not newer than the
-    /// last one applied for the device is a duplicate or out of order and is ignored; false then, and no event is published.
+    /// Records a connect or disconnect. With a <paramref name="version"/> (AWS <c>versionNumber</c>) or a <paramref name="sequence"/>
+    /// (IoT Hub's <c>sequenceNumber</c>, digits of equal width compared as numbers), an event not newer than the last one applied
+    /// for the device is a duplicate or out of order and is ignored; false then, and no event is published.
     /// </summary>
-    public bool Observe(string deviceId, bool connected, DateTimeOffset? at = null, string? reason = null, long? version = null)
+    public bool Observe(string deviceId, bool connected, DateTimeOffset? at = null, string? reason = null, long? version = null, string? sequence = null)
     {
         var when = at ?? _time.GetUtcNow();
         var entry = _entries.GetOrAdd(deviceId, static _ => new Entry());
@@ -48,6 +49,11 @@ internal sealed class PresenceTable
                 if (entry.Version is { } last && v <= last) return false;
                 entry.Version = v;
             }
+            if (sequence is not null)
+            {
+                if (entry.Sequence is { } last && CompareSequence(sequence, last) <= 0) return false;
+                entry.Sequence = sequence;
+            }
             entry.Connected = connected;
             entry.Since = when;
             entry.Reason = connected ? null : reason;
@@ -57,6 +63,10 @@ internal sealed class PresenceTable
         Publish(new PresenceEvent(deviceId, connected ? PresenceEventKind.Connected : PresenceEventKind.Disconnected, when, connected ? null : reason));
         return true;
     }
+
+    // A longer digit string is the larger number; equal lengths compare digit by digit (hex digits in one case).
+    private static int CompareSequence(string a, string b) =>
+        a.Length != b.Length ? a.Length.CompareTo(b.Length) : string.Compare(a, b, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Records that the device was heard from (a publish); never moves the time backwards.</summary>
     public void Activity(string deviceId, DateTimeOffset? at = null)
@@ -119,6 +129,7 @@ internal sealed class PresenceTable
         public DateTimeOffset? LastActivity;
         public string? Reason;
         public long? Version;
+        public string? Sequence;
     }
 }
 

@@ -128,4 +128,30 @@ public sealed class AzureDeviceFuzzTests
         }, _ => false);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
+    [Fact]
+    public void Connection_state_events_are_applied_or_skipped_never_thrown()
+    {
+        object?[] opTypes = ["deviceConnected", "deviceDisconnected", "", "\uD800", 7, null, new string('x', 100_000)];
+        string[] seeds =
+        [
+            "{\"sequenceNumber\":\"000000000000000001D4132452F67CE200000002000000000000000000000001\"}",
+            "{\"other\":[1,{\"a\":null}],\"sequenceNumber\":\"0A\"}",
+        ];
+        var table = new PresenceTable(TimeProvider.System);
+        var reader = new AzureConnectionStateEvents(new AzureEventHubOptions { ConnectionString = "unused" }, table, TimeProvider.System);
+        int i = 0;
+        var failures = FuzzInputs.Run(FuzzInputs.For(76, Mutations, seeds), input =>
+        {
+            var op = opTypes[i++ % opTypes.Length];
+            var properties = new Dictionary<string, object> { ["deviceId"] = "d" + (i % 5) };
+            if (op is not null) properties["opType"] = op;
+            var data = EventHubsModelFactory.EventData(new BinaryData(input), properties: properties,
+                systemProperties: new Dictionary<string, object> { ["iothub-message-source"] = "deviceConnectionStateEvents", ["iothub-connection-device-id"] = "d" + (i % 5) },
+                sequenceNumber: i, offsetString: "1", enqueuedTime: DateTimeOffset.UnixEpoch.AddDays(1));
+            var applied = reader.Apply(data);
+            // Applied only with a known opType and a body whose sequenceNumber is hex digits.
+            Assert.True(!applied || op is "deviceConnected" or "deviceDisconnected");
+        }, _ => false);
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
 }

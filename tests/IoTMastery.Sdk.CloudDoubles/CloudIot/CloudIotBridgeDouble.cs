@@ -107,6 +107,18 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
             // lastHeartbeatTime is "the last time an MQTT PINGREQ was received" (Cloud IoT Core v1 Device resource).
             if (e.Packet is MQTTnet.Packets.MqttPingReqPacket && bridge._route is { } route && e.ClientId?.StartsWith(registry.Device(""), StringComparison.Ordinal) == true)
                 route.Registry.RecordActivity(e.ClientId[registry.Device("").Length..], "lastHeartbeatTime");
+            // lastConfigAckTime is "the last time a PUBACK was received" for a config the bridge sent.
+            if (e.Packet is MQTTnet.Packets.MqttPubAckPacket ack && e.ClientId is { } client && bridge._configDeliveries.TryRemove((client, ack.PacketIdentifier), out _)
+                && bridge._route is { } acked && client.StartsWith(registry.Device(""), StringComparison.Ordinal))
+                acked.Registry.RecordConfigAck(client[registry.Device("").Length..]);
+            return Task.CompletedTask;
+        };
+        server.InterceptingOutboundPacketAsync += e =>
+        {
+            // Remembers which packet id carried a config to which session, so its PUBACK can be told from other PUBACKs.
+            if (e.Packet is MQTTnet.Packets.MqttPublishPacket { QualityOfServiceLevel: MqttQualityOfServiceLevel.AtLeastOnce } publish && e.ClientId is { } client
+                && publish.Topic.EndsWith("/config", StringComparison.Ordinal))
+                bridge._configDeliveries[(client, publish.PacketIdentifier)] = publish.Topic;
             return Task.CompletedTask;
         };
         server.InterceptingSubscriptionAsync += e =>
@@ -286,6 +298,8 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
 
     private const string BridgeSender = "cloud-iot-bridge";
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string ClientId, ushort PacketId), string> _configDeliveries = new();
+
     /// <summary>Closes every live session whose device is now blocked or gone, or whose key is no longer registered.</summary>
     private async Task EnforceRegistryAsync()
     {
@@ -338,6 +352,12 @@ public sealed class CloudIotBridgeDouble : IAsyncDisposable
         else if (topic == $"/devices/{deviceId}/state")
         {
             _route?.Registry.ReportState(deviceId, payload);
+        }
+        else if (topic != $"/devices/{deviceId}/attach" && topic != $"/devices/{deviceId}/detach")
+        {
+            // A device may publish only to its own events, state (and a gateway's attach/detach) topics; the bridge refused
+            // anything else and recorded it as the device's last error (lastErrorTime, lastErrorStatus; INVALID_ARGUMENT).
+            _route?.Registry.RecordError(deviceId, 3, $"The device may not publish to topic '{topic}'.");
         }
     }
 

@@ -97,6 +97,18 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
         }
     }
 
+    /// <summary>Records the device's PUBACK of the config the bridge last sent: <c>lastConfigAckTime</c> and that config's <c>deviceAckTime</c>.</summary>
+    public void RecordConfigAck(string deviceId)
+    {
+        lock (_gate)
+        {
+            if (!_devices.TryGetValue(deviceId, out var record)) return;
+            var now = Now();
+            record.Device["lastConfigAckTime"] = now;
+            if (record.Configs.Count > 0) record.Configs[0]["deviceAckTime"] = now;
+        }
+    }
+
     /// <summary>Records the device's PUBACK of a config version (deviceAckTime).</summary>
     public void AckConfig(string deviceId, long version)
     {
@@ -323,7 +335,7 @@ public sealed class CloudIotRegistryDouble : IAsyncDisposable
     private static readonly (string Path, string Field)[] PresenceFields =
     [
         ("last_heartbeat_time", "lastHeartbeatTime"), ("last_event_time", "lastEventTime"), ("last_state_time", "lastStateTime"),
-        ("last_error_time", "lastErrorTime"), ("last_error_status", "lastErrorStatus"),
+        ("last_config_ack_time", "lastConfigAckTime"), ("last_error_time", "lastErrorTime"), ("last_error_status", "lastErrorStatus"),
     ];
 
     private static CannedResponse Patch(DeviceRecord record, JsonObject body, string mask)

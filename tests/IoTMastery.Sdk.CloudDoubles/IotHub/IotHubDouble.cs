@@ -111,11 +111,55 @@ public sealed class IotHubDouble : IAsyncDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastActivity = new(StringComparer.Ordinal);
     private const string NeverTime = "0001-01-01T00:00:00Z";
 
+    private long _connectionStateSequence;
+
     private void ConnectionChanged(string deviceId, bool connected)
     {
         var now = TimeProvider.System.GetUtcNow();
         _connectionStateUpdated[deviceId] = now;
         if (connected) _lastActivity[deviceId] = now;
+        if (RouteConnectionStateEvents && EventHubs is { } endpoint) AppendConnectionStateEvent(endpoint, deviceId, connected, now);
+    }
+
+    /// <summary>
+    /// The built-in Event Hubs-compatible endpoint (AMQP). Device telemetry is not forwarded to it; connection-state events are,
+    /// while <see cref="RouteConnectionStateEvents"/> is on.
+    /// </summary>
+    public EventHubsEndpointDouble? EventHubs { get; private set; }
+
+    /// <summary>
+    /// As a message route with source <c>DeviceConnectionStateEvents</c> to the built-in endpoint: every connect and disconnect
+    /// becomes an event there. Off by default, as on a new hub.
+    /// </summary>
+    public bool RouteConnectionStateEvents { get; set; }
+
+    /// <summary>
+    /// A connection-state event as the hub writes it to the endpoint (IoT Hub non-telemetry event schema): application properties
+    /// <c>hubName</c>, <c>deviceId</c>, <c>opType</c> (deviceConnected/deviceDisconnected), <c>iothub-message-schema</c>
+    /// (deviceConnectionStateNotification) and <c>operationTimestamp</c>; system properties <c>iothub-connection-device-id</c>,
+    /// <c>iothub-enqueuedtime</c> and <c>iothub-message-source</c> (deviceConnectionStateEvents); body <c>{"sequenceNumber": …}</c>,
+    /// a 64-digit hex string that orders one device's changes.
+    /// </summary>
+    internal void AppendConnectionStateEvent(EventHubsEndpointDouble endpoint, string deviceId, bool connected, DateTimeOffset at, string? sequenceNumber = null)
+    {
+        // Same layout as the documented example "000000000000000001D4132452F67CE200000002000000000000000000000001": a clock part and a counter.
+        sequenceNumber ??= $"{0L:X16}{at.UtcTicks:X16}{2:X8}{0L:X16}{Interlocked.Increment(ref _connectionStateSequence):X8}";
+        endpoint.Append(EventHubsEndpointDouble.PartitionOf(deviceId), Encoding.UTF8.GetBytes(new JsonObject { ["sequenceNumber"] = sequenceNumber }.ToJsonString()),
+            new Dictionary<string, object>
+            {
+                ["hubName"] = HubHost.Split('.')[0],
+                ["deviceId"] = deviceId,
+                ["opType"] = connected ? "deviceConnected" : "deviceDisconnected",
+                ["iothub-message-schema"] = "deviceConnectionStateNotification",
+                ["operationTimestamp"] = at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture),
+            },
+            new Dictionary<string, object>
+            {
+                ["iothub-connection-device-id"] = deviceId,
+                ["iothub-enqueuedtime"] = at.UtcDateTime,
+                ["iothub-message-source"] = "deviceConnectionStateEvents",
+            },
+            correlationId: Guid.NewGuid().ToString("N"));
     }
 
     private static string WireTime(ConcurrentDictionary<string, DateTimeOffset> times, string deviceId) =>
@@ -135,6 +179,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         var hub = new IotHubDouble();
         await hub.StartHttpAsync().ConfigureAwait(false);
         await hub.StartMqttAsync(mqttPort).ConfigureAwait(false);
+        hub.EventHubs = await EventHubsEndpointDouble.StartAsync(HubHost.Split('.')[0]).ConfigureAwait(false);
         return hub;
     }
 
@@ -161,6 +206,7 @@ public sealed class IotHubDouble : IAsyncDisposable
             _mqtt.Dispose();
         }
         if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
+        if (EventHubs is not null) await EventHubs.DisposeAsync().ConfigureAwait(false);
         _serverCertificate.Dispose();
         _ca.Dispose();
         VerifiedCa.Dispose();

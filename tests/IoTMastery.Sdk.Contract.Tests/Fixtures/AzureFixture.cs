@@ -4,7 +4,9 @@ namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
 /// Azure against the IoT Hub double (service REST on HTTPS, device MQTT), which the official Node.js SDKs drive first in
-/// the Azure tests. No Event Hubs endpoint runs offline, so telemetry consumption is off and the suite asserts the refusal.
+/// the Azure tests. The double's built-in Event Hubs endpoint (driven first by the official Azure.Messaging.EventHubs client)
+/// carries connection-state events, routed as a hub with a <c>DeviceConnectionStateEvents</c> route would, so presence events
+/// are on; it does not carry device telemetry, so telemetry consumption is off and the suite asserts the refusal.
 /// </summary>
 public sealed class AzureFixture : ProviderFixture
 {
@@ -14,7 +16,12 @@ public sealed class AzureFixture : ProviderFixture
     protected override async Task<IIoTProvider> StartAsync()
     {
         _hub = await IotHubDouble.StartAsync();
-        return IotHubDoubleProviders.Create(_hub);
+        _hub.RouteConnectionStateEvents = true;
+        return IotHubDoubleProviders.Create(_hub, o => o.ConnectionStateEvents = new Sdk.Azure.AzureEventHubOptions
+        {
+            ConnectionString = _hub.EventHubs!.ConnectionString,
+            ConsumerGroup = "presence",
+        });
     }
 
     /// <summary>Another provider instance on the same hub double, with its firmware store in the directory.</summary>

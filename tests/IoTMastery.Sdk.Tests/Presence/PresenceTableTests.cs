@@ -20,6 +20,20 @@ public sealed class PresenceTableTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Sequence_numbered_events_are_ordered_as_numbers_of_hex_digits_and_duplicates_ignored()
+    {
+        // IoT Hub's connection-state sequenceNumber: hex digits of one width; a longer string is a larger number.
+        var table = new PresenceTable(new FakeTimeProvider(Start));
+        Assert.True(table.Observe("d1", connected: true, Start, sequence: "00000000000000A0"));
+        Assert.False(table.Observe("d1", connected: true, Start, sequence: "00000000000000a0"));           // redelivered (case aside)
+        Assert.False(table.Observe("d1", connected: false, Start.AddSeconds(1), sequence: "000000000000009F")); // older, late
+        Assert.True(table.Observe("d1", connected: false, Start.AddSeconds(2), sequence: "00000000000000A1"));
+        Assert.True(table.Observe("d1", connected: true, Start.AddSeconds(3), sequence: "100000000000000000"));  // wider: larger
+        var p = table.Get("d1", unknown: null, staleness: null);
+        Assert.Equal((true, Start.AddSeconds(3)), (p.Connected, p.Since));
+    }
+
+    [Fact]
     public void Activity_never_moves_backwards_and_unknown_devices_say_so()
     {
         var table = new PresenceTable(new FakeTimeProvider(Start));
