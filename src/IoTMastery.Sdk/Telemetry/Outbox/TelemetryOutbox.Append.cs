@@ -74,7 +74,7 @@ public sealed partial class TelemetryOutbox
     private void WriteChunk(OutboxSegment segment, ReadOnlySpan<byte> frames)
     {
         if (frames.IsEmpty) return;
-        RandomAccess.Write(segment.Handle, frames, segment.Length);
+        segment.Write(frames);
         long last = OutboxFrame.Sequence(frames[LastFrameOffset(frames)..]);
         // State moves only after the write succeeded, so a failed write is overwritten by the next one.
         segment.Length += frames.Length;
@@ -97,9 +97,11 @@ public sealed partial class TelemetryOutbox
     private OutboxSegment Roll()
     {
         var full = _segments[^1];
+        full.Unmap();
         if (_options.Durability != OutboxDurability.OsBuffered) RandomAccess.FlushToDisk(full.Handle);
         if (!ReferenceEquals(full, _readSegment)) full.CloseHandle();
         var segment = OutboxSegment.Create(_directory, _nextSequence);
+        segment.Map(_options.SegmentBytes);
         _segments.Add(segment);
         _diskBytes += OutboxSegment.HeaderBytes;
         return segment;

@@ -165,6 +165,8 @@ public sealed partial class TelemetryOutbox : IDisposable
             _disposed = true;
             try
             {
+                // Truncating the mapped tail first, so the fsync also covers the file's final length.
+                _segments[^1].Unmap();
                 if (_options.Durability != OutboxDurability.OsBuffered && _dirty)
                     RandomAccess.FlushToDisk(_segments[^1].Handle);
             }
