@@ -101,7 +101,7 @@ public sealed partial class TelemetryOutbox
         if (_options.Durability != OutboxDurability.OsBuffered) RandomAccess.FlushToDisk(full.Handle);
         if (!ReferenceEquals(full, _readSegment)) full.CloseHandle();
         var segment = OutboxSegment.Create(_directory, _nextSequence);
-        segment.Map(_options.SegmentBytes);
+        if (_options.MapActiveSegment) segment.Map(_options.SegmentBytes);
         _segments.Add(segment);
         _diskBytes += OutboxSegment.HeaderBytes;
         return segment;

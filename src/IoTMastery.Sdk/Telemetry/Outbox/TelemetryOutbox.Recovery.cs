@@ -54,7 +54,7 @@ public sealed partial class TelemetryOutbox
             _diskBytes += segment.Length;
             if (!ReferenceEquals(segment, _segments[^1])) segment.CloseHandle();
         }
-        _segments[^1].Map(_options.SegmentBytes);
+        if (_options.MapActiveSegment) _segments[^1].Map(_options.SegmentBytes);
     }
 
     private void ScanAndTruncate(OutboxSegment segment)
