@@ -204,16 +204,8 @@ public sealed class DurablePipelineTests : IDisposable
     {
         var transport = new RecordingTransport();
         await using var pipeline = new TelemetryPipeline(transport, Options(TimeSpan.Zero));
-        using var leaderInside = new SemaphoreSlim(0);
         using var release = new SemaphoreSlim(0);
-        pipeline.BeforeInlineAppend = () =>
-        {
-            pipeline.BeforeInlineAppend = null;
-            leaderInside.Release();
-            release.Wait(Bound);
-        };
-        var leader = Task.Run(() => pipeline.WriteAsync(Records.Make(1)).AsTask());
-        Assert.True(await leaderInside.WaitAsync(Bound));
+        var leader = await HoldInlineAppendAsync(pipeline, Records.Make(1), release);
 
         // The leader's append is held open: these stage behind it and must not complete before their group is written.
         var followers = Enumerable.Range(2, 9).Select(i => pipeline.WriteAsync(Records.Make(i)).AsTask()).ToArray();
@@ -235,16 +227,8 @@ public sealed class DurablePipelineTests : IDisposable
     {
         var transport = new RecordingTransport();
         await using var pipeline = new TelemetryPipeline(transport, Options(TimeSpan.Zero));
-        using var leaderInside = new SemaphoreSlim(0);
         using var release = new SemaphoreSlim(0);
-        pipeline.BeforeInlineAppend = () =>
-        {
-            pipeline.BeforeInlineAppend = null;
-            leaderInside.Release();
-            release.Wait(Bound);
-        };
-        var leader = Task.Run(() => pipeline.WriteAsync(Records.Make(1)).AsTask());
-        Assert.True(await leaderInside.WaitAsync(Bound));
+        var leader = await HoldInlineAppendAsync(pipeline, Records.Make(1), release);
 
         var before = pipeline.WriteAsync(Records.Make(2)).AsTask();
         // A device id longer than the outbox frame can hold (65,535 UTF-8 bytes): AppendBatch refuses the whole group.
@@ -256,6 +240,21 @@ public sealed class DurablePipelineTests : IDisposable
         await Assert.ThrowsAsync<ArgumentException>(() => bad.WaitAsync(Bound));
         await pipeline.FlushAsync().WaitAsync(Bound);
         Assert.Equal([1.0, 2.0, 3.0], transport.DecodeDelivered().Select(r => r.Value));
+    }
+
+    /// <summary>Starts a write that appends inline and holds it inside its append until <paramref name="release"/>, so others stage behind it.</summary>
+    private static async Task<Task> HoldInlineAppendAsync(TelemetryPipeline pipeline, TelemetryRecord record, SemaphoreSlim release)
+    {
+        using var inside = new SemaphoreSlim(0);
+        pipeline.BeforeInlineAppend = () =>
+        {
+            pipeline.BeforeInlineAppend = null;
+            inside.Release();
+            release.Wait(Bound);
+        };
+        var leader = Task.Run(() => pipeline.WriteAsync(record).AsTask());
+        Assert.True(await inside.WaitAsync(Bound));
+        return leader;
     }
 
     [Fact]
