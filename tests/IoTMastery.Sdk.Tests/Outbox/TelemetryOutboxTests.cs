@@ -147,6 +147,34 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
+    public void The_zero_tail_a_killed_mapped_writer_leaves_is_cut_on_recovery()
+    {
+        const int SegmentBytes = 64 * 1024;
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: SegmentBytes)))
+        {
+            for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
+            // On Linux the active segment is mapped: the file spans the whole segment while it is open.
+            if (OperatingSystem.IsLinux()) Assert.Equal(SegmentBytes, new FileInfo(_dir.Segments().Single()).Length);
+        }
+        string segment = _dir.Segments().Single();
+        long intactLength = new FileInfo(segment).Length;
+        int frameLength = OutboxFrame.Write(new byte[64], 11, Record(11));
+        // What a kill -9 of the mapped writer leaves on disk: whole frames, then the zero-filled rest of the mapping.
+        using (var stream = new FileStream(segment, FileMode.Open)) stream.SetLength(SegmentBytes);
+
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: SegmentBytes)))
+        {
+            Assert.Equal(10, outbox.LastSequence);
+            Assert.Equal(0, outbox.DroppedRecords);
+            Assert.Equal(11, outbox.Append(Record(11)));
+            var read = ReadAll(outbox);
+            Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), read.Select(r => r.Sequence));
+            Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+        }
+        Assert.Equal(intactLength + frameLength, new FileInfo(segment).Length);
+    }
+
+    [Fact]
     public void A_frame_with_a_bad_crc_and_everything_after_it_are_truncated_on_recovery()
     {
         using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
