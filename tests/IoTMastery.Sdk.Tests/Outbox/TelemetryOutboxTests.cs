@@ -133,17 +133,26 @@ public sealed class TelemetryOutboxTests : IDisposable
         using (var stream = new FileStream(segment, FileMode.Append))
             stream.Write(frame, 0, frameLength - 3); // a crash mid-write leaves part of a frame
 
-        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+        AssertTenRecoveredAndTheEleventhWrittenRightAfter(segment, intactLength + frameLength, segmentBytes: 64 * 1024);
+    }
+
+    /// <summary>
+    /// Reopens an outbox that held records 1-10 and a damaged tail: the ten come back, record 11 is appended, and after
+    /// close the file ends at <paramref name="expectedLength"/> (checked after close: while open, the active segment is
+    /// mapped at full capacity on Linux), so the damaged bytes were cut rather than skipped.
+    /// </summary>
+    private void AssertTenRecoveredAndTheEleventhWrittenRightAfter(string segment, long expectedLength, long segmentBytes)
+    {
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: segmentBytes)))
         {
             Assert.Equal(10, outbox.LastSequence);
+            Assert.Equal(0, outbox.DroppedRecords);
             Assert.Equal(11, outbox.Append(Record(11)));
             var read = ReadAll(outbox);
             Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), read.Select(r => r.Sequence));
             Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
         }
-        // Checked after close: while open, the active segment is mapped at its full capacity (Linux). Record 11 was
-        // written right after the intact frames, so the torn bytes were cut rather than skipped.
-        Assert.Equal(intactLength + frameLength, new FileInfo(segment).Length);
+        Assert.Equal(expectedLength, new FileInfo(segment).Length);
     }
 
     [Fact]
@@ -162,16 +171,7 @@ public sealed class TelemetryOutboxTests : IDisposable
         // What a kill -9 of the mapped writer leaves on disk: whole frames, then the zero-filled rest of the mapping.
         using (var stream = new FileStream(segment, FileMode.Open)) stream.SetLength(SegmentBytes);
 
-        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: SegmentBytes)))
-        {
-            Assert.Equal(10, outbox.LastSequence);
-            Assert.Equal(0, outbox.DroppedRecords);
-            Assert.Equal(11, outbox.Append(Record(11)));
-            var read = ReadAll(outbox);
-            Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), read.Select(r => r.Sequence));
-            Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
-        }
-        Assert.Equal(intactLength + frameLength, new FileInfo(segment).Length);
+        AssertTenRecoveredAndTheEleventhWrittenRightAfter(segment, intactLength + frameLength, SegmentBytes);
     }
 
     [Fact]
