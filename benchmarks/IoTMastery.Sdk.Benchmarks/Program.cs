@@ -32,4 +32,10 @@ if (args.Length > 0 && args[0] == "decode-smoke")
     DecodeSmoke.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
     return;
 }
+// `intake-smoke [rounds]` times durable intake by wall clock and by the producer thread's CPU time, a cross-check robust to load.
+if (args.Length > 0 && args[0] == "intake-smoke")
+{
+    IntakeSmoke.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 7);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);

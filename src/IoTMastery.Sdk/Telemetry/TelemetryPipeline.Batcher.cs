@@ -138,7 +138,7 @@ internal sealed partial class TelemetryPipeline
             if (result == BatchAddResult.TooLarge)
             {
                 _rejectedSinceLastBatch++;
-                Log.RecordTooLarge(_logger, chunk[index].DeviceId);
+                Log.RecordTooLarge(_logger, ErrorText.Escape(chunk[index].DeviceId));
             }
         }
         return done;

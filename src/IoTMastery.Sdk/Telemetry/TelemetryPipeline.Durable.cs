@@ -10,16 +10,18 @@ internal sealed partial class TelemetryPipeline
 
     private readonly TelemetryOutbox? _outbox;
 
-    // Group commit: writers stage records under _stageGate; one of them (the leader) appends the whole stage with one
-    // AppendBatch while the others wait, so concurrent writers share a write syscall (and an fsync in FsyncPerAppend).
+    // Group commit (TelemetryPipeline.GroupCommit.cs): a WriteAsync that finds no append under way appends its record
+    // itself; one that finds an append under way stages its record and a pooled waiter, and a drain work item appends
+    // every staged record with one AppendBatch (one write, one fsync in FsyncPerAppend) and completes the waiters.
     private readonly object _stageGate = new();
     private TelemetryRecord[] _stage = [];
+    private GroupWaiter[] _stageWaiters = [];
     private TelemetryRecord[] _stageSpare = [];
+    private GroupWaiter[] _stageWaitersSpare = [];
     private int _stageCount;
-    private long _stageTicket;
-    private long _committedTicket;
     private bool _appending;
-    private Dictionary<long, Exception>? _stageFailures;
+    private int _directWriters;
+    private readonly Stack<GroupWaiter> _waiterPool = new();
 
     // Batcher side.
     private readonly TelemetryRecord[] _readChunk = [];
@@ -35,97 +37,6 @@ internal sealed partial class TelemetryPipeline
     private bool _outboxClosed;
     private long _ackedSequence;
     private int _retryCycle;
-
-    private enum DurableWrite { Accepted, Closed, Full }
-
-    private bool TryWriteDurable(in TelemetryRecord record) => AppendDurable(record) == DurableWrite.Accepted;
-
-    private DurableWrite AppendDurable(in TelemetryRecord record)
-    {
-        TelemetryRecord[] group;
-        int count;
-        long ticket, lastTicket;
-        lock (_stageGate)
-        {
-            if (Volatile.Read(ref _closed)) return DurableWrite.Closed;
-            while (_stageCount == _stage.Length)
-            {
-                Monitor.Wait(_stageGate);
-                if (Volatile.Read(ref _closed)) return DurableWrite.Closed;
-            }
-            _stage[_stageCount++] = record;
-            ticket = ++_stageTicket;
-            while (_appending && _committedTicket < ticket) Monitor.Wait(_stageGate);
-            if (_committedTicket >= ticket) return ResolveLocked(ticket);
-            // Leader: take the whole stage, let the next writers stage into the spare while we write.
-            _appending = true;
-            group = _stage;
-            count = _stageCount;
-            lastTicket = _stageTicket;
-            _stage = _stageSpare;
-            _stageCount = 0;
-            Monitor.PulseAll(_stageGate);
-        }
-
-        Dictionary<long, Exception>? failures = null;
-        try
-        {
-            _outbox!.AppendBatch(group.AsSpan(0, count));
-        }
-        catch (Exception)
-        {
-            // Nothing (or, on an I/O error, a prefix) was written: settle each record alone so one bad record or a full outbox fails only its own writer.
-            failures = AppendOneByOne(group, count, lastTicket - count + 1);
-        }
-        Array.Clear(group, 0, count);
-        DurableWrite result;
-        lock (_stageGate)
-        {
-            if (failures is not null)
-            {
-                if (_stageFailures is null) _stageFailures = failures;
-                else foreach (var (key, value) in failures) _stageFailures[key] = value;
-            }
-            _committedTicket = lastTicket;
-            _stageSpare = group;
-            _appending = false;
-            Monitor.PulseAll(_stageGate);
-            result = ResolveLocked(ticket);
-        }
-        _intakeSignal.Set();
-        return result;
-    }
-
-    private Dictionary<long, Exception>? AppendOneByOne(TelemetryRecord[] group, int count, long firstTicket)
-    {
-        Dictionary<long, Exception>? failures = null;
-        for (int i = 0; i < count; i++)
-        {
-            try
-            {
-                _outbox!.Append(group[i]);
-            }
-            catch (Exception ex)
-            {
-                (failures ??= [])[firstTicket + i] = ex;
-            }
-        }
-        return failures;
-    }
-
-    private DurableWrite ResolveLocked(long ticket)
-    {
-        if (_stageFailures is null || !_stageFailures.Remove(ticket, out var error)) return DurableWrite.Accepted;
-        if (_stageFailures.Count == 0) _stageFailures = null;
-        if (error is TelemetryOutboxFullException full)
-        {
-            if (_mode == BackpressureMode.Wait) return DurableWrite.Full;
-            if (_mode == BackpressureMode.FailFast)
-                throw new TelemetryQueueFullException($"The telemetry outbox is full ({full.MaxDiskBytes} bytes) and the pipeline fails fast.", full);
-        }
-        ExceptionDispatchInfo.Throw(error);
-        return DurableWrite.Full;
-    }
 
     /// <summary>
     /// Writes records in order, as <see cref="WriteAsync"/> would one by one. In durable mode they are appended with one
@@ -216,17 +127,6 @@ internal sealed partial class TelemetryPipeline
     private static IoTException Undelivered() => new(
         "The pipeline was disposed before these records were acknowledged; they remain in the outbox and are replayed by the next pipeline on it.",
         "Telemetry", "TelemetryUndelivered", isTransient: true);
-
-    /// <summary>Waits for staged writes to land, then fixes what the drain must deliver: everything accepted so far.</summary>
-    private void CloseDurableIntake()
-    {
-        lock (_stageGate)
-        {
-            while (_appending || _stageCount > 0) Monitor.Wait(_stageGate);
-            Volatile.Write(ref _closeTarget, _outbox!.LastSequence);
-            Monitor.PulseAll(_stageGate);
-        }
-    }
 
     private void CloseOutbox()
     {
@@ -337,7 +237,7 @@ internal sealed partial class TelemetryPipeline
             if (result == BatchAddResult.Ready) return done;
             if (result == BatchAddResult.TooLarge)
             {
-                Log.RecordTooLarge(_logger, chunk[index].DeviceId);
+                Log.RecordTooLarge(_logger, ErrorText.Escape(chunk[index].DeviceId));
                 rejected = true;
                 return done;
             }

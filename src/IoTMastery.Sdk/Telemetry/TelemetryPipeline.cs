@@ -207,7 +207,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
     /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
     public ValueTask WriteAsync(TelemetryRecord record, CancellationToken cancellationToken = default) =>
-        TryWrite(record) ? ValueTask.CompletedTask : _outbox is null ? WaitAndWriteAsync(record, cancellationToken) : WaitForOutboxRoomAsync(record, cancellationToken);
+        _outbox is not null ? WriteDurableAsync(record, cancellationToken) : TryWrite(record) ? ValueTask.CompletedTask : WaitAndWriteAsync(record, cancellationToken);
 
     private async ValueTask WaitAndWriteAsync(TelemetryRecord record, CancellationToken cancellationToken)
     {

@@ -133,15 +133,45 @@ public sealed class TelemetryOutboxTests : IDisposable
         using (var stream = new FileStream(segment, FileMode.Append))
             stream.Write(frame, 0, frameLength - 3); // a crash mid-write leaves part of a frame
 
-        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+        AssertTenRecoveredAndTheEleventhWrittenRightAfter(segment, intactLength + frameLength, segmentBytes: 64 * 1024);
+    }
+
+    /// <summary>
+    /// Reopens an outbox that held records 1-10 and a damaged tail: the ten come back, record 11 is appended, and after
+    /// close the file ends at <paramref name="expectedLength"/> (checked after close: while open, the active segment is
+    /// mapped at full capacity on Linux), so the damaged bytes were cut rather than skipped.
+    /// </summary>
+    private void AssertTenRecoveredAndTheEleventhWrittenRightAfter(string segment, long expectedLength, long segmentBytes)
+    {
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: segmentBytes)))
         {
-            Assert.Equal(intactLength, new FileInfo(segment).Length);
             Assert.Equal(10, outbox.LastSequence);
+            Assert.Equal(0, outbox.DroppedRecords);
             Assert.Equal(11, outbox.Append(Record(11)));
             var read = ReadAll(outbox);
             Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), read.Select(r => r.Sequence));
             Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
         }
+        Assert.Equal(expectedLength, new FileInfo(segment).Length);
+    }
+
+    [Fact]
+    public void The_zero_tail_a_killed_mapped_writer_leaves_is_cut_on_recovery()
+    {
+        const int SegmentBytes = 64 * 1024;
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: SegmentBytes)))
+        {
+            for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
+            // On Linux the active segment is mapped: the file spans the whole segment while it is open.
+            if (OperatingSystem.IsLinux()) Assert.Equal(SegmentBytes, new FileInfo(_dir.Segments().Single()).Length);
+        }
+        string segment = _dir.Segments().Single();
+        long intactLength = new FileInfo(segment).Length;
+        int frameLength = OutboxFrame.Write(new byte[64], 11, Record(11));
+        // What a kill -9 of the mapped writer leaves on disk: whole frames, then the zero-filled rest of the mapping.
+        using (var stream = new FileStream(segment, FileMode.Open)) stream.SetLength(SegmentBytes);
+
+        AssertTenRecoveredAndTheEleventhWrittenRightAfter(segment, intactLength + frameLength, SegmentBytes);
     }
 
     [Fact]
@@ -156,13 +186,15 @@ public sealed class TelemetryOutboxTests : IDisposable
         bytes[eighthFrame + OutboxFrame.HeaderBytes + 3] ^= 0x40; // one flipped bit in the payload
         File.WriteAllBytes(segment, bytes);
 
-        using var reopened = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024));
-
+        using (var reopened = TelemetryOutbox.Open(_dir.Options(segmentBytes: 64 * 1024)))
+        {
+            Assert.Equal(7, reopened.LastSequence);
+            var read = ReadAll(reopened);
+            Assert.Equal(Enumerable.Range(1, 7).Select(i => (long)i), read.Select(r => r.Sequence));
+            Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
+        }
+        // After close (while open, the active segment is mapped at full capacity): the file ends before the bad frame.
         Assert.Equal(eighthFrame, new FileInfo(segment).Length);
-        Assert.Equal(7, reopened.LastSequence);
-        var read = ReadAll(reopened);
-        Assert.Equal(Enumerable.Range(1, 7).Select(i => (long)i), read.Select(r => r.Sequence));
-        Assert.All(read, r => Assert.Equal(Record(r.Sequence), r.Record));
     }
 
     [Fact]
@@ -308,13 +340,17 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Theory]
-    [InlineData(OutboxDurability.OsBuffered)]
-    [InlineData(OutboxDurability.GroupCommit)]
-    [InlineData(OutboxDurability.FsyncPerAppend)]
-    public void Every_durability_mode_stores_and_recovers_records(OutboxDurability durability)
+    [InlineData(OutboxDurability.OsBuffered, true)]
+    [InlineData(OutboxDurability.GroupCommit, true)]
+    [InlineData(OutboxDurability.FsyncPerAppend, true)]
+    // The pwrite path (other operating systems, or a file system that refuses the mapping), run here with the mapping off.
+    [InlineData(OutboxDurability.OsBuffered, false)]
+    [InlineData(OutboxDurability.GroupCommit, false)]
+    [InlineData(OutboxDurability.FsyncPerAppend, false)]
+    public void Every_durability_mode_stores_and_recovers_records(OutboxDurability durability, bool mapped)
     {
         var time = new FakeTimeProvider();
-        using (var outbox = TelemetryOutbox.Open(_dir.Options(durability: durability), time))
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(durability: durability) with { MapActiveSegment = mapped }, time))
         {
             for (int i = 1; i <= 150; i++)
             {

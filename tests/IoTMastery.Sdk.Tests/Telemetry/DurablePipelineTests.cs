@@ -200,6 +200,64 @@ public sealed class DurablePipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Writers_arriving_during_an_append_are_committed_as_one_group_and_complete_only_after_it()
+    {
+        var transport = new RecordingTransport();
+        await using var pipeline = new TelemetryPipeline(transport, Options(TimeSpan.Zero));
+        using var release = new SemaphoreSlim(0);
+        var leader = await HoldInlineAppendAsync(pipeline, Records.Make(1), release);
+
+        // The leader's append is held open: these stage behind it and must not complete before their group is written.
+        var followers = Enumerable.Range(2, 9).Select(i => pipeline.WriteAsync(Records.Make(i)).AsTask()).ToArray();
+        Assert.All(followers, f => Assert.False(f.IsCompleted));
+        Assert.Equal(0, pipeline.PendingRecords);
+        release.Release();
+        await Task.WhenAll([leader, .. followers]).WaitAsync(Bound);
+
+        Assert.Equal(1, pipeline.GroupCommits);
+        Assert.Equal(9, pipeline.GroupedRecords);
+        await pipeline.FlushAsync().WaitAsync(Bound);
+        var delivered = transport.DecodeDelivered();
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (double)i), delivered.Select(r => r.Value));
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long?)i), delivered.Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public async Task A_record_the_outbox_refuses_fails_only_its_own_writer_in_a_group()
+    {
+        var transport = new RecordingTransport();
+        await using var pipeline = new TelemetryPipeline(transport, Options(TimeSpan.Zero));
+        using var release = new SemaphoreSlim(0);
+        var leader = await HoldInlineAppendAsync(pipeline, Records.Make(1), release);
+
+        var before = pipeline.WriteAsync(Records.Make(2)).AsTask();
+        // A device id longer than the outbox frame can hold (65,535 UTF-8 bytes): AppendBatch refuses the whole group.
+        var bad = pipeline.WriteAsync(new TelemetryRecord(new string('d', 70_000), "temperature", 99, Records.Epoch)).AsTask();
+        var after = pipeline.WriteAsync(Records.Make(3)).AsTask();
+        release.Release();
+
+        await Task.WhenAll(leader, before, after).WaitAsync(Bound);
+        await Assert.ThrowsAsync<ArgumentException>(() => bad.WaitAsync(Bound));
+        await pipeline.FlushAsync().WaitAsync(Bound);
+        Assert.Equal([1.0, 2.0, 3.0], transport.DecodeDelivered().Select(r => r.Value));
+    }
+
+    /// <summary>Starts a write that appends inline and holds it inside its append until <paramref name="release"/>, so others stage behind it.</summary>
+    private static async Task<Task> HoldInlineAppendAsync(TelemetryPipeline pipeline, TelemetryRecord record, SemaphoreSlim release)
+    {
+        using var inside = new SemaphoreSlim(0);
+        pipeline.BeforeInlineAppend = () =>
+        {
+            pipeline.BeforeInlineAppend = null;
+            inside.Release();
+            release.Wait(Bound);
+        };
+        var leader = Task.Run(() => pipeline.WriteAsync(record).AsTask());
+        Assert.True(await inside.WaitAsync(Bound));
+        return leader;
+    }
+
+    [Fact]
     public async Task WriteBatchAsync_appends_in_one_go_and_interleaves_with_single_writes_in_order()
     {
         var transport = new RecordingTransport();

@@ -259,13 +259,13 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     // The URL and the authorization header are never arguments here; the device id comes from telemetry and is escaped.
     private static partial class Log
     {
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook alert retry {Attempt} in {Delay}: {Outcome}.")]
+        [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Webhook alert retry {Attempt} in {Delay}: {Outcome}.")]
         public static partial void Retrying(ILogger logger, int attempt, TimeSpan delay, string? outcome);
 
-        [LoggerMessage(Level = LogLevel.Error, Message = "Webhook alert {AlertId} ({Rule}, device {DeviceId}) dead-lettered: {Reason} after {Attempts} attempt(s), last status {Status}, last error {Error}.")]
+        [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "Webhook alert {AlertId} ({Rule}, device {DeviceId}) dead-lettered: {Reason} after {Attempts} attempt(s), last status {Status}, last error {Error}.")]
         public static partial void DeadLettered(ILogger logger, Guid alertId, string rule, string deviceId, WebhookDeadLetterReason reason, int attempts, int? status, string? error);
 
-        [LoggerMessage(Level = LogLevel.Error, Message = "A WebhookAlertSink.DeadLettered handler threw.")]
+        [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "A WebhookAlertSink.DeadLettered handler threw.")]
         public static partial void HandlerThrew(ILogger logger, Exception exception);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 
 namespace IoTMastery.Sdk;
@@ -8,6 +9,15 @@ namespace IoTMastery.Sdk;
 /// One append-only segment file, <c>{baseSequence:D20}.seg</c>: a 16-byte header (<c>"IOTOBX01"</c>, i64 base sequence)
 /// and then frames with consecutive sequence numbers starting at the base.
 /// </summary>
+/// <remarks>
+/// The segment being written is memory-mapped on Linux (<see cref="Map"/>): an append is then a copy into the shared
+/// page-cache pages, with no system call per record. Those pages belong to the kernel, not to the process, so a record
+/// copied in survives a process kill exactly as one written with <c>pwrite</c> does; <c>fsync</c> on the file writes
+/// back pages dirtied through the mapping too, and <c>read</c> on the file sees them (one page cache). Elsewhere, and
+/// when mapping fails, appends stay <c>pwrite</c>s. While mapped the file is <see cref="MappedCapacity"/> bytes long
+/// (sparse past <see cref="Length"/>); <see cref="Unmap"/> truncates it back to the committed length, and recovery
+/// truncates the zero tail a killed process left (a zero length prefix is not a valid frame).
+/// </remarks>
 internal sealed class OutboxSegment
 {
     public const int HeaderBytes = 16;
@@ -16,6 +26,8 @@ internal sealed class OutboxSegment
     private static ReadOnlySpan<byte> Magic => "IOTOBX01"u8;
 
     private SafeFileHandle? _handle;
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
 
     private OutboxSegment(string path, long baseSequence)
     {
@@ -68,8 +80,59 @@ internal sealed class OutboxSegment
         return null;
     }
 
+    /// <summary>Bytes the mapping covers; 0 when the segment is not mapped.</summary>
+    public long MappedCapacity { get; private set; }
+
+    /// <summary>
+    /// Maps the file up to <paramref name="capacity"/> bytes for appending (Linux only, see the remarks); stays
+    /// unmapped, appending with <c>pwrite</c>, where that is not possible.
+    /// </summary>
+    public void Map(long capacity)
+    {
+        if (!OperatingSystem.IsLinux() || _view is not null || capacity <= Length) return;
+        try
+        {
+            _map = MemoryMappedFile.CreateFromFile(Handle, mapName: null, capacity, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
+            _view = _map.CreateViewAccessor(0, capacity, MemoryMappedFileAccess.ReadWrite);
+            MappedCapacity = capacity;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            // A file system without shared mappings (or no address space left): pwrite works everywhere.
+            DisposeMapping();
+            RandomAccess.SetLength(Handle, Length);
+        }
+    }
+
+    /// <summary>Appends committed-to-be bytes at <see cref="Length"/>; the caller moves <see cref="Length"/> once this returned.</summary>
+    public void Write(ReadOnlySpan<byte> frames)
+    {
+        if (_view is not null && Length + frames.Length <= MappedCapacity)
+            _view.SafeMemoryMappedViewHandle.WriteSpan((ulong)Length, frames);
+        else
+            RandomAccess.Write(Handle, frames, Length);
+    }
+
+    /// <summary>Drops the mapping and truncates the file to its committed length, so a closed segment holds only whole frames.</summary>
+    public void Unmap()
+    {
+        if (_view is null) return;
+        DisposeMapping();
+        RandomAccess.SetLength(Handle, Length);
+    }
+
+    private void DisposeMapping()
+    {
+        _view?.Dispose();
+        _map?.Dispose();
+        _view = null;
+        _map = null;
+        MappedCapacity = 0;
+    }
+
     public void CloseHandle()
     {
+        DisposeMapping();
         _handle?.Dispose();
         _handle = null;
     }

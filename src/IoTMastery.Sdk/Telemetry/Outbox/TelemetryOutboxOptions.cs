@@ -65,6 +65,12 @@ public sealed record TelemetryOutboxOptions
     /// <summary>How often <see cref="OutboxDurability.GroupCommit"/> fsyncs. Default 100 ms.</summary>
     public TimeSpan GroupCommitInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// Whether the segment being written is memory-mapped (Linux only; see <c>OutboxSegment</c>). Internal: on for
+    /// everyone; benchmarks and tests turn it off to compare with one <c>pwrite</c> per append.
+    /// </summary>
+    internal bool MapActiveSegment { get; init; } = true;
+
     /// <summary>Checks the settings; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
