@@ -27,7 +27,8 @@ namespace IoTMastery.Sdk.Local;
 internal sealed class AdmittingTlsListener : IMqttServerAdapter
 {
     private readonly LocalBrokerOptions _options;
-    private readonly X509Certificate2 _serverCertificate;
+    private readonly SslStreamCertificateContext _serverCertificate;
+    private readonly X509Certificate2 _clientTrustRoot;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _handshakeSlots;
     private readonly CancellationTokenSource _stop = new();
@@ -39,12 +40,18 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
     private int _waiting;
     private int _refused;
 
-    /// <summary>Creates a listener for <paramref name="port"/> (0: a free one) that presents <paramref name="serverCertificate"/>.</summary>
-    public AdmittingTlsListener(LocalBrokerOptions options, int port, X509Certificate2 serverCertificate, ILogger logger)
+    /// <summary>
+    /// Creates a listener for <paramref name="port"/> (0: a free one) that presents <paramref name="serverCertificate"/>; client
+    /// certificates are chained against <paramref name="clientTrustRoot"/> (the local CA) during the handshake.
+    /// </summary>
+    public AdmittingTlsListener(LocalBrokerOptions options, int port, X509Certificate2 serverCertificate, X509Certificate2 clientTrustRoot, ILogger logger)
     {
         _options = options;
         Port = port;
-        _serverCertificate = serverCertificate;
+        // Built once: given a bare certificate, SslStream builds a new context (an X509Chain for the server certificate) in
+        // every handshake, and only a reused context lets it keep one OpenSSL SSL_CTX for all of them.
+        _serverCertificate = SslStreamCertificateContext.Create(serverCertificate, additionalCertificates: null, offline: true);
+        _clientTrustRoot = clientTrustRoot;
         _logger = logger;
         _handshakeSlots = new SemaphoreSlim(options.MaxConcurrentHandshakes, options.MaxConcurrentHandshakes);
     }
@@ -204,11 +211,22 @@ internal sealed class AdmittingTlsListener : IMqttServerAdapter
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificate = _serverCertificate,
+                ServerCertificateContext = _serverCertificate,
                 ClientCertificateRequired = true,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 // The broker checks the certificate against the local CA and the registry on CONNECT; there is no CRL to fetch.
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                // SslStream builds a chain for the client certificate in every handshake whatever the callback then decides.
+                // Against the system trust store (the default) that cost more than the CONNECT check itself (a profile
+                // showed OpenSSL comparing and sorting store names); against the one root that matters here it is cheap. The verdict is still only advisory, as
+                // the CONNECT check decides. A fresh policy per handshake: SslStream may adjust the one it is given.
+                CertificateChainPolicy = new X509ChainPolicy
+                {
+                    TrustMode = X509ChainTrustMode.CustomRootTrust,
+                    CustomTrustStore = { _clientTrustRoot },
+                    RevocationMode = X509RevocationMode.NoCheck,
+                    DisableCertificateDownloads = true,
+                },
                 EncryptionPolicy = EncryptionPolicy.RequireEncryption,
             }, timeout.Token).ConfigureAwait(false);
             return ssl;

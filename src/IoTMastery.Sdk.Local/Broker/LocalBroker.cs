@@ -114,7 +114,7 @@ internal sealed class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                 .WithoutDefaultEndpoint()
                 .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient)
                 .Build();
-            var listener = new AdmittingTlsListener(_options, port, _serverCertificate, _logger);
+            var listener = new AdmittingTlsListener(_options, port, _serverCertificate, _ca.Certificate, _logger);
             var server = new MqttServerFactory().CreateMqttServer(serverOptions, [listener]);
             server.ValidatingConnectionAsync += ValidateConnectionAsync;
             server.ClientConnectedAsync += OnClientConnectedAsync;
