@@ -184,16 +184,28 @@ public sealed partial class LocalCertificateAuthority : IDisposable
     public bool ValidateClientCertificate(X509Certificate2 certificate)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Certificate);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
-        chain.ChainPolicy.ApplicationPolicy.Add(ClientAuth);
-        if (!chain.Build(certificate)) return false;
-        var root = chain.ChainElements[^1].Certificate;
-        return root.RawDataMemory.Span.SequenceEqual(Certificate.RawDataMemory.Span);
+        using var chain = new X509Chain { ChainPolicy = ClientChainPolicy() };
+        return chain.Build(certificate) && EndsAtThisCa(chain);
     }
+
+    /// <summary>
+    /// What <see cref="ValidateClientCertificate"/> builds a chain with: this CA as the only trusted root, client
+    /// authentication, no revocation lists or downloads, validity judged by this CA's clock now. A new policy each call, so a
+    /// TLS handshake can build the same chain (and <see cref="EndsAtThisCa"/> read its result) instead of a second one.
+    /// </summary>
+    internal X509ChainPolicy ClientChainPolicy() => new()
+    {
+        TrustMode = X509ChainTrustMode.CustomRootTrust,
+        CustomTrustStore = { Certificate },
+        RevocationMode = X509RevocationMode.NoCheck,
+        DisableCertificateDownloads = true,
+        VerificationTime = _time.GetUtcNow().UtcDateTime,
+        ApplicationPolicy = { ClientAuth },
+    };
+
+    /// <summary>Whether a chain built with <see cref="ClientChainPolicy"/> ends at this CA's own certificate.</summary>
+    internal bool EndsAtThisCa(X509Chain chain) =>
+        chain.ChainElements.Count > 0 && chain.ChainElements[^1].Certificate.RawDataMemory.Span.SequenceEqual(Certificate.RawDataMemory.Span);
 
     /// <summary>The common name of a certificate's subject, or <see langword="null"/>.</summary>
     public static string? GetCommonName(X509Certificate2 certificate)
