@@ -38,7 +38,9 @@ dotnet "$iotm" simulate --provider local --config "$work/sim.json" --broker "127
 sim=$!
 sim_cpu=0; sim_peak=0
 while kill -0 "$sim" 2>/dev/null; do
-  sim_cpu=$(cpu_seconds "$sim" 2>/dev/null || echo "$sim_cpu"); sim_peak=$(peak_mb "$sim" 2>/dev/null || echo "$sim_peak")
+  # Sampled while it runs (the process is gone once it exits); an empty read at exit keeps the previous sample.
+  c=$(cpu_seconds "$sim" 2>/dev/null || true); [ -n "$c" ] && sim_cpu=$c
+  m=$(peak_mb "$sim" 2>/dev/null || true); [ -n "$m" ] && sim_peak=$m
   sleep 0.5
 done
 wait "$sim" || echo "simulator exit code $?"
