@@ -21,16 +21,10 @@ public static class ConnectSmoke
     public static async Task RunAsync(int devices, int concurrency)
     {
         Console.WriteLine($"connect-smoke: {devices} devices, {concurrency} connects in flight, {Environment.ProcessorCount} cores, load {Load()}");
-        var directory = Path.Combine(Path.GetTempPath(), "iotm-connect-smoke-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
-        try
+        var host = await FileProvider.StartAsync("connect-smoke").ConfigureAwait(false);
+        await using (host.ConfigureAwait(false))
         {
-            var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions
-            {
-                DatabasePath = Path.Combine(directory, "registry.db"),
-                CaKeyPassphrase = "benchmark-passphrase-not-a-secret",
-            }).ConfigureAwait(false);
-            await using (provider.ConfigureAwait(false))
+            var provider = host.Provider;
             {
                 var fleet = Enumerable.Range(0, devices)
                     .Select(i => new DeviceRegistration { Id = string.Create(CultureInfo.InvariantCulture, $"c-{i:D5}"), Credential = CredentialRequest.X509 })
@@ -144,10 +138,6 @@ public static class ConnectSmoke
                     $"{devices / (totalWall / 1e9):N0} connects/s, CPU {totalCpu / devices / 1000:N0} µs per connect (client + broker)"));
             }
         }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
         Console.WriteLine($"load at the end: {Load()}");
     }
 
@@ -228,16 +218,7 @@ public static class ConnectSmoke
         return [.. packet];
     }
 
-    private static async Task<(double WallNs, double CpuNs)> TimeAsync(Func<Task> run)
-    {
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var start = Stopwatch.GetTimestamp();
-        await run().ConfigureAwait(false);
-        var elapsed = Stopwatch.GetElapsedTime(start);
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
-        return (elapsed.TotalNanoseconds, cpu.TotalNanoseconds);
-    }
+    private static Task<(double WallNs, double CpuNs)> TimeAsync(Func<Task> run) => SmokeClock.TimeAsync(run);
 
-    private static string Load() =>
-        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+    private static string Load() => SmokeClock.Load();
 }

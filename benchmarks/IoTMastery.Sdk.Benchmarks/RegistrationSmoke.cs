@@ -87,16 +87,10 @@ public static class RegistrationSmoke
 
     private static async Task WholeAsync(int devices, int rounds)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "iotm-register-smoke-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
-        try
+        var host = await FileProvider.StartAsync("register-smoke").ConfigureAwait(false);
+        await using (host.ConfigureAwait(false))
         {
-            var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions
-            {
-                DatabasePath = Path.Combine(directory, "registry.db"),
-                CaKeyPassphrase = "benchmark-passphrase-not-a-secret",
-            }).ConfigureAwait(false);
-            await using (provider.ConfigureAwait(false))
+            var provider = host.Provider;
             {
                 var run = 0;
                 List<DeviceRegistration> Fleet()
@@ -143,10 +137,6 @@ public static class RegistrationSmoke
                 }
             }
         }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
     }
 
     private static (double WallNs, double CpuNs) Time(Func<int> run)
@@ -161,16 +151,12 @@ public static class RegistrationSmoke
 
     private static async Task<(double WallNs, double CpuNs)> TimeAsync(Func<Task<int>> run)
     {
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var start = Stopwatch.GetTimestamp();
-        var n = await run().ConfigureAwait(false);
-        var elapsed = Stopwatch.GetElapsedTime(start);
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
-        return (elapsed.TotalNanoseconds / n, cpu.TotalNanoseconds / n);
+        var n = 0;
+        var (wall, cpu) = await SmokeClock.TimeAsync(async () => n = await run().ConfigureAwait(false)).ConfigureAwait(false);
+        return (wall / n, cpu / n);
     }
 
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
-    private static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+    private static string LoadAverage() => SmokeClock.Load();
 }
