@@ -38,4 +38,18 @@ if (args.Length > 0 && args[0] == "intake-smoke")
     IntakeSmoke.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 7);
     return;
 }
+// `register-smoke [devices] [rounds]` breaks certificate issuing into stages and times whole registrations (wall and CPU).
+if (args.Length > 0 && args[0] == "register-smoke")
+{
+    await RegistrationSmoke.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1000,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5);
+    return;
+}
+// `connect-smoke [devices] [concurrency]` breaks a device's connection to the Local broker into stages and times whole connects.
+if (args.Length > 0 && args[0] == "connect-smoke")
+{
+    await ConnectSmoke.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1000,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 32);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(ThroughputBenchmarks).Assembly).Run(args);

@@ -44,7 +44,6 @@ internal sealed class FleetSimulator
     private readonly SimulatedDevice[] _senders;
     private readonly SemaphoreSlim _connectSlots;
     private readonly Random _random;
-    private readonly ConcurrentDictionary<string, byte> _trustedServers = new(StringComparer.Ordinal);
     private readonly RemoteCertificateValidationCallback _validateServer;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly ConcurrentBag<Task> _reconnecting = [];
@@ -287,21 +286,10 @@ internal sealed class FleetSimulator
         return buffer.WrittenSpan.ToArray();
     }
 
-    // The broker's certificate is checked against the trust root once per distinct certificate, not once per device.
-    private bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
-    {
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None) return false;
-        var hash = certificate.GetCertHashString(HashAlgorithmName.SHA256);
-        if (_trustedServers.ContainsKey(hash)) return true;
-        using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        using var check = new X509Chain();
-        check.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        check.ChainPolicy.CustomTrustStore.Add(_target.TrustRoot!);
-        check.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (!check.Build(server)) return false;
-        _trustedServers.TryAdd(hash, 0);
-        return true;
-    }
+    // The handshake built the server's chain against the target's trust root only (SimulatedDevice sets the chain policy), so
+    // any chain error means it does not chain to that root; the name must match too.
+    private static bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
+        certificate is not null && errors == SslPolicyErrors.None;
 
     private static void InterlockedMax(ref int target, int value)
     {

@@ -71,6 +71,15 @@ internal sealed class SimulatedDevice(string id, IssuedCredential? credential, b
                 {
                     TargetHost = "localhost",
                     ClientCertificateContext = Certificate(),
+                    // SslStream builds the server's chain in every handshake; against the target's root alone (not the system
+                    // store) that build is cheap and is itself the check, so the callback only has to read its verdict.
+                    CertificateChainPolicy = new X509ChainPolicy
+                    {
+                        TrustMode = X509ChainTrustMode.CustomRootTrust,
+                        CustomTrustStore = { target.TrustRoot },
+                        RevocationMode = X509RevocationMode.NoCheck,
+                        DisableCertificateDownloads = true,
+                    },
                     RemoteCertificateValidationCallback = validateServer,
                 }, cancellationToken).ConfigureAwait(false);
             }

@@ -27,7 +27,8 @@ namespace IoTMastery.Sdk.Local;
 internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
 {
     private readonly LocalBrokerOptions _options;
-    private readonly X509Certificate2 _serverCertificate;
+    private readonly SslStreamCertificateContext _serverCertificate;
+    private readonly LocalCertificateAuthority _ca;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _handshakeSlots;
     private readonly CancellationTokenSource _stop = new();
@@ -35,16 +36,22 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
     private Task? _acceptLoop;
     private MqttServerOptions? _serverOptions;
     private IMqttNetLogger? _mqttLogger;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<IMqttChannelAdapter, byte> _awaitingConnect = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IMqttChannelAdapter, HandshakeVerdict> _awaitingConnect = new();
     private int _waiting;
     private int _refused;
 
-    /// <summary>Creates a listener for <paramref name="port"/> (0: a free one) that presents <paramref name="serverCertificate"/>.</summary>
-    public AdmittingTlsListener(LocalBrokerOptions options, int port, X509Certificate2 serverCertificate, ILogger logger)
+    /// <summary>
+    /// Creates a listener for <paramref name="port"/> (0: a free one) that presents <paramref name="serverCertificate"/>; client
+    /// certificates are chained to <paramref name="ca"/> during the handshake (see <see cref="ClientChainVerdict"/>).
+    /// </summary>
+    public AdmittingTlsListener(LocalBrokerOptions options, int port, X509Certificate2 serverCertificate, LocalCertificateAuthority ca, ILogger logger)
     {
         _options = options;
         Port = port;
-        _serverCertificate = serverCertificate;
+        // Built once: given a bare certificate, SslStream builds a new context (an X509Chain for the server certificate) in
+        // every handshake, and only a reused context lets it keep one OpenSSL SSL_CTX for all of them.
+        _serverCertificate = SslStreamCertificateContext.Create(serverCertificate, additionalCertificates: null, offline: true);
+        _ca = ca;
         _logger = logger;
         _handshakeSlots = new SemaphoreSlim(options.MaxConcurrentHandshakes, options.MaxConcurrentHandshakes);
     }
@@ -152,7 +159,8 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
                 Interlocked.Decrement(ref _waiting);
             }
             holding = true;
-            ssl = await HandshakeAsync(socket, token).ConfigureAwait(false);
+            var verdict = new HandshakeVerdict();
+            ssl = await HandshakeAsync(socket, verdict, token).ConfigureAwait(false);
             if (ssl is null || ClientHandler is not { } handler) return;
             var certificate = ssl.RemoteCertificate switch
             {
@@ -164,7 +172,7 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(_serverOptions!.WriterBufferSize, _serverOptions.WriterBufferSizeMax));
             using var adapter = new MqttChannelAdapter(channel, formatter, _mqttLogger!);
             // The slot is held until the broker answered the CONNECT (ConnectAnswered), the connection ended, or the peer stalled.
-            _awaitingConnect[adapter] = 0;
+            _awaitingConnect[adapter] = verdict;
             holding = false;
             using var stalled = new CancellationTokenSource(_options.HandshakeTimeout);
             using var giveBack = stalled.Token.Register(() => ConnectAnswered(adapter));
@@ -194,21 +202,34 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
     }
 
     /// <summary>The server side of the TLS handshake, bounded in time; null when it failed (the client sees the connection close).</summary>
-    private async Task<SslStream?> HandshakeAsync(Socket socket, CancellationToken token)
+    private async Task<SslStream?> HandshakeAsync(Socket socket, HandshakeVerdict verdict, CancellationToken token)
     {
         socket.NoDelay = true;
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false, RequireClientCertificate);
+        // TLS only insists that a certificate is present; who it belongs to is decided on CONNECT so the device gets a clear
+        // NotAuthorized. The chain SslStream built meanwhile (with the CA's own policy) is kept for that decision.
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false,
+            (_, certificate, chain, errors) =>
+            {
+                verdict.ChainValid = certificate is not null && chain is not null && errors == SslPolicyErrors.None && _ca.EndsAtThisCa(chain);
+                return certificate is not null && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable);
+            });
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
         timeout.CancelAfter(_options.HandshakeTimeout);
         try
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificate = _serverCertificate,
+                ServerCertificateContext = _serverCertificate,
                 ClientCertificateRequired = true,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 // The broker checks the certificate against the local CA and the registry on CONNECT; there is no CRL to fetch.
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                // SslStream builds a chain for the client certificate in every handshake whatever the callback then decides.
+                // Against the system trust store (the default) that cost more than the CONNECT check itself (a profile showed
+                // OpenSSL comparing and sorting store names); built with the CA's policy it is cheap and is the CA check, so
+                // CONNECT reuses its verdict instead of building the chain again. A fresh policy per handshake (the CA's clock
+                // now; SslStream may adjust the policy it is given).
+                CertificateChainPolicy = _ca.ClientChainPolicy(),
                 EncryptionPolicy = EncryptionPolicy.RequireEncryption,
             }, timeout.Token).ConfigureAwait(false);
             return ssl;
@@ -222,6 +243,14 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
             return null;
         }
     }
+
+    /// <summary>
+    /// Whether the client certificate of <paramref name="connection"/> chained to the local CA in its handshake (by the CA's own
+    /// <see cref="LocalCertificateAuthority.ClientChainPolicy"/>), or null when that is no longer known (its slot was given
+    /// back after a stall): then the caller must check the certificate itself.
+    /// </summary>
+    public bool? ClientChainVerdict(IMqttChannelAdapter connection) =>
+        _awaitingConnect.TryGetValue(connection, out var verdict) ? verdict.ChainValid : null;
 
     /// <summary>
     /// Gives the admission slot of <paramref name="connection"/> back: the broker has answered its CONNECT (or it ended). Called by
@@ -240,7 +269,9 @@ internal sealed partial class AdmittingTlsListener : IMqttServerAdapter
         socket.Dispose();
     }
 
-    // TLS only insists that a certificate is present; who it belongs to is checked on CONNECT so the device gets a clear NotAuthorized.
-    private static bool RequireClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
-        certificate is not null && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable);
+    // Written by the handshake's validation callback, read by the CONNECT check of the same connection.
+    private sealed class HandshakeVerdict
+    {
+        public volatile bool ChainValid;
+    }
 }

@@ -44,6 +44,7 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
     private AdmittingTlsListener? _listener;
     private X509Certificate2? _serverCertificate;
     private int _boundPort;
+    private int _connectChainBuilds;
 
     /// <summary>Creates a stopped broker.</summary>
     /// <param name="options">Port and limits; validated here.</param>
@@ -114,7 +115,7 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
                 .WithoutDefaultEndpoint()
                 .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient)
                 .Build();
-            var listener = new AdmittingTlsListener(_options, port, _serverCertificate, _logger);
+            var listener = new AdmittingTlsListener(_options, port, _serverCertificate, _ca, _logger);
             var server = new MqttServerFactory().CreateMqttServer(serverOptions, [listener]);
             server.ValidatingConnectionAsync += ValidateConnectionAsync;
             server.ClientConnectedAsync += OnClientConnectedAsync;
@@ -235,7 +236,7 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         string? reason;
         try
         {
-            reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate).ConfigureAwait(false);
+            reason = await CheckConnectionAsync(e.ClientId, e.ClientCertificate, _listener?.ClientChainVerdict(e.ChannelAdapter)).ConfigureAwait(false);
         }
         finally
         {
@@ -247,11 +248,16 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         Log.ClientRefused(_logger, ErrorText.Escape(e.ClientId, MaxLoggedLength), reason);
     }
 
-    private async Task<string?> CheckConnectionAsync(string? clientId, X509Certificate2? certificate)
+    /// <summary>CONNECTs whose certificate chain was built again here because the handshake's verdict was no longer known (tests).</summary>
+    internal int ConnectChainBuilds => Volatile.Read(ref _connectChainBuilds);
+
+    // chainValid: the handshake's verdict on the same certificate, built with the CA's own policy (null: unknown).
+    private async Task<string?> CheckConnectionAsync(string? clientId, X509Certificate2? certificate, bool? chainValid)
     {
         if (!DeviceIdRules.Local.IsValid(clientId)) return "the client id is not a valid device id";
         if (certificate is null) return "no client certificate";
-        if (!_ca.ValidateClientCertificate(certificate)) return "the certificate is not a valid client certificate of the local CA";
+        if (chainValid is null) Interlocked.Increment(ref _connectChainBuilds);
+        if (!(chainValid ?? _ca.ValidateClientCertificate(certificate))) return "the certificate is not a valid client certificate of the local CA";
         if (!string.Equals(LocalCertificateAuthority.GetCommonName(certificate), clientId, StringComparison.Ordinal))
             return "the certificate's CN is not the client id";
         var thumbprint = certificate.GetCertHashString(HashAlgorithmName.SHA256).ToUpperInvariant();

@@ -9,18 +9,23 @@ namespace IoTMastery.Sdk;
 /// System.Security.Cryptography. Keys are ECDSA P-256 unless a request asks for RSA.
 /// Thread-safe. The CA's private key never appears in <see cref="ToString"/> or messages.
 /// </summary>
-public sealed class LocalCertificateAuthority : IDisposable
+public sealed partial class LocalCertificateAuthority : IDisposable
 {
     private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
     private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
     private readonly X509Certificate2 _caWithKey;
     private readonly TimeProvider _time;
+    // The same for every certificate this CA signs, so encoded once.
+    private readonly byte[] _issuerName;
+    private readonly X509Extension _authorityKeyIdentifier;
 
     private LocalCertificateAuthority(X509Certificate2 caWithKey, TimeProvider time)
     {
         _caWithKey = caWithKey;
         _time = time;
         Certificate = X509CertificateLoader.LoadCertificate(caWithKey.RawData);
+        _issuerName = caWithKey.SubjectName.RawData;
+        _authorityKeyIdentifier = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(caWithKey, true, false);
     }
 
     /// <summary>The CA certificate (public part only), to give to TLS peers as the trust root.</summary>
@@ -116,23 +121,24 @@ public sealed class LocalCertificateAuthority : IDisposable
         var notBefore = now.AddMinutes(-5);
         var notAfter = Min(now + request.Validity, _caWithKey.NotAfter.ToUniversalTime());
         var subject = new X500DistinguishedName($"CN={Escape(deviceId)}");
-        string certificatePem, privateKeyPem, thumbprint;
+        // A fresh key per device, in every case; only its public half goes into the certificate.
+        byte[] certificate;
+        string privateKeyPem;
         if (request.Algorithm == KeyAlgorithm.Rsa2048)
         {
             using var rsa = RSA.Create(2048);
-            var csr = new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            using var cert = Sign(csr, ClientAuth, X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, notBefore, notAfter);
-            (certificatePem, thumbprint) = (cert.ExportCertificatePem(), cert.GetCertHashString(HashAlgorithmName.SHA256));
+            certificate = SignDeviceCertificate(subject, rsa.ExportSubjectPublicKeyInfo(), RsaDeviceKeyUsage, notBefore, notAfter);
             privateKeyPem = rsa.ExportPkcs8PrivateKeyPem();
         }
         else
         {
             using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var csr = new CertificateRequest(subject, ec, HashAlgorithmName.SHA256);
-            using var cert = Sign(csr, ClientAuth, X509KeyUsageFlags.DigitalSignature, notBefore, notAfter);
-            (certificatePem, thumbprint) = (cert.ExportCertificatePem(), cert.GetCertHashString(HashAlgorithmName.SHA256));
+            certificate = SignDeviceCertificate(subject, ec.ExportSubjectPublicKeyInfo(), EcDeviceKeyUsage, notBefore, notAfter);
             privateKeyPem = ec.ExportPkcs8PrivateKeyPem();
         }
+        var certificatePem = PemEncoding.WriteString("CERTIFICATE", certificate);
+        // What X509Certificate2.GetCertHashString(SHA256) returns: uppercase hex of the SHA-256 of the DER.
+        var thumbprint = Convert.ToHexString(SHA256.HashData(certificate));
 
         var info = new CredentialInfo
         {
@@ -178,16 +184,28 @@ public sealed class LocalCertificateAuthority : IDisposable
     public bool ValidateClientCertificate(X509Certificate2 certificate)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Certificate);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
-        chain.ChainPolicy.ApplicationPolicy.Add(ClientAuth);
-        if (!chain.Build(certificate)) return false;
-        var root = chain.ChainElements[^1].Certificate;
-        return root.RawDataMemory.Span.SequenceEqual(Certificate.RawDataMemory.Span);
+        using var chain = new X509Chain { ChainPolicy = ClientChainPolicy() };
+        return chain.Build(certificate) && EndsAtThisCa(chain);
     }
+
+    /// <summary>
+    /// What <see cref="ValidateClientCertificate"/> builds a chain with: this CA as the only trusted root, client
+    /// authentication, no revocation lists or downloads, validity judged by this CA's clock now. A new policy each call, so a
+    /// TLS handshake can build the same chain (and <see cref="EndsAtThisCa"/> read its result) instead of a second one.
+    /// </summary>
+    internal X509ChainPolicy ClientChainPolicy() => new()
+    {
+        TrustMode = X509ChainTrustMode.CustomRootTrust,
+        CustomTrustStore = { Certificate },
+        RevocationMode = X509RevocationMode.NoCheck,
+        DisableCertificateDownloads = true,
+        VerificationTime = _time.GetUtcNow().UtcDateTime,
+        ApplicationPolicy = { ClientAuth },
+    };
+
+    /// <summary>Whether a chain built with <see cref="ClientChainPolicy"/> ends at this CA's own certificate.</summary>
+    internal bool EndsAtThisCa(X509Chain chain) =>
+        chain.ChainElements.Count > 0 && chain.ChainElements[^1].Certificate.RawDataMemory.Span.SequenceEqual(Certificate.RawDataMemory.Span);
 
     /// <summary>The common name of a certificate's subject, or <see langword="null"/>.</summary>
     public static string? GetCommonName(X509Certificate2 certificate)
@@ -212,7 +230,7 @@ public sealed class LocalCertificateAuthority : IDisposable
         csr.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         csr.CertificateExtensions.Add(new X509KeyUsageExtension(keyUsage, true));
         csr.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([usage], false));
-        csr.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_caWithKey, true, false));
+        csr.CertificateExtensions.Add(_authorityKeyIdentifier);
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
         // An explicit generator lets an ECDSA CA sign RSA device keys too.

@@ -71,13 +71,14 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
     private readonly List<IAsyncDisposable> _owned = [];
 
-    private BrokerTestHost(TimeProvider? commandTime, LocalBrokerOptions? options)
+    private BrokerTestHost(TimeProvider? commandTime, LocalBrokerOptions? options, TimeProvider? caTime)
     {
+        Ca = LocalCertificateAuthority.Create("Test CA", caTime);
         Broker = new LocalBroker(options ?? new LocalBrokerOptions(), Ca, Policy, Telemetry, ReportedState, Replies);
         Commands = new LocalCommandService(Broker, Registry, Replies, commandTime);
     }
 
-    public LocalCertificateAuthority Ca { get; } = LocalCertificateAuthority.Create("Test CA");
+    public LocalCertificateAuthority Ca { get; }
     public InMemoryAccessPolicy Policy { get; } = new();
     public InMemoryRegistry Registry { get; } = new();
     public RecordingReportedStateSink ReportedState { get; } = new();
@@ -86,17 +87,18 @@ internal sealed class BrokerTestHost : IAsyncDisposable
     public LocalBroker Broker { get; }
     public LocalCommandService Commands { get; }
 
-    public static async Task<BrokerTestHost> StartAsync(TimeProvider? commandTime = null, LocalBrokerOptions? options = null)
+    /// <param name="caTime">The CA's clock: certificate validity periods, and when the broker judges a client certificate expired.</param>
+    public static async Task<BrokerTestHost> StartAsync(TimeProvider? commandTime = null, LocalBrokerOptions? options = null, TimeProvider? caTime = null)
     {
-        var host = new BrokerTestHost(commandTime, options);
+        var host = new BrokerTestHost(commandTime, options, caTime);
         await host.Broker.StartAsync().WaitAsync(Timeout);
         return host;
     }
 
     /// <summary>Registers a device, allows its certificate and returns the credential.</summary>
-    public IssuedCredential AddDevice(string id)
+    public IssuedCredential AddDevice(string id, CredentialRequest? request = null)
     {
-        var credential = Ca.IssueDeviceCertificate(id);
+        var credential = Ca.IssueDeviceCertificate(id, request);
         Policy.Allow(id, credential.Id);
         Registry.Add(id);
         return credential;

@@ -55,6 +55,29 @@ public sealed class LocalBrokerTests
         Assert.Equal(0, host.Policy.Calls);
     }
 
+    // The CONNECT check takes the CA's verdict from the chain the TLS handshake already built (with the CA's policy and clock)
+    // instead of building it again; a certificate the CA's clock says has expired must still be refused, before the registry.
+    [Fact]
+    public async Task Certificate_expired_by_the_CAs_clock_is_refused_with_the_chain_built_once_per_connection()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await BrokerTestHost.StartAsync(caTime: clock);
+        using var cert = host.AddDevice("dev-1", CredentialRequest.X509 with { Validity = TimeSpan.FromDays(1) }).ToCertificate();
+
+        var first = host.CreateRawClient();
+        Assert.Equal(MqttClientConnectResultCode.Success, (await first.ConnectAsync(host.RawOptions("dev-1", cert)).WaitAsync(Timeout)).ResultCode);
+        await first.DisconnectAsync().WaitAsync(Timeout);
+        Assert.Equal(1, host.Policy.Calls);
+
+        clock.Advance(TimeSpan.FromDays(2));
+        var second = host.CreateRawClient();
+        var result = await second.ConnectAsync(host.RawOptions("dev-1", cert)).WaitAsync(Timeout);
+
+        Assert.Equal(MqttClientConnectResultCode.NotAuthorized, result.ResultCode);
+        Assert.Equal(1, host.Policy.Calls); // refused by the CA check, before the registry was asked
+        Assert.Equal(0, host.Broker.ConnectChainBuilds); // both decisions used the handshake's chain
+    }
+
     [Fact]
     public async Task Certificate_whose_common_name_is_not_the_client_id_is_refused()
     {

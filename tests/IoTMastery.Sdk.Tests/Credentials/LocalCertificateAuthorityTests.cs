@@ -93,4 +93,80 @@ public class LocalCertificateAuthorityTests
         using var ca = LocalCertificateAuthority.Create();
         Assert.Throws<ArgumentException>(() => ca.IssueDeviceCertificate("dev-005", new CredentialRequest { Kind = CredentialKind.SymmetricKey }));
     }
+
+    // The CA encodes device certificates itself (to skip loading them back into X509Certificate2); .NET's CertificateRequest,
+    // given the same subject, key, serial, validity and extensions, is the independent encoder it must agree with byte for byte.
+    [Theory]
+    [InlineData(KeyAlgorithm.EcdsaP256, "dev-001")]
+    [InlineData(KeyAlgorithm.Rsa2048, "plant-7:line.3_sensor-0001")]
+    [InlineData(KeyAlgorithm.EcdsaP256, "needs,quoting")]
+    public void Device_certificates_are_encoded_as_CertificateRequest_encodes_them(KeyAlgorithm algorithm, string deviceId)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-03-04T05:06:07.891Z", System.Globalization.CultureInfo.InvariantCulture));
+        using var ca = LocalCertificateAuthority.Create(timeProvider: time);
+        var issued = ca.IssueDeviceCertificate(deviceId, new CredentialRequest { Algorithm = algorithm });
+        using var cert = X509Certificate2.CreateFromPem(issued.CertificatePem!);
+        var (toBeSigned, signatureAlgorithm, signature) = SplitCertificate(cert.RawData);
+
+        var request = new CertificateRequest(cert.SubjectName, cert.PublicKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(
+            algorithm == KeyAlgorithm.Rsa2048 ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca.Certificate, true, false));
+        using var anyKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var capture = new CapturingGenerator(X509SignatureGenerator.CreateForECDsa(anyKey));
+        var now = time.GetUtcNow();
+        using var reference = request.Create(ca.Certificate.SubjectName, capture, now.AddMinutes(-5), new[] { now.AddDays(365), ca.Certificate.NotAfter.ToUniversalTime() }.Min(), cert.SerialNumberBytes.ToArray());
+
+        Assert.Equal(Convert.ToHexString(capture.Signed!), Convert.ToHexString(toBeSigned));
+        Assert.Equal(Convert.ToHexString(SplitCertificate(reference.RawData).SignatureAlgorithm), Convert.ToHexString(signatureAlgorithm));
+        // Signed by the CA's key, over exactly those bytes; and the id is the certificate's SHA-256 thumbprint.
+        using var caPublic = ca.Certificate.GetECDsaPublicKey()!;
+        Assert.True(caPublic.VerifyData(toBeSigned, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+        Assert.Equal(cert.GetCertHashString(HashAlgorithmName.SHA256), issued.Info.Id);
+        Assert.Equal(cert.ExportCertificatePem(), issued.CertificatePem);
+        Assert.True(ca.ValidateClientCertificate(cert));
+    }
+
+    [Fact]
+    public void Serial_numbers_are_positive_sixteen_byte_integers_and_differ()
+    {
+        using var ca = LocalCertificateAuthority.Create();
+        var serials = Enumerable.Range(0, 200).Select(i =>
+        {
+            using var cert = X509Certificate2.CreateFromPem(ca.IssueDeviceCertificate($"dev-{i}").CertificatePem!);
+            return cert.SerialNumberBytes.ToArray();
+        }).ToList();
+        Assert.All(serials, s => Assert.Equal(16, s.Length));
+        // Big-endian: the first byte carries the sign bit (clear) and a set bit that keeps the encoding minimal.
+        Assert.All(serials, s => Assert.Equal(0x40, s[0] & 0xC0));
+        Assert.Equal(serials.Count, serials.Select(Convert.ToHexString).Distinct().Count());
+    }
+
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+    private static (byte[] ToBeSigned, byte[] SignatureAlgorithm, byte[] Signature) SplitCertificate(byte[] der)
+    {
+        var outer = new System.Formats.Asn1.AsnReader(der, System.Formats.Asn1.AsnEncodingRules.DER).ReadSequence();
+        var tbs = outer.ReadEncodedValue().ToArray();
+        var algorithm = outer.ReadEncodedValue().ToArray();
+        var signature = outer.ReadBitString(out _);
+        return (tbs, algorithm, signature);
+    }
+
+    // Records the TBSCertificate that CertificateRequest.Create asks to have signed.
+    private sealed class CapturingGenerator(X509SignatureGenerator inner) : X509SignatureGenerator
+    {
+        public byte[]? Signed { get; private set; }
+
+        public override byte[] GetSignatureAlgorithmIdentifier(HashAlgorithmName hashAlgorithm) => inner.GetSignatureAlgorithmIdentifier(hashAlgorithm);
+
+        public override byte[] SignData(byte[] data, HashAlgorithmName hashAlgorithm)
+        {
+            Signed = data;
+            return inner.SignData(data, hashAlgorithm);
+        }
+
+        protected override PublicKey BuildPublicKey() => throw new NotSupportedException();
+    }
 }
