@@ -20,18 +20,16 @@ internal sealed class AzurePresenceService(IotHubServiceClient hub) : IPresenceS
         return ToPresence(identity, TwinMapping.Text(identity["connectionStateUpdatedTime"]));
     }
 
-    public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new DeviceQuery();
-        var sql = AzureDeviceRegistry.BuildQuery(query);
-        var page = await hub.QueryPageAsync(sql, query.PageSize, continuationToken, cancellationToken).ConfigureAwait(false);
         // A twin has connectionState and lastActivityTime but no connectionStateUpdatedTime: Since is only on GetAsync.
-        return new PresencePage(page.Items.Select(twin => ToPresence(twin, since: null)).ToList(), page.ContinuationToken);
+        return AzureDeviceRegistry.QueryPageable(hub, "presence", query, AzureDeviceRegistry.BuildQuery(query), twin => ToPresence(twin, since: null), cancellationToken);
     }
 
     public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
         throw new NotSupportedException("IoT Hub publishes connection-state events only to an Event Hubs route (AMQP), which this provider does not read; " +
-            "poll GetAsync/ListPageAsync, or route 'DeviceConnectionStateEvents' to the built-in endpoint and read them from Event Hubs.");
+            "poll GetAsync/ListAsync, or route 'DeviceConnectionStateEvents' to the built-in endpoint and read them from Event Hubs.");
 
     internal static DevicePresence ToPresence(JsonObject identityOrTwin, string? since) => new()
     {
