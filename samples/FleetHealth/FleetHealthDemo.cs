@@ -139,14 +139,9 @@ public static class FleetHealthDemo
     {
         var presence = new List<DevicePresence>();
         var firmware = new Dictionary<string, string>(StringComparer.Ordinal);
-        string? token = null;
-        do
-        {
-            var page = await provider.Presence.ListPageAsync(continuationToken: token, cancellationToken: ct);
-            presence.AddRange(page.Items);
-            token = page.ContinuationToken;
-        }
-        while (token is not null);
+        // Every page of the fleet's presence; the listing fetches the next page as the loop reaches it.
+        await foreach (var p in provider.Presence.ListAsync(cancellationToken: ct))
+            presence.Add(p);
         foreach (var p in presence)
         {
             var state = await provider.State.GetAsync(p.DeviceId, ct);

@@ -13,7 +13,10 @@ internal static partial class IotmApp
         status.AcceptOnlyFromAmong("enabled", "disabled");
         var attribute = new Option<string?>("--attribute") { Description = "only devices with this name=value attribute" };
         var limit = new Option<int?>("--limit") { Description = "stop after this many devices" };
-        var list = new Command("list", "list devices (all pages)") { status, attribute, limit };
+        var pageSize = new Option<int?>("--page-size") { Description = "devices per request, 1-1000 (default 100)" };
+        var pages = new Option<int?>("--pages") { Description = "stop after this many pages; the token to resume from is written to stderr" };
+        var resume = new Option<string?>("--continuation-token") { Description = "resume after the page that printed this token" };
+        var list = new Command("list", "list devices (all pages, or --pages of them)") { status, attribute, limit, pageSize, pages, resume };
         SetAction(list, stdout, stderr, true, async (c, ct) =>
         {
             var filter = c.Parse.GetValue(attribute) is { } a ? ParsePairs([a], "--attribute").Single() : (KeyValuePair<string, string>?)null;
@@ -22,22 +25,33 @@ internal static partial class IotmApp
                 Status = c.Parse.GetValue(status) is { } s ? Enum.Parse<DeviceStatus>(s, ignoreCase: true) : null,
                 AttributeName = filter?.Key,
                 AttributeValue = filter?.Value,
+                PageSize = c.Parse.GetValue(pageSize) ?? DeviceQuery.DefaultPageSize,
             };
             var max = c.Parse.GetValue(limit) ?? int.MaxValue;
+            var maxPages = c.Parse.GetValue(pages) ?? int.MaxValue;
             var found = new List<Device>();
-            await foreach (var d in c.Provider.Registry.ListAsync(query, ct).ConfigureAwait(false))
+            string? next = null;
+            var read = 0;
+            // AsPages checks the token before any request, so a mistyped one fails as bad input, not as a service error.
+            await foreach (var page in c.Provider.Registry.ListAsync(query, ct).AsPages(c.Parse.GetValue(resume)).WithCancellation(ct).ConfigureAwait(false))
             {
-                if (found.Count >= max) break;
-                found.Add(d);
+                found.AddRange(page.Items.Take(max - found.Count));
+                next = page.ContinuationToken;
+                if (found.Count >= max || ++read >= maxPages) break;
             }
             c.Output.Write(new JsonArray(found.Select(d => (JsonNode)Views.Device(d)).ToArray()),
                 ["id", "status", "version", "attributes", "credentials"],
                 found.Select(d => new[] { d.Id, Views.Lower(d.Status), d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     string.Join(", ", d.Attributes.Select(p => $"{p.Key}={p.Value}")), d.Credentials.Count(x => x.Status == CredentialStatus.Active) + " active" }));
+            // Only after whole pages: a --limit that cut a page short has no token that resumes exactly where it stopped.
+            if (next is not null && read >= maxPages && found.Count < max)
+                await stderr.WriteLineAsync($"iotm: more devices; resume with --continuation-token {next}").ConfigureAwait(false);
             return ExitCodes.Ok;
         }, p =>
         {
             if (p.GetValue(limit) is < 1) throw new ArgumentException("--limit must be at least 1.", "--limit");
+            if (p.GetValue(pageSize) is < 1 or > 1000) throw new ArgumentException("--page-size must be between 1 and 1000.", "--page-size");
+            if (p.GetValue(pages) is < 1) throw new ArgumentException("--pages must be at least 1.", "--pages");
             if (p.GetValue(attribute) is { } a) ParsePairs([a], "--attribute");
         });
 

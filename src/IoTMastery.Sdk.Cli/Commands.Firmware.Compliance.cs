@@ -33,9 +33,9 @@ internal static partial class IotmApp
             {
                 try
                 {
-                    OsvAdvisories.Parse(File.ReadAllBytes(file));
+                    SecurityPatching.ParseOsv(File.ReadAllBytes(file));
                 }
-                catch (OsvFormatException e)
+                catch (ArgumentException e)
                 {
                     throw new ArgumentException($"--advisories: '{file}' is not a valid OSV document: {e.Message}", "--advisories", e);
                 }

@@ -103,6 +103,30 @@ public sealed class LocalCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Devices_list_stops_after_pages_and_a_later_process_resumes_from_the_printed_token()
+    {
+        foreach (var id in new[] { "pg-1", "pg-2", "pg-3" })
+            Assert.Equal(0, (await Iotm("devices", "register", id, "--credential", "none")).ExitCode);
+
+        var first = await Iotm("devices", "list", "--page-size", "2", "--pages", "1", "-o", "json");
+        Assert.Equal(["pg-1", "pg-2"], first.Json().AsArray().Select(d => (string?)d!["id"]));
+        var marker = "--continuation-token ";
+        var at = first.Stderr.IndexOf(marker, StringComparison.Ordinal);
+        Assert.True(at >= 0, first.ToString());
+        var token = first.Stderr[(at + marker.Length)..].Trim();
+
+        var rest = await Iotm("devices", "list", "--page-size", "2", "--continuation-token", token, "-o", "json");
+        Assert.Equal(["pg-3"], rest.Json().AsArray().Select(d => (string?)d!["id"]));
+        Assert.DoesNotContain(marker, rest.Stderr, StringComparison.Ordinal);
+
+        // A mistyped token or page size is bad input (exit 1), refused before the database is read.
+        Assert.Equal(1, (await Iotm("devices", "list", "--continuation-token", "not-a-token")).ExitCode);
+        Assert.Equal(1, (await Iotm("devices", "list", "--page-size", "0")).ExitCode);
+        // The token names its filters: with another filter it is refused too.
+        Assert.Equal(1, (await Iotm("devices", "list", "--page-size", "2", "--status", "enabled", "--continuation-token", token)).ExitCode);
+    }
+
+    [Fact]
     public async Task Rotate_and_revoke_pick_the_only_active_credential()
     {
         var bundles = Path.Combine(_dir, "b");

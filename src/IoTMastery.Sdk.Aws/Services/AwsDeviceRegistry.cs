@@ -68,7 +68,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         return ToDevice(thing, credentials, createdAt);
     }
 
-    public async Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new DeviceQuery();
         if (query.PageSize is < 1 or > 1000)
@@ -80,15 +80,16 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         // filters together; a page may therefore be short.
         var (name, value) = query.AttributeName is not null ? (query.AttributeName, query.AttributeValue)
             : query.Status == DeviceStatus.Disabled ? (DisabledAttribute, "true") : (null, null);
-        var page = await _iot.ListThingsAsync(Math.Min(query.PageSize, AwsMaxResults), continuationToken, name, value, cancellationToken).ConfigureAwait(false);
-        var devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], createdAt: null))
-            .Where(d => query.Status is not { } status || d.Status == status)
-            .ToList();
-        return new DevicePage(devices, page.NextToken);
+        // The cursor is ListThings' own nextToken, so a token resumes where the service left off.
+        return new CursorPageable<Device>(PageScope.Of("devices", "aws", query), query.PageSize, async (nextToken, size, ct) =>
+        {
+            var page = await _iot.ListThingsAsync(Math.Min(size, AwsMaxResults), nextToken, name, value, ct).ConfigureAwait(false);
+            IReadOnlyList<Device> devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], createdAt: null))
+                .Where(d => query.Status is not { } status || d.Status == status)
+                .ToList();
+            return (devices, page.NextToken);
+        }, cursorIsValid: null, cancellationToken);
     }
-
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
     {

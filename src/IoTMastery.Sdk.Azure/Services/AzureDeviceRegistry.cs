@@ -172,16 +172,23 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         return TwinMapping.ToDevice(await _hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false));
     }
 
-    public async Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new DeviceQuery();
         var sql = BuildQuery(query);
-        var page = await _hub.QueryPageAsync(sql, query.PageSize, continuationToken, cancellationToken).ConfigureAwait(false);
-        return new DevicePage(page.Items.Select(TwinMapping.ToDevice).ToList(), page.ContinuationToken);
+        return QueryPageable(_hub, "devices", query, sql, TwinMapping.ToDevice, cancellationToken);
     }
 
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        DevicePaging.ReadAllAsync(this, query, cancellationToken);
+    /// <summary>
+    /// A twin query listing: the cursor is the hub's <c>x-ms-continuation</c> header, so a token resumes the hub's own query.
+    /// Shared with presence, which reads other fields of the same twins.
+    /// </summary>
+    internal static IoTPageable<T> QueryPageable<T>(IotHubServiceClient hub, string kind, DeviceQuery query, string sql, Func<JsonObject, T> map, CancellationToken cancellationToken) =>
+        new CursorPageable<T>(PageScope.Of(kind, "azure", query), query.PageSize, async (continuation, size, ct) =>
+        {
+            var page = await hub.QueryPageAsync(sql, size, continuation, ct).ConfigureAwait(false);
+            return (page.Items.Select(map).ToList(), page.ContinuationToken);
+        }, cursorIsValid: null, cancellationToken);
 
     public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
     {

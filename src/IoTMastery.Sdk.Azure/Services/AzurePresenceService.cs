@@ -29,20 +29,19 @@ internal sealed class AzurePresenceService(IotHubServiceClient hub, AzureConnect
         return Merge(ToPresence(identity, TwinMapping.Text(identity["connectionStateUpdatedTime"])));
     }
 
-    public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new DeviceQuery();
         var sql = AzureDeviceRegistry.BuildQuery(query);
         events?.EnsureStarted();
-        var page = await hub.QueryPageAsync(sql, query.PageSize, continuationToken, cancellationToken).ConfigureAwait(false);
         // A twin has connectionState and lastActivityTime but no connectionStateUpdatedTime: Since comes from GetAsync or an event.
-        return new PresencePage(page.Items.Select(twin => Merge(ToPresence(twin, since: null))).ToList(), page.ContinuationToken);
+        return AzureDeviceRegistry.QueryPageable(hub, "presence", query, sql, twin => Merge(ToPresence(twin, since: null)), cancellationToken);
     }
 
     public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
         events is null
             ? throw new NotSupportedException("IoT Hub publishes connection-state events only through a message route to an Event Hubs endpoint; " +
-                "route 'DeviceConnectionStateEvents' to the built-in endpoint and set AzureIoTOptions.ConnectionStateEvents, or poll GetAsync/ListPageAsync.")
+                "route 'DeviceConnectionStateEvents' to the built-in endpoint and set AzureIoTOptions.ConnectionStateEvents, or poll GetAsync/ListAsync.")
             : ReadAsync(events, cancellationToken);
 
     private static async IAsyncEnumerable<PresenceEvent> ReadAsync(AzureConnectionStateEvents events, [EnumeratorCancellation] CancellationToken cancellationToken)

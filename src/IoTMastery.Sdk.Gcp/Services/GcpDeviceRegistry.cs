@@ -44,19 +44,25 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         return ToDevice(await Call(deviceId, () => _client.GetDeviceAsync(deviceId, null, cancellationToken)).ConfigureAwait(false));
     }
 
-    public async Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        ListPageable(_client, "devices", query, "blocked,metadata,credentials", ToDevice, cancellationToken);
+
+    /// <summary>
+    /// A device listing: the cursor is the v1 list's <c>nextPageToken</c>, so a token resumes the service's own listing. The
+    /// v1 list pages at most 500; status and attribute filters are applied to each page here, so a page may be short.
+    /// Shared with presence, which asks for other fields of the same devices.
+    /// </summary>
+    internal static IoTPageable<T> ListPageable<T>(CloudIotClient client, string kind, DeviceQuery? query, string fieldMask,
+        Func<JsonObject, T> map, CancellationToken cancellationToken)
     {
         query ??= new DeviceQuery();
         ValidateQuery(query);
-        // The v1 list pages at most 500; status and attribute filters are applied to each page here, so a page may be short.
-        var (devices, next) = await _client.ListDevicesAsync(Math.Min(query.PageSize, 500), continuationToken, fieldMask: "blocked,metadata,credentials",
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-        var items = devices.Select(ToDevice).Where(d => Matches(d, query)).ToList();
-        return new DevicePage(items, next);
+        return new CursorPageable<T>(PageScope.Of(kind, "gcp", query), query.PageSize, async (pageToken, size, ct) =>
+        {
+            var (devices, next) = await client.ListDevicesAsync(Math.Min(size, 500), pageToken, fieldMask: fieldMask, cancellationToken: ct).ConfigureAwait(false);
+            return (devices.Where(d => Matches(ToDevice(d), query)).Select(map).ToList(), next);
+        }, cursorIsValid: null, cancellationToken);
     }
-
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
     {

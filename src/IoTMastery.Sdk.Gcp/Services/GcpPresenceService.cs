@@ -35,19 +35,12 @@ internal sealed class GcpPresenceService(CloudIotClient client, TimeProvider tim
         return ToPresence(deviceId, device, time.GetUtcNow(), Window);
     }
 
-    public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
-    {
-        query ??= new DeviceQuery();
-        GcpDeviceRegistry.ValidateQuery(query);
-        var (devices, next) = await client.ListDevicesAsync(Math.Min(query.PageSize, 500), continuationToken,
-            fieldMask: "blocked,metadata," + PresenceFields, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var items = devices.Where(d => GcpDeviceRegistry.Matches(GcpDeviceRegistry.ToDevice(d), query))
-            .Select(d => ToPresence(d["id"]!.GetValue<string>(), d, time.GetUtcNow(), Window)).ToList();
-        return new PresencePage(items, next);
-    }
+    public IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        GcpDeviceRegistry.ListPageable(client, "presence", query, "blocked,metadata," + PresenceFields,
+            d => ToPresence(d["id"]!.GetValue<string>(), d, time.GetUtcNow(), Window), cancellationToken);
 
     public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("Cloud IoT Core (and ClearBlade IoT Core) publish no connect/disconnect events; poll GetAsync/ListPageAsync for the last heartbeat and event times.");
+        throw new NotSupportedException("Cloud IoT Core (and ClearBlade IoT Core) publish no connect/disconnect events; poll GetAsync/ListAsync for the last heartbeat and event times.");
 
     /// <summary>The device resource as presence at <paramref name="now"/>; with a <paramref name="window"/>, connectivity by the keep-alive rule.</summary>
     internal static DevicePresence ToPresence(string deviceId, JsonObject device, DateTimeOffset now, TimeSpan? window)

@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
@@ -22,7 +21,6 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     public const int MaxAttributeValueLength = 1024;
 
     private const string Provider = "Local";
-    private const string TokenPrefix = "v1.";
     private static readonly DeviceIdRules Rules = DeviceIdRules.Local;
 
     private readonly LocalStore _store;
@@ -88,19 +86,16 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     }
 
     /// <inheritdoc />
-    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new DeviceQuery();
         query.Validate();
         if (query.AttributeName is not null)
             ValidateAttributeName(query.AttributeName, nameof(query.AttributeName));
-        var after = continuationToken is null ? null : DecodeToken(continuationToken);
-        return _store.ReadAsync((c, ct) => ReadPageAsync(c, query, after, ct), cancellationToken);
+        // The cursor is the page's last id (the listing is in id order); one that breaks the id rules is refused as forged.
+        return new CursorPageable<Device>(PageScope.Of("devices", "local", query), query.PageSize,
+            (after, size, ct) => _store.ReadAsync((c, t) => ReadPageAsync(c, query, after, size, t), ct), Rules.IsValid, cancellationToken);
     }
-
-    /// <inheritdoc />
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        DevicePaging.ReadAllAsync(this, query, cancellationToken);
 
     /// <inheritdoc />
     public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
@@ -246,9 +241,9 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<DevicePage> ReadPageAsync(SqliteConnection c, DeviceQuery query, string? after, CancellationToken ct)
+    private static async Task<(IReadOnlyList<Device> Items, string? NextCursor)> ReadPageAsync(SqliteConnection c, DeviceQuery query, string? after, int pageSize, CancellationToken ct)
     {
-        var devices = new List<Device>(Math.Min(query.PageSize, 1000) + 1);
+        var devices = new List<Device>(Math.Min(pageSize, 1000) + 1);
         await using (var command = LocalStore.Command(c, null,
             """
             SELECT id, status, attributes, version, created_at FROM devices
@@ -258,14 +253,14 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
             ORDER BY id LIMIT $limit
             """,
             ("$after", after), ("$status", query.Status?.ToString()), ("$name", query.AttributeName), ("$value", query.AttributeValue),
-            ("$limit", query.PageSize + 1)))
+            ("$limit", pageSize + 1)))
         await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 devices.Add(ReadDeviceRow(reader));
         }
         // One extra row tells whether another page exists without a COUNT.
-        var more = devices.Count > query.PageSize;
+        var more = devices.Count > pageSize;
         if (more) devices.RemoveAt(devices.Count - 1);
         if (devices.Count > 0)
         {
@@ -276,7 +271,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
                     devices[i] = devices[i] with { Credentials = list };
             }
         }
-        return new DevicePage(devices, more ? EncodeToken(devices[^1].Id) : null);
+        return (devices, more ? devices[^1].Id : null);
     }
 
     private static async Task<Device> ReadDeviceAsync(SqliteConnection c, SqliteTransaction? tx, string deviceId, CancellationToken ct)
@@ -407,27 +402,5 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
         foreach (var property in document.RootElement.EnumerateObject())
             result[property.Name] = property.Value.GetString() ?? "";
         return result;
-    }
-
-    // The token is the last id on the page; opaque to callers, and checked so a forged one fails as bad input.
-    private static string EncodeToken(string lastId) => TokenPrefix + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(lastId));
-
-    private static string DecodeToken(string token)
-    {
-        const string message = "The continuation token was not issued by this registry.";
-        if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal) || token.Length > 256)
-            throw new ArgumentException(message, "continuationToken");
-        string id;
-        try
-        {
-            id = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token.AsSpan(TokenPrefix.Length)));
-        }
-        catch (FormatException ex)
-        {
-            throw new ArgumentException(message, "continuationToken", ex);
-        }
-        if (!Rules.IsValid(id))
-            throw new ArgumentException(message, "continuationToken");
-        return id;
     }
 }

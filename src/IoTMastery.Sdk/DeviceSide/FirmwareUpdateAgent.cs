@@ -23,7 +23,7 @@ public sealed class FirmwareUpdateAgent
 {
     private readonly IDeviceConnection _connection;
     private readonly Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> _install;
-    private readonly FirmwareRangeDownloader _download;
+    private readonly FirmwareDownloader _download;
     private readonly FirmwareSignatureVerifier? _verifier;
     private readonly FirmwareUpdateAgentOptions _options;
     private readonly TimeProvider _time;
@@ -42,12 +42,12 @@ public sealed class FirmwareUpdateAgent
     /// <param name="connection">The device's connection, used to report progress.</param>
     /// <param name="runningVersion">The firmware version running now.</param>
     /// <param name="install">Installs a verified image and returns whether the post-install health check passed.</param>
-    /// <param name="downloader">Opens image streams (a resume reopens it and skips the bytes already read); <see langword="null"/> for the default (file, http, https).</param>
+    /// <param name="downloader">Opens image streams from an offset (a resume asks for the bytes not yet read); <see langword="null"/> for the default (file, http, https).</param>
     // No optional parameter: an overload set where one constructor has optional parameters and another has more
     // parameters cannot grow without breaking callers compiled against it (RS0026/RS0027), so the default is its own overload.
     public FirmwareUpdateAgent(IDeviceConnection connection, string runningVersion,
         Func<FirmwareRelease, Stream, CancellationToken, ValueTask<bool>> install, FirmwareDownloader? downloader)
-        : this(connection, runningVersion, new FirmwareUpdateAgentOptions { Downloader = downloader is null ? null : FirmwareDownloaders.Resumable(downloader) }, install)
+        : this(connection, runningVersion, new FirmwareUpdateAgentOptions { Downloader = downloader }, install)
     {
     }
 

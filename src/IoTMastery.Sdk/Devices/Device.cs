@@ -89,8 +89,3 @@ public sealed record DeviceQuery
             throw new ArgumentException("AttributeValue needs AttributeName.", nameof(AttributeValue));
     }
 }
-
-/// <summary>One page of a device listing.</summary>
-/// <param name="Items">The devices on this page, in id order.</param>
-/// <param name="ContinuationToken">Pass to the next call to get the next page; <see langword="null"/> on the last page.</param>
-public sealed record DevicePage(IReadOnlyList<Device> Items, string? ContinuationToken);

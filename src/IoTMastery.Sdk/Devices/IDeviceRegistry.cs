@@ -29,11 +29,13 @@ public interface IDeviceRegistry
     /// <exception cref="DeviceNotFoundException">No such device.</exception>
     Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default);
 
-    /// <summary>Reads one page of devices; pass the returned continuation token for the next.</summary>
-    Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default);
-
-    /// <summary>Lists every device matching <paramref name="query"/>, fetching pages as it goes.</summary>
-    IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Lists the devices matching <paramref name="query"/>, in id order where the provider keeps one: <c>await foreach</c>
+    /// for every device, or <see cref="IoTPageable{T}.AsPages"/> for pages of <see cref="DeviceQuery.PageSize"/> and a
+    /// continuation token to resume from later. Nothing is requested until the listing is enumerated.
+    /// </summary>
+    /// <exception cref="ArgumentException">The query is invalid (page size outside 1-1000, a value without a name, a bad attribute name); thrown by this call.</exception>
+    IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sets or removes attributes.</summary>
     /// <exception cref="PreconditionFailedException"><see cref="DeviceUpdate.ExpectedVersion"/> is not current.</exception>

@@ -16,12 +16,9 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
     public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.get", deviceId, () => inner.GetAsync(deviceId, cancellationToken));
 
-    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default) =>
-        TraceAsync("registry.list_page", null, () => inner.ListPageAsync(query, continuationToken, cancellationToken));
-
-    // Every provider's ListAsync is this same paging loop, so going through the traced ListPageAsync gives one span per page.
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        DevicePaging.ReadAllAsync(this, query, cancellationToken);
+    // One span per page fetched (a listing is as many calls as it has pages), whether read as items or as pages.
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        TracedPageable.Wrap(inner.ListAsync(query, cancellationToken), "registry.list_page", Provider);
 
     public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.update", deviceId, () => inner.UpdateAsync(deviceId, update, cancellationToken));

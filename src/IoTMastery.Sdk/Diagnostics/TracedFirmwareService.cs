@@ -17,9 +17,12 @@ internal sealed class TracedFirmwareService(IFirmwareService inner, string provi
         TraceAsync("firmware.get_release", null, () => inner.GetReleaseAsync(version, cancellationToken),
             static (activity, release) => activity.SetTag(SdkActivitySource.ReleaseVersionTag, release.Version));
 
-    // A stream the caller drives, not one call: a span would last as long as the caller's loop, so it is passed through.
-    public IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) =>
-        inner.ListReleasesAsync(cancellationToken);
+    // A listing the caller drives, not one call: one span per page fetched, never one for the caller's whole loop.
+    public IoTPageable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) =>
+        TracedPageable.Wrap(inner.ListReleasesAsync(cancellationToken), "firmware.list_releases", Provider);
+
+    public IoTPageable<Rollout> ListRolloutsAsync(RolloutStatus? status = null, CancellationToken cancellationToken = default) =>
+        TracedPageable.Wrap(inner.ListRolloutsAsync(status, cancellationToken), "firmware.list_rollouts", Provider);
 
     // The handle reads through this wrapper, so each read while waiting is a traced rollout step too.
     public async Task<RolloutOperation> StartRolloutAsync(RolloutPlan plan, CancellationToken cancellationToken = default) =>

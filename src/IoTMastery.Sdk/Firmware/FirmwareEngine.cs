@@ -31,6 +31,9 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
     // A conflict means another process applied a decision between our read and write; a few re-reads settle it.
     private const int MaxAttempts = 5;
 
+    // The same default page as a device listing's.
+    private const int DefaultPageSize = DeviceQuery.DefaultPageSize;
+
     private readonly IFirmwareStore _store;
     private readonly IFirmwareDelivery _delivery;
     private readonly string _provider;
@@ -88,11 +91,27 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<FirmwareRelease> ListReleasesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IoTPageable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        await foreach (var release in _store.ListReleasesAsync(cancellationToken).ConfigureAwait(false))
-            yield return release;
+        return new CursorPageable<FirmwareRelease>(PageScope.Of("releases", _provider), DefaultPageSize, (after, size, ct) =>
+        {
+            ThrowIfDisposed();
+            return _store.ListReleasesPageAsync(after, size, ct);
+        }, cursorIsValid: null, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public IoTPageable<Rollout> ListRolloutsAsync(RolloutStatus? status = null, CancellationToken cancellationToken = default)
+    {
+        if (status is { } s && !Enum.IsDefined(s))
+            throw new ArgumentOutOfRangeException(nameof(status), s, "Not a rollout status.");
+        ThrowIfDisposed();
+        return new CursorPageable<Rollout>(PageScope.Of("rollouts", _provider, status?.ToString()), DefaultPageSize, (after, size, ct) =>
+        {
+            ThrowIfDisposed();
+            return _store.ListRolloutsPageAsync(after, status, size, ct);
+        }, cursorIsValid: null, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -66,7 +66,11 @@ internal static class FirmwareStoreOptions
 
         public Task<FirmwareRelease?> GetReleaseAsync(string version, CancellationToken cancellationToken = default) => Store.GetReleaseAsync(version, cancellationToken);
 
-        public IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default) => Store.ListReleasesAsync(cancellationToken);
+        public Task<(IReadOnlyList<FirmwareRelease> Items, string? NextCursor)> ListReleasesPageAsync(string? afterVersion, int pageSize, CancellationToken cancellationToken = default) =>
+            Store.ListReleasesPageAsync(afterVersion, pageSize, cancellationToken);
+
+        public Task<(IReadOnlyList<Rollout> Items, string? NextCursor)> ListRolloutsPageAsync(string? afterRolloutId, RolloutStatus? status, int pageSize, CancellationToken cancellationToken = default) =>
+            Store.ListRolloutsPageAsync(afterRolloutId, status, pageSize, cancellationToken);
 
         public Task AddRolloutAsync(Rollout rollout, IReadOnlyList<RolloutAction> pendingActions, CancellationToken cancellationToken = default) =>
             Store.AddRolloutAsync(rollout, pendingActions, cancellationToken);

@@ -14,8 +14,11 @@ public interface IFirmwareService
     /// <exception cref="ResourceNotFoundException">No such release.</exception>
     Task<FirmwareRelease> GetReleaseAsync(string version, CancellationToken cancellationToken = default);
 
-    /// <summary>Lists releases, newest first.</summary>
-    IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Lists releases, newest first: <c>await foreach</c> for all, or <see cref="IoTPageable{T}.AsPages"/> for pages
+    /// (100 by default) and a continuation token to resume from.
+    /// </summary>
+    IoTPageable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Starts a rollout: the first wave is offered the release at once. The returned handle holds the rollout as started
@@ -28,6 +31,15 @@ public interface IFirmwareService
     /// (advancing, timing out, stopping or completing it as due).
     /// </summary>
     Task<Rollout> GetRolloutAsync(string rolloutId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Lists rollouts, newest first, as last stored (unlike <see cref="GetRolloutAsync"/> this applies no rules, so listing
+    /// never advances a rollout): <c>await foreach</c> for all, or <see cref="IoTPageable{T}.AsPages"/> for pages (100 by
+    /// default) and a continuation token to resume from.
+    /// </summary>
+    /// <param name="status">Only rollouts in this status, when set.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    IoTPageable<Rollout> ListRolloutsAsync(RolloutStatus? status = null, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels a rollout: no further devices are offered the release.</summary>
     Task<Rollout> CancelRolloutAsync(string rolloutId, CancellationToken cancellationToken = default);

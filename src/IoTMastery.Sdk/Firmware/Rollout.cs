@@ -32,7 +32,7 @@ public sealed record RolloutPlan
     /// offered the release. The others (below it, not semver, or not reporting a version) are
     /// <see cref="DeviceRolloutStatus.Skipped"/> at start with the reason in <see cref="DeviceRolloutState.Error"/>,
     /// in no wave, so they count towards neither threshold; the rollout itself still starts. Requires
-    /// <see cref="ReleaseVersion"/> and this value to be semantic versions (<see cref="FirmwareVersion"/>).
+    /// <see cref="ReleaseVersion"/> and this value to be semantic versions (SemVer 2.0.0 precedence).
     /// </summary>
     public string? MinimumRunningVersion { get; init; }
 

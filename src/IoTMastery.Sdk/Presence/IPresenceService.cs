@@ -12,9 +12,12 @@ public interface IPresenceService
     /// <exception cref="DeviceNotFoundException">No such device.</exception>
     Task<DevicePresence> GetAsync(string deviceId, CancellationToken cancellationToken = default);
 
-    /// <summary>One page of the fleet's presence, in the registry's order and with its filters and page size.</summary>
-    /// <exception cref="ArgumentException">The query is invalid (page size outside 1-1000, a value without a name).</exception>
-    Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// The fleet's presence, in the registry's order and with its filters and page size: <c>await foreach</c> for every
+    /// device, or <see cref="IoTPageable{T}.AsPages"/> for pages and a continuation token to resume from.
+    /// </summary>
+    /// <exception cref="ArgumentException">The query is invalid (page size outside 1-1000, a value without a name); thrown by this call.</exception>
+    IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Connect and disconnect events of every device as they happen, from the moment of the first <c>MoveNextAsync</c>, until
@@ -77,8 +80,3 @@ public enum PresenceEventKind
 /// <param name="Timestamp">When the provider saw it.</param>
 /// <param name="Reason">Why a device disconnected, when the provider says; <see langword="null"/> otherwise.</param>
 public sealed record PresenceEvent(string DeviceId, PresenceEventKind Kind, DateTimeOffset Timestamp, string? Reason);
-
-/// <summary>One page of a presence listing.</summary>
-/// <param name="Items">The devices on this page.</param>
-/// <param name="ContinuationToken">Pass to the next call for the next page; <see langword="null"/> on the last page.</param>
-public sealed record PresencePage(IReadOnlyList<DevicePresence> Items, string? ContinuationToken);

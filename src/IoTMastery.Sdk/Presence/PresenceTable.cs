@@ -150,11 +150,9 @@ internal sealed class ObservedPresenceService(IDeviceRegistry registry, DeviceId
         return table.Get(deviceId, unknown, staleness);
     }
 
-    public async Task<PresencePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default)
-    {
-        var page = await registry.ListPageAsync(query, continuationToken, cancellationToken).ConfigureAwait(false);
-        return new PresencePage(page.Items.Select(d => table.Get(d.Id, unknown, staleness)).ToList(), page.ContinuationToken);
-    }
+    // The registry's pages, mapped: its tokens resume a presence listing as they resume a device listing.
+    public IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        new MappedPageable<Device, DevicePresence>(registry.ListAsync(query, cancellationToken), d => table.Get(d.Id, unknown, staleness));
 
     public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default)
     {

@@ -22,8 +22,17 @@ internal interface IFirmwareStore
     /// <summary>Reads a release; <see langword="null"/> when none has this version.</summary>
     Task<FirmwareRelease?> GetReleaseAsync(string version, CancellationToken cancellationToken = default);
 
-    /// <summary>Lists releases, newest first.</summary>
-    IAsyncEnumerable<FirmwareRelease> ListReleasesAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// One page of releases, newest first, after the release whose version is <paramref name="afterVersion"/>
+    /// (<see langword="null"/> for the first page); the next cursor is the page's last version, <see langword="null"/> on the last page.
+    /// </summary>
+    Task<(IReadOnlyList<FirmwareRelease> Items, string? NextCursor)> ListReleasesPageAsync(string? afterVersion, int pageSize, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// One page of rollouts, newest first, optionally only those in <paramref name="status"/>, after the rollout with id
+    /// <paramref name="afterRolloutId"/>; the next cursor is the page's last id, <see langword="null"/> on the last page.
+    /// </summary>
+    Task<(IReadOnlyList<Rollout> Items, string? NextCursor)> ListRolloutsPageAsync(string? afterRolloutId, RolloutStatus? status, int pageSize, CancellationToken cancellationToken = default);
 
     /// <summary>Adds a new rollout at revision 1 with the actions its start still has to perform.</summary>
     /// <exception cref="ResourceAlreadyExistsException">A rollout with this id exists.</exception>

@@ -149,6 +149,62 @@ internal sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDis
     }
 
     /// <inheritdoc />
+    public async Task<(IReadOnlyList<FirmwareRelease> Items, string? NextCursor)> ListReleasesPageAsync(string? afterVersion, int pageSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        var list = new List<FirmwareRelease>(pageSize + 1);
+        // Keyset paging on the listing order (created_at, rowid), found from the last version: a release added or read
+        // between pages neither repeats nor skips one. An unknown version (releases are never deleted) ends the listing.
+        await using (var c = Open())
+        await using (var command = Command(c, null,
+            """
+            SELECT version, uri, sha256, size, created_at, signature, channel FROM firmware_releases
+            WHERE $after IS NULL OR (created_at, rowid) < (SELECT created_at, rowid FROM firmware_releases WHERE version = $after)
+            ORDER BY created_at DESC, rowid DESC LIMIT $limit
+            """, ("$after", afterVersion), ("$limit", pageSize + 1)))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                list.Add(ReadReleaseRow(reader));
+        }
+        // One row more than the page tells whether another page exists without a COUNT.
+        var more = list.Count > pageSize;
+        if (more) list.RemoveAt(pageSize);
+        return (list, more ? list[^1].Version : null);
+    }
+
+    /// <inheritdoc />
+    public async Task<(IReadOnlyList<Rollout> Items, string? NextCursor)> ListRolloutsPageAsync(string? afterRolloutId, RolloutStatus? status, int pageSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        var ids = new List<string>(pageSize + 1);
+        await using var c = Open();
+        await using (var command = Command(c, null,
+            """
+            SELECT id FROM rollouts
+            WHERE ($status IS NULL OR status = $status)
+              AND ($after IS NULL OR (created_at, rowid) < (SELECT created_at, rowid FROM rollouts WHERE id = $after))
+            ORDER BY created_at DESC, rowid DESC LIMIT $limit
+            """, ("$status", status?.ToString()), ("$after", afterRolloutId), ("$limit", pageSize + 1)))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                ids.Add(reader.GetString(0));
+        }
+        var more = ids.Count > pageSize;
+        if (more) ids.RemoveAt(pageSize);
+        var rollouts = new List<Rollout>(ids.Count);
+        foreach (var id in ids)
+        {
+            // One read transaction per rollout, as GetRolloutAsync: its row and its devices are one consistent snapshot.
+            await using var tx = c.BeginTransaction(deferred: true);
+            if (await ReadRolloutAsync(c, tx, id, cancellationToken).ConfigureAwait(false) is { } stored)
+                rollouts.Add(stored.Rollout);
+        }
+        return (rollouts, more ? ids[^1] : null);
+    }
+
+    /// <inheritdoc />
     public async Task AddRolloutAsync(Rollout rollout, IReadOnlyList<RolloutAction> pendingActions, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(rollout);

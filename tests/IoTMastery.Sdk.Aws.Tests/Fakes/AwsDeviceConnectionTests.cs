@@ -115,7 +115,7 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
         await using var device = Connect("dev-fw");
         var installed = new ConcurrentQueue<string>();
         var agent = new FirmwareUpdateAgent(device, "1.0.0", (r, stream, ct) => { installed.Enqueue(r.Version); return ValueTask.FromResult(true); },
-            (_, _) => ValueTask.FromResult<Stream>(new MemoryStream(image)));
+            (_, offset, _) => ValueTask.FromResult<Stream>(new MemoryStream(image[(int)offset..])));
         device.SetDesiredStateHandler(agent.HandleDesiredStateAsync);
         using var cts = new CancellationTokenSource(Timeout);
         await device.ConnectAsync(cts.Token);

@@ -63,7 +63,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
     public async Task Listing_pages_with_next_tokens()
     {
         for (var i = 0; i < 5; i++) await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = $"dev-{i:000}" });
-        var first = await _provider.Registry.ListPageAsync(new DeviceQuery { PageSize = 2 });
+        var first = await _provider.Registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages().FirstAsync();
         Assert.Equal(2, first.Items.Count);
         Assert.NotNull(first.ContinuationToken);
         var all = new List<Device>();
@@ -76,7 +76,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
     {
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "a", Attributes = new Dictionary<string, string> { ["site"] = "x y" } });
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "b", Attributes = new Dictionary<string, string> { ["site"] = "other" } });
-        var page = await _provider.Registry.ListPageAsync(new DeviceQuery { AttributeName = "site", AttributeValue = "x y" });
+        var page = await _provider.Registry.ListAsync(new DeviceQuery { AttributeName = "site", AttributeValue = "x y" }).AsPages().FirstAsync();
         Assert.Equal("a", Assert.Single(page.Items).Id);
 
         var before = await _provider.Registry.GetAsync("a");
@@ -97,7 +97,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         var disabled = await _provider.Registry.SetStatusAsync("dev-001", DeviceStatus.Disabled);
         Assert.Equal(DeviceStatus.Disabled, disabled.Status);
         Assert.Equal("INACTIVE", (string?)(await _provider.ControlPlane.DescribeCertificateAsync(result.Credential!.Id, default))["status"]);
-        Assert.Equal("dev-001", Assert.Single((await _provider.Registry.ListPageAsync(new DeviceQuery { Status = DeviceStatus.Disabled })).Items).Id);
+        Assert.Equal("dev-001", Assert.Single(await _provider.Registry.ListAsync(new DeviceQuery { Status = DeviceStatus.Disabled }).ToListAsync()).Id);
 
         var enabled = await _provider.Registry.SetStatusAsync("dev-001", DeviceStatus.Enabled);
         Assert.Equal(DeviceStatus.Enabled, enabled.Status);

@@ -24,7 +24,7 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Equal(DeviceStatus.Enabled, device.Status);
         Assert.Equal(["sas-primary", "sas-secondary"], device.Credentials.Select(c => c.Id));
 
-        var first = await registry.ListPageAsync(new DeviceQuery { PageSize = 2 });
+        var first = await registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages().FirstAsync();
         Assert.Equal(2, first.Items.Count);
         Assert.NotNull(first.ContinuationToken);
         Assert.Equal(5, await registry.ListAsync(new DeviceQuery { PageSize = 2 }).CountAsync());

@@ -156,6 +156,19 @@ public abstract class FirmwareContract<TFixture>(TFixture fixture) : ContractBas
         Assert.Equal(2, done.Count(DeviceRolloutStatus.Succeeded));
         await fleet.EventuallyAsync(() => Task.FromResult(second.RunningVersion == "2.0.0"), "wave 1 to install 2.0.0");
         Assert.Equal(["2.0.0", "1.0.0"], (await fleet.Provider.Firmware.ListReleasesAsync(Ct).ToListAsync(Ct)).Select(r => r.Version).Order().Reverse());
+
+        // Releases and rollouts are listed in the one pageable shape, by the process that took over: newest first, a page
+        // at a time, and a token resumes in a new listing.
+        var firstPage = await fleet.Provider.Firmware.ListReleasesAsync(Ct).AsPages(pageSizeHint: 1).FirstAsync(Ct);
+        Assert.Equal(["2.0.0"], firstPage.Items.Select(r => r.Version));
+        var rest = await fleet.Provider.Firmware.ListReleasesAsync(Ct).AsPages(firstPage.ContinuationToken, 1).ToListAsync(Ct);
+        Assert.Equal(["1.0.0"], rest.SelectMany(p => p.Items).Select(r => r.Version));
+        Assert.Null(rest[^1].ContinuationToken);
+        Assert.Equal([started.Id], await fleet.Provider.Firmware.ListRolloutsAsync(cancellationToken: Ct).Select(r => r.Id).ToListAsync(Ct));
+        Assert.Equal([started.Id], await fleet.Provider.Firmware.ListRolloutsAsync(RolloutStatus.Completed, Ct).Select(r => r.Id).ToListAsync(Ct));
+        Assert.Empty(await fleet.Provider.Firmware.ListRolloutsAsync(RolloutStatus.InProgress, Ct).ToListAsync(Ct));
+        // A release token does not resume a rollout listing.
+        Assert.ThrowsAny<ArgumentException>(() => fleet.Provider.Firmware.ListRolloutsAsync(cancellationToken: Ct).AsPages(firstPage.ContinuationToken));
     }
 
     [Fact]

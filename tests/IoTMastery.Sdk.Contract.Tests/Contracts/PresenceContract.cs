@@ -114,20 +114,16 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("", Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("bad id/with#chars", Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Presence.GetAsync(ProviderFixture.NewDeviceId("absent"), Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.ListPageAsync(new DeviceQuery { PageSize = 0 }, null, Ct));
+        Assert.ThrowsAny<ArgumentException>(() => Provider.Presence.ListAsync(new DeviceQuery { PageSize = 0 }, Ct));
     }
 
     private async Task<DevicePresence> FindInFleetAsync(string id)
     {
         // Filtered by an attribute only this test's devices have would be cheaper; paging the whole registry also proves paging.
-        string? token = null;
-        do
+        await foreach (var page in Provider.Presence.ListAsync(new DeviceQuery { PageSize = 100 }, Ct).AsPages().WithCancellation(Ct))
         {
-            var page = await Provider.Presence.ListPageAsync(new DeviceQuery { PageSize = 100 }, token, Ct);
             if (page.Items.FirstOrDefault(p => p.DeviceId == id) is { } found) return found;
-            token = page.ContinuationToken;
         }
-        while (token is not null);
         throw new Xunit.Sdk.XunitException($"Device {id} is not in the fleet listing.");
     }
 

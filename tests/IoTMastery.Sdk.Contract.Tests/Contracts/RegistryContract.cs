@@ -34,22 +34,74 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
 
         var query = new DeviceQuery { PageSize = 2, AttributeName = "run", AttributeValue = run };
         var seen = new List<string>();
-        string? token = null;
         var pages = 0;
-        do
+        await foreach (var page in Provider.Registry.ListAsync(query, Ct).AsPages().WithCancellation(Ct))
         {
-            var page = await Provider.Registry.ListPageAsync(query, token, Ct);
             Assert.True(page.Items.Count <= 2, $"a page holds {page.Items.Count} devices, more than PageSize 2");
             seen.AddRange(page.Items.Select(d => d.Id));
-            token = page.ContinuationToken;
             // Filters may be applied per page after the service pages (GCP-style), so pages can be short; they must still end.
             Assert.True(++pages <= 1000, "the listing did not end");
         }
-        while (token is not null);
 
         Assert.Equal(ids.Order(), seen.Order());
         var streamed = await Provider.Registry.ListAsync(query, Ct).Select(d => d.Id).ToListAsync(Ct);
         Assert.Equal(ids.Order(), streamed.Order());
+    }
+
+    [Fact]
+    public async Task A_continuation_token_resumes_in_a_new_listing_and_every_device_comes_exactly_once()
+    {
+        const int count = 250;
+        var run = ProviderFixture.NewDeviceId("run");
+        var registrations = Enumerable.Range(0, count).Select(_ => new DeviceRegistration
+        {
+            Id = ProviderFixture.NewDeviceId("pg"),
+            Attributes = new Dictionary<string, string> { ["run"] = run },
+        }).ToList();
+        // 250 registrations are far more work than one call: a bound of their own, still finite.
+        using var deadline = new CancellationTokenSource(ProviderFixture.Patience * 6);
+        var registered = await Provider.Registry.RegisterManyAsync(registrations, deadline.Token);
+        Assert.All(registered.Items, i => Assert.True(i.Succeeded, i.Error?.Message));
+        var query = new DeviceQuery { PageSize = 100, AttributeName = "run", AttributeValue = run };
+
+        // A first listing read to the end of its second page, as a process that stops there and keeps only the token.
+        var firstRun = new List<string>();
+        string? token = null;
+        var pages = 0;
+        await foreach (var page in Provider.Registry.ListAsync(query, deadline.Token).AsPages().WithCancellation(deadline.Token))
+        {
+            Assert.True(page.Items.Count <= 100, $"a page holds {page.Items.Count} devices, more than PageSize 100");
+            firstRun.AddRange(page.Items.Select(d => d.Id));
+            token = page.ContinuationToken;
+            if (++pages == 2) break;
+        }
+        Assert.NotNull(token);
+        // The token names its listing: with other filters it is refused at once rather than resuming somewhere else.
+        Assert.ThrowsAny<ArgumentException>(() => Provider.Registry.ListAsync(query with { AttributeValue = run + "-other" }, Ct).AsPages(token));
+
+        // A new listing (a new call, as a later process would make) resumed from that token reads the rest.
+        var rest = new List<string>();
+        await foreach (var page in Provider.Registry.ListAsync(query, deadline.Token).AsPages(token).WithCancellation(deadline.Token))
+        {
+            rest.AddRange(page.Items.Select(d => d.Id));
+            Assert.True(++pages <= 1000, "the listing did not end");
+        }
+
+        var all = firstRun.Concat(rest).ToList();
+        Assert.Equal(all.Count, all.Distinct(StringComparer.Ordinal).Count());
+        Assert.Equal(registrations.Select(r => r.Id).Order(StringComparer.Ordinal), all.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_token_of_another_listing_or_none_at_all_is_refused_before_the_network()
+    {
+        var query = new DeviceQuery { AttributeName = "run", AttributeValue = "a" };
+        var listing = Provider.Registry.ListAsync(query, Ct);
+
+        Assert.ThrowsAny<ArgumentException>(() => listing.AsPages("not a token"));
+        Assert.ThrowsAny<ArgumentException>(() => listing.AsPages("iotm1.AAAA"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => listing.AsPages(pageSizeHint: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => listing.AsPages(pageSizeHint: 1001));
     }
 
     [Fact]

@@ -30,10 +30,10 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await registry.RegisterAsync(new DeviceRegistration { Id = "dev-c", Attributes = new Dictionary<string, string> { ["site"] = "south" } });
         await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => registry.RegisterAsync(new DeviceRegistration { Id = "dev-b" }));
 
-        var first = await registry.ListPageAsync(new DeviceQuery { PageSize = 2 });
+        var first = await registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages().FirstAsync();
         Assert.Equal(["dev-a", "dev-b"], first.Items.Select(d => d.Id));
         Assert.NotNull(first.ContinuationToken);
-        var second = await registry.ListPageAsync(new DeviceQuery { PageSize = 2 }, first.ContinuationToken);
+        var second = await registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages(first.ContinuationToken).FirstAsync();
         Assert.Equal("dev-c", Assert.Single(second.Items).Id);
         Assert.Null(second.ContinuationToken);
         Assert.Equal(["dev-a", "dev-c"], await registry.ListAsync(new DeviceQuery { PageSize = 1, AttributeName = "site" }).Select(d => d.Id).ToListAsync());
@@ -84,7 +84,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Registry.RegisterAsync(new DeviceRegistration { Id = "1-starts-with-digit" }));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-ok", Attributes = new Dictionary<string, string> { ["bad key"] = "v" } }));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Registry.GetAsync("a/b"));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => iot.Registry.ListPageAsync(new DeviceQuery { PageSize = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => iot.Registry.ListAsync(new DeviceQuery { PageSize = 0 }));
         await Assert.ThrowsAsync<NotSupportedException>(() => iot.Registry.UpdateAsync("dev-ok", new DeviceUpdate { ExpectedVersion = 3 }));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.State.UpdateDesiredAsync("dev-ok", new JsonObject { ["$version"] = 9 }));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => iot.State.UpdateDesiredAsync("dev-ok", new JsonObject(), expectedVersion: 0));

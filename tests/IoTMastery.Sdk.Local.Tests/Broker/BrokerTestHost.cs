@@ -55,8 +55,7 @@ internal sealed class InMemoryRegistry : IDeviceRegistry
     }
 
     public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public Task<DevicePage> ListPageAsync(DeviceQuery? query = null, string? continuationToken = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public IAsyncEnumerable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();

@@ -37,7 +37,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         var failed = Assert.Single(gets, g => (string?)g.Tag("iotmastery.device.id") == "otel-missing");
         Assert.Equal(ActivityStatusCode.Error, failed.Status);
         Assert.Equal("IoTMastery.Sdk.DeviceNotFoundException", failed.Tag("error.type"));
-        // The list is paged through the traced ListPageAsync: one span per page.
+        // The listing is traced a page at a time: one span per page fetched.
         Assert.NotEmpty(listed);
         Assert.NotEmpty(trace.Named("registry.list_page"));
         // The issued private key and certificate never reach a tag.

@@ -62,14 +62,20 @@ public sealed class BadInputTests : IDisposable
     [InlineData(-1)]
     [InlineData(1001)]
     public async Task Page_sizes_outside_1_to_1000_are_rejected(int pageSize) =>
-        await AssertBadInput(() => _registry.ListPageAsync(new DeviceQuery { PageSize = pageSize }));
+        await AssertBadInput(() => _registry.ListAsync(new DeviceQuery { PageSize = pageSize }).AsPages().FirstAsync().AsTask());
 
     [Theory]
     [InlineData("garbage")]
-    [InlineData("v1.!!!")]
-    [InlineData("v1.ZGV2LzE")]   // "dev/1": decodes, but not an id this registry could have issued
+    [InlineData("iotm1.!!!")]
+    [InlineData("iotm1.ZGV2LzE")]   // decodes, but names no listing
+    [InlineData("v1.ZGV2LzE")]      // the format before IoTPageable
     public async Task Forged_continuation_tokens_are_rejected(string token) =>
-        await AssertBadInput(() => _registry.ListPageAsync(null, token));
+        await AssertBadInput(() => _registry.ListAsync().AsPages(token).FirstAsync().AsTask());
+
+    [Fact]
+    public async Task A_token_for_this_listing_with_an_id_the_registry_could_not_have_issued_is_rejected() =>
+        // "dev/1" breaks the Local id rules, so no page of this registry ended with it.
+        await AssertBadInput(() => _registry.ListAsync().AsPages(PageScope.Of("devices", "local", new DeviceQuery()).Encode("dev/1")).FirstAsync().AsTask());
 
     [Fact]
     public async Task Bad_credentials_patches_and_plans_are_rejected()
@@ -94,7 +100,7 @@ public sealed class BadInputTests : IDisposable
     {
         // Guards the tests above: a valid call on the disposed store fails with ObjectDisposedException.
         await Assert.ThrowsAsync<ObjectDisposedException>(() => _registry.GetAsync("d1"));
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => _registry.ListPageAsync(new DeviceQuery { PageSize = 1000 }));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => _registry.ListAsync(new DeviceQuery { PageSize = 1000 }).AsPages().FirstAsync().AsTask());
     }
 
     private static async Task AssertBadInput(Func<Task> call)

@@ -40,15 +40,7 @@ public sealed class LocalDeviceRegistryTests
         foreach (var id in ids.AsEnumerable().Reverse())
             await f.Registry.RegisterAsync(new DeviceRegistration { Id = id });
 
-        var pages = new List<DevicePage>();
-        string? token = null;
-        do
-        {
-            var page = await f.Registry.ListPageAsync(new DeviceQuery { PageSize = 100 }, token);
-            pages.Add(page);
-            token = page.ContinuationToken;
-        }
-        while (token is not null);
+        var pages = await f.Registry.ListAsync(new DeviceQuery { PageSize = 100 }).AsPages().ToListAsync();
 
         Assert.Equal([100, 100, 50], pages.Select(p => p.Items.Count));
         Assert.Equal(ids, pages.SelectMany(p => p.Items).Select(d => d.Id));
@@ -67,7 +59,7 @@ public sealed class LocalDeviceRegistryTests
         await f.Registry.RegisterAsync(new DeviceRegistration { Id = "c" });
         await f.Registry.SetStatusAsync("b", DeviceStatus.Disabled);
 
-        async Task<string[]> Ids(DeviceQuery q) => (await f.Registry.ListPageAsync(q)).Items.Select(d => d.Id).ToArray();
+        async Task<string[]> Ids(DeviceQuery q) => (await f.Registry.ListAsync(q).AsPages().FirstAsync()).Items.Select(d => d.Id).ToArray();
         Assert.Equal(["a", "c"], await Ids(new DeviceQuery { Status = DeviceStatus.Enabled }));
         Assert.Equal(["a", "b"], await Ids(new DeviceQuery { AttributeName = "site" }));
         Assert.Equal(["b"], await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south" }));

@@ -77,7 +77,7 @@ public sealed class LocalStoreTests
         using var a = await LocalFixture.CreateAsync();
         using var b = await LocalFixture.CreateAsync();
         await a.Registry.RegisterAsync(new DeviceRegistration { Id = "only-in-a" });
-        Assert.Empty((await b.Registry.ListPageAsync()).Items);
+        Assert.Empty(await b.Registry.ListAsync().ToListAsync());
 
         var store = LocalStore.OpenInMemory();
         store.Dispose();

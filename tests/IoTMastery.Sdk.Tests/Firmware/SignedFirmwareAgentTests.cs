@@ -247,13 +247,15 @@ public sealed class SignedFirmwareAgentTests : IDisposable
     }
 
     [Fact]
-    public async Task A_plain_custom_downloader_is_resumed_by_reopening_and_skipping()
+    public async Task A_custom_downloader_is_asked_to_resume_from_the_bytes_already_read()
     {
         var opened = 0;
-        FirmwareDownloader flaky = (_, _) =>
+        var offsets = new List<long>();
+        FirmwareDownloader flaky = (_, offset, _) =>
         {
-            // The first stream fails after 64 KiB; the second is whole.
-            var stream = Interlocked.Increment(ref opened) == 1 ? new FailingStream(Image, 65_536) : (Stream)new MemoryStream(Image);
+            offsets.Add(offset);
+            // The first stream fails after 64 KiB; the second starts where the first stopped.
+            var stream = Interlocked.Increment(ref opened) == 1 ? new FailingStream(Image, 65_536) : (Stream)new MemoryStream(Image[(int)offset..]);
             return ValueTask.FromResult(stream);
         };
         var connection = new RecordingDeviceConnection();
@@ -271,6 +273,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         Assert.Equal(FirmwareUpdateStatus.Succeeded, report.Status);
         Assert.Equal(Image, Assert.Single(installed));
         Assert.Equal(2, opened);
+        Assert.Equal([0L, 65_536L], offsets);
         Assert.False(agent.RequiresSignature);
     }
 

@@ -30,7 +30,7 @@ public sealed record RuleHealth(string Rule, string? Metric, int Ok, IReadOnlyLi
 public static class FleetHealth
 {
     /// <summary>
-    /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IPresenceService.ListPageAsync"/>
+    /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IPresenceService.ListAsync"/>
     /// pages); alert states are read from each evaluator given, for each of its rules. A device the evaluators never saw is ok.
     /// </summary>
     /// <param name="presence">The fleet's presence; a device listed twice counts once (the later entry wins).</param>

@@ -3,40 +3,26 @@ using System.Net.Http.Headers;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>Opens a readable stream over a firmware image; the agent disposes it.</summary>
-/// <param name="uri">The image location from the desired state.</param>
-/// <param name="cancellationToken">Cancels the download.</param>
-public delegate ValueTask<Stream> FirmwareDownloader(Uri uri, CancellationToken cancellationToken);
-
 /// <summary>
-/// Opens a readable stream over a firmware image starting at byte <paramref name="offset"/>, so an
-/// interrupted download resumes where it stopped; the agent disposes it.
+/// Opens a readable stream over a firmware image starting at byte <paramref name="offset"/>, so an interrupted download
+/// resumes where it stopped; the agent disposes it. A source that cannot start mid-image reopens it and skips
+/// <paramref name="offset"/> bytes; the agent checks the whole image's SHA-256 either way.
 /// </summary>
 /// <param name="uri">The image location from the desired state.</param>
 /// <param name="offset">The first byte wanted; 0 for a fresh download.</param>
 /// <param name="cancellationToken">Cancels the download.</param>
-public delegate ValueTask<Stream> FirmwareRangeDownloader(Uri uri, long offset, CancellationToken cancellationToken);
+public delegate ValueTask<Stream> FirmwareDownloader(Uri uri, long offset, CancellationToken cancellationToken);
 
 /// <summary>The default downloaders for <c>file://</c>, <c>http://</c> and <c>https://</c> images.</summary>
 internal static class FirmwareDownloaders
 {
-    /// <summary>
-    /// A downloader that reads <c>file://</c> URIs from disk and fetches <c>http(s)://</c> URIs with
-    /// <paramref name="httpClient"/> (a shared default client when <see langword="null"/>).
-    /// </summary>
-    public static FirmwareDownloader Create(HttpClient? httpClient = null)
-    {
-        var ranged = CreateResumable(httpClient);
-        return (uri, cancellationToken) => ranged(uri, 0, cancellationToken);
-    }
-
     /// <summary>
     /// A resumable downloader: <c>file://</c> images are reopened and read from the offset;
     /// <c>http(s)://</c> images are fetched with <c>Range: bytes={offset}-</c> (a server that ignores
     /// the range and answers 200 is read from the start and the first bytes skipped). HTTP errors surface
     /// as <see cref="HttpRequestException"/> carrying the status code.
     /// </summary>
-    public static FirmwareRangeDownloader CreateResumable(HttpClient? httpClient = null)
+    public static FirmwareDownloader CreateResumable(HttpClient? httpClient = null)
     {
         return async (uri, offset, cancellationToken) =>
         {
@@ -80,14 +66,6 @@ internal static class FirmwareDownloaders
             }
             throw new NotSupportedException($"Firmware URIs must be file, http or https; got scheme '{uri.Scheme}'.");
         };
-    }
-
-    /// <summary>Makes a plain downloader resumable by reopening the image and skipping the bytes already read.</summary>
-    internal static FirmwareRangeDownloader Resumable(FirmwareDownloader downloader)
-    {
-        ArgumentNullException.ThrowIfNull(downloader);
-        return async (uri, offset, cancellationToken) =>
-            await SkipAsync(await downloader(uri, cancellationToken).ConfigureAwait(false), offset, cancellationToken).ConfigureAwait(false);
     }
 
     // Reads and discards the first bytes; a stream shorter than the offset is simply left at its end.

@@ -13,7 +13,7 @@ public sealed record FirmwareUpdateAgentOptions
     public string? TrustedOperatorKeyPem { get; init; }
 
     /// <summary>Opens image streams from an offset; default <see cref="FirmwareDownloaders.CreateResumable"/> (file, http with Range, https with Range).</summary>
-    public FirmwareRangeDownloader? Downloader { get; init; }
+    public FirmwareDownloader? Downloader { get; init; }
 
     /// <summary>How many times an interrupted download is resumed before the update is reported failed. Default 3 (so at most 4 attempts); 0-100.</summary>
     public int MaxDownloadResumes { get; init; } = 3;

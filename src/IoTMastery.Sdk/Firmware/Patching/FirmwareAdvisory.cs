@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 /// <summary>What an OSV range event marks.</summary>
-public enum AdvisoryEventKind
+internal enum AdvisoryEventKind
 {
     /// <summary>Versions from this one on are affected (<c>introduced</c>; <c>"0"</c> means from the first version).</summary>
     Introduced,
@@ -19,12 +19,12 @@ public enum AdvisoryEventKind
 /// <summary>One event of an OSV range.</summary>
 /// <param name="Kind">What it marks.</param>
 /// <param name="Version">The version, a semantic version (or <c>"0"</c> for <see cref="AdvisoryEventKind.Introduced"/>).</param>
-public sealed record AdvisoryEvent(AdvisoryEventKind Kind, string Version);
+internal sealed record AdvisoryEvent(AdvisoryEventKind Kind, string Version);
 
 /// <summary>An OSV <c>affected[].ranges[]</c> entry of type <c>SEMVER</c> or <c>ECOSYSTEM</c> (evaluated with SemVer precedence).</summary>
 /// <param name="Type">The OSV range type as written.</param>
 /// <param name="Events">The events in document order.</param>
-public sealed record AdvisoryRange(string Type, IReadOnlyList<AdvisoryEvent> Events)
+internal sealed record AdvisoryRange(string Type, IReadOnlyList<AdvisoryEvent> Events)
 {
     /// <summary>Whether <paramref name="version"/> lies in the range, by the OSV evaluation: walk the events in version order;
     /// an introduced at or below it opens, a fixed or limit at or below it closes, a last_affected below it closes.</summary>
@@ -84,8 +84,9 @@ public sealed record FirmwareAdvisory
     /// <summary>When this fleet first imported the advisory; time-to-patch is measured from here.</summary>
     public DateTimeOffset ImportedAt { get; init; }
 
-    /// <summary>The SEMVER and ECOSYSTEM ranges of every <c>affected[]</c> entry.</summary>
-    public IReadOnlyList<AdvisoryRange> Ranges { get; init; } = [];
+    // The SEMVER and ECOSYSTEM ranges of every affected[] entry. Internal: callers ask Affects and FixedVersions, so the
+    // OSV event model (four event kinds, evaluation order) stays out of the public surface.
+    internal IReadOnlyList<AdvisoryRange> Ranges { get; init; } = [];
 
     /// <summary>The explicitly listed affected versions (<c>affected[].versions[]</c>), compared as exact strings.</summary>
     public IReadOnlyList<string> Versions { get; init; } = [];
@@ -97,7 +98,7 @@ public sealed record FirmwareAdvisory
 
     /// <summary>
     /// Whether a device running <paramref name="version"/> is affected: listed in <see cref="Versions"/>, or a semantic
-    /// version inside one of the <see cref="Ranges"/>. A version that is not semver can match only the explicit list.
+    /// version inside one of the record's SEMVER or ECOSYSTEM ranges. A version that is not semver can match only the explicit list.
     /// </summary>
     public bool Affects(string version)
     {

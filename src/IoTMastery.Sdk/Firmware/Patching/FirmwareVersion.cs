@@ -13,7 +13,7 @@ namespace IoTMastery.Sdk;
 /// ordering features (downgrade protection, <see cref="RolloutPlan.MinimumRunningVersion"/>, advisories' ranges), which
 /// refuse them with an <see cref="ArgumentException"/> naming the rule.
 /// </remarks>
-public sealed class FirmwareVersion : IComparable<FirmwareVersion>, IEquatable<FirmwareVersion>
+internal sealed class FirmwareVersion : IComparable<FirmwareVersion>, IEquatable<FirmwareVersion>
 {
     private readonly string _text;
     private readonly string[] _preRelease;

@@ -63,9 +63,26 @@ public sealed class SecurityPatching : IDisposable
     /// <summary>Closes the firmware store file when this instance opened it (<see cref="Open"/>).</summary>
     public void Dispose() => _ownedStore?.Dispose();
 
-    /// <summary>Imports OSV records from a stream (see <see cref="OsvAdvisories"/>): all of them, or none when one is malformed.</summary>
+    /// <summary>
+    /// Checks an OSV document (one record or an array of records, https://ossf.github.io/osv-schema/) without storing
+    /// anything, so a tool can refuse a bad file before it connects anywhere. The rules are those of <see cref="ImportOsvAsync"/>.
+    /// </summary>
+    /// <param name="utf8">The document, at most 4 MiB and 10,000 records.</param>
+    /// <returns>The advisories the document holds.</returns>
+    /// <exception cref="ArgumentException">
+    /// The document is too big, not strict JSON, or breaks the schema; the message names the rule and the place
+    /// (a JSON path such as <c>$[0].affected[1].ranges[0].events[2]</c>).
+    /// </exception>
+    public static IReadOnlyList<FirmwareAdvisory> ParseOsv(ReadOnlySpan<byte> utf8) => OsvAdvisories.Parse(utf8);
+
+    /// <summary>
+    /// Imports OSV records from a stream: all of them, or none when one is malformed. Read strictly: <c>id</c>,
+    /// <c>modified</c>, <c>published</c>, <c>withdrawn</c>, <c>summary</c>, <c>severity[]</c>, <c>database_specific.severity</c>,
+    /// <c>affected[].ranges[]</c> (<c>SEMVER</c> and <c>ECOSYSTEM</c> with semantic versions; <c>GIT</c> checked and ignored)
+    /// and <c>affected[].versions[]</c>; other members are ignored, as the schema allows.
+    /// </summary>
     /// <returns>The advisories as stored (a record older than the stored one with its id leaves the stored one).</returns>
-    /// <exception cref="OsvFormatException">The document breaks the OSV schema or a limit; nothing is stored.</exception>
+    /// <exception cref="ArgumentException">The document breaks the OSV schema or a limit (the message names the rule and the JSON path); nothing is stored.</exception>
     public async Task<IReadOnlyList<FirmwareAdvisory>> ImportOsvAsync(Stream osv, CancellationToken cancellationToken = default)
     {
         var parsed = await OsvAdvisories.ReadAsync(osv, cancellationToken).ConfigureAwait(false);
