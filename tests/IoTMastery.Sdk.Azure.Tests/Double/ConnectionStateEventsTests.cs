@@ -111,7 +111,7 @@ public sealed class ConnectionStateEventsTests
         while (await next && stream.Current.DeviceId != "dev-fleet") next = stream.MoveNextAsync().AsTask();
         var connectedAt = stream.Current.Timestamp;
 
-        var row = Assert.Single((await provider.Presence.ListPageAsync(null, null, bound.Token)).Items);
+        var row = Assert.Single(await provider.Presence.ListAsync(null, bound.Token).ToListAsync(bound.Token));
         Assert.Equal((true, connectedAt), (row.Connected, row.Since));
     }
 

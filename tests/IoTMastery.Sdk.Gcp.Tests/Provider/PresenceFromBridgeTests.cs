@@ -70,7 +70,7 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         await device.DisposeAsync();
         var gone = await EventuallyAsync(() => presence.GetAsync("dev-hb"), p => p.Connected == false, "disconnected after the window");
         Assert.Equal(gone.LastActivity + window, gone.Since);
-        var row = (await presence.ListPageAsync()).Items.Single(p => p.DeviceId == "dev-hb");
+        var row = (await presence.ListAsync().ToListAsync()).Single(p => p.DeviceId == "dev-hb");
         Assert.Equal((false, gone.LastActivity, gone.LastErrorTime), (row.Connected, row.LastActivity, row.LastErrorTime));
     }
 
