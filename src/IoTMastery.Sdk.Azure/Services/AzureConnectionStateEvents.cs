@@ -23,7 +23,7 @@ internal sealed partial class AzureConnectionStateEvents : IAsyncDisposable
     /// </summary>
     internal static readonly TimeSpan LookBack = TimeSpan.FromSeconds(10);
 
-    private const string SourceProperty = "iothub-message-source";
+    private const string SourceProperty = EventDataMapping.SourceProperty;
     private const string ConnectionStateSource = "deviceConnectionStateEvents";
 
     private readonly AzureEventHubOptions _options;

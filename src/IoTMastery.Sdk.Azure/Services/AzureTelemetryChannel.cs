@@ -132,7 +132,7 @@ internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
 
 /// <summary>
 /// The calls the telemetry reader makes on Event Hubs. A seam, so the mapping, start positions and checkpoints can be
-/// proven with events built by the official EventHubsModelFactory (there is no Event Hubs peer offline).
+/// proven with events built by the official EventHubsModelFactory as well as against the IoT Hub double's AMQP endpoint.
 /// </summary>
 internal interface IPartitionEventSource : IAsyncDisposable
 {

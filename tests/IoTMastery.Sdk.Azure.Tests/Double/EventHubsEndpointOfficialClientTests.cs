@@ -8,7 +8,8 @@ namespace IoTMastery.Sdk.Azure.Tests.Double;
 /// <summary>
 /// The IoT Hub double's built-in Event Hubs endpoint, driven first by the official Azure.Messaging.EventHubs client (its AMQP
 /// stack, CBS authorization, management reads and receive filters), so the presence reader is later tested against an endpoint
-/// the real client accepts. Connection-state events are checked against IoT Hub's documented non-telemetry event schema.
+/// the real client accepts. Connection-state events are checked against IoT Hub's documented non-telemetry event schema,
+/// device-to-cloud messages against the system properties and property-bag split IoT Hub documents for telemetry.
 /// </summary>
 public sealed class EventHubsEndpointOfficialClientTests
 {
@@ -91,6 +92,58 @@ public sealed class EventHubsEndpointOfficialClientTests
         var sequence = events.Select(e => JsonNode.Parse(e.EventBody.ToString())!["sequenceNumber"]!.GetValue<string>()).ToList();
         Assert.All(sequence, s => Assert.Matches("^[0-9A-F]{64}$", s));
         Assert.True(string.CompareOrdinal(sequence[0], sequence[1]) < 0, "the later change has the larger sequence number");
+    }
+
+    [Fact]
+    public async Task Device_to_cloud_messages_reach_the_official_client_in_order_on_the_device_partition_with_iot_hub_system_and_application_properties()
+    {
+        await using var hub = await IotHubDouble.StartAsync();
+        await using var provider = IotHubDoubleProviders.Create(hub);
+        var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-tm", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
+        using var bound = new CancellationTokenSource(Bound);
+        await using (var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-tm", Credential = registered.Credential! }))
+        {
+            await device.ConnectAsync(bound.Token);
+            // SendMessageAsync completes on PUBACK, which the double sends after appending: every message is on the endpoint after this.
+            for (var i = 0; i < 5; i++)
+                await device.SendMessageAsync(Encoding.UTF8.GetBytes($"{{\"n\":{i}}}"),
+                    [new("$.mid", "m" + i), new("$.cid", "c" + i), new("$.ct", "application/json"), new("$.ce", "utf-8"), new("color", "red & blue"), new("n", i.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+                    bound.Token);
+            // Through the telemetry pipeline too: the SDK's own topic (its $.mid, $.ct, $.ce) is split the same way.
+            await device.SendTelemetryAsync(new TelemetryRecord("dev-tm", "level", 42, DateTimeOffset.UnixEpoch), bound.Token);
+            await device.FlushAsync(bound.Token);
+        }
+
+        var partition = EventHubsEndpointDouble.PartitionOf("dev-tm");
+        var other = EventHubsEndpointDouble.PartitionIds.Single(p => p != partition);
+        await using var consumer = new EventHubConsumerClient(EventHubConsumerClient.DefaultConsumerGroupName, hub.EventHubs!.ConnectionString);
+        var events = await TakeAsync(consumer, partition, EventPosition.Earliest, 6, bound.Token);
+        Assert.True((await consumer.GetPartitionPropertiesAsync(other, bound.Token)).IsEmpty, "one device's messages stay on one partition");
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"{{\"n\":{i}}}"), events.Take(5).Select(e => e.EventBody.ToString()));
+        for (var i = 0; i < 5; i++)
+        {
+            var e = events[i];
+            Assert.Equal("m" + i, e.MessageId);
+            Assert.Equal("c" + i, e.CorrelationId);
+            Assert.Equal("application/json", e.ContentType);
+            Assert.Equal("utf-8", e.GetRawAmqpMessage().Properties.ContentEncoding);
+            // Application properties come from the bag's plain keys, percent-decoded; no "$." key leaks into them.
+            Assert.Equal("red & blue", e.Properties["color"]);
+            Assert.Equal(i.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Properties["n"]);
+            Assert.DoesNotContain(e.Properties.Keys, k => k.StartsWith("$.", StringComparison.Ordinal));
+        }
+        foreach (var e in events)
+        {
+            Assert.Equal("Telemetry", e.SystemProperties["iothub-message-source"]);
+            Assert.Equal("dev-tm", e.SystemProperties["iothub-connection-device-id"]);
+            Assert.IsType<DateTime>(e.SystemProperties["iothub-enqueuedtime"]);
+        }
+        var batch = events[5];
+        Assert.Equal("application/json", batch.ContentType);
+        Assert.Matches("^[0-9a-f]+$", batch.MessageId);
+        Assert.Equal(["level"], EventDataMapping.ToRecords(batch, out var problem).Select(r => r.Metric));
+        Assert.Null(problem);
     }
 
     private static async Task<List<EventData>> TakeAsync(EventHubConsumerClient consumer, string partition, EventPosition position, int count, CancellationToken cancellationToken)

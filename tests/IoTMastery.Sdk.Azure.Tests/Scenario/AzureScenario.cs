@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Azure.Tests.Scenario;
 /// <summary>
 /// The quickstart scenario on the Azure provider — register, connect, telemetry, command, desired-state firmware rollout —
 /// written against the neutral API only, so samples/MultiCloud can run the same steps with <c>--provider azure</c>.
-/// Telemetry consumption is not part of it: reading needs the Event Hubs endpoint, which has no offline peer.
+/// Telemetry consumption is not part of it: it needs AzureIoTOptions.EventHub; AzureTelemetryEndToEndTests reads it on the double.
 /// </summary>
 public static class AzureScenario
 {

@@ -4,8 +4,8 @@ using Azure.Messaging.EventHubs;
 namespace IoTMastery.Sdk.Azure.Tests.Telemetry;
 
 /// <summary>
-/// The mapping from built-in-endpoint events to records. There is no Event Hubs emulator offline, so this is the only
-/// test of the read path; the consumer client itself is not exercised against a peer.
+/// The mapping from built-in-endpoint events to records, on events built by the official EventHubsModelFactory (the read path
+/// against the IoT Hub double's AMQP endpoint is in AzureTelemetryEndToEndTests).
 /// </summary>
 public sealed class EventDataMappingTests
 {
@@ -41,6 +41,30 @@ public sealed class EventDataMappingTests
         Assert.Contains("iothub-connection-device-id", missing, StringComparison.Ordinal);
         Assert.Empty(EventDataMapping.ToRecords(Event("hello", "dev1"), out var foreign));
         Assert.NotNull(foreign);
+    }
+
+    [Theory]
+    [InlineData("deviceConnectionStateEvents")]
+    [InlineData("twinChangeEvents")]
+    [InlineData("deviceLifecycleEvents")]
+    public void Events_from_another_message_source_yield_nothing_and_are_not_a_problem(string source)
+    {
+        // A connection-state event's body is JSON but not a batch, and it carries a device id: only the source tells it apart.
+        var data = EventHubsModelFactory.EventData(new BinaryData("""{"sequenceNumber":"00A1"}"""u8.ToArray()),
+            systemProperties: new Dictionary<string, object> { ["iothub-connection-device-id"] = "dev1", ["iothub-message-source"] = source },
+            sequenceNumber: 7, offsetString: "7");
+        Assert.Empty(EventDataMapping.ToRecords(data, out var problem));
+        Assert.Null(problem);
+    }
+
+    [Fact]
+    public void Events_marked_as_telemetry_are_read()
+    {
+        var data = EventHubsModelFactory.EventData(new BinaryData("""[{"d":"x","m":"temp","v":2,"t":1}]"""u8.ToArray()),
+            systemProperties: new Dictionary<string, object> { ["iothub-connection-device-id"] = "dev1", ["iothub-message-source"] = "Telemetry" },
+            sequenceNumber: 7, offsetString: "7");
+        Assert.Equal(["dev1"], EventDataMapping.ToRecords(data, out var problem).Select(r => r.DeviceId));
+        Assert.Null(problem);
     }
 
     [Fact]

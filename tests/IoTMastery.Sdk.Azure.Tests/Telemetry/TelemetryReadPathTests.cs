@@ -10,8 +10,8 @@ namespace IoTMastery.Sdk.Azure.Tests.Telemetry;
 
 /// <summary>
 /// The SDK's own part of the Event Hubs read path: partitions, start positions, mapping and checkpoints, fed with events
-/// and partition contexts built by the official <see cref="EventHubsModelFactory"/>. There is no Event Hubs peer offline,
-/// so the AMQP client itself (connection, receive, load balancing) is not exercised here; the live test covers it.
+/// and partition contexts built by the official <see cref="EventHubsModelFactory"/>, so each case is exact; the AMQP client
+/// itself is exercised against the IoT Hub double's endpoint in AzureTelemetryEndToEndTests.
 /// </summary>
 public sealed class TelemetryReadPathTests
 {

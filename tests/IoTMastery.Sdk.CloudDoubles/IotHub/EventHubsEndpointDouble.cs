@@ -117,12 +117,20 @@ public sealed class EventHubsEndpointDouble : IAsyncDisposable, IRuntimeProvider
     /// enqueued time are the partition's; <paramref name="annotations"/> become message annotations (IoT Hub's system
     /// properties such as <c>iothub-connection-device-id</c>), <paramref name="properties"/> application properties.
     /// </summary>
+    /// <param name="partitionId">One of <see cref="PartitionIds"/>.</param>
+    /// <param name="body">The event body, as the sender wrote it.</param>
+    /// <param name="properties">Application properties.</param>
+    /// <param name="annotations">Message annotations (the hub's system properties).</param>
+    /// <param name="contentType">The AMQP content-type (IoT Hub: the device's <c>$.ct</c>).</param>
+    /// <param name="correlationId">The AMQP correlation-id (IoT Hub: the device's <c>$.cid</c>).</param>
+    /// <param name="messageId">The AMQP message-id (IoT Hub: the device's <c>$.mid</c>).</param>
+    /// <param name="contentEncoding">The AMQP content-encoding (IoT Hub: the device's <c>$.ce</c>).</param>
     /// <returns>The event's sequence number in its partition.</returns>
     public long Append(string partitionId, byte[] body, IReadOnlyDictionary<string, object> properties, IReadOnlyDictionary<string, object> annotations,
-        string? contentType = "application/json", string? correlationId = null)
+        string? contentType = "application/json", string? correlationId = null, string? messageId = null, string? contentEncoding = null)
     {
         var partition = _partitions.Single(p => p.Id == partitionId);
-        var stored = partition.Append(body, properties, annotations, contentType, correlationId);
+        var stored = partition.Append(body, properties, annotations, new Header(contentType, correlationId, messageId, contentEncoding));
         foreach (var reader in partition.Readers.Keys) reader.Pump();
         return stored.SequenceNumber;
     }
@@ -298,13 +306,15 @@ public sealed class EventHubsEndpointDouble : IAsyncDisposable, IRuntimeProvider
 
     /// <summary>One stored event.</summary>
     private sealed record StoredEvent(long SequenceNumber, long Offset, DateTimeOffset EnqueuedTime, byte[] Body,
-        IReadOnlyDictionary<string, object> Properties, IReadOnlyDictionary<string, object> Annotations, string? ContentType, string? CorrelationId)
+        IReadOnlyDictionary<string, object> Properties, IReadOnlyDictionary<string, object> Annotations, Header Header)
     {
         public AmqpMessage ToMessage()
         {
             var message = AmqpMessage.Create(new Data { Value = new ArraySegment<byte>(Body) });
-            if (ContentType is not null) message.Properties.ContentType = ContentType;
-            if (CorrelationId is not null) message.Properties.CorrelationId = CorrelationId;
+            if (Header.ContentType is not null) message.Properties.ContentType = Header.ContentType;
+            if (Header.CorrelationId is not null) message.Properties.CorrelationId = Header.CorrelationId;
+            if (Header.MessageId is not null) message.Properties.MessageId = Header.MessageId;
+            if (Header.ContentEncoding is not null) message.Properties.ContentEncoding = Header.ContentEncoding;
             foreach (var (name, value) in Properties) message.ApplicationProperties.Map[name] = value;
             foreach (var (name, value) in Annotations) message.MessageAnnotations.Map[new MapKey(new AmqpSymbol(name))] = value;
             message.MessageAnnotations.Map[new MapKey(new AmqpSymbol("x-opt-sequence-number"))] = SequenceNumber;
@@ -313,6 +323,9 @@ public sealed class EventHubsEndpointDouble : IAsyncDisposable, IRuntimeProvider
             return message;
         }
     }
+
+    /// <summary>The AMQP properties section of an event, as far as IoT Hub fills it from a device message.</summary>
+    private sealed record Header(string? ContentType, string? CorrelationId, string? MessageId, string? ContentEncoding);
 
     private sealed class Partition(string id)
     {
@@ -326,11 +339,11 @@ public sealed class EventHubsEndpointDouble : IAsyncDisposable, IRuntimeProvider
 
         public StoredEvent[] Snapshot() => Volatile.Read(ref _events);
 
-        public StoredEvent Append(byte[] body, IReadOnlyDictionary<string, object> properties, IReadOnlyDictionary<string, object> annotations, string? contentType, string? correlationId)
+        public StoredEvent Append(byte[] body, IReadOnlyDictionary<string, object> properties, IReadOnlyDictionary<string, object> annotations, Header header)
         {
             lock (_gate)
             {
-                var stored = new StoredEvent(_events.Length, _nextOffset, DateTimeOffset.UtcNow, body, properties, annotations, contentType, correlationId);
+                var stored = new StoredEvent(_events.Length, _nextOffset, DateTimeOffset.UtcNow, body, properties, annotations, header);
                 _nextOffset += body.Length + 100;
                 _events = [.. _events, stored];
                 return stored;

@@ -122,8 +122,8 @@ public sealed class IotHubDouble : IAsyncDisposable
     }
 
     /// <summary>
-    /// The built-in Event Hubs-compatible endpoint (AMQP). Device telemetry is not forwarded to it; connection-state events are,
-    /// while <see cref="RouteConnectionStateEvents"/> is on.
+    /// The built-in Event Hubs-compatible endpoint (AMQP). Device telemetry is always forwarded to it, as by a hub's fallback
+    /// route; connection-state events are, while <see cref="RouteConnectionStateEvents"/> is on.
     /// </summary>
     public EventHubsEndpointDouble? EventHubs { get; private set; }
 
@@ -160,6 +160,35 @@ public sealed class IotHubDouble : IAsyncDisposable
                 ["iothub-message-source"] = "deviceConnectionStateEvents",
             },
             correlationId: Guid.NewGuid().ToString("N"));
+    }
+
+    /// <summary>
+    /// A device-to-cloud message as the hub writes it to the endpoint: on the device's partition (one device's messages stay in
+    /// order), body unchanged; the topic's property bag split as IoT Hub splits it: <c>$.mid</c>, <c>$.cid</c>, <c>$.ct</c> and
+    /// <c>$.ce</c> become the AMQP message-id, correlation-id, content-type and content-encoding, other <c>$.</c> keys are system
+    /// fields this double drops, every other key an application property; system properties <c>iothub-connection-device-id</c>
+    /// (from the MQTT session, never the payload), <c>iothub-enqueuedtime</c> and <c>iothub-message-source</c> = <c>Telemetry</c>.
+    /// </summary>
+    private static void AppendTelemetryEvent(EventHubsEndpointDouble endpoint, string deviceId, string bag, byte[] payload)
+    {
+        var system = new Dictionary<string, string>(StringComparer.Ordinal);
+        var application = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var pair in bag.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=', 2);
+            var (name, value) = (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+            if (name.StartsWith("$.", StringComparison.Ordinal)) system[name] = value;
+            else application[name] = value;
+        }
+        endpoint.Append(EventHubsEndpointDouble.PartitionOf(deviceId), payload, application,
+            new Dictionary<string, object>
+            {
+                ["iothub-connection-device-id"] = deviceId,
+                ["iothub-enqueuedtime"] = TimeProvider.System.GetUtcNow().UtcDateTime,
+                ["iothub-message-source"] = "Telemetry",
+            },
+            contentType: system.GetValueOrDefault("$.ct"), correlationId: system.GetValueOrDefault("$.cid"),
+            messageId: system.GetValueOrDefault("$.mid"), contentEncoding: system.GetValueOrDefault("$.ce"));
     }
 
     private static string WireTime(ConcurrentDictionary<string, DateTimeOffset> times, string deviceId) =>
@@ -647,6 +676,7 @@ public sealed class IotHubDouble : IAsyncDisposable
         {
             _telemetry.Enqueue((id, topic, payload));
             _telemetryArrivals.Enqueue((DateTimeOffset.UtcNow, id, payload));
+            if (EventHubs is { } endpoint) AppendTelemetryEvent(endpoint, id, topic[$"devices/{id}/messages/events/".Length..], payload);
             return;
         }
         if (topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal) && _devices.TryGetValue(id, out var d))

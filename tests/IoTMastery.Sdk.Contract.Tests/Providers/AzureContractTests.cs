@@ -59,4 +59,6 @@ public sealed class AzurePatchingTests(AzureFixture fixture) : PatchingContract<
 [Collection(AzureCollection.Name)]
 public sealed class AzureMinimumVersionTests(AzureFixture fixture) : MinimumVersionContract<AzureFixture>(fixture);
 
-// Not bound: DisposeDeliversTelemetryContract — no Event Hubs endpoint runs offline, so nothing on the fleet side reads device telemetry (TelemetryConsumption is false).
+// On its own hub double: its reader starts at the oldest event (see AzureFromEarliestFixture).
+[Collection(AzureFromEarliestCollection.Name)]
+public sealed class AzureDisposeDeliversTelemetryTests(AzureFromEarliestFixture fixture) : DisposeDeliversTelemetryContract<AzureFromEarliestFixture>(fixture);
