@@ -20,10 +20,8 @@ namespace IoTMastery.Sdk.Benchmarks;
 public class AwsReadEndToEndBenchmarks
 {
     private const int N = EndToEndBenchmarks.RecordCount;
-    private const int Batch = 512;
-    private const string DeviceId = "plant-7-line-3-sensor-0001";
     private const string ServiceThing = "bench-service";
-    private static readonly string Topic = $"iotmastery/{DeviceId}/telemetry";
+    private static readonly string Topic = $"iotmastery/{FleetReader.DeviceId}/telemetry";
 
     private readonly MotoServer _moto = new();
     private readonly LocalCertificateAuthority _ca = LocalCertificateAuthority.Create("AWS read benchmark gateway CA");
@@ -38,7 +36,7 @@ public class AwsReadEndToEndBenchmarks
 
     private async Task SetupAsync()
     {
-        _batches = FleetReader.PreEncodedBatches(N, Batch);
+        _batches = FleetReader.PreEncodedBatches(N, FleetReader.Batch);
         await _moto.InitializeAsync();
         _gateway = await AwsIotMqttFake.StartAsync(_ca, moto: new AwsIotMotoBacking(_moto.Endpoint));
         // The service principal is a thing with a certificate in moto, registered by a provider that has no service connection yet.
@@ -51,12 +49,12 @@ public class AwsReadEndToEndBenchmarks
             o.ServiceMqttClientId = ServiceThing;
             o.ServiceMqttCertificate = service.ToCertificate();
         }));
-        var device = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = DeviceId, Credential = CredentialRequest.X509 });
+        var device = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = FleetReader.DeviceId, Credential = CredentialRequest.X509 });
         _client = new MqttDeviceClient(new MqttDeviceClientOptions
         {
             Host = "localhost",
             Port = _gateway.Port,
-            ClientId = DeviceId,
+            ClientId = FleetReader.DeviceId,
             ClientCertificate = device.Credential!.ToCertificate(),
             TrustedRoots = _gateway.TrustedRoots,
         }, "AWS");
@@ -84,18 +82,13 @@ public class AwsReadEndToEndBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = N, Description = "AWS: publish pre-encoded via gateway double, service decodes, nobody reads")]
-    public async Task PublishOnly()
-    {
-        foreach (var payload in _batches)
-            await _client.PublishAsync(Topic, payload, MqttQualityOfService.AtLeastOnce).ConfigureAwait(false);
-    }
+    public Task PublishOnly() => FleetReader.PublishAllAsync(_client, Topic, _batches);
 
     [Benchmark(OperationsPerInvoke = N, Description = "AWS: publish pre-encoded + provider Telemetry.ReadAllAsync of every record")]
     public async Task PublishAndRead()
     {
         _reader.Start(_provider.Telemetry);
-        foreach (var payload in _batches)
-            await _client.PublishAsync(Topic, payload, MqttQualityOfService.AtLeastOnce).ConfigureAwait(false);
+        await FleetReader.PublishAllAsync(_client, Topic, _batches).ConfigureAwait(false);
         await _reader.ReadAsync(N).ConfigureAwait(false);
     }
 }

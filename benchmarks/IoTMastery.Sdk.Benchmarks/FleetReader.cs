@@ -1,4 +1,5 @@
 using System.Buffers;
+using IoTMastery.Sdk.Mqtt;
 
 namespace IoTMastery.Sdk.Benchmarks;
 
@@ -9,6 +10,12 @@ namespace IoTMastery.Sdk.Benchmarks;
 /// </summary>
 internal sealed class FleetReader : IDisposable
 {
+    /// <summary>Records per published batch: the pipeline's default MaxBatchRecords, about 50 KB.</summary>
+    internal const int Batch = 512;
+
+    /// <summary>The one device of the read benchmarks (the id <see cref="EndToEndBenchmarks.Records"/> stamps on every record).</summary>
+    internal const string DeviceId = "plant-7-line-3-sensor-0001";
+
     private readonly CancellationTokenSource _stop = new(TimeSpan.FromMinutes(10));
     private IAsyncEnumerator<TelemetryRecord>? _reader;
     private ValueTask<bool> _next;
@@ -68,4 +75,11 @@ internal sealed class FleetReader : IDisposable
             TelemetryJson.WriteBatch(writer, chunk);
             return writer.WrittenMemory;
         }).ToArray();
+
+    /// <summary>Publishes every batch at QoS 1, one PUBACK awaited at a time, as the Local and AWS rows do.</summary>
+    public static async Task PublishAllAsync(MqttDeviceClient client, string topic, ReadOnlyMemory<byte>[] batches)
+    {
+        foreach (var payload in batches)
+            await client.PublishAsync(topic, payload, MqttQualityOfService.AtLeastOnce).ConfigureAwait(false);
+    }
 }

@@ -19,13 +19,11 @@ namespace IoTMastery.Sdk.Benchmarks;
 public class GcpReadEndToEndBenchmarks
 {
     private const int N = EndToEndBenchmarks.RecordCount;
-    private const int Batch = 512;
-    private const string DeviceId = "plant-7-line-3-sensor-0001";
 
     private readonly PubSubEmulator _emulator = new();
     private readonly FleetReader _reader = new();
     private readonly TelemetryBatchDecoder _decoder = new();
-    private readonly List<TelemetryRecord> _decoded = new(Batch);
+    private readonly List<TelemetryRecord> _decoded = new(FleetReader.Batch);
     private TelemetryRecord[] _records = [];
     private ReadOnlyMemory<byte>[] _batches = [];
     private GcpProviderStack _stack = null!;
@@ -37,13 +35,13 @@ public class GcpReadEndToEndBenchmarks
     private async Task SetupAsync()
     {
         _records = EndToEndBenchmarks.Records(N);
-        _batches = FleetReader.PreEncodedBatches(N, Batch);
+        _batches = FleetReader.PreEncodedBatches(N, FleetReader.Batch);
         await _emulator.InitializeAsync();
         _stack = await GcpProviderStack.StartAsync(_emulator, withReplies: false, bridge: GcpBridgePeer.VerifyingDouble);
         var provider = _stack.Provider;
         var registration = await provider.Registry.RegisterAsync(new DeviceRegistration
-        { Id = DeviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } });
-        _device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = DeviceId, Credential = registration.Credential! });
+        { Id = FleetReader.DeviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } });
+        _device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = FleetReader.DeviceId, Credential = registration.Credential! });
         await _device.ConnectAsync();
     }
 

@@ -15,9 +15,7 @@ namespace IoTMastery.Sdk.Benchmarks;
 public class ReadEndToEndBenchmarks
 {
     private const int N = EndToEndBenchmarks.RecordCount;
-    private const int Batch = 512;
-    private const string DeviceId = "plant-7-line-3-sensor-0001";
-    private static readonly string Topic = $"devices/{DeviceId}/telemetry";
+    private static readonly string Topic = $"devices/{FleetReader.DeviceId}/telemetry";
 
     private ReadOnlyMemory<byte>[] _batches = [];
     private LocalIoTProvider _local = null!;
@@ -29,9 +27,9 @@ public class ReadEndToEndBenchmarks
 
     private async Task SetupAsync()
     {
-        _batches = FleetReader.PreEncodedBatches(N, Batch);
+        _batches = FleetReader.PreEncodedBatches(N, FleetReader.Batch);
         _local = await LocalIoTProvider.StartAsync();
-        _client = new MqttDeviceClient(await EndToEndBenchmarks.LocalDeviceOptionsAsync(_local, DeviceId), "Local");
+        _client = new MqttDeviceClient(await EndToEndBenchmarks.LocalDeviceOptionsAsync(_local, FleetReader.DeviceId), "Local");
         await _client.ConnectAsync();
     }
 
@@ -44,18 +42,13 @@ public class ReadEndToEndBenchmarks
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = N, Description = "publish pre-encoded, broker decodes, nobody reads")]
-    public async Task PublishOnly()
-    {
-        foreach (var payload in _batches)
-            await _client.PublishAsync(Topic, payload, MqttQualityOfService.AtLeastOnce).ConfigureAwait(false);
-    }
+    public Task PublishOnly() => FleetReader.PublishAllAsync(_client, Topic, _batches);
 
     [Benchmark(OperationsPerInvoke = N, Description = "publish pre-encoded + fleet ReadAllAsync of every record")]
     public async Task PublishAndRead()
     {
         _reader.Start(_local.Telemetry);
-        foreach (var payload in _batches)
-            await _client.PublishAsync(Topic, payload, MqttQualityOfService.AtLeastOnce).ConfigureAwait(false);
+        await FleetReader.PublishAllAsync(_client, Topic, _batches).ConfigureAwait(false);
         await _reader.ReadAsync(N).ConfigureAwait(false);
     }
 }
