@@ -75,4 +75,17 @@ public class GcpReadEndToEndBenchmarks
         await _device.FlushAsync().ConfigureAwait(false);
         await _reader.ReadAsync(N).ConfigureAwait(false);
     }
+
+    [Benchmark(OperationsPerInvoke = N, Description = "GCP: the same batches published to the topic over REST (bridge's attributes) -> provider Telemetry.ReadAllAsync")]
+    public async Task TopicPublishAndRead()
+    {
+        // The fleet side without the device and the bridge: what the bridge double would relay, published straight to the
+        // telemetry topic, one message per batch, so the row shows how much of the end-to-end time pulling and decoding take.
+        _reader.Start(_stack.Provider.Telemetry);
+        var attributes = new Dictionary<string, string>
+        { ["deviceId"] = FleetReader.DeviceId, ["deviceRegistryId"] = _stack.Options.RegistryId, ["projectId"] = _stack.Options.ProjectId };
+        foreach (var payload in _batches)
+            await _emulator.Rest.PublishAsync(_stack.Options.TelemetryTopicId!, payload, attributes).ConfigureAwait(false);
+        await _reader.ReadAsync(N).ConfigureAwait(false);
+    }
 }
