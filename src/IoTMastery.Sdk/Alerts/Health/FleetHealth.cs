@@ -16,11 +16,11 @@ public sealed record FleetHealthSummary(DateTimeOffset At, int Devices, int Onli
 }
 
 /// <summary>One rule's state across the fleet.</summary>
-/// <param name="Rule">The rule, named as in <see cref="AlertNotification.Rule"/> (<c>silence</c>, <c>offline</c>, <c>rateOfChange</c>, <c>anomaly</c>, <c>threshold</c>).</param>
+/// <param name="Rule">Which kind of rule; the same value as <see cref="Alert.Rule"/> of its alerts.</param>
 /// <param name="Metric">The metric of a metric rule; null for silence and offline.</param>
 /// <param name="Ok">Devices for which the rule is not firing.</param>
 /// <param name="FiringDevices">Devices for which it is, in ordinal order.</param>
-public sealed record RuleHealth(string Rule, string? Metric, int Ok, IReadOnlyList<string> FiringDevices)
+public sealed record RuleHealth(AlertRuleKind Rule, string? Metric, int Ok, IReadOnlyList<string> FiringDevices)
 {
     /// <summary>How many devices the rule is firing for.</summary>
     public int Firing => FiringDevices.Count;
@@ -66,23 +66,23 @@ public static class FleetHealth
         var rules = new List<RuleHealth>();
         if (health is not null)
         {
-            if (health.Rules.SilentFor is not null) rules.Add(Rule("silence", null, devices.Keys, id => health.IsRaised(id, HealthRuleKind.Silence)));
-            if (health.Rules.OfflineFor is not null) rules.Add(Rule("offline", null, devices.Keys, id => health.IsRaised(id, HealthRuleKind.Offline)));
+            if (health.Rules.SilentFor is not null) rules.Add(Rule(AlertRuleKind.Silence, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Silence)));
+            if (health.Rules.OfflineFor is not null) rules.Add(Rule(AlertRuleKind.Offline, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Offline)));
         }
         if (anomalies is not null)
             foreach (var rule in anomalies.Rules)
-                rules.Add(Rule(AlertNotification.RuleName(rule.Kind), rule.Metric, devices.Keys, id => anomalies.IsRaised(id, rule.Metric, rule.Kind)));
+                rules.Add(Rule(rule.Kind, rule.Metric, devices.Keys, id => anomalies.IsRaised(id, rule.Metric, rule.Kind)));
         if (thresholds is not null)
             foreach (var rule in thresholds.Rules)
-                rules.Add(Rule(AlertNotification.ThresholdRule, rule.Metric, devices.Keys, id => thresholds.IsRaised(id, rule.Metric)));
+                rules.Add(Rule(AlertRuleKind.Threshold, rule.Metric, devices.Keys, id => thresholds.IsRaised(id, rule.Metric)));
 
         var at = (timeProvider ?? TimeProvider.System).GetUtcNow();
         return new FleetHealthSummary(at, devices.Count, online, offline, unknown, new System.Collections.ObjectModel.ReadOnlyDictionary<string, int>(versions), rules);
     }
 
-    private static RuleHealth Rule(string name, string? metric, IEnumerable<string> ids, Func<string, bool> firing)
+    private static RuleHealth Rule(AlertRuleKind rule, string? metric, IEnumerable<string> ids, Func<string, bool> firing)
     {
         var firingDevices = ids.Where(firing).ToList();
-        return new RuleHealth(name, metric, ids.Count() - firingDevices.Count, firingDevices);
+        return new RuleHealth(rule, metric, ids.Count() - firingDevices.Count, firingDevices);
     }
 }
