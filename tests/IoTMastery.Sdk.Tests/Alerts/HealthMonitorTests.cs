@@ -60,6 +60,11 @@ public sealed class HealthMonitorTests
         _time.Advance(TimeSpan.FromSeconds(2));
         var raised = Assert.Single(monitor.Evaluate());
         Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Offline), (raised.Kind, raised.Rule));
+        Assert.Equal((TimeSpan?)TimeSpan.FromSeconds(61), raised.Duration);
+        Assert.Null(raised.Metric);
+        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Offline));
+        // The metric rules share the rule enum; the monitor runs none of them, so none reads as raised.
+        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold) || monitor.IsRaised("d1", AlertRuleKind.Anomaly));
         Assert.Empty(monitor.Evaluate());
 
         var cleared = monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Connected, _time.GetUtcNow(), null));
