@@ -155,7 +155,7 @@ public static class FleetHealthDemo
             // The running version as the firmware agent reports it: reported "firmware": {"version": ...}.
             if (state.Reported["firmware"]?["version"]?.GetValue<string>() is { } version) firmware[p.DeviceId] = version;
         }
-        return FleetHealth.Summarize(presence, firmware, health, anomalies, timeProvider: time);
+        return FleetHealthSummary.Create(presence, firmware, health, anomalies, timeProvider: time);
     }
 
     private static Task Pump<T>(IAsyncEnumerable<T> source, Action<T> handle)

@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk;
 /// <summary>
 /// Runs a <see cref="HealthMonitor"/> (silence bookkeeping), an <see cref="AnomalyEvaluator"/> (rate of change, EWMA) and an
 /// <see cref="AlertEvaluator"/> (thresholds) over the same telemetry in one pass per batch, with the same results as feeding
-/// every record to each of them. The state stays in those evaluators, so their <c>IsRaised</c>, <see cref="FleetHealth.Summarize"/>,
+/// every record to each of them. The state stays in those evaluators, so their <c>IsRaised</c>, <see cref="FleetHealthSummary.Create"/>,
 /// <see cref="HealthMonitor.Evaluate"/>, presence and alert streams see what this evaluator did, and records may also go to
 /// them directly. Allocates nothing per record once every device is known. Thread-safe.
 /// </summary>

@@ -121,7 +121,7 @@ public sealed class CombinedEvaluatorTests
     }
 
     private static object Summary(World world, List<DevicePresence> presence) =>
-        FleetHealth.Summarize(presence, null, world.Health, world.Anomalies, world.Thresholds).Rules
+        FleetHealthSummary.Create(presence, null, world.Health, world.Anomalies, world.Thresholds).Rules
             .Select(r => $"{r.Rule}/{r.Metric}: ok {r.Ok}, firing {string.Join(',', r.FiringDevices)}").ToList();
 
     [Fact]

@@ -42,7 +42,7 @@ public sealed class FleetHealthTests
 
         var presence = new[] { Presence("d1", true), Presence("d2", false), Presence("d3", null), Presence("d4", true) };
         var firmware = new Dictionary<string, string> { ["d1"] = "1.2.0", ["d2"] = "1.2.0", ["d3"] = "1.3.0" };
-        var summary = FleetHealth.Summarize(presence, firmware, health, anomalies, thresholds, _time);
+        var summary = FleetHealthSummary.Create(presence, firmware, health, anomalies, thresholds, _time);
 
         Assert.Equal((_time.GetUtcNow(), 4, 2, 1, 1), (summary.At, summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal([new("1.2.0", 2), new("1.3.0", 1), new(FleetHealthSummary.UnknownVersion, 1)], summary.FirmwareVersions.ToArray());
@@ -55,7 +55,7 @@ public sealed class FleetHealthTests
     [Fact]
     public void Without_evaluators_it_counts_connectivity_and_firmware_only_and_a_repeated_device_counts_once()
     {
-        var summary = FleetHealth.Summarize([Presence("a", true), Presence("b", null), Presence("a", false)], timeProvider: _time);
+        var summary = FleetHealthSummary.Create([Presence("a", true), Presence("b", null), Presence("a", false)], timeProvider: _time);
         Assert.Equal((2, 0, 1, 1), (summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal(2, summary.FirmwareVersions[FleetHealthSummary.UnknownVersion]);
         Assert.Empty(summary.Rules);
@@ -64,7 +64,7 @@ public sealed class FleetHealthTests
     [Fact]
     public void A_presence_entry_without_a_device_id_is_refused()
     {
-        Assert.Throws<ArgumentNullException>(() => FleetHealth.Summarize(null!));
-        Assert.Throws<ArgumentException>(() => FleetHealth.Summarize([Presence("a", true), null!]));
+        Assert.Throws<ArgumentNullException>(() => FleetHealthSummary.Create(null!));
+        Assert.Throws<ArgumentException>(() => FleetHealthSummary.Create([Presence("a", true), null!]));
     }
 }
