@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Local;
@@ -17,10 +18,11 @@ public sealed record FleetHealthReport(FleetHealthSummary Summary, IReadOnlyList
 {
     /// <summary>Whether the summary names every faulty device under the right rule.</summary>
     public bool Detected =>
-        SilentDevices.All(Firing("silence").Contains) && Firing("offline").Contains(OfflineDevice) && Firing("anomaly").Contains(DriftingDevice);
+        SilentDevices.All(Firing(AlertRuleKind.Silence).Contains) && Firing(AlertRuleKind.Offline).Contains(OfflineDevice)
+        && Firing(AlertRuleKind.Anomaly).Contains(DriftingDevice);
 
     /// <summary>The devices a rule fires for at the end.</summary>
-    public IReadOnlyList<string> Firing(string rule) => Summary.Rules.FirstOrDefault(r => r.Rule == rule)?.FiringDevices ?? [];
+    public IReadOnlyList<string> Firing(AlertRuleKind rule) => Summary.Rules.FirstOrDefault(r => r.Rule == rule)?.FiringDevices ?? [];
 }
 
 /// <summary>The simulation and the dashboard; the program and the sample's test both run it.</summary>
@@ -28,6 +30,9 @@ public static class FleetHealthDemo
 {
     private const string Metric = "temperature";
     private static readonly TimeSpan ReadingEvery = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A rule as the webhook names it (camel case: silence, offline, anomaly, rateOfChange, threshold).</summary>
+    private static string Name(AlertRuleKind rule) => JsonNamingPolicy.CamelCase.ConvertName(rule.ToString());
 
     /// <summary>Runs the simulated fleet for <see cref="FleetHealthOptions.Seconds"/> and draws the dashboard on <paramref name="console"/>.</summary>
     public static async Task<FleetHealthReport> RunAsync(FleetHealthOptions options, IAnsiConsole console, CancellationToken cancellationToken)
@@ -46,8 +51,10 @@ public static class FleetHealthDemo
         var health = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(3), OfflineFor = TimeSpan.FromSeconds(3), Cooldown = TimeSpan.FromSeconds(30) }, time);
         var anomalies = new AnomalyEvaluator([new EwmaAnomalyRule(Metric, alpha: 0.05, raiseAboveZ: 4, clearBelowZ: 1, warmUp: 10)]);
         var alertLines = new ConcurrentQueue<string>();
-        void Log(AlertEventKind kind, string device, string rule, string detail) =>
-            alertLines.Enqueue($"{time.GetLocalNow():HH:mm:ss} {(kind == AlertEventKind.Raised ? "[red]raised[/]" : "[green]cleared[/]")} {rule} {device} {detail}");
+        // One alert type for every rule: metric alerts carry a value and score, health alerts how long the device was quiet.
+        void Log(Alert a) =>
+            alertLines.Enqueue($"{time.GetLocalNow():HH:mm:ss} {(a.Kind == AlertEventKind.Raised ? "[red]raised[/]" : "[green]cleared[/]")} {Name(a.Rule)} {a.DeviceId} "
+                + (a.Duration is { } d ? $"after {d.TotalSeconds:0.0} s" : $"{a.Value:0.0} °C, |z| {a.Score:0.0}"));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Each stream subscribes on its first MoveNextAsync, started here before any device connects, so nothing is missed.
@@ -57,9 +64,9 @@ public static class FleetHealthDemo
             Pump(provider.Telemetry.ReadAllAsync(stop.Token), r =>
             {
                 health.Observe(r);
-                if (anomalies.Process(r) is { } a) Log(a.Kind, a.DeviceId, "anomaly", $"{a.Value:0.0} °C, |z| {a.Score:0.0}");
+                if (anomalies.Process(r) is { } a) Log(a);
             }),
-            Pump(health.ReadAlertsAsync(stop.Token), a => Log(a.Kind, a.DeviceId, AlertNotification.From(a).Rule, $"after {a.Duration.TotalSeconds:0.0} s")),
+            Pump(health.ReadAlertsAsync(stop.Token), Log),
         };
         var evaluator = health.RunAsync(TimeSpan.FromMilliseconds(500), stop.Token);
 
@@ -148,7 +155,7 @@ public static class FleetHealthDemo
             // The running version as the firmware agent reports it: reported "firmware": {"version": ...}.
             if (state.Reported["firmware"]?["version"]?.GetValue<string>() is { } version) firmware[p.DeviceId] = version;
         }
-        return FleetHealth.Summarize(presence, firmware, health, anomalies, timeProvider: time);
+        return FleetHealthSummary.Create(presence, firmware, health, anomalies, timeProvider: time);
     }
 
     private static Task Pump<T>(IAsyncEnumerable<T> source, Action<T> handle)
@@ -184,7 +191,7 @@ public static class FleetHealthDemo
             table.AddRow("Connectivity", $"{s.Online} online", $"{s.Offline} offline, {s.Unknown} unknown", "");
             foreach (var (version, count) in s.FirmwareVersions) table.AddRow("Firmware", "", $"{count}", Markup.Escape(version));
             foreach (var rule in s.Rules)
-                table.AddRow(Markup.Escape(rule.Metric is null ? rule.Rule : $"{rule.Rule} ({rule.Metric})"), $"{rule.Ok}",
+                table.AddRow(Markup.Escape(rule.Metric is null ? Name(rule.Rule) : $"{Name(rule.Rule)} ({rule.Metric})"), $"{rule.Ok}",
                     rule.Firing == 0 ? "[green]0[/]" : $"[red]{rule.Firing}[/]", Markup.Escape(string.Join(", ", rule.FiringDevices)));
             table.Title($"[bold]Fleet health[/] — {s.Devices} devices, t+{elapsed.TotalSeconds:0} s{(final ? " (final)" : "")}");
             var recent = alerts.TakeLast(8).ToList();

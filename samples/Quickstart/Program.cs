@@ -96,7 +96,7 @@ AnsiConsole.MarkupLine($"[green]✓[/] {devices.Count(d => d.Connection.IsConnec
 // 3. Telemetry with a threshold alert: raise above 80 °C, clear only below 70 °C (hysteresis).
 var rule = new ThresholdAlertRule("temperature", raiseAbove: 80, clearBelow: 70);
 var alerts = new AlertEvaluator([rule]);
-var alertLog = new List<AlertEvent>();
+var alertLog = new List<Alert>();
 const int readingsPerDevice = 40;
 int expected = readingsPerDevice * devices.Count, received = 0;
 using var consumerStop = CancellationTokenSource.CreateLinkedTokenSource(ct);

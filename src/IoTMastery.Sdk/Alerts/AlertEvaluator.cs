@@ -1,24 +1,5 @@
 namespace IoTMastery.Sdk;
 
-/// <summary>Whether an alert started or ended.</summary>
-public enum AlertEventKind
-{
-    /// <summary>The metric went above the rule's raise threshold.</summary>
-    Raised,
-
-    /// <summary>The metric fell below the rule's clear threshold.</summary>
-    Cleared,
-}
-
-/// <summary>An alert transition for one device and metric.</summary>
-/// <param name="Kind">Raised or cleared.</param>
-/// <param name="DeviceId">The device.</param>
-/// <param name="Metric">The metric.</param>
-/// <param name="Value">The reading that caused the transition.</param>
-/// <param name="Timestamp">When that reading was taken.</param>
-/// <param name="Rule">The rule that fired.</param>
-public sealed record AlertEvent(AlertEventKind Kind, string DeviceId, string Metric, double Value, DateTimeOffset Timestamp, ThresholdAlertRule Rule);
-
 /// <summary>
 /// Applies <see cref="ThresholdAlertRule"/>s to telemetry, keeping one raised/clear state per device
 /// and metric, and reports only transitions. Thread-safe.
@@ -43,7 +24,7 @@ public sealed class AlertEvaluator
     /// one reads below the clear threshold, and <see langword="null"/> otherwise. Allocates nothing once the device is known.
     /// </summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
-    public AlertEvent? Process(in TelemetryRecord record)
+    public Alert? Process(in TelemetryRecord record)
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
@@ -54,17 +35,17 @@ public sealed class AlertEvaluator
     }
 
     /// <summary>Under the table's lock: applies one rule to one reading given the flag of its device and metric.</summary>
-    internal static AlertEvent? Apply(ThresholdAlertRule rule, ref bool raised, in TelemetryRecord record)
+    internal static Alert? Apply(ThresholdAlertRule rule, ref bool raised, in TelemetryRecord record)
     {
         if (!raised && record.Value > rule.RaiseAbove)
         {
             raised = true;
-            return new AlertEvent(AlertEventKind.Raised, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
+            return Alert.ForReading(AlertEventKind.Raised, AlertRuleKind.Threshold, record, null);
         }
         if (raised && record.Value < rule.ClearBelow)
         {
             raised = false;
-            return new AlertEvent(AlertEventKind.Cleared, record.DeviceId, record.Metric, record.Value, record.Timestamp, rule);
+            return Alert.ForReading(AlertEventKind.Cleared, AlertRuleKind.Threshold, record, null);
         }
         return null;
     }

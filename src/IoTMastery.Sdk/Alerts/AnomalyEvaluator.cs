@@ -14,7 +14,7 @@ public abstract record AnomalyRule
     /// <summary>The metric the rule watches.</summary>
     public string Metric { get; }
 
-    internal abstract HealthRuleKind Kind { get; }
+    internal abstract AlertRuleKind Kind { get; }
 
     private protected static void Finite(double value, string name)
     {
@@ -49,7 +49,7 @@ public sealed record RateOfChangeRule : AnomalyRule
     /// <summary>A change slower than this clears a raised alert.</summary>
     public double ClearBelowPerSecond { get; }
 
-    internal override HealthRuleKind Kind => HealthRuleKind.RateOfChange;
+    internal override AlertRuleKind Kind => AlertRuleKind.RateOfChange;
 }
 
 /// <summary>
@@ -95,18 +95,8 @@ public sealed record EwmaAnomalyRule : AnomalyRule
     /// <summary>Readings learned before any alert.</summary>
     public int WarmUp { get; }
 
-    internal override HealthRuleKind Kind => HealthRuleKind.Anomaly;
+    internal override AlertRuleKind Kind => AlertRuleKind.Anomaly;
 }
-
-/// <summary>A rate-of-change or anomaly transition for one device and metric.</summary>
-/// <param name="Kind">Raised or cleared.</param>
-/// <param name="DeviceId">The device.</param>
-/// <param name="Metric">The metric.</param>
-/// <param name="Rule">Rate of change or anomaly.</param>
-/// <param name="Value">The reading that caused the transition.</param>
-/// <param name="Score">The rate (per second) or the |z| score at that reading.</param>
-/// <param name="Timestamp">When that reading was taken.</param>
-public sealed record AnomalyAlert(AlertEventKind Kind, string DeviceId, string Metric, HealthRuleKind Rule, double Value, double Score, DateTimeOffset Timestamp);
 
 /// <summary>
 /// Applies <see cref="AnomalyRule"/>s (at most one per metric) to telemetry, one state per device and metric, and reports
@@ -128,7 +118,7 @@ public sealed class AnomalyEvaluator
 
     /// <summary>Applies the record's metric rule, if any; returns the transition it caused, or null.</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
-    public AnomalyAlert? Process(in TelemetryRecord record)
+    public Alert? Process(in TelemetryRecord record)
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
@@ -138,12 +128,12 @@ public sealed class AnomalyEvaluator
     }
 
     /// <summary>Under the table's lock: applies one rule to one reading given the state of its device and metric.</summary>
-    internal static AnomalyAlert? Apply(AnomalyRule rule, ref Series series, in TelemetryRecord record) =>
+    internal static Alert? Apply(AnomalyRule rule, ref Series series, in TelemetryRecord record) =>
         // A type test on two sealed kinds, not a virtual call: the JIT turns it into one method-table compare.
         rule is RateOfChangeRule rate ? Rate(rate, ref series, record) : Ewma((EwmaAnomalyRule)rule, ref series, record);
 
     /// <summary>Whether the given rule's alert is raised for this device and metric now.</summary>
-    public bool IsRaised(string deviceId, string metric, HealthRuleKind rule)
+    public bool IsRaised(string deviceId, string metric, AlertRuleKind rule)
     {
         ArgumentNullException.ThrowIfNull(deviceId);
         ArgumentNullException.ThrowIfNull(metric);
@@ -152,7 +142,7 @@ public sealed class AnomalyEvaluator
             return _table.TryGetRow(deviceId, out var slots) && slots[index].Raised;
     }
 
-    private static AnomalyAlert? Rate(RateOfChangeRule rule, ref Series s, in TelemetryRecord record)
+    private static Alert? Rate(RateOfChangeRule rule, ref Series s, in TelemetryRecord record)
     {
         if (!s.HasLast)
         {
@@ -164,10 +154,10 @@ public sealed class AnomalyEvaluator
         if (seconds <= 0) return null;
         var perSecond = Math.Abs(record.Value - s.LastValue) / seconds;
         (s.LastValue, s.LastTime) = (record.Value, record.Timestamp);
-        return Transition(ref s, record, HealthRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
+        return Transition(ref s, record, AlertRuleKind.RateOfChange, perSecond, rule.RaiseAbovePerSecond, rule.ClearBelowPerSecond);
     }
 
-    private static AnomalyAlert? Ewma(EwmaAnomalyRule rule, ref Series s, in TelemetryRecord record)
+    private static Alert? Ewma(EwmaAnomalyRule rule, ref Series s, in TelemetryRecord record)
     {
         var x = record.Value;
         if (s.Count == 0)
@@ -183,20 +173,20 @@ public sealed class AnomalyEvaluator
         s.Mean += increment;
         s.Variance = (1 - rule.Alpha) * (s.Variance + diff * increment);
         if (s.Count++ < rule.WarmUp) return null;
-        return Transition(ref s, record, HealthRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
+        return Transition(ref s, record, AlertRuleKind.Anomaly, z, rule.RaiseAboveZ, rule.ClearBelowZ);
     }
 
-    private static AnomalyAlert? Transition(ref Series s, in TelemetryRecord record, HealthRuleKind kind, double score, double raiseAbove, double clearBelow)
+    private static Alert? Transition(ref Series s, in TelemetryRecord record, AlertRuleKind kind, double score, double raiseAbove, double clearBelow)
     {
         if (!s.Raised && score > raiseAbove)
         {
             s.Raised = true;
-            return new AnomalyAlert(AlertEventKind.Raised, record.DeviceId, record.Metric, kind, record.Value, score, record.Timestamp);
+            return Alert.ForReading(AlertEventKind.Raised, kind, record, score);
         }
         if (s.Raised && score < clearBelow)
         {
             s.Raised = false;
-            return new AnomalyAlert(AlertEventKind.Cleared, record.DeviceId, record.Metric, kind, record.Value, score, record.Timestamp);
+            return Alert.ForReading(AlertEventKind.Cleared, kind, record, score);
         }
         return null;
     }

@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk;
 /// <summary>
 /// Runs a <see cref="HealthMonitor"/> (silence bookkeeping), an <see cref="AnomalyEvaluator"/> (rate of change, EWMA) and an
 /// <see cref="AlertEvaluator"/> (thresholds) over the same telemetry in one pass per batch, with the same results as feeding
-/// every record to each of them. The state stays in those evaluators, so their <c>IsRaised</c>, <see cref="FleetHealth.Summarize"/>,
+/// every record to each of them. The state stays in those evaluators, so their <c>IsRaised</c>, <see cref="FleetHealthSummary.Create"/>,
 /// <see cref="HealthMonitor.Evaluate"/>, presence and alert streams see what this evaluator did, and records may also go to
 /// them directly. Allocates nothing per record once every device is known. Thread-safe.
 /// </summary>
@@ -60,17 +60,15 @@ public sealed class CombinedEvaluator
 
     /// <summary>
     /// Applies every rule to a batch of records (one decoded message, one read from a channel), observed at one instant of the
-    /// health monitor's clock, and adds each transition to the collection of its kind (when given). Silence alerts cleared are
-    /// also streamed by the monitor, as <see cref="HealthMonitor.Observe(ReadOnlySpan{TelemetryRecord})"/> does.
+    /// health monitor's clock, and adds each transition to <paramref name="alerts"/> (when given), in the order they happened;
+    /// <see cref="Alert.Rule"/> tells them apart. Silence alerts cleared are also streamed by the monitor, as
+    /// <see cref="HealthMonitor.Observe(ReadOnlySpan{TelemetryRecord})"/> does.
     /// </summary>
     /// <param name="records">The batch, in arrival order.</param>
-    /// <param name="healthAlerts">Receives the silence alerts cleared; null: not collected.</param>
-    /// <param name="anomalyAlerts">Receives rate-of-change and anomaly transitions; null: not collected.</param>
-    /// <param name="thresholdAlerts">Receives threshold transitions; null: not collected.</param>
+    /// <param name="alerts">Receives every transition of every rule; null: only counted.</param>
     /// <returns>How many transitions the batch caused, of all kinds.</returns>
     /// <exception cref="ArgumentException">A record is <c>default</c>; then none of the batch is applied.</exception>
-    public int Process(ReadOnlySpan<TelemetryRecord> records, ICollection<HealthAlert>? healthAlerts = null,
-        ICollection<AnomalyAlert>? anomalyAlerts = null, ICollection<AlertEvent>? thresholdAlerts = null)
+    public int Process(ReadOnlySpan<TelemetryRecord> records, ICollection<Alert>? alerts = null)
     {
         foreach (ref readonly var record in records)
             if (!record.IsInitialized)
@@ -78,7 +76,7 @@ public sealed class CombinedEvaluator
         if (records.IsEmpty) return 0;
         var now = _health?.Time.GetUtcNow() ?? default;
         var transitions = 0;
-        List<HealthAlert>? cleared = null;
+        List<Alert>? cleared = null;
         // Always this order (ours, then health, anomaly, threshold); the evaluators' own methods take only their own lock.
         lock (_lock)
         lock (_healthLock)
@@ -107,7 +105,7 @@ public sealed class CombinedEvaluator
                 if (row.Health is { } device && HealthMonitor.Seen(device, record.DeviceId, now) is { } silence)
                 {
                     (cleared ??= []).Add(silence);
-                    healthAlerts?.Add(silence);
+                    alerts?.Add(silence);
                     transitions++;
                 }
                 ref var metric = ref _recentMetrics[RuntimeHelpers.GetHashCode(record.Metric) & (RecentMetricSize - 1)];
@@ -117,13 +115,13 @@ public sealed class CombinedEvaluator
                 if (rules.ThresholdIndex >= 0
                     && AlertEvaluator.Apply(rules.Threshold!, ref row.Thresholds![rules.ThresholdIndex], record) is { } threshold)
                 {
-                    thresholdAlerts?.Add(threshold);
+                    alerts?.Add(threshold);
                     transitions++;
                 }
                 if (rules.AnomalyIndex >= 0
                     && AnomalyEvaluator.Apply(rules.Anomaly!, ref row.Series![rules.AnomalyIndex], record) is { } anomaly)
                 {
-                    anomalyAlerts?.Add(anomaly);
+                    alerts?.Add(anomaly);
                     transitions++;
                 }
             }

@@ -3,29 +3,13 @@ using System.Threading.Channels;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>Which health rule an alert comes from.</summary>
-public enum HealthRuleKind
-{
-    /// <summary>No telemetry record from a device that should report, for longer than <see cref="HealthRules.SilentFor"/>.</summary>
-    Silence,
-
-    /// <summary>A device disconnected for longer than <see cref="HealthRules.OfflineFor"/>.</summary>
-    Offline,
-
-    /// <summary>A metric changing faster than a <see cref="RateOfChangeRule"/> allows.</summary>
-    RateOfChange,
-
-    /// <summary>A reading far from a metric's recent mean (<see cref="EwmaAnomalyRule"/>).</summary>
-    Anomaly,
-}
-
 /// <summary>The silence and offline rules of a <see cref="HealthMonitor"/>; at least one must be set.</summary>
 public sealed record HealthRules
 {
-    /// <summary>Raise <see cref="HealthRuleKind.Silence"/> when an expected device sends no record for longer than this; null: off.</summary>
+    /// <summary>Raise <see cref="AlertRuleKind.Silence"/> when an expected device sends no record for longer than this; null: off.</summary>
     public TimeSpan? SilentFor { get; init; }
 
-    /// <summary>Raise <see cref="HealthRuleKind.Offline"/> when a device stays disconnected longer than this; null: off.</summary>
+    /// <summary>Raise <see cref="AlertRuleKind.Offline"/> when a device stays disconnected longer than this; null: off.</summary>
     public TimeSpan? OfflineFor { get; init; }
 
     /// <summary>
@@ -47,14 +31,6 @@ public sealed record HealthRules
     }
 }
 
-/// <summary>A health alert transition for one device and rule.</summary>
-/// <param name="Kind">Raised or cleared (the same kinds as threshold alerts).</param>
-/// <param name="DeviceId">The device.</param>
-/// <param name="Rule">Silence or offline.</param>
-/// <param name="Timestamp">When the monitor decided, on its clock.</param>
-/// <param name="Duration">How long the device had been silent or offline at that moment.</param>
-public sealed record HealthAlert(AlertEventKind Kind, string DeviceId, HealthRuleKind Rule, DateTimeOffset Timestamp, TimeSpan Duration);
-
 /// <summary>
 /// Provider-neutral health rules over the telemetry stream and presence: silence (an expected device sends nothing for N)
 /// and offline for longer than N, each raised once per device until it clears (de-duplication) and held back for a cooldown
@@ -68,7 +44,7 @@ public sealed class HealthMonitor
     private readonly Dictionary<string, DeviceHealth> _devices = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly int _readerCapacity;
-    private Channel<HealthAlert>[] _readers = [];
+    private Channel<Alert>[] _readers = [];
     private long _dropped;
     private long _forgotten; // under _lock; tells CombinedEvaluator that a device entry it holds may be stale
 
@@ -115,12 +91,12 @@ public sealed class HealthMonitor
     /// call: where records come in batches, <see cref="Observe(ReadOnlySpan{TelemetryRecord})"/> is much cheaper per record.
     /// </summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>.</exception>
-    public HealthAlert? Observe(in TelemetryRecord record)
+    public Alert? Observe(in TelemetryRecord record)
     {
         if (!record.IsInitialized)
             throw new ArgumentException("The telemetry record is not initialized.", nameof(record));
         var now = _time.GetUtcNow();
-        HealthAlert? alert;
+        Alert? alert;
         lock (_lock) alert = Seen(record.DeviceId, now);
         if (alert is not null) Publish(alert);
         return alert;
@@ -133,14 +109,14 @@ public sealed class HealthMonitor
     /// allocating, when none); they are also streamed.
     /// </summary>
     /// <exception cref="ArgumentException">A record is <c>default</c>; then none of the batch is applied.</exception>
-    public IReadOnlyList<HealthAlert> Observe(ReadOnlySpan<TelemetryRecord> records)
+    public IReadOnlyList<Alert> Observe(ReadOnlySpan<TelemetryRecord> records)
     {
         foreach (ref readonly var record in records)
             if (!record.IsInitialized)
                 throw new ArgumentException("A telemetry record of the batch is not initialized.", nameof(records));
         if (records.IsEmpty) return [];
         var now = _time.GetUtcNow();
-        List<HealthAlert>? cleared = null;
+        List<Alert>? cleared = null;
         lock (_lock)
         {
             foreach (ref readonly var record in records)
@@ -161,24 +137,24 @@ public sealed class HealthMonitor
     internal long ForgottenCount => _forgotten;
 
     // Under _lock: the device reported at `now`; a raised silence alert clears.
-    private HealthAlert? Seen(string deviceId, DateTimeOffset now) => Seen(Entry(deviceId, now), deviceId, now);
+    private Alert? Seen(string deviceId, DateTimeOffset now) => Seen(Entry(deviceId, now), deviceId, now);
 
     /// <summary>Under <see cref="Sync"/>: the entry of <paramref name="deviceId"/> (from <see cref="Entry"/>) reported at <paramref name="now"/>.</summary>
-    internal static HealthAlert? Seen(DeviceHealth device, string deviceId, DateTimeOffset now)
+    internal static Alert? Seen(DeviceHealth device, string deviceId, DateTimeOffset now)
     {
-        HealthAlert? alert = null;
+        Alert? alert = null;
         if (device.SilenceRaised)
         {
             device.SilenceRaised = false;
             device.SilenceClearedAt = now;
-            alert = new HealthAlert(AlertEventKind.Cleared, deviceId, HealthRuleKind.Silence, now, now - device.LastRecord);
+            alert = Alert.ForHealth(AlertEventKind.Cleared, AlertRuleKind.Silence, deviceId, now, now - device.LastRecord);
         }
         device.LastRecord = now;
         return alert;
     }
 
     /// <summary>Records a connect or disconnect event; a connect clears a raised offline alert (returned), else null.</summary>
-    public HealthAlert? Observe(PresenceEvent presenceEvent)
+    public Alert? Observe(PresenceEvent presenceEvent)
     {
         ArgumentNullException.ThrowIfNull(presenceEvent);
         return SetConnected(presenceEvent.DeviceId, presenceEvent.Kind == PresenceEventKind.Connected, presenceEvent.Timestamp);
@@ -188,7 +164,7 @@ public sealed class HealthMonitor
     /// Records a presence answer (from <see cref="IPresenceService"/>, for providers without events). Unknown connectivity
     /// (<see cref="DevicePresence.Connected"/> null) changes nothing: it is never taken as offline.
     /// </summary>
-    public HealthAlert? Observe(DevicePresence presence)
+    public Alert? Observe(DevicePresence presence)
     {
         ArgumentNullException.ThrowIfNull(presence);
         if (presence.Connected is not { } connected) return null;
@@ -196,17 +172,17 @@ public sealed class HealthMonitor
     }
 
     /// <summary>Whether the alert of this device and rule is raised now.</summary>
-    public bool IsRaised(string deviceId, HealthRuleKind rule)
+    public bool IsRaised(string deviceId, AlertRuleKind rule)
     {
         lock (_lock)
-            return _devices.TryGetValue(deviceId, out var d) && (rule == HealthRuleKind.Silence ? d.SilenceRaised : d.OfflineRaised);
+            return _devices.TryGetValue(deviceId, out var d) && rule switch { AlertRuleKind.Silence => d.SilenceRaised, AlertRuleKind.Offline => d.OfflineRaised, _ => false };
     }
 
     /// <summary>Checks every device against the rules now and returns (and streams) the alerts raised.</summary>
-    public IReadOnlyList<HealthAlert> Evaluate()
+    public IReadOnlyList<Alert> Evaluate()
     {
         var now = _time.GetUtcNow();
-        List<HealthAlert>? raised = null;
+        List<Alert>? raised = null;
         lock (_lock)
         {
             foreach (var (id, device) in _devices)
@@ -215,14 +191,14 @@ public sealed class HealthMonitor
                     && now - device.ConnectionChangedAt > offlineFor && Cooled(device.OfflineClearedAt, now))
                 {
                     device.OfflineRaised = true;
-                    (raised ??= []).Add(new HealthAlert(AlertEventKind.Raised, id, HealthRuleKind.Offline, now, now - device.ConnectionChangedAt));
+                    (raised ??= []).Add(Alert.ForHealth(AlertEventKind.Raised, AlertRuleKind.Offline, id, now, now - device.ConnectionChangedAt));
                 }
                 // A device known to be disconnected is the offline rule's; silence is news only while it may still be connected.
                 if (_rules.SilentFor is { } silentFor && device.Connected != false && !device.SilenceRaised
                     && now - device.LastRecord > silentFor && Cooled(device.SilenceClearedAt, now))
                 {
                     device.SilenceRaised = true;
-                    (raised ??= []).Add(new HealthAlert(AlertEventKind.Raised, id, HealthRuleKind.Silence, now, now - device.LastRecord));
+                    (raised ??= []).Add(Alert.ForHealth(AlertEventKind.Raised, AlertRuleKind.Silence, id, now, now - device.LastRecord));
                 }
             }
         }
@@ -248,9 +224,9 @@ public sealed class HealthMonitor
     }
 
     /// <summary>Streams every alert (raised and cleared) from the first <c>MoveNextAsync</c> on, until cancelled.</summary>
-    public async IAsyncEnumerable<HealthAlert> ReadAlertsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<Alert> ReadAlertsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var channel = Channel.CreateBounded<HealthAlert>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+        var channel = Channel.CreateBounded<Alert>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
         lock (_lock) _readers = [.. _readers, channel];
         try
         {
@@ -263,11 +239,11 @@ public sealed class HealthMonitor
         }
     }
 
-    private HealthAlert? SetConnected(string deviceId, bool connected, DateTimeOffset at)
+    private Alert? SetConnected(string deviceId, bool connected, DateTimeOffset at)
     {
         ArgumentException.ThrowIfNullOrEmpty(deviceId);
         var now = _time.GetUtcNow();
-        HealthAlert? alert = null;
+        Alert? alert = null;
         lock (_lock)
         {
             var device = Entry(deviceId, now);
@@ -276,7 +252,7 @@ public sealed class HealthMonitor
             {
                 device.OfflineRaised = false;
                 device.OfflineClearedAt = now;
-                alert = new HealthAlert(AlertEventKind.Cleared, deviceId, HealthRuleKind.Offline, now, now - device.ConnectionChangedAt);
+                alert = Alert.ForHealth(AlertEventKind.Cleared, AlertRuleKind.Offline, deviceId, now, now - device.ConnectionChangedAt);
             }
             device.Connected = connected;
             device.ConnectionChangedAt = at;
@@ -298,9 +274,9 @@ public sealed class HealthMonitor
     }
 
     /// <summary>Streams an alert to every reader; called outside <see cref="Sync"/>.</summary>
-    internal void Publish(HealthAlert alert)
+    internal void Publish(Alert alert)
     {
-        Channel<HealthAlert>[] readers;
+        Channel<Alert>[] readers;
         lock (_lock) readers = _readers;
         // Wait mode with TryWrite: a full reader refuses the write, and the loss is counted instead of blocking the evaluator.
         foreach (var reader in readers)

@@ -62,15 +62,15 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
         clock.Advance(TimeSpan.FromMinutes(2));
         var raised = monitor.Evaluate().OrderBy(a => a.DeviceId).Select(a => (a.Kind, a.DeviceId, a.Rule)).ToList();
         // The disconnected device is reported offline, not also silent; the connected one is silent.
-        Assert.Equal([(AlertEventKind.Raised, "hm-gone", HealthRuleKind.Offline), (AlertEventKind.Raised, "hm-silent", HealthRuleKind.Silence)], raised);
+        Assert.Equal([(AlertEventKind.Raised, "hm-gone", AlertRuleKind.Offline), (AlertEventKind.Raised, "hm-silent", AlertRuleKind.Silence)], raised);
         clock.Advance(TimeSpan.FromMinutes(2));
         Assert.Empty(monitor.Evaluate());
 
         await silent.SendTelemetryAsync(new TelemetryRecord("hm-silent", "t", 2, DateTimeOffset.UtcNow));
         await silent.FlushAsync().WaitAsync(Timeout);
-        while (monitor.IsRaised("hm-silent", HealthRuleKind.Silence) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
+        while (monitor.IsRaised("hm-silent", AlertRuleKind.Silence) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
         await using var back = await ConnectAsync2("hm-gone");
-        while (monitor.IsRaised("hm-gone", HealthRuleKind.Offline) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
+        while (monitor.IsRaised("hm-gone", AlertRuleKind.Offline) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => presencePump);

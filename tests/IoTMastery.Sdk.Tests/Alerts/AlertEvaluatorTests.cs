@@ -18,7 +18,8 @@ public class AlertEvaluatorTests
         var raised = evaluator.Process(R("d1", 81, 1));
         Assert.NotNull(raised);
         Assert.Equal(AlertEventKind.Raised, raised.Kind);
-        Assert.Equal(("d1", "temp", 81d, T0.AddSeconds(1)), (raised.DeviceId, raised.Metric, raised.Value, raised.Timestamp));
+        Assert.Equal((AlertRuleKind.Threshold, "d1", "temp", (double?)81d, T0.AddSeconds(1)), (raised.Rule, raised.DeviceId, raised.Metric, raised.Value, raised.Timestamp));
+        Assert.Equal(((double?)null, (TimeSpan?)null), (raised.Score, raised.Duration)); // only other rules have these
 
         // Wobbling between the thresholds never flaps.
         foreach (var v in new[] { 79d, 85, 71, 70, 90, 75 })

@@ -15,7 +15,7 @@ public sealed class AnomalyEvaluatorTests
         Assert.Null(evaluator.Process(At(0, 10)));   // first reading: no rate yet
         Assert.Null(evaluator.Process(At(10, 15)));  // 0.5/s
         var raised = evaluator.Process(At(12, 18));  // 1.5/s
-        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.RateOfChange, 1.5), (raised!.Kind, raised.Rule, raised.Score));
+        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.RateOfChange, (double?)1.5, (double?)18), (raised!.Kind, raised.Rule, raised.Score, raised.Value));
         Assert.Null(evaluator.Process(At(13, 20)));  // 2/s: still raised, de-duplicated
         Assert.Null(evaluator.Process(At(14, 20.7))); // 0.7/s: between the limits, keeps its state
         Assert.Equal(AlertEventKind.Cleared, evaluator.Process(At(24, 21))!.Kind); // 0.03/s
@@ -39,9 +39,9 @@ public sealed class AnomalyEvaluatorTests
         var noise = new[] { 0.1, -0.1, 0.2, -0.2, 0.0 };
         for (var i = 0; i < 50; i++) Assert.Null(evaluator.Process(At(i, 20 + noise[i % noise.Length])));
         var raised = evaluator.Process(At(50, 25));
-        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.Anomaly), (raised!.Kind, raised.Rule));
+        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Anomaly), (raised!.Kind, raised.Rule));
         Assert.True(raised.Score > 4, raised.Score.ToString());
-        AnomalyAlert? cleared = null;
+        Alert? cleared = null;
         for (var i = 51; i < 200 && cleared is null; i++) cleared = evaluator.Process(At(i, 20 + noise[i % noise.Length]));
         Assert.Equal(AlertEventKind.Cleared, cleared?.Kind);
     }
@@ -53,7 +53,7 @@ public sealed class AnomalyEvaluatorTests
         for (var i = 0; i < 9; i++) Assert.Null(evaluator.Process(At(i, i % 2 == 0 ? 0 : 1000)));
         for (var i = 0; i < 30; i++) evaluator.Process(At(i, 20 + (i % 2 == 0 ? 0.1 : -0.1), "d2"));
         Assert.NotNull(evaluator.Process(At(31, 40, "d2")));
-        Assert.False(evaluator.IsRaised("d1", "temp", HealthRuleKind.Anomaly));
+        Assert.False(evaluator.IsRaised("d1", "temp", AlertRuleKind.Anomaly));
     }
 
     [Fact]

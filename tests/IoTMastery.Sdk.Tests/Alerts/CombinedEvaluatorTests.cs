@@ -16,9 +16,9 @@ public sealed class CombinedEvaluatorTests
         public HealthMonitor Health { get; } = new(new HealthRules { SilentFor = TimeSpan.FromSeconds(10), OfflineFor = TimeSpan.FromSeconds(20), Cooldown = TimeSpan.FromSeconds(15) }, time);
         public AnomalyEvaluator Anomalies { get; } = new([new RateOfChangeRule("temp", 2, 0.5), new EwmaAnomalyRule("vib", 0.2, 3, 1, 5)]);
         public AlertEvaluator Thresholds { get; } = new([new ThresholdAlertRule("hum", 60, 50), new ThresholdAlertRule("vib", 8, 6)]);
-        public List<HealthAlert> HealthAlerts { get; } = [];
-        public List<AnomalyAlert> AnomalyAlerts { get; } = [];
-        public List<AlertEvent> ThresholdAlerts { get; } = [];
+        public List<Alert> HealthAlerts { get; } = [];
+        public List<Alert> AnomalyAlerts { get; } = [];
+        public List<Alert> ThresholdAlerts { get; } = [];
     }
 
     [Fact]
@@ -40,9 +40,17 @@ public sealed class CombinedEvaluatorTests
                 if (separate.Anomalies.Process(record) is { } a) separate.AnomalyAlerts.Add(a);
                 if (separate.Thresholds.Process(record) is { } t) separate.ThresholdAlerts.Add(t);
             }
-            var before = combinedWorld.HealthAlerts.Count + combinedWorld.AnomalyAlerts.Count + combinedWorld.ThresholdAlerts.Count;
-            var count = combined.Process(batch, combinedWorld.HealthAlerts, combinedWorld.AnomalyAlerts, combinedWorld.ThresholdAlerts);
-            Assert.Equal(combinedWorld.HealthAlerts.Count + combinedWorld.AnomalyAlerts.Count + combinedWorld.ThresholdAlerts.Count - before, count);
+            // One collection receives every rule's transitions; sorted by rule here to compare with the evaluators one by one.
+            var batchAlerts = new List<Alert>();
+            var count = combined.Process(batch, batchAlerts);
+            Assert.Equal(batchAlerts.Count, count);
+            foreach (var alert in batchAlerts)
+                (alert.Rule switch
+                {
+                    AlertRuleKind.Silence or AlertRuleKind.Offline => combinedWorld.HealthAlerts,
+                    AlertRuleKind.Threshold => combinedWorld.ThresholdAlerts,
+                    _ => combinedWorld.AnomalyAlerts,
+                }).Add(alert);
 
             _time.Advance(TimeSpan.FromSeconds(random.Next(0, 6)));
             if (step % 5 == 0)
@@ -66,18 +74,26 @@ public sealed class CombinedEvaluatorTests
         }
 
         // Not vacuous: the stream raised and cleared every kind of rule.
-        Assert.Contains(separate.HealthAlerts, a => a is { Rule: HealthRuleKind.Silence, Kind: AlertEventKind.Cleared });
-        Assert.Contains(separate.AnomalyAlerts, a => a is { Rule: HealthRuleKind.RateOfChange, Kind: AlertEventKind.Cleared });
-        Assert.Contains(separate.AnomalyAlerts, a => a is { Rule: HealthRuleKind.Anomaly, Kind: AlertEventKind.Raised });
+        Assert.Contains(separate.HealthAlerts, a => a is { Rule: AlertRuleKind.Silence, Kind: AlertEventKind.Cleared });
+        Assert.Contains(separate.AnomalyAlerts, a => a is { Rule: AlertRuleKind.RateOfChange, Kind: AlertEventKind.Cleared });
+        Assert.Contains(separate.AnomalyAlerts, a => a is { Rule: AlertRuleKind.Anomaly, Kind: AlertEventKind.Raised });
         Assert.Contains(separate.ThresholdAlerts, a => a is { Metric: "vib", Kind: AlertEventKind.Cleared });
         Assert.Contains(separate.ThresholdAlerts, a => a is { Metric: "hum", Kind: AlertEventKind.Cleared });
 
-        Assert.Equal(separate.HealthAlerts, combinedWorld.HealthAlerts);
-        Assert.Equal(separate.AnomalyAlerts, combinedWorld.AnomalyAlerts);
-        Assert.Equal(separate.ThresholdAlerts, combinedWorld.ThresholdAlerts);
+        Assert.All(separate.ThresholdAlerts, a => Assert.Equal(AlertRuleKind.Threshold, a.Rule));
+        Assert.Equal(WithoutIds(separate.HealthAlerts), WithoutIds(combinedWorld.HealthAlerts));
+        Assert.Equal(WithoutIds(separate.AnomalyAlerts), WithoutIds(combinedWorld.AnomalyAlerts));
+        Assert.Equal(WithoutIds(separate.ThresholdAlerts), WithoutIds(combinedWorld.ThresholdAlerts));
+        // Every transition has its own id (the webhook's idempotency key).
+        var all = separate.HealthAlerts.Concat(separate.AnomalyAlerts).Concat(separate.ThresholdAlerts).Concat(combinedWorld.HealthAlerts)
+            .Concat(combinedWorld.AnomalyAlerts).Concat(combinedWorld.ThresholdAlerts).ToList();
+        Assert.Equal(all.Count, all.Select(a => a.Id).Distinct().Count());
         var presenceList = Devices.Select(id => new DevicePresence { DeviceId = id, Connected = true }).ToList();
         Assert.Equal(Summary(separate, presenceList), Summary(combinedWorld, presenceList));
     }
+
+    /// <summary>The alerts with their ids blanked: two evaluators give the same transition different ids.</summary>
+    private static List<Alert> WithoutIds(List<Alert> alerts) => alerts.Select(a => a with { Id = Guid.Empty }).ToList();
 
     private TelemetryRecord[] RandomBatch(Random random, int step)
     {
@@ -105,7 +121,7 @@ public sealed class CombinedEvaluatorTests
     }
 
     private static object Summary(World world, List<DevicePresence> presence) =>
-        FleetHealth.Summarize(presence, null, world.Health, world.Anomalies, world.Thresholds).Rules
+        FleetHealthSummary.Create(presence, null, world.Health, world.Anomalies, world.Thresholds).Rules
             .Select(r => $"{r.Rule}/{r.Metric}: ok {r.Ok}, firing {string.Join(',', r.FiringDevices)}").ToList();
 
     [Fact]
@@ -126,9 +142,9 @@ public sealed class CombinedEvaluatorTests
         Assert.Throws<ArgumentException>(() => new CombinedEvaluator());
         var thresholds = new AlertEvaluator([new ThresholdAlertRule("hum", 60, 50)]);
         var onlyThresholds = new CombinedEvaluator(thresholds: thresholds);
-        var alerts = new List<AlertEvent>();
-        Assert.Equal(1, onlyThresholds.Process([new TelemetryRecord("d1", "hum", 61, Start), new TelemetryRecord("d1", "temp", 99, Start)], thresholdAlerts: alerts));
-        Assert.Equal((AlertEventKind.Raised, "d1", 61.0), (alerts[0].Kind, alerts[0].DeviceId, alerts[0].Value));
+        var alerts = new List<Alert>();
+        Assert.Equal(1, onlyThresholds.Process([new TelemetryRecord("d1", "hum", 61, Start), new TelemetryRecord("d1", "temp", 99, Start)], alerts));
+        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Threshold, "d1", (double?)61.0), (alerts[0].Kind, alerts[0].Rule, alerts[0].DeviceId, alerts[0].Value));
         Assert.True(thresholds.IsRaised("d1", "hum"));
 
         var health = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(10), Cooldown = TimeSpan.Zero }, _time);
@@ -136,9 +152,9 @@ public sealed class CombinedEvaluatorTests
         onlyHealth.Process([new TelemetryRecord("d1", "x", 1, Start)]);
         _time.Advance(TimeSpan.FromSeconds(11));
         Assert.Single(health.Evaluate());
-        var cleared = new List<HealthAlert>();
+        var cleared = new List<Alert>();
         Assert.Equal(1, onlyHealth.Process([new TelemetryRecord("d1", "x", 1, Start)], cleared));
-        Assert.Equal((AlertEventKind.Cleared, TimeSpan.FromSeconds(11)), (cleared[0].Kind, cleared[0].Duration));
+        Assert.Equal((AlertEventKind.Cleared, AlertRuleKind.Silence, (TimeSpan?)TimeSpan.FromSeconds(11)), (cleared[0].Kind, cleared[0].Rule, cleared[0].Duration));
     }
 
     [Fact]
@@ -156,7 +172,7 @@ public sealed class CombinedEvaluatorTests
         Assert.Equal(AlertEventKind.Raised, reader.Current.Kind);
         combined.Process([new TelemetryRecord("d1", "hum", 1, _time.GetUtcNow())]);
         Assert.True(await reader.MoveNextAsync());
-        Assert.Equal((AlertEventKind.Cleared, "d1", HealthRuleKind.Silence), (reader.Current.Kind, reader.Current.DeviceId, reader.Current.Rule));
+        Assert.Equal((AlertEventKind.Cleared, "d1", AlertRuleKind.Silence), (reader.Current.Kind, reader.Current.DeviceId, reader.Current.Rule));
     }
 
     [Fact]
@@ -170,9 +186,9 @@ public sealed class CombinedEvaluatorTests
             .Select(i => new TelemetryRecord("d" + (i / 4 % 100), Metrics[i % 4], 5, Start.AddSeconds(i)))
             .ToArray();
         combined.Process(records.AsSpan(0, PerPass)); // every device and metric is known from here on
-        var alerts = new List<AnomalyAlert>(); // a reused collection, as a caller would keep one
+        var alerts = new List<Alert>(); // a reused collection, as a caller would keep one
         var bytes = Allocations.SteadyStateBytes(pass =>
-            combined.Process(records.AsSpan((pass + 1) * PerPass, PerPass), null, alerts), Passes);
+            combined.Process(records.AsSpan((pass + 1) * PerPass, PerPass), alerts), Passes);
         Assert.Equal(0, bytes);
     }
 

@@ -38,16 +38,16 @@ public sealed class FleetHealthTests
         Report("d3", 20, 95); // d3 is too humid
         _time.Advance(TimeSpan.FromSeconds(25)); // 65 s since d2 left
         foreach (var d in new[] { "d1", "d3" }) health.Observe(Reading(d, "temp", 20));
-        Assert.Equal([("d2", HealthRuleKind.Offline), ("d4", HealthRuleKind.Silence)], health.Evaluate().Select(a => (a.DeviceId, a.Rule)).Order());
+        Assert.Equal([("d2", AlertRuleKind.Offline), ("d4", AlertRuleKind.Silence)], health.Evaluate().Select(a => (a.DeviceId, a.Rule)).Order());
 
         var presence = new[] { Presence("d1", true), Presence("d2", false), Presence("d3", null), Presence("d4", true) };
         var firmware = new Dictionary<string, string> { ["d1"] = "1.2.0", ["d2"] = "1.2.0", ["d3"] = "1.3.0" };
-        var summary = FleetHealth.Summarize(presence, firmware, health, anomalies, thresholds, _time);
+        var summary = FleetHealthSummary.Create(presence, firmware, health, anomalies, thresholds, _time);
 
         Assert.Equal((_time.GetUtcNow(), 4, 2, 1, 1), (summary.At, summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal([new("1.2.0", 2), new("1.3.0", 1), new(FleetHealthSummary.UnknownVersion, 1)], summary.FirmwareVersions.ToArray());
         Assert.Equal(
-            [("silence", null, 3, "d4"), ("offline", null, 3, "d2"), ("anomaly", "temp", 3, "d1"), ("rateOfChange", "level", 4, ""), ("threshold", "hum", 3, "d3")],
+            [(AlertRuleKind.Silence, null, 3, "d4"), (AlertRuleKind.Offline, null, 3, "d2"), (AlertRuleKind.Anomaly, "temp", 3, "d1"), (AlertRuleKind.RateOfChange, "level", 4, ""), (AlertRuleKind.Threshold, "hum", 3, "d3")],
             summary.Rules.Select(r => (r.Rule, r.Metric, r.Ok, string.Join(",", r.FiringDevices))));
         Assert.All(summary.Rules, r => Assert.Equal(4, r.Ok + r.Firing));
     }
@@ -55,7 +55,7 @@ public sealed class FleetHealthTests
     [Fact]
     public void Without_evaluators_it_counts_connectivity_and_firmware_only_and_a_repeated_device_counts_once()
     {
-        var summary = FleetHealth.Summarize([Presence("a", true), Presence("b", null), Presence("a", false)], timeProvider: _time);
+        var summary = FleetHealthSummary.Create([Presence("a", true), Presence("b", null), Presence("a", false)], timeProvider: _time);
         Assert.Equal((2, 0, 1, 1), (summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal(2, summary.FirmwareVersions[FleetHealthSummary.UnknownVersion]);
         Assert.Empty(summary.Rules);
@@ -64,7 +64,7 @@ public sealed class FleetHealthTests
     [Fact]
     public void A_presence_entry_without_a_device_id_is_refused()
     {
-        Assert.Throws<ArgumentNullException>(() => FleetHealth.Summarize(null!));
-        Assert.Throws<ArgumentException>(() => FleetHealth.Summarize([Presence("a", true), null!]));
+        Assert.Throws<ArgumentNullException>(() => FleetHealthSummary.Create(null!));
+        Assert.Throws<ArgumentException>(() => FleetHealthSummary.Create([Presence("a", true), null!]));
     }
 }

@@ -22,16 +22,16 @@ public sealed class HealthMonitorTests
         Assert.Empty(monitor.Evaluate()); // exactly N is not yet "longer than N"
         _time.Advance(TimeSpan.FromSeconds(1));
         var raised = Assert.Single(monitor.Evaluate());
-        Assert.Equal((AlertEventKind.Raised, "d1", HealthRuleKind.Silence), (raised.Kind, raised.DeviceId, raised.Rule));
+        Assert.Equal((AlertEventKind.Raised, "d1", AlertRuleKind.Silence), (raised.Kind, raised.DeviceId, raised.Rule));
         Assert.Equal(TimeSpan.FromSeconds(31), raised.Duration);
         // Per-device de-duplication: still silent, nothing new.
         _time.Advance(TimeSpan.FromMinutes(5));
         Assert.Empty(monitor.Evaluate());
-        Assert.True(monitor.IsRaised("d1", HealthRuleKind.Silence));
+        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Silence));
 
         var cleared = monitor.Observe(Record("d1"));
         Assert.Equal(AlertEventKind.Cleared, cleared!.Kind);
-        Assert.False(monitor.IsRaised("d1", HealthRuleKind.Silence));
+        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Silence));
     }
 
     [Fact]
@@ -59,11 +59,16 @@ public sealed class HealthMonitorTests
         Assert.Empty(monitor.Evaluate());
         _time.Advance(TimeSpan.FromSeconds(2));
         var raised = Assert.Single(monitor.Evaluate());
-        Assert.Equal((AlertEventKind.Raised, HealthRuleKind.Offline), (raised.Kind, raised.Rule));
+        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Offline), (raised.Kind, raised.Rule));
+        Assert.Equal((TimeSpan?)TimeSpan.FromSeconds(61), raised.Duration);
+        Assert.Null(raised.Metric);
+        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Offline));
+        // The metric rules share the rule enum; the monitor runs none of them, so none reads as raised.
+        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold) || monitor.IsRaised("d1", AlertRuleKind.Anomaly));
         Assert.Empty(monitor.Evaluate());
 
         var cleared = monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Connected, _time.GetUtcNow(), null));
-        Assert.Equal((AlertEventKind.Cleared, HealthRuleKind.Offline), (cleared!.Kind, cleared.Rule));
+        Assert.Equal((AlertEventKind.Cleared, AlertRuleKind.Offline), (cleared!.Kind, cleared.Rule));
     }
 
     [Fact]
@@ -132,7 +137,7 @@ public sealed class HealthMonitorTests
             await Task.Yield();
         }
         Assert.True(await next.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal(HealthRuleKind.Silence, stream.Current.Rule);
+        Assert.Equal(AlertRuleKind.Silence, stream.Current.Rule);
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
@@ -176,7 +181,7 @@ public sealed class HealthMonitorTests
         var cleared = monitor.Observe([Record("d2"), Record("d1"), Record("d2")]);
         Assert.Equal([("d2", AlertEventKind.Cleared, TimeSpan.FromSeconds(35)), ("d1", AlertEventKind.Cleared, TimeSpan.FromSeconds(35))],
             cleared.Select(a => (a.DeviceId, a.Kind, a.Duration)));
-        Assert.True(monitor.IsRaised("d3", HealthRuleKind.Silence));
+        Assert.True(monitor.IsRaised("d3", AlertRuleKind.Silence));
         _time.Advance(TimeSpan.FromSeconds(30));
         Assert.Empty(monitor.Evaluate()); // d1 and d2 were stamped at the batch's instant: exactly 30 s is not longer than 30 s
         Assert.Empty(monitor.Observe(ReadOnlySpan<TelemetryRecord>.Empty));

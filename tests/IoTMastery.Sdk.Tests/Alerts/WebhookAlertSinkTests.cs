@@ -19,7 +19,8 @@ public sealed class WebhookAlertSinkTests
     private readonly CapturingLoggerFactory _logs = new();
     private readonly ConcurrentQueue<WebhookDeadLetter> _deadLetters = new();
 
-    private static HealthAlert Silence(string device) => new(AlertEventKind.Raised, device, HealthRuleKind.Silence, Start, TimeSpan.FromSeconds(31));
+    private static Alert Silence(string device) =>
+        new() { Kind = AlertEventKind.Raised, Rule = AlertRuleKind.Silence, DeviceId = device, Timestamp = Start, Duration = TimeSpan.FromSeconds(31) };
 
     private WebhookAlertSink Sink(Uri url, int maxRetries = 3, TimeSpan? baseDelay = null, int queue = 100, TimeSpan? maxDelay = null, TimeSpan? attemptTimeout = null)
     {
@@ -62,7 +63,7 @@ public sealed class WebhookAlertSinkTests
             _ => new CannedResponse(204, ""),
         });
         var sink = Sink(Hook(server));
-        var alert = AlertNotification.From(Silence("pump-7"));
+        var alert = Silence("pump-7");
         Assert.True(sink.Enqueue(alert));
         await CompleteAsync(sink);
         await sink.DisposeAsync();
@@ -91,8 +92,9 @@ public sealed class WebhookAlertSinkTests
     {
         await using var server = new LoopbackHttpServer(_ => new CannedResponse(500));
         var sink = Sink(Hook(server), maxRetries: 2);
-        var first = AlertNotification.From(Silence("d1"));
-        var second = AlertNotification.From(new AnomalyAlert(AlertEventKind.Raised, "d2", "temp", HealthRuleKind.Anomaly, 41.5, 6.2, Start));
+        var first = Silence("d1");
+        var second = new Alert { Kind = AlertEventKind.Raised, Rule = AlertRuleKind.Anomaly, DeviceId = "d2", Metric = "temp", Value = 41.5, Score = 6.2, Timestamp = Start };
+        Assert.NotEqual(first.Id, second.Id); // each alert gets its own idempotency key unless the caller sets one
         sink.Enqueue(first);
         sink.Enqueue(second);
         await CompleteAsync(sink);

@@ -9,8 +9,8 @@ using Polly.Timeout;
 namespace IoTMastery.Sdk;
 
 /// <summary>
-/// POSTs each alert as JSON (<see cref="AlertNotification"/>) to a webhook, one at a time in arrival order, from a bounded
-/// in-memory queue: <see cref="Enqueue(AlertNotification)"/> never waits, so a slow or dead receiver never holds up rule
+/// POSTs each alert as JSON (<see cref="Alert"/>) to a webhook, one at a time in arrival order, from a bounded
+/// in-memory queue: <see cref="Enqueue(Alert)"/> never waits, so a slow or dead receiver never holds up rule
 /// evaluation. Transient failures (network, attempt timeout, 408, 429, 5xx) are retried with exponential backoff and the
 /// receiver's <c>Retry-After</c> (Polly.Core); every attempt of one alert carries the same idempotency key, so a receiver can
 /// drop a repeat whose first answer was lost. An alert that cannot be delivered is counted in <see cref="DeadLetterCount"/>
@@ -23,7 +23,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     private readonly bool _ownsHttp;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Channel<AlertNotification> _queue;
+    private readonly Channel<Alert> _queue;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -49,7 +49,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
         _http = httpClient ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _queue = Channel.CreateBounded<AlertNotification>(new BoundedChannelOptions(options.QueueCapacity)
+        _queue = Channel.CreateBounded<Alert>(new BoundedChannelOptions(options.QueueCapacity)
         {
             // Wait mode with TryWrite: a full queue refuses the alert, which is then dead-lettered instead of dropped silently.
             FullMode = BoundedChannelFullMode.Wait,
@@ -75,22 +75,13 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     public int QueuedCount => _queue.Reader.Count;
 
     /// <summary>Queues an alert for delivery; false (and dead-lettered) when the queue is full or the sink is closed. Never blocks.</summary>
-    public bool Enqueue(AlertNotification alert)
+    public bool Enqueue(Alert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
         if (_queue.Writer.TryWrite(alert)) return true;
         DeadLetter(new WebhookDeadLetter(alert, _closed ? WebhookDeadLetterReason.Abandoned : WebhookDeadLetterReason.QueueFull, 0, null, null));
         return false;
     }
-
-    /// <summary>Queues a silence or offline alert; see <see cref="Enqueue(AlertNotification)"/>.</summary>
-    public bool Enqueue(HealthAlert alert) => Enqueue(AlertNotification.From(alert));
-
-    /// <summary>Queues a rate-of-change or anomaly alert; see <see cref="Enqueue(AlertNotification)"/>.</summary>
-    public bool Enqueue(AnomalyAlert alert) => Enqueue(AlertNotification.From(alert));
-
-    /// <summary>Queues a threshold alert; see <see cref="Enqueue(AlertNotification)"/>.</summary>
-    public bool Enqueue(AlertEvent alert) => Enqueue(AlertNotification.From(alert));
 
     /// <summary>
     /// Stops accepting alerts and returns once every queued one was delivered or dead-lettered. When
@@ -189,7 +180,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
             DeadLetter(new WebhookDeadLetter(left, WebhookDeadLetterReason.Abandoned, 0, null, null));
     }
 
-    private async Task DeliverAsync(AlertNotification alert)
+    private async Task DeliverAsync(Alert alert)
     {
         var delivery = new Delivery(this, alert, alert.ToJson());
         var context = ResilienceContextPool.Shared.Get(_stop.Token);
@@ -226,7 +217,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     private void DeadLetter(WebhookDeadLetter deadLetter)
     {
         Interlocked.Increment(ref _deadLettered);
-        Log.DeadLettered(_logger, deadLetter.Alert.Id, deadLetter.Alert.Rule, ErrorText.Escape(deadLetter.Alert.DeviceId), deadLetter.Reason,
+        Log.DeadLettered(_logger, deadLetter.Alert.Id, Alert.RuleName(deadLetter.Alert.Rule), ErrorText.Escape(deadLetter.Alert.DeviceId), deadLetter.Reason,
             deadLetter.Attempts, deadLetter.LastStatus, deadLetter.LastErrorType);
         try
         {
@@ -240,7 +231,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     }
 
     /// <summary>One alert's delivery: the body is encoded once, a request is built per attempt (a sent request cannot be resent).</summary>
-    private sealed class Delivery(WebhookAlertSink sink, AlertNotification alert, byte[] body)
+    private sealed class Delivery(WebhookAlertSink sink, Alert alert, byte[] body)
     {
         public int Attempts;
 

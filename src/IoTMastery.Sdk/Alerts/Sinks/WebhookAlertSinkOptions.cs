@@ -14,7 +14,7 @@ public sealed class WebhookAlertSinkOptions
     /// </summary>
     public AuthenticationHeaderValue? Authorization { get; init; }
 
-    /// <summary>The header carrying <see cref="AlertNotification.Id"/>, the same on every retry of one alert. Default <c>Idempotency-Key</c>.</summary>
+    /// <summary>The header carrying <see cref="Alert.Id"/>, the same on every retry of one alert. Default <c>Idempotency-Key</c>.</summary>
     public string IdempotencyKeyHeader { get; init; } = "Idempotency-Key";
 
     /// <summary>
@@ -85,4 +85,4 @@ public enum WebhookDeadLetterReason
 /// <param name="Attempts">POSTs sent for it (0 when it never left the queue).</param>
 /// <param name="LastStatus">The last HTTP status received, when there was an answer.</param>
 /// <param name="LastErrorType">The type of the last exception (e.g. <c>HttpRequestException</c>), when an attempt failed without an answer.</param>
-public sealed record WebhookDeadLetter(AlertNotification Alert, WebhookDeadLetterReason Reason, int Attempts, int? LastStatus, string? LastErrorType);
+public sealed record WebhookDeadLetter(Alert Alert, WebhookDeadLetterReason Reason, int Attempts, int? LastStatus, string? LastErrorType);

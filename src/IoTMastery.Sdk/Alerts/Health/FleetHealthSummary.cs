@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 /// <summary>A provider-neutral snapshot of a fleet: connectivity, firmware versions and the state of every alert rule.</summary>
-/// <param name="At">When it was taken, on the clock passed to <see cref="FleetHealth.Summarize"/>.</param>
+/// <param name="At">When it was taken, on the clock passed to <see cref="Create"/>.</param>
 /// <param name="Devices">Devices counted (each presence answer once).</param>
 /// <param name="Online">Devices whose provider says connected.</param>
 /// <param name="Offline">Devices whose provider says disconnected.</param>
@@ -13,22 +13,7 @@ public sealed record FleetHealthSummary(DateTimeOffset At, int Devices, int Onli
 {
     /// <summary>The <see cref="FirmwareVersions"/> key of devices without a reported version.</summary>
     public const string UnknownVersion = "unknown";
-}
 
-/// <summary>One rule's state across the fleet.</summary>
-/// <param name="Rule">The rule, named as in <see cref="AlertNotification.Rule"/> (<c>silence</c>, <c>offline</c>, <c>rateOfChange</c>, <c>anomaly</c>, <c>threshold</c>).</param>
-/// <param name="Metric">The metric of a metric rule; null for silence and offline.</param>
-/// <param name="Ok">Devices for which the rule is not firing.</param>
-/// <param name="FiringDevices">Devices for which it is, in ordinal order.</param>
-public sealed record RuleHealth(string Rule, string? Metric, int Ok, IReadOnlyList<string> FiringDevices)
-{
-    /// <summary>How many devices the rule is firing for.</summary>
-    public int Firing => FiringDevices.Count;
-}
-
-/// <summary>Builds a <see cref="FleetHealthSummary"/> from presence, reported firmware and the alert evaluators.</summary>
-public static class FleetHealth
-{
     /// <summary>
     /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IPresenceService.ListAsync"/>
     /// pages); alert states are read from each evaluator given, for each of its rules. A device the evaluators never saw is ok.
@@ -38,9 +23,9 @@ public static class FleetHealth
     /// <param name="health">Silence and offline rules, when used.</param>
     /// <param name="anomalies">Rate-of-change and anomaly rules, when used.</param>
     /// <param name="thresholds">Threshold rules, when used.</param>
-    /// <param name="timeProvider">Stamps <see cref="FleetHealthSummary.At"/>; defaults to the system clock.</param>
+    /// <param name="timeProvider">Stamps <see cref="At"/>; defaults to the system clock.</param>
     /// <exception cref="ArgumentException">A presence entry is null or has no device id.</exception>
-    public static FleetHealthSummary Summarize(IEnumerable<DevicePresence> presence, IReadOnlyDictionary<string, string>? firmwareVersions = null,
+    public static FleetHealthSummary Create(IEnumerable<DevicePresence> presence, IReadOnlyDictionary<string, string>? firmwareVersions = null,
         HealthMonitor? health = null, AnomalyEvaluator? anomalies = null, AlertEvaluator? thresholds = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(presence);
@@ -59,30 +44,42 @@ public static class FleetHealth
             if (p.Connected is null) unknown++;
             else if (p.Connected.Value) online++;
             else offline++;
-            var version = firmwareVersions is not null && firmwareVersions.TryGetValue(id, out var v) && !string.IsNullOrEmpty(v) ? v : FleetHealthSummary.UnknownVersion;
+            var version = firmwareVersions is not null && firmwareVersions.TryGetValue(id, out var v) && !string.IsNullOrEmpty(v) ? v : UnknownVersion;
             versions[version] = versions.GetValueOrDefault(version) + 1;
         }
 
         var rules = new List<RuleHealth>();
         if (health is not null)
         {
-            if (health.Rules.SilentFor is not null) rules.Add(Rule("silence", null, devices.Keys, id => health.IsRaised(id, HealthRuleKind.Silence)));
-            if (health.Rules.OfflineFor is not null) rules.Add(Rule("offline", null, devices.Keys, id => health.IsRaised(id, HealthRuleKind.Offline)));
+            if (health.Rules.SilentFor is not null) rules.Add(Rule(AlertRuleKind.Silence, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Silence)));
+            if (health.Rules.OfflineFor is not null) rules.Add(Rule(AlertRuleKind.Offline, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Offline)));
         }
         if (anomalies is not null)
             foreach (var rule in anomalies.Rules)
-                rules.Add(Rule(AlertNotification.RuleName(rule.Kind), rule.Metric, devices.Keys, id => anomalies.IsRaised(id, rule.Metric, rule.Kind)));
+                rules.Add(Rule(rule.Kind, rule.Metric, devices.Keys, id => anomalies.IsRaised(id, rule.Metric, rule.Kind)));
         if (thresholds is not null)
             foreach (var rule in thresholds.Rules)
-                rules.Add(Rule(AlertNotification.ThresholdRule, rule.Metric, devices.Keys, id => thresholds.IsRaised(id, rule.Metric)));
+                rules.Add(Rule(AlertRuleKind.Threshold, rule.Metric, devices.Keys, id => thresholds.IsRaised(id, rule.Metric)));
 
         var at = (timeProvider ?? TimeProvider.System).GetUtcNow();
         return new FleetHealthSummary(at, devices.Count, online, offline, unknown, new System.Collections.ObjectModel.ReadOnlyDictionary<string, int>(versions), rules);
     }
 
-    private static RuleHealth Rule(string name, string? metric, IEnumerable<string> ids, Func<string, bool> firing)
+    private static RuleHealth Rule(AlertRuleKind rule, string? metric, IEnumerable<string> ids, Func<string, bool> firing)
     {
         var firingDevices = ids.Where(firing).ToList();
-        return new RuleHealth(name, metric, ids.Count() - firingDevices.Count, firingDevices);
+        return new RuleHealth(rule, metric, ids.Count() - firingDevices.Count, firingDevices);
     }
 }
+
+/// <summary>One rule's state across the fleet.</summary>
+/// <param name="Rule">Which kind of rule; the same value as <see cref="Alert.Rule"/> of its alerts.</param>
+/// <param name="Metric">The metric of a metric rule; null for silence and offline.</param>
+/// <param name="Ok">Devices for which the rule is not firing.</param>
+/// <param name="FiringDevices">Devices for which it is, in ordinal order.</param>
+public sealed record RuleHealth(AlertRuleKind Rule, string? Metric, int Ok, IReadOnlyList<string> FiringDevices)
+{
+    /// <summary>How many devices the rule is firing for.</summary>
+    public int Firing => FiringDevices.Count;
+}
+

@@ -1,0 +1,129 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+
+namespace IoTMastery.Sdk;
+
+/// <summary>Whether an alert started or ended.</summary>
+public enum AlertEventKind
+{
+    /// <summary>The rule's condition began to hold (e.g. the metric went above the raise threshold).</summary>
+    Raised,
+
+    /// <summary>The condition ended (e.g. the metric fell below the clear threshold).</summary>
+    Cleared,
+}
+
+/// <summary>Which kind of rule an <see cref="Alert"/> comes from.</summary>
+public enum AlertRuleKind
+{
+    /// <summary>No telemetry record from a device that should report, for longer than <see cref="HealthRules.SilentFor"/>.</summary>
+    Silence,
+
+    /// <summary>A device disconnected for longer than <see cref="HealthRules.OfflineFor"/>.</summary>
+    Offline,
+
+    /// <summary>A metric changing faster than a <see cref="RateOfChangeRule"/> allows.</summary>
+    RateOfChange,
+
+    /// <summary>A reading far from a metric's recent mean (<see cref="EwmaAnomalyRule"/>).</summary>
+    Anomaly,
+
+    /// <summary>A metric above a <see cref="ThresholdAlertRule"/>'s raise threshold.</summary>
+    Threshold,
+}
+
+/// <summary>
+/// One alert transition for one device, from any evaluator (<see cref="AlertEvaluator"/>, <see cref="AnomalyEvaluator"/>,
+/// <see cref="HealthMonitor"/>, <see cref="CombinedEvaluator"/>) and in the shape every sink sends. One type rather than one per
+/// evaluator, so a caller routes, stores and forwards alerts without caring which rule made them; the members that only some
+/// rules have are null for the others.
+/// </summary>
+public sealed record Alert
+{
+    /// <summary>
+    /// Unique per transition and the same on every retry of it: the webhook sends it as the idempotency key, so a receiver
+    /// that saw a POST whose answer was lost can drop the repeat. A new version-7 GUID unless set.
+    /// </summary>
+    public Guid Id { get; init; } = Guid.CreateVersion7();
+
+    /// <summary>Raised or cleared.</summary>
+    public required AlertEventKind Kind { get; init; }
+
+    /// <summary>Which kind of rule.</summary>
+    public required AlertRuleKind Rule { get; init; }
+
+    /// <summary>The device.</summary>
+    public required string DeviceId { get; init; }
+
+    /// <summary>The metric, for threshold, rate-of-change and anomaly alerts; null for health alerts.</summary>
+    public string? Metric { get; init; }
+
+    /// <summary>The reading that caused the transition, for metric alerts.</summary>
+    public double? Value { get; init; }
+
+    /// <summary>The rate per second or |z| score, for rate-of-change and anomaly alerts.</summary>
+    public double? Score { get; init; }
+
+    /// <summary>How long the device had been silent or offline, for health alerts.</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>When the transition happened (the reading's time for metric alerts, the monitor's clock for health alerts).</summary>
+    public required DateTimeOffset Timestamp { get; init; }
+
+    /// <summary>A metric rule's transition at one reading.</summary>
+    internal static Alert ForReading(AlertEventKind kind, AlertRuleKind rule, in TelemetryRecord record, double? score) => new()
+    {
+        Kind = kind, Rule = rule, DeviceId = record.DeviceId, Metric = record.Metric, Value = record.Value, Score = score,
+        Timestamp = record.Timestamp,
+    };
+
+    /// <summary>A silence or offline transition decided at <paramref name="now"/>.</summary>
+    internal static Alert ForHealth(AlertEventKind kind, AlertRuleKind rule, string deviceId, DateTimeOffset now, TimeSpan duration) => new()
+    {
+        Kind = kind, Rule = rule, DeviceId = deviceId, Timestamp = now, Duration = duration,
+    };
+
+    /// <summary>The rule's name on the wire and in the fleet summary: the enum name in camel case.</summary>
+    internal static string RuleName(AlertRuleKind rule) => rule switch
+    {
+        AlertRuleKind.Silence => "silence",
+        AlertRuleKind.Offline => "offline",
+        AlertRuleKind.RateOfChange => "rateOfChange",
+        AlertRuleKind.Anomaly => "anomaly",
+        AlertRuleKind.Threshold => "threshold",
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "Unknown alert rule."),
+    };
+
+    /// <summary>
+    /// The JSON body: <c>{"id","kind","rule","deviceId","metric","value","score","durationSeconds","timestamp"}</c>, absent
+    /// members omitted, the time in ISO 8601 UTC. Written by hand so the SDK needs no reflection-based serializer.
+    /// </summary>
+    internal byte[] ToJson()
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("id", Id);
+            json.WriteString("kind", Kind == AlertEventKind.Raised ? "raised" : "cleared");
+            json.WriteString("rule", RuleName(Rule));
+            json.WriteString("deviceId", DeviceId);
+            if (Metric is not null) json.WriteString("metric", Metric);
+            Number(json, "value", Value);
+            Number(json, "score", Score);
+            if (Duration is { } d) json.WriteNumber("durationSeconds", d.TotalSeconds);
+            json.WriteString("timestamp", Timestamp.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    // JSON has no NaN or infinity; a non-finite reading is sent as null rather than failing the whole alert.
+    private static void Number(Utf8JsonWriter json, string name, double? value)
+    {
+        if (value is not { } v) return;
+        if (double.IsFinite(v)) json.WriteNumber(name, v);
+        else json.WriteNull(name);
+    }
+}
