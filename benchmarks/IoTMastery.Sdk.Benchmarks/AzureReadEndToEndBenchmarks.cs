@@ -16,9 +16,14 @@ namespace IoTMastery.Sdk.Benchmarks;
 /// decoding add. Each benchmark method runs in its own process with its own hub, so the reader starts from the oldest event
 /// (it sees only this method's records) and cannot miss the first batch to the unobserved moment its AMQP link opens.
 /// Mean is ns per record.
+/// The double keeps every message it receives (its tests inspect them) and copies a partition's event array on each append,
+/// so its cost per batch grows with the events already there. A fixed invocation count gives both rows the same number of
+/// batches in the same stages; with BenchmarkDotNet's automatic count the faster row would run more invocations and pay more
+/// of that growth (run 1 of benchmarks/README.md: 64 against 7 invocations per iteration).
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(EndToEndConfig))]
+[InvocationCount(8)]
 public class AzureReadEndToEndBenchmarks
 {
     private const int N = EndToEndBenchmarks.RecordCount;
