@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Providers;
 /// by the rollout's revision. The schema is versioned in the table <c>firmware_schema_version</c>; the Local provider
 /// keeps these tables in its own database, and older Local databases are brought up to date in place.
 /// </summary>
-internal sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDisposable
+internal sealed partial class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDisposable
 {
     private const string StoreName = "SqliteFirmwareStore";
 
@@ -290,45 +290,6 @@ internal sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDis
     }
 
     /// <inheritdoc />
-    public async Task<FirmwareAdvisory> UpsertAdvisoryAsync(FirmwareAdvisory advisory, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(advisory);
-        ArgumentException.ThrowIfNullOrEmpty(advisory.Id);
-        return await WriteAsync(async (c, tx, ct) =>
-        {
-            var existing = await ReadAdvisoryAsync(c, tx, advisory.Id, ct).ConfigureAwait(false);
-            if (existing is not null && existing.Modified > advisory.Modified)
-                return existing;
-            var kept = advisory with { ImportedAt = existing?.ImportedAt ?? advisory.ImportedAt };
-            await ExecuteAsync(c, tx,
-                "INSERT INTO advisories (id, modified, imported_at, record) VALUES ($id, $modified, $imported, $record) " +
-                "ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, record = excluded.record", ct,
-                ("$id", kept.Id), ("$modified", kept.Modified.UtcTicks), ("$imported", kept.ImportedAt.UtcTicks), ("$record", AdvisoryJson.Write(kept))).ConfigureAwait(false);
-            return kept;
-        }, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async Task<FirmwareAdvisory?> GetAdvisoryAsync(string id, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(id);
-        await using var c = Open();
-        return await ReadAdvisoryAsync(c, null, id, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<FirmwareAdvisory>> ListAdvisoriesAsync(CancellationToken cancellationToken = default)
-    {
-        var list = new List<FirmwareAdvisory>();
-        await using var c = Open();
-        await using var command = Command(c, null, "SELECT record, imported_at FROM advisories ORDER BY id");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            list.Add(AdvisoryJson.Read(reader.GetString(0)) with { ImportedAt = FromDb(reader.GetInt64(1)) });
-        return list;
-    }
-
-    /// <inheritdoc />
     public async Task<IReadOnlyList<Rollout>> ListRolloutsAsync(CancellationToken cancellationToken = default)
     {
         var ids = new List<string>();
@@ -347,13 +308,6 @@ internal sealed class SqliteFirmwareStore : IFirmwareStore, IAdvisoryStore, IDis
                 rollouts.Add(stored.Rollout);
         }
         return rollouts;
-    }
-
-    private static async Task<FirmwareAdvisory?> ReadAdvisoryAsync(SqliteConnection c, SqliteTransaction? tx, string id, CancellationToken ct)
-    {
-        await using var command = Command(c, tx, "SELECT record, imported_at FROM advisories WHERE id = $id", ("$id", id));
-        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        return await reader.ReadAsync(ct).ConfigureAwait(false) ? AdvisoryJson.Read(reader.GetString(0)) with { ImportedAt = FromDb(reader.GetInt64(1)) } : null;
     }
 
     /// <summary>Releases pooled connections so the file can be moved or deleted.</summary>
