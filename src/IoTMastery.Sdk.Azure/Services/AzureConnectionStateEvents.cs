@@ -76,7 +76,7 @@ internal sealed partial class AzureConnectionStateEvents : IAsyncDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                Log.PartitionsUnreadable(_logger, ex.GetType().Name);
+                Log.PartitionsUnreadable(_logger, ErrorText.Name(ex));
                 await Task.Delay(TimeSpan.FromSeconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -107,7 +107,7 @@ internal sealed partial class AzureConnectionStateEvents : IAsyncDisposable
                     {
                         // One event the reader cannot apply is skipped, never retried: reopening at it would stall the partition.
                         Interlocked.Increment(ref _skipped);
-                        Log.EventSkipped(_logger, data.SequenceNumber, partition, ex.GetType().Name);
+                        Log.EventSkipped(_logger, data.SequenceNumber, partition, ErrorText.Name(ex));
                     }
                     after = data.SequenceNumber;
                     if (store is not null) await store.SetAsync(partition, data.SequenceNumber, cancellationToken).ConfigureAwait(false);
@@ -121,7 +121,7 @@ internal sealed partial class AzureConnectionStateEvents : IAsyncDisposable
             catch (Exception ex)
             {
                 // The message of an Event Hubs fault names the namespace and entity, never the key; the type is enough here.
-                Log.PartitionStopped(_logger, partition, ex.GetType().Name, after);
+                Log.PartitionStopped(_logger, partition, ErrorText.Name(ex), after);
                 await Task.Delay(TimeSpan.FromSeconds(5), _time, cancellationToken).ConfigureAwait(false);
             }
         }

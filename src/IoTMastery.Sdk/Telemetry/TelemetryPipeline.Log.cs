@@ -37,7 +37,4 @@ internal sealed partial class TelemetryPipeline
         [LoggerMessage(EventId = 508, Level = LogLevel.Warning, Message = "Telemetry delivery failed transiently (cycle {Cycle}); replaying from the outbox in {Delay}.")]
         public static partial void ReplayingFromOutbox(ILogger logger, Exception exception, int cycle, TimeSpan delay);
     }
-
-    /// <summary>What a log line may say about a failure: its error code or type, never its message (which may quote a peer).</summary>
-    private static string ErrorName(Exception ex) => ex is IoTException io ? io.ErrorCode ?? io.GetType().Name : ex.GetType().Name;
 }

@@ -151,7 +151,7 @@ internal sealed partial class TelemetryPipeline
             // Acknowledged before an earlier batch's retry went out: send it again after that retry so the last copy
             // of every record is in order. Its records were delivered once already, so they count as sent either way.
             if (await SendThroughResilienceAsync(batch, batch.WaitForTurn).ConfigureAwait(false) is { } replayFailure)
-                Log.ReplayFailed(_logger, batch.Count, ErrorName(replayFailure));
+                Log.ReplayFailed(_logger, batch.Count, ErrorText.Name(replayFailure));
         }
         if (batch.Rejected > 0)
         {
