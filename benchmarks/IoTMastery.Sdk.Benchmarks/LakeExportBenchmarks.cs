@@ -10,7 +10,7 @@ namespace IoTMastery.Sdk.Benchmarks;
 
 /// <summary>
 /// 1,000,000 telemetry records written to a file on local disk (fsync'd, as the lake sink does) per operation:
-/// the exporter's Parquet path (writer + <see cref="LocalDirectoryLakeSink"/>) against naive CSV and JSON-lines writers.
+/// the exporter's Parquet path (writer + <see cref="ILakeSink.Directory"/>) against naive CSV and JSON-lines writers.
 /// Mean is ns per record (OperationsPerInvoke).
 /// </summary>
 [MemoryDiagnoser]
@@ -21,7 +21,7 @@ public class LakeExportBenchmarks
     private string _directory = "";
     private ParquetTelemetryWriter _snappy = null!;
     private ParquetTelemetryWriter _zstd = null!;
-    private LocalDirectoryLakeSink _sink = null!;
+    private ILakeSink _sink = null!;
     private readonly MemoryStream _buffer = new();
     private readonly DateTimeOffset _received = new(2026, 12, 7, 5, 0, 0, TimeSpan.Zero);
 
@@ -32,7 +32,7 @@ public class LakeExportBenchmarks
         _directory = Directory.CreateTempSubdirectory("iotm-lake-bench-").FullName;
         _snappy = new ParquetTelemetryWriter(new LakeExportOptions());
         _zstd = new ParquetTelemetryWriter(new LakeExportOptions { Compression = LakeCompression.Zstd });
-        _sink = new LocalDirectoryLakeSink(_directory);
+        _sink = ILakeSink.Directory(_directory);
     }
 
     [GlobalCleanup]
@@ -116,7 +116,7 @@ internal static class LakeData
         file.Flush(flushToDisk: true);
     }
 
-    public static async Task WriteParquetAsync(ParquetTelemetryWriter writer, TelemetryRecord[] records, MemoryStream buffer, LocalDirectoryLakeSink sink, DateTimeOffset received, string key)
+    public static async Task WriteParquetAsync(ParquetTelemetryWriter writer, TelemetryRecord[] records, MemoryStream buffer, ILakeSink sink, DateTimeOffset received, string key)
     {
         buffer.SetLength(0);
         await writer.WriteAsync(records, null, records.Length, 1, received, buffer, CancellationToken.None);
@@ -134,7 +134,7 @@ internal static class LakeData
         var directory = Directory.CreateTempSubdirectory("iotm-lake-size-").FullName;
         try
         {
-            var sink = new LocalDirectoryLakeSink(directory);
+            var sink = ILakeSink.Directory(directory);
             WriteCsv(records, Path.Combine(directory, "naive.csv"));
             WriteJsonLines(records, Path.Combine(directory, "naive.jsonl"));
             var buffer = new MemoryStream();
@@ -155,7 +155,7 @@ internal static class LakeData
             for (int done = 0; done < totalRecords; done += 500_000)
                 outbox.AppendBatch(Records(Math.Min(500_000, totalRecords - done), done));
             GC.Collect();
-            var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(Path.Combine(directory, "lake")));
+            var exporter = new TelemetryLakeExporter(ILakeSink.Directory(Path.Combine(directory, "lake")));
             using var process = Process.GetCurrentProcess();
             process.Refresh();
             long before = process.PeakWorkingSet64;

@@ -43,7 +43,7 @@ try
 {
     // The spool sits beside the Parquet files; Spark, Hive and DuckDB's *.parquet globs skip '_'-prefixed folders.
     using var spool = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(lakeDirectory, "_spool") });
-    var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(lakeDirectory),
+    var exporter = new TelemetryLakeExporter(ILakeSink.Directory(lakeDirectory),
         new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(5) });
 
     await using (var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = Path.Combine(work.FullName, "fleet.db") }))

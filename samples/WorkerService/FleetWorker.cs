@@ -115,8 +115,8 @@ public sealed partial class FleetWorker(
             await device.ConnectAsync(ct);
 
             // Returns once the subscription is live on the provider, so every reading sent from here on is read back. AWS
-            // reads telemetry over its service MQTT connection (AwsIoTOptions.ServiceMqttCertificate, a client certificate: code-only),
-            // so without one the devices send and nothing reads back here.
+            // reads telemetry over its service MQTT connection (IoT:Aws:<name>:ServiceMqttClientId with ServiceMqttCertificateFile,
+            // see README.md), so without one the devices send and nothing reads back here.
             var canRead = provider.Capabilities.TelemetryConsumption;
             await using var subscription = canRead ? await provider.Telemetry.SubscribeAsync(ct) : null;
             var start = time.GetUtcNow();

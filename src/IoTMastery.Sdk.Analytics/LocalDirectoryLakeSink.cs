@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk.Analytics;
 /// A temporary file left by a process killed mid-write is deleted when the same key is written again, which the
 /// exporter does after a crash.
 /// </summary>
-public sealed class LocalDirectoryLakeSink : ILakeSink
+internal sealed class LocalDirectoryLakeSink : ILakeSink
 {
     /// <summary>Creates a sink rooted at <paramref name="rootDirectory"/>, creating it if missing.</summary>
     /// <exception cref="ArgumentException"><paramref name="rootDirectory"/> is empty.</exception>

@@ -11,7 +11,7 @@ namespace IoTMastery.Sdk.Analytics;
 /// </summary>
 /// <remarks>Transient faults (throttling, 5xx, dropped connections) are retried by the AWS SDK's own bounded retry policy;
 /// repeating a PUT of the same key with the same bytes is idempotent, so that retry is safe.</remarks>
-public sealed class S3LakeSink : ILakeSink
+internal sealed class S3LakeSink : ILakeSink
 {
     /// <summary>The smallest part S3 accepts (except the last), 5 MiB.</summary>
     public const int MinPartBytes = 5 * 1024 * 1024;

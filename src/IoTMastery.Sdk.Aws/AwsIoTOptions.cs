@@ -90,9 +90,25 @@ public sealed class AwsIoTOptions
 
     /// <summary>
     /// The service's own client certificate, with its private key, for the connection <see cref="ServiceMqttClientId"/> names.
-    /// Code-only (not bound from configuration). The provider does not dispose it.
+    /// Set from code; from configuration use <see cref="ServiceMqttCertificateFile"/> instead (one of the two). The provider
+    /// does not dispose it.
     /// </summary>
     public X509Certificate2? ServiceMqttCertificate { get; set; }
+
+    /// <summary>
+    /// A PEM file with the service's client certificate for the connection <see cref="ServiceMqttClientId"/> names, and its
+    /// private key unless <see cref="ServiceMqttPrivateKeyFile"/> is set: <see cref="ServiceMqttCertificate"/> in a form
+    /// configuration can bind (<c>IoT:Aws:&lt;name&gt;:ServiceMqttCertificateFile</c>). Set one of the two. Checked to exist by
+    /// <see cref="Validate"/>, read when the provider starts (an unreadable file is an <see cref="ArgumentException"/> naming
+    /// this option); the provider disposes the certificate it read.
+    /// </summary>
+    public string? ServiceMqttCertificateFile { get; set; }
+
+    /// <summary>
+    /// The PEM file of <see cref="ServiceMqttCertificateFile"/>'s private key when it is a file of its own, as AWS hands them
+    /// out (<c>…-certificate.pem.crt</c> and <c>…-private.pem.key</c>). Secret: keep the file owner-readable only.
+    /// </summary>
+    public string? ServiceMqttPrivateKeyFile { get; set; }
 
     /// <summary>
     /// The SQLite file that keeps firmware releases and rollouts, so a restarted process resumes its rollouts. Default: a
@@ -135,8 +151,14 @@ public sealed class AwsIoTOptions
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
         if (TelemetryReaderCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(TelemetryReaderCapacity), TelemetryReaderCapacity, "TelemetryReaderCapacity must be positive.");
-        if ((ServiceMqttClientId is null) != (ServiceMqttCertificate is null))
-            throw new ArgumentException("Set ServiceMqttClientId and ServiceMqttCertificate together (or neither: no commands, telemetry reading or presence events).",
+        if (ServiceMqttCertificate is not null && ServiceMqttCertificateFile is not null)
+            throw new ArgumentException("Set ServiceMqttCertificate (from code) or ServiceMqttCertificateFile (from configuration), not both.", nameof(ServiceMqttCertificateFile));
+        if (ServiceMqttPrivateKeyFile is not null && ServiceMqttCertificateFile is null)
+            throw new ArgumentException("ServiceMqttPrivateKeyFile is the key of ServiceMqttCertificateFile; set that too.", nameof(ServiceMqttPrivateKeyFile));
+        CheckFile(ServiceMqttCertificateFile, nameof(ServiceMqttCertificateFile));
+        CheckFile(ServiceMqttPrivateKeyFile, nameof(ServiceMqttPrivateKeyFile));
+        if ((ServiceMqttClientId is null) != (ServiceMqttCertificate is null && ServiceMqttCertificateFile is null))
+            throw new ArgumentException("Set ServiceMqttClientId and ServiceMqttCertificate (or ServiceMqttCertificateFile) together (or neither: no commands, telemetry reading or presence events).",
                 ServiceMqttClientId is null ? nameof(ServiceMqttClientId) : nameof(ServiceMqttCertificate));
         if (ServiceMqttClientId is { } clientId && (clientId.Trim().Length == 0 || clientId.Length > 128))
             throw new ArgumentException("ServiceMqttClientId must be 1-128 characters.", nameof(ServiceMqttClientId));
@@ -151,16 +173,53 @@ public sealed class AwsIoTOptions
     internal static readonly IoTRetryOptions DefaultRetry = new();
 
     /// <summary>The service connection's settings, at the devices' endpoint; null without a client id and certificate.</summary>
-    internal AwsServiceMqttOptions? ResolveServiceMqtt(string deviceHost) =>
-        ServiceMqttClientId is { } clientId && ServiceMqttCertificate is { } certificate
+    /// <param name="deviceHost">Where devices connect, which on AWS is where the service connects too.</param>
+    /// <param name="certificate"><see cref="ServiceMqttCertificate"/>, or the one <see cref="LoadServiceMqttCertificateFile"/> read.</param>
+    internal AwsServiceMqttOptions? ResolveServiceMqtt(string deviceHost, X509Certificate2? certificate) =>
+        ServiceMqttClientId is { } clientId && certificate is not null
             ? new AwsServiceMqttOptions { Host = deviceHost, Port = Transport.DevicePort, ClientId = clientId, ClientCertificate = certificate, TrustedRoots = Transport.TrustedRoots }
             : null;
+
+    /// <summary>
+    /// Reads <see cref="ServiceMqttCertificateFile"/> (and <see cref="ServiceMqttPrivateKeyFile"/>); null when it is not set.
+    /// The caller owns the certificate.
+    /// </summary>
+    /// <exception cref="ArgumentException">The files hold no PEM certificate with a matching private key; the message names
+    /// the option and the path, never the content.</exception>
+    internal X509Certificate2? LoadServiceMqttCertificateFile()
+    {
+        if (ServiceMqttCertificateFile is not { } file) return null;
+        X509Certificate2 pem;
+        try
+        {
+            pem = X509Certificate2.CreateFromPemFile(file, ServiceMqttPrivateKeyFile);
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new ArgumentException($"ServiceMqttCertificateFile '{file}'{(ServiceMqttPrivateKeyFile is { } key ? $" with ServiceMqttPrivateKeyFile '{key}'" : "")} "
+                + "could not be read as a PEM certificate and its private key (" + ex.GetType().Name + ").", nameof(ServiceMqttCertificateFile));
+        }
+        using (pem)
+        {
+            // Round-trip through PKCS#12 so the key is usable by SslStream on every platform (a PEM key is ephemeral on Windows).
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+    }
 
     internal string? ResolveRegion()
     {
         if (!string.IsNullOrEmpty(Region)) return Region;
         var fromEnv = Environment.GetEnvironmentVariable("AWS_REGION");
         return string.IsNullOrEmpty(fromEnv) ? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION") is { Length: > 0 } d ? d : null : fromEnv;
+    }
+
+    private static void CheckFile(string? path, string name)
+    {
+        if (path is null) return;
+        if (path.Trim().Length == 0)
+            throw new ArgumentException($"{name} must be a file path, or unset.", name);
+        if (!File.Exists(path))
+            throw new ArgumentException($"{name} names '{path}', which does not exist.", name);
     }
 
     private static void CheckEndpoint(Uri? endpoint, string name)

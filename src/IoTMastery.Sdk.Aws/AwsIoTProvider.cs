@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using Amazon.Runtime.Credentials;
@@ -25,13 +26,15 @@ public sealed class AwsIoTProvider : IIoTProvider
     private readonly AwsServiceConnection? _service;
     private readonly IotDataPlane _data;
     private readonly IDisposable? _ownedFirmwareStore;
+    private readonly X509Certificate2? _ownedServiceCertificate;
     private int _disposed;
 
-    private AwsIoTProvider(HttpClient http, AwsServiceConnection? service, IotControlPlane iot, IotDataPlane data, string dataEndpoint,
+    private AwsIoTProvider(HttpClient http, AwsServiceConnection? service, X509Certificate2? ownedServiceCertificate, IotControlPlane iot, IotDataPlane data, string dataEndpoint,
         AwsDeviceRegistry registry, AwsShadowService shadows, IFirmwareStore firmwareStore, IDisposable? ownedFirmwareStore, AwsDeviceConnectionFactory devices,
         TimeProvider time, ILoggerFactory logs)
     {
         _http = http;
+        _ownedServiceCertificate = ownedServiceCertificate;
         _service = service;
         _data = data;
         ControlPlane = iot;
@@ -154,10 +157,13 @@ public sealed class AwsIoTProvider : IIoTProvider
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(AwsIoTOptions.DefaultRequestTimeout));
         var retry = options.Transport.Retry ?? AwsIoTOptions.DefaultRetry;
         AwsServiceConnection? service = null;
+        X509Certificate2? serviceCertificateFromFile = null;
         IFirmwareStore firmwareStore;
         IDisposable? ownedFirmwareStore = null;
         try
         {
+            // Read before any network call, so a bad file is an ArgumentException naming the option, not a late TLS failure.
+            serviceCertificateFromFile = options.LoadServiceMqttCertificateFile();
             var controlUri = options.ControlPlaneEndpoint ?? new Uri($"https://iot.{region}.amazonaws.com/");
             var iot = new IotControlPlane(new AwsHttpClient(http, controlUri, region, "iot", source, retry, time, logs.CreateLogger("IoTMastery.Sdk.Aws.ControlPlane")));
             var dataUri = options.DataPlaneEndpoint;
@@ -176,16 +182,17 @@ public sealed class AwsIoTProvider : IIoTProvider
             var deviceHost = options.Transport.DeviceHost ?? dataUri.Host;
             var endpoint = new AwsDeviceEndpoint(deviceHost, options.Transport.DevicePort, options.Transport.TrustedRoots);
             var devices = new AwsDeviceConnectionFactory(() => endpoint, time, logs);
-            if (options.ResolveServiceMqtt(deviceHost) is { } mqtt)
+            if (options.ResolveServiceMqtt(deviceHost, options.ServiceMqttCertificate ?? serviceCertificateFromFile) is { } mqtt)
             {
                 service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs) { Presence = new PresenceTable(time) };
                 await service.StartAsync(cancellationToken).ConfigureAwait(false);
             }
-            return new AwsIoTProvider(http, service, iot, data, dataUri.Host, registry, shadows, firmwareStore, ownedFirmwareStore, devices, time, logs);
+            return new AwsIoTProvider(http, service, serviceCertificateFromFile, iot, data, dataUri.Host, registry, shadows, firmwareStore, ownedFirmwareStore, devices, time, logs);
         }
         catch
         {
             if (service is not null) await service.DisposeAsync().ConfigureAwait(false);
+            serviceCertificateFromFile?.Dispose();
             ownedFirmwareStore?.Dispose();
             http.Dispose();
             throw;
@@ -246,6 +253,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         if (_service is not null) await _service.DisposeAsync().ConfigureAwait(false);
         (Firmware as IDisposable)?.Dispose();
         _ownedFirmwareStore?.Dispose();
+        _ownedServiceCertificate?.Dispose();
         _http.Dispose();
     }
 }

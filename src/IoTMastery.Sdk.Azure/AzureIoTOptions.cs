@@ -103,9 +103,9 @@ public sealed class AzureIoTOptions
         if (DeviceOperationTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(DeviceOperationTimeout), DeviceOperationTimeout, "DeviceOperationTimeout must be positive.");
         FirmwareStoreOptions.ValidatePath(FirmwareStorePath, nameof(FirmwareStorePath));
-        EventHub?.Validate();
-        if (ConnectionStateEvents is { } events && (string.IsNullOrWhiteSpace(events.ConnectionString) || string.IsNullOrWhiteSpace(events.ConsumerGroup)))
-            throw new ArgumentException("ConnectionStateEvents needs the endpoint's connection string and a consumer group.", nameof(ConnectionStateEvents));
+        // Both are Event Hubs endpoints read the same way, so one check covers both; the section name prefixes each error.
+        EventHub?.Validate(nameof(EventHub));
+        ConnectionStateEvents?.Validate(nameof(ConnectionStateEvents));
     }
 
     /// <summary>The per-attempt timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set: 100 s, as the official SDK.</summary>

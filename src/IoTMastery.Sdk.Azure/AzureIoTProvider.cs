@@ -130,6 +130,22 @@ public sealed class AzureIoTProvider : IIoTProvider
         return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
     }
 
+    /// <summary>
+    /// Registers a device with the Device Provisioning Service over MQTT (api-version 2019-03-31) with symmetric-key
+    /// attestation (<see cref="DpsRegistrationOptions.DeviceKey"/>, or a key derived from
+    /// <see cref="DpsRegistrationOptions.EnrollmentGroupKey"/>), and polls until DPS assigns or refuses it. A device-side
+    /// call: it needs no provider instance, only the DPS scope and the key.
+    /// </summary>
+    /// <returns>The hub host the device must connect to, its device id there, and the whole <c>registrationState</c> document.</returns>
+    /// <exception cref="ArgumentException">An option is invalid; the message never holds a key.</exception>
+    /// <exception cref="IoTException">DPS refused the registration or did not finish within <see cref="DpsRegistrationOptions.Timeout"/>.</exception>
+    public static async Task<(string? AssignedHub, string? DeviceId, System.Text.Json.Nodes.JsonObject RegistrationState)> RegisterWithDpsAsync(
+        DpsRegistrationOptions options, TimeProvider? timeProvider = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        var result = await DpsProvisioningClient.RegisterAsync(options, timeProvider, logger, cancellationToken).ConfigureAwait(false);
+        return (result.AssignedHub, result.DeviceId, result.RegistrationState);
+    }
+
     /// <summary>Stops the connection-state reader and releases the HTTP connections and the firmware store the provider opened.</summary>
     public async ValueTask DisposeAsync()
     {

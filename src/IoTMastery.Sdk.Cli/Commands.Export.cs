@@ -36,7 +36,7 @@ internal static partial class IotmApp
                 MaxRecordsPerFile = c.Parse.GetValue(perFile) ?? new LakeExportOptions().MaxRecordsPerFile,
             };
             using var s3 = destination.Bucket is null ? null : await CreateS3Async(c.Parse.GetValue(endpoint), c.Parse.GetValue(region)!).ConfigureAwait(false);
-            var sink = new MeasuredSink(destination.Bucket is { } bucket ? new S3LakeSink(s3!, bucket, destination.Prefix) : new LocalDirectoryLakeSink(destination.Folder!));
+            var sink = new MeasuredSink(destination.Bucket is { } bucket ? ILakeSink.S3(s3!, bucket, destination.Prefix) : ILakeSink.Directory(destination.Folder!));
 
             var ownSpool = c.Parse.GetValue(spool) is null;
             var spoolFolder = c.Parse.GetValue(spool) ?? Directory.CreateTempSubdirectory("iotm-export-spool-").FullName;
@@ -84,7 +84,7 @@ internal static partial class IotmApp
         var credentials = await DefaultAWSCredentialsIdentityResolver.GetCredentialsAsync(null).ConfigureAwait(false);
         return endpoint is null
             ? new AmazonS3Client(credentials, RegionEndpoint.GetBySystemName(region))
-            : S3LakeSink.CreateClient(new Uri(endpoint), credentials, region);
+            : ILakeSink.CreateS3Client(new Uri(endpoint), credentials, region);
     }
 
     /// <summary>Where <c>--to</c> points: a folder, or an S3 bucket and key prefix.</summary>
@@ -111,7 +111,7 @@ internal static partial class IotmApp
                 {
                     try
                     {
-                        _ = new S3LakeSink(offline, bucket, prefix);
+                        _ = ILakeSink.S3(offline, bucket, prefix);
                     }
                     catch (ArgumentException e)
                     {

@@ -1,15 +1,5 @@
 namespace IoTMastery.Sdk.Gcp;
 
-/// <summary>How a device's telemetry leaves it.</summary>
-public enum GcpDeviceTelemetryRoute
-{
-    /// <summary>As MQTT events on <c>/devices/{id}/events</c>; the vendor bridge forwards them to Pub/Sub. The default.</summary>
-    BridgeEvents,
-
-    /// <summary>Straight to the Pub/Sub telemetry topic over REST (the device needs Pub/Sub credentials).</summary>
-    PubSubDirect,
-}
-
 /// <summary>How the provider authenticates its registry and Pub/Sub REST calls (<see cref="GcpIoTOptions.Authentication"/>).</summary>
 public enum GcpAuthentication
 {
@@ -72,7 +62,7 @@ public sealed class GcpIoTOptions
     /// </summary>
     public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 
-    /// <summary>The topic devices' telemetry reaches (needed for <see cref="GcpDeviceTelemetryRoute.PubSubDirect"/>).</summary>
+    /// <summary>The topic devices' telemetry reaches (needed for <see cref="DeviceTelemetryToPubSub"/>).</summary>
     public string? TelemetryTopicId { get; set; }
 
     /// <summary>The subscription the fleet reads telemetry from; without it telemetry consumption is not available.</summary>
@@ -99,8 +89,13 @@ public sealed class GcpIoTOptions
     /// </summary>
     public IoTTransportOptions Transport { get; set; } = new();
 
-    /// <summary>How device telemetry is sent. Default <see cref="GcpDeviceTelemetryRoute.BridgeEvents"/>.</summary>
-    public GcpDeviceTelemetryRoute DeviceTelemetry { get; set; } = GcpDeviceTelemetryRoute.BridgeEvents;
+    /// <summary>
+    /// How a device's telemetry leaves it. <see langword="false"/> (the default): as MQTT events on <c>/devices/{id}/events</c>,
+    /// which the vendor bridge forwards to Pub/Sub (at most 256 KB a message). <see langword="true"/>: straight to the Pub/Sub
+    /// topic <see cref="TelemetryTopicId"/> over REST, with the provider's Pub/Sub credentials (the device needs Pub/Sub access).
+    /// </summary>
+    // A bool, not a two-value enum type (issue #14): there are two routes and the bridge is the norm.
+    public bool DeviceTelemetryToPubSub { get; set; }
 
     /// <summary>Device JWT lifetime, 1 min to 24 h. Default 60 min.</summary>
     public TimeSpan JwtLifetime { get; set; } = TimeSpan.FromMinutes(60);
@@ -156,11 +151,10 @@ public sealed class GcpIoTOptions
         if (Transport is null) throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
         Transport.Validate();
         ValidateAuthentication();
-        if (!Enum.IsDefined(DeviceTelemetry)) throw new ArgumentOutOfRangeException(nameof(DeviceTelemetry), DeviceTelemetry, "Unknown telemetry route.");
         if (PresenceKeepAlive is { } keepAlive && (keepAlive < TimeSpan.FromSeconds(1) || keepAlive > TimeSpan.FromHours(1)))
             throw new ArgumentOutOfRangeException(nameof(PresenceKeepAlive), keepAlive, "PresenceKeepAlive must be 1 s to 1 h.");
-        if (DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect && TelemetryTopicId is null)
-            throw new ArgumentException("PubSubDirect telemetry needs TelemetryTopicId.", nameof(TelemetryTopicId));
+        if (DeviceTelemetryToPubSub && TelemetryTopicId is null)
+            throw new ArgumentException("DeviceTelemetryToPubSub needs TelemetryTopicId.", nameof(TelemetryTopicId));
         if (JwtLifetime < TimeSpan.FromMinutes(1) || JwtLifetime > DeviceJwt.MaxLifetime)
             throw new ArgumentOutOfRangeException(nameof(JwtLifetime), JwtLifetime, "JwtLifetime must be between 1 minute and 24 hours.");
         if (EmptyPullDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(EmptyPullDelay), EmptyPullDelay, "EmptyPullDelay must not be negative.");

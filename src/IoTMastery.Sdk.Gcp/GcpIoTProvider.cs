@@ -61,7 +61,7 @@ public sealed class GcpIoTProvider : IIoTProvider
             PresenceConnectionState = presence.Window is not null,
             PresenceEvents = false,
             PresenceStaleness = presence.Window,
-            MaxTelemetryMessageBytes = options.DeviceTelemetry == GcpDeviceTelemetryRoute.BridgeEvents ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
+            MaxTelemetryMessageBytes = !options.DeviceTelemetryToPubSub ? 256 * 1024 : PubSubLimits.MaxRequestBytes,
             // Pub/Sub meters bytes with a 1000-byte minimum per request.
             TelemetryBillingUnitBytes = 1000,
         };

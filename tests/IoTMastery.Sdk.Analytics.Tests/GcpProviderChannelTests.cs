@@ -33,7 +33,7 @@ public sealed class GcpProviderChannelTests : IAsyncLifetime, IDisposable
     {
         var provider = _stack!.Provider;
         using var spool = Fleet.Outbox(_dir.Sub("spool"));
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(50) });
         using var stop = new CancellationTokenSource();
         var run = exporter.RunAsync(provider.Telemetry, spool, stop.Token);

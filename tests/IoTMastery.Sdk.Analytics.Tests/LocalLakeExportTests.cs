@@ -16,7 +16,7 @@ public sealed class LocalLakeExportTests : IDisposable
         var records = Fleet.Records(30_000);
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(records);
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { MaxRecordsPerFile = 4_000, RowGroupRecords = 1_000 });
 
         long exported = await exporter.ExportPendingAsync(outbox);
@@ -60,7 +60,7 @@ public sealed class LocalLakeExportTests : IDisposable
     {
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(Fleet.Records(30_000));
-        await new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake"))).ExportPendingAsync(outbox);
+        await new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake"))).ExportPendingAsync(outbox);
         // A file that is not Parquet at all in another hour: any query that opened it would fail.
         var poisoned = Directory.CreateDirectory(Path.Combine(_dir.Sub("lake"), "date=2026-12-07", "hour=23")).FullName;
         await File.WriteAllTextAsync(Path.Combine(poisoned, "part-00000000000099999999.parquet"), "not parquet");
@@ -78,7 +78,7 @@ public sealed class LocalLakeExportTests : IDisposable
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(Fleet.Records(5_000));
         var options = compression == LakeCompression.Snappy ? new LakeExportOptions() : new LakeExportOptions { Compression = compression };
-        await new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")), options).ExportPendingAsync(outbox);
+        await new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options).ExportPendingAsync(outbox);
 
         using var db = new LakeDb(_dir.Sub("lake"));
         var codecs = db.Rows($"SELECT DISTINCT compression FROM parquet_metadata('{_dir.Sub("lake")}/**/*.parquet')").Select(r => (string)r[0]).ToArray();
@@ -91,7 +91,7 @@ public sealed class LocalLakeExportTests : IDisposable
     {
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(Fleet.Records(10_000));
-        var lake = new LocalDirectoryLakeSink(_dir.Sub("lake"));
+        var lake = ILakeSink.Directory(_dir.Sub("lake"));
         var crashing = new CrashAfterWriteSink(lake);
 
         await Assert.ThrowsAsync<IOException>(() =>
@@ -122,7 +122,7 @@ public sealed class LocalLakeExportTests : IDisposable
         Directory.CreateDirectory(_dir.Sub("lake"));
         await File.WriteAllTextAsync(Path.Combine(_dir.Sub("lake"), "date=2026-12-07"), "in the way");
         var time = new FakeTimeProvider(Fleet.Start);
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(1), MaxConsecutiveFailures = 3, RetryDelay = TimeSpan.FromSeconds(1) }, time);
 
         var run = exporter.RunAsync(outbox, CancellationToken.None);
@@ -144,7 +144,7 @@ public sealed class LocalLakeExportTests : IDisposable
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(Fleet.Records(10));
         var time = new FakeTimeProvider(Fleet.Start);
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(30) }, time);
         using var stop = new CancellationTokenSource();
         var run = exporter.RunAsync(outbox, stop.Token);
@@ -181,7 +181,7 @@ public sealed class LocalLakeExportTests : IDisposable
             "RetryDelay" => new LakeExportOptions { RetryDelay = TimeSpan.FromSeconds(-1) },
             _ => new LakeExportOptions { Compression = (LakeCompression)7 },
         };
-        var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")), options));
+        var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options));
         Assert.Equal(name, error.ParamName);
         Assert.Contains(name, error.Message, StringComparison.Ordinal);
     }
@@ -193,7 +193,7 @@ public sealed class LocalLakeExportTests : IDisposable
     [InlineData("a\\b.parquet")]
     public async Task A_key_that_could_leave_the_lake_is_refused_before_touching_disk(string key)
     {
-        var sink = new LocalDirectoryLakeSink(_dir.Sub("lake"));
+        var sink = ILakeSink.Directory(_dir.Sub("lake"));
         using var content = new MemoryStream([1, 2, 3]);
         await Assert.ThrowsAsync<ArgumentException>(() => sink.WriteAsync(key, content, CancellationToken.None));
         Assert.Empty(Directory.GetFileSystemEntries(_dir.Sub("lake")));
@@ -201,7 +201,7 @@ public sealed class LocalLakeExportTests : IDisposable
     }
 
     /// <summary>The real local sink; after its first durable write it fails, as a process dying before the acknowledgement would.</summary>
-    private sealed class CrashAfterWriteSink(LocalDirectoryLakeSink inner) : ILakeSink
+    private sealed class CrashAfterWriteSink(ILakeSink inner) : ILakeSink
     {
         public List<string> Keys { get; } = [];
 

@@ -15,7 +15,7 @@ public sealed class LocalProviderChannelTests : IDisposable
     {
         await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _dir.Sub("fleet.db") });
         using var spool = Fleet.Outbox(_dir.Sub("spool"));
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(50) });
         using var stop = new CancellationTokenSource();
         var run = exporter.RunAsync(provider.Telemetry, spool, stop.Token);
@@ -63,7 +63,7 @@ public sealed class LocalProviderChannelFailureTests : IDisposable
         // A real, unwritable lake: a regular file where the partition folder must go.
         Directory.CreateDirectory(_dir.Sub("lake"));
         await File.WriteAllTextAsync(Path.Combine(_dir.Sub("lake"), "date=2026-12-07"), "in the way");
-        var exporter = new TelemetryLakeExporter(new LocalDirectoryLakeSink(_dir.Sub("lake")),
+        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(20), MaxConsecutiveFailures = 2, RetryDelay = TimeSpan.FromMilliseconds(20) });
         var run = exporter.RunAsync(provider.Telemetry, spool, CancellationToken.None);
 

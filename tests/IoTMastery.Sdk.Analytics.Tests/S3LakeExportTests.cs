@@ -20,10 +20,11 @@ public sealed class S3LakeExportTests : IClassFixture<MotoServer>, IDisposable
     [Fact]
     public async Task Export_to_s3_uses_multipart_for_large_files_and_duckdb_reads_every_record_once()
     {
-        using var s3 = S3LakeSink.CreateClient(_moto.Endpoint, MotoServer.Credentials);
+        using var s3 = ILakeSink.CreateS3Client(_moto.Endpoint, MotoServer.Credentials);
         string bucket = $"lake-{Guid.NewGuid():N}"[..20];
         await s3.PutBucketAsync(bucket);
-        var sink = new S3LakeSink(s3, bucket, "telemetry/", multipartThreshold: S3LakeSink.MinPartBytes, partBytes: S3LakeSink.MinPartBytes);
+        // The concrete type only for its multipart counter (internal, visible to this test project).
+        var sink = (S3LakeSink)ILakeSink.S3(s3, bucket, "telemetry/", multipartThreshold: ILakeSink.S3MinPartBytes, partBytes: ILakeSink.S3MinPartBytes);
         // Random values do not compress, so the first (one-hour) file is several MiB: above the threshold, several parts.
         var random = new Random(16);
         var records = new TelemetryRecord[800_000];
@@ -70,7 +71,7 @@ public sealed class S3LakeExportTests : IClassFixture<MotoServer>, IDisposable
     [InlineData("bucket", "../up/")]
     public void Bad_bucket_or_prefix_is_refused_before_any_request(string bucket, string prefix)
     {
-        using var s3 = S3LakeSink.CreateClient(_moto.Endpoint, MotoServer.Credentials);
-        Assert.Throws<ArgumentException>(() => new S3LakeSink(s3, bucket, prefix));
+        using var s3 = ILakeSink.CreateS3Client(_moto.Endpoint, MotoServer.Credentials);
+        Assert.Throws<ArgumentException>(() => ILakeSink.S3(s3, bucket, prefix));
     }
 }

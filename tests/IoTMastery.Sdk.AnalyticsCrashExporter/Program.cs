@@ -9,7 +9,7 @@ using IoTMastery.Sdk;
 using IoTMastery.Sdk.Analytics;
 
 var outboxDirectory = args[0];
-var lake = new LocalDirectoryLakeSink(args[1]);
+var lake = ILakeSink.Directory(args[1]);
 int perFile = int.Parse(args[2], CultureInfo.InvariantCulture);
 string mode = args[3];
 int hangAfter = mode.StartsWith("hang-after=", StringComparison.Ordinal) ? int.Parse(mode["hang-after=".Length..], CultureInfo.InvariantCulture) : int.MaxValue;
@@ -29,7 +29,7 @@ await exporter.RunAsync(outbox, CancellationToken.None);
 return 0;
 
 /// <summary>The real local sink, plus a line on stdout after each durable write so the test knows where to kill.</summary>
-internal sealed class ReportingSink(LocalDirectoryLakeSink inner, int hangAfter) : ILakeSink
+internal sealed class ReportingSink(ILakeSink inner, int hangAfter) : ILakeSink
 {
     private int _written;
 

@@ -72,7 +72,7 @@ public sealed class ExportCliTests(MotoServer moto) : IClassFixture<MotoServer>,
     public async Task Export_writes_to_s3_compatible_storage()
     {
         await PublishAsync();
-        using var s3 = S3LakeSink.CreateClient(moto.Endpoint, MotoServer.Credentials);
+        using var s3 = ILakeSink.CreateS3Client(moto.Endpoint, MotoServer.Credentials);
         await s3.PutBucketAsync("lake");
         var env = Env;
         var summary = (await IotmProcess.RunAsync(["-p", "local", "export", "--to", "s3://lake/telemetry", "--s3-endpoint", moto.Endpoint.ToString(),

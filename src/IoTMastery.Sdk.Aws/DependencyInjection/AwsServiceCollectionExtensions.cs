@@ -24,7 +24,9 @@ public static class AwsServiceCollectionExtensions
     /// (e.g. <c>configuration.GetSection("IoT:Aws:eu")</c>), then <paramref name="configure"/>; checked when the host starts.
     /// Code-only members (set them in <paramref name="configure"/>): <see cref="AwsIoTOptions.Credentials"/> (unset: the standard
     /// credential chain), <see cref="AwsIoTOptions.Transport"/>'s <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>, <see cref="AwsIoTOptions.CertificateAuthority"/> and
-    /// <see cref="AwsIoTOptions.ServiceMqttCertificate"/> (a certificate with its private key); <see cref="AwsIoTOptions.ServiceMqttClientId"/> binds from configuration.
+    /// <see cref="AwsIoTOptions.ServiceMqttCertificate"/> (a certificate with its private key); <see cref="AwsIoTOptions.ServiceMqttClientId"/> binds from
+    /// configuration, and so do <see cref="AwsIoTOptions.ServiceMqttCertificateFile"/> and <see cref="AwsIoTOptions.ServiceMqttPrivateKeyFile"/>,
+    /// the certificate as PEM files.
     /// </summary>
     /// <param name="builder">From <c>services.AddIoT()</c>.</param>
     /// <param name="name">The provider's name: its DI key and options name.</param>

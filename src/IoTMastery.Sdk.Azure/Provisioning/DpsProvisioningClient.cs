@@ -9,12 +9,12 @@ using Microsoft.Extensions.Logging;
 
 namespace IoTMastery.Sdk.Azure;
 
-/// <summary>Where DPS assigned a device.</summary>
+/// <summary>Where DPS assigned a device. Internal: <see cref="AzureIoTProvider.RegisterWithDpsAsync"/> returns its fields as a tuple.</summary>
 /// <param name="Status">The registration status, <c>assigned</c> on success.</param>
 /// <param name="AssignedHub">The hub host the device must connect to.</param>
 /// <param name="DeviceId">The device id in that hub.</param>
 /// <param name="RegistrationState">The whole <c>registrationState</c> document.</param>
-public sealed record DpsRegistrationResult(string Status, string? AssignedHub, string? DeviceId, JsonObject RegistrationState);
+internal sealed record DpsRegistrationResult(string Status, string? AssignedHub, string? DeviceId, JsonObject RegistrationState);
 
 /// <summary>Settings of a DPS registration with a symmetric key.</summary>
 public sealed record DpsRegistrationOptions
@@ -77,8 +77,9 @@ public sealed record DpsRegistrationOptions
 /// <summary>
 /// Registers a device with the Device Provisioning Service over MQTT (api-version 2019-03-31) using symmetric-key
 /// attestation (an individual enrollment's key, or a group enrollment's key the device key is derived from).
+/// Internal: its one public operation is <see cref="AzureIoTProvider.RegisterWithDpsAsync"/>.
 /// </summary>
-public static class DpsProvisioningClient
+internal static class DpsProvisioningClient
 {
     /// <summary>The DPS device API version.</summary>
     public const string ApiVersion = "2019-03-31";

@@ -62,7 +62,7 @@ internal sealed partial class AzureConnectionStateEvents : IAsyncDisposable
     private async Task ReadAsync(DateTimeOffset from, CancellationToken cancellationToken)
     {
         // A checkpoint directory makes a restarted reader resume; without one (null store) it starts a few seconds back.
-        var store = _options.CheckpointStore ?? (_options.CheckpointDirectory is null ? null : _options.ResolveCheckpointStore());
+        var store = _options.CheckpointStore ?? (_options.CheckpointDirectory is null ? null : _options.ResolveCheckpointStore(nameof(AzureIoTOptions.ConnectionStateEvents)));
         // One consumer for the reader's life; the Event Hubs client retries transient faults itself, and a partition whose read
         // still fails is reopened after its last applied event below, so a fault costs a pause, never the stream.
         await using var consumer = _connect(_options);

@@ -48,7 +48,7 @@ internal sealed partial class AzureTelemetryChannel : ITelemetryChannel
     {
         var options = _options ?? throw new NotSupportedException(
             "Telemetry consumption needs AzureIoTOptions.EventHub: the built-in endpoint's Event Hubs connection string (see the README).");
-        var store = options.ResolveCheckpointStore();
+        var store = options.ResolveCheckpointStore(nameof(AzureIoTOptions.EventHub));
         await using var consumer = _connect(options);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<PartitionEvent>(new BoundedChannelOptions(256) { SingleReader = true });
@@ -170,21 +170,29 @@ public sealed record AzureEventHubOptions
     /// <summary>Without a checkpoint, start at the oldest retained event (true) or at new events only (false, the default).</summary>
     public bool StartFromEarliest { get; init; }
 
-    /// <summary>Checks the checkpoint directory and, with one, that the connection string names a hub; the message never holds the key.</summary>
-    internal void Validate()
+    /// <summary>
+    /// Checks the connection string and consumer group are given, the checkpoint directory and, with one, that the
+    /// connection string names a hub; the message never holds the key.
+    /// </summary>
+    /// <param name="section">The options member these settings are under (<c>EventHub</c>, <c>ConnectionStateEvents</c>): every
+    /// error's parameter name is <c>{section}.{setting}</c>, so it says which of the two endpoints is wrong.</param>
+    internal void Validate(string section)
     {
-        if (string.IsNullOrEmpty(ConnectionString))
-            throw new ArgumentException("EventHub.ConnectionString is required.", "EventHub.ConnectionString");
+        if (string.IsNullOrWhiteSpace(ConnectionString))
+            throw new ArgumentException($"{section}.ConnectionString is required.", $"{section}.ConnectionString");
+        if (string.IsNullOrWhiteSpace(ConsumerGroup))
+            throw new ArgumentException($"{section}.ConsumerGroup must not be empty (default $Default).", $"{section}.ConsumerGroup");
         if (CheckpointDirectory is not null)
         {
             if (CheckpointDirectory.Trim().Length == 0)
-                throw new ArgumentException("EventHub.CheckpointDirectory must be a directory path; leave it null to keep positions in memory.", "EventHub.CheckpointDirectory");
-            _ = CheckpointFileName();
+                throw new ArgumentException($"{section}.CheckpointDirectory must be a directory path; leave it null to keep positions in memory.", $"{section}.CheckpointDirectory");
+            _ = CheckpointFileName(section);
         }
     }
 
     /// <summary>The checkpoint file for this namespace, hub and consumer group, so another hub or group never resumes from these positions.</summary>
-    internal string CheckpointFileName()
+    /// <param name="section">Prefixes an error's parameter name, as in <see cref="Validate"/>.</param>
+    internal string CheckpointFileName(string section)
     {
         EventHubsConnectionStringProperties properties;
         try
@@ -194,18 +202,19 @@ public sealed record AzureEventHubOptions
         catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
             // The parser's message may quote the string, key included: name only the field.
-            throw new ArgumentException("EventHub.ConnectionString is not an Event Hubs connection string (Endpoint=sb://…;EntityPath=…).", "EventHub.ConnectionString");
+            throw new ArgumentException($"{section}.ConnectionString is not an Event Hubs connection string (Endpoint=sb://…;EntityPath=…).", $"{section}.ConnectionString");
         }
         if (string.IsNullOrEmpty(properties.EventHubName))
-            throw new ArgumentException("EventHub.ConnectionString needs EntityPath (the hub name) to name its checkpoint file.", "EventHub.ConnectionString");
+            throw new ArgumentException($"{section}.ConnectionString needs EntityPath (the hub name) to name its checkpoint file.", $"{section}.ConnectionString");
         static string Safe(string s) => string.Concat(s.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'));
         return $"checkpoints-{Safe(properties.FullyQualifiedNamespace)}-{Safe(properties.EventHubName)}-{Safe(ConsumerGroup)}.json";
     }
 
     /// <summary>The store the options choose: <see cref="CheckpointStore"/>, a file in <see cref="CheckpointDirectory"/>, or memory.</summary>
-    internal ITelemetryCheckpointStore ResolveCheckpointStore() =>
+    /// <param name="section">As in <see cref="Validate"/>; the options were validated, so it only names a file.</param>
+    internal ITelemetryCheckpointStore ResolveCheckpointStore(string section) =>
         CheckpointStore ?? (CheckpointDirectory is { } directory
-            ? new FileTelemetryCheckpointStore(Path.Combine(directory, CheckpointFileName()))
+            ? new FileTelemetryCheckpointStore(Path.Combine(directory, CheckpointFileName(section)))
             : new InMemoryTelemetryCheckpointStore());
 
     /// <summary>Describes the options without the connection string.</summary>

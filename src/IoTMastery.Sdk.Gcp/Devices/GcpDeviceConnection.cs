@@ -53,7 +53,7 @@ internal sealed partial class GcpDeviceConnection : MqttDeviceConnection
             ConnectRetryBudget = options.ConnectRetryBudget,
         }, time, loggers.CreateLogger<GcpBridgeClient>());
         TelemetryPipeline pipeline;
-        if (endpoint.Options.DeviceTelemetry == GcpDeviceTelemetryRoute.PubSubDirect)
+        if (endpoint.Options.DeviceTelemetryToPubSub)
         {
             pipeline = new PubSubTelemetryTransport(endpoint.PubSub, endpoint.Options.TelemetryTopicId!, orderByDevice: false)
                 .CreatePipeline(options.Telemetry, time, loggers.CreateLogger<TelemetryPipeline>());

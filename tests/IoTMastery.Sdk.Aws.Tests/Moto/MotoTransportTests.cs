@@ -93,4 +93,70 @@ public sealed class MotoTransportTests(MotoServer moto) : IAsyncLifetime
         Assert.Empty(handler.Requests);
         handler.Dispose();
     }
+
+    public static TheoryData<string, string> BadServiceCertificateFiles => new()
+    {
+        // (the case, the member named)
+        { "certificate file missing", "ServiceMqttCertificateFile" },
+        { "key file without a certificate file", "ServiceMqttPrivateKeyFile" },
+        { "both the certificate and its file", "ServiceMqttCertificateFile" },
+        { "file without a client id", "ServiceMqttClientId" },
+        { "not PEM", "ServiceMqttCertificateFile" },
+        { "certificate without its key", "ServiceMqttCertificateFile" },
+        { "key of another certificate", "ServiceMqttCertificateFile" },
+    };
+
+    /// <summary>
+    /// The configuration form of the service certificate (PEM files) fails as the code form does: an ArgumentException naming
+    /// the option, before any request, and never quoting the files' content.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(BadServiceCertificateFiles))]
+    public async Task A_bad_service_certificate_file_is_refused_before_any_request_naming_the_option(string situation, string member)
+    {
+        var folder = Directory.CreateTempSubdirectory("iotm-service-pem-");
+        try
+        {
+            static (string Certificate, string Key) NewPem(string name)
+            {
+                using var ecdsa = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+                var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=" + name, ecdsa, System.Security.Cryptography.HashAlgorithmName.SHA256);
+                using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+                return (certificate.ExportCertificatePem(), ecdsa.ExportPkcs8PrivateKeyPem());
+            }
+            var (certificatePem, keyPem) = NewPem("iotm-service");
+            var certificateFile = Path.Combine(folder.FullName, "service.pem.crt");
+            var keyFile = Path.Combine(folder.FullName, "service.pem.key");
+            await File.WriteAllTextAsync(certificateFile, certificatePem);
+            await File.WriteAllTextAsync(keyFile, keyPem);
+            using var inMemory = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(certificatePem, keyPem);
+            var handler = new RequestRecordingHandler(new SocketsHttpHandler());
+            var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => AwsIoTProvider.StartAsync(moto.Options(o =>
+            {
+                o.Transport.HttpHandler = handler;
+                o.ServiceMqttClientId = "iotm-service";
+                o.ServiceMqttCertificateFile = certificateFile;
+                o.ServiceMqttPrivateKeyFile = keyFile;
+                switch (situation)
+                {
+                    case "certificate file missing": o.ServiceMqttCertificateFile = Path.Combine(folder.FullName, "absent.pem"); break;
+                    case "key file without a certificate file": o.ServiceMqttCertificateFile = null; break;
+                    case "both the certificate and its file": o.ServiceMqttCertificate = inMemory; break;
+                    case "file without a client id": o.ServiceMqttClientId = null; break;
+                    case "not PEM": File.WriteAllText(certificateFile, "secret-looking bytes"); o.ServiceMqttPrivateKeyFile = null; break;
+                    case "certificate without its key": o.ServiceMqttPrivateKeyFile = null; break;
+                    case "key of another certificate": File.WriteAllText(keyFile, NewPem("other").Key); break;
+                }
+            })));
+            Assert.Equal(member, error.ParamName);
+            Assert.Empty(handler.Requests);
+            Assert.DoesNotContain("PRIVATE KEY", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret-looking", error.Message, StringComparison.Ordinal);
+            handler.Dispose();
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
 }

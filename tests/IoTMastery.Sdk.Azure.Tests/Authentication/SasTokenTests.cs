@@ -84,9 +84,9 @@ public sealed class SasTokenTests
         {
             Host = "127.0.0.1", Port = 1, IdScope = "0ne00000A0A", RegistrationId = "reg-001", DeviceKey = deviceKey, EnrollmentGroupKey = groupKey,
         };
-        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(null, null)))).ParamName);
-        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(Key, Key)))).ParamName);
-        var badGroup = await Assert.ThrowsAnyAsync<ArgumentException>(() => DpsProvisioningClient.RegisterAsync(Options(null, "not base64!")));
+        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => AzureIoTProvider.RegisterWithDpsAsync(Options(null, null)))).ParamName);
+        Assert.Equal("DeviceKey", (await Assert.ThrowsAnyAsync<ArgumentException>(() => AzureIoTProvider.RegisterWithDpsAsync(Options(Key, Key)))).ParamName);
+        var badGroup = await Assert.ThrowsAnyAsync<ArgumentException>(() => AzureIoTProvider.RegisterWithDpsAsync(Options(null, "not base64!")));
         Assert.Equal("EnrollmentGroupKey", badGroup.ParamName);
         Assert.DoesNotContain("not base64!", badGroup.Message, StringComparison.Ordinal);
     }

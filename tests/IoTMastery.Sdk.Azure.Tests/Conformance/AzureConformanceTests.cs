@@ -133,14 +133,14 @@ public sealed class AzureConformanceTests
             await api.DeleteDeviceIdentityAsync(id);
         }
         // 13. DPS with a group-derived key
-        var registration = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
+        var registration = await AzureIoTProvider.RegisterWithDpsAsync(new DpsRegistrationOptions
         {
             Host = "localhost", Port = hub.MqttPort, IdScope = IotHubDouble.IdScope, RegistrationId = "reg-001",
             EnrollmentGroupKey = IotHubDouble.GroupKey, TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),
         });
         Assert.Equal(IotHubDouble.HubHost, registration.AssignedHub);
         // 13b. DPS with an individual enrollment's own key
-        var individual = await DpsProvisioningClient.RegisterAsync(new DpsRegistrationOptions
+        var individual = await AzureIoTProvider.RegisterWithDpsAsync(new DpsRegistrationOptions
         {
             Host = "localhost", Port = hub.MqttPort, IdScope = IotHubDouble.IdScope, RegistrationId = IotHubDouble.IndividualRegistrationId,
             DeviceKey = IotHubDouble.IndividualKey, TrustedRoots = [hub.CaCertificate], PollInterval = TimeSpan.FromMilliseconds(100),

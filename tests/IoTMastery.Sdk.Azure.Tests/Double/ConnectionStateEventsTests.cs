@@ -125,15 +125,31 @@ public sealed class ConnectionStateEventsTests
         Assert.Contains("DeviceConnectionStateEvents", refusal.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void An_endpoint_without_a_connection_string_is_refused_at_creation()
+    /// <summary>
+    /// EventHub and ConnectionStateEvents are both Event Hubs endpoints checked by one rule set; each error names the
+    /// section it is in, so a user with both set knows which one to fix.
+    /// </summary>
+    [Theory]
+    [InlineData("EventHub", " ", "$Default", null, "ConnectionString")]
+    [InlineData("ConnectionStateEvents", " ", "$Default", null, "ConnectionString")]
+    [InlineData("EventHub", "unused", " ", null, "ConsumerGroup")]
+    [InlineData("ConnectionStateEvents", "unused", "", null, "ConsumerGroup")]
+    [InlineData("EventHub", "unused", "$Default", " ", "CheckpointDirectory")]
+    [InlineData("ConnectionStateEvents", "unused", "$Default", " ", "CheckpointDirectory")]
+    [InlineData("ConnectionStateEvents", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=c2VjcmV0LWtleQ==", "$Default", "/tmp/cp", "ConnectionString")]
+    public void A_bad_event_hubs_endpoint_is_refused_at_creation_naming_its_section(string section, string connectionString, string consumerGroup, string? checkpoints, string setting)
     {
-        var error = Assert.Throws<ArgumentException>(() => AzureIoTProvider.Create(new AzureIoTOptions
+        var endpoint = new AzureEventHubOptions { ConnectionString = connectionString, ConsumerGroup = consumerGroup, CheckpointDirectory = checkpoints };
+        var options = new AzureIoTOptions
         {
             ConnectionString = "HostName=h.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=" + Convert.ToBase64String(new byte[32]),
-            ConnectionStateEvents = new AzureEventHubOptions { ConnectionString = " " },
-        }));
-        Assert.Equal("ConnectionStateEvents", error.ParamName);
+            EventHub = section == "EventHub" ? endpoint : null,
+            ConnectionStateEvents = section == "ConnectionStateEvents" ? endpoint : null,
+        };
+        var error = Assert.ThrowsAny<ArgumentException>(() => AzureIoTProvider.Create(options));
+        Assert.Equal($"{section}.{setting}", error.ParamName);
+        Assert.StartsWith($"{section}.{setting} ", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0LWtleQ", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -44,7 +44,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
     /// <summary>The firmware store file of <see cref="Options"/>; a second provider built on the same options shares it.</summary>
     public required TempFirmwareStore FirmwareStore { get; init; }
 
-    public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, GcpDeviceTelemetryRoute route = GcpDeviceTelemetryRoute.BridgeEvents,
+    public static async Task<GcpProviderStack> StartAsync(PubSubEmulator emulator, bool withReplies = true, bool telemetryToPubSub = false,
         GcpBridgePeer bridge = GcpBridgePeer.Mosquitto, Action<GcpIoTOptions>? configure = null)
     {
         var owned = new List<IAsyncDisposable>();
@@ -88,7 +88,7 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,
                 Transport = { DeviceHost = "localhost", DevicePort = broker?.Port ?? verifying!.Port, TrustedRoots = broker?.TrustedRoots ?? verifying!.TrustedRoots },
-                DeviceTelemetry = route,
+                DeviceTelemetryToPubSub = telemetryToPubSub,
                 EmptyPullDelay = TimeSpan.FromMilliseconds(50),
                 FirmwareStorePath = firmwareStore.Path,
             };

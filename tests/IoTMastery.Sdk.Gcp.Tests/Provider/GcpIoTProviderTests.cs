@@ -95,7 +95,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal(before, stack.Registry.Server.Requests.Count);
 
         Assert.Throws<ArgumentException>(() => new GcpIoTOptions { ProjectId = "p", RegistryId = "r" }.Validate());
-        Assert.Throws<ArgumentException>(() => new GcpIoTOptions { ProjectId = "my-project", RegistryId = "reg", DeviceTelemetry = GcpDeviceTelemetryRoute.PubSubDirect }.Validate());
+        Assert.Throws<ArgumentException>(() => new GcpIoTOptions { ProjectId = "my-project", RegistryId = "reg", DeviceTelemetryToPubSub = true }.Validate());
     }
 
     [Fact]
@@ -191,7 +191,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
     [Fact]
     public async Task Pub_sub_direct_telemetry_reaches_the_channel_and_a_firmware_rollout_completes_through_configs_and_states()
     {
-        await using var stack = await GcpProviderStack.StartAsync(emulator, route: GcpDeviceTelemetryRoute.PubSubDirect);
+        await using var stack = await GcpProviderStack.StartAsync(emulator, telemetryToPubSub: true);
         var iot = stack.Provider;
         var credential = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-fw", Credential = PublicKey })).Credential!;
         await using var device = iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-fw", Credential = credential });

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using IoTMastery.Sdk.Aws;
 using IoTMastery.Sdk.CloudDoubles.Aws;
 using IoTMastery.Sdk.CloudDoubles.Moto;
 using IoTMastery.Sdk.Diagnostics;
@@ -13,7 +14,8 @@ namespace IoTMastery.Sdk.Local.Tests.DependencyInjection;
 /// Runs samples/WorkerService with its own appsettings.json, which holds a Local section (<c>IoT:Local:edge</c>) and an AWS
 /// section (<c>IoT:Aws:eu</c>) whose region is left empty: in-process as shipped (Local only, and the sample says why AWS
 /// does not run), and as its own process with the AWS peers on loopback — moto for the registry and the repo's AWS IoT
-/// gateway double (backed by that moto) for the devices — configured only through environment variables, as a user would.
+/// gateway double (backed by that moto) for the devices and the service's own MQTT connection — configured only through
+/// environment variables, as a user would, the service's client certificate included (as PEM files).
 /// </summary>
 public sealed class WorkerServiceSampleTests
 {
@@ -44,7 +46,7 @@ public sealed class WorkerServiceSampleTests
     }
 
     [Fact]
-    public async Task The_sample_process_runs_local_and_aws_side_by_side_and_prints_spans_and_metrics_of_both()
+    public async Task The_sample_process_runs_local_and_aws_side_by_side_reads_telemetry_back_on_both_and_prints_spans_and_metrics()
     {
         var moto = new MotoServer();
         await moto.InitializeAsync();
@@ -56,6 +58,20 @@ public sealed class WorkerServiceSampleTests
             await using var gateway = await AwsIotMqttFake.StartAsync(ca, moto: new AwsIotMotoBacking(moto.Endpoint));
             var roots = Path.Combine(work.FullName, "gateway-ca.pem");
             await File.WriteAllTextAsync(roots, ca.CertificatePem);
+            // The service's own MQTT identity, provisioned as an operator would: a thing whose certificate moto registered,
+            // handed to the sample as the two PEM files AWS gives out (certificate, private key), through configuration only.
+            const string serviceThing = "iotm-worker-service";
+            IssuedCredential service;
+            await using (var registrar = await AwsIoTProvider.StartAsync(moto.Options(o =>
+            {
+                o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
+                o.CertificateAuthority = ca;
+            })))
+                service = (await registrar.Registry.RegisterAsync(new DeviceRegistration { Id = serviceThing, Credential = CredentialRequest.X509 })).Credential!;
+            var serviceCertificate = Path.Combine(work.FullName, "service-certificate.pem.crt");
+            var serviceKey = Path.Combine(work.FullName, "service-private.pem.key");
+            await File.WriteAllTextAsync(serviceCertificate, service.CertificatePem);
+            await File.WriteAllTextAsync(serviceKey, service.PrivateKeyPem);
 
             var (exitCode, output, errors) = await RunSampleAsync(new Dictionary<string, string>
             {
@@ -70,6 +86,9 @@ public sealed class WorkerServiceSampleTests
                 ["Worker__KeyAlgorithms__eu"] = "Rsa2048",
                 ["IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(work.FullName, "aws-firmware.db"),
                 ["Worker__Aws__eu__TrustedRootsPemFile"] = roots,
+                ["IoT__Aws__eu__ServiceMqttClientId"] = serviceThing,
+                ["IoT__Aws__eu__ServiceMqttCertificateFile"] = serviceCertificate,
+                ["IoT__Aws__eu__ServiceMqttPrivateKeyFile"] = serviceKey,
                 // The AWS SDK's standard credential chain, as against real AWS; moto accepts any key.
                 ["AWS_ACCESS_KEY_ID"] = "testing",
                 ["AWS_SECRET_ACCESS_KEY"] = "testing",
@@ -81,10 +100,13 @@ public sealed class WorkerServiceSampleTests
             Assert.Contains("[edge] (Local) registered device sensor-edge-0", output);
             Assert.Contains("[eu] (Aws) registered device sensor-eu-0", output);
             Assert.Matches(new Regex(@"\[edge\] sent 5 readings, read 5 back"), output);
-            Assert.Matches(new Regex(@"\[eu\] sent 5 readings; this provider reads none back"), output);
+            // AWS reads back over the service connection the configuration set up, through the same gateway double.
+            Assert.Matches(new Regex(@"\[eu\] sent 5 readings, read 5 back"), output);
+            Assert.DoesNotContain("reads none back", output);
             Assert.DoesNotContain("is not configured", output);
             // The AWS device really published through the gateway double (moto has no MQTT broker).
             Assert.Contains(gateway.Received, r => r.ClientId == "sensor-eu-0");
+            Assert.Matches(new Regex(@"\[eu\] read back sensor-eu-0 temperature = 24\b"), output);
 
             // Spans of the SDK's source from both providers: registry calls and telemetry sends, tagged with provider and device.
             Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);

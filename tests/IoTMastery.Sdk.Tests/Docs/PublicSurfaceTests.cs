@@ -29,7 +29,9 @@ public sealed class PublicSurfaceTests
     // into FirmwareDownloader; the paging shape is net 0 (IoTPageable/IoTPage replace DevicePage/PresencePage). 133 after
     // the core alerts cut (-4): one Alert record replaces AlertEvent, HealthAlert, AnomalyAlert and AlertNotification,
     // AlertRuleKind (with Threshold) replaces HealthRuleKind, and FleetHealth.Summarize became FleetHealthSummary.Create.
-    internal const int MaxExportedTypes = 133;
+    // 128 after the cloud and analytics packages' second cut (-5): the lake sinks behind ILakeSink.Directory/S3, DPS as
+    // AzureIoTProvider.RegisterWithDpsAsync returning a tuple, and GcpDeviceTelemetryRoute as GcpIoTOptions.DeviceTelemetryToPubSub.
+    internal const int MaxExportedTypes = 128;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;
