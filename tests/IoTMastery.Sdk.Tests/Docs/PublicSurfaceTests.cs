@@ -29,7 +29,10 @@ public sealed class PublicSurfaceTests
     // into FirmwareDownloader; the paging shape is net 0 (IoTPageable/IoTPage replace DevicePage/PresencePage). 133 after
     // the core alerts cut (-4): one Alert record replaces AlertEvent, HealthAlert, AnomalyAlert and AlertNotification,
     // AlertRuleKind (with Threshold) replaces HealthRuleKind, and FleetHealth.Summarize became FleetHealthSummary.Create.
-    internal const int MaxExportedTypes = 133;
+    // 127 after the core small cuts (-6): CommandHandler, DesiredStateHandler and FirmwareDownloader are Func shapes,
+    // SdkTraceNames and SdkMetricNames one IoTDiagnostics, VersionCount two ComplianceReport dictionaries, and
+    // RegisterManyAsync returns the list of BulkRegistrationItem that BulkRegistrationResult wrapped.
+    internal const int MaxExportedTypes = 127;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;
