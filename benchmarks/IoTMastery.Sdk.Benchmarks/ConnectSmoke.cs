@@ -30,7 +30,7 @@ public static class ConnectSmoke
                     .Select(i => new DeviceRegistration { Id = string.Create(CultureInfo.InvariantCulture, $"c-{i:D5}"), Credential = CredentialRequest.X509 })
                     .ToList();
                 var registered = await provider.Registry.RegisterManyAsync(fleet).ConfigureAwait(false);
-                var issued = registered.Items.Select(i => i.Registration!.Credential!).ToArray();
+                var issued = registered.Select(i => i.Registration!.Credential!).ToArray();
                 var policy = (IDeviceAccessPolicy)((IoTMastery.Sdk.Diagnostics.TracedDeviceRegistry)provider.Registry).Inner;
                 var trust = provider.CertificateAuthority;
                 // The same chain check the CA makes (custom root, client authentication, no revocation list).

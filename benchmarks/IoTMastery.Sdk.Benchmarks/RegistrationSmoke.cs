@@ -110,7 +110,7 @@ public static class RegistrationSmoke
                     ("Local RegisterManyAsync", async () =>
                     {
                         var result = await provider.Registry.RegisterManyAsync(Fleet()).ConfigureAwait(false);
-                        return result.FailedCount == 0 ? result.SucceededCount : throw new InvalidOperationException(result.Failures.First().Error!.Message);
+                        return result.FirstOrDefault(i => !i.Succeeded) is { } failed ? throw new InvalidOperationException(failed.Error!.Message) : result.Count;
                     }),
                 };
                 var wall = methods.Select(_ => new List<double>()).ToArray();

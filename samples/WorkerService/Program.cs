@@ -68,8 +68,8 @@ public static class Program
         // Worker:MetricsExportSeconds and once more when the host stops (disposing the meter provider flushes them).
         var exportEvery = builder.Configuration.GetValue("Worker:MetricsExportSeconds", 5);
         builder.Services.AddOpenTelemetry()
-            .WithTracing(tracing => tracing.AddSource(SdkTraceNames.ActivitySource).AddConsoleExporter())
-            .WithMetrics(metrics => metrics.AddMeter(SdkMetricNames.Meter).AddConsoleExporter((_, reader) =>
+            .WithTracing(tracing => tracing.AddSource(IoTDiagnostics.ActivitySourceName).AddConsoleExporter())
+            .WithMetrics(metrics => metrics.AddMeter(IoTDiagnostics.MeterName).AddConsoleExporter((_, reader) =>
                 reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = exportEvery * 1000));
 
         builder.Services.Configure<WorkerOptions>(builder.Configuration.GetSection("Worker"));

@@ -89,7 +89,7 @@ internal static partial class IotmApp
                         .Select(id => new DeviceRegistration { Id = id, Attributes = new Dictionary<string, string> { ["simulation"] = runId }, Credential = CredentialRequest.X509 })
                         .ToList();
                     var result = await local.Registry.RegisterManyAsync(chunk, cancellationToken).ConfigureAwait(false);
-                    foreach (var item in result.Items)
+                    foreach (var item in result)
                     {
                         if (item.Succeeded) fleet.Add(new SimulatedDevice(item.DeviceId, item.Registration!.Credential, silentPick[start + item.Index]));
                         else registrationFailed++;

@@ -60,7 +60,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
     /// returns no identities. Each created device's twin is then read back (an idempotent GET) for its record. A chunk whose
     /// request fails outright reports that error for each of its devices; it is not resent (creates are not idempotent).
     /// </summary>
-    public async Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BulkRegistrationItem>> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
     {
         BulkRegistration.Validate(registrations);
         var items = new BulkRegistrationItem?[registrations.Count];
@@ -118,7 +118,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 }
             }).ConfigureAwait(false);
         }
-        return new BulkRegistrationResult(items!);
+        return items!;
     }
 
     private static IoTException BulkItemException(BulkDeviceError error)

@@ -11,7 +11,7 @@ internal sealed partial class LocalDeviceRegistry
     /// chunk of <see cref="BulkChunkSize"/>, so a fleet costs a few commits instead of one per device. An id that already
     /// exists fails alone; a chunk whose transaction fails (disk full, cancellation) reports that error for each of its devices.
     /// </summary>
-    public async Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<BulkRegistrationItem>> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default)
     {
         BulkRegistration.Validate(registrations);
         var items = new BulkRegistrationItem?[registrations.Count];
@@ -39,7 +39,7 @@ internal sealed partial class LocalDeviceRegistry
         catch (OperationCanceledException ex)
         {
             foreach (var i in valid) items[i] = BulkRegistration.Failed(registrations[i], i, ex);
-            return new BulkRegistrationResult(items!);
+            return items!;
         }
 
         var now = LocalStore.FromDb(LocalStore.ToDb(_time.GetUtcNow()));
@@ -63,7 +63,7 @@ internal sealed partial class LocalDeviceRegistry
                 foreach (var i in chunk) items[i] = BulkRegistration.Failed(registrations[i], i, ex);
             }
         }
-        return new BulkRegistrationResult(items!);
+        return items!;
     }
 
     /// <summary>Devices written per transaction in <see cref="RegisterManyAsync"/>: large enough that commits are rare, small enough that the write lock is not held for long.</summary>

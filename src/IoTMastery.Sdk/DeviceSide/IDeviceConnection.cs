@@ -2,12 +2,6 @@ using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>Handles a command on the device and returns the reply.</summary>
-public delegate ValueTask<CommandResponse> CommandHandler(DeviceCommand command, CancellationToken cancellationToken);
-
-/// <summary>Called on the device when the desired state changes; receives the whole desired document.</summary>
-public delegate ValueTask DesiredStateHandler(DesiredStateChange change, CancellationToken cancellationToken);
-
 /// <summary>The desired state a device was sent.</summary>
 /// <param name="Desired">The complete desired document after the change.</param>
 /// <param name="Version">Its version; a handler may see versions skip but never go back.</param>
@@ -44,9 +38,11 @@ public interface IDeviceConnection : IAsyncDisposable
     Task FlushAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Sets the handler that answers commands. Without one, commands are answered with status 501.</summary>
+    /// <param name="handler">Takes the command and a token that is cancelled when the caller's timeout passes or the connection closes; returns the reply.</param>
     void SetCommandHandler(CommandHandler handler);
 
     /// <summary>Sets the handler for desired-state changes. It also receives the current desired state on connect.</summary>
+    /// <param name="handler">Takes the change (the whole desired document and its version) and a token cancelled when the connection closes.</param>
     void SetDesiredStateHandler(DesiredStateHandler handler);
 
     /// <summary>Merges <paramref name="patch"/> into the reported state (JSON merge patch).</summary>

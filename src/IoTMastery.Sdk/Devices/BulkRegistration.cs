@@ -25,20 +25,6 @@ public sealed record BulkRegistrationItem
     public bool Succeeded => Error is null;
 }
 
-/// <summary>What a bulk registration did, one item per requested device, in request order. Never all-or-nothing: read every item.</summary>
-/// <param name="Items">One outcome per requested device, in the order given.</param>
-public sealed record BulkRegistrationResult(IReadOnlyList<BulkRegistrationItem> Items)
-{
-    /// <summary>How many devices were registered.</summary>
-    public int SucceededCount => Items.Count(i => i.Succeeded);
-
-    /// <summary>How many devices were not registered.</summary>
-    public int FailedCount => Items.Count - SucceededCount;
-
-    /// <summary>The items that failed.</summary>
-    public IEnumerable<BulkRegistrationItem> Failures => Items.Where(i => !i.Succeeded);
-}
-
 /// <summary>
 /// The shared parts of bulk registration: the up-front checks every provider applies, and the default implementation for
 /// providers whose service has no bulk operation (AWS, GCP-style) so none of them copies a loop.
@@ -89,7 +75,7 @@ internal static class BulkRegistration
     /// collecting each device's result or error. A failed call is not retried: registration issues credentials and is not
     /// idempotent, so a repeat could leave a second credential or report a false "already exists".
     /// </summary>
-    public static async Task<BulkRegistrationResult> RegisterOneByOneAsync(IDeviceRegistry registry, IReadOnlyList<DeviceRegistration> registrations,
+    public static async Task<IReadOnlyList<BulkRegistrationItem>> RegisterOneByOneAsync(IDeviceRegistry registry, IReadOnlyList<DeviceRegistration> registrations,
         DeviceIdRules? rules, int concurrency, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(registry);
@@ -123,7 +109,7 @@ internal static class BulkRegistration
                 items[i] = Failed(registrations[i], i, ex);
             }
         }).ConfigureAwait(false);
-        return new BulkRegistrationResult(items);
+        return items;
     }
 
     /// <summary>A failed item.</summary>

@@ -19,10 +19,14 @@ public interface IDeviceRegistry
     /// Providers use their service's bulk operation where one exists (Local: one transaction per chunk; Azure: bulk
     /// identity operations of up to 100 devices); others register one by one, a few calls at a time.
     /// </summary>
-    /// <param name="registrations">The devices, at most 100,000; the result keeps their order.</param>
+    /// <param name="registrations">The devices, at most 100,000.</param>
+    /// <returns>
+    /// One outcome per requested device, in the order given (item <c>i</c> is <c>registrations[i]</c>). Never all-or-nothing:
+    /// read every item's <see cref="BulkRegistrationItem.Succeeded"/>.
+    /// </returns>
     /// <param name="cancellationToken">Cancels the devices not yet written; they are reported with an <see cref="OperationCanceledException"/>.</param>
     /// <exception cref="ArgumentException">The list or an entry of it is null, or it holds more than 100,000 devices.</exception>
-    Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
+    Task<IReadOnlyList<BulkRegistrationItem>> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
         BulkRegistration.RegisterOneByOneAsync(this, registrations, null, BulkRegistration.DefaultConcurrency, cancellationToken);
 
     /// <summary>Reads one device.</summary>

@@ -15,7 +15,7 @@ namespace IoTMastery.Sdk.Diagnostics;
 /// </remarks>
 internal static class SdkActivitySource
 {
-    public static readonly ActivitySource Source = new(SdkTraceNames.ActivitySource, typeof(SdkActivitySource).Assembly.GetName().Version?.ToString());
+    public static readonly ActivitySource Source = new(IoTDiagnostics.ActivitySourceName, typeof(SdkActivitySource).Assembly.GetName().Version?.ToString());
 
     /// <summary>The provider: <c>Local</c>, <c>Aws</c>, <c>Azure</c>, <c>Gcp</c>.</summary>
     public const string ProviderTag = "iotmastery.provider";

@@ -8,24 +8,24 @@ internal static class SdkInstruments
 {
     private static readonly ConcurrentDictionary<TelemetryOutbox, byte> LiveOutboxes = new();
 
-    /// <summary>The metric tag naming the provider, the same key <see cref="SdkMetricNames.HttpRetries"/> has always used.</summary>
+    /// <summary>The metric tag naming the provider, the same key <see cref="IoTDiagnostics.HttpRetries"/> has always used.</summary>
     public const string ProviderTag = "provider";
 
     /// <summary>The metric tag saying how a command ended.</summary>
     public const string OutcomeTag = "outcome";
 
     public static readonly Histogram<double> CommandDuration = SdkMeter.Meter.CreateHistogram<double>(
-        SdkMetricNames.CommandDuration, "ms", "Time from a fleet-side command call to the device's reply or the failure.");
+        IoTDiagnostics.CommandDuration, "ms", "Time from a fleet-side command call to the device's reply or the failure.");
 
     public static readonly Counter<long> Reconnects = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.Reconnects, "{reconnect}", "MQTT connections re-established after a drop.");
+        IoTDiagnostics.Reconnects, "{reconnect}", "MQTT connections re-established after a drop.");
 
     // Up-down counters, not gauges: bytes and pending records add up across outboxes (as OpenTelemetry's usage metrics do).
     static SdkInstruments()
     {
-        SdkMeter.Meter.CreateObservableUpDownCounter(SdkMetricNames.OutboxBytes, static () => Sum(static o => o.DiskBytes), "By",
+        SdkMeter.Meter.CreateObservableUpDownCounter(IoTDiagnostics.OutboxBytes, static () => Sum(static o => o.DiskBytes), "By",
             "Bytes held by the segment files of the open telemetry outboxes.");
-        SdkMeter.Meter.CreateObservableUpDownCounter(SdkMetricNames.OutboxRecords, static () => Sum(static o => o.PendingCount), "{record}",
+        SdkMeter.Meter.CreateObservableUpDownCounter(IoTDiagnostics.OutboxRecords, static () => Sum(static o => o.PendingCount), "{record}",
             "Records in the open telemetry outboxes that are accepted and not yet acknowledged.");
     }
 

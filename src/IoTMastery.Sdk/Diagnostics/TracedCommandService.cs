@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk.Diagnostics;
 
 /// <summary>
 /// Traces and times every command of any provider's <see cref="IDeviceCommandService"/>: a <c>command.invoke</c> span
-/// (command name, reply status) and a point on <see cref="SdkMetricNames.CommandDuration"/> tagged with the provider and
+/// (command name, reply status) and a point on <see cref="IoTDiagnostics.CommandDuration"/> tagged with the provider and
 /// the outcome. The payloads of the command and the reply are never tagged.
 /// </summary>
 internal sealed class TracedCommandService(IDeviceCommandService inner, string provider, TimeProvider time) : IDeviceCommandService

@@ -10,7 +10,7 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
 
     // Forwarded, not left to the interface's default: the default would register one by one through this wrapper and
     // lose the provider's own bulk path.
-    public Task<BulkRegistrationResult> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
+    public Task<IReadOnlyList<BulkRegistrationItem>> RegisterManyAsync(IReadOnlyList<DeviceRegistration> registrations, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.register_many", null, () => inner.RegisterManyAsync(registrations, cancellationToken));
 
     public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default) =>

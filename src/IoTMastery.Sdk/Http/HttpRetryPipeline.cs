@@ -12,7 +12,7 @@ namespace IoTMastery.Sdk.Http;
 /// <summary>
 /// The one HTTP retry of the cloud providers (Polly.Core): bounded attempts, exponential backoff with jitter (or a
 /// provider's fixed schedule), the service's Retry-After honoured, an optional total deadline, and every retry counted
-/// on <see cref="SdkMetricNames.HttpRetries"/>; each attempt is one client span on <see cref="SdkTraceNames.ActivitySource"/>
+/// on <see cref="IoTDiagnostics.HttpRetries"/>; each attempt is one client span on <see cref="IoTDiagnostics.ActivitySourceName"/>
 /// (see <see cref="ExecuteAsync"/>). What is retryable stays the provider's call, decided per request, so
 /// a request that may have reached the service is repeated only when the provider says replaying it is harmless.
 /// Thread-safe.
@@ -34,7 +34,7 @@ internal sealed partial class HttpRetryPipeline
     internal const string AttemptOperation = "iotmastery.http.attempt";
 
     private static readonly Counter<long> Retries = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.HttpRetries, "{attempt}", "HTTP requests sent again after a transient failure (attempts after the first).");
+        IoTDiagnostics.HttpRetries, "{attempt}", "HTTP requests sent again after a transient failure (attempts after the first).");
 
     private readonly ResiliencePipeline _pipeline;
     private readonly KeyValuePair<string, object?> _providerTag;

@@ -11,28 +11,28 @@ internal static class TelemetryMetrics
     private static long s_droppedByDisposed;
 
     public static readonly Counter<long> RecordsSent = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.TelemetryRecordsSent, "{record}", "Records acknowledged by the transport.");
+        IoTDiagnostics.TelemetryRecordsSent, "{record}", "Records acknowledged by the transport.");
 
     public static readonly Counter<long> RecordsFailed = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.TelemetryRecordsFailed, "{record}", "Records that failed for good (permanent error, retries or time budget exhausted).");
+        IoTDiagnostics.TelemetryRecordsFailed, "{record}", "Records that failed for good (permanent error, retries or time budget exhausted).");
 
     public static readonly Counter<long> BatchesSent = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.TelemetryBatchesSent, "{batch}", "Batches acknowledged by the transport.");
+        IoTDiagnostics.TelemetryBatchesSent, "{batch}", "Batches acknowledged by the transport.");
 
     public static readonly Counter<long> BytesSent = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.TelemetryBytesSent, "By", "Encoded bytes acknowledged by the transport.");
+        IoTDiagnostics.TelemetryBytesSent, "By", "Encoded bytes acknowledged by the transport.");
 
     public static readonly Counter<long> Retries = SdkMeter.Meter.CreateCounter<long>(
-        SdkMetricNames.TelemetryRetries, "{attempt}", "Batch send attempts after the first.");
+        IoTDiagnostics.TelemetryRetries, "{attempt}", "Batch send attempts after the first.");
 
     public static readonly Histogram<double> SendDuration = SdkMeter.Meter.CreateHistogram<double>(
-        SdkMetricNames.TelemetrySendDuration, "s", "Time to deliver or give up on one batch, retries included.");
+        IoTDiagnostics.TelemetrySendDuration, "s", "Time to deliver or give up on one batch, retries included.");
 
     static TelemetryMetrics()
     {
-        SdkMeter.Meter.CreateObservableUpDownCounter(SdkMetricNames.TelemetryQueueDepth, ObserveDepth, "{record}",
+        SdkMeter.Meter.CreateObservableUpDownCounter(IoTDiagnostics.TelemetryQueueDepth, ObserveDepth, "{record}",
             "Records accepted and not yet acknowledged, failed or dropped.");
-        SdkMeter.Meter.CreateObservableCounter(SdkMetricNames.TelemetryRecordsDropped, ObserveDropped, "{record}",
+        SdkMeter.Meter.CreateObservableCounter(IoTDiagnostics.TelemetryRecordsDropped, ObserveDropped, "{record}",
             "Records dropped by a full queue in DropOldest mode.");
     }
 

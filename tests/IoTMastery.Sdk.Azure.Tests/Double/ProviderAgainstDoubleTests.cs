@@ -271,12 +271,12 @@ public sealed class ProviderAgainstDoubleTests
 
         // One identity operation per 100 entries, the invalid id never sent; the existing device fails alone.
         Assert.Equal([100, 50], hub.Captured.Where(c => c.Method == "POST" && c.Path == "/devices").Select(c => JsonNode.Parse(c.Body)!.AsArray().Count));
-        Assert.IsType<ResourceAlreadyExistsException>(result.Items[0].Error);
-        Assert.IsAssignableFrom<ArgumentException>(result.Items[150].Error);
-        Assert.Equal(149, result.SucceededCount);
-        Assert.All(result.Items.Skip(1).Take(149), i => Assert.Equal("north", i.Registration!.Device.Attributes["site"]));
+        Assert.IsType<ResourceAlreadyExistsException>(result[0].Error);
+        Assert.IsAssignableFrom<ArgumentException>(result[150].Error);
+        Assert.Equal(149, result.Count(i => i.Succeeded));
+        Assert.All(result.Skip(1).Take(149), i => Assert.Equal("north", i.Registration!.Device.Attributes["site"]));
         // A SAS key generated here and a self-signed certificate's thumbprint both reached the hub: the devices connect.
-        foreach (var item in new[] { result.Items[2], result.Items[3] })
+        foreach (var item in new[] { result[2], result[3] })
         {
             await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Registration!.Credential! });
             await device.ConnectAsync();

@@ -52,7 +52,8 @@ public abstract class PatchingContract<TFixture>(TFixture fixture) : ContractBas
         Assert.Equal(("CRITICAL", "1.4.3", 0), (advisory.Severity, advisory.FixedRelease, advisory.Patched));
         Assert.Equal(new[] { a.Id, b.Id, c.Id }.Order(StringComparer.Ordinal), advisory.AffectedDevices.Intersect(ours).Order(StringComparer.Ordinal));
         Assert.Contains(silent, before.NotReportingVersion);
-        Assert.Contains(before.Versions, v => v is { Version: "1.4.1", Channel: "stable" } && v.Devices >= 2);
+        Assert.True(before.DevicesByVersion.GetValueOrDefault("1.4.1") >= 2);
+        Assert.Equal("stable", before.ReleaseChannels["1.4.1"]);
 
         // Patch the affected devices and one that runs newer firmware: the plan refuses to downgrade it.
         // In this order, so the canary wave is the healthy device a and the failing b lands in the second wave with c.
@@ -72,7 +73,8 @@ public abstract class PatchingContract<TFixture>(TFixture fixture) : ContractBas
         var now = Assert.Single(after.Advisories, x => x.Id == imported.Id);
         Assert.Equal([b.Id], now.AffectedDevices.Intersect(ours));
         Assert.Equal((2, 2, 2), (now.Patched, now.PatchedWithin24Hours, now.PatchedWithin7Days));
-        Assert.Contains(after.Versions, v => v is { Version: "1.4.3", Channel: "stable" } && v.Devices >= 2);
+        Assert.True(after.DevicesByVersion.GetValueOrDefault("1.4.3") >= 2);
+        Assert.Equal("stable", after.ReleaseChannels["1.4.3"]);
 
         // The JSON form is the documented one and the table names the advisory.
         var json = JsonNode.Parse(after.ToJson())!.AsObject();

@@ -61,7 +61,7 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         // 250 registrations are far more work than one call: a bound of their own, still finite.
         using var deadline = new CancellationTokenSource(ProviderFixture.Patience * 6);
         var registered = await Provider.Registry.RegisterManyAsync(registrations, deadline.Token);
-        Assert.All(registered.Items, i => Assert.True(i.Succeeded, i.Error?.Message));
+        Assert.All(registered, i => Assert.True(i.Succeeded, i.Error?.Message));
         var query = new DeviceQuery { PageSize = 100, AttributeName = "run", AttributeValue = run };
 
         // A first listing read to the end of its second page, as a process that stops there and keeps only the token.
@@ -122,14 +122,14 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
 
         var result = await Provider.Registry.RegisterManyAsync(registrations, deadline.Token);
 
-        Assert.Equal(count, result.Items.Count);
-        Assert.Equal(Enumerable.Range(0, count), result.Items.Select(i => i.Index));
-        var failed = Assert.Single(result.Failures);
+        Assert.Equal(count, result.Count);
+        Assert.Equal(Enumerable.Range(0, count), result.Select(i => i.Index));
+        var failed = Assert.Single(result, i => !i.Succeeded);
         Assert.Equal(bad, failed.Index);
         Assert.Equal(registrations[bad].Id, failed.DeviceId);
         Assert.IsAssignableFrom<ArgumentException>(failed.Error);
-        Assert.Equal(count - 1, result.SucceededCount);
-        foreach (var item in result.Items.Where(i => i.Succeeded))
+        Assert.Equal(count - 1, result.Count(i => i.Succeeded));
+        foreach (var item in result.Where(i => i.Succeeded))
         {
             Assert.Equal(registrations[item.Index].Id, item.Registration!.Device.Id);
             Assert.Equal(run, item.Registration.Device.Attributes["run"]);
@@ -142,8 +142,8 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         // Registering one of them again fails for that device alone, typed as a single registration would.
         var again = await Provider.Registry.RegisterManyAsync(
             [registrations[0], new DeviceRegistration { Id = ProviderFixture.NewDeviceId("bk"), Credential = Fixture.DeviceCredential }], deadline.Token);
-        Assert.IsAssignableFrom<ResourceAlreadyExistsException>(again.Items[0].Error);
-        Assert.True(again.Items[1].Succeeded, again.Items[1].Error?.Message);
+        Assert.IsAssignableFrom<ResourceAlreadyExistsException>(again[0].Error);
+        Assert.True(again[1].Succeeded, again[1].Error?.Message);
     }
 
     [Fact]

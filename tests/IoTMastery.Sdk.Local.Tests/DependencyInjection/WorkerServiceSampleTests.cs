@@ -109,7 +109,7 @@ public sealed class WorkerServiceSampleTests
             Assert.Matches(new Regex(@"\[eu\] read back sensor-eu-0 temperature = 24\b"), output);
 
             // Spans of the SDK's source from both providers: registry calls and telemetry sends, tagged with provider and device.
-            Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(SdkTraceNames.ActivitySource)}\b"), output);
+            Assert.Matches(new Regex($@"Instrumentation scope \(ActivitySource\):\s+Name: {Regex.Escape(IoTDiagnostics.ActivitySourceName)}\b"), output);
             foreach (var span in new[] { "registry.register", "registry.delete", "send" })
                 Assert.Matches(new Regex($@"Activity\.DisplayName:\s+{Regex.Escape(span)}\b"), output);
             foreach (var (provider, device) in new[] { ("Local", "sensor-edge-0"), ("Aws", "sensor-eu-0") })
@@ -119,9 +119,9 @@ public sealed class WorkerServiceSampleTests
             }
             // Metrics of the SDK's meter: the records sent counter is one sum over every pipeline in the process, so its
             // last export equals what both providers' devices sent together (each line above says what one sent).
-            Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(SdkMetricNames.Meter)}\b"), output);
+            Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(IoTDiagnostics.MeterName)}\b"), output);
             var rounds = int.Parse(Regex.Match(output, @"Done: \d+ round trips completed in (?<rounds>[1-9]\d*) rounds").Groups["rounds"].Value, System.Globalization.CultureInfo.InvariantCulture);
-            var sent = LastSumOf(output, SdkMetricNames.TelemetryRecordsSent);
+            var sent = LastSumOf(output, IoTDiagnostics.TelemetryRecordsSent);
             Assert.Equal(2 * 5 * rounds, sent);
         }
         finally

@@ -24,16 +24,16 @@ public sealed class LocalBulkRegistrationTests
 
         var result = await f.Registry.RegisterManyAsync(registrations);
 
-        Assert.Equal(count, result.Items.Count);
-        Assert.IsType<ResourceAlreadyExistsException>(result.Items[3].Error);
-        Assert.IsAssignableFrom<ArgumentException>(result.Items[600].Error);
-        Assert.True(result.Items[599].Succeeded);
-        Assert.IsAssignableFrom<ArgumentException>(result.Items[700].Error);
-        Assert.IsType<NotSupportedException>(result.Items[800].Error);
-        Assert.IsAssignableFrom<ArgumentException>(result.Items[900].Error);
-        Assert.Equal(count - 5, result.SucceededCount);
+        Assert.Equal(count, result.Count);
+        Assert.IsType<ResourceAlreadyExistsException>(result[3].Error);
+        Assert.IsAssignableFrom<ArgumentException>(result[600].Error);
+        Assert.True(result[599].Succeeded);
+        Assert.IsAssignableFrom<ArgumentException>(result[700].Error);
+        Assert.IsType<NotSupportedException>(result[800].Error);
+        Assert.IsAssignableFrom<ArgumentException>(result[900].Error);
+        Assert.Equal(count - 5, result.Count(i => i.Succeeded));
 
-        foreach (var item in result.Items.Where(i => i.Succeeded))
+        foreach (var item in result.Where(i => i.Succeeded))
         {
             // The record built in memory is exactly the one stored.
             var stored = await f.Registry.GetAsync(item.DeviceId);
@@ -78,7 +78,7 @@ public sealed class LocalBulkRegistrationTests
         var result = await f.Registry.RegisterManyAsync(
             [new DeviceRegistration { Id = "c1", Credential = CredentialRequest.X509 }, new DeviceRegistration { Id = "c2" }], cancelled.Token);
 
-        Assert.All(result.Items, i => Assert.IsAssignableFrom<OperationCanceledException>(i.Error));
+        Assert.All(result, i => Assert.IsAssignableFrom<OperationCanceledException>(i.Error));
         Assert.Empty(await f.Registry.ListAsync().ToListAsync());
     }
 }

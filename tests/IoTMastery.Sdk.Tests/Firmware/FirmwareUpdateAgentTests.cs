@@ -32,7 +32,7 @@ public class FirmwareUpdateAgentTests
         }
     }
 
-    private static FirmwareDownloader Serve(byte[] bytes) => (_, offset, _) => ValueTask.FromResult<Stream>(new MemoryStream(bytes, (int)Math.Min(offset, bytes.Length), bytes.Length - (int)Math.Min(offset, bytes.Length)));
+    private static Func<Uri, long, CancellationToken, ValueTask<Stream>> Serve(byte[] bytes) => (_, offset, _) => ValueTask.FromResult<Stream>(new MemoryStream(bytes, (int)Math.Min(offset, bytes.Length), bytes.Length - (int)Math.Min(offset, bytes.Length)));
 
     private static List<ReportedFirmware> Reports(RecordingDeviceConnection connection) =>
         connection.Reports.Select(r => FirmwareStateContract.ParseReported(r["firmware"])).ToList();

@@ -23,9 +23,9 @@ internal sealed class RecordingDeviceConnection : IDeviceConnection
 
     public Task FlushAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-    public void SetCommandHandler(CommandHandler handler) { }
+    public void SetCommandHandler(Func<DeviceCommand, CancellationToken, ValueTask<CommandResponse>> handler) { }
 
-    public void SetDesiredStateHandler(DesiredStateHandler handler) { }
+    public void SetDesiredStateHandler(Func<DesiredStateChange, CancellationToken, ValueTask> handler) { }
 
     public Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
     {

@@ -251,7 +251,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
     {
         var opened = 0;
         var offsets = new List<long>();
-        FirmwareDownloader flaky = (_, offset, _) =>
+        Func<Uri, long, CancellationToken, ValueTask<Stream>> flaky = (_, offset, _) =>
         {
             offsets.Add(offset);
             // The first stream fails after 64 KiB; the second starts where the first stopped.

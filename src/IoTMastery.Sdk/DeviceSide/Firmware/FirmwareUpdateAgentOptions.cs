@@ -12,7 +12,12 @@ public sealed record FirmwareUpdateAgentOptions
     /// </summary>
     public string? TrustedOperatorKeyPem { get; init; }
 
-    /// <summary>Opens image streams from an offset; default <see cref="FirmwareDownloaders.CreateResumable"/> (file, http with Range, https with Range).</summary>
+    /// <summary>
+    /// Opens a readable stream over the image at the given URI starting at the given byte offset (0 for a fresh download), so an
+    /// interrupted download resumes where it stopped; the agent disposes the stream. A source that cannot start mid-image
+    /// reopens it and skips the offset; the agent checks the whole image's SHA-256 either way. Default
+    /// <see cref="FirmwareDownloaders.CreateResumable"/> (file, http with Range, https with Range).
+    /// </summary>
     public FirmwareDownloader? Downloader { get; init; }
 
     /// <summary>How many times an interrupted download is resumed before the update is reported failed. Default 3 (so at most 4 attempts); 0-100.</summary>

@@ -1,15 +1,10 @@
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk;
-
-/// <summary>How many devices run one version, and the channel of that version's release.</summary>
-/// <param name="Version">The running version the devices report.</param>
-/// <param name="Channel">The channel of the registered release with that version; <see langword="null"/> when no such release is registered.</param>
-/// <param name="Devices">How many devices run it.</param>
-public sealed record VersionCount(string Version, string? Channel, int Devices);
 
 /// <summary>One advisory against the fleet: who is affected now, what fixes it, and how fast devices were patched.</summary>
 public sealed record AdvisoryCompliance
@@ -51,8 +46,19 @@ public sealed record ComplianceReport
     /// <summary>Devices in the registry when it was computed.</summary>
     public int DeviceCount { get; init; }
 
-    /// <summary>Devices by running version (highest semantic version first; versions that are not semver last, by name).</summary>
-    public IReadOnlyList<VersionCount> Versions { get; init; } = [];
+    // Two lookups rather than a list of (version, channel, count) rows: a row type was one more public name for what a
+    // dictionary says, and the channel belongs to the release, not to the count.
+    /// <summary>
+    /// How many devices report each running version, keyed by version. It enumerates highest semantic version first, then the
+    /// versions that are not semver, by name.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> DevicesByVersion { get; init; } = ReadOnlyDictionary<string, int>.Empty;
+
+    /// <summary>
+    /// The channel of the registered release with each version in <see cref="DevicesByVersion"/>; a version that no registered
+    /// release has is absent.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ReleaseChannels { get; init; } = ReadOnlyDictionary<string, string>.Empty;
 
     /// <summary>Devices that report no firmware version (never did, stopped, or report a malformed <c>firmware</c> object), by id.</summary>
     public IReadOnlyList<string> NotReportingVersion { get; init; } = [];
@@ -77,7 +83,7 @@ public sealed record ComplianceReport
     {
         ["generatedAt"] = GeneratedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
         ["deviceCount"] = DeviceCount,
-        ["versions"] = new JsonArray(Versions.Select(v => (JsonNode?)new JsonObject { ["version"] = v.Version, ["channel"] = v.Channel, ["devices"] = v.Devices }).ToArray()),
+        ["versions"] = new JsonArray(DevicesByVersion.Select(v => (JsonNode?)new JsonObject { ["version"] = v.Key, ["channel"] = ReleaseChannels.GetValueOrDefault(v.Key), ["devices"] = v.Value }).ToArray()),
         ["notReportingVersion"] = Strings(NotReportingVersion),
         ["minimumAllowedVersion"] = MinimumAllowedVersion,
         ["belowMinimumVersion"] = Strings(BelowMinimumVersion),
@@ -99,7 +105,7 @@ public sealed record ComplianceReport
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Firmware compliance at {GeneratedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z, {DeviceCount} devices\n\n");
-        Table(text, ["version", "channel", "devices"], Versions.Select(v => new[] { v.Version, v.Channel ?? "-", Num(v.Devices) }));
+        Table(text, ["version", "channel", "devices"], DevicesByVersion.Select(v => new[] { v.Key, ReleaseChannels.GetValueOrDefault(v.Key) ?? "-", Num(v.Value) }));
         text.Append('\n');
         Table(text, ["advisory", "severity", "fixed release", "affected", "patched", "<24h", "<7d"],
             Advisories.Select(a => new[] { a.Id, a.Severity ?? "-", a.FixedRelease ?? "-", Num(a.AffectedDevices.Count), Num(a.Patched), Num(a.PatchedWithin24Hours), Num(a.PatchedWithin7Days) }));

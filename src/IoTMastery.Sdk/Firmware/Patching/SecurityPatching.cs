@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using IoTMastery.Sdk.Providers;
 
 namespace IoTMastery.Sdk;
@@ -136,13 +137,14 @@ public sealed class SecurityPatching : IDisposable
             channels[release.Version] = release.Channel;
         var rollouts = await _store.ListRolloutsAsync(cancellationToken).ConfigureAwait(false);
 
-        var versions = running.Values.OfType<string>()
+        // Insertion order is the report's order (OrderedDictionary keeps it): highest semver first, then the rest by name.
+        var versions = new OrderedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var group in running.Values.OfType<string>()
             .GroupBy(v => v, StringComparer.Ordinal)
-            .Select(g => new VersionCount(g.Key, channels.GetValueOrDefault(g.Key), g.Count()))
-            .OrderBy(v => FirmwareVersion.TryParse(v.Version, out _) ? 0 : 1)
-            .ThenByDescending(v => FirmwareVersion.TryParse(v.Version, out var s) ? s : null)
-            .ThenBy(v => v.Version, StringComparer.Ordinal)
-            .ToArray();
+            .OrderBy(g => FirmwareVersion.TryParse(g.Key, out _) ? 0 : 1)
+            .ThenByDescending(g => FirmwareVersion.TryParse(g.Key, out var s) ? s : null)
+            .ThenBy(g => g.Key, StringComparer.Ordinal))
+            versions.Add(group.Key, group.Count());
 
         var advisories = new List<AdvisoryCompliance>();
         foreach (var advisory in await _store.ListAdvisoriesAsync(cancellationToken).ConfigureAwait(false))
@@ -176,7 +178,8 @@ public sealed class SecurityPatching : IDisposable
         {
             GeneratedAt = _time.GetUtcNow(),
             DeviceCount = count,
-            Versions = versions,
+            DevicesByVersion = new ReadOnlyDictionary<string, int>(versions),
+            ReleaseChannels = versions.Keys.Where(channels.ContainsKey).ToDictionary(v => v, v => channels[v], StringComparer.Ordinal).AsReadOnly(),
             NotReportingVersion = running.Where(d => d.Value is null).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
             MinimumAllowedVersion = policy?.MinimumAllowedVersion,
             BelowMinimumVersion = policy is null ? [] : running.Where(d => policy.IsBelow(d.Value)).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),

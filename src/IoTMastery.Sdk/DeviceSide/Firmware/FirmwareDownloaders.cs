@@ -3,16 +3,6 @@ using System.Net.Http.Headers;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>
-/// Opens a readable stream over a firmware image starting at byte <paramref name="offset"/>, so an interrupted download
-/// resumes where it stopped; the agent disposes it. A source that cannot start mid-image reopens it and skips
-/// <paramref name="offset"/> bytes; the agent checks the whole image's SHA-256 either way.
-/// </summary>
-/// <param name="uri">The image location from the desired state.</param>
-/// <param name="offset">The first byte wanted; 0 for a fresh download.</param>
-/// <param name="cancellationToken">Cancels the download.</param>
-public delegate ValueTask<Stream> FirmwareDownloader(Uri uri, long offset, CancellationToken cancellationToken);
-
 /// <summary>The default downloaders for <c>file://</c>, <c>http://</c> and <c>https://</c> images.</summary>
 internal static class FirmwareDownloaders
 {

@@ -1,13 +1,22 @@
 namespace IoTMastery.Sdk.Diagnostics;
 
 /// <summary>
-/// The names under which the SDK publishes metrics, for <c>AddMeter</c> and dashboards (OpenTelemetry
-/// instrumentation packages expose theirs the same way). Every instrument is on the one meter <see cref="Meter"/>.
+/// The names under which the SDK publishes traces and metrics, for <c>AddSource</c>, <c>AddMeter</c> and dashboards
+/// (OpenTelemetry instrumentation packages expose theirs the same way). The activity source and the meter share one name,
+/// so <c>AddSource(IoTDiagnostics.ActivitySourceName)</c> and <c>AddMeter(IoTDiagnostics.MeterName)</c> enable everything;
+/// every instrument named here is on that meter.
 /// </summary>
-public static class SdkMetricNames
+public static class IoTDiagnostics
 {
-    /// <summary>The one meter of the SDK: <c>IoTMastery.Sdk</c> (the same name as <see cref="SdkTraceNames.ActivitySource"/>).</summary>
-    public const string Meter = "IoTMastery.Sdk";
+    /// <summary>
+    /// The one <see cref="System.Diagnostics.ActivitySource"/> of the SDK: <c>IoTMastery.Sdk</c>. Its spans cover the
+    /// registry, command, state and firmware calls of every provider, each HTTP attempt of the AWS, Azure and GCP-style
+    /// providers, and each telemetry batch send.
+    /// </summary>
+    public const string ActivitySourceName = "IoTMastery.Sdk";
+
+    /// <summary>The one meter of the SDK: <c>IoTMastery.Sdk</c> (the same name as <see cref="ActivitySourceName"/>).</summary>
+    public const string MeterName = "IoTMastery.Sdk";
 
     /// <summary>
     /// Counter of HTTP requests that the AWS, Azure and GCP-style providers sent again after a transient failure
