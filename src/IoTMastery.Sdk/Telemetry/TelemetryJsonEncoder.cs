@@ -22,7 +22,7 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
 
     private TelemetryJsonEncoder(bool includeSequence) => _includeSequence = includeSequence;
 
-    /// <summary>The shared instance; writes no sequence numbers. The encoder holds no state.</summary>
+    /// <summary>The shared instance; writes no sequence numbers. Safe on any thread: its only state is a per-thread cache of encoded names.</summary>
     public static TelemetryJsonEncoder Instance { get; } = new(includeSequence: false);
 
     /// <summary>
