@@ -42,9 +42,13 @@ public class EncodingBenchmarks
     }
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "pipeline encoder into pooled buffer")]
-    public int PipelineEncoder()
+    public int PipelineEncoder() => Encode(TelemetryJsonEncoder.Instance);
+
+    [Benchmark(OperationsPerInvoke = Batch, Description = "previous pipeline encoder (before #18's encoding work)")]
+    public int PreviousPipelineEncoder() => Encode(PreviousJsonEncoder.Instance);
+
+    private int Encode(ITelemetryEncoder encoder)
     {
-        var encoder = TelemetryJsonEncoder.Instance;
         _pooled.Clear();
         _pooled.Write(encoder.BatchPrefix);
         for (int i = 0; i < _records.Length; i++)

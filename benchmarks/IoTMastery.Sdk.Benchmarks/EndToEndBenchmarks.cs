@@ -207,9 +207,12 @@ public static class EndToEndSmoke
             var probe = new SendProbe();
             var bench = new EndToEndBenchmarks { Broker = broker, Probe = probe };
             bench.Setup();
-            // Option variants a user might try; none changed the picture (see README), kept for the next investigation.
+            // Option variants a user might try (none changed the picture, see README), and the previous encoder as a baseline.
             var variants = new (string, TelemetryPipelineOptions)[]
             {
+                // The encoder before issue #18's encoding work, same options otherwise: the encoding change as a same-run ratio.
+                ("pipe prev-encoder", new TelemetryPipelineOptions { Encoder = PreviousJsonEncoder.Instance }),
+                ("pipe inflight8", new TelemetryPipelineOptions { MaxBatchesInFlight = 8 }),
                 ("pipe inflight16", new TelemetryPipelineOptions { MaxBatchesInFlight = 16 }),
                 ("pipe pending64", new TelemetryPipelineOptions { MaxPendingBatches = 64 }),
                 ("pipe linger0", new TelemetryPipelineOptions { Linger = TimeSpan.Zero }),

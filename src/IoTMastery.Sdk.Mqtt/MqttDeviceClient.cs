@@ -18,6 +18,9 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
 {
     private readonly MqttDeviceClientOptions _options;
     private readonly string _provider;
+
+    /// <summary>The provider name given at construction; put on errors and on the telemetry pipeline's metrics.</summary>
+    internal string Provider => _provider;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IMqttClient _client;

@@ -42,6 +42,9 @@ internal sealed class MqttTelemetryTransport : ITelemetryTransport
         new(_client.PublishAsync(_topic, batch.Payload, MqttQualityOfService.AtLeastOnce, retain: false, cancellationToken));
 
     /// <inheritdoc />
+    public string Provider => _client.Provider;
+
+    /// <inheritdoc />
     public bool IsTransient(Exception exception) => exception switch
     {
         IoTException iot => iot.IsTransient,

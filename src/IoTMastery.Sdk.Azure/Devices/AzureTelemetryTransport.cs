@@ -41,6 +41,8 @@ internal sealed class AzureTelemetryTransport : ITelemetryTransport
 
     public TelemetryTransportLimits Limits { get; }
 
+    public string Provider => _client.Provider;
+
     public ValueTask SendAsync(TelemetryBatch batch, CancellationToken cancellationToken) =>
         new(_client.PublishAsync(Topic(batch.Payload.Span), batch.Payload, MqttQualityOfService.AtLeastOnce, retain: false, cancellationToken));
 

@@ -29,6 +29,9 @@ internal sealed class PubSubTelemetryTransport : ITelemetryTransport
         Encoder = new PubSubTelemetryEncoder(orderByDevice);
     }
 
+    /// <inheritdoc />
+    public string Provider => "Gcp";
+
     /// <summary>The encoder the pipeline must use with this transport (set as <see cref="TelemetryPipelineOptions.Encoder"/>).</summary>
     public ITelemetryEncoder Encoder { get; }
 

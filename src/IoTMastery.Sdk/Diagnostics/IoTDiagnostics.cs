@@ -44,7 +44,7 @@ public static class IoTDiagnostics
     /// <summary>Observed sum, over the open durable outboxes, of the records accepted and not yet acknowledged (<c>TelemetryOutbox.PendingCount</c>).</summary>
     public const string OutboxRecords = "iotmastery.outbox.records";
 
-    /// <summary>Counter of telemetry records the transport acknowledged.</summary>
+    /// <summary>Counter of telemetry records the transport acknowledged, tagged <c>provider</c> (<c>Local</c>, <c>Aws</c>, <c>Azure</c>, <c>Gcp</c>).</summary>
     public const string TelemetryRecordsSent = "iotmastery.telemetry.records.sent";
 
     /// <summary>Counter of telemetry records that failed for good (permanent error, retries or time budget exhausted).</summary>

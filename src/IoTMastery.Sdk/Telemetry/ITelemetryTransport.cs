@@ -14,6 +14,12 @@ internal interface ITelemetryTransport
 
     /// <summary>Whether <paramref name="exception"/> from <see cref="SendAsync"/> may go away if the batch is sent again.</summary>
     bool IsTransient(Exception exception);
+
+    /// <summary>
+    /// The provider the batches go to (<c>Local</c>, <c>Aws</c>, <c>Azure</c>, <c>Gcp</c>), the <c>provider</c> tag of the
+    /// pipeline's <c>records.sent</c> counter; <see langword="null"/> (the default) leaves the tag off.
+    /// </summary>
+    string? Provider => null;
 }
 
 /// <summary>Limits a transport declares. Zero means "no limit" for the rate fields.</summary>

@@ -22,7 +22,7 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
 
     private TelemetryJsonEncoder(bool includeSequence) => _includeSequence = includeSequence;
 
-    /// <summary>The shared instance; writes no sequence numbers. The encoder holds no state.</summary>
+    /// <summary>The shared instance; writes no sequence numbers. Safe on any thread: its only state is a per-thread cache of encoded names.</summary>
     public static TelemetryJsonEncoder Instance { get; } = new(includeSequence: false);
 
     /// <summary>
@@ -50,18 +50,14 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
     // Fast path for names Utf8JsonWriter would copy verbatim; same bytes, a fraction of the cost.
     private static bool TryWritePlain(IBufferWriter<byte> output, in TelemetryRecord record, bool includeSequence)
     {
-        string device = record.DeviceId, metric = record.Metric;
-        if (device.AsSpan().ContainsAnyExcept(PlainChars) || metric.AsSpan().ContainsAnyExcept(PlainChars)) return false;
-        var span = output.GetSpan(device.Length + metric.Length + 112);
-        "{\"d\":\""u8.CopyTo(span);
-        int at = 6;
-        at += Encoding.ASCII.GetBytes(device, span[at..]);
-        "\",\"m\":\""u8.CopyTo(span[at..]);
-        at += 7;
-        at += Encoding.ASCII.GetBytes(metric, span[at..]);
-        "\",\"v\":"u8.CopyTo(span[at..]);
-        at += 6;
-        if (!record.Value.TryFormat(span[at..], out int written, default, CultureInfo.InvariantCulture)) return false;
+        var head = HeadFor(record.DeviceId, record.Metric);
+        if (head is null) return false;
+        // Head, the longest double (24), ",\"t\":" and a long (25), ",\"s\":" and a long (25), "}".
+        var span = output.GetSpan(head.Length + 80);
+        head.Bytes.AsSpan(0, head.Length).CopyTo(span);
+        int at = head.Length;
+        if (!TryWriteShortDecimal(record.Value, span[at..], out int written) &&
+            !record.Value.TryFormat(span[at..], out written, default, CultureInfo.InvariantCulture)) return false;
         at += written;
         ",\"t\":"u8.CopyTo(span[at..]);
         at += 5;
@@ -76,6 +72,105 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         }
         span[at++] = (byte)'}';
         output.Advance(at);
+        return true;
+    }
+
+    // ---- the record head {"d":"<device>","m":"<metric>","v": of plain names, cached per thread ----
+    // A stream repeats the same few device ids and metric names, so checking and copying them per record (two scans, two
+    // transcodings, four literals) is mostly repeated work. A small per-thread table keyed on a cheap hash of both names
+    // keeps the encoded head; a slot is reused in place, so producers that build a new string per record allocate nothing.
+
+    private const int HeadSlots = 64;
+
+    [ThreadStatic] private static Head[]? t_heads;
+
+    private sealed class Head
+    {
+        public string Device = "";
+        public string Metric = "";
+        public byte[] Bytes = [];
+        public int Length;
+    }
+
+    /// <summary>The encoded head for these names, or null when a name needs JSON escaping.</summary>
+    private static Head? HeadFor(string device, string metric)
+    {
+        var heads = t_heads ??= new Head[HeadSlots];
+        // Names are never empty (the record's constructor checks), so the first and last characters exist.
+        int slot = (device.Length * 31 + device[^1] * 7 + (device.Length > 1 ? device[^2] * 131 : 0) + metric.Length * 17 + metric[^1] + metric[0] * 3) & (HeadSlots - 1);
+        var head = heads[slot];
+        if (head is not null && string.Equals(head.Device, device) && string.Equals(head.Metric, metric)) return head;
+        if (device.AsSpan().ContainsAnyExcept(PlainChars) || metric.AsSpan().ContainsAnyExcept(PlainChars)) return null;
+        head ??= heads[slot] = new Head();
+        int length = 13 + device.Length + metric.Length + 6;
+        if (head.Bytes.Length < length) head.Bytes = new byte[Math.Max(length, 64)];
+        var span = head.Bytes.AsSpan();
+        "{\"d\":\""u8.CopyTo(span);
+        int at = 6;
+        at += Encoding.ASCII.GetBytes(device, span[at..]);
+        "\",\"m\":\""u8.CopyTo(span[at..]);
+        at += 7;
+        at += Encoding.ASCII.GetBytes(metric, span[at..]);
+        "\",\"v\":"u8.CopyTo(span[at..]);
+        at += 6;
+        head.Length = at;
+        head.Device = device;
+        head.Metric = metric;
+        return head;
+    }
+
+    // ---- values with few decimals, which most sensor readings are ----
+
+    private static readonly double[] Pow10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+
+    /// <summary>
+    /// Writes <paramref name="value"/> exactly as <c>double.TryFormat</c> (invariant, shortest round-trip) would, when it
+    /// is <c>m / 10^k</c> for an integer <c>m</c> below 10^15 and <c>k</c> at most 6; false otherwise (the caller formats it).
+    /// </summary>
+    /// <remarks>
+    /// Why the bytes are the same: <c>m / 10^k</c> in double arithmetic is correctly rounded, so when it equals the value,
+    /// the decimal m·10^-k parses back to it; no decimal with fewer places does (the smallest <c>k</c> is taken, and below
+    /// 10^15 a round-trip candidate with a given number of places is unique), so it is the shortest round-trip string,
+    /// the one .NET prints. Fixed notation only: magnitudes from 10^-4 up to below 10^14, where .NET prints fixed too.
+    /// </remarks>
+    internal static bool TryWriteShortDecimal(double value, Span<byte> span, out int written)
+    {
+        written = 0;
+        double magnitude = Math.Abs(value);
+        if (!(magnitude >= 1e-4 && magnitude < 1e14)) return false;
+        var pow10 = Pow10;
+        for (int k = 0; k < pow10.Length; k++)
+        {
+            double scaled = Math.Round(magnitude * pow10[k]);
+            if (scaled >= 1e15) return false;
+            if (scaled / pow10[k] != magnitude) continue;
+            return WriteFixed((ulong)scaled, k, value < 0, span, out written);
+        }
+        return false;
+    }
+
+    private static bool WriteFixed(ulong digits, int decimals, bool negative, Span<byte> span, out int written)
+    {
+        written = 0;
+        // At most "-", 15 digits, "0." and up to 6 leading zeros of the fraction.
+        if (span.Length < 24) return false;
+        int at = 0;
+        if (negative) span[at++] = (byte)'-';
+        ulong scale = (ulong)Pow10[decimals];
+        ulong whole = digits / scale, fraction = digits % scale;
+        if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
+        at += wholeLength;
+        if (decimals > 0)
+        {
+            span[at++] = (byte)'.';
+            for (int i = decimals - 1; i >= 0; i--)
+            {
+                span[at + i] = (byte)('0' + (int)(fraction % 10));
+                fraction /= 10;
+            }
+            at += decimals;
+        }
+        written = at;
         return true;
     }
 

@@ -196,7 +196,7 @@ internal sealed partial class TelemetryPipeline
     private void CountSent(OutgoingBatch batch)
     {
         Interlocked.Add(ref _acknowledged, batch.Count);
-        TelemetryMetrics.RecordsSent.Add(batch.Count);
+        TelemetryMetrics.RecordsSent.Add(batch.Count, _metricTags);
         TelemetryMetrics.BatchesSent.Add(1);
         TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using IoTMastery.Sdk.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -52,6 +53,8 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private readonly int _initialBufferBytes;
     private readonly Func<double> _jitter;
     private readonly CancellationTokenSource _stop = new();
+    // The provider tag of records.sent, or none when the transport names no provider (tests, benchmarks).
+    private readonly KeyValuePair<string, object?>[] _metricTags;
 
     // Intake: a ring the producers fill under _gate; the batcher swaps the whole ring out, so records cross threads in bulk.
     private readonly Lock _gate = new();
@@ -106,6 +109,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(transport);
         _transport = transport;
+        _metricTags = transport.Provider is { } provider ? [new(SdkInstruments.ProviderTag, provider)] : [];
         _options = options ?? new TelemetryPipelineOptions();
         _options.Validate();
         _time = timeProvider ?? TimeProvider.System;

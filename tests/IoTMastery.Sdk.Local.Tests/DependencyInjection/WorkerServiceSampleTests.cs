@@ -117,8 +117,8 @@ public sealed class WorkerServiceSampleTests
                 Assert.Matches(new Regex($@"iotmastery\.device\.id:\s+{device}\b"), output);
                 Assert.Matches(new Regex($@"iotmastery\.provider:\s+{provider}\b"), output);
             }
-            // Metrics of the SDK's meter: the records sent counter is one sum over every pipeline in the process, so its
-            // last export equals what both providers' devices sent together (each line above says what one sent).
+            // Metrics of the SDK's meter: the records sent counter is one sum per provider over its pipelines, so its
+            // last export's points add up to what both providers' devices sent together (each line above says what one sent).
             Assert.Matches(new Regex($@"Instrumentation scope \(Meter\):\s+Name: {Regex.Escape(IoTDiagnostics.MeterName)}\b"), output);
             var rounds = int.Parse(Regex.Match(output, @"Done: \d+ round trips completed in (?<rounds>[1-9]\d*) rounds").Groups["rounds"].Value, System.Globalization.CultureInfo.InvariantCulture);
             var sent = LastSumOf(output, IoTDiagnostics.TelemetryRecordsSent);
@@ -131,12 +131,19 @@ public sealed class WorkerServiceSampleTests
         }
     }
 
-    /// <summary>The value of the last export of a monotonic sum, from the console exporter's "Metric Name: … Value: n" block.</summary>
+    /// <summary>
+    /// The last export of a monotonic sum, from the console exporter's "Metric Name: … Value: n" block, summed over its
+    /// points (one per tag set: records.sent has one per provider).
+    /// </summary>
     private static long LastSumOf(string output, string metric)
     {
-        var matches = Regex.Matches(output, $@"Metric Name: {Regex.Escape(metric)}\b.*?\bValue: (?<value>\d+)", RegexOptions.Singleline);
-        Assert.NotEmpty(matches);
-        return long.Parse(matches[^1].Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        int start = output.LastIndexOf($"Metric Name: {metric}", StringComparison.Ordinal);
+        Assert.True(start >= 0, $"no export of {metric}");
+        int end = output.IndexOf("Metric Name:", start + 1, StringComparison.Ordinal);
+        var block = end < 0 ? output[start..] : output[start..end];
+        var values = Regex.Matches(block, @"\bValue: (?<value>\d+)");
+        Assert.NotEmpty(values);
+        return values.Sum(v => long.Parse(v.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>Runs the built sample as its own process with <c>--seconds 1</c>, killed if it outlives <see cref="ProcessBound"/>.</summary>

@@ -110,6 +110,24 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Records_sent_are_counted_under_the_provider_that_acknowledged_them()
+    {
+        using var sent = new MeasurementRecorder("iotmastery.telemetry.records.sent");
+        var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-tlm-1", Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
+        await using var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "otel-tlm-1", Credential = registration.Credential! });
+        await device.ConnectAsync().WaitAsync(Timeout);
+        for (int i = 0; i < 700; i++)
+            await device.SendTelemetryAsync(new TelemetryRecord("otel-tlm-1", "temperature", i, DateTimeOffset.UnixEpoch.AddSeconds(i)));
+        await device.FlushAsync().WaitAsync(Timeout);
+
+        // Other tests may send Local telemetry at the same time, so this device's 700 are a lower bound of the Local sum.
+        var local = sent.Measurements.Where(m => (string?)m.Tags.GetValueOrDefault("provider") == "Local").ToList();
+        Assert.InRange(local.Sum(m => m.Value), 700, double.MaxValue);
+        // One tag, the provider: nothing per device or per record, so the series stay few.
+        Assert.All(local, m => Assert.Equal(["provider"], m.Tags.Keys));
+    }
+
+    [Fact]
     public async Task A_reconnect_after_the_broker_came_back_is_counted_once_under_the_provider()
     {
         var provider = "test-reconnect-" + Guid.NewGuid().ToString("N")[..8];
