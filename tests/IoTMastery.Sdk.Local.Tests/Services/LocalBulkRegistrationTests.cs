@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Local.Tests.Services;
 
 /// <summary>Local's own bulk path: per-device outcomes across transaction chunks, records equal to what the database holds.</summary>
@@ -25,7 +26,7 @@ public sealed class LocalBulkRegistrationTests
         var result = await f.Registry.RegisterManyAsync(registrations);
 
         Assert.Equal(count, result.Items.Count);
-        Assert.IsType<ResourceAlreadyExistsException>(result.Items[3].Error);
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, result.Items[3].Error);
         Assert.IsAssignableFrom<ArgumentException>(result.Items[600].Error);
         Assert.True(result.Items[599].Succeeded);
         Assert.IsAssignableFrom<ArgumentException>(result.Items[700].Error);
