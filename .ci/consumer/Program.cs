@@ -44,7 +44,7 @@ static async Task AssertMissing(IDeviceRegistry registry, string name)
         await registry.GetAsync("consumer-di");
         throw new InvalidOperationException($"the device registered on 'edge' was found on '{name}'");
     }
-    catch (DeviceNotFoundException)
+    catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
     {
     }
 }

@@ -31,7 +31,7 @@ try
 {
     started = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = options.DatabasePath }, time, cancellationToken: ct);
 }
-catch (CertificateAuthorityKeyException ex)
+catch (IoTException ex) when (ex.Kind == IoTErrorKind.CertificateAuthorityKey)
 {
     // The database's CA is locked with another key: say so plainly rather than with a stack trace.
     Console.Error.WriteLine(ex.Message);
@@ -63,7 +63,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
             credentials[id] = result.Credential!;
             registered++;
         }
-        catch (ResourceAlreadyExistsException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.AlreadyExists)
         {
             var device = await provider.Registry.GetAsync(id, ct);
             var old = device.Credentials.First(c => c.Status == CredentialStatus.Active);
@@ -155,7 +155,7 @@ var replies = await Task.WhenAll(devices.Select(async d =>
     }
     catch (IoTException ex)
     {
-        return (d.Id, Status: ex is CommandTimeoutException ? 504 : 503, sw.Elapsed);
+        return (d.Id, Status: ex is IoTException { Kind: IoTErrorKind.CommandTimeout } ? 504 : 503, sw.Elapsed);
     }
 }));
 var ok = replies.Count(r => r.Status == 200);
@@ -235,7 +235,7 @@ static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware,
     {
         return await firmware.GetReleaseAsync(version, ct);
     }
-    catch (ResourceNotFoundException)
+    catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
     {
         var image = new byte[64 * 1024];
         RandomNumberGenerator.Fill(image);

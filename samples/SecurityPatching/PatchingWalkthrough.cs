@@ -138,7 +138,7 @@ public static class PatchingWalkthrough
             await device.FlushAsync(ct);
             return false;
         }
-        catch (IoTException ex) when (ex.InnerException is IoTAuthorizationException)
+        catch (IoTException ex) when (ex.InnerException is IoTException { Kind: IoTErrorKind.Authorization })
         {
             return true;
         }

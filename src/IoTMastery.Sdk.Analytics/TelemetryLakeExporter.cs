@@ -167,7 +167,7 @@ public sealed partial class TelemetryLakeExporter
                         spool.Append(record);
                         break;
                     }
-                    catch (TelemetryOutboxFullException)
+                    catch (IoTException ex) when (ex.Kind == IoTErrorKind.OutboxFull)
                     {
                         await Task.Delay(MaxPoll, _time, stop.Token).ConfigureAwait(false);
                     }

@@ -132,7 +132,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         ValidateTopic(topic);
         if (qos is not (0 or 1)) throw new ArgumentOutOfRangeException(nameof(qos), qos, "AWS IoT supports QoS 0 and 1.");
         if (payload.Length > 128 * 1024)
-            throw new PayloadTooLargeException($"AWS IoT messages are at most 131072 bytes; this one is {payload.Length}.", ProviderName, payload.Length, 128 * 1024);
+            throw new IoTException(IoTErrorKind.PayloadTooLarge, $"AWS IoT messages are at most 131072 bytes; this one is {payload.Length}.", ProviderName);
         if (retain && topic.StartsWith('$'))
             throw new ArgumentException("Retained messages cannot be published to reserved '$' topics.", nameof(topic));
         return _data.PublishAsync(topic, payload, qos, retain, cancellationToken);
@@ -219,13 +219,13 @@ public sealed class AwsIoTProvider : IIoTProvider
         {
             await iot.GetPolicyAsync(name, ct).ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
             try
             {
                 await iot.CreatePolicyAsync(name, DevicePolicyDocument(), ct).ConfigureAwait(false);
             }
-            catch (ResourceAlreadyExistsException)
+            catch (IoTException exists) when (exists.Kind == IoTErrorKind.AlreadyExists)
             {
                 // Created concurrently by another instance: the name is what matters.
             }

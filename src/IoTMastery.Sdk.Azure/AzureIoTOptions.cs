@@ -29,7 +29,7 @@ public sealed class AzureIoTOptions
     /// </summary>
     public IoTTransportOptions Transport { get; set; } = new();
 
-    /// <summary>How long the hub waits for an offline device to connect before a direct method fails. Default 0 (fail at once with <see cref="DeviceOfflineException"/>).</summary>
+    /// <summary>How long the hub waits for an offline device to connect before a direct method fails. Default 0 (fail at once with <see cref="IoTErrorKind.DeviceOffline"/>).</summary>
     public TimeSpan CommandConnectTimeout { get; set; } = TimeSpan.Zero;
 
     /// <summary>Lifetime of service and device SAS tokens. Default 1 hour; 5 minutes to 1 day.</summary>

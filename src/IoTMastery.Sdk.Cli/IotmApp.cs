@@ -84,7 +84,7 @@ internal static partial class IotmApp
 
     private static string Describe(Exception e) => e switch
     {
-        IoTException io => $"{e.GetType().Name} ({io.Provider}{(io.ErrorCode is null ? "" : ", " + io.ErrorCode)}): ",
+        IoTException io => $"{io.Kind} ({io.Provider}{(io.ErrorCode is null ? "" : ", " + io.ErrorCode)}): ",
         ArgumentException or CliUsageException => "",
         _ => e.GetType().Name + ": ",
     };

@@ -78,7 +78,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
                 issued = result.Credential!;
                 created++;
             }
-            catch (ResourceAlreadyExistsException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.AlreadyExists)
             {
                 // A previous run created it and died before its checkpoint line: whatever it issued never reached a bundle.
                 var existing = await target.Provider.Registry.GetAsync(device.Id, ct).ConfigureAwait(false);
@@ -123,7 +123,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
             await get().ConfigureAwait(false);
             return true;
         }
-        catch (ResourceNotFoundException)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
             return false;
         }

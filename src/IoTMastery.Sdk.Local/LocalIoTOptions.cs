@@ -22,7 +22,7 @@ public sealed class LocalIoTOptions
     /// least 12 characters. <see langword="null"/> (the default): <see cref="CaKeyPassphraseEnvironmentVariable"/> if set,
     /// otherwise the contents of <see cref="CaKeyFile"/>. Only with <see cref="DatabasePath"/>; an in-memory registry
     /// writes nothing. Once the CA exists, starting with a wrong or missing key throws
-    /// <see cref="CertificateAuthorityKeyException"/> and changes nothing.
+    /// <see cref="IoTException"/> of kind <see cref="IoTErrorKind.CertificateAuthorityKey"/> and changes nothing.
     /// </summary>
     public string? CaKeyPassphrase { get; set; }
 

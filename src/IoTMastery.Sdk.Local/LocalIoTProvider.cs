@@ -106,7 +106,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
     /// Opens (or creates) the registry, loads (or creates) the CA, and starts the broker.
     /// </summary>
     /// <exception cref="ArgumentException">A setting is invalid, including a CA passphrase of the wrong length.</exception>
-    /// <exception cref="CertificateAuthorityKeyException">The database holds a CA whose key is missing or wrong; nothing was changed.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.CertificateAuthorityKey"/>: The database holds a CA whose key is missing or wrong; nothing was changed.</exception>
     /// <param name="options">Settings; defaults to an in-memory registry on a free port.</param>
     /// <param name="timeProvider">The clock for certificates, timeouts and rollouts; defaults to the system clock.</param>
     /// <param name="loggerFactory">Logging; defaults to none. Secrets are never logged.</param>

@@ -47,7 +47,7 @@ internal sealed partial class MqttDeviceClient
             {
                 await SendSubscribeAsync(_subscriptions.Values.ToList(), linked.Token).ConfigureAwait(false);
             }
-            catch (IoTAuthorizationException ex) when (!throwOnSubscriptionRefusal)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.Authorization && !throwOnSubscriptionRefusal)
             {
                 Log.SubscriptionRefusedOnReconnect(_logger, _options.ClientId, ErrorText.Name(ex));
             }
@@ -57,7 +57,7 @@ internal sealed partial class MqttDeviceClient
                 // again instead of finding a live connection and returning early without the subscriptions.
                 await DisconnectClientAsync().ConfigureAwait(false);
                 if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposed.IsCancellationRequested)
-                    throw new IoTException($"The broker did not acknowledge the subscriptions of '{_options.ClientId}' within the connect timeout.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
+                    throw new IoTException(IoTErrorKind.Unknown, $"The broker did not acknowledge the subscriptions of '{_options.ClientId}' within the connect timeout.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
                 throw;
             }
             Interlocked.Increment(ref _connectionGeneration);
@@ -142,24 +142,24 @@ internal sealed partial class MqttDeviceClient
     private IoTException MapConnectFailure(Exception ex)
     {
         if (_serverCertificateProblem is { } problem)
-            return new IoTException($"The server certificate of {_options.Host}:{_options.Port} was rejected: {problem}.", _provider, "ServerCertificateUntrusted", isTransient: false, innerException: ex);
+            return new IoTException(IoTErrorKind.Unknown, $"The server certificate of {_options.Host}:{_options.Port} was rejected: {problem}.", _provider, "ServerCertificateUntrusted", isTransient: false, innerException: ex);
         // The broker asked for a client certificate, got none (and no password follows) and closed the connection: during the
         // handshake under TLS 1.2, at the first read under TLS 1.3. A misconfiguration no retry fixes, so not transient.
         if (_serverAskedForCertificate && ex is not (OperationCanceledException or MqttCommunicationTimedOutException))
-            return new IoTAuthenticationException($"{_options.Host}:{_options.Port} requires a client certificate and none is configured for '{_options.ClientId}'.", _provider, "ClientCertificateRequired", ex);
+            return new IoTException(IoTErrorKind.Authentication, $"{_options.Host}:{_options.Port} requires a client certificate and none is configured for '{_options.ClientId}'.", _provider, "ClientCertificateRequired", innerException: ex);
         if (ex is OperationCanceledException or MqttCommunicationTimedOutException)
-            return new IoTException($"Connecting to {_options.Host}:{_options.Port} timed out.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
-        return new IoTException($"Could not connect to {_options.Host}:{_options.Port}: {Describe(ex)}.", _provider, "ConnectFailed", isTransient: true, innerException: ex);
+            return new IoTException(IoTErrorKind.Unknown, $"Connecting to {_options.Host}:{_options.Port} timed out.", _provider, "ConnectTimeout", isTransient: true, innerException: ex);
+        return new IoTException(IoTErrorKind.Unknown, $"Could not connect to {_options.Host}:{_options.Port}: {Describe(ex)}.", _provider, "ConnectFailed", isTransient: true, innerException: ex);
     }
 
     private IoTException MapRefusal(MqttClientConnectResultCode code)
     {
         if (code is MqttClientConnectResultCode.NotAuthorized or MqttClientConnectResultCode.BadUserNameOrPassword
             or MqttClientConnectResultCode.Banned or MqttClientConnectResultCode.BadAuthenticationMethod or MqttClientConnectResultCode.ClientIdentifierNotValid)
-            return new IoTAuthenticationException($"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString());
+            return new IoTException(IoTErrorKind.Authentication, $"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString());
         var transient = code is MqttClientConnectResultCode.ServerUnavailable or MqttClientConnectResultCode.ServerBusy or MqttClientConnectResultCode.UnspecifiedError
             or MqttClientConnectResultCode.QuotaExceeded or MqttClientConnectResultCode.ConnectionRateExceeded or MqttClientConnectResultCode.UseAnotherServer or MqttClientConnectResultCode.ServerMoved;
-        return new IoTException($"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString(), transient);
+        return new IoTException(IoTErrorKind.Unknown, $"The broker refused the connection of '{_options.ClientId}': {code}.", _provider, code.ToString(), transient);
     }
 
     // Only exception types and socket messages: TLS exceptions can quote certificate subjects but never keys.

@@ -30,7 +30,7 @@ internal sealed partial class MqttDeviceClient
     /// </summary>
     /// <exception cref="ArgumentException">The topic is empty, too long or contains wildcards.</exception>
     /// <exception cref="IoTException">Not connected or no acknowledgement in time (transient), or the broker rejected the message.</exception>
-    /// <exception cref="IoTAuthorizationException">The broker refused the topic (MQTT 5 only; MQTT 3.1.1 brokers drop silently).</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authorization"/>: The broker refused the topic (MQTT 5 only; MQTT 3.1.1 brokers drop silently).</exception>
     public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, MqttQualityOfService qos = MqttQualityOfService.AtLeastOnce,
         bool retain = false, CancellationToken cancellationToken = default)
     {
@@ -60,7 +60,7 @@ internal sealed partial class MqttDeviceClient
         catch (OperationCanceledException ex)
         {
             // Nothing was sent, so the caller may safely send it again.
-            throw new IoTException($"Publish to '{topic}' waited {_options.OperationTimeout.TotalSeconds:0.###} s for the credential renewal to reconnect or for the broker's receive window.", _provider, "NotConnected", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"Publish to '{topic}' waited {_options.OperationTimeout.TotalSeconds:0.###} s for the credential renewal to reconnect or for the broker's receive window.", _provider, "NotConnected", isTransient: true, innerException: ex);
         }
         MqttClientPublishResult result;
         try
@@ -84,11 +84,11 @@ internal sealed partial class MqttDeviceClient
         }
         catch (OperationCanceledException ex)
         {
-            throw new IoTException($"Publish to '{topic}' was not acknowledged within {_options.OperationTimeout.TotalSeconds:0.###} s.", _provider, "PublishTimeout", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"Publish to '{topic}' was not acknowledged within {_options.OperationTimeout.TotalSeconds:0.###} s.", _provider, "PublishTimeout", isTransient: true, innerException: ex);
         }
         catch (Exception ex) when (ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or ObjectDisposedException or IOException)
         {
-            throw new IoTException($"Publish to '{topic}' failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"Publish to '{topic}' failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
         }
         finally
         {
@@ -96,9 +96,9 @@ internal sealed partial class MqttDeviceClient
         }
         if (result.IsSuccess) return;
         if (result.ReasonCode == MqttClientPublishReasonCode.NotAuthorized)
-            throw new IoTAuthorizationException($"The broker refused publishing to '{topic}'.", _provider, result.ReasonCode.ToString());
+            throw new IoTException(IoTErrorKind.Authorization, $"The broker refused publishing to '{topic}'.", _provider, result.ReasonCode.ToString());
         var transient = result.ReasonCode is MqttClientPublishReasonCode.QuotaExceeded or MqttClientPublishReasonCode.UnspecifiedError or MqttClientPublishReasonCode.ImplementationSpecificError;
-        throw new IoTException($"The broker rejected the publish to '{topic}': {result.ReasonCode}.", _provider, result.ReasonCode.ToString(), transient);
+        throw new IoTException(IoTErrorKind.Unknown, $"The broker rejected the publish to '{topic}': {result.ReasonCode}.", _provider, result.ReasonCode.ToString(), transient);
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ internal sealed partial class MqttDeviceClient
     /// from a handler is logged and does not stop delivery.
     /// </summary>
     /// <exception cref="ArgumentException">The filter is malformed or already subscribed.</exception>
-    /// <exception cref="IoTAuthorizationException">The broker refused the subscription.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authorization"/>: The broker refused the subscription.</exception>
     public async Task SubscribeAsync(string topicFilter, MqttMessageHandler handler, MqttQualityOfService qos = MqttQualityOfService.AtLeastOnce,
         CancellationToken cancellationToken = default)
     {
@@ -36,7 +36,7 @@ internal sealed partial class MqttDeviceClient
         {
             await SendSubscribeAsync([subscription], cancellationToken).ConfigureAwait(false);
         }
-        catch (IoTAuthorizationException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.Authorization)
         {
             _subscriptions.TryRemove(topicFilter, out _);
             throw;
@@ -62,17 +62,17 @@ internal sealed partial class MqttDeviceClient
         }
         catch (OperationCanceledException ex)
         {
-            throw new IoTException("The broker did not acknowledge the subscription in time.", _provider, "SubscribeTimeout", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, "The broker did not acknowledge the subscription in time.", _provider, "SubscribeTimeout", isTransient: true, innerException: ex);
         }
         catch (Exception ex) when (ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or IOException)
         {
-            throw new IoTException("Subscribing failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, "Subscribing failed: the connection was lost.", _provider, "Disconnected", isTransient: true, innerException: ex);
         }
         foreach (var item in result.Items)
         {
             if (item.ResultCode is MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2)
                 continue;
-            throw new IoTAuthorizationException($"The broker refused the subscription to '{item.TopicFilter.Topic}': {item.ResultCode}.", _provider, item.ResultCode.ToString());
+            throw new IoTException(IoTErrorKind.Authorization, $"The broker refused the subscription to '{item.TopicFilter.Topic}': {item.ResultCode}.", _provider, item.ResultCode.ToString());
         }
     }
 

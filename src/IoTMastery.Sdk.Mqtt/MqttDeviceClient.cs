@@ -77,8 +77,8 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
     /// or too slow) is retried with full-jitter backoff within <see cref="MqttDeviceClientOptions.ConnectRetryBudget"/>.
     /// After a later drop the client reconnects on its own until disposed. Returns at once when already connected.
     /// </summary>
-    /// <exception cref="IoTAuthenticationException">The broker refused the credentials, or demanded a client certificate when neither a certificate nor a password is configured; never retried.</exception>
-    /// <exception cref="IoTAuthorizationException">The broker refused a subscription.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authentication"/>: The broker refused the credentials, or demanded a client certificate when neither a certificate nor a password is configured; never retried.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authorization"/>: The broker refused a subscription.</exception>
     /// <exception cref="IoTException">The broker stayed unreachable for the whole budget (<see cref="IoTException.IsTransient"/>) or its certificate is not trusted.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, also while waiting to retry.</exception>
     public async Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -187,8 +187,8 @@ internal sealed partial class MqttDeviceClient : IAsyncDisposable
 
     private IoTException NotConnected() =>
         TerminalError is { } terminal
-            ? new IoTException($"MQTT client '{_options.ClientId}' stopped reconnecting: {terminal.Message}", _provider, "NotConnected", isTransient: false, innerException: terminal)
-            : new IoTException($"MQTT client '{_options.ClientId}' is not connected.", _provider, "NotConnected", isTransient: true);
+            ? new IoTException(IoTErrorKind.Unknown, $"MQTT client '{_options.ClientId}' stopped reconnecting: {terminal.Message}", _provider, "NotConnected", isTransient: false, innerException: terminal)
+            : new IoTException(IoTErrorKind.Unknown, $"MQTT client '{_options.ClientId}' is not connected.", _provider, "NotConnected", isTransient: true);
 
     private void RaiseConnected()
     {

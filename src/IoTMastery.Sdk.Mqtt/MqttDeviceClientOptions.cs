@@ -157,7 +157,7 @@ internal sealed class MqttDisconnectedEventArgs : EventArgs
         WillReconnect = willReconnect;
     }
 
-    /// <summary>Why the connection ended or why reconnecting stopped (an <see cref="IoTAuthenticationException"/> when the broker refused the credentials); <see langword="null"/> for a requested disconnect.</summary>
+    /// <summary>Why the connection ended or why reconnecting stopped (an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.Authentication"/> when the broker refused the credentials); <see langword="null"/> for a requested disconnect.</summary>
     public Exception? Error { get; }
 
     /// <summary>False when the client gave up (authentication refusal, disposal); true while it keeps reconnecting.</summary>

@@ -82,7 +82,7 @@ public sealed class LocalCliTests : IDisposable
         Assert.Equal(0, (await Iotm("devices", "register", "pump-3", "--credential", "none")).ExitCode);
         var notFound = await Iotm("devices", "show", "nope");
         Assert.Equal(2, notFound.ExitCode);
-        Assert.Contains("DeviceNotFoundException", notFound.Stderr, StringComparison.Ordinal);
+        Assert.Contains("DeviceNotFound (Local", notFound.Stderr, StringComparison.Ordinal);
         Assert.Equal(3, (await Iotm("devices", "register", "pump-3", "--credential", "none")).ExitCode);
         Assert.Equal(1, (await Iotm("devices", "register", "bad id/with slash", "--credential", "none")).ExitCode);
         Assert.Equal(1, (await Iotm("devices", "delete", "pump-3")).ExitCode); // needs --yes

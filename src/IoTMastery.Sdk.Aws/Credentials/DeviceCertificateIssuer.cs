@@ -72,7 +72,7 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
                 _ => "its certificatePem could not be read as an X.509 certificate.",
             };
             if (created["certificateId"] is not JsonValue idValue || !idValue.TryGetValue(out string? id) || id is not { Length: > 0 })
-                throw new IoTException($"AWS IoT minted a certificate but its answer is unusable and names no certificateId, so it could not be removed: {reason}",
+                throw new IoTException(IoTErrorKind.Unknown, $"AWS IoT minted a certificate but its answer is unusable and names no certificateId, so it could not be removed: {reason}",
                     AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
             string outcome;
             try
@@ -86,7 +86,7 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             {
                 outcome = $"Removing it failed ({cleanup.ErrorCode}): deactivate and delete it by hand.";
             }
-            throw new IoTException($"AWS IoT minted certificate {id}, but its answer is unusable: {reason} {outcome}", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"AWS IoT minted certificate {id}, but its answer is unusable: {reason} {outcome}", AwsIoTProvider.ProviderName, "MalformedResponse", false, innerException: ex);
         }
     }
 
@@ -123,5 +123,5 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
     }
 
     private static IoTException Malformed(string member) =>
-        new($"AWS IoT returned a certificate response without '{member}'.", AwsIoTProvider.ProviderName, "MalformedResponse");
+        new(IoTErrorKind.Unknown, $"AWS IoT returned a certificate response without '{member}'.", AwsIoTProvider.ProviderName, "MalformedResponse");
 }

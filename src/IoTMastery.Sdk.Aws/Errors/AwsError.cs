@@ -91,23 +91,23 @@ internal sealed record AwsError(HttpStatusCode Status, string? Code, string? Mes
     {
         var text = $"AWS IoT {operation} failed: {(int)Status} {Code ?? "(no error code)"}{(Message is null ? "" : ": " + Message)}{(RequestId is null ? "" : $" (request id {RequestId})")}";
         const string provider = AwsIoTProvider.ProviderName;
-        if (IsThrottle) return new ThrottledException(text, provider, Code ?? "Throttling", RetryAfter);
+        if (IsThrottle) return IoTException.Throttled(text, provider, Code ?? "Throttling", RetryAfter);
         return Code switch
         {
-            "LimitExceededException" or "ServiceQuotaExceededException" => new QuotaExceededException(text, provider, Code, RetryAfter),
-            "ResourceNotFoundException" when deviceId is not null => new DeviceNotFoundException(deviceId, provider, Code),
-            "ResourceNotFoundException" => new ResourceNotFoundException(text, provider, Code),
-            "ResourceAlreadyExistsException" => new ResourceAlreadyExistsException(text, provider, Code),
-            "VersionConflictException" or "ConflictException" or "VersionMismatch" => new PreconditionFailedException(text, provider, Code),
+            "LimitExceededException" or "ServiceQuotaExceededException" => new IoTException(IoTErrorKind.QuotaExceeded, text, provider, Code, retryAfter: RetryAfter),
+            "ResourceNotFoundException" when deviceId is not null => IoTException.DeviceNotFound(deviceId, provider, Code),
+            "ResourceNotFoundException" => new IoTException(IoTErrorKind.NotFound, text, provider, Code),
+            "ResourceAlreadyExistsException" => new IoTException(IoTErrorKind.AlreadyExists, text, provider, Code),
+            "VersionConflictException" or "ConflictException" or "VersionMismatch" => IoTException.PreconditionFailed(text, provider, Code),
             "UnauthorizedException" or "InvalidSignatureException" or "SignatureDoesNotMatch" or "UnrecognizedClientException"
-                or "InvalidClientTokenId" or "ExpiredTokenException" or "CertificateValidationException" => new IoTAuthenticationException(text, provider, Code),
-            "ForbiddenException" or "AccessDeniedException" => new IoTAuthorizationException(text, provider, Code),
-            "RequestEntityTooLargeException" => new PayloadTooLargeException(text, provider, 0, 0, Code),
-            _ when Status == HttpStatusCode.NotFound && deviceId is not null => new DeviceNotFoundException(deviceId, provider, Code),
-            _ when Status == HttpStatusCode.Unauthorized => new IoTAuthenticationException(text, provider, Code),
-            _ when Status == HttpStatusCode.Forbidden => new IoTAuthorizationException(text, provider, Code),
-            _ when Status == HttpStatusCode.RequestEntityTooLarge => new PayloadTooLargeException(text, provider, 0, 0, Code),
-            _ => new IoTException(text, provider, Code ?? ((int)Status).ToString(System.Globalization.CultureInfo.InvariantCulture), IsTransient || IsClockSkew, RetryAfter),
+                or "InvalidClientTokenId" or "ExpiredTokenException" or "CertificateValidationException" => new IoTException(IoTErrorKind.Authentication, text, provider, Code),
+            "ForbiddenException" or "AccessDeniedException" => new IoTException(IoTErrorKind.Authorization, text, provider, Code),
+            "RequestEntityTooLargeException" => new IoTException(IoTErrorKind.PayloadTooLarge, text, provider, Code),
+            _ when Status == HttpStatusCode.NotFound && deviceId is not null => IoTException.DeviceNotFound(deviceId, provider, Code),
+            _ when Status == HttpStatusCode.Unauthorized => new IoTException(IoTErrorKind.Authentication, text, provider, Code),
+            _ when Status == HttpStatusCode.Forbidden => new IoTException(IoTErrorKind.Authorization, text, provider, Code),
+            _ when Status == HttpStatusCode.RequestEntityTooLarge => new IoTException(IoTErrorKind.PayloadTooLarge, text, provider, Code),
+            _ => new IoTException(IoTErrorKind.Unknown, text, provider, Code ?? ((int)Status).ToString(System.Globalization.CultureInfo.InvariantCulture), IsTransient || IsClockSkew, RetryAfter),
         };
     }
 }

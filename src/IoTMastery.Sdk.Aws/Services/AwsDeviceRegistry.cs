@@ -42,7 +42,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
 
         // CreateThing answers 200 for an identical replay, so a thing that exists must be detected first.
         if (await ExistsAsync(registration.Id, cancellationToken).ConfigureAwait(false))
-            throw new ResourceAlreadyExistsException($"Device '{registration.Id}' already exists.", AwsIoTProvider.ProviderName, "ResourceAlreadyExistsException");
+            throw new IoTException(IoTErrorKind.AlreadyExists, $"Device '{registration.Id}' already exists.", AwsIoTProvider.ProviderName, "ResourceAlreadyExistsException");
         await _iot.CreateThingAsync(registration.Id, registration.Attributes, _thingTypeName, cancellationToken).ConfigureAwait(false);
         IssuedCredential? credential = null;
         if (registration.Credential is { } credentialRequest)
@@ -141,7 +141,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         {
             await _data.DeleteThingShadowAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
             // No classic shadow was ever written.
         }
@@ -207,7 +207,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         {
             await _iot.DetachPolicyAsync(_policyName, arn, ct).ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException) { /* the policy was never attached */ }
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound) { /* the policy was never attached */ }
         var description = await _iot.DescribeCertificateAsync(certificateId, ct).ConfigureAwait(false);
         if ((string?)description["status"] == "ACTIVE")
             await _iot.UpdateCertificateAsync(certificateId, "INACTIVE", ct).ConfigureAwait(false);
@@ -218,7 +218,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
     {
         var principals = await _iot.ListThingPrincipalsAsync(deviceId, ct).ConfigureAwait(false);
         if (!principals.Any(arn => CertificateId(arn) == certificateId))
-            throw new ResourceNotFoundException($"Credential '{ErrorText.Escape(certificateId)}' does not belong to device '{ErrorText.Escape(deviceId)}'.", AwsIoTProvider.ProviderName, "CredentialNotFound");
+            throw new IoTException(IoTErrorKind.NotFound, $"Credential '{ErrorText.Escape(certificateId)}' does not belong to device '{ErrorText.Escape(deviceId)}'.", AwsIoTProvider.ProviderName, "CredentialNotFound");
     }
 
     private async Task<bool> ExistsAsync(string thingName, CancellationToken ct)
@@ -228,7 +228,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
             await _iot.DescribeThingAsync(thingName, ct).ConfigureAwait(false);
             return true;
         }
-        catch (DeviceNotFoundException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
         {
             return false;
         }
@@ -279,7 +279,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         }
         return new Device
         {
-            Id = (string?)thing["thingName"] ?? throw new IoTException("A thing without thingName was returned.", AwsIoTProvider.ProviderName, "MalformedResponse"),
+            Id = (string?)thing["thingName"] ?? throw new IoTException(IoTErrorKind.Unknown, "A thing without thingName was returned.", AwsIoTProvider.ProviderName, "MalformedResponse"),
             Status = disabled ? DeviceStatus.Disabled : DeviceStatus.Enabled,
             Attributes = attributes,
             Version = (long?)thing["version"] ?? 0,

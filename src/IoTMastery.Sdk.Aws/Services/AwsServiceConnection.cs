@@ -54,7 +54,7 @@ internal sealed partial class AwsServiceConnection : IAsyncDisposable
             await _client.SubscribeAsync(AwsTopics.PresenceFilter, OnPresenceAsync, cancellationToken: ct).ConfigureAwait(false);
             PresenceSubscribed = true;
         }
-        catch (IoTAuthorizationException ex)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.Authorization)
         {
             Log.PresenceUnavailable(_logger, AwsTopics.PresenceFilter, ErrorText.Name(ex));
         }
@@ -188,7 +188,7 @@ internal sealed class AwsCommandService(AwsServiceConnection? connection, IDevic
         }
         catch (TimeoutException)
         {
-            throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, AwsIoTProvider.ProviderName);
+            throw IoTException.CommandTimeout(deviceId, command.Name, command.Timeout, AwsIoTProvider.ProviderName);
         }
         return ParseReply(deviceId, command.Name, reply.Span);
     }
@@ -196,7 +196,7 @@ internal sealed class AwsCommandService(AwsServiceConnection? connection, IDevic
     /// <summary>Reads a device's <c>{"status":&lt;100-599&gt;,"payload":…}</c> reply.</summary>
     /// <exception cref="IoTException">The reply is malformed (error code MalformedReply).</exception>
     internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply) =>
-        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{deviceId}' sent a malformed reply to command '{commandName}'.", AwsIoTProvider.ProviderName, "MalformedReply");
+        CommandReplyJson.TryParse(reply) ?? throw new IoTException(IoTErrorKind.Unknown, $"Device '{deviceId}' sent a malformed reply to command '{commandName}'.", AwsIoTProvider.ProviderName, "MalformedReply");
 }
 
 /// <summary>Telemetry consumption over the service MQTT connection.</summary>

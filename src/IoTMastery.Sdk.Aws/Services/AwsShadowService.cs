@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk.Aws;
 
 /// <summary>
 /// Device shadows over the data plane, classic (name null) and named. A version mismatch is a
-/// <see cref="PreconditionFailedException"/>; an unknown thing or shadow is a <see cref="ResourceNotFoundException"/>.
+/// <see cref="IoTErrorKind.PreconditionFailed"/>; an unknown thing or shadow is <see cref="IoTErrorKind.NotFound"/>.
 /// </summary>
 public class AwsShadowService
 {
@@ -38,9 +38,9 @@ public class AwsShadowService
         ArgumentNullException.ThrowIfNull(request);
         if (request["state"] is not JsonObject state)
             throw new ArgumentException("A shadow update needs a 'state' object.", nameof(request));
-        if (Encoding.UTF8.GetByteCount(state.ToJsonString(AwsRequest.WireJson)) > MaxStateBytes)
-            throw new PayloadTooLargeException($"The shadow state exceeds AWS IoT's {MaxStateBytes} byte limit.", AwsIoTProvider.ProviderName,
-                Encoding.UTF8.GetByteCount(state.ToJsonString(AwsRequest.WireJson)), MaxStateBytes, "RequestEntityTooLargeException");
+        if (Encoding.UTF8.GetByteCount(state.ToJsonString(AwsRequest.WireJson)) is var stateBytes && stateBytes > MaxStateBytes)
+            throw new IoTException(IoTErrorKind.PayloadTooLarge, $"The shadow state is {stateBytes} bytes; AWS IoT's limit is {MaxStateBytes}.", AwsIoTProvider.ProviderName,
+                "RequestEntityTooLargeException");
         if (Depth(state) > 7)
             throw new ArgumentException("Shadow state objects nest at most 6 levels under desired/reported.", nameof(request));
         if (request["clientToken"] is JsonValue token && Encoding.UTF8.GetByteCount((string?)token ?? "") > 64)
@@ -69,7 +69,7 @@ public class AwsShadowService
         if (body.Length == 0) return [];
         // Strict: JsonNode.Parse let duplicate keys and bad strings through, to throw untyped in whatever read them.
         if (!StrictJson.TryParse(body, out var node))
-            throw new IoTException("AWS IoT returned a shadow document that is not JSON.", AwsIoTProvider.ProviderName, "MalformedResponse");
+            throw new IoTException(IoTErrorKind.Unknown, "AWS IoT returned a shadow document that is not JSON.", AwsIoTProvider.ProviderName, "MalformedResponse");
         return node as JsonObject ?? [];
     }
 
@@ -92,7 +92,7 @@ internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane 
         {
             shadow = await shadows.GetAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
             // "No shadow exists" and "no such thing" share the 404: the registry decides which.
             await iot.DescribeThingAsync(deviceId, cancellationToken).ConfigureAwait(false);
@@ -114,15 +114,15 @@ internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane 
         {
             await shadows.UpdateAsync(deviceId, request, null, cancellationToken).ConfigureAwait(false);
         }
-        catch (PreconditionFailedException ex)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.PreconditionFailed)
         {
             var current = await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
-            throw new PreconditionFailedException($"The shadow of '{deviceId}' is at version {current.DesiredVersion}, not {expectedVersion}.",
-                AwsIoTProvider.ProviderName, ex.ErrorCode, expectedVersion, current.DesiredVersion, ex);
+            throw IoTException.PreconditionFailed($"The shadow of '{deviceId}' is at version {current.DesiredVersion}, not {expectedVersion}.",
+                AwsIoTProvider.ProviderName, ex.ErrorCode, current.DesiredVersion, ex);
         }
-        catch (ResourceNotFoundException ex)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
-            throw new DeviceNotFoundException(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException", ex);
+            throw IoTException.DeviceNotFound(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException", ex);
         }
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }

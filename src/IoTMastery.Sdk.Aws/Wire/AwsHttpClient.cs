@@ -28,7 +28,7 @@ internal sealed record AwsRequest(HttpMethod Method, string Path, string Operati
     /// </summary>
     public bool Idempotent { get; init; }
 
-    /// <summary>When set, a 404 becomes <see cref="DeviceNotFoundException"/> for this device.</summary>
+    /// <summary>When set, a 404 becomes <see cref="IoTErrorKind.DeviceNotFound"/> for this device.</summary>
     public string? DeviceId { get; init; }
 
     /// <summary>The query string as sent: RFC 3986 encoded, in the order given.</summary>
@@ -107,11 +107,11 @@ internal sealed partial class AwsHttpClient
             catch (HttpRequestException ex)
             {
                 // Nothing reached the service, or the answer was lost: transient, but only an idempotent call is sent again.
-                throw new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} failed: {ex.Message}", AwsIoTProvider.ProviderName, "ConnectionFailed", true, null, ex);
+                throw new IoTException(IoTErrorKind.Unknown, $"AWS IoT {request.Operation}: the request to {_baseUri.Host} failed: {ex.Message}", AwsIoTProvider.ProviderName, "ConnectionFailed", true, null, ex);
             }
             catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new IoTException($"AWS IoT {request.Operation}: the request to {_baseUri.Host} timed out.", AwsIoTProvider.ProviderName, "RequestTimeout", true, null, ex);
+                throw new IoTException(IoTErrorKind.Unknown, $"AWS IoT {request.Operation}: the request to {_baseUri.Host} timed out.", AwsIoTProvider.ProviderName, "RequestTimeout", true, null, ex);
             }
             using (response)
             {

@@ -40,7 +40,7 @@ internal sealed class IotControlPlane(AwsHttpClient http)
         // Strict, so duplicate keys and bad strings fail here, typed, rather than in whatever reads the field.
         // A garbled answer is the service's (or a proxy's) fault, reported in the SDK's error hierarchy, never a raw parser exception.
         if (!StrictJson.TryParse(body, out var node))
-            throw new IoTException($"AWS IoT {operation}: the response is not valid JSON.", AwsIoTProvider.ProviderName, "InvalidResponse", false, null);
+            throw new IoTException(IoTErrorKind.Unknown, $"AWS IoT {operation}: the response is not valid JSON.", AwsIoTProvider.ProviderName, "InvalidResponse", false, null);
         return node as JsonObject ?? [];
     }
 
@@ -235,7 +235,7 @@ internal sealed class IotControlPlane(AwsHttpClient http)
     public async Task<string> DescribeEndpointAsync(string endpointType, CancellationToken ct) =>
         (string?)(await CallAsync(new AwsRequest(HttpMethod.Get, "/endpoint", "DescribeEndpoint")
         { Query = [new("endpointType", endpointType)], Idempotent = true }, ct).ConfigureAwait(false))["endpointAddress"]
-        ?? throw new IoTException("DescribeEndpoint returned no endpointAddress.", AwsIoTProvider.ProviderName, "MalformedResponse");
+        ?? throw new IoTException(IoTErrorKind.Unknown, "DescribeEndpoint returned no endpointAddress.", AwsIoTProvider.ProviderName, "MalformedResponse");
 
     private static JsonObject ToJson(IReadOnlyDictionary<string, string> attributes)
     {

@@ -49,7 +49,7 @@ internal sealed class AzureDeviceConnection : IDeviceConnection, IMqttDeviceConn
     /// <param name="body">The body, at most 256 KB with its properties.</param>
     /// <param name="properties">System properties (<c>$.mid</c>, <c>$.ct</c>, <c>$.ce</c> …) and application properties, in topic order.</param>
     /// <param name="cancellationToken">Cancels the send.</param>
-    /// <exception cref="PayloadTooLargeException">The message is larger than 256 KB.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.PayloadTooLarge"/>: The message is larger than 256 KB.</exception>
     public Task SendMessageAsync(ReadOnlyMemory<byte> body, IEnumerable<KeyValuePair<string, string?>>? properties = null, CancellationToken cancellationToken = default) =>
         _connection.SendMessageAsync(body, properties, cancellationToken);
 

@@ -40,7 +40,7 @@ internal sealed partial class AzureMqttDeviceConnection
     /// <summary>A twin document; IoTException <c>InvalidTwin</c> when it is not a well-formed JSON object.</summary>
     internal static JsonObject ParseTwin(ReadOnlySpan<byte> body) =>
         // Strict: JsonNode.Parse threw a bare JsonException here, and lazy errors (duplicate keys, bad strings) escaped later from RefreshDesiredAsync.
-        StrictJson.TryParseObject(body) ?? throw new IoTException("IoT Hub sent a twin that is not a well-formed JSON object.", Provider, "InvalidTwin");
+        StrictJson.TryParseObject(body) ?? throw new IoTException(IoTErrorKind.Unknown, "IoT Hub sent a twin that is not a well-formed JSON object.", Provider, "InvalidTwin");
 
     /// <summary>A desired-properties patch with its <c>$version</c>, or null when the payload is not a well-formed JSON object.</summary>
     internal static (JsonObject Properties, long Version)? ParseDesiredPatch(ReadOnlySpan<byte> payload) =>
@@ -64,7 +64,7 @@ internal sealed partial class AzureMqttDeviceConnection
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new IoTException($"IoT Hub did not answer the twin request within {_operationTimeout.TotalSeconds:0} s.", Provider, "TwinTimeout", isTransient: true, innerException: ex);
+                throw new IoTException(IoTErrorKind.Unknown, $"IoT Hub did not answer the twin request within {_operationTimeout.TotalSeconds:0} s.", Provider, "TwinTimeout", isTransient: true, innerException: ex);
             }
             if (response.Status >= 300)
             {

@@ -95,7 +95,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
         var bag = (properties ?? []).ToList();
         var size = body.Length + bag.Sum(p => Encoding.UTF8.GetByteCount(p.Key) + Encoding.UTF8.GetByteCount(p.Value ?? ""));
         if (size > AzureTelemetryTransport.MaxMessageBytes)
-            throw new PayloadTooLargeException($"IoT Hub messages are at most {AzureTelemetryTransport.MaxMessageBytes} bytes with their properties; this one is {size}.", Provider, size, AzureTelemetryTransport.MaxMessageBytes);
+            throw new IoTException(IoTErrorKind.PayloadTooLarge, $"IoT Hub messages are at most {AzureTelemetryTransport.MaxMessageBytes} bytes with their properties; this one is {size}.", Provider);
         await Client.PublishAsync(AzureTopics.Events(DeviceId) + AzureTopics.EncodeBag(bag), body, MqttQualityOfService.AtLeastOnce, false, cancellationToken).ConfigureAwait(false);
     }
 
@@ -112,7 +112,7 @@ internal sealed partial class AzureMqttDeviceConnection : MqttDeviceConnection
     {
         var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(patch);
         if (payload.Length > 32 * 1024)
-            throw new PayloadTooLargeException("Reported properties are at most 32 KB.", Provider, payload.Length, 32 * 1024);
+            throw new IoTException(IoTErrorKind.PayloadTooLarge, $"Reported properties are at most 32 KB; these are {payload.Length} bytes.", Provider);
         await RequestAsync(AzureTopics.ReportedPatch, payload, cancellationToken).ConfigureAwait(false);
     }
 

@@ -105,24 +105,24 @@ internal static class IotHubErrors
         var detail = $"IoT Hub answered {error.Status}: {what}" + (string.IsNullOrEmpty(error.Message) ? "." : $": {Trim(error.Message)}");
         return (error.Status, error.Code) switch
         {
-            (_, 404103) when deviceId is not null => new DeviceOfflineException(deviceId, Provider, code),
-            (404, 404001) when deviceId is not null => new DeviceNotFoundException(deviceId, Provider, code),
-            (404, _) => new ResourceNotFoundException(detail, Provider, code),
-            (409, _) => new ResourceAlreadyExistsException(detail, Provider, code),
-            (412, 412002) => new IoTException(detail, Provider, code),
-            (412, _) => new PreconditionFailedException(detail, Provider, code),
-            (429, _) => new ThrottledException(detail, Provider, code, retryAfter),
-            (403, 403002) => new QuotaExceededException(detail, Provider, code, retryAfter),
-            (401, _) => new IoTAuthenticationException(detail, Provider, code),
-            (403, _) => new IoTAuthorizationException(detail, Provider, code),
-            (413, _) => new IoTException(detail, Provider, code),
-            (408, _) or (500, _) or (502, _) or (503, _) or (504, _) => new IoTException(detail, Provider, code, isTransient: true, retryAfter),
-            _ => new IoTException(detail, Provider, code),
+            (_, 404103) when deviceId is not null => IoTException.DeviceOffline(deviceId, Provider, code),
+            (404, 404001) when deviceId is not null => IoTException.DeviceNotFound(deviceId, Provider, code),
+            (404, _) => new IoTException(IoTErrorKind.NotFound, detail, Provider, code),
+            (409, _) => new IoTException(IoTErrorKind.AlreadyExists, detail, Provider, code),
+            (412, 412002) => new IoTException(IoTErrorKind.Unknown, detail, Provider, code),
+            (412, _) => IoTException.PreconditionFailed(detail, Provider, code),
+            (429, _) => IoTException.Throttled(detail, Provider, code, retryAfter),
+            (403, 403002) => new IoTException(IoTErrorKind.QuotaExceeded, detail, Provider, code, retryAfter: retryAfter),
+            (401, _) => new IoTException(IoTErrorKind.Authentication, detail, Provider, code),
+            (403, _) => new IoTException(IoTErrorKind.Authorization, detail, Provider, code),
+            (413, _) => new IoTException(IoTErrorKind.PayloadTooLarge, detail, Provider, code),
+            (408, _) or (500, _) or (502, _) or (503, _) or (504, _) => new IoTException(IoTErrorKind.Unknown, detail, Provider, code, isTransient: true, retryAfter),
+            _ => new IoTException(IoTErrorKind.Unknown, detail, Provider, code),
         };
     }
 
     /// <summary>Whether a request that failed with <paramref name="error"/> certainly was not carried out, so even a non-idempotent call may be repeated.</summary>
-    public static bool WasNotProcessed(IoTException error) => error is ThrottledException || error.ErrorCode is "503001" or "503000";
+    public static bool WasNotProcessed(IoTException error) => error.Kind == IoTErrorKind.Throttled || error.ErrorCode is "503001" or "503000";
 
     /// <summary>Reads a <c>Retry-After</c> header (seconds or HTTP date).</summary>
     public static TimeSpan? RetryAfter(System.Net.Http.Headers.RetryConditionHeaderValue? header, DateTimeOffset now) =>

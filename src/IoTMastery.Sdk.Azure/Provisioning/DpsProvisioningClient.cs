@@ -143,7 +143,7 @@ internal static class DpsProvisioningClient
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IoTException($"DPS did not finish registering '{options.RegistrationId}' within {options.Timeout.TotalSeconds:0} s.", IotHubErrors.Provider, "ProvisioningTimeout", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"DPS did not finish registering '{options.RegistrationId}' within {options.Timeout.TotalSeconds:0} s.", IotHubErrors.Provider, "ProvisioningTimeout", isTransient: true, innerException: ex);
         }
 
         async Task<(int, Dictionary<string, string?>, JsonObject?)> RequestAsync(Func<string, string> topic, byte[] payload)
@@ -185,11 +185,11 @@ internal static class DpsProvisioningClient
         {
             var registration = body?["registrationState"] as JsonObject ?? [];
             if (state != "assigned")
-                throw new IoTException($"DPS did not assign '{registrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
+                throw new IoTException(IoTErrorKind.Unknown, $"DPS did not assign '{registrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
             return (new DpsRegistrationResult(state, TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration), null, TimeSpan.Zero);
         }
         var operationId = TwinMapping.Text(body?["operationId"])
-            ?? throw new IoTException("DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");
+            ?? throw new IoTException(IoTErrorKind.Unknown, "DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");
         var wait = pollInterval;
         // Capped at the overall timeout: a huge retry-after (past Task.Delay's ~49-day limit) threw ArgumentOutOfRangeException.
         if (query.GetValueOrDefault("retry-after") is { } after && int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))

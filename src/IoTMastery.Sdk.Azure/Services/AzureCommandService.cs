@@ -21,7 +21,7 @@ internal sealed class AzureCommandService(IotHubServiceClient hub, TimeSpan conn
         }
         catch (IoTException ex) when (ex.ErrorCode is "504101" or "504000")
         {
-            throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, IotHubErrors.Provider);
+            throw IoTException.CommandTimeout(deviceId, command.Name, command.Timeout, IotHubErrors.Provider);
         }
     }
 }

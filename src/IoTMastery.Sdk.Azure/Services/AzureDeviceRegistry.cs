@@ -38,7 +38,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         if (request?.Kind == CredentialKind.SymmetricKey)
         {
             var key = TwinMapping.Text(created["authentication"]?["symmetricKey"]?["primaryKey"])
-                ?? throw new IoTException($"IoT Hub created device '{registration.Id}' without returning its key.", IotHubErrors.Provider, "MissingKey");
+                ?? throw new IoTException(IoTErrorKind.Unknown, $"IoT Hub created device '{registration.Id}' without returning its key.", IotHubErrors.Provider, "MissingKey");
             issued = new IssuedCredential(new CredentialInfo { Id = TwinMapping.SasPrimary, Kind = CredentialKind.SymmetricKey }, symmetricKey: key);
         }
 
@@ -125,8 +125,8 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
     {
         var message = $"IoT Hub did not create device '{ErrorText.Escape(error.DeviceId)}': {error.ErrorCode} {ErrorText.Escape(error.ErrorStatus, 200)}".TrimEnd();
         return error.ErrorCode == "DeviceAlreadyExists"
-            ? new ResourceAlreadyExistsException(message, IotHubErrors.Provider, error.ErrorCode)
-            : new IoTException(message, IotHubErrors.Provider, error.ErrorCode);
+            ? new IoTException(IoTErrorKind.AlreadyExists, message, IotHubErrors.Provider, error.ErrorCode)
+            : new IoTException(IoTErrorKind.Unknown, message, IotHubErrors.Provider, error.ErrorCode);
     }
 
     /// <summary>
@@ -201,7 +201,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
             var current = await _hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false);
             var version = TwinMapping.Long(current["version"]);
             if (version != expected)
-                throw new PreconditionFailedException($"Device '{deviceId}' is at version {version}, not {expected}.", IotHubErrors.Provider, "412001", expected, version);
+                throw IoTException.PreconditionFailed($"Device '{deviceId}' is at version {version}, not {expected}.", IotHubErrors.Provider, "412001", version);
             // The twin ETag guards the gap between this read and the write.
             etag = TwinMapping.Text(current["etag"]);
         }
@@ -242,7 +242,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 var thumbprints = identity["authentication"]!["x509Thumbprint"] as JsonObject ?? [];
                 var slot = !TwinMapping.IsThumbprint(TwinMapping.Text(thumbprints["primaryThumbprint"])) ? "primaryThumbprint"
                     : !TwinMapping.IsThumbprint(TwinMapping.Text(thumbprints["secondaryThumbprint"])) ? "secondaryThumbprint"
-                    : throw new ResourceAlreadyExistsException($"Device '{deviceId}' already has two certificate thumbprints; rotate or revoke one first.", IotHubErrors.Provider, "ThumbprintSlotsFull");
+                    : throw new IoTException(IoTErrorKind.AlreadyExists, $"Device '{deviceId}' already has two certificate thumbprints; rotate or revoke one first.", IotHubErrors.Provider, "ThumbprintSlotsFull");
                 return await ReplaceThumbprintAsync(identity, slot, request, cancellationToken).ConfigureAwait(false);
             case CredentialKind.X509Certificate when type == "certificateAuthority" && _ca is not null:
                 // CA devices accept any certificate chaining to the verified CA: nothing to register.
@@ -322,7 +322,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 identity = await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
                 break;
             }
-            catch (PreconditionFailedException) when (attempt < 2)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.PreconditionFailed && attempt < 2)
             {
             }
         }
@@ -345,14 +345,14 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
                 await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), restore).ConfigureAwait(false);
                 return;
             }
-            catch (PreconditionFailedException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.PreconditionFailed)
             {
                 // Someone wrote the identity meanwhile; enable it only if it is still disabled for this revocation.
                 identity = await _hub.GetDeviceIdentityAsync(deviceId, restore).ConfigureAwait(false);
             }
         }
         if (TwinMapping.Text(identity["status"]) == "disabled" && TwinMapping.Text(identity["statusReason"]) == RevocationStatusReason)
-            throw new IoTException($"The credential of device '{deviceId}' is revoked, but the device, disabled to end its sessions, could not be enabled again " +
+            throw new IoTException(IoTErrorKind.Unknown, $"The credential of device '{deviceId}' is revoked, but the device, disabled to end its sessions, could not be enabled again " +
                 "because its identity kept changing; its statusReason says so. Enable it with SetStatusAsync.", IotHubErrors.Provider, "RevocationRestoreFailed", isTransient: false);
     }
 
@@ -416,7 +416,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         var hint = TwinMapping.Text(identity["authentication"]?["type"]) == "certificateAuthority"
             ? " It authenticates with any certificate of the verified CA, so IoT Hub holds no per-device credential: disable or delete the device to cut it off."
             : "";
-        throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.{hint}", IotHubErrors.Provider, "CredentialNotFound");
+        throw new IoTException(IoTErrorKind.NotFound, $"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.{hint}", IotHubErrors.Provider, "CredentialNotFound");
     }
 
     private static void ValidateRequest(CredentialRequest? request)

@@ -25,7 +25,7 @@ internal sealed class AzureStateService(IotHubServiceClient hub) : IDeviceStateS
             var current = await hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false);
             var version = TwinMapping.Long(current["properties"]?["desired"]?["$version"]);
             if (version != expected)
-                throw new PreconditionFailedException($"The desired state of '{deviceId}' is at version {version}, not {expected}.", IotHubErrors.Provider, "412001", expected, version);
+                throw IoTException.PreconditionFailed($"The desired state of '{deviceId}' is at version {version}, not {expected}.", IotHubErrors.Provider, "412001", version);
             etag = TwinMapping.Text(current["etag"]);
         }
         var body = new JsonObject { ["properties"] = new JsonObject { ["desired"] = patch.DeepClone() } };

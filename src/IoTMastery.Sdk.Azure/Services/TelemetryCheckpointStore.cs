@@ -77,7 +77,7 @@ internal sealed class FileTelemetryCheckpointStore : ITelemetryCheckpointStore
         catch (JsonException ex)
         {
             // Guessing a position would silently skip or replay telemetry: the operator decides.
-            throw new IoTException($"The telemetry checkpoint file '{_path}' is not a JSON object of partition ids and sequence numbers; repair it, or delete it to start from the configured position.",
+            throw new IoTException(IoTErrorKind.Unknown, $"The telemetry checkpoint file '{_path}' is not a JSON object of partition ids and sequence numbers; repair it, or delete it to start from the configured position.",
                 IotHubErrors.Provider, "CorruptCheckpoint", innerException: ex);
         }
     }

@@ -69,7 +69,7 @@ internal sealed class IotHubHttpClient
     }
 
     // A device that is not connected is transient for the caller, not for this request: resending it now cannot help.
-    private static bool IsRetryable(IoTException error) => error.IsTransient && error is not DeviceOfflineException;
+    private static bool IsRetryable(IoTException error) => error.IsTransient && error.Kind != IoTErrorKind.DeviceOffline;
 
     // A non-idempotent request is repeated only when the hub certainly did not process it (429, 503).
     private static bool IsRetryableUnprocessed(IoTException error) => IsRetryable(error) && IotHubErrors.WasNotProcessed(error);
@@ -109,11 +109,11 @@ internal sealed class IotHubHttpClient
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IoTException($"IoT Hub did not answer {method} {PathOnly(path)} within {timeout.TotalSeconds:0} s.", IotHubErrors.Provider, "RequestTimeout", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"IoT Hub did not answer {method} {PathOnly(path)} within {timeout.TotalSeconds:0} s.", IotHubErrors.Provider, "RequestTimeout", isTransient: true, innerException: ex);
         }
         catch (HttpRequestException ex)
         {
-            throw new IoTException($"IoT Hub request {method} {PathOnly(path)} failed: {ex.Message}", IotHubErrors.Provider, "ConnectionFailed", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"IoT Hub request {method} {PathOnly(path)} failed: {ex.Message}", IotHubErrors.Provider, "ConnectionFailed", isTransient: true, innerException: ex);
         }
         using (response)
         {
@@ -128,7 +128,7 @@ internal sealed class IotHubHttpClient
                 if (!string.IsNullOrWhiteSpace(text))
                 {
                     try { json = JsonNode.Parse(text); }
-                    catch (JsonException ex) { throw new IoTException($"IoT Hub sent a body that is not JSON for {method} {PathOnly(path)}.", IotHubErrors.Provider, "InvalidResponse", innerException: ex); }
+                    catch (JsonException ex) { throw new IoTException(IoTErrorKind.Unknown, $"IoT Hub sent a body that is not JSON for {method} {PathOnly(path)}.", IotHubErrors.Provider, "InvalidResponse", innerException: ex); }
                 }
                 return new IotHubResponse(status, json, names);
             }

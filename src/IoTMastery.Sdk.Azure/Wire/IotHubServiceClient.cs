@@ -61,7 +61,7 @@ public class IotHubServiceClient
         return WithEtag(response);
     }
 
-    /// <summary>Creates a device identity (<c>PUT /devices/{id}</c> without If-Match); an existing id fails with <see cref="ResourceAlreadyExistsException"/>.</summary>
+    /// <summary>Creates a device identity (<c>PUT /devices/{id}</c> without If-Match); an existing id fails with <see cref="IoTErrorKind.AlreadyExists"/>.</summary>
     public virtual async Task<JsonObject> CreateDeviceIdentityAsync(JsonObject device, CancellationToken cancellationToken = default)
     {
         var id = RequireId(device);
@@ -70,7 +70,7 @@ public class IotHubServiceClient
     }
 
     /// <summary>Replaces a device identity guarded by <paramref name="etag"/> (<see langword="null"/> = unconditional <c>"*"</c>).</summary>
-    /// <exception cref="PreconditionFailedException">The ETag is stale.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: The ETag is stale.</exception>
     public virtual async Task<JsonObject> UpdateDeviceIdentityAsync(JsonObject device, string? etag, CancellationToken cancellationToken = default)
     {
         var id = RequireId(device);
@@ -177,7 +177,7 @@ public class IotHubServiceClient
     /// <param name="responseTimeout">How long the hub waits for the device's answer, 5 s to 300 s.</param>
     /// <param name="connectTimeout">How long the hub waits for an offline device to connect, 0 to 300 s.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    /// <exception cref="DeviceOfflineException">The device is not connected (404103).</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceOffline"/>: The device is not connected (404103).</exception>
     /// <exception cref="IoTException">The device did not answer in time (504101, transient).</exception>
     internal async Task<DirectMethodResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout,
         CancellationToken cancellationToken = default)

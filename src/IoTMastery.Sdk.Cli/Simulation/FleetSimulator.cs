@@ -166,7 +166,7 @@ internal sealed class FleetSimulator
                 && !cancellationToken.IsCancellationRequested)
             {
                 Interlocked.CompareExchange(ref _firstError, $"{device.Id}: {ex.GetType().Name}: {ex.Message}", null);
-                if (ex is IoTAuthenticationException || _clock.Elapsed >= deadline) break;
+                if (ex is IoTException { Kind: IoTErrorKind.Authentication } || _clock.Elapsed >= deadline) break;
             }
             finally
             {

@@ -54,7 +54,7 @@ internal sealed class SimulatedDevice(string id, IssuedCredential? credential, b
 
     /// <summary>One connection attempt: TCP, TLS with the device certificate when the target has a trust root, CONNECT, CONNACK.</summary>
     /// <returns>The stream, connected and accepted by the broker.</returns>
-    /// <exception cref="IoTAuthenticationException">The broker answered the CONNECT with a refusal.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authentication"/>: The broker answered the CONNECT with a refusal.</exception>
     public async Task ConnectAsync(SimulationTarget target, ushort keepAliveSeconds, RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -88,7 +88,7 @@ internal sealed class SimulatedDevice(string id, IssuedCredential? credential, b
             await stream.ReadExactlyAsync(connack, cancellationToken).ConfigureAwait(false);
             var code = MqttWire.ConnackCode(connack);
             if (code != 0)
-                throw new IoTAuthenticationException($"The broker refused device '{Id}' (CONNACK {code}).", "Simulator", code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                throw new IoTException(IoTErrorKind.Authentication, $"The broker refused device '{Id}' (CONNACK {code}).", "Simulator", code.ToString(System.Globalization.CultureInfo.InvariantCulture));
             _socket = socket;
             _stream = stream;
         }

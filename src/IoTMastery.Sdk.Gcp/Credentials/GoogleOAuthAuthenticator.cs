@@ -72,7 +72,7 @@ internal sealed class GoogleOAuthAuthenticator : IGcpAuthenticator
         catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException or Google.Apis.Auth.OAuth2.Responses.TokenResponseException)
         {
             // The library's message may name the key file but never the key; ours names neither.
-            throw new IoTAuthenticationException("Google credentials could not produce an access token.", "Gcp", "Unauthenticated", ex);
+            throw new IoTException(IoTErrorKind.Authentication, "Google credentials could not produce an access token.", "Gcp", "Unauthenticated", innerException: ex);
         }
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
     }
@@ -106,7 +106,7 @@ internal sealed class VendorTokenAuthenticator : IGcpAuthenticator
         ArgumentNullException.ThrowIfNull(request);
         var token = await _token(cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrEmpty(token))
-            throw new IoTAuthenticationException($"The vendor token for header '{_headerName}' is empty.", "Gcp", "Unauthenticated");
+            throw new IoTException(IoTErrorKind.Authentication, $"The vendor token for header '{_headerName}' is empty.", "Gcp", "Unauthenticated");
         if (string.Equals(_headerName, "Authorization", StringComparison.OrdinalIgnoreCase))
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         else

@@ -86,7 +86,7 @@ internal sealed partial class GcpDeviceConnection : MqttDeviceConnection
             var next = JsonMergePatch.Apply(_reported, patch);
             var bytes = Encoding.UTF8.GetBytes(next.ToJsonString());
             if (bytes.Length > 64 * 1024)
-                throw new PayloadTooLargeException($"The reported document is {bytes.Length} bytes; Cloud IoT states are at most 65536.", GoogleApiErrors.Provider, bytes.Length, 64 * 1024);
+                throw new IoTException(IoTErrorKind.PayloadTooLarge, $"The reported document is {bytes.Length} bytes; Cloud IoT states are at most 65536.", GoogleApiErrors.Provider);
             await _bridge.PublishStateAsync(bytes, cancellationToken: cancellationToken).ConfigureAwait(false);
             _reported = next;
         }

@@ -65,14 +65,14 @@ internal static class GoogleApiErrors
         string text = $"{operation} failed: {status}: {message}";
         return status switch
         {
-            "NOT_FOUND" => new ResourceNotFoundException(text, Provider, status),
-            "ALREADY_EXISTS" => new ResourceAlreadyExistsException(text, Provider, status),
-            "UNAUTHENTICATED" => new IoTAuthenticationException(text, Provider, status),
-            "PERMISSION_DENIED" => new IoTAuthorizationException(text, Provider, status),
-            "RESOURCE_EXHAUSTED" => new ThrottledException(text, Provider, status, retryAfter),
+            "NOT_FOUND" => new IoTException(IoTErrorKind.NotFound, text, Provider, status),
+            "ALREADY_EXISTS" => new IoTException(IoTErrorKind.AlreadyExists, text, Provider, status),
+            "UNAUTHENTICATED" => new IoTException(IoTErrorKind.Authentication, text, Provider, status),
+            "PERMISSION_DENIED" => new IoTException(IoTErrorKind.Authorization, text, Provider, status),
+            "RESOURCE_EXHAUSTED" => IoTException.Throttled(text, Provider, status, retryAfter),
             "UNAVAILABLE" or "DEADLINE_EXCEEDED" or "INTERNAL" or "UNKNOWN" or "ABORTED" or "CANCELLED"
-                => new IoTException(text, Provider, status, isTransient: true, retryAfter: retryAfter),
-            _ => new IoTException(text, Provider, status),
+                => new IoTException(IoTErrorKind.Unknown, text, Provider, status, isTransient: true, retryAfter: retryAfter),
+            _ => new IoTException(IoTErrorKind.Unknown, text, Provider, status),
         };
     }
 

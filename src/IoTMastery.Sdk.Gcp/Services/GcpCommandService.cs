@@ -95,7 +95,7 @@ internal sealed partial class GcpCommandService : IDeviceCommandService, IAsyncD
             throw new NotSupportedException("Commands with replies need GcpIoTOptions.CommandReplySubscriptionId: the bridge has no reply channel, so devices answer with an event the registry routes to that subscription.");
         var requestId = Guid.NewGuid().ToString("N");
         var data = GcpCommandWire.Request(requestId, command);
-        if (data.Length > 256 * 1024) throw new PayloadTooLargeException($"The command is {data.Length} bytes; Cloud IoT commands are at most 262144.", GoogleApiErrors.Provider, data.Length, 256 * 1024);
+        if (data.Length > 256 * 1024) throw new IoTException(IoTErrorKind.PayloadTooLarge, $"The command is {data.Length} bytes; Cloud IoT commands are at most 262144.", GoogleApiErrors.Provider);
         EnsureLoop();
         var reply = new TaskCompletionSource<CommandResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[requestId] = reply;
@@ -105,9 +105,9 @@ internal sealed partial class GcpCommandService : IDeviceCommandService, IAsyncD
             {
                 await _registry.SendCommandToDeviceAsync(deviceId, data, command.Name, cancellationToken).ConfigureAwait(false);
             }
-            catch (ResourceNotFoundException ex) when (ex is not DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.NotFound)
             {
-                throw new DeviceNotFoundException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
+                throw IoTException.DeviceNotFound(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
             }
             try
             {
@@ -115,7 +115,7 @@ internal sealed partial class GcpCommandService : IDeviceCommandService, IAsyncD
             }
             catch (TimeoutException)
             {
-                throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, GoogleApiErrors.Provider);
+                throw IoTException.CommandTimeout(deviceId, command.Name, command.Timeout, GoogleApiErrors.Provider);
             }
         }
         finally

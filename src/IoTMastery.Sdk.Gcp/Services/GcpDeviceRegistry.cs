@@ -98,7 +98,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         var (entry, issued) = NewCredential(request);
         var credentials = await CredentialsAsync(deviceId, cancellationToken).ConfigureAwait(false);
         if (credentials.Count >= MaxCredentials)
-            throw new QuotaExceededException($"Device '{deviceId}' already holds {MaxCredentials} credentials, the Cloud IoT maximum; revoke one first.", GoogleApiErrors.Provider, "TooManyCredentials");
+            throw new IoTException(IoTErrorKind.QuotaExceeded, $"Device '{deviceId}' already holds {MaxCredentials} credentials, the Cloud IoT maximum; revoke one first.", GoogleApiErrors.Provider, "TooManyCredentials");
         credentials.Add(entry);
         await PatchCredentialsAsync(deviceId, credentials, cancellationToken).ConfigureAwait(false);
         return issued;
@@ -129,7 +129,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
 
     private static JsonNode FindCredential(string deviceId, JsonArray credentials, string credentialId) =>
         credentials.FirstOrDefault(c => c?["publicKey"]?["key"]?.GetValue<string>() is { } key && DeviceKeys.Fingerprint(key) == credentialId)
-        ?? throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", GoogleApiErrors.Provider, "CredentialNotFound");
+        ?? throw new IoTException(IoTErrorKind.NotFound, $"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", GoogleApiErrors.Provider, "CredentialNotFound");
 
     private async Task<JsonArray> CredentialsAsync(string deviceId, CancellationToken cancellationToken)
     {
@@ -157,16 +157,16 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
 
     private static DateTimeOffset TruncateToSeconds(DateTimeOffset t) => new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
 
-    /// <summary>Runs a registry call, turning NOT_FOUND into <see cref="DeviceNotFoundException"/>.</summary>
+    /// <summary>Runs a registry call, turning NOT_FOUND into <see cref="IoTErrorKind.DeviceNotFound"/>.</summary>
     internal static async Task<JsonObject> Call(string deviceId, Func<Task<JsonObject>> call)
     {
         try
         {
             return await call().ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException ex) when (ex is not DeviceNotFoundException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.NotFound)
         {
-            throw new DeviceNotFoundException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
+            throw IoTException.DeviceNotFound(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
         }
     }
 
@@ -181,7 +181,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         // A wrong-typed field (InvalidOperationException), a non-PEM or non-base64 key (ArgumentException, FormatException) used to escape as is.
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
         {
-            throw new IoTException("Cloud IoT sent a malformed device resource: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, "Cloud IoT sent a malformed device resource: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
         }
     }
 

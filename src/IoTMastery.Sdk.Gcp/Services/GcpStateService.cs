@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <summary>
 /// <see cref="IDeviceStateService"/> over configs and states. Desired = the latest config version (a JSON object),
 /// written as the next version with <c>versionToUpdate</c> = the version it was merged onto, so a concurrent writer
-/// fails with <see cref="PreconditionFailedException"/>. The written document carries <c>$version</c> (the version
+/// fails with <see cref="IoTErrorKind.PreconditionFailed"/>. The written document carries <c>$version</c> (the version
 /// it will become) because the bridge sends devices the config bytes without their version.
 /// Reported = the latest state the device published; its version is the state's update time in Unix milliseconds.
 /// </summary>
@@ -42,14 +42,14 @@ internal sealed class GcpStateService : IDeviceStateService
         var (current, version) = await LatestConfigAsync(deviceId, cancellationToken).ConfigureAwait(false);
         if (version < 0)
             // Never 0 for a garbled version: versionToUpdate 0 would make the write unconditional.
-            throw new IoTException($"Cloud IoT sent a config of '{ErrorText.Escape(deviceId)}' without a valid version.", GoogleApiErrors.Provider, "INVALID_RESPONSE");
+            throw new IoTException(IoTErrorKind.Unknown, $"Cloud IoT sent a config of '{ErrorText.Escape(deviceId)}' without a valid version.", GoogleApiErrors.Provider, "INVALID_RESPONSE");
         if (expectedVersion is { } expected && expected != version)
-            throw new PreconditionFailedException($"Device '{deviceId}' desired state is at version {version}, not {expected}.", GoogleApiErrors.Provider, "FAILED_PRECONDITION", expected, version);
+            throw IoTException.PreconditionFailed($"Device '{deviceId}' desired state is at version {version}, not {expected}.", GoogleApiErrors.Provider, "FAILED_PRECONDITION", version);
         var merged = JsonMergePatch.Apply(current, patch);
         var wire = (JsonObject)merged.DeepClone();
         wire[VersionProperty] = version + 1;
         var bytes = Encoding.UTF8.GetBytes(wire.ToJsonString());
-        if (bytes.Length > 64 * 1024) throw new PayloadTooLargeException($"The desired document is {bytes.Length} bytes; Cloud IoT configs are at most 65536.", GoogleApiErrors.Provider, bytes.Length, 64 * 1024);
+        if (bytes.Length > 64 * 1024) throw new IoTException(IoTErrorKind.PayloadTooLarge, $"The desired document is {bytes.Length} bytes; Cloud IoT configs are at most 65536.", GoogleApiErrors.Provider);
         JsonObject written;
         try
         {
@@ -58,11 +58,11 @@ internal sealed class GcpStateService : IDeviceStateService
         }
         catch (IoTException ex) when (ex.ErrorCode is "FAILED_PRECONDITION" or "ABORTED")
         {
-            throw new PreconditionFailedException($"Device '{deviceId}' desired state changed concurrently (expected version {version}).", GoogleApiErrors.Provider, ex.ErrorCode, version, null, ex);
+            throw IoTException.PreconditionFailed($"Device '{deviceId}' desired state changed concurrently (expected version {version}).", GoogleApiErrors.Provider, ex.ErrorCode, null, ex);
         }
-        catch (ResourceNotFoundException ex)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
-            throw new DeviceNotFoundException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
+            throw IoTException.DeviceNotFound(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
         }
         var state = await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         return state with { Desired = merged, DesiredVersion = ParseVersion(written) };
@@ -95,9 +95,9 @@ internal sealed class GcpStateService : IDeviceStateService
         {
             return await call().ConfigureAwait(false);
         }
-        catch (ResourceNotFoundException ex) when (ex is not DeviceNotFoundException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.NotFound)
         {
-            throw new DeviceNotFoundException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
+            throw IoTException.DeviceNotFound(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
         }
     }
 }

@@ -111,9 +111,9 @@ internal sealed class ClearBladeWire : ICloudIotWire
             var token = Field("serviceAccountToken");
             var url = Field("url");
             if (systemKey is null || token is null || url is null)
-                throw new IoTException("getRegistryCredentials failed: the answer lacks systemKey, serviceAccountToken or url.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
+                throw new IoTException(IoTErrorKind.Unknown, "getRegistryCredentials failed: the answer lacks systemKey, serviceAccountToken or url.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
             if (!Uri.TryCreate(url, UriKind.Absolute, out var regionalUrl) || !IsAllowed(regionalUrl))
-                throw new IoTException("getRegistryCredentials failed: the regional url is not an https URL.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
+                throw new IoTException(IoTErrorKind.Unknown, "getRegistryCredentials failed: the regional url is not an https URL.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
             // Only the scheme and host count, as for the official client (it uses the URL's host alone).
             var root = new Uri(regionalUrl.GetLeftPart(UriPartial.Authority) + "/");
             var endpoint = new RegionalEndpoint(systemKey, new GoogleRestClient(_http, root, new VendorTokenAuthenticator(TokenHeader, _ => ValueTask.FromResult(token)), _time, _retry));

@@ -180,7 +180,7 @@ public class CloudIotClient
     }
 
     /// <summary>Sends a command to a connected device, optionally under a subfolder (≤ 256 characters, no <c>+ # NUL</c>).</summary>
-    /// <exception cref="DeviceOfflineException">The device is not connected or not subscribed to commands (FAILED_PRECONDITION).</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceOffline"/>: The device is not connected or not subscribed to commands (FAILED_PRECONDITION).</exception>
     public virtual async Task SendCommandToDeviceAsync(string deviceId, ReadOnlyMemory<byte> data, string? subfolder = null, CancellationToken cancellationToken = default)
     {
         if (data.IsEmpty) throw new ArgumentException("Command data is required.", nameof(data));
@@ -195,7 +195,7 @@ public class CloudIotClient
         }
         catch (IoTException ex) when (ex.ErrorCode == "FAILED_PRECONDITION")
         {
-            throw new DeviceOfflineException(deviceId, GoogleApiErrors.Provider, ex.ErrorCode).WithResponse(ex.RequestId, ex.HttpStatus);
+            throw IoTException.DeviceOffline(deviceId, GoogleApiErrors.Provider, ex.ErrorCode).WithResponse(ex.RequestId, ex.HttpStatus);
         }
     }
 

@@ -81,7 +81,7 @@ internal sealed class GoogleRestClient
 
     // The RPC's total deadline ran out (Polly's timeout): a typed, transient error like any other DEADLINE_EXCEEDED.
     private static IoTException DeadlineExceeded(string operation, GoogleRetryPolicy policy, Exception inner) =>
-        new($"{operation} failed: DEADLINE_EXCEEDED: no answer within the {policy.Timeout.TotalSeconds:0} s deadline.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: inner);
+        new(IoTErrorKind.Unknown, $"{operation} failed: DEADLINE_EXCEEDED: no answer within the {policy.Timeout.TotalSeconds:0} s deadline.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: inner);
 
     private ValueTask<JsonNode?> SendOnceAsync(string operation, HttpMethod method, string pathAndQuery, string? json, CancellationToken cancellationToken) =>
         SendOnceAsync(operation, method, pathAndQuery, json is null ? null : Encoding.UTF8.GetBytes(json), cancellationToken);
@@ -104,11 +104,11 @@ internal sealed class GoogleRestClient
         }
         catch (HttpRequestException ex)
         {
-            throw new IoTException($"{operation} failed: UNAVAILABLE: {ex.Message}", GoogleApiErrors.Provider, "UNAVAILABLE", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"{operation} failed: UNAVAILABLE: {ex.Message}", GoogleApiErrors.Provider, "UNAVAILABLE", isTransient: true, innerException: ex);
         }
         catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IoTException($"{operation} failed: DEADLINE_EXCEEDED: the HTTP client timed out.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, $"{operation} failed: DEADLINE_EXCEEDED: the HTTP client timed out.", GoogleApiErrors.Provider, "DEADLINE_EXCEEDED", isTransient: true, innerException: ex);
         }
         using (response)
         {
@@ -123,7 +123,7 @@ internal sealed class GoogleRestClient
             // Strict, so duplicate keys and lone surrogates fail here as INVALID_RESPONSE rather than later, untyped, in whatever reads the field.
             if (StrictJson.TryParse(System.Text.Encoding.UTF8.GetBytes(text), out var json)) return json;
             // A garbled answer surfaces in the SDK's error hierarchy, never as a raw parser exception.
-            throw new IoTException($"{operation} failed: the response is not valid JSON.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
+            throw new IoTException(IoTErrorKind.Unknown, $"{operation} failed: the response is not valid JSON.", GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false);
         }
     }
 

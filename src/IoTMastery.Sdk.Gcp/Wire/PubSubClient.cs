@@ -41,7 +41,7 @@ internal class PubSubClient
     public string ProjectId { get; }
 
     /// <summary>Creates a topic.</summary>
-    /// <exception cref="ResourceAlreadyExistsException">The topic exists.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.AlreadyExists"/>: The topic exists.</exception>
     public virtual async Task CreateTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(topicId, "Topic", nameof(topicId));
@@ -64,14 +64,14 @@ internal class PubSubClient
             await _rest.SendAsync("GetTopic", HttpMethod.Get, PubSubNames.TopicUrl(ProjectId, topicId), null, GoogleRetryPolicy.PubSubAdminRead, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (ResourceNotFoundException)
+        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
         {
             return false;
         }
     }
 
     /// <summary>Creates a subscription to a topic of this project.</summary>
-    /// <exception cref="ResourceAlreadyExistsException">The subscription exists.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.AlreadyExists"/>: The subscription exists.</exception>
     public virtual async Task CreateSubscriptionAsync(string subscriptionId, string topicId, PubSubSubscriptionSettings? settings = null, CancellationToken cancellationToken = default)
     {
         PubSubNames.ValidateResourceId(subscriptionId, "Subscription", nameof(subscriptionId));
@@ -231,7 +231,7 @@ internal static class PubSubWire
         // Wrong-typed fields (InvalidOperationException, FormatException), bad base64 (FormatException), lazy duplicate keys (ArgumentException) used to escape as is.
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
         {
-            throw new IoTException("Pub/Sub pull failed: the response is malformed: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
+            throw new IoTException(IoTErrorKind.Unknown, "Pub/Sub pull failed: the response is malformed: " + ex.Message, GoogleApiErrors.Provider, "INVALID_RESPONSE", isTransient: false, innerException: ex);
         }
     }
 

@@ -50,7 +50,7 @@ internal sealed class FirmwareRestrictions : IDisposable
     /// already shows that (it was patched since the caller read it) is left alone.
     /// </summary>
     /// <returns>Whether the device is restricted now.</returns>
-    /// <exception cref="DeviceNotFoundException">The device is not registered.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: The device is not registered.</exception>
     public async Task<bool> RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken)
     {
         DeviceIdRules.Local.Validate(deviceId);

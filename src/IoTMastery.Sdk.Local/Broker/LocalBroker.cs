@@ -142,7 +142,7 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or InvalidOperationException)
             {
                 server.Dispose();
-                throw new IoTException($"The local broker could not listen on 127.0.0.1:{port}: {ex.Message}", Provider, "BindFailed", isTransient: true, innerException: ex);
+                throw new IoTException(IoTErrorKind.Unknown, $"The local broker could not listen on 127.0.0.1:{port}: {ex.Message}", Provider, "BindFailed", isTransient: true, innerException: ex);
             }
             Volatile.Write(ref _boundPort, listener.Port);
             _listener = listener;
@@ -439,5 +439,5 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private static IoTException NotRunning() => new("The local broker is not running.", Provider, "BrokerNotRunning", isTransient: true);
+    private static IoTException NotRunning() => new(IoTErrorKind.Unknown, "The local broker is not running.", Provider, "BrokerNotRunning", isTransient: true);
 }

@@ -84,7 +84,7 @@ internal sealed partial class CertificateAuthorityKey
     }
 
     /// <summary>Loads the saved CA; never creates a key.</summary>
-    /// <exception cref="CertificateAuthorityKeyException">The key is missing or does not decrypt the CA.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.CertificateAuthorityKey"/>: The key is missing or does not decrypt the CA.</exception>
     public LocalCertificateAuthority Unseal(string certificatePem, string encryptedKeyPem, TimeProvider? timeProvider)
     {
         var passphrase = _passphrase ?? ReadExistingFile();
@@ -94,11 +94,21 @@ internal sealed partial class CertificateAuthorityKey
         }
         catch (CryptographicException ex)
         {
-            throw new CertificateAuthorityKeyException(
-                $"The CA saved in the database could not be decrypted with the key from {_origin}. {Hint} Nothing was changed.",
-                CertificateAuthorityKeyException.KeyIncorrect, ex);
+            throw Locked($"The CA saved in the database could not be decrypted with the key from {_origin}. {Hint} Nothing was changed.",
+                KeyIncorrect, ex);
         }
     }
+
+    /// <summary><see cref="IoTException.ErrorCode"/> when no key was given and the key file does not exist.</summary>
+    internal const string KeyMissing = "CaKeyMissing";
+
+    /// <summary><see cref="IoTException.ErrorCode"/> when the key given does not decrypt the CA's private key.</summary>
+    internal const string KeyIncorrect = "CaKeyIncorrect";
+
+    // Start-up stops here and changes nothing: creating a new CA instead would orphan every device certificate issued. Not
+    // transient, since only the right key fixes it. The message never holds the key.
+    private static IoTException Locked(string message, string errorCode, Exception? innerException = null) =>
+        new(IoTErrorKind.CertificateAuthorityKey, message, "Local", errorCode, innerException: innerException);
 
     // Where the key can come from, for both errors: the user may have moved it on purpose.
     private static string Hint =>
@@ -109,9 +119,7 @@ internal sealed partial class CertificateAuthorityKey
     private string ReadExistingFile()
     {
         if (!File.Exists(_file))
-            throw new CertificateAuthorityKeyException(
-                $"The database holds an encrypted CA but {_origin} does not exist. {Hint} Nothing was changed.",
-                CertificateAuthorityKeyException.KeyMissing);
+            throw Locked($"The database holds an encrypted CA but {_origin} does not exist. {Hint} Nothing was changed.", KeyMissing);
         return ReadFile();
     }
 

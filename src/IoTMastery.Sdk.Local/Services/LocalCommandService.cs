@@ -47,10 +47,10 @@ internal sealed class LocalCommandService : IDeviceCommandService
         var payload = command.Payload is null ? Array.Empty<byte>() : JsonLimits.Serialize(command.Payload, MaxPayloadBytes, "A command payload", nameof(command));
 
         await _registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        if (!_bus.IsConnected(deviceId)) throw new DeviceOfflineException(deviceId, Provider);
+        if (!_bus.IsConnected(deviceId)) throw IoTException.DeviceOffline(deviceId, Provider);
         // The broker would withhold the command anyway; failing now beats a timeout that looks like a dead device.
         if (Restrictions?.IsRestricted(deviceId) == true)
-            throw new IoTException($"Device '{deviceId}' is restricted to firmware-update traffic until it reports the fleet's minimum version; it receives no commands.",
+            throw new IoTException(IoTErrorKind.Unknown, $"Device '{deviceId}' is restricted to firmware-update traffic until it reports the fleet's minimum version; it receives no commands.",
                 Provider, DeviceRestrictedErrorCode);
 
         var requestId = Guid.NewGuid().ToString("N");
@@ -63,11 +63,11 @@ internal sealed class LocalCommandService : IDeviceCommandService
         }
         catch (TimeoutException)
         {
-            throw new CommandTimeoutException(deviceId, command.Name, command.Timeout, Provider);
+            throw IoTException.CommandTimeout(deviceId, command.Name, command.Timeout, Provider);
         }
         return ParseReply(deviceId, command.Name, reply.Span);
     }
 
     internal static CommandResponse ParseReply(string deviceId, string commandName, ReadOnlySpan<byte> reply) =>
-        CommandReplyJson.TryParse(reply) ?? throw new IoTException($"Device '{ErrorText.Escape(deviceId)}' sent a malformed reply to command '{ErrorText.Escape(commandName)}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
+        CommandReplyJson.TryParse(reply) ?? throw new IoTException(IoTErrorKind.Unknown, $"Device '{ErrorText.Escape(deviceId)}' sent a malformed reply to command '{ErrorText.Escape(commandName)}': expected {{\"status\":<100-599>,\"payload\":…}}.", Provider, "MalformedReply");
 }

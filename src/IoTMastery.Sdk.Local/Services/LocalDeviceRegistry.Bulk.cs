@@ -53,7 +53,7 @@ internal sealed partial class LocalDeviceRegistry
                     var registration = registrations[i];
                     items[i] = existing.Contains(i)
                         ? BulkRegistration.Failed(registration, i,
-                            new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists"))
+                            new IoTException(IoTErrorKind.AlreadyExists, $"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists"))
                         : new BulkRegistrationItem { Index = i, DeviceId = registration.Id, Registration = NewDeviceResult(registration, issued[i], now) };
                 }
             }

@@ -64,7 +64,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
             await using (var exists = LocalStore.Command(c, tx, "SELECT 1 FROM devices WHERE id = $id", ("$id", registration.Id)))
             {
                 if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
-                    throw new ResourceAlreadyExistsException($"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists");
+                    throw new IoTException(IoTErrorKind.AlreadyExists, $"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists");
             }
             await LocalStore.ExecuteAsync(c, tx, InsertDeviceSql, ct,
                 ("$id", registration.Id), ("$status", DeviceStatus.Enabled.ToString()),
@@ -112,8 +112,8 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
         {
             var current = await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
             if (update.ExpectedVersion is { } expected && expected != current.Version)
-                throw new PreconditionFailedException(
-                    $"Device '{deviceId}' is at version {current.Version}, not the expected {expected}.", Provider, "VersionMismatch", expected, current.Version);
+                throw IoTException.PreconditionFailed(
+                    $"Device '{deviceId}' is at version {current.Version}, not the expected {expected}.", Provider, "VersionMismatch", current.Version);
             var merged = new Dictionary<string, string>(current.Attributes, StringComparer.Ordinal);
             foreach (var (name, value) in update.Attributes)
             {
@@ -281,7 +281,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
         await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             if (!await reader.ReadAsync(ct).ConfigureAwait(false))
-                throw new DeviceNotFoundException(deviceId, Provider);
+                throw IoTException.DeviceNotFound(deviceId, Provider);
             device = ReadDeviceRow(reader);
         }
         var credentials = await ReadCredentialsAsync(c, tx, deviceId, deviceId, ct).ConfigureAwait(false);
@@ -335,7 +335,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     {
         await using var command = LocalStore.Command(c, tx, "SELECT 1 FROM credentials WHERE id = $cid AND device_id = $id", ("$cid", credentialId), ("$id", deviceId));
         if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
-            throw new ResourceNotFoundException($"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", Provider, "CredentialNotFound");
+            throw new IoTException(IoTErrorKind.NotFound, $"Device '{ErrorText.Escape(deviceId)}' has no credential '{ErrorText.Escape(credentialId)}'.", Provider, "CredentialNotFound");
     }
 
     private static Task<int> BumpVersionAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CancellationToken ct) =>

@@ -79,9 +79,9 @@ internal sealed partial class LocalStateService : IDeviceStateService, IReported
         {
             var current = await ReadStateAsync(c, tx, deviceId, ct).ConfigureAwait(false);
             if (expectedVersion is { } expected && expected != current.DesiredVersion)
-                throw new PreconditionFailedException(
+                throw IoTException.PreconditionFailed(
                     $"The desired state of device '{ErrorText.Escape(deviceId)}' is at version {current.DesiredVersion}, not the expected {expected}.",
-                    Provider, "VersionMismatch", expected, current.DesiredVersion);
+                    Provider, "VersionMismatch", current.DesiredVersion);
             var desired = JsonMergePatch.Apply(current.Desired, patch);
             var json = CheckSize(desired, deviceId, "desired");
             await LocalStore.ExecuteAsync(c, tx, "UPDATE device_state SET desired = $doc, desired_version = desired_version + 1 WHERE device_id = $id", ct,
@@ -152,7 +152,7 @@ internal sealed partial class LocalStateService : IDeviceStateService, IReported
             {
                 latest = await _store.ReadAsync((c, ct) => ReadStateAsync(c, null, deviceId, ct), cancellationToken).ConfigureAwait(false);
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 return; // Deleted meanwhile: nothing to deliver.
             }
@@ -185,7 +185,7 @@ internal sealed partial class LocalStateService : IDeviceStateService, IReported
             "SELECT desired, desired_version, reported, reported_version FROM device_state WHERE device_id = $id", ("$id", deviceId));
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
-            throw new DeviceNotFoundException(deviceId, Provider);
+            throw IoTException.DeviceNotFound(deviceId, Provider);
         return new DeviceState
         {
             DeviceId = deviceId,
@@ -197,7 +197,7 @@ internal sealed partial class LocalStateService : IDeviceStateService, IReported
     }
 
     // Not transient: the row stays unreadable until the device is deleted (and registered again).
-    private static IoTException Unreadable(string deviceId, string which) => new(
+    private static IoTException Unreadable(string deviceId, string which) => new(IoTErrorKind.Unknown,
         $"The stored {which} state of device '{ErrorText.Escape(deviceId)}' is unreadable (not a JSON object within {JsonLimits.MaxReadDepth} levels); " +
         "the device's state cannot be read or changed until the device is deleted.", Provider, StateUnreadable);
 
@@ -206,8 +206,8 @@ internal sealed partial class LocalStateService : IDeviceStateService, IReported
         var json = document.ToJsonString();
         var size = Encoding.UTF8.GetByteCount(json);
         if (size > MaxDocumentBytes)
-            throw new PayloadTooLargeException(
-                $"The {which} state of device '{ErrorText.Escape(deviceId)}' would be {size} bytes; the Local provider keeps at most {MaxDocumentBytes}.", Provider, size, MaxDocumentBytes);
+            throw new IoTException(IoTErrorKind.PayloadTooLarge,
+                $"The {which} state of device '{ErrorText.Escape(deviceId)}' would be {size} bytes; the Local provider keeps at most {MaxDocumentBytes}.", Provider);
         return json;
     }
 }

@@ -82,7 +82,7 @@ internal sealed partial class LocalTelemetryJournal : ITelemetryChannel, ILocalT
         {
             _outbox.AppendBatch(records is List<TelemetryRecord> list ? CollectionsMarshal.AsSpan(list) : records.ToArray());
         }
-        catch (TelemetryOutboxFullException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.OutboxFull)
         {
             Interlocked.Add(ref _refused, records.Count);
             return TelemetryIntake.Full;

@@ -196,7 +196,7 @@ internal sealed partial class LocalStore : IDisposable
     /// Loads the CA saved in the database, or creates one and saves it. In a file the private key is saved encrypted with
     /// the store's <see cref="CertificateAuthorityKey"/>; a plaintext key left by an older version is re-encrypted here.
     /// </summary>
-    /// <exception cref="CertificateAuthorityKeyException">A CA is saved but its key is missing or wrong; nothing is changed.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.CertificateAuthorityKey"/>: A CA is saved but its key is missing or wrong; nothing is changed.</exception>
     public async Task<LocalCertificateAuthority> LoadOrCreateCertificateAuthorityAsync(TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
     {
         var (ca, reEncrypted) = await WriteAsync(async (connection, transaction, ct) =>
@@ -270,12 +270,12 @@ internal sealed partial class LocalStore : IDisposable
     /// <summary>Reads a time stored by <see cref="ToDb"/>.</summary>
     public static DateTimeOffset FromDb(long ticks) => SqliteDatabase.FromDb(ticks);
 
-    /// <summary>Throws <see cref="DeviceNotFoundException"/> unless the device exists.</summary>
+    /// <summary>Throws <see cref="IoTErrorKind.DeviceNotFound"/> unless the device exists.</summary>
     public static async Task EnsureDeviceExistsAsync(SqliteConnection connection, SqliteTransaction? transaction, string deviceId, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, transaction, "SELECT 1 FROM devices WHERE id = $id", ("$id", deviceId));
         if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
-            throw new DeviceNotFoundException(deviceId, Provider);
+            throw IoTException.DeviceNotFound(deviceId, Provider);
     }
 
     /// <inheritdoc />

@@ -46,8 +46,8 @@ public sealed record CommandResponse(int Status, JsonNode? Payload = null)
 public interface IDeviceCommandService
 {
     /// <summary>Sends <paramref name="command"/> to the device and waits for its reply.</summary>
-    /// <exception cref="DeviceNotFoundException">No such device.</exception>
-    /// <exception cref="DeviceOfflineException">The device is not connected.</exception>
-    /// <exception cref="CommandTimeoutException">No reply within <see cref="DeviceCommand.Timeout"/>.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceOffline"/>: The device is not connected.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.CommandTimeout"/>: No reply within <see cref="DeviceCommand.Timeout"/>.</exception>
     Task<CommandResponse> InvokeAsync(string deviceId, DeviceCommand command, CancellationToken cancellationToken = default);
 }

@@ -23,7 +23,7 @@ public interface IDeviceConnection : IAsyncDisposable
     /// Connects (and, after a drop, keeps reconnecting with backoff until disposed). A first attempt that fails transiently is
     /// retried with full-jitter backoff within <see cref="DeviceConnectionOptions.ConnectRetryBudget"/>.
     /// </summary>
-    /// <exception cref="IoTAuthenticationException">The credential was refused (revoked, disabled device, wrong CA) or is missing; never retried.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.Authentication"/>: The credential was refused (revoked, disabled device, wrong CA) or is missing; never retried.</exception>
     /// <exception cref="IoTException">Still unreachable when the retry budget ran out (<see cref="IoTException.IsTransient"/>), or the server is not trusted.</exception>
     Task ConnectAsync(CancellationToken cancellationToken = default);
 

@@ -15,7 +15,7 @@ public sealed record BulkRegistrationItem
     /// <summary>
     /// Why this device was not registered, typed as a single <see cref="IDeviceRegistry.RegisterAsync"/> would throw it:
     /// <see cref="ArgumentException"/> for bad input (checked before any network or disk),
-    /// <see cref="ResourceAlreadyExistsException"/>, <see cref="IoTException"/> from the service, or
+    /// <see cref="IoTErrorKind.AlreadyExists"/>, <see cref="IoTException"/> from the service, or
     /// <see cref="OperationCanceledException"/> when the call was cancelled before the device was written.
     /// <see langword="null"/> on success.
     /// </summary>

@@ -59,7 +59,7 @@ public sealed record DeviceUpdate
     /// <summary>Attributes to set; a <see langword="null"/> value removes the attribute.</summary>
     public IReadOnlyDictionary<string, string?> Attributes { get; init; } = new Dictionary<string, string?>();
 
-    /// <summary>When set, the update fails with <see cref="PreconditionFailedException"/> unless the record is at this version.</summary>
+    /// <summary>When set, the update fails with <see cref="IoTErrorKind.PreconditionFailed"/> unless the record is at this version.</summary>
     public long? ExpectedVersion { get; init; }
 }
 

@@ -8,7 +8,7 @@ public interface IDeviceRegistry
 {
     /// <summary>Registers a device, issuing a credential when <see cref="DeviceRegistration.Credential"/> is set.</summary>
     /// <exception cref="ArgumentException">The id breaks the provider's <see cref="DeviceIdRules"/>.</exception>
-    /// <exception cref="ResourceAlreadyExistsException">A device with the id exists.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.AlreadyExists"/>: A device with the id exists.</exception>
     Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -30,7 +30,7 @@ public interface IDeviceRegistry
         BulkRegistration.RegisterOneByOneAsync(this, registrations, null, BulkRegistration.DefaultConcurrency, cancellationToken);
 
     /// <summary>Reads one device.</summary>
-    /// <exception cref="DeviceNotFoundException">No such device.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
     Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -42,14 +42,14 @@ public interface IDeviceRegistry
     IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
 
     /// <summary>Sets or removes attributes.</summary>
-    /// <exception cref="PreconditionFailedException"><see cref="DeviceUpdate.ExpectedVersion"/> is not current.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: <see cref="DeviceUpdate.ExpectedVersion"/> is not current.</exception>
     Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default);
 
     /// <summary>Enables or disables a device. Disabling closes its connections and refuses new ones.</summary>
     Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes a device and revokes its credentials.</summary>
-    /// <exception cref="DeviceNotFoundException">No such device.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
     Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>Issues a new credential to a device, keeping its existing ones.</summary>

@@ -47,7 +47,7 @@ internal static class SdkActivitySource
     /// <summary>The service's request id (<see cref="IoTException.RequestId"/>) of a failed call.</summary>
     public const string RequestIdTag = "iotmastery.request.id";
 
-    /// <summary>OpenTelemetry: the class of error a failed operation ended with; here the exception's full type name.</summary>
+    /// <summary>OpenTelemetry: the class of error a failed operation ended with; an <see cref="IoTException"/>'s kind (<c>DeviceNotFound</c>), else the exception's full type name.</summary>
     public const string ErrorTypeTag = "error.type";
 
     /// <summary>
@@ -64,8 +64,9 @@ internal static class SdkActivitySource
     }
 
     /// <summary>
-    /// Marks <paramref name="activity"/> failed: status Error, <c>error.type</c> the exception's full type name, and for an
-    /// <see cref="IoTException"/> its error code and request id. The description is the message only for SDK exceptions,
+    /// Marks <paramref name="activity"/> failed: status Error, <c>error.type</c> an <see cref="IoTException"/>'s kind (the one
+    /// exception type says nothing) or another exception's full type name, and for an <see cref="IoTException"/> its error
+    /// code and request id. The description is the message only for SDK exceptions,
     /// whose messages never hold secrets; other exceptions (a socket error text, say) are named by type alone.
     /// </summary>
     public static void RecordFailure(Activity? activity, Exception exception)
@@ -73,7 +74,7 @@ internal static class SdkActivitySource
         if (activity is null) return;
         var description = exception is IoTException or ArgumentException ? ErrorText.Escape(exception.Message, 256) : null;
         activity.SetStatus(ActivityStatusCode.Error, description);
-        activity.SetTag(ErrorTypeTag, exception.GetType().FullName);
+        activity.SetTag(ErrorTypeTag, exception is IoTException { Kind: var kind } ? kind.ToString() : exception.GetType().FullName);
         if (exception is IoTException error)
         {
             if (error.ErrorCode is { } code) activity.SetTag(ErrorCodeTag, code);

@@ -36,9 +36,9 @@ internal static class SdkInstruments
     public static string CommandOutcome(Exception? exception) => exception switch
     {
         null => "success",
-        CommandTimeoutException => "timeout",
-        DeviceOfflineException => "device_offline",
-        DeviceNotFoundException => "device_not_found",
+        IoTException { Kind: IoTErrorKind.CommandTimeout } => "timeout",
+        IoTException { Kind: IoTErrorKind.DeviceOffline } => "device_offline",
+        IoTException { Kind: IoTErrorKind.DeviceNotFound } => "device_not_found",
         ArgumentException => "invalid_argument",
         OperationCanceledException => "cancelled",
         _ => "error",

@@ -14,11 +14,16 @@ internal static class ErrorText
     public const int DefaultMaxLength = 64;
 
     /// <summary>
-    /// What a log line may say about a failure: an <see cref="IoTException"/>'s error code, otherwise the exception's type
-    /// name; never its message, which may quote a peer (or, from a credential library, a secret).
+    /// What a log line may say about a failure: an <see cref="IoTException"/>'s kind and error code (<c>DeviceNotFound
+    /// (404001)</c>), otherwise the exception's type name; never its message, which may quote a peer (or, from a credential
+    /// library, a secret). The code came from the peer too, so it is escaped.
     /// </summary>
-    public static string Name(Exception exception) =>
-        exception is IoTException { ErrorCode: { } code } ? code : exception.GetType().Name;
+    public static string Name(Exception exception) => exception switch
+    {
+        IoTException { ErrorCode: { } code } error => $"{error.Kind} ({Escape(code)})",
+        IoTException error => error.Kind.ToString(),
+        _ => exception.GetType().Name,
+    };
 
     /// <summary>The escaped, shortened form of <paramref name="value"/>; an empty string for <see langword="null"/>.</summary>
     /// <param name="value">Text that came from a caller or the network.</param>

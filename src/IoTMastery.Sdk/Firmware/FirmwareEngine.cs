@@ -16,8 +16,8 @@ namespace IoTMastery.Sdk;
 /// desired <c>firmware</c> object, so repeating one is harmless. The revision check means two processes sharing a
 /// store never both apply a decision: the loser re-reads and decides again.</para>
 /// <para><b>The same on every provider.</b> A release replayed with the identical image is accepted (a retried call whose
-/// answer was lost); a different image under an existing version is <see cref="ResourceAlreadyExistsException"/>. A device
-/// the provider reports as gone (<see cref="DeviceNotFoundException"/> when reading its report or writing its desired
+/// answer was lost); a different image under an existing version is <see cref="IoTErrorKind.AlreadyExists"/>. A device
+/// the provider reports as gone (<see cref="IoTErrorKind.DeviceNotFound"/> when reading its report or writing its desired
 /// firmware) becomes one failed device at once and the thresholds decide; it never fails the call. A rollback to a
 /// release that is not registered leaves the device failed with an explanation. A device whose state cannot be read or
 /// written is logged and skipped (it times out as failed), so it never stops the other devices' waves.</para>
@@ -77,7 +77,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
         ThrowIfDisposed();
         var kept = await _store.AddReleaseIfAbsentAsync(release with { CreatedAt = _time.GetUtcNow() }, cancellationToken).ConfigureAwait(false);
         if (!SameImage(kept, release))
-            throw new ResourceAlreadyExistsException($"Firmware release '{ErrorText.Escape(release.Version)}' already exists with a different image, signature or channel.", _provider, "ReleaseAlreadyExists");
+            throw new IoTException(IoTErrorKind.AlreadyExists, $"Firmware release '{ErrorText.Escape(release.Version)}' already exists with a different image, signature or channel.", _provider, "ReleaseAlreadyExists");
         return kept;
     }
 
@@ -87,7 +87,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
         ArgumentException.ThrowIfNullOrEmpty(version);
         ThrowIfDisposed();
         return await _store.GetReleaseAsync(version, cancellationToken).ConfigureAwait(false)
-            ?? throw new ResourceNotFoundException($"Firmware release '{ErrorText.Escape(version)}' was not found.", _provider, "ReleaseNotFound");
+            ?? throw new IoTException(IoTErrorKind.NotFound, $"Firmware release '{ErrorText.Escape(version)}' was not found.", _provider, "ReleaseNotFound");
     }
 
     /// <inheritdoc />
@@ -135,7 +135,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
                 {
                     previous[id] = (await _delivery.ReadReportedAsync(id, cancellationToken).ConfigureAwait(false))?.Version;
                 }
-                catch (IoTException ex) when (ex is not DeviceNotFoundException && !ex.IsTransient)
+                catch (IoTException ex) when (ex.Kind != IoTErrorKind.DeviceNotFound && !ex.IsTransient)
                 {
                     // Unreadable for good (not a passing fault): the device joins without a known previous version.
                     LogReportUnreadableAtStart(_logger, id, ex.ErrorCode);
@@ -210,12 +210,12 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             var stored = await _store.GetRolloutAsync(rolloutId, cancellationToken).ConfigureAwait(false)
-                ?? throw new ResourceNotFoundException($"Rollout '{ErrorText.Escape(rolloutId)}' was not found.", _provider, "RolloutNotFound");
+                ?? throw new IoTException(IoTErrorKind.NotFound, $"Rollout '{ErrorText.Escape(rolloutId)}' was not found.", _provider, "RolloutNotFound");
             if (await TryRunAsync(stored, mode, cancellationToken).ConfigureAwait(false) is { } result)
                 return result;
             LogConcurrentChange(_logger, rolloutId, attempt);
         }
-        throw new IoTException($"Rollout '{ErrorText.Escape(rolloutId)}' kept changing under concurrent updates; try again.", _provider, "RolloutConflict", isTransient: true);
+        throw new IoTException(IoTErrorKind.Unknown, $"Rollout '{ErrorText.Escape(rolloutId)}' kept changing under concurrent updates; try again.", _provider, "RolloutConflict", isTransient: true);
     }
 
     /// <summary>One evaluation on a stored rollout; <see langword="null"/> when another writer changed it first.</summary>
@@ -302,7 +302,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
             {
                 await _delivery.WriteDesiredAsync(action.DeviceId, FirmwareStateContract.BuildDesired(release, rollout.Id), cancellationToken).ConfigureAwait(false);
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 gone.Add(action.DeviceId);
             }
@@ -327,7 +327,7 @@ internal sealed partial class FirmwareEngine : IFirmwareService, IRolloutChangeS
                 if (await _delivery.ReadReportedAsync(device.DeviceId, cancellationToken).ConfigureAwait(false) is { } report)
                     reports[device.DeviceId] = report;
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 gone.Add(device.DeviceId);
             }

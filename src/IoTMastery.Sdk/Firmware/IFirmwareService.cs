@@ -7,11 +7,11 @@ public interface IFirmwareService
     /// Registers a release. Registering the identical release again (same version, URI, digest, size and signature, say a
     /// retry whose answer was lost) succeeds and returns the stored one.
     /// </summary>
-    /// <exception cref="ResourceAlreadyExistsException">A release with this version exists with a different image, signature or channel.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.AlreadyExists"/>: A release with this version exists with a different image, signature or channel.</exception>
     Task<FirmwareRelease> CreateReleaseAsync(FirmwareRelease release, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a release.</summary>
-    /// <exception cref="ResourceNotFoundException">No such release.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.NotFound"/>: No such release.</exception>
     Task<FirmwareRelease> GetReleaseAsync(string version, CancellationToken cancellationToken = default);
 
     /// <summary>

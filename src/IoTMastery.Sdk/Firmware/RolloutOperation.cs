@@ -53,7 +53,7 @@ public class RolloutOperation
     /// <param name="firmware">The provider's firmware service.</param>
     /// <param name="rolloutId">The rollout id from <see cref="Id"/>.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
-    /// <exception cref="ResourceNotFoundException">No such rollout.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.NotFound"/>: No such rollout.</exception>
     public static async Task<RolloutOperation> ResumeAsync(IFirmwareService firmware, string rolloutId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(firmware);

@@ -7,7 +7,7 @@ namespace IoTMastery.Sdk;
 /// Firmware delivery through a provider's own <see cref="IDeviceStateService"/>: the desired <c>firmware</c> object is
 /// one desired-state patch and the report is read from the reported state. Every provider's state service already
 /// maps its wire (Local device_state, Azure twins, Cloud IoT config versions and states, the AWS classic shadow) and
-/// turns a missing device into <see cref="DeviceNotFoundException"/>, so one delivery serves all four.
+/// turns a missing device into <see cref="IoTErrorKind.DeviceNotFound"/>, so one delivery serves all four.
 /// </summary>
 internal sealed class StateFirmwareDelivery(IDeviceStateService state, DeviceIdRules rules) : IFirmwareDelivery
 {

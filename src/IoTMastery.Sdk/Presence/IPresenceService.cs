@@ -9,7 +9,7 @@ public interface IPresenceService
 {
     /// <summary>One device's presence now.</summary>
     /// <exception cref="ArgumentException">The id breaks the provider's <see cref="DeviceIdRules"/>.</exception>
-    /// <exception cref="DeviceNotFoundException">No such device.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
     Task<DevicePresence> GetAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -145,7 +145,7 @@ internal sealed class ObservedPresenceService(IDeviceRegistry registry, DeviceId
     public async Task<DevicePresence> GetAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         rules.Validate(deviceId);
-        // The registry answers "no such device" with DeviceNotFoundException, as every other neutral call does.
+        // The registry answers "no such device" with IoTErrorKind.DeviceNotFound, as every other neutral call does.
         await registry.GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
         return table.Get(deviceId, unknown, staleness);
     }

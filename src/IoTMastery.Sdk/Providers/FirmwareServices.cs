@@ -22,7 +22,7 @@ internal static class FirmwareServices
     /// <summary>
     /// Creates a firmware service whose delivery is your provider's <see cref="IDeviceStateService"/>: the desired
     /// <c>firmware</c> object is written as a desired-state patch and reports are read from the reported state (how the
-    /// built-in providers deliver firmware). The state service must raise <see cref="DeviceNotFoundException"/> for a
+    /// built-in providers deliver firmware). The state service must raise <see cref="IoTErrorKind.DeviceNotFound"/> for a
     /// device that does not exist.
     /// </summary>
     /// <param name="store">Durable releases and rollouts; the caller keeps ownership.</param>

@@ -13,10 +13,10 @@ internal interface IFirmwareDelivery
     DeviceIdRules DeviceIdRules { get; }
 
     /// <summary>The device's latest reported firmware; <see langword="null"/> when it has reported none (or nothing readable).</summary>
-    /// <exception cref="DeviceNotFoundException">The device does not exist (any more).</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: The device does not exist (any more).</exception>
     Task<ReportedFirmware?> ReadReportedAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>Sets the device's desired firmware to <paramref name="firmware"/>, built by <see cref="FirmwareStateContract.BuildDesired"/>.</summary>
-    /// <exception cref="DeviceNotFoundException">The device does not exist (any more).</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: The device does not exist (any more).</exception>
     Task WriteDesiredAsync(string deviceId, JsonObject firmware, CancellationToken cancellationToken = default);
 }

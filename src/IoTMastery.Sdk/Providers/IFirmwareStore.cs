@@ -35,7 +35,7 @@ internal interface IFirmwareStore
     Task<(IReadOnlyList<Rollout> Items, string? NextCursor)> ListRolloutsPageAsync(string? afterRolloutId, RolloutStatus? status, int pageSize, CancellationToken cancellationToken = default);
 
     /// <summary>Adds a new rollout at revision 1 with the actions its start still has to perform.</summary>
-    /// <exception cref="ResourceAlreadyExistsException">A rollout with this id exists.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.AlreadyExists"/>: A rollout with this id exists.</exception>
     Task AddRolloutAsync(Rollout rollout, IReadOnlyList<RolloutAction> pendingActions, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a rollout with its pending actions and revision; <see langword="null"/> when unknown.</summary>

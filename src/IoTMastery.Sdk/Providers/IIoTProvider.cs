@@ -69,15 +69,15 @@ public sealed record ProviderCapabilities
 
     /// <summary>
     /// The registry keeps a record version (<see cref="Device.Version"/>) and honours <see cref="DeviceUpdate.ExpectedVersion"/>
-    /// with <see cref="PreconditionFailedException"/>. When false, <see cref="Device.Version"/> is 0 and an update that sets
+    /// with <see cref="IoTErrorKind.PreconditionFailed"/>. When false, <see cref="Device.Version"/> is 0 and an update that sets
     /// <see cref="DeviceUpdate.ExpectedVersion"/> is refused with <see cref="NotSupportedException"/>, never applied unchecked.
     /// </summary>
     public bool RegistryRecordVersions { get; init; }
 
     /// <summary>
-    /// A command to a registered device that is not connected fails at once with <see cref="DeviceOfflineException"/>.
+    /// A command to a registered device that is not connected fails at once with <see cref="IoTErrorKind.DeviceOffline"/>.
     /// When false the provider cannot tell (AWS MQTT request/response has no presence check), so the command is sent and
-    /// ends in <see cref="CommandTimeoutException"/> after <see cref="DeviceCommand.Timeout"/>.
+    /// ends in <see cref="IoTErrorKind.CommandTimeout"/> after <see cref="DeviceCommand.Timeout"/>.
     /// </summary>
     public bool CommandsDetectOfflineDevices { get; init; }
 

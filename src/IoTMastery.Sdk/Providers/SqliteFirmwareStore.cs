@@ -214,7 +214,7 @@ internal sealed partial class SqliteFirmwareStore : IFirmwareStore, IAdvisorySto
             await using (var exists = Command(c, tx, "SELECT 1 FROM rollouts WHERE id = $id", ("$id", rollout.Id)))
             {
                 if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
-                    throw new ResourceAlreadyExistsException($"Rollout '{ErrorText.Escape(rollout.Id)}' already exists.", StoreName, "RolloutAlreadyExists");
+                    throw new IoTException(IoTErrorKind.AlreadyExists, $"Rollout '{ErrorText.Escape(rollout.Id)}' already exists.", StoreName, "RolloutAlreadyExists");
             }
             await ExecuteAsync(c, tx,
                 "INSERT INTO rollouts (id, plan, status, current_wave, wave_count, created_at, updated_at, reason, revision, pending_actions) " +

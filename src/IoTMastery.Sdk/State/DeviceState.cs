@@ -29,7 +29,7 @@ public sealed record DeviceState
 public interface IDeviceStateService
 {
     /// <summary>Reads the device's desired and reported state.</summary>
-    /// <exception cref="DeviceNotFoundException">No such device.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
     Task<DeviceState> GetAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -40,6 +40,6 @@ public interface IDeviceStateService
     /// <param name="patch">The properties to change.</param>
     /// <param name="expectedVersion">When set, the change fails unless the desired version is this.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    /// <exception cref="PreconditionFailedException"><paramref name="expectedVersion"/> is not current.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: <paramref name="expectedVersion"/> is not current.</exception>
     Task<DeviceState> UpdateDesiredAsync(string deviceId, JsonObject patch, long? expectedVersion = null, CancellationToken cancellationToken = default);
 }

@@ -43,7 +43,7 @@ internal sealed partial class TelemetryPipeline
     /// <see cref="TelemetryOutbox.AppendBatch"/> (one write, one fsync in <see cref="OutboxDurability.FsyncPerAppend"/>) and
     /// all are accepted together when this completes; the fastest way for one producer to feed a durable pipeline.
     /// </summary>
-    /// <exception cref="TelemetryQueueFullException">The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode; in durable mode none was accepted.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.QueueFull"/>: The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode; in durable mode none was accepted.</exception>
     /// <exception cref="ArgumentException">A record is <c>default</c>, or a name is too long for the outbox; in durable mode none was accepted.</exception>
     /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
     public async ValueTask WriteBatchAsync(ReadOnlyMemory<TelemetryRecord> records, CancellationToken cancellationToken = default)
@@ -70,10 +70,10 @@ internal sealed partial class TelemetryPipeline
                 _intakeSignal.Set();
                 return;
             }
-            catch (TelemetryOutboxFullException full) when (_mode != BackpressureMode.DropOldest)
+            catch (IoTException full) when (full.Kind == IoTErrorKind.OutboxFull && _mode != BackpressureMode.DropOldest)
             {
                 if (_mode == BackpressureMode.FailFast)
-                    throw new TelemetryQueueFullException($"The telemetry outbox is full ({full.MaxDiskBytes} bytes) and the pipeline fails fast.", full);
+                    throw IoTException.QueueFull($"The pipeline fails fast: {full.Message}", full);
             }
             await room.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -114,7 +114,7 @@ internal sealed partial class TelemetryPipeline
         _intakeSignal.Set();
         long failed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (failed > 0)
-            throw new IoTException($"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
+            throw new IoTException(IoTErrorKind.Unknown, $"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
                 "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
     }
 
@@ -124,7 +124,7 @@ internal sealed partial class TelemetryPipeline
         return failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
     }
 
-    private static IoTException Undelivered() => new(
+    private static IoTException Undelivered() => new(IoTErrorKind.Unknown,
         "The pipeline was disposed before these records were acknowledged; they remain in the outbox and are replayed by the next pipeline on it.",
         "Telemetry", "TelemetryUndelivered", isTransient: true);
 

@@ -193,11 +193,11 @@ internal sealed partial class TelemetryPipeline : IThreadPoolWorkItem
     /// </summary>
     private DurableWrite Settle(Exception error)
     {
-        if (error is TelemetryOutboxFullException full)
+        if (error is IoTException { Kind: IoTErrorKind.OutboxFull } full)
         {
             if (_mode == BackpressureMode.Wait) return DurableWrite.Full;
             if (_mode == BackpressureMode.FailFast)
-                throw new TelemetryQueueFullException($"The telemetry outbox is full ({full.MaxDiskBytes} bytes) and the pipeline fails fast.", full);
+                throw IoTException.QueueFull($"The pipeline fails fast: {full.Message}", full);
         }
         ExceptionDispatchInfo.Throw(error);
         return DurableWrite.Full;

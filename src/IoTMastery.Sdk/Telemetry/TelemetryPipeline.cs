@@ -36,7 +36,7 @@ namespace IoTMastery.Sdk;
 /// <see cref="TelemetryPipelineOptions.DrainTimeout"/>; the rest stays in the outbox for the next pipeline on the same directory.
 /// A full outbox maps to <see cref="TelemetryPipelineOptions.Backpressure"/>: <see cref="BackpressureMode.Wait"/> waits
 /// for acknowledgements to free space, <see cref="BackpressureMode.FailFast"/> throws
-/// <see cref="TelemetryQueueFullException"/>, <see cref="BackpressureMode.DropOldest"/> deletes the oldest segment
+/// <see cref="IoTErrorKind.QueueFull"/>, <see cref="BackpressureMode.DropOldest"/> deletes the oldest segment
 /// (counted in <see cref="DroppedRecords"/>).</para>
 /// </remarks>
 internal sealed partial class TelemetryPipeline : IAsyncDisposable
@@ -173,7 +173,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     /// Queues a record without waiting. False when the queue is full (in <see cref="BackpressureMode.Wait"/> mode) or closed.
     /// In durable mode it returns once the record is in the outbox (it may wait for a concurrent writer's append).
     /// </summary>
-    /// <exception cref="TelemetryQueueFullException">The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.QueueFull"/>: The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
     /// <exception cref="ArgumentException">The record is <c>default</c>, not built by its constructor, or a name is too long for the outbox.</exception>
     /// <exception cref="IOException">Durable mode: the outbox could not be written; the record is not accepted.</exception>
     public bool TryWrite(in TelemetryRecord record)
@@ -208,7 +208,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     }
 
     /// <summary>Queues a record, waiting for room in <see cref="BackpressureMode.Wait"/> mode. Completes when accepted.</summary>
-    /// <exception cref="TelemetryQueueFullException">The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.QueueFull"/>: The queue is full in <see cref="BackpressureMode.FailFast"/> mode.</exception>
     /// <exception cref="ObjectDisposedException">The pipeline is disposed.</exception>
     public ValueTask WriteAsync(TelemetryRecord record, CancellationToken cancellationToken = default) =>
         _outbox is not null ? WriteDurableAsync(record, cancellationToken) : TryWrite(record) ? ValueTask.CompletedTask : WaitAndWriteAsync(record, cancellationToken);
@@ -266,7 +266,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
             failed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         if (failed > 0)
-            throw new IoTException($"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
+            throw new IoTException(IoTErrorKind.Unknown, $"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
                 "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
     }
 
@@ -334,5 +334,5 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private static void ThrowUninitialized() => throw new ArgumentException("The record was not created by a constructor.", "record");
 
     [DoesNotReturn]
-    private static void ThrowQueueFull(int capacity) => throw new TelemetryQueueFullException(capacity);
+    private static void ThrowQueueFull(int capacity) => throw IoTException.QueueFull($"The telemetry queue is full ({capacity} records) and the pipeline fails fast.");
 }

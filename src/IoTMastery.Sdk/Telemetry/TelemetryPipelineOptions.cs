@@ -9,7 +9,7 @@ public enum BackpressureMode
     /// <summary>The oldest queued record is dropped and counted in <see cref="TelemetryPipeline.DroppedRecords"/>.</summary>
     DropOldest,
 
-    /// <summary>The write fails at once with <see cref="TelemetryQueueFullException"/>.</summary>
+    /// <summary>The write fails at once with an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.QueueFull"/>.</summary>
     FailFast,
 }
 
@@ -128,14 +128,3 @@ public sealed record TelemetryPipelineOptions
     private static readonly TimeSpan MinBreakerDuration = TimeSpan.FromMilliseconds(500);
 }
 
-/// <summary>The intake queue is full and the pipeline is in <see cref="BackpressureMode.FailFast"/> mode.</summary>
-public sealed class TelemetryQueueFullException : InvalidOperationException
-{
-    /// <summary>Creates the error.</summary>
-    public TelemetryQueueFullException(int capacity)
-        : base($"The telemetry queue is full ({capacity} records) and the pipeline fails fast.") { }
-
-    /// <summary>Creates the error with a message, for example when a durable pipeline's outbox is full.</summary>
-    public TelemetryQueueFullException(string message, Exception? innerException)
-        : base(message, innerException) { }
-}

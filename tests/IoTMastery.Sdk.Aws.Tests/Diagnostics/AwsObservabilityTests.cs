@@ -25,7 +25,7 @@ public sealed class AwsObservabilityTests(MotoServer moto) : IAsyncLifetime
     {
         using var trace = new ActivityRecorder();
 
-        var missing = await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Registry.GetAsync("otel-aws-missing"));
+        var missing = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.GetAsync("otel-aws-missing"));
 
         Assert.Equal(404, missing.HttpStatus);
         Assert.False(string.IsNullOrWhiteSpace(missing.RequestId));
@@ -34,7 +34,7 @@ public sealed class AwsObservabilityTests(MotoServer moto) : IAsyncLifetime
         Assert.Equal("Aws", get.Tag("iotmastery.provider"));
         Assert.Equal("otel-aws-missing", get.Tag("iotmastery.device.id"));
         Assert.Equal(ActivityStatusCode.Error, get.Status);
-        Assert.Equal("IoTMastery.Sdk.DeviceNotFoundException", get.Tag("error.type"));
+        Assert.Equal("DeviceNotFound", get.Tag("error.type"));
         Assert.Equal(missing.RequestId, get.Tag("iotmastery.request.id"));
         var attempt = Assert.Single(trace.Named("iotmastery.http.attempt"));
         Assert.Equal(get.SpanId, attempt.ParentSpanId);
@@ -48,7 +48,7 @@ public sealed class AwsObservabilityTests(MotoServer moto) : IAsyncLifetime
     [Fact]
     public async Task A_missing_certificate_carries_the_request_id_and_404_too()
     {
-        var missing = await Assert.ThrowsAnyAsync<ResourceNotFoundException>(() => _provider.ControlPlane.DescribeCertificateAsync(new string('0', 64), default));
+        var missing = await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => _provider.ControlPlane.DescribeCertificateAsync(new string('0', 64), default));
 
         Assert.Equal(404, missing.HttpStatus);
         Assert.False(string.IsNullOrWhiteSpace(missing.RequestId));

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -50,17 +51,17 @@ public sealed class AwsErrorTests
     public void Classification_follows_code_then_status()
     {
         static IoTException Map(int status, string? code) => new AwsError((HttpStatusCode)status, code, "m", null, null).ToException("Op");
-        Assert.IsType<ThrottledException>(Map(400, "ThrottlingException"));
-        Assert.IsType<ThrottledException>(Map(429, null));
-        var quota = Assert.IsType<QuotaExceededException>(Map(410, "LimitExceededException"));
+        IoTAssert.Is(IoTErrorKind.Throttled, Map(400, "ThrottlingException"));
+        IoTAssert.Is(IoTErrorKind.Throttled, Map(429, null));
+        var quota = IoTAssert.Is(IoTErrorKind.QuotaExceeded, Map(410, "LimitExceededException"));
         Assert.False(quota.IsTransient);
-        Assert.IsType<PreconditionFailedException>(Map(409, "VersionConflictException"));
-        Assert.IsType<PreconditionFailedException>(Map(409, "ConflictException"));
-        Assert.IsType<ResourceAlreadyExistsException>(Map(409, "ResourceAlreadyExistsException"));
-        Assert.IsType<IoTAuthenticationException>(Map(401, "UnauthorizedException"));
-        Assert.IsType<IoTAuthorizationException>(Map(403, "ForbiddenException"));
-        Assert.IsType<PayloadTooLargeException>(Map(413, "RequestEntityTooLargeException"));
-        Assert.IsType<DeviceNotFoundException>(new AwsError(HttpStatusCode.NotFound, "ResourceNotFoundException", null, null, null).ToException("Op", "dev"));
+        IoTAssert.Is(IoTErrorKind.PreconditionFailed, Map(409, "VersionConflictException"));
+        IoTAssert.Is(IoTErrorKind.PreconditionFailed, Map(409, "ConflictException"));
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, Map(409, "ResourceAlreadyExistsException"));
+        IoTAssert.Is(IoTErrorKind.Authentication, Map(401, "UnauthorizedException"));
+        IoTAssert.Is(IoTErrorKind.Authorization, Map(403, "ForbiddenException"));
+        IoTAssert.Is(IoTErrorKind.PayloadTooLarge, Map(413, "RequestEntityTooLargeException"));
+        IoTAssert.Is(IoTErrorKind.DeviceNotFound, new AwsError(HttpStatusCode.NotFound, "ResourceNotFoundException", null, null, null).ToException("Op", "dev"));
         Assert.True(Map(503, "ServiceUnavailableException").IsTransient);
         Assert.False(Map(400, "InvalidRequestException").IsTransient);
     }
@@ -102,7 +103,7 @@ public sealed class AwsErrorTests
     {
         await using var server = await FaultServer.StartAsync((410, """{"__type":"LimitExceededException","message":"too many policies"}"""), (200, "{}"));
         var iot = new IotControlPlane(server.Client("iot"));
-        await Assert.ThrowsAsync<QuotaExceededException>(() => iot.AttachPolicyAsync("p", "arn", default));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.QuotaExceeded, () => iot.AttachPolicyAsync("p", "arn", default));
         Assert.Equal(1, server.Requests);
     }
 

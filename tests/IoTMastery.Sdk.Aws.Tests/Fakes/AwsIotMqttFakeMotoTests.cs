@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
@@ -77,7 +78,7 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
         Assert.False((bool)disconnected["clientInitiatedDisconnect"]!);
         // Reconnecting is refused at CONNACK, which the device connection reports as an authentication failure.
         await using var again = Device("gw-live", registration.Credential);
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => again.ConnectAsync());
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => again.ConnectAsync());
     }
 
     [Fact]
@@ -106,11 +107,11 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
 
         // gw-a's ACTIVE certificate under gw-b's client id: not attached to gw-b.
         await using (var borrowed = Device("gw-b", a.Credential!))
-            await Assert.ThrowsAsync<IoTAuthenticationException>(() => borrowed.ConnectAsync());
+            await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => borrowed.ConnectAsync());
         // Same CA, never registered in moto: the CA alone admits nothing in this mode.
         var unregistered = _ca.IssueDeviceCertificate("gw-a");
         await using (var unknown = Device("gw-a", unregistered))
-            await Assert.ThrowsAsync<IoTAuthenticationException>(() => unknown.ConnectAsync());
+            await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => unknown.ConnectAsync());
         Assert.Equal(2, _fake.Refusals.Count(r => r.Contains("not registered or not attached", StringComparison.Ordinal)));
 
         await using var owner = Device("gw-a", a.Credential!);

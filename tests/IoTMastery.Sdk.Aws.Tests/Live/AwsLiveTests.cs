@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 
@@ -35,7 +36,7 @@ public sealed class AwsLiveTests
         {
             await aws.Registry.DeleteAsync(thing, CancellationToken.None);
         }
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => aws.Registry.GetAsync(thing, cts.Token));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => aws.Registry.GetAsync(thing, cts.Token));
     }
 
     [LiveFact]
@@ -51,7 +52,7 @@ public sealed class AwsLiveTests
             var read = await aws.State.GetAsync(thing, cts.Token);
             Assert.Equal("eco", (string?)read.Desired["mode"]);
             Assert.Equal(first.DesiredVersion, read.DesiredVersion);
-            await Assert.ThrowsAsync<PreconditionFailedException>(() => aws.State.UpdateDesiredAsync(thing, new JsonObject { ["mode"] = "boost" }, first.DesiredVersion - 1, cts.Token));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => aws.State.UpdateDesiredAsync(thing, new JsonObject { ["mode"] = "boost" }, first.DesiredVersion - 1, cts.Token));
         }
         finally
         {

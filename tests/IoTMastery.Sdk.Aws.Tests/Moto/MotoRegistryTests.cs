@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Aws.Tests.Moto;
@@ -46,17 +47,17 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
     public async Task A_second_registration_is_already_exists()
     {
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001" });
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001" }));
     }
 
     [Fact]
     public async Task Unknown_devices_are_device_not_found()
     {
-        var ex = await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Registry.GetAsync("nobody"));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.GetAsync("nobody"));
         Assert.Equal("ResourceNotFoundException", ex.ErrorCode);
         Assert.Equal("Aws", ex.Provider);
         // AWS's DeleteThing succeeds for a missing thing; the neutral contract reports it.
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Registry.DeleteAsync("nobody"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.DeleteAsync("nobody"));
     }
 
     [Fact]
@@ -112,7 +113,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         var device = await _provider.Registry.GetAsync("dev-001");
         Assert.Equal(CredentialStatus.Revoked, device.Credentials.Single(c => c.Id == result.Credential.Id).Status);
         Assert.Equal(CredentialStatus.Active, device.Credentials.Single(c => c.Id == rotated.Id).Status);
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => _provider.Registry.RevokeCredentialAsync("dev-001", new string('a', 64)));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => _provider.Registry.RevokeCredentialAsync("dev-001", new string('a', 64)));
     }
 
     [Fact]
@@ -121,8 +122,8 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         var result = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001", Credential = CredentialRequest.X509 });
         await _provider.State.UpdateDesiredAsync("dev-001", new JsonObject { ["led"] = "on" });
         await _provider.Registry.DeleteAsync("dev-001");
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Registry.GetAsync("dev-001"));
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => _provider.ControlPlane.DescribeCertificateAsync(result.Credential!.Id, default));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.GetAsync("dev-001"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => _provider.ControlPlane.DescribeCertificateAsync(result.Credential!.Id, default));
     }
 
     [Fact]
@@ -163,7 +164,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         Assert.Empty((await iot.ListThingsInThingGroupAsync("fleet a", null, 10, default)).Items);
         var group = await iot.DescribeThingGroupAsync("fleet a", default);
         await iot.DeleteThingGroupAsync("fleet a", (long?)group["version"], default);
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => iot.DescribeThingGroupAsync("fleet a", default));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => iot.DescribeThingGroupAsync("fleet a", default));
     }
 
     [Fact]
@@ -185,7 +186,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         { Id = "d", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } }));
         await Assert.ThrowsAsync<ArgumentException>(() => _provider.PublishAsync("a/#", ReadOnlyMemory<byte>.Empty));
         await Assert.ThrowsAsync<ArgumentException>(() => _provider.PublishAsync("a/b/c/d/e/f/g/h/i", ReadOnlyMemory<byte>.Empty));
-        await Assert.ThrowsAsync<PayloadTooLargeException>(() => _provider.PublishAsync("a", new byte[128 * 1024 + 1]));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.PayloadTooLarge, () => _provider.PublishAsync("a", new byte[128 * 1024 + 1]));
         await Assert.ThrowsAsync<ArgumentException>(() => _provider.Firmware.GetRolloutAsync("bad id!"));
     }
 }

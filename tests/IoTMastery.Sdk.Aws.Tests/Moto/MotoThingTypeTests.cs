@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -52,7 +53,7 @@ public sealed class MotoThingTypeTests(MotoServer moto) : IAsyncLifetime
         var error = await Assert.ThrowsAnyAsync<IoTException>(() => provider.Registry.RegisterAsync(new DeviceRegistration { Id = "typed-2" }));
 
         Assert.Equal("ResourceNotFoundException", error.ErrorCode);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("typed-2"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("typed-2"));
     }
 
     [Fact]
@@ -68,6 +69,6 @@ public sealed class MotoThingTypeTests(MotoServer moto) : IAsyncLifetime
             Attributes = Enumerable.Range(1, 4).ToDictionary(i => $"a{i}", i => "v"),
         }));
         Assert.Contains("at most 3 attributes", error.Message, StringComparison.Ordinal);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("plain-2"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("plain-2"));
     }
 }

@@ -37,7 +37,7 @@ public sealed class MotoTransportTests(MotoServer moto) : IAsyncLifetime
         Assert.True(handler.IsDisposed);
         // moto agrees the calls happened: the thing is gone.
         await using var check = await AwsIoTProvider.StartAsync(moto.Options());
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => check.Registry.GetAsync("via-handler"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => check.Registry.GetAsync("via-handler"));
     }
 
     public static TheoryData<string, Action<IoTTransportOptions>> BadTransport => new()

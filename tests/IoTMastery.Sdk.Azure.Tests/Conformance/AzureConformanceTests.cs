@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -52,7 +53,7 @@ public sealed class AzureConformanceTests
             ["deviceId"] = "dev1",
             ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } },
         });
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => api.CreateDeviceIdentityAsync(new JsonObject
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => api.CreateDeviceIdentityAsync(new JsonObject
         {
             ["deviceId"] = "dev1",
             ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = "", ["secondaryKey"] = "" } },
@@ -61,10 +62,10 @@ public sealed class AzureConformanceTests
         var twin = await api.GetTwinAsync("dev1");
         var etag = twin["etag"]!.GetValue<string>();
         await api.UpdateTwinAsync("dev1", new JsonObject { ["tags"] = new JsonObject { ["site"] = "a" }, ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["fw"] = "2.0" } } }, etag);
-        await Assert.ThrowsAsync<PreconditionFailedException>(() => api.UpdateTwinAsync("dev1", new JsonObject { ["tags"] = new JsonObject { ["site"] = "b" } }, etag));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => api.UpdateTwinAsync("dev1", new JsonObject { ["tags"] = new JsonObject { ["site"] = "b" } }, etag));
         // 5-6. query page of 50, missing device
         Assert.Single((await api.QueryPageAsync("SELECT * FROM devices", 50)).Items);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => api.GetDeviceIdentityAsync("missing"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => api.GetDeviceIdentityAsync("missing"));
         // 7-10. device: connect, twin, reported, desired push, telemetry with properties
         var key = created["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>();
         var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
@@ -97,7 +98,7 @@ public sealed class AzureConformanceTests
             Assert.Equal(200, result.Status);
         }
         // 12. offline method
-        await Assert.ThrowsAsync<DeviceOfflineException>(() => api.InvokeMethodAsync("dev1", "reboot", new JsonObject(), TimeSpan.FromSeconds(5), TimeSpan.Zero));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => api.InvokeMethodAsync("dev1", "reboot", new JsonObject(), TimeSpan.FromSeconds(5), TimeSpan.Zero));
         // 12b. ids with reserved characters: the same steps as scenario.js for each
         foreach (var id in ReservedIds)
         {

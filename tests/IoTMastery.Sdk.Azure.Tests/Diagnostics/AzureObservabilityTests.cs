@@ -58,7 +58,7 @@ public sealed class AzureObservabilityTests
         Assert.Equal([503, 200], attempts.Select(a => a.Tag("http.response.status_code")));
         Assert.Equal([null, 1], attempts.Select(a => a.Tag("http.request.resend_count")));
         Assert.Equal(ActivityStatusCode.Error, attempts[0].Status);
-        Assert.Equal("IoTMastery.Sdk.IoTException", attempts[0].Tag("error.type"));
+        Assert.Equal("Unknown", attempts[0].Tag("error.type"));
         Assert.Equal("503001", attempts[0].Tag("iotmastery.error.code"));
         Assert.Equal("track-503", attempts[0].Tag("iotmastery.request.id"));
     }
@@ -71,7 +71,7 @@ public sealed class AzureObservabilityTests
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-az-off" });
         using var trace = new ActivityRecorder();
 
-        var offline = await Assert.ThrowsAsync<DeviceOfflineException>(() => provider.Commands.InvokeAsync("otel-az-off", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }));
+        var offline = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => provider.Commands.InvokeAsync("otel-az-off", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }));
 
         // The double answers 404103 as the hub does, with a fresh trackingId in the error body.
         Assert.Equal(404, offline.HttpStatus);
@@ -79,7 +79,7 @@ public sealed class AzureObservabilityTests
         Assert.Contains($"HTTP 404, request id {offline.RequestId}", offline.ToString(), StringComparison.Ordinal);
         var span = Assert.Single(trace.Named("command.invoke"));
         Assert.Equal(ActivityStatusCode.Error, span.Status);
-        Assert.Equal("IoTMastery.Sdk.DeviceOfflineException", span.Tag("error.type"));
+        Assert.Equal("DeviceOffline", span.Tag("error.type"));
         Assert.Equal(offline.RequestId, span.Tag("iotmastery.request.id"));
     }
 
@@ -88,7 +88,7 @@ public sealed class AzureObservabilityTests
     {
         var error = IotHubErrors.Parse(429, """{"Message":"{\"errorCode\":429001,\"trackingId\":\"from-body\"}"}""", "ThrottlingException", "from-header");
         var exception = IotHubErrors.ToException(error, null, TimeSpan.FromSeconds(1));
-        Assert.IsType<ThrottledException>(exception);
+        IoTAssert.Is(IoTErrorKind.Throttled, exception);
         Assert.Equal("from-header", exception.RequestId);
         Assert.Equal(429, exception.HttpStatus);
     }
@@ -112,7 +112,7 @@ public sealed class AzureObservabilityTests
             await provider.State.UpdateDesiredAsync("otel-az-sas", new JsonObject { ["d"] = "desired-payload-marker" });
         }
         await provider.Registry.RotateCredentialAsync("otel-az-sas", "sas-primary");
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("otel-az-missing"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("otel-az-missing"));
 
         var values = ActivityTags.EveryValue(trace.Spans).ToList();
         Assert.Contains(values, v => v.StartsWith("iotmastery.device.id=otel-az-sas", StringComparison.Ordinal));

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
 
@@ -17,7 +18,7 @@ public sealed class ProviderAgainstDoubleTests
         var registry = provider.Registry;
         for (var i = 1; i <= 5; i++)
             await registry.RegisterAsync(new DeviceRegistration { Id = $"d{i}", Attributes = new Dictionary<string, string> { ["site"] = i % 2 == 0 ? "a" : "b" } });
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => registry.RegisterAsync(new DeviceRegistration { Id = "d1" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => registry.RegisterAsync(new DeviceRegistration { Id = "d1" }));
 
         var device = await registry.GetAsync("d2");
         Assert.Equal("a", device.Attributes["site"]);
@@ -32,7 +33,7 @@ public sealed class ProviderAgainstDoubleTests
 
         var updated = await registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = "c" }, ExpectedVersion = device.Version });
         Assert.Equal("c", updated.Attributes["site"]);
-        var stale = await Assert.ThrowsAsync<PreconditionFailedException>(() => registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = "d" }, ExpectedVersion = device.Version }));
+        var stale = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = "d" }, ExpectedVersion = device.Version }));
         Assert.Equal(updated.Version, stale.CurrentVersion);
         var removed = await registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null } });
         Assert.False(removed.Attributes.ContainsKey("site"));
@@ -41,8 +42,8 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Equal(1, (await provider.Hub.GetDeviceStatisticsAsync()).Disabled);
 
         await registry.DeleteAsync("d5");
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => registry.GetAsync("d5"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => registry.DeleteAsync("d5"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.GetAsync("d5"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.DeleteAsync("d5"));
     }
 
     [Fact]
@@ -78,7 +79,7 @@ public sealed class ProviderAgainstDoubleTests
         var stale = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential });
         await using (stale)
         {
-            var refused = await Assert.ThrowsAsync<IoTAuthenticationException>(() => stale.ConnectAsync());
+            var refused = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => stale.ConnectAsync());
             Assert.DoesNotContain(registered.Credential.SymmetricKey!, refused.Message, StringComparison.Ordinal);
         }
         await using (var fresh = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated }))
@@ -86,7 +87,7 @@ public sealed class ProviderAgainstDoubleTests
 
         await provider.Registry.SetStatusAsync("dev1", DeviceStatus.Disabled);
         await using var disabled = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => disabled.ConnectAsync());
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => disabled.ConnectAsync());
     }
 
     [Fact]
@@ -120,7 +121,7 @@ public sealed class ProviderAgainstDoubleTests
         // A certificate from another CA is refused.
         using var other = LocalCertificateAuthority.Create("not verified");
         await using var impostor = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = other.IssueDeviceCertificate("cam2") });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => impostor.ConnectAsync());
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => impostor.ConnectAsync());
     }
 
     [Fact]
@@ -142,7 +143,7 @@ public sealed class ProviderAgainstDoubleTests
         await device.ConnectAsync();
         var state = await provider.State.GetAsync("dev1");
         await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["interval"] = 5 }, expectedVersion: state.DesiredVersion);
-        await Assert.ThrowsAsync<PreconditionFailedException>(() => provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["interval"] = 6 }, expectedVersion: state.DesiredVersion));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["interval"] = 6 }, expectedVersion: state.DesiredVersion));
         await three.Task.WaitAsync(TimeSpan.FromSeconds(10));
         lock (seen)
         {
@@ -199,8 +200,8 @@ public sealed class ProviderAgainstDoubleTests
         await using var hub = await IotHubDouble.StartAsync();
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Commands.InvokeAsync("nobody", new DeviceCommand { Name = "reboot" }));
-        var offline = await Assert.ThrowsAsync<DeviceOfflineException>(() => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "reboot" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Commands.InvokeAsync("nobody", new DeviceCommand { Name = "reboot" }));
+        var offline = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "reboot" }));
         Assert.Equal("404103", offline.ErrorCode);
         await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         await device.ConnectAsync();
@@ -208,7 +209,7 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Equal(501, reply.Status);
         device.SetCommandHandler((_, ct) => new ValueTask<CommandResponse>(Task.Delay(TimeSpan.FromSeconds(20), ct).ContinueWith(_ => new CommandResponse(200), ct)));
         var before = hub.Captured.Count(c => c.Path.EndsWith("/methods", StringComparison.Ordinal));
-        await Assert.ThrowsAsync<CommandTimeoutException>(() => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "slow", Timeout = TimeSpan.FromSeconds(5) }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.CommandTimeout, () => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "slow", Timeout = TimeSpan.FromSeconds(5) }));
         // A method that timed out may have run on the device: it is never sent again.
         Assert.Equal(before + 1, hub.Captured.Count(c => c.Path.EndsWith("/methods", StringComparison.Ordinal)));
     }
@@ -227,7 +228,7 @@ public sealed class ProviderAgainstDoubleTests
 
         hub.ClearCaptures();
         for (var i = 0; i < 3; i++) hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled"}"""));
-        var throttled = await Assert.ThrowsAsync<ThrottledException>(() => provider.Registry.GetAsync("dev1"));
+        var throttled = await IoTAssert.ThrowsAsync(IoTErrorKind.Throttled, () => provider.Registry.GetAsync("dev1"));
         Assert.True(throttled.IsTransient);
         Assert.Equal(3, hub.Captured.Count);
 
@@ -238,7 +239,7 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Single(hub.Captured);
 
         hub.InjectedFaults.Enqueue((403, """{"Message":"ErrorCode:IotHubQuotaExceeded;daily quota"}"""));
-        await Assert.ThrowsAsync<QuotaExceededException>(() => provider.Registry.GetAsync("dev1"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.QuotaExceeded, () => provider.Registry.GetAsync("dev1"));
     }
 
     [Fact]
@@ -271,7 +272,7 @@ public sealed class ProviderAgainstDoubleTests
 
         // One identity operation per 100 entries, the invalid id never sent; the existing device fails alone.
         Assert.Equal([100, 50], hub.Captured.Where(c => c.Method == "POST" && c.Path == "/devices").Select(c => JsonNode.Parse(c.Body)!.AsArray().Count));
-        Assert.IsType<ResourceAlreadyExistsException>(result[0].Error);
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, result[0].Error);
         Assert.IsAssignableFrom<ArgumentException>(result[150].Error);
         Assert.Equal(149, result.Count(i => i.Succeeded));
         Assert.All(result.Skip(1).Take(149), i => Assert.Equal("north", i.Registration!.Device.Attributes["site"]));

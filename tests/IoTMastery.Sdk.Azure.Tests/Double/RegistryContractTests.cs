@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Azure.Tests.Double;
 
 /// <summary>
@@ -16,7 +17,7 @@ public sealed class RegistryContractTests
         // The hub accepts any certificate of the verified CA with CN = device id; nothing per device exists to list or revoke.
         Assert.Empty(registered.Device.Credentials);
         Assert.Empty((await provider.Registry.GetAsync("cam2")).Credentials);
-        var notFound = await Assert.ThrowsAsync<ResourceNotFoundException>(() => provider.Registry.RevokeCredentialAsync("cam2", "certificate-authority"));
+        var notFound = await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => provider.Registry.RevokeCredentialAsync("cam2", "certificate-authority"));
         Assert.Contains("disable or delete", notFound.Message, StringComparison.Ordinal);
         await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! });
         await device.ConnectAsync();
@@ -31,9 +32,9 @@ public sealed class RegistryContractTests
         await provider.Registry.RevokeCredentialAsync("cam1", registered.Credential!.Id);
         Assert.Empty((await provider.Registry.GetAsync("cam1")).Credentials);
         await using (var revoked = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam1", Credential = registered.Credential }))
-            await Assert.ThrowsAsync<IoTAuthenticationException>(() => revoked.ConnectAsync());
+            await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => revoked.ConnectAsync());
         // Revoking it again: it is no longer listed, so it is not found.
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => provider.Registry.RevokeCredentialAsync("cam1", registered.Credential.Id));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => provider.Registry.RevokeCredentialAsync("cam1", registered.Credential.Id));
 
         var fresh = await provider.Registry.IssueCredentialAsync("cam1", CredentialRequest.X509);
         Assert.Equal([fresh.Id], (await provider.Registry.GetAsync("cam1")).Credentials.Select(c => c.Id));

@@ -30,7 +30,7 @@ public sealed class TransportHandlerTests
             Assert.All(handler.Requests, r => Assert.Equal(authority, r.Uri.Authority));
             Assert.False(handler.IsDisposed);
             // The double agrees the calls happened: the device is gone.
-            await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("via-handler"));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("via-handler"));
         }
         Assert.True(handler.IsDisposed);
     }

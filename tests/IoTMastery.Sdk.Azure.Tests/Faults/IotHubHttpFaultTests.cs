@@ -133,7 +133,7 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
         var outcome = await FaultCall.RunAsync(() => _provider.Registry.GetAsync("fault-dev"), Budget + TimeSpan.FromSeconds(5));
         output.WriteLine($"IoT Hub GET device, 429 + Retry-After 86400: {outcome.Describe()} after {_proxy.Matching.Count} attempt(s) in {outcome.Elapsed.TotalMilliseconds:0} ms");
         AssertTypedWithinBudget(outcome);
-        var throttled = Assert.IsType<ThrottledException>(outcome.Error);
+        var throttled = IoTAssert.Is(IoTErrorKind.Throttled, outcome.Error);
         Assert.True(throttled.IsTransient);
         Assert.Equal(TimeSpan.FromDays(1), throttled.RetryAfter);
         Assert.Single(_proxy.Matching);

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
 using IoTMastery.Sdk.Mqtt;
 using Xunit.Abstractions;
@@ -85,7 +86,7 @@ public sealed class SasExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
 
         // The CONNECT check is real: a token already past its se is refused.
         await using (var stale = new MqttDeviceClient(ClientOptions(hub, "dev-late", _ => ValueTask.FromResult(new MqttCredentials(userName, SasToken.Create(resource, key, DateTimeOffset.UtcNow.AddSeconds(-2)))))))
-            await Assert.ThrowsAsync<IoTAuthenticationException>(() => stale.ConnectAsync().WaitAsync(Bound));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => stale.ConnectAsync().WaitAsync(Bound));
         Assert.Contains(hub.CredentialSessions.Connects, c => c.ClientId == "dev-late" && !c.Accepted && c.Refusal == "SAS expired");
 
         // Renewal disabled: the client is not told when the token expires, so it reconnects only after the hub cuts it.

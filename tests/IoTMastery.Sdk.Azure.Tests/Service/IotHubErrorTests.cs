@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Azure.Tests.Service;
 
 /// <summary>The three error body formats IoT Hub answers with (see IotHubErrors) and their mapping to the shared hierarchy.</summary>
@@ -9,7 +10,7 @@ public sealed class IotHubErrorTests
         var error = IotHubErrors.Parse(409, """{"Message":"ErrorCode:DeviceAlreadyExists;Conflict","ExceptionMessage":"Tracking ID:e4cb-G:11-TimeStamp:07/16/2016 00:12:41"}""", null);
         Assert.Equal(409001, error.Code);
         Assert.Equal("DeviceAlreadyExists", error.Name);
-        Assert.IsType<ResourceAlreadyExistsException>(IotHubErrors.ToException(error, "dev1", null));
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, IotHubErrors.ToException(error, "dev1", null));
     }
 
     [Fact]
@@ -17,7 +18,7 @@ public sealed class IotHubErrorTests
     {
         var error = IotHubErrors.Parse(429, """{"Message":"ErrorCode:ThrottlingBacklogTimeout;The request has been throttled. Wait 10 seconds and try again. Operation type: CRUD","ExceptionMessage":"Tracking ID:x"}""", null);
         Assert.Equal(429003, error.Code);
-        var ex = Assert.IsType<ThrottledException>(IotHubErrors.ToException(error, null, TimeSpan.FromSeconds(10)));
+        var ex = IoTAssert.Is(IoTErrorKind.Throttled, IotHubErrors.ToException(error, null, TimeSpan.FromSeconds(10)));
         Assert.True(ex.IsTransient);
         Assert.Equal(TimeSpan.FromSeconds(10), ex.RetryAfter);
     }
@@ -29,7 +30,7 @@ public sealed class IotHubErrorTests
         var error = IotHubErrors.Parse(404, body, null);
         Assert.Equal(404103, error.Code);
         Assert.Equal("DeviceNotOnline", error.Name);
-        var ex = Assert.IsType<DeviceOfflineException>(IotHubErrors.ToException(error, "dev1", null));
+        var ex = IoTAssert.Is(IoTErrorKind.DeviceOffline, IotHubErrors.ToException(error, "dev1", null));
         Assert.Equal("dev1", ex.DeviceId);
     }
 
@@ -38,7 +39,7 @@ public sealed class IotHubErrorTests
     {
         var error = IotHubErrors.Parse(412, """{"Message":"{\"errorCode\":412001123,\"message\":\"etag mismatch\"}"}""", null);
         Assert.Equal(412001, error.Code);
-        Assert.IsType<PreconditionFailedException>(IotHubErrors.ToException(error, "dev1", null));
+        IoTAssert.Is(IoTErrorKind.PreconditionFailed, IotHubErrors.ToException(error, "dev1", null));
     }
 
     [Fact]
@@ -46,15 +47,15 @@ public sealed class IotHubErrorTests
     {
         var error = IotHubErrors.Parse(404, """{"Message":"Device not found"}""", "DeviceNotFound");
         Assert.Equal(404001, error.Code);
-        Assert.IsType<DeviceNotFoundException>(IotHubErrors.ToException(error, "missing", null));
+        IoTAssert.Is(IoTErrorKind.DeviceNotFound, IotHubErrors.ToException(error, "missing", null));
     }
 
     [Fact]
     public void Status_alone_is_enough()
     {
-        Assert.IsType<PreconditionFailedException>(IotHubErrors.ToException(IotHubErrors.Parse(412, "", null), "d", null));
-        Assert.IsType<ThrottledException>(IotHubErrors.ToException(IotHubErrors.Parse(429, null, null), "d", null));
-        Assert.IsType<IoTAuthenticationException>(IotHubErrors.ToException(IotHubErrors.Parse(401, null, null), "d", null));
+        IoTAssert.Is(IoTErrorKind.PreconditionFailed, IotHubErrors.ToException(IotHubErrors.Parse(412, "", null), "d", null));
+        IoTAssert.Is(IoTErrorKind.Throttled, IotHubErrors.ToException(IotHubErrors.Parse(429, null, null), "d", null));
+        IoTAssert.Is(IoTErrorKind.Authentication, IotHubErrors.ToException(IotHubErrors.Parse(401, null, null), "d", null));
         Assert.True(IotHubErrors.ToException(IotHubErrors.Parse(503, "not json", null), null, null).IsTransient);
         Assert.False(IotHubErrors.ToException(IotHubErrors.Parse(400, null, null), null, null).IsTransient);
     }
@@ -63,14 +64,14 @@ public sealed class IotHubErrorTests
     public void Daily_quota_is_a_quota_error_and_not_transient()
     {
         var error = IotHubErrors.Parse(403, """{"Message":"ErrorCode:IotHubQuotaExceeded;Total number of messages on IotHub exceeded the allocated quota."}""", null);
-        var ex = Assert.IsType<QuotaExceededException>(IotHubErrors.ToException(error, null, null));
+        var ex = IoTAssert.Is(IoTErrorKind.QuotaExceeded, IotHubErrors.ToException(error, null, null));
         Assert.False(ex.IsTransient);
-        Assert.IsType<IoTAuthorizationException>(IotHubErrors.ToException(IotHubErrors.Parse(403, null, null), null, null));
+        IoTAssert.Is(IoTErrorKind.Authorization, IotHubErrors.ToException(IotHubErrors.Parse(403, null, null), null, null));
     }
 
     [Fact]
     public void Lock_lost_412002_is_not_an_etag_error() =>
-        Assert.IsNotType<PreconditionFailedException>(IotHubErrors.ToException(IotHubErrors.Parse(412, """{"Message":"ErrorCode:DeviceMessageLockLost;x"}""", null), "d", null));
+        Assert.NotEqual(IoTErrorKind.PreconditionFailed, IotHubErrors.ToException(IotHubErrors.Parse(412, """{"Message":"ErrorCode:DeviceMessageLockLost;x"}""", null), "d", null).Kind);
 
     [Fact]
     public void Gateway_timeout_is_transient()

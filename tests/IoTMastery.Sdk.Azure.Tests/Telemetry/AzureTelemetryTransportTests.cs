@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Azure.Tests.Telemetry;
 
 /// <summary>One batch = one IoT Hub message: limits, metering and the property bag.</summary>
@@ -50,7 +51,7 @@ public sealed class AzureTelemetryTransportTests
             DeviceId = "dev1",
             Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey }, symmetricKey: "AAAA"),
         });
-        var ex = await Assert.ThrowsAsync<PayloadTooLargeException>(() => device.SendMessageAsync(new byte[256 * 1024 + 1]));
-        Assert.Equal(256 * 1024, ex.MaxBytes);
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.PayloadTooLarge, () => device.SendMessageAsync(new byte[256 * 1024 + 1]));
+        Assert.Contains("262144 bytes", ex.Message, StringComparison.Ordinal);
     }
 }

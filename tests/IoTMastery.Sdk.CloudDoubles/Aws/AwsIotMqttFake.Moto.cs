@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk.CloudDoubles.Aws;
 /// (ListThingPrincipals, then DescribeCertificate of each, matched by DER) with status <c>ACTIVE</c>. Otherwise CONNACK
 /// <c>NotAuthorized</c> (MQTT 5 0x87 / 3.1.1 code 5). AWS requires "a valid and active certificate" (Developer Guide,
 /// "Diagnosing connectivity issues") and closes the connection otherwise; a refused CONNACK is the observable form of
-/// that refusal our device connection maps to <c>IoTAuthenticationException</c> and never retries. Any certificate may
+/// that refusal our device connection maps to <c>IoTException</c> of kind <c>Authentication</c> and never retries. Any certificate may
 /// be registered (AWS's multi-account registration), so the double's CA is not checked in this mode.</item>
 /// <item>Live connections: every <see cref="AwsIotMotoBacking.PollInterval"/> each connected client's certificate is
 /// read again; one no longer <c>ACTIVE</c> (INACTIVE, REVOKED, deleted) or no longer attached to the thing ends the

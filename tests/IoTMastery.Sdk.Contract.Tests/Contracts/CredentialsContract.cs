@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>Credentials the registry issues let the device connect, on every provider.</summary>
@@ -35,7 +36,7 @@ public abstract class CredentialEnforcementContract<TFixture>(TFixture fixture) 
         var rotated = await Provider.Registry.RotateCredentialAsync(registration.Device.Id, registration.Credential!.Id, cancellationToken: Ct);
 
         Assert.NotEqual(registration.Credential.Id, rotated.Id);
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => ConnectAsync(registration));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => ConnectAsync(registration));
         var device = await ConnectAsync(registration with { Credential = rotated });
         Assert.True(device.IsConnected);
     }
@@ -50,7 +51,7 @@ public abstract class CredentialEnforcementContract<TFixture>(TFixture fixture) 
 
         await Provider.Registry.RevokeCredentialAsync(registration.Device.Id, second.Id, Ct);
 
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => ConnectAsync(registration with { Credential = second }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => ConnectAsync(registration with { Credential = second }));
         Assert.True((await ConnectAsync(registration)).IsConnected);
     }
 }
@@ -84,7 +85,7 @@ public abstract class DisableEnforcementContract<TFixture>(TFixture fixture) : C
 
         await Provider.Registry.SetStatusAsync(registration.Device.Id, DeviceStatus.Disabled, Ct);
 
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => ConnectAsync(registration));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => ConnectAsync(registration));
         await Provider.Registry.SetStatusAsync(registration.Device.Id, DeviceStatus.Enabled, Ct);
         Assert.True((await ConnectAsync(registration)).IsConnected);
     }

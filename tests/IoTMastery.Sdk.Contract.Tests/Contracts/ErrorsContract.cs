@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Contract.Tests;
@@ -11,13 +12,13 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
     {
         var id = ProviderFixture.NewDeviceId("missing");
 
-        Assert.Equal(id, (await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.GetAsync(id, Ct))).DeviceId);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.DeleteAsync(id, Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "b" } }, Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.GetAsync(id, Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.UpdateDesiredAsync(id, new JsonObject { ["a"] = 1 }, cancellationToken: Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));
+        Assert.Equal(id, (await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.GetAsync(id, Ct))).DeviceId);
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.DeleteAsync(id, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "b" } }, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.State.GetAsync(id, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.State.UpdateDesiredAsync(id, new JsonObject { ["a"] = 1 }, cancellationToken: Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));
     }
 
     [Fact]
@@ -26,7 +27,7 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
         var id = ProviderFixture.NewDeviceId();
         await RegisterAsync(id, new Dictionary<string, string> { ["first"] = "yes" }, withCredential: false);
 
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => RegisterAsync(id, new Dictionary<string, string> { ["second"] = "yes" }, withCredential: false));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => RegisterAsync(id, new Dictionary<string, string> { ["second"] = "yes" }, withCredential: false));
 
         var device = await Provider.Registry.GetAsync(id, Ct);
         Assert.Equal("yes", device.Attributes["first"]);

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Providers;
@@ -154,8 +155,8 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
 
         // Its telemetry, its other reported state and commands to it are refused; the compliant device is untouched.
         var undelivered = await Assert.ThrowsAsync<IoTException>(() => SendTelemetryAsync(old));
-        Assert.IsType<IoTAuthorizationException>(undelivered.InnerException);
-        await Assert.ThrowsAsync<IoTAuthorizationException>(() => old.Connection.ReportStateAsync(new JsonObject { ["mood"] = "restless" }, Ct));
+        IoTAssert.Is(IoTErrorKind.Authorization, undelivered.InnerException);
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authorization, () => old.Connection.ReportStateAsync(new JsonObject { ["mood"] = "restless" }, Ct));
         var command = await Assert.ThrowsAsync<IoTException>(() => fleet.Provider.Commands.InvokeAsync(old.Id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));
         Assert.Equal("DeviceRestricted", command.ErrorCode);
         await SendTelemetryAsync(current);

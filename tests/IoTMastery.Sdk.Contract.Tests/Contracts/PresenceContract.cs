@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
@@ -113,7 +114,7 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
     {
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("", Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("bad id/with#chars", Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Presence.GetAsync(ProviderFixture.NewDeviceId("absent"), Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Presence.GetAsync(ProviderFixture.NewDeviceId("absent"), Ct));
         Assert.ThrowsAny<ArgumentException>(() => Provider.Presence.ListAsync(new DeviceQuery { PageSize = 0 }, Ct));
     }
 

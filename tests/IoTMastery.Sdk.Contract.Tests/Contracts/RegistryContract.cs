@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>The registry behaves the same on every provider: register, read, list, change, disable and delete devices.</summary>
@@ -142,7 +143,7 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         // Registering one of them again fails for that device alone, typed as a single registration would.
         var again = await Provider.Registry.RegisterManyAsync(
             [registrations[0], new DeviceRegistration { Id = ProviderFixture.NewDeviceId("bk"), Credential = Fixture.DeviceCredential }], deadline.Token);
-        Assert.IsAssignableFrom<ResourceAlreadyExistsException>(again[0].Error);
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, again[0].Error);
         Assert.True(again[1].Succeeded, again[1].Error?.Message);
     }
 
@@ -197,9 +198,9 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
 
         await Provider.Registry.DeleteAsync(id, Ct);
 
-        var notFound = await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.GetAsync(id, Ct));
+        var notFound = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.GetAsync(id, Ct));
         Assert.Equal(id, notFound.DeviceId);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.DeleteAsync(id, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.DeleteAsync(id, Ct));
     }
 }
 
@@ -229,7 +230,7 @@ public abstract class RegistryVersionContract<TFixture>(TFixture fixture) : Cont
             new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "1" }, ExpectedVersion = before.Version }, Ct);
         Assert.NotEqual(before.Version, current.Version);
 
-        await Assert.ThrowsAsync<PreconditionFailedException>(() => Provider.Registry.UpdateAsync(id,
+        await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => Provider.Registry.UpdateAsync(id,
             new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "stale" }, ExpectedVersion = before.Version }, Ct));
         Assert.Equal("1", (await Provider.Registry.GetAsync(id, Ct)).Attributes["a"]);
     }

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Contract.Tests;
@@ -16,9 +17,9 @@ public abstract class StateVersionContract<TFixture>(TFixture fixture) : Contrac
         var second = await Provider.State.UpdateDesiredAsync(id, new JsonObject { ["mode"] = "eco" }, first.DesiredVersion, Ct);
         Assert.True(second.DesiredVersion > first.DesiredVersion, $"version {second.DesiredVersion} after {first.DesiredVersion}");
 
-        var stale = await Assert.ThrowsAsync<PreconditionFailedException>(() =>
+        var stale = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () =>
             Provider.State.UpdateDesiredAsync(id, new JsonObject { ["rate"] = 99 }, first.DesiredVersion, Ct));
-        Assert.Equal(first.DesiredVersion, stale.ExpectedVersion ?? first.DesiredVersion);
+        Assert.Equal(second.DesiredVersion, stale.CurrentVersion ?? second.DesiredVersion);
 
         var read = await Provider.State.GetAsync(id, Ct);
         Assert.Equal(5, read.Desired["rate"]?.GetValue<int>());

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -50,7 +51,7 @@ public sealed class ClearBladeRegistryDoubleTests
         using var http = new HttpClient();
         var wrong = CloudIotClient.ForClearBlade(http, new CloudIotRegistryPath(Project, Location, RegistryId),
             new ClearBladeServiceAccount { Project = Project, SystemKey = AdminKey, Token = "not-the-token", Url = registry.Server.BaseUrl });
-        var error = await Assert.ThrowsAsync<IoTAuthenticationException>(() => wrong.GetDeviceAsync("cb-dev-9"));
+        var error = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => wrong.GetDeviceAsync("cb-dev-9"));
         Assert.DoesNotContain("not-the-token", error.ToString(), StringComparison.Ordinal);
 
         using var raw = new HttpRequestMessage(HttpMethod.Get, new Uri(registry.Server.BaseUrl, $"api/v/4/webhook/execute/{registry.ClearBlade!.RegistrySystemKey}/cloudiot_devices?name=x"));
@@ -99,14 +100,14 @@ public sealed class ClearBladeRegistryDoubleTests
             var state = await provider.State.GetAsync("pump-1");
             Assert.Equal(3, state.Desired["fan"]!.GetValue<int>());
             Assert.Equal(desired.DesiredVersion, state.DesiredVersion);
-            await Assert.ThrowsAsync<PreconditionFailedException>(() => provider.State.UpdateDesiredAsync("pump-1", new JsonObject { ["fan"] = 4 }, expectedVersion: desired.DesiredVersion - 1));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => provider.State.UpdateDesiredAsync("pump-1", new JsonObject { ["fan"] = 4 }, expectedVersion: desired.DesiredVersion - 1));
 
             registry.ReportState("pump-1", Encoding.UTF8.GetBytes("{\"rpm\":1200}"));
             state = await provider.State.GetAsync("pump-1");
             Assert.Equal(1200, state.Reported["rpm"]!.GetValue<int>());
 
             await provider.Registry.DeleteAsync("pump-2");
-            await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("pump-2"));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("pump-2"));
             // One credentials exchange served every call.
             Assert.Single(registry.Server.Requests, r => r.Path.EndsWith("/getRegistryCredentials", StringComparison.Ordinal));
             Assert.DoesNotContain(registry.Server.Requests, r => r.Path.StartsWith("/v1/", StringComparison.Ordinal));

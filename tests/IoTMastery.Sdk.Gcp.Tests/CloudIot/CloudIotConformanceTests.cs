@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Gcp.Tests;
@@ -68,7 +69,7 @@ public sealed class CloudIotConformanceTests
         await client.ListDevicesAsync(associationsGatewayId: "node-gw-1");
         await client.UnbindDeviceFromGatewayAsync("node-gw-1", "node-dev-2");
         foreach (var id in new[] { "node-dev-1", "node-dev-2", "node-gw-1" }) await client.DeleteDeviceAsync(id);
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => client.GetDeviceAsync("node-dev-1"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => client.GetDeviceAsync("node-dev-1"));
 
         var ours = registry.Server.Requests.ToList();
         Assert.Equal(official.Count, ours.Count);

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -77,7 +78,7 @@ public sealed class PathEscapingConformanceTests
         Assert.Equal("escaped-look-alike", (await client.GetDeviceAsync("dev%41%2Bb"))["metadata"]!["which"]!.GetValue<string>());
         await client.SetBlockedAsync("dev%41%2Bb", true);
         await client.DeleteDeviceAsync("dev%41%2Bb");
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => client.GetDeviceAsync("dev%41%2Bb"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => client.GetDeviceAsync("dev%41%2Bb"));
         var plain = await client.GetDeviceAsync("devA+b");
         Assert.Equal("plain", plain["metadata"]!["which"]!.GetValue<string>());
         Assert.False(plain["blocked"]!.GetValue<bool>());

@@ -34,14 +34,14 @@ public sealed class GcpObservabilityTests
             using var trace = new ActivityRecorder();
 
             var issued = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-gcp-1", Credential = new CredentialRequest { Kind = CredentialKind.PublicKey } });
-            var missing = await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.Registry.GetAsync("otel-gcp-missing"));
+            var missing = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Registry.GetAsync("otel-gcp-missing"));
 
             Assert.Equal(404, missing.HttpStatus);
             Assert.Null(missing.RequestId);
             var get = Assert.Single(trace.Named("registry.get"));
             Assert.Equal("Gcp", get.Tag("iotmastery.provider"));
             Assert.Equal(ActivityStatusCode.Error, get.Status);
-            Assert.Equal("IoTMastery.Sdk.DeviceNotFoundException", get.Tag("error.type"));
+            Assert.Equal("DeviceNotFound", get.Tag("error.type"));
             var attempt = Assert.Single(trace.Named("iotmastery.http.attempt"), a => a.ParentSpanId == get.SpanId);
             Assert.Equal(404, attempt.Tag("http.response.status_code"));
             Assert.Equal(registry.Server.BaseUrl.Port, attempt.Tag("server.port"));

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -28,7 +29,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal(credential.PublicKeyPem, Assert.Single(stack.Registry.PublicKeys("dev-a")).Key);
         await registry.RegisterAsync(new DeviceRegistration { Id = "dev-b" });
         await registry.RegisterAsync(new DeviceRegistration { Id = "dev-c", Attributes = new Dictionary<string, string> { ["site"] = "south" } });
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => registry.RegisterAsync(new DeviceRegistration { Id = "dev-b" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => registry.RegisterAsync(new DeviceRegistration { Id = "dev-b" }));
 
         var first = await registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages().FirstAsync();
         Assert.Equal(["dev-a", "dev-b"], first.Items.Select(d => d.Id));
@@ -45,8 +46,8 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal(["dev-b"], await registry.ListAsync(new DeviceQuery { Status = DeviceStatus.Disabled }).Select(d => d.Id).ToListAsync());
 
         await registry.DeleteAsync("dev-c");
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => registry.GetAsync("dev-c"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => registry.DeleteAsync("dev-c"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.GetAsync("dev-c"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.DeleteAsync("dev-c"));
     }
 
     [Fact]
@@ -58,7 +59,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         var second = await registry.IssueCredentialAsync("dev-keys", PublicKey with { Algorithm = KeyAlgorithm.Rsa2048 });
         var third = await registry.IssueCredentialAsync("dev-keys", PublicKey);
         Assert.Contains("RSA_PEM", stack.Registry.PublicKeys("dev-keys").Select(k => k.Format));
-        await Assert.ThrowsAsync<QuotaExceededException>(() => registry.IssueCredentialAsync("dev-keys", PublicKey));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.QuotaExceeded, () => registry.IssueCredentialAsync("dev-keys", PublicKey));
 
         var rotated = await registry.RotateCredentialAsync("dev-keys", first.Id);
         var ids = (await registry.GetAsync("dev-keys")).Credentials.Select(c => c.Id).ToHashSet();
@@ -66,7 +67,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
 
         await registry.RevokeCredentialAsync("dev-keys", second.Id);
         Assert.Equal(2, (await registry.GetAsync("dev-keys")).Credentials.Count);
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => registry.RevokeCredentialAsync("dev-keys", second.Id));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => registry.RevokeCredentialAsync("dev-keys", second.Id));
     }
 
     [Fact]
@@ -143,7 +144,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal(5, reply.Payload!["arg"]!["delay"]!.GetValue<int>());
         Assert.Equal("reboot", stack.Registry.LastCommand!.Value.Subfolder);
         Assert.Equal(400, (await iot.Commands.InvokeAsync("dev-live", new DeviceCommand { Name = "dance", Timeout = TimeSpan.FromSeconds(15) })).Status);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => iot.Commands.InvokeAsync("dev-missing", new DeviceCommand { Name = "reboot" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => iot.Commands.InvokeAsync("dev-missing", new DeviceCommand { Name = "reboot" }));
 
         // Desired state: versioned configs, the device sees the document and its version.
         var state = await iot.State.UpdateDesiredAsync("dev-live", new JsonObject { ["fan"] = 2, ["mode"] = "eco" });
@@ -151,7 +152,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         state = await iot.State.UpdateDesiredAsync("dev-live", new JsonObject { ["mode"] = null }, expectedVersion: 2);
         Assert.Equal(3, state.DesiredVersion);
         Assert.Equal("{\"fan\":2}", state.Desired.ToJsonString());
-        var stale = await Assert.ThrowsAsync<PreconditionFailedException>(() => iot.State.UpdateDesiredAsync("dev-live", new JsonObject { ["fan"] = 9 }, expectedVersion: 2));
+        var stale = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => iot.State.UpdateDesiredAsync("dev-live", new JsonObject { ["fan"] = 9 }, expectedVersion: 2));
         Assert.Equal(3, stale.CurrentVersion);
         await WaitUntil(() => { lock (desired) return desired.Any(d => d.Version == 3); });
         lock (desired)
@@ -170,7 +171,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal("{\"fan\":2,\"uptime\":11}", read.Reported.ToJsonString());
         Assert.True(read.ReportedVersion > 0);
         Assert.False(read.Desired.ContainsKey("$version"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => iot.State.GetAsync("dev-missing"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => iot.State.GetAsync("dev-missing"));
     }
 
     [Fact]
@@ -179,7 +180,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await using var stack = await GcpProviderStack.StartAsync(emulator);
         var iot = stack.Provider;
         await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-silent" });
-        var timeout = await Assert.ThrowsAsync<CommandTimeoutException>(() => iot.Commands.InvokeAsync("dev-silent", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(1) }));
+        var timeout = await IoTAssert.ThrowsAsync(IoTErrorKind.CommandTimeout, () => iot.Commands.InvokeAsync("dev-silent", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(1) }));
         Assert.Equal("Gcp", timeout.Provider);
 
         var credential = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-nohandler", Credential = PublicKey })).Credential!;

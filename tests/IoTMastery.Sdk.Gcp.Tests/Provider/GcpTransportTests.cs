@@ -33,7 +33,7 @@ public sealed class GcpTransportTests(PubSubEmulator emulator)
             Assert.All(handler.Requests, r => Assert.Contains(r.Uri.Authority, new[] { registryAuthority, pubSubAuthority }));
             Assert.False(handler.IsDisposed);
             // The registry double agrees the calls happened: the device is gone.
-            await Assert.ThrowsAsync<DeviceNotFoundException>(() => registry.GetAsync("via-handler"));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.GetAsync("via-handler"));
         }
         Assert.True(handler.IsDisposed);
     }

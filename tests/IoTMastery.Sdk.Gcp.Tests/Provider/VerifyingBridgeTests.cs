@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Gcp.Tests;
 
 /// <summary>
@@ -36,7 +37,7 @@ public sealed class VerifyingBridgeTests(PubSubEmulator emulator)
         Assert.False(cut.IsConnected);
         // The removed key is refused at connect; the device's remaining key still connects.
         await using var revoked = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = second });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => revoked.ConnectAsync());
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => revoked.ConnectAsync());
         await using var again = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = remaining });
         await again.ConnectAsync();
         Assert.True(again.IsConnected);

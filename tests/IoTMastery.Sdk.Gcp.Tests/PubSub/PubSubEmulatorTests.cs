@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Buffers;
 using System.Text;
 
@@ -38,9 +39,9 @@ public sealed class PubSubEmulatorTests(PubSubEmulator emulator)
         var topic = Unique("topic");
         await client.CreateTopicAsync(topic);
         Assert.True(await client.TopicExistsAsync(topic));
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => client.CreateTopicAsync(topic));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => client.CreateTopicAsync(topic));
         await client.CreateSubscriptionAsync(Unique("sub"), topic, new PubSubSubscriptionSettings { AckDeadlineSeconds = 30 });
-        var missing = await Assert.ThrowsAsync<ResourceNotFoundException>(() => client.PublishAsync(Unique("missing"), [Text("x")]));
+        var missing = await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => client.PublishAsync(Unique("missing"), [Text("x")]));
         Assert.Equal("NOT_FOUND", missing.ErrorCode);
         await client.DeleteTopicAsync(topic);
         Assert.False(await client.TopicExistsAsync(topic));

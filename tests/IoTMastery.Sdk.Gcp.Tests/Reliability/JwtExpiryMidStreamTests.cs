@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using IoTMastery.Sdk.CloudDoubles.CredentialExpiry;
 using IoTMastery.Sdk.Mqtt;
 using Xunit.Abstractions;
@@ -101,7 +102,7 @@ public sealed class JwtExpiryMidStreamTests(ITestOutputHelper output) : IDisposa
         foreach (var (name, clientId, jwt, refusal) in cases)
         {
             await using var client = new MqttDeviceClient(ClientOptions(bridge, clientId, _ => ValueTask.FromResult(new MqttCredentials("unused", jwt))));
-            await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Bound));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => client.ConnectAsync().WaitAsync(Bound));
             Assert.Equal(refusal, bridge.CredentialSessions.Connects[^1].Refusal);
             output.WriteLine($"{name}: refused ({refusal})");
         }

@@ -51,7 +51,7 @@ internal sealed class InMemoryRegistry : IDeviceRegistry
     public Task<Device> GetAsync(string deviceId, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref _gets);
-        return _devices.TryGetValue(deviceId, out var d) ? Task.FromResult(d) : throw new DeviceNotFoundException(deviceId, "Local");
+        return _devices.TryGetValue(deviceId, out var d) ? Task.FromResult(d) : throw IoTException.DeviceNotFound(deviceId, "Local");
     }
 
     public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) => throw new NotSupportedException();

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text;
 using System.Threading.Channels;
 using IoTMastery.Sdk.Providers;
@@ -106,7 +107,7 @@ public sealed class FirmwareRestrictionTests : IAsyncDisposable
         Assert.False(restrictions.IsRestricted("dev-c"));
         Assert.True(await restrictions.RestrictAsync("dev-c", FirmwareVersion.Parse("3.0.0"), CancellationToken.None));
         Assert.True(restrictions.IsRestricted("dev-c"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => restrictions.RestrictAsync("dev-x", FirmwareVersion.Parse("3.0.0"), CancellationToken.None));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => restrictions.RestrictAsync("dev-x", FirmwareVersion.Parse("3.0.0"), CancellationToken.None));
     }
 
     private SecurityPatching Patching(LocalIoTProvider provider)
@@ -124,7 +125,7 @@ public sealed class FirmwareRestrictionTests : IAsyncDisposable
         {
             credential = (await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 })).Credential!;
         }
-        catch (ResourceAlreadyExistsException)
+        catch (IoTException ex) when (ex.Kind == IoTErrorKind.AlreadyExists)
         {
             // Registered by an earlier provider instance on the same database, which kept the private key to itself.
             credential = await provider.Registry.IssueCredentialAsync(id, CredentialRequest.X509);

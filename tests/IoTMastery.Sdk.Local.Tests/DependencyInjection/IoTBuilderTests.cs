@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Net;
 using System.Net.Sockets;
 using IoTMastery.Sdk.Local;
@@ -59,7 +60,7 @@ public sealed class IoTBuilderTests
             // Two registries: a device registered on one does not exist on the other.
             await edge.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" });
             Assert.Equal("pump-1", (await edge.Registry.GetAsync("pump-1")).Id);
-            await Assert.ThrowsAsync<DeviceNotFoundException>(() => plant.Registry.GetAsync("pump-1"));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => plant.Registry.GetAsync("pump-1"));
 
             var unknown = Assert.Throws<ArgumentException>(() => factory.GetProvider("cloud"));
             Assert.Contains("'edge', 'plant'", unknown.Message);

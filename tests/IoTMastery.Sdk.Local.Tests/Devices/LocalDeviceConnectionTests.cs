@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -89,8 +90,9 @@ public sealed class LocalDeviceConnectionTests
         await received.Task.WaitAsync(Timeout);
         clock.Advance(TimeSpan.FromSeconds(6));
 
-        var ex = await Assert.ThrowsAsync<CommandTimeoutException>(() => call.WaitAsync(Timeout));
-        Assert.Equal("hang", ex.CommandName);
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.CommandTimeout, () => call.WaitAsync(Timeout));
+        Assert.Equal("dev-1", ex.DeviceId);
+        Assert.Contains("'hang'", ex.Message, StringComparison.Ordinal);
         Assert.Equal(0, host.Replies.PendingCount);
     }
 
@@ -123,7 +125,7 @@ public sealed class LocalDeviceConnectionTests
         await using var host = await BrokerTestHost.StartAsync();
         host.AddDevice("dev-1");
 
-        var ex = await Assert.ThrowsAsync<DeviceOfflineException>(() => host.Commands.InvokeAsync("dev-1", new DeviceCommand { Name = "reboot" }).WaitAsync(Timeout));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => host.Commands.InvokeAsync("dev-1", new DeviceCommand { Name = "reboot" }).WaitAsync(Timeout));
         Assert.True(ex.IsTransient);
     }
 
@@ -132,7 +134,7 @@ public sealed class LocalDeviceConnectionTests
     {
         await using var host = await BrokerTestHost.StartAsync();
 
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => host.Commands.InvokeAsync("ghost", new DeviceCommand { Name = "reboot" }).WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => host.Commands.InvokeAsync("ghost", new DeviceCommand { Name = "reboot" }).WaitAsync(Timeout));
         var gets = host.Registry.Gets;
         await Assert.ThrowsAsync<ArgumentException>(() => host.Commands.InvokeAsync("bad/id", new DeviceCommand { Name = "reboot" }));
         await Assert.ThrowsAsync<ArgumentException>(() => host.Commands.InvokeAsync("dev-1", new DeviceCommand { Name = "no spaces" }));
@@ -196,7 +198,7 @@ public sealed class LocalDeviceConnectionTests
         host.Policy.Revoke("dev-1", credential.Id);
         await using var device = host.CreateDevice("dev-1", credential, clock);
 
-        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => device.ConnectAsync().WaitAsync(Timeout));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => device.ConnectAsync().WaitAsync(Timeout));
         clock.Advance(TimeSpan.FromHours(1));
 
         Assert.False(ex.IsTransient);
@@ -235,8 +237,8 @@ public sealed class LocalDeviceConnectionTests
         clock.Advance(TimeSpan.FromHours(1));
 
         var args = await gaveUp.Task;
-        Assert.IsType<IoTAuthenticationException>(args.Error);
-        Assert.IsType<IoTAuthenticationException>(device.Client.TerminalError);
+        IoTAssert.Is(IoTErrorKind.Authentication, args.Error);
+        IoTAssert.Is(IoTErrorKind.Authentication, device.Client.TerminalError);
         Assert.Equal(2, callsAfterRefusal); // the first connect and exactly one refused reconnect
         Assert.Equal(callsAfterRefusal, host.Policy.Calls);
     }

@@ -25,7 +25,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
 
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-reg-1", Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
         await _provider.Registry.GetAsync("otel-reg-1").WaitAsync(Timeout);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => _provider.Registry.GetAsync("otel-missing").WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.GetAsync("otel-missing").WaitAsync(Timeout));
         var listed = await _provider.Registry.ListAsync().ToListAsync();
 
         var register = Assert.Single(trace.Named("registry.register"));
@@ -36,7 +36,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         Assert.Equal(2, gets.Count);
         var failed = Assert.Single(gets, g => (string?)g.Tag("iotmastery.device.id") == "otel-missing");
         Assert.Equal(ActivityStatusCode.Error, failed.Status);
-        Assert.Equal("IoTMastery.Sdk.DeviceNotFoundException", failed.Tag("error.type"));
+        Assert.Equal("DeviceNotFound", failed.Tag("error.type"));
         // The listing is traced a page at a time: one span per page fetched.
         Assert.NotEmpty(listed);
         Assert.NotEmpty(trace.Named("registry.list_page"));
@@ -56,7 +56,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-cmd-off" }).WaitAsync(Timeout);
 
         var reply = await _provider.Commands.InvokeAsync("otel-cmd-1", new DeviceCommand { Name = "otel-reboot" }).WaitAsync(Timeout);
-        await Assert.ThrowsAsync<DeviceOfflineException>(() => _provider.Commands.InvokeAsync("otel-cmd-off", new DeviceCommand { Name = "otel-reboot" }).WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => _provider.Commands.InvokeAsync("otel-cmd-off", new DeviceCommand { Name = "otel-reboot" }).WaitAsync(Timeout));
 
         Assert.Equal(202, reply.Status);
         var spans = trace.Named("command.invoke");
@@ -66,7 +66,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         Assert.Equal(202, answered.Tag("iotmastery.command.status"));
         var offline = Assert.Single(spans, s => (string?)s.Tag("iotmastery.device.id") == "otel-cmd-off");
         Assert.Equal(ActivityStatusCode.Error, offline.Status);
-        Assert.Equal("IoTMastery.Sdk.DeviceOfflineException", offline.Tag("error.type"));
+        Assert.Equal("DeviceOffline", offline.Tag("error.type"));
 
         // Other tests may command Local devices at the same time, so these points are found among theirs, not counted.
         var points = latency.Measurements.Where(m => (string?)m.Tags.GetValueOrDefault("provider") == "Local").ToList();

@@ -55,7 +55,7 @@ public sealed class MqttDeviceClientMosquittoTests
             Host = "localhost", Port = mosquitto.Port, ClientId = "dev-001", TrustedRoots = [mosquitto.Ca.Certificate],
         });
 
-        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => client.ConnectAsync().WaitAsync(Timeout));
 
         Assert.Equal("ClientCertificateRequired", ex.ErrorCode);
         Assert.False(ex.IsTransient);

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
@@ -143,7 +144,7 @@ public sealed class MqttDeviceClientTests
             ConnectRetryBudget = TimeSpan.FromMinutes(5),
         }, "Local");
 
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => client.ConnectAsync().WaitAsync(Timeout));
         Assert.Equal(1, host.Policy.Calls);
     }
 
@@ -186,7 +187,7 @@ public sealed class MqttDeviceClientTests
             Host = "127.0.0.1", Port = host.Broker.Port, ClientId = "dev-1", TrustedRoots = [host.Ca.Certificate],
         }, "Local");
 
-        var ex = await Assert.ThrowsAsync<IoTAuthenticationException>(() => client.ConnectAsync().WaitAsync(Timeout));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => client.ConnectAsync().WaitAsync(Timeout));
 
         Assert.Equal("ClientCertificateRequired", ex.ErrorCode);
         Assert.False(ex.IsTransient);

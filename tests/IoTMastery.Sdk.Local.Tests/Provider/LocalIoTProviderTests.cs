@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk.Mqtt;
@@ -35,7 +36,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         await _provider.Registry.RevokeCredentialAsync("dev-revoked", credential.Id).WaitAsync(Timeout);
 
         await using var again = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-revoked", Credential = credential });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => again.ConnectAsync().WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => again.ConnectAsync().WaitAsync(Timeout));
         var stored = await _provider.Registry.GetAsync("dev-revoked");
         Assert.Equal(CredentialStatus.Revoked, Assert.Single(stored.Credentials).Status);
     }
@@ -51,7 +52,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         await using var withNew = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = newCredential });
         await withNew.ConnectAsync().WaitAsync(Timeout);
         await using var withOld = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = oldCredential });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => withOld.ConnectAsync().WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => withOld.ConnectAsync().WaitAsync(Timeout));
     }
 
     [Fact]
@@ -61,7 +62,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         await _provider.Registry.SetStatusAsync("dev-disabled", DeviceStatus.Disabled);
 
         await using var refused = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
-        await Assert.ThrowsAsync<IoTAuthenticationException>(() => refused.ConnectAsync().WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => refused.ConnectAsync().WaitAsync(Timeout));
 
         await _provider.Registry.SetStatusAsync("dev-disabled", DeviceStatus.Enabled);
         await using var accepted = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
@@ -86,7 +87,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         });
         await a.ConnectAsync().WaitAsync(Timeout);
 
-        await Assert.ThrowsAsync<IoTAuthorizationException>(() => a.SubscribeAsync("devices/dev-b/commands/#", (_, _) => ValueTask.CompletedTask).WaitAsync(Timeout));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.Authorization, () => a.SubscribeAsync("devices/dev-b/commands/#", (_, _) => ValueTask.CompletedTask).WaitAsync(Timeout));
         await Assert.ThrowsAnyAsync<IoTException>(() => a.PublishAsync("devices/dev-b/telemetry", "[]"u8.ToArray(), MqttQualityOfService.AtLeastOnce).WaitAsync(Timeout));
     }
 
@@ -98,7 +99,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         var never = new TaskCompletionSource<CommandResponse>();
         device.SetCommandHandler(async (_, ct) => await never.Task.WaitAsync(ct));
 
-        var ex = await Assert.ThrowsAsync<CommandTimeoutException>(() =>
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.CommandTimeout, () =>
             _provider.Commands.InvokeAsync("dev-slow", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(1) }).WaitAsync(Timeout));
         Assert.Equal("dev-slow", ex.DeviceId);
         never.TrySetCanceled();
@@ -121,9 +122,8 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
         Assert.Equal(updated.DesiredVersion, change.Version);
         Assert.Equal(5, (int?)change.Desired["interval"]);
 
-        var conflict = await Assert.ThrowsAsync<PreconditionFailedException>(() =>
+        var conflict = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () =>
             _provider.State.UpdateDesiredAsync("dev-state", new JsonObject { ["interval"] = 9 }, expectedVersion: 0));
-        Assert.Equal(0, conflict.ExpectedVersion);
         Assert.Equal(updated.DesiredVersion, conflict.CurrentVersion);
 
         await device.ReportStateAsync(new JsonObject { ["interval"] = 5 }).WaitAsync(Timeout);

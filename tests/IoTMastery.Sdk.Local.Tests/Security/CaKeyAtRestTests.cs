@@ -100,9 +100,9 @@ public sealed class CaKeyAtRestTests
         var before = files.ReadCaRow();
 
         const string wrong = "not the passphrase at all";
-        var error = await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+        var error = await IoTAssert.ThrowsAsync(IoTErrorKind.CertificateAuthorityKey, () =>
             LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = files.Database, CaKeyPassphrase = wrong }).WaitAsync(Timeout));
-        Assert.Equal(CertificateAuthorityKeyException.KeyIncorrect, error.ErrorCode);
+        Assert.Equal(CertificateAuthorityKey.KeyIncorrect, error.ErrorCode);
         Assert.False(error.IsTransient);
         Assert.Equal("Local", error.Provider);
         Assert.Contains(nameof(LocalIoTOptions.CaKeyPassphrase), error.Message, StringComparison.Ordinal);
@@ -127,8 +127,8 @@ public sealed class CaKeyAtRestTests
         var key = File.ReadAllText(files.KeyFile);
         File.Move(files.KeyFile, files.KeyFile + ".away");
 
-        var error = await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() => LocalIoTProvider.StartAsync(options).WaitAsync(Timeout));
-        Assert.Equal(CertificateAuthorityKeyException.KeyMissing, error.ErrorCode);
+        var error = await IoTAssert.ThrowsAsync(IoTErrorKind.CertificateAuthorityKey, () => LocalIoTProvider.StartAsync(options).WaitAsync(Timeout));
+        Assert.Equal(CertificateAuthorityKey.KeyMissing, error.ErrorCode);
         Assert.Contains(files.KeyFile, error.Message, StringComparison.Ordinal);
         Assert.Contains(LocalIoTOptions.CaKeyPassphraseEnvironmentVariable, error.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(files.KeyFile));     // never a fresh key (nor a fresh CA) in its place
@@ -137,9 +137,9 @@ public sealed class CaKeyAtRestTests
         // The key file of another database is just a wrong key.
         using var other = new AtRestFiles();
         await using (await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = other.Database }).WaitAsync(Timeout)) { }
-        var wrongFile = await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+        var wrongFile = await IoTAssert.ThrowsAsync(IoTErrorKind.CertificateAuthorityKey, () =>
             LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = files.Database, CaKeyFile = other.KeyFile }).WaitAsync(Timeout));
-        Assert.Equal(CertificateAuthorityKeyException.KeyIncorrect, wrongFile.ErrorCode);
+        Assert.Equal(CertificateAuthorityKey.KeyIncorrect, wrongFile.ErrorCode);
         Assert.Equal(before, files.ReadCaRow());
 
         File.Move(files.KeyFile + ".away", files.KeyFile);
@@ -199,7 +199,7 @@ public sealed class CaKeyAtRestTests
         Assert.Equal(again.CertificateAuthority.Subject, foreign.Certificate.Subject);
         var forged = foreign.IssueDeviceCertificate("pump-1");
         await using var device = again.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = forged });
-        var refused = await Assert.ThrowsAsync<IoTAuthenticationException>(() => device.ConnectAsync().WaitAsync(Timeout));
+        var refused = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => device.ConnectAsync().WaitAsync(Timeout));
         Assert.False(refused.IsTransient);
     }
 

@@ -90,9 +90,9 @@ public sealed class SecretFileModeTests
             Assert.Empty(files.FindInDatabaseFiles(AtRestFiles.PlaintextKeyNeedles(keyPem, passphrase).Append(passphrase)));
 
             // The options win over the environment.
-            var error = await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+            var error = await IoTAssert.ThrowsAsync(IoTErrorKind.CertificateAuthorityKey, () =>
                 LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = files.Database, CaKeyPassphrase = "another passphrase here" }).WaitAsync(Timeout));
-            Assert.Equal(CertificateAuthorityKeyException.KeyIncorrect, error.ErrorCode);
+            Assert.Equal(CertificateAuthorityKey.KeyIncorrect, error.ErrorCode);
 
             Environment.SetEnvironmentVariable(LocalIoTOptions.CaKeyPassphraseEnvironmentVariable, "short");
             var bad = await Assert.ThrowsAnyAsync<ArgumentException>(() => LocalIoTProvider.StartAsync(options).WaitAsync(Timeout));

@@ -47,12 +47,12 @@ public sealed class SecretLeakTests
 
             // A command that times out.
             device.SetCommandHandler(async (_, ct) => { await Task.Delay(System.Threading.Timeout.Infinite, ct); return new CommandResponse(200, null); });
-            Capture(await Assert.ThrowsAsync<CommandTimeoutException>(() =>
+            Capture(await IoTAssert.ThrowsAsync(IoTErrorKind.CommandTimeout, () =>
                 provider.Commands.InvokeAsync("leak-1", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(1) }).WaitAsync(Timeout)));
 
             // A state conflict.
             await provider.State.UpdateDesiredAsync("leak-1", new JsonObject { ["rate"] = 1 }, expectedVersion: 0);
-            Capture(await Assert.ThrowsAsync<PreconditionFailedException>(() =>
+            Capture(await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () =>
                 provider.State.UpdateDesiredAsync("leak-1", new JsonObject { ["rate"] = 2 }, expectedVersion: 0)));
 
             // A signed firmware release and an agent holding the public key.
@@ -68,7 +68,7 @@ public sealed class SecretLeakTests
             // Revoke: the live session is closed and the next connect is refused.
             await provider.Registry.RevokeCredentialAsync("leak-1", credential.Id);
             await using var again = provider.Devices.Create(options);
-            Capture(await Assert.ThrowsAsync<IoTAuthenticationException>(() => again.ConnectAsync().WaitAsync(Timeout)));
+            Capture(await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => again.ConnectAsync().WaitAsync(Timeout)));
 
             // The raw MQTT client with the revoked certificate, and its options.
             using var certificate = credential.ToCertificate();
@@ -82,7 +82,7 @@ public sealed class SecretLeakTests
             texts.Add(new MqttCredentials("user", "p@ssw0rd-secret").ToString());
             await using (var raw = new MqttDeviceClient(mqttOptions, "Local", logger: loggerFactory.CreateLogger("raw")))
             {
-                var refused = await Assert.ThrowsAsync<IoTAuthenticationException>(() => raw.ConnectAsync().WaitAsync(Timeout));
+                var refused = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => raw.ConnectAsync().WaitAsync(Timeout));
                 Capture(refused);
             }
 
@@ -94,7 +94,7 @@ public sealed class SecretLeakTests
             secrets.Add("a CA passphrase nobody may see");
             texts.Add(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }.ToString()!);
             // A wrong CA passphrase: the error names where the key came from, never the key.
-            Capture(await Assert.ThrowsAsync<CertificateAuthorityKeyException>(() =>
+            Capture(await IoTAssert.ThrowsAsync(IoTErrorKind.CertificateAuthorityKey, () =>
                 LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }, loggerFactory: loggerFactory).WaitAsync(Timeout)));
             secrets.Add("tooshort");
             Capture(Assert.Throws<ArgumentException>(() => new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "tooshort" }.Validate()));

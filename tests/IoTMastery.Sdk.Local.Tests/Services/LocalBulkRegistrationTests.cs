@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Local.Tests.Services;
 
 /// <summary>Local's own bulk path: per-device outcomes across transaction chunks, records equal to what the database holds.</summary>
@@ -25,7 +26,7 @@ public sealed class LocalBulkRegistrationTests
         var result = await f.Registry.RegisterManyAsync(registrations);
 
         Assert.Equal(count, result.Count);
-        Assert.IsType<ResourceAlreadyExistsException>(result[3].Error);
+        IoTAssert.Is(IoTErrorKind.AlreadyExists, result[3].Error);
         Assert.IsAssignableFrom<ArgumentException>(result[600].Error);
         Assert.True(result[599].Succeeded);
         Assert.IsAssignableFrom<ArgumentException>(result[700].Error);

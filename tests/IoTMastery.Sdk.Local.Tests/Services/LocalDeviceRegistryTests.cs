@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Local.Tests.Services;
 
 public sealed class LocalDeviceRegistryTests
@@ -10,13 +11,13 @@ public sealed class LocalDeviceRegistryTests
         Assert.Null(result.Credential);
         Assert.Equal((1L, (DateTimeOffset?)LocalFixture.Start, DeviceStatus.Enabled), (result.Device.Version, result.Device.CreatedAt, result.Device.Status));
 
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
 
         var updated = await f.Registry.UpdateAsync("pump-1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, ExpectedVersion = 1 });
         Assert.Equal(2, updated.Version);
         Assert.Equal(new Dictionary<string, string> { ["fw"] = "a" }, updated.Attributes);
-        var conflict = await Assert.ThrowsAsync<PreconditionFailedException>(() => f.Registry.UpdateAsync("pump-1", new DeviceUpdate { ExpectedVersion = 1 }));
-        Assert.Equal((1L, 2L), (conflict.ExpectedVersion!.Value, conflict.CurrentVersion!.Value));
+        var conflict = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => f.Registry.UpdateAsync("pump-1", new DeviceUpdate { ExpectedVersion = 1 }));
+        Assert.Equal(2L, conflict.CurrentVersion);
 
         var disabled = await f.Registry.SetStatusAsync("pump-1", DeviceStatus.Disabled);
         Assert.Equal((DeviceStatus.Disabled, 3L), (disabled.Status, disabled.Version));
@@ -26,9 +27,9 @@ public sealed class LocalDeviceRegistryTests
         Assert.Equal(disabled.Attributes, read.Attributes);
 
         await f.Registry.DeleteAsync("pump-1");
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.GetAsync("pump-1"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.DeleteAsync("pump-1"));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.State.GetAsync("pump-1"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.Registry.GetAsync("pump-1"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.Registry.DeleteAsync("pump-1"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.State.GetAsync("pump-1"));
         Assert.Equal(["pump-1", "pump-1"], f.Bus.Disconnected);
     }
 
@@ -97,7 +98,7 @@ public sealed class LocalDeviceRegistryTests
             [rotated.Id] = CredentialStatus.Active,
         }, statuses);
         Assert.Equal(4, device.Version); // register, issue, rotate, revoke
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Registry.RevokeCredentialAsync("cam-7", new string('A', 64)));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => f.Registry.RevokeCredentialAsync("cam-7", new string('A', 64)));
     }
 
     [Fact]
@@ -126,7 +127,7 @@ public sealed class LocalDeviceRegistryTests
         var request = new CredentialRequest { Kind = kind };
         var ex = await Assert.ThrowsAsync<NotSupportedException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "x", Credential = request }));
         Assert.Contains("X.509", ex.Message, StringComparison.Ordinal);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Registry.GetAsync("x"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.Registry.GetAsync("x"));
     }
 
     [Fact]

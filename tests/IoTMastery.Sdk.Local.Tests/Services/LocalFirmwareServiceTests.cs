@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Local.Tests.Services;
@@ -51,8 +52,8 @@ public sealed class LocalFirmwareServiceTests
         Assert.Equal(created, await f.Firmware.GetReleaseAsync("1.1.0"));
         // A replay of the identical release (a retried call whose answer was lost) is success; another image is not.
         Assert.Equal(await f.Firmware.GetReleaseAsync("1.0.0"), await f.Firmware.CreateReleaseAsync(Release("1.0.0")));
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Firmware.CreateReleaseAsync(Release("1.0.0") with { SizeBytes = 2000 }));
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Firmware.GetReleaseAsync("9.9.9"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => f.Firmware.CreateReleaseAsync(Release("1.0.0") with { SizeBytes = 2000 }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => f.Firmware.GetReleaseAsync("9.9.9"));
         var versions = new List<string>();
         await foreach (var r in f.Firmware.ListReleasesAsync())
             versions.Add(r.Version);
@@ -168,11 +169,11 @@ public sealed class LocalFirmwareServiceTests
     public async Task Starting_needs_a_known_release_and_existing_devices()
     {
         using var f = await FleetAsync(1);
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "3.0.0", DeviceIds = ["d0"] }));
-        var missing = await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0", "ghost"] }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "3.0.0", DeviceIds = ["d0"] }));
+        var missing = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.Firmware.StartRolloutAsync(new RolloutPlan { ReleaseVersion = "2.0.0", DeviceIds = ["d0", "ghost"] }));
         Assert.Equal("ghost", missing.DeviceId);
         Assert.Null(await DesiredFirmwareOf(f, "d0"));
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Firmware.GetRolloutAsync("ro-none"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => f.Firmware.GetRolloutAsync("ro-none"));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Local.Tests.Services;
@@ -29,8 +30,8 @@ public sealed class LocalStateServiceTests
         await f.State.UpdateDesiredAsync("d1", new JsonObject { ["a"] = 1 });
         var published = f.Bus.Published.Count;
 
-        var ex = await Assert.ThrowsAsync<PreconditionFailedException>(() => f.State.UpdateDesiredAsync("d1", new JsonObject { ["a"] = 2 }, expectedVersion: 0));
-        Assert.Equal((0L, 1L), (ex.ExpectedVersion!.Value, ex.CurrentVersion!.Value));
+        var ex = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => f.State.UpdateDesiredAsync("d1", new JsonObject { ["a"] = 2 }, expectedVersion: 0));
+        Assert.Equal(1L, ex.CurrentVersion);
         Assert.Equal(1, (await f.State.GetAsync("d1")).Desired["a"]!.GetValue<int>());
         Assert.Equal(published, f.Bus.Published.Count);
     }
@@ -61,7 +62,7 @@ public sealed class LocalStateServiceTests
         var state = await f.State.GetAsync("d1");
         Assert.Equal((2L, """{"fw":{"v":"1"}}"""), (state.ReportedVersion, state.Reported.ToJsonString()));
         Assert.Equal([("d1", 1L), ("d1", 2L)], seen);
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => f.State.ApplyReportedAsync("ghost", new JsonObject(), default));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => f.State.ApplyReportedAsync("ghost", new JsonObject(), default));
     }
 
     [Fact]
@@ -71,7 +72,7 @@ public sealed class LocalStateServiceTests
         await f.Registry.RegisterAsync(new DeviceRegistration { Id = "d1" });
         var half = new string('x', LocalStateService.MaxDocumentBytes / 2);
         await f.State.UpdateDesiredAsync("d1", new JsonObject { ["a"] = half });
-        await Assert.ThrowsAsync<PayloadTooLargeException>(() => f.State.UpdateDesiredAsync("d1", new JsonObject { ["b"] = half }));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.PayloadTooLarge, () => f.State.UpdateDesiredAsync("d1", new JsonObject { ["b"] = half }));
         Assert.Equal(1, (await f.State.GetAsync("d1")).DesiredVersion);
     }
 }

@@ -111,7 +111,7 @@ public sealed class StateDocumentLimitsTests
             Assert.Equal(5, (await provider.State.GetAsync("healthy").WaitAsync(Timeout)).Desired["rate"]!.GetValue<int>());
             await provider.State.UpdateDesiredAsync("healthy", new JsonObject { ["rate"] = 6 }).WaitAsync(Timeout);
             await provider.Registry.DeleteAsync("bricked").WaitAsync(Timeout);
-            await Assert.ThrowsAsync<DeviceNotFoundException>(() => provider.State.GetAsync("bricked").WaitAsync(Timeout));
+            await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.State.GetAsync("bricked").WaitAsync(Timeout));
         }
         finally
         {

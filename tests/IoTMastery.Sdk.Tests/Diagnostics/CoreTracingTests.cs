@@ -27,7 +27,7 @@ public sealed class CoreTracingTests
             if (++attempts < 3)
             {
                 HttpRetryPipeline.RecordResponseStatus(HttpStatusCode.ServiceUnavailable);
-                throw new IoTException("unavailable", "test-trace", "ServiceUnavailable", isTransient: true) { HttpStatus = 503, RequestId = "req-" + attempts };
+                throw new IoTException(IoTErrorKind.Unknown, "unavailable", "test-trace", "ServiceUnavailable", isTransient: true) { HttpStatus = 503, RequestId = "req-" + attempts };
             }
             HttpRetryPipeline.RecordResponseStatus(HttpStatusCode.OK);
             return ValueTask.FromResult("ok");
@@ -48,7 +48,7 @@ public sealed class CoreTracingTests
         Assert.Equal([null, 1, 2], spans.Select(s => s.Tag("http.request.resend_count")));
         Assert.Equal([503, 503, 200], spans.Select(s => s.Tag("http.response.status_code")));
         Assert.Equal([ActivityStatusCode.Error, ActivityStatusCode.Error, ActivityStatusCode.Unset], spans.Select(s => s.Status));
-        Assert.Equal(["IoTMastery.Sdk.IoTException", "IoTMastery.Sdk.IoTException", null], spans.Select(s => s.Tag("error.type")));
+        Assert.Equal(["Unknown", "Unknown", null], spans.Select(s => s.Tag("error.type")));
         Assert.Equal(["req-1", "req-2", null], spans.Select(s => s.Tag("iotmastery.request.id")));
     }
 
@@ -58,13 +58,13 @@ public sealed class CoreTracingTests
         using var trace = new ActivityRecorder();
         var pipeline = new HttpRetryPipeline("test-trace", new HttpRetryBounds(3, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), TimeProvider.System);
 
-        await Assert.ThrowsAsync<DeviceNotFoundException>(async () => await pipeline.ExecuteAsync<int, int>(
-            (_, _) => throw new DeviceNotFoundException("dev-9", "test-trace", "404001").WithResponse("req-404", 404),
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, async () => await pipeline.ExecuteAsync<int, int>(
+            (_, _) => throw IoTException.DeviceNotFound("dev-9", "test-trace", "404001").WithResponse("req-404", 404),
             0, static ex => ex.IsTransient, HttpMethod.Get, Server, default));
 
         var span = Assert.Single(trace.Named("iotmastery.http.attempt"));
         Assert.Equal(ActivityStatusCode.Error, span.Status);
-        Assert.Equal("IoTMastery.Sdk.DeviceNotFoundException", span.Tag("error.type"));
+        Assert.Equal("DeviceNotFound", span.Tag("error.type"));
         Assert.Equal(404, span.Tag("http.response.status_code"));
         Assert.Equal("404001", span.Tag("iotmastery.error.code"));
     }
@@ -79,7 +79,7 @@ public sealed class CoreTracingTests
         {
             for (var i = 0; i < 5; i++) pipeline.TryWrite(Records.Make(i));
             await pipeline.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            transport.Failure = new IoTException("refused", "Test", "Refused", isTransient: false);
+            transport.Failure = new IoTException(IoTErrorKind.Unknown, "refused", "Test", "Refused", isTransient: false);
             pipeline.TryWrite(Records.Make(9));
             await Assert.ThrowsAsync<IoTException>(() => pipeline.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10)));
         }
@@ -102,24 +102,24 @@ public sealed class CoreTracingTests
         Assert.Equal(6, sends.Sum(s => s.Records));
         var failed = sends[^1].Span!;
         Assert.Equal(ActivityStatusCode.Error, failed.Status);
-        Assert.Equal("IoTMastery.Sdk.IoTException", failed.Tag("error.type"));
+        Assert.Equal("Unknown", failed.Tag("error.type"));
         Assert.All(sends.SkipLast(1), send => Assert.Equal(ActivityStatusCode.Unset, send.Span!.Status));
     }
 
     [Fact]
     public void ToString_carries_the_request_id_and_status_and_escapes_a_forged_one()
     {
-        var error = new ThrottledException("slow down", "Aws", "ThrottlingException").WithResponse("abc-123", 429);
+        var error = IoTException.Throttled("slow down", "Aws", "ThrottlingException").WithResponse("abc-123", 429);
         Assert.Equal("abc-123", error.RequestId);
         Assert.Equal(429, error.HttpStatus);
-        Assert.StartsWith("IoTMastery.Sdk.ThrottledException: slow down (provider Aws, error code ThrottlingException, HTTP 429, request id abc-123)", error.ToString());
+        Assert.StartsWith("IoTMastery.Sdk.IoTException: slow down (Throttled, provider Aws, error code ThrottlingException, HTTP 429, request id abc-123)", error.ToString());
 
         // A provider that re-types the service's error keeps what the answer said.
-        var retyped = new DeviceNotFoundException("dev-1", "Gcp", "NOT_FOUND", new ResourceNotFoundException("gone", "Gcp", "NOT_FOUND").WithResponse(null, 404));
+        var retyped = IoTException.DeviceNotFound("dev-1", "Gcp", "NOT_FOUND", new IoTException(IoTErrorKind.NotFound, "gone", "Gcp", "NOT_FOUND").WithResponse(null, 404));
         Assert.Equal(404, retyped.HttpStatus);
         Assert.Null(retyped.RequestId);
 
-        var forged = new IoTException("x", "Azure") { RequestId = "id\nERROR forged line" };
+        var forged = new IoTException(IoTErrorKind.Unknown, "x", "Azure") { RequestId = "id\nERROR forged line" };
         Assert.Equal(@"id\nERROR forged line", forged.RequestId);
         Assert.DoesNotContain('\n', forged.ToString().Split(Environment.NewLine)[0]);
     }

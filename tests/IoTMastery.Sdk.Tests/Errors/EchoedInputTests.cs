@@ -39,9 +39,9 @@ public sealed class EchoedInputTests
     [MemberData(nameof(Hostile), DisableDiscoveryEnumeration = true)] // xUnit would round-trip lone surrogates through UTF-8 as U+FFFD
     public void Error_types_that_name_a_device_escape_it_in_the_message_and_keep_it_raw_in_the_property(string id, string escaped)
     {
-        var notFound = new DeviceNotFoundException(id, "Local");
-        var offline = new DeviceOfflineException(id, "Local");
-        var timeout = new CommandTimeoutException(id, "reboot\n", TimeSpan.FromSeconds(1), "Local");
+        var notFound = IoTException.DeviceNotFound(id, "Local");
+        var offline = IoTException.DeviceOffline(id, "Local");
+        var timeout = IoTException.CommandTimeout(id, "reboot\n", TimeSpan.FromSeconds(1), "Local");
         foreach (var message in new[] { notFound.Message, offline.Message, timeout.Message })
         {
             AssertPrintable(message);

@@ -81,7 +81,7 @@ public sealed class FirmwareEngineRestartTests : IAsyncLifetime
         Assert.False(await b.TryUpdateRolloutAsync(seenByB!.Rollout with { Reason = "b" }, [], seenByB.Revision));
         var final = await b.GetRolloutAsync("ro-1");
         Assert.Equal(("a", seenByA.Revision + 1), (final!.Rollout.Reason, final.Revision));
-        await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => b.AddRolloutAsync(decision.Rollout, []));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => b.AddRolloutAsync(decision.Rollout, []));
         if (!OperatingSystem.IsWindows())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_file.Path));
     }
@@ -115,7 +115,7 @@ public sealed class FirmwareEngineRestartTests : IAsyncLifetime
         public Task WriteDesiredAsync(string deviceId, JsonObject firmware, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref Attempts);
-            throw new IoTException("Injected: the process stops before this write.", "Test", "Injected", isTransient: true);
+            throw new IoTException(IoTErrorKind.Unknown, "Injected: the process stops before this write.", "Test", "Injected", isTransient: true);
         }
     }
 }

@@ -89,7 +89,7 @@ public sealed class RolloutOperationTests : IDisposable
 
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => resumed.WaitForCompletionAsync(TimeSpan.Zero, null));
         await Assert.ThrowsAsync<ArgumentException>(() => RolloutOperation.ResumeAsync(_engine, "bad id!"));
-        await Assert.ThrowsAsync<ResourceNotFoundException>(() => RolloutOperation.ResumeAsync(_engine, "ro-missing"));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => RolloutOperation.ResumeAsync(_engine, "ro-missing"));
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public sealed class HttpRetryPipelineTests
     private static readonly Uri Server = new("https://service.invalid/");
 
     private static IoTException Transient(string code = "Unavailable", TimeSpan? retryAfter = null) =>
-        new($"service said {code}", "test", code, isTransient: true, retryAfter: retryAfter);
+        new(IoTErrorKind.Unknown, $"service said {code}", "test", code, isTransient: true, retryAfter: retryAfter);
 
     [Fact]
     public async Task Each_retry_is_counted_once_under_the_provider_tag()
@@ -53,9 +53,9 @@ public sealed class HttpRetryPipelineTests
         using var retries = new HttpRetryCounter();
         var pipeline = new HttpRetryPipeline(_provider, new HttpRetryBounds(2, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(5)), TimeProvider.System);
         var errors = new List<IoTException>();
-        var thrown = await Assert.ThrowsAsync<ThrottledException>(async () => await pipeline.ExecuteAsync<int, int>((_, _) =>
+        var thrown = await IoTAssert.ThrowsAsync(IoTErrorKind.Throttled, async () => await pipeline.ExecuteAsync<int, int>((_, _) =>
         {
-            var error = new ThrottledException("slow down", "test", "Throttling", null);
+            var error = IoTException.Throttled("slow down", "test", "Throttling", null);
             errors.Add(error);
             throw error;
         }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default));
@@ -137,11 +137,11 @@ public sealed class HttpRetryPipelineTests
             Deadline = deadlineSeconds is { } d ? TimeSpan.FromSeconds(d) : null,
         };
         var pipeline = new HttpRetryPipeline(_provider, bounds, time);
-        var throttled = new ThrottledException("slow down", "test", "Throttling", TimeSpan.FromSeconds(retryAfterSeconds));
+        var throttled = IoTException.Throttled("slow down", "test", "Throttling", TimeSpan.FromSeconds(retryAfterSeconds));
         var attempts = 0;
         var call = pipeline.ExecuteAsync<int, int>((_, _) => { attempts++; throw throttled; }, 0, static ex => ex.IsTransient, HttpMethod.Get, Server, default).AsTask();
         // Bounded by real time only so that today's behaviour (sleeping on the fake clock) fails instead of hanging.
-        var thrown = await Assert.ThrowsAsync<ThrottledException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+        var thrown = await IoTAssert.ThrowsAsync(IoTErrorKind.Throttled, () => call.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Same(throttled, thrown);
         Assert.True(thrown.IsTransient);
         Assert.Equal(TimeSpan.FromSeconds(retryAfterSeconds), thrown.RetryAfter);

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using Microsoft.Extensions.Time.Testing;
 using static IoTMastery.Sdk.Tests.Outbox.OutboxTestDirectory;
 
@@ -223,16 +224,16 @@ public sealed class TelemetryOutboxTests : IDisposable
     {
         using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192));
         long accepted = 0;
-        var ex = Assert.Throws<TelemetryOutboxFullException>(() =>
+        var ex = IoTAssert.Throws(IoTErrorKind.OutboxFull, () =>
         {
             for (int i = 1; i <= 10_000; i++) accepted = outbox.Append(Record(i));
         });
 
-        Assert.Equal(8192, ex.MaxDiskBytes);
+        Assert.Contains("(8192 bytes)", ex.Message, StringComparison.Ordinal);
         Assert.True(accepted > 50);
         Assert.True(outbox.DiskBytes <= 8192);
         Assert.Equal(0, outbox.DroppedRecords);
-        Assert.Throws<TelemetryOutboxFullException>(() => outbox.AppendBatch([Record(1), Record(2)]));
+        IoTAssert.Throws(IoTErrorKind.OutboxFull, () => outbox.AppendBatch([Record(1), Record(2)]));
         Assert.Equal(accepted, outbox.LastSequence);
         Assert.Equal(accepted, ReadAll(outbox).Count);
 

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Buffers;
 using IoTMastery.Sdk.Tests.Outbox;
 
@@ -69,7 +70,7 @@ public sealed class DurablePipelineTests : IDisposable
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt == 1 ? new IoTException("broker unavailable", "Test", isTransient: true) : null,
+            Behavior = attempt => attempt == 1 ? new IoTException(IoTErrorKind.Unknown, "broker unavailable", "Test", isTransient: true) : null,
         };
         var options = Options() with { MaxAttempts = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(100) };
         await using var pipeline = new TelemetryPipeline(transport, options, time);
@@ -97,7 +98,7 @@ public sealed class DurablePipelineTests : IDisposable
         const int FailingCalls = 60;
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt <= FailingCalls ? new IoTException("offline", "Test", isTransient: true) : null,
+            Behavior = attempt => attempt <= FailingCalls ? new IoTException(IoTErrorKind.Unknown, "offline", "Test", isTransient: true) : null,
         };
         var options = Options(TimeSpan.Zero) with
         {
@@ -133,14 +134,14 @@ public sealed class DurablePipelineTests : IDisposable
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt == 1 ? new IoTAuthorizationException("not allowed", "Test") : null,
+            Behavior = attempt => attempt == 1 ? new IoTException(IoTErrorKind.Authorization, "not allowed", "Test") : null,
         };
         await using var pipeline = new TelemetryPipeline(transport, Options() with { MaxBatchRecords = 5 }, time);
 
         for (int i = 1; i <= 10; i++) Assert.True(pipeline.TryWrite(Records.Make(i)));
         var error = await Assert.ThrowsAsync<IoTException>(() => pipeline.FlushAsync().WaitAsync(Bound));
 
-        Assert.IsType<IoTAuthorizationException>(error.InnerException);
+        IoTAssert.Is(IoTErrorKind.Authorization, error.InnerException);
         Assert.Equal(5, pipeline.FailedRecords);
         Assert.Equal([6L, 7, 8, 9, 10], transport.DecodeDelivered().Select(r => r.Sequence!.Value));
         Assert.Equal(0, pipeline.PendingRecords); // the failed batch is acknowledged too, so it is not replayed
@@ -170,8 +171,8 @@ public sealed class DurablePipelineTests : IDisposable
             var blocked = new RecordingTransport { Gate = new TaskCompletionSource().Task };
             var failFast = options with { Outbox = failFastDir.Options(segmentBytes: 4096, maxDiskBytes: 8192), Backpressure = BackpressureMode.FailFast, DrainTimeout = TimeSpan.Zero };
             await using var strict = new TelemetryPipeline(blocked, failFast);
-            var full = Assert.Throws<TelemetryQueueFullException>(() => { for (int i = 1; i < 1000; i++) strict.TryWrite(Records.Make(i)); });
-            Assert.IsType<TelemetryOutboxFullException>(full.InnerException);
+            var full = IoTAssert.Throws(IoTErrorKind.QueueFull, () => { for (int i = 1; i < 1000; i++) strict.TryWrite(Records.Make(i)); });
+            IoTAssert.Is(IoTErrorKind.OutboxFull, full.InnerException);
         }
         finally
         {

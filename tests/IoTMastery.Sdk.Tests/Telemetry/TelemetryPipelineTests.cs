@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Buffers;
 
 namespace IoTMastery.Sdk.Tests.Telemetry;
@@ -180,7 +181,7 @@ public sealed class TelemetryPipelineTests
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt <= 2 ? new IoTException("unavailable", "Test", isTransient: true) : null,
+            Behavior = attempt => attempt <= 2 ? new IoTException(IoTErrorKind.Unknown, "unavailable", "Test", isTransient: true) : null,
         };
         var options = new TelemetryPipelineOptions { Linger = TimeSpan.Zero, RetryBaseDelay = TimeSpan.FromMilliseconds(100), JitterSource = () => 0.5 };
         await using var pipeline = new TelemetryPipeline(transport, options, time);
@@ -205,7 +206,7 @@ public sealed class TelemetryPipelineTests
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt == 1 ? new ThrottledException("slow down", "Test", "429", TimeSpan.FromSeconds(7)) : null,
+            Behavior = attempt => attempt == 1 ? IoTException.Throttled("slow down", "Test", "429", TimeSpan.FromSeconds(7)) : null,
         };
         await using var pipeline = new TelemetryPipeline(transport, new() { Linger = TimeSpan.Zero, JitterSource = () => 0 }, time);
 
@@ -222,12 +223,12 @@ public sealed class TelemetryPipelineTests
     public async Task Permanent_failure_is_not_retried_and_flush_reports_it()
     {
         var time = new TestTime();
-        var transport = new RecordingTransport(time: time) { Behavior = _ => new IoTAuthorizationException("not allowed", "Test") };
+        var transport = new RecordingTransport(time: time) { Behavior = _ => new IoTException(IoTErrorKind.Authorization, "not allowed", "Test") };
         await using var pipeline = new TelemetryPipeline(transport, new() { Linger = Forever }, time);
 
         for (int i = 0; i < 5; i++) pipeline.TryWrite(Records.Make(i));
         var error = await Assert.ThrowsAsync<IoTException>(() => pipeline.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.IsType<IoTAuthorizationException>(error.InnerException);
+        IoTAssert.Is(IoTErrorKind.Authorization, error.InnerException);
         Assert.Single(transport.Calls);
         Assert.Equal(5, pipeline.FailedRecords);
         await pipeline.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10)); // already reported once
@@ -237,7 +238,7 @@ public sealed class TelemetryPipelineTests
     public async Task Exhausted_attempts_mark_the_batch_failed()
     {
         var time = new TestTime();
-        var transport = new RecordingTransport(time: time) { Behavior = _ => new IoTException("down", "Test", isTransient: true) };
+        var transport = new RecordingTransport(time: time) { Behavior = _ => new IoTException(IoTErrorKind.Unknown, "down", "Test", isTransient: true) };
         var options = new TelemetryPipelineOptions { Linger = TimeSpan.Zero, MaxAttempts = 3, JitterSource = () => 0, CircuitBreakerMinimumThroughput = 100 };
         await using var pipeline = new TelemetryPipeline(transport, options, time);
 
@@ -253,7 +254,7 @@ public sealed class TelemetryPipelineTests
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = _ => new ThrottledException("slow down", "Test", retryAfter: TimeSpan.FromSeconds(30)),
+            Behavior = _ => IoTException.Throttled("slow down", "Test", retryAfter: TimeSpan.FromSeconds(30)),
         };
         var options = new TelemetryPipelineOptions
         {
@@ -279,7 +280,7 @@ public sealed class TelemetryPipelineTests
         var time = new TestTime();
         var transport = new RecordingTransport(time: time)
         {
-            Behavior = attempt => attempt <= 2 ? new IoTException("down", "Test", isTransient: true) : null,
+            Behavior = attempt => attempt <= 2 ? new IoTException(IoTErrorKind.Unknown, "down", "Test", isTransient: true) : null,
         };
         var options = new TelemetryPipelineOptions
         {
@@ -348,7 +349,7 @@ public sealed class TelemetryPipelineTests
         var options = new TelemetryPipelineOptions { Capacity = 5, Backpressure = BackpressureMode.FailFast, MaxBatchRecords = 1, MaxPendingBatches = 1, Linger = TimeSpan.Zero };
         await using var pipeline = new TelemetryPipeline(transport, options, new TestTime());
 
-        Assert.Throws<TelemetryQueueFullException>(() =>
+        IoTAssert.Throws(IoTErrorKind.QueueFull, () =>
         {
             for (int i = 0; i < 100; i++) pipeline.TryWrite(Records.Make(i));
         });

@@ -1,3 +1,4 @@
+using IoTMastery.Sdk.TestSupport;
 using System.Threading.Channels;
 
 namespace IoTMastery.Sdk.Tests.Telemetry;
@@ -48,7 +49,7 @@ public sealed class TelemetryPipelineWindowTests
 
         // Four in flight; the broker refuses the first (a transient quota refusal) and accepts the three after it.
         for (int i = 0; i < 4; i++) Assert.Equal([i], (await transport.NextCallAsync()).Values);
-        transport.Answer(0, new IoTException("quota exceeded", "Test", "QuotaExceeded", isTransient: true));
+        transport.Answer(0, new IoTException(IoTErrorKind.Unknown, "quota exceeded", "Test", "QuotaExceeded", isTransient: true));
         for (int i = 1; i < 4; i++) transport.Answer(i, error: null);
 
         // The retry of record 0 comes first, then 1-3 again one at a time (they reached the broker before the retry),
@@ -85,7 +86,7 @@ public sealed class TelemetryPipelineWindowTests
 
         for (int i = 0; i < 4; i++) await transport.NextCallAsync();
         // A dropped connection fails every publish awaiting its PUBACK (MQTT acknowledges in order, so none after a failed one got through).
-        for (int i = 0; i < 4; i++) transport.Answer(i, new IoTException("connection lost", "Test", "Disconnected", isTransient: true));
+        for (int i = 0; i < 4; i++) transport.Answer(i, new IoTException(IoTErrorKind.Unknown, "connection lost", "Test", "Disconnected", isTransient: true));
         for (int i = 0; i < 4; i++)
         {
             var retry = await transport.NextCallAsync();
@@ -112,11 +113,11 @@ public sealed class TelemetryPipelineWindowTests
         await using var pipeline = new TelemetryPipeline(transport, new() { MaxBatchRecords = 1, Linger = TimeSpan.Zero, MaxBatchesInFlight = 4 }, new TestTime());
         for (int i = 0; i < 4; i++) Assert.True(pipeline.TryWrite(Records.Make(i)));
         for (int i = 0; i < 4; i++) await transport.NextCallAsync();
-        transport.Answer(1, new IoTAuthorizationException("not allowed", "Test"));
+        transport.Answer(1, new IoTException(IoTErrorKind.Authorization, "not allowed", "Test"));
         foreach (int i in new[] { 0, 2, 3 }) transport.Answer(i, null);
 
         var error = await Assert.ThrowsAsync<IoTException>(() => pipeline.FlushAsync().WaitAsync(Bound));
-        Assert.IsType<IoTAuthorizationException>(error.InnerException);
+        IoTAssert.Is(IoTErrorKind.Authorization, error.InnerException);
         Assert.Equal([0, 2, 3], transport.DeliveredValues());
         Assert.Equal(4, transport.CallCount);
         Assert.Equal(1, pipeline.FailedRecords);
@@ -129,7 +130,7 @@ public sealed class TelemetryPipelineWindowTests
     {
         // A broker model answering in call order, refusing a seeded 15 % of publishes transiently.
         var random = new Random(seed);
-        var transport = new OrderedTransport(64, call => random.NextDouble() < 0.15 ? new IoTException("busy", "Test", "QuotaExceeded", isTransient: true) : null);
+        var transport = new OrderedTransport(64, call => random.NextDouble() < 0.15 ? new IoTException(IoTErrorKind.Unknown, "busy", "Test", "QuotaExceeded", isTransient: true) : null);
         var options = new TelemetryPipelineOptions
         {
             MaxBatchRecords = 7, Linger = TimeSpan.Zero, Capacity = 256, MaxBatchesInFlight = 4, MaxAttempts = 100,

@@ -12,7 +12,7 @@ internal interface IFirmwareOnlyRestriction
     /// restricting it again replaces the minimum. Idempotent, so a retry after a fault is safe.
     /// </summary>
     /// <returns>Whether it is restricted now: false when its stored report already reaches the minimum.</returns>
-    /// <exception cref="DeviceNotFoundException">The device is not registered.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: The device is not registered.</exception>
     Task<bool> RestrictAsync(string deviceId, FirmwareVersion minimum, CancellationToken cancellationToken);
 
     /// <summary>The devices restricted now, by id, with the version each must reach.</summary>

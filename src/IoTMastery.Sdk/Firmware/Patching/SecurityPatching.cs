@@ -253,7 +253,7 @@ public sealed class SecurityPatching : IDisposable
             {
                 if (await enforce(id, policy, cancellationToken).ConfigureAwait(false)) enforced.Add(id);
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 // Deleted meanwhile: nothing to enforce.
             }
@@ -274,7 +274,7 @@ public sealed class SecurityPatching : IDisposable
                 var state = await _provider.State.GetAsync(device.Id, cancellationToken).ConfigureAwait(false);
                 running[device.Id] = FirmwareStateContract.TryGetReported(state.Reported)?.Version;
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 // Deleted between the listing and the read: no longer part of the fleet.
             }
@@ -297,7 +297,7 @@ public sealed class SecurityPatching : IDisposable
             {
                 device = await _provider.Registry.GetAsync(id, cancellationToken).ConfigureAwait(false);
             }
-            catch (DeviceNotFoundException)
+            catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
                 device = null;
             }

@@ -31,7 +31,7 @@ public enum OutboxDurability
 /// <summary>What an append does when the outbox would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/>.</summary>
 public enum OutboxOverflowPolicy
 {
-    /// <summary>The append throws <see cref="TelemetryOutboxFullException"/> and writes nothing; accepted records are never dropped.</summary>
+    /// <summary>The append throws an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.OutboxFull"/> and writes nothing; accepted records are never dropped.</summary>
     RejectNew,
 
     /// <summary>
@@ -86,14 +86,3 @@ public sealed record TelemetryOutboxOptions
     }
 }
 
-/// <summary>An append would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> under <see cref="OutboxOverflowPolicy.RejectNew"/>; nothing was written.</summary>
-public sealed class TelemetryOutboxFullException : InvalidOperationException
-{
-    /// <summary>Creates the error.</summary>
-    public TelemetryOutboxFullException(long maxDiskBytes)
-        : base($"The telemetry outbox is full ({maxDiskBytes} bytes) and rejects new records until more are acknowledged.")
-        => MaxDiskBytes = maxDiskBytes;
-
-    /// <summary>The configured bound that was reached.</summary>
-    public long MaxDiskBytes { get; }
-}
