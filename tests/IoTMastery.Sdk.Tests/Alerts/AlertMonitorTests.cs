@@ -152,6 +152,22 @@ public sealed class AlertMonitorTests
     }
 
     [Fact]
+    public void Forgetting_a_device_drops_its_state_for_every_rule()
+    {
+        var monitor = new AlertMonitor(AllRules, _time);
+        Assert.Equal(1, monitor.Process([new TelemetryRecord("d1", "hum", 61, Start)]));
+        monitor.Forget("d1");
+        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Empty(monitor.Evaluate()); // no longer expected, so never silent
+        // Reporting again, it starts afresh: the same reading raises again.
+        var alerts = new List<Alert>();
+        Assert.Equal(1, monitor.Process([new TelemetryRecord("d1", "hum", 61, Start)], alerts));
+        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Threshold), (alerts[0].Kind, alerts[0].Rule));
+        monitor.Forget("never-seen"); // nothing to drop: no error
+    }
+
+    [Fact]
     public async Task Every_rule_kind_reaches_the_stream_in_the_order_it_happened()
     {
         var monitor = new AlertMonitor(AllRules, _time);
