@@ -21,8 +21,8 @@ public sealed record FleetHealthReport(FleetHealthSummary Summary, IReadOnlyList
         SilentDevices.All(Firing(AlertRuleKind.Silence).Contains) && Firing(AlertRuleKind.Offline).Contains(OfflineDevice)
         && Firing(AlertRuleKind.Anomaly).Contains(DriftingDevice);
 
-    /// <summary>The devices a rule fires for at the end.</summary>
-    public IReadOnlyList<string> Firing(AlertRuleKind rule) => Summary.Rules.FirstOrDefault(r => r.Rule == rule)?.FiringDevices ?? [];
+    /// <summary>The devices a rule of this kind fires for at the end.</summary>
+    public IReadOnlyList<string> Firing(AlertRuleKind rule) => Summary.Firing.FirstOrDefault(r => r.Key.Kind == rule).Value ?? [];
 }
 
 /// <summary>The simulation and the dashboard; the program and the sample's test both run it.</summary>
@@ -48,8 +48,12 @@ public static class FleetHealthDemo
 
         // Silence and offline after 3 s; the anomaly rule learns slowly (alpha 0.05), raises at |z| > 4 and clears only
         // below 1, so a device that keeps drifting stays flagged instead of being learned as the new normal.
-        var health = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(3), OfflineFor = TimeSpan.FromSeconds(3), Cooldown = TimeSpan.FromSeconds(30) }, time);
-        var anomalies = new AnomalyEvaluator([new EwmaAnomalyRule(Metric, alpha: 0.05, raiseAboveZ: 4, clearBelowZ: 1, warmUp: 10)]);
+        var monitor = new AlertMonitor(
+        [
+            AlertRule.Silence(TimeSpan.FromSeconds(3), cooldown: TimeSpan.FromSeconds(30)),
+            AlertRule.Offline(TimeSpan.FromSeconds(3), cooldown: TimeSpan.FromSeconds(30)),
+            AlertRule.Ewma(Metric, alpha: 0.05, raiseAboveZ: 4, clearBelowZ: 1, warmUp: 10),
+        ], time);
         var alertLines = new ConcurrentQueue<string>();
         // One alert type for every rule: metric alerts carry a value and score, health alerts how long the device was quiet.
         void Log(Alert a) =>
@@ -58,17 +62,14 @@ public static class FleetHealthDemo
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Each stream subscribes on its first MoveNextAsync, started here before any device connects, so nothing is missed.
+        // The monitor streams every rule's alerts, so the dashboard reads them in one place.
         var pumps = new[]
         {
-            Pump(provider.Presence.ReadEventsAsync(stop.Token), e => health.Observe(e)),
-            Pump(provider.Telemetry.ReadAllAsync(stop.Token), r =>
-            {
-                health.Observe(r);
-                if (anomalies.Process(r) is { } a) Log(a);
-            }),
-            Pump(health.ReadAlertsAsync(stop.Token), Log),
+            Pump(provider.Presence.ReadEventsAsync(stop.Token), e => monitor.Observe(e)),
+            Pump(provider.Telemetry.ReadAllAsync(stop.Token), r => monitor.Process([r])),
+            Pump(monitor.ReadAlertsAsync(stop.Token), Log),
         };
-        var evaluator = health.RunAsync(TimeSpan.FromMilliseconds(500), stop.Token);
+        var evaluator = monitor.RunAsync(TimeSpan.FromMilliseconds(500), stop.Token);
 
         var devices = new List<IDeviceConnection>();
         try
@@ -82,7 +83,7 @@ public static class FleetHealthDemo
                 var version = index % 4 == 0 ? "1.3.0" : "1.4.2";
                 // The device reports the firmware it runs the way the SDK's firmware agent does (reported "firmware": {"version"}).
                 await new FirmwareUpdateAgent(device, version, (_, _, _) => ValueTask.FromResult(true)).ReportRunningVersionAsync(cancellationToken);
-                health.Expect(id);
+                monitor.Expect(id);
                 devices.Add(device);
             }
             console.MarkupLine($"In {options.Seconds / 3} s [yellow]{string.Join(" and ", silent)}[/] go silent, [yellow]{offline}[/] disconnects and [yellow]{drifting}[/] starts to drift.");
@@ -116,11 +117,11 @@ public static class FleetHealthDemo
                 if (time.GetElapsedTime(started) >= nextDraw)
                 {
                     nextDraw += TimeSpan.FromSeconds(1);
-                    display.Draw(await SummarizeAsync(provider, health, anomalies, time, cancellationToken), alertLines, time.GetElapsedTime(started));
+                    display.Draw(await SummarizeAsync(provider, monitor, time, cancellationToken), alertLines, time.GetElapsedTime(started));
                 }
             }
-            health.Evaluate();
-            var summary = await SummarizeAsync(provider, health, anomalies, time, cancellationToken);
+            monitor.Evaluate();
+            var summary = await SummarizeAsync(provider, monitor, time, cancellationToken);
             display.Draw(summary, alertLines, time.GetElapsedTime(started), final: true);
             return new FleetHealthReport(summary, silent, offline, drifting, [.. alertLines]);
         }
@@ -142,7 +143,7 @@ public static class FleetHealthDemo
         }
     }
 
-    private static async Task<FleetHealthSummary> SummarizeAsync(LocalIoTProvider provider, HealthMonitor health, AnomalyEvaluator anomalies, TimeProvider time, CancellationToken ct)
+    private static async Task<FleetHealthSummary> SummarizeAsync(LocalIoTProvider provider, AlertMonitor monitor, TimeProvider time, CancellationToken ct)
     {
         var presence = new List<DevicePresence>();
         var firmware = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -155,7 +156,7 @@ public static class FleetHealthDemo
             // The running version as the firmware agent reports it: reported "firmware": {"version": ...}.
             if (state.Reported["firmware"]?["version"]?.GetValue<string>() is { } version) firmware[p.DeviceId] = version;
         }
-        return FleetHealthSummary.Create(presence, firmware, health, anomalies, timeProvider: time);
+        return FleetHealthSummary.Create(presence, firmware, monitor, time);
     }
 
     private static Task Pump<T>(IAsyncEnumerable<T> source, Action<T> handle)
@@ -190,9 +191,9 @@ public static class FleetHealthDemo
             var table = new Table().Border(TableBorder.Rounded).AddColumns("What", "OK", "Firing / count", "Devices");
             table.AddRow("Connectivity", $"{s.Online} online", $"{s.Offline} offline, {s.Unknown} unknown", "");
             foreach (var (version, count) in s.FirmwareVersions) table.AddRow("Firmware", "", $"{count}", Markup.Escape(version));
-            foreach (var rule in s.Rules)
-                table.AddRow(Markup.Escape(rule.Metric is null ? Name(rule.Rule) : $"{Name(rule.Rule)} ({rule.Metric})"), $"{rule.Ok}",
-                    rule.Firing == 0 ? "[green]0[/]" : $"[red]{rule.Firing}[/]", Markup.Escape(string.Join(", ", rule.FiringDevices)));
+            foreach (var (rule, firing) in s.Firing)
+                table.AddRow(Markup.Escape(rule.Metric is null ? Name(rule.Kind) : $"{Name(rule.Kind)} ({rule.Metric})"), $"{s.Devices - firing.Count}",
+                    firing.Count == 0 ? "[green]0[/]" : $"[red]{firing.Count}[/]", Markup.Escape(string.Join(", ", firing)));
             table.Title($"[bold]Fleet health[/] — {s.Devices} devices, t+{elapsed.TotalSeconds:0} s{(final ? " (final)" : "")}");
             var recent = alerts.TakeLast(8).ToList();
             return new Rows(table, new Markup(recent.Count == 0 ? "[grey]no alerts yet[/]" : string.Join('\n', recent)));

@@ -94,8 +94,8 @@ await AnsiConsole.Progress().StartAsync(async progress =>
 AnsiConsole.MarkupLine($"[green]✓[/] {devices.Count(d => d.Connection.IsConnected)}/{devices.Count} devices connected.");
 
 // 3. Telemetry with a threshold alert: raise above 80 °C, clear only below 70 °C (hysteresis).
-var rule = new ThresholdAlertRule("temperature", raiseAbove: 80, clearBelow: 70);
-var alerts = new AlertEvaluator([rule]);
+var rule = AlertRule.Threshold("temperature", raiseAbove: 80, clearBelow: 70);
+var alerts = new AlertMonitor([rule]);
 var alertLog = new List<Alert>();
 const int readingsPerDevice = 40;
 int expected = readingsPerDevice * devices.Count, received = 0;
@@ -110,7 +110,7 @@ var consumer = Task.Run(async () =>
     {
         while (await next)
         {
-            if (alerts.Process(stream.Current) is { } alert) lock (alertLog) alertLog.Add(alert);
+            lock (alertLog) alerts.Process([stream.Current], alertLog); // adds the transitions it causes
             if (Interlocked.Increment(ref received) == expected) break;
             next = stream.MoveNextAsync();
         }

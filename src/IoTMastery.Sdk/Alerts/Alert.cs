@@ -17,27 +17,26 @@ public enum AlertEventKind
 /// <summary>Which kind of rule an <see cref="Alert"/> comes from.</summary>
 public enum AlertRuleKind
 {
-    /// <summary>No telemetry record from a device that should report, for longer than <see cref="HealthRules.SilentFor"/>.</summary>
+    /// <summary>No telemetry record from a device that should report, for longer than a <see cref="AlertRule.Silence"/> rule allows.</summary>
     Silence,
 
-    /// <summary>A device disconnected for longer than <see cref="HealthRules.OfflineFor"/>.</summary>
+    /// <summary>A device disconnected for longer than an <see cref="AlertRule.Offline"/> rule allows.</summary>
     Offline,
 
-    /// <summary>A metric changing faster than a <see cref="RateOfChangeRule"/> allows.</summary>
+    /// <summary>A metric changing faster than an <see cref="AlertRule.RateOfChange"/> rule allows.</summary>
     RateOfChange,
 
-    /// <summary>A reading far from a metric's recent mean (<see cref="EwmaAnomalyRule"/>).</summary>
+    /// <summary>A reading far from a metric's recent mean (an <see cref="AlertRule.Ewma"/> rule).</summary>
     Anomaly,
 
-    /// <summary>A metric above a <see cref="ThresholdAlertRule"/>'s raise threshold.</summary>
+    /// <summary>A metric above an <see cref="AlertRule.Threshold"/> rule's raise threshold.</summary>
     Threshold,
 }
 
 /// <summary>
-/// One alert transition for one device, from any evaluator (<see cref="AlertEvaluator"/>, <see cref="AnomalyEvaluator"/>,
-/// <see cref="HealthMonitor"/>, <see cref="CombinedEvaluator"/>) and in the shape every sink sends. One type rather than one per
-/// evaluator, so a caller routes, stores and forwards alerts without caring which rule made them; the members that only some
-/// rules have are null for the others.
+/// One alert transition for one device, from any rule of an <see cref="AlertMonitor"/>, and in the shape every sink sends.
+/// One type rather than one per rule kind, so a caller routes, stores and forwards alerts without caring which rule made
+/// them; the members that only some rules have are null for the others.
 /// </summary>
 public sealed record Alert
 {

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace IoTMastery.Sdk.Local.Tests.Provider;
 
 /// <summary>
-/// The health rules fed by a real provider: presence events from the embedded broker and telemetry from real device
+/// The silence and offline rules fed by a real provider: presence events from the embedded broker and telemetry from real device
 /// connections drive the monitor; only the monitor's clock is fake, so "two minutes later" costs no wall-clock time.
 /// </summary>
 public sealed class LocalHealthMonitorTests : IAsyncLifetime
@@ -27,7 +27,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
     public async Task A_silent_connected_device_and_an_offline_device_each_raise_their_own_alert_once_and_clear()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var monitor = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(90), OfflineFor = TimeSpan.FromSeconds(60), Cooldown = TimeSpan.Zero }, clock);
+        var monitor = new AlertMonitor([AlertRule.Silence(TimeSpan.FromSeconds(90), cooldown: TimeSpan.Zero), AlertRule.Offline(TimeSpan.FromSeconds(60), cooldown: TimeSpan.Zero)], clock);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var records = 0;
         var quietGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -43,7 +43,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
         {
             await foreach (var r in _provider.Telemetry.ReadAllAsync(cts.Token))
             {
-                monitor.Observe(r);
+                monitor.Process([r]);
                 Interlocked.Increment(ref records);
             }
         });

@@ -12,18 +12,17 @@ public sealed class FleetHealthTests
     private static DevicePresence Presence(string id, bool? connected) => new() { DeviceId = id, Connected = connected };
 
     [Fact]
-    public void Counts_connectivity_firmware_and_each_rule_from_presence_and_the_evaluators()
+    public void Counts_connectivity_firmware_and_each_rule_from_presence_and_the_monitor()
     {
-        var health = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(30), OfflineFor = TimeSpan.FromSeconds(60), Cooldown = TimeSpan.Zero }, _time);
-        var anomalies = new AnomalyEvaluator([new EwmaAnomalyRule("temp", 0.1, raiseAboveZ: 4, clearBelowZ: 2, warmUp: 10), new RateOfChangeRule("level", 5, 1)]);
-        var thresholds = new AlertEvaluator([new ThresholdAlertRule("hum", raiseAbove: 80, clearBelow: 70)]);
+        AlertRule[] rules =
+        [
+            AlertRule.Silence(TimeSpan.FromSeconds(30), cooldown: TimeSpan.Zero), AlertRule.Offline(TimeSpan.FromSeconds(60), cooldown: TimeSpan.Zero),
+            AlertRule.Ewma("temp", 0.1, raiseAboveZ: 4, clearBelowZ: 2, warmUp: 10), AlertRule.RateOfChange("level", 5, 1),
+            AlertRule.Threshold("hum", raiseAbove: 80, clearBelow: 70),
+        ];
+        var health = new AlertMonitor(rules, _time);
         string[] fleet = ["d1", "d2", "d3", "d4"];
-        void Report(string device, double temp, double hum)
-        {
-            health.Observe(Reading(device, "temp", temp));
-            anomalies.Process(Reading(device, "temp", temp));
-            thresholds.Process(Reading(device, "hum", hum));
-        }
+        void Report(string device, double temp, double hum) => health.Process([Reading(device, "temp", temp), Reading(device, "hum", hum)]);
 
         foreach (var d in fleet) health.Observe(new PresenceEvent(d, PresenceEventKind.Connected, Start, null));
         health.Observe(new PresenceEvent("d2", PresenceEventKind.Disconnected, Start, "CONNECTION_LOST"));
@@ -37,28 +36,28 @@ public sealed class FleetHealthTests
         Report("d1", 35, 50); // d1 drifts
         Report("d3", 20, 95); // d3 is too humid
         _time.Advance(TimeSpan.FromSeconds(25)); // 65 s since d2 left
-        foreach (var d in new[] { "d1", "d3" }) health.Observe(Reading(d, "temp", 20));
+        foreach (var d in new[] { "d1", "d3" }) health.Process([Reading(d, "other", 20)]);
         Assert.Equal([("d2", AlertRuleKind.Offline), ("d4", AlertRuleKind.Silence)], health.Evaluate().Select(a => (a.DeviceId, a.Rule)).Order());
 
         var presence = new[] { Presence("d1", true), Presence("d2", false), Presence("d3", null), Presence("d4", true) };
         var firmware = new Dictionary<string, string> { ["d1"] = "1.2.0", ["d2"] = "1.2.0", ["d3"] = "1.3.0" };
-        var summary = FleetHealthSummary.Create(presence, firmware, health, anomalies, thresholds, _time);
+        var summary = FleetHealthSummary.Create(presence, firmware, health, _time);
 
         Assert.Equal((_time.GetUtcNow(), 4, 2, 1, 1), (summary.At, summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal([new("1.2.0", 2), new("1.3.0", 1), new(FleetHealthSummary.UnknownVersion, 1)], summary.FirmwareVersions.ToArray());
-        Assert.Equal(
-            [(AlertRuleKind.Silence, null, 3, "d4"), (AlertRuleKind.Offline, null, 3, "d2"), (AlertRuleKind.Anomaly, "temp", 3, "d1"), (AlertRuleKind.RateOfChange, "level", 4, ""), (AlertRuleKind.Threshold, "hum", 3, "d3")],
-            summary.Rules.Select(r => (r.Rule, r.Metric, r.Ok, string.Join(",", r.FiringDevices))));
-        Assert.All(summary.Rules, r => Assert.Equal(4, r.Ok + r.Firing));
+        // In the monitor's order, each rule with the devices it fires for; the others of the four are ok.
+        Assert.Equal(rules, summary.Firing.Keys);
+        Assert.Equal(["d4", "d2", "d1", "", "d3"], summary.Firing.Values.Select(ids => string.Join(",", ids)));
+        Assert.Equal(["d4"], summary.Firing[AlertRule.Silence(TimeSpan.FromSeconds(30), TimeSpan.Zero)]);
     }
 
     [Fact]
-    public void Without_evaluators_it_counts_connectivity_and_firmware_only_and_a_repeated_device_counts_once()
+    public void Without_a_monitor_it_counts_connectivity_and_firmware_only_and_a_repeated_device_counts_once()
     {
         var summary = FleetHealthSummary.Create([Presence("a", true), Presence("b", null), Presence("a", false)], timeProvider: _time);
         Assert.Equal((2, 0, 1, 1), (summary.Devices, summary.Online, summary.Offline, summary.Unknown));
         Assert.Equal(2, summary.FirmwareVersions[FleetHealthSummary.UnknownVersion]);
-        Assert.Empty(summary.Rules);
+        Assert.Empty(summary.Firing);
     }
 
     [Fact]

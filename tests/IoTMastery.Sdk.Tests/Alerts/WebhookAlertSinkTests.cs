@@ -211,7 +211,7 @@ public sealed class WebhookAlertSinkTests
             return new CannedResponse(200);
         });
         var sink = Sink(Hook(server), queue: 3);
-        var monitor = new HealthMonitor(new HealthRules { SilentFor = TimeSpan.FromSeconds(30), Cooldown = TimeSpan.Zero }, _time);
+        var monitor = new AlertMonitor([AlertRule.Silence(TimeSpan.FromSeconds(30), cooldown: TimeSpan.Zero)], _time);
         for (var i = 0; i < 50; i++) monitor.Expect($"dev-{i:00}");
         _time.Advance(TimeSpan.FromSeconds(31));
 

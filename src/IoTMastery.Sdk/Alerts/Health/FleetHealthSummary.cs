@@ -1,3 +1,5 @@
+using System.Collections.ObjectModel;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>A provider-neutral snapshot of a fleet: connectivity, firmware versions and the state of every alert rule.</summary>
@@ -7,26 +9,27 @@ namespace IoTMastery.Sdk;
 /// <param name="Offline">Devices whose provider says disconnected.</param>
 /// <param name="Unknown">Devices whose provider cannot tell (<see cref="DevicePresence.Connected"/> null).</param>
 /// <param name="FirmwareVersions">Devices per running firmware version, <see cref="UnknownVersion"/> for those that reported none; ordinal order.</param>
-/// <param name="Rules">Per rule, devices ok and firing, in the order silence, offline, anomaly rules, threshold rules.</param>
+/// <param name="Firing">
+/// Per rule of the monitor given to <see cref="Create"/>, in the monitor's order, the devices it is firing for (in ordinal
+/// order); every other counted device is ok for it (<see cref="Devices"/> minus the list's count).
+/// </param>
 public sealed record FleetHealthSummary(DateTimeOffset At, int Devices, int Online, int Offline, int Unknown,
-    IReadOnlyDictionary<string, int> FirmwareVersions, IReadOnlyList<RuleHealth> Rules)
+    IReadOnlyDictionary<string, int> FirmwareVersions, IReadOnlyDictionary<AlertRule, IReadOnlyList<string>> Firing)
 {
     /// <summary>The <see cref="FirmwareVersions"/> key of devices without a reported version.</summary>
     public const string UnknownVersion = "unknown";
 
     /// <summary>
     /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IPresenceService.ListAsync"/>
-    /// pages); alert states are read from each evaluator given, for each of its rules. A device the evaluators never saw is ok.
+    /// pages); alert states are read from <paramref name="alerts"/>, for each of its rules. A device the monitor never saw is ok.
     /// </summary>
     /// <param name="presence">The fleet's presence; a device listed twice counts once (the later entry wins).</param>
     /// <param name="firmwareVersions">Running firmware version per device (<see cref="ReportedFirmware.Version"/>); null: all unknown.</param>
-    /// <param name="health">Silence and offline rules, when used.</param>
-    /// <param name="anomalies">Rate-of-change and anomaly rules, when used.</param>
-    /// <param name="thresholds">Threshold rules, when used.</param>
+    /// <param name="alerts">The monitor whose rules to report; null: connectivity and firmware only.</param>
     /// <param name="timeProvider">Stamps <see cref="At"/>; defaults to the system clock.</param>
     /// <exception cref="ArgumentException">A presence entry is null or has no device id.</exception>
     public static FleetHealthSummary Create(IEnumerable<DevicePresence> presence, IReadOnlyDictionary<string, string>? firmwareVersions = null,
-        HealthMonitor? health = null, AnomalyEvaluator? anomalies = null, AlertEvaluator? thresholds = null, TimeProvider? timeProvider = null)
+        AlertMonitor? alerts = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(presence);
         var devices = new SortedDictionary<string, DevicePresence>(StringComparer.Ordinal);
@@ -48,38 +51,14 @@ public sealed record FleetHealthSummary(DateTimeOffset At, int Devices, int Onli
             versions[version] = versions.GetValueOrDefault(version) + 1;
         }
 
-        var rules = new List<RuleHealth>();
-        if (health is not null)
-        {
-            if (health.Rules.SilentFor is not null) rules.Add(Rule(AlertRuleKind.Silence, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Silence)));
-            if (health.Rules.OfflineFor is not null) rules.Add(Rule(AlertRuleKind.Offline, null, devices.Keys, id => health.IsRaised(id, AlertRuleKind.Offline)));
-        }
-        if (anomalies is not null)
-            foreach (var rule in anomalies.Rules)
-                rules.Add(Rule(rule.Kind, rule.Metric, devices.Keys, id => anomalies.IsRaised(id, rule.Metric, rule.Kind)));
-        if (thresholds is not null)
-            foreach (var rule in thresholds.Rules)
-                rules.Add(Rule(AlertRuleKind.Threshold, rule.Metric, devices.Keys, id => thresholds.IsRaised(id, rule.Metric)));
+        // Ordered, so the summary lists the rules as the monitor was given them.
+        var firing = new OrderedDictionary<AlertRule, IReadOnlyList<string>>();
+        if (alerts is not null)
+            foreach (var rule in alerts.Rules)
+                firing[rule] = alerts.Firing(rule, devices.Keys).AsReadOnly();
 
         var at = (timeProvider ?? TimeProvider.System).GetUtcNow();
-        return new FleetHealthSummary(at, devices.Count, online, offline, unknown, new System.Collections.ObjectModel.ReadOnlyDictionary<string, int>(versions), rules);
-    }
-
-    private static RuleHealth Rule(AlertRuleKind rule, string? metric, IEnumerable<string> ids, Func<string, bool> firing)
-    {
-        var firingDevices = ids.Where(firing).ToList();
-        return new RuleHealth(rule, metric, ids.Count() - firingDevices.Count, firingDevices);
+        return new FleetHealthSummary(at, devices.Count, online, offline, unknown, new ReadOnlyDictionary<string, int>(versions),
+            new ReadOnlyDictionary<AlertRule, IReadOnlyList<string>>(firing));
     }
 }
-
-/// <summary>One rule's state across the fleet.</summary>
-/// <param name="Rule">Which kind of rule; the same value as <see cref="Alert.Rule"/> of its alerts.</param>
-/// <param name="Metric">The metric of a metric rule; null for silence and offline.</param>
-/// <param name="Ok">Devices for which the rule is not firing.</param>
-/// <param name="FiringDevices">Devices for which it is, in ordinal order.</param>
-public sealed record RuleHealth(AlertRuleKind Rule, string? Metric, int Ok, IReadOnlyList<string> FiringDevices)
-{
-    /// <summary>How many devices the rule is firing for.</summary>
-    public int Firing => FiringDevices.Count;
-}
-

@@ -3,13 +3,21 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace IoTMastery.Sdk.Tests.Alerts;
 
-public sealed class HealthMonitorTests
+public sealed class HealthRuleTests
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private readonly FakeTimeProvider _time = new(Start);
 
-    private HealthMonitor Monitor(TimeSpan? silence = null, TimeSpan? offline = null, TimeSpan? cooldown = null) =>
-        new(new HealthRules { SilentFor = silence, OfflineFor = offline, Cooldown = cooldown ?? TimeSpan.Zero }, _time);
+    private AlertMonitor Monitor(TimeSpan? silence = null, TimeSpan? offline = null, TimeSpan? cooldown = null) =>
+        new(Rules(silence, offline, cooldown), _time);
+
+    private static List<AlertRule> Rules(TimeSpan? silence, TimeSpan? offline, TimeSpan? cooldown)
+    {
+        var rules = new List<AlertRule>();
+        if (silence is { } s) rules.Add(AlertRule.Silence(s, cooldown ?? TimeSpan.Zero));
+        if (offline is { } o) rules.Add(AlertRule.Offline(o, cooldown ?? TimeSpan.Zero));
+        return rules;
+    }
 
     private TelemetryRecord Record(string device) => new(device, "t", 1, _time.GetUtcNow());
 
@@ -17,7 +25,7 @@ public sealed class HealthMonitorTests
     public void Silence_is_raised_once_after_N_seconds_without_a_record_and_cleared_by_the_next_record()
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
-        monitor.Observe(Record("d1"));
+        monitor.One(Record("d1"));
         _time.Advance(TimeSpan.FromSeconds(30));
         Assert.Empty(monitor.Evaluate()); // exactly N is not yet "longer than N"
         _time.Advance(TimeSpan.FromSeconds(1));
@@ -29,7 +37,7 @@ public sealed class HealthMonitorTests
         Assert.Empty(monitor.Evaluate());
         Assert.True(monitor.IsRaised("d1", AlertRuleKind.Silence));
 
-        var cleared = monitor.Observe(Record("d1"));
+        var cleared = monitor.One(Record("d1"));
         Assert.Equal(AlertEventKind.Cleared, cleared!.Kind);
         Assert.False(monitor.IsRaised("d1", AlertRuleKind.Silence));
     }
@@ -52,7 +60,7 @@ public sealed class HealthMonitorTests
     public void Offline_longer_than_N_is_raised_once_and_cleared_on_reconnect_and_replaces_silence()
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(10), offline: TimeSpan.FromSeconds(60));
-        monitor.Observe(Record("d1"));
+        monitor.One(Record("d1"));
         monitor.Observe(new PresenceEvent("d1", PresenceEventKind.Disconnected, _time.GetUtcNow(), "CONNECTION_LOST"));
         _time.Advance(TimeSpan.FromSeconds(59));
         // Silent, but known disconnected: the offline rule speaks for it, not the silence rule.
@@ -110,10 +118,10 @@ public sealed class HealthMonitorTests
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var stream = monitor.ReadAlertsAsync(cts.Token).GetAsyncEnumerator(cts.Token);
         var first = stream.MoveNextAsync().AsTask();
-        monitor.Observe(Record("d1"));
+        monitor.One(Record("d1"));
         _time.Advance(TimeSpan.FromSeconds(6));
         monitor.Evaluate();
-        monitor.Observe(Record("d1"));
+        monitor.One(Record("d1"));
         Assert.True(await first);
         Assert.Equal(AlertEventKind.Raised, stream.Current.Kind);
         Assert.True(await stream.MoveNextAsync());
@@ -125,7 +133,7 @@ public sealed class HealthMonitorTests
     public async Task RunAsync_evaluates_on_the_injected_clock()
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(5));
-        monitor.Observe(Record("d1"));
+        monitor.One(Record("d1"));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var stream = monitor.ReadAlertsAsync(cts.Token).GetAsyncEnumerator(cts.Token);
         var next = stream.MoveNextAsync().AsTask();
@@ -145,12 +153,14 @@ public sealed class HealthMonitorTests
     [Fact]
     public void Bad_rules_and_inputs_are_refused_with_the_rule_named()
     {
-        Assert.Contains("SilentFor", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(silence: TimeSpan.Zero)).Message);
-        Assert.Contains("OfflineFor", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(offline: TimeSpan.FromSeconds(-1))).Message);
-        Assert.Contains("Cooldown", Assert.Throws<ArgumentOutOfRangeException>(() => Monitor(silence: TimeSpan.FromSeconds(1), cooldown: TimeSpan.FromSeconds(-1))).Message);
+        Assert.Contains("silentFor", Assert.Throws<ArgumentOutOfRangeException>(() => AlertRule.Silence(TimeSpan.Zero)).Message);
+        Assert.Contains("offlineFor", Assert.Throws<ArgumentOutOfRangeException>(() => AlertRule.Offline(TimeSpan.FromSeconds(-1))).Message);
+        Assert.Contains("cooldown", Assert.Throws<ArgumentOutOfRangeException>(() => AlertRule.Silence(TimeSpan.FromSeconds(1), cooldown: TimeSpan.FromSeconds(-1))).Message);
+        Assert.Equal(TimeSpan.FromMinutes(5), AlertRule.Offline(TimeSpan.FromSeconds(1)).Cooldown); // the default
         Assert.Throws<ArgumentException>(() => Monitor());
+        Assert.Throws<ArgumentException>(() => new AlertMonitor([AlertRule.Silence(TimeSpan.FromSeconds(1)), AlertRule.Silence(TimeSpan.FromSeconds(2))]));
         var monitor = Monitor(silence: TimeSpan.FromSeconds(1));
-        Assert.Throws<ArgumentException>(() => monitor.Observe(default(TelemetryRecord)));
+        Assert.Throws<ArgumentException>(() => monitor.Process([default]));
         Assert.Throws<ArgumentException>(() => monitor.Expect(""));
         // Refused when called, not when the returned task is awaited.
         Assert.Throws<ArgumentOutOfRangeException>(() => { _ = monitor.RunAsync(TimeSpan.Zero, CancellationToken.None); });
@@ -161,11 +171,11 @@ public sealed class HealthMonitorTests
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
         var records = Enumerable.Range(0, 100).Select(i => new TelemetryRecord("d" + i, "t", i, Start)).ToArray();
-        foreach (var r in records) monitor.Observe(r);
+        foreach (var r in records) monitor.Process([r]);
         var bytes = Allocations.SteadyStateBytes(_ =>
         {
             for (var round = 0; round < 1_000; round++)
-                foreach (var r in records) monitor.Observe(r);
+                foreach (var r in records) monitor.Process([r]);
         });
         Assert.Equal(0, bytes);
     }
@@ -174,24 +184,25 @@ public sealed class HealthMonitorTests
     public void A_batch_counts_as_observed_at_one_instant_and_clears_the_silence_of_each_device_once()
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
-        monitor.Observe([Record("d1"), Record("d2"), Record("d3")]);
+        monitor.Process([Record("d1"), Record("d2"), Record("d3")]);
         _time.Advance(TimeSpan.FromSeconds(31));
         Assert.Equal(["d1", "d2", "d3"], monitor.Evaluate().Select(a => a.DeviceId).Order());
         _time.Advance(TimeSpan.FromSeconds(4));
-        var cleared = monitor.Observe([Record("d2"), Record("d1"), Record("d2")]);
+        var cleared = new List<Alert>();
+        Assert.Equal(2, monitor.Process([Record("d2"), Record("d1"), Record("d2")], cleared));
         Assert.Equal([("d2", AlertEventKind.Cleared, TimeSpan.FromSeconds(35)), ("d1", AlertEventKind.Cleared, TimeSpan.FromSeconds(35))],
             cleared.Select(a => (a.DeviceId, a.Kind, a.Duration)));
         Assert.True(monitor.IsRaised("d3", AlertRuleKind.Silence));
         _time.Advance(TimeSpan.FromSeconds(30));
         Assert.Empty(monitor.Evaluate()); // d1 and d2 were stamped at the batch's instant: exactly 30 s is not longer than 30 s
-        Assert.Empty(monitor.Observe(ReadOnlySpan<TelemetryRecord>.Empty));
+        Assert.Equal(0, monitor.Process(ReadOnlySpan<TelemetryRecord>.Empty));
     }
 
     [Fact]
     public void A_batch_with_an_uninitialized_record_is_refused_whole()
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
-        Assert.Throws<ArgumentException>(() => monitor.Observe([Record("d1"), default]));
+        Assert.Throws<ArgumentException>(() => monitor.Process([Record("d1"), default]));
         _time.Advance(TimeSpan.FromSeconds(31));
         Assert.Empty(monitor.Evaluate()); // d1 was not applied, so it is not expected
     }
@@ -201,10 +212,10 @@ public sealed class HealthMonitorTests
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(30));
         var records = Enumerable.Range(0, 512).Select(i => new TelemetryRecord("d" + (i % 100), "t", i, Start)).ToArray();
-        monitor.Observe(records);
+        monitor.Process(records);
         var bytes = Allocations.SteadyStateBytes(_ =>
         {
-            for (var round = 0; round < 1_000; round++) monitor.Observe(records);
+            for (var round = 0; round < 1_000; round++) monitor.Process(records);
         });
         Assert.Equal(0, bytes);
     }
