@@ -139,12 +139,9 @@ public sealed class AzureIoTProvider : IIoTProvider
     /// <returns>The hub host the device must connect to, its device id there, and the whole <c>registrationState</c> document.</returns>
     /// <exception cref="ArgumentException">An option is invalid; the message never holds a key.</exception>
     /// <exception cref="IoTException">DPS refused the registration or did not finish within <see cref="DpsRegistrationOptions.Timeout"/>.</exception>
-    public static async Task<(string? AssignedHub, string? DeviceId, System.Text.Json.Nodes.JsonObject RegistrationState)> RegisterWithDpsAsync(
-        DpsRegistrationOptions options, TimeProvider? timeProvider = null, ILogger? logger = null, CancellationToken cancellationToken = default)
-    {
-        var result = await DpsProvisioningClient.RegisterAsync(options, timeProvider, logger, cancellationToken).ConfigureAwait(false);
-        return (result.AssignedHub, result.DeviceId, result.RegistrationState);
-    }
+    public static Task<DpsRegistrationResult> RegisterWithDpsAsync(
+        DpsRegistrationOptions options, TimeProvider? timeProvider = null, ILogger? logger = null, CancellationToken cancellationToken = default) =>
+        DpsProvisioningClient.RegisterAsync(options, timeProvider, logger, cancellationToken);
 
     /// <summary>Stops the connection-state reader and releases the HTTP connections and the firmware store the provider opened.</summary>
     public async ValueTask DisposeAsync()

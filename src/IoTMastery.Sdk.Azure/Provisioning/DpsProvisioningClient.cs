@@ -9,12 +9,15 @@ using Microsoft.Extensions.Logging;
 
 namespace IoTMastery.Sdk.Azure;
 
-/// <summary>Where DPS assigned a device. Internal: <see cref="AzureIoTProvider.RegisterWithDpsAsync"/> returns its fields as a tuple.</summary>
-/// <param name="Status">The registration status, <c>assigned</c> on success.</param>
+/// <summary>
+/// Where DPS assigned a device: the answer of <see cref="AzureIoTProvider.RegisterWithDpsAsync"/>. A named record rather
+/// than a tuple, so the result can grow (and be documented) without breaking callers. There is no status: any status but
+/// <c>assigned</c> is an <see cref="IoTException"/>.
+/// </summary>
 /// <param name="AssignedHub">The hub host the device must connect to.</param>
 /// <param name="DeviceId">The device id in that hub.</param>
 /// <param name="RegistrationState">The whole <c>registrationState</c> document.</param>
-internal sealed record DpsRegistrationResult(string Status, string? AssignedHub, string? DeviceId, JsonObject RegistrationState);
+public sealed record DpsRegistrationResult(string? AssignedHub, string? DeviceId, JsonObject RegistrationState);
 
 /// <summary>Settings of a DPS registration with a symmetric key.</summary>
 public sealed record DpsRegistrationOptions
@@ -186,7 +189,7 @@ internal static class DpsProvisioningClient
             var registration = body?["registrationState"] as JsonObject ?? [];
             if (state != "assigned")
                 throw new IoTException(IoTErrorKind.Unknown, $"DPS did not assign '{registrationId}': status {state}, {TwinMapping.Text(registration["errorMessage"])}.", IotHubErrors.Provider, state ?? "unknown");
-            return (new DpsRegistrationResult(state, TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration), null, TimeSpan.Zero);
+            return (new DpsRegistrationResult(TwinMapping.Text(registration["assignedHub"]), TwinMapping.Text(registration["deviceId"]), registration), null, TimeSpan.Zero);
         }
         var operationId = TwinMapping.Text(body?["operationId"])
             ?? throw new IoTException(IoTErrorKind.Unknown, "DPS answered without an operationId.", IotHubErrors.Provider, "InvalidResponse");

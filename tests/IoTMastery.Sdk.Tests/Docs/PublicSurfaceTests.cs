@@ -30,7 +30,7 @@ public sealed class PublicSurfaceTests
     // the core alerts cut (-4): one Alert record replaces AlertEvent, HealthAlert, AnomalyAlert and AlertNotification,
     // AlertRuleKind (with Threshold) replaces HealthRuleKind, and FleetHealth.Summarize became FleetHealthSummary.Create.
     // 128 after the cloud and analytics packages' second cut (-5): the lake sinks behind ILakeSink.Directory/S3, DPS as
-    // AzureIoTProvider.RegisterWithDpsAsync returning a tuple, and GcpDeviceTelemetryRoute as GcpIoTOptions.DeviceTelemetryToPubSub.
+    // AzureIoTProvider.RegisterWithDpsAsync, and GcpDeviceTelemetryRoute as GcpIoTOptions.DeviceTelemetryToPubSub.
     // 122 after the core small cuts (-6): CommandHandler, DesiredStateHandler and FirmwareDownloader are Func shapes,
     // SdkTraceNames and SdkMetricNames one IoTDiagnostics, VersionCount two ComplianceReport dictionaries, and
     // RegisterManyAsync returns the list of BulkRegistrationItem that BulkRegistrationResult wrapped.
@@ -39,7 +39,9 @@ public sealed class PublicSurfaceTests
     // 101 after the alert API cut (-8, issue #14): one AlertRule record with a factory per kind replaces ThresholdAlertRule,
     // AnomalyRule, RateOfChangeRule, EwmaAnomalyRule and HealthRules, one AlertMonitor replaces AlertEvaluator,
     // AnomalyEvaluator, HealthMonitor and CombinedEvaluator, and FleetHealthSummary.Firing (rule -> devices) replaces RuleHealth.
-    internal const int MaxExportedTypes = 101;
+    // 102 with DpsRegistrationResult public again: AzureIoTProvider.RegisterWithDpsAsync returned a value tuple, which
+    // cannot grow or carry docs; the named record it had is the better public shape for one type.
+    internal const int MaxExportedTypes = 102;
 
     /// <summary>Issue #14's goal for the exported types; the gap to <see cref="MaxExportedTypes"/> is open work.</summary>
     internal const int TargetExportedTypes = 80;
