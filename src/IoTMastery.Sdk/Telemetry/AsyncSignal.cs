@@ -6,10 +6,14 @@ namespace IoTMastery.Sdk;
 /// An auto-reset event for one waiter that allocates nothing per wait, so the batcher and sender
 /// can park and wake without garbage. A <see cref="Set"/> with no waiter is remembered once.
 /// </summary>
-internal sealed class AsyncSignal : IValueTaskSource
+/// <param name="runWaiterInline">
+/// When true, <see cref="Set"/> runs the parked waiter on the caller's thread until the waiter's next await, instead of
+/// queueing it to the thread pool. Only for waiters that never block and only when no caller of <see cref="Set"/> holds a lock.
+/// </param>
+internal sealed class AsyncSignal(bool runWaiterInline = false) : IValueTaskSource
 {
     private const int Idle = 0, Signaled = 1, Waiting = 2;
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = !runWaiterInline };
     private int _state;
 
     public void Set()

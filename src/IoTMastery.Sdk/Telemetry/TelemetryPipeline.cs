@@ -79,7 +79,10 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private bool _sendCompleted;
     private bool _senderIdle;
     private bool _batcherWaitsForRoom;
-    private readonly AsyncSignal _sendReady = new();
+    // The sender runs on whichever thread wakes it (the batcher that queued a batch, the acknowledgement that resolved
+    // one): a thread-pool hop per batch and per acknowledgement cost more CPU than the sender's short turn, and woke
+    // workers that then spun. The sender only takes _sendGate briefly and starts sends, so the waking thread is back soon.
+    private readonly AsyncSignal _sendReady = new(runWaiterInline: true);
     private readonly AsyncSignal _sendRoom = new();
 
     // In-memory mode's send window (under _sendGate): batches started and not yet resolved, oldest first.
