@@ -66,7 +66,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
         catch (ResourceAlreadyExistsException)
         {
             var device = await provider.Registry.GetAsync(id, ct);
-            var old = device.Credentials.First(c => c.Status == CredentialStatus.Active);
+            var old = device.Credentials.First(c => !c.Revoked);
             credentials[id] = await provider.Registry.RotateCredentialAsync(id, old.Id, cancellationToken: ct);
             rotated++;
         }

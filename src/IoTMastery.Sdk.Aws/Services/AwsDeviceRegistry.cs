@@ -296,7 +296,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
             Id = id,
             Kind = CredentialKind.X509Certificate,
             // INACTIVE (a disabled device) is still a valid credential; only REVOKED is revoked.
-            Status = (string?)description["status"] == "REVOKED" ? CredentialStatus.Revoked : CredentialStatus.Active,
+            Revoked = (string?)description["status"] == "REVOKED",
             NotBefore = Epoch(validity?["notBefore"]) ?? default,
             NotAfter = Epoch(validity?["notAfter"]) ?? default,
         };

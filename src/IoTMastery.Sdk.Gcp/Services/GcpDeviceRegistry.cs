@@ -151,7 +151,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         var (publicPem, privatePem, format) = DeviceKeys.Generate(request.Algorithm);
         var now = _time.GetUtcNow();
         var expires = TruncateToSeconds(now + request.Validity);
-        var info = new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey, Status = CredentialStatus.Active, NotBefore = now, NotAfter = expires };
+        var info = new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey, NotBefore = now, NotAfter = expires };
         return (CloudIotClient.PublicKeyCredential(publicPem, format, expires), new IssuedCredential(info, privateKeyPem: privatePem, publicKeyPem: publicPem));
     }
 
@@ -192,7 +192,6 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         {
             Id = DeviceKeys.Fingerprint(c?["publicKey"]?["key"]?.GetValue<string>() ?? ""),
             Kind = CredentialKind.PublicKey,
-            Status = CredentialStatus.Active,
             NotAfter = c?["expirationTime"]?.GetValue<string>() is { Length: > 0 } e && DateTimeOffset.TryParse(e, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) && t.Year > 1970 ? t : DateTimeOffset.MaxValue,
         }).ToList();
         return new Device

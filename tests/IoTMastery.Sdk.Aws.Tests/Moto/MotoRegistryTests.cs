@@ -34,7 +34,7 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         Assert.Equal("Zürich – Halle 3", device.Attributes["site"]);
         var credential = Assert.Single(device.Credentials);
         Assert.Equal(result.Credential.Id, credential.Id);
-        Assert.Equal(CredentialStatus.Active, credential.Status);
+        Assert.False(credential.Revoked);
 
         var certificate = await _provider.ControlPlane.DescribeCertificateAsync(credential.Id, default);
         Assert.Equal("ACTIVE", (string?)certificate["status"]);
@@ -110,8 +110,8 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         var result = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001", Credential = CredentialRequest.X509 });
         var rotated = await _provider.Registry.RotateCredentialAsync("dev-001", result.Credential!.Id);
         var device = await _provider.Registry.GetAsync("dev-001");
-        Assert.Equal(CredentialStatus.Revoked, device.Credentials.Single(c => c.Id == result.Credential.Id).Status);
-        Assert.Equal(CredentialStatus.Active, device.Credentials.Single(c => c.Id == rotated.Id).Status);
+        Assert.True(device.Credentials.Single(c => c.Id == result.Credential.Id).Revoked);
+        Assert.False(device.Credentials.Single(c => c.Id == rotated.Id).Revoked);
         await Assert.ThrowsAsync<ResourceNotFoundException>(() => _provider.Registry.RevokeCredentialAsync("dev-001", new string('a', 64)));
     }
 

@@ -89,13 +89,13 @@ public sealed class LocalDeviceRegistryTests
         Assert.Equal(["cam-7", "cam-7"], f.Bus.Disconnected);
 
         var device = await f.Registry.GetAsync("cam-7");
-        var statuses = device.Credentials.ToDictionary(c => c.Id, c => c.Status);
-        Assert.Equal(new Dictionary<string, CredentialStatus>
+        var revoked = device.Credentials.ToDictionary(c => c.Id, c => c.Revoked);
+        Assert.Equal(new Dictionary<string, bool>
         {
-            [first.Id] = CredentialStatus.Revoked,
-            [second.Id] = CredentialStatus.Revoked,
-            [rotated.Id] = CredentialStatus.Active,
-        }, statuses);
+            [first.Id] = true,
+            [second.Id] = true,
+            [rotated.Id] = false,
+        }, revoked);
         Assert.Equal(4, device.Version); // register, issue, rotate, revoke
         await Assert.ThrowsAsync<ResourceNotFoundException>(() => f.Registry.RevokeCredentialAsync("cam-7", new string('A', 64)));
     }
