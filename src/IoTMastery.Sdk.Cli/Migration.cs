@@ -91,7 +91,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
                 {
                     var update = device.Attributes.ToDictionary(a => a.Key, a => (string?)a.Value, StringComparer.Ordinal);
                     foreach (var stale in existing.Attributes.Keys.Where(k => !device.Attributes.ContainsKey(k))) update[stale] = null;
-                    await target.Provider.Registry.UpdateAsync(device.Id, new DeviceUpdate { Attributes = update }, ct).ConfigureAwait(false);
+                    await target.Provider.Registry.UpdateAsync(device.Id, update, cancellationToken: ct).ConfigureAwait(false);
                 }
                 recovered++;
             }

@@ -98,30 +98,29 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     }
 
     /// <inheritdoc />
-    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         Rules.Validate(deviceId);
-        ArgumentNullException.ThrowIfNull(update);
-        ArgumentNullException.ThrowIfNull(update.Attributes, nameof(update.Attributes));
-        if (update.Attributes.Count > MaxAttributes)
-            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update names {update.Attributes.Count}.", nameof(update));
-        foreach (var (name, value) in update.Attributes)
-            ValidateAttribute(name, value, nameof(update));
+        ArgumentNullException.ThrowIfNull(attributes);
+        if (attributes.Count > MaxAttributes)
+            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update names {attributes.Count}.", nameof(attributes));
+        foreach (var (name, value) in attributes)
+            ValidateAttribute(name, value, nameof(attributes));
 
         return _store.WriteAsync(async (c, tx, ct) =>
         {
             var current = await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
-            if (update.ExpectedVersion is { } expected && expected != current.Version)
+            if (expectedVersion is { } expected && expected != current.Version)
                 throw new PreconditionFailedException(
                     $"Device '{deviceId}' is at version {current.Version}, not the expected {expected}.", Provider, "VersionMismatch", expected, current.Version);
             var merged = new Dictionary<string, string>(current.Attributes, StringComparer.Ordinal);
-            foreach (var (name, value) in update.Attributes)
+            foreach (var (name, value) in attributes)
             {
                 if (value is null) merged.Remove(name);
                 else merged[name] = value;
             }
             if (merged.Count > MaxAttributes)
-                throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update would leave {merged.Count}.", nameof(update));
+                throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update would leave {merged.Count}.", nameof(attributes));
             await LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET attributes = $attributes, version = version + 1 WHERE id = $id", ct,
                 ("$attributes", SerializeAttributes(merged)), ("$id", deviceId)).ConfigureAwait(false);
             return await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);

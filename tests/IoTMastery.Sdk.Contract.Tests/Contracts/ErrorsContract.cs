@@ -14,7 +14,7 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
         Assert.Equal(id, (await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.GetAsync(id, Ct))).DeviceId);
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.DeleteAsync(id, Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct));
-        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "b" } }, Ct));
+        await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Registry.UpdateAsync(id, new Dictionary<string, string?> { ["a"] = "b" }, cancellationToken: Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.GetAsync(id, Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.State.UpdateDesiredAsync(id, new JsonObject { ["a"] = 1 }, cancellationToken: Ct));
         await Assert.ThrowsAsync<DeviceNotFoundException>(() => Provider.Commands.InvokeAsync(id, new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) }, Ct));

@@ -12,10 +12,10 @@ public sealed class LocalDeviceRegistryTests
 
         await Assert.ThrowsAsync<ResourceAlreadyExistsException>(() => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
 
-        var updated = await f.Registry.UpdateAsync("pump-1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, ExpectedVersion = 1 });
+        var updated = await f.Registry.UpdateAsync("pump-1", new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, expectedVersion: 1);
         Assert.Equal(2, updated.Version);
         Assert.Equal(new Dictionary<string, string> { ["fw"] = "a" }, updated.Attributes);
-        var conflict = await Assert.ThrowsAsync<PreconditionFailedException>(() => f.Registry.UpdateAsync("pump-1", new DeviceUpdate { ExpectedVersion = 1 }));
+        var conflict = await Assert.ThrowsAsync<PreconditionFailedException>(() => f.Registry.UpdateAsync("pump-1", new Dictionary<string, string?>(), expectedVersion: 1));
         Assert.Equal((1L, 2L), (conflict.ExpectedVersion!.Value, conflict.CurrentVersion!.Value));
 
         var disabled = await f.Registry.SetStatusAsync("pump-1", DeviceStatus.Disabled);
