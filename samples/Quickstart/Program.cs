@@ -66,7 +66,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
         catch (IoTException ex) when (ex.Kind == IoTErrorKind.AlreadyExists)
         {
             var device = await provider.Registry.GetAsync(id, ct);
-            var old = device.Credentials.First(c => c.Status == CredentialStatus.Active);
+            var old = device.Credentials.First(c => !c.Revoked);
             credentials[id] = await provider.Registry.RotateCredentialAsync(id, old.Id, cancellationToken: ct);
             rotated++;
         }

@@ -42,7 +42,7 @@ internal static partial class IotmApp
             c.Output.Write(new JsonArray(found.Select(d => (JsonNode)Views.Device(d)).ToArray()),
                 ["id", "status", "version", "attributes", "credentials"],
                 found.Select(d => new[] { d.Id, Views.Lower(d.Status), d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    string.Join(", ", d.Attributes.Select(p => $"{p.Key}={p.Value}")), d.Credentials.Count(x => x.Status == CredentialStatus.Active) + " active" }));
+                    string.Join(", ", d.Attributes.Select(p => $"{p.Key}={p.Value}")), d.Credentials.Count(x => !x.Revoked) + " active" }));
             // Only after whole pages: a --limit that cut a page short has no token that resumes exactly where it stopped.
             if (next is not null && read >= maxPages && found.Count < max)
                 await stderr.WriteLineAsync($"iotm: more devices; resume with --continuation-token {next}").ConfigureAwait(false);
@@ -186,7 +186,7 @@ internal static partial class IotmApp
     private static async Task<string> OnlyActiveCredentialAsync(IIoTProvider provider, string deviceId, CancellationToken ct)
     {
         var device = await provider.Registry.GetAsync(deviceId, ct).ConfigureAwait(false);
-        var active = device.Credentials.Where(x => x.Status == CredentialStatus.Active).ToArray();
+        var active = device.Credentials.Where(x => !x.Revoked).ToArray();
         return active.Length switch
         {
             1 => active[0].Id,

@@ -82,7 +82,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
             {
                 // A previous run created it and died before its checkpoint line: whatever it issued never reached a bundle.
                 var existing = await target.Provider.Registry.GetAsync(device.Id, ct).ConfigureAwait(false);
-                foreach (var credential in existing.Credentials.Where(x => x.Status == CredentialStatus.Active))
+                foreach (var credential in existing.Credentials.Where(x => !x.Revoked))
                     await target.Provider.Registry.RevokeCredentialAsync(device.Id, credential.Id, ct).ConfigureAwait(false);
                 issued = await target.Provider.Registry.IssueCredentialAsync(device.Id, request, ct).ConfigureAwait(false);
                 // Where registering is several calls (IoT Hub: the identity, then the twin's tags), the crash may have come
@@ -91,7 +91,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
                 {
                     var update = device.Attributes.ToDictionary(a => a.Key, a => (string?)a.Value, StringComparer.Ordinal);
                     foreach (var stale in existing.Attributes.Keys.Where(k => !device.Attributes.ContainsKey(k))) update[stale] = null;
-                    await target.Provider.Registry.UpdateAsync(device.Id, new DeviceUpdate { Attributes = update }, ct).ConfigureAwait(false);
+                    await target.Provider.Registry.UpdateAsync(device.Id, update, cancellationToken: ct).ConfigureAwait(false);
                 }
                 recovered++;
             }

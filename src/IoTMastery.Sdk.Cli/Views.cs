@@ -23,7 +23,7 @@ internal static class Views
     {
         ["id"] = c.Id,
         ["kind"] = Lower(c.Kind),
-        ["status"] = Lower(c.Status),
+        ["status"] = c.Revoked ? "revoked" : "active", // the stable JSON keeps the words the former CredentialStatus enum gave
         ["notBefore"] = Time(c.NotBefore),
         ["notAfter"] = Time(c.NotAfter),
     };

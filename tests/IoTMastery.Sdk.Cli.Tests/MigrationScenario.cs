@@ -136,7 +136,7 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
             var device = await target.Registry.GetAsync(Id(i));
             Assert.Equal(new Dictionary<string, string> { ["n"] = $"{i}" }, device.Attributes.ToDictionary());
             Assert.Equal(i == 5 ? DeviceStatus.Disabled : DeviceStatus.Enabled, device.Status);
-            var active = Assert.Single(device.Credentials, c => c.Status == CredentialStatus.Active);
+            var active = Assert.Single(device.Credentials, c => !c.Revoked);
             AssertBundle(device.Id, active.Id);
         }
         Assert.True(JsonNode.DeepEquals(DesiredOfDevice3, (await target.State.GetAsync(Id(3))).Desired), $"{Id(3)} desired: {(await target.State.GetAsync(Id(3))).Desired.ToJsonString()}");

@@ -115,7 +115,6 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
         {
             Id = id,
             Kind = CredentialKind.X509Certificate,
-            Status = CredentialStatus.Active,
             NotBefore = cert.NotBefore.ToUniversalTime(),
             NotAfter = cert.NotAfter.ToUniversalTime(),
         };

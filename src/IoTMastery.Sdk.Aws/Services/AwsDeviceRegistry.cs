@@ -91,16 +91,16 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         }, cursorIsValid: null, cancellationToken);
     }
 
-    public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    public async Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Aws.Validate(deviceId);
-        ArgumentNullException.ThrowIfNull(update);
-        ValidateAttributes(update.Attributes, nameof(update));
-        if (update.ExpectedVersion is < 0)
-            throw new ArgumentOutOfRangeException(nameof(update), update.ExpectedVersion, "ExpectedVersion must not be negative.");
+        ArgumentNullException.ThrowIfNull(attributes);
+        ValidateAttributes(attributes, nameof(attributes));
+        if (expectedVersion is < 0)
+            throw new ArgumentOutOfRangeException(nameof(expectedVersion), expectedVersion, "expectedVersion must not be negative.");
         // An empty value with merge=true removes the attribute (UpdateThing's documented way to remove one).
-        var attributes = update.Attributes.ToDictionary(kv => kv.Key, kv => kv.Value ?? "");
-        await _iot.UpdateThingAsync(deviceId, attributes, merge: true, update.ExpectedVersion, cancellationToken).ConfigureAwait(false);
+        var thingAttributes = attributes.ToDictionary(kv => kv.Key, kv => kv.Value ?? "");
+        await _iot.UpdateThingAsync(deviceId, thingAttributes, merge: true, expectedVersion, cancellationToken).ConfigureAwait(false);
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }
 
@@ -296,7 +296,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
             Id = id,
             Kind = CredentialKind.X509Certificate,
             // INACTIVE (a disabled device) is still a valid credential; only REVOKED is revoked.
-            Status = (string?)description["status"] == "REVOKED" ? CredentialStatus.Revoked : CredentialStatus.Active,
+            Revoked = (string?)description["status"] == "REVOKED",
             NotBefore = Epoch(validity?["notBefore"]) ?? default,
             NotAfter = Epoch(validity?["notAfter"]) ?? default,
         };

@@ -190,13 +190,13 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
             return (page.Items.Select(map).ToList(), page.ContinuationToken);
         }, cursorIsValid: null, cancellationToken);
 
-    public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    public async Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Azure.Validate(deviceId);
-        ArgumentNullException.ThrowIfNull(update);
-        foreach (var name in update.Attributes.Keys) TwinMapping.ValidateAttributeName(name, nameof(update));
+        ArgumentNullException.ThrowIfNull(attributes);
+        foreach (var name in attributes.Keys) TwinMapping.ValidateAttributeName(name, nameof(attributes));
         string? etag = null;
-        if (update.ExpectedVersion is { } expected)
+        if (expectedVersion is { } expected)
         {
             var current = await _hub.GetTwinAsync(deviceId, cancellationToken).ConfigureAwait(false);
             var version = TwinMapping.Long(current["version"]);
@@ -206,7 +206,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
             etag = TwinMapping.Text(current["etag"]);
         }
         var tags = new JsonObject();
-        foreach (var (k, v) in update.Attributes) tags[k] = v;
+        foreach (var (k, v) in attributes) tags[k] = v;
         var twin = await _hub.UpdateTwinAsync(deviceId, new JsonObject { ["tags"] = tags }, etag, cancellationToken).ConfigureAwait(false);
         return TwinMapping.ToDevice(twin);
     }

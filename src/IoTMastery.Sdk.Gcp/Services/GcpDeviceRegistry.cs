@@ -8,7 +8,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <see cref="IDeviceRegistry"/> over the Cloud IoT v1 device manager. Credentials are public keys the registry
 /// holds (at most 3 per device); the private key is generated here and handed back once. Attributes are device
 /// metadata, Disabled is <c>blocked</c>. Devices carry no version in this API, so <see cref="Device.Version"/> is 0
-/// and <see cref="DeviceUpdate.ExpectedVersion"/> is refused with <see cref="NotSupportedException"/>.
+/// and an <c>expectedVersion</c> passed to <see cref="UpdateAsync"/> is refused with <see cref="NotSupportedException"/>.
 /// </summary>
 internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
 {
@@ -64,16 +64,16 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         }, cursorIsValid: null, cancellationToken);
     }
 
-    public async Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    public async Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         DeviceIdRules.Gcp.Validate(deviceId);
-        ArgumentNullException.ThrowIfNull(update);
-        if (update.ExpectedVersion is not null)
-            throw new NotSupportedException("Cloud IoT devices carry no record version, so ExpectedVersion cannot be checked; leave it null.");
-        foreach (var (key, value) in update.Attributes) ValidateMetadataEntry(key, value);
+        ArgumentNullException.ThrowIfNull(attributes);
+        if (expectedVersion is not null)
+            throw new NotSupportedException("Cloud IoT devices carry no record version, so expectedVersion cannot be checked; leave it null.");
+        foreach (var (key, value) in attributes) ValidateMetadataEntry(key, value);
         var current = await Call(deviceId, () => _client.GetDeviceAsync(deviceId, "metadata", cancellationToken)).ConfigureAwait(false);
         var metadata = current["metadata"] as JsonObject is { } m ? (JsonObject)m.DeepClone() : new JsonObject();
-        foreach (var (key, value) in update.Attributes)
+        foreach (var (key, value) in attributes)
             if (value is null) metadata.Remove(key); else metadata[key] = value;
         ValidateMetadata(metadata.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()));
         return ToDevice(await Call(deviceId, () => _client.PatchDeviceAsync(deviceId, new JsonObject { ["metadata"] = metadata }, "metadata", cancellationToken)).ConfigureAwait(false));
@@ -151,7 +151,7 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         var (publicPem, privatePem, format) = DeviceKeys.Generate(request.Algorithm);
         var now = _time.GetUtcNow();
         var expires = TruncateToSeconds(now + request.Validity);
-        var info = new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey, Status = CredentialStatus.Active, NotBefore = now, NotAfter = expires };
+        var info = new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey, NotBefore = now, NotAfter = expires };
         return (CloudIotClient.PublicKeyCredential(publicPem, format, expires), new IssuedCredential(info, privateKeyPem: privatePem, publicKeyPem: publicPem));
     }
 
@@ -192,7 +192,6 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         {
             Id = DeviceKeys.Fingerprint(c?["publicKey"]?["key"]?.GetValue<string>() ?? ""),
             Kind = CredentialKind.PublicKey,
-            Status = CredentialStatus.Active,
             NotAfter = c?["expirationTime"]?.GetValue<string>() is { Length: > 0 } e && DateTimeOffset.TryParse(e, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) && t.Year > 1970 ? t : DateTimeOffset.MaxValue,
         }).ToList();
         return new Device

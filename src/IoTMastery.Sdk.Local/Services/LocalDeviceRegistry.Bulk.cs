@@ -114,7 +114,7 @@ internal sealed partial class LocalDeviceRegistry
                 credential.Parameters["$cid"].Value = info.Id;
                 credential.Parameters["$id"].Value = registration.Id;
                 credential.Parameters["$kind"].Value = info.Kind.ToString();
-                credential.Parameters["$status"].Value = info.Status.ToString();
+                credential.Parameters["$status"].Value = StatusText(info);
                 credential.Parameters["$nb"].Value = LocalStore.ToDb(info.NotBefore);
                 credential.Parameters["$na"].Value = LocalStore.ToDb(info.NotAfter);
                 await credential.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

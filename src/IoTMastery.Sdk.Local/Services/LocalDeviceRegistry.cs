@@ -98,30 +98,29 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     }
 
     /// <inheritdoc />
-    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default)
+    public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         Rules.Validate(deviceId);
-        ArgumentNullException.ThrowIfNull(update);
-        ArgumentNullException.ThrowIfNull(update.Attributes, nameof(update.Attributes));
-        if (update.Attributes.Count > MaxAttributes)
-            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update names {update.Attributes.Count}.", nameof(update));
-        foreach (var (name, value) in update.Attributes)
-            ValidateAttribute(name, value, nameof(update));
+        ArgumentNullException.ThrowIfNull(attributes);
+        if (attributes.Count > MaxAttributes)
+            throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update names {attributes.Count}.", nameof(attributes));
+        foreach (var (name, value) in attributes)
+            ValidateAttribute(name, value, nameof(attributes));
 
         return _store.WriteAsync(async (c, tx, ct) =>
         {
             var current = await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
-            if (update.ExpectedVersion is { } expected && expected != current.Version)
+            if (expectedVersion is { } expected && expected != current.Version)
                 throw IoTException.PreconditionFailed(
                     $"Device '{deviceId}' is at version {current.Version}, not the expected {expected}.", Provider, "VersionMismatch", current.Version);
             var merged = new Dictionary<string, string>(current.Attributes, StringComparer.Ordinal);
-            foreach (var (name, value) in update.Attributes)
+            foreach (var (name, value) in attributes)
             {
                 if (value is null) merged.Remove(name);
                 else merged[name] = value;
             }
             if (merged.Count > MaxAttributes)
-                throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update would leave {merged.Count}.", nameof(update));
+                throw new ArgumentException($"A device has at most {MaxAttributes} attributes; the update would leave {merged.Count}.", nameof(attributes));
             await LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET attributes = $attributes, version = version + 1 WHERE id = $id", ct,
                 ("$attributes", SerializeAttributes(merged)), ("$id", deviceId)).ConfigureAwait(false);
             return await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
@@ -195,7 +194,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
             // New first, then revoke: the device is never left without an active credential.
             await InsertCredentialAsync(c, tx, deviceId, issued.Info, ct).ConfigureAwait(false);
             await LocalStore.ExecuteAsync(c, tx, "UPDATE credentials SET status = $revoked WHERE id = $cid AND device_id = $id", ct,
-                ("$revoked", CredentialStatus.Revoked.ToString()), ("$cid", oldId), ("$id", deviceId)).ConfigureAwait(false);
+                ("$revoked", RevokedText), ("$cid", oldId), ("$id", deviceId)).ConfigureAwait(false);
             return await BumpVersionAsync(c, tx, deviceId, ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
@@ -212,7 +211,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
             await LocalStore.EnsureDeviceExistsAsync(c, tx, deviceId, ct).ConfigureAwait(false);
             await EnsureCredentialExistsAsync(c, tx, deviceId, id, ct).ConfigureAwait(false);
             await LocalStore.ExecuteAsync(c, tx, "UPDATE credentials SET status = $revoked WHERE id = $cid AND device_id = $id", ct,
-                ("$revoked", CredentialStatus.Revoked.ToString()), ("$cid", id), ("$id", deviceId)).ConfigureAwait(false);
+                ("$revoked", RevokedText), ("$cid", id), ("$id", deviceId)).ConfigureAwait(false);
             return await BumpVersionAsync(c, tx, deviceId, ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         // The bus closes every session of the device; one with another active credential simply reconnects.
@@ -236,7 +235,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
                   AND k.not_before <= $now AND k.not_after > $now
                 """,
                 ("$id", deviceId), ("$enabled", DeviceStatus.Enabled.ToString()), ("$thumbprint", thumbprint),
-                ("$active", CredentialStatus.Active.ToString()), ("$now", now));
+                ("$active", ActiveText), ("$now", now));
             return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -313,13 +312,19 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
             {
                 Id = reader.GetString(1),
                 Kind = Enum.Parse<CredentialKind>(reader.GetString(2)),
-                Status = Enum.Parse<CredentialStatus>(reader.GetString(3)),
+                Revoked = reader.GetString(3) == RevokedText,
                 NotBefore = LocalStore.FromDb(reader.GetInt64(4)),
                 NotAfter = LocalStore.FromDb(reader.GetInt64(5)),
             });
         }
         return result;
     }
+
+    // The credentials.status column keeps the words the former CredentialStatus enum wrote, so existing stores read unchanged.
+    private const string ActiveText = "Active";
+    private const string RevokedText = "Revoked";
+
+    private static string StatusText(CredentialInfo info) => info.Revoked ? RevokedText : ActiveText;
 
     // One registration's rows, shared by RegisterAsync and the bulk path so both write the same shape.
     private const string InsertDeviceSql = "INSERT INTO devices (id, status, attributes, version, created_at) VALUES ($id, $status, $attributes, 1, $now)";
@@ -328,7 +333,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
 
     private static Task<int> InsertCredentialAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, CredentialInfo info, CancellationToken ct) =>
         LocalStore.ExecuteAsync(c, tx, InsertCredentialSql, ct,
-            ("$cid", info.Id), ("$id", deviceId), ("$kind", info.Kind.ToString()), ("$status", info.Status.ToString()),
+            ("$cid", info.Id), ("$id", deviceId), ("$kind", info.Kind.ToString()), ("$status", StatusText(info)),
             ("$nb", LocalStore.ToDb(info.NotBefore)), ("$na", LocalStore.ToDb(info.NotAfter)));
 
     private static async Task EnsureCredentialExistsAsync(SqliteConnection c, SqliteTransaction tx, string deviceId, string credentialId, CancellationToken ct)

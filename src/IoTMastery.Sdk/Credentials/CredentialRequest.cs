@@ -49,16 +49,6 @@ public sealed record CredentialRequest
     }
 }
 
-/// <summary>Whether a credential is usable.</summary>
-public enum CredentialStatus
-{
-    /// <summary>The credential is accepted.</summary>
-    Active,
-
-    /// <summary>The credential was revoked and is refused.</summary>
-    Revoked,
-}
-
 /// <summary>The public description of a device credential. Holds no secret.</summary>
 public sealed record CredentialInfo
 {
@@ -68,8 +58,11 @@ public sealed record CredentialInfo
     /// <summary>The kind of credential.</summary>
     public CredentialKind Kind { get; init; }
 
-    /// <summary>Whether it is active or revoked.</summary>
-    public CredentialStatus Status { get; init; }
+    /// <summary>
+    /// Whether the credential was revoked and is refused; <see langword="false"/> (the default) while it is accepted. A bool,
+    /// not a status enum: revocation is the only state a credential leaves, and expiry is read from <see cref="NotAfter"/>.
+    /// </summary>
+    public bool Revoked { get; init; }
 
     /// <summary>Start of validity.</summary>
     public DateTimeOffset NotBefore { get; init; }

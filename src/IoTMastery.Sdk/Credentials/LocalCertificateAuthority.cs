@@ -144,7 +144,6 @@ public sealed partial class LocalCertificateAuthority : IDisposable
         {
             Id = thumbprint,
             Kind = CredentialKind.X509Certificate,
-            Status = CredentialStatus.Active,
             NotBefore = notBefore,
             NotAfter = notAfter,
         };

@@ -53,16 +53,6 @@ public sealed record DeviceRegistration
 /// <param name="Credential">The issued credential, secrets included: hand it to the device and do not log it.</param>
 public sealed record DeviceRegistrationResult(Device Device, IssuedCredential? Credential);
 
-/// <summary>A change to a device's attributes, optionally guarded by the expected record version.</summary>
-public sealed record DeviceUpdate
-{
-    /// <summary>Attributes to set; a <see langword="null"/> value removes the attribute.</summary>
-    public IReadOnlyDictionary<string, string?> Attributes { get; init; } = new Dictionary<string, string?>();
-
-    /// <summary>When set, the update fails with <see cref="IoTErrorKind.PreconditionFailed"/> unless the record is at this version.</summary>
-    public long? ExpectedVersion { get; init; }
-}
-
 /// <summary>A filter and page size for listing devices.</summary>
 public sealed record DeviceQuery
 {

@@ -41,9 +41,16 @@ public interface IDeviceRegistry
     /// <exception cref="ArgumentException">The query is invalid (page size outside 1-1000, a value without a name, a bad attribute name); thrown by this call.</exception>
     IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Sets or removes attributes.</summary>
-    /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: <see cref="DeviceUpdate.ExpectedVersion"/> is not current.</exception>
-    Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default);
+    /// <summary>Sets or removes attributes, optionally guarded by the expected record version.</summary>
+    /// <param name="deviceId">The device.</param>
+    /// <param name="attributes">Attributes to set; a <see langword="null"/> value removes the attribute.</param>
+    /// <param name="expectedVersion">
+    /// When set, the update fails with <see cref="IoTErrorKind.PreconditionFailed"/> unless the record is at this
+    /// <see cref="Device.Version"/>; providers without record versions refuse it (<see cref="ProviderCapabilities.RegistryRecordVersions"/>).
+    /// </param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: <paramref name="expectedVersion"/> is not current.</exception>
+    Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default);
 
     /// <summary>Enables or disables a device. Disabling closes its connections and refuses new ones.</summary>
     Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default);

@@ -20,8 +20,8 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
     public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
         TracedPageable.Wrap(inner.ListAsync(query, cancellationToken), "registry.list_page", Provider);
 
-    public Task<Device> UpdateAsync(string deviceId, DeviceUpdate update, CancellationToken cancellationToken = default) =>
-        TraceAsync("registry.update", deviceId, () => inner.UpdateAsync(deviceId, update, cancellationToken));
+    public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.update", deviceId, () => inner.UpdateAsync(deviceId, attributes, expectedVersion, cancellationToken));
 
     public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.set_status", deviceId, () => inner.SetStatusAsync(deviceId, status, cancellationToken));

@@ -68,9 +68,9 @@ public sealed record ProviderCapabilities
     public bool TelemetryConsumption { get; init; }
 
     /// <summary>
-    /// The registry keeps a record version (<see cref="Device.Version"/>) and honours <see cref="DeviceUpdate.ExpectedVersion"/>
-    /// with <see cref="IoTErrorKind.PreconditionFailed"/>. When false, <see cref="Device.Version"/> is 0 and an update that sets
-    /// <see cref="DeviceUpdate.ExpectedVersion"/> is refused with <see cref="NotSupportedException"/>, never applied unchecked.
+    /// The registry keeps a record version (<see cref="Device.Version"/>) and honours the <c>expectedVersion</c> of <see cref="IDeviceRegistry.UpdateAsync"/>
+    /// with <see cref="IoTErrorKind.PreconditionFailed"/>. When false, <see cref="Device.Version"/> is 0 and an update that passes
+    /// <c>expectedVersion</c> is refused with <see cref="NotSupportedException"/>, never applied unchecked.
     /// </summary>
     public bool RegistryRecordVersions { get; init; }
 

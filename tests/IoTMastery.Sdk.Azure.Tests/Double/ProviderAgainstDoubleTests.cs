@@ -31,11 +31,11 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Equal(5, await registry.ListAsync(new DeviceQuery { PageSize = 2 }).CountAsync());
         Assert.Equal(["d2", "d4"], await registry.ListAsync(new DeviceQuery { AttributeName = "site", AttributeValue = "a" }).Select(d => d.Id).ToListAsync());
 
-        var updated = await registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = "c" }, ExpectedVersion = device.Version });
+        var updated = await registry.UpdateAsync("d2", new Dictionary<string, string?> { ["site"] = "c" }, expectedVersion: device.Version);
         Assert.Equal("c", updated.Attributes["site"]);
-        var stale = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = "d" }, ExpectedVersion = device.Version }));
+        var stale = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => registry.UpdateAsync("d2", new Dictionary<string, string?> { ["site"] = "d" }, expectedVersion: device.Version));
         Assert.Equal(updated.Version, stale.CurrentVersion);
-        var removed = await registry.UpdateAsync("d2", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null } });
+        var removed = await registry.UpdateAsync("d2", new Dictionary<string, string?> { ["site"] = null });
         Assert.False(removed.Attributes.ContainsKey("site"));
 
         Assert.Equal(DeviceStatus.Disabled, (await registry.SetStatusAsync("d3", DeviceStatus.Disabled)).Status);

@@ -167,7 +167,7 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
     {
         var id = (await RegisterAsync(attributes: new Dictionary<string, string> { ["keep"] = "1", ["drop"] = "2" }, withCredential: false)).Device.Id;
 
-        var updated = await Provider.Registry.UpdateAsync(id, new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["drop"] = null, ["added"] = "3" } }, Ct);
+        var updated = await Provider.Registry.UpdateAsync(id, new Dictionary<string, string?> { ["drop"] = null, ["added"] = "3" }, cancellationToken: Ct);
 
         var read = await Provider.Registry.GetAsync(id, Ct);
         foreach (var device in new[] { updated, read })
@@ -206,7 +206,7 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
 
 /// <summary>
 /// Optimistic concurrency on the registry record. Where <see cref="ProviderCapabilities.RegistryRecordVersions"/> is false
-/// the provider must refuse <see cref="DeviceUpdate.ExpectedVersion"/> with <see cref="NotSupportedException"/> rather
+/// the provider must refuse the <c>expectedVersion</c> of <see cref="IDeviceRegistry.UpdateAsync"/> with <see cref="NotSupportedException"/> rather
 /// than ignore it.
 /// </summary>
 public abstract class RegistryVersionContract<TFixture>(TFixture fixture) : ContractBase<TFixture>(fixture)
@@ -221,17 +221,17 @@ public abstract class RegistryVersionContract<TFixture>(TFixture fixture) : Cont
         if (!Provider.Capabilities.RegistryRecordVersions)
         {
             await Assert.ThrowsAsync<NotSupportedException>(() => Provider.Registry.UpdateAsync(id,
-                new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "1" }, ExpectedVersion = before.Version }, Ct));
+                new Dictionary<string, string?> { ["a"] = "1" }, expectedVersion: before.Version, Ct));
             Assert.Equal("0", (await Provider.Registry.GetAsync(id, Ct)).Attributes["a"]);
             return;
         }
 
         var current = await Provider.Registry.UpdateAsync(id,
-            new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "1" }, ExpectedVersion = before.Version }, Ct);
+            new Dictionary<string, string?> { ["a"] = "1" }, expectedVersion: before.Version, Ct);
         Assert.NotEqual(before.Version, current.Version);
 
         await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => Provider.Registry.UpdateAsync(id,
-            new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["a"] = "stale" }, ExpectedVersion = before.Version }, Ct));
+            new Dictionary<string, string?> { ["a"] = "stale" }, expectedVersion: before.Version, Ct));
         Assert.Equal("1", (await Provider.Registry.GetAsync(id, Ct)).Attributes["a"]);
     }
 }

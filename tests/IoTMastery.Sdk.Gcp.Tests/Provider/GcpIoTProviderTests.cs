@@ -39,7 +39,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Null(second.ContinuationToken);
         Assert.Equal(["dev-a", "dev-c"], await registry.ListAsync(new DeviceQuery { PageSize = 1, AttributeName = "site" }).Select(d => d.Id).ToListAsync());
 
-        var updated = await registry.UpdateAsync("dev-a", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null, ["floor"] = "3" } });
+        var updated = await registry.UpdateAsync("dev-a", new Dictionary<string, string?> { ["site"] = null, ["floor"] = "3" });
         Assert.Equal(new Dictionary<string, string> { ["floor"] = "3" }, updated.Attributes);
         Assert.Equal(DeviceStatus.Disabled, (await registry.SetStatusAsync("dev-b", DeviceStatus.Disabled)).Status);
         Assert.True(stack.Registry.IsBlocked("dev-b"));
@@ -86,7 +86,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-ok", Attributes = new Dictionary<string, string> { ["bad key"] = "v" } }));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Registry.GetAsync("a/b"));
         Assert.Throws<ArgumentOutOfRangeException>(() => iot.Registry.ListAsync(new DeviceQuery { PageSize = 0 }));
-        await Assert.ThrowsAsync<NotSupportedException>(() => iot.Registry.UpdateAsync("dev-ok", new DeviceUpdate { ExpectedVersion = 3 }));
+        await Assert.ThrowsAsync<NotSupportedException>(() => iot.Registry.UpdateAsync("dev-ok", new Dictionary<string, string?>(), expectedVersion: 3));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.State.UpdateDesiredAsync("dev-ok", new JsonObject { ["$version"] = 9 }));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => iot.State.UpdateDesiredAsync("dev-ok", new JsonObject(), expectedVersion: 0));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Commands.InvokeAsync("dev-ok", new DeviceCommand { Name = "bad name" }));

@@ -37,7 +37,7 @@ public sealed class BadInputTests : IDisposable
     {
         await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = id }));
         await AssertBadInput(() => _registry.GetAsync(id));
-        await AssertBadInput(() => _registry.UpdateAsync(id, new DeviceUpdate()));
+        await AssertBadInput(() => _registry.UpdateAsync(id, new Dictionary<string, string?>()));
         await AssertBadInput(() => _registry.SetStatusAsync(id, DeviceStatus.Disabled));
         await AssertBadInput(() => _registry.DeleteAsync(id));
         await AssertBadInput(() => _registry.IssueCredentialAsync(id, CredentialRequest.X509));
@@ -54,7 +54,7 @@ public sealed class BadInputTests : IDisposable
         await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = tooMany }));
         await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = new Dictionary<string, string> { ["k"] = new string('v', 1025) } }));
         await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = "d1", Attributes = new Dictionary<string, string> { [new string('k', 129)] = "v" } }));
-        await AssertBadInput(() => _registry.UpdateAsync("d1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["bad\nname"] = "v" } }));
+        await AssertBadInput(() => _registry.UpdateAsync("d1", new Dictionary<string, string?> { ["bad\nname"] = "v" }));
     }
 
     [Theory]

@@ -13,10 +13,10 @@ public sealed class LocalDeviceRegistryTests
 
         await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
 
-        var updated = await f.Registry.UpdateAsync("pump-1", new DeviceUpdate { Attributes = new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, ExpectedVersion = 1 });
+        var updated = await f.Registry.UpdateAsync("pump-1", new Dictionary<string, string?> { ["site"] = null, ["fw"] = "a" }, expectedVersion: 1);
         Assert.Equal(2, updated.Version);
         Assert.Equal(new Dictionary<string, string> { ["fw"] = "a" }, updated.Attributes);
-        var conflict = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => f.Registry.UpdateAsync("pump-1", new DeviceUpdate { ExpectedVersion = 1 }));
+        var conflict = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => f.Registry.UpdateAsync("pump-1", new Dictionary<string, string?>(), expectedVersion: 1));
         Assert.Equal(2L, conflict.CurrentVersion);
 
         var disabled = await f.Registry.SetStatusAsync("pump-1", DeviceStatus.Disabled);
@@ -90,13 +90,13 @@ public sealed class LocalDeviceRegistryTests
         Assert.Equal(["cam-7", "cam-7"], f.Bus.Disconnected);
 
         var device = await f.Registry.GetAsync("cam-7");
-        var statuses = device.Credentials.ToDictionary(c => c.Id, c => c.Status);
-        Assert.Equal(new Dictionary<string, CredentialStatus>
+        var revoked = device.Credentials.ToDictionary(c => c.Id, c => c.Revoked);
+        Assert.Equal(new Dictionary<string, bool>
         {
-            [first.Id] = CredentialStatus.Revoked,
-            [second.Id] = CredentialStatus.Revoked,
-            [rotated.Id] = CredentialStatus.Active,
-        }, statuses);
+            [first.Id] = true,
+            [second.Id] = true,
+            [rotated.Id] = false,
+        }, revoked);
         Assert.Equal(4, device.Version); // register, issue, rotate, revoke
         await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => f.Registry.RevokeCredentialAsync("cam-7", new string('A', 64)));
     }
