@@ -65,7 +65,7 @@ public sealed class LocalIoTOptions
     /// <c>QuotaExceeded</c>, which device pipelines retry; MQTT 3.1.1: the connection is closed), so devices keep the records
     /// until a reader catches up. Keep the bound far above one telemetry message (a batch that alone exceeds it is refused every
     /// time). <see cref="TelemetryOutboxOptions.Overflow"/> must stay
-    /// <see cref="OutboxOverflowPolicy.RejectNew"/>.</description></item>
+    /// <see cref="BackpressureMode.FailFast"/>.</description></item>
     /// <item><description>Durability: every <see cref="OutboxDurability"/> survives a process crash, since a record written to the
     /// page cache outlives the process; the default <see cref="OutboxDurability.GroupCommit"/> also bounds the loss on power
     /// failure to the last <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>.</description></item>

@@ -55,9 +55,9 @@ internal sealed partial class LocalTelemetryJournal : ITelemetryChannel, ILocalT
     internal static void Validate(TelemetryOutboxOptions options, string parameterName)
     {
         options.Validate();
-        if (options.Overflow != OutboxOverflowPolicy.RejectNew)
+        if (options.Overflow != BackpressureMode.FailFast)
             throw new ArgumentException(
-                $"The telemetry journal must use Overflow = {nameof(OutboxOverflowPolicy.RejectNew)}: it refuses publishes when full, and must never drop records devices were told it accepted.",
+                $"The telemetry journal must use Overflow = {nameof(BackpressureMode.FailFast)}: it refuses publishes when full, and must never drop records devices were told it accepted.",
                 parameterName);
     }
 

@@ -167,7 +167,7 @@ public sealed class AlertMonitor
     public Alert? Observe(PresenceEvent presenceEvent)
     {
         ArgumentNullException.ThrowIfNull(presenceEvent);
-        return SetConnected(presenceEvent.DeviceId, presenceEvent.Kind == PresenceEventKind.Connected, presenceEvent.Timestamp);
+        return SetConnected(presenceEvent.DeviceId, presenceEvent.Connected, presenceEvent.Timestamp);
     }
 
     /// <summary>

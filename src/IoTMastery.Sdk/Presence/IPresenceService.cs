@@ -64,19 +64,9 @@ public sealed record DevicePresence
     public TimeSpan? MaxStaleness { get; init; }
 }
 
-/// <summary>Whether a device connected or disconnected.</summary>
-public enum PresenceEventKind
-{
-    /// <summary>The device opened a session.</summary>
-    Connected,
-
-    /// <summary>The device's last session ended.</summary>
-    Disconnected,
-}
-
 /// <summary>A device connected or disconnected.</summary>
 /// <param name="DeviceId">The device.</param>
-/// <param name="Kind">Connected or disconnected.</param>
+/// <param name="Connected">True when the device opened a session, false when its last session ended (as <see cref="DevicePresence.Connected"/>).</param>
 /// <param name="Timestamp">When the provider saw it.</param>
 /// <param name="Reason">Why a device disconnected, when the provider says; <see langword="null"/> otherwise.</param>
-public sealed record PresenceEvent(string DeviceId, PresenceEventKind Kind, DateTimeOffset Timestamp, string? Reason);
+public sealed record PresenceEvent(string DeviceId, bool Connected, DateTimeOffset Timestamp, string? Reason);

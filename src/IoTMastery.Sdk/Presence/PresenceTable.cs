@@ -60,7 +60,7 @@ internal sealed class PresenceTable
             // A CONNECT is the device speaking; a disconnect (often the broker noticing silence) is not.
             if (connected && (entry.LastActivity is null || entry.LastActivity < when)) entry.LastActivity = when;
         }
-        Publish(new PresenceEvent(deviceId, connected ? PresenceEventKind.Connected : PresenceEventKind.Disconnected, when, connected ? null : reason));
+        Publish(new PresenceEvent(deviceId, connected, when, connected ? null : reason));
         return true;
     }
 

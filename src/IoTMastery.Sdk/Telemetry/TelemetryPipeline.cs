@@ -138,7 +138,8 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
 
         if (_options.Outbox is { } outboxOptions)
         {
-            var overflow = _mode == BackpressureMode.DropOldest ? OutboxOverflowPolicy.DropOldestSegment : OutboxOverflowPolicy.RejectNew;
+            // Wait is honoured here, above the outbox (it waits for acknowledgements); the outbox itself only refuses or drops.
+            var overflow = _mode == BackpressureMode.DropOldest ? BackpressureMode.DropOldest : BackpressureMode.FailFast;
             _outbox = TelemetryOutbox.Open(outboxOptions with { Overflow = overflow }, _time);
             _stage = new TelemetryRecord[Math.Min(_options.Capacity, StageCapacity)];
             _stageSpare = new TelemetryRecord[_stage.Length];

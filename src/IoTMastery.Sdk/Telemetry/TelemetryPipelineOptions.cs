@@ -1,15 +1,28 @@
 namespace IoTMastery.Sdk;
 
-/// <summary>What a full intake queue does with a new record.</summary>
+/// <summary>
+/// What a full buffer does with a new record: the pipeline's intake queue (<see cref="TelemetryPipelineOptions.Backpressure"/>)
+/// or an outbox over its disk bound (<see cref="TelemetryOutboxOptions.Overflow"/>).
+/// </summary>
 public enum BackpressureMode
 {
-    /// <summary><see cref="TelemetryPipeline.WriteAsync"/> waits for room; <see cref="TelemetryPipeline.TryWrite"/> returns false.</summary>
+    /// <summary>
+    /// <see cref="TelemetryPipeline.WriteAsync"/> waits for room; <see cref="TelemetryPipeline.TryWrite"/> returns false.
+    /// Pipeline only: <see cref="TelemetryOutbox.Append"/> returns at once, so an outbox refuses this mode.
+    /// </summary>
     Wait,
 
-    /// <summary>The oldest queued record is dropped and counted in <see cref="TelemetryPipeline.DroppedRecords"/>.</summary>
+    /// <summary>
+    /// The oldest queued record is dropped and counted in <see cref="TelemetryPipeline.DroppedRecords"/>. An outbox deletes
+    /// its oldest whole segments, acknowledged or not, until the append fits; unacknowledged records they held are counted
+    /// in <see cref="TelemetryOutbox.DroppedRecords"/> and are never delivered.
+    /// </summary>
     DropOldest,
 
-    /// <summary>The write fails at once with an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.QueueFull"/>.</summary>
+    /// <summary>
+    /// The write fails at once with an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.QueueFull"/> (an outbox's
+    /// append: <see cref="IoTErrorKind.OutboxFull"/>) and stores nothing; accepted records are never dropped.
+    /// </summary>
     FailFast,
 }
 
@@ -89,8 +102,8 @@ public sealed record TelemetryPipelineOptions
     /// Turns on durable mode: records are stored in a <see cref="TelemetryOutbox"/> in this directory before a write
     /// completes, and survive crashes and outages until acknowledged. <see langword="null"/> (default) keeps records in
     /// memory only. <see cref="TelemetryOutboxOptions.Overflow"/> is set from <see cref="Backpressure"/>
-    /// (<see cref="BackpressureMode.DropOldest"/> ▸ <see cref="OutboxOverflowPolicy.DropOldestSegment"/>, otherwise
-    /// <see cref="OutboxOverflowPolicy.RejectNew"/>). See <see cref="TelemetryPipeline"/> for the semantics.
+    /// (<see cref="BackpressureMode.DropOldest"/> stays, otherwise <see cref="BackpressureMode.FailFast"/>, which
+    /// <see cref="BackpressureMode.Wait"/> waits on). See <see cref="TelemetryPipeline"/> for the semantics.
     /// </summary>
     public TelemetryOutboxOptions? Outbox { get; init; }
 

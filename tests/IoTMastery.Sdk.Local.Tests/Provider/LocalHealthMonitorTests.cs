@@ -36,7 +36,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
             await foreach (var e in _provider.Presence.ReadEventsAsync(cts.Token))
             {
                 monitor.Observe(e);
-                if (e is { DeviceId: "hm-gone", Kind: PresenceEventKind.Disconnected }) quietGone.TrySetResult();
+                if (e is { DeviceId: "hm-gone", Connected: false }) quietGone.TrySetResult();
             }
         });
         var telemetryPump = Task.Run(async () =>

@@ -237,10 +237,10 @@ public sealed class DurableTelemetryTests : IDisposable
     public void A_journal_that_could_drop_records_is_refused_by_name()
     {
         var options = Options();
-        options.TelemetryJournal = options.TelemetryJournal! with { Overflow = OutboxOverflowPolicy.DropOldestSegment };
+        options.TelemetryJournal = options.TelemetryJournal! with { Overflow = BackpressureMode.DropOldest };
         var error = Assert.Throws<ArgumentException>(options.Validate);
         Assert.Equal(nameof(LocalIoTOptions.TelemetryJournal), error.ParamName);
-        Assert.Contains("RejectNew", error.Message, StringComparison.Ordinal);
+        Assert.Contains("FailFast", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -58,7 +58,7 @@ public sealed class AlertMonitorTests
             }
             if (step % 23 == 22)
             {
-                var presence = new PresenceEvent(Devices[random.Next(Devices.Length)], random.Next(2) == 0 ? PresenceEventKind.Connected : PresenceEventKind.Disconnected, _time.GetUtcNow(), null);
+                var presence = new PresenceEvent(Devices[random.Next(Devices.Length)], Connected: random.Next(2) == 0, _time.GetUtcNow(), null);
                 if (reference.Observe(presence) is { } r) referenceAlerts.Add(r);
                 if (batched.Observe(presence) is { } b) batchedAlerts.Add(b);
                 if (single.Observe(presence) is { } s) singleAlerts.Add(s);
@@ -361,7 +361,7 @@ public sealed class AlertMonitorTests
         {
             var now = time.GetUtcNow();
             var d = Device(e.DeviceId, now);
-            var connected = e.Kind == PresenceEventKind.Connected;
+            var connected = e.Connected;
             if (d.Connected == connected) return null;
             Alert? alert = null;
             if (connected && Health(AlertRuleKind.Offline) is { } offline && State(d, offline) is { Raised: true } s)

@@ -14,7 +14,7 @@ internal sealed class OutboxTestDirectory : IDisposable
     public TelemetryOutboxOptions Options(
         long segmentBytes = 4096,
         long maxDiskBytes = 1024 * 1024,
-        OutboxOverflowPolicy overflow = OutboxOverflowPolicy.RejectNew,
+        BackpressureMode overflow = BackpressureMode.FailFast,
         OutboxDurability durability = OutboxDurability.OsBuffered)
         => new()
         {

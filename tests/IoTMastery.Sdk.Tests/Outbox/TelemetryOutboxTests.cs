@@ -220,7 +220,7 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
-    public void RejectNew_throws_when_full_keeps_the_bound_and_accepts_again_after_acknowledgement()
+    public void FailFast_throws_when_full_keeps_the_bound_and_accepts_again_after_acknowledgement()
     {
         using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192));
         long accepted = 0;
@@ -242,9 +242,9 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
-    public void DropOldestSegment_keeps_the_bound_and_counts_what_it_drops()
+    public void DropOldest_keeps_the_bound_and_counts_what_it_drops()
     {
-        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: OutboxOverflowPolicy.DropOldestSegment));
+        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: BackpressureMode.DropOldest));
         for (int i = 1; i <= 2000; i++)
         {
             outbox.Append(Record(i));
@@ -261,9 +261,9 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Fact]
-    public void DropOldestSegment_moves_a_reader_that_was_inside_the_dropped_segment()
+    public void DropOldest_moves_a_reader_that_was_inside_the_dropped_segment()
     {
-        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: OutboxOverflowPolicy.DropOldestSegment));
+        using var outbox = TelemetryOutbox.Open(_dir.Options(maxDiskBytes: 8192, overflow: BackpressureMode.DropOldest));
         for (int i = 1; i <= 10; i++) outbox.Append(Record(i));
         var buffer = new TelemetryRecord[5];
         Assert.Equal(5, outbox.ReadPending(buffer, out _));
@@ -301,7 +301,7 @@ public sealed class TelemetryOutboxTests : IDisposable
     public async Task A_concurrent_appender_and_reader_see_every_record_once_in_order()
     {
         const int total = 20_000;
-        // Room for every record: the producer may run far ahead of the reader, and RejectNew would then (rightly) throw.
+        // Room for every record: the producer may run far ahead of the reader, and FailFast would then (rightly) throw.
         using var outbox = TelemetryOutbox.Open(_dir.Options(segmentBytes: 16 * 1024, maxDiskBytes: 4 * 1024 * 1024));
         var producer = Task.Run(() =>
         {
@@ -380,6 +380,16 @@ public sealed class TelemetryOutboxTests : IDisposable
         Assert.Throws<ArgumentException>(() => outbox.AppendBatch([Record(1), default]));
         Assert.Equal(0, outbox.LastSequence);
         Assert.Throws<ArgumentOutOfRangeException>(() => TelemetryOutbox.Open(_dir.Options(segmentBytes: 4096, maxDiskBytes: 4096)));
+    }
+
+    [Fact]
+    public void Wait_overflow_is_refused_by_name_before_the_directory_is_touched()
+    {
+        var options = _dir.Options(overflow: BackpressureMode.Wait) with { Directory = System.IO.Path.Combine(_dir.Path, "never") };
+        var error = Assert.Throws<ArgumentException>(() => TelemetryOutbox.Open(options));
+        Assert.Equal(nameof(TelemetryOutboxOptions.Overflow), error.ParamName);
+        Assert.Contains("FailFast", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(options.Directory));
     }
 
     [Fact]

@@ -7,7 +7,7 @@ public sealed partial class TelemetryOutbox
 {
     /// <summary>Stores one record; returns its sequence number once it is accepted (durable per the configured mode).</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>, or a name exceeds 65,535 UTF-8 bytes.</exception>
-    /// <exception cref="IoTException"><see cref="IoTErrorKind.OutboxFull"/>: The outbox is full under <see cref="OutboxOverflowPolicy.RejectNew"/>.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.OutboxFull"/>: The outbox is full under <see cref="BackpressureMode.FailFast"/>.</exception>
     /// <exception cref="IOException">The write failed; the record is not accepted.</exception>
     public long Append(in TelemetryRecord record)
     {
@@ -26,7 +26,7 @@ public sealed partial class TelemetryOutbox
     /// batch; returns the sequence number of the last one once all are accepted. An empty batch returns <see cref="LastSequence"/>.
     /// </summary>
     /// <exception cref="ArgumentException">A record is <c>default</c>, or a name exceeds 65,535 UTF-8 bytes; nothing is written.</exception>
-    /// <exception cref="IoTException"><see cref="IoTErrorKind.OutboxFull"/>: The batch does not fit under <see cref="OutboxOverflowPolicy.RejectNew"/>, or is larger than the whole bound; nothing is written.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.OutboxFull"/>: The batch does not fit under <see cref="BackpressureMode.FailFast"/>, or is larger than the whole bound; nothing is written.</exception>
     /// <exception cref="IOException">The write failed; no record of the batch is accepted, though a prefix may be delivered.</exception>
     public long AppendBatch(ReadOnlySpan<TelemetryRecord> records)
     {
@@ -124,7 +124,7 @@ public sealed partial class TelemetryOutbox
             position += length;
         }
         if (_diskBytes + needed <= _options.MaxDiskBytes) return;
-        if (_options.Overflow == OutboxOverflowPolicy.RejectNew || needed + _segments[^1].Length > _options.MaxDiskBytes)
+        if (_options.Overflow != BackpressureMode.DropOldest || needed + _segments[^1].Length > _options.MaxDiskBytes)
             throw IoTException.OutboxFull(_options.MaxDiskBytes);
         while (_diskBytes + needed > _options.MaxDiskBytes)
         {

@@ -13,7 +13,7 @@ namespace IoTMastery.Sdk;
 /// It is <em>acknowledged</em> when <see cref="Acknowledge"/> is called with a sequence at or above it, which the caller
 /// does after the broker or service confirmed it. Delivery is at-least-once: every accepted record is returned by
 /// <see cref="ReadPending"/> (after a restart too) until it is acknowledged or dropped by
-/// <see cref="OutboxOverflowPolicy.DropOldestSegment"/>; a record may be returned more than once (after
+/// <see cref="BackpressureMode.DropOldest"/>; a record may be returned more than once (after
 /// <see cref="Rewind"/>, or after a restart that happened before its acknowledgement was recorded).</para>
 /// <para><b>Crash-consistency guarantee.</b></para>
 /// <list type="bullet">
@@ -146,7 +146,7 @@ public sealed partial class TelemetryOutbox : IDisposable
     }
 
     /// <summary>
-    /// Unacknowledged records this instance deleted under <see cref="OutboxOverflowPolicy.DropOldestSegment"/>, plus
+    /// Unacknowledged records this instance deleted under <see cref="BackpressureMode.DropOldest"/>, plus
     /// records found lost to corruption when it opened. They are never delivered.
     /// </summary>
     public long DroppedRecords

@@ -28,19 +28,6 @@ public enum OutboxDurability
     FsyncPerAppend,
 }
 
-/// <summary>What an append does when the outbox would exceed <see cref="TelemetryOutboxOptions.MaxDiskBytes"/>.</summary>
-public enum OutboxOverflowPolicy
-{
-    /// <summary>The append throws an <see cref="IoTException"/> of kind <see cref="IoTErrorKind.OutboxFull"/> and writes nothing; accepted records are never dropped.</summary>
-    RejectNew,
-
-    /// <summary>
-    /// The oldest segment is deleted, acknowledged or not, until the append fits; unacknowledged records it held are
-    /// counted in <see cref="TelemetryOutbox.DroppedRecords"/> and are never delivered.
-    /// </summary>
-    DropOldestSegment,
-}
-
 /// <summary>Where and how a <see cref="TelemetryOutbox"/> stores records.</summary>
 public sealed record TelemetryOutboxOptions
 {
@@ -49,15 +36,18 @@ public sealed record TelemetryOutboxOptions
 
     /// <summary>
     /// Size at which a segment file is closed and a new one started; whole segments are the unit of compaction
-    /// and of <see cref="OutboxOverflowPolicy.DropOldestSegment"/>. Default 8 MiB; at least 4 KiB.
+    /// and of <see cref="BackpressureMode.DropOldest"/>. Default 8 MiB; at least 4 KiB.
     /// </summary>
     public long SegmentBytes { get; init; } = 8 * 1024 * 1024;
 
     /// <summary>Most bytes all segment files may hold together. Default 256 MiB; at least twice <see cref="SegmentBytes"/>.</summary>
     public long MaxDiskBytes { get; init; } = 256L * 1024 * 1024;
 
-    /// <summary>What happens when an append would exceed <see cref="MaxDiskBytes"/>. Default <see cref="OutboxOverflowPolicy.RejectNew"/>.</summary>
-    public OutboxOverflowPolicy Overflow { get; init; } = OutboxOverflowPolicy.RejectNew;
+    /// <summary>
+    /// What happens when an append would exceed <see cref="MaxDiskBytes"/>: <see cref="BackpressureMode.FailFast"/> (default)
+    /// or <see cref="BackpressureMode.DropOldest"/>. <see cref="BackpressureMode.Wait"/> is refused: an append never blocks.
+    /// </summary>
+    public BackpressureMode Overflow { get; init; } = BackpressureMode.FailFast;
 
     /// <summary>What "accepted" guarantees on disk. Default <see cref="OutboxDurability.GroupCommit"/>.</summary>
     public OutboxDurability Durability { get; init; } = OutboxDurability.GroupCommit;
@@ -79,7 +69,14 @@ public sealed record TelemetryOutboxOptions
             throw new ArgumentOutOfRangeException(nameof(SegmentBytes), SegmentBytes, "SegmentBytes must be between 4 KiB and 2 GiB.");
         if (MaxDiskBytes < 2 * SegmentBytes)
             throw new ArgumentOutOfRangeException(nameof(MaxDiskBytes), MaxDiskBytes, "MaxDiskBytes must be at least twice SegmentBytes.");
-        if (!Enum.IsDefined(Overflow)) throw new ArgumentOutOfRangeException(nameof(Overflow), Overflow, "Unknown overflow policy.");
+        if (!Enum.IsDefined(Overflow)) throw new ArgumentOutOfRangeException(nameof(Overflow), Overflow, "Unknown overflow mode.");
+        // Room comes only from acknowledgements the caller itself makes, so an append that waited for them could wait forever;
+        // a pipeline in Wait mode waits above the outbox instead.
+        if (Overflow == BackpressureMode.Wait)
+            throw new ArgumentException(
+                "Overflow = Wait is not supported by an outbox: an append never blocks; use FailFast (refuse the append) or DropOldest " +
+                "(delete the oldest segments). A TelemetryPipeline with Backpressure = Wait waits above its outbox.",
+                nameof(Overflow));
         if (!Enum.IsDefined(Durability)) throw new ArgumentOutOfRangeException(nameof(Durability), Durability, "Unknown durability mode.");
         if (GroupCommitInterval <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(GroupCommitInterval), GroupCommitInterval, "GroupCommitInterval must be positive.");
