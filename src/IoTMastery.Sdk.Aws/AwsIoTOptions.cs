@@ -199,11 +199,7 @@ public sealed class AwsIoTOptions
             throw new ArgumentException($"ServiceMqttCertificateFile '{file}'{(ServiceMqttPrivateKeyFile is { } key ? $" with ServiceMqttPrivateKeyFile '{key}'" : "")} "
                 + "could not be read as a PEM certificate and its private key (" + ex.GetType().Name + ").", nameof(ServiceMqttCertificateFile));
         }
-        using (pem)
-        {
-            // Round-trip through PKCS#12 so the key is usable by SslStream on every platform (a PEM key is ephemeral on Windows).
-            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-        }
+        using (pem) return TlsCertificates.WithUsableKey(pem);
     }
 
     internal string? ResolveRegion()

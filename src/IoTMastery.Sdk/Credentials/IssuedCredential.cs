@@ -45,8 +45,7 @@ public sealed class IssuedCredential
         if (CertificatePem is null || PrivateKeyPem is null)
             throw new InvalidOperationException($"Credential '{Id}' is a {Info.Kind} credential without a certificate and private key.");
         using var withKey = X509Certificate2.CreateFromPem(CertificatePem, PrivateKeyPem);
-        // Round-trip through PKCS#12 so the key is usable by SslStream on every platform.
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return TlsCertificates.WithUsableKey(withKey);
     }
 
     /// <summary>Describes the credential without its secrets.</summary>

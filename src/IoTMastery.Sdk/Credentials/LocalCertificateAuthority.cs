@@ -172,8 +172,7 @@ public sealed partial class LocalCertificateAuthority : IDisposable
         using var cert = Sign(csr, ServerAuth, X509KeyUsageFlags.DigitalSignature, now.AddMinutes(-5),
             Min(now + (validity ?? TimeSpan.FromDays(30)), _caWithKey.NotAfter.ToUniversalTime()));
         using var withKey = cert.CopyWithPrivateKey(ec);
-        // PKCS#12 round-trip: SslStream on Linux wants a key it can export to OpenSSL.
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return TlsCertificates.WithUsableKey(withKey);
     }
 
     /// <summary>
