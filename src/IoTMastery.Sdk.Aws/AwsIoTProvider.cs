@@ -219,7 +219,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         {
             await iot.GetPolicyAsync(name, ct).ConfigureAwait(false);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             try
             {

@@ -141,7 +141,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         {
             await _data.DeleteThingShadowAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             // No classic shadow was ever written.
         }
@@ -207,7 +207,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         {
             await _iot.DetachPolicyAsync(_policyName, arn, ct).ConfigureAwait(false);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound) { /* the policy was never attached */ }
+        catch (IoTException ex) when (ex.IsNotFound) { /* the policy was never attached */ }
         var description = await _iot.DescribeCertificateAsync(certificateId, ct).ConfigureAwait(false);
         if ((string?)description["status"] == "ACTIVE")
             await _iot.UpdateCertificateAsync(certificateId, "INACTIVE", ct).ConfigureAwait(false);

@@ -92,7 +92,7 @@ internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane 
         {
             shadow = await shadows.GetAsync(deviceId, null, cancellationToken).ConfigureAwait(false);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             // "No shadow exists" and "no such thing" share the 404: the registry decides which.
             await iot.DescribeThingAsync(deviceId, cancellationToken).ConfigureAwait(false);
@@ -120,7 +120,7 @@ internal sealed class AwsStateService(AwsShadowService shadows, IotControlPlane 
             throw IoTException.PreconditionFailed($"The shadow of '{deviceId}' is at version {current.DesiredVersion}, not {expectedVersion}.",
                 AwsIoTProvider.ProviderName, ex.ErrorCode, current.DesiredVersion, ex);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             throw IoTException.DeviceNotFound(deviceId, AwsIoTProvider.ProviderName, "ResourceNotFoundException", ex);
         }

@@ -60,7 +60,7 @@ internal sealed class GcpStateService : IDeviceStateService
         {
             throw IoTException.PreconditionFailed($"Device '{deviceId}' desired state changed concurrently (expected version {version}).", GoogleApiErrors.Provider, ex.ErrorCode, null, ex);
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             throw IoTException.DeviceNotFound(deviceId, GoogleApiErrors.Provider, ex.ErrorCode, ex);
         }

@@ -64,7 +64,7 @@ internal class PubSubClient
             await _rest.SendAsync("GetTopic", HttpMethod.Get, PubSubNames.TopicUrl(ProjectId, topicId), null, GoogleRetryPolicy.PubSubAdminRead, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (IoTException ex) when (ex.Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound)
+        catch (IoTException ex) when (ex.IsNotFound)
         {
             return false;
         }

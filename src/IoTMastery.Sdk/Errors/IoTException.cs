@@ -139,6 +139,13 @@ public sealed class IoTException : Exception
     public TimeSpan? RetryAfter { get; }
 
     /// <summary>
+    /// Whether a resource is missing, a device or anything else (<see cref="IoTErrorKind.NotFound"/> or
+    /// <see cref="IoTErrorKind.DeviceNotFound"/>): the one test the SDK's own "create it if missing" and "already gone"
+    /// paths need, written once rather than as the pair at every catch.
+    /// </summary>
+    internal bool IsNotFound => Kind is IoTErrorKind.NotFound or IoTErrorKind.DeviceNotFound;
+
+    /// <summary>
     /// The device the error is about, for <see cref="IoTErrorKind.DeviceNotFound"/>, <see cref="IoTErrorKind.DeviceOffline"/>
     /// and <see cref="IoTErrorKind.CommandTimeout"/> (so a fleet-wide loop knows which one to skip or retry); otherwise
     /// <see langword="null"/>.
