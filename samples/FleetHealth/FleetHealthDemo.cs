@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using IoTMastery.Sdk;
 using IoTMastery.Sdk.Local;
@@ -18,11 +17,11 @@ public sealed record FleetHealthReport(FleetHealthSummary Summary, IReadOnlyList
 {
     /// <summary>Whether the summary names every faulty device under the right rule.</summary>
     public bool Detected =>
-        SilentDevices.All(Firing(AlertRuleKind.Silence).Contains) && Firing(AlertRuleKind.Offline).Contains(OfflineDevice)
-        && Firing(AlertRuleKind.Anomaly).Contains(DriftingDevice);
+        SilentDevices.All(Firing("silence").Contains) && Firing("offline").Contains(OfflineDevice)
+        && Firing("anomaly").Contains(DriftingDevice);
 
-    /// <summary>The devices a rule of this kind fires for at the end.</summary>
-    public IReadOnlyList<string> Firing(AlertRuleKind rule) => Summary.Firing.FirstOrDefault(r => r.Key.Kind == rule).Value ?? [];
+    /// <summary>The devices the rule named <paramref name="ruleName"/> (<see cref="AlertRule.Name"/>) fires for at the end.</summary>
+    public IReadOnlyList<string> Firing(string ruleName) => Summary.Firing.FirstOrDefault(r => r.Key.Name == ruleName).Value ?? [];
 }
 
 /// <summary>The simulation and the dashboard; the program and the sample's test both run it.</summary>
@@ -30,9 +29,6 @@ public static class FleetHealthDemo
 {
     private const string Metric = "temperature";
     private static readonly TimeSpan ReadingEvery = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>A rule as the webhook names it (camel case: silence, offline, anomaly, rateOfChange, threshold).</summary>
-    private static string Name(AlertRuleKind rule) => JsonNamingPolicy.CamelCase.ConvertName(rule.ToString());
 
     /// <summary>Runs the simulated fleet for <see cref="FleetHealthOptions.Seconds"/> and draws the dashboard on <paramref name="console"/>.</summary>
     public static async Task<FleetHealthReport> RunAsync(FleetHealthOptions options, IAnsiConsole console, CancellationToken cancellationToken)
@@ -57,7 +53,7 @@ public static class FleetHealthDemo
         var alertLines = new ConcurrentQueue<string>();
         // One alert type for every rule: metric alerts carry a value and score, health alerts how long the device was quiet.
         void Log(Alert a) =>
-            alertLines.Enqueue($"{time.GetLocalNow():HH:mm:ss} {(a.Kind == AlertEventKind.Raised ? "[red]raised[/]" : "[green]cleared[/]")} {Name(a.Rule)} {a.DeviceId} "
+            alertLines.Enqueue($"{time.GetLocalNow():HH:mm:ss} {(a.Cleared ? "[green]cleared[/]" : "[red]raised[/]")} {a.Rule.Name} {a.DeviceId} "
                 + (a.Duration is { } d ? $"after {d.TotalSeconds:0.0} s" : $"{a.Value:0.0} °C, |z| {a.Score:0.0}"));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -192,7 +188,7 @@ public static class FleetHealthDemo
             table.AddRow("Connectivity", $"{s.Online} online", $"{s.Offline} offline, {s.Unknown} unknown", "");
             foreach (var (version, count) in s.FirmwareVersions) table.AddRow("Firmware", "", $"{count}", Markup.Escape(version));
             foreach (var (rule, firing) in s.Firing)
-                table.AddRow(Markup.Escape(rule.Metric is null ? Name(rule.Kind) : $"{Name(rule.Kind)} ({rule.Metric})"), $"{s.Devices - firing.Count}",
+                table.AddRow(Markup.Escape(rule.Metric is null ? rule.Name : $"{rule.Name} ({rule.Metric})"), $"{s.Devices - firing.Count}",
                     firing.Count == 0 ? "[green]0[/]" : $"[red]{firing.Count}[/]", Markup.Escape(string.Join(", ", firing)));
             table.Title($"[bold]Fleet health[/] — {s.Devices} devices, t+{elapsed.TotalSeconds:0} s{(final ? " (final)" : "")}");
             var recent = alerts.TakeLast(8).ToList();

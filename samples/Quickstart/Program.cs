@@ -141,7 +141,7 @@ await consumer.WaitAsync(TimeSpan.FromSeconds(30), ct);
 AnsiConsole.MarkupLine($"[green]✓[/] {received}/{expected} telemetry records delivered and consumed.");
 var alertTable = new Table().AddColumns("Device", "Alert", "Value", "At reading");
 foreach (var alert in alertLog)
-    alertTable.AddRow(alert.DeviceId, alert.Kind == AlertEventKind.Raised ? "[red]raised[/]" : "[green]cleared[/]", $"{alert.Value:0.0} °C", $"t+{(alert.Timestamp - alertLog[0].Timestamp).TotalSeconds:0} s");
+    alertTable.AddRow(alert.DeviceId, alert.Cleared ? "[green]cleared[/]" : "[red]raised[/]", $"{alert.Value:0.0} °C", $"t+{(alert.Timestamp - alertLog[0].Timestamp).TotalSeconds:0} s");
 AnsiConsole.Write(alertTable.Title($"Threshold alerts: {rule.Metric} raises above {rule.RaiseAbove}, clears below {rule.ClearBelow}"));
 
 // 4. Commands: reboot every device and collect the replies.

@@ -4,32 +4,13 @@ using System.Text.Json;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>Whether an alert started or ended.</summary>
-public enum AlertEventKind
+/// <summary>Which kind of rule an <see cref="AlertRule"/> is; internal because callers read <see cref="AlertRule.Name"/>.</summary>
+internal enum AlertRuleKind
 {
-    /// <summary>The rule's condition began to hold (e.g. the metric went above the raise threshold).</summary>
-    Raised,
-
-    /// <summary>The condition ended (e.g. the metric fell below the clear threshold).</summary>
-    Cleared,
-}
-
-/// <summary>Which kind of rule an <see cref="Alert"/> comes from.</summary>
-public enum AlertRuleKind
-{
-    /// <summary>No telemetry record from a device that should report, for longer than a <see cref="AlertRule.Silence"/> rule allows.</summary>
     Silence,
-
-    /// <summary>A device disconnected for longer than an <see cref="AlertRule.Offline"/> rule allows.</summary>
     Offline,
-
-    /// <summary>A metric changing faster than an <see cref="AlertRule.RateOfChange"/> rule allows.</summary>
     RateOfChange,
-
-    /// <summary>A reading far from a metric's recent mean (an <see cref="AlertRule.Ewma"/> rule).</summary>
     Anomaly,
-
-    /// <summary>A metric above an <see cref="AlertRule.Threshold"/> rule's raise threshold.</summary>
     Threshold,
 }
 
@@ -46,16 +27,22 @@ public sealed record Alert
     /// </summary>
     public Guid Id { get; init; } = Guid.CreateVersion7();
 
-    /// <summary>Raised or cleared.</summary>
-    public required AlertEventKind Kind { get; init; }
+    /// <summary>
+    /// True when the rule's condition ended (the metric fell below the clear limit, the device spoke or reconnected); false
+    /// when it began to hold, that is when the alert is raised. Sent as <c>"kind": "cleared"</c> or <c>"raised"</c>.
+    /// </summary>
+    public bool Cleared { get; init; }
 
-    /// <summary>Which kind of rule.</summary>
-    public required AlertRuleKind Rule { get; init; }
+    /// <summary>
+    /// The rule that made the transition, one of the monitor's: its <see cref="AlertRule.Name"/> says which kind, its limits
+    /// why it fired, and it is the key of the rule's entry in <see cref="FleetHealthSummary.Firing"/>.
+    /// </summary>
+    public required AlertRule Rule { get; init; }
 
     /// <summary>The device.</summary>
     public required string DeviceId { get; init; }
 
-    /// <summary>The metric, for threshold, rate-of-change and anomaly alerts; null for health alerts.</summary>
+    /// <summary>The metric (the rule's <see cref="AlertRule.Metric"/>), for threshold, rate-of-change and anomaly alerts; null for health alerts.</summary>
     public string? Metric { get; init; }
 
     /// <summary>The reading that caused the transition, for metric alerts.</summary>
@@ -71,19 +58,19 @@ public sealed record Alert
     public required DateTimeOffset Timestamp { get; init; }
 
     /// <summary>A metric rule's transition at one reading.</summary>
-    internal static Alert ForReading(AlertEventKind kind, AlertRuleKind rule, in TelemetryRecord record, double? score) => new()
+    internal static Alert ForReading(bool cleared, AlertRule rule, in TelemetryRecord record, double? score) => new()
     {
-        Kind = kind, Rule = rule, DeviceId = record.DeviceId, Metric = record.Metric, Value = record.Value, Score = score,
+        Cleared = cleared, Rule = rule, DeviceId = record.DeviceId, Metric = record.Metric, Value = record.Value, Score = score,
         Timestamp = record.Timestamp,
     };
 
     /// <summary>A silence or offline transition decided at <paramref name="now"/>.</summary>
-    internal static Alert ForHealth(AlertEventKind kind, AlertRuleKind rule, string deviceId, DateTimeOffset now, TimeSpan duration) => new()
+    internal static Alert ForHealth(bool cleared, AlertRule rule, string deviceId, DateTimeOffset now, TimeSpan duration) => new()
     {
-        Kind = kind, Rule = rule, DeviceId = deviceId, Timestamp = now, Duration = duration,
+        Cleared = cleared, Rule = rule, DeviceId = deviceId, Timestamp = now, Duration = duration,
     };
 
-    /// <summary>The rule's name on the wire and in the fleet summary: the enum name in camel case.</summary>
+    /// <summary>The rule's name on the wire, in logs and in the fleet summary (<see cref="AlertRule.Name"/>): the kind in camel case.</summary>
     internal static string RuleName(AlertRuleKind rule) => rule switch
     {
         AlertRuleKind.Silence => "silence",
@@ -105,8 +92,8 @@ public sealed record Alert
         {
             json.WriteStartObject();
             json.WriteString("id", Id);
-            json.WriteString("kind", Kind == AlertEventKind.Raised ? "raised" : "cleared");
-            json.WriteString("rule", RuleName(Rule));
+            json.WriteString("kind", Cleared ? "cleared" : "raised");
+            json.WriteString("rule", Rule.Name);
             json.WriteString("deviceId", DeviceId);
             if (Metric is not null) json.WriteString("metric", Metric);
             Number(json, "value", Value);

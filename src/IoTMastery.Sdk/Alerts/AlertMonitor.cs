@@ -182,15 +182,16 @@ public sealed class AlertMonitor
     }
 
     /// <summary>
-    /// Whether the alert of this device and rule is raised now. <paramref name="metric"/> names the metric of a metric rule
-    /// and is ignored for silence and offline; false for a rule the monitor does not run.
+    /// Whether <paramref name="rule"/>'s alert is raised for this device now. The rule is one given to the constructor, or
+    /// any rule equal to it (rules are values; an <see cref="Alert.Rule"/> is one); false for a rule the monitor does not run.
     /// </summary>
-    /// <exception cref="ArgumentNullException"><paramref name="deviceId"/> is null.</exception>
-    public bool IsRaised(string deviceId, AlertRuleKind rule, string? metric = null)
+    /// <exception cref="ArgumentNullException"><paramref name="deviceId"/> or <paramref name="rule"/> is null.</exception>
+    public bool IsRaised(string deviceId, AlertRule rule)
     {
         ArgumentNullException.ThrowIfNull(deviceId);
+        ArgumentNullException.ThrowIfNull(rule);
         lock (_lock)
-            return _devices.TryGetValue(deviceId, out var device) && IsRaised(device, rule, metric);
+            return _devices.TryGetValue(deviceId, out var device) && IsRaised(device, rule);
     }
 
     /// <summary>The devices of <paramref name="deviceIds"/> for which <paramref name="rule"/> is raised, under one lock.</summary>
@@ -200,7 +201,7 @@ public sealed class AlertMonitor
         lock (_lock)
         {
             foreach (var id in deviceIds)
-                if (_devices.TryGetValue(id, out var device) && IsRaised(device, rule.Kind, rule.Metric)) firing.Add(id);
+                if (_devices.TryGetValue(id, out var device) && IsRaised(device, rule)) firing.Add(id);
         }
         return firing;
     }
@@ -219,14 +220,14 @@ public sealed class AlertMonitor
                     && now - device.ConnectionChangedAt > offline.After && Cooled(device.OfflineClearedAt, offline, now))
                 {
                     device.OfflineRaised = true;
-                    (raised ??= []).Add(Alert.ForHealth(AlertEventKind.Raised, AlertRuleKind.Offline, id, now, now - device.ConnectionChangedAt));
+                    (raised ??= []).Add(Alert.ForHealth(false, offline, id, now, now - device.ConnectionChangedAt));
                 }
                 // A device known to be disconnected is the offline rule's; silence is news only while it may still be connected.
                 if (_silence is { } silence && device.Connected != false && !device.SilenceRaised
                     && now - device.LastRecord > silence.After && Cooled(device.SilenceClearedAt, silence, now))
                 {
                     device.SilenceRaised = true;
-                    (raised ??= []).Add(Alert.ForHealth(AlertEventKind.Raised, AlertRuleKind.Silence, id, now, now - device.LastRecord));
+                    (raised ??= []).Add(Alert.ForHealth(false, silence, id, now, now - device.LastRecord));
                 }
             }
             if (raised is null) return [];
@@ -280,7 +281,7 @@ public sealed class AlertMonitor
             {
                 device.OfflineRaised = false;
                 device.OfflineClearedAt = now;
-                alert = Alert.ForHealth(AlertEventKind.Cleared, AlertRuleKind.Offline, deviceId, now, now - device.ConnectionChangedAt);
+                alert = Alert.ForHealth(true, _offline!, deviceId, now, now - device.ConnectionChangedAt);
                 Publish(alert);
             }
             device.Connected = connected;
@@ -294,19 +295,21 @@ public sealed class AlertMonitor
     private static bool Cooled(DateTimeOffset? clearedAt, AlertRule rule, DateTimeOffset now) => clearedAt is not { } c || now - c >= rule.Cooldown;
 
     // Under _lock.
-    private bool IsRaised(Device device, AlertRuleKind rule, string? metric)
+    // Under _lock. A rule equal to the monitor's (not only of the same kind) is asked about, so a caller holding a rule
+    // with other limits learns that the monitor does not run it rather than reading another rule's state.
+    private bool IsRaised(Device device, AlertRule rule)
     {
-        switch (rule)
+        switch (rule.Kind)
         {
-            case AlertRuleKind.Silence: return device.SilenceRaised;
-            case AlertRuleKind.Offline: return device.OfflineRaised;
+            case AlertRuleKind.Silence: return rule.Equals(_silence) && device.SilenceRaised;
+            case AlertRuleKind.Offline: return rule.Equals(_offline) && device.OfflineRaised;
         }
-        if (metric is null || !_metrics.TryGetValue(metric, out var rules)) return false;
+        if (!_metrics.TryGetValue(rule.Metric!, out var rules)) return false;
         // A metric's slot holds both its threshold state and its rate-of-change or anomaly state.
         ref var slot = ref device.Slots[rules.Slot];
-        return rule == AlertRuleKind.Threshold
-            ? rules.Threshold is not null && slot.ThresholdRaised
-            : rules.Anomaly?.Kind == rule && slot.AnomalyRaised;
+        return rule.Kind == AlertRuleKind.Threshold
+            ? rule.Equals(rules.Threshold) && slot.ThresholdRaised
+            : rule.Equals(rules.Anomaly) && slot.AnomalyRaised;
     }
 
     // Under _lock: the entry of a device, created (expected from `now`) on first sight.
@@ -318,14 +321,14 @@ public sealed class AlertMonitor
     }
 
     // Under _lock: the device reported at `now`; a raised silence alert clears.
-    private static Alert? Seen(Device device, string deviceId, DateTimeOffset now)
+    private Alert? Seen(Device device, string deviceId, DateTimeOffset now)
     {
         Alert? alert = null;
         if (device.SilenceRaised)
         {
             device.SilenceRaised = false;
             device.SilenceClearedAt = now;
-            alert = Alert.ForHealth(AlertEventKind.Cleared, AlertRuleKind.Silence, deviceId, now, now - device.LastRecord);
+            alert = Alert.ForHealth(true, _silence!, deviceId, now, now - device.LastRecord);
         }
         device.LastRecord = now;
         return alert;
@@ -353,12 +356,12 @@ public sealed class AlertMonitor
         if (!s.ThresholdRaised && record.Value > rule.RaiseAbove)
         {
             s.ThresholdRaised = true;
-            return Alert.ForReading(AlertEventKind.Raised, AlertRuleKind.Threshold, record, null);
+            return Alert.ForReading(false, rule, record, null);
         }
         if (s.ThresholdRaised && record.Value < rule.ClearBelow)
         {
             s.ThresholdRaised = false;
-            return Alert.ForReading(AlertEventKind.Cleared, AlertRuleKind.Threshold, record, null);
+            return Alert.ForReading(true, rule, record, null);
         }
         return null;
     }
@@ -375,7 +378,7 @@ public sealed class AlertMonitor
         if (seconds <= 0) return null;
         var perSecond = Math.Abs(record.Value - s.LastValue) / seconds;
         (s.LastValue, s.LastTime) = (record.Value, record.Timestamp);
-        return Transition(ref s, record, AlertRuleKind.RateOfChange, perSecond, rule);
+        return Transition(ref s, record, perSecond, rule);
     }
 
     private static Alert? Ewma(AlertRule rule, ref Slot s, in TelemetryRecord record)
@@ -394,20 +397,20 @@ public sealed class AlertMonitor
         s.Mean += increment;
         s.Variance = (1 - rule.Alpha) * (s.Variance + diff * increment);
         if (s.Count++ < rule.WarmUp) return null;
-        return Transition(ref s, record, AlertRuleKind.Anomaly, z, rule);
+        return Transition(ref s, record, z, rule);
     }
 
-    private static Alert? Transition(ref Slot s, in TelemetryRecord record, AlertRuleKind kind, double score, AlertRule rule)
+    private static Alert? Transition(ref Slot s, in TelemetryRecord record, double score, AlertRule rule)
     {
         if (!s.AnomalyRaised && score > rule.RaiseAbove)
         {
             s.AnomalyRaised = true;
-            return Alert.ForReading(AlertEventKind.Raised, kind, record, score);
+            return Alert.ForReading(false, rule, record, score);
         }
         if (s.AnomalyRaised && score < rule.ClearBelow)
         {
             s.AnomalyRaised = false;
-            return Alert.ForReading(AlertEventKind.Cleared, kind, record, score);
+            return Alert.ForReading(true, rule, record, score);
         }
         return null;
     }

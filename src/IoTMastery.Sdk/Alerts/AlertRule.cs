@@ -21,10 +21,17 @@ public sealed record AlertRule
         ClearBelow = clearBelow;
     }
 
-    /// <summary>Which kind of rule; the same value as <see cref="Alert.Rule"/> of its alerts.</summary>
-    public AlertRuleKind Kind { get; }
+    /// <summary>
+    /// Which kind of rule, as the factory that made it: <c>"threshold"</c>, <c>"rateOfChange"</c>, <c>"anomaly"</c> (an
+    /// <see cref="Ewma"/> rule), <c>"silence"</c> or <c>"offline"</c>. The webhook body's <c>"rule"</c> and the logs use
+    /// the same text.
+    /// </summary>
+    public string Name => Alert.RuleName(Kind);
 
-    /// <summary>The metric a metric rule watches; null for <see cref="AlertRuleKind.Silence"/> and <see cref="AlertRuleKind.Offline"/>.</summary>
+    /// <summary>Which kind of rule, for the monitor's dispatch; callers read <see cref="Name"/>.</summary>
+    internal AlertRuleKind Kind { get; }
+
+    /// <summary>The metric a metric rule watches; null for <see cref="Silence"/> and <see cref="Offline"/> rules.</summary>
     public string? Metric { get; }
 
     /// <summary>

@@ -74,7 +74,8 @@ public enum IoTErrorKind
 
     /// <summary>
     /// The telemetry pipeline's queue (or its outbox) is full in fail-fast mode; the record was not accepted. Slow down
-    /// or retry after the pipeline drains, or choose another backpressure mode.
+    /// or retry after the pipeline drains, or choose another backpressure mode. Also why a <see cref="WebhookAlertSink"/>
+    /// dead-letters an alert that finds its queue full.
     /// </summary>
     QueueFull,
 

@@ -27,7 +27,8 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
     public async Task A_silent_connected_device_and_an_offline_device_each_raise_their_own_alert_once_and_clear()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var monitor = new AlertMonitor([AlertRule.Silence(TimeSpan.FromSeconds(90), cooldown: TimeSpan.Zero), AlertRule.Offline(TimeSpan.FromSeconds(60), cooldown: TimeSpan.Zero)], clock);
+        AlertRule silence = AlertRule.Silence(TimeSpan.FromSeconds(90), cooldown: TimeSpan.Zero), offline = AlertRule.Offline(TimeSpan.FromSeconds(60), cooldown: TimeSpan.Zero);
+        var monitor = new AlertMonitor([silence, offline], clock);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var records = 0;
         var quietGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,17 +61,17 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
         while (Volatile.Read(ref records) < 2) await Task.Delay(20, cts.Token);
 
         clock.Advance(TimeSpan.FromMinutes(2));
-        var raised = monitor.Evaluate().OrderBy(a => a.DeviceId).Select(a => (a.Kind, a.DeviceId, a.Rule)).ToList();
+        var raised = monitor.Evaluate().OrderBy(a => a.DeviceId).Select(a => (a.Cleared, a.DeviceId, a.Rule.Name)).ToList();
         // The disconnected device is reported offline, not also silent; the connected one is silent.
-        Assert.Equal([(AlertEventKind.Raised, "hm-gone", AlertRuleKind.Offline), (AlertEventKind.Raised, "hm-silent", AlertRuleKind.Silence)], raised);
+        Assert.Equal([(false, "hm-gone", "offline"), (false, "hm-silent", "silence")], raised);
         clock.Advance(TimeSpan.FromMinutes(2));
         Assert.Empty(monitor.Evaluate());
 
         await silent.SendTelemetryAsync(new TelemetryRecord("hm-silent", "t", 2, DateTimeOffset.UtcNow));
         await silent.FlushAsync().WaitAsync(Timeout);
-        while (monitor.IsRaised("hm-silent", AlertRuleKind.Silence) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
+        while (monitor.IsRaised("hm-silent", silence) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
         await using var back = await ConnectAsync2("hm-gone");
-        while (monitor.IsRaised("hm-gone", AlertRuleKind.Offline) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
+        while (monitor.IsRaised("hm-gone", offline) && !cts.IsCancellationRequested) await Task.Delay(20, cts.Token);
 
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => presencePump);

@@ -10,6 +10,8 @@ public sealed class AlertMonitorTests
     private static readonly string[] Metrics = ["temp", "hum", "vib", "other"];
     private readonly FakeTimeProvider _time = new(Start);
 
+    private static readonly AlertRule HumThreshold = AlertRule.Threshold("hum", 60, 50);
+
     /// <summary>Every kind of rule; "vib" has both an anomaly and a threshold rule.</summary>
     private static readonly AlertRule[] AllRules =
     [
@@ -17,7 +19,7 @@ public sealed class AlertMonitorTests
         AlertRule.Offline(TimeSpan.FromSeconds(20), cooldown: TimeSpan.FromSeconds(15)),
         AlertRule.RateOfChange("temp", 2, 0.5),
         AlertRule.Ewma("vib", 0.2, 3, 1, 5),
-        AlertRule.Threshold("hum", 60, 50),
+        HumThreshold,
         AlertRule.Threshold("vib", 8, 6),
     ];
 
@@ -66,12 +68,12 @@ public sealed class AlertMonitorTests
         }
 
         // Not vacuous: the stream raised and cleared every kind of rule.
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.Silence, Kind: AlertEventKind.Cleared });
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.Offline, Kind: AlertEventKind.Raised });
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.RateOfChange, Kind: AlertEventKind.Cleared });
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.Anomaly, Kind: AlertEventKind.Raised });
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.Threshold, Metric: "vib", Kind: AlertEventKind.Cleared });
-        Assert.Contains(referenceAlerts, a => a is { Rule: AlertRuleKind.Threshold, Metric: "hum", Kind: AlertEventKind.Cleared });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "silence", Cleared: true });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "offline", Cleared: false });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "rateOfChange", Cleared: true });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "anomaly", Cleared: false });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "threshold", Metric: "vib", Cleared: true });
+        Assert.Contains(referenceAlerts, a => a is { Rule.Name: "threshold", Metric: "hum", Cleared: true });
 
         // The same transitions in the same order: per record silence, then threshold, then rate or anomaly.
         Assert.Equal(WithoutIds(referenceAlerts), WithoutIds(batchedAlerts));
@@ -83,8 +85,8 @@ public sealed class AlertMonitorTests
             foreach (var rule in AllRules)
             {
                 var expected = reference.IsRaised(id, rule);
-                Assert.Equal((id, rule.Kind, rule.Metric, expected), (id, rule.Kind, rule.Metric, batched.IsRaised(id, rule.Kind, rule.Metric)));
-                Assert.Equal((id, rule.Kind, rule.Metric, expected), (id, rule.Kind, rule.Metric, single.IsRaised(id, rule.Kind, rule.Metric)));
+                Assert.Equal((id, rule.Name, rule.Metric, expected), (id, rule.Name, rule.Metric, batched.IsRaised(id, rule)));
+                Assert.Equal((id, rule.Name, rule.Metric, expected), (id, rule.Name, rule.Metric, single.IsRaised(id, rule)));
             }
         var presenceList = Devices.Select(id => new DevicePresence { DeviceId = id, Connected = true }).ToList();
         var summary = FleetHealthSummary.Create(presenceList, null, batched, _time);
@@ -126,7 +128,7 @@ public sealed class AlertMonitorTests
     {
         var monitor = new AlertMonitor(AllRules, _time);
         Assert.Throws<ArgumentException>(() => monitor.Process([new TelemetryRecord("d1", "hum", 99, Start), default]));
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
+        Assert.False(monitor.IsRaised("d1", HumThreshold));
         _time.Advance(TimeSpan.FromSeconds(11));
         Assert.Empty(monitor.Evaluate()); // d1 was not applied, so it is not expected
         Assert.Equal(0, monitor.Process([]));
@@ -138,8 +140,10 @@ public sealed class AlertMonitorTests
         var onlyThresholds = new AlertMonitor([AlertRule.Threshold("hum", 60, 50)]);
         var alerts = new List<Alert>();
         Assert.Equal(1, onlyThresholds.Process([new TelemetryRecord("d1", "hum", 61, Start), new TelemetryRecord("d1", "temp", 99, Start)], alerts));
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Threshold, "d1", (double?)61.0), (alerts[0].Kind, alerts[0].Rule, alerts[0].DeviceId, alerts[0].Value));
-        Assert.True(onlyThresholds.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
+        Assert.Equal((false, HumThreshold, "d1", (double?)61.0), (alerts[0].Cleared, alerts[0].Rule, alerts[0].DeviceId, alerts[0].Value));
+        // An equal rule (rules are values) asks about the same alert; one with other limits is not run by the monitor.
+        Assert.True(onlyThresholds.IsRaised("d1", AlertRule.Threshold("hum", 60, 50)));
+        Assert.False(onlyThresholds.IsRaised("d1", AlertRule.Threshold("hum", 55, 50)));
         Assert.Empty(onlyThresholds.Evaluate()); // no health rule: nothing is judged by the clock
 
         var onlyHealth = new AlertMonitor([AlertRule.Silence(TimeSpan.FromSeconds(10), cooldown: TimeSpan.Zero)], _time);
@@ -148,7 +152,7 @@ public sealed class AlertMonitorTests
         Assert.Single(onlyHealth.Evaluate());
         var cleared = new List<Alert>();
         Assert.Equal(1, onlyHealth.Process([new TelemetryRecord("d1", "x", 1, Start)], cleared));
-        Assert.Equal((AlertEventKind.Cleared, AlertRuleKind.Silence, (TimeSpan?)TimeSpan.FromSeconds(11)), (cleared[0].Kind, cleared[0].Rule, cleared[0].Duration));
+        Assert.Equal((true, "silence", (TimeSpan?)TimeSpan.FromSeconds(11)), (cleared[0].Cleared, cleared[0].Rule.Name, cleared[0].Duration));
     }
 
     [Fact]
@@ -157,13 +161,13 @@ public sealed class AlertMonitorTests
         var monitor = new AlertMonitor(AllRules, _time);
         Assert.Equal(1, monitor.Process([new TelemetryRecord("d1", "hum", 61, Start)]));
         monitor.Forget("d1");
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
+        Assert.False(monitor.IsRaised("d1", HumThreshold));
         _time.Advance(TimeSpan.FromMinutes(1));
         Assert.Empty(monitor.Evaluate()); // no longer expected, so never silent
         // Reporting again, it starts afresh: the same reading raises again.
         var alerts = new List<Alert>();
         Assert.Equal(1, monitor.Process([new TelemetryRecord("d1", "hum", 61, Start)], alerts));
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Threshold), (alerts[0].Kind, alerts[0].Rule));
+        Assert.Equal((false, "threshold"), (alerts[0].Cleared, alerts[0].Rule.Name));
         monitor.Forget("never-seen"); // nothing to drop: no error
     }
 
@@ -178,13 +182,13 @@ public sealed class AlertMonitorTests
         _time.Advance(TimeSpan.FromSeconds(11));
         monitor.Evaluate();
         Assert.True(await next);
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Silence), (reader.Current.Kind, reader.Current.Rule));
+        Assert.Equal((false, "silence"), (reader.Current.Cleared, reader.Current.Rule.Name));
         // One record clears the silence and raises the humidity threshold: both are streamed, silence first.
         monitor.Process([new TelemetryRecord("d1", "hum", 61, _time.GetUtcNow())]);
         Assert.True(await reader.MoveNextAsync());
-        Assert.Equal((AlertEventKind.Cleared, "d1", AlertRuleKind.Silence), (reader.Current.Kind, reader.Current.DeviceId, reader.Current.Rule));
+        Assert.Equal((true, "d1", "silence"), (reader.Current.Cleared, reader.Current.DeviceId, reader.Current.Rule.Name));
         Assert.True(await reader.MoveNextAsync());
-        Assert.Equal((AlertEventKind.Raised, "d1", AlertRuleKind.Threshold, "hum"), (reader.Current.Kind, reader.Current.DeviceId, reader.Current.Rule, reader.Current.Metric));
+        Assert.Equal((false, "d1", "threshold", "hum"), (reader.Current.Cleared, reader.Current.DeviceId, reader.Current.Rule.Name, reader.Current.Metric));
         Assert.Equal(0, monitor.DroppedAlertCount);
     }
 
@@ -232,7 +236,7 @@ public sealed class AlertMonitorTests
         var counts = await Task.WhenAll(viaBatches, viaSingles).WaitAsync(TimeSpan.FromMinutes(2));
         // Every round flips each device's hum alert: raised at 61, cleared at 49.
         Assert.Equal((2 * Rounds, Rounds), (counts[0], counts[1]));
-        Assert.False(monitor.IsRaised("c1", AlertRuleKind.Threshold, "hum") || monitor.IsRaised("c2", AlertRuleKind.Threshold, "hum") || monitor.IsRaised("e1", AlertRuleKind.Threshold, "hum"));
+        Assert.False(monitor.IsRaised("c1", HumThreshold) || monitor.IsRaised("c2", HumThreshold) || monitor.IsRaised("e1", HumThreshold));
     }
 
     /// <summary>
@@ -259,7 +263,7 @@ public sealed class AlertMonitorTests
             public DateTimeOffset LastTime;
         }
 
-        private AlertRule? Health(AlertRuleKind kind) => rules.FirstOrDefault(r => r.Kind == kind);
+        private AlertRule? Health(string name) => rules.FirstOrDefault(r => r.Name == name);
 
         private DeviceState Device(string id, DateTimeOffset now)
         {
@@ -286,26 +290,26 @@ public sealed class AlertMonitorTests
             foreach (var r in batch)
             {
                 var d = Device(r.DeviceId, now);
-                if (Health(AlertRuleKind.Silence) is { } silence)
+                if (Health("silence") is { } silence)
                 {
                     var s = State(d, silence);
                     if (s.Raised)
                     {
                         (s.Raised, s.ClearedAt) = (false, now);
-                        alerts.Add(HealthAlert(AlertEventKind.Cleared, AlertRuleKind.Silence, r.DeviceId, now, now - d.LastRecord));
+                        alerts.Add(HealthAlert(true, silence, r.DeviceId, now, now - d.LastRecord));
                     }
                 }
                 d.LastRecord = now;
-                foreach (var rule in rules.Where(x => x.Metric == r.Metric).OrderBy(x => x.Kind == AlertRuleKind.Threshold ? 0 : 1))
+                foreach (var rule in rules.Where(x => x.Metric == r.Metric).OrderBy(x => x.Name == "threshold" ? 0 : 1))
                 {
                     var s = State(d, rule);
                     double? score = null;
-                    if (rule.Kind == AlertRuleKind.Threshold)
+                    if (rule.Name == "threshold")
                     {
-                        if (Flip(s, r.Value, rule) is { } kind) alerts.Add(MetricAlert(kind, rule.Kind, r, null));
+                        if (Flip(s, r.Value, rule) is { } kind) alerts.Add(MetricAlert(kind, rule, r, null));
                         continue;
                     }
-                    if (rule.Kind == AlertRuleKind.RateOfChange)
+                    if (rule.Name == "rateOfChange")
                     {
                         if (s.Readings++ > 0)
                         {
@@ -324,16 +328,16 @@ public sealed class AlertMonitorTests
                         s.Variance = (1 - rule.Alpha) * (s.Variance + diff * (rule.Alpha * diff));
                         if (s.Readings > rule.WarmUp) score = z;
                     }
-                    if (score is { } x && Flip(s, x, rule) is { } k) alerts.Add(MetricAlert(k, rule.Kind, r, x));
+                    if (score is { } x && Flip(s, x, rule) is { } k) alerts.Add(MetricAlert(k, rule, r, x));
                 }
             }
             return alerts;
         }
 
-        private static AlertEventKind? Flip(RuleState s, double score, AlertRule rule)
+        private static bool? Flip(RuleState s, double score, AlertRule rule)
         {
-            if (!s.Raised && score > rule.RaiseAbove) { s.Raised = true; return AlertEventKind.Raised; }
-            if (s.Raised && score < rule.ClearBelow) { s.Raised = false; return AlertEventKind.Cleared; }
+            if (!s.Raised && score > rule.RaiseAbove) { s.Raised = true; return false; }
+            if (s.Raised && score < rule.ClearBelow) { s.Raised = false; return true; }
             return null;
         }
 
@@ -343,10 +347,10 @@ public sealed class AlertMonitorTests
             var alerts = new List<Alert>();
             foreach (var (id, d) in _devices)
             {
-                if (Health(AlertRuleKind.Offline) is { } offline && d.Connected == false && Due(State(d, offline), offline, now - d.ConnectionChangedAt, now))
-                    alerts.Add(HealthAlert(AlertEventKind.Raised, AlertRuleKind.Offline, id, now, now - d.ConnectionChangedAt));
-                if (Health(AlertRuleKind.Silence) is { } silence && d.Connected != false && Due(State(d, silence), silence, now - d.LastRecord, now))
-                    alerts.Add(HealthAlert(AlertEventKind.Raised, AlertRuleKind.Silence, id, now, now - d.LastRecord));
+                if (Health("offline") is { } offline && d.Connected == false && Due(State(d, offline), offline, now - d.ConnectionChangedAt, now))
+                    alerts.Add(HealthAlert(false, offline, id, now, now - d.ConnectionChangedAt));
+                if (Health("silence") is { } silence && d.Connected != false && Due(State(d, silence), silence, now - d.LastRecord, now))
+                    alerts.Add(HealthAlert(false, silence, id, now, now - d.LastRecord));
             }
             return alerts;
         }
@@ -364,20 +368,20 @@ public sealed class AlertMonitorTests
             var connected = e.Connected;
             if (d.Connected == connected) return null;
             Alert? alert = null;
-            if (connected && Health(AlertRuleKind.Offline) is { } offline && State(d, offline) is { Raised: true } s)
+            if (connected && Health("offline") is { } offline && State(d, offline) is { Raised: true } s)
             {
                 (s.Raised, s.ClearedAt) = (false, now);
-                alert = HealthAlert(AlertEventKind.Cleared, AlertRuleKind.Offline, e.DeviceId, now, now - d.ConnectionChangedAt);
+                alert = HealthAlert(true, offline, e.DeviceId, now, now - d.ConnectionChangedAt);
             }
             (d.Connected, d.ConnectionChangedAt) = (connected, e.Timestamp);
             if (connected && d.LastRecord < now) d.LastRecord = now;
             return alert;
         }
 
-        private static Alert HealthAlert(AlertEventKind kind, AlertRuleKind rule, string id, DateTimeOffset now, TimeSpan duration) =>
-            new() { Kind = kind, Rule = rule, DeviceId = id, Timestamp = now, Duration = duration };
+        private static Alert HealthAlert(bool cleared, AlertRule rule, string id, DateTimeOffset now, TimeSpan duration) =>
+            new() { Cleared = cleared, Rule = rule, DeviceId = id, Timestamp = now, Duration = duration };
 
-        private static Alert MetricAlert(AlertEventKind kind, AlertRuleKind rule, TelemetryRecord r, double? score) =>
-            new() { Kind = kind, Rule = rule, DeviceId = r.DeviceId, Metric = r.Metric, Value = r.Value, Score = score, Timestamp = r.Timestamp };
+        private static Alert MetricAlert(bool cleared, AlertRule rule, TelemetryRecord r, double? score) =>
+            new() { Cleared = cleared, Rule = rule, DeviceId = r.DeviceId, Metric = r.Metric, Value = r.Value, Score = score, Timestamp = r.Timestamp };
     }
 }

@@ -15,13 +15,13 @@ public sealed class AnomalyRuleTests
         Assert.Null(monitor.One(At(0, 10)));   // first reading: no rate yet
         Assert.Null(monitor.One(At(10, 15)));  // 0.5/s
         var raised = monitor.One(At(12, 18));  // 1.5/s
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.RateOfChange, (double?)1.5, (double?)18), (raised!.Kind, raised.Rule, raised.Score, raised.Value));
+        Assert.Equal((false, "rateOfChange", (double?)1.5, (double?)18), (raised!.Cleared, raised.Rule.Name, raised.Score, raised.Value));
         Assert.Null(monitor.One(At(13, 20)));  // 2/s: still raised, de-duplicated
         Assert.Null(monitor.One(At(14, 20.7))); // 0.7/s: between the limits, keeps its state
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.RateOfChange, "temp"));
-        Assert.Equal(AlertEventKind.Cleared, monitor.One(At(24, 21))!.Kind); // 0.03/s
+        Assert.True(monitor.IsRaised("d1", raised.Rule));
+        Assert.True(monitor.One(At(24, 21))!.Cleared); // 0.03/s
         // Falling just as fast counts too.
-        Assert.Equal(AlertEventKind.Raised, monitor.One(At(25, 18))!.Kind);
+        Assert.False(monitor.One(At(25, 18))!.Cleared);
     }
 
     [Fact]
@@ -40,11 +40,11 @@ public sealed class AnomalyRuleTests
         var noise = new[] { 0.1, -0.1, 0.2, -0.2, 0.0 };
         for (var i = 0; i < 50; i++) Assert.Null(monitor.One(At(i, 20 + noise[i % noise.Length])));
         var raised = monitor.One(At(50, 25));
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Anomaly), (raised!.Kind, raised.Rule));
+        Assert.Equal((false, "anomaly"), (raised!.Cleared, raised.Rule.Name));
         Assert.True(raised.Score > 4, raised.Score.ToString());
         Alert? cleared = null;
         for (var i = 51; i < 200 && cleared is null; i++) cleared = monitor.One(At(i, 20 + noise[i % noise.Length]));
-        Assert.Equal(AlertEventKind.Cleared, cleared?.Kind);
+        Assert.True(cleared?.Cleared);
     }
 
     [Fact]
@@ -54,9 +54,10 @@ public sealed class AnomalyRuleTests
         for (var i = 0; i < 9; i++) Assert.Null(monitor.One(At(i, i % 2 == 0 ? 0 : 1000)));
         for (var i = 0; i < 30; i++) monitor.One(At(i, 20 + (i % 2 == 0 ? 0.1 : -0.1), "d2"));
         Assert.NotNull(monitor.One(At(31, 40, "d2")));
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Anomaly, "temp"));
-        Assert.True(monitor.IsRaised("d2", AlertRuleKind.Anomaly, "temp"));
-        Assert.False(monitor.IsRaised("d2", AlertRuleKind.RateOfChange, "temp")); // the metric's rule is of the other kind
+        var rule = AlertRule.Ewma("temp", 0.1, 4, 2, warmUp: 10);
+        Assert.False(monitor.IsRaised("d1", rule));
+        Assert.True(monitor.IsRaised("d2", rule));
+        Assert.False(monitor.IsRaised("d2", AlertRule.RateOfChange("temp", 4, 2))); // the metric's rule is of the other kind
     }
 
     [Fact]

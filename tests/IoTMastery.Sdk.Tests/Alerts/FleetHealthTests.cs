@@ -37,7 +37,7 @@ public sealed class FleetHealthTests
         Report("d3", 20, 95); // d3 is too humid
         _time.Advance(TimeSpan.FromSeconds(25)); // 65 s since d2 left
         foreach (var d in new[] { "d1", "d3" }) health.Process([Reading(d, "other", 20)]);
-        Assert.Equal([("d2", AlertRuleKind.Offline), ("d4", AlertRuleKind.Silence)], health.Evaluate().Select(a => (a.DeviceId, a.Rule)).Order());
+        Assert.Equal([("d2", "offline"), ("d4", "silence")], health.Evaluate().Select(a => (a.DeviceId, a.Rule.Name)).Order());
 
         var presence = new[] { Presence("d1", true), Presence("d2", false), Presence("d3", null), Presence("d4", true) };
         var firmware = new Dictionary<string, string> { ["d1"] = "1.2.0", ["d2"] = "1.2.0", ["d3"] = "1.3.0" };

@@ -30,16 +30,16 @@ public sealed class HealthRuleTests
         Assert.Empty(monitor.Evaluate()); // exactly N is not yet "longer than N"
         _time.Advance(TimeSpan.FromSeconds(1));
         var raised = Assert.Single(monitor.Evaluate());
-        Assert.Equal((AlertEventKind.Raised, "d1", AlertRuleKind.Silence), (raised.Kind, raised.DeviceId, raised.Rule));
+        Assert.Equal((false, "d1", "silence"), (raised.Cleared, raised.DeviceId, raised.Rule.Name));
         Assert.Equal(TimeSpan.FromSeconds(31), raised.Duration);
         // Per-device de-duplication: still silent, nothing new.
         _time.Advance(TimeSpan.FromMinutes(5));
         Assert.Empty(monitor.Evaluate());
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Silence));
+        Assert.True(monitor.IsRaised("d1", raised.Rule));
 
         var cleared = monitor.One(Record("d1"));
-        Assert.Equal(AlertEventKind.Cleared, cleared!.Kind);
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Silence));
+        Assert.True(cleared!.Cleared);
+        Assert.False(monitor.IsRaised("d1", raised.Rule));
     }
 
     [Fact]
@@ -67,16 +67,18 @@ public sealed class HealthRuleTests
         Assert.Empty(monitor.Evaluate());
         _time.Advance(TimeSpan.FromSeconds(2));
         var raised = Assert.Single(monitor.Evaluate());
-        Assert.Equal((AlertEventKind.Raised, AlertRuleKind.Offline), (raised.Kind, raised.Rule));
+        Assert.Equal((false, "offline"), (raised.Cleared, raised.Rule.Name));
         Assert.Equal((TimeSpan?)TimeSpan.FromSeconds(61), raised.Duration);
         Assert.Null(raised.Metric);
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Offline));
-        // The metric rules share the rule enum; the monitor runs none of them, so none reads as raised.
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold) || monitor.IsRaised("d1", AlertRuleKind.Anomaly));
+        Assert.True(monitor.IsRaised("d1", raised.Rule));
+        Assert.Equal(AlertRule.Offline(TimeSpan.FromSeconds(60), cooldown: TimeSpan.Zero), raised.Rule); // the rule that fired, limits and all
+        // The monitor runs no metric rule and no other offline rule, so none reads as raised.
+        Assert.False(monitor.IsRaised("d1", AlertRule.Threshold("t", 1, 0)) || monitor.IsRaised("d1", AlertRule.Ewma("t", 0.1, 3, 1, 5))
+            || monitor.IsRaised("d1", AlertRule.Offline(TimeSpan.FromSeconds(30), cooldown: TimeSpan.Zero)));
         Assert.Empty(monitor.Evaluate());
 
         var cleared = monitor.Observe(new PresenceEvent("d1", Connected: true, _time.GetUtcNow(), null));
-        Assert.Equal((AlertEventKind.Cleared, AlertRuleKind.Offline), (cleared!.Kind, cleared.Rule));
+        Assert.Equal((true, "offline"), (cleared!.Cleared, cleared.Rule.Name));
     }
 
     [Fact]
@@ -95,7 +97,7 @@ public sealed class HealthRuleTests
         Assert.Empty(monitor.Evaluate()); // within the cooldown
         _time.Advance(TimeSpan.FromMinutes(5));
         var again = Assert.Single(monitor.Evaluate()); // still offline once the cooldown is over: raised then
-        Assert.Equal(AlertEventKind.Raised, again.Kind);
+        Assert.False(again.Cleared);
     }
 
     [Fact]
@@ -123,9 +125,9 @@ public sealed class HealthRuleTests
         monitor.Evaluate();
         monitor.One(Record("d1"));
         Assert.True(await first);
-        Assert.Equal(AlertEventKind.Raised, stream.Current.Kind);
+        Assert.False(stream.Current.Cleared);
         Assert.True(await stream.MoveNextAsync());
-        Assert.Equal(AlertEventKind.Cleared, stream.Current.Kind);
+        Assert.True(stream.Current.Cleared);
         Assert.Equal(0, monitor.DroppedAlertCount);
     }
 
@@ -145,7 +147,7 @@ public sealed class HealthRuleTests
             await Task.Yield();
         }
         Assert.True(await next.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal(AlertRuleKind.Silence, stream.Current.Rule);
+        Assert.Equal("silence", stream.Current.Rule.Name);
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
     }
@@ -190,9 +192,9 @@ public sealed class HealthRuleTests
         _time.Advance(TimeSpan.FromSeconds(4));
         var cleared = new List<Alert>();
         Assert.Equal(2, monitor.Process([Record("d2"), Record("d1"), Record("d2")], cleared));
-        Assert.Equal([("d2", AlertEventKind.Cleared, TimeSpan.FromSeconds(35)), ("d1", AlertEventKind.Cleared, TimeSpan.FromSeconds(35))],
-            cleared.Select(a => (a.DeviceId, a.Kind, a.Duration)));
-        Assert.True(monitor.IsRaised("d3", AlertRuleKind.Silence));
+        Assert.Equal([("d2", true, TimeSpan.FromSeconds(35)), ("d1", true, TimeSpan.FromSeconds(35))],
+            cleared.Select(a => (a.DeviceId, a.Cleared, a.Duration)));
+        Assert.True(monitor.IsRaised("d3", AlertRule.Silence(TimeSpan.FromSeconds(30), cooldown: TimeSpan.Zero)));
         _time.Advance(TimeSpan.FromSeconds(30));
         Assert.Empty(monitor.Evaluate()); // d1 and d2 were stamped at the batch's instant: exactly 30 s is not longer than 30 s
         Assert.Equal(0, monitor.Process(ReadOnlySpan<TelemetryRecord>.Empty));

@@ -17,19 +17,19 @@ public class ThresholdRuleTests
         Assert.Null(monitor.One(R("d1", 80)));                 // at the threshold is not above
         var raised = monitor.One(R("d1", 81, 1));
         Assert.NotNull(raised);
-        Assert.Equal(AlertEventKind.Raised, raised.Kind);
-        Assert.Equal((AlertRuleKind.Threshold, "d1", "temp", (double?)81d, T0.AddSeconds(1)), (raised.Rule, raised.DeviceId, raised.Metric, raised.Value, raised.Timestamp));
+        Assert.False(raised.Cleared);
+        Assert.Equal((AlertRule.Threshold("temp", 80, 70), "threshold", "d1", "temp", (double?)81d, T0.AddSeconds(1)), (raised.Rule, raised.Rule.Name, raised.DeviceId, raised.Metric, raised.Value, raised.Timestamp));
         Assert.Equal(((double?)null, (TimeSpan?)null), (raised.Score, raised.Duration)); // only other rules have these
 
         // Wobbling between the thresholds never flaps.
         foreach (var v in new[] { 79d, 85, 71, 70, 90, 75 })
             Assert.Null(monitor.One(R("d1", v, 2)));
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Threshold, "temp"));
+        Assert.True(monitor.IsRaised("d1", raised.Rule));
 
         var cleared = monitor.One(R("d1", 69.9, 3));
-        Assert.Equal(AlertEventKind.Cleared, cleared?.Kind);
+        Assert.True(cleared?.Cleared);
         Assert.Null(monitor.One(R("d1", 75, 4)));              // between thresholds: stays clear
-        Assert.Equal(AlertEventKind.Raised, monitor.One(R("d1", 100, 5))?.Kind);
+        Assert.False(monitor.One(R("d1", 100, 5))?.Cleared);
     }
 
     [Fact]
@@ -40,9 +40,10 @@ public class ThresholdRuleTests
         Assert.NotNull(monitor.One(R("d2", 90)));
         Assert.Null(monitor.One(R("d1", 95)));
         Assert.Null(monitor.One(R("d1", 1000, metric: "humidity")));
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "humidity"));
-        // The rule kind and the metric both name the rule: the temperature rule is no anomaly rule, and a metric is needed.
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Anomaly, "temp") || monitor.IsRaised("d1", AlertRuleKind.Threshold));
+        Assert.False(monitor.IsRaised("d1", AlertRule.Threshold("humidity", 80, 70)));
+        // The whole rule names the alert: the temperature rule is no anomaly rule, nor one with other limits.
+        Assert.False(monitor.IsRaised("d1", AlertRule.Ewma("temp", 0.1, 3, 1, 5)) || monitor.IsRaised("d1", AlertRule.Threshold("temp", 85, 70)));
+        Assert.True(monitor.IsRaised("d1", AlertRule.Threshold("temp", 80, 70)));
     }
 
     [Theory]
@@ -70,9 +71,9 @@ public class ThresholdRuleTests
     {
         var monitor = new AlertMonitor([AlertRule.Threshold("temp", 50, 40), AlertRule.Threshold("hum", 90, 80)]);
         Assert.NotNull(monitor.One(R("d1", 95, metric: "hum")));
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "temp"));
-        Assert.False(monitor.IsRaised("d1", AlertRuleKind.Threshold, "pressure"));
+        Assert.True(monitor.IsRaised("d1", AlertRule.Threshold("hum", 90, 80)));
+        Assert.False(monitor.IsRaised("d1", AlertRule.Threshold("temp", 50, 40)));
+        Assert.False(monitor.IsRaised("d1", AlertRule.Threshold("pressure", 50, 40)));
         var records = Enumerable.Range(0, 1_000).Select(i => R("d" + (i % 50), 20 + i % 5, i, i % 2 == 0 ? "temp" : "pressure")).ToArray();
         foreach (var r in records) monitor.Process([r]);
         var bytes = Allocations.SteadyStateBytes(_ =>
@@ -81,6 +82,6 @@ public class ThresholdRuleTests
                 foreach (var r in records) monitor.Process([r]);
         });
         Assert.Equal(0, bytes);
-        Assert.True(monitor.IsRaised("d1", AlertRuleKind.Threshold, "hum"));
+        Assert.True(monitor.IsRaised("d1", AlertRule.Threshold("hum", 90, 80)));
     }
 }

@@ -20,7 +20,7 @@ public sealed class WebhookAlertSinkTests
     private readonly ConcurrentQueue<WebhookDeadLetter> _deadLetters = new();
 
     private static Alert Silence(string device) =>
-        new() { Kind = AlertEventKind.Raised, Rule = AlertRuleKind.Silence, DeviceId = device, Timestamp = Start, Duration = TimeSpan.FromSeconds(31) };
+        new() { Rule = AlertRule.Silence(TimeSpan.FromSeconds(30)), DeviceId = device, Timestamp = Start, Duration = TimeSpan.FromSeconds(31) };
 
     private WebhookAlertSink Sink(Uri url, int maxRetries = 3, TimeSpan? baseDelay = null, int queue = 100, TimeSpan? maxDelay = null, TimeSpan? attemptTimeout = null)
     {
@@ -50,7 +50,13 @@ public sealed class WebhookAlertSinkTests
     {
         Assert.NotEmpty(_logs.Lines);
         Assert.DoesNotContain(_logs.Lines, l => l.Contains(Token, StringComparison.Ordinal) || l.Contains("s3cret", StringComparison.Ordinal));
+        // A dead letter's error goes wherever the handler sends it: it carries neither the header nor the URL's path either.
+        Assert.All(_deadLetters, d => Assert.False(d.Error.ToString().Contains(Token, StringComparison.Ordinal) || d.Error.ToString().Contains("s3cret", StringComparison.Ordinal)));
     }
+
+    /// <summary>The dead letter's error as the fields a handler branches on.</summary>
+    private static (IoTErrorKind Kind, string? Code, bool Transient, int? Status, string Provider) Why(WebhookDeadLetter d) =>
+        (d.Error.Kind, d.Error.ErrorCode, d.Error.IsTransient, d.Error.HttpStatus, d.Error.Provider);
 
     [Fact]
     public async Task A_receiver_failing_the_first_two_posts_gets_the_alert_on_the_third_with_one_idempotency_key()
@@ -93,7 +99,7 @@ public sealed class WebhookAlertSinkTests
         await using var server = new LoopbackHttpServer(_ => new CannedResponse(500));
         var sink = Sink(Hook(server), maxRetries: 2);
         var first = Silence("d1");
-        var second = new Alert { Kind = AlertEventKind.Raised, Rule = AlertRuleKind.Anomaly, DeviceId = "d2", Metric = "temp", Value = 41.5, Score = 6.2, Timestamp = Start };
+        var second = new Alert { Rule = AlertRule.Ewma("temp", 0.1, 4, 2, 10), DeviceId = "d2", Metric = "temp", Value = 41.5, Score = 6.2, Timestamp = Start };
         Assert.NotEqual(first.Id, second.Id); // each alert gets its own idempotency key unless the caller sets one
         sink.Enqueue(first);
         sink.Enqueue(second);
@@ -102,8 +108,9 @@ public sealed class WebhookAlertSinkTests
 
         Assert.Equal(6, server.Requests.Count); // 1 + 2 retries each
         Assert.Equal((0, 2), (sink.DeliveredCount, sink.DeadLetterCount));
-        Assert.Equal([(first.Id, WebhookDeadLetterReason.RetriesExhausted, 3, (int?)500), (second.Id, WebhookDeadLetterReason.RetriesExhausted, 3, 500)],
-            _deadLetters.Select(d => (d.Alert.Id, d.Reason, d.Attempts, d.LastStatus)));
+        var retriesExhausted = (IoTErrorKind.Unknown, (string?)"RetriesExhausted", true, (int?)500, "Webhook");
+        Assert.Equal([(first.Id, retriesExhausted, 3), (second.Id, retriesExhausted, 3)], _deadLetters.Select(d => (d.Alert.Id, Why(d), d.Attempts)));
+        Assert.Equal("Alert dead-lettered: retries exhausted after 3 attempts (last status 500).", _deadLetters.First().Error.Message);
         Assert.Equal(3, server.Requests.Count(r => r.Headers["idempotency-key"] == second.Id.ToString("D")));
         using var body = JsonDocument.Parse(server.Requests.Last().Body);
         Assert.Equal(("anomaly", "temp", 41.5, 6.2), (body.RootElement.GetProperty("rule").GetString(), body.RootElement.GetProperty("metric").GetString(),
@@ -112,11 +119,13 @@ public sealed class WebhookAlertSinkTests
     }
 
     [Theory]
-    [InlineData(400)]
-    [InlineData(401)]
-    [InlineData(404)]
-    [InlineData(422)]
-    public async Task A_client_error_other_than_408_or_429_is_not_retried(int status)
+    [InlineData(400, IoTErrorKind.Unknown)]
+    [InlineData(401, IoTErrorKind.Authentication)]
+    [InlineData(403, IoTErrorKind.Authorization)]
+    [InlineData(404, IoTErrorKind.NotFound)]
+    [InlineData(413, IoTErrorKind.PayloadTooLarge)]
+    [InlineData(422, IoTErrorKind.Unknown)]
+    public async Task A_client_error_other_than_408_or_429_is_not_retried_and_dead_lettered_as_what_the_status_means(int status, IoTErrorKind kind)
     {
         await using var server = new LoopbackHttpServer(_ => new CannedResponse(status));
         var sink = Sink(Hook(server), maxRetries: 5);
@@ -126,7 +135,9 @@ public sealed class WebhookAlertSinkTests
 
         Assert.Single(server.Requests);
         var dead = Assert.Single(_deadLetters);
-        Assert.Equal((WebhookDeadLetterReason.Rejected, 1, (int?)status), (dead.Reason, dead.Attempts, dead.LastStatus));
+        Assert.Equal(((kind, (string?)"Rejected", false, (int?)status, "Webhook"), 1), (Why(dead), dead.Attempts));
+        Assert.Contains($"rejected it with status {status} after 1 attempt", dead.Error.Message, StringComparison.Ordinal);
+        AssertNoSecretLogged();
     }
 
     [Theory]
@@ -145,6 +156,21 @@ public sealed class WebhookAlertSinkTests
     }
 
     [Fact]
+    public async Task A_receiver_throttling_every_post_dead_letters_the_alert_as_throttled()
+    {
+        await using var server = new LoopbackHttpServer(_ => new CannedResponse(429, "{}", new Dictionary<string, string> { ["Retry-After"] = "0" }));
+        var sink = Sink(Hook(server), maxRetries: 1);
+        sink.Enqueue(Silence("d1"));
+        await CompleteAsync(sink);
+        await sink.DisposeAsync();
+
+        var dead = Assert.Single(_deadLetters);
+        Assert.Equal(((IoTErrorKind.Throttled, (string?)"RetriesExhausted", true, (int?)429, "Webhook"), 2), (Why(dead), dead.Attempts));
+        Assert.Equal("Alert dead-lettered: retries exhausted after 2 attempts (last status 429).", dead.Error.Message);
+        AssertNoSecretLogged();
+    }
+
+    [Fact]
     public async Task A_refused_connection_is_retried_then_dead_lettered()
     {
         var sink = Sink(new Uri($"http://127.0.0.1:{ClosedPort()}/{PathSecret}"), maxRetries: 1);
@@ -153,7 +179,9 @@ public sealed class WebhookAlertSinkTests
         await sink.DisposeAsync();
 
         var dead = Assert.Single(_deadLetters);
-        Assert.Equal((WebhookDeadLetterReason.RetriesExhausted, 2, (int?)null, "HttpRequestException"), (dead.Reason, dead.Attempts, dead.LastStatus, dead.LastErrorType));
+        Assert.Equal(((IoTErrorKind.Unknown, (string?)"RetriesExhausted", true, (int?)null, "Webhook"), 2), (Why(dead), dead.Attempts));
+        Assert.IsType<HttpRequestException>(dead.Error.InnerException);
+        Assert.Contains("retries exhausted after 2 attempts (last error HttpRequestException)", dead.Error.Message, StringComparison.Ordinal);
         AssertNoSecretLogged();
     }
 
@@ -197,7 +225,10 @@ public sealed class WebhookAlertSinkTests
         await sink.DisposeAsync();
 
         Assert.Single(server.Requests);
-        Assert.Equal((WebhookDeadLetterReason.RetryAfterTooLong, 503), (Assert.Single(_deadLetters).Reason, Assert.Single(_deadLetters).LastStatus));
+        var dead = Assert.Single(_deadLetters);
+        Assert.Equal((IoTErrorKind.Unknown, (string?)"RetryAfterTooLong", true, (int?)503, "Webhook"), Why(dead));
+        Assert.Equal(TimeSpan.FromHours(1), dead.Error.RetryAfter);
+        Assert.Contains("asking to wait 3600 s, longer than MaxDelay (60 s)", dead.Error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -220,7 +251,8 @@ public sealed class WebhookAlertSinkTests
         Assert.False(gate.IsSet);
         Assert.InRange(accepted, 3, 4); // the queue, plus the one the sender may already have taken
         Assert.Equal(50 - accepted, sink.DeadLetterCount);
-        Assert.All(_deadLetters, d => Assert.Equal((WebhookDeadLetterReason.QueueFull, 0), (d.Reason, d.Attempts)));
+        Assert.All(_deadLetters, d => Assert.Equal(((IoTErrorKind.QueueFull, (string?)"QueueFull", true, (int?)null, "Webhook"), 0), (Why(d), d.Attempts)));
+        Assert.Contains("queue was full (3 alerts)", _deadLetters.First().Error.Message, StringComparison.Ordinal);
 
         gate.Set();
         await CompleteAsync(sink);
@@ -245,9 +277,10 @@ public sealed class WebhookAlertSinkTests
         gate.Set();
 
         Assert.Equal(2, sink.DeadLetterCount);
-        Assert.All(_deadLetters, d => Assert.Equal(WebhookDeadLetterReason.Abandoned, d.Reason));
+        Assert.All(_deadLetters, d => Assert.Equal((IoTErrorKind.Unknown, (string?)"Abandoned", true, (int?)null, "Webhook"), Why(d)));
         Assert.False(sink.Enqueue(Silence("d3")));
-        Assert.Equal(WebhookDeadLetterReason.Abandoned, _deadLetters.Last().Reason);
+        Assert.Equal("Abandoned", _deadLetters.Last().Error.ErrorCode);
+        Assert.Contains("sink was closed before it was delivered", _deadLetters.Last().Error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

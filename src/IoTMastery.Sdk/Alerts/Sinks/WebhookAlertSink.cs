@@ -18,6 +18,7 @@ namespace IoTMastery.Sdk;
 /// </summary>
 public sealed partial class WebhookAlertSink : IAsyncDisposable
 {
+    private const string Provider = "Webhook";
     private readonly WebhookAlertSinkOptions _options;
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
@@ -68,7 +69,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     /// <summary>Alerts the receiver accepted with a 2xx.</summary>
     public long DeliveredCount => Interlocked.Read(ref _delivered);
 
-    /// <summary>Alerts given up on, for any <see cref="WebhookDeadLetterReason"/>.</summary>
+    /// <summary>Alerts given up on, for any reason (<see cref="WebhookDeadLetter.Error"/>).</summary>
     public long DeadLetterCount => Interlocked.Read(ref _deadLettered);
 
     /// <summary>Alerts waiting in the queue (not counting the one being sent).</summary>
@@ -79,13 +80,13 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(alert);
         if (_queue.Writer.TryWrite(alert)) return true;
-        DeadLetter(new WebhookDeadLetter(alert, _closed ? WebhookDeadLetterReason.Abandoned : WebhookDeadLetterReason.QueueFull, 0, null, null));
+        DeadLetter(alert, _closed ? Abandoned(0) : QueueFull(), 0);
         return false;
     }
 
     /// <summary>
     /// Stops accepting alerts and returns once every queued one was delivered or dead-lettered. When
-    /// <paramref name="cancellationToken"/> fires first, what is left is dead-lettered as <see cref="WebhookDeadLetterReason.Abandoned"/>
+    /// <paramref name="cancellationToken"/> fires first, what is left is dead-lettered as abandoned (error code <c>Abandoned</c>)
     /// and <see cref="OperationCanceledException"/> is thrown.
     /// </summary>
     public async Task CompleteAsync(CancellationToken cancellationToken)
@@ -177,7 +178,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
             // Disposed or a CompleteAsync gave up: the rest is abandoned below.
         }
         while (_queue.Reader.TryRead(out var left))
-            DeadLetter(new WebhookDeadLetter(left, WebhookDeadLetterReason.Abandoned, 0, null, null));
+            DeadLetter(left, Abandoned(0), 0);
     }
 
     private async Task DeliverAsync(Alert alert)
@@ -194,18 +195,17 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
                 Interlocked.Increment(ref _delivered);
                 return;
             }
-            var reason = !RetryableStatus(status) ? WebhookDeadLetterReason.Rejected
-                : RetryAfter(response) > _options.MaxDelay ? WebhookDeadLetterReason.RetryAfterTooLong
-                : WebhookDeadLetterReason.RetriesExhausted;
-            DeadLetter(new WebhookDeadLetter(alert, reason, delivery.Attempts, status, null));
+            DeadLetter(alert, Failed(status, RetryAfter(response), delivery.Attempts), delivery.Attempts);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
-            DeadLetter(new WebhookDeadLetter(alert, WebhookDeadLetterReason.Abandoned, delivery.Attempts, null, null));
+            DeadLetter(alert, Abandoned(delivery.Attempts), delivery.Attempts);
         }
         catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException or OperationCanceledException)
         {
-            DeadLetter(new WebhookDeadLetter(alert, WebhookDeadLetterReason.RetriesExhausted, delivery.Attempts, null, ex.GetType().Name));
+            DeadLetter(alert, new IoTException(IoTErrorKind.Unknown,
+                $"Alert dead-lettered: retries exhausted after {Times(delivery.Attempts)} (last error {ex.GetType().Name}).",
+                Provider, "RetriesExhausted", isTransient: true, innerException: ex), delivery.Attempts);
         }
         finally
         {
@@ -214,14 +214,53 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
         }
     }
 
-    private void DeadLetter(WebhookDeadLetter deadLetter)
+    // The dead letters' errors. Each message names the case (the former reasons, also the ErrorCode) and only counts,
+    // statuses, delays and exception type names: never the URL, a header, or the receiver's body.
+    private IoTException QueueFull() =>
+        new(IoTErrorKind.QueueFull, $"Alert dead-lettered: the webhook queue was full ({_options.QueueCapacity} alerts); the receiver is slower than the alerts.",
+            Provider, "QueueFull", isTransient: true);
+
+    // Transient: the alert itself is fine, and a caller may hand it to another sink. The SDK has no kind for its own shutdown.
+    private static IoTException Abandoned(int attempts) =>
+        new(IoTErrorKind.Unknown, $"Alert dead-lettered: the webhook sink was closed before it was delivered, after {Times(attempts)}.",
+            Provider, "Abandoned", isTransient: true);
+
+    private IoTException Failed(int status, TimeSpan? retryAfter, int attempts)
+    {
+        if (!RetryableStatus(status))
+            return new IoTException(RejectedKind(status),
+                $"Alert dead-lettered: the receiver rejected it with status {status} after {Times(attempts)}; resending would not help.",
+                Provider, "Rejected") { HttpStatus = status };
+        var (code, message) = retryAfter > _options.MaxDelay
+            ? ("RetryAfterTooLong", $"Alert dead-lettered: the receiver answered {status} asking to wait {retryAfter.Value.TotalSeconds:0.###} s, longer than MaxDelay ({_options.MaxDelay.TotalSeconds:0.###} s), after {Times(attempts)}.")
+            : ("RetriesExhausted", $"Alert dead-lettered: retries exhausted after {Times(attempts)} (last status {status}).");
+        return status == 429
+            ? IoTException.Throttled(message, Provider, code, retryAfter).WithResponse(null, status)
+            : new IoTException(IoTErrorKind.Unknown, message, Provider, code, isTransient: true, retryAfter) { HttpStatus = status };
+    }
+
+    // What a status the sink does not retry means, in the kinds the providers give the same statuses.
+    private static IoTErrorKind RejectedKind(int status) => status switch
+    {
+        401 => IoTErrorKind.Authentication,
+        403 => IoTErrorKind.Authorization,
+        404 or 410 => IoTErrorKind.NotFound,
+        409 => IoTErrorKind.AlreadyExists,
+        412 => IoTErrorKind.PreconditionFailed,
+        413 => IoTErrorKind.PayloadTooLarge,
+        _ => IoTErrorKind.Unknown,
+    };
+
+    private static string Times(int attempts) => attempts == 1 ? "1 attempt" : $"{attempts} attempts";
+
+    private void DeadLetter(Alert alert, IoTException error, int attempts)
     {
         Interlocked.Increment(ref _deadLettered);
-        Log.DeadLettered(_logger, deadLetter.Alert.Id, Alert.RuleName(deadLetter.Alert.Rule), ErrorText.Escape(deadLetter.Alert.DeviceId), deadLetter.Reason,
-            deadLetter.Attempts, deadLetter.LastStatus, deadLetter.LastErrorType);
+        Log.DeadLettered(_logger, alert.Id, alert.Rule.Name, ErrorText.Escape(alert.DeviceId), error.ErrorCode!,
+            attempts, error.HttpStatus, error.InnerException?.GetType().Name);
         try
         {
-            DeadLettered?.Invoke(this, deadLetter);
+            DeadLettered?.Invoke(this, new WebhookDeadLetter(alert, error, attempts));
         }
         catch (Exception ex)
         {
@@ -254,7 +293,7 @@ public sealed partial class WebhookAlertSink : IAsyncDisposable
         public static partial void Retrying(ILogger logger, int attempt, TimeSpan delay, string? outcome);
 
         [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "Webhook alert {AlertId} ({Rule}, device {DeviceId}) dead-lettered: {Reason} after {Attempts} attempt(s), last status {Status}, last error {Error}.")]
-        public static partial void DeadLettered(ILogger logger, Guid alertId, string rule, string deviceId, WebhookDeadLetterReason reason, int attempts, int? status, string? error);
+        public static partial void DeadLettered(ILogger logger, Guid alertId, string rule, string deviceId, string reason, int attempts, int? status, string? error);
 
         [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "A WebhookAlertSink.DeadLettered handler threw.")]
         public static partial void HandlerThrew(ILogger logger, Exception exception);

@@ -28,7 +28,7 @@ public sealed class WebhookAlertSinkOptions
 
     /// <summary>
     /// The longest wait between attempts. Default 60 s. A receiver's <c>Retry-After</c> is honoured up to this; a longer one
-    /// dead-letters the alert (<see cref="WebhookDeadLetterReason.RetryAfterTooLong"/>) rather than holding every later alert
+    /// dead-letters the alert (error code <c>RetryAfterTooLong</c>) rather than holding every later alert
     /// behind it or retrying before the receiver asked.
     /// </summary>
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(60);
@@ -37,7 +37,7 @@ public sealed class WebhookAlertSinkOptions
     public TimeSpan? AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Alerts waiting to be sent. When full, a new alert is dead-lettered at once (<see cref="WebhookDeadLetterReason.QueueFull"/>):
+    /// Alerts waiting to be sent. When full, a new alert is dead-lettered at once (<see cref="IoTErrorKind.QueueFull"/>):
     /// a slow receiver never blocks whoever evaluates the rules. Default 1,000.
     /// </summary>
     public int QueueCapacity { get; init; } = 1_000;
@@ -60,29 +60,21 @@ public sealed class WebhookAlertSinkOptions
     }
 }
 
-/// <summary>Why a <see cref="WebhookAlertSink"/> gave up on an alert.</summary>
-public enum WebhookDeadLetterReason
-{
-    /// <summary>The queue was full when the alert arrived: the receiver is slower than the alerts.</summary>
-    QueueFull,
-
-    /// <summary>Every attempt failed with a retryable error (network, timeout, 408, 429, 5xx).</summary>
-    RetriesExhausted,
-
-    /// <summary>The receiver answered a status that is not retried (a 4xx other than 408/429, or a redirect): resending would not help.</summary>
-    Rejected,
-
-    /// <summary>The receiver asked to wait longer than <see cref="WebhookAlertSinkOptions.MaxDelay"/>.</summary>
-    RetryAfterTooLong,
-
-    /// <summary>The sink was closed or disposed before the alert could be delivered.</summary>
-    Abandoned,
-}
-
-/// <summary>An alert the sink gave up on.</summary>
+/// <summary>An alert a <see cref="WebhookAlertSink"/> gave up on, and why.</summary>
 /// <param name="Alert">The alert.</param>
-/// <param name="Reason">Why.</param>
+/// <param name="Error">
+/// Why, in the SDK's one error type (provider <c>Webhook</c>), so a handler branches on <see cref="IoTException.Kind"/> and
+/// <see cref="IoTException.IsTransient"/> as for any other failure. Its <see cref="IoTException.ErrorCode"/> names the case:
+/// <list type="bullet">
+/// <item><c>QueueFull</c> (kind <see cref="IoTErrorKind.QueueFull"/>): the queue was full when the alert arrived; the receiver is slower than the alerts.</item>
+/// <item><c>RetriesExhausted</c>: every attempt failed with a retryable error; kind <see cref="IoTErrorKind.Throttled"/> after a 429, else <see cref="IoTErrorKind.Unknown"/> (transient).</item>
+/// <item><c>RetryAfterTooLong</c>: the receiver asked to wait longer than <see cref="WebhookAlertSinkOptions.MaxDelay"/> (<see cref="IoTException.RetryAfter"/>); kind as for <c>RetriesExhausted</c>.</item>
+/// <item><c>Rejected</c>: a status that is not retried (a 4xx other than 408/429, or a redirect); the kind the status means (401 <see cref="IoTErrorKind.Authentication"/>, 403 <see cref="IoTErrorKind.Authorization"/>, 404 <see cref="IoTErrorKind.NotFound"/>, 413 <see cref="IoTErrorKind.PayloadTooLarge"/>, ...), not transient.</item>
+/// <item><c>Abandoned</c> (kind <see cref="IoTErrorKind.Unknown"/>, transient): the sink was closed or disposed first.</item>
+/// </list>
+/// <see cref="IoTException.HttpStatus"/> is the last status received, when there was an answer; <see cref="Exception.InnerException"/>
+/// the last attempt's exception (e.g. <see cref="HttpRequestException"/>) when it failed without one. The message says what
+/// happened and never carries the URL or the <see cref="WebhookAlertSinkOptions.Authorization"/> header.
+/// </param>
 /// <param name="Attempts">POSTs sent for it (0 when it never left the queue).</param>
-/// <param name="LastStatus">The last HTTP status received, when there was an answer.</param>
-/// <param name="LastErrorType">The type of the last exception (e.g. <c>HttpRequestException</c>), when an attempt failed without an answer.</param>
-public sealed record WebhookDeadLetter(Alert Alert, WebhookDeadLetterReason Reason, int Attempts, int? LastStatus, string? LastErrorType);
+public sealed record WebhookDeadLetter(Alert Alert, IoTException Error, int Attempts);
