@@ -81,9 +81,10 @@ public sealed class GcpIoTOptions
     /// The HTTP handler and per-attempt timeout (default 30 s) of the registry and Pub/Sub REST calls, and where devices
     /// connect: <see cref="IoTTransportOptions.DeviceHost"/> is the vendor's MQTT bridge (required for device connections),
     /// <see cref="IoTTransportOptions.DevicePort"/> its TLS port (default 8883) and <see cref="IoTTransportOptions.TrustedRoots"/>
-    /// the roots its certificate must chain to (default the system store). <see cref="IoTTransportOptions.Retry"/>: unset, each RPC
-    /// retries as Google's service configs say (which codes, how often, within which total deadline); set, the RPCs that retry at
-    /// all use its bounds instead (exponential backoff with jitter, as on AWS and Azure), still only for the codes Google lists
+    /// the roots its certificate must chain to (default the system store). Retries (<see cref="IoTTransportOptions.MaxRetries"/>,
+    /// <see cref="IoTTransportOptions.RetryBaseDelay"/>, <see cref="IoTTransportOptions.RetryMaxDelay"/>): all unset, each RPC
+    /// retries as Google's service configs say (which codes, how often, within which total deadline); any set, the RPCs that
+    /// retry at all use those bounds instead (exponential backoff with jitter, as on AWS and Azure), still only for the codes Google lists
     /// for that RPC and within its deadline. RPCs that are not safe to repeat (device create and patch, gateway binds, Pub/Sub
     /// publish) are sent once either way.
     /// </summary>
