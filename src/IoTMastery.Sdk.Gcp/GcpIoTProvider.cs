@@ -126,8 +126,8 @@ public sealed class GcpIoTProvider : IIoTProvider
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(GcpIoTOptions.DefaultRequestTimeout));
         // Google's per-RPC schedules unless the user set any retry bound; then the user's, the rest defaulting as on AWS.
         var retry = options.Transport.HasRetrySettings ? options.Transport.ResolveRetry(IoTTransportOptions.DefaultRetry) : null;
-        var cloudIot = options.ClearBlade is { } clearBlade
-            ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time, retry)
+        var cloudIot = options.IsClearBlade
+            ? CloudIotClient.ForClearBlade(http, options.Registry, options.ResolveClearBlade(), time, retry)
             : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time, retry);
         var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time, retry);
         return new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs);
