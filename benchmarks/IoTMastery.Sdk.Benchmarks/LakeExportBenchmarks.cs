@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using IoTMastery.Sdk.Analytics;
+using Parquet;
 
 namespace IoTMastery.Sdk.Benchmarks;
 
@@ -31,7 +32,7 @@ public class LakeExportBenchmarks
         _records = LakeData.Records(Records);
         _directory = Directory.CreateTempSubdirectory("iotm-lake-bench-").FullName;
         _snappy = new ParquetTelemetryWriter(new LakeExportOptions());
-        _zstd = new ParquetTelemetryWriter(new LakeExportOptions { Compression = LakeCompression.Zstd });
+        _zstd = new ParquetTelemetryWriter(new LakeExportOptions { Compression = CompressionMethod.Zstd });
         _sink = ILakeSink.Directory(_directory);
     }
 
@@ -140,7 +141,7 @@ internal static class LakeData
             var buffer = new MemoryStream();
             var at = DateTimeOffset.UtcNow;
             await WriteParquetAsync(new ParquetTelemetryWriter(new LakeExportOptions()), records, buffer, sink, at, "snappy.parquet");
-            await WriteParquetAsync(new ParquetTelemetryWriter(new LakeExportOptions { Compression = LakeCompression.Zstd }), records, buffer, sink, at, "zstd.parquet");
+            await WriteParquetAsync(new ParquetTelemetryWriter(new LakeExportOptions { Compression = CompressionMethod.Zstd }), records, buffer, sink, at, "zstd.parquet");
             foreach (var name in new[] { "naive.csv", "naive.jsonl", "snappy.parquet", "zstd.parquet" })
             {
                 long bytes = new FileInfo(Path.Combine(directory, name)).Length;

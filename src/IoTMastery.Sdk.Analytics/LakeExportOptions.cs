@@ -1,14 +1,6 @@
+using Parquet;
+
 namespace IoTMastery.Sdk.Analytics;
-
-/// <summary>Compression of the Parquet column chunks.</summary>
-public enum LakeCompression
-{
-    /// <summary>Snappy: fast, read by every Parquet engine; the default.</summary>
-    Snappy,
-
-    /// <summary>Zstandard: smaller files for somewhat more CPU when writing.</summary>
-    Zstd,
-}
 
 /// <summary>How <see cref="TelemetryLakeExporter"/> cuts telemetry into Parquet files.</summary>
 public sealed record LakeExportOptions
@@ -19,8 +11,13 @@ public sealed record LakeExportOptions
     /// <summary>Records per Parquet row group, 100 000 by default (1 to 50 000 000); a file smaller than that is one row group.</summary>
     public int RowGroupRecords { get; init; } = 100_000;
 
-    /// <summary>Column compression; <see cref="LakeCompression.Snappy"/> by default.</summary>
-    public LakeCompression Compression { get; init; } = LakeCompression.Snappy;
+    /// <summary>
+    /// Compression of the Parquet column chunks, as Parquet.Net names it: <see cref="CompressionMethod.Snappy"/> (the default:
+    /// fast, read by every Parquet engine), <see cref="CompressionMethod.Zstd"/> (smaller files for somewhat more CPU when
+    /// writing), <see cref="CompressionMethod.Gzip"/> or <see cref="CompressionMethod.None"/>. The others are refused: not
+    /// every engine the lake is meant for reads them.
+    /// </summary>
+    public CompressionMethod Compression { get; init; } = CompressionMethod.Snappy;
 
     /// <summary>
     /// The longest time a record waits for a file to fill before a smaller file is written, 30 s by default (10 ms to 1 day).
@@ -44,8 +41,8 @@ public sealed record LakeExportOptions
             throw new ArgumentException($"{nameof(MaxRecordsPerFile)} must be 1 to {MaxFileRecordsLimit:N0}; got {MaxRecordsPerFile}.", nameof(MaxRecordsPerFile));
         if (RowGroupRecords is < 1 or > MaxFileRecordsLimit)
             throw new ArgumentException($"{nameof(RowGroupRecords)} must be 1 to {MaxFileRecordsLimit:N0}; got {RowGroupRecords}.", nameof(RowGroupRecords));
-        if (!Enum.IsDefined(Compression))
-            throw new ArgumentException($"{nameof(Compression)} must be Snappy or Zstd; got {(int)Compression}.", nameof(Compression));
+        if (Compression is not (CompressionMethod.Snappy or CompressionMethod.Zstd or CompressionMethod.Gzip or CompressionMethod.None))
+            throw new ArgumentException($"{nameof(Compression)} must be Snappy, Zstd, Gzip or None; got {Compression}.", nameof(Compression));
         if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromDays(1))
             throw new ArgumentException($"{nameof(FlushInterval)} must be 10 ms to 1 day; got {FlushInterval}.", nameof(FlushInterval));
         if (MaxConsecutiveFailures is < 1 or > 100)

@@ -34,7 +34,7 @@ internal sealed class ParquetTelemetryWriter
         _rowGroupRecords = options.RowGroupRecords;
         _parquetOptions = new ParquetOptions
         {
-            CompressionMethod = options.Compression == LakeCompression.Zstd ? CompressionMethod.Zstd : CompressionMethod.Snappy,
+            CompressionMethod = options.Compression,
             // Parquet.Net defaults to SmallestSize, which for Zstd is its slowest level (measured ~36 µs per record,
             // 150x Snappy, in benchmarks/README.md); Optimal keeps most of the size gain at a writing speed a stream can sustain.
             CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,

@@ -169,8 +169,6 @@ public sealed class AwsIoTOptions
     /// <summary>The per-attempt HTTP timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set.</summary>
     internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>The retry bounds when <see cref="IoTTransportOptions.Retry"/> is not set (AWS SDKs retry 2-3 times).</summary>
-    internal static readonly IoTRetryOptions DefaultRetry = new();
 
     /// <summary>The service connection's settings, at the devices' endpoint; null without a client id and certificate.</summary>
     /// <param name="deviceHost">Where devices connect, which on AWS is where the service connects too.</param>

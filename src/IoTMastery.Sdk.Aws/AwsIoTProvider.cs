@@ -155,7 +155,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             return await credentials.GetCredentialsAsync().ConfigureAwait(false);
         };
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(AwsIoTOptions.DefaultRequestTimeout));
-        var retry = options.Transport.Retry ?? AwsIoTOptions.DefaultRetry;
+        var retry = options.Transport.ResolveRetry(IoTTransportOptions.DefaultRetry);
         AwsServiceConnection? service = null;
         X509Certificate2? serviceCertificateFromFile = null;
         IFirmwareStore firmwareStore;

@@ -1,4 +1,5 @@
 using Azure.Core;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk.Azure;
 
@@ -111,8 +112,8 @@ public sealed class AzureIoTOptions
     /// <summary>The per-attempt timeout when <see cref="IoTTransportOptions.RequestTimeout"/> is not set: 100 s, as the official SDK.</summary>
     internal static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(100);
 
-    /// <summary>The retry bounds when <see cref="IoTTransportOptions.Retry"/> is not set.</summary>
-    internal static readonly IoTRetryOptions DefaultRetry = new() { BaseDelay = TimeSpan.FromMilliseconds(500), MaxDelay = TimeSpan.FromSeconds(10) };
+    /// <summary>The retry bounds a retry setting left unset in <see cref="Transport"/> falls back to.</summary>
+    internal static readonly HttpRetryBounds DefaultRetry = new(3, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
 
     /// <summary>The hub host: from the connection string, or <see cref="HostName"/>.</summary>
     internal string ResolveHostName() => ConnectionString is not null ? IotHubConnectionString.Parse(ConnectionString).HostName : HostName!;

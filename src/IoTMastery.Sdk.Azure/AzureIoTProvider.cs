@@ -125,7 +125,7 @@ public sealed class AzureIoTProvider : IIoTProvider
             authorization = new EntraServiceAuthorization(options.Credential!, time);
         // Per-attempt timeouts are applied by IotHubHttpClient itself (a call may pass a longer one), so the HttpClient has none.
         var http = options.Transport.CreateHttpClient(Timeout.InfiniteTimeSpan);
-        var client = new IotHubHttpClient(http, authorization, host, options.ServiceEndpoint, options.Transport.Retry ?? AzureIoTOptions.DefaultRetry,
+        var client = new IotHubHttpClient(http, authorization, host, options.ServiceEndpoint, options.Transport.ResolveRetry(AzureIoTOptions.DefaultRetry),
             options.Transport.ResolveRequestTimeout(AzureIoTOptions.DefaultRequestTimeout), time, logs.CreateLogger<IotHubHttpClient>());
         return new AzureIoTProvider(http, new IotHubServiceClient(client), options, time, logs);
     }

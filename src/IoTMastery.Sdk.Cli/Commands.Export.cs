@@ -5,6 +5,7 @@ using Amazon;
 using Amazon.Runtime.Credentials;
 using Amazon.S3;
 using IoTMastery.Sdk.Analytics;
+using Parquet;
 
 namespace IoTMastery.Sdk.Cli;
 
@@ -32,7 +33,7 @@ internal static partial class IotmApp
             var destination = LakeDestination.Parse(c.Parse.GetValue(to)!, c.Parse.GetValue(endpoint));
             var options = new LakeExportOptions
             {
-                Compression = c.Parse.GetValue(compression) == "zstd" ? LakeCompression.Zstd : LakeCompression.Snappy,
+                Compression = c.Parse.GetValue(compression) == "zstd" ? CompressionMethod.Zstd : CompressionMethod.Snappy,
                 MaxRecordsPerFile = c.Parse.GetValue(perFile) ?? new LakeExportOptions().MaxRecordsPerFile,
             };
             using var s3 = destination.Bucket is null ? null : await CreateS3Async(c.Parse.GetValue(endpoint), c.Parse.GetValue(region)!).ConfigureAwait(false);

@@ -38,17 +38,46 @@ public sealed class GcpIoTOptions
     public Uri? CloudIotBaseUrl { get; set; }
 
     /// <summary>
-    /// ClearBlade IoT Core mode: registry calls use ClearBlade's REST scheme with these service-account credentials
-    /// instead of <see cref="CloudIotBaseUrl"/> and <see cref="Authentication"/> (which then serve Pub/Sub only).
-    /// <see langword="null"/> (the default) keeps the v1 REST shape.
+    /// The ClearBlade IoT Core service-account JSON file from ClearBlade's console (what <c>CLEARBLADE_CONFIGURATION</c> names
+    /// for the official client). Setting it, or <see cref="ClearBladeServiceAccountJson"/>, selects ClearBlade mode: registry
+    /// calls use ClearBlade's REST scheme with that account's token instead of <see cref="CloudIotBaseUrl"/> and
+    /// <see cref="Authentication"/>, which then serve Pub/Sub only (Pub/Sub stays Google's, or an emulator). Both
+    /// <see langword="null"/> (the default): the v1 REST shape.
     /// </summary>
-    public ClearBladeOptions? ClearBlade { get; set; }
+    public string? ClearBladeServiceAccountJsonPath { get; set; }
+
+    /// <summary>
+    /// The ClearBlade service-account JSON as text (<c>project</c>, <c>systemKey</c>, <c>token</c>, <c>url</c>), for example from
+    /// a secret store or an environment variable, instead of <see cref="ClearBladeServiceAccountJsonPath"/>; give one of the two.
+    /// Secret: never printed by <see cref="ToString"/> nor put into exception messages.
+    /// </summary>
+    public string? ClearBladeServiceAccountJson { get; set; }
+
+    /// <summary>The ClearBlade account as its four values, instead of either JSON form (tests build it directly).</summary>
+    internal ClearBladeServiceAccount? ClearBladeServiceAccount { get; set; }
+
+    /// <summary>Whether ClearBlade mode is selected: a ClearBlade service account is given in any form.</summary>
+    internal bool IsClearBlade => ClearBladeServiceAccountJsonPath is not null || ClearBladeServiceAccountJson is not null || ClearBladeServiceAccount is not null;
+
+    /// <summary>Loads and checks the ClearBlade service account; throws <see cref="ArgumentException"/> naming the option or field.</summary>
+    internal ClearBladeServiceAccount ResolveClearBlade()
+    {
+        var given = (ClearBladeServiceAccountJsonPath is null ? 0 : 1) + (ClearBladeServiceAccountJson is null ? 0 : 1) + (ClearBladeServiceAccount is null ? 0 : 1);
+        if (given != 1)
+            throw new ArgumentException("ClearBlade mode needs exactly one of ClearBladeServiceAccountJsonPath and ClearBladeServiceAccountJson.", nameof(ClearBladeServiceAccountJsonPath));
+        if (ClearBladeServiceAccount is { } account)
+        {
+            account.Validate();
+            return account;
+        }
+        return ClearBladeServiceAccountJson is { } json ? Gcp.ClearBladeServiceAccount.FromJson(json) : Gcp.ClearBladeServiceAccount.FromJsonFile(ClearBladeServiceAccountJsonPath!);
+    }
 
     /// <summary>The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs.</summary>
     public Uri? PubSubBaseUrl { get; set; }
 
     /// <summary>
-    /// How the registry and Pub/Sub REST calls authenticate (in ClearBlade mode, the Pub/Sub calls only). Default
+    /// How the registry and Pub/Sub REST calls authenticate (in ClearBlade mode, see <see cref="ClearBladeServiceAccountJsonPath"/>, the Pub/Sub calls only). Default
     /// <see cref="GcpAuthentication.ApplicationDefault"/>. Bound from configuration by name, for example <c>"None"</c> for an emulator.
     /// </summary>
     public GcpAuthentication Authentication { get; set; } = GcpAuthentication.ApplicationDefault;
@@ -81,9 +110,10 @@ public sealed class GcpIoTOptions
     /// The HTTP handler and per-attempt timeout (default 30 s) of the registry and Pub/Sub REST calls, and where devices
     /// connect: <see cref="IoTTransportOptions.DeviceHost"/> is the vendor's MQTT bridge (required for device connections),
     /// <see cref="IoTTransportOptions.DevicePort"/> its TLS port (default 8883) and <see cref="IoTTransportOptions.TrustedRoots"/>
-    /// the roots its certificate must chain to (default the system store). <see cref="IoTTransportOptions.Retry"/>: unset, each RPC
-    /// retries as Google's service configs say (which codes, how often, within which total deadline); set, the RPCs that retry at
-    /// all use its bounds instead (exponential backoff with jitter, as on AWS and Azure), still only for the codes Google lists
+    /// the roots its certificate must chain to (default the system store). Retries (<see cref="IoTTransportOptions.MaxRetries"/>,
+    /// <see cref="IoTTransportOptions.RetryBaseDelay"/>, <see cref="IoTTransportOptions.RetryMaxDelay"/>): all unset, each RPC
+    /// retries as Google's service configs say (which codes, how often, within which total deadline); any set, the RPCs that
+    /// retry at all use those bounds instead (exponential backoff with jitter, as on AWS and Azure), still only for the codes Google lists
     /// for that RPC and within its deadline. RPCs that are not safe to repeat (device create and patch, gateway binds, Pub/Sub
     /// publish) are sent once either way.
     /// </summary>
@@ -140,11 +170,11 @@ public sealed class GcpIoTOptions
             if (id is not null) PubSubNames.ValidateResourceId(id, kind, name);
         if (string.IsNullOrEmpty(CommandReplySubfolder) || CommandReplySubfolder.Length > 256 || CommandReplySubfolder.AsSpan().IndexOfAny("+#\0") >= 0 || CommandReplySubfolder.StartsWith('/'))
             throw new ArgumentException("CommandReplySubfolder is 1-256 characters without '+', '#', NUL or a leading '/'.", nameof(CommandReplySubfolder));
-        if (ClearBlade is not null)
+        if (IsClearBlade)
         {
             if (CloudIotBaseUrl is not null)
                 throw new ArgumentException("ClearBlade mode takes its hosts from the service account; leave CloudIotBaseUrl unset.", nameof(CloudIotBaseUrl));
-            var account = ClearBlade.Resolve();
+            var account = ResolveClearBlade();
             if (!string.Equals(account.Project, ProjectId, StringComparison.Ordinal))
                 throw new ArgumentException($"ProjectId '{ProjectId}' differs from the ClearBlade service account's project '{account.Project}'.", nameof(ProjectId));
         }
@@ -189,6 +219,6 @@ public sealed class GcpIoTOptions
 
     /// <summary>Describes the settings; the authentication is named by kind only, so no token is printed.</summary>
     public override string ToString() =>
-        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(ClearBlade is null ? CloudIotBaseUrl : "ClearBlade")}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
+        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(IsClearBlade ? "ClearBlade " + (ClearBladeServiceAccountJsonPath ?? "(account redacted)") : CloudIotBaseUrl)}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
         $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authentication = {Authentication} (credentials redacted) }}";
 }

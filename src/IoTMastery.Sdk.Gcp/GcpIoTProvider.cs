@@ -124,10 +124,12 @@ public sealed class GcpIoTProvider : IIoTProvider
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
         var auth = await options.CreateAuthenticatorAsync(cancellationToken).ConfigureAwait(false);
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(GcpIoTOptions.DefaultRequestTimeout));
-        var cloudIot = options.ClearBlade is { } clearBlade
-            ? CloudIotClient.ForClearBlade(http, options.Registry, clearBlade.Resolve(), time, options.Transport.Retry)
-            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time, options.Transport.Retry);
-        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time, options.Transport.Retry);
+        // Google's per-RPC schedules unless the user set any retry bound; then the user's, the rest defaulting as on AWS.
+        var retry = options.Transport.HasRetrySettings ? options.Transport.ResolveRetry(IoTTransportOptions.DefaultRetry) : null;
+        var cloudIot = options.IsClearBlade
+            ? CloudIotClient.ForClearBlade(http, options.Registry, options.ResolveClearBlade(), time, retry)
+            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time, retry);
+        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time, retry);
         return new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs);
     }
 

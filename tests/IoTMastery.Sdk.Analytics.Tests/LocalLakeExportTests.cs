@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Time.Testing;
+using Parquet;
 
 namespace IoTMastery.Sdk.Analytics.Tests;
 
@@ -71,13 +72,15 @@ public sealed class LocalLakeExportTests : IDisposable
     }
 
     [Theory]
-    [InlineData(LakeCompression.Snappy, "SNAPPY")]
-    [InlineData(LakeCompression.Zstd, "ZSTD")]
-    public async Task Compression_is_snappy_by_default_and_zstd_on_request(LakeCompression compression, string codec)
+    [InlineData(CompressionMethod.Snappy, "SNAPPY")]
+    [InlineData(CompressionMethod.Zstd, "ZSTD")]
+    [InlineData(CompressionMethod.Gzip, "GZIP")]
+    [InlineData(CompressionMethod.None, "UNCOMPRESSED")]
+    public async Task Compression_is_snappy_by_default_and_each_supported_method_reads_back_in_DuckDB(CompressionMethod compression, string codec)
     {
         using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
         outbox.AppendBatch(Fleet.Records(5_000));
-        var options = compression == LakeCompression.Snappy ? new LakeExportOptions() : new LakeExportOptions { Compression = compression };
+        var options = compression == CompressionMethod.Snappy ? new LakeExportOptions() : new LakeExportOptions { Compression = compression };
         await new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options).ExportPendingAsync(outbox);
 
         using var db = new LakeDb(_dir.Sub("lake"));
@@ -179,11 +182,23 @@ public sealed class LocalLakeExportTests : IDisposable
             "FlushInterval" => new LakeExportOptions { FlushInterval = TimeSpan.Zero },
             "MaxConsecutiveFailures" => new LakeExportOptions { MaxConsecutiveFailures = 0 },
             "RetryDelay" => new LakeExportOptions { RetryDelay = TimeSpan.FromSeconds(-1) },
-            _ => new LakeExportOptions { Compression = (LakeCompression)7 },
+            _ => new LakeExportOptions { Compression = CompressionMethod.Lzo },
         };
         var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options));
         Assert.Equal(name, error.ParamName);
         Assert.Contains(name, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(CompressionMethod.Lzo)]
+    [InlineData(CompressionMethod.Brotli)]
+    [InlineData(CompressionMethod.LZ4)]
+    [InlineData((CompressionMethod)99)]
+    public void A_compression_method_outside_the_supported_four_is_refused_before_any_file(CompressionMethod compression)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), new LakeExportOptions { Compression = compression }));
+        Assert.Equal("Compression", error.ParamName);
+        Assert.False(Directory.Exists(_dir.Sub("lake")) && Directory.EnumerateFileSystemEntries(_dir.Sub("lake")).Any());
     }
 
     [Theory]

@@ -100,7 +100,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
         ["IOTM_IoT__Gcp__cb__ProjectId"] = Project,
         ["IOTM_IoT__Gcp__cb__Location"] = Location,
         ["IOTM_IoT__Gcp__cb__RegistryId"] = RegistryId,
-        ["IOTM_IoT__Gcp__cb__ClearBlade__ServiceAccountJsonPath"] = AccountFile,
+        ["IOTM_IoT__Gcp__cb__ClearBladeServiceAccountJsonPath"] = AccountFile,
         ["IOTM_IoT__Gcp__cb__Transport__DeviceHost"] = "localhost",
         ["IOTM_IoT__Gcp__cb__FirmwareStorePath"] = _firmware.Path,
     };
@@ -109,7 +109,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
     public async Task<IIoTProvider> OpenAsync() => await GcpIoTProvider.StartAsync(new GcpIoTOptions
     {
         ProjectId = Project, Location = Location, RegistryId = RegistryId,
-        ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = AccountFile },
+        ClearBladeServiceAccountJsonPath = AccountFile,
         Authentication = GcpAuthentication.None, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
     });
 

@@ -65,7 +65,7 @@ internal sealed partial class AwsHttpClient
     private TimeSpan _clockOffset;
 
     public AwsHttpClient(HttpClient http, Uri baseUri, string region, string service, AwsCredentialSource credentials,
-        IoTRetryOptions retry, TimeProvider time, ILogger logger)
+        HttpRetryBounds retry, TimeProvider time, ILogger logger)
     {
         _http = http;
         _baseUri = baseUri;
@@ -74,7 +74,7 @@ internal sealed partial class AwsHttpClient
         _credentials = credentials;
         _time = time;
         _logger = logger;
-        _retry = new HttpRetryPipeline(AwsIoTProvider.ProviderName, retry.ToBounds(), time, logger, "IoTMastery.Sdk.Aws." + service);
+        _retry = new HttpRetryPipeline(AwsIoTProvider.ProviderName, retry, time, logger, "IoTMastery.Sdk.Aws." + service);
     }
 
     /// <summary>The service name in the credential scope (iot, iotdata, iot-jobs-data).</summary>

@@ -34,7 +34,7 @@ internal sealed class IotHubHttpClient
     private readonly HttpRetryPipeline _retry;
     private readonly TimeSpan _requestTimeout;
 
-    public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, IoTRetryOptions retry, TimeSpan requestTimeout,
+    public IotHubHttpClient(HttpClient http, IServiceAuthorization authorization, string hostName, Uri? endpoint, HttpRetryBounds retry, TimeSpan requestTimeout,
         TimeProvider time, ILogger? logger = null)
     {
         _http = http;
@@ -43,7 +43,7 @@ internal sealed class IotHubHttpClient
         _endpoint = endpoint ?? new Uri("https://" + hostName);
         _time = time;
         _requestTimeout = requestTimeout;
-        _retry = new HttpRetryPipeline(IotHubErrors.Provider, retry.ToBounds(), time, logger, "IoTMastery.Sdk.Azure.Service");
+        _retry = new HttpRetryPipeline(IotHubErrors.Provider, retry, time, logger, "IoTMastery.Sdk.Azure.Service");
     }
 
     /// <summary>The hub host name (the SAS audience).</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk.Gcp;
 
@@ -18,14 +19,14 @@ internal sealed class ClearBladeWire : ICloudIotWire
     private readonly CloudIotRegistryPath _registry;
     private readonly ClearBladeServiceAccount _account;
     private readonly TimeProvider? _time;
-    private readonly IoTRetryOptions? _retry;
+    private readonly HttpRetryBounds? _retry;
     private readonly GoogleRestClient _admin;
     private readonly SemaphoreSlim _exchangeGate = new(1, 1);
     private volatile RegionalEndpoint? _regional;
 
     private sealed record RegionalEndpoint(string SystemKey, GoogleRestClient Rest);
 
-    public ClearBladeWire(HttpClient http, CloudIotRegistryPath registry, ClearBladeServiceAccount account, TimeProvider? time, IoTRetryOptions? retry = null)
+    public ClearBladeWire(HttpClient http, CloudIotRegistryPath registry, ClearBladeServiceAccount account, TimeProvider? time, HttpRetryBounds? retry = null)
     {
         account.Validate();
         _http = http;

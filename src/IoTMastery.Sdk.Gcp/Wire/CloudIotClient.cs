@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk.Gcp;
 
@@ -56,7 +57,7 @@ public class CloudIotClient
 
     /// <summary>Creates a client for one registry on the v1 REST shape; the provider builds it from its options.</summary>
     internal CloudIotClient(HttpClient httpClient, CloudIotRegistryPath registry, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null,
-        IoTRetryOptions? retry = null)
+        HttpRetryBounds? retry = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         registry.Validate();
@@ -76,7 +77,7 @@ public class CloudIotClient
     /// </summary>
     /// <exception cref="ArgumentException">The registry path or a service-account field is invalid (named in the message).</exception>
     internal static CloudIotClient ForClearBlade(HttpClient httpClient, CloudIotRegistryPath registry, ClearBladeServiceAccount serviceAccount, TimeProvider? timeProvider = null,
-        IoTRetryOptions? retry = null)
+        HttpRetryBounds? retry = null)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(registry);

@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// Which failures an RPC retries is always Google's per-RPC classification (<see cref="GoogleRetryPolicy.RetryableCodes"/>):
 /// it says which calls are safe to repeat, so an RPC without retryable codes (creates, patches, binds, publish without a
 /// request id) is sent once whatever the caller's bounds. How often and how patiently is Google's schedule, or the user's
-/// <see cref="IoTTransportOptions.Retry"/> when set (as on the AWS and Azure providers: exponential backoff with jitter),
+/// <see cref="IoTTransportOptions"/>'s retry settings when any is set (as on the AWS and Azure providers: exponential backoff with jitter),
 /// always inside the RPC's total deadline.
 /// </remarks>
 internal sealed class GoogleRestClient
@@ -23,7 +23,7 @@ internal sealed class GoogleRestClient
     private readonly Uri _baseUri;
     private readonly IGcpAuthenticator _auth;
     private readonly TimeProvider _time;
-    private readonly IoTRetryOptions? _retry;
+    private readonly HttpRetryBounds? _retry;
     private readonly ConcurrentDictionary<GoogleRetryPolicy, HttpRetryPipeline> _pipelines = new();
 
     /// <param name="http">The HTTP client; its lifetime is the caller's.</param>
@@ -31,7 +31,7 @@ internal sealed class GoogleRestClient
     /// <param name="auth">Adds credentials to every attempt.</param>
     /// <param name="time">The clock for backoff and deadlines.</param>
     /// <param name="retry">The user's retry bounds for RPCs that retry at all; <see langword="null"/> keeps Google's schedule.</param>
-    public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null, IoTRetryOptions? retry = null)
+    public GoogleRestClient(HttpClient http, Uri baseUri, IGcpAuthenticator auth, TimeProvider? time = null, HttpRetryBounds? retry = null)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(baseUri);
@@ -133,12 +133,12 @@ internal sealed class GoogleRestClient
         new(GoogleApiErrors.Provider, Bounds(policy, _retry), _time, name: "IoTMastery.Sdk.Gcp." + policy.Name);
 
     /// <summary>The retry bounds of <paramref name="policy"/>'s RPC under the user's <paramref name="retry"/> (null: Google's).</summary>
-    internal static HttpRetryBounds Bounds(GoogleRetryPolicy policy, IoTRetryOptions? retry)
+    internal static HttpRetryBounds Bounds(GoogleRetryPolicy policy, HttpRetryBounds? retry)
     {
         if (policy.RetryableCodes.Count == 0)
             return new HttpRetryBounds(0, policy.InitialBackoff, policy.MaxBackoff) { Deadline = policy.Timeout };
         if (retry is not null)
-            return new HttpRetryBounds(retry.MaxRetries, retry.BaseDelay, retry.MaxDelay) { Deadline = policy.Timeout };
+            return retry with { Deadline = policy.Timeout };
         return new HttpRetryBounds(policy.MaxAttempts - 1, policy.InitialBackoff, policy.MaxBackoff) { Backoff = policy.Backoff, Deadline = policy.Timeout };
     }
 

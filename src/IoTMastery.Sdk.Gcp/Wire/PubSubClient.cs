@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk.Gcp;
 
@@ -30,7 +31,7 @@ internal class PubSubClient
     /// <param name="authenticator">Adds credentials; <see cref="NoAuthenticator"/> for the emulator.</param>
     /// <param name="timeProvider">The clock for retry backoff.</param>
     /// <param name="retry">The user's retry bounds for the RPCs that retry; <see langword="null"/> keeps Google's schedule.</param>
-    public PubSubClient(HttpClient httpClient, string projectId, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null, IoTRetryOptions? retry = null)
+    public PubSubClient(HttpClient httpClient, string projectId, Uri? baseUrl, IGcpAuthenticator authenticator, TimeProvider? timeProvider = null, HttpRetryBounds? retry = null)
     {
         PubSubNames.ValidateProject(projectId);
         ProjectId = projectId;

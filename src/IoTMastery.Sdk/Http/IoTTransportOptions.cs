@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk.Http;
 
 namespace IoTMastery.Sdk;
 
@@ -32,11 +33,29 @@ public sealed class IoTTransportOptions
     public TimeSpan? RequestTimeout { get; set; }
 
     /// <summary>
-    /// Bounds for retrying idempotent calls. <see langword="null"/> (the default): the provider's defaults (AWS 3 retries from
-    /// 200 ms up to 20 s; Azure 3 retries from 500 ms up to 10 s). The GCP-style provider follows Google's per-RPC retry
-    /// configurations and refuses a value here.
+    /// Retries of an idempotent call after its first attempt, 0 to 10 (0 sends once); calls that are not idempotent are sent
+    /// once whatever this says, and each retry is counted on <c>iotmastery.http.retries</c>. <see langword="null"/> (the
+    /// default): the provider's default (AWS and Azure 3).
     /// </summary>
-    public IoTRetryOptions? Retry { get; set; }
+    /// <remarks>
+    /// The three retry settings fall back one by one: each one left <see langword="null"/> takes the provider's default. The
+    /// GCP-style provider follows Google's per-RPC retry configurations while all three are <see langword="null"/>; once one
+    /// is set, the others default as on AWS (3 retries from 200 ms up to 20 s).
+    /// </remarks>
+    public int? MaxRetries { get; set; }
+
+    /// <summary>
+    /// The first backoff delay between retries, doubled per retry with jitter; positive. <see langword="null"/> (the
+    /// default): the provider's default (AWS 200 ms, Azure 500 ms).
+    /// </summary>
+    public TimeSpan? RetryBaseDelay { get; set; }
+
+    /// <summary>
+    /// The largest backoff delay, at least <see cref="RetryBaseDelay"/> (or the provider's default for it). A service's
+    /// Retry-After is waited out when it is no longer than this; a longer one ends the call with the service's typed,
+    /// transient error. <see langword="null"/> (the default): the provider's default (AWS 20 s, Azure 10 s).
+    /// </summary>
+    public TimeSpan? RetryMaxDelay { get; set; }
 
     /// <summary>
     /// The host devices open their MQTT connection to instead of the cloud's own (a gateway, a proxy or a test double); the
@@ -60,13 +79,43 @@ public sealed class IoTTransportOptions
     {
         if (RequestTimeout is { } timeout && (timeout <= TimeSpan.Zero || timeout > MaxRequestTimeout))
             throw new ArgumentOutOfRangeException("Transport." + nameof(RequestTimeout), timeout, $"Transport.RequestTimeout must be positive and at most {MaxRequestTimeout.TotalMinutes} minutes.");
-        Retry?.Validate();
+        if (MaxRetries is < 0 or > HttpRetryBounds.MaxRetriesLimit)
+            throw new ArgumentOutOfRangeException("Transport." + nameof(MaxRetries), MaxRetries, $"Transport.MaxRetries must be 0 to {HttpRetryBounds.MaxRetriesLimit}.");
+        if (RetryBaseDelay is { } baseDelay && baseDelay <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException("Transport." + nameof(RetryBaseDelay), baseDelay, "Transport.RetryBaseDelay must be positive.");
+        if (RetryMaxDelay is { } maxDelay && maxDelay <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException("Transport." + nameof(RetryMaxDelay), maxDelay, "Transport.RetryMaxDelay must be positive.");
+        if (RetryBaseDelay is { } b && RetryMaxDelay is { } m && m < b)
+            throw new ArgumentOutOfRangeException("Transport." + nameof(RetryMaxDelay), m, "Transport.RetryMaxDelay must be at least Transport.RetryBaseDelay.");
         if (DeviceHost is not null && (DeviceHost.Length == 0 || Uri.CheckHostName(DeviceHost) == UriHostNameType.Unknown))
             throw new ArgumentException($"Transport.DeviceHost '{DeviceHost}' is not a host name or IP address (no scheme, port or path).", "Transport." + nameof(DeviceHost));
         if (DevicePort is < 1 or > 65535)
             throw new ArgumentOutOfRangeException("Transport." + nameof(DevicePort), DevicePort, "Transport.DevicePort must be 1 to 65535.");
         if (TrustedRoots is { Count: 0 })
             throw new ArgumentException("Transport.TrustedRoots is empty, so no server could be trusted; leave it null to use the system store.", "Transport." + nameof(TrustedRoots));
+    }
+
+    /// <summary>The retry bounds when no retry setting is given and the provider has no schedule of its own (AWS's).</summary>
+    internal static readonly HttpRetryBounds DefaultRetry = new(3, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(20));
+
+    /// <summary>Whether any of <see cref="MaxRetries"/>, <see cref="RetryBaseDelay"/> and <see cref="RetryMaxDelay"/> is set.</summary>
+    internal bool HasRetrySettings => MaxRetries is not null || RetryBaseDelay is not null || RetryMaxDelay is not null;
+
+    /// <summary>
+    /// The retry bounds: each setting, or <paramref name="providerDefault"/>'s value for it. A delay that conflicts with the
+    /// provider's default for the other one (a base delay past the default maximum) is an argument error naming the set one,
+    /// raised when the provider starts, before any call.
+    /// </summary>
+    internal HttpRetryBounds ResolveRetry(HttpRetryBounds providerDefault)
+    {
+        var bounds = new HttpRetryBounds(MaxRetries ?? providerDefault.MaxRetries, RetryBaseDelay ?? providerDefault.BaseDelay, RetryMaxDelay ?? providerDefault.MaxDelay);
+        if (bounds.MaxDelay < bounds.BaseDelay)
+        {
+            var name = RetryBaseDelay is not null ? nameof(RetryBaseDelay) : nameof(RetryMaxDelay);
+            throw new ArgumentOutOfRangeException("Transport." + name, RetryBaseDelay is not null ? bounds.BaseDelay : bounds.MaxDelay,
+                $"Transport.RetryBaseDelay ({bounds.BaseDelay}) must not exceed Transport.RetryMaxDelay ({bounds.MaxDelay}); set both when leaving the provider's default for one.");
+        }
+        return bounds;
     }
 
     /// <summary>The per-attempt timeout: <see cref="RequestTimeout"/>, or the provider's default.</summary>

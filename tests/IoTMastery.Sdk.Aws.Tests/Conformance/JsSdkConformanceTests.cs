@@ -96,7 +96,7 @@ public sealed class JsSdkConformanceTests
             var time = new FakeTimeProvider(SigningTime);
             var baseUri = new Uri($"http://127.0.0.1:{port}/");
             AwsHttpClient Client(string service) => new(http, baseUri, "us-east-1", service, _ => ValueTask.FromResult(Credentials),
-                new IoTRetryOptions { MaxRetries = 0 }, time, NullLogger.Instance);
+                IoTTransportOptions.DefaultRetry with { MaxRetries = 0 }, time, NullLogger.Instance);
             var iot = new IotControlPlane(Client("iot"));
             var data = new IotDataPlane(Client("iotdata"));
             foreach (var op in ops)

@@ -30,7 +30,7 @@ public sealed class AwsDependencyInjectionTests(MotoServer moto) : IAsyncLifetim
         [$"IoT:Aws:{name}:DataPlaneEndpoint"] = moto.Endpoint.ToString(),
         [$"IoT:Aws:{name}:DevicePolicyName"] = $"policy-{name}",
         [$"IoT:Aws:{name}:Transport:RequestTimeout"] = "00:00:20",
-        [$"IoT:Aws:{name}:Transport:Retry:MaxRetries"] = "2",
+        [$"IoT:Aws:{name}:Transport:MaxRetries"] = "2",
     };
 
     [Fact]
@@ -51,7 +51,7 @@ public sealed class AwsDependencyInjectionTests(MotoServer moto) : IAsyncLifetim
             Assert.Equal("eu-west-1", options.Get("eu").Region);
             Assert.Equal(moto.Endpoint, options.Get("eu").ControlPlaneEndpoint);
             Assert.Equal(TimeSpan.FromSeconds(20), options.Get("eu").Transport.RequestTimeout);
-            Assert.Equal(2, options.Get("eu").Transport.Retry!.MaxRetries);
+            Assert.Equal(2, options.Get("eu").Transport.MaxRetries);
 
             var eu = host.Services.GetRequiredKeyedService<IDeviceRegistry>("eu");
             await eu.RegisterAsync(new DeviceRegistration { Id = "pump-eu", Credential = CredentialRequest.X509 });

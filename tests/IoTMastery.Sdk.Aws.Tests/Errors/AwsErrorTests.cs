@@ -134,7 +134,7 @@ public sealed class AwsErrorTests
 
         public AwsHttpClient Client(string service) => new(_http, new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/"), "us-east-1", service,
             _ => ValueTask.FromResult(new Amazon.Runtime.ImmutableCredentials("AKID", "secret", null)),
-            new IoTRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
+            IoTTransportOptions.DefaultRetry with { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
             TimeProvider.System, NullLogger.Instance);
 
         private async Task RunAsync()

@@ -73,7 +73,7 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
     {
         using var http = new HttpClient();
         var client = new AwsHttpClient(http, moto.Endpoint, "us-east-1", "iot", _ => ValueTask.FromResult(MotoServer.Credentials.GetCredentials()),
-            new IoTRetryOptions { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
+            IoTTransportOptions.DefaultRetry with { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
         var response = await client.SendAsync(new AwsRequest(HttpMethod.Get, "/certificates", "ListCertificates"), default);
         return (JsonNode.Parse(response.Body)!["certificates"] as JsonArray ?? []).Select(c => (string?)c!["certificateId"]).OfType<string>().ToList();
     }

@@ -30,7 +30,9 @@ public sealed class AwsHttpFaultTests(MotoServer moto, ITestOutputHelper output)
             o.DataPlaneEndpoint = _proxy.BaseUri;
             o.Transport.RequestTimeout = RequestTimeout;
             // MaxDelay 2 s: the proxy's Retry-After of 1 s must fit it to be waited out; the jittered backoff from 10 ms never reaches it.
-            o.Transport.Retry = new IoTRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(2) };
+            o.Transport.MaxRetries = MaxRetries;
+            o.Transport.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
+            o.Transport.RetryMaxDelay = TimeSpan.FromSeconds(2);
         }));
         using (var warm = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
             (await warm.GetAsync(new Uri(_proxy.BaseUri, "things/fault-dev"))).Dispose();

@@ -23,7 +23,7 @@ public sealed class MotoThingTypeTests(MotoServer moto) : IAsyncLifetime
     {
         using var http = new HttpClient();
         var client = new AwsHttpClient(http, moto.Endpoint, "us-east-1", "iot", _ => ValueTask.FromResult(MotoServer.Credentials.GetCredentials()),
-            new IoTRetryOptions { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
+            IoTTransportOptions.DefaultRetry with { MaxRetries = 0 }, TimeProvider.System, NullLogger.Instance);
         await client.SendAsync(new AwsRequest(HttpMethod.Post, $"/thing-types/{name}", "CreateThingType")
         {
             Body = AwsRequest.Json(new JsonObject { ["thingTypeProperties"] = new JsonObject { ["thingTypeDescription"] = "IoTMastery test type" } }),

@@ -46,7 +46,8 @@ public sealed class MotoTransportTests(MotoServer moto) : IAsyncLifetime
         { "Transport.RequestTimeout", t => t.RequestTimeout = TimeSpan.Zero },
         { "Transport.DeviceHost", t => t.DeviceHost = "mqtts://broker:8883" },
         { "Transport.TrustedRoots", t => t.TrustedRoots = [] },
-        { "MaxRetries", t => t.Retry = new IoTRetryOptions { MaxRetries = 11 } },
+        { "Transport.MaxRetries", t => t.MaxRetries = 11 },
+        { "Transport.RetryMaxDelay", t => t.RetryMaxDelay = TimeSpan.Zero },
     };
 
     [Theory]

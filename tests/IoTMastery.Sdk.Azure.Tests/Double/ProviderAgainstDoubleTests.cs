@@ -218,7 +218,12 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Transient_failures_are_retried_within_the_bound_and_then_surface()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = IotHubDoubleProviders.Create(hub, o => o.Transport.Retry = new IoTRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) });
+        await using var provider = IotHubDoubleProviders.Create(hub, o =>
+        {
+            o.Transport.MaxRetries = 2;
+            o.Transport.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
+            o.Transport.RetryMaxDelay = TimeSpan.FromMilliseconds(20);
+        });
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1" });
         hub.ClearCaptures();
         hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled","ExceptionMessage":""}"""));
@@ -246,7 +251,12 @@ public sealed class ProviderAgainstDoubleTests
     public async Task Retry_after_from_the_hub_sets_the_backoff()
     {
         await using var hub = await IotHubDouble.StartAsync();
-        await using var provider = IotHubDoubleProviders.Create(hub, o => o.Transport.Retry = new IoTRetryOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromSeconds(5) });
+        await using var provider = IotHubDoubleProviders.Create(hub, o =>
+        {
+            o.Transport.MaxRetries = 1;
+            o.Transport.RetryBaseDelay = TimeSpan.FromMilliseconds(1);
+            o.Transport.RetryMaxDelay = TimeSpan.FromSeconds(5);
+        });
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1" });
         hub.FaultRetryAfterSeconds = 1;
         hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled"}"""));

@@ -31,7 +31,9 @@ public sealed class IotHubHttpFaultTests(ITestOutputHelper output) : IAsyncLifet
             o.ServiceEndpoint = _proxy.BaseUri;
             o.Transport.HttpHandler = new SocketsHttpHandler();
             // MaxDelay 2 s: the proxy's Retry-After of 1 s must fit it to be waited out; the jittered backoff from 10 ms never reaches it.
-            o.Transport.Retry = new IoTRetryOptions { MaxRetries = MaxRetries, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(2) };
+            o.Transport.MaxRetries = MaxRetries;
+            o.Transport.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
+            o.Transport.RetryMaxDelay = TimeSpan.FromSeconds(2);
             o.Transport.RequestTimeout = RequestTimeout;
         });
         // Warm the proxy's pooled TLS connection to the double with a generous timeout (an unauthenticated call is enough).

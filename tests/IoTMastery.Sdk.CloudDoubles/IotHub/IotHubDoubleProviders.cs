@@ -20,7 +20,8 @@ public static class IotHubDoubleProviders
                 DeviceHost = "localhost",
                 DevicePort = hub.MqttPort,
                 TrustedRoots = [hub.CaCertificate],
-                Retry = new IoTRetryOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
+                RetryBaseDelay = TimeSpan.FromMilliseconds(10),
+                RetryMaxDelay = TimeSpan.FromMilliseconds(50),
             },
             // One firmware store per hub, as the default (named after the hub host) would be, but in the temp folder.
             FirmwareStorePath = hub.FirmwareStore.Path,

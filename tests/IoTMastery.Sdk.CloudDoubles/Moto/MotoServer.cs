@@ -77,7 +77,7 @@ public sealed class MotoServer : IAsyncLifetime
             ControlPlaneEndpoint = Endpoint,
             DataPlaneEndpoint = Endpoint,
             Credentials = Credentials,
-            Transport = { Retry = new IoTRetryOptions { MaxRetries = 1, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) } },
+            Transport = { MaxRetries = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(10), RetryMaxDelay = TimeSpan.FromMilliseconds(50) },
         };
         configure?.Invoke(options);
         return options;

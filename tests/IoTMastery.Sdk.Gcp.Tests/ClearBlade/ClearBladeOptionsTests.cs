@@ -10,9 +10,10 @@ public sealed class ClearBladeOptionsTests
 {
     private const string Secret = "tok-very-secret-123";
 
-    private static GcpIoTOptions Options(ClearBladeOptions clearBlade) => new()
+    private static GcpIoTOptions Options(string? path = null, string? json = null, ClearBladeServiceAccount? account = null) => new()
     {
-        ProjectId = "proj-1", RegistryId = "reg-1", ClearBlade = clearBlade, Authentication = GcpAuthentication.None,
+        ProjectId = "proj-1", RegistryId = "reg-1", Authentication = GcpAuthentication.None,
+        ClearBladeServiceAccountJsonPath = path, ClearBladeServiceAccountJson = json, ClearBladeServiceAccount = account,
     };
 
     private static ClearBladeServiceAccount Account(string project = "proj-1", string systemKey = "key-1", string token = Secret, string? url = "https://iot.clearblade.com") =>
@@ -39,7 +40,7 @@ public sealed class ClearBladeOptionsTests
         {
             var path = Path.Combine(folder.FullName, "sa.json");
             await File.WriteAllTextAsync(path, json);
-            var error = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(new ClearBladeOptions { ServiceAccountJsonPath = path })));
+            var error = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(path: path)));
             Assert.Contains(named, error.Message, StringComparison.Ordinal);
             Assert.DoesNotContain(Secret, error.ToString(), StringComparison.Ordinal);
         }
@@ -52,15 +53,17 @@ public sealed class ClearBladeOptionsTests
     [Fact]
     public async Task The_option_shape_is_checked_before_anything_is_sent()
     {
-        var missing = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(new ClearBladeOptions { ServiceAccountJsonPath = "/nonexistent/iotm-cb.json" })));
-        Assert.Contains("ServiceAccountJsonPath", missing.Message, StringComparison.Ordinal);
-        var neither = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(new ClearBladeOptions())));
-        Assert.Contains("exactly one", neither.Message, StringComparison.Ordinal);
-        var both = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(new ClearBladeOptions { ServiceAccountJsonPath = "x.json", ServiceAccount = Account() })));
+        var missing = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(path: "/nonexistent/iotm-cb.json")));
+        Assert.Contains("ClearBladeServiceAccountJsonPath", missing.Message, StringComparison.Ordinal);
+        // Neither given is not ClearBlade mode at all: the v1 shape, whose settings are checked as before.
+        Assert.False(Options().IsClearBlade);
+        var both = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(path: "x.json", account: Account())));
         Assert.Contains("exactly one", both.Message, StringComparison.Ordinal);
-        var otherProject = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(new ClearBladeOptions { ServiceAccount = Account(project: "proj-2") })));
+        var pathAndJson = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(path: "x.json", json: "{}")));
+        Assert.Equal(nameof(GcpIoTOptions.ClearBladeServiceAccountJsonPath), pathAndJson.ParamName);
+        var otherProject = await Assert.ThrowsAsync<ArgumentException>(() => GcpIoTProvider.StartAsync(Options(account: Account(project: "proj-2"))));
         Assert.Equal(nameof(GcpIoTOptions.ProjectId), otherProject.ParamName);
-        var withBaseUrl = Options(new ClearBladeOptions { ServiceAccount = Account() });
+        var withBaseUrl = Options(account: Account());
         withBaseUrl.CloudIotBaseUrl = new Uri("https://vendor.example/");
         Assert.Equal(nameof(GcpIoTOptions.CloudIotBaseUrl), Assert.Throws<ArgumentException>(withBaseUrl.Validate).ParamName);
         var badKey = Assert.Throws<ArgumentException>(() => Account(systemKey: "a/b").Validate());
@@ -73,9 +76,11 @@ public sealed class ClearBladeOptionsTests
     [Fact]
     public async Task The_token_never_appears_in_descriptions_or_in_errors_from_the_service()
     {
-        var options = Options(new ClearBladeOptions { ServiceAccount = Account() });
+        var options = Options(account: Account());
         Assert.DoesNotContain(Secret, options.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain(Secret, options.ClearBlade!.ToString(), StringComparison.Ordinal);
+        var inline = Options(json: "{\"project\":\"proj-1\",\"systemKey\":\"key-1\",\"token\":\"" + Secret + "\",\"url\":\"https://iot.clearblade.com\"}");
+        Assert.DoesNotContain(Secret, inline.ToString(), StringComparison.Ordinal);
+        Assert.Contains("ClearBlade", inline.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(Secret, Account().ToString(), StringComparison.Ordinal);
 
         // A registry-credentials answer without the registry's token is a typed error that names no token.

@@ -76,7 +76,7 @@ public sealed class ClearBladeRegistryDoubleTests
             var options = new GcpIoTOptions
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
-                ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = accountPath },
+                ClearBladeServiceAccountJsonPath = accountPath,
                 Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             };
             Assert.DoesNotContain(AdminToken, options.ToString(), StringComparison.Ordinal);

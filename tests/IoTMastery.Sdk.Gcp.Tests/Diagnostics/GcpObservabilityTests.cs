@@ -28,7 +28,7 @@ public sealed class GcpObservabilityTests
             await using var provider = await GcpIoTProvider.StartAsync(new GcpIoTOptions
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
-                ClearBlade = new ClearBladeOptions { ServiceAccountJsonPath = accountPath },
+                ClearBladeServiceAccountJsonPath = accountPath,
                 Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             });
             using var trace = new ActivityRecorder();

@@ -5,9 +5,9 @@ using Xunit.Abstractions;
 namespace IoTMastery.Sdk.Gcp.Tests.Faults;
 
 /// <summary>
-/// <see cref="GcpIoTOptions.Transport"/>'s <see cref="IoTTransportOptions.Retry"/> on the GCP-style provider, against the Cloud
+/// <see cref="GcpIoTOptions.Transport"/>'s retry settings (<see cref="IoTTransportOptions.MaxRetries"/> and its delays) on the GCP-style provider, against the Cloud
 /// IoT registry double behind a fault-injecting loopback proxy: a read that Google's config retries is attempted exactly
-/// 1 + <see cref="IoTRetryOptions.MaxRetries"/> times (more or fewer than Google's own 5), each retry counted; without the
+/// 1 + <see cref="IoTTransportOptions.MaxRetries"/> times (more or fewer than Google's own 5), each retry counted; without the
 /// option Google's schedule stays; a call that is not safe to repeat (CreateDevice) is forwarded once whatever the bounds.
 /// Attempt counts, not durations, are asserted: the backoff is milliseconds and every call has a hard cap.
 /// </summary>
@@ -32,20 +32,29 @@ public sealed class GcpTransportRetryTests(ITestOutputHelper output) : IAsyncLif
         _firmware.Dispose();
     }
 
-    private Task<GcpIoTProvider> StartAsync(IoTRetryOptions? retry) => GcpIoTProvider.StartAsync(new GcpIoTOptions
+    private Task<GcpIoTProvider> StartAsync(Action<IoTTransportOptions>? retry)
     {
-        ProjectId = "retry-project", RegistryId = "retry-reg", Authentication = GcpAuthentication.None,
-        CloudIotBaseUrl = _proxy.BaseUri,
-        // Never called here: the registry is the only peer these tests talk to.
-        PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
-        // Backoff of milliseconds, so the bounded attempts take no real time. A Timeout fault ends its attempt after 5 s: long
-        // enough that a healthy attempt on a loaded machine never times out too (which would add an attempt to the counts).
-        Transport = { Retry = retry, RequestTimeout = TimeSpan.FromSeconds(5) },
-        FirmwareStorePath = _firmware.Path,
-    });
+        var options = new GcpIoTOptions
+        {
+            ProjectId = "retry-project", RegistryId = "retry-reg", Authentication = GcpAuthentication.None,
+            CloudIotBaseUrl = _proxy.BaseUri,
+            // Never called here: the registry is the only peer these tests talk to.
+            PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
+            // Backoff of milliseconds, so the bounded attempts take no real time. A Timeout fault ends its attempt after 5 s: long
+            // enough that a healthy attempt on a loaded machine never times out too (which would add an attempt to the counts).
+            Transport = { RequestTimeout = TimeSpan.FromSeconds(5) },
+            FirmwareStorePath = _firmware.Path,
+        };
+        retry?.Invoke(options.Transport);
+        return GcpIoTProvider.StartAsync(options);
+    }
 
-    private static IoTRetryOptions Retries(int maxRetries) =>
-        new() { MaxRetries = maxRetries, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(50) };
+    private static Action<IoTTransportOptions> Retries(int maxRetries) => t =>
+    {
+        t.MaxRetries = maxRetries;
+        t.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
+        t.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
+    };
 
     private static bool IsGetDevice(string method, string path) => method == "GET" && path.Contains("/devices/dev-1", StringComparison.Ordinal);
 
@@ -144,10 +153,13 @@ public sealed class GcpTransportRetryTests(ITestOutputHelper output) : IAsyncLif
     [Fact]
     public async Task Retry_bounds_out_of_range_are_refused_before_any_request()
     {
-        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => StartAsync(new IoTRetryOptions { MaxRetries = 11 }));
-        Assert.Equal("MaxRetries", error.ParamName);
-        error = await Assert.ThrowsAnyAsync<ArgumentException>(() => StartAsync(new IoTRetryOptions { BaseDelay = TimeSpan.FromSeconds(2), MaxDelay = TimeSpan.FromSeconds(1) }));
-        Assert.Equal("MaxDelay", error.ParamName);
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => StartAsync(t => t.MaxRetries = 11));
+        Assert.Equal("Transport.MaxRetries", error.ParamName);
+        error = await Assert.ThrowsAnyAsync<ArgumentException>(() => StartAsync(t => { t.RetryBaseDelay = TimeSpan.FromSeconds(2); t.RetryMaxDelay = TimeSpan.FromSeconds(1); }));
+        Assert.Equal("Transport.RetryMaxDelay", error.ParamName);
+        // One delay alone past the other's default (20 s) is refused at start too, naming the one that was set.
+        error = await Assert.ThrowsAnyAsync<ArgumentException>(() => StartAsync(t => t.RetryBaseDelay = TimeSpan.FromSeconds(30)));
+        Assert.Equal("Transport.RetryBaseDelay", error.ParamName);
         Assert.Empty(_proxy.Seen);
     }
 }

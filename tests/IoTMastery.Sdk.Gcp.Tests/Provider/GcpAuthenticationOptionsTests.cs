@@ -104,7 +104,7 @@ public sealed class GcpAuthenticationOptionsTests : IAsyncDisposable
                 ["IoT:Gcp:sa:Authentication"] = "ServiceAccountFile",
                 ["IoT:Gcp:sa:ServiceAccountJsonPath"] = keyFile,
                 ["IoT:Gcp:sa:FirmwareStorePath"] = _firmware.Path,
-                ["IoT:Gcp:sa:Transport:Retry:MaxRetries"] = "2",
+                ["IoT:Gcp:sa:Transport:MaxRetries"] = "2",
             }).Build();
             var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
             builder.Services.AddIoT().AddGcp("sa", configuration.GetSection("IoT:Gcp:sa"));
@@ -116,7 +116,7 @@ public sealed class GcpAuthenticationOptionsTests : IAsyncDisposable
             var bound = host.Services.GetRequiredService<IOptionsMonitor<GcpIoTOptions>>().Get("sa");
             Assert.Equal(GcpAuthentication.ServiceAccountFile, bound.Authentication);
             Assert.Equal(keyFile, bound.ServiceAccountJsonPath);
-            Assert.Equal(2, bound.Transport.Retry?.MaxRetries);
+            Assert.Equal(2, bound.Transport.MaxRetries);
             Assert.IsType<GcpIoTProvider>(host.Services.GetRequiredKeyedService<IIoTProvider>("sa"));
             await host.StopAsync(timeout.Token);
         }

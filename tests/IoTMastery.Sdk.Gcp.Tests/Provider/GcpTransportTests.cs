@@ -41,7 +41,7 @@ public sealed class GcpTransportTests(PubSubEmulator emulator)
     [Fact]
     public async Task A_bad_device_host_is_refused_before_any_request()
     {
-        // Transport.Retry is honoured since the surface cut (GcpTransportRetryTests); the other transport rules still hold.
+        // The Transport retry settings are honoured since the surface cut (GcpTransportRetryTests); the other transport rules still hold.
         var options = new GcpIoTOptions
         {
             ProjectId = "my-project", RegistryId = "reg-1", Authentication = GcpAuthentication.None,

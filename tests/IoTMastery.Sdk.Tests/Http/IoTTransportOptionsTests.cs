@@ -1,3 +1,5 @@
+using IoTMastery.Sdk.Http;
+
 namespace IoTMastery.Sdk.Tests.Http;
 
 /// <summary>The shared transport options refuse each bad value with an argument error naming it as <c>Transport.&lt;member&gt;</c>.</summary>
@@ -10,7 +12,9 @@ public sealed class IoTTransportOptionsTests
         options.Validate();
         Assert.Null(options.HttpHandler);
         Assert.Null(options.RequestTimeout);
-        Assert.Null(options.Retry);
+        Assert.Null(options.MaxRetries);
+        Assert.Null(options.RetryBaseDelay);
+        Assert.Null(options.RetryMaxDelay);
         Assert.Null(options.DeviceHost);
         Assert.Equal(8883, options.DevicePort);
         Assert.Equal(TimeSpan.FromSeconds(42), options.ResolveRequestTimeout(TimeSpan.FromSeconds(42)));
@@ -24,9 +28,11 @@ public sealed class IoTTransportOptionsTests
         { "Transport.DeviceHost", t => t.DeviceHost = "" },
         { "Transport.DeviceHost", t => t.DeviceHost = "host:8883" },
         { "Transport.TrustedRoots", t => t.TrustedRoots = [] },
-        { "MaxRetries", t => t.Retry = new IoTRetryOptions { MaxRetries = -1 } },
-        { "BaseDelay", t => t.Retry = new IoTRetryOptions { BaseDelay = TimeSpan.Zero } },
-        { "MaxDelay", t => t.Retry = new IoTRetryOptions { BaseDelay = TimeSpan.FromSeconds(2), MaxDelay = TimeSpan.FromSeconds(1) } },
+        { "Transport.MaxRetries", t => t.MaxRetries = -1 },
+        { "Transport.MaxRetries", t => t.MaxRetries = 11 },
+        { "Transport.RetryBaseDelay", t => t.RetryBaseDelay = TimeSpan.Zero },
+        { "Transport.RetryMaxDelay", t => t.RetryMaxDelay = TimeSpan.FromTicks(-1) },
+        { "Transport.RetryMaxDelay", t => { t.RetryBaseDelay = TimeSpan.FromSeconds(2); t.RetryMaxDelay = TimeSpan.FromSeconds(1); } },
     };
 
     [Theory]
@@ -36,6 +42,32 @@ public sealed class IoTTransportOptionsTests
         var options = new IoTTransportOptions();
         breakIt(options);
         Assert.Equal(member, Assert.ThrowsAny<ArgumentException>(options.Validate).ParamName);
+    }
+
+    [Fact]
+    public void Each_retry_setting_left_unset_takes_the_providers_default()
+    {
+        var provider = new HttpRetryBounds(3, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+        Assert.False(new IoTTransportOptions().HasRetrySettings);
+        Assert.Equal(provider, new IoTTransportOptions().ResolveRetry(provider));
+        var some = new IoTTransportOptions { MaxRetries = 0, RetryMaxDelay = TimeSpan.FromSeconds(4) };
+        Assert.True(some.HasRetrySettings);
+        Assert.Equal(new HttpRetryBounds(0, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(4)), some.ResolveRetry(provider));
+    }
+
+    [Theory]
+    [InlineData(30_000, null, "Transport.RetryBaseDelay")]
+    [InlineData(null, 100, "Transport.RetryMaxDelay")]
+    public void A_delay_that_crosses_the_providers_default_for_the_other_is_an_argument_error_naming_the_set_one(int? baseMs, int? maxMs, string member)
+    {
+        var options = new IoTTransportOptions
+        {
+            RetryBaseDelay = baseMs is { } b ? TimeSpan.FromMilliseconds(b) : null,
+            RetryMaxDelay = maxMs is { } m ? TimeSpan.FromMilliseconds(m) : null,
+        };
+        options.Validate();
+        var error = Assert.ThrowsAny<ArgumentException>(() => options.ResolveRetry(new HttpRetryBounds(3, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10))));
+        Assert.Equal(member, error.ParamName);
     }
 
     [Theory]

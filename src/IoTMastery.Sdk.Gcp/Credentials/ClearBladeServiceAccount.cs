@@ -33,9 +33,9 @@ internal sealed class ClearBladeServiceAccount
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"ClearBlade.ServiceAccountJsonPath '{path}' cannot be read: {ex.GetType().Name}.", "ServiceAccountJsonPath", ex);
+            throw new ArgumentException($"ClearBladeServiceAccountJsonPath '{path}' cannot be read: {ex.GetType().Name}.", "ClearBladeServiceAccountJsonPath", ex);
         }
-        return Parse(text, $"ClearBlade.ServiceAccountJsonPath '{path}'");
+        return Parse(text, $"ClearBladeServiceAccountJsonPath '{path}'");
     }
 
     /// <summary>Parses the service-account JSON text.</summary>
@@ -83,42 +83,4 @@ internal sealed class ClearBladeServiceAccount
 
     /// <summary>Describes the account without its token.</summary>
     public override string ToString() => $"ClearBladeServiceAccount {{ Project = {Project}, SystemKey = {SystemKey}, Url = {Url}, Token = (redacted) }}";
-}
-
-/// <summary>
-/// Selects the ClearBlade IoT Core mode of <see cref="GcpIoTProvider"/>: registry calls go through ClearBlade's
-/// webhook REST scheme instead of the v1 shape. Give exactly one of <see cref="ServiceAccountJsonPath"/> and
-/// <see cref="ServiceAccountJson"/>.
-/// </summary>
-public sealed class ClearBladeOptions
-{
-    /// <summary>The service-account JSON file from ClearBlade's console (what <c>CLEARBLADE_CONFIGURATION</c> names for the official client).</summary>
-    public string? ServiceAccountJsonPath { get; set; }
-
-    /// <summary>
-    /// The same JSON given as text (<c>project</c>, <c>systemKey</c>, <c>token</c>, <c>url</c>), for example from a secret
-    /// store or an environment variable. Secret: never printed by <see cref="ToString"/> nor put into exception messages.
-    /// </summary>
-    public string? ServiceAccountJson { get; set; }
-
-    /// <summary>The four values as an object: what the JSON parses to (tests build it directly).</summary>
-    internal ClearBladeServiceAccount? ServiceAccount { get; set; }
-
-    /// <summary>Loads and checks the service account; throws <see cref="ArgumentException"/> naming the field.</summary>
-    internal ClearBladeServiceAccount Resolve()
-    {
-        var given = (ServiceAccountJsonPath is null ? 0 : 1) + (ServiceAccountJson is null ? 0 : 1) + (ServiceAccount is null ? 0 : 1);
-        if (given != 1)
-            throw new ArgumentException("ClearBlade needs exactly one of ServiceAccountJsonPath and ServiceAccountJson.", nameof(ServiceAccountJsonPath));
-        if (ServiceAccount is { } account)
-        {
-            account.Validate();
-            return account;
-        }
-        return ServiceAccountJson is { } json ? ClearBladeServiceAccount.FromJson(json) : ClearBladeServiceAccount.FromJsonFile(ServiceAccountJsonPath!);
-    }
-
-    /// <summary>Describes the options without the token.</summary>
-    public override string ToString() =>
-        $"ClearBladeOptions {{ ServiceAccountJsonPath = {ServiceAccountJsonPath}, ServiceAccountJson = {(ServiceAccountJson is null ? "null" : "(redacted)")}, ServiceAccount = {ServiceAccount} }}";
 }
