@@ -8,7 +8,7 @@ namespace SecurityPatchingSample;
 
 /// <summary>What the walkthrough observed, for its exit code and its test.</summary>
 /// <param name="AffectedBefore">Devices the advisory affected when it was imported.</param>
-/// <param name="Restricted">Devices restricted to firmware-update traffic by the minimum-version policy.</param>
+/// <param name="Restricted">Devices restricted to firmware-update traffic by the fleet's minimum version.</param>
 /// <param name="TelemetryRefusedWhileRestricted">Whether a restricted device's telemetry was refused by the broker.</param>
 /// <param name="Rollout">The urgent rollout as it ended.</param>
 /// <param name="AffectedAfter">Devices the advisory still affects after the rollout.</param>
@@ -90,8 +90,8 @@ public static class PatchingWalkthrough
             await output.WriteLineAsync($"{advisory.Id} ({advisory.Severity}) affects {affected.Count} devices: {string.Join(", ", affected)}; fixed in {fix?.Version}.");
 
             // 2. Until they are patched, the vulnerable devices may only take firmware updates (Local's broker enforces it).
-            var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.4.3" };
-            var restricted = await patching.RestrictDevicesBelowMinimumAsync(policy, cancellationToken: ct);
+            const string minimumVersion = "1.4.3";
+            var restricted = await patching.RestrictDevicesBelowMinimumAsync(minimumVersion, cancellationToken: ct);
             var refused = await TelemetryRefusedAsync(devices[0], ct);
             await output.WriteLineAsync($"Restricted to firmware-update traffic: {string.Join(", ", restricted)}; {devices[0].DeviceId}'s telemetry is {(refused ? "refused" : "still accepted")}.");
 
@@ -110,7 +110,7 @@ public static class PatchingWalkthrough
             // The rolled-back device reports its old version again once it has reinstalled it.
             ComplianceReport report;
             var restrictedAfter = await patching.ListRestrictedDevicesAsync(ct);
-            while ((report = await patching.GetComplianceReportAsync(policy, ct)).Advisories.Single().AffectedDevices.Count != 1 || restrictedAfter.Count != 1)
+            while ((report = await patching.GetComplianceReportAsync(minimumVersion, ct)).Advisories.Single().AffectedDevices.Count != 1 || restrictedAfter.Count != 1)
             {
                 await Task.Delay(100, ct);
                 restrictedAfter = await patching.ListRestrictedDevicesAsync(ct);
