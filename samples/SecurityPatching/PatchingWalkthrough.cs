@@ -62,7 +62,8 @@ public static class PatchingWalkthrough
         {
             var database = Path.Combine(folder.FullName, "fleet.db");
             await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = database }, cancellationToken: ct);
-            using var signer = FirmwareSigner.Create();
+            // The operator's signing key: a plain BCL ECDSA P-256 key. Devices trust only its public half.
+            using var signer = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             await ReleaseAsync(provider, signer, folder, "1.4.1", ct);
             await ReleaseAsync(provider, signer, folder, "1.4.3", ct);
 
@@ -73,7 +74,7 @@ public static class PatchingWalkthrough
                 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }, ct);
                 var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 var agent = new FirmwareUpdateAgent(connection, id == "pump-9" ? "2.0.0" : "1.4.1",
-                    new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.PublicKeyPem },
+                    new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.ExportSubjectPublicKeyInfoPem() },
                     (release, _, _) => ValueTask.FromResult(id != PatchingOutcome.FailingDevice || release.Version != "1.4.3"));
                 connection.SetDesiredStateHandler(agent.HandleDesiredStateAsync);
                 await connection.ConnectAsync(ct);
@@ -145,14 +146,15 @@ public static class PatchingWalkthrough
     }
 
     /// <summary>A signed release whose image is a local file (the agent downloads <c>file:</c> URIs).</summary>
-    private static async Task ReleaseAsync(LocalIoTProvider provider, FirmwareSigner signer, DirectoryInfo folder, string version, CancellationToken ct)
+    private static async Task ReleaseAsync(LocalIoTProvider provider, ECDsa signer, DirectoryInfo folder, string version, CancellationToken ct)
     {
         var image = RandomNumberGenerator.GetBytes(16 * 1024);
         var path = Path.Combine(folder.FullName, $"pump-{version}.bin");
         await File.WriteAllBytesAsync(path, image, ct);
-        await provider.Firmware.CreateReleaseAsync(signer.Sign(new FirmwareRelease
+        var release = new FirmwareRelease
         {
             Version = version, Uri = new Uri(path), Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)), SizeBytes = image.Length,
-        }), ct);
+        };
+        await provider.Firmware.CreateReleaseAsync(release.Sign(signer), ct);
     }
 }
