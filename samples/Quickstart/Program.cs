@@ -85,7 +85,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
     foreach (var id in ids)
     {
         var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
-        var device = new SimulatedDevice(connection, failsUpdate: id == failing, time, signer.PublicKeyPem);
+        var device = new SimulatedDevice(connection, failsUpdate: id == failing, time, signer.ExportSubjectPublicKeyInfoPem());
         await device.ConnectAsync(ct);
         devices.Add(device);
         task.Increment(1);
@@ -229,7 +229,7 @@ static double HotProfile(int i) => i switch
     _ => 65,
 };
 
-static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware, FirmwareSigner signer, string version, DirectoryInfo dir, CancellationToken ct)
+static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware, ECDsa signer, string version, DirectoryInfo dir, CancellationToken ct)
 {
     try
     {
@@ -241,13 +241,14 @@ static async Task<FirmwareRelease> EnsureReleaseAsync(IFirmwareService firmware,
         RandomNumberGenerator.Fill(image);
         var path = Path.Combine(dir.FullName, $"firmware-{version}.bin");
         await File.WriteAllBytesAsync(path, image, ct);
-        return await firmware.CreateReleaseAsync(signer.Sign(new FirmwareRelease
+        var release = new FirmwareRelease
         {
             Version = version,
             Uri = new Uri(path),
             Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)),
             SizeBytes = image.Length,
-        }), ct);
+        };
+        return await firmware.CreateReleaseAsync(release.Sign(signer), ct);
     }
 }
 

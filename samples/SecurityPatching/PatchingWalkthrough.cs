@@ -8,7 +8,7 @@ namespace SecurityPatchingSample;
 
 /// <summary>What the walkthrough observed, for its exit code and its test.</summary>
 /// <param name="AffectedBefore">Devices the advisory affected when it was imported.</param>
-/// <param name="Restricted">Devices restricted to firmware-update traffic by the minimum-version policy.</param>
+/// <param name="Restricted">Devices restricted to firmware-update traffic by the fleet's minimum version.</param>
 /// <param name="TelemetryRefusedWhileRestricted">Whether a restricted device's telemetry was refused by the broker.</param>
 /// <param name="Rollout">The urgent rollout as it ended.</param>
 /// <param name="AffectedAfter">Devices the advisory still affects after the rollout.</param>
@@ -62,7 +62,8 @@ public static class PatchingWalkthrough
         {
             var database = Path.Combine(folder.FullName, "fleet.db");
             await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = database }, cancellationToken: ct);
-            using var signer = FirmwareSigner.Create();
+            // The operator's signing key: a plain BCL ECDSA P-256 key. Devices trust only its public half.
+            using var signer = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             await ReleaseAsync(provider, signer, folder, "1.4.1", ct);
             await ReleaseAsync(provider, signer, folder, "1.4.3", ct);
 
@@ -73,7 +74,7 @@ public static class PatchingWalkthrough
                 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }, ct);
                 var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 var agent = new FirmwareUpdateAgent(connection, id == "pump-9" ? "2.0.0" : "1.4.1",
-                    new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.PublicKeyPem },
+                    new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.ExportSubjectPublicKeyInfoPem() },
                     (release, _, _) => ValueTask.FromResult(id != PatchingOutcome.FailingDevice || release.Version != "1.4.3"));
                 connection.SetDesiredStateHandler(agent.HandleDesiredStateAsync);
                 await connection.ConnectAsync(ct);
@@ -90,8 +91,8 @@ public static class PatchingWalkthrough
             await output.WriteLineAsync($"{advisory.Id} ({advisory.Severity}) affects {affected.Count} devices: {string.Join(", ", affected)}; fixed in {fix?.Version}.");
 
             // 2. Until they are patched, the vulnerable devices may only take firmware updates (Local's broker enforces it).
-            var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.4.3" };
-            var restricted = await patching.RestrictDevicesBelowMinimumAsync(policy, cancellationToken: ct);
+            const string minimumVersion = "1.4.3";
+            var restricted = await patching.RestrictDevicesBelowMinimumAsync(minimumVersion, cancellationToken: ct);
             var refused = await TelemetryRefusedAsync(devices[0], ct);
             await output.WriteLineAsync($"Restricted to firmware-update traffic: {string.Join(", ", restricted)}; {devices[0].DeviceId}'s telemetry is {(refused ? "refused" : "still accepted")}.");
 
@@ -110,7 +111,7 @@ public static class PatchingWalkthrough
             // The rolled-back device reports its old version again once it has reinstalled it.
             ComplianceReport report;
             var restrictedAfter = await patching.ListRestrictedDevicesAsync(ct);
-            while ((report = await patching.GetComplianceReportAsync(policy, ct)).Advisories.Single().AffectedDevices.Count != 1 || restrictedAfter.Count != 1)
+            while ((report = await patching.GetComplianceReportAsync(minimumVersion, ct)).Advisories.Single().AffectedDevices.Count != 1 || restrictedAfter.Count != 1)
             {
                 await Task.Delay(100, ct);
                 restrictedAfter = await patching.ListRestrictedDevicesAsync(ct);
@@ -145,14 +146,15 @@ public static class PatchingWalkthrough
     }
 
     /// <summary>A signed release whose image is a local file (the agent downloads <c>file:</c> URIs).</summary>
-    private static async Task ReleaseAsync(LocalIoTProvider provider, FirmwareSigner signer, DirectoryInfo folder, string version, CancellationToken ct)
+    private static async Task ReleaseAsync(LocalIoTProvider provider, ECDsa signer, DirectoryInfo folder, string version, CancellationToken ct)
     {
         var image = RandomNumberGenerator.GetBytes(16 * 1024);
         var path = Path.Combine(folder.FullName, $"pump-{version}.bin");
         await File.WriteAllBytesAsync(path, image, ct);
-        await provider.Firmware.CreateReleaseAsync(signer.Sign(new FirmwareRelease
+        var release = new FirmwareRelease
         {
             Version = version, Uri = new Uri(path), Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)), SizeBytes = image.Length,
-        }), ct);
+        };
+        await provider.Firmware.CreateReleaseAsync(release.Sign(signer), ct);
     }
 }

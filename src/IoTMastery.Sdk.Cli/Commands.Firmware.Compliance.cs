@@ -42,21 +42,22 @@ internal static partial class IotmApp
             }
             return files;
         }
-        FleetVersionPolicy? Policy(ParseResult p)
+        string? MinimumVersion(ParseResult p)
         {
             if (p.GetValue(minimum) is not { } version)
             {
                 if (p.GetValue(enforce) is not null) throw new CliUsageException("--enforce needs --minimum-version.");
                 return null;
             }
-            var policy = new FleetVersionPolicy { MinimumAllowedVersion = version };
-            policy.Validate();
-            return policy;
+            // The core's own SemVer parser (shared source), so a typo is refused with the SDK's rule before any connection.
+            if (!FirmwareVersion.TryParse(version, out _))
+                throw new ArgumentException($"--minimum-version: '{ErrorText.Escape(version, 80)}' is not a semantic version (SemVer 2.0.0: MAJOR.MINOR.PATCH[-pre.release][+build], no leading zeros), for example 1.4.3.", "--minimum-version");
+            return version;
         }
         SetAction(compliance, stdout, stderr, false, async (c, ct) =>
         {
             var files = AdvisoryFiles(c.Parse);
-            var policy = Policy(c.Parse);
+            var minimumVersion = MinimumVersion(c.Parse);
             var (kind, name, section) = ProviderSession.Select(c.Configuration, c.Parse.GetValue(ProviderOption), c.Parse.GetValue(NameOption));
             // The advisories live beside the releases and rollouts the provider wrote: Local keeps them in its database.
             var storeKey = kind == "local" ? "DatabasePath" : "FirmwareStorePath";
@@ -70,11 +71,11 @@ internal static partial class IotmApp
             var imported = new List<string>();
             foreach (var file in files)
                 imported.AddRange((await patching.ImportOsvFileAsync(file, ct).ConfigureAwait(false)).Select(a => a.Id));
-            var report = await patching.GetComplianceReportAsync(policy, ct).ConfigureAwait(false);
+            var report = await patching.GetComplianceReportAsync(minimumVersion, ct).ConfigureAwait(false);
             IReadOnlyList<string>? enforced = c.Parse.GetValue(enforce) switch
             {
-                "disable" => await patching.DisableDevicesBelowMinimumAsync(policy!, cancellationToken: ct).ConfigureAwait(false),
-                "restrict" => await patching.RestrictDevicesBelowMinimumAsync(policy!, cancellationToken: ct).ConfigureAwait(false),
+                "disable" => await patching.DisableDevicesBelowMinimumAsync(minimumVersion!, cancellationToken: ct).ConfigureAwait(false),
+                "restrict" => await patching.RestrictDevicesBelowMinimumAsync(minimumVersion!, cancellationToken: ct).ConfigureAwait(false),
                 _ => null,
             };
 
@@ -101,7 +102,7 @@ internal static partial class IotmApp
         }, p =>
         {
             AdvisoryFiles(p);
-            Policy(p);
+            MinimumVersion(p);
         });
         return compliance;
     }

@@ -107,7 +107,7 @@ internal static partial class IotmApp
         var uri = new Option<string>("--uri") { Description = "where devices download the image", Required = true };
         var sha = new Option<string>("--sha256") { Description = "hex SHA-256 of the image", Required = true };
         var size = new Option<long>("--size") { Description = "image size in bytes", Required = true };
-        var signature = new Option<string?>("--signature") { Description = "signed manifest (FirmwareSigner), optional" };
+        var signature = new Option<string?>("--signature") { Description = "the operator's signature of the release manifest (base64 DER ECDSA P-256, from FirmwareRelease.Sign or openssl dgst -sha256 -sign), optional" };
         var release = new Command("release", "create a firmware release") { version, uri, sha, size, signature };
         FirmwareRelease BuildRelease(ParseResult p)
         {

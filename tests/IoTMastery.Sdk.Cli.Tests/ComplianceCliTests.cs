@@ -80,7 +80,9 @@ public sealed class ComplianceCliTests : IDisposable
         var refused = await Iotm("firmware", "compliance", "--advisories", bad);
         Assert.True(refused.ExitCode == 1, refused.ToString());
         Assert.Contains("b.json", refused.Stderr, StringComparison.Ordinal);
-        Assert.Equal(1, (await Iotm("firmware", "compliance", "--minimum-version", "1.5")).ExitCode);
+        var badVersion = await Iotm("firmware", "compliance", "--minimum-version", "1.5");
+        Assert.True(badVersion.ExitCode == 1, badVersion.ToString());
+        Assert.Contains("--minimum-version: '1.5' is not a semantic version", badVersion.Stderr, StringComparison.Ordinal);
         Assert.Equal(1, (await Iotm("firmware", "compliance", "--enforce", "restrict")).ExitCode);
         Assert.Equal(1, (await Iotm("firmware", "compliance", "--advisories", Path.Combine(_dir, "missing.json"))).ExitCode);
 

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>A firmware image that can be rolled out: its version, where to get it and how to check it.</summary>
@@ -20,7 +22,7 @@ public sealed record FirmwareRelease
 
     /// <summary>
     /// The fleet operator's signature over the release's <see cref="FirmwareManifest"/>: base64 of an
-    /// ECDSA P-256 / SHA-256 signature in DER form (see <see cref="FirmwareSigner"/>).
+    /// ECDSA P-256 / SHA-256 signature in DER form (see <see cref="Sign"/>).
     /// <see langword="null"/> for an unsigned release; agents configured with an operator key refuse those.
     /// </summary>
     public string? Signature { get; init; }
@@ -45,6 +47,45 @@ public sealed record FirmwareRelease
     internal static bool IsValidChannel(string? channel) =>
         !string.IsNullOrEmpty(channel) && channel.Length <= 32 && char.IsAsciiLetterLower(channel[0]) &&
         channel.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
+
+    /// <summary>
+    /// Returns a copy of this release whose <see cref="Signature"/> is the fleet operator's signature of its manifest:
+    /// ECDSA P-256 with SHA-256 over the canonical manifest bytes (format tag, <see cref="Version"/>, <see cref="Sha256"/>
+    /// and <see cref="SizeBytes"/>; not the URI, so mirrors stay valid), base64 of its DER (RFC 3279 <c>Ecdsa-Sig-Value</c>)
+    /// encoding. DER is what <c>openssl dgst -sha256 -sign</c> and cloud KMS services produce, so a release can also be signed
+    /// offline: <c>openssl dgst -sha256 -sign operator-key.pem manifest.json | base64 -w0</c>.
+    /// </summary>
+    /// <remarks>
+    /// Create the operator key with <c>ECDsa.Create(ECCurve.NamedCurves.nistP256)</c>, store it with
+    /// <c>ExportPkcs8PrivateKeyPem()</c> (or <c>ExportEncryptedPkcs8PrivateKeyPem</c>) and load it again with
+    /// <c>ECDsa.ImportFromPem</c>. Keep it with the operator, never on devices: devices get
+    /// <c>ExportSubjectPublicKeyInfoPem()</c> as <see cref="FirmwareUpdateAgentOptions.TrustedOperatorKeyPem"/>.
+    /// </remarks>
+    /// <param name="privateKey">The operator's ECDSA P-256 private key; it is only used, not kept or disposed.</param>
+    /// <returns>The signed copy; this release is unchanged.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="privateKey"/> is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="privateKey"/> is not on the NIST P-256 curve or holds only a public key, or the release breaks one of
+    /// its rules (<see cref="Validate"/>). The message never echoes key material.
+    /// </exception>
+    public FirmwareRelease Sign(ECDsa privateKey)
+    {
+        ArgumentNullException.ThrowIfNull(privateKey);
+        var manifest = FirmwareManifest.GetCanonicalBytes(this);
+        // Checked here rather than left to the device: a P-384 signature would only fail on every device at install time.
+        FirmwareSignatureVerifier.EnsureP256(privateKey, nameof(privateKey));
+        byte[] signature;
+        try
+        {
+            signature = privateKey.SignData(manifest, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        }
+        catch (CryptographicException ex)
+        {
+            // The usual cause is the public half loaded where the private one belongs.
+            throw new ArgumentException("The operator key cannot sign: it must be an ECDSA P-256 private key, not only its public key.", nameof(privateKey), ex);
+        }
+        return this with { Signature = Convert.ToBase64String(signature) };
+    }
 
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the rule.</summary>
     public void Validate()

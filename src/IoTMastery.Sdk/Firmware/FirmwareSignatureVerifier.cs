@@ -4,7 +4,7 @@ namespace IoTMastery.Sdk;
 
 /// <summary>
 /// Verifies a release's <see cref="FirmwareRelease.Signature"/> against the fleet operator's ECDSA P-256
-/// public key: a base64 DER signature (see <see cref="FirmwareSigner"/>) over the release's
+/// public key: a base64 DER signature (see <see cref="FirmwareRelease.Sign"/>) over the release's
 /// <see cref="FirmwareManifest"/>. Any change to the version, digest or size breaks the signature. Thread-safe.
 /// </summary>
 internal sealed class FirmwareSignatureVerifier : IDisposable

@@ -47,7 +47,7 @@ internal sealed record ReportedFirmware
 /// The provider-neutral firmware contract carried in desired and reported state, so the same device
 /// agent and rollout logic work on every provider.
 /// Desired: <c>"firmware": {"version","uri","sha256","size","rolloutId","signature"}</c>; <c>signature</c>
-/// (base64, see <see cref="FirmwareSigner"/>) is JSON <c>null</c> for an unsigned release.
+/// (base64, see <see cref="FirmwareRelease.Sign"/>) is JSON <c>null</c> for an unsigned release.
 /// Reported: <c>"firmware": {"version" (running),"targetVersion","status","rolloutId","error"}</c>
 /// with status one of <c>downloading</c>, <c>installing</c>, <c>succeeded</c>, <c>failed</c>.
 /// </summary>

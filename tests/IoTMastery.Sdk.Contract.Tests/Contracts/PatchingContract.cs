@@ -100,9 +100,9 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
         await fleet.Provider.Registry.RegisterAsync(new DeviceRegistration { Id = silent, Credential = Fixture.DeviceCredential }, Ct);
         using var store = new SqliteFirmwareStore(Fixture.FirmwareStoreFile(fleet.Directory.FullName));
         var patching = new SecurityPatching(fleet.Provider, store);
-        var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.5.0" };
+        const string minimum = "1.5.0";
 
-        var report = await patching.GetComplianceReportAsync(policy, Ct);
+        var report = await patching.GetComplianceReportAsync(minimum, Ct);
         Assert.Equal("1.5.0", report.MinimumAllowedVersion);
         Assert.Contains(old.Id, report.BelowMinimumVersion);
         Assert.DoesNotContain(current.Id, report.BelowMinimumVersion);
@@ -112,16 +112,24 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
 
         // Scoped to this test's devices: the cloud peers are shared with other tests' devices, which must stay as they are.
         string[] ours = [old.Id, current.Id, silent];
-        await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(policy, ["bad id!"], Ct));
-        var disabled = await patching.DisableDevicesBelowMinimumAsync(policy, ours, Ct);
+        await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(minimum, ["bad id!"], Ct));
+        var disabled = await patching.DisableDevicesBelowMinimumAsync(minimum, ours, Ct);
         Assert.Equal([old.Id], disabled);
         Assert.Equal(DeviceStatus.Disabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
         Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Status);
         Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(silent, Ct)).Status);
         // Again: nothing left to disable.
-        Assert.Empty(await patching.DisableDevicesBelowMinimumAsync(policy, ours, Ct));
+        Assert.Empty(await patching.DisableDevicesBelowMinimumAsync(minimum, ours, Ct));
 
-        Assert.Throws<ArgumentException>(() => new FleetVersionPolicy { MinimumAllowedVersion = "1.5" }.Validate());
+        // A minimum that is empty or not semver is refused by the parameter's name before any device is read or changed.
+        await Assert.ThrowsAsync<ArgumentNullException>(() => patching.DisableDevicesBelowMinimumAsync(null!, ours, Ct));
+        foreach (var bad in new[] { "1.5", "", "v1.5.0" })
+        {
+            Assert.Equal("minimumAllowedVersion", (await Assert.ThrowsAsync<ArgumentException>(() => patching.GetComplianceReportAsync(bad, Ct))).ParamName);
+            Assert.Equal("minimumAllowedVersion", (await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(bad, ours, Ct))).ParamName);
+            Assert.Equal("minimumAllowedVersion", (await Assert.ThrowsAsync<ArgumentException>(() => patching.RestrictDevicesBelowMinimumAsync(bad, ours, Ct))).ParamName);
+        }
+        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Status);
     }
 
     [Fact]
@@ -133,13 +141,13 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
         var current = await fleet.DeviceAsync("1.6.0");
         using var store = new SqliteFirmwareStore(Fixture.FirmwareStoreFile(fleet.Directory.FullName));
         var patching = new SecurityPatching(fleet.Provider, store);
-        var policy = new FleetVersionPolicy { MinimumAllowedVersion = "1.5.0" };
+        const string minimum = "1.5.0";
         string[] ours = [old.Id, current.Id];
 
         if (!fleet.Provider.Capabilities.FirmwareOnlyRestriction)
         {
             // Refused before anything is read or changed: the operator chooses disabling explicitly instead.
-            var refused = await Assert.ThrowsAsync<NotSupportedException>(() => patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+            var refused = await Assert.ThrowsAsync<NotSupportedException>(() => patching.RestrictDevicesBelowMinimumAsync(minimum, ours, Ct));
             Assert.Contains("DisableDevicesBelowMinimumAsync", refused.Message, StringComparison.Ordinal);
             Assert.Empty(await patching.ListRestrictedDevicesAsync(Ct));
             Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
@@ -147,8 +155,8 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
             return;
         }
 
-        await Assert.ThrowsAsync<ArgumentException>(() => patching.RestrictDevicesBelowMinimumAsync(policy, ["bad id!"], Ct));
-        Assert.Equal([old.Id], await patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+        await Assert.ThrowsAsync<ArgumentException>(() => patching.RestrictDevicesBelowMinimumAsync(minimum, ["bad id!"], Ct));
+        Assert.Equal([old.Id], await patching.RestrictDevicesBelowMinimumAsync(minimum, ours, Ct));
         Assert.Equal("1.5.0", (await patching.ListRestrictedDevicesAsync(Ct))[old.Id]);
         // Restricted, not disabled: it stays enabled and connected so the fix can reach it.
         Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
@@ -171,7 +179,7 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
         await old.Connection.ReportStateAsync(new JsonObject { ["mood"] = "patched" }, Ct);
         Assert.Equal("patched", (await fleet.Provider.State.GetAsync(old.Id, Ct)).Reported["mood"]?.GetValue<string>());
         // Nothing left below the minimum.
-        Assert.Empty(await patching.RestrictDevicesBelowMinimumAsync(policy, ours, Ct));
+        Assert.Empty(await patching.RestrictDevicesBelowMinimumAsync(minimum, ours, Ct));
     }
 
     private async Task SendTelemetryAsync(FleetDevice device)

@@ -29,8 +29,8 @@ public sealed class FirmwareFleet : IAsyncDisposable
     /// <summary>Where the firmware store and the images live; deleted on dispose.</summary>
     public DirectoryInfo Directory { get; }
 
-    /// <summary>The fleet operator's signing key.</summary>
-    public FirmwareSigner Signer { get; } = FirmwareSigner.Create();
+    /// <summary>The fleet operator's signing key (ECDSA P-256); devices trust its public half.</summary>
+    public ECDsa Signer { get; } = ECDsa.Create(ECCurve.NamedCurves.nistP256);
 
     /// <summary>Starts a managing instance with a fresh store.</summary>
     public static async Task<FirmwareFleet> StartAsync(ProviderFixture fixture, CancellationToken ct)
@@ -46,7 +46,7 @@ public sealed class FirmwareFleet : IAsyncDisposable
         var path = Path.Combine(Directory.FullName, version + ".bin");
         await File.WriteAllBytesAsync(path, image, _ct);
         var release = new FirmwareRelease { Version = version, Uri = new Uri(path), Sha256 = Convert.ToHexStringLower(SHA256.HashData(image)), SizeBytes = image.Length };
-        if (sign) release = Signer.Sign(release);
+        if (sign) release = release.Sign(Signer);
         // Tampered: the signed manifest no longer matches the digest the device is told to expect.
         if (tamper) release = release with { Sha256 = Convert.ToHexStringLower(SHA256.HashData(RandomNumberGenerator.GetBytes(16))) };
         return await Provider.Firmware.CreateReleaseAsync(release, _ct);
@@ -61,7 +61,7 @@ public sealed class FirmwareFleet : IAsyncDisposable
         var registration = await Provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = _fixture.DeviceCredential }, _ct);
         var device = new FleetDevice(id, registration.Credential!, running, unhealthy);
         _devices[id] = device;
-        await device.ConnectAsync(Provider, Signer.PublicKeyPem, _ct);
+        await device.ConnectAsync(Provider, Signer.ExportSubjectPublicKeyInfoPem(), _ct);
         await EventuallyAsync(async () => FirmwareStateContract.TryGetReported((await Provider.State.GetAsync(id, _ct)).Reported)?.Version == running,
             $"{id} to report running {running}");
         return device;
@@ -73,7 +73,7 @@ public sealed class FirmwareFleet : IAsyncDisposable
         foreach (var device in _devices.Values) await device.DisconnectAsync();
         await Provider.DisposeAsync();
         Provider = await _fixture.StartFirmwareInstanceAsync(Directory.FullName);
-        foreach (var device in _devices.Values) await device.ConnectAsync(Provider, Signer.PublicKeyPem, _ct);
+        foreach (var device in _devices.Values) await device.ConnectAsync(Provider, Signer.ExportSubjectPublicKeyInfoPem(), _ct);
     }
 
     /// <summary>Reads the rollout until it has ended and every device in it has settled; bounded by <see cref="ProviderFixture.Patience"/>.</summary>

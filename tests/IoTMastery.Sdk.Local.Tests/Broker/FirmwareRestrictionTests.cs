@@ -14,7 +14,7 @@ namespace IoTMastery.Sdk.Local.Tests;
 public sealed class FirmwareRestrictionTests : IAsyncDisposable
 {
     private static readonly TimeSpan Timeout = BrokerTestHost.Timeout;
-    private static readonly FleetVersionPolicy Policy = new() { MinimumAllowedVersion = "2.0.0" };
+    private const string Minimum = "2.0.0";
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("iotm-restrict-");
     private readonly List<IDisposable> _owned = [];
 
@@ -37,7 +37,7 @@ public sealed class FirmwareRestrictionTests : IAsyncDisposable
         await client.SubscribeAsync("devices/dev-a/state/desired", MqttQualityOfServiceLevel.AtLeastOnce).WaitAsync(Timeout);
         Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(client, "devices/dev-a/state/reported", Firmware("1.0.0"))).ReasonCode);
 
-        Assert.Equal(["dev-a"], await patching.RestrictDevicesBelowMinimumAsync(Policy));
+        Assert.Equal(["dev-a"], await patching.RestrictDevicesBelowMinimumAsync(Minimum));
 
         // Refused with NotAuthorized, the connection kept: telemetry, a command reply, a report that is more than firmware.
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await PublishAsync(client, "devices/dev-a/telemetry", """[{"d":"dev-a","m":"t","v":1,"t":"2026-12-07T00:00:00Z"}]""")).ReasonCode);
@@ -74,9 +74,9 @@ public sealed class FirmwareRestrictionTests : IAsyncDisposable
         {
             var (client, _) = await ConnectRawAsync(first, "dev-b");
             Assert.Equal(MqttClientPublishReasonCode.Success, (await PublishAsync(client, "devices/dev-b/state/reported", Firmware("1.0.0"))).ReasonCode);
-            Assert.Equal(["dev-b"], await Patching(first).RestrictDevicesBelowMinimumAsync(Policy));
+            Assert.Equal(["dev-b"], await Patching(first).RestrictDevicesBelowMinimumAsync(Minimum));
             // Invalid ids are refused before anything is read.
-            await Assert.ThrowsAsync<ArgumentException>(() => Patching(first).RestrictDevicesBelowMinimumAsync(Policy, ["bad/id"]));
+            await Assert.ThrowsAsync<ArgumentException>(() => Patching(first).RestrictDevicesBelowMinimumAsync(Minimum, ["bad/id"]));
         }
 
         await using var second = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = Database });

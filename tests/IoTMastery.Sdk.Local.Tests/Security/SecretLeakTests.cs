@@ -30,8 +30,8 @@ public sealed class SecretLeakTests
             texts.Add(ex.ToString());
         }
 
-        using var signer = FirmwareSigner.Create();
-        secrets.Add(signer.ExportPrivateKeyPem());
+        using var signer = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        secrets.Add(signer.ExportPkcs8PrivateKeyPem());
         await using (var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = temp.Path }, loggerFactory: loggerFactory).WaitAsync(Timeout))
         {
             // Register with X.509 and connect.
@@ -56,13 +56,13 @@ public sealed class SecretLeakTests
                 provider.State.UpdateDesiredAsync("leak-1", new JsonObject { ["rate"] = 2 }, expectedVersion: 0)));
 
             // A signed firmware release and an agent holding the public key.
-            var release = await provider.Firmware.CreateReleaseAsync(signer.Sign(new FirmwareRelease
+            var unsigned = new FirmwareRelease
             {
                 Version = "2.0.0", Uri = new Uri("file:///nonexistent/fw.bin"), Sha256 = new string('a', 64), SizeBytes = 10,
-            }));
+            };
+            var release = await provider.Firmware.CreateReleaseAsync(unsigned.Sign(signer));
             texts.Add(release.ToString());
-            texts.Add(signer.ToString());
-            var agentOptions = new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.PublicKeyPem };
+            var agentOptions = new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.ExportSubjectPublicKeyInfoPem() };
             texts.Add(agentOptions.ToString());
 
             // Revoke: the live session is closed and the next connect is refused.
@@ -87,9 +87,19 @@ public sealed class SecretLeakTests
             }
 
             // Bad input everywhere, for the messages of argument errors.
-            Capture(Assert.Throws<ArgumentException>(() => { FirmwareSigner.FromPrivateKeyPem(credential.PrivateKeyPem!.Replace("A", "B", StringComparison.Ordinal)); }));
+            // Signing with a key of the wrong curve, or with only the public half: refused without quoting the key.
+            using (var p384 = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP384))
+            {
+                secrets.Add(p384.ExportPkcs8PrivateKeyPem());
+                Capture(Assert.Throws<ArgumentException>(() => { unsigned.Sign(p384); }));
+            }
+            using (var publicOnly = System.Security.Cryptography.ECDsa.Create())
+            {
+                publicOnly.ImportFromPem(signer.ExportSubjectPublicKeyInfoPem());
+                Capture(Assert.Throws<ArgumentException>(() => { unsigned.Sign(publicOnly); }));
+            }
             Capture(Assert.Throws<ArgumentException>(() => { FirmwareSignatureVerifier.FromPublicKeyPem(credential.PrivateKeyPem!); }));
-            Capture(Assert.Throws<ArgumentException>(() => { LocalCertificateAuthority.FromPem(credential.CertificatePem!, signer.ExportPrivateKeyPem()); }));
+            Capture(Assert.Throws<ArgumentException>(() => { LocalCertificateAuthority.FromPem(credential.CertificatePem!, signer.ExportPkcs8PrivateKeyPem()); }));
             texts.Add(new LocalIoTOptions { DatabasePath = temp.Path }.ToString()!);
             secrets.Add("a CA passphrase nobody may see");
             texts.Add(new LocalIoTOptions { DatabasePath = temp.Path, CaKeyPassphrase = "a CA passphrase nobody may see" }.ToString()!);

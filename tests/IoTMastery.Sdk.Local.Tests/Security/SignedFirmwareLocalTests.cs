@@ -22,10 +22,10 @@ public sealed class SignedFirmwareLocalTests
     [Fact]
     public async Task The_signature_is_stored_survives_reopening_and_goes_out_in_the_desired_firmware()
     {
-        using var signer = FirmwareSigner.Create();
+        using var signer = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var temp = new TempDatabase();
         var time = new FakeTimeProvider(LocalFixture.Start);
-        var signed = signer.Sign(Release("2.0.0", "/fw/2.bin", [1, 2, 3]));
+        var signed = Release("2.0.0", "/fw/2.bin", [1, 2, 3]).Sign(signer);
         using (var f = await LocalFixture.CreateAsync(LocalStore.OpenFile(temp.Path), time))
         {
             Assert.Equal(signed.Signature, (await f.Firmware.CreateReleaseAsync(signed)).Signature);
@@ -36,7 +36,7 @@ public sealed class SignedFirmwareLocalTests
             var stored = await f.Firmware.GetReleaseAsync("2.0.0");
             Assert.Equal(signed.Signature, stored.Signature);
             Assert.Null((await f.Firmware.GetReleaseAsync("1.0.0")).Signature);
-            using var verifier = FirmwareSignatureVerifier.FromPublicKeyPem(signer.PublicKeyPem);
+            using var verifier = FirmwareSignatureVerifier.FromPublicKeyPem(signer.ExportSubjectPublicKeyInfoPem());
             Assert.True(verifier.Verify(stored));
 
             await f.Registry.RegisterAsync(new DeviceRegistration { Id = "d1" });
@@ -67,8 +67,8 @@ public sealed class SignedFirmwareLocalTests
         using var f = await LocalFixture.CreateAsync(LocalStore.OpenFile(temp.Path));
         var old = await f.Firmware.GetReleaseAsync("0.9.0");
         Assert.Null(old.Signature);
-        using var signer = FirmwareSigner.Create();
-        var signed = await f.Firmware.CreateReleaseAsync(signer.Sign(Release("1.0.0", "/fw/1.bin", [7])));
+        using var signer = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var signed = await f.Firmware.CreateReleaseAsync(Release("1.0.0", "/fw/1.bin", [7]).Sign(signer));
         Assert.Equal(signed.Signature, (await f.Firmware.GetReleaseAsync("1.0.0")).Signature);
     }
 }

@@ -9,7 +9,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private static readonly byte[] Image = Enumerable.Range(0, 300_000).Select(i => (byte)(i * 31 + 7)).ToArray();
-    private readonly FirmwareSigner _operator = FirmwareSigner.Create();
+    private readonly ECDsa _operator = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private readonly List<IDisposable> _owned = [];
 
     public void Dispose()
@@ -40,7 +40,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var installed = new List<byte[]>();
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", new FirmwareUpdateAgentOptions
         {
-            TrustedOperatorKeyPem = _operator.PublicKeyPem,
+            TrustedOperatorKeyPem = _operator.ExportSubjectPublicKeyInfoPem(),
             MaxDownloadResumes = resumes,
             ResumeDelay = TimeSpan.FromMilliseconds(10),
             DownloadTimeout = downloadTimeout ?? Bound,
@@ -77,7 +77,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve();
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         Assert.Equal(FirmwareUpdateStatus.Succeeded, report.Status);
         Assert.Equal(Image, Assert.Single(installed));
@@ -92,7 +92,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(dropAfter: n => n < 2 ? 100_000 : null);
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         Assert.Equal(FirmwareUpdateStatus.Succeeded, report.Status);
         Assert.Equal(Image, Assert.Single(installed));
@@ -110,7 +110,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(dropAfter: _ => 1_000);
         var (agent, connection, installed) = Agent(resumes: 3);
 
-        var release = _operator.Sign(Unsigned(server.Uri));
+        var release = Unsigned(server.Uri).Sign(_operator);
 
         var report = await RunAsync(agent, connection, release);
 
@@ -128,7 +128,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var (agent, connection, installed) = Agent(downloadTimeout: TimeSpan.FromSeconds(1));
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         AssertRefused(report, installed, agent, "did not finish within 1 s");
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(10));
@@ -142,7 +142,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(tampered);
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         AssertRefused(report, installed, agent, "failed SHA-256 verification");
     }
@@ -153,7 +153,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(Image[..200_000]);
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         AssertRefused(report, installed, agent, "truncated: got 200000 of 300000 bytes");
         Assert.Single(server.Requests);
@@ -163,10 +163,10 @@ public sealed class SignedFirmwareAgentTests : IDisposable
     public async Task A_release_signed_by_another_key_is_refused_before_any_download()
     {
         var server = Serve();
-        using var attacker = FirmwareSigner.Create();
+        using var attacker = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, attacker.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(attacker));
 
         AssertRefused(report, installed, agent, "signature that does not match");
         Assert.Empty(server.Requests);
@@ -179,7 +179,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         // The attacker swaps the image and rewrites sha256/size in the desired state to match, keeping the operator's signature.
         var evil = Enumerable.Repeat((byte)0xEE, 1_000).ToArray();
         var server = Serve(evil);
-        var genuine = _operator.Sign(Unsigned(server.Uri));
+        var genuine = Unsigned(server.Uri).Sign(_operator);
         var forged = genuine with { Sha256 = Convert.ToHexStringLower(SHA256.HashData(evil)), SizeBytes = evil.Length };
         var (agent, connection, installed) = Agent();
 
@@ -207,7 +207,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(status: HttpStatusCode.NotFound);
         var (agent, connection, installed) = Agent();
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         Assert.Empty(installed);
         Assert.Equal(FirmwareUpdateStatus.Failed, report.Status);
@@ -221,7 +221,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         var server = Serve(status: HttpStatusCode.ServiceUnavailable);
         var (agent, connection, installed) = Agent(resumes: 2);
 
-        var report = await RunAsync(agent, connection, _operator.Sign(Unsigned(server.Uri)));
+        var report = await RunAsync(agent, connection, Unsigned(server.Uri).Sign(_operator));
 
         AssertRefused(report, installed, agent, "failed after 3 attempts");
         Assert.Equal(3, server.Requests.Count);

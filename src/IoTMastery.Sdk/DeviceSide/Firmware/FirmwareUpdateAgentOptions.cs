@@ -4,7 +4,8 @@ namespace IoTMastery.Sdk;
 public sealed record FirmwareUpdateAgentOptions
 {
     /// <summary>
-    /// The fleet operator's ECDSA P-256 public key (SubjectPublicKeyInfo PEM, see <see cref="FirmwareSigner.PublicKeyPem"/>).
+    /// The fleet operator's ECDSA P-256 public key (SubjectPublicKeyInfo PEM: the operator key's
+    /// <c>ExportSubjectPublicKeyInfoPem()</c>, the key that signs with <see cref="FirmwareRelease.Sign"/>).
     /// When set, the agent installs only releases whose <see cref="FirmwareRelease.Signature"/> verifies against it
     /// (see <see cref="FirmwareManifest"/>) and whose image then matches the signed size and SHA-256.
     /// <b>When <see langword="null"/> no signature is required: for development only</b> — anyone who can set

@@ -63,10 +63,10 @@ public sealed record ComplianceReport
     /// <summary>Devices that report no firmware version (never did, stopped, or report a malformed <c>firmware</c> object), by id.</summary>
     public IReadOnlyList<string> NotReportingVersion { get; init; } = [];
 
-    /// <summary>The policy's minimum allowed version, when the report was computed with a <see cref="FleetVersionPolicy"/>.</summary>
+    /// <summary>The minimum allowed version the report was computed with (<see cref="SecurityPatching.GetComplianceReportAsync"/>); <see langword="null"/> without one.</summary>
     public string? MinimumAllowedVersion { get; init; }
 
-    /// <summary>Devices reporting a semantic version below <see cref="MinimumAllowedVersion"/>, by id; empty without a policy.</summary>
+    /// <summary>Devices reporting a semantic version below <see cref="MinimumAllowedVersion"/>, by id; empty without a minimum.</summary>
     public IReadOnlyList<string> BelowMinimumVersion { get; init; } = [];
 
     /// <summary>Every advisory not withdrawn, by id.</summary>

@@ -126,11 +126,16 @@ public sealed class SecurityPatching : IDisposable
     }
 
     /// <summary>Computes the compliance report now.</summary>
-    /// <param name="policy">When given, devices below its minimum allowed version are flagged in the report.</param>
+    /// <param name="minimumAllowedVersion">
+    /// The fleet's minimum allowed firmware version, a semantic version (SemVer 2.0.0). When given, the devices that report
+    /// a semantic version below it are listed in <see cref="ComplianceReport.BelowMinimumVersion"/>; devices that report no
+    /// version, or one that is not semver, are never counted as below it. <see langword="null"/> for no minimum.
+    /// </param>
     /// <param name="cancellationToken">Cancels the reads.</param>
-    public async Task<ComplianceReport> GetComplianceReportAsync(FleetVersionPolicy? policy = null, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentException"><paramref name="minimumAllowedVersion"/> is empty or not a semantic version; nothing was read.</exception>
+    public async Task<ComplianceReport> GetComplianceReportAsync(string? minimumAllowedVersion = null, CancellationToken cancellationToken = default)
     {
-        policy?.Validate();
+        var minimum = minimumAllowedVersion is null ? null : ParseMinimum(minimumAllowedVersion);
         var (running, count) = await ReadFleetAsync(cancellationToken).ConfigureAwait(false);
         var channels = new Dictionary<string, string>(StringComparer.Ordinal);
         await foreach (var release in _store.ListReleasesAsync(cancellationToken).ConfigureAwait(false))
@@ -181,36 +186,42 @@ public sealed class SecurityPatching : IDisposable
             DevicesByVersion = new ReadOnlyDictionary<string, int>(versions),
             ReleaseChannels = versions.Keys.Where(channels.ContainsKey).ToDictionary(v => v, v => channels[v], StringComparer.Ordinal).AsReadOnly(),
             NotReportingVersion = running.Where(d => d.Value is null).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
-            MinimumAllowedVersion = policy?.MinimumAllowedVersion,
-            BelowMinimumVersion = policy is null ? [] : running.Where(d => policy.IsBelow(d.Value)).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
+            MinimumAllowedVersion = minimumAllowedVersion,
+            BelowMinimumVersion = minimum is null ? [] : running.Where(d => IsBelow(d.Value, minimum)).Select(d => d.Key).Order(StringComparer.Ordinal).ToArray(),
             Advisories = advisories,
         };
     }
 
     /// <summary>
-    /// The opt-in enforcement of <paramref name="policy"/>: disables in the registry every enabled device that reports a
-    /// semantic version below the minimum (a disabled device is refused at connect, so it cannot be patched over the air
-    /// until enabled again). Works on every provider. Setting a status is idempotent, so a retry after a fault is safe.
+    /// The opt-in enforcement of the fleet's minimum version: disables in the registry every enabled device that reports a
+    /// semantic version below <paramref name="minimumAllowedVersion"/> (a disabled device is refused at connect, so it cannot
+    /// be patched over the air until enabled again). Devices that report no version, or one that is not semver, are left
+    /// alone. Works on every provider. Setting a status is idempotent, so a retry after a fault is safe.
     /// </summary>
-    /// <param name="policy">The minimum allowed version.</param>
+    /// <param name="minimumAllowedVersion">The lowest version a device may run: a semantic version (SemVer 2.0.0).</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
     /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already disabled stay disabled.</param>
     /// <returns>The devices this call disabled, by id.</returns>
-    public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
-        EnforceAsync(policy, deviceIds, async (id, _, ct) =>
+    /// <exception cref="ArgumentNullException"><paramref name="minimumAllowedVersion"/> is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="minimumAllowedVersion"/> is empty or not a semantic version, or a device id breaks the provider's
+    /// rules; nothing was read or changed.
+    /// </exception>
+    public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(string minimumAllowedVersion, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
+        EnforceAsync(ParseMinimum(minimumAllowedVersion), deviceIds, async (id, _, ct) =>
         {
             await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
 
     /// <summary>
-    /// The gentler opt-in enforcement of <paramref name="policy"/>: every enabled device that reports a semantic version
-    /// below the minimum is restricted to firmware-update traffic. It stays connected and still receives its desired state
+    /// The gentler opt-in enforcement of the fleet's minimum version: every enabled device that reports a semantic version
+    /// below <paramref name="minimumAllowedVersion"/> is restricted to firmware-update traffic. It stays connected and still receives its desired state
     /// (where the firmware request travels) and may report its <c>firmware</c> object; its telemetry, command replies, other
     /// reported state and command subscriptions are refused. The restriction lifts by itself when the device reports a
     /// running version at or above the minimum (an urgent rollout of the fix does that). Restricting is idempotent.
     /// </summary>
-    /// <param name="policy">The minimum allowed version.</param>
+    /// <param name="minimumAllowedVersion">The lowest version a device may run: a semantic version (SemVer 2.0.0).</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
     /// <param name="cancellationToken">Cancels the remaining reads and writes; devices already restricted stay restricted.</param>
     /// <returns>The devices restricted by this call, by id (a device whose report reached the minimum meanwhile is left out).</returns>
@@ -218,14 +229,20 @@ public sealed class SecurityPatching : IDisposable
     /// The provider cannot restrict topics (<see cref="ProviderCapabilities.FirmwareOnlyRestriction"/> is false: AWS, Azure,
     /// GCP-style); nothing was read or changed. Use <see cref="DisableDevicesBelowMinimumAsync"/> there.
     /// </exception>
-    public Task<IReadOnlyList<string>> RestrictDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentNullException"><paramref name="minimumAllowedVersion"/> is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="minimumAllowedVersion"/> is empty or not a semantic version, or a device id breaks the provider's
+    /// rules; nothing was read or changed.
+    /// </exception>
+    public Task<IReadOnlyList<string>> RestrictDevicesBelowMinimumAsync(string minimumAllowedVersion, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default)
     {
+        var minimum = ParseMinimum(minimumAllowedVersion);
         // Refused rather than silently disabling: disabling cuts the device off from the fix, which the operator did not ask for.
         if (!_provider.Capabilities.FirmwareOnlyRestriction || _provider is not IFirmwareOnlyRestriction restriction)
             throw new NotSupportedException(
                 $"The {_provider.Name} provider cannot restrict devices to firmware-update traffic (ProviderCapabilities.FirmwareOnlyRestriction is false); " +
                 "disable them with DisableDevicesBelowMinimumAsync instead.");
-        return EnforceAsync(policy, deviceIds, (id, p, ct) => restriction.RestrictAsync(id, FirmwareVersion.Parse(p.MinimumAllowedVersion), ct), cancellationToken);
+        return EnforceAsync(minimum, deviceIds, (id, below, ct) => restriction.RestrictAsync(id, below, ct), cancellationToken);
     }
 
     /// <summary>The devices restricted to firmware-update traffic now, with the version each must reach; empty where the provider cannot restrict.</summary>
@@ -235,11 +252,9 @@ public sealed class SecurityPatching : IDisposable
             : new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>Applies <paramref name="enforce"/> to every enabled device (of <paramref name="deviceIds"/>) below the minimum, in id order.</summary>
-    private async Task<IReadOnlyList<string>> EnforceAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds,
-        Func<string, FleetVersionPolicy, CancellationToken, Task<bool>> enforce, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<string>> EnforceAsync(FirmwareVersion minimum, IReadOnlyCollection<string>? deviceIds,
+        Func<string, FirmwareVersion, CancellationToken, Task<bool>> enforce, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.Validate();
         if (deviceIds is not null)
         {
             foreach (var id in deviceIds)
@@ -248,10 +263,10 @@ public sealed class SecurityPatching : IDisposable
         var enforced = new List<string>();
         foreach (var (id, version) in (await ReadFleetAsync(cancellationToken, deviceIds, enabledOnly: true).ConfigureAwait(false)).Running.OrderBy(d => d.Key, StringComparer.Ordinal))
         {
-            if (!policy.IsBelow(version)) continue;
+            if (!IsBelow(version, minimum)) continue;
             try
             {
-                if (await enforce(id, policy, cancellationToken).ConfigureAwait(false)) enforced.Add(id);
+                if (await enforce(id, minimum, cancellationToken).ConfigureAwait(false)) enforced.Add(id);
             }
             catch (IoTException ex) when (ex.Kind == IoTErrorKind.DeviceNotFound)
             {
@@ -260,6 +275,20 @@ public sealed class SecurityPatching : IDisposable
         }
         return enforced;
     }
+
+    /// <summary>
+    /// Parses a minimum allowed version up front, so a typo fails before any device is read or changed; the message quotes
+    /// the value (a version is not a secret) and names the parameter.
+    /// </summary>
+    private static FirmwareVersion ParseMinimum(string minimumAllowedVersion)
+    {
+        ArgumentNullException.ThrowIfNull(minimumAllowedVersion);
+        return FirmwareVersion.Parse(minimumAllowedVersion, nameof(minimumAllowedVersion));
+    }
+
+    /// <summary>Whether a device reporting <paramref name="running"/> is below <paramref name="minimum"/>; a missing or non-semver report never is.</summary>
+    private static bool IsBelow(string? running, FirmwareVersion minimum) =>
+        FirmwareVersion.TryParse(running, out var version) && version < minimum;
 
     /// <summary>Every registered device's (or each given device's) reported running version, <see langword="null"/> when it reports none.</summary>
     private async Task<(Dictionary<string, string?> Running, int Count)> ReadFleetAsync(CancellationToken cancellationToken,
