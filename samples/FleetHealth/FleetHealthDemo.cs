@@ -61,7 +61,7 @@ public static class FleetHealthDemo
         // The monitor streams every rule's alerts, so the dashboard reads them in one place.
         var pumps = new[]
         {
-            Pump(provider.Presence.ReadEventsAsync(stop.Token), e => monitor.Observe(e)),
+            Pump(provider.Registry.ReadPresenceEventsAsync(stop.Token), e => monitor.Observe(e)),
             Pump(provider.Telemetry.ReadAllAsync(stop.Token), r => monitor.Process([r])),
             Pump(monitor.ReadAlertsAsync(stop.Token), Log),
         };
@@ -144,7 +144,7 @@ public static class FleetHealthDemo
         var presence = new List<DevicePresence>();
         var firmware = new Dictionary<string, string>(StringComparer.Ordinal);
         // Every page of the fleet's presence; the listing fetches the next page as the loop reaches it.
-        await foreach (var p in provider.Presence.ListAsync(cancellationToken: ct))
+        await foreach (var p in provider.Registry.ListPresenceAsync(cancellationToken: ct))
             presence.Add(p);
         foreach (var p in presence)
         {

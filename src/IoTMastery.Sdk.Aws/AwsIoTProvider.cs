@@ -19,6 +19,15 @@ public sealed class AwsIoTProvider : IIoTProvider
     /// <summary>The provider name carried by every exception.</summary>
     public const string ProviderName = "Aws";
 
+    // Known only from lifecycle events seen since start: a device that connected before is unknown (null), never guessed.
+    private static ObservedPresence ObservedPresenceOf(AwsServiceConnection? service, TimeProvider time) =>
+        new(DeviceIdRules.Aws, service?.Presence ?? new PresenceTable(time),
+            () => service is { PresenceSubscribed: true, Presence: not null },
+            service is null
+                ? "Presence events from AWS IoT need AwsIoTOptions.ServiceMqttClientId and ServiceMqttCertificate: lifecycle events are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe."
+                : "AWS IoT refused the service connection's subscription to $aws/events/presence/+/+: allow iot:Subscribe on topicfilter/$aws/events/presence/* and iot:Receive on topic/$aws/events/presence/* in its policy.",
+            unknown: null, staleness: null);
+
     /// <summary>The ALPN protocol id for MQTT with X.509 on port 443.</summary>
     public const string MqttAlpn = "x-amzn-mqtt-ca";
 
@@ -53,13 +62,6 @@ public sealed class AwsIoTProvider : IIoTProvider
         LifecycleEvents = new AwsLifecycleEvents(service);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, Commands, Firmware);
-        // Known only from lifecycle events seen since start: a device that connected before is unknown (null), never guessed.
-        Presence = new ObservedPresenceService(Registry, DeviceIdRules.Aws, service?.Presence ?? new PresenceTable(time),
-            () => service is { PresenceSubscribed: true, Presence: not null },
-            service is null
-                ? "Presence events from AWS IoT need AwsIoTOptions.ServiceMqttClientId and ServiceMqttCertificate: lifecycle events are published on $aws/events/presence/+/+ and AWS has no HTTP subscribe."
-                : "AWS IoT refused the service connection's subscription to $aws/events/presence/+/+: allow iot:Subscribe on topicfilter/$aws/events/presence/* and iot:Receive on topic/$aws/events/presence/* in its policy.",
-            unknown: null, staleness: null);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
@@ -108,9 +110,6 @@ public sealed class AwsIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
-
-    /// <inheritdoc />
-    public IPresenceService Presence { get; }
 
     /// <summary>Classic and named device shadows.</summary>
     public AwsShadowService Shadows { get; }
@@ -175,7 +174,6 @@ public sealed class AwsIoTProvider : IIoTProvider
                 await EnsurePolicyAsync(iot, options.DevicePolicyName, cancellationToken).ConfigureAwait(false);
 
             var issuer = new DeviceCertificateIssuer(iot, options.CertificateSource, options.CertificateAuthority);
-            var registry = new AwsDeviceRegistry(iot, data, issuer, options.DevicePolicyName, options.ThingTypeName, logs.CreateLogger<AwsDeviceRegistry>());
             var shadows = new AwsShadowService(data);
             (firmwareStore, ownedFirmwareStore) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
                 $"{region}-{dataUri.Authority}", logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
@@ -187,6 +185,9 @@ public sealed class AwsIoTProvider : IIoTProvider
                 service = new AwsServiceConnection(mqtt, options.TelemetryReaderCapacity, time, logs) { Presence = new PresenceTable(time) };
                 await service.StartAsync(cancellationToken).ConfigureAwait(false);
             }
+            // After the service connection: presence is fed by its lifecycle-event subscription.
+            var registry = new AwsDeviceRegistry(iot, data, issuer, options.DevicePolicyName, options.ThingTypeName, logs.CreateLogger<AwsDeviceRegistry>(),
+                ObservedPresenceOf(service, time));
             return new AwsIoTProvider(http, service, serviceCertificateFromFile, iot, data, dataUri.Host, registry, shadows, firmwareStore, ownedFirmwareStore, devices, time, logs);
         }
         catch

@@ -51,7 +51,7 @@ public sealed class AzureIoTOptions
     /// <summary>
     /// Where the hub's device connection-state events can be read: the built-in endpoint (or an Event Hub) that a message route
     /// with source <c>DeviceConnectionStateEvents</c> sends them to. Use a consumer group of its own. With it,
-    /// <see cref="IPresenceService.ReadEventsAsync"/> streams connects and disconnects and presence answers take the newer of
+    /// <see cref="IDeviceRegistry.ReadPresenceEventsAsync"/> streams connects and disconnects and presence answers take the newer of
     /// event and identity; without it, presence polls the identity and twins only and has no event stream.
     /// <see cref="AzureEventHubOptions.CheckpointDirectory"/> makes a restarted reader resume; without one it starts a few seconds
     /// before its first use.

@@ -20,7 +20,10 @@ public sealed class AzureIoTProvider : IIoTProvider
     {
         _http = http;
         Hub = hub;
-        Registry = new AzureDeviceRegistry(hub, options.CertificateAuthority, time);
+        _connectionStateEvents = options.ConnectionStateEvents is { } routed
+            ? new AzureConnectionStateEvents(routed, new PresenceTable(time), time, logs.CreateLogger<AzureConnectionStateEvents>())
+            : null;
+        Registry = new AzureDeviceRegistry(hub, options.CertificateAuthority, time, new AzurePresenceService(hub, _connectionStateEvents));
         State = new AzureStateService(hub);
         Commands = new AzureCommandService(hub, options.CommandConnectTimeout);
         Telemetry = new AzureTelemetryChannel(options.EventHub, logs.CreateLogger<AzureTelemetryChannel>());
@@ -42,10 +45,6 @@ public sealed class AzureIoTProvider : IIoTProvider
         }, time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
-        _connectionStateEvents = options.ConnectionStateEvents is { } routed
-            ? new AzureConnectionStateEvents(routed, new PresenceTable(time), time, logs.CreateLogger<AzureConnectionStateEvents>())
-            : null;
-        Presence = new AzurePresenceService(hub, _connectionStateEvents);
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.SymmetricKey, CredentialKind.X509Certificate },
@@ -97,9 +96,6 @@ public sealed class AzureIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
-
-    /// <inheritdoc />
-    public IPresenceService Presence { get; }
 
     /// <summary>The IoT Hub service API beyond the neutral interfaces: ETags, queries, bulk operations, jobs, statistics.</summary>
     public IotHubServiceClient Hub { get; }

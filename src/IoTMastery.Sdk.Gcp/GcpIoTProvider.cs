@@ -26,7 +26,8 @@ public sealed class GcpIoTProvider : IIoTProvider
         _http = http;
         CloudIot = cloudIot;
         PubSub = pubsub;
-        Registry = new GcpDeviceRegistry(cloudIot, time);
+        var presence = new GcpPresenceService(cloudIot, time, options.PresenceKeepAlive);
+        Registry = new GcpDeviceRegistry(cloudIot, time, presence);
         State = new GcpStateService(cloudIot);
         _commands = new GcpCommandService(cloudIot, pubsub, options.CommandReplySubscriptionId, time, options.EmptyPullDelay, logs.CreateLogger<GcpCommandService>());
         Telemetry = options.TelemetrySubscriptionId is { } subscription
@@ -41,8 +42,6 @@ public sealed class GcpIoTProvider : IIoTProvider
         Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
-        var presence = new GcpPresenceService(cloudIot, time, options.PresenceKeepAlive);
-        Presence = presence;
         Capabilities = new ProviderCapabilities
         {
             CredentialKinds = new HashSet<CredentialKind> { CredentialKind.PublicKey },
@@ -93,9 +92,6 @@ public sealed class GcpIoTProvider : IIoTProvider
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
-
-    /// <inheritdoc />
-    public IPresenceService Presence { get; }
 
     /// <summary>The typed registry client, for what the neutral API does not cover (gateways, log levels).</summary>
     public CloudIotClient CloudIot { get; }

@@ -44,7 +44,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
 
     private LocalIoTProvider(LocalStore store, LocalCertificateAuthority ca, LocalBroker broker, LocalDeviceRegistry registry,
         LocalStateService state, LocalCommandService commands, ITelemetryChannel telemetry, LocalFirmware firmware,
-        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time, PresenceTable presence, FirmwareRestrictions restrictions)
+        LocalDeviceConnectionFactory devices, LocalTelemetryJournal? journal, TimeProvider time, FirmwareRestrictions restrictions)
     {
         _restrictions = restrictions;
         _firmware = firmware;
@@ -60,7 +60,6 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
         Devices = devices;
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
-        Presence = new ObservedPresenceService(Registry, DeviceIdRules.Local, presence, () => true, "", unknown: false, TimeSpan.Zero);
     }
 
     /// <inheritdoc />
@@ -89,9 +88,6 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
 
     /// <inheritdoc />
     public IDeviceConnectionFactory Devices { get; }
-
-    /// <inheritdoc />
-    public IPresenceService Presence { get; }
 
     /// <summary>The embedded broker (tests: to publish fleet-side messages the neutral services would refuse to send).</summary>
     internal LocalBroker Broker => _broker;
@@ -141,7 +137,9 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
             // The registry and state service publish through the broker, and the broker asks them who may
             // connect and where reports go: the bus is bound once the broker exists.
             var bus = new DeferredMessageBus();
-            var registry = new LocalDeviceRegistry(store, ca, bus, time) { Restrictions = restrictions };
+            // Fed by the broker's sessions, answered by the registry.
+            var presence = new PresenceTable(time);
+            var registry = new LocalDeviceRegistry(store, ca, bus, time, presence) { Restrictions = restrictions };
             var state = new LocalStateService(store, bus, logs.CreateLogger<LocalStateService>());
             firmware = new LocalFirmware(store, state, time, logs.CreateLogger<LocalFirmware>());
             // Before the PUBACK of the report that proves the minimum version, so the device's next publish is already free.
@@ -153,7 +151,6 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
                 : null;
             ILocalTelemetrySink sink = journal ?? (ILocalTelemetrySink)new LocalTelemetryChannel(options.TelemetryReaderCapacity);
             var replies = new CommandReplyTable();
-            var presence = new PresenceTable(time);
             broker = new LocalBroker(new LocalBrokerOptions { Port = options.Port }, ca, registry, sink, state, replies,
                 logs.CreateLogger<LocalBroker>()) { Presence = presence, Restrictions = restrictions };
             bus.Bind(broker);
@@ -162,7 +159,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
 
             await broker.StartAsync(cancellationToken).ConfigureAwait(false);
             await state.RepublishDesiredAsync(cancellationToken).ConfigureAwait(false);
-            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time, presence, restrictions);
+            return new LocalIoTProvider(store, ca, broker, registry, state, commands, (ITelemetryChannel)sink, firmware, devices, journal, time, restrictions);
         }
         catch
         {

@@ -21,8 +21,10 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
     private readonly string? _thingTypeName;
     private readonly ILogger _logger;
 
-    public AwsDeviceRegistry(IotControlPlane iot, IotDataPlane data, DeviceCertificateIssuer issuer, string policyName, string? thingTypeName, ILogger logger)
+    public AwsDeviceRegistry(IotControlPlane iot, IotDataPlane data, DeviceCertificateIssuer issuer, string policyName, string? thingTypeName, ILogger logger,
+        ObservedPresence presence)
     {
+        _presence = presence;
         _iot = iot;
         _data = data;
         _issuer = issuer;
@@ -30,6 +32,20 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         _thingTypeName = thingTypeName;
         _logger = logger;
     }
+
+    private readonly ObservedPresence _presence;
+
+    // Presence from the service connection's lifecycle events; this registry says which devices exist and pages them.
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        _presence.GetAsync(this, deviceId, cancellationToken);
+
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        _presence.ListAsync(this, query, cancellationToken);
+
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
+        _presence.ReadEventsAsync(cancellationToken);
+
+    public long DroppedPresenceEventCount => _presence.DroppedEventCount;
 
     private int MaxAttributes => _thingTypeName is null ? 3 : 50;
 

@@ -14,13 +14,27 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
     private readonly IotHubServiceClient _hub;
     private readonly LocalCertificateAuthority? _ca;
     private readonly TimeProvider _time;
+    private readonly AzurePresenceService _presence;
 
-    public AzureDeviceRegistry(IotHubServiceClient hub, LocalCertificateAuthority? ca, TimeProvider time)
+    public AzureDeviceRegistry(IotHubServiceClient hub, LocalCertificateAuthority? ca, TimeProvider time, AzurePresenceService presence)
     {
         _hub = hub;
         _ca = ca;
         _time = time;
+        _presence = presence;
     }
+
+    // The identity's connectionState and the twins' fields, with the routed connection-state events where configured.
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        _presence.GetAsync(deviceId, cancellationToken);
+
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        _presence.ListAsync(query, cancellationToken);
+
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
+        _presence.ReadEventsAsync(cancellationToken);
+
+    public long DroppedPresenceEventCount => _presence.DroppedEventCount;
 
     public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
     {

@@ -14,10 +14,10 @@ namespace IoTMastery.Sdk.Azure;
 /// point or fleet answer takes the later of the event and the polled record (the event's time against
 /// <c>connectionStateUpdatedTime</c>; a twin has no such time, so there the event wins). The hub documents these events as
 /// snapshots of the connection state taken every 60 seconds and delivers them through Event Hubs with no stated latency, so
-/// the answers still carry no bound. The events carry no disconnect reason, so <see cref="PresenceEvent.Reason"/> stays null.
+/// the answers still carry no bound. The events carry no disconnect reason, so <see cref="DevicePresence.DisconnectReason"/> stays null.
 /// </para>
 /// </summary>
-internal sealed class AzurePresenceService(IotHubServiceClient hub, AzureConnectionStateEvents? events = null) : IPresenceService
+internal sealed class AzurePresenceService(IotHubServiceClient hub, AzureConnectionStateEvents? events = null) 
 {
     public long DroppedEventCount => events?.Table.DroppedEventCount ?? 0;
 
@@ -38,13 +38,13 @@ internal sealed class AzurePresenceService(IotHubServiceClient hub, AzureConnect
         return AzureDeviceRegistry.QueryPageable(hub, "presence", query, sql, twin => Merge(ToPresence(twin, since: null)), cancellationToken);
     }
 
-    public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
+    public IAsyncEnumerable<DevicePresence> ReadEventsAsync(CancellationToken cancellationToken = default) =>
         events is null
             ? throw new NotSupportedException("IoT Hub publishes connection-state events only through a message route to an Event Hubs endpoint; " +
-                "route 'DeviceConnectionStateEvents' to the built-in endpoint and set AzureIoTOptions.ConnectionStateEvents, or poll GetAsync/ListAsync.")
+                "route 'DeviceConnectionStateEvents' to the built-in endpoint and set AzureIoTOptions.ConnectionStateEvents, or poll GetPresenceAsync/ListPresenceAsync.")
             : ReadAsync(events, cancellationToken);
 
-    private static async IAsyncEnumerable<PresenceEvent> ReadAsync(AzureConnectionStateEvents events, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<DevicePresence> ReadAsync(AzureConnectionStateEvents events, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var reader = events.Table.ReadAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
         try

@@ -15,12 +15,26 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
     private const int MaxCredentials = 3;
     private readonly CloudIotClient _client;
     private readonly TimeProvider _time;
+    private readonly GcpPresenceService _presence;
 
-    public GcpDeviceRegistry(CloudIotClient client, TimeProvider time)
+    public GcpDeviceRegistry(CloudIotClient client, TimeProvider time, GcpPresenceService presence)
     {
         _client = client;
         _time = time;
+        _presence = presence;
     }
+
+    // The device resource's last heartbeat/event/state times, read with a field mask; no connect events exist.
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        _presence.GetAsync(deviceId, cancellationToken);
+
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        _presence.ListAsync(query, cancellationToken);
+
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
+        _presence.ReadEventsAsync(cancellationToken);
+
+    public long DroppedPresenceEventCount => _presence.DroppedEventCount;
 
     public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
     {

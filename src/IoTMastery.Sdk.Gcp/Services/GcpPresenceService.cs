@@ -17,7 +17,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// real cloud the bridge's own write delay comes on top. A connected device's <c>Since</c> is unknown (no session start is kept).
 /// </para>
 /// </summary>
-internal sealed class GcpPresenceService(CloudIotClient client, TimeProvider time, TimeSpan? keepAlive = null) : IPresenceService
+internal sealed class GcpPresenceService(CloudIotClient client, TimeProvider time, TimeSpan? keepAlive = null)
 {
     // snake_case paths, as the v1 API's fieldMask takes them; blocked and metadata for the registry's status/attribute filters.
     private const string PresenceFields = "last_heartbeat_time,last_event_time,last_state_time,last_config_ack_time,last_error_time,last_error_status";
@@ -39,8 +39,8 @@ internal sealed class GcpPresenceService(CloudIotClient client, TimeProvider tim
         GcpDeviceRegistry.ListPageable(client, "presence", query, "blocked,metadata," + PresenceFields,
             d => ToPresence(d["id"]!.GetValue<string>(), d, time.GetUtcNow(), Window), cancellationToken);
 
-    public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("Cloud IoT Core (and ClearBlade IoT Core) publish no connect/disconnect events; poll GetAsync/ListAsync for the last heartbeat and event times.");
+    public IAsyncEnumerable<DevicePresence> ReadEventsAsync(CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("Cloud IoT Core (and ClearBlade IoT Core) publish no connect/disconnect events; poll GetPresenceAsync/ListPresenceAsync for the last heartbeat and event times.");
 
     /// <summary>The device resource as presence at <paramref name="now"/>; with a <paramref name="window"/>, connectivity by the keep-alive rule.</summary>
     internal static DevicePresence ToPresence(string deviceId, JsonObject device, DateTimeOffset now, TimeSpan? window)

@@ -27,13 +27,16 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     private readonly LocalCertificateAuthority _ca;
     private readonly IDeviceMessageBus _bus;
     private readonly TimeProvider _time;
+    private readonly ObservedPresence _presence;
 
     /// <summary>Creates the registry.</summary>
     /// <param name="store">The database.</param>
     /// <param name="certificateAuthority">Issues device certificates; load it with <see cref="LocalStore.LoadOrCreateCertificateAuthorityAsync"/> so it survives restarts.</param>
     /// <param name="bus">Closes live sessions after revocation, disabling or deletion.</param>
     /// <param name="timeProvider">The clock; defaults to the system clock.</param>
-    public LocalDeviceRegistry(LocalStore store, LocalCertificateAuthority certificateAuthority, IDeviceMessageBus bus, TimeProvider? timeProvider = null)
+    /// <param name="presence">The broker's sessions (what presence answers from); defaults to an empty table no broker feeds.</param>
+    public LocalDeviceRegistry(LocalStore store, LocalCertificateAuthority certificateAuthority, IDeviceMessageBus bus, TimeProvider? timeProvider = null,
+        PresenceTable? presence = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(certificateAuthority);
@@ -42,10 +45,27 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
         _ca = certificateAuthority;
         _bus = bus;
         _time = timeProvider ?? TimeProvider.System;
+        // The broker sees every session, so presence is exact: a device with no session is disconnected, never unknown.
+        _presence = new ObservedPresence(Rules, presence ?? new PresenceTable(_time), static () => true, "", unknown: false, TimeSpan.Zero);
     }
 
     /// <summary>The firmware-only restrictions, forgotten with a deleted device; set before the registry is used.</summary>
     internal FirmwareRestrictions? Restrictions { get; init; }
+
+    /// <inheritdoc />
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        _presence.GetAsync(this, deviceId, cancellationToken);
+
+    /// <inheritdoc />
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        _presence.ListAsync(this, query, cancellationToken);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
+        _presence.ReadEventsAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public long DroppedPresenceEventCount => _presence.DroppedEventCount;
 
     /// <inheritdoc />
     public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)

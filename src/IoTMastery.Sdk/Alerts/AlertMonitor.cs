@@ -163,15 +163,10 @@ public sealed class AlertMonitor
         return transitions;
     }
 
-    /// <summary>Records a connect or disconnect event; a connect clears a raised offline alert (returned, and streamed), else null.</summary>
-    public Alert? Observe(PresenceEvent presenceEvent)
-    {
-        ArgumentNullException.ThrowIfNull(presenceEvent);
-        return SetConnected(presenceEvent.DeviceId, presenceEvent.Connected, presenceEvent.Timestamp);
-    }
-
     /// <summary>
-    /// Records a presence answer (from <see cref="IPresenceService"/>, for providers without events). Unknown connectivity
+    /// Records a presence event (from <see cref="IDeviceRegistry.ReadPresenceEventsAsync"/>) or answer (from
+    /// <see cref="IDeviceRegistry.GetPresenceAsync"/> or <see cref="IDeviceRegistry.ListPresenceAsync"/>, for providers
+    /// without events). A connect clears a raised offline alert (returned, and streamed), else null. Unknown connectivity
     /// (<see cref="DevicePresence.Connected"/> null) changes nothing: it is never taken as offline.
     /// </summary>
     public Alert? Observe(DevicePresence presence)

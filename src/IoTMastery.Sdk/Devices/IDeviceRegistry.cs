@@ -2,8 +2,14 @@ namespace IoTMastery.Sdk;
 
 /// <summary>
 /// The fleet-side device registry: register, read, list, update, enable/disable and delete
-/// devices, and issue, rotate and revoke their credentials.
+/// devices, issue, rotate and revoke their credentials, and read their connectivity (presence).
 /// </summary>
+/// <remarks>
+/// Presence lives here because every cloud keeps it as an attribute of the registry's device record (Azure IoT Hub's
+/// <c>connectionState</c>, AWS fleet indexing's connectivity, the GCP-style <c>lastHeartbeatTime</c>). What a cloud cannot
+/// give is a <see cref="ProviderCapabilities"/> flag (<see cref="ProviderCapabilities.PresenceConnectionState"/>,
+/// <see cref="ProviderCapabilities.PresenceEvents"/>), and every answer says how stale it may be (<see cref="DevicePresence.MaxStaleness"/>).
+/// </remarks>
 public interface IDeviceRegistry
 {
     /// <summary>Registers a device, issuing a credential when <see cref="DeviceRegistration.Credential"/> is set.</summary>
@@ -70,4 +76,29 @@ public interface IDeviceRegistry
 
     /// <summary>Revokes a credential; connections made with it are closed and refused from now on.</summary>
     Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default);
+
+    /// <summary>One device's presence now: connected or not, since when, and when it was last heard from.</summary>
+    /// <exception cref="ArgumentException">The id breaks the provider's <see cref="DeviceIdRules"/>.</exception>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
+    Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The presence of the devices <see cref="ListAsync"/> would list, in the same order and with the same filters and page
+    /// size: <c>await foreach</c> for every device, or <see cref="IoTPageable{T}.AsPages"/> for pages and a continuation token
+    /// to resume from (the tokens are the device listing's).
+    /// </summary>
+    /// <exception cref="ArgumentException">The query is invalid (page size outside 1-1000, a value without a name); thrown by this call.</exception>
+    IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Connect and disconnect events of every device as they happen, from the moment of the first <c>MoveNextAsync</c>, until
+    /// cancelled. Each is the device's <see cref="DevicePresence"/> as of the change (<see cref="DevicePresence.Connected"/> set,
+    /// <see cref="DevicePresence.Since"/> the time of the change). A slow reader loses events rather than holding the provider
+    /// up (counted in <see cref="DroppedPresenceEventCount"/>).
+    /// </summary>
+    /// <exception cref="NotSupportedException">The provider has no push stream (<see cref="ProviderCapabilities.PresenceEvents"/> is false).</exception>
+    IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Presence events dropped because a reader of <see cref="ReadPresenceEventsAsync"/> fell more than its buffer behind.</summary>
+    long DroppedPresenceEventCount { get; }
 }

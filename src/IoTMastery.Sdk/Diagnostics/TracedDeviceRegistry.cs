@@ -37,4 +37,16 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
 
     public Task RevokeCredentialAsync(string deviceId, string credentialId, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.revoke_credential", deviceId, () => inner.RevokeCredentialAsync(deviceId, credentialId, cancellationToken));
+
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.get_presence", deviceId, () => inner.GetPresenceAsync(deviceId, cancellationToken));
+
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+        TracedPageable.Wrap(inner.ListPresenceAsync(query, cancellationToken), "registry.list_presence_page", Provider);
+
+    // A stream that lives until cancelled is no call with a duration; it is forwarded untraced.
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
+        inner.ReadPresenceEventsAsync(cancellationToken);
+
+    public long DroppedPresenceEventCount => inner.DroppedPresenceEventCount;
 }

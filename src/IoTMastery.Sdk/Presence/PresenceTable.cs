@@ -14,7 +14,7 @@ internal sealed class PresenceTable
     private readonly Lock _readersLock = new();
     private readonly TimeProvider _time;
     private readonly int _readerCapacity;
-    private Channel<PresenceEvent>[] _readers = [];
+    private Channel<DevicePresence>[] _readers = [];
     private long _dropped;
 
     /// <param name="time">Stamps observations that carry no time of their own.</param>
@@ -42,6 +42,7 @@ internal sealed class PresenceTable
     {
         var when = at ?? _time.GetUtcNow();
         var entry = _entries.GetOrAdd(deviceId, static _ => new Entry());
+        DevicePresence change;
         lock (entry)
         {
             if (version is { } v)
@@ -59,8 +60,10 @@ internal sealed class PresenceTable
             entry.Reason = connected ? null : reason;
             // A CONNECT is the device speaking; a disconnect (often the broker noticing silence) is not.
             if (connected && (entry.LastActivity is null || entry.LastActivity < when)) entry.LastActivity = when;
+            // The event is the device's state as of this change; taken under the lock so it matches what Get answers.
+            change = new DevicePresence { DeviceId = deviceId, Connected = connected, Since = when, LastActivity = entry.LastActivity, DisconnectReason = entry.Reason };
         }
-        Publish(new PresenceEvent(deviceId, connected, when, connected ? null : reason));
+        Publish(change);
         return true;
     }
 
@@ -100,9 +103,9 @@ internal sealed class PresenceTable
     }
 
     /// <summary>Streams events from the first <c>MoveNextAsync</c> on; a full reader drops the newest and counts it.</summary>
-    public async IAsyncEnumerable<PresenceEvent> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<DevicePresence> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var channel = Channel.CreateBounded<PresenceEvent>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+        var channel = Channel.CreateBounded<DevicePresence>(new BoundedChannelOptions(_readerCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
         lock (_readersLock) _readers = [.. _readers, channel];
         try
         {
@@ -115,7 +118,7 @@ internal sealed class PresenceTable
         }
     }
 
-    private void Publish(PresenceEvent presenceEvent)
+    private void Publish(DevicePresence presenceEvent)
     {
         // Wait mode with TryWrite: a full channel refuses the write, so the drop is counted rather than silent.
         foreach (var reader in Volatile.Read(ref _readers))
@@ -135,14 +138,14 @@ internal sealed class PresenceTable
 
 /// <summary>
 /// Presence for providers that observe sessions themselves: the registry decides which devices exist (and pages them), the
-/// <see cref="PresenceTable"/> says how they are.
+/// <see cref="PresenceTable"/> says how they are. The registry passes itself in, so the two never hold each other.
 /// </summary>
-internal sealed class ObservedPresenceService(IDeviceRegistry registry, DeviceIdRules rules, PresenceTable table,
-    Func<bool> eventsAvailable, string noEventsMessage, bool? unknown, TimeSpan? staleness) : IPresenceService
+internal sealed class ObservedPresence(DeviceIdRules rules, PresenceTable table, Func<bool> eventsAvailable, string noEventsMessage,
+    bool? unknown, TimeSpan? staleness)
 {
     public long DroppedEventCount => table.DroppedEventCount;
 
-    public async Task<DevicePresence> GetAsync(string deviceId, CancellationToken cancellationToken = default)
+    public async Task<DevicePresence> GetAsync(IDeviceRegistry registry, string deviceId, CancellationToken cancellationToken)
     {
         rules.Validate(deviceId);
         // The registry answers "no such device" with IoTErrorKind.DeviceNotFound, as every other neutral call does.
@@ -151,10 +154,10 @@ internal sealed class ObservedPresenceService(IDeviceRegistry registry, DeviceId
     }
 
     // The registry's pages, mapped: its tokens resume a presence listing as they resume a device listing.
-    public IoTPageable<DevicePresence> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
+    public IoTPageable<DevicePresence> ListAsync(IDeviceRegistry registry, DeviceQuery? query, CancellationToken cancellationToken) =>
         new MappedPageable<Device, DevicePresence>(registry.ListAsync(query, cancellationToken), d => table.Get(d.Id, unknown, staleness));
 
-    public IAsyncEnumerable<PresenceEvent> ReadEventsAsync(CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<DevicePresence> ReadEventsAsync(CancellationToken cancellationToken)
     {
         if (!eventsAvailable()) throw new NotSupportedException(noEventsMessage);
         return table.ReadAsync(cancellationToken);

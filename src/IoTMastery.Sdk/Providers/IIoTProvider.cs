@@ -15,7 +15,7 @@ public interface IIoTProvider : IAsyncDisposable
     /// <summary>The device-id rules every call checks.</summary>
     DeviceIdRules DeviceIdRules { get; }
 
-    /// <summary>Devices and credentials.</summary>
+    /// <summary>Devices, their credentials and their presence (connected or not, since when, connect/disconnect events).</summary>
     IDeviceRegistry Registry { get; }
 
     /// <summary>Desired and reported state.</summary>
@@ -32,9 +32,6 @@ public interface IIoTProvider : IAsyncDisposable
 
     /// <summary>Device-side connections.</summary>
     IDeviceConnectionFactory Devices { get; }
-
-    /// <summary>Device connectivity: connected or not, since when, last activity, and connect/disconnect events where the cloud pushes them.</summary>
-    IPresenceService Presence { get; }
 }
 
 /// <summary>What a provider supports. A missing feature is reported here, never silently ignored.</summary>
@@ -95,7 +92,7 @@ public sealed record ProviderCapabilities
     public bool PresenceConnectionState { get; init; }
 
     /// <summary>
-    /// <see cref="IPresenceService.ReadEventsAsync"/> streams connect/disconnect events. When false it throws
+    /// <see cref="IDeviceRegistry.ReadPresenceEventsAsync"/> streams connect/disconnect events. When false it throws
     /// <see cref="NotSupportedException"/> (Azure: the events reach only an Event Hubs route; GCP-style: none exist).
     /// </summary>
     public bool PresenceEvents { get; init; }

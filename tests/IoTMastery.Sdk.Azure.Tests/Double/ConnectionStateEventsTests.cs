@@ -39,26 +39,26 @@ public sealed class ConnectionStateEventsTests
         Assert.Null(provider.Capabilities.PresenceStaleness);
         var registered = await RegisterAsync(provider, "dev-ev");
         using var bound = new CancellationTokenSource(Bound);
-        await using var stream = provider.Presence.ReadEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
+        await using var stream = provider.Registry.ReadPresenceEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
         var next = stream.MoveNextAsync().AsTask();
 
         await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-ev", Credential = registered.Credential! }))
             await device.ConnectAsync(bound.Token);
 
-        var seen = new List<PresenceEvent>();
+        var seen = new List<DevicePresence>();
         while (seen.Count < 2 && await next)
         {
             if (stream.Current.DeviceId == "dev-ev") seen.Add(stream.Current);
             if (seen.Count < 2) next = stream.MoveNextAsync().AsTask();
         }
-        Assert.Equal([true, false], seen.Select(e => e.Connected));
+        Assert.Equal<bool?>([true, false], seen.Select(e => e.Connected));
         // The hub's events say nothing about why a device left.
-        Assert.All(seen, e => Assert.Null(e.Reason));
-        Assert.True(seen[1].Timestamp >= seen[0].Timestamp);
+        Assert.All(seen, e => Assert.Null(e.DisconnectReason));
+        Assert.True(seen[1].Since >= seen[0].Since);
 
-        var now = await provider.Presence.GetAsync("dev-ev", bound.Token);
+        var now = await provider.Registry.GetPresenceAsync("dev-ev", bound.Token);
         Assert.False(now.Connected);
-        Assert.Equal(seen[1].Timestamp, now.Since);
+        Assert.Equal(seen[1].Since, now.Since);
         Assert.Null(now.MaxStaleness);
     }
 
@@ -70,7 +70,7 @@ public sealed class ConnectionStateEventsTests
         await using var __ = provider;
         await RegisterAsync(provider, "dev-dup");
         using var bound = new CancellationTokenSource(Bound);
-        await using var stream = provider.Presence.ReadEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
+        await using var stream = provider.Registry.ReadPresenceEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
         var next = stream.MoveNextAsync().AsTask();
         var endpoint = hub.EventHubs!;
         var t0 = DateTimeOffset.UtcNow;
@@ -84,15 +84,15 @@ public sealed class ConnectionStateEventsTests
         hub.AppendConnectionStateEvent(endpoint, "dev-dup", connected: false, t0.AddSeconds(-5), seq(9)); // older, late
         hub.AppendConnectionStateEvent(endpoint, "dev-dup", connected: false, t0.AddSeconds(1), seq(11));
 
-        var seen = new List<PresenceEvent>();
+        var seen = new List<DevicePresence>();
         while (await next)
         {
             if (stream.Current.DeviceId == "dev-dup") seen.Add(stream.Current);
-            if (!stream.Current.Connected) break;
+            if (stream.Current.Connected == false) break;
             next = stream.MoveNextAsync().AsTask();
         }
-        Assert.Equal([(true, t0), (false, t0.AddSeconds(1))], seen.Select(e => (e.Connected, e.Timestamp)));
-        var state = await provider.Presence.GetAsync("dev-dup", bound.Token);
+        Assert.Equal<(bool?, DateTimeOffset?)>([(true, t0), (false, t0.AddSeconds(1))], seen.Select(e => (e.Connected, e.Since)));
+        var state = await provider.Registry.GetPresenceAsync("dev-dup", bound.Token);
         Assert.Equal((false, t0.AddSeconds(1)), (state.Connected, state.Since));
     }
 
@@ -104,14 +104,14 @@ public sealed class ConnectionStateEventsTests
         await using var __ = provider;
         var registered = await RegisterAsync(provider, "dev-fleet");
         using var bound = new CancellationTokenSource(Bound);
-        await using var stream = provider.Presence.ReadEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
+        await using var stream = provider.Registry.ReadPresenceEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
         var next = stream.MoveNextAsync().AsTask();
         await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-fleet", Credential = registered.Credential! });
         await device.ConnectAsync(bound.Token);
         while (await next && stream.Current.DeviceId != "dev-fleet") next = stream.MoveNextAsync().AsTask();
-        var connectedAt = stream.Current.Timestamp;
+        var connectedAt = stream.Current.Since;
 
-        var row = Assert.Single(await provider.Presence.ListAsync(null, bound.Token).ToListAsync(bound.Token));
+        var row = Assert.Single(await provider.Registry.ListPresenceAsync(null, bound.Token).ToListAsync(bound.Token));
         Assert.Equal((true, connectedAt), (row.Connected, row.Since));
     }
 
@@ -121,7 +121,7 @@ public sealed class ConnectionStateEventsTests
         await using var hub = await IotHubDouble.StartAsync();
         await using var provider = IotHubDoubleProviders.Create(hub);
         Assert.False(provider.Capabilities.PresenceEvents);
-        var refusal = Assert.Throws<NotSupportedException>(() => provider.Presence.ReadEventsAsync());
+        var refusal = Assert.Throws<NotSupportedException>(() => provider.Registry.ReadPresenceEventsAsync());
         Assert.Contains("DeviceConnectionStateEvents", refusal.Message, StringComparison.Ordinal);
     }
 

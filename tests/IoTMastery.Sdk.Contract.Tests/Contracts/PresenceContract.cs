@@ -2,7 +2,7 @@ using IoTMastery.Sdk.TestSupport;
 namespace IoTMastery.Sdk.Contract.Tests;
 
 /// <summary>
-/// Presence through the neutral API: a device that connects is seen connected (where the provider can tell) within its
+/// Presence through the neutral registry (<see cref="IDeviceRegistry.GetPresenceAsync"/> and its siblings): a device that connects is seen connected (where the provider can tell) within its
 /// stated staleness, disconnected after it leaves, its last activity moves when it publishes, and events are streamed where
 /// the capability says so (and refused with <see cref="NotSupportedException"/> where it does not).
 /// </summary>
@@ -25,7 +25,7 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
     {
         var registration = await RegisterAsync();
         var id = registration.Device.Id;
-        var before = await Provider.Presence.GetAsync(id, Ct);
+        var before = await Provider.Registry.GetPresenceAsync(id, Ct);
         Assert.Equal(id, before.DeviceId);
         Assert.Equal(Provider.Capabilities.PresenceStaleness, before.MaxStaleness);
         Assert.NotEqual(true, before.Connected);
@@ -35,16 +35,16 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
         if (!SeesConnections)
         {
             // The provider says it cannot tell; it must not pretend either way.
-            Assert.Null((await Provider.Presence.GetAsync(id, Ct)).Connected);
+            Assert.Null((await Provider.Registry.GetPresenceAsync(id, Ct)).Connected);
             Assert.Null((await FindInFleetAsync(id)).Connected);
             return;
         }
-        var connected = await WithinAsync(() => Provider.Presence.GetAsync(id, Ct), p => p.Connected == true, "point query sees the device connected");
+        var connected = await WithinAsync(() => Provider.Registry.GetPresenceAsync(id, Ct), p => p.Connected == true, "point query sees the device connected");
         Assert.NotNull(connected.Since);
         await WithinAsync(() => FindInFleetAsync(id), p => p.Connected == true, "fleet query sees the device connected");
 
         await device.DisposeAsync();
-        var gone = await WithinAsync(() => Provider.Presence.GetAsync(id, Ct), p => p.Connected == false, "point query sees the device disconnected");
+        var gone = await WithinAsync(() => Provider.Registry.GetPresenceAsync(id, Ct), p => p.Connected == false, "point query sees the device disconnected");
         Assert.True(gone.Since >= connected.Since);
         await WithinAsync(() => FindInFleetAsync(id), p => p.Connected == false, "fleet query sees the device disconnected");
     }
@@ -57,11 +57,11 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
         var device = await ConnectAsync(registration);
 
         await SendAsync(device, id, 1);
-        var first = await WithinAsync(() => Provider.Presence.GetAsync(id, Ct), p => p.LastActivity is not null, "a last activity after the first publish");
+        var first = await WithinAsync(() => Provider.Registry.GetPresenceAsync(id, Ct), p => p.LastActivity is not null, "a last activity after the first publish");
         // The clouds' times are stamped in milliseconds or coarser; a later publish must land on a later stamp.
         await Task.Delay(50, Ct);
         await SendAsync(device, id, 2);
-        var second = await WithinAsync(() => Provider.Presence.GetAsync(id, Ct), p => p.LastActivity > first.LastActivity, "the last activity moves on the next publish");
+        var second = await WithinAsync(() => Provider.Registry.GetPresenceAsync(id, Ct), p => p.LastActivity > first.LastActivity, "the last activity moves on the next publish");
         Assert.True(second.LastActivity > first.LastActivity);
         await WithinAsync(() => FindInFleetAsync(id), p => p.LastActivity >= second.LastActivity, "the fleet query shows the same last activity");
     }
@@ -71,17 +71,17 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
     {
         if (!Provider.Capabilities.PresenceEvents)
         {
-            Assert.Throws<NotSupportedException>(() => Provider.Presence.ReadEventsAsync(Ct));
+            Assert.Throws<NotSupportedException>(() => Provider.Registry.ReadPresenceEventsAsync(Ct));
             return;
         }
         var registration = await RegisterAsync();
         var id = registration.Device.Id;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         stop.CancelAfter(ProviderFixture.Patience);
-        var stream = Provider.Presence.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+        var stream = Provider.Registry.ReadPresenceEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
         // The first MoveNextAsync subscribes; events from then on reach this reader.
         var next = stream.MoveNextAsync().AsTask();
-        var seen = new List<PresenceEvent>();
+        var seen = new List<DevicePresence>();
         try
         {
             await Task.Delay(200, Ct);
@@ -90,7 +90,7 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
             while (await next)
             {
                 if (stream.Current.DeviceId == id) seen.Add(stream.Current);
-                if (seen.Any(e => !e.Connected)) break;
+                if (seen.Any(e => e.Connected == false)) break;
                 next = stream.MoveNextAsync().AsTask();
             }
         }
@@ -104,24 +104,26 @@ public abstract class PresenceContract<TFixture>(TFixture fixture) : ContractBas
             try { await next; } catch (OperationCanceledException) { /* the read we abandoned */ }
             await stream.DisposeAsync();
         }
-        Assert.Equal([true, false], seen.Select(e => e.Connected));
-        Assert.True(seen[1].Timestamp >= seen[0].Timestamp);
-        Assert.Null(seen[0].Reason);
+        // An event is the state as of the change: connectivity and its time are always set.
+        Assert.Equal<bool?>([true, false], seen.Select(e => e.Connected));
+        Assert.All(seen, e => Assert.NotNull(e.Since));
+        Assert.True(seen[1].Since >= seen[0].Since);
+        Assert.Null(seen[0].DisconnectReason);
     }
 
     [Fact]
     public async Task Bad_ids_are_refused_before_the_network_and_unknown_devices_are_not_found()
     {
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("", Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Presence.GetAsync("bad id/with#chars", Ct));
-        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Presence.GetAsync(ProviderFixture.NewDeviceId("absent"), Ct));
-        Assert.ThrowsAny<ArgumentException>(() => Provider.Presence.ListAsync(new DeviceQuery { PageSize = 0 }, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Registry.GetPresenceAsync("", Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Provider.Registry.GetPresenceAsync("bad id/with#chars", Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.GetPresenceAsync(ProviderFixture.NewDeviceId("absent"), Ct));
+        Assert.ThrowsAny<ArgumentException>(() => Provider.Registry.ListPresenceAsync(new DeviceQuery { PageSize = 0 }, Ct));
     }
 
     private async Task<DevicePresence> FindInFleetAsync(string id)
     {
         // Filtered by an attribute only this test's devices have would be cheaper; paging the whole registry also proves paging.
-        await foreach (var page in Provider.Presence.ListAsync(new DeviceQuery { PageSize = 100 }, Ct).AsPages().WithCancellation(Ct))
+        await foreach (var page in Provider.Registry.ListPresenceAsync(new DeviceQuery { PageSize = 100 }, Ct).AsPages().WithCancellation(Ct))
         {
             if (page.Items.FirstOrDefault(p => p.DeviceId == id) is { } found) return found;
         }

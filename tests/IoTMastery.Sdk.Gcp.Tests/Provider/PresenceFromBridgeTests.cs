@@ -19,12 +19,12 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
     public async Task Heartbeat_event_and_refused_publish_are_stamped_by_the_bridge_and_read_back_as_presence()
     {
         await using var stack = await GcpProviderStack.StartAsync(emulator, bridge: GcpBridgePeer.VerifyingDouble, configure: o => o.PresenceKeepAlive = KeepAlive);
-        var presence = stack.Provider.Presence;
+        var registry = stack.Provider.Registry;
         var credential = (await stack.Provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-hb", Credential = PublicKey })).Credential!;
         var window = KeepAlive * 1.5;
         Assert.True(stack.Provider.Capabilities.PresenceConnectionState);
         Assert.Equal(window, stack.Provider.Capabilities.PresenceStaleness);
-        var never = await presence.GetAsync("dev-hb");
+        var never = await registry.GetPresenceAsync("dev-hb");
         Assert.Equal((false, (DateTimeOffset?)null, (DateTimeOffset?)null, window), (never.Connected, never.LastActivity, never.Since, never.MaxStaleness));
 
         var device = new GcpBridgeClient(new GcpBridgeOptions
@@ -40,7 +40,7 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         await device.ConnectAsync();
 
         // Nothing published: only the client's keep-alive PINGREQ can make the device heard from.
-        var pinged = await EventuallyAsync(() => presence.GetAsync("dev-hb"), p => p.LastActivity is not null, "a heartbeat");
+        var pinged = await EventuallyAsync(() => registry.GetPresenceAsync("dev-hb"), p => p.LastActivity is not null, "a heartbeat");
         Assert.True(pinged.Connected);
         Assert.Null(pinged.Since);
         var stamped = await stack.Provider.CloudIot.GetDeviceAsync("dev-hb", "last_heartbeat_time,last_event_time");
@@ -50,7 +50,7 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         await device.PublishEventAsync(Encoding.UTF8.GetBytes("""[{"d":"dev-hb","m":"t","v":1,"t":1}]"""));
         var evented = await stack.Provider.CloudIot.GetDeviceAsync("dev-hb", "last_event_time");
         Assert.NotNull(evented["lastEventTime"]);
-        Assert.True((await presence.GetAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(evented["lastEventTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True((await registry.GetPresenceAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(evented["lastEventTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
 
         // A config the device takes (its PUBACK) is lastConfigAckTime.
         await stack.Provider.State.UpdateDesiredAsync("dev-hb", new System.Text.Json.Nodes.JsonObject { ["fw"] = "1.0.0" });
@@ -58,19 +58,19 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
         await device.SubscribeConfigAsync((_, _) => { delivered.TrySetResult(); return ValueTask.CompletedTask; });
         await delivered.Task.WaitAsync(Bound);
         var acked = await EventuallyAsync(() => stack.Provider.CloudIot.GetDeviceAsync("dev-hb", "last_config_ack_time"), d => d["lastConfigAckTime"] is not null, "the config ack time");
-        Assert.True((await presence.GetAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(acked["lastConfigAckTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True((await registry.GetPresenceAsync("dev-hb")).LastActivity >= DateTimeOffset.Parse(acked["lastConfigAckTime"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
 
         // A topic the bridge does not accept from a device: refused and recorded as the device's last error.
-        Assert.Null((await presence.GetAsync("dev-hb")).LastErrorTime);
+        Assert.Null((await registry.GetPresenceAsync("dev-hb")).LastErrorTime);
         await device.Mqtt.PublishAsync("/devices/dev-hb/not-a-device-topic", "{}"u8.ToArray());
-        var failed = await EventuallyAsync(() => presence.GetAsync("dev-hb"), p => p.LastErrorTime is not null, "the last error");
+        var failed = await EventuallyAsync(() => registry.GetPresenceAsync("dev-hb"), p => p.LastErrorTime is not null, "the last error");
         Assert.Contains("not-a-device-topic", failed.LastError, StringComparison.Ordinal);
 
         // Gone: silent for longer than the window, the device reads disconnected since its last activity plus the window.
         await device.DisposeAsync();
-        var gone = await EventuallyAsync(() => presence.GetAsync("dev-hb"), p => p.Connected == false, "disconnected after the window");
+        var gone = await EventuallyAsync(() => registry.GetPresenceAsync("dev-hb"), p => p.Connected == false, "disconnected after the window");
         Assert.Equal(gone.LastActivity + window, gone.Since);
-        var row = (await presence.ListAsync().ToListAsync()).Single(p => p.DeviceId == "dev-hb");
+        var row = (await registry.ListPresenceAsync().ToListAsync()).Single(p => p.DeviceId == "dev-hb");
         Assert.Equal((false, gone.LastActivity, gone.LastErrorTime), (row.Connected, row.LastActivity, row.LastErrorTime));
     }
 
@@ -79,7 +79,7 @@ public sealed class PresenceFromBridgeTests(PubSubEmulator emulator)
     {
         await using var stack = await GcpProviderStack.StartAsync(emulator, bridge: GcpBridgePeer.VerifyingDouble);
         await stack.Provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-unknown", Credential = PublicKey });
-        var presence = await stack.Provider.Presence.GetAsync("dev-unknown");
+        var presence = await stack.Provider.Registry.GetPresenceAsync("dev-unknown");
         Assert.Null(presence.Connected);
         Assert.Null(presence.MaxStaleness);
         Assert.False(stack.Provider.Capabilities.PresenceConnectionState);

@@ -58,6 +58,10 @@ internal sealed class InMemoryRegistry : IDeviceRegistry
     public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public long DroppedPresenceEventCount => 0;
     public Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<IssuedCredential> IssueCredentialAsync(string deviceId, CredentialRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<IssuedCredential> RotateCredentialAsync(string deviceId, string credentialId, CredentialRequest? request = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();

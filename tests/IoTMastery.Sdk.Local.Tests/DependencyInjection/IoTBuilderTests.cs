@@ -52,7 +52,7 @@ public sealed class IoTBuilderTests
             Assert.NotSame(edge, plant);
             Assert.Same(edge.Registry, host.Services.GetRequiredKeyedService<IDeviceRegistry>("edge"));
             Assert.Same(plant.Devices, host.Services.GetRequiredKeyedService<IDeviceConnectionFactory>("plant"));
-            Assert.Same(plant.Presence, host.Services.GetRequiredKeyedService<IPresenceService>("plant"));
+            Assert.Same(plant.Registry, host.Services.GetRequiredKeyedService<IDeviceRegistry>("plant"));
             var factory = host.Services.GetRequiredService<IIoTProviderFactory>();
             Assert.Equal(["edge", "plant"], factory.Names);
             Assert.Same(edge, factory.GetProvider("edge"));
@@ -87,7 +87,6 @@ public sealed class IoTBuilderTests
             Assert.Same(provider.Telemetry, host.Services.GetRequiredService<ITelemetryChannel>());
             Assert.Same(provider.Firmware, host.Services.GetRequiredService<IFirmwareService>());
             Assert.Same(provider.Devices, host.Services.GetRequiredService<IDeviceConnectionFactory>());
-            Assert.Same(provider.Presence, host.Services.GetRequiredService<IPresenceService>());
         }
         finally
         {

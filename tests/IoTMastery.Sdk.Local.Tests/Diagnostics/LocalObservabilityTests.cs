@@ -27,6 +27,8 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         await _provider.Registry.GetAsync("otel-reg-1").WaitAsync(Timeout);
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => _provider.Registry.GetAsync("otel-missing").WaitAsync(Timeout));
         var listed = await _provider.Registry.ListAsync().ToListAsync();
+        await _provider.Registry.GetPresenceAsync("otel-reg-1").WaitAsync(Timeout);
+        var presence = await _provider.Registry.ListPresenceAsync().ToListAsync();
 
         var register = Assert.Single(trace.Named("registry.register"));
         Assert.Equal("Local", register.Tag("iotmastery.provider"));
@@ -40,6 +42,11 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         // The listing is traced a page at a time: one span per page fetched.
         Assert.NotEmpty(listed);
         Assert.NotEmpty(trace.Named("registry.list_page"));
+        // Presence is a registry call of its own: one span, not one for it and another for the device lookup inside
+        // (the two registry.get spans above are the two GetAsync calls).
+        Assert.Equal("otel-reg-1", Assert.Single(trace.Named("registry.get_presence")).Tag("iotmastery.device.id"));
+        Assert.NotEmpty(presence);
+        Assert.NotEmpty(trace.Named("registry.list_presence_page"));
         // The issued private key and certificate never reach a tag.
         Assert.DoesNotContain(ActivityTags.EveryValue(trace.Spans), v => v.Contains("PRIVATE KEY", StringComparison.Ordinal) || v.Contains("CERTIFICATE", StringComparison.Ordinal));
     }

@@ -34,7 +34,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
         var quietGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var presencePump = Task.Run(async () =>
         {
-            await foreach (var e in _provider.Presence.ReadEventsAsync(cts.Token))
+            await foreach (var e in _provider.Registry.ReadPresenceEventsAsync(cts.Token))
             {
                 monitor.Observe(e);
                 if (e is { DeviceId: "hm-gone", Connected: false }) quietGone.TrySetResult();

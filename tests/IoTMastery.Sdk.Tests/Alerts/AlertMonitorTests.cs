@@ -60,7 +60,7 @@ public sealed class AlertMonitorTests
             }
             if (step % 23 == 22)
             {
-                var presence = new PresenceEvent(Devices[random.Next(Devices.Length)], Connected: random.Next(2) == 0, _time.GetUtcNow(), null);
+                var presence = new DevicePresence { DeviceId = Devices[random.Next(Devices.Length)], Connected = random.Next(2) == 0, Since = _time.GetUtcNow() };
                 if (reference.Observe(presence) is { } r) referenceAlerts.Add(r);
                 if (batched.Observe(presence) is { } b) batchedAlerts.Add(b);
                 if (single.Observe(presence) is { } s) singleAlerts.Add(s);
@@ -361,11 +361,11 @@ public sealed class AlertMonitorTests
             return s.Raised = true;
         }
 
-        public Alert? Observe(PresenceEvent e)
+        public Alert? Observe(DevicePresence e)
         {
+            if (e.Connected is not { } connected) return null;
             var now = time.GetUtcNow();
             var d = Device(e.DeviceId, now);
-            var connected = e.Connected;
             if (d.Connected == connected) return null;
             Alert? alert = null;
             if (connected && Health("offline") is { } offline && State(d, offline) is { Raised: true } s)
@@ -373,7 +373,7 @@ public sealed class AlertMonitorTests
                 (s.Raised, s.ClearedAt) = (false, now);
                 alert = HealthAlert(true, offline, e.DeviceId, now, now - d.ConnectionChangedAt);
             }
-            (d.Connected, d.ConnectionChangedAt) = (connected, e.Timestamp);
+            (d.Connected, d.ConnectionChangedAt) = (connected, e.Since ?? now);
             if (connected && d.LastRecord < now) d.LastRecord = now;
             return alert;
         }

@@ -24,8 +24,8 @@ public sealed class FleetHealthTests
         string[] fleet = ["d1", "d2", "d3", "d4"];
         void Report(string device, double temp, double hum) => health.Process([Reading(device, "temp", temp), Reading(device, "hum", hum)]);
 
-        foreach (var d in fleet) health.Observe(new PresenceEvent(d, Connected: true, Start, null));
-        health.Observe(new PresenceEvent("d2", Connected: false, Start, "CONNECTION_LOST"));
+        foreach (var d in fleet) health.Observe(new DevicePresence { DeviceId = d, Connected = true, Since = Start });
+        health.Observe(new DevicePresence { DeviceId = "d2", Connected = false, Since = Start, DisconnectReason = "CONNECTION_LOST" });
         // 40 s of steady readings; d4 falls silent after the first 5, d2 is disconnected and sends nothing.
         for (var s = 0; s < 40; s++)
         {

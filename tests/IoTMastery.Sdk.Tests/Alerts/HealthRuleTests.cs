@@ -61,7 +61,7 @@ public sealed class HealthRuleTests
     {
         var monitor = Monitor(silence: TimeSpan.FromSeconds(10), offline: TimeSpan.FromSeconds(60));
         monitor.One(Record("d1"));
-        monitor.Observe(new PresenceEvent("d1", Connected: false, _time.GetUtcNow(), "CONNECTION_LOST"));
+        monitor.Observe(new DevicePresence { DeviceId = "d1", Connected = false, Since = _time.GetUtcNow(), DisconnectReason = "CONNECTION_LOST" });
         _time.Advance(TimeSpan.FromSeconds(59));
         // Silent, but known disconnected: the offline rule speaks for it, not the silence rule.
         Assert.Empty(monitor.Evaluate());
@@ -77,7 +77,7 @@ public sealed class HealthRuleTests
             || monitor.IsRaised("d1", AlertRule.Offline(TimeSpan.FromSeconds(30), cooldown: TimeSpan.Zero)));
         Assert.Empty(monitor.Evaluate());
 
-        var cleared = monitor.Observe(new PresenceEvent("d1", Connected: true, _time.GetUtcNow(), null));
+        var cleared = monitor.Observe(new DevicePresence { DeviceId = "d1", Connected = true, Since = _time.GetUtcNow() });
         Assert.Equal((true, "offline"), (cleared!.Cleared, cleared.Rule.Name));
     }
 
@@ -85,8 +85,8 @@ public sealed class HealthRuleTests
     public void Cooldown_holds_back_a_new_raise_after_a_clear_so_a_flapping_device_does_not_page_every_time()
     {
         var monitor = Monitor(offline: TimeSpan.FromSeconds(10), cooldown: TimeSpan.FromMinutes(5));
-        void Drop() => monitor.Observe(new PresenceEvent("d1", Connected: false, _time.GetUtcNow(), null));
-        void Back() => monitor.Observe(new PresenceEvent("d1", Connected: true, _time.GetUtcNow(), null));
+        void Drop() => monitor.Observe(new DevicePresence { DeviceId = "d1", Connected = false, Since = _time.GetUtcNow() });
+        void Back() => monitor.Observe(new DevicePresence { DeviceId = "d1", Connected = true, Since = _time.GetUtcNow() });
 
         Drop();
         _time.Advance(TimeSpan.FromSeconds(11));

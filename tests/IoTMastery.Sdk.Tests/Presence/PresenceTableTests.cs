@@ -53,7 +53,9 @@ public sealed class PresenceTableTests(ITestOutputHelper output)
         var first = reader.MoveNextAsync().AsTask(); // subscribes
         for (var i = 0; i < 5; i++) table.Observe("d" + i, connected: true);
         Assert.True(await first);
-        Assert.Equal("d0", reader.Current.DeviceId);
+        // An event is the device's presence as of the change.
+        Assert.Equal(("d0", (bool?)true, (DateTimeOffset?)Start, (DateTimeOffset?)Start, (string?)null),
+            (reader.Current.DeviceId, reader.Current.Connected, reader.Current.Since, reader.Current.LastActivity, reader.Current.DisconnectReason));
         Assert.True(table.DroppedEventCount >= 2);
     }
 

@@ -20,7 +20,7 @@ public sealed record FleetHealthSummary(DateTimeOffset At, int Devices, int Onli
     public const string UnknownVersion = "unknown";
 
     /// <summary>
-    /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IPresenceService.ListAsync"/>
+    /// Summarizes the fleet: one entry per device in <paramref name="presence"/> (from <see cref="IDeviceRegistry.ListPresenceAsync"/>
     /// pages); alert states are read from <paramref name="alerts"/>, for each of its rules. A device the monitor never saw is ok.
     /// </summary>
     /// <param name="presence">The fleet's presence; a device listed twice counts once (the later entry wins).</param>
