@@ -16,6 +16,8 @@ namespace IoTMastery.Sdk.Aws;
 /// </summary>
 public sealed class AwsIoTProvider : IIoTProvider
 {
+    private readonly AwsDeviceConnectionFactory _devices;
+
     /// <summary>The provider name carried by every exception.</summary>
     public const string ProviderName = "Aws";
 
@@ -47,7 +49,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         // has no success threshold to gate a wave on and cannot roll one device back.
         Firmware = new FirmwareEngine(firmwareStore, new StateFirmwareDelivery(State, DeviceIdRules.Aws), ProviderName, time,
             logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
-        Devices = devices;
+        _devices = devices;
         Commands = new AwsCommandService(service, registry, time);
         Telemetry = new AwsTelemetryChannel(service);
         LifecycleEvents = new AwsLifecycleEvents(service);
@@ -107,7 +109,7 @@ public sealed class AwsIoTProvider : IIoTProvider
     public IFirmwareService Firmware { get; }
 
     /// <inheritdoc />
-    public IDeviceConnectionFactory Devices { get; }
+    public IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options) => _devices.Create(options);
 
     /// <inheritdoc />
     public IPresenceService Presence { get; }

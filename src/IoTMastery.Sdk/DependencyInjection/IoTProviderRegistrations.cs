@@ -36,7 +36,6 @@ internal static class IoTProviderServices
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Commands);
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Telemetry);
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Firmware);
-            services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Devices);
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Presence);
             return;
         }
@@ -45,7 +44,6 @@ internal static class IoTProviderServices
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Commands);
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Telemetry);
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Firmware);
-        services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Devices);
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Presence);
     }
 }

@@ -190,7 +190,7 @@ public sealed class SecurityPatching : IDisposable
     /// <summary>
     /// The opt-in enforcement of <paramref name="policy"/>: disables in the registry every enabled device that reports a
     /// semantic version below the minimum (a disabled device is refused at connect, so it cannot be patched over the air
-    /// until enabled again). Works on every provider. Setting a status is idempotent, so a retry after a fault is safe.
+    /// until enabled again). Works on every provider. Disabling is idempotent, so a retry after a fault is safe.
     /// </summary>
     /// <param name="policy">The minimum allowed version.</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
@@ -199,7 +199,7 @@ public sealed class SecurityPatching : IDisposable
     public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(FleetVersionPolicy policy, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
         EnforceAsync(policy, deviceIds, async (id, _, ct) =>
         {
-            await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
+            await _provider.Registry.DisableAsync(id, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
 
@@ -268,7 +268,7 @@ public sealed class SecurityPatching : IDisposable
         var running = new Dictionary<string, string?>(StringComparer.Ordinal);
         await foreach (var device in DevicesAsync(deviceIds, cancellationToken).ConfigureAwait(false))
         {
-            if (enabledOnly && device.Status != DeviceStatus.Enabled) continue;
+            if (enabledOnly && !device.Enabled) continue;
             try
             {
                 var state = await _provider.State.GetAsync(device.Id, cancellationToken).ConfigureAwait(false);
