@@ -69,6 +69,31 @@ public sealed class LocalDeviceRegistryTests
     }
 
     [Fact]
+    public async Task The_stored_status_words_are_those_older_stores_hold()
+    {
+        // Device.Enabled replaced the DeviceStatus enum without a migration: rows keep "Enabled"/"Disabled" both ways.
+        using var f = await LocalFixture.CreateAsync();
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "old" });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "new" });
+        Task<string?> StoredAsync(string id) => f.Store.ReadAsync(async (c, ct) =>
+        {
+            await using var command = LocalStore.Command(c, null, "SELECT status FROM devices WHERE id = $id", ("$id", id));
+            return (string?)await command.ExecuteScalarAsync(ct);
+        }, default);
+
+        // A row as the enum-era build wrote it for a disabled device.
+        await f.Store.WriteAsync((c, tx, ct) => LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET status = 'Disabled' WHERE id = 'old'", ct), default);
+        Assert.False((await f.Registry.GetAsync("old")).Enabled);
+        Assert.Equal(["old"], await f.Registry.ListAsync(new DeviceQuery { Enabled = false }).Select(d => d.Id).ToListAsync());
+
+        Assert.Equal("Enabled", await StoredAsync("new"));
+        await f.Registry.DisableAsync("new");
+        Assert.Equal("Disabled", await StoredAsync("new"));
+        await f.Registry.EnableAsync("old");
+        Assert.Equal(("Enabled", true), (await StoredAsync("old"), (await f.Registry.GetAsync("old")).Enabled));
+    }
+
+    [Fact]
     public async Task Credentials_issue_rotate_revoke_and_the_access_policy_follows()
     {
         using var f = await LocalFixture.CreateAsync();
