@@ -10,7 +10,7 @@ var ct = timeout.Token;
 await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions(), cancellationToken: ct);
 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "consumer-1", Credential = CredentialRequest.X509 }, ct);
 
-await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "consumer-1", Credential = registration.Credential! });
+await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "consumer-1", Credential = registration.Credential! });
 device.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200)));
 await device.ConnectAsync(ct);
 

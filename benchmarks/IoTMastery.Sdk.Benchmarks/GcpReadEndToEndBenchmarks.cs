@@ -41,7 +41,7 @@ public class GcpReadEndToEndBenchmarks
         var provider = _stack.Provider;
         var registration = await provider.Registry.RegisterAsync(new DeviceRegistration
         { Id = FleetReader.DeviceId, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } });
-        _device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = FleetReader.DeviceId, Credential = registration.Credential! });
+        _device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = FleetReader.DeviceId, Credential = registration.Credential! });
         await _device.ConnectAsync();
     }
 

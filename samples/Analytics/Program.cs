@@ -57,7 +57,7 @@ try
             {
                 string id = $"sensor-{d:D3}";
                 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 });
-                var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+                var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 await device.ConnectAsync();
                 fleet.Add(device);
             }

@@ -74,7 +74,7 @@ public static class FleetHealthDemo
             foreach (var (id, index) in ids.Select((id, i) => (id, i)))
             {
                 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }, cancellationToken);
-                var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+                var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 await device.ConnectAsync(cancellationToken);
                 var version = index % 4 == 0 ? "1.3.0" : "1.4.2";
                 // The device reports the firmware it runs the way the SDK's firmware agent does (reported "firmware": {"version"}).

@@ -40,7 +40,7 @@ Console.WriteLine($"✓ registered {ids.Count} devices with {request.Kind} crede
 var connections = new List<IDeviceConnection>();
 foreach (var id in ids)
 {
-    var connection = iot.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
+    var connection = iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
     connection.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["did"] = command.Name })));
     await connection.ConnectAsync(ct);
     connections.Add(connection);

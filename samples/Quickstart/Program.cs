@@ -84,7 +84,7 @@ await AnsiConsole.Progress().StartAsync(async progress =>
     var task = progress.AddTask("Connecting over mutual TLS", maxValue: ids.Count);
     foreach (var id in ids)
     {
-        var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
+        var connection = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
         var device = new SimulatedDevice(connection, failsUpdate: id == failing, time, signer.ExportSubjectPublicKeyInfoPem());
         await device.ConnectAsync(ct);
         devices.Add(device);

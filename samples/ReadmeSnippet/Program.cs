@@ -9,7 +9,7 @@ var registration = await provider.Registry.RegisterAsync(
     new DeviceRegistration { Id = "pump-001", Credential = CredentialRequest.X509 });
 
 // Device side: connect over mutual TLS and answer commands.
-await using var device = provider.Devices.Create(
+await using var device = provider.CreateDeviceConnection(
     new DeviceConnectionOptions { DeviceId = "pump-001", Credential = registration.Credential! });
 device.SetCommandHandler((command, ct) => ValueTask.FromResult(new CommandResponse(200)));
 await device.ConnectAsync();

@@ -72,7 +72,7 @@ public static class PatchingWalkthrough
             foreach (var id in ids)
             {
                 var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }, ct);
-                var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+                var connection = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
                 var agent = new FirmwareUpdateAgent(connection, id == "pump-9" ? "2.0.0" : "1.4.1",
                     new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = signer.ExportSubjectPublicKeyInfoPem() },
                     (release, _, _) => ValueTask.FromResult(id != PatchingOutcome.FailingDevice || release.Version != "1.4.3"));

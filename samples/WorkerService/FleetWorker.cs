@@ -111,7 +111,7 @@ public sealed partial class FleetWorker(
         LogRegistered(logger, name, provider.Name, deviceId);
         try
         {
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = deviceId, Credential = registration.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = deviceId, Credential = registration.Credential! });
             await device.ConnectAsync(ct);
 
             // Returns once the subscription is live on the provider, so every reading sent from here on is read back. AWS

@@ -16,6 +16,8 @@ namespace IoTMastery.Sdk.Aws;
 /// </summary>
 public sealed class AwsIoTProvider : IIoTProvider
 {
+    private readonly AwsDeviceConnectionFactory _devices;
+
     /// <summary>The provider name carried by every exception.</summary>
     public const string ProviderName = "Aws";
 
@@ -56,7 +58,7 @@ public sealed class AwsIoTProvider : IIoTProvider
         // has no success threshold to gate a wave on and cannot roll one device back.
         Firmware = new FirmwareEngine(firmwareStore, new StateFirmwareDelivery(State, DeviceIdRules.Aws), ProviderName, time,
             logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));
-        Devices = devices;
+        _devices = devices;
         Commands = new AwsCommandService(service, registry, time);
         Telemetry = new AwsTelemetryChannel(service);
         LifecycleEvents = new AwsLifecycleEvents(service);
@@ -109,7 +111,7 @@ public sealed class AwsIoTProvider : IIoTProvider
     public IFirmwareService Firmware { get; }
 
     /// <inheritdoc />
-    public IDeviceConnectionFactory Devices { get; }
+    public IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options) => _devices.Create(options);
 
     /// <summary>Classic and named device shadows.</summary>
     public AwsShadowService Shadows { get; }

@@ -10,6 +10,8 @@ namespace IoTMastery.Sdk.Azure;
 /// </summary>
 public sealed class AzureIoTProvider : IIoTProvider
 {
+    private readonly AzureDeviceConnectionFactory _devices;
+
     internal const string UserAgent = "IoTMastery.Sdk.Azure/0.1.0";
 
     private readonly HttpClient _http;
@@ -32,7 +34,7 @@ public sealed class AzureIoTProvider : IIoTProvider
         var (store, owned) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath, hub.Http.HostName, logger);
         _ownedFirmwareStore = owned;
         Firmware = new FirmwareEngine(store, new StateFirmwareDelivery(State, DeviceIdRules.Azure), IotHubErrors.Provider, time, logger);
-        Devices = new AzureDeviceConnectionFactory(new AzureDeviceEndpoint
+        _devices = new AzureDeviceConnectionFactory(new AzureDeviceEndpoint
         {
             HostName = hub.Http.HostName,
             GatewayHost = options.Transport.DeviceHost,
@@ -95,7 +97,7 @@ public sealed class AzureIoTProvider : IIoTProvider
     public IFirmwareService Firmware { get; }
 
     /// <inheritdoc />
-    public IDeviceConnectionFactory Devices { get; }
+    public IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options) => _devices.Create(options);
 
     /// <summary>The IoT Hub service API beyond the neutral interfaces: ETags, queries, bulk operations, jobs, statistics.</summary>
     public IotHubServiceClient Hub { get; }

@@ -22,7 +22,7 @@ internal static partial class IotmApp
             var filter = c.Parse.GetValue(attribute) is { } a ? ParsePairs([a], "--attribute").Single() : (KeyValuePair<string, string>?)null;
             var query = new DeviceQuery
             {
-                Status = c.Parse.GetValue(status) is { } s ? Enum.Parse<DeviceStatus>(s, ignoreCase: true) : null,
+                Enabled = c.Parse.GetValue(status) is { } s ? s == "enabled" : null, // AcceptOnlyFromAmong left only the two words
                 AttributeName = filter?.Key,
                 AttributeValue = filter?.Value,
                 PageSize = c.Parse.GetValue(pageSize) ?? DeviceQuery.DefaultPageSize,
@@ -41,7 +41,7 @@ internal static partial class IotmApp
             }
             c.Output.Write(new JsonArray(found.Select(d => (JsonNode)Views.Device(d)).ToArray()),
                 ["id", "status", "version", "attributes", "credentials"],
-                found.Select(d => new[] { d.Id, Views.Lower(d.Status), d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                found.Select(d => new[] { d.Id, Views.Status(d), d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     string.Join(", ", d.Attributes.Select(p => $"{p.Key}={p.Value}")), d.Credentials.Count(x => !x.Revoked) + " active" }));
             // Only after whole pages: a --limit that cut a page short has no token that resumes exactly where it stopped.
             if (next is not null && read >= maxPages && found.Count < max)
@@ -96,8 +96,8 @@ internal static partial class IotmApp
         devices.Add(list);
         devices.Add(show);
         devices.Add(register);
-        devices.Add(StatusCommand("disable", DeviceStatus.Disabled, stdout, stderr));
-        devices.Add(StatusCommand("enable", DeviceStatus.Enabled, stdout, stderr));
+        devices.Add(StatusCommand("disable", (registry, deviceId, ct) => registry.DisableAsync(deviceId, ct), stdout, stderr));
+        devices.Add(StatusCommand("enable", (registry, deviceId, ct) => registry.EnableAsync(deviceId, ct), stdout, stderr));
 
         var delId = new Argument<string>("device-id") { Description = "the device to delete" };
         var yes = new Option<bool>("--yes") { Description = "confirm: deleting a device removes its identity and credentials" };
@@ -116,13 +116,13 @@ internal static partial class IotmApp
         return devices;
     }
 
-    private static Command StatusCommand(string verb, DeviceStatus target, TextWriter stdout, TextWriter stderr)
+    private static Command StatusCommand(string verb, Func<IDeviceRegistry, string, CancellationToken, Task<Device>> apply, TextWriter stdout, TextWriter stderr)
     {
         var id = new Argument<string>("device-id") { Description = "the device" };
         var command = new Command(verb, $"{verb} a device (its connections are refused while disabled)") { id };
         SetAction(command, stdout, stderr, true, async (c, ct) =>
         {
-            c.Output.WriteObject(Views.Device(await c.Provider.Registry.SetStatusAsync(c.Parse.GetValue(id)!, target, ct).ConfigureAwait(false)));
+            c.Output.WriteObject(Views.Device(await apply(c.Provider.Registry, c.Parse.GetValue(id)!, ct).ConfigureAwait(false)));
             return ExitCodes.Ok;
         });
         return command;

@@ -151,7 +151,7 @@ internal static partial class IotmApp
             if (c.Parse.GetValue(all))
             {
                 var list = new List<string>();
-                await foreach (var d in c.Provider.Registry.ListAsync(new DeviceQuery { Status = DeviceStatus.Enabled }, ct).ConfigureAwait(false)) list.Add(d.Id);
+                await foreach (var d in c.Provider.Registry.ListAsync(new DeviceQuery { Enabled = true }, ct).ConfigureAwait(false)) list.Add(d.Id);
                 if (list.Count == 0) throw new CliUsageException("--all: the registry has no enabled device to roll out to.");
                 ids = list;
             }

@@ -26,7 +26,7 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
                 ? $"cannot migrate: the id breaks {rules.Provider}'s rule ({rules.Description})"
                 : await ExistsAsync(() => target.Provider.Registry.GetAsync(device.Id, ct)).ConfigureAwait(false)
                 ? "exists on target (re-credentialed unless checkpointed)"
-                : $"create ({Views.Lower(device.Status)}, {device.Attributes.Count} attributes, new {Views.Lower(target.Provider.Capabilities.DefaultCredentialKind)})"));
+                : $"create ({Views.Status(device)}, {device.Attributes.Count} attributes, new {Views.Lower(target.Provider.Capabilities.DefaultCredentialKind)})"));
         return plan;
     }
 
@@ -100,8 +100,8 @@ internal sealed class Migration(ProviderSession source, ProviderSession target)
             var state = await source.Provider.State.GetAsync(device.Id, ct).ConfigureAwait(false);
             if (state.Desired.Count > 0)
                 await target.Provider.State.UpdateDesiredAsync(device.Id, (System.Text.Json.Nodes.JsonObject)state.Desired.DeepClone(), null, ct).ConfigureAwait(false);
-            if (device.Status == DeviceStatus.Disabled)
-                await target.Provider.Registry.SetStatusAsync(device.Id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
+            if (!device.Enabled)
+                await target.Provider.Registry.DisableAsync(device.Id, ct).ConfigureAwait(false);
             OwnerOnlyCheckpoint.Append(checkpointPath, device.Id);
         }
         return new Report(created, recovered, already, releasesCreated, releasesExisting);

@@ -12,7 +12,7 @@ internal static class Views
     public static JsonObject Device(Device d) => new()
     {
         ["id"] = d.Id,
-        ["status"] = Lower(d.Status),
+        ["status"] = Status(d),
         ["version"] = d.Version,
         ["createdAt"] = Time(d.CreatedAt),
         ["attributes"] = new JsonObject(d.Attributes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => KeyValuePair.Create(a.Key, (JsonNode?)a.Value))),
@@ -78,6 +78,9 @@ internal static class Views
     public static string Summary(Rollout r) =>
         $"{r.Id} {Lower(r.Status)} wave {r.CurrentWave}/{r.WaveCount}: " +
         string.Join(", ", Enum.GetValues<DeviceRolloutStatus>().Select(s => $"{Lower(s)} {r.Count(s)}"));
+
+    /// <summary>A device's status word: the stable JSON and the table keep the words the former DeviceStatus enum gave.</summary>
+    public static string Status(Device d) => d.Enabled ? "enabled" : "disabled";
 
     public static string Lower<T>(T value) where T : struct, Enum => JsonNamingPolicyLower(value.ToString());
 

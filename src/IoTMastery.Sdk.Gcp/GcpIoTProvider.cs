@@ -13,6 +13,8 @@ namespace IoTMastery.Sdk.Gcp;
 /// </summary>
 public sealed class GcpIoTProvider : IIoTProvider
 {
+    private readonly GcpDeviceConnectionFactory _devices;
+
     /// <summary>The provider name carried by every exception.</summary>
     public const string ProviderName = GoogleApiErrors.Provider;
 
@@ -39,7 +41,7 @@ public sealed class GcpIoTProvider : IIoTProvider
             $"{options.ProjectId}-{options.Location}-{options.RegistryId}", logger);
         _ownedFirmwareStore = owned;
         Firmware = new FirmwareEngine(store, new StateFirmwareDelivery(State, DeviceIdRules.Gcp), ProviderName, time, logger);
-        Devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
+        _devices = new GcpDeviceConnectionFactory(new GcpDeviceEndpoint(options, pubsub), time, logs);
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(ProviderName, time, Registry, State, _commands, Firmware);
         Capabilities = new ProviderCapabilities
@@ -91,7 +93,7 @@ public sealed class GcpIoTProvider : IIoTProvider
     public IFirmwareService Firmware { get; }
 
     /// <inheritdoc />
-    public IDeviceConnectionFactory Devices { get; }
+    public IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options) => _devices.Create(options);
 
     /// <summary>The typed registry client, for what the neutral API does not cover (gateways, log levels).</summary>
     public CloudIotClient CloudIot { get; }

@@ -13,6 +13,8 @@ namespace IoTMastery.Sdk.Local;
 /// </summary>
 public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
 {
+    private readonly LocalDeviceConnectionFactory _devices;
+
     private static readonly ProviderCapabilities LocalCapabilities = new()
     {
         CredentialKinds = new HashSet<CredentialKind> { CredentialKind.X509Certificate },
@@ -57,7 +59,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
         Commands = commands;
         Telemetry = telemetry;
         Firmware = firmware.Service;
-        Devices = devices;
+        _devices = devices;
         // The one place this provider's neutral services are wrapped: spans and metrics the same on every provider.
         (Registry, State, Commands, Firmware) = ProviderInstrumentation.Instrument(Name, time, Registry, State, Commands, Firmware);
     }
@@ -87,7 +89,7 @@ public sealed class LocalIoTProvider : IIoTProvider, IFirmwareOnlyRestriction
     public IFirmwareService Firmware { get; }
 
     /// <inheritdoc />
-    public IDeviceConnectionFactory Devices { get; }
+    public IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options) => _devices.Create(options);
 
     /// <summary>The embedded broker (tests: to publish fleet-side messages the neutral services would refuse to send).</summary>
     internal LocalBroker Broker => _broker;

@@ -264,7 +264,7 @@ internal abstract partial class MqttDeviceConnection : IDeviceConnection
     {
         try
         {
-            await handler(change, cancellationToken).ConfigureAwait(false);
+            await handler(change.Desired, change.Version, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

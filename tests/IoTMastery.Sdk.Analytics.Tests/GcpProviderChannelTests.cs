@@ -45,7 +45,7 @@ public sealed class GcpProviderChannelTests : IAsyncLifetime, IDisposable
         {
             var registration = await provider.Registry.RegisterAsync(new DeviceRegistration
             { Id = id, Credential = new CredentialRequest { Kind = provider.Capabilities.DefaultCredentialKind } });
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
             await device.ConnectAsync();
             for (int i = 0; i < PerDevice; i++)
                 await device.SendTelemetryAsync(new TelemetryRecord(id, "level", i, Fleet.Start.AddSeconds(i)));

@@ -25,7 +25,7 @@ public sealed class LocalProviderChannelTests : IDisposable
         {
             string id = $"pump-{d}";
             var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 });
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
             await device.ConnectAsync();
             for (int i = 0; i < PerDevice; i++)
                 await device.SendTelemetryAsync(new TelemetryRecord(id, "pressure", d * 1000 + i, Fleet.Start.AddSeconds(i)));
@@ -68,7 +68,7 @@ public sealed class LocalProviderChannelFailureTests : IDisposable
         var run = exporter.RunAsync(provider.Telemetry, spool, CancellationToken.None);
 
         var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-x", Credential = CredentialRequest.X509 });
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-x", Credential = registration.Credential! });
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "pump-x", Credential = registration.Credential! });
         await device.ConnectAsync();
         for (int i = 0; i < 10; i++) await device.SendTelemetryAsync(new TelemetryRecord("pump-x", "pressure", i, Fleet.Start.AddSeconds(i)));
         await device.FlushAsync();

@@ -114,7 +114,7 @@ public sealed class ComplianceCliTests : IDisposable
         {
             var registration = await local.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = new CredentialRequest { Kind = CredentialKind.X509Certificate } }, ct);
             if (version is null) continue;
-            await using var connection = local.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+            await using var connection = local.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
             await connection.ConnectAsync(ct);
             // Acknowledged by the broker only after the report is stored.
             await connection.ReportStateAsync(new JsonObject

@@ -46,7 +46,7 @@ public sealed class ExportCliTests(MotoServer moto) : IClassFixture<MotoServer>,
         {
             var id = $"meter-{d}";
             var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 });
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
             await device.ConnectAsync();
             for (var i = 0; i < PerDevice; i++) await device.SendTelemetryAsync(new TelemetryRecord(id, "kwh", d * 1000 + i, Start.AddSeconds(i)));
             await device.FlushAsync();

@@ -37,7 +37,7 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
         for (var i = 0; i < devices; i++)
             await source.Registry.RegisterAsync(new DeviceRegistration { Id = Id(i), Attributes = new Dictionary<string, string> { ["n"] = $"{i}" } });
         await source.State.UpdateDesiredAsync(Id(3), DesiredOfDevice3);
-        await source.Registry.SetStatusAsync(Id(5), DeviceStatus.Disabled);
+        await source.Registry.DisableAsync(Id(5));
         foreach (var release in Releases) await source.Firmware.CreateReleaseAsync(release);
     }
 
@@ -135,7 +135,7 @@ public sealed class MigrationScenario(string from, string to, IReadOnlyDictionar
         {
             var device = await target.Registry.GetAsync(Id(i));
             Assert.Equal(new Dictionary<string, string> { ["n"] = $"{i}" }, device.Attributes.ToDictionary());
-            Assert.Equal(i == 5 ? DeviceStatus.Disabled : DeviceStatus.Enabled, device.Status);
+            Assert.Equal(i != 5, device.Enabled);
             var active = Assert.Single(device.Credentials, c => !c.Revoked);
             AssertBundle(device.Id, active.Id);
         }

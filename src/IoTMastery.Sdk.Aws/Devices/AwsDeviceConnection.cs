@@ -170,7 +170,7 @@ internal sealed partial class AwsDeviceConnection : MqttDeviceConnection
 }
 
 /// <summary>Creates device connections to the configured endpoint.</summary>
-internal sealed class AwsDeviceConnectionFactory(Func<AwsDeviceEndpoint> endpoint, TimeProvider time, ILoggerFactory loggers) : IDeviceConnectionFactory
+internal sealed class AwsDeviceConnectionFactory(Func<AwsDeviceEndpoint> endpoint, TimeProvider time, ILoggerFactory loggers)
 {
     public IDeviceConnection Create(DeviceConnectionOptions options) => new AwsDeviceConnection(options, endpoint(), time, loggers);
 }

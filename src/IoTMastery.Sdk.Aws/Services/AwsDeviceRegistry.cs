@@ -92,16 +92,16 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         if (query.AttributeValue is not null && query.AttributeName is null)
             throw new ArgumentException("AttributeValue needs AttributeName.", nameof(query));
         // ListThings filters on at most one attribute: the caller's attribute when given, else the reserved disabled
-        // attribute for Status = Disabled. The status is then checked per page here, as every other provider allows both
+        // attribute for Enabled = false. The enabled filter is then checked per page here, as every other provider allows both
         // filters together; a page may therefore be short.
         var (name, value) = query.AttributeName is not null ? (query.AttributeName, query.AttributeValue)
-            : query.Status == DeviceStatus.Disabled ? (DisabledAttribute, "true") : (null, null);
+            : query.Enabled == false ? (DisabledAttribute, "true") : (null, null);
         // The cursor is ListThings' own nextToken, so a token resumes where the service left off.
         return new CursorPageable<Device>(PageScope.Of("devices", "aws", query), query.PageSize, async (nextToken, size, ct) =>
         {
             var page = await _iot.ListThingsAsync(Math.Min(size, AwsMaxResults), nextToken, name, value, ct).ConfigureAwait(false);
             IReadOnlyList<Device> devices = page.Items.OfType<JsonObject>().Select(t => ToDevice(t, [], createdAt: null))
-                .Where(d => query.Status is not { } status || d.Status == status)
+                .Where(d => query.Enabled is not { } enabled || d.Enabled == enabled)
                 .ToList();
             return (devices, page.NextToken);
         }, cursorIsValid: null, cancellationToken);
@@ -120,12 +120,19 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: true, cancellationToken);
+
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: false, cancellationToken);
+
+    // AWS IoT Core has no per-thing switch: disabling flips the thing's active certificates to INACTIVE (so they are
+    // refused at connect) and marks the thing with the reserved attribute that Device.Enabled is read from.
+    private async Task<Device> SetEnabledAsync(string deviceId, bool enabled, CancellationToken cancellationToken)
     {
         DeviceIdRules.Aws.Validate(deviceId);
-        if (!Enum.IsDefined(status)) throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
         var device = await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        var (from, to) = status == DeviceStatus.Disabled ? ("ACTIVE", "INACTIVE") : ("INACTIVE", "ACTIVE");
+        var (from, to) = enabled ? ("INACTIVE", "ACTIVE") : ("ACTIVE", "INACTIVE");
         foreach (var arn in await _iot.ListThingPrincipalsAsync(deviceId, cancellationToken).ConfigureAwait(false))
         {
             if (CertificateId(arn) is not { } id) continue;
@@ -134,9 +141,9 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
             if ((string?)description["status"] == from)
                 await _iot.UpdateCertificateAsync(id, to, cancellationToken).ConfigureAwait(false);
         }
-        if (device.Status != status)
+        if (device.Enabled != enabled)
         {
-            var marker = new Dictionary<string, string> { [DisabledAttribute] = status == DeviceStatus.Disabled ? "true" : "" };
+            var marker = new Dictionary<string, string> { [DisabledAttribute] = enabled ? "" : "true" };
             await _iot.UpdateThingAsync(deviceId, marker, merge: true, null, cancellationToken).ConfigureAwait(false);
         }
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
@@ -296,7 +303,7 @@ internal sealed partial class AwsDeviceRegistry : IDeviceRegistry
         return new Device
         {
             Id = (string?)thing["thingName"] ?? throw new IoTException(IoTErrorKind.Unknown, "A thing without thingName was returned.", AwsIoTProvider.ProviderName, "MalformedResponse"),
-            Status = disabled ? DeviceStatus.Disabled : DeviceStatus.Enabled,
+            Enabled = !disabled,
             Attributes = attributes,
             Version = (long?)thing["version"] ?? 0,
             CreatedAt = createdAt,

@@ -101,7 +101,7 @@ internal sealed record AzureDeviceEndpoint
 }
 
 /// <summary>Creates <see cref="AzureDeviceConnection"/>s for one hub.</summary>
-internal sealed class AzureDeviceConnectionFactory(AzureDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory? loggerFactory) : IDeviceConnectionFactory
+internal sealed class AzureDeviceConnectionFactory(AzureDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory? loggerFactory)
 {
     public IDeviceConnection Create(DeviceConnectionOptions options) => new AzureDeviceConnection(options, endpoint, time, loggerFactory);
 }

@@ -225,12 +225,17 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         return TwinMapping.ToDevice(twin);
     }
 
-    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: true, cancellationToken);
+
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: false, cancellationToken);
+
+    private async Task<Device> SetEnabledAsync(string deviceId, bool enabled, CancellationToken cancellationToken)
     {
         DeviceIdRules.Azure.Validate(deviceId);
-        if (!Enum.IsDefined(status)) throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
         var identity = await _hub.GetDeviceIdentityAsync(deviceId, cancellationToken).ConfigureAwait(false);
-        identity["status"] = status == DeviceStatus.Enabled ? "enabled" : "disabled";
+        identity["status"] = enabled ? "enabled" : "disabled";
         await _hub.UpdateDeviceIdentityAsync(identity, TwinMapping.Text(identity["etag"]), cancellationToken).ConfigureAwait(false);
         return await GetAsync(deviceId, cancellationToken).ConfigureAwait(false);
     }
@@ -367,7 +372,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         }
         if (TwinMapping.Text(identity["status"]) == "disabled" && TwinMapping.Text(identity["statusReason"]) == RevocationStatusReason)
             throw new IoTException(IoTErrorKind.Unknown, $"The credential of device '{deviceId}' is revoked, but the device, disabled to end its sessions, could not be enabled again " +
-                "because its identity kept changing; its statusReason says so. Enable it with SetStatusAsync.", IotHubErrors.Provider, "RevocationRestoreFailed", isTransient: false);
+                "because its identity kept changing; its statusReason says so. Enable it with EnableAsync.", IotHubErrors.Provider, "RevocationRestoreFailed", isTransient: false);
     }
 
     internal static string BuildQuery(DeviceQuery query)
@@ -377,7 +382,7 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         if (query.AttributeValue is not null && query.AttributeName is null)
             throw new ArgumentException("AttributeValue needs AttributeName.", nameof(query));
         var conditions = new List<string>();
-        if (query.Status is { } status) conditions.Add(status == DeviceStatus.Enabled ? "status = 'enabled'" : "status = 'disabled'");
+        if (query.Enabled is { } enabled) conditions.Add(enabled ? "status = 'enabled'" : "status = 'disabled'");
         if (query.AttributeName is { } name)
         {
             TwinMapping.ValidateAttributeName(name, nameof(query));

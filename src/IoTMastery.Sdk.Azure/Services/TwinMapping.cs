@@ -29,7 +29,7 @@ internal static class TwinMapping
         return new Device
         {
             Id = Text(twin["deviceId"]) ?? "",
-            Status = string.Equals(Text(twin["status"]), "disabled", StringComparison.OrdinalIgnoreCase) ? DeviceStatus.Disabled : DeviceStatus.Enabled,
+            Enabled = !string.Equals(Text(twin["status"]), "disabled", StringComparison.OrdinalIgnoreCase),
             Attributes = attributes,
             Version = Long(twin["version"]),
             Credentials = Credentials(Text(twin["authenticationType"]), twin["x509Thumbprint"] as JsonObject),

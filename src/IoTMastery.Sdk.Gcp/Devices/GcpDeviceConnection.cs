@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Gcp;
 internal sealed record GcpDeviceEndpoint(GcpIoTOptions Options, PubSubClient PubSub);
 
 /// <summary>Creates <see cref="GcpDeviceConnection"/>s.</summary>
-internal sealed class GcpDeviceConnectionFactory(GcpDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers) : IDeviceConnectionFactory
+internal sealed class GcpDeviceConnectionFactory(GcpDeviceEndpoint endpoint, TimeProvider time, ILoggerFactory loggers)
 {
     public IDeviceConnection Create(DeviceConnectionOptions options) => new GcpDeviceConnection(options, endpoint, time, loggers);
 }

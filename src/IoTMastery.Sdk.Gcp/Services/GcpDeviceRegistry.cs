@@ -93,11 +93,16 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         return ToDevice(await Call(deviceId, () => _client.PatchDeviceAsync(deviceId, new JsonObject { ["metadata"] = metadata }, "metadata", cancellationToken)).ConfigureAwait(false));
     }
 
-    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetBlockedAsync(deviceId, blocked: false, cancellationToken);
+
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetBlockedAsync(deviceId, blocked: true, cancellationToken);
+
+    private async Task<Device> SetBlockedAsync(string deviceId, bool blocked, CancellationToken cancellationToken)
     {
         DeviceIdRules.Gcp.Validate(deviceId);
-        if (!Enum.IsDefined(status)) throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
-        return ToDevice(await Call(deviceId, () => _client.SetBlockedAsync(deviceId, status == DeviceStatus.Disabled, cancellationToken)).ConfigureAwait(false));
+        return ToDevice(await Call(deviceId, () => _client.SetBlockedAsync(deviceId, blocked, cancellationToken)).ConfigureAwait(false));
     }
 
     public async Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default)
@@ -211,14 +216,14 @@ internal sealed partial class GcpDeviceRegistry : IDeviceRegistry
         return new Device
         {
             Id = d["id"]?.GetValue<string>() is { Length: > 0 } id ? id : throw new FormatException("The device resource has no id."),
-            Status = d["blocked"]?.GetValue<bool>() == true ? DeviceStatus.Disabled : DeviceStatus.Enabled,
+            Enabled = d["blocked"]?.GetValue<bool>() != true,
             Attributes = attributes,
             Credentials = credentials,
         };
     }
 
     internal static bool Matches(Device d, DeviceQuery q) =>
-        (q.Status is null || d.Status == q.Status) &&
+        (q.Enabled is null || d.Enabled == q.Enabled) &&
         (q.AttributeName is null || (d.Attributes.TryGetValue(q.AttributeName, out var v) && (q.AttributeValue is null || v == q.AttributeValue)));
 
     internal static void ValidateQuery(DeviceQuery q)

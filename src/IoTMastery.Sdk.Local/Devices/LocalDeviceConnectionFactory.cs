@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace IoTMastery.Sdk.Local;
 
 /// <summary>Creates device connections to the embedded broker; reads the broker's port when each connection is created.</summary>
-internal sealed class LocalDeviceConnectionFactory : IDeviceConnectionFactory
+internal sealed class LocalDeviceConnectionFactory
 {
     private readonly Func<LocalDeviceEndpoint> _endpoint;
     private readonly TimeProvider _time;

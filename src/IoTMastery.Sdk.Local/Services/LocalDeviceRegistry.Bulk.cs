@@ -91,7 +91,7 @@ internal sealed partial class LocalDeviceRegistry
         var existing = new HashSet<int>();
         await using var device = LocalStore.Command(c, tx,
             InsertDeviceSql + " ON CONFLICT (id) DO NOTHING",
-            ("$id", ""), ("$status", DeviceStatus.Enabled.ToString()), ("$attributes", ""), ("$now", LocalStore.ToDb(now)));
+            ("$id", ""), ("$status", EnabledText), ("$attributes", ""), ("$now", LocalStore.ToDb(now)));
         await using var state = LocalStore.Command(c, tx,
             InsertStateSql, ("$id", ""));
         await using var credential = LocalStore.Command(c, tx,
@@ -132,7 +132,6 @@ internal sealed partial class LocalDeviceRegistry
         var device = new Device
         {
             Id = registration.Id,
-            Status = DeviceStatus.Enabled,
             Attributes = new Dictionary<string, string>(registration.Attributes, StringComparer.Ordinal),
             Version = 1,
             CreatedAt = now,

@@ -87,7 +87,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
                     throw new IoTException(IoTErrorKind.AlreadyExists, $"Device '{ErrorText.Escape(registration.Id)}' already exists.", Provider, "DeviceAlreadyExists");
             }
             await LocalStore.ExecuteAsync(c, tx, InsertDeviceSql, ct,
-                ("$id", registration.Id), ("$status", DeviceStatus.Enabled.ToString()),
+                ("$id", registration.Id), ("$status", EnabledText),
                 ("$attributes", SerializeAttributes(registration.Attributes)), ("$now", LocalStore.ToDb(now))).ConfigureAwait(false);
             await LocalStore.ExecuteAsync(c, tx, InsertStateSql, ct,
                 ("$id", registration.Id)).ConfigureAwait(false);
@@ -148,20 +148,25 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     }
 
     /// <inheritdoc />
-    public async Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default)
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: true, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        SetEnabledAsync(deviceId, enabled: false, cancellationToken);
+
+    private async Task<Device> SetEnabledAsync(string deviceId, bool enabled, CancellationToken cancellationToken)
     {
         Rules.Validate(deviceId);
-        if (!Enum.IsDefined(status))
-            throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown device status.");
         var device = await _store.WriteAsync(async (c, tx, ct) =>
         {
             // Setting the status it already has is not a change, so the version stays.
             await LocalStore.ExecuteAsync(c, tx,
                 "UPDATE devices SET status = $status, version = version + 1 WHERE id = $id AND status <> $status", ct,
-                ("$status", status.ToString()), ("$id", deviceId)).ConfigureAwait(false);
+                ("$status", DeviceStatusText(enabled)), ("$id", deviceId)).ConfigureAwait(false);
             return await ReadDeviceAsync(c, tx, deviceId, ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
-        if (status == DeviceStatus.Disabled)
+        if (!enabled)
             await _bus.DisconnectAsync(deviceId, cancellationToken).ConfigureAwait(false);
         return device;
     }
@@ -254,7 +259,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
                 WHERE d.id = $id AND d.status = $enabled AND k.id = $thumbprint AND k.status = $active
                   AND k.not_before <= $now AND k.not_after > $now
                 """,
-                ("$id", deviceId), ("$enabled", DeviceStatus.Enabled.ToString()), ("$thumbprint", thumbprint),
+                ("$id", deviceId), ("$enabled", EnabledText), ("$thumbprint", thumbprint),
                 ("$active", ActiveText), ("$now", now));
             return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
         }, cancellationToken).ConfigureAwait(false);
@@ -271,7 +276,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
               AND ($name IS NULL OR EXISTS (SELECT 1 FROM json_each(devices.attributes) a WHERE a.key = $name AND ($value IS NULL OR a.value = $value)))
             ORDER BY id LIMIT $limit
             """,
-            ("$after", after), ("$status", query.Status?.ToString()), ("$name", query.AttributeName), ("$value", query.AttributeValue),
+            ("$after", after), ("$status", query.Enabled is { } enabled ? DeviceStatusText(enabled) : null), ("$name", query.AttributeName), ("$value", query.AttributeValue),
             ("$limit", pageSize + 1)))
         await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
@@ -310,7 +315,7 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
     private static Device ReadDeviceRow(SqliteDataReader reader) => new()
     {
         Id = reader.GetString(0),
-        Status = Enum.Parse<DeviceStatus>(reader.GetString(1)),
+        Enabled = ParseDeviceStatus(reader.GetString(1)),
         Attributes = DeserializeAttributes(reader.GetString(2)),
         Version = reader.GetInt64(3),
         CreatedAt = LocalStore.FromDb(reader.GetInt64(4)),
@@ -342,6 +347,20 @@ internal sealed partial class LocalDeviceRegistry : IDeviceRegistry, IDeviceAcce
 
     // The credentials.status column keeps the words the former CredentialStatus enum wrote, so existing stores read unchanged.
     private const string ActiveText = "Active";
+
+    // The devices.status column keeps the words the former DeviceStatus enum wrote, so stores written before
+    // Device.Enabled replaced it read unchanged and need no migration.
+    private const string EnabledText = "Enabled";
+    private const string DisabledText = "Disabled";
+
+    private static string DeviceStatusText(bool enabled) => enabled ? EnabledText : DisabledText;
+
+    private static bool ParseDeviceStatus(string text) => text switch
+    {
+        EnabledText => true,
+        DisabledText => false,
+        _ => throw new InvalidDataException($"The local store holds an unknown device status '{ErrorText.Escape(text)}'."),
+    };
     private const string RevokedText = "Revoked";
 
     private static string StatusText(CredentialInfo info) => info.Revoked ? RevokedText : ActiveText;

@@ -36,7 +36,6 @@ internal static class IoTProviderServices
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Commands);
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Telemetry);
             services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Firmware);
-            services.TryAddSingleton(sp => sp.GetRequiredService<IIoTProvider>().Devices);
             return;
         }
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Registry);
@@ -44,6 +43,5 @@ internal static class IoTProviderServices
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Commands);
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Telemetry);
         services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Firmware);
-        services.AddKeyedSingleton(name, (sp, key) => sp.GetRequiredKeyedService<IIoTProvider>(key).Devices);
     }
 }

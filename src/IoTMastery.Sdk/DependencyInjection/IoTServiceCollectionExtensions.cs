@@ -15,7 +15,7 @@ public static class IoTServiceCollectionExtensions
     /// <remarks>
     /// <para>Registered here: <see cref="IIoTProviderFactory"/>; the unkeyed <see cref="IIoTProvider"/> and each neutral
     /// interface (<see cref="IDeviceRegistry"/>, <see cref="IDeviceStateService"/>, <see cref="IDeviceCommandService"/>,
-    /// <see cref="ITelemetryChannel"/>, <see cref="IFirmwareService"/>, <see cref="IDeviceConnectionFactory"/>), which resolve to the
+    /// <see cref="ITelemetryChannel"/>, <see cref="IFirmwareService"/>), which resolve to the
     /// only provider or to the one marked with <see cref="IoTBuilder.AsDefault"/>; per provider the same interfaces as keyed
     /// services under its name; <see cref="TimeProvider.System"/> unless a <see cref="TimeProvider"/> is already registered; and a
     /// hosted service that starts every provider in parallel when the host starts and disposes them when it stops.</para>

@@ -114,21 +114,24 @@ public sealed class FirmwareUpdateAgent
     }
 
     /// <summary>A handler that runs the agent and then <paramref name="next"/>, for <see cref="IDeviceConnection.SetDesiredStateHandler"/>.</summary>
-    public DesiredStateHandler Chain(DesiredStateHandler? next = null) => async (change, cancellationToken) =>
+    public DesiredStateHandler Chain(DesiredStateHandler? next = null) => async (desired, version, cancellationToken) =>
     {
-        await HandleDesiredStateAsync(change, cancellationToken).ConfigureAwait(false);
+        await HandleDesiredStateAsync(desired, version, cancellationToken).ConfigureAwait(false);
         if (next is not null)
-            await next(change, cancellationToken).ConfigureAwait(false);
+            await next(desired, version, cancellationToken).ConfigureAwait(false);
     };
 
     /// <summary>
-    /// Acts on a desired-state change; matches <see cref="DesiredStateHandler"/>. Returns once any
-    /// update it started has finished and been reported.
+    /// Acts on a desired-state change; matches the handler <see cref="IDeviceConnection.SetDesiredStateHandler"/> takes,
+    /// so it can be passed there directly. Returns once any update it started has finished and been reported.
     /// </summary>
-    public async ValueTask HandleDesiredStateAsync(DesiredStateChange change, CancellationToken cancellationToken)
+    /// <param name="desired">The complete desired document; only its <c>firmware</c> property is read.</param>
+    /// <param name="version">The document's version (unused: repeated deliveries are recognised by the desired firmware itself).</param>
+    /// <param name="cancellationToken">Cancels the wait for, or the run of, an update.</param>
+    public async ValueTask HandleDesiredStateAsync(JsonObject desired, long version, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(change);
-        if (!change.Desired.TryGetPropertyValue(FirmwareStateContract.PropertyName, out var node) || node is null)
+        ArgumentNullException.ThrowIfNull(desired);
+        if (!desired.TryGetPropertyValue(FirmwareStateContract.PropertyName, out var node) || node is null)
             return;
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -139,10 +142,10 @@ public sealed class FirmwareUpdateAgent
             if (key == _lastHandledKey)
                 return;
 
-            DesiredFirmware desired;
+            DesiredFirmware target;
             try
             {
-                desired = FirmwareStateContract.ParseDesired(node);
+                target = FirmwareStateContract.ParseDesired(node);
             }
             catch (FormatException ex)
             {
@@ -151,15 +154,15 @@ public sealed class FirmwareUpdateAgent
                 return;
             }
 
-            if (string.Equals(desired.Release.Version, RunningVersion, StringComparison.Ordinal))
+            if (string.Equals(target.Release.Version, RunningVersion, StringComparison.Ordinal))
             {
                 // Already running it (or asked to roll back to it): confirm so the fleet sees success.
-                await ReportAsync(Report(FirmwareUpdateStatus.Succeeded, desired), cancellationToken).ConfigureAwait(false);
+                await ReportAsync(Report(FirmwareUpdateStatus.Succeeded, target), cancellationToken).ConfigureAwait(false);
                 _lastHandledKey = key;
                 return;
             }
 
-            await UpdateAsync(desired, cancellationToken).ConfigureAwait(false);
+            await UpdateAsync(target, cancellationToken).ConfigureAwait(false);
             _lastHandledKey = key;
         }
         finally

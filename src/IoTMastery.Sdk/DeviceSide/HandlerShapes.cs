@@ -3,5 +3,5 @@
 // own code readable; they are not public (global usings never leave the compilation). The MQTT, AWS and Azure projects
 // link this file so the three names mean the same shape everywhere.
 global using CommandHandler = System.Func<IoTMastery.Sdk.DeviceCommand, System.Threading.CancellationToken, System.Threading.Tasks.ValueTask<IoTMastery.Sdk.CommandResponse>>;
-global using DesiredStateHandler = System.Func<IoTMastery.Sdk.DesiredStateChange, System.Threading.CancellationToken, System.Threading.Tasks.ValueTask>;
+global using DesiredStateHandler = System.Func<System.Text.Json.Nodes.JsonObject, long, System.Threading.CancellationToken, System.Threading.Tasks.ValueTask>;
 global using FirmwareDownloader = System.Func<System.Uri, long, System.Threading.CancellationToken, System.Threading.Tasks.ValueTask<System.IO.Stream>>;

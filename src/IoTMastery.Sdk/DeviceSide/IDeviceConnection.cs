@@ -2,10 +2,9 @@ using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>The desired state a device was sent.</summary>
-/// <param name="Desired">The complete desired document after the change.</param>
-/// <param name="Version">Its version; a handler may see versions skip but never go back.</param>
-public sealed record DesiredStateChange(JsonObject Desired, long Version);
+// A desired document and its version as the connections store and order them. Internal: the public handler takes the two
+// values as parameters (issue #14), so users learn no record that only ever travelled into their own callback.
+internal sealed record DesiredStateChange(JsonObject Desired, long Version);
 
 /// <summary>
 /// The device side: one device's connection to the provider. It sends telemetry through the
@@ -42,7 +41,10 @@ public interface IDeviceConnection : IAsyncDisposable
     void SetCommandHandler(CommandHandler handler);
 
     /// <summary>Sets the handler for desired-state changes. It also receives the current desired state on connect.</summary>
-    /// <param name="handler">Takes the change (the whole desired document and its version) and a token cancelled when the connection closes.</param>
+    /// <param name="handler">
+    /// Takes the complete desired document after the change, its version (versions may skip but never go back) and a token
+    /// cancelled when the connection closes.
+    /// </param>
     void SetDesiredStateHandler(DesiredStateHandler handler);
 
     /// <summary>Merges <paramref name="patch"/> into the reported state (JSON merge patch).</summary>
@@ -71,11 +73,4 @@ public sealed record DeviceConnectionOptions
     /// refused or missing credentials and untrusted servers fail at once. <see cref="TimeSpan.Zero"/>: one attempt. Default 60 s.
     /// </summary>
     public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
-}
-
-/// <summary>Creates device-side connections for a provider.</summary>
-public interface IDeviceConnectionFactory
-{
-    /// <summary>Creates a connection; call <see cref="IDeviceConnection.ConnectAsync"/> to connect it.</summary>
-    IDeviceConnection Create(DeviceConnectionOptions options);
 }

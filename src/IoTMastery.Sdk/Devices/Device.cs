@@ -1,23 +1,16 @@
 namespace IoTMastery.Sdk;
 
-/// <summary>Whether a device may connect.</summary>
-public enum DeviceStatus
-{
-    /// <summary>The device may connect and exchange messages.</summary>
-    Enabled,
-
-    /// <summary>The device is refused at connect time; existing connections are closed.</summary>
-    Disabled,
-}
-
 /// <summary>A device as the registry holds it. Carries no secrets.</summary>
 public sealed record Device
 {
     /// <summary>The device id, unique in the registry and valid under the provider's <see cref="DeviceIdRules"/>.</summary>
     public required string Id { get; init; }
 
-    /// <summary>Whether the device may connect.</summary>
-    public DeviceStatus Status { get; init; } = DeviceStatus.Enabled;
+    /// <summary>
+    /// Whether the device may connect (default <see langword="true"/>). A disabled device is refused at connect time and its
+    /// open connections are closed; see <see cref="IDeviceRegistry.EnableAsync"/> and <see cref="IDeviceRegistry.DisableAsync"/>.
+    /// </summary>
+    public bool Enabled { get; init; } = true;
 
     /// <summary>Free-form attributes (AWS thing attributes, Azure tags, GCP metadata).</summary>
     public IReadOnlyDictionary<string, string> Attributes { get; init; } = new Dictionary<string, string>();
@@ -62,8 +55,8 @@ public sealed record DeviceQuery
     /// <summary>Devices per page, 1 to 1000. Default 100.</summary>
     public int PageSize { get; init; } = DefaultPageSize;
 
-    /// <summary>Only devices with this status, when set.</summary>
-    public DeviceStatus? Status { get; init; }
+    /// <summary>When set, only enabled (<see langword="true"/>) or only disabled (<see langword="false"/>) devices.</summary>
+    public bool? Enabled { get; init; }
 
     /// <summary>Only devices that have this attribute, when set.</summary>
     public string? AttributeName { get; init; }

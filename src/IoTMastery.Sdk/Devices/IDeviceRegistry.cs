@@ -58,8 +58,18 @@ public interface IDeviceRegistry
     /// <exception cref="IoTException"><see cref="IoTErrorKind.PreconditionFailed"/>: <paramref name="expectedVersion"/> is not current.</exception>
     Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Enables or disables a device. Disabling closes its connections and refuses new ones.</summary>
-    Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default);
+    /// <summary>Enables a device so it may connect again. Enabling an enabled device changes nothing.</summary>
+    /// <returns>The device record after the change.</returns>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
+    Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Disables a device: its open connections are closed and new ones refused until <see cref="EnableAsync"/>. Its credentials
+    /// are kept. Disabling a disabled device changes nothing.
+    /// </summary>
+    /// <returns>The device record after the change.</returns>
+    /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>
+    Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes a device and revokes its credentials.</summary>
     /// <exception cref="IoTException"><see cref="IoTErrorKind.DeviceNotFound"/>: No such device.</exception>

@@ -23,8 +23,11 @@ internal sealed class TracedDeviceRegistry(IDeviceRegistry inner, string provide
     public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.update", deviceId, () => inner.UpdateAsync(deviceId, attributes, expectedVersion, cancellationToken));
 
-    public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) =>
-        TraceAsync("registry.set_status", deviceId, () => inner.SetStatusAsync(deviceId, status, cancellationToken));
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.enable", deviceId, () => inner.EnableAsync(deviceId, cancellationToken));
+
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) =>
+        TraceAsync("registry.disable", deviceId, () => inner.DisableAsync(deviceId, cancellationToken));
 
     public Task DeleteAsync(string deviceId, CancellationToken cancellationToken = default) =>
         TraceAsync("registry.delete", deviceId, () => inner.DeleteAsync(deviceId, cancellationToken));

@@ -77,8 +77,9 @@ internal sealed class PageScope
     }
 
     /// <summary>The scope of a device or presence listing with <paramref name="query"/>'s filters (its page size may change between pages).</summary>
+    // The enabled filter is spelled as the former DeviceStatus enum printed it, so tokens issued before the change still match.
     public static PageScope Of(string kind, string provider, DeviceQuery query) =>
-        Of(kind, provider, query.Status?.ToString(), query.AttributeName, query.AttributeValue);
+        Of(kind, provider, query.Enabled switch { true => "Enabled", false => "Disabled", null => null }, query.AttributeName, query.AttributeValue);
 
     /// <summary>A token for resuming after <paramref name="cursor"/>.</summary>
     public string Encode(string cursor)

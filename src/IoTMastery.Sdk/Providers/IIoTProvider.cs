@@ -30,8 +30,14 @@ public interface IIoTProvider : IAsyncDisposable
     /// <summary>Firmware releases and rollouts.</summary>
     IFirmwareService Firmware { get; }
 
-    /// <summary>Device-side connections.</summary>
-    IDeviceConnectionFactory Devices { get; }
+    /// <summary>
+    /// Creates one device's connection to this provider (the device side); call <see cref="IDeviceConnection.ConnectAsync"/>
+    /// to connect it and dispose it to disconnect. Nothing is sent until then.
+    /// </summary>
+    /// <param name="options">The device id, its credential and the connection's telemetry and connect settings.</param>
+    /// <exception cref="ArgumentException">The id breaks <see cref="DeviceIdRules"/>, the credential is not one this provider's devices connect with, or an option is out of range.</exception>
+    IDeviceConnection CreateDeviceConnection(DeviceConnectionOptions options);
+
 }
 
 /// <summary>What a provider supports. A missing feature is reported here, never silently ignored.</summary>

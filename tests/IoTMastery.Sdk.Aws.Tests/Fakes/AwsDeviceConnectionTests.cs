@@ -54,8 +54,8 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
     {
         await _fake.UpdateShadowAsync("dev-shadow", State("desired", new JsonObject { ["mode"] = "eco", ["fan"] = new JsonObject { ["speed"] = 1 } }));
         await using var device = Connect("dev-shadow");
-        var changes = new ConcurrentQueue<DesiredStateChange>();
-        device.SetDesiredStateHandler((change, _) => { changes.Enqueue(change); return ValueTask.CompletedTask; });
+        var changes = new ConcurrentQueue<(JsonObject Desired, long Version)>();
+        device.SetDesiredStateHandler((document, version, _) => { changes.Enqueue((document, version)); return ValueTask.CompletedTask; });
         using var cts = new CancellationTokenSource(Timeout);
         await device.ConnectAsync(cts.Token);
 
@@ -76,8 +76,8 @@ public sealed class AwsDeviceConnectionTests : IAsyncLifetime
         for (var i = 0; i < 3; i++) await _fake.UpdateShadowAsync("dev-version", State("reported", new JsonObject { ["mode"] = "off", ["boot"] = i }));
         await _fake.UpdateShadowAsync("dev-version", State("desired", new JsonObject { ["mode"] = "eco" }));
         await using var device = Connect("dev-version");
-        var changes = new ConcurrentQueue<DesiredStateChange>();
-        device.SetDesiredStateHandler((change, _) => { changes.Enqueue(change); return ValueTask.CompletedTask; });
+        var changes = new ConcurrentQueue<(JsonObject Desired, long Version)>();
+        device.SetDesiredStateHandler((document, version, _) => { changes.Enqueue((document, version)); return ValueTask.CompletedTask; });
         using var cts = new CancellationTokenSource(Timeout);
         await device.ConnectAsync(cts.Token);
 

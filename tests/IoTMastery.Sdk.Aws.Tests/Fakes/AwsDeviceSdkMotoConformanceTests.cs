@@ -28,7 +28,7 @@ public sealed class AwsDeviceSdkMotoConformanceTests(MotoServer moto)
         var active = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "sdk-moto-1", Credential = CredentialRequest.X509 });
         var inactive = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "sdk-moto-2", Credential = CredentialRequest.X509 });
         // Disabling deactivates the device's certificates in moto (status INACTIVE).
-        await provider.Registry.SetStatusAsync("sdk-moto-2", DeviceStatus.Disabled);
+        await provider.Registry.DisableAsync("sdk-moto-2");
 
         var dir = Directory.CreateTempSubdirectory("aws-sdk-moto-");
         try

@@ -45,7 +45,7 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
     }
 
     private IDeviceConnection Device(string id, IssuedCredential credential) =>
-        _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credential, ConnectRetryBudget = TimeSpan.Zero });
+        _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credential, ConnectRetryBudget = TimeSpan.Zero });
 
     [Fact]
     public async Task A_revoked_certificate_ends_its_live_connection_at_the_next_poll()

@@ -70,9 +70,9 @@ public sealed class AwsLiveTests
         {
             var registered = await aws.Registry.RegisterAsync(new DeviceRegistration { Id = thing }, cts.Token);
             await aws.State.UpdateDesiredAsync(thing, new JsonObject { ["mode"] = "eco" }, cancellationToken: cts.Token);
-            await using var device = aws.Devices.Create(new DeviceConnectionOptions { DeviceId = thing, Credential = registered.Credential! });
-            var changes = new ConcurrentQueue<DesiredStateChange>();
-            device.SetDesiredStateHandler((change, _) => { changes.Enqueue(change); return ValueTask.CompletedTask; });
+            await using var device = aws.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = thing, Credential = registered.Credential! });
+            var changes = new ConcurrentQueue<(JsonObject Desired, long Version)>();
+            device.SetDesiredStateHandler((document, version, _) => { changes.Enqueue((document, version)); return ValueTask.CompletedTask; });
             await device.ConnectAsync(cts.Token);
             while (!changes.Any(c => (string?)c.Desired["mode"] == "eco")) await Task.Delay(200, cts.Token);
             await device.ReportStateAsync(new JsonObject { ["mode"] = "eco" }, cts.Token);

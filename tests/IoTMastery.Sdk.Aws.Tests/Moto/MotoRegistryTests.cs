@@ -92,13 +92,13 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
     public async Task Disable_deactivates_certificates_and_enable_reactivates_them()
     {
         var result = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001", Credential = CredentialRequest.X509 });
-        var disabled = await _provider.Registry.SetStatusAsync("dev-001", DeviceStatus.Disabled);
-        Assert.Equal(DeviceStatus.Disabled, disabled.Status);
+        var disabled = await _provider.Registry.DisableAsync("dev-001");
+        Assert.False(disabled.Enabled);
         Assert.Equal("INACTIVE", (string?)(await _provider.ControlPlane.DescribeCertificateAsync(result.Credential!.Id, default))["status"]);
-        Assert.Equal("dev-001", Assert.Single(await _provider.Registry.ListAsync(new DeviceQuery { Status = DeviceStatus.Disabled }).ToListAsync()).Id);
+        Assert.Equal("dev-001", Assert.Single(await _provider.Registry.ListAsync(new DeviceQuery { Enabled = false }).ToListAsync()).Id);
 
-        var enabled = await _provider.Registry.SetStatusAsync("dev-001", DeviceStatus.Enabled);
-        Assert.Equal(DeviceStatus.Enabled, enabled.Status);
+        var enabled = await _provider.Registry.EnableAsync("dev-001");
+        Assert.True(enabled.Enabled);
         Assert.Equal("ACTIVE", (string?)(await _provider.ControlPlane.DescribeCertificateAsync(result.Credential.Id, default))["status"]);
     }
 

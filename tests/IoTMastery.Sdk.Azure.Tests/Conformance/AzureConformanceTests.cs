@@ -68,19 +68,19 @@ public sealed class AzureConformanceTests
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => api.GetDeviceIdentityAsync("missing"));
         // 7-10. device: connect, twin, reported, desired push, telemetry with properties
         var key = created["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>();
-        var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+        var device = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions
         {
             DeviceId = "dev1",
             Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey }, symmetricKey: key),
         });
         await using (device)
         {
-            var initial = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var desired = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.SetDesiredStateHandler((change, _) =>
+            var initial = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var desired = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.SetDesiredStateHandler((document, version, _) =>
             {
-                if (change.Desired["fw"]?.GetValue<string>() == "2.0") initial.TrySetResult(change);
-                if (change.Desired["fw"]?.GetValue<string>() == "3.0") desired.TrySetResult(change);
+                if (document["fw"]?.GetValue<string>() == "2.0") initial.TrySetResult((document, version));
+                if (document["fw"]?.GetValue<string>() == "3.0") desired.TrySetResult((document, version));
                 return ValueTask.CompletedTask;
             });
             device.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["ok"] = true, ["got"] = command.Payload?.DeepClone() })));
@@ -109,7 +109,7 @@ public sealed class AzureConformanceTests
             });
             var reservedTwin = await api.GetTwinAsync(id);
             await api.UpdateTwinAsync(id, new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["fw"] = "2.0" } } }, reservedTwin["etag"]!.GetValue<string>());
-            var client = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+            var client = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions
             {
                 DeviceId = id,
                 Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey },
@@ -118,9 +118,9 @@ public sealed class AzureConformanceTests
             await using (client)
             {
                 var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                client.SetDesiredStateHandler((change, _) =>
+                client.SetDesiredStateHandler((document, version, _) =>
                 {
-                    if (change.Desired["fw"]?.GetValue<string>() == "2.0") seen.TrySetResult();
+                    if (document["fw"]?.GetValue<string>() == "2.0") seen.TrySetResult();
                     return ValueTask.CompletedTask;
                 });
                 client.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["ok"] = true, ["got"] = command.Payload?.DeepClone() })));
@@ -156,7 +156,7 @@ public sealed class AzureConformanceTests
             ["deviceId"] = "cam1",
             ["authentication"] = new JsonObject { ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = thumbprint }, ["type"] = "selfSigned" },
         });
-        await using (var cam = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+        await using (var cam = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions
         {
             DeviceId = "cam1",
             Credential = new IssuedCredential(new CredentialInfo { Id = thumbprint, Kind = CredentialKind.X509Certificate }, certificatePem, keyPem),
@@ -167,7 +167,7 @@ public sealed class AzureConformanceTests
         }
         // 15b. CA-authenticated device: identity of type certificateAuthority, certificate from the verified CA
         await api.CreateDeviceIdentityAsync(new JsonObject { ["deviceId"] = "cam2", ["authentication"] = new JsonObject { ["type"] = "certificateAuthority" } });
-        await using (var connection = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = hub.VerifiedCa.IssueDeviceCertificate("cam2") }))
+        await using (var connection = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam2", Credential = hub.VerifiedCa.IssueDeviceCertificate("cam2") }))
         {
             await connection.ConnectAsync();
             await connection.SendMessageAsync(Encoding.UTF8.GetBytes("""{"x":2}"""), [new("$.mid", "m3")]);

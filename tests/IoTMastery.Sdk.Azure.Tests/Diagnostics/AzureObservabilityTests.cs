@@ -103,10 +103,10 @@ public sealed class AzureObservabilityTests
         // The service authenticates with the policy key (a SAS token per request); the device with its own key.
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-az-sas", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
         var key = registered.Credential!.SymmetricKey!;
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "otel-az-sas", Credential = registered.Credential }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "otel-az-sas", Credential = registered.Credential }))
         {
             device.SetCommandHandler((_, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["echo"] = "reply-payload-marker" })));
-            device.SetDesiredStateHandler((_, _) => ValueTask.CompletedTask);
+            device.SetDesiredStateHandler((_, _, _) => ValueTask.CompletedTask);
             await device.ConnectAsync();
             await provider.Commands.InvokeAsync("otel-az-sas", new DeviceCommand { Name = "reboot", Payload = new JsonObject { ["p"] = "command-payload-marker" }, Timeout = TimeSpan.FromSeconds(10) });
             await provider.State.UpdateDesiredAsync("otel-az-sas", new JsonObject { ["d"] = "desired-payload-marker" });

@@ -42,7 +42,7 @@ public sealed class ConnectionStateEventsTests
         await using var stream = provider.Registry.ReadPresenceEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
         var next = stream.MoveNextAsync().AsTask();
 
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-ev", Credential = registered.Credential! }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-ev", Credential = registered.Credential! }))
             await device.ConnectAsync(bound.Token);
 
         var seen = new List<DevicePresence>();
@@ -106,7 +106,7 @@ public sealed class ConnectionStateEventsTests
         using var bound = new CancellationTokenSource(Bound);
         await using var stream = provider.Registry.ReadPresenceEventsAsync(bound.Token).GetAsyncEnumerator(bound.Token);
         var next = stream.MoveNextAsync().AsTask();
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-fleet", Credential = registered.Credential! });
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-fleet", Credential = registered.Credential! });
         await device.ConnectAsync(bound.Token);
         while (await next && stream.Current.DeviceId != "dev-fleet") next = stream.MoveNextAsync().AsTask();
         var connectedAt = stream.Current.Since;

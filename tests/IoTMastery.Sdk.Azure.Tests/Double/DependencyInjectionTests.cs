@@ -30,7 +30,7 @@ public sealed class DependencyInjectionTests
             var registry = host.Services.GetRequiredService<IDeviceRegistry>();
             await registry.RegisterAsync(new DeviceRegistration { Id = "di1" });
             Assert.Equal("di1", (await registry.GetAsync("di1")).Id);
-            Assert.Same(host.Services.GetRequiredService<IIoTProvider>().Devices, host.Services.GetRequiredService<IDeviceConnectionFactory>());
+            Assert.Same(host.Services.GetRequiredService<IIoTProvider>().Registry, registry);
         }
         finally
         {

@@ -73,7 +73,7 @@ public sealed class EventHubsEndpointOfficialClientTests
         hub.RouteConnectionStateEvents = true;
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-cs", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cs", Credential = registered.Credential! }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-cs", Credential = registered.Credential! }))
             await device.ConnectAsync();
 
         using var bound = new CancellationTokenSource(Bound);
@@ -101,7 +101,7 @@ public sealed class EventHubsEndpointOfficialClientTests
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-tm", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
         using var bound = new CancellationTokenSource(Bound);
-        await using (var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-tm", Credential = registered.Credential! }))
+        await using (var device = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-tm", Credential = registered.Credential! }))
         {
             await device.ConnectAsync(bound.Token);
             // SendMessageAsync completes on PUBACK, which the double sends after appending: every message is on the endpoint after this.

@@ -22,7 +22,7 @@ public sealed class ProviderAgainstDoubleTests
 
         var device = await registry.GetAsync("d2");
         Assert.Equal("a", device.Attributes["site"]);
-        Assert.Equal(DeviceStatus.Enabled, device.Status);
+        Assert.True(device.Enabled);
         Assert.Equal(["sas-primary", "sas-secondary"], device.Credentials.Select(c => c.Id));
 
         var first = await registry.ListAsync(new DeviceQuery { PageSize = 2 }).AsPages().FirstAsync();
@@ -38,7 +38,7 @@ public sealed class ProviderAgainstDoubleTests
         var removed = await registry.UpdateAsync("d2", new Dictionary<string, string?> { ["site"] = null });
         Assert.False(removed.Attributes.ContainsKey("site"));
 
-        Assert.Equal(DeviceStatus.Disabled, (await registry.SetStatusAsync("d3", DeviceStatus.Disabled)).Status);
+        Assert.False((await registry.DisableAsync("d3")).Enabled);
         Assert.Equal(1, (await provider.Hub.GetDeviceStatisticsAsync()).Disabled);
 
         await registry.DeleteAsync("d5");
@@ -69,24 +69,24 @@ public sealed class ProviderAgainstDoubleTests
         Assert.Equal(CredentialKind.SymmetricKey, registered.Credential!.Info.Kind);
         Assert.DoesNotContain(registered.Credential.SymmetricKey!, registered.Credential.ToString(), StringComparison.Ordinal);
 
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
         {
             await device.ConnectAsync();
             Assert.True(device.IsConnected);
         }
 
         var rotated = await provider.Registry.RotateCredentialAsync("dev1", "sas-primary");
-        var stale = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential });
+        var stale = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential });
         await using (stale)
         {
             var refused = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => stale.ConnectAsync());
             Assert.DoesNotContain(registered.Credential.SymmetricKey!, refused.Message, StringComparison.Ordinal);
         }
-        await using (var fresh = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated }))
+        await using (var fresh = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated }))
             await fresh.ConnectAsync();
 
-        await provider.Registry.SetStatusAsync("dev1", DeviceStatus.Disabled);
-        await using var disabled = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated });
+        await provider.Registry.DisableAsync("dev1");
+        await using var disabled = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = rotated });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => disabled.ConnectAsync());
     }
 
@@ -116,11 +116,11 @@ public sealed class ProviderAgainstDoubleTests
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "cam2", Credential = CredentialRequest.X509 });
         Assert.Equal("certificateAuthority", (await provider.Hub.GetDeviceIdentityAsync("cam2"))["authentication"]!["type"]!.GetValue<string>());
         Assert.Empty(registered.Device.Credentials); // nothing per device to list or revoke (RegistryContractTests)
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! }))
             await device.ConnectAsync();
         // A certificate from another CA is refused.
         using var other = LocalCertificateAuthority.Create("not verified");
-        await using var impostor = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = other.IssueDeviceCertificate("cam2") });
+        await using var impostor = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam2", Credential = other.IssueDeviceCertificate("cam2") });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => impostor.ConnectAsync());
     }
 
@@ -131,13 +131,13 @@ public sealed class ProviderAgainstDoubleTests
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
         await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["mode"] = "eco" });
-        var seen = new List<DesiredStateChange>();
+        var seen = new List<(JsonObject Desired, long Version)>();
         var three = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
-        device.SetDesiredStateHandler((change, _) =>
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        device.SetDesiredStateHandler((document, version, _) =>
         {
-            lock (seen) seen.Add(change);
-            if (change.Version == 3) three.TrySetResult();
+            lock (seen) seen.Add((document, version));
+            if (version == 3) three.TrySetResult();
             return ValueTask.CompletedTask;
         });
         await device.ConnectAsync();
@@ -164,9 +164,9 @@ public sealed class ProviderAgainstDoubleTests
         await using var hub = await IotHubDouble.StartAsync();
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
-        var seen = new System.Collections.Concurrent.ConcurrentQueue<DesiredStateChange>();
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
-        device.SetDesiredStateHandler((change, _) => { seen.Enqueue(change); return ValueTask.CompletedTask; });
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<(JsonObject Desired, long Version)>();
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        device.SetDesiredStateHandler((document, version, _) => { seen.Enqueue((document, version)); return ValueTask.CompletedTask; });
         await device.ConnectAsync();
         await provider.State.UpdateDesiredAsync("dev1", new JsonObject { ["a"] = 1 });
         await WaitForAsync(() => seen.Any(c => c.Version == 2));
@@ -203,7 +203,7 @@ public sealed class ProviderAgainstDoubleTests
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => provider.Commands.InvokeAsync("nobody", new DeviceCommand { Name = "reboot" }));
         var offline = await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceOffline, () => provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "reboot" }));
         Assert.Equal("404103", offline.ErrorCode);
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         await device.ConnectAsync();
         var reply = await provider.Commands.InvokeAsync("dev1", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(5) });
         Assert.Equal(501, reply.Status);
@@ -289,7 +289,7 @@ public sealed class ProviderAgainstDoubleTests
         // A SAS key generated here and a self-signed certificate's thumbprint both reached the hub: the devices connect.
         foreach (var item in new[] { result[2], result[3] })
         {
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Registration!.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = item.DeviceId, Credential = item.Registration!.Credential! });
             await device.ConnectAsync();
             Assert.True(device.IsConnected);
         }
@@ -341,7 +341,7 @@ public sealed class ProviderAgainstDoubleTests
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var provider = IotHubDoubleProviders.Create(hub, o => o.SasTimeToLive = TimeSpan.FromMinutes(20), time);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
-        await using var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        await using var device = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await device.ConnectAsync();
         device.Client.Connected += (_, _) => reconnected.TrySetResult();
@@ -363,7 +363,7 @@ public sealed class ProviderAgainstDoubleTests
         await using var hub = await IotHubDouble.StartAsync();
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev1", Credential = SasKey });
-        await using var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
+        await using var device = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential! });
         var received = new TaskCompletionSource<CloudToDeviceMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         await device.EnableCloudToDeviceAsync((m, _) => { received.TrySetResult(m); return ValueTask.CompletedTask; });
         await device.ConnectAsync();

@@ -19,7 +19,7 @@ public sealed class RegistryContractTests
         Assert.Empty((await provider.Registry.GetAsync("cam2")).Credentials);
         var notFound = await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => provider.Registry.RevokeCredentialAsync("cam2", "certificate-authority"));
         Assert.Contains("disable or delete", notFound.Message, StringComparison.Ordinal);
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! });
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam2", Credential = registered.Credential! });
         await device.ConnectAsync();
     }
 
@@ -31,14 +31,14 @@ public sealed class RegistryContractTests
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "cam1", Credential = CredentialRequest.X509 });
         await provider.Registry.RevokeCredentialAsync("cam1", registered.Credential!.Id);
         Assert.Empty((await provider.Registry.GetAsync("cam1")).Credentials);
-        await using (var revoked = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam1", Credential = registered.Credential }))
+        await using (var revoked = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam1", Credential = registered.Credential }))
             await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => revoked.ConnectAsync());
         // Revoking it again: it is no longer listed, so it is not found.
         await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => provider.Registry.RevokeCredentialAsync("cam1", registered.Credential.Id));
 
         var fresh = await provider.Registry.IssueCredentialAsync("cam1", CredentialRequest.X509);
         Assert.Equal([fresh.Id], (await provider.Registry.GetAsync("cam1")).Credentials.Select(c => c.Id));
-        await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "cam1", Credential = fresh });
+        await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "cam1", Credential = fresh });
         await device.ConnectAsync();
     }
 

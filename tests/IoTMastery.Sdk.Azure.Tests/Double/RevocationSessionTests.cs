@@ -16,7 +16,7 @@ public sealed class RevocationSessionTests
         await using var provider = IotHubDoubleProviders.Create(hub);
         var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "rv1", Credential = SasKey });
         var second = await provider.Registry.IssueCredentialAsync("rv1", SasKey);
-        await using var live = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "rv1", Credential = second });
+        await using var live = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "rv1", Credential = second });
         await live.ConnectAsync();
         Assert.True(hub.IsConnected("rv1"));
 
@@ -28,7 +28,7 @@ public sealed class RevocationSessionTests
         Assert.Equal("enabled", identity["status"]!.GetValue<string>());
         Assert.Null(identity["statusReason"]);
         await live.DisposeAsync();
-        await using var other = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "rv1", Credential = registration.Credential! });
+        await using var other = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "rv1", Credential = registration.Credential! });
         await other.ConnectAsync();
         Assert.True(other.IsConnected);
     }
@@ -40,10 +40,10 @@ public sealed class RevocationSessionTests
         await using var provider = IotHubDoubleProviders.Create(hub);
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "rv2", Credential = SasKey });
         var second = await provider.Registry.IssueCredentialAsync("rv2", SasKey);
-        await provider.Registry.SetStatusAsync("rv2", DeviceStatus.Disabled);
+        await provider.Registry.DisableAsync("rv2");
 
         await provider.Registry.RevokeCredentialAsync("rv2", second.Id);
 
-        Assert.Equal(DeviceStatus.Disabled, (await provider.Registry.GetAsync("rv2")).Status);
+        Assert.False((await provider.Registry.GetAsync("rv2")).Enabled);
     }
 }

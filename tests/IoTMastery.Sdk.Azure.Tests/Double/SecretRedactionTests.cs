@@ -17,16 +17,16 @@ public sealed class SecretRedactionTests
         var key = registered.Credential!.SymmetricKey!;
         var errors = new List<Exception>();
 
-        await using (var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
+        await using (var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
         {
-            device.SetDesiredStateHandler((_, _) => ValueTask.CompletedTask);
+            device.SetDesiredStateHandler((_, _, _) => ValueTask.CompletedTask);
             await device.ConnectAsync();
             await device.ReportStateAsync(new JsonObject { ["x"] = 1 });
         }
         hub.InjectedFaults.Enqueue((429, """{"Message":"ErrorCode:ThrottlingException;throttled"}"""));
         await provider.Registry.GetAsync("dev1");
         await provider.Registry.RotateCredentialAsync("dev1", "sas-primary");
-        await using (var stale = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
+        await using (var stale = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev1", Credential = registered.Credential }))
             errors.Add(await Assert.ThrowsAnyAsync<IoTException>(() => stale.ConnectAsync()));
         errors.Add(Assert.ThrowsAny<ArgumentException>(() => new AzureIoTOptions { ConnectionString = "HostName=h;SharedAccessKeyName=p;SharedAccessKey=not-base64!" }.Validate()));
 

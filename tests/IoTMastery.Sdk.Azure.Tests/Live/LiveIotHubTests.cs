@@ -25,10 +25,10 @@ public sealed class LiveIotHubTests
         var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } });
         try
         {
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registered.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registered.Credential! });
             var desired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             device.SetCommandHandler((c, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["echo"] = c.Name })));
-            device.SetDesiredStateHandler((c, _) => { if (c.Desired.ContainsKey("mode")) desired.TrySetResult(); return ValueTask.CompletedTask; });
+            device.SetDesiredStateHandler((desiredDocument, _, _) => { if (desiredDocument.ContainsKey("mode")) desired.TrySetResult(); return ValueTask.CompletedTask; });
             await device.ConnectAsync();
             await device.ReportStateAsync(new JsonObject { ["live"] = true });
             await provider.State.UpdateDesiredAsync(id, new JsonObject { ["mode"] = "eco" });
@@ -59,7 +59,7 @@ public sealed class LiveIotHubTests
                 return default;
             });
             await Task.Delay(TimeSpan.FromSeconds(5));
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registered.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registered.Credential! });
             await device.ConnectAsync();
             await device.SendTelemetryAsync(new TelemetryRecord(id, "temperature", 21.5, DateTimeOffset.UtcNow));
             await device.FlushAsync();

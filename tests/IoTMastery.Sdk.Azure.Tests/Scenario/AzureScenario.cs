@@ -40,7 +40,7 @@ public static class AzureScenario
             // 2. Connect; each device answers reboot and follows desired firmware; the last one fails its health check.
             foreach (var id in ids)
             {
-                var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
+                var connection = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] });
                 var agent = new FirmwareUpdateAgent(connection, "1.0.0", (release, _, _) => ValueTask.FromResult(id != failing || release.Version == "1.0.0"));
                 connection.SetCommandHandler((command, _) => ValueTask.FromResult(command.Name == "reboot"
                     ? new CommandResponse(200, new JsonObject { ["rebooted"] = true })

@@ -94,7 +94,7 @@ public sealed class IotHubErrorTests
     {
         Assert.Equal("SELECT * FROM devices", AzureDeviceRegistry.BuildQuery(new DeviceQuery()));
         Assert.Equal("SELECT * FROM devices WHERE status = 'disabled' AND tags.site = 'a'",
-            AzureDeviceRegistry.BuildQuery(new DeviceQuery { Status = DeviceStatus.Disabled, AttributeName = "site", AttributeValue = "a" }));
+            AzureDeviceRegistry.BuildQuery(new DeviceQuery { Enabled = false, AttributeName = "site", AttributeValue = "a" }));
         Assert.Equal("SELECT * FROM devices WHERE is_defined(tags.site)", AzureDeviceRegistry.BuildQuery(new DeviceQuery { AttributeName = "site" }));
         Assert.Throws<ArgumentException>(() => AzureDeviceRegistry.BuildQuery(new DeviceQuery { AttributeName = "site", AttributeValue = "x' OR 1=1" }));
         Assert.Throws<ArgumentException>(() => AzureDeviceRegistry.BuildQuery(new DeviceQuery { AttributeName = "a.b" }));

@@ -27,7 +27,7 @@ public sealed class AzureTelemetryEndToEndTests : IDisposable
         {
             Assert.True(provider.Capabilities.TelemetryConsumption);
             var registered = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-e2e", Credential = new CredentialRequest { Kind = CredentialKind.SymmetricKey } }, bound.Token);
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-e2e", Credential = registered.Credential! });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-e2e", Credential = registered.Credential! });
             await using (var subscription = await provider.Telemetry.SubscribeAsync(bound.Token))
             {
                 // Live when SubscribeAsync returns: the connect's own connection-state event and everything after it are read.

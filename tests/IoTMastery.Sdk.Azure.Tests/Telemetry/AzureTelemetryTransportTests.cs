@@ -46,7 +46,7 @@ public sealed class AzureTelemetryTransportTests
     public async Task Oversize_messages_fail_before_sending()
     {
         await using var provider = AzureIoTProvider.Create(new AzureIoTOptions { ConnectionString = "HostName=h.azure-devices.net;SharedAccessKeyName=p;SharedAccessKey=AAAA" });
-        await using var device = (AzureDeviceConnection)provider.Devices.Create(new DeviceConnectionOptions
+        await using var device = (AzureDeviceConnection)provider.CreateDeviceConnection(new DeviceConnectionOptions
         {
             DeviceId = "dev1",
             Credential = new IssuedCredential(new CredentialInfo { Id = "sas-primary", Kind = CredentialKind.SymmetricKey }, symmetricKey: "AAAA"),

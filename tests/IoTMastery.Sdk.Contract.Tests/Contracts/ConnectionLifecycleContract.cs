@@ -94,7 +94,7 @@ public abstract class ConnectionLifecycleContract<TFixture>(TFixture fixture) : 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => device.FlushAsync(Ct));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => device.ReportStateAsync(new JsonObject { ["battery"] = 80 }, Ct));
         Assert.Throws<ObjectDisposedException>(() => device.SetCommandHandler((_, _) => ValueTask.FromResult(new CommandResponse(200))));
-        Assert.Throws<ObjectDisposedException>(() => device.SetDesiredStateHandler((_, _) => ValueTask.CompletedTask));
+        Assert.Throws<ObjectDisposedException>(() => device.SetDesiredStateHandler((_, _, _) => ValueTask.CompletedTask));
     }
 }
 
@@ -164,10 +164,10 @@ public abstract class LateDesiredHandlerContract<TFixture>(TFixture fixture) : C
         var updated = await Provider.State.UpdateDesiredAsync(registration.Device.Id, new JsonObject { ["rate"] = 21 }, cancellationToken: Ct);
         var device = await ConnectAsync(registration);
 
-        var seen = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-        device.SetDesiredStateHandler((change, _) =>
+        var seen = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.SetDesiredStateHandler((document, version, _) =>
         {
-            if (change.Desired["rate"]?.GetValue<int>() == 21) seen.TrySetResult(change);
+            if (document["rate"]?.GetValue<int>() == 21) seen.TrySetResult((document, version));
             return ValueTask.CompletedTask;
         });
 

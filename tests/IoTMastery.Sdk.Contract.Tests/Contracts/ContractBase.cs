@@ -29,7 +29,7 @@ public abstract class ContractBase<TFixture>(TFixture fixture) : IAsyncLifetime
     /// <summary>Creates a connection for a registered device, lets <paramref name="configure"/> set handlers, connects; disposed after the test.</summary>
     protected async Task<IDeviceConnection> ConnectAsync(DeviceRegistrationResult registration, Action<IDeviceConnection>? configure = null)
     {
-        var connection = Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = registration.Device.Id, Credential = registration.Credential! });
+        var connection = Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = registration.Device.Id, Credential = registration.Credential! });
         _connections.Add(connection);
         configure?.Invoke(connection);
         await connection.ConnectAsync(Ct);

@@ -83,10 +83,10 @@ public abstract class DisableEnforcementContract<TFixture>(TFixture fixture) : C
     {
         var registration = await RegisterAsync();
 
-        await Provider.Registry.SetStatusAsync(registration.Device.Id, DeviceStatus.Disabled, Ct);
+        await Provider.Registry.DisableAsync(registration.Device.Id, Ct);
 
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => ConnectAsync(registration));
-        await Provider.Registry.SetStatusAsync(registration.Device.Id, DeviceStatus.Enabled, Ct);
+        await Provider.Registry.EnableAsync(registration.Device.Id, Ct);
         Assert.True((await ConnectAsync(registration)).IsConnected);
     }
 }
@@ -102,7 +102,7 @@ public abstract class LiveDisableContract<TFixture>(TFixture fixture) : Contract
         var live = await ConnectAsync(registration);
         Assert.True(live.IsConnected);
 
-        await Provider.Registry.SetStatusAsync(registration.Device.Id, DeviceStatus.Disabled, Ct);
+        await Provider.Registry.DisableAsync(registration.Device.Id, Ct);
 
         await EventuallyAsync(() => Task.FromResult(live.IsConnected), connected => !connected, "the disabled device's live connection to close");
     }

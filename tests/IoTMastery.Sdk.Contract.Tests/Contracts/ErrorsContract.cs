@@ -14,7 +14,7 @@ public abstract class ErrorsContract<TFixture>(TFixture fixture) : ContractBase<
 
         Assert.Equal(id, (await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.GetAsync(id, Ct))).DeviceId);
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.DeleteAsync(id, Ct));
-        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct));
+        await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.DisableAsync(id, Ct));
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.Registry.UpdateAsync(id, new Dictionary<string, string?> { ["a"] = "b" }, cancellationToken: Ct));
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.State.GetAsync(id, Ct));
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => Provider.State.UpdateDesiredAsync(id, new JsonObject { ["a"] = 1 }, cancellationToken: Ct));

@@ -108,16 +108,16 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
         Assert.DoesNotContain(current.Id, report.BelowMinimumVersion);
         Assert.DoesNotContain(silent, report.BelowMinimumVersion); // unknown is not "below": it is listed as not reporting
         // Flagging changes nothing in the registry.
-        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+        Assert.True((await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Enabled);
 
         // Scoped to this test's devices: the cloud peers are shared with other tests' devices, which must stay as they are.
         string[] ours = [old.Id, current.Id, silent];
         await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(minimum, ["bad id!"], Ct));
         var disabled = await patching.DisableDevicesBelowMinimumAsync(minimum, ours, Ct);
         Assert.Equal([old.Id], disabled);
-        Assert.Equal(DeviceStatus.Disabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
-        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Status);
-        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(silent, Ct)).Status);
+        Assert.False((await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Enabled);
+        Assert.True((await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Enabled);
+        Assert.True((await fleet.Provider.Registry.GetAsync(silent, Ct)).Enabled);
         // Again: nothing left to disable.
         Assert.Empty(await patching.DisableDevicesBelowMinimumAsync(minimum, ours, Ct));
 
@@ -129,7 +129,7 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
             Assert.Equal("minimumAllowedVersion", (await Assert.ThrowsAsync<ArgumentException>(() => patching.DisableDevicesBelowMinimumAsync(bad, ours, Ct))).ParamName);
             Assert.Equal("minimumAllowedVersion", (await Assert.ThrowsAsync<ArgumentException>(() => patching.RestrictDevicesBelowMinimumAsync(bad, ours, Ct))).ParamName);
         }
-        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Status);
+        Assert.True((await fleet.Provider.Registry.GetAsync(current.Id, Ct)).Enabled);
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
             var refused = await Assert.ThrowsAsync<NotSupportedException>(() => patching.RestrictDevicesBelowMinimumAsync(minimum, ours, Ct));
             Assert.Contains("DisableDevicesBelowMinimumAsync", refused.Message, StringComparison.Ordinal);
             Assert.Empty(await patching.ListRestrictedDevicesAsync(Ct));
-            Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+            Assert.True((await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Enabled);
             await SendTelemetryAsync(old);
             return;
         }
@@ -159,7 +159,7 @@ public abstract class MinimumVersionContract<TFixture>(TFixture fixture) : Contr
         Assert.Equal([old.Id], await patching.RestrictDevicesBelowMinimumAsync(minimum, ours, Ct));
         Assert.Equal("1.5.0", (await patching.ListRestrictedDevicesAsync(Ct))[old.Id]);
         // Restricted, not disabled: it stays enabled and connected so the fix can reach it.
-        Assert.Equal(DeviceStatus.Enabled, (await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Status);
+        Assert.True((await fleet.Provider.Registry.GetAsync(old.Id, Ct)).Enabled);
 
         // Its telemetry, its other reported state and commands to it are refused; the compliant device is untouched.
         var undelivered = await Assert.ThrowsAsync<IoTException>(() => SendTelemetryAsync(old));

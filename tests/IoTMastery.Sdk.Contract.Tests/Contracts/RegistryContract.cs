@@ -15,7 +15,7 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         Assert.NotNull(registered.Credential);
         var device = await Provider.Registry.GetAsync(id, Ct);
         Assert.Equal(id, device.Id);
-        Assert.Equal(DeviceStatus.Enabled, device.Status);
+        Assert.True(device.Enabled);
         Assert.Equal("north", device.Attributes["site"]);
         Assert.Equal("p-7", device.Attributes["model"]);
     }
@@ -153,10 +153,10 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
         var run = ProviderFixture.NewDeviceId("run");
         var enabled = (await RegisterAsync(attributes: new Dictionary<string, string> { ["run"] = run }, withCredential: false)).Device.Id;
         var disabled = (await RegisterAsync(attributes: new Dictionary<string, string> { ["run"] = run }, withCredential: false)).Device.Id;
-        await Provider.Registry.SetStatusAsync(disabled, DeviceStatus.Disabled, Ct);
+        await Provider.Registry.DisableAsync(disabled, Ct);
 
-        var onlyDisabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Status = DeviceStatus.Disabled }, Ct).Select(d => d.Id).ToListAsync(Ct);
-        var onlyEnabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Status = DeviceStatus.Enabled }, Ct).Select(d => d.Id).ToListAsync(Ct);
+        var onlyDisabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Enabled = false }, Ct).Select(d => d.Id).ToListAsync(Ct);
+        var onlyEnabled = await Provider.Registry.ListAsync(new DeviceQuery { AttributeName = "run", AttributeValue = run, Enabled = true }, Ct).Select(d => d.Id).ToListAsync(Ct);
 
         Assert.Equal([disabled], onlyDisabled);
         Assert.Equal([enabled], onlyEnabled);
@@ -183,12 +183,12 @@ public abstract class RegistryContract<TFixture>(TFixture fixture) : ContractBas
     {
         var id = (await RegisterAsync(withCredential: false)).Device.Id;
 
-        var disabled = await Provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, Ct);
-        Assert.Equal(DeviceStatus.Disabled, disabled.Status);
-        Assert.Equal(DeviceStatus.Disabled, (await Provider.Registry.GetAsync(id, Ct)).Status);
+        var disabled = await Provider.Registry.DisableAsync(id, Ct);
+        Assert.False(disabled.Enabled);
+        Assert.False((await Provider.Registry.GetAsync(id, Ct)).Enabled);
 
-        await Provider.Registry.SetStatusAsync(id, DeviceStatus.Enabled, Ct);
-        Assert.Equal(DeviceStatus.Enabled, (await Provider.Registry.GetAsync(id, Ct)).Status);
+        await Provider.Registry.EnableAsync(id, Ct);
+        Assert.True((await Provider.Registry.GetAsync(id, Ct)).Enabled);
     }
 
     [Fact]

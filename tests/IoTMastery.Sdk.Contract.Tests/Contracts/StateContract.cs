@@ -36,10 +36,10 @@ public abstract class StateDeliveryContract<TFixture>(TFixture fixture) : Contra
     public async Task Desired_state_reaches_the_device_handler()
     {
         var registration = await RegisterAsync();
-        var seen = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await ConnectAsync(registration, c => c.SetDesiredStateHandler((change, _) =>
+        var seen = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await ConnectAsync(registration, c => c.SetDesiredStateHandler((document, version, _) =>
         {
-            if (change.Desired["rate"]?.GetValue<int>() == 12) seen.TrySetResult(change);
+            if (document["rate"]?.GetValue<int>() == 12) seen.TrySetResult((document, version));
             return ValueTask.CompletedTask;
         }));
 

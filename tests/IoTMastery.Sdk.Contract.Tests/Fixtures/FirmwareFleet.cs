@@ -164,7 +164,7 @@ public sealed class FleetDevice(string id, IssuedCredential credential, string r
     internal async Task ConnectAsync(IIoTProvider provider, string operatorKeyPem, CancellationToken ct)
     {
         var current = RunningVersion;
-        _connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credential });
+        _connection = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credential });
         _agent = new FirmwareUpdateAgent(_connection, current, new FirmwareUpdateAgentOptions { TrustedOperatorKeyPem = operatorKeyPem }, (release, image, _) =>
         {
             lock (_installed) _installed.Add(release.Version);

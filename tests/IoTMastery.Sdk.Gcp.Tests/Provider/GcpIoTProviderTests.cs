@@ -41,9 +41,9 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
 
         var updated = await registry.UpdateAsync("dev-a", new Dictionary<string, string?> { ["site"] = null, ["floor"] = "3" });
         Assert.Equal(new Dictionary<string, string> { ["floor"] = "3" }, updated.Attributes);
-        Assert.Equal(DeviceStatus.Disabled, (await registry.SetStatusAsync("dev-b", DeviceStatus.Disabled)).Status);
+        Assert.False((await registry.DisableAsync("dev-b")).Enabled);
         Assert.True(stack.Registry.IsBlocked("dev-b"));
-        Assert.Equal(["dev-b"], await registry.ListAsync(new DeviceQuery { Status = DeviceStatus.Disabled }).Select(d => d.Id).ToListAsync());
+        Assert.Equal(["dev-b"], await registry.ListAsync(new DeviceQuery { Enabled = false }).Select(d => d.Id).ToListAsync());
 
         await registry.DeleteAsync("dev-c");
         await IoTAssert.ThrowsAsync(IoTErrorKind.DeviceNotFound, () => registry.GetAsync("dev-c"));
@@ -91,8 +91,8 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => iot.State.UpdateDesiredAsync("dev-ok", new JsonObject(), expectedVersion: 0));
         await Assert.ThrowsAsync<ArgumentException>(() => iot.Commands.InvokeAsync("dev-ok", new DeviceCommand { Name = "bad name" }));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => iot.Commands.InvokeAsync("dev-ok", new DeviceCommand { Name = "ok", Timeout = TimeSpan.Zero }));
-        Assert.Throws<ArgumentException>(() => iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "x", Credential = new IssuedCredential(new CredentialInfo { Id = "c" }) }));
-        Assert.Throws<ArgumentException>(() => iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-ok", Credential = new IssuedCredential(new CredentialInfo { Id = "c" }, publicKeyPem: "k") }));
+        Assert.Throws<ArgumentException>(() => iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "x", Credential = new IssuedCredential(new CredentialInfo { Id = "c" }) }));
+        Assert.Throws<ArgumentException>(() => iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-ok", Credential = new IssuedCredential(new CredentialInfo { Id = "c" }, publicKeyPem: "k") }));
         Assert.Equal(before, stack.Registry.Server.Requests.Count);
 
         Assert.Throws<ArgumentException>(() => new GcpIoTOptions { ProjectId = "p", RegistryId = "r" }.Validate());
@@ -114,11 +114,11 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await using var stack = await GcpProviderStack.StartAsync(emulator);
         var iot = stack.Provider;
         var credential = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-live", Credential = PublicKey })).Credential!;
-        await using var device = iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-live", Credential = credential });
-        var desired = new List<DesiredStateChange>();
+        await using var device = iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-live", Credential = credential });
+        var desired = new List<(JsonObject Desired, long Version)>();
         var desiredSeen = new SemaphoreSlim(0);
         device.SetCommandHandler((c, _) => ValueTask.FromResult(new CommandResponse(c.Name == "reboot" ? 200 : 400, new JsonObject { ["did"] = c.Name, ["arg"] = c.Payload?.DeepClone() })));
-        device.SetDesiredStateHandler((change, _) => { lock (desired) desired.Add(change); desiredSeen.Release(); return default; });
+        device.SetDesiredStateHandler((document, version, _) => { lock (desired) desired.Add((document, version)); desiredSeen.Release(); return default; });
         await device.ConnectAsync();
         Assert.True(device.IsConnected);
         // The bridge client id is the device path and the password a JWT: mosquitto logged the connect.
@@ -184,7 +184,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         Assert.Equal("Gcp", timeout.Provider);
 
         var credential = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-nohandler", Credential = PublicKey })).Credential!;
-        await using var device = iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-nohandler", Credential = credential });
+        await using var device = iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-nohandler", Credential = credential });
         await device.ConnectAsync();
         Assert.Equal(501, (await iot.Commands.InvokeAsync("dev-nohandler", new DeviceCommand { Name = "reboot", Timeout = TimeSpan.FromSeconds(15) })).Status);
     }
@@ -195,11 +195,11 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         await using var stack = await GcpProviderStack.StartAsync(emulator, telemetryToPubSub: true);
         var iot = stack.Provider;
         var credential = (await iot.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-fw", Credential = PublicKey })).Credential!;
-        await using var device = iot.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-fw", Credential = credential });
-        device.SetDesiredStateHandler(async (change, ct) =>
+        await using var device = iot.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-fw", Credential = credential });
+        device.SetDesiredStateHandler(async (document, _, ct) =>
         {
-            if (!change.Desired.ContainsKey(FirmwareStateContract.PropertyName)) return;
-            var offer = FirmwareStateContract.ParseDesired(change.Desired[FirmwareStateContract.PropertyName]);
+            if (!document.ContainsKey(FirmwareStateContract.PropertyName)) return;
+            var offer = FirmwareStateContract.ParseDesired(document[FirmwareStateContract.PropertyName]);
             var version = offer.Release.Version;
             await device.ReportStateAsync(new JsonObject { [FirmwareStateContract.PropertyName] = FirmwareStateContract.BuildReported(new ReportedFirmware { Version = version, TargetVersion = version, Status = FirmwareUpdateStatus.Succeeded, RolloutId = offer.RolloutId }) }, ct);
         });
@@ -234,7 +234,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         var (publicPem, privatePem, _) = DeviceKeys.Generate(KeyAlgorithm.EcdsaP256);
         var issued = new IssuedCredential(new CredentialInfo { Id = DeviceKeys.Fingerprint(publicPem), Kind = CredentialKind.PublicKey }, privateKeyPem: privatePem, publicKeyPem: publicPem);
         Assert.DoesNotContain("PRIVATE", issued.ToString());
-        await using var connection = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-1", Credential = issued });
+        await using var connection = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-1", Credential = issued });
         Assert.DoesNotContain("PRIVATE", connection.ToString());
         Assert.DoesNotContain(privatePem[30..60], connection.ToString());
 
@@ -255,7 +255,6 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
             Assert.NotNull(sp.GetRequiredService<IDeviceCommandService>());
             Assert.NotNull(sp.GetRequiredService<ITelemetryChannel>());
             Assert.NotNull(sp.GetRequiredService<IFirmwareService>());
-            Assert.NotNull(sp.GetRequiredService<IDeviceConnectionFactory>());
             Assert.Same(sp.GetRequiredKeyedService<IIoTProvider>("Gcp"), sp.GetRequiredService<IIoTProvider>());
             await host.StopAsync(timeout.Token);
         }

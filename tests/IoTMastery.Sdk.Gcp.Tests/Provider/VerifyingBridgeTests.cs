@@ -18,8 +18,8 @@ public sealed class VerifyingBridgeTests(PubSubEmulator emulator)
         var first = (await registry.RegisterAsync(new DeviceRegistration { Id = "dev-keep", Credential = PublicKey })).Credential!;
         var remaining = (await registry.RegisterAsync(new DeviceRegistration { Id = "dev-cut", Credential = PublicKey })).Credential!;
         var second = await registry.IssueCredentialAsync("dev-cut", PublicKey);
-        await using var keep = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-keep", Credential = first });
-        await using var cut = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = second });
+        await using var keep = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-keep", Credential = first });
+        await using var cut = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = second });
         await keep.ConnectAsync();
         await cut.ConnectAsync();
 
@@ -36,9 +36,9 @@ public sealed class VerifyingBridgeTests(PubSubEmulator emulator)
         while (cut.IsConnected && TimeProvider.System.GetElapsedTime(waited) < TimeSpan.FromSeconds(30)) await Task.Delay(50);
         Assert.False(cut.IsConnected);
         // The removed key is refused at connect; the device's remaining key still connects.
-        await using var revoked = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = second });
+        await using var revoked = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = second });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => revoked.ConnectAsync());
-        await using var again = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = remaining });
+        await using var again = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-cut", Credential = remaining });
         await again.ConnectAsync();
         Assert.True(again.IsConnected);
     }
@@ -63,11 +63,11 @@ public sealed class VerifyingBridgeTests(PubSubEmulator emulator)
             await release.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         };
 
-        var old = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
+        var old = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
         await old.ConnectAsync();
         await old.DisposeAsync();
         await entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await using var again = stack.Provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
+        await using var again = stack.Provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-again", Credential = credential });
         again.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new System.Text.Json.Nodes.JsonObject { ["echo"] = command.Name })));
         await again.ConnectAsync();
         release.SetResult();

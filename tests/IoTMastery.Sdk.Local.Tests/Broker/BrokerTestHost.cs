@@ -57,7 +57,8 @@ internal sealed class InMemoryRegistry : IDeviceRegistry
     public Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public IoTPageable<Device> ListAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<Device> UpdateAsync(string deviceId, IReadOnlyDictionary<string, string?> attributes, long? expectedVersion = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public Task<Device> SetStatusAsync(string deviceId, DeviceStatus status, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<Device> EnableAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public Task<Device> DisableAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();

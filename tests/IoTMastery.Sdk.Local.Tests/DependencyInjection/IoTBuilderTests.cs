@@ -51,7 +51,6 @@ public sealed class IoTBuilderTests
             var plant = host.Services.GetRequiredKeyedService<IIoTProvider>("plant");
             Assert.NotSame(edge, plant);
             Assert.Same(edge.Registry, host.Services.GetRequiredKeyedService<IDeviceRegistry>("edge"));
-            Assert.Same(plant.Devices, host.Services.GetRequiredKeyedService<IDeviceConnectionFactory>("plant"));
             Assert.Same(plant.Registry, host.Services.GetRequiredKeyedService<IDeviceRegistry>("plant"));
             var factory = host.Services.GetRequiredService<IIoTProviderFactory>();
             Assert.Equal(["edge", "plant"], factory.Names);
@@ -86,7 +85,6 @@ public sealed class IoTBuilderTests
             Assert.Same(provider.Commands, host.Services.GetRequiredService<IDeviceCommandService>());
             Assert.Same(provider.Telemetry, host.Services.GetRequiredService<ITelemetryChannel>());
             Assert.Same(provider.Firmware, host.Services.GetRequiredService<IFirmwareService>());
-            Assert.Same(provider.Devices, host.Services.GetRequiredService<IDeviceConnectionFactory>());
         }
         finally
         {

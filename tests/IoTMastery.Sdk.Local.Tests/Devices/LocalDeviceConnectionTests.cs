@@ -147,10 +147,10 @@ public sealed class LocalDeviceConnectionTests
     {
         await using var host = await BrokerTestHost.StartAsync();
         await using var device = host.CreateDevice("dev-1", host.AddDevice("dev-1"));
-        var changes = Channel.CreateUnbounded<DesiredStateChange>();
-        device.SetDesiredStateHandler((change, _) =>
+        var changes = Channel.CreateUnbounded<(JsonObject Desired, long Version)>();
+        device.SetDesiredStateHandler((document, version, _) =>
         {
-            changes.Writer.TryWrite(change);
+            changes.Writer.TryWrite((document, version));
             return ValueTask.CompletedTask;
         });
         await PublishDesiredAsync(host, "dev-1", 3, """{"interval":10}""");

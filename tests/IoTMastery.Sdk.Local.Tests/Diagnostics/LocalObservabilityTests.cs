@@ -57,7 +57,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
         using var trace = new ActivityRecorder();
         using var latency = new MeasurementRecorder("iotmastery.command.duration");
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-cmd-1", Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
-        await using var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "otel-cmd-1", Credential = registration.Credential! });
+        await using var device = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "otel-cmd-1", Credential = registration.Credential! });
         device.SetCommandHandler((_, _) => ValueTask.FromResult(new CommandResponse(202)));
         await device.ConnectAsync().WaitAsync(Timeout);
         await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-cmd-off" }).WaitAsync(Timeout);
@@ -121,7 +121,7 @@ public sealed class LocalObservabilityTests : IAsyncLifetime
     {
         using var sent = new MeasurementRecorder("iotmastery.telemetry.records.sent");
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "otel-tlm-1", Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
-        await using var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "otel-tlm-1", Credential = registration.Credential! });
+        await using var device = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "otel-tlm-1", Credential = registration.Credential! });
         await device.ConnectAsync().WaitAsync(Timeout);
         for (int i = 0; i < 700; i++)
             await device.SendTelemetryAsync(new TelemetryRecord("otel-tlm-1", "temperature", i, DateTimeOffset.UnixEpoch.AddSeconds(i)));

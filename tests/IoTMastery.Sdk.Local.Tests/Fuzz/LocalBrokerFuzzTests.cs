@@ -34,7 +34,7 @@ public sealed class LocalBrokerFuzzTests : IAsyncLifetime
         _provider = await LocalIoTProvider.StartAsync(loggerFactory: _logs).WaitAsync(Timeout);
         var badCredential = (await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = Bad, Credential = CredentialRequest.X509 }).WaitAsync(Timeout)).Credential!;
         var goodCredential = (await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = Good, Credential = CredentialRequest.X509 }).WaitAsync(Timeout)).Credential!;
-        _good = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = Good, Credential = goodCredential });
+        _good = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = Good, Credential = goodCredential });
         _good.SetCommandHandler((command, _) => ValueTask.FromResult(new CommandResponse(200, new JsonObject { ["echo"] = command.Name })));
         await _good.ConnectAsync().WaitAsync(Timeout);
         await _good.ReportStateAsync(new JsonObject { ["interval"] = 5 }).WaitAsync(Timeout);

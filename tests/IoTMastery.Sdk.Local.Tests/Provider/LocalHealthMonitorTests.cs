@@ -18,7 +18,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
     private async Task<IDeviceConnection> ConnectAsync(string id)
     {
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
-        var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+        var device = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
         await device.ConnectAsync().WaitAsync(Timeout);
         return device;
     }
@@ -82,7 +82,7 @@ public sealed class LocalHealthMonitorTests : IAsyncLifetime
     private async Task<IDeviceConnection> ConnectAsync2(string id)
     {
         var credential = await _provider.Registry.IssueCredentialAsync(id, CredentialRequest.X509).WaitAsync(Timeout);
-        var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credential });
+        var device = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credential });
         await device.ConnectAsync().WaitAsync(Timeout);
         return device;
     }

@@ -21,7 +21,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
     private async Task<(IDeviceConnection Device, IssuedCredential Credential)> ConnectAsync(string id)
     {
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = id, Credential = CredentialRequest.X509 }).WaitAsync(Timeout);
-        var device = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
+        var device = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = registration.Credential! });
         await device.ConnectAsync().WaitAsync(Timeout);
         return (device, registration.Credential!);
     }
@@ -35,7 +35,7 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
 
         await _provider.Registry.RevokeCredentialAsync("dev-revoked", credential.Id).WaitAsync(Timeout);
 
-        await using var again = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-revoked", Credential = credential });
+        await using var again = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-revoked", Credential = credential });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => again.ConnectAsync().WaitAsync(Timeout));
         var stored = await _provider.Registry.GetAsync("dev-revoked");
         Assert.True(Assert.Single(stored.Credentials).Revoked);
@@ -49,9 +49,9 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
 
         var newCredential = await _provider.Registry.RotateCredentialAsync("dev-rotated", oldCredential.Id).WaitAsync(Timeout);
 
-        await using var withNew = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = newCredential });
+        await using var withNew = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = newCredential });
         await withNew.ConnectAsync().WaitAsync(Timeout);
-        await using var withOld = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = oldCredential });
+        await using var withOld = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-rotated", Credential = oldCredential });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => withOld.ConnectAsync().WaitAsync(Timeout));
     }
 
@@ -59,13 +59,13 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
     public async Task A_disabled_device_cannot_connect_until_enabled()
     {
         var registration = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-disabled", Credential = CredentialRequest.X509 });
-        await _provider.Registry.SetStatusAsync("dev-disabled", DeviceStatus.Disabled);
+        await _provider.Registry.DisableAsync("dev-disabled");
 
-        await using var refused = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
+        await using var refused = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
         await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => refused.ConnectAsync().WaitAsync(Timeout));
 
-        await _provider.Registry.SetStatusAsync("dev-disabled", DeviceStatus.Enabled);
-        await using var accepted = _provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
+        await _provider.Registry.EnableAsync("dev-disabled");
+        await using var accepted = _provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-disabled", Credential = registration.Credential! });
         await accepted.ConnectAsync().WaitAsync(Timeout);
         Assert.True(accepted.IsConnected);
     }
@@ -110,10 +110,10 @@ public sealed class LocalIoTProviderTests : IAsyncLifetime
     {
         var (device, _) = await ConnectAsync("dev-state");
         await using var _d = device;
-        var seen = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-        device.SetDesiredStateHandler((change, _) =>
+        var seen = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.SetDesiredStateHandler((document, version, _) =>
         {
-            if (change.Desired["interval"] is not null) seen.TrySetResult(change);
+            if (document["interval"] is not null) seen.TrySetResult((document, version));
             return ValueTask.CompletedTask;
         });
 
@@ -225,9 +225,9 @@ public sealed class LocalIoTProviderRestartTests
             }
 
             await using var second = await LocalIoTProvider.StartAsync(options);
-            await using var device = second.Devices.Create(new DeviceConnectionOptions { DeviceId = "dev-keep", Credential = credential });
-            var desired = new TaskCompletionSource<DesiredStateChange>(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.SetDesiredStateHandler((change, _) => { desired.TrySetResult(change); return ValueTask.CompletedTask; });
+            await using var device = second.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "dev-keep", Credential = credential });
+            var desired = new TaskCompletionSource<(JsonObject Desired, long Version)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.SetDesiredStateHandler((document, version, _) => { desired.TrySetResult((document, version)); return ValueTask.CompletedTask; });
             await device.ConnectAsync().WaitAsync(TimeSpan.FromSeconds(20));
 
             var change = await desired.Task.WaitAsync(TimeSpan.FromSeconds(20));

@@ -40,7 +40,7 @@ public sealed class ConnectStormTests(ITestOutputHelper output)
         }).WaitAsync(Safety);
         output.WriteLine($"{count} devices registered in {registering.Elapsed.TotalSeconds:0.0} s.");
 
-        var devices = ids.Select(id => provider.Devices.Create(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] })).ToArray();
+        var devices = ids.Select(id => provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = id, Credential = credentials[id] })).ToArray();
         var failures = new ConcurrentQueue<Exception>();
         try
         {

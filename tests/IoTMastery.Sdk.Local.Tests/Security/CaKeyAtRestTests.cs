@@ -47,7 +47,7 @@ public sealed class CaKeyAtRestTests
         await using (var again = await LocalIoTProvider.StartAsync(options).WaitAsync(Timeout))
         {
             Assert.Equal(caPem, again.CertificateAuthority.ExportCertificatePem());
-            await using var device = again.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = credential });
+            await using var device = again.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = credential });
             await device.ConnectAsync().WaitAsync(Timeout);
         }
         Assert.Equal(generated, File.ReadAllText(files.KeyFile).Trim());
@@ -113,7 +113,7 @@ public sealed class CaKeyAtRestTests
         Assert.Equal(before, files.ReadCaRow());
         Assert.False(File.Exists(files.KeyFile));
         await using var again = await LocalIoTProvider.StartAsync(options).WaitAsync(Timeout);
-        await using var device = again.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = credential });
+        await using var device = again.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = credential });
         await device.ConnectAsync().WaitAsync(Timeout);
     }
 
@@ -174,7 +174,7 @@ public sealed class CaKeyAtRestTests
         await using (var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = files.Database }, loggerFactory: logs).WaitAsync(Timeout))
         {
             Assert.Equal(caPem, provider.CertificateAuthority.ExportCertificatePem());
-            await using var device = provider.Devices.Create(new DeviceConnectionOptions { DeviceId = "old-1", Credential = credential });
+            await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "old-1", Credential = credential });
             await device.ConnectAsync().WaitAsync(Timeout);
             Assert.Empty(files.FindInDatabaseFiles(plaintextNeedles));
         }
@@ -198,7 +198,7 @@ public sealed class CaKeyAtRestTests
         using var foreign = LocalCertificateAuthority.Create();
         Assert.Equal(again.CertificateAuthority.Subject, foreign.Certificate.Subject);
         var forged = foreign.IssueDeviceCertificate("pump-1");
-        await using var device = again.Devices.Create(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = forged });
+        await using var device = again.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "pump-1", Credential = forged });
         var refused = await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => device.ConnectAsync().WaitAsync(Timeout));
         Assert.False(refused.IsTransient);
     }

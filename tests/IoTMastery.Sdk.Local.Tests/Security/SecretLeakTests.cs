@@ -42,7 +42,7 @@ public sealed class SecretLeakTests
             texts.Add(credential.ToString());
             texts.Add(options.ToString());
             texts.Add(registration.ToString()!);
-            await using var device = provider.Devices.Create(options);
+            await using var device = provider.CreateDeviceConnection(options);
             await device.ConnectAsync().WaitAsync(Timeout);
 
             // A command that times out.
@@ -67,7 +67,7 @@ public sealed class SecretLeakTests
 
             // Revoke: the live session is closed and the next connect is refused.
             await provider.Registry.RevokeCredentialAsync("leak-1", credential.Id);
-            await using var again = provider.Devices.Create(options);
+            await using var again = provider.CreateDeviceConnection(options);
             Capture(await IoTAssert.ThrowsAsync(IoTErrorKind.Authentication, () => again.ConnectAsync().WaitAsync(Timeout)));
 
             // The raw MQTT client with the revoked certificate, and its options.

@@ -38,7 +38,7 @@ public sealed class BadInputTests : IDisposable
         await AssertBadInput(() => _registry.RegisterAsync(new DeviceRegistration { Id = id }));
         await AssertBadInput(() => _registry.GetAsync(id));
         await AssertBadInput(() => _registry.UpdateAsync(id, new Dictionary<string, string?>()));
-        await AssertBadInput(() => _registry.SetStatusAsync(id, DeviceStatus.Disabled));
+        await AssertBadInput(() => _registry.DisableAsync(id));
         await AssertBadInput(() => _registry.DeleteAsync(id));
         await AssertBadInput(() => _registry.IssueCredentialAsync(id, CredentialRequest.X509));
         await AssertBadInput(() => _state.GetAsync(id));

@@ -39,7 +39,7 @@ public sealed class LocalBulkRegistrationTests
             // The record built in memory is exactly the one stored.
             var stored = await f.Registry.GetAsync(item.DeviceId);
             var reported = item.Registration!.Device;
-            Assert.Equal((stored.Id, stored.Status, stored.Version, stored.CreatedAt), (reported.Id, reported.Status, reported.Version, reported.CreatedAt));
+            Assert.Equal((stored.Id, stored.Enabled, stored.Version, stored.CreatedAt), (reported.Id, reported.Enabled, reported.Version, reported.CreatedAt));
             Assert.Equal(stored.Attributes, reported.Attributes);
             Assert.Equal(stored.Credentials, reported.Credentials);
             var credential = Assert.Single(stored.Credentials);

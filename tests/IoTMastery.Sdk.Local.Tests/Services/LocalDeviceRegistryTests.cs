@@ -9,7 +9,7 @@ public sealed class LocalDeviceRegistryTests
         using var f = await LocalFixture.CreateAsync();
         var result = await f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1", Attributes = new Dictionary<string, string> { ["site"] = "north" } });
         Assert.Null(result.Credential);
-        Assert.Equal((1L, (DateTimeOffset?)LocalFixture.Start, DeviceStatus.Enabled), (result.Device.Version, result.Device.CreatedAt, result.Device.Status));
+        Assert.Equal((1L, (DateTimeOffset?)LocalFixture.Start, true), (result.Device.Version, result.Device.CreatedAt, result.Device.Enabled));
 
         await IoTAssert.ThrowsAsync(IoTErrorKind.AlreadyExists, () => f.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-1" }));
 
@@ -19,11 +19,11 @@ public sealed class LocalDeviceRegistryTests
         var conflict = await IoTAssert.ThrowsAsync(IoTErrorKind.PreconditionFailed, () => f.Registry.UpdateAsync("pump-1", new Dictionary<string, string?>(), expectedVersion: 1));
         Assert.Equal(2L, conflict.CurrentVersion);
 
-        var disabled = await f.Registry.SetStatusAsync("pump-1", DeviceStatus.Disabled);
-        Assert.Equal((DeviceStatus.Disabled, 3L), (disabled.Status, disabled.Version));
+        var disabled = await f.Registry.DisableAsync("pump-1");
+        Assert.Equal((false, 3L), (disabled.Enabled, disabled.Version));
         Assert.Equal(["pump-1"], f.Bus.Disconnected);
         var read = await f.Registry.GetAsync("pump-1");
-        Assert.Equal((disabled.Status, disabled.Version), (read.Status, read.Version));
+        Assert.Equal((disabled.Enabled, disabled.Version), (read.Enabled, read.Version));
         Assert.Equal(disabled.Attributes, read.Attributes);
 
         await f.Registry.DeleteAsync("pump-1");
@@ -58,14 +58,39 @@ public sealed class LocalDeviceRegistryTests
         await f.Registry.RegisterAsync(new DeviceRegistration { Id = "a", Attributes = new Dictionary<string, string> { ["site"] = "north" } });
         await f.Registry.RegisterAsync(new DeviceRegistration { Id = "b", Attributes = new Dictionary<string, string> { ["site"] = "south" } });
         await f.Registry.RegisterAsync(new DeviceRegistration { Id = "c" });
-        await f.Registry.SetStatusAsync("b", DeviceStatus.Disabled);
+        await f.Registry.DisableAsync("b");
 
         async Task<string[]> Ids(DeviceQuery q) => (await f.Registry.ListAsync(q).AsPages().FirstAsync()).Items.Select(d => d.Id).ToArray();
-        Assert.Equal(["a", "c"], await Ids(new DeviceQuery { Status = DeviceStatus.Enabled }));
+        Assert.Equal(["a", "c"], await Ids(new DeviceQuery { Enabled = true }));
         Assert.Equal(["a", "b"], await Ids(new DeviceQuery { AttributeName = "site" }));
         Assert.Equal(["b"], await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south" }));
-        Assert.Empty(await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south", Status = DeviceStatus.Enabled }));
+        Assert.Empty(await Ids(new DeviceQuery { AttributeName = "site", AttributeValue = "south", Enabled = true }));
         Assert.Empty(await Ids(new DeviceQuery { AttributeName = "site' OR 1=1 --" }));
+    }
+
+    [Fact]
+    public async Task The_stored_status_words_are_those_older_stores_hold()
+    {
+        // Device.Enabled replaced the DeviceStatus enum without a migration: rows keep "Enabled"/"Disabled" both ways.
+        using var f = await LocalFixture.CreateAsync();
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "old" });
+        await f.Registry.RegisterAsync(new DeviceRegistration { Id = "new" });
+        Task<string?> StoredAsync(string id) => f.Store.ReadAsync(async (c, ct) =>
+        {
+            await using var command = LocalStore.Command(c, null, "SELECT status FROM devices WHERE id = $id", ("$id", id));
+            return (string?)await command.ExecuteScalarAsync(ct);
+        }, default);
+
+        // A row as the enum-era build wrote it for a disabled device.
+        await f.Store.WriteAsync((c, tx, ct) => LocalStore.ExecuteAsync(c, tx, "UPDATE devices SET status = 'Disabled' WHERE id = 'old'", ct), default);
+        Assert.False((await f.Registry.GetAsync("old")).Enabled);
+        Assert.Equal(["old"], await f.Registry.ListAsync(new DeviceQuery { Enabled = false }).Select(d => d.Id).ToListAsync());
+
+        Assert.Equal("Enabled", await StoredAsync("new"));
+        await f.Registry.DisableAsync("new");
+        Assert.Equal("Disabled", await StoredAsync("new"));
+        await f.Registry.EnableAsync("old");
+        Assert.Equal(("Enabled", true), (await StoredAsync("old"), (await f.Registry.GetAsync("old")).Enabled));
     }
 
     [Fact]
@@ -110,9 +135,9 @@ public sealed class LocalDeviceRegistryTests
             Id = "d1",
             Credential = CredentialRequest.X509 with { Validity = TimeSpan.FromDays(1) },
         })).Credential!;
-        await f.Registry.SetStatusAsync("d1", DeviceStatus.Disabled);
+        await f.Registry.DisableAsync("d1");
         Assert.False(await f.Registry.CanConnectAsync("d1", credential.Id, default));
-        await f.Registry.SetStatusAsync("d1", DeviceStatus.Enabled);
+        await f.Registry.EnableAsync("d1");
         Assert.True(await f.Registry.CanConnectAsync("d1", credential.Id, default));
         f.Time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1));
         Assert.False(await f.Registry.CanConnectAsync("d1", credential.Id, default));

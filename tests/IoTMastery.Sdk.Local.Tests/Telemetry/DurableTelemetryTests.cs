@@ -51,7 +51,7 @@ public sealed class DurableTelemetryTests : IDisposable
         await using (var provider = await LocalIoTProvider.StartAsync(options).WaitAsync(Timeout))
         {
             var credential = (await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "tank-1", Credential = CredentialRequest.X509 }).WaitAsync(Timeout)).Credential!;
-            await using var device = provider.Devices.Create(DurableDevice("tank-1", credential));
+            await using var device = provider.CreateDeviceConnection(DurableDevice("tank-1", credential));
             await device.ConnectAsync().WaitAsync(Timeout);
             for (int i = 1; i <= Count; i++) await device.SendTelemetryAsync(Reading("tank-1", i));
             // FlushAsync returns once every record's PUBACK arrived: by then the broker must hold all of them, with no reader running.
@@ -75,7 +75,7 @@ public sealed class DurableTelemetryTests : IDisposable
         await using (var provider = await LocalIoTProvider.StartAsync(options).WaitAsync(Timeout))
         {
             var credential = (await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "tank-2", Credential = CredentialRequest.X509 }).WaitAsync(Timeout)).Credential!;
-            await using var device = provider.Devices.Create(DurableDevice("tank-2", credential));
+            await using var device = provider.CreateDeviceConnection(DurableDevice("tank-2", credential));
             await device.ConnectAsync().WaitAsync(Timeout);
             for (int i = 1; i <= 100; i++) await device.SendTelemetryAsync(Reading("tank-2", i));
             await device.FlushAsync().WaitAsync(Timeout);
@@ -136,7 +136,7 @@ public sealed class DurableTelemetryTests : IDisposable
 
         // A durable device writing now is refused too, keeps its records, and delivers all of them once a reader drains the journal.
         long before = journal.PendingCount;
-        await using var device = provider.Devices.Create(DurableDevice("tank-3", credential) with
+        await using var device = provider.CreateDeviceConnection(DurableDevice("tank-3", credential) with
         {
             Telemetry = new TelemetryPipelineOptions
             {
@@ -215,7 +215,7 @@ public sealed class DurableTelemetryTests : IDisposable
         }
 
         var credential = (await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "tank-5", Credential = CredentialRequest.X509 }).WaitAsync(Timeout)).Credential!;
-        await using var device = provider.Devices.Create(DurableDevice("tank-5", credential));
+        await using var device = provider.CreateDeviceConnection(DurableDevice("tank-5", credential));
         await device.ConnectAsync().WaitAsync(Timeout);
         await device.SendTelemetryAsync(Reading("tank-5", 1));
         await device.FlushAsync().WaitAsync(Timeout);

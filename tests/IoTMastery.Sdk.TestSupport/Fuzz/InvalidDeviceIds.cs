@@ -29,7 +29,7 @@ public static class InvalidDeviceIds
             [
                 () => registry.GetAsync(id),
                 () => registry.DeleteAsync(id),
-                () => registry.SetStatusAsync(id, DeviceStatus.Disabled),
+                () => registry.DisableAsync(id),
                 () => registry.RevokeCredentialAsync(id, "cred-1"),
             ];
             foreach (var call in calls)

@@ -8,7 +8,7 @@ public class DeviceHandlerSlotsTests
 {
     private static DesiredStateChange Change(long version) => new(new JsonObject { ["v"] = version }, version);
 
-    private static ValueTask Ignore(DesiredStateChange change, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    private static ValueTask Ignore(JsonObject desired, long version, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     [Fact]
     public void ValidateRecord_rejects_default_and_foreign_records_and_accepts_own()

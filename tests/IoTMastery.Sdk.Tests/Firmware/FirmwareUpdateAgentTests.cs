@@ -15,8 +15,8 @@ public class FirmwareUpdateAgentTests
         SizeBytes = size ?? (image ?? Image).Length,
     };
 
-    private static DesiredStateChange Desired(FirmwareRelease release, long version = 1, string rollout = "r1") =>
-        new(new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, rollout), ["other"] = 1 }, version);
+    private static JsonObject Desired(FirmwareRelease release, string rollout = "r1") =>
+        new() { ["firmware"] = FirmwareStateContract.BuildDesired(release, rollout), ["other"] = 1 };
 
     private sealed class Installer
     {
@@ -44,7 +44,7 @@ public class FirmwareUpdateAgentTests
         var installer = new Installer();
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
 
         Assert.Equal("2.0.0", agent.RunningVersion);
         Assert.Equal(Image, Assert.Single(installer.Installed).Bytes);
@@ -63,7 +63,7 @@ public class FirmwareUpdateAgentTests
         tampered[500] ^= 0xFF;
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync, Serve(tampered));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
 
         Assert.Empty(installer.Installed);
         Assert.Equal("1.0.0", agent.RunningVersion);
@@ -83,7 +83,7 @@ public class FirmwareUpdateAgentTests
         var served = delta < 0 ? Image[..^(-delta)] : [.. Image, 0];
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync, Serve(served));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
 
         Assert.Empty(installer.Installed);
         var last = Reports(connection)[^1];
@@ -98,7 +98,7 @@ public class FirmwareUpdateAgentTests
         var installer = new Installer { Healthy = false };
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
 
         Assert.Single(installer.Installed);
         Assert.Equal("1.0.0", agent.RunningVersion);
@@ -114,10 +114,10 @@ public class FirmwareUpdateAgentTests
         var installer = new Installer();
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(Desired(Release(), version: 1), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
         var reported = connection.Reports.Count;
-        await agent.HandleDesiredStateAsync(Desired(Release(), version: 2), default);   // other desired keys changed
-        await agent.HandleDesiredStateAsync(Desired(Release(), version: 3), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 2, default);   // other desired keys changed
+        await agent.HandleDesiredStateAsync(Desired(Release()), 3, default);
 
         Assert.Single(installer.Installed);
         Assert.Equal(reported, connection.Reports.Count);
@@ -129,9 +129,9 @@ public class FirmwareUpdateAgentTests
         var connection = new RecordingDeviceConnection();
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", new Installer().InstallAsync, Serve(Image));
         var seen = new List<long>();
-        var handler = agent.Chain((change, _) => { seen.Add(change.Version); return ValueTask.CompletedTask; });
+        var handler = agent.Chain((_, version, _) => { seen.Add(version); return ValueTask.CompletedTask; });
 
-        await handler(new DesiredStateChange(new JsonObject { ["led"] = "on" }, 4), default);
+        await handler(new JsonObject { ["led"] = "on" }, 4, default);
 
         Assert.Empty(connection.Reports);
         Assert.Equal([4L], seen);
@@ -144,8 +144,8 @@ public class FirmwareUpdateAgentTests
         var installer = new Installer();
         var agent = new FirmwareUpdateAgent(connection, "2.0.0", installer.InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
-        await agent.HandleDesiredStateAsync(Desired(Release(), version: 2), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 2, default);
 
         Assert.Empty(installer.Installed);
         var report = Assert.Single(Reports(connection));
@@ -162,7 +162,7 @@ public class FirmwareUpdateAgentTests
         var connection = new RecordingDeviceConnection();
         var agent = new FirmwareUpdateAgent(connection, "2.0.0", new Installer().InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(Desired(Release()), default);
+        await agent.HandleDesiredStateAsync(Desired(Release()), 1, default);
         await agent.ReportRunningVersionAsync();
 
         var merged = connection.Reports.Aggregate(new JsonObject(), (state, patch) => JsonMergePatch.Apply(state, patch));
@@ -187,7 +187,7 @@ public class FirmwareUpdateAgentTests
         var connection = new RecordingDeviceConnection();
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", new Installer().InstallAsync, Serve(Image));
 
-        await agent.HandleDesiredStateAsync(new DesiredStateChange(new JsonObject { ["firmware"] = new JsonObject { ["version"] = "2" } }, 1), default);
+        await agent.HandleDesiredStateAsync(new JsonObject { ["firmware"] = new JsonObject { ["version"] = "2" } }, 1, default);
 
         Assert.Equal(FirmwareUpdateStatus.Failed, Assert.Single(Reports(connection)).Status);
     }
@@ -203,7 +203,7 @@ public class FirmwareUpdateAgentTests
             var installer = new Installer();
             var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync);
 
-            await agent.HandleDesiredStateAsync(Desired(Release() with { Uri = new Uri(path) }), default);
+            await agent.HandleDesiredStateAsync(Desired(Release() with { Uri = new Uri(path) }), 1, default);
 
             Assert.Equal(Image, Assert.Single(installer.Installed).Bytes);
             Assert.Equal(FirmwareUpdateStatus.Succeeded, Reports(connection)[^1].Status);
@@ -222,7 +222,7 @@ public class FirmwareUpdateAgentTests
         var agent = new FirmwareUpdateAgent(connection, "1.0.0", installer.InstallAsync);
         var missing = new Uri(Path.Combine(Path.GetTempPath(), $"fw-missing-{Guid.NewGuid():N}.bin"));
 
-        await agent.HandleDesiredStateAsync(Desired(Release() with { Uri = missing }), default);
+        await agent.HandleDesiredStateAsync(Desired(Release() with { Uri = missing }), 1, default);
 
         Assert.Empty(installer.Installed);
         Assert.Contains("Download", Reports(connection)[^1].Error, StringComparison.Ordinal);

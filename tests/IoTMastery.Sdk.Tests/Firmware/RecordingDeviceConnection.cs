@@ -25,7 +25,7 @@ internal sealed class RecordingDeviceConnection : IDeviceConnection
 
     public void SetCommandHandler(Func<DeviceCommand, CancellationToken, ValueTask<CommandResponse>> handler) { }
 
-    public void SetDesiredStateHandler(Func<DesiredStateChange, CancellationToken, ValueTask> handler) { }
+    public void SetDesiredStateHandler(Func<JsonObject, long, CancellationToken, ValueTask> handler) { }
 
     public Task ReportStateAsync(JsonObject patch, CancellationToken cancellationToken = default)
     {

@@ -56,8 +56,8 @@ public sealed class SignedFirmwareAgentTests : IDisposable
 
     private static async Task<ReportedFirmware> RunAsync(FirmwareUpdateAgent agent, RecordingDeviceConnection connection, FirmwareRelease release)
     {
-        var change = new DesiredStateChange(new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, "r1") }, 1);
-        await agent.HandleDesiredStateAsync(change, default).AsTask().WaitAsync(Bound);
+        var desired = new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, "r1") };
+        await agent.HandleDesiredStateAsync(desired, 1, default).AsTask().WaitAsync(Bound);
         return FirmwareStateContract.ParseReported(connection.Reports[^1]["firmware"]);
     }
 
@@ -117,7 +117,7 @@ public sealed class SignedFirmwareAgentTests : IDisposable
         AssertRefused(report, installed, agent, "failed after 4 attempts");
         Assert.Equal(4, server.Requests.Count);
         // Once reported failed, the same desired firmware delivered again is not retried in a loop.
-        await agent.HandleDesiredStateAsync(new DesiredStateChange(new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, "r1") }, 2), default);
+        await agent.HandleDesiredStateAsync(new JsonObject { ["firmware"] = FirmwareStateContract.BuildDesired(release, "r1") }, 2, default);
         Assert.Equal(4, server.Requests.Count);
     }
 

@@ -196,7 +196,7 @@ public sealed class SecurityPatching : IDisposable
     /// The opt-in enforcement of the fleet's minimum version: disables in the registry every enabled device that reports a
     /// semantic version below <paramref name="minimumAllowedVersion"/> (a disabled device is refused at connect, so it cannot
     /// be patched over the air until enabled again). Devices that report no version, or one that is not semver, are left
-    /// alone. Works on every provider. Setting a status is idempotent, so a retry after a fault is safe.
+    /// alone. Works on every provider. Disabling is idempotent, so a retry after a fault is safe.
     /// </summary>
     /// <param name="minimumAllowedVersion">The lowest version a device may run: a semantic version (SemVer 2.0.0).</param>
     /// <param name="deviceIds">Only these devices (a site, a cohort); <see langword="null"/> for the whole registry.</param>
@@ -210,7 +210,7 @@ public sealed class SecurityPatching : IDisposable
     public Task<IReadOnlyList<string>> DisableDevicesBelowMinimumAsync(string minimumAllowedVersion, IReadOnlyCollection<string>? deviceIds = null, CancellationToken cancellationToken = default) =>
         EnforceAsync(ParseMinimum(minimumAllowedVersion), deviceIds, async (id, _, ct) =>
         {
-            await _provider.Registry.SetStatusAsync(id, DeviceStatus.Disabled, ct).ConfigureAwait(false);
+            await _provider.Registry.DisableAsync(id, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
 
@@ -297,7 +297,7 @@ public sealed class SecurityPatching : IDisposable
         var running = new Dictionary<string, string?>(StringComparer.Ordinal);
         await foreach (var device in DevicesAsync(deviceIds, cancellationToken).ConfigureAwait(false))
         {
-            if (enabledOnly && device.Status != DeviceStatus.Enabled) continue;
+            if (enabledOnly && !device.Enabled) continue;
             try
             {
                 var state = await _provider.State.GetAsync(device.Id, cancellationToken).ConfigureAwait(false);
