@@ -44,7 +44,7 @@ internal static class TelemetryJson
     public static List<TelemetryRecord> ReadBatch(ReadOnlySpan<byte> utf8Json)
     {
         var records = new List<TelemetryRecord>();
-        TelemetryBatchDecoder.Shared.Decode(utf8Json, records);
+        TelemetryRecord.DecodeBatch(utf8Json, records);
         return records;
     }
 }
