@@ -30,14 +30,14 @@ public class DurableIntakeBenchmarks
     {
         _records = Data.Make(N);
         _root = Directory.CreateTempSubdirectory("iotm-intake-bench-").FullName;
-        _mapped = Durable("mapped", OutboxDurability.GroupCommit, map: true);
-        _pwrite = Durable("pwrite", OutboxDurability.GroupCommit, map: false);
-        _fsync = Durable("fsync", OutboxDurability.FsyncPerAppend, map: true);
+        _mapped = Durable("mapped", TimeSpan.FromMilliseconds(100), map: true);
+        _pwrite = Durable("pwrite", TimeSpan.FromMilliseconds(100), map: false);
+        _fsync = Durable("fsync", TimeSpan.Zero, map: true);
     }
 
-    private TelemetryPipeline Durable(string name, OutboxDurability durability, bool map) => new(new AckTransport(), new TelemetryPipelineOptions
+    private TelemetryPipeline Durable(string name, TimeSpan? fsyncInterval, bool map) => new(new AckTransport(), new TelemetryPipelineOptions
     {
-        Outbox = new TelemetryOutboxOptions { Directory = Path.Combine(_root, name), Durability = durability, MapActiveSegment = map },
+        Outbox = new TelemetryOutboxOptions { Directory = Path.Combine(_root, name), FsyncInterval = fsyncInterval, MapActiveSegment = map },
         Encoder = TelemetryJsonEncoder.WithSequence,
     });
 

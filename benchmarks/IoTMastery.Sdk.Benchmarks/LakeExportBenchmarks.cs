@@ -152,7 +152,7 @@ internal static class LakeData
             GC.Collect();
 
             // End to end through the outbox, in chunks so the test data itself is never all in memory.
-            using var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(directory, "outbox"), MaxDiskBytes = 8L << 30, Durability = OutboxDurability.OsBuffered });
+            using var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(directory, "outbox"), MaxDiskBytes = 8L << 30, FsyncInterval = null });
             for (int done = 0; done < totalRecords; done += 500_000)
                 outbox.AppendBatch(Records(Math.Min(500_000, totalRecords - done), done));
             GC.Collect();

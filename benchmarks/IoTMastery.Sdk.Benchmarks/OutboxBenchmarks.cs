@@ -28,7 +28,7 @@ public class OutboxAppendBenchmarks
     {
         _root = Path.Combine(Path.GetTempPath(), "iotm-outbox-bench-" + Guid.NewGuid().ToString("N"));
         _groupCommit = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(_root, "group") });
-        _fsync = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(_root, "fsync"), Durability = OutboxDurability.FsyncPerAppend });
+        _fsync = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(_root, "fsync"), FsyncInterval = TimeSpan.Zero });
     }
 
     [GlobalCleanup]

@@ -6,7 +6,7 @@ namespace IoTMastery.Sdk.Benchmarks;
 
 /// <summary>
 /// (f) The reading side end to end on the Local provider: a device publishes pre-encoded 512-record batches (QoS 1,
-/// mutual TLS) to the embedded broker, which decodes each one with <see cref="TelemetryBatchDecoder"/> before its PUBACK;
+/// mutual TLS) to the embedded broker, which decodes each one with <see cref="TelemetryRecord.DecodeBatch(System.ReadOnlySpan{byte}, System.Collections.Generic.List{TelemetryRecord})"/> before its PUBACK;
 /// the fleet reads every record back through <c>ITelemetryChannel.ReadAllAsync</c>. The baseline publishes the same
 /// batches with nobody reading, so the ratio is what reading adds. Mean is ns per record.
 /// </summary>

@@ -66,9 +66,9 @@ public sealed class LocalIoTOptions
     /// until a reader catches up. Keep the bound far above one telemetry message (a batch that alone exceeds it is refused every
     /// time). <see cref="TelemetryOutboxOptions.Overflow"/> must stay
     /// <see cref="BackpressureMode.FailFast"/>.</description></item>
-    /// <item><description>Durability: every <see cref="OutboxDurability"/> survives a process crash, since a record written to the
-    /// page cache outlives the process; the default <see cref="OutboxDurability.GroupCommit"/> also bounds the loss on power
-    /// failure to the last <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>.</description></item>
+    /// <item><description>Durability: every <see cref="TelemetryOutboxOptions.FsyncInterval"/> survives a process crash, since a
+    /// record written to the page cache outlives the process; the default group commit (100 ms) also bounds the loss on power
+    /// failure to the last interval, and <see cref="TimeSpan.Zero"/> loses nothing.</description></item>
     /// </list>
     /// <para>One process at a time may use a journal directory (its lock file enforces it).</para>
     /// </remarks>

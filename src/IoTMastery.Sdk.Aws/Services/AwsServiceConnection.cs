@@ -147,7 +147,7 @@ internal sealed partial class AwsServiceConnection : IAsyncDisposable
         var records = TelemetryBatchDecoder.ThreadBuffer();
         try
         {
-            TelemetryBatchDecoder.Shared.Decode(message.Payload.Span, records);
+            TelemetryRecord.DecodeBatch(message.Payload.Span, records);
         }
         catch (Exception ex) when (ex is JsonException or FormatException or ArgumentException)
         {

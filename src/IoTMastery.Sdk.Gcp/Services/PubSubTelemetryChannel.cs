@@ -106,7 +106,7 @@ internal sealed partial class PubSubTelemetryChannel : ITelemetryChannel
                     }
                     try
                     {
-                        TelemetryBatchDecoder.Shared.Decode(message.Data.Span, records);
+                        TelemetryRecord.DecodeBatch(message.Data.Span, records);
                     }
                     catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
                     {

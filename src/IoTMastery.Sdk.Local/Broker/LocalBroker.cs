@@ -365,7 +365,7 @@ internal sealed partial class LocalBroker : IDeviceMessageBus, IAsyncDisposable
         var records = TelemetryBatchDecoder.ThreadBuffer();
         try
         {
-            TelemetryBatchDecoder.Shared.Decode(payload, records);
+            TelemetryRecord.DecodeBatch(payload, records);
         }
         catch (FormatException ex)
         {

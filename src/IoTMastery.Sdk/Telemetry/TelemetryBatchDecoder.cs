@@ -10,9 +10,11 @@ namespace IoTMastery.Sdk;
 /// Decodes <see cref="TelemetryJson"/> batches (what <see cref="TelemetryJsonEncoder"/> and <see cref="TelemetryJson.WriteBatch"/>
 /// write) into a caller-supplied list, without allocating per record once the device ids and metric names have been seen:
 /// those strings are interned in a bounded cache, so a fleet reader that reuses its list allocates nothing in steady state.
-/// Thread-safe; one instance (for example <see cref="Shared"/>) serves every reader.
+/// Thread-safe; <see cref="Shared"/> serves every reader (the public face is <see cref="TelemetryRecord.DecodeBatch(ReadOnlySpan{byte}, List{TelemetryRecord})"/>),
+/// so every reader in the process shares one bounded cache and one instance of each name. Other instances exist for tests
+/// of the cache bound.
 /// </summary>
-public sealed class TelemetryBatchDecoder
+internal sealed class TelemetryBatchDecoder
 {
     // Longest name the cache looks up through a stack buffer: metrics are at most 128 characters and device ids at most
     // 255 (GCP), so longer strings only come from foreign or broken writers and are allocated (uncached) instead.
@@ -54,7 +56,7 @@ public sealed class TelemetryBatchDecoder
     // A name's UTF-8 bytes and its interned string; immutable, so a slot is published whole.
     private sealed record FastEntry(byte[] Utf8, string Text);
 
-    /// <summary>The process-wide decoder the providers' fleet-side readers share.</summary>
+    /// <summary>The process-wide decoder behind <see cref="TelemetryRecord.DecodeBatch(ReadOnlySpan{byte}, List{TelemetryRecord})"/> and the providers' fleet-side readers.</summary>
     public static TelemetryBatchDecoder Shared { get; } = new();
 
     [ThreadStatic] private static List<TelemetryRecord>? t_records;

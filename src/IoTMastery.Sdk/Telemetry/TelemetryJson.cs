@@ -38,13 +38,13 @@ internal static class TelemetryJson
     /// <summary>
     /// Decodes a batch written by <see cref="WriteBatch"/> or <see cref="TelemetryJsonEncoder"/>; an <c>"s"</c> field
     /// becomes the record's <see cref="TelemetryRecord.Sequence"/> (the deduplication key of durable mode). Allocates a new
-    /// list per call; readers of many batches use <see cref="TelemetryBatchDecoder"/> with a reused list instead.
+    /// list per call; readers of many batches use <see cref="TelemetryRecord.DecodeBatch(ReadOnlySpan{byte}, List{TelemetryRecord})"/> with a reused list instead.
     /// </summary>
     /// <exception cref="FormatException">The payload is not a well-formed telemetry batch.</exception>
     public static List<TelemetryRecord> ReadBatch(ReadOnlySpan<byte> utf8Json)
     {
         var records = new List<TelemetryRecord>();
-        TelemetryBatchDecoder.Shared.Decode(utf8Json, records);
+        TelemetryRecord.DecodeBatch(utf8Json, records);
         return records;
     }
 }

@@ -12,7 +12,7 @@ internal sealed partial class TelemetryPipeline
 
     // Group commit (TelemetryPipeline.GroupCommit.cs): a WriteAsync that finds no append under way appends its record
     // itself; one that finds an append under way stages its record and a pooled waiter, and a drain work item appends
-    // every staged record with one AppendBatch (one write, one fsync in FsyncPerAppend) and completes the waiters.
+    // every staged record with one AppendBatch (one write, one fsync when FsyncInterval is zero) and completes the waiters.
     private readonly object _stageGate = new();
     private TelemetryRecord[] _stage = [];
     private GroupWaiter[] _stageWaiters = [];
@@ -40,7 +40,7 @@ internal sealed partial class TelemetryPipeline
 
     /// <summary>
     /// Writes records in order, as <see cref="WriteAsync"/> would one by one. In durable mode they are appended with one
-    /// <see cref="TelemetryOutbox.AppendBatch"/> (one write, one fsync in <see cref="OutboxDurability.FsyncPerAppend"/>) and
+    /// <see cref="TelemetryOutbox.AppendBatch"/> (one write, and one fsync with a <see cref="TelemetryOutboxOptions.FsyncInterval"/> of zero) and
     /// all are accepted together when this completes; the fastest way for one producer to feed a durable pipeline.
     /// </summary>
     /// <exception cref="IoTException"><see cref="IoTErrorKind.QueueFull"/>: The queue (or outbox) is full in <see cref="BackpressureMode.FailFast"/> mode; in durable mode none was accepted.</exception>

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace IoTMastery.Sdk;
 
 /// <summary>
@@ -58,4 +60,30 @@ public readonly record struct TelemetryRecord
 
     /// <summary>False for <c>default(TelemetryRecord)</c>, which no constructor produced.</summary>
     public bool IsInitialized => DeviceId is not null;
+
+    /// <summary>
+    /// Decodes one telemetry batch, a JSON array of <c>{"d":deviceId,"m":metric,"v":value,"t":unixMilliseconds}</c> objects
+    /// (with <c>"s"</c> becoming <see cref="Sequence"/>), as the SDK's device side sends it, and appends its records to
+    /// <paramref name="output"/>. Returns how many it appended. A reader that reuses its list allocates nothing per record
+    /// in steady state: device ids and metric names are interned in a bounded process-wide cache. On a malformed batch
+    /// nothing is appended (the list is left as it was) and a <see cref="FormatException"/> says why and at which byte,
+    /// without quoting the payload. Thread-safe.
+    /// </summary>
+    /// <param name="utf8Json">The batch as UTF-8 JSON.</param>
+    /// <param name="output">The list the records are appended to; its existing items are kept.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="output"/> is null.</exception>
+    /// <exception cref="FormatException">The payload is not a well-formed telemetry batch.</exception>
+    public static int DecodeBatch(ReadOnlySpan<byte> utf8Json, List<TelemetryRecord> output) =>
+        TelemetryBatchDecoder.Shared.Decode(utf8Json, output);
+
+    /// <summary>
+    /// As <see cref="DecodeBatch(ReadOnlySpan{byte}, List{TelemetryRecord})"/>, for a payload in several segments (an MQTT or
+    /// pipe buffer), without copying it into one array first.
+    /// </summary>
+    /// <param name="utf8Json">The batch as UTF-8 JSON, possibly split across segments.</param>
+    /// <param name="output">The list the records are appended to; its existing items are kept.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="output"/> is null.</exception>
+    /// <exception cref="FormatException">The payload is not a well-formed telemetry batch.</exception>
+    public static int DecodeBatch(in ReadOnlySequence<byte> utf8Json, List<TelemetryRecord> output) =>
+        TelemetryBatchDecoder.Shared.Decode(utf8Json, output);
 }

@@ -23,7 +23,7 @@ public sealed class OutboxMetricsTests : IDisposable
         using var records = new MeasurementRecorder("iotmastery.outbox.records");
         var (bytesBefore, recordsBefore) = Observe(bytes, records);
 
-        using (var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = _directory, Durability = OutboxDurability.OsBuffered }))
+        using (var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = _directory, FsyncInterval = null }))
         {
             for (var i = 0; i < 10; i++) outbox.Append(Records.Make(i));
             var (bytesOpen, recordsOpen) = Observe(bytes, records);

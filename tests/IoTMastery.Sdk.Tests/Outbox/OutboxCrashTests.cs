@@ -22,14 +22,16 @@ public sealed class OutboxCrashTests(ITestOutputHelper output) : IDisposable
     public async Task Every_record_accepted_before_a_kill_is_delivered_after_restart()
     {
         var random = new Random(20260301); // seeded: the kill points are random but reproducible
-        var modes = new[] { OutboxDurability.GroupCommit, OutboxDurability.OsBuffered, OutboxDurability.FsyncPerAppend, OutboxDurability.GroupCommit, OutboxDurability.OsBuffered };
+        // FsyncInterval per kill: group commit (100 ms), OS-buffered (null), fsync per append (zero), ...
+        TimeSpan? groupCommit = TimeSpan.FromMilliseconds(100), osBuffered = null, perAppend = TimeSpan.Zero;
+        var modes = new[] { groupCommit, osBuffered, perAppend, groupCommit, osBuffered };
         var accepted = new List<long>();
 
         foreach (var mode in modes)
         {
-            int killAfter = mode == OutboxDurability.FsyncPerAppend ? random.Next(1, 2_000) : random.Next(1, 30_000);
+            int killAfter = mode == TimeSpan.Zero ? random.Next(1, 2_000) : random.Next(1, 30_000);
             var lines = await RunAndKillAsync(mode, killAfter);
-            Assert.True(lines.Count >= killAfter, $"{mode}: the producer printed {lines.Count} of {killAfter} lines before it was killed");
+            Assert.True(lines.Count >= killAfter, $"FsyncInterval {mode?.ToString() ?? "null"}: the producer printed {lines.Count} of {killAfter} lines before it was killed");
             accepted.AddRange(lines);
         }
 
@@ -50,7 +52,7 @@ public sealed class OutboxCrashTests(ITestOutputHelper output) : IDisposable
         Assert.True(missing.Count == 0, $"accepted but not delivered: {string.Join(", ", missing.Take(10))}");
     }
 
-    private async Task<List<long>> RunAndKillAsync(OutboxDurability mode, int killAfter)
+    private async Task<List<long>> RunAndKillAsync(TimeSpan? fsyncInterval, int killAfter)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -60,7 +62,7 @@ public sealed class OutboxCrashTests(ITestOutputHelper output) : IDisposable
         };
         start.ArgumentList.Add(ProducerPath());
         start.ArgumentList.Add(_dir.Path);
-        start.ArgumentList.Add(mode.ToString());
+        start.ArgumentList.Add(fsyncInterval is { } interval ? ((long)interval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) : "off");
         using var timeout = new CancellationTokenSource(RoundTimeout);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync(timeout.Token);

@@ -15,14 +15,14 @@ internal sealed class OutboxTestDirectory : IDisposable
         long segmentBytes = 4096,
         long maxDiskBytes = 1024 * 1024,
         BackpressureMode overflow = BackpressureMode.FailFast,
-        OutboxDurability durability = OutboxDurability.OsBuffered)
+        TimeSpan? fsyncInterval = null)
         => new()
         {
             Directory = Path,
             SegmentBytes = segmentBytes,
             MaxDiskBytes = maxDiskBytes,
             Overflow = overflow,
-            Durability = durability,
+            FsyncInterval = fsyncInterval,
         };
 
     public string[] Segments() => Directory.GetFiles(Path, "*.seg").Order(StringComparer.Ordinal).ToArray();

@@ -341,17 +341,19 @@ public sealed class TelemetryOutboxTests : IDisposable
     }
 
     [Theory]
-    [InlineData(OutboxDurability.OsBuffered, true)]
-    [InlineData(OutboxDurability.GroupCommit, true)]
-    [InlineData(OutboxDurability.FsyncPerAppend, true)]
+    // Milliseconds of FsyncInterval: null = OS-buffered, 0 = fsync per append, 100 = group commit.
+    [InlineData(null, true)]
+    [InlineData(100, true)]
+    [InlineData(0, true)]
     // The pwrite path (other operating systems, or a file system that refuses the mapping), run here with the mapping off.
-    [InlineData(OutboxDurability.OsBuffered, false)]
-    [InlineData(OutboxDurability.GroupCommit, false)]
-    [InlineData(OutboxDurability.FsyncPerAppend, false)]
-    public void Every_durability_mode_stores_and_recovers_records(OutboxDurability durability, bool mapped)
+    [InlineData(null, false)]
+    [InlineData(100, false)]
+    [InlineData(0, false)]
+    public void Every_fsync_interval_stores_and_recovers_records(int? fsyncMilliseconds, bool mapped)
     {
         var time = new FakeTimeProvider();
-        using (var outbox = TelemetryOutbox.Open(_dir.Options(durability: durability) with { MapActiveSegment = mapped }, time))
+        TimeSpan? fsyncInterval = fsyncMilliseconds is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
+        using (var outbox = TelemetryOutbox.Open(_dir.Options(fsyncInterval: fsyncInterval) with { MapActiveSegment = mapped }, time))
         {
             for (int i = 1; i <= 150; i++)
             {
@@ -360,7 +362,7 @@ public sealed class TelemetryOutboxTests : IDisposable
             }
         }
 
-        using var reopened = TelemetryOutbox.Open(_dir.Options(durability: durability), time);
+        using var reopened = TelemetryOutbox.Open(_dir.Options(fsyncInterval: fsyncInterval), time);
         var read = ReadAll(reopened);
         Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i), read.Select(r => r.Sequence));
     }
@@ -380,6 +382,17 @@ public sealed class TelemetryOutboxTests : IDisposable
         Assert.Throws<ArgumentException>(() => outbox.AppendBatch([Record(1), default]));
         Assert.Equal(0, outbox.LastSequence);
         Assert.Throws<ArgumentOutOfRangeException>(() => TelemetryOutbox.Open(_dir.Options(segmentBytes: 4096, maxDiskBytes: 4096)));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(86_400_001)] // one day and a millisecond
+    public void An_fsync_interval_out_of_range_is_refused_by_name_before_the_directory_is_touched(long milliseconds)
+    {
+        var options = _dir.Options(fsyncInterval: TimeSpan.FromMilliseconds(milliseconds)) with { Directory = System.IO.Path.Combine(_dir.Path, "never") };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => TelemetryOutbox.Open(options));
+        Assert.Equal(nameof(TelemetryOutboxOptions.FsyncInterval), error.ParamName);
+        Assert.False(Directory.Exists(options.Directory));
     }
 
     [Fact]

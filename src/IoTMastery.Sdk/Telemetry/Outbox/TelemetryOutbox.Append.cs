@@ -2,7 +2,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace IoTMastery.Sdk;
 
-// Append side: encoding records into frames, the disk bound, segment rolls and the GroupCommit fsync timer.
+// Append side: encoding records into frames, the disk bound, segment rolls and the group-commit fsync timer.
 public sealed partial class TelemetryOutbox
 {
     /// <summary>Stores one record; returns its sequence number once it is accepted (durable per the configured mode).</summary>
@@ -22,7 +22,7 @@ public sealed partial class TelemetryOutbox
     }
 
     /// <summary>
-    /// Stores records in order, with one write and (in <see cref="OutboxDurability.FsyncPerAppend"/>) one fsync for the
+    /// Stores records in order, with one write and (with a <see cref="TelemetryOutboxOptions.FsyncInterval"/> of zero) one fsync for the
     /// batch; returns the sequence number of the last one once all are accepted. An empty batch returns <see cref="LastSequence"/>.
     /// </summary>
     /// <exception cref="ArgumentException">A record is <c>default</c>, or a name exceeds 65,535 UTF-8 bytes; nothing is written.</exception>
@@ -66,7 +66,7 @@ public sealed partial class TelemetryOutbox
             position += length;
         }
         WriteChunk(active, frames[chunkStart..]);
-        if (_options.Durability == OutboxDurability.FsyncPerAppend) RandomAccess.FlushToDisk(active.Handle);
+        if (_options.FsyncInterval == TimeSpan.Zero) RandomAccess.FlushToDisk(active.Handle);
         else _dirty = true;
         return _nextSequence - 1;
     }
@@ -98,7 +98,7 @@ public sealed partial class TelemetryOutbox
     {
         var full = _segments[^1];
         full.Unmap();
-        if (_options.Durability != OutboxDurability.OsBuffered) RandomAccess.FlushToDisk(full.Handle);
+        if (_options.FsyncInterval is not null) RandomAccess.FlushToDisk(full.Handle);
         if (!ReferenceEquals(full, _readSegment)) full.CloseHandle();
         var segment = OutboxSegment.Create(_directory, _nextSequence);
         if (_options.MapActiveSegment) segment.Map(_options.SegmentBytes);

@@ -70,7 +70,7 @@ public sealed partial class TelemetryOutbox
         if (offset < fileLength)
         {
             RandomAccess.SetLength(handle, offset);
-            if (_options.Durability != OutboxDurability.OsBuffered) RandomAccess.FlushToDisk(handle);
+            if (_options.FsyncInterval is not null) RandomAccess.FlushToDisk(handle);
             _reader.Reset();
         }
         segment.Length = offset;

@@ -58,7 +58,7 @@ public sealed partial class TelemetryOutbox
             ThrowIfDisposed();
             ArgumentOutOfRangeException.ThrowIfGreaterThan(upToSequence, _nextSequence - 1);
             if (upToSequence <= _acknowledged) return;
-            OutboxCheckpoint.Write(_directory, upToSequence, _options.Durability == OutboxDurability.FsyncPerAppend);
+            OutboxCheckpoint.Write(_directory, upToSequence, _options.FsyncInterval == TimeSpan.Zero);
             _acknowledged = upToSequence;
             while (_segments.Count > 1 && _segments[0].LastSequence <= _acknowledged)
                 RemoveOldestSegment();

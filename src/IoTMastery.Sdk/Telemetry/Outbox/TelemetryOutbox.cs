@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk;
 /// </summary>
 /// <remarks>
 /// <para><b>Delivery semantics.</b> A record is <em>accepted</em> when <see cref="Append"/> or <see cref="AppendBatch"/>
-/// returns its sequence number: from then on it is on disk as <see cref="TelemetryOutboxOptions.Durability"/> states.
+/// returns its sequence number: from then on it is on disk as <see cref="TelemetryOutboxOptions.FsyncInterval"/> states.
 /// It is <em>acknowledged</em> when <see cref="Acknowledge"/> is called with a sequence at or above it, which the caller
 /// does after the broker or service confirmed it. Delivery is at-least-once: every accepted record is returned by
 /// <see cref="ReadPending"/> (after a restart too) until it is acknowledged or dropped by
@@ -17,14 +17,13 @@ namespace IoTMastery.Sdk;
 /// <see cref="Rewind"/>, or after a restart that happened before its acknowledgement was recorded).</para>
 /// <para><b>Crash-consistency guarantee.</b></para>
 /// <list type="bullet">
-/// <item><description>Process crash (<c>kill -9</c>, unhandled exception, OOM kill), every durability mode: every accepted
+/// <item><description>Process crash (<c>kill -9</c>, unhandled exception, OOM kill), every <see cref="TelemetryOutboxOptions.FsyncInterval"/>: every accepted
 /// record is delivered after the outbox is opened again, in sequence order, with the values it was appended with; every
 /// acknowledgement that returned is kept, so acknowledged records are not delivered again.</description></item>
-/// <item><description>Power loss or OS crash: <see cref="OutboxDurability.FsyncPerAppend"/> keeps every accepted record;
-/// <see cref="OutboxDurability.GroupCommit"/> may lose records accepted within the last
-/// <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>; <see cref="OutboxDurability.OsBuffered"/> may lose whatever
-/// the OS had not yet written back. Acknowledgements may be lost (they are fsync'd only in
-/// <see cref="OutboxDurability.FsyncPerAppend"/>), which only causes redelivery. Caveat: the directory entry of a new
+/// <item><description>Power loss or OS crash: <see cref="TelemetryOutboxOptions.FsyncInterval"/> = <see cref="TimeSpan.Zero"/>
+/// (fsync per append) keeps every accepted record; a positive interval (group commit, the default) may lose records accepted
+/// within the last interval; <see langword="null"/> (no fsync) may lose whatever the OS had not yet written back.
+/// Acknowledgements may be lost (they are fsync'd only with an interval of zero), which only causes redelivery. Caveat: the directory entry of a new
 /// segment file is not fsync'd (.NET cannot open a directory handle); on ext4/xfs the file's fsync commits it in
 /// practice, which POSIX does not promise.</description></item>
 /// <item><description>Recovery on <see cref="Open"/>: each segment is scanned; the first frame whose length, CRC-32 or
@@ -73,9 +72,9 @@ public sealed partial class TelemetryOutbox : IDisposable
         Recover();
         _readSegment = _segments[0];
         PositionReader(_acknowledged + 1);
-        if (options.Durability == OutboxDurability.GroupCommit)
-            _groupCommit = time.CreateTimer(static state => ((TelemetryOutbox)state!).SyncActiveSegment(), this,
-                options.GroupCommitInterval, options.GroupCommitInterval);
+        // Group commit: a positive interval. Zero fsyncs inline on every append, null never.
+        if (options.FsyncInterval is { } interval && interval > TimeSpan.Zero)
+            _groupCommit = time.CreateTimer(static state => ((TelemetryOutbox)state!).SyncActiveSegment(), this, interval, interval);
         SdkInstruments.Track(this);
     }
 
@@ -84,7 +83,7 @@ public sealed partial class TelemetryOutbox : IDisposable
     /// torn tails are truncated, fully acknowledged segments deleted, and reading starts after the acknowledged mark.
     /// </summary>
     /// <param name="options">Where and how to store records; validated here.</param>
-    /// <param name="timeProvider">Drives the <see cref="OutboxDurability.GroupCommit"/> timer; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="timeProvider">Drives the group-commit timer (a positive <see cref="TelemetryOutboxOptions.FsyncInterval"/>); <see cref="TimeProvider.System"/> when null.</param>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     /// <exception cref="IOException">The directory is in use by another outbox, or cannot be read or written.</exception>
     public static TelemetryOutbox Open(TelemetryOutboxOptions options, TimeProvider? timeProvider = null)
@@ -154,7 +153,7 @@ public sealed partial class TelemetryOutbox : IDisposable
         get { lock (_lock) return _dropped; }
     }
 
-    /// <summary>Fsyncs the active segment (except in <see cref="OutboxDurability.OsBuffered"/> mode) and closes the files.</summary>
+    /// <summary>Fsyncs the active segment (unless <see cref="TelemetryOutboxOptions.FsyncInterval"/> is null) and closes the files.</summary>
     public void Dispose()
     {
         SdkInstruments.Untrack(this);
@@ -167,7 +166,7 @@ public sealed partial class TelemetryOutbox : IDisposable
             {
                 // Truncating the mapped tail first, so the fsync also covers the file's final length.
                 _segments[^1].Unmap();
-                if (_options.Durability != OutboxDurability.OsBuffered && _dirty)
+                if (_options.FsyncInterval is not null && _dirty)
                     RandomAccess.FlushToDisk(_segments[^1].Handle);
             }
             finally

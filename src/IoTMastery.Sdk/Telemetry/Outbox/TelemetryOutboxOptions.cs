@@ -1,33 +1,5 @@
 namespace IoTMastery.Sdk;
 
-/// <summary>
-/// When <see cref="TelemetryOutbox.Append"/> returns, i.e. what "accepted" means on disk.
-/// Every mode survives a process crash (<c>kill -9</c>); they differ on power loss or an OS crash.
-/// </summary>
-public enum OutboxDurability
-{
-    /// <summary>
-    /// The record is written into the operating system's page cache before the append returns; nothing is fsync'd.
-    /// Survives a process crash. On power loss or an OS crash, records accepted since the OS last wrote the
-    /// file back (typically up to ~30 s on Linux) may be lost. The fastest mode.
-    /// </summary>
-    OsBuffered,
-
-    /// <summary>
-    /// As <see cref="OsBuffered"/>, and a background timer fsyncs the active segment every
-    /// <see cref="TelemetryOutboxOptions.GroupCommitInterval"/>; a full segment is fsync'd before the next one starts.
-    /// Survives a process crash. On power loss, at most the records accepted in the last interval may be lost.
-    /// The default: nearly the speed of <see cref="OsBuffered"/> with a bounded loss window.
-    /// </summary>
-    GroupCommit,
-
-    /// <summary>
-    /// Every <see cref="TelemetryOutbox.Append"/> / <see cref="TelemetryOutbox.AppendBatch"/> fsyncs before it returns.
-    /// Survives a process crash and power loss for every accepted record. Slowest: batch appends to amortize the fsync.
-    /// </summary>
-    FsyncPerAppend,
-}
-
 /// <summary>Where and how a <see cref="TelemetryOutbox"/> stores records.</summary>
 public sealed record TelemetryOutboxOptions
 {
@@ -49,11 +21,23 @@ public sealed record TelemetryOutboxOptions
     /// </summary>
     public BackpressureMode Overflow { get; init; } = BackpressureMode.FailFast;
 
-    /// <summary>What "accepted" guarantees on disk. Default <see cref="OutboxDurability.GroupCommit"/>.</summary>
-    public OutboxDurability Durability { get; init; } = OutboxDurability.GroupCommit;
-
-    /// <summary>How often <see cref="OutboxDurability.GroupCommit"/> fsyncs. Default 100 ms.</summary>
-    public TimeSpan GroupCommitInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>
+    /// How often the segment being written is fsync'd, i.e. what "accepted" guarantees on disk. Every setting survives a
+    /// process crash (<c>kill -9</c>): an accepted record is in the page cache, which outlives the process. They differ on
+    /// power loss or an OS crash:
+    /// <list type="bullet">
+    /// <item><description>A positive interval (group commit; default 100 ms): a background timer fsyncs at this interval, and a
+    /// full segment is fsync'd before the next one starts. At most the records accepted in the last interval may be lost.
+    /// Nearly the speed of no fsync, with a bounded loss window.</description></item>
+    /// <item><description><see cref="TimeSpan.Zero"/>: every <see cref="TelemetryOutbox.Append"/> /
+    /// <see cref="TelemetryOutbox.AppendBatch"/> fsyncs before it returns, and every <see cref="TelemetryOutbox.Acknowledge"/>
+    /// fsyncs its checkpoint. No accepted record is lost. Slowest: append in batches to amortize the fsync.</description></item>
+    /// <item><description><see langword="null"/>: never fsync'd by the outbox; the OS writes the file back when it
+    /// chooses, so records accepted since then (typically up to ~30 s on Linux) may be lost. The fastest.</description></item>
+    /// </list>
+    /// At most one day.
+    /// </summary>
+    public TimeSpan? FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Whether the segment being written is memory-mapped (Linux only; see <c>OutboxSegment</c>). Internal: on for
@@ -77,9 +61,10 @@ public sealed record TelemetryOutboxOptions
                 "Overflow = Wait is not supported by an outbox: an append never blocks; use FailFast (refuse the append) or DropOldest " +
                 "(delete the oldest segments). A TelemetryPipeline with Backpressure = Wait waits above its outbox.",
                 nameof(Overflow));
-        if (!Enum.IsDefined(Durability)) throw new ArgumentOutOfRangeException(nameof(Durability), Durability, "Unknown durability mode.");
-        if (GroupCommitInterval <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(GroupCommitInterval), GroupCommitInterval, "GroupCommitInterval must be positive.");
+        // A day bounds the timer well inside what TimeProvider accepts; the OS writes dirty pages back far sooner anyway.
+        if (FsyncInterval is { } interval && (interval < TimeSpan.Zero || interval > TimeSpan.FromDays(1)))
+            throw new ArgumentOutOfRangeException(nameof(FsyncInterval), interval,
+                "FsyncInterval must be between zero (fsync every append) and one day; null turns the outbox's fsync off.");
     }
 }
 
