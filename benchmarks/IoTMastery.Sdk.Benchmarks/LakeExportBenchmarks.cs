@@ -151,17 +151,21 @@ internal static class LakeData
             buffer = null;
             GC.Collect();
 
-            // End to end through the outbox, in chunks so the test data itself is never all in memory.
-            using var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(directory, "outbox"), MaxDiskBytes = 8L << 30, FsyncInterval = null });
-            for (int done = 0; done < totalRecords; done += 500_000)
-                outbox.AppendBatch(Records(Math.Min(500_000, totalRecords - done), done));
+            // End to end through the exporter's spool, filled in chunks so the test data itself is never all in memory
+            // (through the internal outbox, as a previous exporter would have left it), then exported.
+            var spool = new TelemetryOutboxOptions { Directory = Path.Combine(directory, "outbox"), MaxDiskBytes = 8L << 30, FsyncInterval = null };
+            using (var outbox = TelemetryOutbox.Open(spool))
+            {
+                for (int done = 0; done < totalRecords; done += 500_000)
+                    outbox.AppendBatch(Records(Math.Min(500_000, totalRecords - done), done));
+            }
             GC.Collect();
-            var exporter = new TelemetryLakeExporter(ILakeSink.Directory(Path.Combine(directory, "lake")));
+            using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(Path.Combine(directory, "lake")), new LakeExportOptions { Spool = spool });
             using var process = Process.GetCurrentProcess();
             process.Refresh();
             long before = process.PeakWorkingSet64;
             var clock = Stopwatch.StartNew();
-            long exported = await exporter.ExportPendingAsync(outbox);
+            long exported = await exporter.ExportPendingAsync();
             clock.Stop();
             process.Refresh();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -41,15 +41,15 @@ if (seconds is < 1 or > 3600 || devices is < 1 or > 200)
 var work = Directory.CreateTempSubdirectory("iotm-analytics-sample-");
 try
 {
-    // The spool sits beside the Parquet files; Spark, Hive and DuckDB's *.parquet globs skip '_'-prefixed folders.
-    using var spool = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = Path.Combine(lakeDirectory, "_spool") });
-    var exporter = new TelemetryLakeExporter(ILakeSink.Directory(lakeDirectory),
+    // The exporter spools records on disk before they reach the lake: by default in the lake's _spool folder, which
+    // Spark, Hive and DuckDB's *.parquet globs skip like every '_'-prefixed folder.
+    using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(lakeDirectory),
         new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(5) });
 
     await using (var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = Path.Combine(work.FullName, "fleet.db") }))
     {
         using var stop = new CancellationTokenSource();
-        var export = exporter.RunAsync(provider.Telemetry, spool, stop.Token);
+        var export = exporter.RunAsync(provider.Telemetry, stop.Token);
         var fleet = new List<IDeviceConnection>();
         await AnsiConsole.Status().StartAsync($"Registering {devices} devices...", async _ =>
         {
@@ -94,12 +94,12 @@ try
         }
         // Let the channel hand over what the broker accepted, then stop reading and write the rest.
         using var drained = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (spool.LastSequence < sent && !drained.IsCancellationRequested) await Task.Delay(50);
+        while (exporter.RecordsExported + exporter.PendingCount < sent && !drained.IsCancellationRequested) await Task.Delay(50);
         await stop.CancelAsync();
         await export;
         AnsiConsole.MarkupLine($"Sent [bold]{sent:N0}[/] readings.");
     }
-    long flushed = await exporter.ExportPendingAsync(spool);
+    long flushed = await exporter.ExportPendingAsync();
     AnsiConsole.MarkupLine($"Wrote [bold]{exporter.RecordsExported:N0}[/] records in {exporter.FilesWritten} Parquet files ({flushed:N0} at shutdown).");
 
     using var db = new DuckDBConnection("DataSource=:memory:");

@@ -5,6 +5,17 @@ namespace IoTMastery.Sdk.Analytics;
 /// <summary>How <see cref="TelemetryLakeExporter"/> cuts telemetry into Parquet files.</summary>
 public sealed record LakeExportOptions
 {
+    /// <summary>
+    /// Where and how the exporter spools records before they reach the lake: a local directory that keeps them across
+    /// crashes until their file is written (see <see cref="TelemetryLakeExporter"/>). <see langword="null"/> (the default)
+    /// puts it in the lake's <c>_spool</c> folder for <see cref="ILakeSink.Directory"/>, which Spark, Hive and DuckDB's
+    /// <c>*.parquet</c> globs skip as they skip every <c>_</c>-prefixed folder; any other sink needs one set. Keep the same
+    /// directory across restarts: what a crashed exporter left there is exported by the next one. Its
+    /// <see cref="TelemetryOutboxOptions.MaxDiskBytes"/> bounds the backlog a slow or failing sink may build up: then
+    /// reading the channel pauses (or, with <see cref="BackpressureMode.DropOldest"/>, the oldest records are dropped).
+    /// </summary>
+    public TelemetryOutboxOptions? Spool { get; init; }
+
     /// <summary>The most records one file holds, 1 000 000 by default (1 to 50 000 000). Also the most records the exporter holds in memory at once.</summary>
     public int MaxRecordsPerFile { get; init; } = 1_000_000;
 
@@ -25,7 +36,7 @@ public sealed record LakeExportOptions
     /// </summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Consecutive failed writes to the sink after which <see cref="TelemetryLakeExporter.RunAsync(TelemetryOutbox, CancellationToken)"/> gives up and throws, 5 by default (1 to 100).</summary>
+    /// <summary>Consecutive failed writes to the sink after which <see cref="TelemetryLakeExporter.RunAsync"/> gives up and throws, 5 by default (1 to 100).</summary>
     public int MaxConsecutiveFailures { get; init; } = 5;
 
     /// <summary>The first wait after a failed write; it doubles per failure up to 30 s. 1 s by default (0 to 1 min).</summary>
@@ -34,7 +45,7 @@ public sealed record LakeExportOptions
     internal const int MaxFileRecordsLimit = 50_000_000;
 
     /// <summary>Checks every option.</summary>
-    /// <exception cref="ArgumentException">An option is out of range; the message names it and its limits.</exception>
+    /// <exception cref="ArgumentException">An option is out of range (a <see cref="Spool"/> option included); the message names it and its limits.</exception>
     public void Validate()
     {
         if (MaxRecordsPerFile is < 1 or > MaxFileRecordsLimit)
@@ -49,5 +60,6 @@ public sealed record LakeExportOptions
             throw new ArgumentException($"{nameof(MaxConsecutiveFailures)} must be 1 to 100; got {MaxConsecutiveFailures}.", nameof(MaxConsecutiveFailures));
         if (RetryDelay < TimeSpan.Zero || RetryDelay > TimeSpan.FromMinutes(1))
             throw new ArgumentException($"{nameof(RetryDelay)} must be 0 to 1 minute; got {RetryDelay}.", nameof(RetryDelay));
+        Spool?.Validate();
     }
 }

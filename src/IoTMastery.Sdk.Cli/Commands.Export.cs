@@ -31,30 +31,31 @@ internal static partial class IotmApp
         SetAction(export, stdout, stderr, true, async (c, ct) =>
         {
             var destination = LakeDestination.Parse(c.Parse.GetValue(to)!, c.Parse.GetValue(endpoint));
+            var ownSpool = c.Parse.GetValue(spool) is null;
+            var spoolFolder = c.Parse.GetValue(spool) ?? Directory.CreateTempSubdirectory("iotm-export-spool-").FullName;
             var options = new LakeExportOptions
             {
                 Compression = c.Parse.GetValue(compression) == "zstd" ? CompressionMethod.Zstd : CompressionMethod.Snappy,
                 MaxRecordsPerFile = c.Parse.GetValue(perFile) ?? new LakeExportOptions().MaxRecordsPerFile,
+                // Named even for a folder lake: the sink is wrapped to measure it, and a temporary spool leaves the lake untouched.
+                Spool = new TelemetryOutboxOptions { Directory = spoolFolder },
             };
             using var s3 = destination.Bucket is null ? null : await CreateS3Async(c.Parse.GetValue(endpoint), c.Parse.GetValue(region)!).ConfigureAwait(false);
             var sink = new MeasuredSink(destination.Bucket is { } bucket ? ILakeSink.S3(s3!, bucket, destination.Prefix) : ILakeSink.Directory(destination.Folder!));
 
-            var ownSpool = c.Parse.GetValue(spool) is null;
-            var spoolFolder = c.Parse.GetValue(spool) ?? Directory.CreateTempSubdirectory("iotm-export-spool-").FullName;
             long leftOver, records;
-            using (var outbox = TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = spoolFolder }))
+            using (var exporter = new TelemetryLakeExporter(sink, options))
             {
-                var exporter = new TelemetryLakeExporter(sink, options);
                 // What a crashed export left in its spool goes first, so a rerun with the same --spool loses nothing.
-                await exporter.ExportPendingAsync(outbox, ct).ConfigureAwait(false);
+                await exporter.ExportPendingAsync(ct).ConfigureAwait(false);
                 using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 if (c.Parse.GetValue(duration) is { } d) bound.CancelAfter(Durations.Parse(d, "--duration"));
                 var channel = c.Parse.GetValue(count) is { } n ? new FirstRecords(c.Provider.Telemetry, n) : c.Provider.Telemetry;
                 // Ends when the count is reached (the channel ends) or the duration elapses (cancelled): both are normal ends.
-                await exporter.RunAsync(channel, outbox, bound.Token).ConfigureAwait(false);
+                await exporter.RunAsync(channel, bound.Token).ConfigureAwait(false);
                 ct.ThrowIfCancellationRequested();
-                await exporter.ExportPendingAsync(outbox, ct).ConfigureAwait(false);
-                leftOver = outbox.PendingCount;
+                await exporter.ExportPendingAsync(ct).ConfigureAwait(false);
+                leftOver = exporter.PendingCount;
                 records = exporter.RecordsExported;
             }
             if (ownSpool && leftOver == 0) Directory.Delete(spoolFolder, recursive: true);

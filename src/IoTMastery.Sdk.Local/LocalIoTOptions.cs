@@ -48,7 +48,7 @@ public sealed class LocalIoTOptions
     /// (the default) keeps <see cref="LocalIoTProvider.Telemetry"/> a live stream that drops records nobody reads.
     /// </summary>
     /// <remarks>
-    /// <para>With a journal the broker appends every telemetry batch to this <see cref="TelemetryOutbox"/> directory
+    /// <para>With a journal the broker appends every telemetry batch to an on-disk outbox in this directory
     /// <em>before</em> it sends the PUBACK, so once a device's pipeline counts a batch as delivered, a crash of this process
     /// (<c>kill -9</c> included) no longer loses it: the next <see cref="IIoTProvider.Telemetry"/> reader on the same directory
     /// gets every record not yet acknowledged, oldest first. <see cref="ITelemetryChannel.ReadAllAsync"/> then reads the journal:</para>

@@ -32,11 +32,10 @@ public sealed class GcpProviderChannelTests : IAsyncLifetime, IDisposable
     public async Task Telemetry_pulled_from_pubsub_reaches_the_lake()
     {
         var provider = _stack!.Provider;
-        using var spool = Fleet.Outbox(_dir.Sub("spool"));
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(50) });
         using var stop = new CancellationTokenSource();
-        var run = exporter.RunAsync(provider.Telemetry, spool, stop.Token);
+        var run = exporter.RunAsync(provider.Telemetry, stop.Token);
         // No wait for the reader: the stack creates the pull subscription up front, so Pub/Sub keeps what arrives before the first pull.
 
         const int PerDevice = 40;

@@ -84,6 +84,28 @@ internal static class Fleet
         return records;
     }
 
-    public static TelemetryOutbox Outbox(string directory) =>
-        TelemetryOutbox.Open(new TelemetryOutboxOptions { Directory = directory, MaxDiskBytes = 1L << 30 });
+    public static TelemetryOutbox Outbox(string directory) => TelemetryOutbox.Open(SpoolOptions(directory));
+
+    /// <summary>A spool in <paramref name="directory"/> with room for the big tests (1 GiB).</summary>
+    public static TelemetryOutboxOptions SpoolOptions(string directory) => new() { Directory = directory, MaxDiskBytes = 1L << 30 };
+
+    /// <summary>
+    /// Leaves <paramref name="batches"/> pending in the spool at <paramref name="directory"/>, as an exporter that spooled
+    /// them and stopped (or crashed) before writing them would: the next exporter on that spool exports them.
+    /// </summary>
+    public static void Spool(string directory, params TelemetryRecord[][] batches)
+    {
+        using var outbox = Outbox(directory);
+        foreach (var batch in batches) outbox.AppendBatch(batch);
+    }
+}
+
+/// <summary>A channel that yields nothing until cancelled: <see cref="TelemetryLakeExporter.RunAsync"/> then exports only what is already spooled.</summary>
+internal sealed class SilentChannel : ITelemetryChannel
+{
+    public async IAsyncEnumerable<TelemetryRecord> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await Task.Delay(Timeout.Infinite, cancellationToken);
+        yield break;
+    }
 }

@@ -14,16 +14,17 @@ public sealed class LocalLakeExportTests : IDisposable
     public async Task Export_writes_hive_partitions_that_duckdb_counts_and_aggregates_exactly()
     {
         // 30 000 readings of 10 devices, one per device per second from 04:30: they span hours 04 to 05 (~50 min).
+        // Pending in the default spool of a directory lake, <lake>/_spool, which DuckDB's glob below must skip.
         var records = Fleet.Records(30_000);
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(records);
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), records);
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { MaxRecordsPerFile = 4_000, RowGroupRecords = 1_000 });
+        Assert.Equal(30_000, exporter.PendingCount);
 
-        long exported = await exporter.ExportPendingAsync(outbox);
+        long exported = await exporter.ExportPendingAsync();
 
         Assert.Equal(30_000, exported);
-        Assert.Equal(0, outbox.PendingCount);
+        Assert.Equal(0, exporter.PendingCount);
         var partitions = Directory.GetDirectories(_dir.Sub("lake"), "hour=*", SearchOption.AllDirectories)
             .Select(d => Path.GetRelativePath(_dir.Sub("lake"), d).Replace('\\', '/')).Order().ToArray();
         Assert.Equal(["date=2026-12-07/hour=04", "date=2026-12-07/hour=05"], partitions);
@@ -59,9 +60,8 @@ public sealed class LocalLakeExportTests : IDisposable
     [Fact]
     public async Task Duckdb_prunes_partitions_so_a_filtered_query_never_opens_other_hours()
     {
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(Fleet.Records(30_000));
-        await new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake"))).ExportPendingAsync(outbox);
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), Fleet.Records(30_000));
+        using (var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")))) await exporter.ExportPendingAsync();
         // A file that is not Parquet at all in another hour: any query that opened it would fail.
         var poisoned = Directory.CreateDirectory(Path.Combine(_dir.Sub("lake"), "date=2026-12-07", "hour=23")).FullName;
         await File.WriteAllTextAsync(Path.Combine(poisoned, "part-00000000000099999999.parquet"), "not parquet");
@@ -78,10 +78,9 @@ public sealed class LocalLakeExportTests : IDisposable
     [InlineData(CompressionMethod.None, "UNCOMPRESSED")]
     public async Task Compression_is_snappy_by_default_and_each_supported_method_reads_back_in_DuckDB(CompressionMethod compression, string codec)
     {
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(Fleet.Records(5_000));
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), Fleet.Records(5_000));
         var options = compression == CompressionMethod.Snappy ? new LakeExportOptions() : new LakeExportOptions { Compression = compression };
-        await new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options).ExportPendingAsync(outbox);
+        using (var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options)) await exporter.ExportPendingAsync();
 
         using var db = new LakeDb(_dir.Sub("lake"));
         var codecs = db.Rows($"SELECT DISTINCT compression FROM parquet_metadata('{_dir.Sub("lake")}/**/*.parquet')").Select(r => (string)r[0]).ToArray();
@@ -92,20 +91,23 @@ public sealed class LocalLakeExportTests : IDisposable
     [Fact]
     public async Task A_crash_after_the_file_is_written_but_before_the_acknowledgement_rewrites_the_same_key()
     {
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(Fleet.Records(10_000));
+        var spool = Fleet.SpoolOptions(_dir.Sub("spool"));
+        Fleet.Spool(spool.Directory, Fleet.Records(10_000));
         var lake = ILakeSink.Directory(_dir.Sub("lake"));
         var crashing = new CrashAfterWriteSink(lake);
 
-        await Assert.ThrowsAsync<IOException>(() =>
-            new TelemetryLakeExporter(crashing, new LakeExportOptions { MaxRecordsPerFile = 3_000 }).ExportPendingAsync(outbox));
-        Assert.Equal(10_000, outbox.PendingCount);
+        using (var first = new TelemetryLakeExporter(crashing, new LakeExportOptions { MaxRecordsPerFile = 3_000, Spool = spool }))
+        {
+            await Assert.ThrowsAsync<IOException>(() => first.ExportPendingAsync());
+            Assert.Equal(10_000, first.PendingCount);
+        }
         var firstKeys = crashing.Keys;
         Assert.Single(firstKeys);
 
-        // The restart reads bigger batches: the same first position gives the same key, replaced by a file holding more.
-        var exporter = new TelemetryLakeExporter(lake, new LakeExportOptions { MaxRecordsPerFile = 8_000 });
-        await exporter.ExportPendingAsync(outbox);
+        // The restart on the same spool reads bigger batches: the same first position gives the same key, replaced by a file holding more.
+        using var exporter = new TelemetryLakeExporter(lake, new LakeExportOptions { MaxRecordsPerFile = 8_000, Spool = spool });
+        await exporter.ExportPendingAsync();
+        Assert.Equal(0, exporter.PendingCount);
 
         var files = Directory.GetFiles(_dir.Sub("lake"), "*.parquet", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(_dir.Sub("lake"), f).Replace('\\', '/')).Order().ToArray();
@@ -119,16 +121,14 @@ public sealed class LocalLakeExportTests : IDisposable
     [Fact]
     public async Task A_failing_sink_leaves_every_record_pending_and_run_gives_up_after_the_bound()
     {
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(Fleet.Records(100));
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), Fleet.Records(100));
         // A real, unwritable target: a regular file where the lake's partition folder must go.
-        Directory.CreateDirectory(_dir.Sub("lake"));
         await File.WriteAllTextAsync(Path.Combine(_dir.Sub("lake"), "date=2026-12-07"), "in the way");
         var time = new FakeTimeProvider(Fleet.Start);
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(1), MaxConsecutiveFailures = 3, RetryDelay = TimeSpan.FromSeconds(1) }, time);
 
-        var run = exporter.RunAsync(outbox, CancellationToken.None);
+        var run = exporter.RunAsync(new SilentChannel(), CancellationToken.None);
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (!run.IsCompleted)
         {
@@ -137,20 +137,19 @@ public sealed class LocalLakeExportTests : IDisposable
             await Task.Delay(5, bound.Token);
         }
         await Assert.ThrowsAnyAsync<IOException>(() => run);
-        Assert.Equal(100, outbox.PendingCount);
+        Assert.Equal(100, exporter.PendingCount);
         Assert.Equal(0, exporter.RecordsExported);
     }
 
     [Fact]
     public async Task Run_waits_for_the_flush_interval_before_writing_a_small_file()
     {
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(Fleet.Records(10));
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), Fleet.Records(10));
         var time = new FakeTimeProvider(Fleet.Start);
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromSeconds(30) }, time);
         using var stop = new CancellationTokenSource();
-        var run = exporter.RunAsync(outbox, stop.Token);
+        var run = exporter.RunAsync(new SilentChannel(), stop.Token);
 
         for (int i = 0; i < 29 * 10; i++) { time.Advance(TimeSpan.FromMilliseconds(100)); await Task.Delay(1); }
         Assert.Equal(0, exporter.RecordsExported);
@@ -162,7 +161,7 @@ public sealed class LocalLakeExportTests : IDisposable
         }
         await stop.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(0, outbox.PendingCount);
+        Assert.Equal(0, exporter.PendingCount);
         Assert.Single(Directory.GetFiles(_dir.Sub("lake"), "*.parquet", SearchOption.AllDirectories));
     }
 
@@ -199,6 +198,46 @@ public sealed class LocalLakeExportTests : IDisposable
         var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), new LakeExportOptions { Compression = compression }));
         Assert.Equal("Compression", error.ParamName);
         Assert.False(Directory.Exists(_dir.Sub("lake")) && Directory.EnumerateFileSystemEntries(_dir.Sub("lake")).Any());
+    }
+
+    [Fact]
+    public void A_sink_other_than_a_directory_needs_a_spool_and_is_refused_before_touching_disk()
+    {
+        var wrapped = new CrashAfterWriteSink(ILakeSink.Directory(_dir.Sub("lake")));
+
+        var error = Assert.Throws<ArgumentException>(() => new TelemetryLakeExporter(wrapped));
+
+        Assert.Equal("options", error.ParamName);
+        Assert.Contains("LakeExportOptions.Spool", error.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(_dir.Sub("lake")));
+    }
+
+    [Fact]
+    public void Bad_spool_options_are_refused_naming_the_option()
+    {
+        var options = new LakeExportOptions { Spool = new TelemetryOutboxOptions { Directory = _dir.Sub("spool"), SegmentBytes = 1 } };
+
+        var error = Assert.ThrowsAny<ArgumentException>(() => new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")), options));
+
+        Assert.Equal("SegmentBytes", error.ParamName);
+        Assert.False(Directory.Exists(_dir.Sub("spool")));
+    }
+
+    [Fact]
+    public async Task One_exporter_per_spool_and_a_disposed_exporter_leaves_its_records_for_the_next()
+    {
+        Fleet.Spool(Path.Combine(_dir.Sub("lake"), "_spool"), Fleet.Records(50));
+        var lake = ILakeSink.Directory(_dir.Sub("lake"));
+        var first = new TelemetryLakeExporter(lake);
+
+        Assert.Throws<IOException>(() => new TelemetryLakeExporter(lake));
+        first.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => first.PendingCount);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => first.ExportPendingAsync());
+
+        using var second = new TelemetryLakeExporter(lake);
+        Assert.Equal(50, second.PendingCount);
+        Assert.Equal(50, await second.ExportPendingAsync());
     }
 
     [Theory]

@@ -14,11 +14,10 @@ public sealed class LocalProviderChannelTests : IDisposable
     public async Task Telemetry_published_by_devices_reaches_the_lake_through_the_local_channel()
     {
         await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _dir.Sub("fleet.db") });
-        using var spool = Fleet.Outbox(_dir.Sub("spool"));
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(50) });
         using var stop = new CancellationTokenSource();
-        var run = exporter.RunAsync(provider.Telemetry, spool, stop.Token);
+        var run = exporter.RunAsync(provider.Telemetry, stop.Token);
 
         const int Devices = 3, PerDevice = 200;
         for (int d = 0; d < Devices; d++)
@@ -59,13 +58,12 @@ public sealed class LocalProviderChannelFailureTests : IDisposable
     public async Task When_the_lake_cannot_be_written_the_channel_export_ends_with_the_sink_error_instead_of_waiting_for_more_telemetry()
     {
         await using var provider = await LocalIoTProvider.StartAsync(new LocalIoTOptions { DatabasePath = _dir.Sub("fleet.db") });
-        using var spool = Fleet.Outbox(_dir.Sub("spool"));
         // A real, unwritable lake: a regular file where the partition folder must go.
         Directory.CreateDirectory(_dir.Sub("lake"));
         await File.WriteAllTextAsync(Path.Combine(_dir.Sub("lake"), "date=2026-12-07"), "in the way");
-        var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
+        using var exporter = new TelemetryLakeExporter(ILakeSink.Directory(_dir.Sub("lake")),
             new LakeExportOptions { FlushInterval = TimeSpan.FromMilliseconds(20), MaxConsecutiveFailures = 2, RetryDelay = TimeSpan.FromMilliseconds(20) });
-        var run = exporter.RunAsync(provider.Telemetry, spool, CancellationToken.None);
+        var run = exporter.RunAsync(provider.Telemetry, CancellationToken.None);
 
         var registration = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "pump-x", Credential = CredentialRequest.X509 });
         await using var device = provider.CreateDeviceConnection(new DeviceConnectionOptions { DeviceId = "pump-x", Credential = registration.Credential! });
@@ -75,6 +73,6 @@ public sealed class LocalProviderChannelFailureTests : IDisposable
 
         // No more telemetry arrives: the export must still end, with the sink's error, within a bound.
         await Assert.ThrowsAnyAsync<IOException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
-        Assert.Equal(10, spool.PendingCount);
+        Assert.Equal(10, exporter.PendingCount);
     }
 }

@@ -30,12 +30,12 @@ public sealed class S3LakeExportTests : IClassFixture<MotoServer>, IDisposable
         var records = new TelemetryRecord[800_000];
         for (int i = 0; i < records.Length; i++)
             records[i] = new TelemetryRecord($"dev-{i % 50:D3}", "temperature", random.NextDouble() * 100, Fleet.Start.AddMilliseconds(i * 2));
-        using var outbox = Fleet.Outbox(_dir.Sub("outbox"));
-        outbox.AppendBatch(records);
-        outbox.AppendBatch(Fleet.Records(1_000, from: Fleet.Start.AddHours(2)));
+        // An object-store lake has no folder for the spool: the spool is named, here pre-filled as a stopped exporter leaves it.
+        var spool = Fleet.SpoolOptions(_dir.Sub("spool"));
+        Fleet.Spool(spool.Directory, records, Fleet.Records(1_000, from: Fleet.Start.AddHours(2)));
 
-        var exporter = new TelemetryLakeExporter(sink, new LakeExportOptions { MaxRecordsPerFile = 800_000 });
-        Assert.Equal(801_000, await exporter.ExportPendingAsync(outbox));
+        using var exporter = new TelemetryLakeExporter(sink, new LakeExportOptions { MaxRecordsPerFile = 800_000, Spool = spool });
+        Assert.Equal(801_000, await exporter.ExportPendingAsync());
 
         Assert.True(sink.MultipartUploads >= 1, "the large file should have gone up as a multipart upload");
         var listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "telemetry/" });

@@ -99,7 +99,7 @@ public sealed record TelemetryPipelineOptions
     internal ITelemetryEncoder? Encoder { get; init; }
 
     /// <summary>
-    /// Turns on durable mode: records are stored in a <see cref="TelemetryOutbox"/> in this directory before a write
+    /// Turns on durable mode: records are stored in an on-disk outbox (segment files) in this directory before a write
     /// completes, and survive crashes and outages until acknowledged. <see langword="null"/> (default) keeps records in
     /// memory only. <see cref="TelemetryOutboxOptions.Overflow"/> is set from <see cref="Backpressure"/>
     /// (<see cref="BackpressureMode.DropOldest"/> stays, otherwise <see cref="BackpressureMode.FailFast"/>, which

@@ -41,7 +41,7 @@ public readonly record struct TelemetryRecord
 
     /// <summary>
     /// The record's outbox sequence number, its deduplication key in durable mode: a durable
-    /// <see cref="TelemetryPipeline"/> sets it on records read back from its <see cref="TelemetryOutbox"/>, and
+    /// <see cref="TelemetryPipeline"/> sets it on records read back from its on-disk outbox, and
     /// <see cref="TelemetryJson.ReadBatch"/> sets it from the <c>"s"</c> field. <see langword="null"/> otherwise.
     /// Stored as a plain <see cref="long"/> (0 = none), so the record stays a small allocation-free value.
     /// </summary>

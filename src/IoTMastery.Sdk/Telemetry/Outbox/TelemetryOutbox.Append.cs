@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace IoTMastery.Sdk;
 
 // Append side: encoding records into frames, the disk bound, segment rolls and the group-commit fsync timer.
-public sealed partial class TelemetryOutbox
+internal sealed partial class TelemetryOutbox
 {
     /// <summary>Stores one record; returns its sequence number once it is accepted (durable per the configured mode).</summary>
     /// <exception cref="ArgumentException">The record is <c>default</c>, or a name exceeds 65,535 UTF-8 bytes.</exception>

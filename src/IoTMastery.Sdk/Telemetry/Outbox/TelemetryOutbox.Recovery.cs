@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 // Recovery on Open: scanning the segments a previous process left, truncating torn tails, rebuilding the state.
-public sealed partial class TelemetryOutbox
+internal sealed partial class TelemetryOutbox
 {
     /// <summary>Scans every segment, truncates torn or corrupt tails, and rebuilds the in-memory state.</summary>
     private void Recover()

@@ -1,7 +1,7 @@
 namespace IoTMastery.Sdk;
 
 // Replay side: reading pending records in order, acknowledging them, and deleting fully acknowledged segments.
-public sealed partial class TelemetryOutbox
+internal sealed partial class TelemetryOutbox
 {
     /// <summary>
     /// Copies the next pending records, in sequence order, into <paramref name="destination"/> and moves the read position

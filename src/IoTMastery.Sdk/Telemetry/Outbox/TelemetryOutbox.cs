@@ -40,7 +40,7 @@ namespace IoTMastery.Sdk;
 /// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock. One process at a time may
 /// open a directory (an exclusive lock file enforces it).</para>
 /// </remarks>
-public sealed partial class TelemetryOutbox : IDisposable
+internal sealed partial class TelemetryOutbox : IDisposable
 {
     private const string LockFileName = "outbox.lock";
 
