@@ -7,15 +7,15 @@ namespace IoTMastery.Sdk;
 public enum BackpressureMode
 {
     /// <summary>
-    /// <see cref="TelemetryPipeline.WriteAsync"/> waits for room; <see cref="TelemetryPipeline.TryWrite"/> returns false.
-    /// Pipeline only: <see cref="TelemetryOutbox.Append"/> returns at once, so an outbox refuses this mode.
+    /// A device's <c>SendTelemetryAsync</c> waits for room in the intake queue.
+    /// Pipeline only: an outbox append returns at once, so <see cref="TelemetryOutboxOptions.Overflow"/> refuses this mode.
     /// </summary>
     Wait,
 
     /// <summary>
-    /// The oldest queued record is dropped and counted in <see cref="TelemetryPipeline.DroppedRecords"/>. An outbox deletes
-    /// its oldest whole segments, acknowledged or not, until the append fits; unacknowledged records they held are counted
-    /// in <see cref="TelemetryOutbox.DroppedRecords"/> and are never delivered.
+    /// The oldest queued record is dropped and counted (the <c>iotmastery.telemetry.records.dropped</c> metric, see
+    /// <see cref="Diagnostics.IoTDiagnostics"/>). An outbox deletes its oldest whole segments, acknowledged or not, until the
+    /// append fits; unacknowledged records they held are never delivered (a durable pipeline counts them in the same metric).
     /// </summary>
     DropOldest,
 

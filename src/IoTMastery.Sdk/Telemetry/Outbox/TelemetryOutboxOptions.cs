@@ -1,6 +1,6 @@
 namespace IoTMastery.Sdk;
 
-/// <summary>Where and how a <see cref="TelemetryOutbox"/> stores records.</summary>
+/// <summary>Where and how a telemetry outbox (a durable pipeline's, <see cref="TelemetryPipelineOptions.Outbox"/>, or the lake exporter's spool) stores records.</summary>
 public sealed record TelemetryOutboxOptions
 {
     /// <summary>The directory holding the outbox files; created if missing. One outbox per directory.</summary>
