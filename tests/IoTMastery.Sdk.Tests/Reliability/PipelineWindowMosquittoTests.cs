@@ -72,7 +72,7 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
             await writer.WaitAsync(Bound);
             await pipeline.FlushAsync().WaitAsync(Bound);
             // Mosquitto delivers one session's QoS 1 messages in order, so the marker arrives after everything before it.
-            await producer.PublishAsync(Topic, EndMarker).WaitAsync(Bound);
+            await PublishOnceConnectedAsync(producer, Topic, EndMarker).WaitAsync(Bound);
             await ended.Task.WaitAsync(Bound);
         }
         finally
@@ -90,6 +90,31 @@ public sealed class PipelineWindowMosquittoTests(ITestOutputHelper output)
         var last = new Dictionary<double, int>();
         for (int i = 0; i < copies.Count; i++) last[copies[i]] = i;
         Assert.Equal(Enumerable.Range(0, Total).Select(i => (double)i), last.OrderBy(p => p.Value).Select(p => p.Key));
+    }
+
+    /// <summary>
+    /// Publishes once the device's client is back. On a busy machine the writer can finish, and every record be acknowledged,
+    /// before the last intruder takes the session, so the flush returns while the client is still reconnecting (or has not
+    /// yet read the broker's takeover DISCONNECT): wait for its next Connected event and try again, bounded by the caller.
+    /// </summary>
+    private static async Task PublishOnceConnectedAsync(MqttDeviceClient client, string topic, byte[] payload)
+    {
+        while (true)
+        {
+            var reconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnConnected(object? sender, EventArgs e) => reconnected.TrySetResult();
+            client.Connected += OnConnected;
+            try
+            {
+                if (client.IsConnected)
+                {
+                    try { await client.PublishAsync(topic, payload); return; }
+                    catch (IoTException) { } // not connected after all: the takeover landed between the check and the send
+                }
+                await reconnected.Task;
+            }
+            finally { client.Connected -= OnConnected; }
+        }
     }
 
     /// <summary>Counts sends in flight at once, failed sends, and acknowledged records (and lets the test wait for a count).</summary>
