@@ -110,7 +110,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
     {
         ProjectId = Project, Location = Location, RegistryId = RegistryId,
         ClearBladeServiceAccountJsonPath = AccountFile,
-        Authentication = GcpAuthentication.None, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
+        Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
     });
 
     public async ValueTask DisposeAsync()

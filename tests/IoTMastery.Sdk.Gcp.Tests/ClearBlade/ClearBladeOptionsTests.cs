@@ -12,7 +12,7 @@ public sealed class ClearBladeOptionsTests
 
     private static GcpIoTOptions Options(string? path = null, string? json = null, ClearBladeServiceAccount? account = null) => new()
     {
-        ProjectId = "proj-1", RegistryId = "reg-1", Authentication = GcpAuthentication.None,
+        ProjectId = "proj-1", RegistryId = "reg-1",
         ClearBladeServiceAccountJsonPath = path, ClearBladeServiceAccountJson = json, ClearBladeServiceAccount = account,
     };
 
