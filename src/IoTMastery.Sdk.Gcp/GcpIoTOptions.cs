@@ -1,28 +1,21 @@
 namespace IoTMastery.Sdk.Gcp;
 
-/// <summary>How the provider authenticates its registry and Pub/Sub REST calls (<see cref="GcpIoTOptions.Authentication"/>).</summary>
-public enum GcpAuthentication
-{
-    /// <summary>
-    /// Google Application Default Credentials, scoped for cloud-platform: <c>GOOGLE_APPLICATION_CREDENTIALS</c>, the gcloud
-    /// ADC file, then the metadata server; resolved on the first call. The default.
-    /// </summary>
-    ApplicationDefault,
-
-    /// <summary>The Google service-account key file at <see cref="GcpIoTOptions.ServiceAccountJsonPath"/>, read when the provider starts.</summary>
-    ServiceAccountFile,
-
-    /// <summary>
-    /// <c>Authorization: Bearer</c> with the token <see cref="GcpIoTOptions.AccessTokenProvider"/> returns for each request: a
-    /// vendor's token, or any Google credential of your own (with your scopes) through its <c>GetAccessTokenForRequestAsync</c>.
-    /// </summary>
-    AccessToken,
-
-    /// <summary>No credentials: the Pub/Sub emulator and loopback test servers.</summary>
-    None,
-}
-
 /// <summary>Settings of <see cref="GcpIoTProvider"/>.</summary>
+/// <remarks>
+/// <para>
+/// The credentials of the registry and Pub/Sub REST calls follow from what is given, as in Google's own libraries
+/// (<c>GoogleCredential.FromAccessToken</c>, <c>FromFile</c>, <c>GetApplicationDefault</c>): <see cref="AccessTokenProvider"/> set,
+/// bearer tokens from it; <see cref="ServiceAccountJsonPath"/> set, that service account; both set, refused by
+/// <see cref="Validate"/>; neither, Google Application Default Credentials.
+/// </para>
+/// <para>
+/// Decided per endpoint (<see cref="CloudIotBaseUrl"/> and <see cref="PubSubBaseUrl"/> separately): bearer tokens are never sent
+/// over plain http. An http endpoint (what the Pub/Sub emulator and loopback test servers speak) gets no credentials when none
+/// was configured, and <see cref="Validate"/> refuses <see cref="AccessTokenProvider"/> or <see cref="ServiceAccountJsonPath"/>
+/// together with an http endpoint. In ClearBlade mode (<see cref="ClearBladeServiceAccountJsonPath"/>) the registry uses the
+/// ClearBlade token and these rules apply to Pub/Sub only.
+/// </para>
+/// </remarks>
 public sealed class GcpIoTOptions
 {
     /// <summary>The project id (also the device JWT audience). Required.</summary>
@@ -34,14 +27,17 @@ public sealed class GcpIoTOptions
     /// <summary>The device registry id. Required.</summary>
     public string RegistryId { get; set; } = "";
 
-    /// <summary>The v1-shaped registry root of the vendor; <see langword="null"/> uses <see cref="CloudIotClient.DefaultBaseUrl"/> (retired by Google).</summary>
+    /// <summary>
+    /// The v1-shaped registry root of the vendor; <see langword="null"/> uses <see cref="CloudIotClient.DefaultBaseUrl"/> (retired by
+    /// Google). An http root (a loopback double) gets no credentials (see the remarks on <see cref="GcpIoTOptions"/>).
+    /// </summary>
     public Uri? CloudIotBaseUrl { get; set; }
 
     /// <summary>
     /// The ClearBlade IoT Core service-account JSON file from ClearBlade's console (what <c>CLEARBLADE_CONFIGURATION</c> names
     /// for the official client). Setting it, or <see cref="ClearBladeServiceAccountJson"/>, selects ClearBlade mode: registry
-    /// calls use ClearBlade's REST scheme with that account's token instead of <see cref="CloudIotBaseUrl"/> and
-    /// <see cref="Authentication"/>, which then serve Pub/Sub only (Pub/Sub stays Google's, or an emulator). Both
+    /// calls use ClearBlade's REST scheme with that account's token instead of <see cref="CloudIotBaseUrl"/> and the
+    /// Google credentials (<see cref="AccessTokenProvider"/>, <see cref="ServiceAccountJsonPath"/> or ADC), which then serve Pub/Sub only (Pub/Sub stays Google's, or an emulator). Both
     /// <see langword="null"/> (the default): the v1 REST shape.
     /// </summary>
     public string? ClearBladeServiceAccountJsonPath { get; set; }
@@ -73,21 +69,24 @@ public sealed class GcpIoTOptions
         return ClearBladeServiceAccountJson is { } json ? Gcp.ClearBladeServiceAccount.FromJson(json) : Gcp.ClearBladeServiceAccount.FromJsonFile(ClearBladeServiceAccountJsonPath!);
     }
 
-    /// <summary>The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs.</summary>
+    /// <summary>
+    /// The Pub/Sub root; <see langword="null"/> uses Google's. Point it at an emulator for local runs: an http root gets no
+    /// credentials (see the remarks on <see cref="GcpIoTOptions"/>).
+    /// </summary>
     public Uri? PubSubBaseUrl { get; set; }
 
     /// <summary>
-    /// How the registry and Pub/Sub REST calls authenticate (in ClearBlade mode, see <see cref="ClearBladeServiceAccountJsonPath"/>, the Pub/Sub calls only). Default
-    /// <see cref="GcpAuthentication.ApplicationDefault"/>. Bound from configuration by name, for example <c>"None"</c> for an emulator.
+    /// A Google service-account key file (the JSON the Google Cloud console hands out), read when the provider starts; its
+    /// tokens authenticate the registry and Pub/Sub calls. Not with <see cref="AccessTokenProvider"/>, nor with an http endpoint.
+    /// <see langword="null"/> (the default) and no <see cref="AccessTokenProvider"/>: Application Default Credentials.
     /// </summary>
-    public GcpAuthentication Authentication { get; set; } = GcpAuthentication.ApplicationDefault;
-
-    /// <summary>The Google service-account key file for <see cref="GcpAuthentication.ServiceAccountFile"/>; set only with that kind.</summary>
     public string? ServiceAccountJsonPath { get; set; }
 
     /// <summary>
-    /// Returns the current access token for <see cref="GcpAuthentication.AccessToken"/>, called before every request so tokens
-    /// can rotate; set only with that kind. Code-only (not bound from configuration). The token is never logged.
+    /// Returns the current access token, sent as <c>Authorization: Bearer</c> and asked before every request so tokens can
+    /// rotate: a vendor's token, or any Google credential of your own (with your scopes) through its
+    /// <c>GetAccessTokenForRequestAsync</c>. Not with <see cref="ServiceAccountJsonPath"/>, nor with an http endpoint.
+    /// Code-only (not bound from configuration). The token is never logged.
     /// </summary>
     public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 
@@ -193,32 +192,67 @@ public sealed class GcpIoTOptions
 
     private void ValidateAuthentication()
     {
-        if (!Enum.IsDefined(Authentication))
-            throw new ArgumentOutOfRangeException(nameof(Authentication), Authentication, "Unknown authentication kind.");
-        // A source set for another kind is a configuration mistake (the user meant it to be used): say so instead of ignoring it.
-        if ((Authentication == GcpAuthentication.ServiceAccountFile) != (ServiceAccountJsonPath is not null))
-            throw new ArgumentException(Authentication == GcpAuthentication.ServiceAccountFile
-                ? "Authentication ServiceAccountFile needs ServiceAccountJsonPath."
-                : $"ServiceAccountJsonPath is set but Authentication is {Authentication}; set Authentication = ServiceAccountFile to use it.", nameof(ServiceAccountJsonPath));
+        ValidateEndpoint(CloudIotBaseUrl, nameof(CloudIotBaseUrl));
+        ValidateEndpoint(PubSubBaseUrl, nameof(PubSubBaseUrl));
+        if (AccessTokenProvider is not null && ServiceAccountJsonPath is not null)
+            throw new ArgumentException("AccessTokenProvider and ServiceAccountJsonPath are both set; give one of them (or neither, for Application Default Credentials).", nameof(AccessTokenProvider));
         if (ServiceAccountJsonPath is not null && (ServiceAccountJsonPath.Length == 0 || !File.Exists(ServiceAccountJsonPath)))
             throw new ArgumentException($"ServiceAccountJsonPath '{ServiceAccountJsonPath}' does not name an existing file.", nameof(ServiceAccountJsonPath));
-        if ((Authentication == GcpAuthentication.AccessToken) != (AccessTokenProvider is not null))
-            throw new ArgumentException(Authentication == GcpAuthentication.AccessToken
-                ? "Authentication AccessToken needs AccessTokenProvider."
-                : $"AccessTokenProvider is set but Authentication is {Authentication}; set Authentication = AccessToken to use it.", nameof(AccessTokenProvider));
+        if (ConfiguredCredential is not { } option) return;
+        // Bearer tokens in clear text can be read and replayed by anyone on the path (Azure.Core refuses the same): an explicit
+        // credential with an http endpoint is a mistake to report, not to send.
+        foreach (var (url, name) in CredentialedEndpoints())
+            if (IsPlainHttp(url))
+                throw new ArgumentException($"{option} is set but {name} '{url}' is plain http; bearer tokens are only sent over https. " +
+                    $"Use an https {name}, or leave {option} unset for an emulator (an http endpoint then gets no credentials).", option);
     }
 
-    /// <summary>The authenticator <see cref="Authentication"/> names; reads the service-account file (disk, no network).</summary>
-    internal async Task<IGcpAuthenticator> CreateAuthenticatorAsync(CancellationToken cancellationToken) => Authentication switch
+    private static void ValidateEndpoint(Uri? url, string name)
     {
-        GcpAuthentication.None => NoAuthenticator.Instance,
-        GcpAuthentication.AccessToken => new VendorTokenAuthenticator("Authorization", AccessTokenProvider!),
-        GcpAuthentication.ServiceAccountFile => await GoogleOAuthAuthenticator.FromServiceAccountFileAsync(ServiceAccountJsonPath!, cancellationToken).ConfigureAwait(false),
-        _ => GoogleOAuthAuthenticator.FromApplicationDefault(),
-    };
+        if (url is not null && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttps && url.Scheme != Uri.UriSchemeHttp)))
+            throw new ArgumentException($"{name} '{url}' must be an absolute https (or, for an emulator, http) URL.", name);
+    }
 
-    /// <summary>Describes the settings; the authentication is named by kind only, so no token is printed.</summary>
-    public override string ToString() =>
-        $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(IsClearBlade ? "ClearBlade " + (ClearBladeServiceAccountJsonPath ?? "(account redacted)") : CloudIotBaseUrl)}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
-        $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Authentication = {Authentication} (credentials redacted) }}";
+    private static bool IsPlainHttp(Uri url) => url.IsAbsoluteUri && url.Scheme == Uri.UriSchemeHttp;
+
+    /// <summary>The option that names the credentials, or <see langword="null"/> for Application Default Credentials.</summary>
+    private string? ConfiguredCredential =>
+        AccessTokenProvider is not null ? nameof(AccessTokenProvider) : ServiceAccountJsonPath is not null ? nameof(ServiceAccountJsonPath) : null;
+
+    /// <summary>The endpoints that carry these credentials: the registry (unless ClearBlade, which has its own token) and Pub/Sub.</summary>
+    private IEnumerable<(Uri Url, string Name)> CredentialedEndpoints()
+    {
+        if (!IsClearBlade) yield return (CloudIotBaseUrl ?? CloudIotClient.DefaultBaseUrl, nameof(CloudIotBaseUrl));
+        yield return (PubSubBaseUrl ?? PubSubClient.DefaultBaseUrl, nameof(PubSubBaseUrl));
+    }
+
+    /// <summary>The credential kind one endpoint gets under the rules in the remarks (for <see cref="ToString"/>; names no secret).</summary>
+    private string CredentialKind(Uri url) =>
+        IsPlainHttp(url) && ConfiguredCredential is null ? "None (http)"
+        : AccessTokenProvider is not null ? "AccessToken" : ServiceAccountJsonPath is not null ? "ServiceAccountFile" : "ApplicationDefault";
+
+    /// <summary>
+    /// The authenticators of the registry and of Pub/Sub, each by the rules in the remarks; reads the service-account file
+    /// (disk, no network). One instance serves both, so a token is fetched once for the two.
+    /// </summary>
+    internal async Task<(IGcpAuthenticator CloudIot, IGcpAuthenticator PubSub)> CreateAuthenticatorsAsync(CancellationToken cancellationToken)
+    {
+        IGcpAuthenticator configured = AccessTokenProvider is { } tokens ? new VendorTokenAuthenticator("Authorization", tokens)
+            : ServiceAccountJsonPath is { } path ? await GoogleOAuthAuthenticator.FromServiceAccountFileAsync(path, cancellationToken).ConfigureAwait(false)
+            : GoogleOAuthAuthenticator.FromApplicationDefault();
+        // Validate refused configured credentials with an http endpoint, so only ADC reaches the "none over http" branch.
+        IGcpAuthenticator For(Uri url) => IsPlainHttp(url) ? NoAuthenticator.Instance : configured;
+        return (For(CloudIotBaseUrl ?? CloudIotClient.DefaultBaseUrl), For(PubSubBaseUrl ?? PubSubClient.DefaultBaseUrl));
+    }
+
+    /// <summary>Describes the settings; credentials are named by kind only (per endpoint when they differ), so no token is printed.</summary>
+    public override string ToString()
+    {
+        var endpoints = CredentialedEndpoints().Select(e => (Name: e.Name == nameof(CloudIotBaseUrl) ? "CloudIot" : "PubSub", Kind: CredentialKind(e.Url))).ToArray();
+        var credentials = endpoints.Select(e => e.Kind).Distinct().Count() == 1 && !IsClearBlade
+            ? endpoints[0].Kind
+            : string.Join(", ", endpoints.Select(e => $"{e.Name}: {e.Kind}"));
+        return $"GcpIoTOptions {{ Registry = {ProjectId}/{Location}/{RegistryId}, CloudIot = {(IsClearBlade ? "ClearBlade " + (ClearBladeServiceAccountJsonPath ?? "(account redacted)") : CloudIotBaseUrl)}, PubSub = {PubSubBaseUrl}, Bridge = {Transport?.DeviceHost}:{Transport?.DevicePort}, " +
+            $"Telemetry = {TelemetryTopicId}/{TelemetrySubscriptionId}, Replies = {CommandReplySubscriptionId}, Credentials = {credentials} (redacted) }}";
+    }
 }

@@ -105,7 +105,7 @@ public sealed class GcpIoTProvider : IIoTProvider
     internal PubSubClient PubSub { get; }
 
     /// <summary>
-    /// Validates the options, reads the service-account key file when <see cref="GcpIoTOptions.Authentication"/> names one,
+    /// Validates the options, reads the service-account key file when <see cref="GcpIoTOptions.ServiceAccountJsonPath"/> names one,
     /// and builds the provider. No network call is made until the first operation.
     /// </summary>
     /// <param name="options">Settings; validated here.</param>
@@ -120,14 +120,14 @@ public sealed class GcpIoTProvider : IIoTProvider
         cancellationToken.ThrowIfCancellationRequested();
         var time = timeProvider ?? TimeProvider.System;
         var logs = loggerFactory ?? NullLoggerFactory.Instance;
-        var auth = await options.CreateAuthenticatorAsync(cancellationToken).ConfigureAwait(false);
+        var auth = await options.CreateAuthenticatorsAsync(cancellationToken).ConfigureAwait(false);
         var http = options.Transport.CreateHttpClient(options.Transport.ResolveRequestTimeout(GcpIoTOptions.DefaultRequestTimeout));
         // Google's per-RPC schedules unless the user set any retry bound; then the user's, the rest defaulting as on AWS.
         var retry = options.Transport.HasRetrySettings ? options.Transport.ResolveRetry(IoTTransportOptions.DefaultRetry) : null;
         var cloudIot = options.IsClearBlade
             ? CloudIotClient.ForClearBlade(http, options.Registry, options.ResolveClearBlade(), time, retry)
-            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth, time, retry);
-        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth, time, retry);
+            : new CloudIotClient(http, options.Registry, options.CloudIotBaseUrl, auth.CloudIot, time, retry);
+        var pubsub = new PubSubClient(http, options.ProjectId, options.PubSubBaseUrl, auth.PubSub, time, retry);
         return new GcpIoTProvider(options, http, cloudIot, pubsub, time, logs);
     }
 

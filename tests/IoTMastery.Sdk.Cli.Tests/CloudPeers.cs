@@ -71,8 +71,9 @@ public sealed class AzureHubPeer : IAsyncDisposable
 /// <summary>
 /// A GCP-style registry (the Cloud IoT registry double) reached as ClearBlade IoT Core, the GCP-style service that outlived
 /// Google's: its service-account file is the only secret and is named in configuration
-/// (<c>IOTM_IoT__Gcp__cb__ClearBlade__ServiceAccountJsonPath</c>), so the tool needs no Google application-default
-/// credentials. The registry, state and firmware commands make no Pub/Sub call, so no Pub/Sub peer runs.
+/// (<c>IOTM_IoT__Gcp__cb__ClearBladeServiceAccountJsonPath</c>). Pub/Sub would use Google application-default credentials
+/// (no credential is configured and its root is Google's https one), but the registry, state and firmware commands make no
+/// Pub/Sub call, so neither ADC nor a Pub/Sub peer is needed.
 /// </summary>
 public sealed class GcpStylePeer : IAsyncDisposable
 {
@@ -110,7 +111,7 @@ public sealed class GcpStylePeer : IAsyncDisposable
     {
         ProjectId = Project, Location = Location, RegistryId = RegistryId,
         ClearBladeServiceAccountJsonPath = AccountFile,
-        Authentication = GcpAuthentication.None, Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
+        Transport = { DeviceHost = "localhost" }, FirmwareStorePath = _firmware.Path,
     });
 
     public async ValueTask DisposeAsync()

@@ -61,7 +61,6 @@ internal static class GcpLocalStack
                 RegistryId = "multicloud",
                 CloudIotBaseUrl = registry.Server.BaseUrl,
                 PubSubBaseUrl = pubsubUrl,
-                Authentication = GcpAuthentication.None,
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = replies + "-sub",

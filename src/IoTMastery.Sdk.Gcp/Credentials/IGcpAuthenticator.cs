@@ -3,7 +3,7 @@ namespace IoTMastery.Sdk.Gcp;
 /// <summary>
 /// Adds credentials to an outgoing REST request. Google OAuth2 (<see cref="GoogleOAuthAuthenticator"/>),
 /// a vendor's token header (<see cref="VendorTokenAuthenticator"/>) or none (<see cref="NoAuthenticator"/>, emulators).
-/// Internal: users choose one with <see cref="GcpIoTOptions.Authentication"/>, so the kinds can change without a break.
+/// Internal: the options infer one from what is given (see <see cref="GcpIoTOptions"/>), so the kinds can change without a break.
 /// </summary>
 internal interface IGcpAuthenticator
 {

@@ -21,8 +21,9 @@ public static class GcpServiceCollectionExtensions
 
     /// <summary>
     /// Adds a <see cref="GcpIoTProvider"/> named <paramref name="name"/> with options bound from <paramref name="configuration"/>,
-    /// then <paramref name="configure"/>; checked when the host starts. <see cref="GcpIoTOptions.Authentication"/> and
-    /// <see cref="GcpIoTOptions.ServiceAccountJsonPath"/> bind from configuration; code-only members (set them in
+    /// then <paramref name="configure"/>; checked when the host starts. <see cref="GcpIoTOptions.ServiceAccountJsonPath"/> binds
+    /// from configuration (without it and <see cref="GcpIoTOptions.AccessTokenProvider"/>: Application Default Credentials, none
+    /// toward an http endpoint); code-only members (set them in
     /// <paramref name="configure"/>): <see cref="GcpIoTOptions.AccessTokenProvider"/> and the <see cref="GcpIoTOptions.Transport"/>'s
     /// <see cref="IoTTransportOptions.HttpHandler"/> and <see cref="IoTTransportOptions.TrustedRoots"/>.
     /// </summary>

@@ -83,7 +83,6 @@ public sealed class GcpProviderStack : IAsyncDisposable
                 RegistryId = registryPath.RegistryId,
                 CloudIotBaseUrl = registry.Server.BaseUrl,
                 PubSubBaseUrl = emulator.BaseUrl,
-                Authentication = GcpAuthentication.None,
                 TelemetryTopicId = telemetry,
                 TelemetrySubscriptionId = telemetry + "-sub",
                 CommandReplySubscriptionId = withReplies ? replies + "-sub" : null,

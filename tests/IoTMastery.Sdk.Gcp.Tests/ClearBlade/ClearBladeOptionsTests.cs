@@ -12,7 +12,7 @@ public sealed class ClearBladeOptionsTests
 
     private static GcpIoTOptions Options(string? path = null, string? json = null, ClearBladeServiceAccount? account = null) => new()
     {
-        ProjectId = "proj-1", RegistryId = "reg-1", Authentication = GcpAuthentication.None,
+        ProjectId = "proj-1", RegistryId = "reg-1",
         ClearBladeServiceAccountJsonPath = path, ClearBladeServiceAccountJson = json, ClearBladeServiceAccount = account,
     };
 
@@ -48,6 +48,28 @@ public sealed class ClearBladeOptionsTests
         {
             folder.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void In_ClearBlade_mode_only_Pub_Sub_carries_the_Google_credentials_so_only_its_scheme_is_checked()
+    {
+        // The registry keeps the ClearBlade token (a loopback http account url is fine, as in the registry double tests).
+        var options = Options(account: Account(url: "http://127.0.0.1:1/"));
+        options.AccessTokenProvider = _ => ValueTask.FromResult(Secret);
+        options.PubSubBaseUrl = new Uri("https://127.0.0.1:1/");
+        options.Validate();
+        Assert.Contains("Credentials = PubSub: AccessToken", options.ToString(), StringComparison.Ordinal);
+
+        // A bearer token toward an http Pub/Sub (the emulator) would travel in clear text: refused, naming both options.
+        options.PubSubBaseUrl = new Uri("http://127.0.0.1:1/");
+        var error = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Equal(nameof(GcpIoTOptions.AccessTokenProvider), error.ParamName);
+        Assert.Contains(nameof(GcpIoTOptions.PubSubBaseUrl), error.Message, StringComparison.Ordinal);
+
+        // Nothing configured: the emulator gets no credentials.
+        options.AccessTokenProvider = null;
+        options.Validate();
+        Assert.Contains("Credentials = PubSub: None (http)", options.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -77,7 +77,7 @@ public sealed class ClearBladeRegistryDoubleTests
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
                 ClearBladeServiceAccountJsonPath = accountPath,
-                Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
+                Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             };
             Assert.DoesNotContain(AdminToken, options.ToString(), StringComparison.Ordinal);
             await using var provider = await GcpIoTProvider.StartAsync(options);

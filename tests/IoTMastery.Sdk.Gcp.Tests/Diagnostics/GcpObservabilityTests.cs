@@ -29,7 +29,7 @@ public sealed class GcpObservabilityTests
             {
                 ProjectId = Project, Location = Location, RegistryId = RegistryId,
                 ClearBladeServiceAccountJsonPath = accountPath,
-                Authentication = GcpAuthentication.None, Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
+                Transport = { DeviceHost = "us-central1-mqtt.clearblade.com" },
             });
             using var trace = new ActivityRecorder();
 

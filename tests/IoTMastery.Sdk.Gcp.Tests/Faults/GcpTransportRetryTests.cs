@@ -36,7 +36,7 @@ public sealed class GcpTransportRetryTests(ITestOutputHelper output) : IAsyncLif
     {
         var options = new GcpIoTOptions
         {
-            ProjectId = "retry-project", RegistryId = "retry-reg", Authentication = GcpAuthentication.None,
+            ProjectId = "retry-project", RegistryId = "retry-reg",
             CloudIotBaseUrl = _proxy.BaseUri,
             // Never called here: the registry is the only peer these tests talk to.
             PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),

@@ -11,7 +11,7 @@ public sealed class GcpInvalidDeviceIdTests
         await using var provider = await GcpIoTProvider.StartAsync(new GcpIoTOptions
         {
             ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" },
-            CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"), Authentication = GcpAuthentication.None,
+            CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
         }).WaitAsync(TimeSpan.FromSeconds(10));
         var failures = await InvalidDeviceIds.RejectedBeforeIoAsync(provider.Registry, DeviceIdRules.Gcp);
         Assert.True(failures.Count == 0, string.Join("\n", failures));

@@ -224,11 +224,13 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         const string token = "vendor-secret-token-123";
         var options = new GcpIoTOptions
         {
-            ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" }, CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
-            Authentication = GcpAuthentication.AccessToken, AccessTokenProvider = _ => ValueTask.FromResult(token),
+            // https: a bearer token is never sent over http (refused at start); nothing here calls these roots.
+            ProjectId = "my-project", RegistryId = "reg-1", Transport = { DeviceHost = "localhost" }, CloudIotBaseUrl = new Uri("https://127.0.0.1:1/"), PubSubBaseUrl = new Uri("https://127.0.0.1:1/"),
+            AccessTokenProvider = _ => ValueTask.FromResult(token),
         };
         Assert.DoesNotContain(token, options.ToString());
         Assert.Contains("redacted", options.ToString());
+        Assert.Contains("Credentials = AccessToken", options.ToString());
 
         await using var provider = await GcpIoTProvider.StartAsync(options);
         var (publicPem, privatePem, _) = DeviceKeys.Generate(KeyAlgorithm.EcdsaP256);
@@ -241,7 +243,7 @@ public sealed class GcpIoTProviderTests(PubSubEmulator emulator)
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddGcpIoT(o =>
         {
-            o.ProjectId = "my-project"; o.RegistryId = "reg-1"; o.Authentication = GcpAuthentication.None;
+            o.ProjectId = "my-project"; o.RegistryId = "reg-1";
             o.CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"); o.PubSubBaseUrl = new Uri("http://127.0.0.1:1/");
         });
         using (var host = builder.Build())

@@ -44,7 +44,7 @@ public sealed class GcpTransportTests(PubSubEmulator emulator)
         // The Transport retry settings are honoured since the surface cut (GcpTransportRetryTests); the other transport rules still hold.
         var options = new GcpIoTOptions
         {
-            ProjectId = "my-project", RegistryId = "reg-1", Authentication = GcpAuthentication.None,
+            ProjectId = "my-project", RegistryId = "reg-1",
             CloudIotBaseUrl = new Uri("http://127.0.0.1:1/"), PubSubBaseUrl = new Uri("http://127.0.0.1:1/"),
             Transport = { DeviceHost = "bridge host" },
         };
