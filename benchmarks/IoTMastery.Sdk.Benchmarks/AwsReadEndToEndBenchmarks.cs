@@ -63,7 +63,6 @@ public class AwsReadEndToEndBenchmarks
 
     private void Configure(AwsIoTOptions o)
     {
-        o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
         o.CertificateAuthority = _ca;
         o.Transport.DeviceHost = "localhost";
         o.Transport.DevicePort = _gateway.Port;

@@ -60,7 +60,8 @@ internal sealed class ProviderHost : IAsyncDisposable
             owned.Add(mosquitto);
 
             var service = ca.IssueDeviceCertificate("multicloud-service");
-            options.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
+            // With a CA set, device certificates come from it and are registered with RegisterCertificateWithoutCA,
+            // so they chain to the root the local broker trusts.
             options.CertificateAuthority = ca;
             options.Transport.DeviceHost = "localhost";
             options.Transport.DevicePort = mosquitto.Port;

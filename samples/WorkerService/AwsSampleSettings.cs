@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using IoTMastery.Sdk;
 using IoTMastery.Sdk.Aws;
 using Microsoft.Extensions.Configuration;
 
@@ -23,6 +24,9 @@ public static class AwsSampleSettings
     /// <summary>
     /// <c>TrustedRootsPemFile</c>: a PEM file of the roots the device-side MQTT server must chain to, for a gateway that is
     /// not AWS (a proxy or a test double); unset, devices trust the system store, where Amazon Root CA 1 is.
+    /// <c>CertificateAuthorityPemFile</c> and <c>CertificateAuthorityKeyPemFile</c>: your CA's certificate and private key;
+    /// set, that CA issues the device certificates and they are registered without a CA
+    /// (<see cref="AwsIoTOptions.CertificateAuthority"/>); unset, AWS signs a CSR for a key made in this process.
     /// </summary>
     public static void Apply(AwsIoTOptions options, IConfiguration extras)
     {
@@ -30,11 +34,21 @@ public static class AwsSampleSettings
         ArgumentNullException.ThrowIfNull(extras);
         if (extras["TrustedRootsPemFile"] is { Length: > 0 } file)
         {
-            if (!File.Exists(file))
-                throw new FileNotFoundException($"Worker:Aws:...:TrustedRootsPemFile names '{file}', which does not exist.", file);
             var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(file);
+            roots.ImportFromPemFile(Existing(file, "TrustedRootsPemFile"));
             options.Transport.TrustedRoots = roots;
         }
+        var caFile = extras["CertificateAuthorityPemFile"] is { Length: > 0 } c ? c : null;
+        var caKeyFile = extras["CertificateAuthorityKeyPemFile"] is { Length: > 0 } k ? k : null;
+        if ((caFile is null) != (caKeyFile is null))
+            throw new ArgumentException("Set Worker:Aws:...:CertificateAuthorityPemFile and CertificateAuthorityKeyPemFile together (the CA's certificate and its private key), or neither.",
+                caFile is null ? "CertificateAuthorityPemFile" : "CertificateAuthorityKeyPemFile");
+        if (caFile is not null)
+            // Lives as long as the process: the provider does not dispose it, and the host does not end before the provider.
+            options.CertificateAuthority = LocalCertificateAuthority.FromPem(
+                File.ReadAllText(Existing(caFile, "CertificateAuthorityPemFile")), File.ReadAllText(Existing(caKeyFile!, "CertificateAuthorityKeyPemFile")));
     }
+
+    private static string Existing(string file, string key) =>
+        File.Exists(file) ? file : throw new FileNotFoundException($"Worker:Aws:...:{key} names '{file}', which does not exist.", file);
 }

@@ -23,7 +23,7 @@ public sealed class WorkerOptions
 
     /// <summary>
     /// The device key algorithm per provider name (<c>Worker:KeyAlgorithms:eu</c> = <c>Rsa2048</c>); a provider not listed
-    /// gets the SDK's default, ECDSA P-256. AWS's CreateKeysAndCertificate only issues RSA-2048 keys.
+    /// gets the SDK's default, ECDSA P-256.
     /// </summary>
     public Dictionary<string, KeyAlgorithm> KeyAlgorithms { get; set; } = [];
 

@@ -3,22 +3,6 @@ using Amazon.Runtime;
 
 namespace IoTMastery.Sdk.Aws;
 
-/// <summary>How the registry obtains a device certificate.</summary>
-public enum AwsCertificateSource
-{
-    /// <summary>The key pair is generated here and AWS signs a CSR (CreateCertificateFromCsr); the private key never travels.</summary>
-    CreateFromCsr,
-
-    /// <summary>AWS generates an RSA-2048 key pair and certificate (CreateKeysAndCertificate); the only time the key is available.</summary>
-    CreateKeysAndCertificate,
-
-    /// <summary>
-    /// Certificates come from <see cref="AwsIoTOptions.CertificateAuthority"/> and are registered without a CA
-    /// (RegisterCertificateWithoutCA, for multi-account registration; devices must send SNI).
-    /// </summary>
-    RegisterWithoutCa,
-}
-
 /// <summary>
 /// Where the service-side MQTT connection goes and as whom. Internal: users set <see cref="AwsIoTOptions.ServiceMqttClientId"/>
 /// and <see cref="AwsIoTOptions.ServiceMqttCertificate"/>; the endpoint is the devices' (the account's iot:Data-ATS broker).
@@ -64,10 +48,14 @@ public sealed class AwsIoTOptions
     /// </summary>
     public IoTTransportOptions Transport { get; set; } = new();
 
-    /// <summary>How device certificates are obtained.</summary>
-    public AwsCertificateSource CertificateSource { get; set; } = AwsCertificateSource.CreateFromCsr;
-
-    /// <summary>The issuing CA for <see cref="AwsCertificateSource.RegisterWithoutCa"/>.</summary>
+    /// <summary>
+    /// The CA that issues device certificates, and so how the registry obtains them. Not set (the default): the device's key
+    /// pair is generated in this process and AWS signs a CSR for it (CreateCertificateFromCsr), so the private key never
+    /// travels; the certificate chains to Amazon's CA. Set: this CA issues the certificate and key here, and the certificate is
+    /// registered without a CA (RegisterCertificateWithoutCA, which suits multi-account registration; devices must then send
+    /// SNI). Either way the credential's <see cref="KeyAlgorithm"/> is the one requested (ECDSA P-256 or RSA-2048). The
+    /// provider does not dispose it.
+    /// </summary>
     public LocalCertificateAuthority? CertificateAuthority { get; set; }
 
     /// <summary>The IoT policy attached to every device certificate.</summary>
@@ -140,10 +128,6 @@ public sealed class AwsIoTOptions
         if (Transport is null)
             throw new ArgumentNullException(nameof(Transport), "Transport must not be null; new() keeps every default.");
         Transport.Validate();
-        if (!Enum.IsDefined(CertificateSource))
-            throw new ArgumentOutOfRangeException(nameof(CertificateSource), CertificateSource, "Unknown certificate source.");
-        if (CertificateSource == AwsCertificateSource.RegisterWithoutCa && CertificateAuthority is null)
-            throw new ArgumentException("RegisterWithoutCa needs CertificateAuthority.", nameof(CertificateAuthority));
         if (string.IsNullOrEmpty(DevicePolicyName) || DevicePolicyName.Length > 128 || !DevicePolicyName.All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '=' or ',' or '.' or '@' or '-' or '_'))
             throw new ArgumentException("DevicePolicyName must be 1-128 characters of A-Z a-z 0-9 + = , . @ - _.", nameof(DevicePolicyName));
         if (ThingTypeName is not null && (ThingTypeName.Length is 0 or > 128 || !ThingTypeName.All(c => char.IsAsciiLetterOrDigit(c) || c is ':' or '_' or '-')))

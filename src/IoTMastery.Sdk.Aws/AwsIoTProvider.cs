@@ -175,7 +175,7 @@ public sealed class AwsIoTProvider : IIoTProvider
             if (options.EnsureDevicePolicy)
                 await EnsurePolicyAsync(iot, options.DevicePolicyName, cancellationToken).ConfigureAwait(false);
 
-            var issuer = new DeviceCertificateIssuer(iot, options.CertificateSource, options.CertificateAuthority);
+            var issuer = new DeviceCertificateIssuer(iot, options.CertificateAuthority);
             var shadows = new AwsShadowService(data);
             (firmwareStore, ownedFirmwareStore) = FirmwareStoreOptions.Resolve(options.FirmwareStore, options.FirmwareStorePath,
                 $"{region}-{dataUri.Authority}", logs.CreateLogger("IoTMastery.Sdk.Aws.Firmware"));

@@ -7,8 +7,11 @@ namespace IoTMastery.Sdk.Aws;
 /// <summary>A certificate registered with AWS: its id, ARN and the credential handed to the device.</summary>
 internal sealed record AwsDeviceCertificate(string CertificateId, string CertificateArn, IssuedCredential Credential);
 
-/// <summary>Obtains device certificates the configured way. Minting calls are never retried blindly.</summary>
-internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificateSource source, LocalCertificateAuthority? ca)
+/// <summary>
+/// Obtains device certificates: with a CA, issued by it and registered without a CA; without one, from a CSR AWS signs
+/// for a key generated here. Minting calls are never retried blindly.
+/// </summary>
+internal sealed class DeviceCertificateIssuer(IotControlPlane iot, LocalCertificateAuthority? ca)
 {
     /// <summary>Checks a credential request before any network call.</summary>
     public void Validate(CredentialRequest request)
@@ -20,47 +23,34 @@ internal sealed class DeviceCertificateIssuer(IotControlPlane iot, AwsCertificat
             throw new ArgumentOutOfRangeException(nameof(request), request.Algorithm, "Unknown key algorithm.");
         if (request.Validity <= TimeSpan.Zero || request.Validity > TimeSpan.FromDays(3650))
             throw new ArgumentOutOfRangeException(nameof(request), request.Validity, "Validity must be positive and at most 10 years.");
-        if (source == AwsCertificateSource.CreateKeysAndCertificate && request.Algorithm != KeyAlgorithm.Rsa2048)
-            throw new ArgumentException("CreateKeysAndCertificate always issues an RSA-2048 key; request KeyAlgorithm.Rsa2048 or use CreateFromCsr for ECDSA P-256.", nameof(request));
     }
 
     /// <summary>Creates (or registers) one ACTIVE certificate for the thing.</summary>
     public async Task<AwsDeviceCertificate> IssueAsync(string thingName, CredentialRequest request, CancellationToken ct)
     {
         Validate(request);
-        switch (source)
+        if (ca is not null)
         {
-            case AwsCertificateSource.CreateKeysAndCertificate:
-            {
-                var created = await iot.CreateKeysAndCertificateAsync(setAsActive: true, ct).ConfigureAwait(false);
-                return await BuildMintedAsync(created, () => (string?)created["keyPair"]?["PrivateKey"] ?? throw Malformed("keyPair.PrivateKey")).ConfigureAwait(false);
-            }
-            case AwsCertificateSource.RegisterWithoutCa:
-            {
-                var issued = ca!.IssueDeviceCertificate(thingName, request);
-                var registered = await iot.RegisterCertificateWithoutCaAsync(issued.CertificatePem!, "ACTIVE", ct).ConfigureAwait(false);
-                registered["certificatePem"] = issued.CertificatePem;
-                return Build(registered, issued.PrivateKeyPem!);
-            }
-            default:
-            {
-                var (csrPem, keyPem) = CreateCsr(thingName, request.Algorithm);
-                var created = await iot.CreateCertificateFromCsrAsync(csrPem, setAsActive: true, ct).ConfigureAwait(false);
-                return await BuildMintedAsync(created, () => keyPem).ConfigureAwait(false);
-            }
+            var issued = ca.IssueDeviceCertificate(thingName, request);
+            var registered = await iot.RegisterCertificateWithoutCaAsync(issued.CertificatePem!, "ACTIVE", ct).ConfigureAwait(false);
+            registered["certificatePem"] = issued.CertificatePem;
+            return Build(registered, issued.PrivateKeyPem!);
         }
+        var (csrPem, keyPem) = CreateCsr(thingName, request.Algorithm);
+        var created = await iot.CreateCertificateFromCsrAsync(csrPem, setAsActive: true, ct).ConfigureAwait(false);
+        return await BuildMintedAsync(created, keyPem).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Builds the credential from a certificate AWS has just minted ACTIVE. If the answer cannot be used (no or an
-    /// unparsable certificatePem, no private key) nobody could ever connect with that certificate, so it is
+    /// unparsable certificatePem) nobody could ever connect with that certificate, so it is
     /// deactivated and deleted rather than left active and orphaned, and the caller gets a typed error.
     /// </summary>
-    private async Task<AwsDeviceCertificate> BuildMintedAsync(JsonObject created, Func<string> privateKeyPem)
+    private async Task<AwsDeviceCertificate> BuildMintedAsync(JsonObject created, string privateKeyPem)
     {
         try
         {
-            return Build(created, privateKeyPem());
+            return Build(created, privateKeyPem);
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException or IoTException)
         {

@@ -147,10 +147,6 @@ internal sealed class IotControlPlane(AwsHttpClient http)
 
     // ---- certificates ----
 
-    /// <summary>CreateKeysAndCertificate: POST /keys-and-certificate. Mints a certificate per call: never retried.</summary>
-    public Task<JsonObject> CreateKeysAndCertificateAsync(bool setAsActive, CancellationToken ct) =>
-        CallAsync(new AwsRequest(HttpMethod.Post, "/keys-and-certificate", "CreateKeysAndCertificate") { Query = [new("setAsActive", Bool(setAsActive))] }, ct);
-
     /// <summary>CreateCertificateFromCsr: POST /certificates. Mints a certificate per call: never retried.</summary>
     public Task<JsonObject> CreateCertificateFromCsrAsync(string csrPem, bool setAsActive, CancellationToken ct) =>
         CallAsync(WithJson(new AwsRequest(HttpMethod.Post, "/certificates", "CreateCertificateFromCsr") { Query = [new("setAsActive", Bool(setAsActive))] },

@@ -49,7 +49,6 @@ public sealed class JsSdkConformanceTests
         yield return new("iot", "AddThingToThingGroup", new() { ["thingGroupName"] = "fleet-a", ["thingName"] = "dev-001" }, (c, _) => c.AddThingToThingGroupAsync("fleet-a", "dev-001", default));
         yield return new("iot", "RemoveThingFromThingGroup", new() { ["thingGroupName"] = "fleet-a", ["thingName"] = "dev-001" }, (c, _) => c.RemoveThingFromThingGroupAsync("fleet-a", "dev-001", default));
         yield return new("iot", "ListThingsInThingGroup", new() { ["thingGroupName"] = "fleet-a", ["maxResults"] = 10, ["nextToken"] = "n" }, (c, _) => c.ListThingsInThingGroupAsync("fleet-a", "n", 10, default));
-        yield return new("iot", "CreateKeysAndCertificate", new() { ["setAsActive"] = true }, (c, _) => c.CreateKeysAndCertificateAsync(true, default));
         yield return new("iot", "CreateCertificateFromCsr", new() { ["certificateSigningRequest"] = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n", ["setAsActive"] = true },
             (c, _) => c.CreateCertificateFromCsrAsync("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n", true, default));
         yield return new("iot", "RegisterCertificateWithoutCA", new() { ["certificatePem"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ["status"] = "ACTIVE" },

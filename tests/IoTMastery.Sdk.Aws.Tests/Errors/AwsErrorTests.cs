@@ -93,7 +93,7 @@ public sealed class AwsErrorTests
     {
         await using var server = await FaultServer.StartAsync((503, """{"__type":"ServiceUnavailableException"}"""), (200, "{}"));
         var iot = new IotControlPlane(server.Client("iot"));
-        var ex = await Assert.ThrowsAsync<IoTException>(() => iot.CreateKeysAndCertificateAsync(true, default));
+        var ex = await Assert.ThrowsAsync<IoTException>(() => iot.CreateCertificateFromCsrAsync("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n", true, default));
         Assert.True(ex.IsTransient);
         Assert.Equal(1, server.Requests);
     }

@@ -22,7 +22,6 @@ public sealed class AwsDeviceSdkMotoConformanceTests(MotoServer moto)
         await using var fake = await AwsIotMqttFake.StartAsync(ca, moto: new AwsIotMotoBacking(moto.Endpoint) { PollInterval = TimeSpan.FromMilliseconds(250) });
         await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
         {
-            o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
             o.CertificateAuthority = ca;
         }));
         var active = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "sdk-moto-1", Credential = CredentialRequest.X509 });

@@ -29,7 +29,6 @@ public sealed class AwsIotMqttFakeMotoTests(MotoServer moto) : IAsyncLifetime
         _fake = await AwsIotMqttFake.StartAsync(_ca, _time, new AwsIotMotoBacking(moto.Endpoint) { PollInterval = Interval });
         _provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
         {
-            o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
             o.CertificateAuthority = _ca;
             o.Transport.DeviceHost = "localhost";
             o.Transport.DevicePort = _fake.Port;

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IoTMastery.Sdk.Aws.Tests.Faults;
 
 /// <summary>
-/// CreateKeysAndCertificate and CreateCertificateFromCsr mint an ACTIVE certificate and return its PEM. When that PEM
+/// CreateCertificateFromCsr (the path without a CertificateAuthority) mints an ACTIVE certificate and returns its PEM. When that PEM
 /// cannot be parsed the caller gets no usable credential, so the call must end in a typed <see cref="IoTException"/>
 /// and the new certificate must not stay behind active and orphaned. moto mints the certificate; the fault proxy in
 /// front of it garbles only the certificatePem of that one answer; moto then shows whether the certificate is gone.
@@ -24,22 +24,25 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
 
     public async Task DisposeAsync() => await _proxy.DisposeAsync();
 
-    public static TheoryData<AwsCertificateSource, string, bool> Sources => new()
+    private const string MintingPath = "/certificates?";
+
+    /// <summary>Both key algorithms the CSR path issues, each with a garbled and with a missing certificatePem.</summary>
+    public static TheoryData<KeyAlgorithm, bool> Cases => new()
     {
-        { AwsCertificateSource.CreateFromCsr, "/certificates?", false },
-        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", false },
-        { AwsCertificateSource.CreateFromCsr, "/certificates?", true },
-        { AwsCertificateSource.CreateKeysAndCertificate, "/keys-and-certificate?", true },
+        { KeyAlgorithm.EcdsaP256, false },
+        { KeyAlgorithm.Rsa2048, false },
+        { KeyAlgorithm.EcdsaP256, true },
+        { KeyAlgorithm.Rsa2048, true },
     };
 
     [Theory]
-    [MemberData(nameof(Sources))]
-    public async Task An_unparsable_or_missing_certificate_pem_is_a_typed_error_and_the_new_certificate_is_deleted(AwsCertificateSource source, string mintingPath, bool removePem)
+    [MemberData(nameof(Cases))]
+    public async Task An_unparsable_or_missing_certificate_pem_is_a_typed_error_and_the_new_certificate_is_deleted(KeyAlgorithm algorithm, bool removePem)
     {
         string? mintedId = null;
         _proxy.RewriteResponse = (method, target, body) =>
         {
-            if (method != "POST" || !target.StartsWith(mintingPath, StringComparison.Ordinal)) return body;
+            if (method != "POST" || !target.StartsWith(MintingPath, StringComparison.Ordinal)) return body;
             var answer = JsonNode.Parse(body)!.AsObject();
             mintedId = (string?)answer["certificateId"];
             if (removePem) answer.Remove("certificatePem");
@@ -50,10 +53,9 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
         {
             o.ControlPlaneEndpoint = _proxy.BaseUri;
             o.DataPlaneEndpoint = _proxy.BaseUri;
-            o.CertificateSource = source;
         }));
         await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "pem-dev" });
-        var request = source == AwsCertificateSource.CreateKeysAndCertificate ? CredentialRequest.X509 with { Algorithm = KeyAlgorithm.Rsa2048 } : CredentialRequest.X509;
+        var request = CredentialRequest.X509 with { Algorithm = algorithm };
 
         var error = await Assert.ThrowsAnyAsync<IoTException>(() => provider.Registry.IssueCredentialAsync("pem-dev", request));
 
@@ -62,7 +64,7 @@ public sealed class AwsBadCertificatePemTests(MotoServer moto) : IAsyncLifetime
         Assert.NotNull(mintedId);
         Assert.Contains(mintedId!, error.Message, StringComparison.Ordinal);
         // Minting is not idempotent: it was sent once, never repeated.
-        Assert.Single(_proxy.Seen, r => r.Method == "POST" && r.PathAndQuery.StartsWith(mintingPath, StringComparison.Ordinal));
+        Assert.Single(_proxy.Seen, r => r.Method == "POST" && r.PathAndQuery.StartsWith(MintingPath, StringComparison.Ordinal));
         // moto no longer holds the certificate, and the device has no credential.
         Assert.Empty(await ListCertificateIdsAsync());
         Assert.Empty((await provider.Registry.GetAsync("pem-dev")).Credentials);

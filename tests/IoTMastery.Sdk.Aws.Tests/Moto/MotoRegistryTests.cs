@@ -1,4 +1,6 @@
 using IoTMastery.Sdk.TestSupport;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 
 namespace IoTMastery.Sdk.Aws.Tests.Moto;
@@ -123,25 +125,28 @@ public sealed class MotoRegistryTests(MotoServer moto) : IAsyncLifetime
         await IoTAssert.ThrowsAsync(IoTErrorKind.NotFound, () => _provider.ControlPlane.DescribeCertificateAsync(result.Credential!.Id, default));
     }
 
-    [Fact]
-    public async Task Keys_and_certificate_mode_returns_the_aws_generated_key()
+    [Theory]
+    [InlineData(KeyAlgorithm.EcdsaP256, 256)]
+    [InlineData(KeyAlgorithm.Rsa2048, 2048)]
+    public async Task Without_a_certificate_authority_aws_signs_a_csr_for_a_key_made_here_of_either_algorithm(KeyAlgorithm algorithm, int keySize)
     {
-        await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.CertificateSource = AwsCertificateSource.CreateKeysAndCertificate));
-        await Assert.ThrowsAsync<ArgumentException>(() => provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001", Credential = CredentialRequest.X509 }));
-        var result = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-002", Credential = new CredentialRequest { Algorithm = KeyAlgorithm.Rsa2048 } });
-        Assert.Contains("PRIVATE KEY", result.Credential!.PrivateKeyPem);
-        Assert.Single((await provider.Registry.GetAsync("dev-002")).Credentials);
+        // RSA-2048 once needed AWS to generate the key (CreateKeysAndCertificate); the CSR path now covers it too.
+        var result = await _provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-002", Credential = new CredentialRequest { Algorithm = algorithm } });
+
+        using AsymmetricAlgorithm key = algorithm == KeyAlgorithm.Rsa2048 ? RSA.Create() : ECDsa.Create();
+        key.ImportFromPem(result.Credential!.PrivateKeyPem);
+        Assert.Equal(keySize, key.KeySize);
+        // The CSR reached AWS: the certificate it minted carries the CSR's subject, the thing name.
+        using var certificate = X509Certificate2.CreateFromPem(result.Credential.CertificatePem!);
+        Assert.Equal("dev-002", certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false));
+        Assert.Equal(result.Credential.Id, Assert.Single((await _provider.Registry.GetAsync("dev-002")).Credentials).Id);
     }
 
     [Fact]
-    public async Task Register_without_ca_registers_our_own_certificate()
+    public async Task With_a_certificate_authority_its_certificate_is_registered_without_a_ca()
     {
         using var ca = LocalCertificateAuthority.Create("test CA");
-        await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o =>
-        {
-            o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
-            o.CertificateAuthority = ca;
-        }));
+        await using var provider = await AwsIoTProvider.StartAsync(moto.Options(o => o.CertificateAuthority = ca));
         var result = await provider.Registry.RegisterAsync(new DeviceRegistration { Id = "dev-001", Credential = CredentialRequest.X509 });
         using var certificate = result.Credential!.ToCertificate();
         Assert.Equal(ca.Certificate.Subject, certificate.Issuer);

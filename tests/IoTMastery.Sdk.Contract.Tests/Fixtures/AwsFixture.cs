@@ -56,7 +56,6 @@ public sealed class AwsFixture : ProviderFixture
     private void Configure(AwsIoTOptions o)
     {
         var gateway = _gateway ?? throw new InvalidOperationException("The fixture is not initialized.");
-        o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
         o.CertificateAuthority = _ca;
         o.Transport.DeviceHost = "localhost";
         o.Transport.DevicePort = gateway.Port;

@@ -4,6 +4,7 @@ using IoTMastery.Sdk.Aws;
 using IoTMastery.Sdk.CloudDoubles.Aws;
 using IoTMastery.Sdk.CloudDoubles.Moto;
 using IoTMastery.Sdk.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using WorkerService;
@@ -62,16 +63,19 @@ public sealed class WorkerServiceSampleTests
             // handed to the sample as the two PEM files AWS gives out (certificate, private key), through configuration only.
             const string serviceThing = "iotm-worker-service";
             IssuedCredential service;
-            await using (var registrar = await AwsIoTProvider.StartAsync(moto.Options(o =>
-            {
-                o.CertificateSource = AwsCertificateSource.RegisterWithoutCa;
-                o.CertificateAuthority = ca;
-            })))
+            await using (var registrar = await AwsIoTProvider.StartAsync(moto.Options(o => o.CertificateAuthority = ca)))
                 service = (await registrar.Registry.RegisterAsync(new DeviceRegistration { Id = serviceThing, Credential = CredentialRequest.X509 })).Credential!;
             var serviceCertificate = Path.Combine(work.FullName, "service-certificate.pem.crt");
             var serviceKey = Path.Combine(work.FullName, "service-private.pem.key");
             await File.WriteAllTextAsync(serviceCertificate, service.CertificatePem);
             await File.WriteAllTextAsync(serviceKey, service.PrivateKeyPem);
+            // The sample's devices get their certificates from the same CA, given as its two PEM files: moto answers
+            // CreateCertificateFromCsr with a certificate for a key of its own, not the CSR's, which no device could use.
+            var (caCertificatePem, caKeyPem) = ca.ExportCertificateAndKeyPem();
+            var caCertificate = Path.Combine(work.FullName, "device-ca.pem");
+            var caKey = Path.Combine(work.FullName, "device-ca-key.pem");
+            await File.WriteAllTextAsync(caCertificate, caCertificatePem);
+            await File.WriteAllTextAsync(caKey, caKeyPem);
 
             var (exitCode, output, errors) = await RunSampleAsync(new Dictionary<string, string>
             {
@@ -80,9 +84,9 @@ public sealed class WorkerServiceSampleTests
                 ["IoT__Aws__eu__DataPlaneEndpoint"] = moto.Endpoint.ToString(),
                 ["IoT__Aws__eu__Transport__DeviceHost"] = "localhost",
                 ["IoT__Aws__eu__Transport__DevicePort"] = gateway.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                // moto answers CreateCertificateFromCsr with a certificate for a key of its own, not the CSR's, so the device
-                // could not use it; CreateKeysAndCertificate returns moto's key with its certificate.
-                ["IoT__Aws__eu__CertificateSource"] = "CreateKeysAndCertificate",
+                ["Worker__Aws__eu__CertificateAuthorityPemFile"] = caCertificate,
+                ["Worker__Aws__eu__CertificateAuthorityKeyPemFile"] = caKey,
+                // The per-provider key algorithm reaches the CA: the device connects with an RSA-2048 key it signed.
                 ["Worker__KeyAlgorithms__eu"] = "Rsa2048",
                 ["IoT__Aws__eu__FirmwareStorePath"] = Path.Combine(work.FullName, "aws-firmware.db"),
                 ["Worker__Aws__eu__TrustedRootsPemFile"] = roots,
@@ -127,6 +131,37 @@ public sealed class WorkerServiceSampleTests
         finally
         {
             await moto.DisposeAsync();
+            work.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_sample_takes_a_device_ca_as_its_certificate_and_key_files_together_and_refuses_one_without_the_other()
+    {
+        using var ca = LocalCertificateAuthority.Create("WorkerService sample device CA");
+        var work = Directory.CreateTempSubdirectory("iotm-worker-ca-");
+        try
+        {
+            var (certificatePem, keyPem) = ca.ExportCertificateAndKeyPem();
+            var certificate = Path.Combine(work.FullName, "ca.pem");
+            var key = Path.Combine(work.FullName, "ca-key.pem");
+            File.WriteAllText(certificate, certificatePem);
+            File.WriteAllText(key, keyPem);
+            static IConfiguration Settings(params (string Key, string Value)[] pairs) =>
+                new ConfigurationBuilder().AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value))).Build();
+
+            var options = new AwsIoTOptions();
+            AwsSampleSettings.Apply(options, Settings(("CertificateAuthorityPemFile", certificate), ("CertificateAuthorityKeyPemFile", key)));
+            Assert.Equal(ca.Certificate.Thumbprint, options.CertificateAuthority!.Certificate.Thumbprint);
+            options.CertificateAuthority.Dispose();
+
+            var alone = new AwsIoTOptions();
+            var error = Assert.Throws<ArgumentException>(() => AwsSampleSettings.Apply(alone, Settings(("CertificateAuthorityPemFile", certificate))));
+            Assert.Equal("CertificateAuthorityKeyPemFile", error.ParamName);
+            Assert.Null(alone.CertificateAuthority);
+        }
+        finally
+        {
             work.Delete(recursive: true);
         }
     }
