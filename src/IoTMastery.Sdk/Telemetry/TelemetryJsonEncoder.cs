@@ -47,6 +47,31 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         if (!TryWritePlain(output, record, _includeSequence)) WriteEscaped(output, record, _includeSequence);
     }
 
+    /// <summary>
+    /// The pipeline's entry (<see cref="TelemetryBatchBuilder"/>): writes the record separator when <paramref name="separator"/>
+    /// is set, then the record, into the batch buffer directly. Same bytes as <see cref="RecordSeparator"/> followed by
+    /// <c>WriteRecord(IBufferWriter, record)</c>; it saves the per-record interface calls (separator property, GetSpan, Advance) and the
+    /// separate separator copy, which the e2e profile showed as a visible share of the pipeline's per-record CPU.
+    /// </summary>
+    internal void WriteRecord(PooledBufferWriter output, in TelemetryRecord record, bool separator)
+    {
+        var head = HeadFor(record.DeviceId, record.Metric);
+        if (head is not null)
+        {
+            // Separator, head, the longest double (24), ",\"t\":" and a long (25), ",\"s\":" and a long (25), "}".
+            var span = output.GetSpan(head.Length + 81);
+            int at = 0;
+            if (separator) span[at++] = (byte)',';
+            if (TryWritePlain(span[at..], head, record, _includeSequence, out int written))
+            {
+                output.Advance(at + written);
+                return;
+            }
+        }
+        if (separator) output.Write(RecordSeparator);
+        WriteEscaped(output, record, _includeSequence);
+    }
+
     // Fast path for names Utf8JsonWriter would copy verbatim; same bytes, a fraction of the cost.
     private static bool TryWritePlain(IBufferWriter<byte> output, in TelemetryRecord record, bool includeSequence)
     {
@@ -54,8 +79,16 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         if (head is null) return false;
         // Head, the longest double (24), ",\"t\":" and a long (25), ",\"s\":" and a long (25), "}".
         var span = output.GetSpan(head.Length + 80);
+        if (!TryWritePlain(span, head, record, includeSequence, out int written)) return false;
+        output.Advance(written);
+        return true;
+    }
+
+    // Writes one record of plain names into span, which has room for head.Length + 80 bytes.
+    private static bool TryWritePlain(Span<byte> span, Head head, in TelemetryRecord record, bool includeSequence, out int at)
+    {
         head.Bytes.AsSpan(0, head.Length).CopyTo(span);
-        int at = head.Length;
+        at = head.Length;
         if (!TryWriteShortDecimal(record.Value, span[at..], out int written) &&
             !record.Value.TryFormat(span[at..], out written, default, CultureInfo.InvariantCulture)) return false;
         at += written;
@@ -71,7 +104,6 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
             at += written;
         }
         span[at++] = (byte)'}';
-        output.Advance(at);
         return true;
     }
 
