@@ -16,7 +16,7 @@ internal sealed partial class TelemetryPipeline
                 bool closed, idle = false;
                 List<TaskCompletionSource<long>>? flushes;
                 TaskCompletionSource? room = null;
-                lock (_gate)
+                using (_gate.Enter())
                 {
                     chunk = _ring;
                     head = _head;
@@ -57,7 +57,7 @@ internal sealed partial class TelemetryPipeline
                             await EnqueueAsync(ready).ConfigureAwait(false);
                         }
                     }
-                    lock (_gate) _spareRing = chunk;
+                    using (_gate.Enter()) _spareRing = chunk;
                 }
 
                 if (_builder.OpenCount > 0)
@@ -92,7 +92,7 @@ internal sealed partial class TelemetryPipeline
         {
             if (_builder.TakeOpen() is { } open) ReturnBatch(open);
             List<TaskCompletionSource<long>>? orphans;
-            lock (_gate)
+            using (_gate.Enter())
             {
                 _batcherExited = true;
                 orphans = _flushRequests;
