@@ -24,6 +24,7 @@ internal sealed class TelemetryBatchBuilder
     private readonly ITelemetryEncoder _encoder;
     // The default encoder is called directly (no interface dispatch, separator written with the record); null for others.
     private readonly TelemetryJsonEncoder? _json;
+    private readonly TelemetryJsonEncoder.HeadTable _heads = TelemetryJsonEncoder.NewHeadTable();
     private readonly Func<OutgoingBatch> _rent;
     private readonly int _maxRecords;
     private readonly int _maxBytes;
@@ -96,7 +97,7 @@ internal sealed class TelemetryBatchBuilder
     {
         if (_json is { } json)
         {
-            json.WriteRecord(buffer, record, separator);
+            json.WriteRecord(buffer, record, separator, _heads);
             return;
         }
         if (separator) buffer.Write(_encoder.RecordSeparator);

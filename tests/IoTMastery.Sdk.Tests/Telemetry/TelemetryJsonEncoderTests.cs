@@ -135,7 +135,8 @@ public sealed class TelemetryJsonEncoderTests
             // The batch builder's direct entry (separator written with the record, into the pooled buffer) writes the same bytes.
             using var pooled = new PooledBufferWriter(16);
             pooled.Write(encoder.BatchPrefix);
-            for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0);
+            var heads = TelemetryJsonEncoder.NewHeadTable();
+            for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
             pooled.Write(encoder.BatchSuffix);
             Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled.WrittenSpan));
         }
