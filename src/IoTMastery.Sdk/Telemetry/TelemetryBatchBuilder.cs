@@ -22,6 +22,9 @@ internal enum BatchAddResult
 internal sealed class TelemetryBatchBuilder
 {
     private readonly ITelemetryEncoder _encoder;
+    // The default encoder is called directly (no interface dispatch, separator written with the record); null for others.
+    private readonly TelemetryJsonEncoder? _json;
+    private readonly TelemetryJsonEncoder.HeadTable _heads = TelemetryJsonEncoder.NewHeadTable();
     private readonly Func<OutgoingBatch> _rent;
     private readonly int _maxRecords;
     private readonly int _maxBytes;
@@ -39,6 +42,7 @@ internal sealed class TelemetryBatchBuilder
     public TelemetryBatchBuilder(ITelemetryEncoder encoder, int maxRecords, int maxBytes, int billingUnitBytes, Func<OutgoingBatch> rent, int billingOverheadBytes = 0)
     {
         _encoder = encoder;
+        _json = encoder as TelemetryJsonEncoder;
         _rent = rent;
         _maxRecords = maxRecords;
         _maxBytes = maxBytes;
@@ -60,8 +64,7 @@ internal sealed class TelemetryBatchBuilder
         var buffer = batch.Buffer;
         int mark = buffer.Length;
         int separator = batch.Count > 0 ? _separatorLength : 0;
-        if (separator > 0) buffer.Write(_encoder.RecordSeparator);
-        _encoder.WriteRecord(buffer, record);
+        WriteRecord(buffer, record, separator > 0);
         int size = buffer.Length + _suffixLength;
         if (size <= _maxBytes)
         {
@@ -82,13 +85,23 @@ internal sealed class TelemetryBatchBuilder
         batch = _open ??= Start();
         buffer = batch.Buffer;
         mark = buffer.Length;
-        if (batch.Count > 0) buffer.Write(_encoder.RecordSeparator);
-        _encoder.WriteRecord(buffer, record);
+        WriteRecord(buffer, record, batch.Count > 0);
         size = buffer.Length + _suffixLength;
         if (size + _overhead > _nextBoundary) CrossBoundary(batch.Count, mark, size);
         batch.Count++;
         if (batch.Count >= _maxRecords && _ready is null) Cut(0);
         return BatchAddResult.Ready;
+    }
+
+    private void WriteRecord(PooledBufferWriter buffer, in TelemetryRecord record, bool separator)
+    {
+        if (_json is { } json)
+        {
+            json.WriteRecord(buffer, record, separator, _heads);
+            return;
+        }
+        if (separator) buffer.Write(_encoder.RecordSeparator);
+        _encoder.WriteRecord(buffer, record);
     }
 
     /// <summary>Closes the open batch as it is (linger, flush, drain). False when it was empty.</summary>

@@ -58,7 +58,7 @@ internal sealed partial class TelemetryPipeline
         {
             cancellationToken.ThrowIfCancellationRequested();
             Task room;
-            lock (_gate)
+            using (_gate.Enter())
             {
                 ObjectDisposedException.ThrowIf(_closed, this);
                 room = (_roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
@@ -85,7 +85,7 @@ internal sealed partial class TelemetryPipeline
         {
             cancellationToken.ThrowIfCancellationRequested();
             Task room;
-            lock (_gate)
+            using (_gate.Enter())
             {
                 ObjectDisposedException.ThrowIf(_closed, this);
                 room = (_roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
@@ -221,7 +221,7 @@ internal sealed partial class TelemetryPipeline
         finally
         {
             if (_builder.TakeOpen() is { } open) ReturnBatch(open);
-            lock (_gate) _batcherExited = true;
+            using (_gate.Enter()) _batcherExited = true;
             CompleteSendQueue();
         }
     }
@@ -348,7 +348,7 @@ internal sealed partial class TelemetryPipeline
         }
 
         TaskCompletionSource? room;
-        lock (_gate)
+        using (_gate.Enter())
         {
             room = _roomWaiter;
             _roomWaiter = null;

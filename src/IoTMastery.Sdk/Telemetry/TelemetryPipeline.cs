@@ -57,7 +57,10 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private readonly KeyValuePair<string, object?>[] _metricTags;
 
     // Intake: a ring the producers fill under _gate; the batcher swaps the whole ring out, so records cross threads in bulk.
-    private readonly Lock _gate = new();
+    // A SpinGate, not a Lock: TryWrite enters it once per record (see SpinGate); every section under it is a few stores.
+    private SpinGate _gate;
+    // Only for _disposal: DisposeCoreAsync enters _gate while DisposeAsync still holds this, and the gate is not recursive.
+    private readonly Lock _disposeGate = new();
     private TelemetryRecord[] _ring;
     private TelemetryRecord[]? _spareRing;
     private int _head;
@@ -185,7 +188,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         if (!record.IsInitialized) ThrowUninitialized();
         if (_outbox is not null) return TryWriteDurable(record);
         bool wake;
-        lock (_gate)
+        using (_gate.Enter())
         {
             if (_closed) return false;
             var ring = _ring;
@@ -223,7 +226,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             Task room;
-            lock (_gate)
+            using (_gate.Enter())
             {
                 ObjectDisposedException.ThrowIf(_closed, this);
                 if (_count < _ring.Length) room = Task.CompletedTask;
@@ -248,7 +251,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         }
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         bool exited;
-        lock (_gate)
+        using (_gate.Enter())
         {
             exited = _batcherExited;
             if (!exited)
@@ -280,14 +283,14 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     /// </summary>
     public ValueTask DisposeAsync()
     {
-        lock (_gate) _disposal ??= DisposeCoreAsync();
+        lock (_disposeGate) _disposal ??= DisposeCoreAsync();
         return new ValueTask(_disposal);
     }
 
     private async Task DisposeCoreAsync()
     {
         TaskCompletionSource? room;
-        lock (_gate)
+        using (_gate.Enter())
         {
             _closed = true;
             room = _roomWaiter;

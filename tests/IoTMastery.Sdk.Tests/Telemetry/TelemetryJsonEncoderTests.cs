@@ -131,6 +131,14 @@ public sealed class TelemetryJsonEncoderTests
             }
             Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer.WrittenSpan));
             Assert.Equal(records.Count, TelemetryJson.ReadBatch(buffer.WrittenSpan).Count);
+
+            // The batch builder's direct entry (separator written with the record, into the pooled buffer) writes the same bytes.
+            using var pooled = new PooledBufferWriter(16);
+            pooled.Write(encoder.BatchPrefix);
+            var heads = TelemetryJsonEncoder.NewHeadTable();
+            for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
+            pooled.Write(encoder.BatchSuffix);
+            Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled.WrittenSpan));
         }
     }
 
