@@ -9,7 +9,7 @@ namespace IoTMastery.Sdk.Azure;
 /// twin version. Symmetric keys are the hub's SAS keys (slots <c>sas-primary</c>/<c>sas-secondary</c>); X.509 credentials
 /// are self-signed certificates registered by SHA-256 thumbprint, or, with a configured CA, CA-signed certificates.
 /// </summary>
-internal sealed class AzureDeviceRegistry : IDeviceRegistry
+internal sealed partial class AzureDeviceRegistry : IDeviceRegistry
 {
     private readonly IotHubServiceClient _hub;
     private readonly LocalCertificateAuthority? _ca;
@@ -23,18 +23,6 @@ internal sealed class AzureDeviceRegistry : IDeviceRegistry
         _time = time;
         _presence = presence;
     }
-
-    // The identity's connectionState and the twins' fields, with the routed connection-state events where configured.
-    public Task<DevicePresence> GetPresenceAsync(string deviceId, CancellationToken cancellationToken = default) =>
-        _presence.GetAsync(deviceId, cancellationToken);
-
-    public IoTPageable<DevicePresence> ListPresenceAsync(DeviceQuery? query = null, CancellationToken cancellationToken = default) =>
-        _presence.ListAsync(query, cancellationToken);
-
-    public IAsyncEnumerable<DevicePresence> ReadPresenceEventsAsync(CancellationToken cancellationToken = default) =>
-        _presence.ReadEventsAsync(cancellationToken);
-
-    public long DroppedPresenceEventCount => _presence.DroppedEventCount;
 
     public async Task<DeviceRegistrationResult> RegisterAsync(DeviceRegistration registration, CancellationToken cancellationToken = default)
     {
