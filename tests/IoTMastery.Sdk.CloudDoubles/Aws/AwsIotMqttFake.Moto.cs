@@ -296,8 +296,17 @@ public sealed partial class AwsIotMqttFake
             if (token is not null) accepted["clientToken"] = token;
             var after = await _moto.GetShadowAsync(thing, shadowName, _stopping.Token).ConfigureAwait(false);
             var current = after.Ok && after.Body is not null ? after.Body : accepted;
-            lock (_lock) _known[(thing, shadowName)] = current;
-            return [(prefix + "/update/accepted", accepted), .. ChangeEvents(prefix, previous, current, token, desiredTouched: state.ContainsKey("desired"))];
+            JsonObject? known;
+            lock (_lock)
+            {
+                known = _known.GetValueOrDefault((thing, shadowName));
+                _known[(thing, shadowName)] = current;
+            }
+            // A fleet-side desired write (straight to moto) that landed since the last poll is folded into this update's
+            // versions, so the poll will never see it move: publish its delta here, as AWS would have on the write itself.
+            // Without this a device reporting at the moment the fleet offered it firmware never heard of the offer.
+            var desiredMoved = !JsonNode.DeepEquals(known?["state"]?["desired"], current["state"]?["desired"]);
+            return [(prefix + "/update/accepted", accepted), .. ChangeEvents(prefix, previous, current, token, desiredTouched: state.ContainsKey("desired") || desiredMoved)];
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
