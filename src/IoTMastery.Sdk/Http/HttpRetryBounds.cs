@@ -26,17 +26,4 @@ internal sealed record HttpRetryBounds(int MaxRetries, TimeSpan BaseDelay, TimeS
     /// the time left is not waited out either.
     /// </summary>
     public TimeSpan? Deadline { get; init; }
-
-    /// <summary>
-    /// Checks the bounds every provider's public retry options share, naming the option that breaks its rule.
-    /// </summary>
-    public static void Validate(int maxRetries, TimeSpan baseDelay, TimeSpan maxDelay)
-    {
-        if (maxRetries is < 0 or > MaxRetriesLimit)
-            throw new ArgumentOutOfRangeException("MaxRetries", maxRetries, $"MaxRetries must be 0 to {MaxRetriesLimit}.");
-        if (baseDelay <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException("BaseDelay", baseDelay, "BaseDelay must be positive.");
-        if (maxDelay < baseDelay)
-            throw new ArgumentOutOfRangeException("MaxDelay", maxDelay, "MaxDelay must be at least BaseDelay.");
-    }
 }
