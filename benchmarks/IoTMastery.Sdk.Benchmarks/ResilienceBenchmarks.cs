@@ -14,7 +14,7 @@ public class ResilienceBenchmarks
     private readonly byte[] _payload = new byte[5000];
 
     [GlobalSetup]
-    public void Setup() => _pipeline = TelemetryResilience.Build(new TelemetryPipelineOptions(), _transport, TimeProvider.System, Random.Shared.NextDouble);
+    public void Setup() => _pipeline = TelemetryResilience.Build(new TelemetryPipelineOptions(), _transport, TimeProvider.System, Random.Shared.NextDouble, []);
 
     [Benchmark(Baseline = true, Description = "transport.SendAsync direct")]
     public ValueTask Direct() => _transport.SendAsync(new TelemetryBatch(_payload, 50), default);

@@ -4,11 +4,16 @@ using IoTMastery.Sdk.Diagnostics;
 
 namespace IoTMastery.Sdk;
 
-/// <summary>Telemetry pipeline instruments on the <c>IoTMastery.Sdk</c> meter; updated per batch, never per record.</summary>
+/// <summary>
+/// Telemetry pipeline instruments on the <c>IoTMastery.Sdk</c> meter; updated per batch, never per record. Every
+/// measurement carries the <c>provider</c> tag of its pipeline's transport (none when the transport names no provider),
+/// so an application sending to two clouds sees each cloud's failures, retries and queue on their own.
+/// </summary>
 internal static class TelemetryMetrics
 {
     private static readonly ConcurrentDictionary<TelemetryPipeline, byte> Live = new();
-    private static long s_droppedByDisposed;
+    // Drops counted by pipelines already disposed, per provider ("" for none), so the observable counter never goes back.
+    private static readonly ConcurrentDictionary<string, long> DroppedByDisposed = new(StringComparer.Ordinal);
 
     public static readonly Counter<long> RecordsSent = SdkMeter.Meter.CreateCounter<long>(
         IoTDiagnostics.TelemetryRecordsSent, "{record}", "Records acknowledged by the transport.");
@@ -40,20 +45,35 @@ internal static class TelemetryMetrics
 
     public static void Unregister(TelemetryPipeline pipeline)
     {
-        if (Live.TryRemove(pipeline, out _)) Interlocked.Add(ref s_droppedByDisposed, pipeline.DroppedRecords);
+        if (Live.TryRemove(pipeline, out _))
+        {
+            long dropped = pipeline.DroppedRecords;
+            DroppedByDisposed.AddOrUpdate(pipeline.Provider ?? "", dropped, (_, total) => total + dropped);
+        }
     }
 
-    private static long ObserveDepth()
-    {
-        long total = 0;
-        foreach (var pipeline in Live.Keys) total += pipeline.PendingRecords;
-        return total;
-    }
+    /// <summary>The tags of a pipeline's measurements: its transport's provider, or none.</summary>
+    public static KeyValuePair<string, object?>[] TagsFor(string? provider) =>
+        provider is null ? [] : [new(SdkInstruments.ProviderTag, provider)];
 
-    private static long ObserveDropped()
+    // Observed only when a collector asks (seconds apart), so grouping here costs nothing on the send path.
+    private static IEnumerable<Measurement<long>> ObserveDepth() =>
+        SumByProvider(static pipeline => pipeline.PendingRecords, seed: null);
+
+    private static IEnumerable<Measurement<long>> ObserveDropped() =>
+        SumByProvider(static pipeline => pipeline.DroppedRecords, seed: DroppedByDisposed);
+
+    private static List<Measurement<long>> SumByProvider(Func<TelemetryPipeline, long> value, ConcurrentDictionary<string, long>? seed)
     {
-        long total = Interlocked.Read(ref s_droppedByDisposed);
-        foreach (var pipeline in Live.Keys) total += pipeline.DroppedRecords;
-        return total;
+        var totals = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (seed is not null) foreach (var (provider, total) in seed) totals[provider] = total;
+        foreach (var pipeline in Live.Keys)
+        {
+            var provider = pipeline.Provider ?? "";
+            totals[provider] = totals.GetValueOrDefault(provider) + value(pipeline);
+        }
+        var measurements = new List<Measurement<long>>(totals.Count);
+        foreach (var (provider, total) in totals) measurements.Add(new Measurement<long>(total, TagsFor(provider.Length == 0 ? null : provider)));
+        return measurements;
     }
 }

@@ -292,14 +292,14 @@ internal sealed partial class TelemetryPipeline
                 {
                     Volatile.Write(ref _lastFailure, failure);
                     Interlocked.Add(ref _failed, batch.Count);
-                    TelemetryMetrics.RecordsFailed.Add(batch.Count);
+                    TelemetryMetrics.RecordsFailed.Add(batch.Count, _metricTags);
                     Log.DurableBatchFailed(_logger, failure, batch.Count);
                 }
             }
             if (batch.Rejected > 0)
             {
                 Interlocked.Add(ref _failed, batch.Rejected);
-                TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
+                TelemetryMetrics.RecordsFailed.Add(batch.Rejected, _metricTags);
             }
             AcknowledgeDurable(batch.AckSequence);
         }

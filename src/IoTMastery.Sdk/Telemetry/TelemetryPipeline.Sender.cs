@@ -156,7 +156,7 @@ internal sealed partial class TelemetryPipeline
         if (batch.Rejected > 0)
         {
             Interlocked.Add(ref _failed, batch.Rejected);
-            TelemetryMetrics.RecordsFailed.Add(batch.Rejected);
+            TelemetryMetrics.RecordsFailed.Add(batch.Rejected, _metricTags);
         }
         if (batch.Count > 0)
         {
@@ -189,7 +189,7 @@ internal sealed partial class TelemetryPipeline
     {
         Volatile.Write(ref _lastFailure, failure);
         Interlocked.Add(ref _failed, batch.Count);
-        TelemetryMetrics.RecordsFailed.Add(batch.Count);
+        TelemetryMetrics.RecordsFailed.Add(batch.Count, _metricTags);
         Log.BatchFailed(_logger, failure, batch.Count);
     }
 
@@ -197,8 +197,8 @@ internal sealed partial class TelemetryPipeline
     {
         Interlocked.Add(ref _acknowledged, batch.Count);
         TelemetryMetrics.RecordsSent.Add(batch.Count, _metricTags);
-        TelemetryMetrics.BatchesSent.Add(1);
-        TelemetryMetrics.BytesSent.Add(batch.Buffer.Length);
+        TelemetryMetrics.BatchesSent.Add(1, _metricTags);
+        TelemetryMetrics.BytesSent.Add(batch.Buffer.Length, _metricTags);
     }
 
     /// <summary>
@@ -239,7 +239,7 @@ internal sealed partial class TelemetryPipeline
                 ResilienceContextPool.Shared.Return(context);
             }
         }
-        TelemetryMetrics.SendDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
+        TelemetryMetrics.SendDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _metricTags);
         if (failure is not null) SdkActivitySource.RecordFailure(activity, failure);
         return failure;
     }

@@ -53,7 +53,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     private readonly int _initialBufferBytes;
     private readonly Func<double> _jitter;
     private readonly CancellationTokenSource _stop = new();
-    // The provider tag of records.sent, or none when the transport names no provider (tests, benchmarks).
+    // The provider tag of every telemetry measurement, or none when the transport names no provider (tests, benchmarks).
     private readonly KeyValuePair<string, object?>[] _metricTags;
 
     // Intake: a ring the producers fill under _gate; the batcher swaps the whole ring out, so records cross threads in bulk.
@@ -115,7 +115,8 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(transport);
         _transport = transport;
-        _metricTags = transport.Provider is { } provider ? [new(SdkInstruments.ProviderTag, provider)] : [];
+        Provider = transport.Provider;
+        _metricTags = TelemetryMetrics.TagsFor(Provider);
         _options = options ?? new TelemetryPipelineOptions();
         _options.Validate();
         _time = timeProvider ?? TimeProvider.System;
@@ -151,7 +152,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         }
         _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch, limits.BillingOverheadBytes);
         _jitter = _options.JitterSource ?? Random.Shared.NextDouble;
-        _resilience = TelemetryResilience.Build(_options, transport, _time, _jitter);
+        _resilience = TelemetryResilience.Build(_options, transport, _time, _jitter, _metricTags);
         _ring = _outbox is null ? new TelemetryRecord[_options.Capacity] : [];
         _lingerTimer = _time.CreateTimer(static state => ((TelemetryPipeline)state!)._intakeSignal.Set(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         TelemetryMetrics.Register(this);
@@ -162,6 +163,9 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
 
     /// <summary>Records dropped by <see cref="BackpressureMode.DropOldest"/> (in durable mode: by the outbox, see <see cref="TelemetryOutbox.DroppedRecords"/>).</summary>
     public long DroppedRecords => _outbox is { } outbox ? outbox.DroppedRecords : Volatile.Read(ref _dropped);
+
+    /// <summary>The transport's provider name, the <c>provider</c> tag of this pipeline's measurements; null when it names none.</summary>
+    public string? Provider { get; }
 
     /// <summary>Whether this pipeline runs in durable mode (<see cref="TelemetryPipelineOptions.Outbox"/> was set).</summary>
     public bool IsDurable => _outbox is not null;

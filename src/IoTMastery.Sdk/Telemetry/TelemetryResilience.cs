@@ -17,7 +17,9 @@ internal static class TelemetryResilience
     /// </summary>
     public static readonly ResiliencePropertyKey<Func<ValueTask>> BeforeRetry = new("IoTMastery.Telemetry.BeforeRetry");
 
-    public static ResiliencePipeline Build(TelemetryPipelineOptions options, ITelemetryTransport transport, TimeProvider time, Func<double> jitter)
+    // metricTags: the pipeline's measurement tags (its provider), put on the retries counter.
+    public static ResiliencePipeline Build(TelemetryPipelineOptions options, ITelemetryTransport transport, TimeProvider time, Func<double> jitter,
+        KeyValuePair<string, object?>[] metricTags)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = time, Name = "IoTMastery.Sdk.Telemetry" };
         builder.AddTimeout(options.BatchDeliveryTimeout);
@@ -28,9 +30,9 @@ internal static class TelemetryResilience
                 MaxRetryAttempts = options.MaxAttempts - 1,
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && IsTransient(ex, transport, args.Context.CancellationToken)),
                 DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(RetryDelay(args.AttemptNumber, args.Outcome.Exception, options, jitter)),
-                OnRetry = static args =>
+                OnRetry = args =>
                 {
-                    TelemetryMetrics.Retries.Add(1);
+                    TelemetryMetrics.Retries.Add(1, metricTags);
                     return args.Context.Properties.TryGetValue(BeforeRetry, out var beforeRetry) ? beforeRetry() : default;
                 },
             });
