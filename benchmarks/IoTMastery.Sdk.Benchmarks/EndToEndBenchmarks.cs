@@ -200,6 +200,38 @@ public static class EndToEndSmoke
 {
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
+    // Context switches of every thread of this process so far (Linux; zero elsewhere): with thread-pool work items, a
+    // count of the thread hand-offs per message, which CPU time alone does not tell apart from encoding.
+    private static long ContextSwitches()
+    {
+        long total = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                            total += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (IOException)
+                {
+                    // The thread ended while being read.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return total;
+    }
+
     public static async Task RunAsync(string[] brokers, int rounds)
     {
         foreach (var broker in brokers)
@@ -234,6 +266,8 @@ public static class EndToEndSmoke
                 var samples = methods.Select(_ => new List<double>()).ToArray();
                 var cpuSamples = methods.Select(_ => new List<double>()).ToArray();
                 var brokerCpuSamples = methods.Select(_ => new List<double>()).ToArray();
+                var workItemSamples = methods.Select(_ => new List<double>()).ToArray();
+                var switchSamples = methods.Select(_ => new List<double>()).ToArray();
                 // Round-robin, so load from other users of the machine hits every method alike.
                 for (int round = 0; round <= rounds; round++)
                 {
@@ -243,26 +277,33 @@ public static class EndToEndSmoke
                         var self = System.Diagnostics.Process.GetCurrentProcess();
                         var cpu0 = self.TotalProcessorTime;
                         var brokerCpu0 = bench.BrokerProcessCpu;
+                        long workItems0 = ThreadPool.CompletedWorkItemCount, switches0 = ContextSwitches();
                         var watch = System.Diagnostics.Stopwatch.StartNew();
                         await methods[m].Run();
                         var ns = watch.Elapsed.TotalNanoseconds / methods[m].Records;
                         self.Refresh();
                         var cpu = (self.TotalProcessorTime - cpu0).TotalNanoseconds / methods[m].Records;
                         var brokerCpu = (bench.BrokerProcessCpu - brokerCpu0).TotalNanoseconds / methods[m].Records;
+                        // Per 512 records: one message of every row.
+                        double messages = methods[m].Records / 512.0;
+                        double workItems = (ThreadPool.CompletedWorkItemCount - workItems0) / messages;
+                        double switches = (ContextSwitches() - switches0) / messages;
                         if (round > 0)
                         {
                             samples[m].Add(ns); // round 0 warms up
                             cpuSamples[m].Add(cpu);
                             brokerCpuSamples[m].Add(brokerCpu);
+                            workItemSamples[m].Add(workItems);
+                            switchSamples[m].Add(switches);
                         }
-                        Console.WriteLine($"{broker,-10} {methods[m].Name,-14} {ns,10:N0} ns/record  {1e9 / ns,12:N0} records/s  cpu {cpu,7:N0} ns/record here + {brokerCpu,7:N0} in mosquitto  {probe}");
+                        Console.WriteLine($"{broker,-10} {methods[m].Name,-14} {ns,10:N0} ns/record  {1e9 / ns,12:N0} records/s  cpu {cpu,7:N0} ns/record here + {brokerCpu,7:N0} in mosquitto  {workItems,5:N1} work items {switches,5:N1} switches/msg  {probe}");
                     }
                 }
                 for (int m = 0; m < methods.Length; m++)
                 {
                     var sorted = samples[m].Order().ToArray();
                     if (sorted.Length == 0) continue;
-                    Console.WriteLine($"SUMMARY {broker,-10} {methods[m].Name,-14} median {sorted[sorted.Length / 2],8:N0} ns/record  min {sorted[0],8:N0}  ({1e9 / sorted[sorted.Length / 2],10:N0} records/s)  mean cpu {cpuSamples[m].Average(),6:N0} ns/record here + {brokerCpuSamples[m].Average(),6:N0} in mosquitto");
+                    Console.WriteLine($"SUMMARY {broker,-10} {methods[m].Name,-14} median {sorted[sorted.Length / 2],8:N0} ns/record  min {sorted[0],8:N0}  ({1e9 / sorted[sorted.Length / 2],10:N0} records/s)  mean cpu {cpuSamples[m].Average(),6:N0} ns/record here + {brokerCpuSamples[m].Average(),6:N0} in mosquitto  per message {workItemSamples[m].Average(),5:N1} work items, {switchSamples[m].Average(),5:N1} context switches");
                 }
             }
             finally

@@ -14,6 +14,12 @@ if (args.Length > 0 && args[0] == "e2e-smoke")
     await EndToEndSmoke.RunAsync(brokers, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 3);
     return;
 }
+// `pipe-smoke [rounds]` runs the e2e pipeline row against an acknowledging transport: the pipeline's own CPU per record.
+if (args.Length > 0 && args[0] == "pipe-smoke")
+{
+    await PipelineSmoke.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
+    return;
+}
 // `lake-size [records]` prints bytes per record of each lake format and times the whole exporter over an outbox.
 if (args.Length > 0 && args[0] == "lake-size")
 {

@@ -80,7 +80,6 @@ internal sealed partial class TelemetryPipeline
                     _senderIdle = true;
                 }
             }
-            if (wakeBatcher) _sendRoom.Set();
             if (head is not null)
             {
                 await ResolveHeadAsync(head).ConfigureAwait(false);
@@ -90,6 +89,9 @@ internal sealed partial class TelemetryPipeline
             {
                 // Synchronous up to the transport's first await, so the next batch reaches the transport after this one.
                 if (start.Count > 0) _ = RunAttemptCycleAsync(start);
+                // The batcher runs here until it parks again (see _sendRoom): woken after the send started, so the
+                // connection is busy with this batch while the batcher encodes the next one.
+                if (wakeBatcher) _sendRoom.Set();
                 continue;
             }
             if (finished) break;

@@ -86,7 +86,11 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
     // one): a thread-pool hop per batch and per acknowledgement cost more CPU than the sender's short turn, and woke
     // workers that then spun. The sender only takes _sendGate briefly and starts sends, so the waking thread is back soon.
     private readonly AsyncSignal _sendReady = new(runWaiterInline: true);
-    private readonly AsyncSignal _sendRoom = new();
+    // In-memory mode: the batcher, parked on a full send queue, runs on the sender's thread when the sender takes a batch
+    // (after it started that batch's send), instead of on a thread-pool worker woken for it: once per batch, that wake-up
+    // and the idle worker's spinning after it cost more CPU than the batcher's turn of encoding one batch. The durable
+    // batcher reads the outbox, so it keeps its own thread.
+    private readonly AsyncSignal _sendRoom;
 
     // In-memory mode's send window (under _sendGate): batches started and not yet resolved, oldest first.
     private readonly Queue<OutgoingBatch> _window = new();
@@ -150,6 +154,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
             _readChunk = new TelemetryRecord[Math.Min(_options.Capacity, ReadChunkCapacity)];
             _ackedSequence = _outbox.AcknowledgedSequence;
         }
+        _sendRoom = new AsyncSignal(runWaiterInline: _outbox is null);
         _builder = new TelemetryBatchBuilder(_options.Encoder ?? TelemetryJsonEncoder.Instance, maxRecords, maxBytes, limits.BillingUnitBytes, RentBatch, limits.BillingOverheadBytes);
         _jitter = _options.JitterSource ?? Random.Shared.NextDouble;
         _resilience = TelemetryResilience.Build(_options, transport, _time, _jitter, _metricTags);

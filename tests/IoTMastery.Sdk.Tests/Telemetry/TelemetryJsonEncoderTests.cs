@@ -142,6 +142,84 @@ public sealed class TelemetryJsonEncoderTests
         }
     }
 
+    [Fact]
+    public void Timestamps_through_the_seconds_cache_are_written_as_long_TryFormat_writes_them()
+    {
+        // Runs within one second, backwards, across second and digit-count boundaries, below one second, negative, extremes.
+        var values = new List<long> { 0, 1, 999, 1000, 1001, 1999, 2000, 999, 1000, 9_999, 10_000, 9_999, 99_999, 100_000, 100_999, 101_000,
+            -1, -999, -1000, -1001, 1000, 1_700_000_000_000, 1_700_000_000_999, 1_700_000_001_000, 1_699_999_999_999, 1_700_000_000_000,
+            9_999_999_999_999, 10_000_000_000_000, 9_999_999_999_000, 253_402_300_799_999, -62_135_596_800_000, long.MaxValue, long.MinValue,
+            long.MaxValue - long.MaxValue % 1000, long.MaxValue - long.MaxValue % 1000 - 1 };
+        var random = new Random(18);
+        long walk = 1_767_225_600_000;
+        for (int i = 0; i < 200_000; i++)
+        {
+            walk += (i % 4) switch { 0 => random.Next(0, 3), 1 => random.Next(-1500, 1500), 2 => random.Next(0, 1000), _ => (long)random.Next() * random.Next(-3, 4) };
+            values.Add(walk);
+            if (i % 1000 == 0) values.Add(random.NextInt64(long.MinValue, long.MaxValue));
+        }
+        var table = TelemetryJsonEncoder.NewHeadTable();
+        Span<byte> expected = stackalloc byte[32];
+        Span<byte> actual = stackalloc byte[32];
+        foreach (long value in values)
+        {
+            Assert.True(value.TryFormat(expected, out int expectedLength, default, CultureInfo.InvariantCulture));
+            actual.Fill((byte)'#');
+            Assert.True(TelemetryJsonEncoder.TryWriteMilliseconds(value, actual, table, out int actualLength));
+            Assert.True(expected[..expectedLength].SequenceEqual(actual[..actualLength]),
+                $"{value}: expected '{Encoding.ASCII.GetString(expected[..expectedLength])}', wrote '{Encoding.ASCII.GetString(actual[..actualLength])}'");
+        }
+        // Too little room: refused, as long.TryFormat refuses, whether or not the second is cached.
+        Assert.True(TelemetryJsonEncoder.TryWriteMilliseconds(1_700_000_000_000, actual, table, out _));
+        Assert.False(TelemetryJsonEncoder.TryWriteMilliseconds(1_700_000_000_001, actual[..12], table, out _));
+        Assert.False(TelemetryJsonEncoder.TryWriteMilliseconds(1_800_000_000_001, actual[..12], table, out _));
+    }
+
+    [Fact]
+    public void Records_with_timestamps_in_and_across_seconds_encode_as_TelemetryJson()
+    {
+        // Both entries (the pipeline's, with its own table, and the IBufferWriter one, with the thread's), every offset,
+        // timestamps before 1970 and within its first second, runs of one second and jumps back.
+        var random = new Random(1818);
+        var start = new DateTimeOffset(2026, 12, 8, 0, 0, 59, 990, TimeSpan.Zero);
+        var records = new List<TelemetryRecord>();
+        for (int i = 0; i < 20_000; i++)
+        {
+            var timestamp = (i % 10) switch
+            {
+                0 => DateTimeOffset.UnixEpoch.AddMilliseconds(random.Next(-2500, 2500)),
+                1 => start.AddMilliseconds(-i),
+                2 => start.ToOffset(TimeSpan.FromMinutes(random.Next(-14 * 60, 14 * 60))).AddMilliseconds(i / 3),
+                3 => DateTimeOffset.MaxValue.AddMilliseconds(-random.Next(0, 3000)),
+                4 => DateTimeOffset.MinValue.AddMilliseconds(random.Next(0, 3000)),
+                _ => start.AddMilliseconds(i / 7),
+            };
+            records.Add(new TelemetryRecord("plant-7-line-3-sensor-0001", "coolant.temperature.celsius", 20 + (i % 1000) / 100.0, timestamp));
+        }
+        var reference = new ArrayBufferWriter<byte>();
+        TelemetryJson.WriteBatch(reference, records.ToArray());
+        var encoder = TelemetryJsonEncoder.Instance;
+
+        var buffer = new ArrayBufferWriter<byte>();
+        buffer.Write(encoder.BatchPrefix);
+        for (int i = 0; i < records.Count; i++)
+        {
+            if (i > 0) buffer.Write(encoder.RecordSeparator);
+            encoder.WriteRecord(buffer, records[i]);
+        }
+        buffer.Write(encoder.BatchSuffix);
+        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer.WrittenSpan));
+
+        using var pooled = new PooledBufferWriter(16);
+        pooled.Write(encoder.BatchPrefix);
+        var heads = TelemetryJsonEncoder.NewHeadTable();
+        for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
+        pooled.Write(encoder.BatchSuffix);
+        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled.WrittenSpan));
+        // Decoded back to the same instants (the offset is not part of the wire format).
+        Assert.Equal(records.Select(r => r.Timestamp.ToUnixTimeMilliseconds()), TelemetryJson.ReadBatch(pooled.WrittenSpan).Select(r => r.Timestamp.ToUnixTimeMilliseconds()));
+    }
+
     /// <summary>True when the fast path wrote the value (and it matched).</summary>
     private static bool AssertSameAsTryFormat(double value)
     {
