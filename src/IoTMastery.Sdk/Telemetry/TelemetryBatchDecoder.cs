@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Globalization;
@@ -549,11 +550,33 @@ internal sealed class TelemetryBatchDecoder
         if (negative) i++;
         int start = i;
         long digits = 0;
+        // Timestamps have 13 digits: the first eight are converted in one go when all eight are digits.
+        if (json.Length - i >= 8 && TryEightDigits(BinaryPrimitives.ReadUInt64LittleEndian(json[i..]), out uint eight))
+        {
+            digits = eight;
+            i += 8;
+        }
         while (i < json.Length && (uint)(json[i] - '0') <= 9 && i - start < 19) digits = digits * 10 + (json[i++] - '0');
         int count = i - start;
         if (count == 0 || count > 18 || (count > 1 && json[start] == '0')) return false;
         value = negative ? -digits : digits;
         at = i;
+        return true;
+    }
+
+    // Eight ASCII digits (first digit in the lowest byte) as their value, with three multiplies instead of eight steps;
+    // false when any of the eight bytes is not a digit.
+    private static bool TryEightDigits(ulong word, out uint value)
+    {
+        value = 0;
+        // A byte is a digit when its high nibble is 3 and adding 6 does not carry into it (low nibble at most 9).
+        if ((word & 0xF0F0F0F0F0F0F0F0) != 0x3030303030303030 || ((word + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) != 0x3030303030303030)
+            return false;
+        ulong x = word - 0x3030303030303030;
+        // Adjacent digits to two-digit values (in every other byte), then pairs of those to four-digit values, then both halves.
+        x = (x * 10) + (x >> 8);
+        x = (((x & 0x000000FF000000FF) * (100 + (1000000UL << 32))) + (((x >> 16) & 0x000000FF000000FF) * (1 + (10000UL << 32)))) >> 32;
+        value = (uint)x;
         return true;
     }
 
