@@ -4,6 +4,8 @@ using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Unicode;
 
@@ -413,10 +415,10 @@ internal sealed class TelemetryBatchDecoder
     {
         record = default;
         int i = at;
-        if (!json[i..].StartsWith("{\"d\":\""u8)) return false;
+        if (!Follows(json, i, RecordHead)) return false;
         i += 6;
         var device = CompactName(json, ref i);
-        if (device is null || !json[i..].StartsWith("\",\"m\":\""u8)) return false;
+        if (device is null || !Follows(json, i, MetricHead)) return false;
         i += 7;
         string? metric;
         int metricStart = i;
@@ -433,14 +435,14 @@ internal sealed class TelemetryBatchDecoder
             names.Utf8 = json[metricStart..i];
             names.Text = metric;
         }
-        if (!json[i..].StartsWith("\",\"v\":"u8)) return false;
+        if (!Follows(json, i, ValueHead)) return false;
         i += 6;
         if (!TryReadShortDecimal(json, ref i, out double value) && !TryReadNumber(json, ref i, out value)) return false;
-        if (!json[i..].StartsWith(",\"t\":"u8)) return false;
+        if (!Follows(json, i, TimeHead)) return false;
         i += 5;
         if (!TryReadInteger(json, ref i, out long time) || time is < MinUnixMilliseconds or > MaxUnixMilliseconds) return false;
         long sequence = 0;
-        if (json[i..].StartsWith(",\"s\":"u8))
+        if (Follows(json, i, SequenceHead))
         {
             i += 5;
             if (!TryReadInteger(json, ref i, out sequence) || sequence <= 0) return false;
@@ -449,6 +451,29 @@ internal sealed class TelemetryBatchDecoder
         at = i + 1;
         record = new TelemetryRecord(device, metric, value, DateTimeOffset.FromUnixTimeMilliseconds(time), sequence);
         return true;
+    }
+
+    // The record's fixed parts, as two overlapping 4-byte words each. MemoryExtensions.StartsWith was 4.4 % of the span
+    // profile on its own: the record method is too large for the JIT to inline it there, so it ran as a general call.
+    private readonly record struct Literal(uint First, uint Last, int Length);
+
+    private static readonly Literal RecordHead = LiteralOf("{\"d\":\""u8);
+    private static readonly Literal MetricHead = LiteralOf("\",\"m\":\""u8);
+    private static readonly Literal ValueHead = LiteralOf("\",\"v\":"u8);
+    private static readonly Literal TimeHead = LiteralOf(",\"t\":"u8);
+    private static readonly Literal SequenceHead = LiteralOf(",\"s\":"u8);
+
+    private static Literal LiteralOf(ReadOnlySpan<byte> bytes) =>
+        new(MemoryMarshal.Read<uint>(bytes), MemoryMarshal.Read<uint>(bytes[^4..]), bytes.Length);
+
+    // Whether json[at..] starts with the literal (5 to 8 bytes); at is within json.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Follows(ReadOnlySpan<byte> json, int at, Literal literal)
+    {
+        if (json.Length - at < literal.Length) return false;
+        ref byte start = ref Unsafe.Add(ref MemoryMarshal.GetReference(json), at);
+        return Unsafe.ReadUnaligned<uint>(ref start) == literal.First &&
+               Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, literal.Length - 4)) == literal.Last;
     }
 
     // A plain name from json[at] to its closing quote (at moves onto the quote), interned as ReadName would; null when it is
