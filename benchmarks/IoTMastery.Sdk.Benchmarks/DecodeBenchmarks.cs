@@ -77,7 +77,7 @@ public class DecodeBenchmarks
 
 /// <summary>
 /// `decode-smoke [rounds]`: the <see cref="DecodeBenchmarks"/> methods round-robin, timed by wall clock and by this
-/// process's CPU time. On a machine shared by other builds the wall figures swing with load; CPU time per record does not
+/// process's CPU time (DECODE_ONLY=<part of a name> selects methods). On a machine shared by other builds the wall figures swing with load; CPU time per record does not
 /// count the time the scheduler gave to other processes, so it is the steadier cross-check.
 /// </summary>
 public static class DecodeSmoke
@@ -95,6 +95,9 @@ public static class DecodeSmoke
             ("decoder, span, reused list", bench.DecoderSpan),
             ("decoder, 4 KB segments, reused list", bench.DecoderSequence),
         };
+        // DECODE_ONLY=<part of a method name> runs just the matching methods, for a profile of one path (perf record).
+        if (Environment.GetEnvironmentVariable("DECODE_ONLY") is { Length: > 0 } only)
+            methods = methods.Where(m => m.Name.Contains(only, StringComparison.OrdinalIgnoreCase)).ToArray();
         var wall = methods.Select(_ => new List<double>()).ToArray();
         var cpu = methods.Select(_ => new List<double>()).ToArray();
         var self = System.Diagnostics.Process.GetCurrentProcess();

@@ -27,6 +27,17 @@ public readonly record struct TelemetryRecord
         Timestamp = timestamp;
     }
 
+    // The batch decoder's constructor: it has already checked every rule the public constructor and Sequence's init check
+    // (names non-empty, metric length, finite value, sequence positive or 0 for none), so it only stores.
+    internal TelemetryRecord(string deviceId, string metric, double value, DateTimeOffset timestamp, long sequence)
+    {
+        DeviceId = deviceId;
+        Metric = metric;
+        Value = value;
+        Timestamp = timestamp;
+        _sequence = sequence;
+    }
+
     /// <summary>The device that produced the reading.</summary>
     public string DeviceId { get; }
 
