@@ -37,7 +37,9 @@ namespace IoTMastery.Sdk;
 /// content (file-system block rounding aside); <see cref="TelemetryOutboxOptions.Overflow"/> says what an append does
 /// when it would not fit. A segment is deleted once every record in it is acknowledged, except the segment being written.</para>
 /// <para>The on-disk format, the measured throughput per mode and how the pipeline drives the outbox are in <c>docs/OUTBOX.md</c>.</para>
-/// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock. One process at a time may
+/// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock, except that
+/// <see cref="ReadPending"/> reads and decodes committed frames, and <see cref="Acknowledge"/> writes its checkpoint,
+/// outside it (with their own gates), so delivery does not hold up appends. One process at a time may
 /// open a directory (an exclusive lock file enforces it).</para>
 /// </remarks>
 internal sealed partial class TelemetryOutbox : IDisposable
