@@ -28,6 +28,10 @@ public static class IntakeSmoke
         };
         var wall = methods.Select(_ => new List<double>()).ToArray();
         var cpu = methods.Select(_ => new List<double>()).ToArray();
+        var queued = methods.Select(_ => new List<double>()).ToArray();
+        var blocks = methods.Select(_ => new List<double>()).ToArray();
+        var collections = methods.Select(_ => new List<double>()).ToArray();
+        var wakes = methods.Select(_ => new List<double>()).ToArray();
         try
         {
             for (int round = 0; round < rounds; round++)
@@ -35,14 +39,24 @@ public static class IntakeSmoke
                 for (int m = 0; m < methods.Length; m++)
                 {
                     var (_, pipeline, batches) = methods[m];
-                    long cpu0 = ThreadCpuNanoseconds();
+                    var (cpu0, queued0) = ThreadSchedStat();
+                    long blocks0 = VoluntarySwitches();
+                    int gc0 = GC.CollectionCount(0);
+                    long wakes0 = pipeline.BatcherWakeups;
                     long start = Stopwatch.GetTimestamp();
                     if (batches) WriteBatches(pipeline, records);
                     else WriteOneByOne(pipeline, records);
                     double elapsed = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
-                    long cpu1 = ThreadCpuNanoseconds();
+                    var (cpu1, queued1) = ThreadSchedStat();
+                    long blocks1 = VoluntarySwitches();
+                    int gc1 = GC.CollectionCount(0);
+                    long wakes1 = pipeline.BatcherWakeups;
                     wall[m].Add(elapsed / N);
                     cpu[m].Add((cpu1 - cpu0) / (double)N);
+                    queued[m].Add((queued1 - queued0) / (double)N);
+                    blocks[m].Add(blocks1 - blocks0);
+                    collections[m].Add(gc1 - gc0);
+                    wakes[m].Add(wakes1 - wakes0);
                     pipeline.FlushAsync().WaitAsync(TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
                 }
             }
@@ -54,13 +68,15 @@ public static class IntakeSmoke
         }
 
         Console.WriteLine($"intake-smoke: {rounds} rounds x {N:N0} records, median per record; load {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine("| method | wall ns/record | records/s (wall) | producer-thread CPU ns/record | records per CPU-second |");
-        Console.WriteLine("|---|---:|---:|---:|---:|");
+        // Wall = CPU + waiting for a core (run queue) + blocked (parked on a lock, a wait, or a GC that suspended it):
+        // the last columns say which. Collections are process-wide (delivery's allocations count), and each one stops the producer.
+        Console.WriteLine("| method | wall ns/record | records/s (wall) | producer-thread CPU ns/record | records per CPU-second | run-queue wait ns/record | producer blocks per round | gen-0 GCs per round | batcher wakes per round |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (int m = 0; m < methods.Length; m++)
         {
             double w = Median(wall[m]), c = Median(cpu[m]);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {methods[m].Name} | {w:N0} | {1e9 / w / 1e6:N2} M | {c:N0} | {1e9 / c / 1e6:N2} M |"));
+                $"| {methods[m].Name} | {w:N0} | {1e9 / w / 1e6:N2} M | {c:N0} | {1e9 / c / 1e6:N2} M | {Median(queued[m]):N0} | {Median(blocks[m]):N0} | {Median(collections[m]):N0} | {Median(wakes[m]):N0} |"));
         }
     }
 
@@ -88,11 +104,20 @@ public static class IntakeSmoke
         }
     }
 
-    /// <summary>Nanoseconds this thread has spent on a CPU: the first field of <c>/proc/thread-self/schedstat</c>.</summary>
-    private static long ThreadCpuNanoseconds()
+    /// <summary>Nanoseconds this thread has spent on a CPU and waiting on a run queue: the first two fields of <c>/proc/thread-self/schedstat</c>.</summary>
+    private static (long Cpu, long Queued) ThreadSchedStat()
     {
-        string text = File.ReadAllText("/proc/thread-self/schedstat");
-        return long.Parse(text.AsSpan(0, text.IndexOf(' ')), CultureInfo.InvariantCulture);
+        string[] fields = File.ReadAllText("/proc/thread-self/schedstat").Split(' ');
+        return (long.Parse(fields[0], CultureInfo.InvariantCulture), long.Parse(fields[1], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Times this thread gave up its core to wait (a contended lock, a blocking wait): <c>voluntary_ctxt_switches</c>.</summary>
+    private static long VoluntarySwitches()
+    {
+        foreach (string line in File.ReadLines("/proc/thread-self/status"))
+            if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                return long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
+        return 0;
     }
 
     private static double Median(List<double> values)

@@ -15,6 +15,10 @@ internal sealed class AsyncSignal(bool runWaiterInline = false) : IValueTaskSour
     private const int Idle = 0, Signaled = 1, Waiting = 2;
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = !runWaiterInline };
     private int _state;
+    private long _wakeups;
+
+    /// <summary>Sets that woke a parked waiter (each one a thread-pool hop unless the waiter runs inline); a diagnostic for benchmarks.</summary>
+    public long Wakeups => Interlocked.Read(ref _wakeups);
 
     public void Set()
     {
@@ -28,6 +32,7 @@ internal sealed class AsyncSignal(bool runWaiterInline = false) : IValueTaskSour
             }
             else if (Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
             {
+                Interlocked.Increment(ref _wakeups);
                 _core.SetResult(true);
                 return;
             }

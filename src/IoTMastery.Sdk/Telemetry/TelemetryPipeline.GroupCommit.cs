@@ -21,6 +21,9 @@ internal sealed partial class TelemetryPipeline : IThreadPoolWorkItem
     /// <summary>Records appended by drain rounds (the rest were appended inline by the writer that found no append under way).</summary>
     internal long GroupedRecords => Interlocked.Read(ref _groupedRecords);
 
+    /// <summary>Times an intake woke the parked batcher (durable or not); each wake costs the writer a thread-pool hand-off.</summary>
+    internal long BatcherWakeups => _intakeSignal.Wakeups;
+
     /// <summary>Test seam: runs on the writer that appends inline, just before its append, so a test can hold an append open and stage others behind it.</summary>
     internal Action? BeforeInlineAppend { get; set; }
 

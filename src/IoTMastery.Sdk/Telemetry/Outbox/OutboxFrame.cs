@@ -72,15 +72,17 @@ internal static class OutboxFrame
     }
 
     /// <summary>Decodes the record of a complete, intact frame.</summary>
+    /// <param name="frame">The frame, length prefix to CRC.</param>
+    /// <param name="strings">When set, supplies the device id and metric strings (a reader's <see cref="OutboxStringCache"/>), so repeated names allocate nothing.</param>
     /// <exception cref="InvalidDataException">The frame's CRC matches but its payload is inconsistent (a writer bug or a CRC collision).</exception>
-    public static TelemetryRecord Decode(ReadOnlySpan<byte> frame)
+    public static TelemetryRecord Decode(ReadOnlySpan<byte> frame, OutboxStringCache? strings = null)
     {
         try
         {
             var payload = frame[HeaderBytes..^4];
             int p = 0;
-            string deviceId = ReadString(payload, ref p);
-            string metric = ReadString(payload, ref p);
+            string deviceId = ReadString(payload, ref p, strings);
+            string metric = ReadString(payload, ref p, strings);
             int rest = payload.Length - p;
             if (rest != 18 && rest != 18 + RecordSequenceBytes) throw new InvalidDataException("An outbox frame's payload length disagrees with its fields.");
             double value = BinaryPrimitives.ReadDoubleLittleEndian(payload[p..]);
@@ -106,11 +108,12 @@ internal static class OutboxFrame
         return 2 + length;
     }
 
-    private static string ReadString(ReadOnlySpan<byte> payload, ref int position)
+    private static string ReadString(ReadOnlySpan<byte> payload, ref int position, OutboxStringCache? strings)
     {
         int length = BinaryPrimitives.ReadUInt16LittleEndian(payload[position..]);
         if (position + 2 + length > payload.Length) throw new InvalidDataException("An outbox frame's string length runs past its payload.");
-        string value = Encoding.UTF8.GetString(payload.Slice(position + 2, length));
+        var utf8 = payload.Slice(position + 2, length);
+        string value = strings is null ? Encoding.UTF8.GetString(utf8) : strings.Get(utf8);
         position += 2 + length;
         return value;
     }

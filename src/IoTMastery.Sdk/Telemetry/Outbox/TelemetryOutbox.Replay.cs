@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace IoTMastery.Sdk;
 
 // Replay side: reading pending records in order, acknowledging them, and deleting fully acknowledged segments.
@@ -14,35 +16,114 @@ internal sealed partial class TelemetryOutbox
     /// <exception cref="InvalidDataException">Committed data became unreadable while the outbox was open (the file was modified).</exception>
     public int ReadPending(Span<TelemetryRecord> destination, out long firstSequence)
     {
-        lock (_lock)
+        // Frames below a segment's committed length never change, so they are read and decoded outside the outbox lock:
+        // the lock is held only to take a snapshot of the read position (and move to the next segment) and to move the
+        // position past what was read. Decoding a 4,096-record chunk under the lock took about a millisecond, and a
+        // writer blocked that long behind it is what kept one producer awaiting each WriteAsync far below its CPU-bound
+        // rate (issue #18). _readGate serializes readers among themselves (one read window, one position); it is always
+        // taken before _lock, never inside it.
+        lock (_readGate)
         {
-            ThrowIfDisposed();
-            firstSequence = _readSequence;
+            firstSequence = 0;
             int count = 0;
             while (count < destination.Length)
             {
-                if (_readOffset >= _readSegment.Length)
+                if (!TryBeginRead(count == 0 ? 0 : firstSequence + count, out var read))
                 {
-                    int index = _segments.IndexOf(_readSegment);
-                    if (index == _segments.Count - 1) break;
-                    var next = _segments[index + 1];
-                    // A gap (records lost to corruption) ends the batch so its sequence numbers stay consecutive.
-                    if (count > 0 && next.BaseSequence != _readSequence) break;
-                    _readSegment.CloseHandle();
-                    _readSegment = next;
-                    _readOffset = OutboxSegment.HeaderBytes;
-                    _readSequence = Math.Max(_readSequence, next.BaseSequence);
-                    if (count == 0) firstSequence = _readSequence;
+                    if (count == 0) firstSequence = read.Sequence;
+                    break;
+                }
+                if (count == 0) firstSequence = read.Sequence;
+                bool referenced = false;
+                int got = 0;
+                var status = OutboxFrameStatus.Ok;
+                long offset = read.Offset, sequence = read.Sequence;
+                InvalidDataException? undecodable = null;
+                try
+                {
+                    read.Handle.DangerousAddRef(ref referenced);
+                    var target = destination[count..];
+                    while (got < target.Length && offset < read.Limit)
+                    {
+                        status = _pendingReader.TryRead(read.Handle, offset, read.Limit, out var frame);
+                        if (status != OutboxFrameStatus.Ok) break;
+                        try
+                        {
+                            target[got] = OutboxFrame.Decode(frame, _readStrings);
+                        }
+                        catch (InvalidDataException ex)
+                        {
+                            // As before the split: the read position stays at the frame that does not decode.
+                            undecodable = ex;
+                            break;
+                        }
+                        got++;
+                        offset += frame.Length;
+                        sequence = OutboxFrame.Sequence(frame) + 1;
+                    }
+                }
+                finally
+                {
+                    if (referenced) read.Handle.DangerousRelease();
+                }
+                if (!EndRead(read, offset, sequence))
+                {
+                    // The position moved under us (a rewind, an acknowledgement or DropOldest repositioned the reader):
+                    // what was read is dropped and, unless earlier segments already produced records, read again.
+                    if (count > 0) break;
                     continue;
                 }
-                var status = _reader.TryRead(_readSegment.Handle, _readOffset, _readSegment.Length, out var frame);
+                count += got;
+                if (undecodable is not null) throw undecodable;
                 if (status != OutboxFrameStatus.Ok)
-                    throw new InvalidDataException($"Outbox segment '{_readSegment.FilePath}' is {status} at offset {_readOffset}, below its committed length.");
-                destination[count++] = OutboxFrame.Decode(frame);
-                _readOffset += frame.Length;
-                _readSequence = OutboxFrame.Sequence(frame) + 1;
+                    throw new InvalidDataException($"Outbox segment '{read.Segment.FilePath}' is {status} at offset {offset}, below its committed length.");
             }
             return count;
+        }
+    }
+
+    /// <summary>Where one unlocked read starts: a segment, its handle, the committed range to read and the position's generation.</summary>
+    private readonly record struct PendingRead(OutboxSegment Segment, SafeFileHandle Handle, long Offset, long Limit, long Sequence, long Generation);
+
+    /// <summary>
+    /// Under the lock: moves the reader to the next segment when the current one is read to its end, and takes a snapshot of
+    /// the position; false (with <see cref="PendingRead.Sequence"/> the next sequence to read) when nothing is pending or,
+    /// when this call already returned records (<paramref name="continuing"/> is the sequence that must come next, else 0),
+    /// the position no longer continues them: a gap between segments, or DropOldest moved the reader meanwhile. Records
+    /// returned by one call always have consecutive sequence numbers.
+    /// </summary>
+    private bool TryBeginRead(long continuing, out PendingRead read)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            while (_readOffset >= _readSegment.Length)
+            {
+                int index = _segments.IndexOf(_readSegment);
+                var next = index == _segments.Count - 1 ? null : _segments[index + 1];
+                if (next is null || (continuing != 0 && next.BaseSequence != _readSequence)) break;
+                _readSegment.CloseHandle();
+                _readSegment = next;
+                _readOffset = OutboxSegment.HeaderBytes;
+                _readSequence = Math.Max(_readSequence, next.BaseSequence);
+                _readGeneration++;
+            }
+            bool pending = _readOffset < _readSegment.Length && (continuing == 0 || _readSequence == continuing);
+            read = new PendingRead(_readSegment, pending ? _readSegment.Handle : null!, _readOffset, _readSegment.Length, _readSequence, _readGeneration);
+            return pending;
+        }
+    }
+
+    /// <summary>Under the lock: moves the read position past what an unlocked read returned, unless the position was moved meanwhile.</summary>
+    private bool EndRead(in PendingRead read, long offset, long sequence)
+    {
+        lock (_lock)
+        {
+            ThrowIfDisposed();
+            if (_readGeneration != read.Generation) return false;
+            _readOffset = offset;
+            _readSequence = sequence;
+            return true;
         }
     }
 
@@ -53,16 +134,28 @@ internal sealed partial class TelemetryOutbox
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="upToSequence"/> is above <see cref="LastSequence"/>.</exception>
     public void Acknowledge(long upToSequence)
     {
-        lock (_lock)
+        // The checkpoint (create, write, rename; an fsync too with FsyncInterval zero) is written outside _lock, so
+        // appends do not wait behind its system calls (issue #18); _ackGate keeps checkpoint writes in order and out of
+        // Dispose's way. The mark in memory moves only after the checkpoint was written, as before.
+        lock (_ackGate)
         {
-            ThrowIfDisposed();
-            ArgumentOutOfRangeException.ThrowIfGreaterThan(upToSequence, _nextSequence - 1);
-            if (upToSequence <= _acknowledged) return;
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                ArgumentOutOfRangeException.ThrowIfGreaterThan(upToSequence, _nextSequence - 1);
+                if (upToSequence <= _acknowledged) return;
+            }
             OutboxCheckpoint.Write(_directory, upToSequence, _options.FsyncInterval == TimeSpan.Zero);
-            _acknowledged = upToSequence;
-            while (_segments.Count > 1 && _segments[0].LastSequence <= _acknowledged)
-                RemoveOldestSegment();
-            if (_readSequence <= _acknowledged) PositionReader(_acknowledged + 1);
+            lock (_lock)
+            {
+                ThrowIfDisposed();
+                // DropOldest may have moved the mark past this one meanwhile; the mark never moves back.
+                if (upToSequence <= _acknowledged) return;
+                _acknowledged = upToSequence;
+                while (_segments.Count > 1 && _segments[0].LastSequence <= _acknowledged)
+                    RemoveOldestSegment();
+                if (_readSequence <= _acknowledged) PositionReader(_acknowledged + 1);
+            }
         }
     }
 
@@ -83,6 +176,7 @@ internal sealed partial class TelemetryOutbox
         _diskBytes -= oldest.Length;
         if (ReferenceEquals(oldest, _readSegment))
         {
+            _readGeneration++;
             _readSegment = _segments[0];
             _readOffset = OutboxSegment.HeaderBytes;
             _readSequence = Math.Max(_readSequence, _readSegment.BaseSequence);
@@ -93,6 +187,7 @@ internal sealed partial class TelemetryOutbox
     /// <summary>Points the reader at the first record at or after <paramref name="sequence"/>, scanning within its segment.</summary>
     private void PositionReader(long sequence)
     {
+        _readGeneration++;
         if (!ReferenceEquals(_readSegment, _segments[^1])) _readSegment.CloseHandle();
         var target = _segments.Find(s => s.LastSequence >= sequence) ?? _segments[^1];
         _readSegment = target;

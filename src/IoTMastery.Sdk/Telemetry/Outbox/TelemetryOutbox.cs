@@ -37,7 +37,9 @@ namespace IoTMastery.Sdk;
 /// content (file-system block rounding aside); <see cref="TelemetryOutboxOptions.Overflow"/> says what an append does
 /// when it would not fit. A segment is deleted once every record in it is acknowledged, except the segment being written.</para>
 /// <para>The on-disk format, the measured throughput per mode and how the pipeline drives the outbox are in <c>docs/OUTBOX.md</c>.</para>
-/// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock. One process at a time may
+/// <para><b>Threading.</b> All members are thread-safe; calls are serialized by one lock, except that
+/// <see cref="ReadPending"/> reads and decodes committed frames, and <see cref="Acknowledge"/> writes its checkpoint,
+/// outside it (with their own gates), so delivery does not hold up appends. One process at a time may
 /// open a directory (an exclusive lock file enforces it).</para>
 /// </remarks>
 internal sealed partial class TelemetryOutbox : IDisposable
@@ -50,6 +52,17 @@ internal sealed partial class TelemetryOutbox : IDisposable
     private readonly Lock _lock = new();
     private readonly List<OutboxSegment> _segments;
     private readonly OutboxFrameReader _reader = new();
+
+    // ReadPending's unlocked side (TelemetryOutbox.Replay.cs): its own read window, a gate serializing readers (taken
+    // before _lock, never inside it) and a generation that every repositioning of the reader under _lock bumps, so a
+    // read that raced one is dropped rather than committed.
+    private readonly Lock _readGate = new();
+    private readonly OutboxFrameReader _pendingReader = new();
+    private readonly OutboxStringCache _readStrings = new();
+    private long _readGeneration;
+
+    // Serializes Acknowledge's checkpoint writes, which run outside _lock; taken before _lock, never inside it.
+    private readonly Lock _ackGate = new();
     private readonly ITimer? _groupCommit;
     private byte[] _encodeBuffer = new byte[16 * 1024];
     private long _nextSequence;
@@ -158,21 +171,25 @@ internal sealed partial class TelemetryOutbox : IDisposable
     {
         SdkInstruments.Untrack(this);
         _groupCommit?.Dispose();
-        lock (_lock)
+        // _ackGate first: no checkpoint is written once the directory lock is released.
+        lock (_ackGate)
         {
-            if (_disposed) return;
-            _disposed = true;
-            try
+            lock (_lock)
             {
-                // Truncating the mapped tail first, so the fsync also covers the file's final length.
-                _segments[^1].Unmap();
-                if (_options.FsyncInterval is not null && _dirty)
-                    RandomAccess.FlushToDisk(_segments[^1].Handle);
-            }
-            finally
-            {
-                foreach (var segment in _segments) segment.CloseHandle();
-                _directoryLock.Dispose();
+                if (_disposed) return;
+                _disposed = true;
+                try
+                {
+                    // Truncating the mapped tail first, so the fsync also covers the file's final length.
+                    _segments[^1].Unmap();
+                    if (_options.FsyncInterval is not null && _dirty)
+                        RandomAccess.FlushToDisk(_segments[^1].Handle);
+                }
+                finally
+                {
+                    foreach (var segment in _segments) segment.CloseHandle();
+                    _directoryLock.Dispose();
+                }
             }
         }
     }
