@@ -34,14 +34,13 @@ internal sealed partial class TelemetryOutbox
                     break;
                 }
                 if (count == 0) firstSequence = read.Sequence;
-                bool referenced = false;
                 int got = 0;
                 var status = OutboxFrameStatus.Ok;
                 long offset = read.Offset, sequence = read.Sequence;
                 InvalidDataException? undecodable = null;
+                bool closedMeanwhile = false;
                 try
                 {
-                    read.Handle.DangerousAddRef(ref referenced);
                     var target = destination[count..];
                     while (got < target.Length && offset < read.Limit)
                     {
@@ -62,11 +61,19 @@ internal sealed partial class TelemetryOutbox
                         sequence = OutboxFrame.Sequence(frame) + 1;
                     }
                 }
+                catch (ObjectDisposedException)
+                {
+                    // The handle was closed while this read ran: only a repositioning of the reader (DropOldest deleting this
+                    // segment, an acknowledgement, a rewind) or Dispose closes the read segment's handle, and each bumps the
+                    // generation or disposes the outbox, so this read is dropped below like any other that raced one.
+                    closedMeanwhile = true;
+                }
                 finally
                 {
-                    if (referenced) read.Handle.DangerousRelease();
+                    // Taken under the lock in TryBeginRead, so the descriptor stayed ours until here even if it was closed.
+                    read.Handle.DangerousRelease();
                 }
-                if (!EndRead(read, offset, sequence))
+                if (closedMeanwhile || !EndRead(read, offset, sequence))
                 {
                     // The position moved under us (a rewind, an acknowledgement or DropOldest repositioned the reader):
                     // what was read is dropped and, unless earlier segments already produced records, read again.
@@ -87,7 +94,8 @@ internal sealed partial class TelemetryOutbox
 
     /// <summary>
     /// Under the lock: moves the reader to the next segment when the current one is read to its end, and takes a snapshot of
-    /// the position; false (with <see cref="PendingRead.Sequence"/> the next sequence to read) when nothing is pending or,
+    /// the position, with a reference on the segment's handle that the caller releases; false (with no handle, and
+    /// <see cref="PendingRead.Sequence"/> the next sequence to read) when nothing is pending or,
     /// when this call already returned records (<paramref name="continuing"/> is the sequence that must come next, else 0),
     /// the position no longer continues them: a gap between segments, or DropOldest moved the reader meanwhile. Records
     /// returned by one call always have consecutive sequence numbers.
@@ -109,7 +117,17 @@ internal sealed partial class TelemetryOutbox
                 _readGeneration++;
             }
             bool pending = _readOffset < _readSegment.Length && (continuing == 0 || _readSequence == continuing);
-            read = new PendingRead(_readSegment, pending ? _readSegment.Handle : null!, _readOffset, _readSegment.Length, _readSequence, _readGeneration);
+            SafeFileHandle handle = null!;
+            if (pending)
+            {
+                // Referenced here, under the lock where no one can close it, and released by ReadPending after its read: a
+                // concurrent close then only marks it closed (a read fails with ObjectDisposedException, handled there) rather
+                // than failing to take the reference at all.
+                handle = _readSegment.Handle;
+                bool referenced = false;
+                handle.DangerousAddRef(ref referenced);
+            }
+            read = new PendingRead(_readSegment, handle, _readOffset, _readSegment.Length, _readSequence, _readGeneration);
             return pending;
         }
     }
