@@ -63,19 +63,6 @@ public sealed class TelemetryBatchDecoderCompactPathTests
         return [.. records];
     }
 
-    private static byte[] Encode(ITelemetryEncoder encoder, ReadOnlySpan<TelemetryRecord> records)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        output.Write(encoder.BatchPrefix);
-        for (int i = 0; i < records.Length; i++)
-        {
-            if (i > 0) output.Write(encoder.RecordSeparator);
-            encoder.WriteRecord(output, records[i]);
-        }
-        output.Write(encoder.BatchSuffix);
-        return output.WrittenSpan.ToArray();
-    }
-
     // Record texts that differ from the compact shape in one way each; most are valid, some are not.
     private static IEnumerable<string> HardRecordTexts()
     {
@@ -223,7 +210,7 @@ public sealed class TelemetryBatchDecoderCompactPathTests
         var reference = new TelemetryBatchDecoder();
         foreach (var encoder in new[] { TelemetryJsonEncoder.Instance, TelemetryJsonEncoder.WithSequence })
         {
-            var payload = Encode(encoder, records);
+            var payload = EncodedBatch.Of(encoder, records);
             AssertSameAsReader(payload, compact, reference, everySplit: false);
             // The values must also be the ones written, bit for bit (negative zero included).
             var decoded = new List<TelemetryRecord>();
@@ -232,7 +219,7 @@ public sealed class TelemetryBatchDecoderCompactPathTests
             Assert.Equal(encoder == TelemetryJsonEncoder.WithSequence ? records : records.Select(r => r with { Sequence = null }), decoded);
             // Small batches split at every byte, through the pooled copy and through the reader.
             for (int at = 0; at + 3 <= records.Length; at += 97)
-                AssertSameAsReader(Encode(encoder, records.AsSpan(at, 3)), compact, reference, everySplit: true);
+                AssertSameAsReader(EncodedBatch.Of(encoder, records.AsSpan(at, 3)), compact, reference, everySplit: true);
         }
     }
 
@@ -254,7 +241,7 @@ public sealed class TelemetryBatchDecoderCompactPathTests
     public void Every_truncation_of_a_batch_fails_as_the_reader_fails()
     {
         var records = GeneratedRecords().Take(6).ToArray();
-        var payload = Encode(TelemetryJsonEncoder.WithSequence, records);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records);
         var compact = new TelemetryBatchDecoder();
         var reference = new TelemetryBatchDecoder();
         for (int length = 0; length <= payload.Length; length++)
@@ -267,7 +254,7 @@ public sealed class TelemetryBatchDecoderCompactPathTests
         var records = Enumerable.Range(0, 4)
             .Select(i => new TelemetryRecord($"dev-{i}", i % 2 == 0 ? "temp" : "tempé", i * 1.25 - 2, DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000 + i)) { Sequence = i + 1 })
             .ToArray();
-        var payload = Encode(TelemetryJsonEncoder.WithSequence, records);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records);
         byte[] alphabet = [.. "{}[]\",:.-+eE0123456789 \\dmvtsux"u8, 0x00, 0x1F, 0x80, 0xC3, 0xA9, 0xFF];
         var random = new Random(18);
         var compact = new TelemetryBatchDecoder();
@@ -292,7 +279,7 @@ public sealed class TelemetryBatchDecoderCompactPathTests
     [Fact]
     public void A_decoder_without_a_name_cache_decodes_the_compact_shape_through_the_reader()
     {
-        var payload = Encode(TelemetryJsonEncoder.WithSequence, GeneratedRecords());
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, GeneratedRecords());
         AssertSameAsReader(payload, new TelemetryBatchDecoder(maxCachedStrings: 0), new TelemetryBatchDecoder(), everySplit: false);
         AssertSameAsReader(payload, new TelemetryBatchDecoder(maxCachedStrings: 3), new TelemetryBatchDecoder(), everySplit: false);
     }

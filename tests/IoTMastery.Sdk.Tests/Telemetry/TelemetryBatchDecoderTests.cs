@@ -48,19 +48,6 @@ public sealed class TelemetryBatchDecoderTests
         return [.. records];
     }
 
-    private static byte[] Encode(ITelemetryEncoder encoder, ReadOnlySpan<TelemetryRecord> records)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        output.Write(encoder.BatchPrefix);
-        for (int i = 0; i < records.Length; i++)
-        {
-            if (i > 0) output.Write(encoder.RecordSeparator);
-            encoder.WriteRecord(output, records[i]);
-        }
-        output.Write(encoder.BatchSuffix);
-        return output.WrittenSpan.ToArray();
-    }
-
     private static byte[] WriteBatch(ReadOnlySpan<TelemetryRecord> records)
     {
         var output = new ArrayBufferWriter<byte>();
@@ -72,7 +59,7 @@ public sealed class TelemetryBatchDecoderTests
     public void Every_encoder_round_trips_hard_names_values_timestamps_and_sequences()
     {
         var records = HardRecords();
-        foreach (var payload in new[] { WriteBatch(records), Encode(TelemetryJsonEncoder.WithSequence, records) })
+        foreach (var payload in new[] { WriteBatch(records), EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records) })
         {
             var decoded = new List<TelemetryRecord>();
             Assert.Equal(records.Length, new TelemetryBatchDecoder().Decode(payload, decoded));
@@ -80,7 +67,7 @@ public sealed class TelemetryBatchDecoderTests
         }
         // Without sequences the encoder drops "s", and the decoder leaves Sequence unset.
         var plain = new List<TelemetryRecord>();
-        TelemetryRecord.DecodeBatch(Encode(TelemetryJsonEncoder.Instance, records), plain);
+        TelemetryRecord.DecodeBatch(EncodedBatch.Of(TelemetryJsonEncoder.Instance, records), plain);
         Assert.Equal(records.Select(r => r with { Sequence = null }), plain);
     }
 
@@ -93,7 +80,7 @@ public sealed class TelemetryBatchDecoderTests
             new TelemetryRecord(name, "m\\\"" + name[..Math.Min(name.Length, 100)], -1.25e-7, T0) { Sequence = 42 },
             new TelemetryRecord("plain-device", "temp", 20.5, T0),
         };
-        var payload = Encode(TelemetryJsonEncoder.WithSequence, records);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records);
         for (int split = 1; split < payload.Length; split++)
         {
             var decoded = new List<TelemetryRecord>();
@@ -113,7 +100,7 @@ public sealed class TelemetryBatchDecoderTests
             .Select(i => new TelemetryRecord(i % 1000 == 0 ? longName : $"device-{i % 977}", $"metric-{i % 13}", i * 0.5, T0.AddMilliseconds(i)) { Sequence = i + 1 })
             .ToArray();
         var decoded = new List<TelemetryRecord>();
-        new TelemetryBatchDecoder().Decode(Encode(TelemetryJsonEncoder.WithSequence, records), decoded);
+        new TelemetryBatchDecoder().Decode(EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records), decoded);
         Assert.Equal(records, decoded);
     }
 
@@ -184,7 +171,7 @@ public sealed class TelemetryBatchDecoderTests
     [Fact]
     public void Names_are_interned_up_to_the_bound_and_decoded_exactly_beyond_it()
     {
-        var payload = Encode(TelemetryJsonEncoder.Instance, [new TelemetryRecord("dev-1", "temp", 1, T0), new TelemetryRecord("dev-2", "temp", 2, T0)]);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.Instance, [new TelemetryRecord("dev-1", "temp", 1, T0), new TelemetryRecord("dev-2", "temp", 2, T0)]);
         var cached = new TelemetryBatchDecoder(maxCachedStrings: 2);
         List<TelemetryRecord> first = [], second = [];
         cached.Decode(payload, first);
@@ -209,7 +196,7 @@ public sealed class TelemetryBatchDecoderTests
     {
         // More distinct names than cache room, so threads race on interning, on the fast table and past the bound.
         var records = Enumerable.Range(0, 3000).Select(i => new TelemetryRecord($"dev-{i}", $"m-{i % 7}", i, T0)).ToArray();
-        var payload = Encode(TelemetryJsonEncoder.Instance, records);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.Instance, records);
         var decoder = new TelemetryBatchDecoder(maxCachedStrings: 1000);
         var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
         {
@@ -230,7 +217,7 @@ public sealed class TelemetryBatchDecoderTests
         var records = Enumerable.Range(0, 512)
             .Select(i => new TelemetryRecord($"plant-7-line-3-sensor-{i % 100:D4}", i % 2 == 0 ? "coolant.temperature.celsius" : "température", 20 + i * 0.01, T0.AddMilliseconds(i)) { Sequence = i + 1 })
             .ToArray();
-        var payload = Encode(TelemetryJsonEncoder.WithSequence, records);
+        var payload = EncodedBatch.Of(TelemetryJsonEncoder.WithSequence, records);
         var sequence = SegmentedSequence.SplitAt(payload, payload.Length / 2);
         // A fresh decoder, not TelemetryRecord.DecodeBatch's process-wide one: other tests in this process (fuzzing, huge
         // batches) may have filled the shared cache's bound, and names past the bound are allocated by design. The public

@@ -3,6 +3,23 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace IoTMastery.Sdk.Tests.Telemetry;
 
+/// <summary>A whole batch as an encoder writes it (prefix, records with separators, suffix), for tests that decode or compare it.</summary>
+internal static class EncodedBatch
+{
+    public static byte[] Of(ITelemetryEncoder encoder, ReadOnlySpan<TelemetryRecord> records)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        output.Write(encoder.BatchPrefix);
+        for (int i = 0; i < records.Length; i++)
+        {
+            if (i > 0) output.Write(encoder.RecordSeparator);
+            encoder.WriteRecord(output, records[i]);
+        }
+        output.Write(encoder.BatchSuffix);
+        return output.WrittenSpan.ToArray();
+    }
+}
+
 /// <summary>One call the pipeline made to the transport.</summary>
 internal sealed record SentMessage(byte[] Payload, int RecordCount, DateTimeOffset At, bool Succeeded, long? FirstSequence = null);
 
