@@ -6,6 +6,7 @@ using System.Globalization;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 
@@ -482,23 +483,33 @@ internal sealed class TelemetryBatchDecoder
     {
         var rest = json[at..];
         int length = rest.IndexOfAny(NameStops);
-        if (length <= 0 || rest[length] != '"' || length > MaxCachedLength || _fast.Length == 0) return null;
-        var utf8 = rest[..length];
+        if (length <= 0 || rest[length] != '"') return null;
+        var text = InternUtf8(rest[..length]);
+        if (text is not null) at += length;
+        return text;
+    }
+
+    /// <summary>
+    /// The string for a name's raw (unescaped) UTF-8 bytes, from the same interning tables as the names this decoder reads
+    /// from JSON, so a fleet's repeated device ids and metric names allocate nothing: the outbox's reader decodes its
+    /// binary frames' names through it. Equal to <see cref="Encoding.GetString(ReadOnlySpan{byte})"/> for every input (invalid
+    /// UTF-8, too long or beyond the cache bound: decoded that way, uncached).
+    /// </summary>
+    internal string NameFromUtf8(ReadOnlySpan<byte> utf8) => InternUtf8(utf8) ?? Encoding.UTF8.GetString(utf8);
+
+    // The interned string for these UTF-8 bytes through the direct-mapped table, or null when they are not cacheable (no
+    // cache, too long, or not valid UTF-8).
+    private string? InternUtf8(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.Length > MaxCachedLength || _fast.Length == 0) return null;
         int slot = (int)XxHash3.HashToUInt64(utf8) & (FastSlots - 1);
-        string? text;
-        if (Volatile.Read(ref _fast[slot]) is { } entry && utf8.SequenceEqual(entry.Utf8))
-        {
-            text = entry.Text;
-        }
-        else
-        {
-            // UTF-8 never has fewer bytes than the UTF-16 characters it decodes to, so the buffer is enough.
-            Span<char> buffer = stackalloc char[MaxCachedLength];
-            if (Utf8.ToUtf16(utf8, buffer, out _, out int written, replaceInvalidSequences: false) != OperationStatus.Done) return null;
-            text = Intern(buffer[..written], out bool interned);
-            if (interned) Interlocked.CompareExchange(ref _fast[slot], new FastEntry(utf8.ToArray(), text), null);
-        }
-        at += length;
+        if (Volatile.Read(ref _fast[slot]) is { } entry && utf8.SequenceEqual(entry.Utf8)) return entry.Text;
+        // UTF-8 never has fewer bytes than the UTF-16 characters it decodes to, so the buffer is enough.
+        Span<char> buffer = stackalloc char[MaxCachedLength];
+        if (Utf8.ToUtf16(utf8, buffer, out _, out int written, replaceInvalidSequences: false) != OperationStatus.Done) return null;
+        var text = Intern(buffer[..written], out bool interned);
+        // As in ReadName: only into an empty slot, so two hot names that collide do not evict each other.
+        if (interned) Interlocked.CompareExchange(ref _fast[slot], new FastEntry(utf8.ToArray(), text), null);
         return text;
     }
 

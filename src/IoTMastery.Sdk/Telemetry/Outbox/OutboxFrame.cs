@@ -73,16 +73,16 @@ internal static class OutboxFrame
 
     /// <summary>Decodes the record of a complete, intact frame.</summary>
     /// <param name="frame">The frame, length prefix to CRC.</param>
-    /// <param name="strings">When set, supplies the device id and metric strings (a reader's <see cref="OutboxStringCache"/>), so repeated names allocate nothing.</param>
+    /// <param name="names">When set, supplies the device id and metric strings from its interning tables (<see cref="TelemetryBatchDecoder.NameFromUtf8"/>), so repeated names allocate nothing.</param>
     /// <exception cref="InvalidDataException">The frame's CRC matches but its payload is inconsistent (a writer bug or a CRC collision).</exception>
-    public static TelemetryRecord Decode(ReadOnlySpan<byte> frame, OutboxStringCache? strings = null)
+    public static TelemetryRecord Decode(ReadOnlySpan<byte> frame, TelemetryBatchDecoder? names = null)
     {
         try
         {
             var payload = frame[HeaderBytes..^4];
             int p = 0;
-            string deviceId = ReadString(payload, ref p, strings);
-            string metric = ReadString(payload, ref p, strings);
+            string deviceId = ReadString(payload, ref p, names);
+            string metric = ReadString(payload, ref p, names);
             int rest = payload.Length - p;
             if (rest != 18 && rest != 18 + RecordSequenceBytes) throw new InvalidDataException("An outbox frame's payload length disagrees with its fields.");
             double value = BinaryPrimitives.ReadDoubleLittleEndian(payload[p..]);
@@ -108,12 +108,12 @@ internal static class OutboxFrame
         return 2 + length;
     }
 
-    private static string ReadString(ReadOnlySpan<byte> payload, ref int position, OutboxStringCache? strings)
+    private static string ReadString(ReadOnlySpan<byte> payload, ref int position, TelemetryBatchDecoder? names)
     {
         int length = BinaryPrimitives.ReadUInt16LittleEndian(payload[position..]);
         if (position + 2 + length > payload.Length) throw new InvalidDataException("An outbox frame's string length runs past its payload.");
         var utf8 = payload.Slice(position + 2, length);
-        string value = strings is null ? Encoding.UTF8.GetString(utf8) : strings.Get(utf8);
+        string value = names is null ? Encoding.UTF8.GetString(utf8) : names.NameFromUtf8(utf8);
         position += 2 + length;
         return value;
     }

@@ -48,7 +48,9 @@ internal sealed partial class TelemetryOutbox
                         if (status != OutboxFrameStatus.Ok) break;
                         try
                         {
-                            target[got] = OutboxFrame.Decode(frame, _readStrings);
+                            // Names through the process-wide interning tables the fleet-side readers use: decoding allocated two strings
+                            // per record (about 145 B), and the gen-0 collections that caused also stopped the producer thread (issue #18).
+                            target[got] = OutboxFrame.Decode(frame, TelemetryBatchDecoder.Shared);
                         }
                         catch (InvalidDataException ex)
                         {

@@ -58,7 +58,6 @@ internal sealed partial class TelemetryOutbox : IDisposable
     // read that raced one is dropped rather than committed.
     private readonly Lock _readGate = new();
     private readonly OutboxFrameReader _pendingReader = new();
-    private readonly OutboxStringCache _readStrings = new();
     private long _readGeneration;
 
     // Serializes Acknowledge's checkpoint writes, which run outside _lock; taken before _lock, never inside it.
