@@ -76,6 +76,62 @@ public sealed class TelemetryJsonEncoderTests
     }
 
     [Fact]
+    public void The_single_scaling_below_2_to_30_takes_every_value_the_loop_over_k_took()
+    {
+        // TryWriteShortDecimal scales values below 2^30 once by 10^6 instead of trying k = 0..6; it must write the same
+        // bytes (checked against double.TryFormat) and take the fast path for every value the loop did (checked against a
+        // copy of the loop), including neighbours one ulp away, the 2^30 edge and the 10^-4 edge. It may take more: between
+        // 10^9 and 2^30 a 6-place value has 16 digits, which the loop left to double.TryFormat (their bytes are checked too).
+        var random = new Random(1830);
+        var values = new List<double>
+        {
+            1073741823.999999, 1073741823.5, 1073741824.0, 1073741824.5, Math.BitDecrement(1073741824.0),
+            999999999.999999, 1000000000.000001, 1000000000.5, 123456789.123456, 987654321.654321,
+            0.0001, 0.000100, 0.0001001, 0.000999999, 9.9999995, 19.999999, 20.07, 20 + 7 / 100.0, 0.1 + 0.2,
+        };
+        for (int i = 0; i < 400_000; i++)
+        {
+            double value = (i % 4) switch
+            {
+                0 => random.NextInt64(0, 1L << 30) / Math.Pow(10, random.Next(0, 7)),
+                1 => Math.Round(random.NextDouble() * Math.Pow(2, random.Next(-13, 31)), random.Next(0, 8)),
+                2 => 20 + (i % 1000) / 100.0 + random.Next(0, 3) * 0.001,
+                _ => Math.Pow(2, random.Next(-14, 31)) * random.NextDouble(),
+            };
+            values.Add(value);
+            values.Add(Math.BitIncrement(value));
+            values.Add(Math.BitDecrement(value));
+        }
+        int fast = 0;
+        foreach (var v in values)
+        {
+            foreach (var value in new[] { v, -v })
+            {
+                bool wrote = AssertSameAsTryFormat(value);
+                if (LoopOverK(value)) Assert.True(wrote, $"{value:R}: the loop took it, the single scaling did not");
+                if (wrote) fast++;
+            }
+        }
+        Assert.True(fast > 500_000, $"{fast:N0} values took the fast path");
+    }
+
+    // The fast path's acceptance rule before the single scaling (kept here as the reference): the smallest k ≤ 6 with
+    // Math.Round(|value|·10^k) / 10^k == |value| and the scaled integer below 10^15.
+    private static bool LoopOverK(double value)
+    {
+        double magnitude = Math.Abs(value);
+        if (!(magnitude >= 1e-4 && magnitude < 1e14)) return false;
+        for (int k = 0; k <= 6; k++)
+        {
+            double pow = Math.Pow(10, k);
+            double scaled = Math.Round(magnitude * pow);
+            if (scaled >= 1e15) return false;
+            if (scaled / pow == magnitude) return true;
+        }
+        return false;
+    }
+
+    [Fact]
     public void Many_names_through_the_head_cache_encode_as_TelemetryJson()
     {
         // More name pairs than cache slots, names that collide, grow, shrink, are rebuilt per record, or need escaping.
