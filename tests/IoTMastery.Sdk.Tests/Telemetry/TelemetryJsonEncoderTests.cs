@@ -115,6 +115,45 @@ public sealed class TelemetryJsonEncoderTests
         Assert.True(fast > 500_000, $"{fast:N0} values took the fast path");
     }
 
+    [Fact]
+    public void Long_decimals_from_1_to_2_to_30_are_written_as_double_TryFormat_writes_them()
+    {
+        // The exact-integer path for 7 to 17 significant decimals: every significand bit pattern, the e2e readings one ulp
+        // off a short decimal (20.069999999999997), 7-place decimals, powers of two and their neighbours, the 1 and 2^30
+        // edges, halfway-looking values. Bytes are checked against double.TryFormat; not vacuous: most of them take it.
+        var random = new Random(1831);
+        var values = new List<double> { 20 + 7 / 100.0, 1.0000001, 1.2345678, 1073741823.9999998, 9.999999999999998, 1.0 + 1e-15 };
+        for (int e = 0; e < 30; e++)
+        {
+            double power = Math.Pow(2, e);
+            values.Add(Math.BitIncrement(power));
+            values.Add(Math.BitDecrement(power));
+            values.Add(Math.BitIncrement(Math.BitIncrement(power)));
+        }
+        for (int i = 0; i < 300_000; i++)
+        {
+            double value = (i % 5) switch
+            {
+                0 => Math.Pow(2, random.Next(0, 30)) * (1 + random.NextDouble()),
+                1 => 20 + (i % 1000) / 100.0,
+                2 => Math.Round(1 + random.NextDouble() * Math.Pow(10, random.Next(0, 9)), random.Next(7, 12)),
+                3 => random.NextInt64(1, 1L << 53) / Math.Pow(2, random.Next(23, 53)),
+                _ => (random.Next(1, 100_000) + 0.5) / Math.Pow(10, random.Next(0, 5)),
+            };
+            if (!(value >= 1 && value < 1073741824.0)) continue;
+            values.Add(value);
+            values.Add(Math.BitIncrement(value));
+            values.Add(Math.BitDecrement(value));
+        }
+        int fast = 0;
+        foreach (var v in values)
+        {
+            if (AssertSameAsTryFormat(v)) fast++;
+            if (AssertSameAsTryFormat(-v)) fast++;
+        }
+        Assert.True(fast > values.Count * 2 * 9 / 10, $"{fast:N0} of {values.Count * 2:N0} values took the fast path");
+    }
+
     // The fast path's acceptance rule before the single scaling (kept here as the reference): the smallest k ≤ 6 with
     // Math.Round(|value|·10^k) / 10^k == |value| and the scaled integer below 10^15.
     private static bool LoopOverK(double value)
