@@ -218,9 +218,13 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
 
     private static readonly double[] Pow10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
 
+    // 2^30: below it TryWriteShortDecimal scales once by 10^6 (see there); larger values take the loop over k.
+    private const double SingleScaleLimit = 1073741824.0;
+
     /// <summary>
     /// Writes <paramref name="value"/> exactly as <c>double.TryFormat</c> (invariant, shortest round-trip) would, when it
-    /// is <c>m / 10^k</c> for an integer <c>m</c> below 10^15 and <c>k</c> at most 6; false otherwise (the caller formats it).
+    /// is <c>m / 10^k</c> for an integer <c>m</c> below 10^15 and <c>k</c> at most 6, or when 1 ≤ |value| &lt; 2^30 (see
+    /// <see cref="TryWriteLongDecimal"/>); false otherwise (the caller formats it).
     /// </summary>
     /// <remarks>
     /// Why the bytes are the same: <c>m / 10^k</c> in double arithmetic is correctly rounded, so when it equals the value,
@@ -233,6 +237,25 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         written = 0;
         double magnitude = Math.Abs(value);
         if (!(magnitude >= 1e-4 && magnitude < 1e14)) return false;
+        if (magnitude < SingleScaleLimit)
+        {
+            // One scaling instead of up to seven round-and-divide steps (the e2e profile showed the loop, and most of all
+            // its seven failed steps before double.TryFormat for values with long mantissas). Below 2^30 the value's ulp
+            // is under 10^-6 and magnitude·10^6 is within 0.19 of the true m·10^(6-k), so: if any m / 10^k (k ≤ 6)
+            // equals the value, Math.Round(magnitude·10^6) is exactly m·10^(6-k); that decimal is the only one of at
+            // most 6 places that rounds to the value, and removing its trailing zeros gives the smallest k, the same
+            // m and k the loop below finds. If the scaled check fails, no k ≤ 6 works and double.TryFormat takes it.
+            double scaled = Math.Round(magnitude * 1e6);
+            if (scaled / 1e6 != magnitude) return magnitude >= 1 && TryWriteLongDecimal(value, magnitude, span, out written);
+            ulong digits = (ulong)scaled;
+            int decimals = 6;
+            while (decimals > 0 && digits % 10 == 0)
+            {
+                digits /= 10;
+                decimals--;
+            }
+            return WriteFixed(digits, decimals, value < 0, span, out written);
+        }
         var pow10 = Pow10;
         for (int k = 0; k < pow10.Length; k++)
         {
@@ -244,17 +267,88 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         return false;
     }
 
+    private static readonly ulong[] Pow10Integers =
+    [
+        1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000,
+        100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000, 1_000_000_000_000_000,
+        10_000_000_000_000_000,
+    ];
+
+    /// <summary>
+    /// For 1 ≤ |value| &lt; 2^30 with more than 6 decimals (in the e2e data, the readings like 20 + 7 / 100.0 that land one ulp
+    /// off a short decimal and print with 17 digits): writes the shortest round-trip decimal, as <c>double.TryFormat</c>
+    /// does, in exact integer arithmetic; false (the caller formats it) when a tie or an interval edge makes the choice
+    /// depend on rounding rules.
+    /// </summary>
+    /// <remarks>
+    /// The value is M / 2^s exactly (M the 53-bit significand). For p decimals, the closest p-place decimal is N / 10^p with
+    /// N = M·10^p / 2^s rounded to nearest (M·10^p &lt; 2^107, so it is exact in 128 bits). It parses back to the value iff it
+    /// lies strictly inside the value's rounding interval, |N·2^s − M·10^p| &lt; 10^p / 2; if the closest p-place decimal
+    /// does not, none does, and if p places work so do p + 1, so the smallest p that works (scanned down from 17
+    /// significant digits, which always work) is the shortest string, and the closest among the shortest: what .NET
+    /// prints. Ties and a distance equal to half an ulp are left to double.TryFormat, and so is every M that is a power of
+    /// two (its interval is lopsided). Fixed notation: below 2^30 .NET never uses an exponent.
+    /// </remarks>
+    private static bool TryWriteLongDecimal(double value, double magnitude, Span<byte> span, out int written)
+    {
+        written = 0;
+        if (!(magnitude < SingleScaleLimit)) return false;
+        ulong bits = (ulong)BitConverter.DoubleToInt64Bits(magnitude);
+        int exponent = (int)(bits >> 52) - 1023;
+        ulong significand = (bits & ((1UL << 52) - 1)) | (1UL << 52);
+        if (significand == 1UL << 52) return false;
+        int shift = 52 - exponent;
+        // 1 <= magnitude < 2^30: exponent 0..29, so shift 23..52.
+        if ((uint)exponent > 29) return false;
+        ulong whole = (ulong)magnitude;
+        int integerDigits = 1;
+        while (integerDigits < 10 && whole >= Pow10Integers[integerDigits]) integerDigits++;
+        // The single scaling already ruled out 0..6 places; 17 significant digits always round-trip.
+        int most = 17 - integerDigits;
+        ulong found = 0;
+        int foundPlaces = -1;
+        for (int places = most; places >= 7; places--)
+        {
+            ulong pow = Pow10Integers[places];
+            UInt128 exact = (UInt128)significand * pow;
+            UInt128 mask = (UInt128.One << shift) - 1;
+            UInt128 remainder = exact & mask, half = UInt128.One << (shift - 1);
+            if (remainder == half) return false;
+            ulong candidate = (ulong)(exact >> shift) + (remainder > half ? 1UL : 0UL);
+            // Twice the distance, in units of 10^-p·2^-s, against 10^p (half an ulp, doubled).
+            UInt128 scaledCandidate = (UInt128)candidate << (shift + 1), twiceExact = exact << 1;
+            UInt128 distance = scaledCandidate > twiceExact ? scaledCandidate - twiceExact : twiceExact - scaledCandidate;
+            if (distance == pow) return false;
+            if (distance > pow) break;
+            found = candidate;
+            foundPlaces = places;
+        }
+        // No p ≤ 17 - digits worked (never for a finite double), or the shortest has a trailing zero (then fewer places
+        // would have worked too): leave it to double.TryFormat rather than trust this path.
+        if (foundPlaces < 0 || found % 10 == 0) return false;
+        return WriteFixed(found, foundPlaces, value < 0, span, out written);
+    }
+
     private static bool WriteFixed(ulong digits, int decimals, bool negative, Span<byte> span, out int written)
     {
         written = 0;
-        // At most "-", 15 digits, "0." and up to 6 leading zeros of the fraction.
+        // At most "-", 17 digits and "." (from TryWriteLongDecimal), or "-", 15 digits, "0." and up to 6 leading zeros of the fraction.
         if (span.Length < 24) return false;
         int at = 0;
         if (negative) span[at++] = (byte)'-';
-        ulong scale = (ulong)Pow10[decimals];
+        ulong scale = Pow10Integers[decimals];
         ulong whole = digits / scale, fraction = digits % scale;
-        if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
-        at += wholeLength;
+        if (whole < 100)
+        {
+            // Most readings: one or two integer digits, written directly (ulong.TryFormat's general path costs more).
+            if (whole >= 10) span[at++] = (byte)('0' + whole / 10);
+            span[at++] = (byte)('0' + whole % 10);
+        }
+        else
+        {
+            if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
+            at += wholeLength;
+        }
         if (decimals > 0)
         {
             span[at++] = (byte)'.';

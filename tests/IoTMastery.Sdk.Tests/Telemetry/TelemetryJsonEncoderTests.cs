@@ -76,6 +76,101 @@ public sealed class TelemetryJsonEncoderTests
     }
 
     [Fact]
+    public void The_single_scaling_below_2_to_30_takes_every_value_the_loop_over_k_took()
+    {
+        // TryWriteShortDecimal scales values below 2^30 once by 10^6 instead of trying k = 0..6; it must write the same
+        // bytes (checked against double.TryFormat) and take the fast path for every value the loop did (checked against a
+        // copy of the loop), including neighbours one ulp away, the 2^30 edge and the 10^-4 edge. It may take more: between
+        // 10^9 and 2^30 a 6-place value has 16 digits, which the loop left to double.TryFormat (their bytes are checked too).
+        var random = new Random(1830);
+        var values = new List<double>
+        {
+            1073741823.999999, 1073741823.5, 1073741824.0, 1073741824.5, Math.BitDecrement(1073741824.0),
+            999999999.999999, 1000000000.000001, 1000000000.5, 123456789.123456, 987654321.654321,
+            0.0001, 0.000100, 0.0001001, 0.000999999, 9.9999995, 19.999999, 20.07, 20 + 7 / 100.0, 0.1 + 0.2,
+        };
+        for (int i = 0; i < 400_000; i++)
+        {
+            double value = (i % 4) switch
+            {
+                0 => random.NextInt64(0, 1L << 30) / Math.Pow(10, random.Next(0, 7)),
+                1 => Math.Round(random.NextDouble() * Math.Pow(2, random.Next(-13, 31)), random.Next(0, 8)),
+                2 => 20 + (i % 1000) / 100.0 + random.Next(0, 3) * 0.001,
+                _ => Math.Pow(2, random.Next(-14, 31)) * random.NextDouble(),
+            };
+            values.Add(value);
+            values.Add(Math.BitIncrement(value));
+            values.Add(Math.BitDecrement(value));
+        }
+        int fast = 0;
+        foreach (var v in values)
+        {
+            foreach (var value in new[] { v, -v })
+            {
+                bool wrote = AssertSameAsTryFormat(value);
+                if (LoopOverK(value)) Assert.True(wrote, $"{value:R}: the loop took it, the single scaling did not");
+                if (wrote) fast++;
+            }
+        }
+        Assert.True(fast > 500_000, $"{fast:N0} values took the fast path");
+    }
+
+    [Fact]
+    public void Long_decimals_from_1_to_2_to_30_are_written_as_double_TryFormat_writes_them()
+    {
+        // The exact-integer path for 7 to 17 significant decimals: every significand bit pattern, the e2e readings one ulp
+        // off a short decimal (20.069999999999997), 7-place decimals, powers of two and their neighbours, the 1 and 2^30
+        // edges, halfway-looking values. Bytes are checked against double.TryFormat; not vacuous: most of them take it.
+        var random = new Random(1831);
+        var values = new List<double> { 20 + 7 / 100.0, 1.0000001, 1.2345678, 1073741823.9999998, 9.999999999999998, 1.0 + 1e-15 };
+        for (int e = 0; e < 30; e++)
+        {
+            double power = Math.Pow(2, e);
+            values.Add(Math.BitIncrement(power));
+            values.Add(Math.BitDecrement(power));
+            values.Add(Math.BitIncrement(Math.BitIncrement(power)));
+        }
+        for (int i = 0; i < 300_000; i++)
+        {
+            double value = (i % 5) switch
+            {
+                0 => Math.Pow(2, random.Next(0, 30)) * (1 + random.NextDouble()),
+                1 => 20 + (i % 1000) / 100.0,
+                2 => Math.Round(1 + random.NextDouble() * Math.Pow(10, random.Next(0, 9)), random.Next(7, 12)),
+                3 => random.NextInt64(1, 1L << 53) / Math.Pow(2, random.Next(23, 53)),
+                _ => (random.Next(1, 100_000) + 0.5) / Math.Pow(10, random.Next(0, 5)),
+            };
+            if (!(value >= 1 && value < 1073741824.0)) continue;
+            values.Add(value);
+            values.Add(Math.BitIncrement(value));
+            values.Add(Math.BitDecrement(value));
+        }
+        int fast = 0;
+        foreach (var v in values)
+        {
+            if (AssertSameAsTryFormat(v)) fast++;
+            if (AssertSameAsTryFormat(-v)) fast++;
+        }
+        Assert.True(fast > values.Count * 2 * 9 / 10, $"{fast:N0} of {values.Count * 2:N0} values took the fast path");
+    }
+
+    // The fast path's acceptance rule before the single scaling (kept here as the reference): the smallest k ≤ 6 with
+    // Math.Round(|value|·10^k) / 10^k == |value| and the scaled integer below 10^15.
+    private static bool LoopOverK(double value)
+    {
+        double magnitude = Math.Abs(value);
+        if (!(magnitude >= 1e-4 && magnitude < 1e14)) return false;
+        for (int k = 0; k <= 6; k++)
+        {
+            double pow = Math.Pow(10, k);
+            double scaled = Math.Round(magnitude * pow);
+            if (scaled >= 1e15) return false;
+            if (scaled / pow == magnitude) return true;
+        }
+        return false;
+    }
+
+    [Fact]
     public void Many_names_through_the_head_cache_encode_as_TelemetryJson()
     {
         // More name pairs than cache slots, names that collide, grow, shrink, are rebuilt per record, or need escaping.
