@@ -205,14 +205,7 @@ public sealed class TelemetryJsonEncoderTests
 
         foreach (var encoder in new[] { TelemetryJsonEncoder.Instance, TelemetryJsonEncoder.WithSequence })
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            buffer.Write(encoder.BatchPrefix);
-            for (int i = 0; i < records.Count; i++)
-            {
-                if (i > 0) buffer.Write(encoder.RecordSeparator);
-                encoder.WriteRecord(buffer, records[i]);
-            }
-            buffer.Write(encoder.BatchSuffix);
+            var buffer = EncodedBatch.Of(encoder, [.. records]);
 
             var reference = new ArrayBufferWriter<byte>();
             if (encoder == TelemetryJsonEncoder.WithSequence)
@@ -224,8 +217,8 @@ public sealed class TelemetryJsonEncoderTests
                 // TelemetryJson.WriteBatch writes "s" whenever a record has one; the plain encoder never does.
                 TelemetryJson.WriteBatch(reference, records.Select(r => new TelemetryRecord(r.DeviceId, r.Metric, r.Value, r.Timestamp)).ToArray());
             }
-            Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer.WrittenSpan));
-            Assert.Equal(records.Count, TelemetryJson.ReadBatch(buffer.WrittenSpan).Count);
+            Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer));
+            Assert.Equal(records.Count, TelemetryJson.ReadBatch(buffer).Count);
 
             // The batch builder's direct entry (separator written with the record, into the pooled buffer) writes the same bytes.
             using var pooled = new PooledBufferWriter(16);
@@ -295,15 +288,8 @@ public sealed class TelemetryJsonEncoderTests
         TelemetryJson.WriteBatch(reference, records.ToArray());
         var encoder = TelemetryJsonEncoder.Instance;
 
-        var buffer = new ArrayBufferWriter<byte>();
-        buffer.Write(encoder.BatchPrefix);
-        for (int i = 0; i < records.Count; i++)
-        {
-            if (i > 0) buffer.Write(encoder.RecordSeparator);
-            encoder.WriteRecord(buffer, records[i]);
-        }
-        buffer.Write(encoder.BatchSuffix);
-        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer.WrittenSpan));
+        var buffer = EncodedBatch.Of(encoder, [.. records]);
+        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer));
 
         using var pooled = new PooledBufferWriter(16);
         pooled.Write(encoder.BatchPrefix);
