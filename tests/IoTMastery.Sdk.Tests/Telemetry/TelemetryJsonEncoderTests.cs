@@ -221,12 +221,8 @@ public sealed class TelemetryJsonEncoderTests
             Assert.Equal(records.Count, TelemetryJson.ReadBatch(buffer).Count);
 
             // The batch builder's direct entry (separator written with the record, into the pooled buffer) writes the same bytes.
-            using var pooled = new PooledBufferWriter(16);
-            pooled.Write(encoder.BatchPrefix);
-            var heads = TelemetryJsonEncoder.NewHeadTable();
-            for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
-            pooled.Write(encoder.BatchSuffix);
-            Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled.WrittenSpan));
+            var pooled = EncodedBatch.ThroughBuilderEntry(encoder, records);
+            Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled));
         }
     }
 
@@ -291,14 +287,10 @@ public sealed class TelemetryJsonEncoderTests
         var buffer = EncodedBatch.Of(encoder, [.. records]);
         Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(buffer));
 
-        using var pooled = new PooledBufferWriter(16);
-        pooled.Write(encoder.BatchPrefix);
-        var heads = TelemetryJsonEncoder.NewHeadTable();
-        for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
-        pooled.Write(encoder.BatchSuffix);
-        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled.WrittenSpan));
+        var pooled = EncodedBatch.ThroughBuilderEntry(encoder, records);
+        Assert.Equal(Encoding.UTF8.GetString(reference.WrittenSpan), Encoding.UTF8.GetString(pooled));
         // Decoded back to the same instants (the offset is not part of the wire format).
-        Assert.Equal(records.Select(r => r.Timestamp.ToUnixTimeMilliseconds()), TelemetryJson.ReadBatch(pooled.WrittenSpan).Select(r => r.Timestamp.ToUnixTimeMilliseconds()));
+        Assert.Equal(records.Select(r => r.Timestamp.ToUnixTimeMilliseconds()), TelemetryJson.ReadBatch(pooled).Select(r => r.Timestamp.ToUnixTimeMilliseconds()));
     }
 
     /// <summary>True when the fast path wrote the value (and it matched).</summary>

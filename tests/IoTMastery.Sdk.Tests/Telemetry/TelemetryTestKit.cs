@@ -18,6 +18,17 @@ internal static class EncodedBatch
         output.Write(encoder.BatchSuffix);
         return output.WrittenSpan.ToArray();
     }
+
+    /// <summary>The same batch through the batch builder's direct entry: separator written with each record, into a pooled buffer, one head table.</summary>
+    public static byte[] ThroughBuilderEntry(TelemetryJsonEncoder encoder, IReadOnlyList<TelemetryRecord> records)
+    {
+        using var pooled = new PooledBufferWriter(16);
+        pooled.Write(encoder.BatchPrefix);
+        var heads = TelemetryJsonEncoder.NewHeadTable();
+        for (int i = 0; i < records.Count; i++) encoder.WriteRecord(pooled, records[i], separator: i > 0, heads);
+        pooled.Write(encoder.BatchSuffix);
+        return pooled.WrittenSpan.ToArray();
+    }
 }
 
 /// <summary>One call the pipeline made to the transport.</summary>
