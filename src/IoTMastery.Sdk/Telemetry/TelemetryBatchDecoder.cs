@@ -274,35 +274,21 @@ internal sealed partial class TelemetryBatchDecoder
     private string ReadName(ref Utf8JsonReader reader, string field)
     {
         if (reader.TokenType != JsonTokenType.String) throw Malformed(ref reader, $"{field} must be a string");
-        // Fast path for the common case (plain bytes in one segment): a lock-free direct-mapped table keyed by the raw UTF-8
-        // bytes, so a hit costs one hash and one compare, with no transcoding and no randomized string hash.
-        int slot = -1;
-        if (_fast.Length > 0 && !reader.HasValueSequence && !reader.ValueIsEscaped)
-        {
-            var utf8 = reader.ValueSpan;
-            if (utf8.Length <= MaxCachedLength)
-            {
-                slot = (int)XxHash3.HashToUInt64(utf8) & (FastSlots - 1);
-                if (Volatile.Read(ref _fast[slot]) is { } entry && utf8.SequenceEqual(entry.Utf8)) return entry.Text;
-            }
-        }
-        var text = ReadNameSlow(ref reader, out bool interned);
-        // Only into an empty slot: two hot names that collide must not evict each other (an allocation per record); the
-        // loser stays on the slower interned path. Taken slots never change, so readers see whole entries.
-        if (slot >= 0 && interned)
-            Interlocked.CompareExchange(ref _fast[slot], new FastEntry(reader.ValueSpan.ToArray(), text), null);
-        return text;
+        // Fast path for the common case (plain bytes in one segment): the direct-mapped table keyed by the raw UTF-8 bytes
+        // (InternUtf8), so a hit costs one hash and one compare. Escaped, split, too long or invalid names go the reader's way,
+        // which unescapes them or throws.
+        if (!reader.HasValueSequence && !reader.ValueIsEscaped && InternUtf8(reader.ValueSpan) is { } text) return text;
+        return ReadNameSlow(ref reader);
     }
 
-    // Unescapes and transcodes the name, then interns it while the cache has room; interned says whether it is the cached instance.
-    private string ReadNameSlow(ref Utf8JsonReader reader, out bool interned)
+    // Unescapes and transcodes the name, then interns it while the cache has room.
+    private string ReadNameSlow(ref Utf8JsonReader reader)
     {
-        interned = false;
         long encodedLength = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
         // UTF-8 (escaped or not) never has fewer bytes than the UTF-16 characters it decodes to, so this buffer is enough.
         if (encodedLength > MaxCachedLength) return reader.GetString()!;
         Span<char> buffer = stackalloc char[MaxCachedLength];
-        return Intern(buffer[..reader.CopyString(buffer)], out interned);
+        return Intern(buffer[..reader.CopyString(buffer)], out _);
     }
 
     // The interned instance of a name, or a new string once the cache is full; interned says which.
@@ -343,7 +329,8 @@ internal sealed partial class TelemetryBatchDecoder
         Span<char> buffer = stackalloc char[MaxCachedLength];
         if (Utf8.ToUtf16(utf8, buffer, out _, out int written, replaceInvalidSequences: false) != OperationStatus.Done) return null;
         var text = Intern(buffer[..written], out bool interned);
-        // As in ReadName: only into an empty slot, so two hot names that collide do not evict each other.
+        // Only into an empty slot: two hot names that collide must not evict each other (an allocation per record); the
+        // loser stays on the slower interned path. Taken slots never change, so readers see whole entries.
         if (interned) Interlocked.CompareExchange(ref _fast[slot], new FastEntry(utf8.ToArray(), text), null);
         return text;
     }

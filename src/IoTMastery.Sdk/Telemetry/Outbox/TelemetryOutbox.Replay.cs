@@ -28,12 +28,9 @@ internal sealed partial class TelemetryOutbox
             int count = 0;
             while (count < destination.Length)
             {
-                if (!TryBeginRead(count == 0 ? 0 : firstSequence + count, out var read))
-                {
-                    if (count == 0) firstSequence = read.Sequence;
-                    break;
-                }
+                bool pending = TryBeginRead(count == 0 ? 0 : firstSequence + count, out var read);
                 if (count == 0) firstSequence = read.Sequence;
+                if (!pending) break;
                 int got = 0;
                 var status = OutboxFrameStatus.Ok;
                 long offset = read.Offset, sequence = read.Sequence;
