@@ -178,7 +178,7 @@ public sealed class TelemetryPipelineInterleavingTests
     [Theory]
     [InlineData(0)]
     [InlineData(1000)]
-    public async Task An_encoder_that_throws_fails_the_pipeline_the_same_way_on_either_path_and_never_throws_from_TryWrite(int lingerMs)
+    public async Task An_encoder_that_throws_fails_the_pipeline_without_leaving_a_flush_waiting_and_never_throws_from_TryWrite(int lingerMs)
     {
         var transport = new RecordingTransport();
         var options = new TelemetryPipelineOptions
