@@ -7,14 +7,16 @@ internal sealed partial class TelemetryPipeline
 
     private async Task RunBatcherAsync()
     {
+        // Flushes taken from the intake and not yet queued behind their records: released on a fault like those still
+        // in the intake, or a fault in the same pass (an encoder exception) would leave their callers waiting forever.
+        List<TaskCompletionSource<long>>? flushes = null;
         try
         {
             while (true)
             {
                 TelemetryRecord[] chunk;
                 int head, count;
-                bool closed, idle = false;
-                List<TaskCompletionSource<long>>? flushes;
+                bool closed, exiting, idle = false;
                 TaskCompletionSource? room = null;
                 using (_gate.Enter())
                 {
@@ -35,7 +37,8 @@ internal sealed partial class TelemetryPipeline
                     closed = _closed;
                     if (count == 0 && flushes is null && !closed) idle = _batcherIdle = true;
                     // Decided under the gate, so a flush that arrives later sees the batcher gone instead of waiting for it.
-                    if (closed && count == 0 && flushes is null) _batcherExited = true;
+                    exiting = closed && count == 0 && flushes is null;
+                    if (exiting) _batcherExited = true;
                 }
                 room?.TrySetResult();
 
@@ -79,10 +82,11 @@ internal sealed partial class TelemetryPipeline
                 {
                     var marker = RentBatch();
                     marker.Flushes = flushes;
+                    flushes = null;
                     await EnqueueAsync(marker).ConfigureAwait(false);
                 }
 
-                if (closed && count == 0 && flushes is null) break;
+                if (exiting) break;
                 if (!idle) continue;
                 ArmLingerTimer();
                 await _intakeSignal.WaitAsync().ConfigureAwait(false);
@@ -100,6 +104,7 @@ internal sealed partial class TelemetryPipeline
             }
             // Only after an unexpected fault: nobody will carry these flushes to the sender any more.
             if (orphans is not null) foreach (var flush in orphans) flush.TrySetResult(0);
+            if (flushes is not null) foreach (var flush in flushes) flush.TrySetResult(0);
             CompleteSendQueue();
         }
     }
