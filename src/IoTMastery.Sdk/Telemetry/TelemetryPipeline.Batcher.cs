@@ -10,12 +10,15 @@ internal sealed partial class TelemetryPipeline
         // Flushes taken from the intake and not yet queued behind their records: released on a fault like those still
         // in the intake, or a fault in the same pass (an encoder exception) would leave their callers waiting forever.
         List<TaskCompletionSource<long>>? flushes = null;
+        // The chunk swapped out of the intake and how much of it the builder took: on a fault, the rest is reported failed.
+        int count = 0, done = 0;
+        Exception? fault = null;
         try
         {
             while (true)
             {
                 TelemetryRecord[] chunk;
-                int head, count;
+                int head;
                 bool closed, exiting, idle = false;
                 TaskCompletionSource? room = null;
                 using (_gate.Enter())
@@ -23,6 +26,7 @@ internal sealed partial class TelemetryPipeline
                     chunk = _ring;
                     head = _head;
                     count = _count;
+                    done = 0;
                     if (count > 0)
                     {
                         _ring = _spareRing ?? new TelemetryRecord[chunk.Length];
@@ -44,11 +48,10 @@ internal sealed partial class TelemetryPipeline
 
                 if (count > 0)
                 {
-                    int done = 0;
                     while (done < count)
                     {
                         int from = done;
-                        done = Fill(chunk, head, count, done);
+                        Fill(chunk, head, count, ref done);
                         // Cleared batch by batch, while the records just encoded are still in cache: clearing a large
                         // chunk at the end touched it all again from memory (a visible share of the e2e profile).
                         int start = head + from;
@@ -92,21 +95,64 @@ internal sealed partial class TelemetryPipeline
                 await _intakeSignal.WaitAsync().ConfigureAwait(false);
             }
         }
+        catch (Exception ex)
+        {
+            fault = ex;
+            throw;
+        }
         finally
         {
-            if (_builder.TakeOpen() is { } open) ReturnBatch(open);
+            // Records the builder took into the open batch (none on a clean exit: closing completes it).
+            long stranded = 0;
+            if (_builder.TakeOpen() is { } open)
+            {
+                stranded += open.Count;
+                ReturnBatch(open);
+            }
             List<TaskCompletionSource<long>>? orphans;
+            TaskCompletionSource? room;
             using (_gate.Enter())
             {
                 _batcherExited = true;
                 orphans = _flushRequests;
                 _flushRequests = null;
+                room = _roomWaiter;
+                _roomWaiter = null;
+                if (fault is not null)
+                {
+                    // Nobody will read the intake any more: stop taking records rather than accept and lose them.
+                    _closed = true;
+                    stranded += _count;
+                    Array.Clear(_ring);
+                    _count = 0;
+                }
             }
-            // Only after an unexpected fault: nobody will carry these flushes to the sender any more.
-            if (orphans is not null) foreach (var flush in orphans) flush.TrySetResult(0);
-            if (flushes is not null) foreach (var flush in flushes) flush.TrySetResult(0);
+            if (fault is not null)
+            {
+                stranded += count - done + _rejectedSinceLastBatch;
+                _rejectedSinceLastBatch = 0;
+                CountStranded(stranded, fault);
+            }
+            room?.TrySetResult();
+            // Only after an unexpected fault: nobody will carry these flushes to the sender any more, so each caller
+            // waits for the sender itself and then reports what failed (FlushAsync, NoMarker).
+            if (orphans is not null) foreach (var flush in orphans) flush.TrySetResult(NoMarker);
+            if (flushes is not null) foreach (var flush in flushes) flush.TrySetResult(NoMarker);
             CompleteSendQueue();
         }
+    }
+
+    // A flush released without a marker in the send queue: the caller waits for the sender to finish, then counts failures.
+    private const long NoMarker = -1;
+
+    // After a batcher or sender fault: accepted records that will never be sent are failed (FlushAsync reports them with the fault),
+    // not silently lost; PendingRecords drops to zero.
+    private void CountStranded(long records, Exception fault)
+    {
+        Volatile.Write(ref _lastFailure, fault);
+        Interlocked.Add(ref _failed, records);
+        TelemetryMetrics.RecordsFailed.Add(records, _metricTags);
+        Log.RecordsStranded(_logger, fault, records);
     }
 
     // Both batchers, before they park: wake up when the open batch's linger runs out.
@@ -131,18 +177,19 @@ internal sealed partial class TelemetryPipeline
     }
 
     // Synchronous so the per-record loop keeps its locals in registers; returns when a batch is ready or the chunk is done.
-    private int Fill(TelemetryRecord[] chunk, int head, int count, int done)
+    // Counts a record done only once the builder took it, so a fault leaves `done` at the first record not in a batch.
+    private void Fill(TelemetryRecord[] chunk, int head, int count, ref int done)
     {
         int length = chunk.Length;
         while (done < count)
         {
             int index = head + done;
             if (index >= length) index -= length;
-            done++;
             var result = _builder.Add(in chunk[index]);
+            done++;
             if (result == BatchAddResult.Ready)
             {
-                return done;
+                return;
             }
             if (result == BatchAddResult.TooLarge)
             {
@@ -150,7 +197,6 @@ internal sealed partial class TelemetryPipeline
                 Log.RecordTooLarge(_logger, ErrorText.Escape(chunk[index].DeviceId));
             }
         }
-        return done;
     }
 
     private static void ClearRing(TelemetryRecord[] ring, int head, int count)

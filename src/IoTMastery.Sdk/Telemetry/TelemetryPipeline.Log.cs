@@ -36,5 +36,8 @@ internal sealed partial class TelemetryPipeline
 
         [LoggerMessage(EventId = 508, Level = LogLevel.Warning, Message = "Telemetry delivery failed transiently (cycle {Cycle}); replaying from the outbox in {Delay}.")]
         public static partial void ReplayingFromOutbox(ILogger logger, Exception exception, int cycle, TimeSpan delay);
+
+        [LoggerMessage(EventId = 509, Level = LogLevel.Error, Message = "The telemetry pipeline stopped with an unexpected error; {Count} accepted records cannot be sent and count as failed.")]
+        public static partial void RecordsStranded(ILogger logger, Exception exception, long count);
     }
 }

@@ -269,17 +269,18 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
                 _batcherIdle = false;
             }
         }
-        long failed;
-        if (exited)
-        {
-            // Closed and drained: once the sender is done, report what failed since the last flush.
-            await _sender.WaitAsync(cancellationToken).ConfigureAwait(false);
-            failed = Interlocked.Read(ref _failed) - Interlocked.Exchange(ref _failedAtLastFlush, Interlocked.Read(ref _failed));
-        }
-        else
+        long failed = exited ? NoMarker : 0;
+        if (!exited)
         {
             _intakeSignal.Set();
             failed = await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (failed == NoMarker)
+        {
+            // Closed and drained, or the batcher stopped on a fault before queueing this flush: once the sender is done
+            // with what was queued, report what failed since the last flush.
+            await _sender.WaitAsync(cancellationToken).ConfigureAwait(false);
+            failed = Interlocked.Read(ref _failed) - Interlocked.Exchange(ref _failedAtLastFlush, Interlocked.Read(ref _failed));
         }
         if (failed > 0)
             throw new IoTException(IoTErrorKind.Unknown, $"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
@@ -323,26 +324,37 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         {
             // Logged below, where the fault is observed.
         }
+        Exception? fault = null;
         try
         {
             await both.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
+            fault = ex;
             Log.StoppedUnexpectedly(_logger, ex);
         }
         _lingerTimer.Dispose();
         if (_outbox is not null) CloseOutbox();
         TelemetryMetrics.Unregister(this);
+        long stranded = 0;
+        List<TaskCompletionSource<long>>? released = null;
         lock (_sendGate)
         {
-            // Only a faulted sender leaves items behind; release their flushes rather than leave callers hanging.
+            // Only a faulted sender leaves items behind: their records failed, and their flushes are released (to wait
+            // for the sender and report) rather than left hanging.
             while (_sendQueue.TryDequeue(out var left) || _window.TryDequeue(out left))
             {
-                if (left.Flushes is { } flushes) foreach (var flush in flushes) flush.TrySetResult(0);
+                // Acknowledged but not yet counted when the sender stopped: delivered, not failed.
+                stranded += left.Rejected;
+                if (left.Count > 0 && left.Done && left.Failure is null) CountSent(left);
+                else stranded += left.Count;
+                if (left.Flushes is { } flushes) (released ??= []).AddRange(flushes);
             }
             while (_batchPool.TryPop(out var batch)) batch.Buffer.Dispose();
         }
+        if (stranded > 0) CountStranded(stranded, fault ?? new InvalidOperationException("The telemetry sender stopped before these records were sent."));
+        if (released is not null) foreach (var flush in released) flush.TrySetResult(NoMarker);
         _stop.Dispose();
     }
 

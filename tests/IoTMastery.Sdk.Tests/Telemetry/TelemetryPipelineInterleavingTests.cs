@@ -178,7 +178,7 @@ public sealed class TelemetryPipelineInterleavingTests
     [Theory]
     [InlineData(0)]
     [InlineData(1000)]
-    public async Task An_encoder_that_throws_fails_the_pipeline_without_leaving_a_flush_waiting_and_never_throws_from_TryWrite(int lingerMs)
+    public async Task An_encoder_that_throws_stops_the_pipeline_and_every_record_it_strands_is_reported_failed(int lingerMs)
     {
         var transport = new RecordingTransport();
         var options = new TelemetryPipelineOptions
@@ -187,12 +187,20 @@ public sealed class TelemetryPipelineInterleavingTests
         };
         var pipeline = new TelemetryPipeline(transport, options);
         for (int i = 0; i < 10; i++) Assert.True(pipeline.TryWrite(Record(0, i)));
-        await pipeline.FlushAsync().WaitAsync(Patience);
+
+        // The flush neither waits forever nor reports success: 4 (in the open batch), 5 (the failing record) and 6-9
+        // (behind it in the intake) were accepted and will never be sent.
+        var error = await Assert.ThrowsAsync<IoTException>(() => pipeline.FlushAsync().WaitAsync(Patience));
+        Assert.Contains("6 telemetry records", error.Message);
+        Assert.Equal("encoder failure under test", error.InnerException?.Message);
+        Assert.Equal(6, pipeline.FailedRecords);
+        Assert.Equal(0, pipeline.PendingRecords);
+        // Stopped: a record written now would have nobody to send it, so it is refused rather than accepted and lost.
+        Assert.False(pipeline.TryWrite(Record(0, 10)));
         await pipeline.DisposeAsync().AsTask().WaitAsync(Patience);
 
         // The batches sealed before the failing record went out; nothing after it did.
         Assert.Equal([0, 1, 2, 3], transport.Calls.SelectMany(c => ThrowingEncoder.Values(c.Payload)));
-        Assert.False(pipeline.TryWrite(Record(0, 10)));
     }
 
     [Theory]
