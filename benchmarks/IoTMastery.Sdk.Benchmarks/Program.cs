@@ -20,6 +20,12 @@ if (args.Length > 0 && args[0] == "pipe-smoke")
     await PipelineSmoke.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
     return;
 }
+// `enc-smoke [rounds]` encodes the e2e data through the batch builder's entry on one thread: CPU per record of encoding alone.
+if (args.Length > 0 && args[0] == "enc-smoke")
+{
+    EncodeSmoke.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100);
+    return;
+}
 // `lake-size [records]` prints bytes per record of each lake format and times the whole exporter over an outbox.
 if (args.Length > 0 && args[0] == "lake-size")
 {

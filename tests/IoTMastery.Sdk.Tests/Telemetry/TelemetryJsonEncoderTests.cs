@@ -154,6 +154,34 @@ public sealed class TelemetryJsonEncoderTests
         Assert.True(fast > values.Count * 2 * 9 / 10, $"{fast:N0} of {values.Count * 2:N0} values took the fast path");
     }
 
+    [Fact]
+    public void Values_of_up_to_six_places_write_every_digit_count_and_trailing_zero_count_as_double_TryFormat()
+    {
+        // The six fraction digits are written as one word and the trailing zeros cut by counting zero bytes: every number of
+        // places 0..6, every position of zero digits inside the fraction (0.000001, 0.100001, 0.010203), integer parts of
+        // 1 to 10 digits up to 2^30, both signs, and the neighbours one ulp away (which take other paths).
+        var random = new Random(1832);
+        var values = new List<double> { 0.000001 + 1, 0.1, 0.100001, 0.010203, 0.000100, 0.5, 0.05, 0.005, 0.0005, 1073741823.000001, 1073741823.1, 99.999999, 100.000001 };
+        for (int i = 0; i < 300_000; i++)
+        {
+            int places = i % 7;
+            long whole = random.NextInt64(0, (long)Math.Pow(10, 1 + i / 7 % 10));
+            if (whole >= 1L << 30) whole %= 1L << 30;
+            long fraction = random.NextInt64(0, (long)Math.Pow(10, places));
+            if (i % 3 == 0) fraction -= fraction % (long)Math.Pow(10, random.Next(0, places + 1)); // zeros inside and at the end
+            double value = whole + fraction / Math.Pow(10, places);
+            values.Add(value);
+            values.Add(Math.BitIncrement(value));
+        }
+        int fast = 0;
+        foreach (var v in values)
+        {
+            if (AssertSameAsTryFormat(v)) fast++;
+            if (AssertSameAsTryFormat(-v)) fast++;
+        }
+        Assert.True(fast > values.Count, $"{fast:N0} of {values.Count * 2:N0} values took the fast path");
+    }
+
     // The fast path's acceptance rule before the single scaling (kept here as the reference): the smallest k ≤ 6 with
     // Math.Round(|value|·10^k) / 10^k == |value| and the scaled integer below 10^15.
     private static bool LoopOverK(double value)
@@ -229,34 +257,51 @@ public sealed class TelemetryJsonEncoderTests
     [Fact]
     public void Timestamps_through_the_seconds_cache_are_written_as_long_TryFormat_writes_them()
     {
-        // Runs within one second, backwards, across second and digit-count boundaries, below one second, negative, extremes.
+        // TryWriteTime writes ",\"t\":" and the Unix milliseconds of a UTC tick count. Runs within one second, backwards,
+        // across second and digit-count boundaries, below one second, before the epoch, sub-millisecond ticks (floored as
+        // ToUnixTimeMilliseconds floors), and the ends of the DateTimeOffset range.
+        long epoch = DateTimeOffset.UnixEpoch.UtcTicks, max = DateTimeOffset.MaxValue.UtcTicks;
         var values = new List<long> { 0, 1, 999, 1000, 1001, 1999, 2000, 999, 1000, 9_999, 10_000, 9_999, 99_999, 100_000, 100_999, 101_000,
             -1, -999, -1000, -1001, 1000, 1_700_000_000_000, 1_700_000_000_999, 1_700_000_001_000, 1_699_999_999_999, 1_700_000_000_000,
-            9_999_999_999_999, 10_000_000_000_000, 9_999_999_999_000, 253_402_300_799_999, -62_135_596_800_000, long.MaxValue, long.MinValue,
-            long.MaxValue - long.MaxValue % 1000, long.MaxValue - long.MaxValue % 1000 - 1 };
+            9_999_999_999_999, 10_000_000_000_000, 9_999_999_999_000, 253_402_300_799_999, -62_135_596_800_000 };
+        var ticks = new List<long> { 0, 1, 9_999, 10_000, max, max - 1, max - 9_999, max - 10_000, epoch - 1, epoch, epoch + 1, epoch + 9_999_999,
+            epoch + 10_000_000, epoch + 10_000_001, epoch + 9_999_999, epoch + 19_999_999, epoch + 20_000_000 };
+        foreach (long ms in values) ticks.Add(epoch + ms * 10_000);
         var random = new Random(18);
         long walk = 1_767_225_600_000;
         for (int i = 0; i < 200_000; i++)
         {
-            walk += (i % 4) switch { 0 => random.Next(0, 3), 1 => random.Next(-1500, 1500), 2 => random.Next(0, 1000), _ => (long)random.Next() * random.Next(-3, 4) };
-            values.Add(walk);
-            if (i % 1000 == 0) values.Add(random.NextInt64(long.MinValue, long.MaxValue));
+            walk += (i % 4) switch { 0 => random.Next(0, 3), 1 => random.Next(-1500, 1500), 2 => random.Next(0, 1000), _ => random.Next() * (long)random.Next(-3, 4) };
+            walk = Math.Clamp(walk, -62_135_596_800_000, 253_402_300_799_999);
+            ticks.Add(epoch + walk * 10_000 + (i % 3 == 0 ? random.Next(0, 10_000) : 0));
+            if (i % 1000 == 0) ticks.Add(random.NextInt64(0, max + 1));
+            if (i % 1000 == 1) ticks.Add(epoch + random.Next(-30_000_000, 30_000_000));
         }
         var table = TelemetryJsonEncoder.NewHeadTable();
-        Span<byte> expected = stackalloc byte[32];
-        Span<byte> actual = stackalloc byte[32];
-        foreach (long value in values)
+        Span<byte> expected = stackalloc byte[40];
+        Span<byte> actual = stackalloc byte[40];
+        foreach (long tick in ticks)
         {
-            Assert.True(value.TryFormat(expected, out int expectedLength, default, CultureInfo.InvariantCulture));
+            long ms = new DateTimeOffset(tick, TimeSpan.Zero).ToUnixTimeMilliseconds();
+            ",\"t\":"u8.CopyTo(expected);
+            Assert.True(ms.TryFormat(expected[5..], out int digits, default, CultureInfo.InvariantCulture));
+            int expectedLength = 5 + digits;
             actual.Fill((byte)'#');
-            Assert.True(TelemetryJsonEncoder.TryWriteMilliseconds(value, actual, table, out int actualLength));
+            Assert.True(TelemetryJsonEncoder.TryWriteTime(tick, actual, table, out int actualLength));
             Assert.True(expected[..expectedLength].SequenceEqual(actual[..actualLength]),
-                $"{value}: expected '{Encoding.ASCII.GetString(expected[..expectedLength])}', wrote '{Encoding.ASCII.GetString(actual[..actualLength])}'");
+                $"{tick} ({ms}): expected '{Encoding.ASCII.GetString(expected[..expectedLength])}', wrote '{Encoding.ASCII.GetString(actual[..actualLength])}'");
         }
-        // Too little room: refused, as long.TryFormat refuses, whether or not the second is cached.
-        Assert.True(TelemetryJsonEncoder.TryWriteMilliseconds(1_700_000_000_000, actual, table, out _));
-        Assert.False(TelemetryJsonEncoder.TryWriteMilliseconds(1_700_000_000_001, actual[..12], table, out _));
-        Assert.False(TelemetryJsonEncoder.TryWriteMilliseconds(1_800_000_000_001, actual[..12], table, out _));
+        // Too little room: refused, whether or not the second is cached.
+        long second = epoch + 1_700_000_000_000 * 10_000;
+        Assert.True(TelemetryJsonEncoder.TryWriteTime(second, actual, table, out _));
+        Assert.False(TelemetryJsonEncoder.TryWriteTime(second + 10_000, actual[..17], table, out _));
+        Assert.False(TelemetryJsonEncoder.TryWriteTime(second + 100_000_000, actual[..17], table, out _));
+        // The exact room (5 + 13 bytes) is enough off the cache; the cached path wants its two blocks of room, and otherwise
+        // takes the formatting path, which still fits.
+        Assert.True(TelemetryJsonEncoder.TryWriteTime(second + 200_000_000, actual[..18], table, out int exact));
+        Assert.Equal(18, exact);
+        Assert.True(TelemetryJsonEncoder.TryWriteTime(second + 200_010_000, actual[..18], table, out exact));
+        Assert.Equal(",\"t\":1700000020001", Encoding.ASCII.GetString(actual[..exact]));
     }
 
     [Fact]
