@@ -33,6 +33,37 @@ public sealed class LocalDeviceConnectionTests
     }
 
     [Fact]
+    public async Task Socket_buffers_set_on_the_device_options_reach_the_client_and_a_large_stream_arrives_in_order()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        await using var device = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = host.AddDevice("dev-1"), SocketBufferBytes = 512 * 1024 },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate });
+        var tcp = Assert.IsType<MQTTnet.MqttClientTcpOptions>(device.Client.BuildOptions(null).ChannelOptions);
+        Assert.Equal(512 * 1024, tcp.BufferSize);
+        await device.ConnectAsync().WaitAsync(Timeout);
+        await using var reader = host.Telemetry.ReadAllAsync().GetAsyncEnumerator();
+        var first = reader.MoveNextAsync();
+
+        // 8 batches of the default 512 records, several in flight; within the reader's buffer, so nothing is dropped for a slow test.
+        const int Count = 4096;
+        for (var i = 0; i < Count; i++)
+            await device.SendTelemetryAsync(new TelemetryRecord("dev-1", "seq", i, DateTimeOffset.UnixEpoch.AddMilliseconds(i))).AsTask().WaitAsync(Timeout);
+        await device.FlushAsync().WaitAsync(Timeout);
+
+        Assert.True(await first.AsTask().WaitAsync(Timeout));
+        var received = new List<double> { reader.Current.Value };
+        received.AddRange((await reader.TakeAsync(Count - 1)).Select(r => r.Value));
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => (double)i), received);
+        Assert.Equal(0, host.Telemetry.DroppedRecords);
+        // Out of range is refused when the connection is created, naming the setting.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-2", Credential = host.AddDevice("dev-2"), SocketBufferBytes = 1024 },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate }));
+        Assert.Equal("SocketBufferBytes", error.ParamName);
+    }
+
+    [Fact]
     public async Task SendTelemetry_rejects_another_devices_record_before_any_io()
     {
         await using var host = await BrokerTestHost.StartAsync();
