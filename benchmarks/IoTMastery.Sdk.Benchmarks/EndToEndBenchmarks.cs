@@ -90,7 +90,7 @@ public class EndToEndBenchmarks
                 TrustedRoots = [_mosquitto.Ca.Certificate],
             };
         }
-        _client = new MqttDeviceClient(options with { SocketBufferBytes = SocketBufferBytes }, Broker);
+        _client = new MqttDeviceClient(options with { SocketBufferBytes = SocketBufferBytes ?? options.SocketBufferBytes }, Broker);
         await _client.ConnectAsync();
         ITelemetryTransport transport = new MqttTelemetryTransport(_client, Topic);
         if (Probe is not null) transport = Probe.Wrap(transport);
@@ -110,6 +110,8 @@ public class EndToEndBenchmarks
             ClientId = deviceId,
             ClientCertificate = registered.Credential!.ToCertificate(),
             TrustedRoots = [local.CertificateAuthority],
+            // What a Local device connection uses unless told otherwise.
+            SocketBufferBytes = LocalDeviceConnection.DefaultSocketBufferBytes,
         };
     }
 

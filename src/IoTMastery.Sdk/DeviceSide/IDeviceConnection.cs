@@ -75,10 +75,11 @@ public sealed record DeviceConnectionOptions
     public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// The send and receive buffer size of the device's TCP socket, in bytes (4 KiB to 16 MiB); <see langword="null"/> (default)
-    /// keeps the MQTT library's 8 KiB. 512 KiB lets large telemetry batches leave in one write each, for about a third less CPU
-    /// per record at high rates (benchmarks/README.md, "Socket buffers"); with a broker that leaves Nagle's algorithm on
-    /// (Mosquitto's default) a flush may then wait about 40 ms for the broker's held-back acknowledgements.
+    /// The send and receive buffer size of the device's TCP socket, in bytes (4 KiB to 16 MiB). <see langword="null"/> (default):
+    /// the provider's choice, 512 KiB on Local (its broker turns Nagle's algorithm off) and the MQTT library's 8 KiB on the cloud
+    /// providers. 512 KiB lets large telemetry batches leave in one write each, for about a third less CPU per record at high
+    /// rates (benchmarks/README.md, "Socket buffers"); with a broker that leaves Nagle's algorithm on (Mosquitto's default) a
+    /// flush may then wait about 40 ms for the broker's held-back acknowledgements.
     /// </summary>
     public int? SocketBufferBytes { get; init; }
 }

@@ -33,14 +33,21 @@ public sealed class LocalDeviceConnectionTests
     }
 
     [Fact]
-    public async Task Socket_buffers_set_on_the_device_options_reach_the_client_and_a_large_stream_arrives_in_order()
+    public async Task Socket_buffers_default_to_512_KiB_on_Local_follow_the_device_options_and_a_large_stream_arrives_in_order()
     {
         await using var host = await BrokerTestHost.StartAsync();
+        static int BufferOf(LocalDeviceConnection connection) =>
+            Assert.IsType<MQTTnet.MqttClientTcpOptions>(connection.Client.BuildOptions(null).ChannelOptions).BufferSize;
+        await using (var small = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-3", Credential = host.AddDevice("dev-3"), SocketBufferBytes = 8192 },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate }))
+        {
+            Assert.Equal(8192, BufferOf(small));
+        }
         await using var device = new LocalDeviceConnection(
-            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = host.AddDevice("dev-1"), SocketBufferBytes = 512 * 1024 },
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = host.AddDevice("dev-1") },
             new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate });
-        var tcp = Assert.IsType<MQTTnet.MqttClientTcpOptions>(device.Client.BuildOptions(null).ChannelOptions);
-        Assert.Equal(512 * 1024, tcp.BufferSize);
+        Assert.Equal(512 * 1024, BufferOf(device));
         await device.ConnectAsync().WaitAsync(Timeout);
         await using var reader = host.Telemetry.ReadAllAsync().GetAsyncEnumerator();
         var first = reader.MoveNextAsync();
