@@ -47,6 +47,11 @@ public class EndToEndBenchmarks
     private TelemetryPipeline _pipelineOneInFlight = null!;
     private long _sent;
 
+    // e2e-smoke only (README, "Socket buffers"): the client's socket buffers (both rows share the client), and Mosquitto
+    // with Nagle's algorithm off, which a larger buffer needs to avoid a ~40 ms wait for held-back PUBACKs at each flush.
+    private static readonly int? SocketBufferBytes = int.TryParse(Environment.GetEnvironmentVariable("E2E_SOCKET_BUFFER"), out var bytes) ? bytes : null;
+    private static readonly bool MosquittoNoDelay = Environment.GetEnvironmentVariable("E2E_MOSQUITTO_NODELAY") == "1";
+
     /// <summary>Set by e2e-smoke to see batch sizes and time spent in the transport.</summary>
     internal SendProbe? Probe { get; set; }
 
@@ -75,7 +80,7 @@ public class EndToEndBenchmarks
         else
         {
             // Connection events only: 'log_type all' would write a line per PUBLISH/PUBACK and measure the disk.
-            _mosquitto = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { LogTypes = ["error", "warning", "notice"] });
+            _mosquitto = await MosquittoBroker.StartAsync(new MosquittoBrokerOptions { LogTypes = ["error", "warning", "notice"], ExtraConfiguration = MosquittoNoDelay ? ["set_tcp_nodelay true"] : [] });
             options = new MqttDeviceClientOptions
             {
                 Host = "127.0.0.1",
@@ -85,7 +90,7 @@ public class EndToEndBenchmarks
                 TrustedRoots = [_mosquitto.Ca.Certificate],
             };
         }
-        _client = new MqttDeviceClient(options, Broker);
+        _client = new MqttDeviceClient(options with { SocketBufferBytes = SocketBufferBytes ?? options.SocketBufferBytes }, Broker);
         await _client.ConnectAsync();
         ITelemetryTransport transport = new MqttTelemetryTransport(_client, Topic);
         if (Probe is not null) transport = Probe.Wrap(transport);
@@ -105,6 +110,8 @@ public class EndToEndBenchmarks
             ClientId = deviceId,
             ClientCertificate = registered.Credential!.ToCertificate(),
             TrustedRoots = [local.CertificateAuthority],
+            // What a Local device connection uses unless told otherwise.
+            SocketBufferBytes = LocalDeviceConnection.DefaultSocketBufferBytes,
         };
     }
 

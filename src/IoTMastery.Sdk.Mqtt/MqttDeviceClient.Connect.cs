@@ -71,7 +71,7 @@ internal sealed partial class MqttDeviceClient
         RaiseConnected();
     }
 
-    private MqttClientOptions BuildOptions(MqttCredentials? credentials)
+    internal MqttClientOptions BuildOptions(MqttCredentials? credentials)
     {
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.Port)
@@ -97,7 +97,10 @@ internal sealed partial class MqttDeviceClient
             });
         if (credentials is not null)
             builder.WithCredentials(credentials.UserName, credentials.Password);
-        return builder.Build();
+        var options = builder.Build();
+        // MQTTnet sets both socket buffers to this size (its default 8 KiB; setting it also turns off the kernel's autotuning).
+        if (_options.SocketBufferBytes is { } bufferBytes && options.ChannelOptions is MqttClientTcpOptions tcp) tcp.BufferSize = bufferBytes;
+        return options;
     }
 
     // Custom-root chain check plus the host-name check SslStream already did; validation cannot be turned off.

@@ -97,9 +97,12 @@ internal abstract partial class MqttDeviceConnection : IDeviceConnection
         return credential.ToCertificate();
     }
 
-    /// <summary>Creates the MQTT client with the connect bounds every provider takes from <see cref="DeviceConnectionOptions"/>.</summary>
+    /// <summary>
+    /// Creates the MQTT client with the connect bounds and socket buffers every provider takes from <see cref="DeviceConnectionOptions"/>;
+    /// socket buffers the options leave unset keep the provider's default in <paramref name="client"/>.
+    /// </summary>
     protected static MqttDeviceClient CreateClient(MqttDeviceClientOptions client, DeviceConnectionOptions options, string provider, TimeProvider time, ILoggerFactory loggers) =>
-        new(client with { ConnectTimeout = options.ConnectTimeout, ConnectRetryBudget = options.ConnectRetryBudget }, provider, time, loggers.CreateLogger<MqttDeviceClient>());
+        new(client with { ConnectTimeout = options.ConnectTimeout, ConnectRetryBudget = options.ConnectRetryBudget, SocketBufferBytes = options.SocketBufferBytes ?? client.SocketBufferBytes }, provider, time, loggers.CreateLogger<MqttDeviceClient>());
 
     /// <summary>Sets what the subclass built; called once from its constructor.</summary>
     protected void Initialize(string deviceId, MqttDeviceClient client, TelemetryPipeline pipeline)

@@ -36,6 +36,13 @@ internal sealed partial class LocalDeviceConnection : MqttDeviceConnection
     private const string Provider = "Local";
     private readonly X509Certificate2 _certificate;
 
+    /// <summary>
+    /// The socket buffers a Local device gets unless <see cref="DeviceConnectionOptions.SocketBufferBytes"/> says otherwise: the Local
+    /// broker turns Nagle's algorithm off on its side, so larger buffers cost no held-back PUBACKs, and telemetry batches leave in
+    /// one write each (benchmarks/README.md, "Socket buffers").
+    /// </summary>
+    internal const int DefaultSocketBufferBytes = 512 * 1024;
+
     /// <summary>Creates a disconnected connection.</summary>
     /// <exception cref="ArgumentException">The device id breaks the Local rules or the credential is not a certificate with its key.</exception>
     public LocalDeviceConnection(DeviceConnectionOptions options, LocalDeviceEndpoint endpoint, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
@@ -55,6 +62,7 @@ internal sealed partial class LocalDeviceConnection : MqttDeviceConnection
             TrustedRoots = [endpoint.CaCertificate],
             ReconnectBaseDelay = endpoint.ReconnectBaseDelay,
             ReconnectMaxDelay = endpoint.ReconnectMaxDelay,
+            SocketBufferBytes = DefaultSocketBufferBytes,
         }, options, Provider, time, loggerFactory);
         var pipeline = new TelemetryPipeline(new MqttTelemetryTransport(client, LocalTopics.Telemetry(options.DeviceId)), options.Telemetry, time, loggerFactory.CreateLogger<TelemetryPipeline>());
         Initialize(options.DeviceId, client, pipeline);

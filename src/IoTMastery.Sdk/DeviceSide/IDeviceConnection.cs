@@ -73,4 +73,13 @@ public sealed record DeviceConnectionOptions
     /// refused or missing credentials and untrusted servers fail at once. <see cref="TimeSpan.Zero"/>: one attempt. Default 60 s.
     /// </summary>
     public TimeSpan ConnectRetryBudget { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The send and receive buffer size of the device's TCP socket, in bytes (4 KiB to 16 MiB). <see langword="null"/> (default):
+    /// the provider's choice, 512 KiB on Local (its broker turns Nagle's algorithm off) and the MQTT library's 8 KiB on the cloud
+    /// providers. 512 KiB lets large telemetry batches leave in one write each, for about a third less CPU per record at high
+    /// rates (benchmarks/README.md, "Socket buffers"); with a broker that leaves Nagle's algorithm on (Mosquitto's default) a
+    /// flush may then wait about 40 ms for the broker's held-back acknowledgements.
+    /// </summary>
+    public int? SocketBufferBytes { get; init; }
 }

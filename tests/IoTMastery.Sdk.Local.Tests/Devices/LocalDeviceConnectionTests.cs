@@ -33,6 +33,44 @@ public sealed class LocalDeviceConnectionTests
     }
 
     [Fact]
+    public async Task Socket_buffers_default_to_512_KiB_on_Local_follow_the_device_options_and_a_large_stream_arrives_in_order()
+    {
+        await using var host = await BrokerTestHost.StartAsync();
+        static int BufferOf(LocalDeviceConnection connection) =>
+            Assert.IsType<MQTTnet.MqttClientTcpOptions>(connection.Client.BuildOptions(null).ChannelOptions).BufferSize;
+        await using (var small = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-3", Credential = host.AddDevice("dev-3"), SocketBufferBytes = 8192 },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate }))
+        {
+            Assert.Equal(8192, BufferOf(small));
+        }
+        await using var device = new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-1", Credential = host.AddDevice("dev-1") },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate });
+        Assert.Equal(512 * 1024, BufferOf(device));
+        await device.ConnectAsync().WaitAsync(Timeout);
+        await using var reader = host.Telemetry.ReadAllAsync().GetAsyncEnumerator();
+        var first = reader.MoveNextAsync();
+
+        // 8 batches of the default 512 records, several in flight; within the reader's buffer, so nothing is dropped for a slow test.
+        const int Count = 4096;
+        for (var i = 0; i < Count; i++)
+            await device.SendTelemetryAsync(new TelemetryRecord("dev-1", "seq", i, DateTimeOffset.UnixEpoch.AddMilliseconds(i))).AsTask().WaitAsync(Timeout);
+        await device.FlushAsync().WaitAsync(Timeout);
+
+        Assert.True(await first.AsTask().WaitAsync(Timeout));
+        var received = new List<double> { reader.Current.Value };
+        received.AddRange((await reader.TakeAsync(Count - 1)).Select(r => r.Value));
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => (double)i), received);
+        Assert.Equal(0, host.Telemetry.DroppedRecords);
+        // Out of range is refused when the connection is created, naming the setting.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalDeviceConnection(
+            new DeviceConnectionOptions { DeviceId = "dev-2", Credential = host.AddDevice("dev-2"), SocketBufferBytes = 1024 },
+            new LocalDeviceEndpoint { Port = host.Broker.Port, CaCertificate = host.Ca.Certificate }));
+        Assert.Equal("SocketBufferBytes", error.ParamName);
+    }
+
+    [Fact]
     public async Task SendTelemetry_rejects_another_devices_record_before_any_io()
     {
         await using var host = await BrokerTestHost.StartAsync();
