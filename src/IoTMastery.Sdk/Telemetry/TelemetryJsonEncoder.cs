@@ -358,16 +358,7 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         if (fraction >= Pow10Integers[foundPlaces] || span.Length < 24) return false;
         int at = 0;
         if (value < 0) span[at++] = (byte)'-';
-        if (whole < 100)
-        {
-            if (whole >= 10) span[at++] = (byte)('0' + whole / 10);
-            span[at++] = (byte)('0' + whole % 10);
-        }
-        else
-        {
-            if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
-            at += wholeLength;
-        }
+        if (!TryWriteWhole(whole, span, ref at)) return false;
         span[at++] = (byte)'.';
         // At most "-", 17 digits and "." in all; the fraction's 8-byte stores stay within the 24 checked.
         WriteDigits(fraction, foundPlaces, span[at..]);
@@ -426,17 +417,7 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         if (negative) span[at++] = (byte)'-';
         ulong whole = micros / 1_000_000;
         uint fraction = (uint)(micros - whole * 1_000_000);
-        if (whole < 100)
-        {
-            // Most readings: one or two integer digits, written directly (ulong.TryFormat's general path costs more).
-            if (whole >= 10) span[at++] = (byte)('0' + whole / 10);
-            span[at++] = (byte)('0' + whole % 10);
-        }
-        else
-        {
-            if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
-            at += wholeLength;
-        }
+        if (!TryWriteWhole(whole, span, ref at)) return false;
         if (fraction != 0)
         {
             span[at] = (byte)'.';
@@ -449,6 +430,22 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
             at += 7 - trailingZeros;
         }
         written = at;
+        return true;
+    }
+
+    // The integer part of a decimal: most readings have one or two digits, written directly (ulong.TryFormat's general path
+    // costs more).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryWriteWhole(ulong whole, Span<byte> span, ref int at)
+    {
+        if (whole < 100)
+        {
+            if (whole >= 10) span[at++] = (byte)('0' + whole / 10);
+            span[at++] = (byte)('0' + whole % 10);
+            return true;
+        }
+        if (!whole.TryFormat(span[at..], out int length, default, CultureInfo.InvariantCulture)) return false;
+        at += length;
         return true;
     }
 
@@ -469,17 +466,7 @@ internal sealed class TelemetryJsonEncoder : ITelemetryEncoder
         if (negative) span[at++] = (byte)'-';
         ulong scale = Pow10Integers[decimals];
         ulong whole = digits / scale, fraction = digits % scale;
-        if (whole < 100)
-        {
-            // Most readings: one or two integer digits, written directly (ulong.TryFormat's general path costs more).
-            if (whole >= 10) span[at++] = (byte)('0' + whole / 10);
-            span[at++] = (byte)('0' + whole % 10);
-        }
-        else
-        {
-            if (!whole.TryFormat(span[at..], out int wholeLength, default, CultureInfo.InvariantCulture)) return false;
-            at += wholeLength;
-        }
+        if (!TryWriteWhole(whole, span, ref at)) return false;
         if (decimals > 0)
         {
             span[at++] = (byte)'.';
