@@ -118,12 +118,6 @@ internal sealed partial class TelemetryPipeline
                 "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
     }
 
-    private long FailedSinceLastFlush()
-    {
-        long failed = Interlocked.Read(ref _failed);
-        return failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
-    }
-
     private static IoTException Undelivered() => new(IoTErrorKind.Unknown,
         "The pipeline was disposed before these records were acknowledged; they remain in the outbox and are replayed by the next pipeline on it.",
         "Telemetry", "TelemetryUndelivered", isTransient: true);

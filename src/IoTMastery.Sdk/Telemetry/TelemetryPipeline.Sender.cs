@@ -167,8 +167,7 @@ internal sealed partial class TelemetryPipeline
         }
         if (batch.Flushes is { } flushes)
         {
-            long failed = Interlocked.Read(ref _failed);
-            long sinceLast = failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
+            long sinceLast = FailedSinceLastFlush();
             foreach (var flush in flushes) flush.TrySetResult(sinceLast);
         }
         lock (_sendGate)

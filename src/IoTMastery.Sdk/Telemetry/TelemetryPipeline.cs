@@ -269,7 +269,7 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
                 _batcherIdle = false;
             }
         }
-        long failed = exited ? NoMarker : 0;
+        long failed = NoMarker;
         if (!exited)
         {
             _intakeSignal.Set();
@@ -280,11 +280,19 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
             // Closed and drained, or the batcher stopped on a fault before queueing this flush: once the sender is done
             // with what was queued, report what failed since the last flush.
             await _sender.WaitAsync(cancellationToken).ConfigureAwait(false);
-            failed = Interlocked.Read(ref _failed) - Interlocked.Exchange(ref _failedAtLastFlush, Interlocked.Read(ref _failed));
+            failed = FailedSinceLastFlush();
         }
         if (failed > 0)
             throw new IoTException(IoTErrorKind.Unknown, $"{failed} telemetry records could not be delivered since the previous flush.", "Telemetry",
                 "TelemetryUndelivered", innerException: Volatile.Read(ref _lastFailure));
+    }
+
+    // Records failed since the previous flush reported them, read once so the count and the new mark agree. Every flush of
+    // both modes reports through it.
+    private long FailedSinceLastFlush()
+    {
+        long failed = Interlocked.Read(ref _failed);
+        return failed - Interlocked.Exchange(ref _failedAtLastFlush, failed);
     }
 
     /// <summary>
@@ -341,10 +349,12 @@ internal sealed partial class TelemetryPipeline : IAsyncDisposable
         List<TaskCompletionSource<long>>? released = null;
         lock (_sendGate)
         {
-            // Only a faulted sender leaves items behind: their records failed, and their flushes are released (to wait
-            // for the sender and report) rather than left hanging.
+            // Only a faulted sender leaves items behind. In memory their records failed, and their flushes are released (to
+            // wait for the sender and report) rather than left hanging; a durable pipeline's stay in the outbox and are replayed
+            // by the next pipeline on it (its flushes are released by CloseOutbox).
             while (_sendQueue.TryDequeue(out var left) || _window.TryDequeue(out left))
             {
+                if (_outbox is not null) continue;
                 // Acknowledged but not yet counted when the sender stopped: delivered, not failed.
                 stranded += left.Rejected;
                 if (left.Count > 0 && left.Done && left.Failure is null) CountSent(left);
