@@ -110,7 +110,8 @@ internal sealed record MqttDeviceClientOptions
     /// The send and receive buffer size of the connection's TCP socket, in bytes (4 KiB to 16 MiB). Default <see langword="null"/>:
     /// MQTTnet's 8 KiB, with which a large telemetry batch (up to 128-256 KiB) leaves the socket in several partial writes, each
     /// resumed by the thread pool. 512 KiB lets several batches in flight leave in one write each: on this repository's
-    /// benchmark machine the pipeline then used about a third less CPU per record (benchmarks/README.md, "Socket buffers"). Devices set it through <see cref="DeviceConnectionOptions.SocketBufferBytes"/>.
+    /// benchmark machine the pipeline then used about a third less CPU per record (benchmarks/README.md, "Socket buffers").
+    /// Devices set it through <see cref="DeviceConnectionOptions.SocketBufferBytes"/>.
     /// Caution: a broker that leaves Nagle's algorithm on (Mosquitto's default, <c>set_tcp_nodelay false</c>) then holds back
     /// acknowledgements once this client goes quiet with several publishes in flight, so a flush can wait for the delayed
     /// acknowledgement timer (about 40 ms on Linux). Raise it for brokers that set TCP_NODELAY (the Local broker does).
