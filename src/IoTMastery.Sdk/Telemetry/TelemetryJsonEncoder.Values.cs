@@ -225,7 +225,7 @@ internal sealed partial class TelemetryJsonEncoder
     private static bool WriteFixed(ulong digits, int decimals, bool negative, Span<byte> span, out int written)
     {
         written = 0;
-        // At most "-", 17 digits and "." (from TryWriteLongDecimal), or "-", 15 digits, "0." and up to 6 leading zeros of the fraction.
+        // Only TryWriteShortDecimal's loop for magnitudes of at least 2^30 calls it now: at most "-", 15 digits and ".".
         if (span.Length < 24) return false;
         int at = 0;
         if (negative) span[at++] = (byte)'-';
